@@ -1,0 +1,183 @@
+//! The virtual fd table: which kernel sockets are virtual, and who owns each.
+//!
+//! A virtual socket is a real kernel socket in the tracee, so its fd number means
+//! nothing lasting: `dup2`, `fork`, `close_range` and `SCM_RIGHTS` renumber and share
+//! fds without any trapped call. What stays put is the kernel object behind the fd,
+//! named by its sockfs inode (`/proc/PID/fd/N` reads `socket:[INODE]`). The table is
+//! keyed by that identity: every fd, in every process, that refers to the same socket
+//! finds the same entry.
+
+use std::collections::HashMap;
+use std::hash::Hash;
+use std::os::unix::ffi::OsStrExt;
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+/// The kernel identity of a socket: its inode number in sockfs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct SocketId(pub u64);
+
+impl std::fmt::Display for SocketId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "socket:[{}]", self.0)
+    }
+}
+
+/// What an fd number of some thread refers to right now.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FdTarget {
+    /// A socket, with its identity.
+    Socket(SocketId),
+    /// An open file that is not a socket (the kernel would say `ENOTSOCK`).
+    NotSocket,
+    /// Nothing: the kernel would say `EBADF`.
+    Closed,
+}
+
+/// Finds what fd `fd` of thread `tid` refers to.
+///
+/// Errors are those of reading `/proc` (`ESRCH` if the thread is gone).
+pub fn resolve(tid: Pid, fd: i32) -> Result<FdTarget, Errno> {
+    if fd < 0 {
+        return Ok(FdTarget::Closed);
+    }
+    match std::fs::read_link(format!("/proc/{tid}/fd/{fd}")) {
+        Ok(target) => Ok(parse_link(target.as_os_str().as_bytes())),
+        Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+            // ENOENT means either no such fd or no such thread: tell them apart.
+            if std::fs::metadata(format!("/proc/{tid}")).is_ok() {
+                Ok(FdTarget::Closed)
+            } else {
+                Err(Errno::ESRCH)
+            }
+        }
+        Err(e) => Err(Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO))),
+    }
+}
+
+fn parse_link(target: &[u8]) -> FdTarget {
+    let inode = target
+        .strip_prefix(b"socket:[")
+        .and_then(|rest| rest.strip_suffix(b"]"))
+        .and_then(|digits| std::str::from_utf8(digits).ok())
+        .and_then(|digits| digits.parse().ok());
+    match inode {
+        Some(inode) => FdTarget::Socket(SocketId(inode)),
+        None => FdTarget::NotSocket,
+    }
+}
+
+/// The sockets that are virtual, each with its owner's record `T`.
+#[derive(Debug)]
+pub struct FdTable<T> {
+    sockets: HashMap<SocketId, T>,
+}
+
+impl<T> Default for FdTable<T> {
+    fn default() -> Self {
+        Self { sockets: HashMap::new() }
+    }
+}
+
+impl<T> FdTable<T> {
+    /// An empty table.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Records that `socket` is virtual and owned as `owner` says.
+    pub fn insert(&mut self, socket: SocketId, owner: T) -> Option<T> {
+        self.sockets.insert(socket, owner)
+    }
+
+    /// The record of a virtual socket.
+    pub fn get(&self, socket: SocketId) -> Option<&T> {
+        self.sockets.get(&socket)
+    }
+
+    /// The record of a virtual socket, to change it.
+    pub fn get_mut(&mut self, socket: SocketId) -> Option<&mut T> {
+        self.sockets.get_mut(&socket)
+    }
+
+    /// Forgets a socket whose last reference is gone.
+    pub fn remove(&mut self, socket: SocketId) -> Option<T> {
+        self.sockets.remove(&socket)
+    }
+
+    /// How many virtual sockets exist.
+    pub fn len(&self) -> usize {
+        self.sockets.len()
+    }
+
+    /// Whether no virtual socket exists.
+    pub fn is_empty(&self) -> bool {
+        self.sockets.is_empty()
+    }
+
+    /// Every virtual socket and its record.
+    pub fn iter(&self) -> impl Iterator<Item = (SocketId, &T)> {
+        self.sockets.iter().map(|(id, owner)| (*id, owner))
+    }
+
+    /// The record of whatever socket fd `fd` of thread `tid` refers to, if virtual.
+    pub fn lookup(&self, tid: Pid, fd: i32) -> Result<Option<(SocketId, &T)>, Errno> {
+        Ok(match resolve(tid, fd)? {
+            FdTarget::Socket(id) => self.get(id).map(|owner| (id, owner)),
+            FdTarget::NotSocket | FdTarget::Closed => None,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::net::UnixStream;
+
+    fn me() -> Pid {
+        nix::unistd::gettid()
+    }
+
+    #[test]
+    fn parses_proc_links() {
+        assert_eq!(parse_link(b"socket:[12345]"), FdTarget::Socket(SocketId(12345)));
+        assert_eq!(parse_link(b"/dev/null"), FdTarget::NotSocket);
+        assert_eq!(parse_link(b"socket:[x]"), FdTarget::NotSocket);
+        assert_eq!(parse_link(b"pipe:[99]"), FdTarget::NotSocket);
+    }
+
+    #[test]
+    fn a_socket_keeps_its_identity_across_dup() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let a_dup = a.try_clone().unwrap();
+        let FdTarget::Socket(id_a) = resolve(me(), a.as_raw_fd()).unwrap() else {
+            panic!("not a socket")
+        };
+        assert_eq!(resolve(me(), a_dup.as_raw_fd()).unwrap(), FdTarget::Socket(id_a));
+        assert_ne!(resolve(me(), b.as_raw_fd()).unwrap(), FdTarget::Socket(id_a));
+    }
+
+    #[test]
+    fn non_sockets_and_closed_fds_are_told_apart() {
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!(resolve(me(), file.as_raw_fd()).unwrap(), FdTarget::NotSocket);
+        assert_eq!(resolve(me(), 1_000_000).unwrap(), FdTarget::Closed);
+        assert_eq!(resolve(me(), -1).unwrap(), FdTarget::Closed);
+        assert_eq!(resolve(Pid::from_raw(i32::MAX), 0), Err(Errno::ESRCH));
+    }
+
+    #[test]
+    fn lookup_finds_only_recorded_sockets() {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut table = FdTable::new();
+        let FdTarget::Socket(id) = resolve(me(), a.as_raw_fd()).unwrap() else { panic!() };
+        table.insert(id, "owner");
+        assert_eq!(table.lookup(me(), a.as_raw_fd()).unwrap(), Some((id, &"owner")));
+        assert_eq!(table.lookup(me(), b.as_raw_fd()).unwrap(), None);
+        assert_eq!(table.len(), 1);
+        assert_eq!(table.remove(id), Some("owner"));
+        assert!(table.is_empty());
+    }
+}

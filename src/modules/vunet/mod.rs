@@ -1,0 +1,300 @@
+//! `vunet`: the network module. It virtualizes the BSD socket API.
+//!
+//! As in vuos, the module itself only routes: each kind of network stack is a
+//! submodule implementing [`Stack`], and a session mounts any number of instances,
+//! each independent of the others (own sockets, ports, addresses, routes). Every
+//! process runs on one mounted stack, inherited by its children.
+//!
+//! Routing rules:
+//! - `socket` and `socketpair` go to the calling process's stack;
+//! - a call on an fd goes to the stack that owns the socket behind it, found by the
+//!   socket's kernel identity in the [`FdTable`];
+//! - a call on anything else (an `AF_UNIX` socket, a host socket, a file, a closed
+//!   fd) is left to the kernel, which gives its own answer or errno.
+
+mod describe;
+pub mod host;
+mod names;
+pub mod none;
+pub mod sockaddr;
+
+use std::collections::HashMap;
+use std::rc::Rc;
+
+use nix::unistd::Pid;
+
+use crate::config::VunetConfig;
+use crate::fdtable::FdTable;
+use crate::modules::{Answer, Disposition, Module};
+use crate::tracer::filter::{ArgTest, TrapRule};
+use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
+
+use host::HostStack;
+use none::NoneStack;
+
+/// One mounted stack instance: what a vunet submodule provides.
+pub trait Stack {
+    /// The instance's name (`--stack NAME`).
+    fn name(&self) -> &Rc<str>;
+    /// The submodule's kind (`kind = ...` in `modules.toml`).
+    fn kind(&self) -> &'static str;
+    /// `socket` or `socketpair` by a process on this stack (`AF_UNIX` never comes
+    /// here: it is not trapped).
+    fn create(&mut self, stop: &mut SyscallStop) -> Disposition;
+    /// A call on one of this stack's own sockets. Stacks that own none (they
+    /// leave every socket to the kernel) keep the default.
+    fn on_socket(&mut self, stop: &mut SyscallStop) -> Disposition {
+        let _ = stop;
+        Disposition::Kernel
+    }
+    /// Completes a call answered with [`Disposition::KernelThenFinish`].
+    fn finish(&mut self, stop: &mut SyscallStop) {
+        let _ = stop;
+    }
+}
+
+/// The kinds of stack this netvm can mount, with a line on each for `--help`.
+pub const KINDS: &[(&str, &str)] = &[
+    (NoneStack::KIND, "no network: network sockets fail with EAFNOSUPPORT"),
+    (HostStack::KIND, "the host's own network, passed through"),
+];
+
+/// The kind names alone.
+pub fn kind_names() -> Vec<&'static str> {
+    KINDS.iter().map(|(kind, _)| *kind).collect()
+}
+
+fn mount(name: &str, kind: &str) -> Box<dyn Stack> {
+    match kind {
+        NoneStack::KIND => Box::new(NoneStack::mount(name)),
+        HostStack::KIND => Box::new(HostStack::mount(name)),
+        other => unreachable!("the configuration was checked: no stack kind `{other}`"),
+    }
+}
+
+/// An index into the mounted stacks.
+type StackId = usize;
+
+/// The vunet module: mounted stacks, each process's choice, and the virtual sockets.
+pub struct Vunet {
+    stacks: Vec<Box<dyn Stack>>,
+    launch_stack: StackId,
+    /// The stack of every traced process.
+    processes: HashMap<Pid, StackId>,
+    /// Virtual sockets and the stack that owns each.
+    sockets: FdTable<StackId>,
+    /// Who answers calls left to the kernel.
+    kernel: Rc<str>,
+}
+
+/// A `--stack` name that names no stack.
+#[derive(Debug, PartialEq, Eq)]
+pub struct UnknownStack {
+    pub name: String,
+    pub mounted: Vec<String>,
+}
+
+impl std::fmt::Display for UnknownStack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "no stack named `{}`: this session mounts {} (see `netvm stacks`)",
+            self.name,
+            self.mounted.join(", ")
+        )
+    }
+}
+
+impl std::error::Error for UnknownStack {}
+
+impl Vunet {
+    /// Mounts the stacks of `config` and puts the launched command on `launch_stack`
+    /// (the configured default if `None`). `none` and `host` can always be chosen at
+    /// launch: they are mounted for the purpose if the configuration lacks them.
+    pub fn new(config: &VunetConfig, launch_stack: Option<&str>) -> Result<Self, UnknownStack> {
+        let mut stacks: Vec<Box<dyn Stack>> = config
+            .stacks
+            .iter()
+            .map(|s| mount(s.name.get_ref(), s.kind.get_ref()))
+            .collect();
+        let wanted = launch_stack.unwrap_or(config.default.get_ref());
+        let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
+            Some(id) => id,
+            None if [NoneStack::KIND, HostStack::KIND].contains(&wanted) => {
+                stacks.push(mount(wanted, wanted));
+                stacks.len() - 1
+            }
+            None => {
+                let mounted = stacks.iter().map(|s| s.name().to_string()).collect();
+                return Err(UnknownStack { name: wanted.to_owned(), mounted });
+            }
+        };
+        Ok(Self {
+            stacks,
+            launch_stack,
+            processes: HashMap::new(),
+            sockets: FdTable::new(),
+            kernel: "kernel".into(),
+        })
+    }
+
+    /// The mounted stacks: name and kind.
+    pub fn stacks(&self) -> impl Iterator<Item = (&str, &'static str)> {
+        self.stacks.iter().map(|s| (&**s.name(), s.kind()))
+    }
+
+    fn stack_of(&self, process: Pid) -> StackId {
+        self.processes.get(&process).copied().unwrap_or(self.launch_stack)
+    }
+
+    /// The stack a call belongs to, or `None` if it is the kernel's (see the module
+    /// docs for the rules).
+    fn route(&self, stop: &SyscallStop) -> Option<StackId> {
+        match stop.call() {
+            Syscall::Socket(_) | Syscall::Socketpair(_) => Some(self.stack_of(stop.process)),
+            call => {
+                let fd = call.fd()?;
+                self.sockets.lookup(stop.tid, fd).ok().flatten().map(|(_, &stack)| stack)
+            }
+        }
+    }
+
+    fn answer(&self, stack: StackId, disposition: Disposition) -> Answer {
+        Answer { by: self.stacks[stack].name().clone(), disposition }
+    }
+}
+
+impl Module for Vunet {
+    fn name(&self) -> &'static str {
+        "vunet"
+    }
+
+    fn trap_rules(&self) -> Vec<TrapRule> {
+        let not_unix = ArgTest::IntNotEqual(libc::AF_UNIX as u32);
+        let mut rules = vec![
+            TrapRule::when(libc::SYS_socket, 0, not_unix),
+            TrapRule::when(libc::SYS_socketpair, 0, not_unix),
+            // With a NULL address these are plain send/recv: the data path stays native.
+            TrapRule::when(libc::SYS_sendto, 4, ArgTest::NotNull),
+            TrapRule::when(libc::SYS_recvfrom, 4, ArgTest::NotNull),
+            // Only the socket ioctls (0x89xx); FIONREAD and friends run natively.
+            TrapRule::when(
+                libc::SYS_ioctl,
+                1,
+                ArgTest::IntMaskedEqual { mask: 0xff00, value: 0x8900 },
+            ),
+        ];
+        rules.extend(
+            [
+                libc::SYS_bind,
+                libc::SYS_connect,
+                libc::SYS_listen,
+                libc::SYS_accept,
+                libc::SYS_accept4,
+                libc::SYS_getsockname,
+                libc::SYS_getpeername,
+                libc::SYS_getsockopt,
+                libc::SYS_setsockopt,
+                libc::SYS_shutdown,
+                libc::SYS_sendmsg,
+                libc::SYS_recvmsg,
+                libc::SYS_sendmmsg,
+                libc::SYS_recvmmsg,
+            ]
+            .map(TrapRule::always),
+        );
+        rules
+    }
+
+    fn handle(&mut self, stop: &mut SyscallStop) -> Answer {
+        let Some(stack) = self.route(stop) else {
+            return Answer { by: self.kernel.clone(), disposition: Disposition::Kernel };
+        };
+        let disposition = match stop.call() {
+            Syscall::Socket(_) | Syscall::Socketpair(_) => self.stacks[stack].create(stop),
+            _ => self.stacks[stack].on_socket(stop),
+        };
+        self.answer(stack, disposition)
+    }
+
+    fn finish(&mut self, stop: &mut SyscallStop) {
+        if let Some(stack) = self.route(stop) {
+            self.stacks[stack].finish(stop);
+        }
+    }
+
+    fn describe(&self, memory: &TraceeMemory, call: &Syscall, result: i64) -> String {
+        describe::describe(memory, call, result)
+    }
+
+    fn process_started(&mut self, process: Pid, parent: Option<Pid>) {
+        let stack = parent.map_or(self.launch_stack, |p| self.stack_of(p));
+        self.processes.insert(process, stack);
+    }
+
+    fn process_ended(&mut self, process: Pid) {
+        self.processes.remove(&process);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Origin, parse};
+
+    fn config(text: &str) -> VunetConfig {
+        parse(text, &Origin::BuiltIn, &kind_names()).unwrap().vunet
+    }
+
+    const TWO: &str = "[vunet]\ndefault = \"quiet\"\n\
+        [[vunet.stack]]\nname = \"quiet\"\nkind = \"none\"\n\
+        [[vunet.stack]]\nname = \"real\"\nkind = \"host\"\n";
+
+    #[test]
+    fn the_launch_stack_defaults_to_the_configured_one() {
+        let vunet = Vunet::new(&config(TWO), None).unwrap();
+        assert_eq!(&**vunet.stacks[vunet.launch_stack].name(), "quiet");
+        let vunet = Vunet::new(&config(TWO), Some("real")).unwrap();
+        assert_eq!(vunet.stacks[vunet.launch_stack].kind(), "host");
+    }
+
+    #[test]
+    fn none_and_host_are_always_available_at_launch() {
+        let only_none = "[vunet]\ndefault = \"n\"\n[[vunet.stack]]\nname = \"n\"\nkind = \"none\"\n";
+        let vunet = Vunet::new(&config(only_none), Some("host")).unwrap();
+        assert_eq!(vunet.stacks().collect::<Vec<_>>(), [("n", "none"), ("host", "host")]);
+    }
+
+    #[test]
+    fn an_unknown_stack_is_an_error_that_lists_the_mounted_ones() {
+        let err = Vunet::new(&config(TWO), Some("lwip9")).err().unwrap();
+        assert_eq!(
+            err.to_string(),
+            "no stack named `lwip9`: this session mounts quiet, real (see `netvm stacks`)"
+        );
+    }
+
+    #[test]
+    fn children_inherit_their_parents_stack() {
+        let mut vunet = Vunet::new(&config(TWO), Some("real")).unwrap();
+        let (root, child) = (Pid::from_raw(100), Pid::from_raw(101));
+        vunet.process_started(root, None);
+        vunet.processes.insert(root, 0); // as if root had switched to `quiet`
+        vunet.process_started(child, Some(root));
+        assert_eq!(vunet.stack_of(child), 0);
+        vunet.process_ended(child);
+        assert!(!vunet.processes.contains_key(&child));
+    }
+
+    #[test]
+    fn unix_sockets_and_plain_sends_are_not_trapped() {
+        let vunet = Vunet::new(&config(TWO), None).unwrap();
+        let rules = vunet.trap_rules();
+        let socket = rules.iter().find(|r| r.syscall == libc::SYS_socket).unwrap();
+        assert_eq!(socket.tests, [(0, ArgTest::IntNotEqual(libc::AF_UNIX as u32))]);
+        let sendto = rules.iter().find(|r| r.syscall == libc::SYS_sendto).unwrap();
+        assert_eq!(sendto.tests, [(4, ArgTest::NotNull)]);
+        assert!(!rules.iter().any(|r| [libc::SYS_read, libc::SYS_write, libc::SYS_close]
+            .contains(&r.syscall)));
+    }
+}

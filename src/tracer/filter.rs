@@ -1,0 +1,238 @@
+//! The seccomp-bpf filter installed in every tracee.
+//!
+//! The filter is the reason netvm costs nothing on calls it does not care about: only
+//! the calls named by [`TrapRule`]s stop in the supervisor (`SECCOMP_RET_TRACE`);
+//! everything else runs in the kernel at native speed.
+//!
+//! In front of the rules sits a fixed guard that shuts the doors through which a
+//! process could make system calls the rules never see:
+//! - the 32-bit compat ABI (`int 0x80` from a 64-bit process, or a 32-bit program),
+//!   where for instance `socketcall` lives: every compat call but `exit` and
+//!   `exit_group` fails with `ENOSYS`;
+//! - the x32 ABI (call numbers with bit 30 set): `ENOSYS`;
+//! - io_uring, whose ring executes socket operations without any system call that
+//!   seccomp could see: `io_uring_setup`, `_enter` and `_register` fail with `ENOSYS`,
+//!   as on a kernel built without io_uring, and programs fall back to plain calls.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use seccompiler::{
+    BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
+    SeccompRule, TargetArch, sock_filter,
+};
+
+use super::arch::{AUDIT_ARCH_NATIVE, COMPAT_EXIT_CALLS, X32_SYSCALL_BIT};
+
+/// One argument test of a [`TrapRule`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArgTest {
+    /// The `int` argument (low 32 bits) differs from the value.
+    IntNotEqual(u32),
+    /// The 64-bit argument (pointer, size) is not zero.
+    NotNull,
+    /// The `int` argument, masked, equals the value.
+    IntMaskedEqual { mask: u32, value: u32 },
+}
+
+/// "Stop the tracee at this call when these argument tests all hold."
+///
+/// Several rules for one call are alternatives: any one matching traps the call.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrapRule {
+    /// The native system call number.
+    pub syscall: i64,
+    /// `(argument index, test)` pairs, all of which must hold; empty traps every call.
+    pub tests: Vec<(u8, ArgTest)>,
+}
+
+impl TrapRule {
+    /// Trap every call to `syscall`.
+    pub fn always(syscall: i64) -> Self {
+        Self { syscall, tests: Vec::new() }
+    }
+
+    /// Trap `syscall` when argument `index` passes `test`.
+    pub fn when(syscall: i64, index: u8, test: ArgTest) -> Self {
+        Self { syscall, tests: vec![(index, test)] }
+    }
+}
+
+/// A failure to build the filter (a bug in the rules, never the user's input).
+#[derive(Debug)]
+pub struct FilterError(String);
+
+impl std::fmt::Display for FilterError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "cannot build the seccomp filter: {}", self.0)
+    }
+}
+
+impl std::error::Error for FilterError {}
+
+/// Builds the whole program: the guard, then the trap rules.
+pub fn build(rules: &[TrapRule]) -> Result<BpfProgram, FilterError> {
+    let err = |e: seccompiler::BackendError| FilterError(e.to_string());
+    let mut by_call: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
+    let mut unconditional = BTreeSet::new();
+    for rule in rules {
+        let alternatives = by_call.entry(rule.syscall).or_default();
+        if rule.tests.is_empty() {
+            unconditional.insert(rule.syscall);
+            continue;
+        }
+        let conditions = rule
+            .tests
+            .iter()
+            .map(|&(index, test)| condition(index, test).map_err(err))
+            .collect::<Result<Vec<_>, _>>()?;
+        alternatives.push(SeccompRule::new(conditions).map_err(err)?);
+    }
+    // To seccompiler an empty list of alternatives means "always"; an unconditional
+    // rule makes any conditional ones for the same call moot.
+    for syscall in unconditional {
+        by_call.insert(syscall, Vec::new());
+    }
+    let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(err)?;
+    let filter = SeccompFilter::new(
+        by_call.into_iter().collect(),
+        SeccompAction::Allow,
+        SeccompAction::Trace(0),
+        arch,
+    )
+    .map_err(err)?;
+    let rules: BpfProgram = filter.try_into().map_err(err)?;
+    let mut program = guard();
+    program.extend(rules);
+    Ok(program)
+}
+
+fn condition(index: u8, test: ArgTest) -> Result<SeccompCondition, seccompiler::BackendError> {
+    use SeccompCmpArgLen::{Dword, Qword};
+    match test {
+        ArgTest::IntNotEqual(v) => SeccompCondition::new(index, Dword, SeccompCmpOp::Ne, v.into()),
+        ArgTest::NotNull => SeccompCondition::new(index, Qword, SeccompCmpOp::Ne, 0),
+        ArgTest::IntMaskedEqual { mask, value } => {
+            SeccompCondition::new(index, Dword, SeccompCmpOp::MaskedEq(mask.into()), value.into())
+        }
+    }
+}
+
+// Classic BPF opcodes (linux/bpf_common.h).
+const LD_W_ABS: u16 = 0x00 | 0x00 | 0x20;
+const JMP_JEQ_K: u16 = 0x05 | 0x10;
+const JMP_JGE_K: u16 = 0x05 | 0x30;
+const JMP_JA: u16 = 0x05;
+const RET_K: u16 = 0x06;
+// Offsets in struct seccomp_data.
+const DATA_NR: u32 = 0;
+const DATA_ARCH: u32 = 4;
+
+fn stmt(code: u16, k: u32) -> sock_filter {
+    sock_filter { code, jt: 0, jf: 0, k }
+}
+
+fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
+    sock_filter { code, jt, jf, k }
+}
+
+/// The fixed prologue. It either returns, or falls through to the rules with the
+/// guarantee that the call is a native-ABI call.
+fn guard() -> Vec<sock_filter> {
+    let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    let io_uring = [libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register];
+    // Jump offsets count instructions skipped after the jumping one; the layout
+    // below is fixed, so they are constants checked by the tests.
+    vec![
+        /* 0 */ stmt(LD_W_ABS, DATA_ARCH),
+        /* 1 */ jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 0, 6), // foreign ABI: to 8
+        /* 2 */ stmt(LD_W_ABS, DATA_NR),
+        /* 3 */ jump(JMP_JGE_K, X32_SYSCALL_BIT, 7, 0), // x32: deny at 11
+        /* 4 */ jump(JMP_JEQ_K, io_uring[0] as u32, 6, 0),
+        /* 5 */ jump(JMP_JEQ_K, io_uring[1] as u32, 5, 0),
+        /* 6 */ jump(JMP_JEQ_K, io_uring[2] as u32, 4, 0),
+        /* 7 */ stmt(JMP_JA, 5), // native and not refused: to the rules at 13
+        /* 8 */ stmt(LD_W_ABS, DATA_NR),
+        /* 9 */ jump(JMP_JEQ_K, COMPAT_EXIT_CALLS[0], 2, 0),
+        /* 10 */ jump(JMP_JEQ_K, COMPAT_EXIT_CALLS[1], 1, 0),
+        /* 11 */ stmt(RET_K, enosys),
+        /* 12 */ stmt(RET_K, libc::SECCOMP_RET_ALLOW),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Follows the guard's jumps for one (arch, nr) and says where it ends:
+    /// `Some(action)` for a return, `None` for falling through to the rules.
+    fn run_guard(arch: u32, nr: u32) -> Option<u32> {
+        let program = guard();
+        let mut pc = 0;
+        let mut acc = 0;
+        while pc < program.len() {
+            let insn = &program[pc];
+            match insn.code {
+                LD_W_ABS => acc = if insn.k == DATA_ARCH { arch } else { nr },
+                JMP_JEQ_K | JMP_JGE_K => {
+                    let taken = if insn.code == JMP_JEQ_K { acc == insn.k } else { acc >= insn.k };
+                    pc += usize::from(if taken { insn.jt } else { insn.jf });
+                }
+                JMP_JA => pc += insn.k as usize,
+                RET_K => return Some(insn.k),
+                other => panic!("unexpected opcode {other:#x}"),
+            }
+            pc += 1;
+        }
+        None
+    }
+
+    const ENOSYS: u32 = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
+    const I386: u32 = super::super::arch::AUDIT_ARCH_COMPAT;
+
+    #[test]
+    fn native_calls_reach_the_rules() {
+        for nr in [libc::SYS_read, libc::SYS_socket, libc::SYS_exit_group] {
+            assert_eq!(run_guard(AUDIT_ARCH_NATIVE, nr as u32), None);
+        }
+    }
+
+    #[test]
+    fn io_uring_is_refused() {
+        for nr in [libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register]
+        {
+            assert_eq!(run_guard(AUDIT_ARCH_NATIVE, nr as u32), Some(ENOSYS));
+        }
+    }
+
+    #[test]
+    fn x32_is_refused() {
+        assert_eq!(run_guard(AUDIT_ARCH_NATIVE, X32_SYSCALL_BIT + 41), Some(ENOSYS));
+    }
+
+    #[test]
+    fn compat_abi_gets_only_exit() {
+        const SOCKETCALL: u32 = 102;
+        assert_eq!(run_guard(I386, SOCKETCALL), Some(ENOSYS));
+        assert_eq!(run_guard(I386, 359), Some(ENOSYS)); // socket
+        assert_eq!(run_guard(I386, 1), Some(libc::SECCOMP_RET_ALLOW));
+        assert_eq!(run_guard(I386, 252), Some(libc::SECCOMP_RET_ALLOW));
+    }
+
+    #[test]
+    fn rules_compile_with_every_kind_of_test() {
+        let rules = [
+            TrapRule::when(libc::SYS_socket, 0, ArgTest::IntNotEqual(1)),
+            TrapRule::when(libc::SYS_sendto, 4, ArgTest::NotNull),
+            TrapRule::when(
+                libc::SYS_ioctl,
+                1,
+                ArgTest::IntMaskedEqual { mask: 0xff00, value: 0x8900 },
+            ),
+            TrapRule::always(libc::SYS_connect),
+            TrapRule::when(libc::SYS_connect, 0, ArgTest::NotNull),
+        ];
+        let program = build(&rules).unwrap();
+        assert_eq!(&program[..guard().len()], &guard()[..]);
+        assert!(program.len() > guard().len() + rules.len());
+    }
+}

@@ -1,0 +1,177 @@
+//! Reading and writing a tracee's memory.
+//!
+//! Every access goes through `process_vm_readv`/`process_vm_writev`, one system call
+//! per transfer whatever its size. An address the tracee could not access yields
+//! `EFAULT`, exactly what the kernel would have returned to the tracee for the same
+//! pointer, so handlers can pass the error straight back.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::mem::{MaybeUninit, size_of};
+
+use nix::errno::Errno;
+use nix::sys::uio::{RemoteIoVec, process_vm_readv, process_vm_writev};
+use nix::unistd::Pid;
+
+/// The memory of one traced process (any of its threads' ids will do).
+#[derive(Clone, Copy, Debug)]
+pub struct TraceeMemory {
+    pid: Pid,
+}
+
+/// A value that can be copied to and from tracee memory byte for byte.
+///
+/// # Safety
+/// Implementors must be plain old data: `repr(C)`, no pointers or references that
+/// matter to Rust, and valid for every bit pattern.
+pub unsafe trait Pod: Copy {}
+
+// SAFETY: integers are valid for every bit pattern.
+unsafe impl Pod for u8 {}
+// SAFETY: as above.
+unsafe impl Pod for u16 {}
+// SAFETY: as above.
+unsafe impl Pod for u32 {}
+// SAFETY: as above.
+unsafe impl Pod for i32 {}
+// SAFETY: as above.
+unsafe impl Pod for u64 {}
+// SAFETY: arrays of integers are valid for every bit pattern.
+unsafe impl Pod for [i32; 2] {}
+// SAFETY: plain C structs of integers and pointers used as plain addresses.
+unsafe impl Pod for libc::msghdr {}
+// SAFETY: as above.
+unsafe impl Pod for libc::iovec {}
+// SAFETY: as above.
+unsafe impl Pod for libc::mmsghdr {}
+// SAFETY: as above.
+unsafe impl Pod for libc::timespec {}
+// SAFETY: as above.
+unsafe impl Pod for libc::linger {}
+// SAFETY: as above.
+unsafe impl Pod for libc::timeval {}
+
+impl TraceeMemory {
+    /// The memory of process `pid`.
+    pub fn new(pid: Pid) -> Self {
+        Self { pid }
+    }
+
+    /// Copies `len` bytes from `addr`; a short or failed copy is `EFAULT`.
+    pub fn read_bytes(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        let mut buf = vec![0u8; len];
+        self.read_into(addr, &mut buf)?;
+        Ok(buf)
+    }
+
+    /// Fills `buf` from `addr`; a short or failed copy is `EFAULT`.
+    pub fn read_into(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
+        if buf.is_empty() {
+            return Ok(());
+        }
+        let len = buf.len();
+        let remote = [RemoteIoVec { base: addr as usize, len }];
+        match process_vm_readv(self.pid, &mut [IoSliceMut::new(buf)], &remote) {
+            Ok(n) if n == len => Ok(()),
+            Ok(_) | Err(Errno::EFAULT) => Err(Errno::EFAULT),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Reads one plain value at `addr`.
+    pub fn read<T: Pod>(&self, addr: u64) -> Result<T, Errno> {
+        let mut value = MaybeUninit::<T>::zeroed();
+        // SAFETY: the slice covers exactly the storage of `value`, which lives until the
+        // end of this function; `T: Pod` makes any bytes written into it a valid `T`.
+        let bytes = unsafe {
+            std::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), size_of::<T>())
+        };
+        self.read_into(addr, bytes)?;
+        // SAFETY: fully initialised above (zeroed, then overwritten), and `T: Pod`.
+        Ok(unsafe { value.assume_init() })
+    }
+
+    /// Copies `data` to `addr`; a short or failed copy is `EFAULT`.
+    pub fn write_bytes(&self, addr: u64, data: &[u8]) -> Result<(), Errno> {
+        if data.is_empty() {
+            return Ok(());
+        }
+        let remote = [RemoteIoVec { base: addr as usize, len: data.len() }];
+        match process_vm_writev(self.pid, &[IoSlice::new(data)], &remote) {
+            Ok(n) if n == data.len() => Ok(()),
+            Ok(_) | Err(Errno::EFAULT) => Err(Errno::EFAULT),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Writes one plain value to `addr`.
+    pub fn write<T: Pod>(&self, addr: u64, value: &T) -> Result<(), Errno> {
+        // SAFETY: `value` is a live reference to `size_of::<T>()` initialised bytes
+        // (`T: Pod` has no padding that matters to the kernel's copy).
+        let bytes = unsafe {
+            std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>())
+        };
+        self.write_bytes(addr, bytes)
+    }
+
+    /// Reads a NUL-terminated string of at most `max` bytes (without the NUL).
+    pub fn read_c_string(&self, addr: u64, max: usize) -> Result<Vec<u8>, Errno> {
+        let mut out = Vec::new();
+        let mut chunk = [0u8; 256];
+        while out.len() < max {
+            // Never cross a page boundary in one read: the next page may be unmapped
+            // even though the string ends before it.
+            let at = addr + out.len() as u64;
+            let to_page_end = 4096 - (at % 4096) as usize;
+            let n = chunk.len().min(to_page_end).min(max - out.len());
+            self.read_into(at, &mut chunk[..n])?;
+            if let Some(end) = chunk[..n].iter().position(|&b| b == 0) {
+                out.extend_from_slice(&chunk[..end]);
+                return Ok(out);
+            }
+            out.extend_from_slice(&chunk[..n]);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn own_memory() -> TraceeMemory {
+        TraceeMemory::new(nix::unistd::getpid())
+    }
+
+    #[test]
+    fn reads_and_writes_own_memory() {
+        let mem = own_memory();
+        let source: u64 = 0x1122_3344_5566_7788;
+        assert_eq!(mem.read::<u64>(&source as *const u64 as u64), Ok(source));
+        let mut target = [0u8; 4];
+        mem.write_bytes(target.as_mut_ptr() as u64, b"abcd").unwrap();
+        assert_eq!(&target, b"abcd");
+    }
+
+    #[test]
+    fn bad_pointer_is_efault() {
+        let mem = own_memory();
+        assert_eq!(mem.read::<u64>(8), Err(Errno::EFAULT));
+        assert_eq!(mem.write_bytes(8, b"x"), Err(Errno::EFAULT));
+        assert_eq!(mem.read_bytes(u64::MAX - 2, 16), Err(Errno::EFAULT));
+    }
+
+    #[test]
+    fn empty_transfers_touch_nothing() {
+        let mem = own_memory();
+        assert_eq!(mem.read_bytes(0, 0), Ok(vec![]));
+        assert_eq!(mem.write_bytes(0, b""), Ok(()));
+    }
+
+    #[test]
+    fn reads_c_strings() {
+        let mem = own_memory();
+        let s = b"hello\0world";
+        assert_eq!(mem.read_c_string(s.as_ptr() as u64, 100).unwrap(), b"hello");
+        assert_eq!(mem.read_c_string(s.as_ptr() as u64, 3).unwrap(), b"hel");
+    }
+}

@@ -1,0 +1,394 @@
+//! The tracer: runs a command under ptrace and turns the kernel's stops into calls on
+//! a [`Handler`].
+//!
+//! It knows ptrace, seccomp and tracee memory, and nothing of networks. It follows
+//! every thread and process the command creates (fork, vfork, clone, exec chains,
+//! daemons), passes signals on as the kernel would have delivered them, keeps
+//! job-control stops working, and reports each trapped system call, typed, to the
+//! handler, which decides whether the kernel runs it, or what it returns instead.
+//!
+//! All ptrace requests come from the thread that attached, so the tracer is driven
+//! by one thread: call [`Tracer::reap`] whenever `SIGCHLD` may have arrived.
+
+pub mod arch;
+pub mod filter;
+pub mod launch;
+pub mod memory;
+pub mod syscall;
+
+use std::collections::{HashMap, HashSet};
+
+use nix::errno::Errno;
+use nix::sys::ptrace::{self, Event, Options};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
+
+pub use arch::Registers;
+pub use memory::TraceeMemory;
+pub use syscall::Syscall;
+
+/// What a handler wants to happen once it has seen a trapped call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Resume {
+    /// Let the call run (or return the result set with [`SyscallStop::skip`]).
+    Run,
+    /// Let the call run and stop again when it returns: the handler's
+    /// [`Handler::syscall_exit`] sees the result and may change it.
+    RunToExit,
+}
+
+/// A thread stopped at a trapped system call (entry or exit).
+pub struct SyscallStop {
+    /// The stopped thread.
+    pub tid: Pid,
+    /// Its process (thread group).
+    pub process: Pid,
+    call: Syscall,
+    regs: Registers,
+    dirty: bool,
+}
+
+impl SyscallStop {
+    /// The decoded call.
+    pub fn call(&self) -> Syscall {
+        self.call
+    }
+
+    /// The raw call number.
+    pub fn number(&self) -> i64 {
+        self.regs.syscall_number()
+    }
+
+    /// The memory of the stopped process.
+    pub fn memory(&self) -> TraceeMemory {
+        TraceeMemory::new(self.tid)
+    }
+
+    /// At entry: do not run the call; the tracee sees `result` (a value or `-errno`).
+    pub fn skip(&mut self, result: i64) {
+        self.regs.skip_syscall(result);
+        self.dirty = true;
+    }
+
+    /// At entry: replace argument `index` before the kernel runs the call.
+    pub fn set_arg(&mut self, index: usize, value: u64) {
+        self.regs.set_syscall_arg(index, value);
+        self.dirty = true;
+    }
+
+    /// At exit: what the call returned (a value or `-errno`).
+    pub fn result(&self) -> i64 {
+        self.regs.return_value()
+    }
+
+    /// At exit: change what the tracee sees returned.
+    pub fn set_result(&mut self, result: i64) {
+        self.regs.set_return_value(result);
+        self.dirty = true;
+    }
+
+    fn flush(&self) -> nix::Result<()> {
+        if self.dirty { self.regs.write(self.tid) } else { Ok(()) }
+    }
+}
+
+/// The tracer's client: whoever gives trapped calls their meaning.
+pub trait Handler {
+    /// A trapped call is about to run.
+    fn syscall_entry(&mut self, stop: &mut SyscallStop) -> Resume;
+    /// A call the handler asked to see return has returned.
+    fn syscall_exit(&mut self, stop: &mut SyscallStop);
+    /// A new process appeared: the launched command itself (`parent` is `None`), or a
+    /// child made by fork, vfork or clone without `CLONE_THREAD`. New threads are not
+    /// reported: they belong to their process.
+    fn process_started(&mut self, process: Pid, parent: Option<Pid>);
+    /// A process ended (its last thread is gone).
+    fn process_ended(&mut self, process: Pid);
+}
+
+/// The ptrace options every tracee gets.
+pub fn trace_options() -> Options {
+    Options::PTRACE_O_TRACESYSGOOD
+        | Options::PTRACE_O_TRACEFORK
+        | Options::PTRACE_O_TRACEVFORK
+        | Options::PTRACE_O_TRACECLONE
+        | Options::PTRACE_O_TRACEEXEC
+        | Options::PTRACE_O_TRACESECCOMP
+        | Options::PTRACE_O_EXITKILL
+}
+
+/// What the tracer remembers of one traced thread.
+struct Thread {
+    process: Pid,
+    /// The call whose exit stop the handler asked for.
+    awaiting_exit: Option<Syscall>,
+}
+
+/// The set of traced threads and the state machine that drives them.
+pub struct Tracer {
+    root: Pid,
+    threads: HashMap<Pid, Thread>,
+    /// New threads that stopped before their creator's event told us about them:
+    /// they stay stopped until it does, so no call of theirs arrives unattributed.
+    unannounced: HashSet<Pid>,
+    /// New threads announced by their creator's event, whose first stop is pending,
+    /// with the creator's process.
+    announced: HashMap<Pid, Pid>,
+    root_status: Option<i32>,
+    /// Stop netvm itself when the command stops (interactive job control).
+    mirror_stops: bool,
+}
+
+impl Tracer {
+    /// Starts following `root`, a process [`launch::spawn`] started. The handler hears
+    /// of it before any of its calls.
+    pub fn new(root: Pid, handler: &mut dyn Handler) -> Self {
+        handler.process_started(root, None);
+        let mut threads = HashMap::new();
+        threads.insert(root, Thread { process: root, awaiting_exit: None });
+        Self {
+            root,
+            threads,
+            unannounced: HashSet::new(),
+            announced: HashMap::new(),
+            root_status: None,
+            mirror_stops: in_foreground_of_terminal(),
+        }
+    }
+
+    /// Whether every traced thread is gone.
+    pub fn is_finished(&self) -> bool {
+        self.threads.is_empty() && self.unannounced.is_empty() && self.announced.is_empty()
+    }
+
+    /// The launched command's exit status (128+N if signal N killed it), once known.
+    pub fn root_status(&self) -> Option<i32> {
+        self.root_status
+    }
+
+    /// The launched command's pid.
+    pub fn root(&self) -> Pid {
+        self.root
+    }
+
+    /// Every traced process, for passing on a signal.
+    pub fn processes(&self) -> impl Iterator<Item = Pid> + '_ {
+        let mut seen = HashSet::new();
+        self.threads.values().map(|t| t.process).filter(move |p| seen.insert(*p))
+    }
+
+    /// Handles every stop and exit that is pending, without blocking.
+    pub fn reap(&mut self, handler: &mut dyn Handler) {
+        loop {
+            match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
+                Ok(status) => self.on_status(status, handler),
+                Err(Errno::EINTR) => continue,
+                Err(e) => {
+                    log::error!("waitpid: {e}");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn on_status(&mut self, status: WaitStatus, handler: &mut dyn Handler) {
+        log::trace!("{status:?}");
+        match status {
+            WaitStatus::Exited(tid, code) => self.on_thread_gone(tid, code, handler),
+            WaitStatus::Signaled(tid, signal, _) => {
+                self.on_thread_gone(tid, 128 + signal as i32, handler)
+            }
+            WaitStatus::PtraceEvent(tid, _, event) if event == Event::PTRACE_EVENT_SECCOMP as i32 => {
+                self.on_seccomp(tid, handler)
+            }
+            WaitStatus::PtraceSyscall(tid) => self.on_syscall_exit(tid, handler),
+            WaitStatus::PtraceEvent(tid, _, event)
+                if [Event::PTRACE_EVENT_FORK, Event::PTRACE_EVENT_VFORK, Event::PTRACE_EVENT_CLONE]
+                    .iter()
+                    .any(|e| *e as i32 == event) =>
+            {
+                self.on_new_thread_event(tid, handler)
+            }
+            WaitStatus::PtraceEvent(tid, _, event) if event == Event::PTRACE_EVENT_EXEC as i32 => {
+                self.on_exec(tid)
+            }
+            WaitStatus::PtraceEvent(tid, signal, event) if event == Event::PTRACE_EVENT_STOP as i32 => {
+                self.on_event_stop(tid, signal, handler)
+            }
+            WaitStatus::PtraceEvent(tid, _, _) => resume(tid, None),
+            // A signal is about to be delivered: deliver it.
+            WaitStatus::Stopped(tid, signal) => {
+                if self.threads.contains_key(&tid) {
+                    resume(tid, Some(signal))
+                } else {
+                    // Only a not-yet-announced new thread can be unknown here.
+                    self.on_first_stop(tid, handler)
+                }
+            }
+            WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+        }
+    }
+
+    fn on_thread_gone(&mut self, tid: Pid, status: i32, handler: &mut dyn Handler) {
+        self.unannounced.remove(&tid);
+        if self.announced.remove(&tid).is_some() {
+            return;
+        }
+        let Some(thread) = self.threads.remove(&tid) else { return };
+        if tid == self.root {
+            self.root_status = Some(status);
+        }
+        // The leader's exit is reported after all its threads': the process is gone.
+        if tid == thread.process {
+            handler.process_ended(thread.process);
+        }
+    }
+
+    fn on_seccomp(&mut self, tid: Pid, handler: &mut dyn Handler) {
+        let Some(process) = self.threads.get(&tid).map(|t| t.process) else {
+            return resume(tid, None);
+        };
+        let regs = match Registers::read(tid) {
+            Ok(regs) => regs,
+            Err(_) => return, // killed meanwhile: its exit will be reported
+        };
+        let call = Syscall::decode(regs.syscall_number(), regs.syscall_args());
+        let mut stop = SyscallStop { tid, process, call, regs, dirty: false };
+        let resumption = handler.syscall_entry(&mut stop);
+        if stop.flush().is_err() {
+            return;
+        }
+        match resumption {
+            Resume::Run => resume(tid, None),
+            Resume::RunToExit => {
+                if let Some(thread) = self.threads.get_mut(&tid) {
+                    thread.awaiting_exit = Some(call);
+                }
+                ignore_esrch(ptrace::syscall(tid, None));
+            }
+        }
+    }
+
+    fn on_syscall_exit(&mut self, tid: Pid, handler: &mut dyn Handler) {
+        let Some(thread) = self.threads.get_mut(&tid) else { return resume(tid, None) };
+        let Some(call) = thread.awaiting_exit.take() else { return resume(tid, None) };
+        let process = thread.process;
+        if let Ok(regs) = Registers::read(tid) {
+            let mut stop = SyscallStop { tid, process, call, regs, dirty: false };
+            handler.syscall_exit(&mut stop);
+            if stop.flush().is_err() {
+                return;
+            }
+        }
+        resume(tid, None)
+    }
+
+    /// A fork, vfork or clone event: the creator tells us the new thread's id.
+    fn on_new_thread_event(&mut self, creator: Pid, handler: &mut dyn Handler) {
+        let creator_process = self.threads.get(&creator).map(|t| t.process);
+        if let (Ok(raw), Some(creator_process)) = (ptrace::getevent(creator), creator_process) {
+            let child = Pid::from_raw(raw as i32);
+            if self.unannounced.remove(&child) {
+                self.adopt(child, creator_process, handler);
+                resume(child, None);
+            } else {
+                self.announced.insert(child, creator_process);
+            }
+        }
+        resume(creator, None)
+    }
+
+    /// The first stop of a thread made by a traced one.
+    fn on_first_stop(&mut self, tid: Pid, handler: &mut dyn Handler) {
+        if let Some(creator_process) = self.announced.remove(&tid) {
+            self.adopt(tid, creator_process, handler);
+            resume(tid, None);
+        } else {
+            self.unannounced.insert(tid);
+        }
+    }
+
+    /// Records a new thread of `creator`'s making and, if it starts a new process
+    /// (rather than joining the creator's), tells the handler.
+    fn adopt(&mut self, tid: Pid, creator: Pid, handler: &mut dyn Handler) {
+        let process = thread_group_of(tid).unwrap_or(tid);
+        if process == tid {
+            handler.process_started(tid, Some(creator));
+        }
+        self.threads.insert(tid, Thread { process, awaiting_exit: None });
+    }
+
+    fn on_exec(&mut self, tid: Pid) {
+        // A non-leader thread that execs takes over the leader's id; its old id will
+        // never be reported again.
+        if let Ok(former) = ptrace::getevent(tid) {
+            let former = Pid::from_raw(former as i32);
+            if former != tid {
+                self.threads.remove(&former);
+            }
+        }
+        if let Some(thread) = self.threads.get_mut(&tid) {
+            thread.awaiting_exit = None;
+        }
+        if matches!(Registers::read(tid), Ok(regs) if !regs.is_native_mode()) {
+            eprintln!(
+                "netvm: process {tid} executed a 32-bit program; netvm runs {} programs only, \
+                 so it was killed",
+                std::env::consts::ARCH
+            );
+            let _ = kill(tid, Signal::SIGKILL);
+        }
+        resume(tid, None)
+    }
+
+    /// `PTRACE_EVENT_STOP`: a new thread's first stop, a group-stop, or an interrupt.
+    fn on_event_stop(&mut self, tid: Pid, signal: Signal, handler: &mut dyn Handler) {
+        if !self.threads.contains_key(&tid) {
+            return self.on_first_stop(tid, handler);
+        }
+        let is_group_stop =
+            matches!(signal, Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU);
+        if !is_group_stop {
+            return resume(tid, None);
+        }
+        // Stay stopped, but let the kernel wake the thread on SIGCONT.
+        // SAFETY: PTRACE_LISTEN takes no pointers; `tid` is a thread we trace.
+        let _ = unsafe { libc::ptrace(libc::PTRACE_LISTEN, tid.as_raw(), 0, 0) };
+        if tid == self.root && self.mirror_stops {
+            // Show the shell a stopped job, as it would see the command itself stop;
+            // when the shell continues us, continue the command too.
+            let _ = kill(nix::unistd::getpid(), Signal::SIGSTOP);
+            let _ = kill(self.root, Signal::SIGCONT);
+        }
+    }
+}
+
+/// Resumes a stopped thread, delivering `signal`. A thread killed meanwhile (ESRCH)
+/// is not an error: its death is reported by waitpid.
+fn resume(tid: Pid, signal: Option<Signal>) {
+    ignore_esrch(ptrace::cont(tid, signal));
+}
+
+fn ignore_esrch(result: nix::Result<()>) {
+    if let Err(e) = result {
+        if e != Errno::ESRCH {
+            log::warn!("ptrace: {e}");
+        }
+    }
+}
+
+/// The process a thread belongs to.
+fn thread_group_of(tid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Tgid:"))?;
+    line.trim().parse().ok().map(Pid::from_raw)
+}
+
+/// Whether netvm runs as the foreground job of a terminal, where a shell expects
+/// `Ctrl-Z` to stop it.
+fn in_foreground_of_terminal() -> bool {
+    let stdin = std::io::stdin();
+    nix::unistd::tcgetpgrp(&stdin).is_ok_and(|pgrp| pgrp == nix::unistd::getpgrp())
+}

@@ -1,0 +1,355 @@
+//! Typed decoding of the system calls netvm can trap.
+//!
+//! Handlers never look at raw registers: a trapped call arrives as one [`Syscall`]
+//! variant whose fields are named and typed as in the kernel's prototype (`int`
+//! arguments truncated to 32 bits exactly as the kernel does). Pointers stay tracee
+//! addresses ([`UserPtr`]); reading what they point to is the handler's business,
+//! through [`TraceeMemory`](super::memory::TraceeMemory).
+
+use std::fmt;
+
+/// An address in the tracee's memory.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct UserPtr(pub u64);
+
+impl UserPtr {
+    /// Whether this is the NULL pointer.
+    pub fn is_null(self) -> bool {
+        self.0 == 0
+    }
+}
+
+impl fmt::Debug for UserPtr {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_null() { f.write_str("NULL") } else { write!(f, "{:#x}", self.0) }
+    }
+}
+
+/// `socket(domain, type, protocol)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Socket {
+    pub domain: i32,
+    /// The socket type with `SOCK_NONBLOCK` and `SOCK_CLOEXEC` still or-ed in.
+    pub ty: i32,
+    pub protocol: i32,
+}
+
+/// `socketpair(domain, type, protocol, sv)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Socketpair {
+    pub domain: i32,
+    pub ty: i32,
+    pub protocol: i32,
+    pub sv: UserPtr,
+}
+
+/// A call that passes a socket address in: `bind`, `connect`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrIn {
+    pub fd: i32,
+    pub addr: UserPtr,
+    pub addrlen: u32,
+}
+
+/// A call that passes a socket address out through a value-result length:
+/// `getsockname`, `getpeername`, and `accept`/`accept4` with their flags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddrOut {
+    pub fd: i32,
+    pub addr: UserPtr,
+    pub addrlen: UserPtr,
+}
+
+/// `accept(fd, addr, addrlen)` or `accept4(fd, addr, addrlen, flags)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Accept {
+    pub fd: i32,
+    pub addr: UserPtr,
+    pub addrlen: UserPtr,
+    /// `None` for plain `accept`.
+    pub flags: Option<i32>,
+}
+
+/// `listen(fd, backlog)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listen {
+    pub fd: i32,
+    pub backlog: i32,
+}
+
+/// `shutdown(fd, how)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Shutdown {
+    pub fd: i32,
+    pub how: i32,
+}
+
+/// `getsockopt(fd, level, optname, optval, optlen)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Getsockopt {
+    pub fd: i32,
+    pub level: i32,
+    pub optname: i32,
+    pub optval: UserPtr,
+    pub optlen: UserPtr,
+}
+
+/// `setsockopt(fd, level, optname, optval, optlen)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setsockopt {
+    pub fd: i32,
+    pub level: i32,
+    pub optname: i32,
+    pub optval: UserPtr,
+    pub optlen: u32,
+}
+
+/// `sendto(fd, buf, len, flags, addr, addrlen)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sendto {
+    pub fd: i32,
+    pub buf: UserPtr,
+    pub len: u64,
+    pub flags: i32,
+    pub addr: UserPtr,
+    pub addrlen: u32,
+}
+
+/// `recvfrom(fd, buf, len, flags, addr, addrlen)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Recvfrom {
+    pub fd: i32,
+    pub buf: UserPtr,
+    pub len: u64,
+    pub flags: i32,
+    pub addr: UserPtr,
+    pub addrlen: UserPtr,
+}
+
+/// `sendmsg(fd, msg, flags)` or `recvmsg(fd, msg, flags)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Msg {
+    pub fd: i32,
+    pub msg: UserPtr,
+    pub flags: i32,
+}
+
+/// `sendmmsg(fd, msgvec, vlen, flags)` or `recvmmsg(fd, msgvec, vlen, flags, timeout)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mmsg {
+    pub fd: i32,
+    pub msgvec: UserPtr,
+    pub vlen: u32,
+    pub flags: i32,
+    /// `recvmmsg` only; NULL for `sendmmsg`.
+    pub timeout: UserPtr,
+}
+
+/// `ioctl(fd, request, arg)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Ioctl {
+    pub fd: i32,
+    pub request: u32,
+    pub arg: u64,
+}
+
+/// A decoded system call, one variant per call netvm traps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Syscall {
+    Socket(Socket),
+    Socketpair(Socketpair),
+    Bind(AddrIn),
+    Connect(AddrIn),
+    Listen(Listen),
+    Accept(Accept),
+    Getsockname(AddrOut),
+    Getpeername(AddrOut),
+    Getsockopt(Getsockopt),
+    Setsockopt(Setsockopt),
+    Shutdown(Shutdown),
+    Sendto(Sendto),
+    Recvfrom(Recvfrom),
+    Sendmsg(Msg),
+    Recvmsg(Msg),
+    Sendmmsg(Mmsg),
+    Recvmmsg(Mmsg),
+    Ioctl(Ioctl),
+    /// A call netvm does not decode (it should never have been trapped).
+    Other { number: i64, args: [u64; 6] },
+}
+
+/// The kernel truncates `int` arguments to their low 32 bits; so do we.
+fn int(raw: u64) -> i32 {
+    raw as u32 as i32
+}
+
+impl Syscall {
+    /// Decodes call `number` with raw arguments `a`.
+    pub fn decode(number: i64, a: [u64; 6]) -> Self {
+        let addr_in = || AddrIn { fd: int(a[0]), addr: UserPtr(a[1]), addrlen: a[2] as u32 };
+        let addr_out = || AddrOut { fd: int(a[0]), addr: UserPtr(a[1]), addrlen: UserPtr(a[2]) };
+        let msg = || Msg { fd: int(a[0]), msg: UserPtr(a[1]), flags: int(a[2]) };
+        let mmsg = |timeout| Mmsg {
+            fd: int(a[0]),
+            msgvec: UserPtr(a[1]),
+            vlen: a[2] as u32,
+            flags: int(a[3]),
+            timeout: UserPtr(timeout),
+        };
+        let accept = |flags| Accept {
+            fd: int(a[0]),
+            addr: UserPtr(a[1]),
+            addrlen: UserPtr(a[2]),
+            flags,
+        };
+        match number {
+            libc::SYS_socket => {
+                Self::Socket(Socket { domain: int(a[0]), ty: int(a[1]), protocol: int(a[2]) })
+            }
+            libc::SYS_socketpair => Self::Socketpair(Socketpair {
+                domain: int(a[0]),
+                ty: int(a[1]),
+                protocol: int(a[2]),
+                sv: UserPtr(a[3]),
+            }),
+            libc::SYS_bind => Self::Bind(addr_in()),
+            libc::SYS_connect => Self::Connect(addr_in()),
+            libc::SYS_listen => Self::Listen(Listen { fd: int(a[0]), backlog: int(a[1]) }),
+            libc::SYS_accept => Self::Accept(accept(None)),
+            libc::SYS_accept4 => Self::Accept(accept(Some(int(a[3])))),
+            libc::SYS_getsockname => Self::Getsockname(addr_out()),
+            libc::SYS_getpeername => Self::Getpeername(addr_out()),
+            libc::SYS_getsockopt => Self::Getsockopt(Getsockopt {
+                fd: int(a[0]),
+                level: int(a[1]),
+                optname: int(a[2]),
+                optval: UserPtr(a[3]),
+                optlen: UserPtr(a[4]),
+            }),
+            libc::SYS_setsockopt => Self::Setsockopt(Setsockopt {
+                fd: int(a[0]),
+                level: int(a[1]),
+                optname: int(a[2]),
+                optval: UserPtr(a[3]),
+                optlen: a[4] as u32,
+            }),
+            libc::SYS_shutdown => Self::Shutdown(Shutdown { fd: int(a[0]), how: int(a[1]) }),
+            libc::SYS_sendto => Self::Sendto(Sendto {
+                fd: int(a[0]),
+                buf: UserPtr(a[1]),
+                len: a[2],
+                flags: int(a[3]),
+                addr: UserPtr(a[4]),
+                addrlen: a[5] as u32,
+            }),
+            libc::SYS_recvfrom => Self::Recvfrom(Recvfrom {
+                fd: int(a[0]),
+                buf: UserPtr(a[1]),
+                len: a[2],
+                flags: int(a[3]),
+                addr: UserPtr(a[4]),
+                addrlen: UserPtr(a[5]),
+            }),
+            libc::SYS_sendmsg => Self::Sendmsg(msg()),
+            libc::SYS_recvmsg => Self::Recvmsg(msg()),
+            libc::SYS_sendmmsg => Self::Sendmmsg(mmsg(0)),
+            libc::SYS_recvmmsg => Self::Recvmmsg(mmsg(a[4])),
+            libc::SYS_ioctl => {
+                Self::Ioctl(Ioctl { fd: int(a[0]), request: a[1] as u32, arg: a[2] })
+            }
+            _ => Self::Other { number, args: a },
+        }
+    }
+
+    /// The call's name, as in its man page.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Socket(_) => "socket",
+            Self::Socketpair(_) => "socketpair",
+            Self::Bind(_) => "bind",
+            Self::Connect(_) => "connect",
+            Self::Listen(_) => "listen",
+            Self::Accept(Accept { flags: None, .. }) => "accept",
+            Self::Accept(Accept { flags: Some(_), .. }) => "accept4",
+            Self::Getsockname(_) => "getsockname",
+            Self::Getpeername(_) => "getpeername",
+            Self::Getsockopt(_) => "getsockopt",
+            Self::Setsockopt(_) => "setsockopt",
+            Self::Shutdown(_) => "shutdown",
+            Self::Sendto(_) => "sendto",
+            Self::Recvfrom(_) => "recvfrom",
+            Self::Sendmsg(_) => "sendmsg",
+            Self::Recvmsg(_) => "recvmsg",
+            Self::Sendmmsg(_) => "sendmmsg",
+            Self::Recvmmsg(_) => "recvmmsg",
+            Self::Ioctl(_) => "ioctl",
+            Self::Other { .. } => "syscall",
+        }
+    }
+
+    /// The file descriptor the call works on, if it takes one.
+    pub fn fd(&self) -> Option<i32> {
+        match *self {
+            Self::Socket(_) | Self::Socketpair(_) | Self::Other { .. } => None,
+            Self::Bind(c) | Self::Connect(c) => Some(c.fd),
+            Self::Listen(c) => Some(c.fd),
+            Self::Accept(c) => Some(c.fd),
+            Self::Getsockname(c) | Self::Getpeername(c) => Some(c.fd),
+            Self::Getsockopt(c) => Some(c.fd),
+            Self::Setsockopt(c) => Some(c.fd),
+            Self::Shutdown(c) => Some(c.fd),
+            Self::Sendto(c) => Some(c.fd),
+            Self::Recvfrom(c) => Some(c.fd),
+            Self::Sendmsg(c) | Self::Recvmsg(c) => Some(c.fd),
+            Self::Sendmmsg(c) | Self::Recvmmsg(c) => Some(c.fd),
+            Self::Ioctl(c) => Some(c.fd),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn int_arguments_are_truncated_like_the_kernel_does() {
+        let high_garbage = 0xdead_beef_0000_0000;
+        let call = Syscall::decode(libc::SYS_socket, [high_garbage | 2, 1, 6, 0, 0, 0]);
+        assert_eq!(call, Syscall::Socket(Socket { domain: 2, ty: 1, protocol: 6 }));
+        let call = Syscall::decode(libc::SYS_listen, [3, 0xffff_ffff, 0, 0, 0, 0]);
+        assert_eq!(call, Syscall::Listen(Listen { fd: 3, backlog: -1 }));
+    }
+
+    #[test]
+    fn accept_and_accept4_differ_by_flags() {
+        let a = Syscall::decode(libc::SYS_accept, [3, 0, 0, 0x80000, 0, 0]);
+        let a4 = Syscall::decode(libc::SYS_accept4, [3, 0, 0, 0x80000, 0, 0]);
+        assert_eq!(a.name(), "accept");
+        assert_eq!(a4.name(), "accept4");
+        assert!(matches!(a, Syscall::Accept(Accept { flags: None, .. })));
+        assert!(matches!(a4, Syscall::Accept(Accept { flags: Some(0x80000), .. })));
+    }
+
+    #[test]
+    fn fd_of_each_call() {
+        let args = [7, 0x1000, 16, 0, 0x2000, 16];
+        for nr in [libc::SYS_bind, libc::SYS_connect, libc::SYS_sendto, libc::SYS_ioctl] {
+            assert_eq!(Syscall::decode(nr, args).fd(), Some(7));
+        }
+        assert_eq!(Syscall::decode(libc::SYS_socket, args).fd(), None);
+        assert_eq!(Syscall::decode(libc::SYS_getpid, args).name(), "syscall");
+    }
+
+    #[test]
+    fn recvmmsg_keeps_its_timeout_and_sendmmsg_has_none() {
+        let args = [3, 0x1000, 4, 0, 0x3000, 0];
+        match Syscall::decode(libc::SYS_recvmmsg, args) {
+            Syscall::Recvmmsg(m) => assert_eq!(m.timeout, UserPtr(0x3000)),
+            other => panic!("{other:?}"),
+        }
+        match Syscall::decode(libc::SYS_sendmmsg, args) {
+            Syscall::Sendmmsg(m) => assert!(m.timeout.is_null()),
+            other => panic!("{other:?}"),
+        }
+    }
+}
