@@ -119,7 +119,10 @@ pub fn load(origin: &Origin, kinds: &[&str]) -> Result<Config, ConfigError> {
         Origin::File(path) => std::fs::read_to_string(path).map_err(|e| ConfigError {
             origin: origin.clone(),
             line: None,
-            message: format!("cannot read: {}", e.to_string().split(" (os error").next().unwrap_or("")),
+            message: format!(
+                "cannot read: {}",
+                e.to_string().split(" (os error").next().unwrap_or("")
+            ),
         })?,
     };
     parse(&text, origin, kinds)
@@ -132,7 +135,8 @@ pub fn parse(text: &str, origin: &Origin, kinds: &[&str]) -> Result<Config, Conf
         line: span.map(|s| line_of(text, s.start)),
         message,
     };
-    let config: Config = toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_owned()))?;
+    let config: Config =
+        toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_owned()))?;
 
     let mut names = HashSet::new();
     for stack in &config.vunet.stacks {
@@ -144,7 +148,10 @@ pub fn parse(text: &str, origin: &Origin, kinds: &[&str]) -> Result<Config, Conf
             ));
         }
         if !names.insert(name.as_str()) {
-            return Err(error(Some(stack.name.span()), format!("stack `{name}` is defined twice")));
+            return Err(error(
+                Some(stack.name.span()),
+                format!("stack `{name}` is defined twice"),
+            ));
         }
         if !kinds.contains(&stack.kind.get_ref().as_str()) {
             return Err(error(
@@ -177,11 +184,17 @@ pub fn parse(text: &str, origin: &Origin, kinds: &[&str]) -> Result<Config, Conf
 /// Whether `name` can name a stack (it appears in traces, paths and command lines).
 pub fn is_valid_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
-        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
+    text[..offset.min(text.len())]
+        .bytes()
+        .filter(|&b| b == b'\n')
+        .count()
+        + 1
 }
 
 #[cfg(test)]
@@ -191,7 +204,9 @@ mod tests {
     const KINDS: &[&str] = &["none", "host"];
 
     fn parse_err(text: &str) -> String {
-        parse(text, &Origin::File("m.toml".into()), KINDS).unwrap_err().to_string()
+        parse(text, &Origin::File("m.toml".into()), KINDS)
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -209,14 +224,23 @@ mod tests {
 
     #[test]
     fn errors_name_the_line_and_the_reason() {
-        let unknown_kind = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"lwip\"\n";
-        assert_eq!(parse_err(unknown_kind), "m.toml:5: unknown stack kind `lwip` (known kinds: none, host)");
+        let unknown_kind =
+            "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"lwip\"\n";
+        assert_eq!(
+            parse_err(unknown_kind),
+            "m.toml:5: unknown stack kind `lwip` (known kinds: none, host)"
+        );
         let twice = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"none\"\n\
                      [[vunet.stack]]\nname = \"a\"\nkind = \"host\"\n";
         assert_eq!(parse_err(twice), "m.toml:7: stack `a` is defined twice");
-        let no_default = "[vunet]\ndefault = \"x\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"none\"\n";
-        assert_eq!(parse_err(no_default), "m.toml:2: default stack `x` is not defined (defined stacks: a)");
-        let bad_name = "[vunet]\ndefault = \"a b\"\n[[vunet.stack]]\nname = \"a b\"\nkind = \"none\"\n";
+        let no_default =
+            "[vunet]\ndefault = \"x\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"none\"\n";
+        assert_eq!(
+            parse_err(no_default),
+            "m.toml:2: default stack `x` is not defined (defined stacks: a)"
+        );
+        let bad_name =
+            "[vunet]\ndefault = \"a b\"\n[[vunet.stack]]\nname = \"a b\"\nkind = \"none\"\n";
         assert!(parse_err(bad_name).starts_with("m.toml:4: stack name `a b` must be"));
     }
 
@@ -224,11 +248,22 @@ mod tests {
     fn syntax_and_typos_are_refused_with_their_line() {
         let typo = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkidn = \"none\"\n";
         let message = parse_err(typo);
-        assert!(message.starts_with("m.toml:5: unknown field `kidn`"), "{message}");
+        assert!(
+            message.starts_with("m.toml:5: unknown field `kidn`"),
+            "{message}"
+        );
         let syntax = "[vunet\n";
-        assert!(parse_err(syntax).starts_with("m.toml:1: "), "{}", parse_err(syntax));
+        assert!(
+            parse_err(syntax).starts_with("m.toml:1: "),
+            "{}",
+            parse_err(syntax)
+        );
         let missing = "[vunet]\n";
-        assert!(parse_err(missing).contains("missing field `default`"), "{}", parse_err(missing));
+        assert!(
+            parse_err(missing).contains("missing field `default`"),
+            "{}",
+            parse_err(missing)
+        );
     }
 
     #[test]
@@ -241,6 +276,9 @@ mod tests {
     fn a_missing_file_is_an_error_not_a_fallback() {
         let origin = Origin::File("/nonexistent/netvm.toml".into());
         let err = load(&origin, KINDS).unwrap_err();
-        assert_eq!(err.to_string(), "/nonexistent/netvm.toml: cannot read: No such file or directory");
+        assert_eq!(
+            err.to_string(),
+            "/nonexistent/netvm.toml: cannot read: No such file or directory"
+        );
     }
 }

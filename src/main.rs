@@ -40,8 +40,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Commands {
     /// Run a command (and everything it starts) on a virtual network stack.
-    #[command(after_help = "Exit status: the command's own, 128+N if signal N killed it, \
-        125 if netvm itself failed, 126 if the command cannot run, 127 if it is not found.")]
+    #[command(
+        after_help = "Exit status: the command's own, 128+N if signal N killed it, \
+        125 if netvm itself failed, 126 if the command cannot run, 127 if it is not found."
+    )]
     Run(RunArgs),
     /// List the stacks the configuration mounts, and where it was read from.
     Stacks {
@@ -67,8 +69,12 @@ struct RunArgs {
           default_missing_value = "-")]
     trace: Option<PathBuf>,
     /// The command and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true,
-          value_name = "CMD")]
+    #[arg(
+        required = true,
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "CMD"
+    )]
     command: Vec<OsString>,
 }
 
@@ -80,7 +86,11 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() { ExitCode::from(OWN_FAILURE) } else { ExitCode::SUCCESS };
+            return if e.use_stderr() {
+                ExitCode::from(OWN_FAILURE)
+            } else {
+                ExitCode::SUCCESS
+            };
         }
     };
     let status = match cli.command {

@@ -88,7 +88,12 @@ impl Dispatcher {
                 );
             }
         }
-        Self { modules, owners, trace, in_flight: HashMap::new() }
+        Self {
+            modules,
+            owners,
+            trace,
+            in_flight: HashMap::new(),
+        }
     }
 
     /// Every module's trap rules, for the seccomp filter.
@@ -129,7 +134,9 @@ impl Handler for Dispatcher {
     }
 
     fn syscall_exit(&mut self, stop: &mut SyscallStop) {
-        let Some((module, by, wants_finish)) = self.in_flight.remove(&stop.tid) else { return };
+        let Some((module, by, wants_finish)) = self.in_flight.remove(&stop.tid) else {
+            return;
+        };
         if wants_finish {
             self.modules[module].finish(stop);
         }

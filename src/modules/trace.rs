@@ -21,12 +21,16 @@ pub struct TraceLog {
 impl TraceLog {
     /// A log on standard error.
     pub fn stderr() -> Self {
-        Self { out: Box::new(io::stderr()) }
+        Self {
+            out: Box::new(io::stderr()),
+        }
     }
 
     /// A log in a new (truncated) file.
     pub fn file(path: &Path) -> io::Result<Self> {
-        Ok(Self { out: Box::new(io::LineWriter::new(File::create(path)?)) })
+        Ok(Self {
+            out: Box::new(io::LineWriter::new(File::create(path)?)),
+        })
     }
 
     /// A log into any writer (for tests).
@@ -42,9 +46,20 @@ impl TraceLog {
     }
 }
 
+/// Kernel-internal codes a call interrupted by a signal returns at its exit stop;
+/// the tracee never sees them (it sees the restarted call, or EINTR).
+const RESTART_CODES: [(i64, &str, &str); 4] = [
+    (512, "ERESTARTSYS", "To be restarted if SA_RESTART is set"),
+    (513, "ERESTARTNOINTR", "To be restarted"),
+    (514, "ERESTARTNOHAND", "To be restarted if no handler"),
+    (516, "ERESTART_RESTARTBLOCK", "Interrupted by signal"),
+];
+
 /// `0`, `5`, or `-1 ECONNREFUSED (Connection refused)`, as strace shows results.
 pub fn format_result(result: i64) -> String {
-    if (-4095..0).contains(&result) {
+    if let Some((_, name, text)) = RESTART_CODES.iter().find(|(code, ..)| -result == *code) {
+        format!("? {name} ({text})")
+    } else if (-4095..0).contains(&result) {
         let errno = Errno::from_raw(-result as i32);
         format!("-1 {errno:?} ({})", errno.desc())
     } else {
@@ -65,6 +80,10 @@ mod tests {
             format_result(-(libc::EAFNOSUPPORT as i64)),
             "-1 EAFNOSUPPORT (Address family not supported by protocol)"
         );
+        assert_eq!(
+            format_result(-512),
+            "? ERESTARTSYS (To be restarted if SA_RESTART is set)"
+        );
     }
 
     #[derive(Clone, Default)]
@@ -83,7 +102,13 @@ mod tests {
     fn a_line_names_thread_answerer_call_and_result() {
         let sink = Shared::default();
         let mut log = TraceLog::to_writer(Box::new(sink.clone()));
-        log.line(Pid::from_raw(42), "none", "socket", "AF_INET, SOCK_STREAM, 0", -97);
+        log.line(
+            Pid::from_raw(42),
+            "none",
+            "socket",
+            "AF_INET, SOCK_STREAM, 0",
+            -97,
+        );
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,

@@ -11,6 +11,7 @@
 //! by one thread: call [`Tracer::reap`] whenever `SIGCHLD` may have arrived.
 
 pub mod arch;
+pub mod fds;
 pub mod filter;
 pub mod launch;
 pub mod memory;
@@ -88,8 +89,28 @@ impl SyscallStop {
         self.dirty = true;
     }
 
+    /// At exit: make the thread run the same call again (with any arguments changed
+    /// by [`set_arg`](Self::set_arg)) when it resumes; it stops at the seccomp filter
+    /// again like any new call. This lets a handler run a different call first (by
+    /// rewriting the entry) and then the original.
+    pub fn restart(&mut self, number: i64) {
+        self.regs.restart_syscall(number);
+        self.dirty = true;
+    }
+
+    /// Copies fd `fd` of the stopped process into the supervisor (`pidfd_getfd`). The
+    /// copy refers to the same open file; drop it promptly, or the tracee's `close`
+    /// can never release the object.
+    pub fn copy_fd(&self, fd: i32) -> Result<std::os::fd::OwnedFd, Errno> {
+        fds::copy_fd(self.process, fd)
+    }
+
     fn flush(&self) -> nix::Result<()> {
-        if self.dirty { self.regs.write(self.tid) } else { Ok(()) }
+        if self.dirty {
+            self.regs.write(self.tid)
+        } else {
+            Ok(())
+        }
     }
 }
 
@@ -146,7 +167,13 @@ impl Tracer {
     pub fn new(root: Pid, handler: &mut dyn Handler) -> Self {
         handler.process_started(root, None);
         let mut threads = HashMap::new();
-        threads.insert(root, Thread { process: root, awaiting_exit: None });
+        threads.insert(
+            root,
+            Thread {
+                process: root,
+                awaiting_exit: None,
+            },
+        );
         Self {
             root,
             threads,
@@ -175,7 +202,10 @@ impl Tracer {
     /// Every traced process, for passing on a signal.
     pub fn processes(&self) -> impl Iterator<Item = Pid> + '_ {
         let mut seen = HashSet::new();
-        self.threads.values().map(|t| t.process).filter(move |p| seen.insert(*p))
+        self.threads
+            .values()
+            .map(|t| t.process)
+            .filter(move |p| seen.insert(*p))
     }
 
     /// Handles every stop and exit that is pending, without blocking.
@@ -200,21 +230,29 @@ impl Tracer {
             WaitStatus::Signaled(tid, signal, _) => {
                 self.on_thread_gone(tid, 128 + signal as i32, handler)
             }
-            WaitStatus::PtraceEvent(tid, _, event) if event == Event::PTRACE_EVENT_SECCOMP as i32 => {
+            WaitStatus::PtraceEvent(tid, _, event)
+                if event == Event::PTRACE_EVENT_SECCOMP as i32 =>
+            {
                 self.on_seccomp(tid, handler)
             }
             WaitStatus::PtraceSyscall(tid) => self.on_syscall_exit(tid, handler),
             WaitStatus::PtraceEvent(tid, _, event)
-                if [Event::PTRACE_EVENT_FORK, Event::PTRACE_EVENT_VFORK, Event::PTRACE_EVENT_CLONE]
-                    .iter()
-                    .any(|e| *e as i32 == event) =>
+                if [
+                    Event::PTRACE_EVENT_FORK,
+                    Event::PTRACE_EVENT_VFORK,
+                    Event::PTRACE_EVENT_CLONE,
+                ]
+                .iter()
+                .any(|e| *e as i32 == event) =>
             {
                 self.on_new_thread_event(tid, handler)
             }
             WaitStatus::PtraceEvent(tid, _, event) if event == Event::PTRACE_EVENT_EXEC as i32 => {
                 self.on_exec(tid)
             }
-            WaitStatus::PtraceEvent(tid, signal, event) if event == Event::PTRACE_EVENT_STOP as i32 => {
+            WaitStatus::PtraceEvent(tid, signal, event)
+                if event == Event::PTRACE_EVENT_STOP as i32 =>
+            {
                 self.on_event_stop(tid, signal, handler)
             }
             WaitStatus::PtraceEvent(tid, _, _) => resume(tid, None),
@@ -236,7 +274,9 @@ impl Tracer {
         if self.announced.remove(&tid).is_some() {
             return;
         }
-        let Some(thread) = self.threads.remove(&tid) else { return };
+        let Some(thread) = self.threads.remove(&tid) else {
+            return;
+        };
         if tid == self.root {
             self.root_status = Some(status);
         }
@@ -255,7 +295,13 @@ impl Tracer {
             Err(_) => return, // killed meanwhile: its exit will be reported
         };
         let call = Syscall::decode(regs.syscall_number(), regs.syscall_args());
-        let mut stop = SyscallStop { tid, process, call, regs, dirty: false };
+        let mut stop = SyscallStop {
+            tid,
+            process,
+            call,
+            regs,
+            dirty: false,
+        };
         let resumption = handler.syscall_entry(&mut stop);
         if stop.flush().is_err() {
             return;
@@ -272,11 +318,21 @@ impl Tracer {
     }
 
     fn on_syscall_exit(&mut self, tid: Pid, handler: &mut dyn Handler) {
-        let Some(thread) = self.threads.get_mut(&tid) else { return resume(tid, None) };
-        let Some(call) = thread.awaiting_exit.take() else { return resume(tid, None) };
+        let Some(thread) = self.threads.get_mut(&tid) else {
+            return resume(tid, None);
+        };
+        let Some(call) = thread.awaiting_exit.take() else {
+            return resume(tid, None);
+        };
         let process = thread.process;
         if let Ok(regs) = Registers::read(tid) {
-            let mut stop = SyscallStop { tid, process, call, regs, dirty: false };
+            let mut stop = SyscallStop {
+                tid,
+                process,
+                call,
+                regs,
+                dirty: false,
+            };
             handler.syscall_exit(&mut stop);
             if stop.flush().is_err() {
                 return;
@@ -317,7 +373,13 @@ impl Tracer {
         if process == tid {
             handler.process_started(tid, Some(creator));
         }
-        self.threads.insert(tid, Thread { process, awaiting_exit: None });
+        self.threads.insert(
+            tid,
+            Thread {
+                process,
+                awaiting_exit: None,
+            },
+        );
     }
 
     fn on_exec(&mut self, tid: Pid) {
@@ -348,8 +410,10 @@ impl Tracer {
         if !self.threads.contains_key(&tid) {
             return self.on_first_stop(tid, handler);
         }
-        let is_group_stop =
-            matches!(signal, Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU);
+        let is_group_stop = matches!(
+            signal,
+            Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
+        );
         if !is_group_stop {
             return resume(tid, None);
         }

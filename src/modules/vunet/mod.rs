@@ -55,7 +55,10 @@ pub trait Stack {
 
 /// The kinds of stack this netvm can mount, with a line on each for `--help`.
 pub const KINDS: &[(&str, &str)] = &[
-    (NoneStack::KIND, "no network: network sockets fail with EAFNOSUPPORT"),
+    (
+        NoneStack::KIND,
+        "no network: network sockets fail with EAFNOSUPPORT",
+    ),
     (HostStack::KIND, "the host's own network, passed through"),
 ];
 
@@ -126,7 +129,10 @@ impl Vunet {
             }
             None => {
                 let mounted = stacks.iter().map(|s| s.name().to_string()).collect();
-                return Err(UnknownStack { name: wanted.to_owned(), mounted });
+                return Err(UnknownStack {
+                    name: wanted.to_owned(),
+                    mounted,
+                });
             }
         };
         Ok(Self {
@@ -144,7 +150,10 @@ impl Vunet {
     }
 
     fn stack_of(&self, process: Pid) -> StackId {
-        self.processes.get(&process).copied().unwrap_or(self.launch_stack)
+        self.processes
+            .get(&process)
+            .copied()
+            .unwrap_or(self.launch_stack)
     }
 
     /// The stack a call belongs to, or `None` if it is the kernel's (see the module
@@ -154,13 +163,20 @@ impl Vunet {
             Syscall::Socket(_) | Syscall::Socketpair(_) => Some(self.stack_of(stop.process)),
             call => {
                 let fd = call.fd()?;
-                self.sockets.lookup(stop.tid, fd).ok().flatten().map(|(_, &stack)| stack)
+                self.sockets
+                    .lookup(stop.tid, fd)
+                    .ok()
+                    .flatten()
+                    .map(|(_, &stack)| stack)
             }
         }
     }
 
     fn answer(&self, stack: StackId, disposition: Disposition) -> Answer {
-        Answer { by: self.stacks[stack].name().clone(), disposition }
+        Answer {
+            by: self.stacks[stack].name().clone(),
+            disposition,
+        }
     }
 }
 
@@ -181,7 +197,10 @@ impl Module for Vunet {
             TrapRule::when(
                 libc::SYS_ioctl,
                 1,
-                ArgTest::IntMaskedEqual { mask: 0xff00, value: 0x8900 },
+                ArgTest::IntMaskedEqual {
+                    mask: 0xff00,
+                    value: 0x8900,
+                },
             ),
         ];
         rules.extend(
@@ -208,7 +227,10 @@ impl Module for Vunet {
 
     fn handle(&mut self, stop: &mut SyscallStop) -> Answer {
         let Some(stack) = self.route(stop) else {
-            return Answer { by: self.kernel.clone(), disposition: Disposition::Kernel };
+            return Answer {
+                by: self.kernel.clone(),
+                disposition: Disposition::Kernel,
+            };
         };
         let disposition = match stop.call() {
             Syscall::Socket(_) | Syscall::Socketpair(_) => self.stacks[stack].create(stop),
@@ -260,9 +282,13 @@ mod tests {
 
     #[test]
     fn none_and_host_are_always_available_at_launch() {
-        let only_none = "[vunet]\ndefault = \"n\"\n[[vunet.stack]]\nname = \"n\"\nkind = \"none\"\n";
+        let only_none =
+            "[vunet]\ndefault = \"n\"\n[[vunet.stack]]\nname = \"n\"\nkind = \"none\"\n";
         let vunet = Vunet::new(&config(only_none), Some("host")).unwrap();
-        assert_eq!(vunet.stacks().collect::<Vec<_>>(), [("n", "none"), ("host", "host")]);
+        assert_eq!(
+            vunet.stacks().collect::<Vec<_>>(),
+            [("n", "none"), ("host", "host")]
+        );
     }
 
     #[test]
@@ -290,11 +316,23 @@ mod tests {
     fn unix_sockets_and_plain_sends_are_not_trapped() {
         let vunet = Vunet::new(&config(TWO), None).unwrap();
         let rules = vunet.trap_rules();
-        let socket = rules.iter().find(|r| r.syscall == libc::SYS_socket).unwrap();
-        assert_eq!(socket.tests, [(0, ArgTest::IntNotEqual(libc::AF_UNIX as u32))]);
-        let sendto = rules.iter().find(|r| r.syscall == libc::SYS_sendto).unwrap();
+        let socket = rules
+            .iter()
+            .find(|r| r.syscall == libc::SYS_socket)
+            .unwrap();
+        assert_eq!(
+            socket.tests,
+            [(0, ArgTest::IntNotEqual(libc::AF_UNIX as u32))]
+        );
+        let sendto = rules
+            .iter()
+            .find(|r| r.syscall == libc::SYS_sendto)
+            .unwrap();
         assert_eq!(sendto.tests, [(4, ArgTest::NotNull)]);
-        assert!(!rules.iter().any(|r| [libc::SYS_read, libc::SYS_write, libc::SYS_close]
-            .contains(&r.syscall)));
+        assert!(
+            !rules
+                .iter()
+                .any(|r| [libc::SYS_read, libc::SYS_write, libc::SYS_close].contains(&r.syscall))
+        );
     }
 }

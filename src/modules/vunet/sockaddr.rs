@@ -13,9 +13,15 @@ pub enum SockAddr {
     Inet6(SocketAddrV6),
     /// `AF_UNIX` with a path, an abstract name (leading NUL), or neither (unnamed).
     Unix(UnixName),
-    Netlink { port_id: u32, groups: u32 },
+    Netlink {
+        port_id: u32,
+        groups: u32,
+    },
     /// A family netvm does not decode, with the bytes after `sa_family`.
-    Other { family: u16, data: Vec<u8> },
+    Other {
+        family: u16,
+        data: Vec<u8>,
+    },
 }
 
 /// The name part of an `AF_UNIX` address.
@@ -66,9 +72,15 @@ impl SockAddr {
                 if bytes.len() < size_of::<libc::sockaddr_nl>() {
                     return Err(TooShort);
                 }
-                Self::Netlink { port_id: ne32(4), groups: ne32(8) }
+                Self::Netlink {
+                    port_id: ne32(4),
+                    groups: ne32(8),
+                }
             }
-            _ => Self::Other { family, data: bytes[2..].to_vec() },
+            _ => Self::Other {
+                family,
+                data: bytes[2..].to_vec(),
+            },
         })
     }
 }
@@ -79,7 +91,13 @@ impl fmt::Display for SockAddr {
             Self::Unspec => f.write_str("{AF_UNSPEC}"),
             Self::Inet(a) => write!(f, "{{AF_INET, {a}}}"),
             Self::Inet6(a) if a.scope_id() != 0 => {
-                write!(f, "{{AF_INET6, [{}%{}]:{}}}", a.ip(), a.scope_id(), a.port())
+                write!(
+                    f,
+                    "{{AF_INET6, [{}%{}]:{}}}",
+                    a.ip(),
+                    a.scope_id(),
+                    a.port()
+                )
             }
             Self::Inet6(a) => write!(f, "{{AF_INET6, [{}]:{}}}", a.ip(), a.port()),
             Self::Unix(UnixName::Unnamed) => f.write_str("{AF_UNIX}"),
@@ -89,7 +107,12 @@ impl fmt::Display for SockAddr {
                 write!(f, "{{AF_NETLINK, pid={port_id}, groups={groups:#x}}}")
             }
             Self::Other { family, data } => {
-                write!(f, "{{{}, {} bytes}}", super::names::family(i32::from(*family)), data.len())
+                write!(
+                    f,
+                    "{{{}, {} bytes}}",
+                    super::names::family(i32::from(*family)),
+                    data.len()
+                )
             }
         }
     }
@@ -115,7 +138,10 @@ mod tests {
     fn inet_addresses_decode_and_print() {
         let a = SockAddr::parse(&sockaddr_in(8080, [127, 0, 0, 1])).unwrap();
         assert_eq!(a.to_string(), "{AF_INET, 127.0.0.1:8080}");
-        assert_eq!(SockAddr::parse(&sockaddr_in(1, [1, 2, 3, 4])[..15]), Err(TooShort));
+        assert_eq!(
+            SockAddr::parse(&sockaddr_in(1, [1, 2, 3, 4])[..15]),
+            Err(TooShort)
+        );
     }
 
     #[test]
@@ -124,9 +150,15 @@ mod tests {
         b[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
         b[2..4].copy_from_slice(&443u16.to_be_bytes());
         b[23] = 1;
-        assert_eq!(SockAddr::parse(&b).unwrap().to_string(), "{AF_INET6, [::1]:443}");
+        assert_eq!(
+            SockAddr::parse(&b).unwrap().to_string(),
+            "{AF_INET6, [::1]:443}"
+        );
         b[24] = 2;
-        assert_eq!(SockAddr::parse(&b).unwrap().to_string(), "{AF_INET6, [::1%2]:443}");
+        assert_eq!(
+            SockAddr::parse(&b).unwrap().to_string(),
+            "{AF_INET6, [::1%2]:443}"
+        );
     }
 
     #[test]
