@@ -47,6 +47,36 @@ pub struct StackConfig {
     pub name: Spanned<String>,
     /// Which vunet submodule implements it.
     pub kind: Spanned<String>,
+    /// The stack's own addresses besides loopback (`smoltcp` stacks), as
+    /// `ADDRESS/PREFIX` or a bare address.
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+}
+
+impl StackConfig {
+    /// The configured addresses (checked when the file was read).
+    pub fn ips(&self) -> Vec<std::net::IpAddr> {
+        self.addresses.iter().filter_map(|a| parse_address(a.get_ref()).ok()).collect()
+    }
+}
+
+/// Parses `10.0.0.2/24`, `fd00::2/64` or a bare address; the prefix is checked but,
+/// until interfaces and routes exist, only the address is used.
+fn parse_address(text: &str) -> Result<std::net::IpAddr, String> {
+    let (ip, prefix) = text.split_once('/').map_or((text, None), |(ip, p)| (ip, Some(p)));
+    let ip: std::net::IpAddr =
+        ip.parse().map_err(|_| format!("`{text}` is not an IP address (like 10.0.0.2/24)"))?;
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    if let Some(prefix) = prefix {
+        match prefix.parse::<u8>() {
+            Ok(p) if p <= max => {}
+            _ => return Err(format!("`{text}`: the prefix length must be 0 to {max}")),
+        }
+    }
+    if ip.is_unspecified() || ip.is_multicast() {
+        return Err(format!("`{text}` cannot be a host's address"));
+    }
+    Ok(ip)
 }
 
 /// Where the configuration came from.
@@ -148,10 +178,10 @@ pub fn parse(text: &str, origin: &Origin, kinds: &[&str]) -> Result<Config, Conf
             ));
         }
         if !names.insert(name.as_str()) {
-            return Err(error(
-                Some(stack.name.span()),
-                format!("stack `{name}` is defined twice"),
-            ));
+            return Err(error(Some(stack.name.span()), format!("stack `{name}` is defined twice")));
+        }
+        for address in &stack.addresses {
+            parse_address(address.get_ref()).map_err(|why| error(Some(address.span()), why))?;
         }
         if !kinds.contains(&stack.kind.get_ref().as_str()) {
             return Err(error(
@@ -184,17 +214,11 @@ pub fn parse(text: &str, origin: &Origin, kinds: &[&str]) -> Result<Config, Conf
 /// Whether `name` can name a stack (it appears in traces, paths and command lines).
 pub fn is_valid_name(name: &str) -> bool {
     (1..=32).contains(&name.len())
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())]
-        .bytes()
-        .filter(|&b| b == b'\n')
-        .count()
-        + 1
+    text[..offset.min(text.len())].bytes().filter(|&b| b == b'\n').count() + 1
 }
 
 #[cfg(test)]
@@ -204,9 +228,7 @@ mod tests {
     const KINDS: &[&str] = &["none", "host"];
 
     fn parse_err(text: &str) -> String {
-        parse(text, &Origin::File("m.toml".into()), KINDS)
-            .unwrap_err()
-            .to_string()
+        parse(text, &Origin::File("m.toml".into()), KINDS).unwrap_err().to_string()
     }
 
     #[test]
@@ -248,22 +270,11 @@ mod tests {
     fn syntax_and_typos_are_refused_with_their_line() {
         let typo = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkidn = \"none\"\n";
         let message = parse_err(typo);
-        assert!(
-            message.starts_with("m.toml:5: unknown field `kidn`"),
-            "{message}"
-        );
+        assert!(message.starts_with("m.toml:5: unknown field `kidn`"), "{message}");
         let syntax = "[vunet\n";
-        assert!(
-            parse_err(syntax).starts_with("m.toml:1: "),
-            "{}",
-            parse_err(syntax)
-        );
+        assert!(parse_err(syntax).starts_with("m.toml:1: "), "{}", parse_err(syntax));
         let missing = "[vunet]\n";
-        assert!(
-            parse_err(missing).contains("missing field `default`"),
-            "{}",
-            parse_err(missing)
-        );
+        assert!(parse_err(missing).contains("missing field `default`"), "{}", parse_err(missing));
     }
 
     #[test]

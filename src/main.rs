@@ -40,10 +40,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Commands {
     /// Run a command (and everything it starts) on a virtual network stack.
-    #[command(
-        after_help = "Exit status: the command's own, 128+N if signal N killed it, \
-        125 if netvm itself failed, 126 if the command cannot run, 127 if it is not found."
-    )]
+    #[command(after_help = "Exit status: the command's own, 128+N if signal N killed it, \
+        125 if netvm itself failed, 126 if the command cannot run, 127 if it is not found.")]
     Run(RunArgs),
     /// List the stacks the configuration mounts, and where it was read from.
     Stacks {
@@ -86,11 +84,7 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
-            return if e.use_stderr() {
-                ExitCode::from(OWN_FAILURE)
-            } else {
-                ExitCode::SUCCESS
-            };
+            return if e.use_stderr() { ExitCode::from(OWN_FAILURE) } else { ExitCode::SUCCESS };
         }
     };
     let status = match cli.command {

@@ -53,21 +53,13 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
     let mut handled = SigSet::empty();
     HANDLED.iter().for_each(|&s| handled.add(s));
     let mut original_mask = SigSet::empty();
-    sigprocmask(
-        SigmaskHow::SIG_BLOCK,
-        Some(&handled),
-        Some(&mut original_mask),
-    )
-    .map_err(|e| setup("sigprocmask", &e))?;
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&handled), Some(&mut original_mask))
+        .map_err(|e| setup("sigprocmask", &e))?;
     let signals = SignalFd::with_flags(&handled, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)
         .map_err(|e| setup("signalfd", &e))?;
     let mut poll = Poll::new().map_err(|e| setup("epoll", &e))?;
     poll.registry()
-        .register(
-            &mut SourceFd(&signals.as_raw_fd()),
-            SIGNALS,
-            Interest::READABLE,
-        )
+        .register(&mut SourceFd(&signals.as_raw_fd()), SIGNALS, Interest::READABLE)
         .map_err(|e| setup("epoll", &e))?;
 
     let root = launch::spawn(command, &program, trace_options(), &original_mask)?;
@@ -102,11 +94,8 @@ fn pass_on(signal: Signal, code: i32, tracer: &Tracer) {
         return;
     }
     let root_alive = tracer.processes().any(|p| p == tracer.root());
-    let targets: Vec<Pid> = if root_alive {
-        vec![tracer.root()]
-    } else {
-        tracer.processes().collect()
-    };
+    let targets: Vec<Pid> =
+        if root_alive { vec![tracer.root()] } else { tracer.processes().collect() };
     for pid in targets {
         let _ = kill(pid, signal);
     }

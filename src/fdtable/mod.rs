@@ -76,9 +76,7 @@ pub struct FdTable<T> {
 
 impl<T> Default for FdTable<T> {
     fn default() -> Self {
-        Self {
-            sockets: HashMap::new(),
-        }
+        Self { sockets: HashMap::new() }
     }
 }
 
@@ -144,10 +142,7 @@ mod tests {
 
     #[test]
     fn parses_proc_links() {
-        assert_eq!(
-            parse_link(b"socket:[12345]"),
-            FdTarget::Socket(SocketId(12345))
-        );
+        assert_eq!(parse_link(b"socket:[12345]"), FdTarget::Socket(SocketId(12345)));
         assert_eq!(parse_link(b"/dev/null"), FdTarget::NotSocket);
         assert_eq!(parse_link(b"socket:[x]"), FdTarget::NotSocket);
         assert_eq!(parse_link(b"pipe:[99]"), FdTarget::NotSocket);
@@ -160,23 +155,14 @@ mod tests {
         let FdTarget::Socket(id_a) = resolve(me(), a.as_raw_fd()).unwrap() else {
             panic!("not a socket")
         };
-        assert_eq!(
-            resolve(me(), a_dup.as_raw_fd()).unwrap(),
-            FdTarget::Socket(id_a)
-        );
-        assert_ne!(
-            resolve(me(), b.as_raw_fd()).unwrap(),
-            FdTarget::Socket(id_a)
-        );
+        assert_eq!(resolve(me(), a_dup.as_raw_fd()).unwrap(), FdTarget::Socket(id_a));
+        assert_ne!(resolve(me(), b.as_raw_fd()).unwrap(), FdTarget::Socket(id_a));
     }
 
     #[test]
     fn non_sockets_and_closed_fds_are_told_apart() {
         let file = std::fs::File::open("/dev/null").unwrap();
-        assert_eq!(
-            resolve(me(), file.as_raw_fd()).unwrap(),
-            FdTarget::NotSocket
-        );
+        assert_eq!(resolve(me(), file.as_raw_fd()).unwrap(), FdTarget::NotSocket);
         assert_eq!(resolve(me(), 1_000_000).unwrap(), FdTarget::Closed);
         assert_eq!(resolve(me(), -1).unwrap(), FdTarget::Closed);
         assert_eq!(resolve(Pid::from_raw(i32::MAX), 0), Err(Errno::ESRCH));
@@ -186,14 +172,9 @@ mod tests {
     fn lookup_finds_only_recorded_sockets() {
         let (a, b) = UnixStream::pair().unwrap();
         let mut table = FdTable::new();
-        let FdTarget::Socket(id) = resolve(me(), a.as_raw_fd()).unwrap() else {
-            panic!()
-        };
+        let FdTarget::Socket(id) = resolve(me(), a.as_raw_fd()).unwrap() else { panic!() };
         table.insert(id, "owner");
-        assert_eq!(
-            table.lookup(me(), a.as_raw_fd()).unwrap(),
-            Some((id, &"owner"))
-        );
+        assert_eq!(table.lookup(me(), a.as_raw_fd()).unwrap(), Some((id, &"owner")));
         assert_eq!(table.lookup(me(), b.as_raw_fd()).unwrap(), None);
         assert_eq!(table.len(), 1);
         assert_eq!(table.remove(id), Some("owner"));

@@ -88,12 +88,7 @@ impl Dispatcher {
                 );
             }
         }
-        Self {
-            modules,
-            owners,
-            trace,
-            in_flight: HashMap::new(),
-        }
+        Self { modules, owners, trace, in_flight: HashMap::new() }
     }
 
     /// Every module's trap rules, for the seccomp filter.
@@ -140,7 +135,10 @@ impl Handler for Dispatcher {
         if wants_finish {
             self.modules[module].finish(stop);
         }
-        self.log(module, &by, stop, stop.result());
+        // A call the module restarts is logged when it finally returns.
+        if !stop.is_restarting() {
+            self.log(module, &by, stop, stop.result());
+        }
     }
 
     fn process_started(&mut self, process: Pid, parent: Option<Pid>) {

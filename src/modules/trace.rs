@@ -21,16 +21,12 @@ pub struct TraceLog {
 impl TraceLog {
     /// A log on standard error.
     pub fn stderr() -> Self {
-        Self {
-            out: Box::new(io::stderr()),
-        }
+        Self { out: Box::new(io::stderr()) }
     }
 
     /// A log in a new (truncated) file.
     pub fn file(path: &Path) -> io::Result<Self> {
-        Ok(Self {
-            out: Box::new(io::LineWriter::new(File::create(path)?)),
-        })
+        Ok(Self { out: Box::new(io::LineWriter::new(File::create(path)?)) })
     }
 
     /// A log into any writer (for tests).
@@ -80,10 +76,7 @@ mod tests {
             format_result(-(libc::EAFNOSUPPORT as i64)),
             "-1 EAFNOSUPPORT (Address family not supported by protocol)"
         );
-        assert_eq!(
-            format_result(-512),
-            "? ERESTARTSYS (To be restarted if SA_RESTART is set)"
-        );
+        assert_eq!(format_result(-512), "? ERESTARTSYS (To be restarted if SA_RESTART is set)");
     }
 
     #[derive(Clone, Default)]
@@ -102,13 +95,7 @@ mod tests {
     fn a_line_names_thread_answerer_call_and_result() {
         let sink = Shared::default();
         let mut log = TraceLog::to_writer(Box::new(sink.clone()));
-        log.line(
-            Pid::from_raw(42),
-            "none",
-            "socket",
-            "AF_INET, SOCK_STREAM, 0",
-            -97,
-        );
+        log.line(Pid::from_raw(42), "none", "socket", "AF_INET, SOCK_STREAM, 0", -97);
         let text = String::from_utf8(sink.0.lock().unwrap().clone()).unwrap();
         assert_eq!(
             text,

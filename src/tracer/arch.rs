@@ -21,6 +21,9 @@ pub const COMPAT_EXIT_CALLS: [u32; 2] = [1, 252];
 pub const ELF_MACHINE_NATIVE: u16 = goblin::elf::header::EM_X86_64;
 /// Length of the `syscall` instruction, to step back over it and run a call again.
 const SYSCALL_INSN_LEN: u64 = 2;
+/// Bytes below the stack pointer that leaf code may use without moving it (the
+/// System V red zone): scratch space must lie below them.
+pub const RED_ZONE: u64 = 128;
 /// Code segment selector of a 64-bit user process; anything else runs a compat ABI.
 const USER_CS_64: u64 = 0x33;
 
@@ -90,6 +93,11 @@ impl Registers {
     pub fn restart_syscall(&mut self, number: i64) {
         self.0.rip -= SYSCALL_INSN_LEN;
         self.0.rax = number as u64;
+    }
+
+    /// The stack pointer.
+    pub fn stack_pointer(&self) -> u64 {
+        self.0.rsp
     }
 
     /// Whether the thread runs 64-bit code (false after it execs a 32-bit program).

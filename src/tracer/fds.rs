@@ -54,13 +54,7 @@ mod tests {
 
     #[test]
     fn missing_fds_and_processes_are_errors() {
-        assert_eq!(
-            copy_fd(nix::unistd::getpid(), 1_000_000).err(),
-            Some(Errno::EBADF)
-        );
-        assert_eq!(
-            copy_fd(Pid::from_raw(i32::MAX), 0).err(),
-            Some(Errno::ESRCH)
-        );
+        assert_eq!(copy_fd(nix::unistd::getpid(), 1_000_000).err(), Some(Errno::EBADF));
+        assert_eq!(copy_fd(Pid::from_raw(i32::MAX), 0).err(), Some(Errno::ESRCH));
     }
 }

@@ -48,18 +48,12 @@ pub struct TrapRule {
 impl TrapRule {
     /// Trap every call to `syscall`.
     pub fn always(syscall: i64) -> Self {
-        Self {
-            syscall,
-            tests: Vec::new(),
-        }
+        Self { syscall, tests: Vec::new() }
     }
 
     /// Trap `syscall` when argument `index` passes `test`.
     pub fn when(syscall: i64, index: u8, test: ArgTest) -> Self {
-        Self {
-            syscall,
-            tests: vec![(index, test)],
-        }
+        Self { syscall, tests: vec![(index, test)] }
     }
 }
 
@@ -117,12 +111,9 @@ fn condition(index: u8, test: ArgTest) -> Result<SeccompCondition, seccompiler::
     match test {
         ArgTest::IntNotEqual(v) => SeccompCondition::new(index, Dword, SeccompCmpOp::Ne, v.into()),
         ArgTest::NotNull => SeccompCondition::new(index, Qword, SeccompCmpOp::Ne, 0),
-        ArgTest::IntMaskedEqual { mask, value } => SeccompCondition::new(
-            index,
-            Dword,
-            SeccompCmpOp::MaskedEq(mask.into()),
-            value.into(),
-        ),
+        ArgTest::IntMaskedEqual { mask, value } => {
+            SeccompCondition::new(index, Dword, SeccompCmpOp::MaskedEq(mask.into()), value.into())
+        }
     }
 }
 
@@ -137,12 +128,7 @@ const DATA_NR: u32 = 0;
 const DATA_ARCH: u32 = 4;
 
 fn stmt(code: u16, k: u32) -> sock_filter {
-    sock_filter {
-        code,
-        jt: 0,
-        jf: 0,
-        k,
-    }
+    sock_filter { code, jt: 0, jf: 0, k }
 }
 
 fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
@@ -153,11 +139,8 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
 /// guarantee that the call is a native-ABI call.
 fn guard() -> Vec<sock_filter> {
     let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-    let io_uring = [
-        libc::SYS_io_uring_setup,
-        libc::SYS_io_uring_enter,
-        libc::SYS_io_uring_register,
-    ];
+    let io_uring =
+        [libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register];
     // Jump offsets count instructions skipped after the jumping one; the layout
     // below is fixed, so they are constants checked by the tests.
     vec![
@@ -192,11 +175,7 @@ mod tests {
             match insn.code {
                 LD_W_ABS => acc = if insn.k == DATA_ARCH { arch } else { nr },
                 JMP_JEQ_K | JMP_JGE_K => {
-                    let taken = if insn.code == JMP_JEQ_K {
-                        acc == insn.k
-                    } else {
-                        acc >= insn.k
-                    };
+                    let taken = if insn.code == JMP_JEQ_K { acc == insn.k } else { acc >= insn.k };
                     pc += usize::from(if taken { insn.jt } else { insn.jf });
                 }
                 JMP_JA => pc += insn.k as usize,
@@ -220,21 +199,15 @@ mod tests {
 
     #[test]
     fn io_uring_is_refused() {
-        for nr in [
-            libc::SYS_io_uring_setup,
-            libc::SYS_io_uring_enter,
-            libc::SYS_io_uring_register,
-        ] {
+        for nr in [libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register]
+        {
             assert_eq!(run_guard(AUDIT_ARCH_NATIVE, nr as u32), Some(ENOSYS));
         }
     }
 
     #[test]
     fn x32_is_refused() {
-        assert_eq!(
-            run_guard(AUDIT_ARCH_NATIVE, X32_SYSCALL_BIT + 41),
-            Some(ENOSYS)
-        );
+        assert_eq!(run_guard(AUDIT_ARCH_NATIVE, X32_SYSCALL_BIT + 41), Some(ENOSYS));
     }
 
     #[test]
@@ -254,10 +227,7 @@ mod tests {
             TrapRule::when(
                 libc::SYS_ioctl,
                 1,
-                ArgTest::IntMaskedEqual {
-                    mask: 0xff00,
-                    value: 0x8900,
-                },
+                ArgTest::IntMaskedEqual { mask: 0xff00, value: 0x8900 },
             ),
             TrapRule::always(libc::SYS_connect),
             TrapRule::when(libc::SYS_connect, 0, ArgTest::NotNull),

@@ -80,10 +80,7 @@ impl Command {
             .chain(args.iter().map(OsString::as_os_str))
             .map(cstring)
             .collect::<Result<_, _>>()?;
-        Ok(Self {
-            path: cstring(path.as_os_str())?,
-            argv,
-        })
+        Ok(Self { path: cstring(path.as_os_str())?, argv })
     }
 
     /// The program's path, as it will be executed.
@@ -99,22 +96,14 @@ fn find_program(program: &OsStr) -> Result<PathBuf, LaunchError> {
     }
     if program.as_bytes().contains(&b'/') {
         let path = PathBuf::from(program);
-        return if path.exists() {
-            Ok(path)
-        } else {
-            Err(not_found())
-        };
+        return if path.exists() { Ok(path) } else { Err(not_found()) };
     }
     let search = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
     // Like execvp: the first executable regular file wins; a match that is not
     // executable is remembered in case nothing better turns up.
     let mut first_match = None;
     for dir in std::env::split_paths(&search) {
-        let dir = if dir.as_os_str().is_empty() {
-            PathBuf::from(".")
-        } else {
-            dir
-        };
+        let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
         let candidate = dir.join(program);
         let Ok(meta) = candidate.metadata() else {
             continue;
@@ -189,10 +178,7 @@ pub fn elf_abi_problem(head: &[u8]) -> Option<String> {
     }
     match Elf::parse_header(head) {
         Ok(h) if h.e_machine == ELF_MACHINE_NATIVE => None,
-        Ok(h) => reason(&format!(
-            "an ELF program for {}",
-            header::machine_to_str(h.e_machine)
-        )),
+        Ok(h) => reason(&format!("an ELF program for {}", header::machine_to_str(h.e_machine))),
         Err(_) => reason("a malformed ELF file"),
     }
 }
@@ -280,11 +266,7 @@ fn exec_child(
         libc::execv(command.path.as_ptr(), argv.as_ptr());
     }
     // exec failed after the checks passed (a race, or ENOEXEC of an odd file).
-    let status = if Errno::last() == Errno::ENOENT {
-        127
-    } else {
-        126
-    };
+    let status = if Errno::last() == Errno::ENOENT { 127 } else { 126 };
     die(b"netvm: cannot execute the command\n", status)
 }
 
@@ -298,10 +280,7 @@ mod tests {
         assert!(sh.path().to_bytes().ends_with(b"/sh"));
         let missing = Command::resolve(OsStr::new("no-such-command-netvm"), &[]).unwrap_err();
         assert_eq!(missing.exit_status(), 127);
-        assert_eq!(
-            missing.to_string(),
-            "no-such-command-netvm: command not found"
-        );
+        assert_eq!(missing.to_string(), "no-such-command-netvm: command not found");
         let empty = Command::resolve(OsStr::new(""), &[]).unwrap_err();
         assert_eq!(empty.exit_status(), 127);
     }
@@ -329,10 +308,7 @@ mod tests {
     #[test]
     fn judges_elf_abis() {
         assert_eq!(elf_abi_problem(b"#!/bin/sh\n"), None);
-        assert_eq!(
-            elf_abi_problem(&elf_head(header::ELFCLASS64, ELF_MACHINE_NATIVE)),
-            None
-        );
+        assert_eq!(elf_abi_problem(&elf_head(header::ELFCLASS64, ELF_MACHINE_NATIVE)), None);
         let i386 = elf_abi_problem(&elf_head(header::ELFCLASS32, header::EM_386)).unwrap();
         assert!(i386.contains("32-bit"), "{i386}");
         let arm = elf_abi_problem(&elf_head(header::ELFCLASS64, header::EM_AARCH64)).unwrap();

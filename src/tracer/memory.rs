@@ -69,10 +69,7 @@ impl TraceeMemory {
             return Ok(());
         }
         let len = buf.len();
-        let remote = [RemoteIoVec {
-            base: addr as usize,
-            len,
-        }];
+        let remote = [RemoteIoVec { base: addr as usize, len }];
         match process_vm_readv(self.pid, &mut [IoSliceMut::new(buf)], &remote) {
             Ok(n) if n == len => Ok(()),
             Ok(_) | Err(Errno::EFAULT) => Err(Errno::EFAULT),
@@ -98,10 +95,7 @@ impl TraceeMemory {
         if data.is_empty() {
             return Ok(());
         }
-        let remote = [RemoteIoVec {
-            base: addr as usize,
-            len: data.len(),
-        }];
+        let remote = [RemoteIoVec { base: addr as usize, len: data.len() }];
         match process_vm_writev(self.pid, &[IoSlice::new(data)], &remote) {
             Ok(n) if n == data.len() => Ok(()),
             Ok(_) | Err(Errno::EFAULT) => Err(Errno::EFAULT),
@@ -153,8 +147,7 @@ mod tests {
         let source: u64 = 0x1122_3344_5566_7788;
         assert_eq!(mem.read::<u64>(&source as *const u64 as u64), Ok(source));
         let mut target = [0u8; 4];
-        mem.write_bytes(target.as_mut_ptr() as u64, b"abcd")
-            .unwrap();
+        mem.write_bytes(target.as_mut_ptr() as u64, b"abcd").unwrap();
         assert_eq!(&target, b"abcd");
     }
 

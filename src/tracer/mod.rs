@@ -48,9 +48,22 @@ pub struct SyscallStop {
     call: Syscall,
     regs: Registers,
     dirty: bool,
+    /// The arguments as the thread passed them, once a handler rewrote any.
+    original_args: Option<[u64; 6]>,
+    restarting: bool,
 }
 
 impl SyscallStop {
+    fn new(
+        tid: Pid,
+        process: Pid,
+        call: Syscall,
+        regs: Registers,
+        original_args: Option<[u64; 6]>,
+    ) -> Self {
+        Self { tid, process, call, regs, dirty: false, original_args, restarting: false }
+    }
+
     /// The decoded call.
     pub fn call(&self) -> Syscall {
         self.call
@@ -72,10 +85,44 @@ impl SyscallStop {
         self.dirty = true;
     }
 
+    /// Room for `len` bytes of rewritten arguments in the tracee, valid until the
+    /// thread resumes user code: below its stack pointer and red zone, where a
+    /// signal frame would go. Returns the address (16-byte aligned).
+    pub fn scratch(&self, len: usize) -> u64 {
+        (self.regs.stack_pointer() - arch::RED_ZONE - len as u64) & !15
+    }
+
+    /// At entry: replace the call itself (with [`set_arg`](Self::set_arg) for its
+    /// arguments); the seccomp filter does not stop the replacement again.
+    pub fn set_number(&mut self, number: i64) {
+        self.regs.set_syscall_number(number);
+        self.dirty = true;
+    }
+
+    /// The raw arguments as the thread passed them.
+    pub fn args(&self) -> [u64; 6] {
+        self.regs.syscall_args()
+    }
+
     /// At entry: replace argument `index` before the kernel runs the call.
+    ///
+    /// The `syscall` instruction preserves the argument registers, and compiled code
+    /// relies on that; so the tracer takes the call's exit stop and puts the
+    /// thread's own values back (after [`Handler::syscall_exit`]).
     pub fn set_arg(&mut self, index: usize, value: u64) {
+        self.original_args.get_or_insert(self.regs.syscall_args());
         self.regs.set_syscall_arg(index, value);
         self.dirty = true;
+    }
+
+    /// Puts back the arguments the thread passed, if a handler rewrote them.
+    fn restore_args(&mut self) {
+        if let Some(args) = self.original_args.take() {
+            for (index, value) in args.into_iter().enumerate() {
+                self.regs.set_syscall_arg(index, value);
+            }
+            self.dirty = true;
+        }
     }
 
     /// At exit: what the call returned (a value or `-errno`).
@@ -96,6 +143,13 @@ impl SyscallStop {
     pub fn restart(&mut self, number: i64) {
         self.regs.restart_syscall(number);
         self.dirty = true;
+        self.restarting = true;
+    }
+
+    /// At exit: whether [`restart`](Self::restart) was called, so the call has no
+    /// result yet (it runs again).
+    pub fn is_restarting(&self) -> bool {
+        self.restarting
     }
 
     /// Copies fd `fd` of the stopped process into the supervisor (`pidfd_getfd`). The
@@ -106,11 +160,7 @@ impl SyscallStop {
     }
 
     fn flush(&self) -> nix::Result<()> {
-        if self.dirty {
-            self.regs.write(self.tid)
-        } else {
-            Ok(())
-        }
+        if self.dirty { self.regs.write(self.tid) } else { Ok(()) }
     }
 }
 
@@ -142,8 +192,8 @@ pub fn trace_options() -> Options {
 /// What the tracer remembers of one traced thread.
 struct Thread {
     process: Pid,
-    /// The call whose exit stop the handler asked for.
-    awaiting_exit: Option<Syscall>,
+    /// The call whose exit stop is awaited, and its arguments if they were rewritten.
+    awaiting_exit: Option<(Syscall, Option<[u64; 6]>)>,
 }
 
 /// The set of traced threads and the state machine that drives them.
@@ -167,13 +217,7 @@ impl Tracer {
     pub fn new(root: Pid, handler: &mut dyn Handler) -> Self {
         handler.process_started(root, None);
         let mut threads = HashMap::new();
-        threads.insert(
-            root,
-            Thread {
-                process: root,
-                awaiting_exit: None,
-            },
-        );
+        threads.insert(root, Thread { process: root, awaiting_exit: None });
         Self {
             root,
             threads,
@@ -202,10 +246,7 @@ impl Tracer {
     /// Every traced process, for passing on a signal.
     pub fn processes(&self) -> impl Iterator<Item = Pid> + '_ {
         let mut seen = HashSet::new();
-        self.threads
-            .values()
-            .map(|t| t.process)
-            .filter(move |p| seen.insert(*p))
+        self.threads.values().map(|t| t.process).filter(move |p| seen.insert(*p))
     }
 
     /// Handles every stop and exit that is pending, without blocking.
@@ -295,45 +336,32 @@ impl Tracer {
             Err(_) => return, // killed meanwhile: its exit will be reported
         };
         let call = Syscall::decode(regs.syscall_number(), regs.syscall_args());
-        let mut stop = SyscallStop {
-            tid,
-            process,
-            call,
-            regs,
-            dirty: false,
-        };
+        let mut stop = SyscallStop::new(tid, process, call, regs, None);
         let resumption = handler.syscall_entry(&mut stop);
         if stop.flush().is_err() {
             return;
         }
-        match resumption {
-            Resume::Run => resume(tid, None),
-            Resume::RunToExit => {
-                if let Some(thread) = self.threads.get_mut(&tid) {
-                    thread.awaiting_exit = Some(call);
-                }
-                ignore_esrch(ptrace::syscall(tid, None));
-            }
+        if resumption == Resume::Run && stop.original_args.is_none() {
+            return resume(tid, None);
         }
+        if let Some(thread) = self.threads.get_mut(&tid) {
+            thread.awaiting_exit = Some((call, stop.original_args));
+        }
+        ignore_esrch(ptrace::syscall(tid, None));
     }
 
     fn on_syscall_exit(&mut self, tid: Pid, handler: &mut dyn Handler) {
         let Some(thread) = self.threads.get_mut(&tid) else {
             return resume(tid, None);
         };
-        let Some(call) = thread.awaiting_exit.take() else {
+        let Some((call, original_args)) = thread.awaiting_exit.take() else {
             return resume(tid, None);
         };
         let process = thread.process;
         if let Ok(regs) = Registers::read(tid) {
-            let mut stop = SyscallStop {
-                tid,
-                process,
-                call,
-                regs,
-                dirty: false,
-            };
+            let mut stop = SyscallStop::new(tid, process, call, regs, original_args);
             handler.syscall_exit(&mut stop);
+            stop.restore_args();
             if stop.flush().is_err() {
                 return;
             }
@@ -373,13 +401,7 @@ impl Tracer {
         if process == tid {
             handler.process_started(tid, Some(creator));
         }
-        self.threads.insert(
-            tid,
-            Thread {
-                process,
-                awaiting_exit: None,
-            },
-        );
+        self.threads.insert(tid, Thread { process, awaiting_exit: None });
     }
 
     fn on_exec(&mut self, tid: Pid) {
@@ -410,10 +432,8 @@ impl Tracer {
         if !self.threads.contains_key(&tid) {
             return self.on_first_stop(tid, handler);
         }
-        let is_group_stop = matches!(
-            signal,
-            Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU
-        );
+        let is_group_stop =
+            matches!(signal, Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU);
         if !is_group_stop {
             return resume(tid, None);
         }

@@ -21,11 +21,7 @@ impl UserPtr {
 
 impl fmt::Debug for UserPtr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.is_null() {
-            f.write_str("NULL")
-        } else {
-            write!(f, "{:#x}", self.0)
-        }
+        if self.is_null() { f.write_str("NULL") } else { write!(f, "{:#x}", self.0) }
     }
 }
 
@@ -193,21 +189,9 @@ fn int(raw: u64) -> i32 {
 impl Syscall {
     /// Decodes call `number` with raw arguments `a`.
     pub fn decode(number: i64, a: [u64; 6]) -> Self {
-        let addr_in = || AddrIn {
-            fd: int(a[0]),
-            addr: UserPtr(a[1]),
-            addrlen: a[2] as u32,
-        };
-        let addr_out = || AddrOut {
-            fd: int(a[0]),
-            addr: UserPtr(a[1]),
-            addrlen: UserPtr(a[2]),
-        };
-        let msg = || Msg {
-            fd: int(a[0]),
-            msg: UserPtr(a[1]),
-            flags: int(a[2]),
-        };
+        let addr_in = || AddrIn { fd: int(a[0]), addr: UserPtr(a[1]), addrlen: a[2] as u32 };
+        let addr_out = || AddrOut { fd: int(a[0]), addr: UserPtr(a[1]), addrlen: UserPtr(a[2]) };
+        let msg = || Msg { fd: int(a[0]), msg: UserPtr(a[1]), flags: int(a[2]) };
         let mmsg = |timeout| Mmsg {
             fd: int(a[0]),
             msgvec: UserPtr(a[1]),
@@ -215,18 +199,12 @@ impl Syscall {
             flags: int(a[3]),
             timeout: UserPtr(timeout),
         };
-        let accept = |flags| Accept {
-            fd: int(a[0]),
-            addr: UserPtr(a[1]),
-            addrlen: UserPtr(a[2]),
-            flags,
-        };
+        let accept =
+            |flags| Accept { fd: int(a[0]), addr: UserPtr(a[1]), addrlen: UserPtr(a[2]), flags };
         match number {
-            libc::SYS_socket => Self::Socket(Socket {
-                domain: int(a[0]),
-                ty: int(a[1]),
-                protocol: int(a[2]),
-            }),
+            libc::SYS_socket => {
+                Self::Socket(Socket { domain: int(a[0]), ty: int(a[1]), protocol: int(a[2]) })
+            }
             libc::SYS_socketpair => Self::Socketpair(Socketpair {
                 domain: int(a[0]),
                 ty: int(a[1]),
@@ -235,10 +213,7 @@ impl Syscall {
             }),
             libc::SYS_bind => Self::Bind(addr_in()),
             libc::SYS_connect => Self::Connect(addr_in()),
-            libc::SYS_listen => Self::Listen(Listen {
-                fd: int(a[0]),
-                backlog: int(a[1]),
-            }),
+            libc::SYS_listen => Self::Listen(Listen { fd: int(a[0]), backlog: int(a[1]) }),
             libc::SYS_accept => Self::Accept(accept(None)),
             libc::SYS_accept4 => Self::Accept(accept(Some(int(a[3])))),
             libc::SYS_getsockname => Self::Getsockname(addr_out()),
@@ -257,10 +232,7 @@ impl Syscall {
                 optval: UserPtr(a[3]),
                 optlen: a[4] as u32,
             }),
-            libc::SYS_shutdown => Self::Shutdown(Shutdown {
-                fd: int(a[0]),
-                how: int(a[1]),
-            }),
+            libc::SYS_shutdown => Self::Shutdown(Shutdown { fd: int(a[0]), how: int(a[1]) }),
             libc::SYS_sendto => Self::Sendto(Sendto {
                 fd: int(a[0]),
                 buf: UserPtr(a[1]),
@@ -281,11 +253,9 @@ impl Syscall {
             libc::SYS_recvmsg => Self::Recvmsg(msg()),
             libc::SYS_sendmmsg => Self::Sendmmsg(mmsg(0)),
             libc::SYS_recvmmsg => Self::Recvmmsg(mmsg(a[4])),
-            libc::SYS_ioctl => Self::Ioctl(Ioctl {
-                fd: int(a[0]),
-                request: a[1] as u32,
-                arg: a[2],
-            }),
+            libc::SYS_ioctl => {
+                Self::Ioctl(Ioctl { fd: int(a[0]), request: a[1] as u32, arg: a[2] })
+            }
             _ => Self::Other { number, args: a },
         }
     }
@@ -344,14 +314,7 @@ mod tests {
     fn int_arguments_are_truncated_like_the_kernel_does() {
         let high_garbage = 0xdead_beef_0000_0000;
         let call = Syscall::decode(libc::SYS_socket, [high_garbage | 2, 1, 6, 0, 0, 0]);
-        assert_eq!(
-            call,
-            Syscall::Socket(Socket {
-                domain: 2,
-                ty: 1,
-                protocol: 6
-            })
-        );
+        assert_eq!(call, Syscall::Socket(Socket { domain: 2, ty: 1, protocol: 6 }));
         let call = Syscall::decode(libc::SYS_listen, [3, 0xffff_ffff, 0, 0, 0, 0]);
         assert_eq!(call, Syscall::Listen(Listen { fd: 3, backlog: -1 }));
     }
@@ -363,24 +326,13 @@ mod tests {
         assert_eq!(a.name(), "accept");
         assert_eq!(a4.name(), "accept4");
         assert!(matches!(a, Syscall::Accept(Accept { flags: None, .. })));
-        assert!(matches!(
-            a4,
-            Syscall::Accept(Accept {
-                flags: Some(0x80000),
-                ..
-            })
-        ));
+        assert!(matches!(a4, Syscall::Accept(Accept { flags: Some(0x80000), .. })));
     }
 
     #[test]
     fn fd_of_each_call() {
         let args = [7, 0x1000, 16, 0, 0x2000, 16];
-        for nr in [
-            libc::SYS_bind,
-            libc::SYS_connect,
-            libc::SYS_sendto,
-            libc::SYS_ioctl,
-        ] {
+        for nr in [libc::SYS_bind, libc::SYS_connect, libc::SYS_sendto, libc::SYS_ioctl] {
             assert_eq!(Syscall::decode(nr, args).fd(), Some(7));
         }
         assert_eq!(Syscall::decode(libc::SYS_socket, args).fd(), None);

@@ -49,10 +49,8 @@ pub fn describe(memory: &TraceeMemory, call: &Syscall, result: i64) -> String {
         }
         Syscall::Listen(c) => format!("{}, {}", c.fd, c.backlog),
         Syscall::Accept(c) => {
-            let flags = c
-                .flags
-                .map(|f| format!(", {}", names::accept_flags(f)))
-                .unwrap_or_default();
+            let flags =
+                c.flags.map(|f| format!(", {}", names::accept_flags(f))).unwrap_or_default();
             format!("{}, {}{flags}", c.fd, addr_out(c.addr, c.addrlen))
         }
         Syscall::Getsockname(c) | Syscall::Getpeername(c) => {
@@ -102,20 +100,9 @@ pub fn describe(memory: &TraceeMemory, call: &Syscall, result: i64) -> String {
             )
         }
         Syscall::Sendmmsg(c) | Syscall::Recvmmsg(c) => {
-            format!(
-                "{}, {:?}, {}, {}",
-                c.fd,
-                c.msgvec,
-                c.vlen,
-                names::msg_flags(c.flags)
-            )
+            format!("{}, {:?}, {}, {}", c.fd, c.msgvec, c.vlen, names::msg_flags(c.flags))
         }
-        Syscall::Ioctl(c) => format!(
-            "{}, {}, {:#x}",
-            c.fd,
-            names::ioctl_request(c.request),
-            c.arg
-        ),
+        Syscall::Ioctl(c) => format!("{}, {}, {:#x}", c.fd, names::ioctl_request(c.request), c.arg),
         Syscall::Other { number, args } => format!("{number}, {args:x?}"),
     }
 }
@@ -148,18 +135,11 @@ fn msghdr(memory: &TraceeMemory, ptr: UserPtr, shows_name: bool) -> String {
         return format!("{ptr:?}");
     };
     let name = if shows_name {
-        sockaddr_at(
-            memory,
-            UserPtr(msg.msg_name as u64),
-            msg.msg_namelen as usize,
-        )
+        sockaddr_at(memory, UserPtr(msg.msg_name as u64), msg.msg_namelen as usize)
     } else {
         format!("{:?}", UserPtr(msg.msg_name as u64))
     };
-    format!(
-        "{{name={name}, iov={}, control={}}}",
-        msg.msg_iovlen, msg.msg_controllen
-    )
+    format!("{{name={name}, iov={}, control={}}}", msg.msg_iovlen, msg.msg_controllen)
 }
 
 #[cfg(test)]
@@ -178,10 +158,7 @@ mod tests {
             ty: libc::SOCK_STREAM | libc::SOCK_CLOEXEC,
             protocol: libc::IPPROTO_TCP,
         });
-        assert_eq!(
-            describe(&own(), &call, 3),
-            "AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP"
-        );
+        assert_eq!(describe(&own(), &call, 3), "AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP");
     }
 
     #[test]
@@ -191,20 +168,9 @@ mod tests {
         sin.sin_port = 8080u16.to_be();
         sin.sin_addr.s_addr = u32::from_ne_bytes([127, 0, 0, 1]);
         let addr = UserPtr(&sin as *const _ as u64);
-        let call = Syscall::Connect(AddrIn {
-            fd: 3,
-            addr,
-            addrlen: 16,
-        });
-        assert_eq!(
-            describe(&own(), &call, 0),
-            "3, {AF_INET, 127.0.0.1:8080}, 16"
-        );
-        let bad = Syscall::Connect(AddrIn {
-            fd: 3,
-            addr: UserPtr(8),
-            addrlen: 16,
-        });
+        let call = Syscall::Connect(AddrIn { fd: 3, addr, addrlen: 16 });
+        assert_eq!(describe(&own(), &call, 0), "3, {AF_INET, 127.0.0.1:8080}, 16");
+        let bad = Syscall::Connect(AddrIn { fd: 3, addr: UserPtr(8), addrlen: 16 });
         assert_eq!(describe(&own(), &bad, -14), "3, 0x8, 16");
     }
 }

@@ -16,6 +16,7 @@ mod describe;
 pub mod host;
 mod names;
 pub mod none;
+pub mod smoltcp;
 pub mod sockaddr;
 
 use std::collections::HashMap;
@@ -23,14 +24,17 @@ use std::rc::Rc;
 
 use nix::unistd::Pid;
 
+use std::net::IpAddr;
+
 use crate::config::VunetConfig;
-use crate::fdtable::FdTable;
+use crate::fdtable::{FdTable, SocketId};
 use crate::modules::{Answer, Disposition, Module};
 use crate::tracer::filter::{ArgTest, TrapRule};
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 
 use host::HostStack;
 use none::NoneStack;
+use smoltcp::SmoltcpStack;
 
 /// One mounted stack instance: what a vunet submodule provides.
 pub trait Stack {
@@ -41,25 +45,41 @@ pub trait Stack {
     /// `socket` or `socketpair` by a process on this stack (`AF_UNIX` never comes
     /// here: it is not trapped).
     fn create(&mut self, stop: &mut SyscallStop) -> Disposition;
-    /// A call on one of this stack's own sockets. Stacks that own none (they
+    /// A call on `socket`, one of this stack's own. Stacks that own none (they
     /// leave every socket to the kernel) keep the default.
-    fn on_socket(&mut self, stop: &mut SyscallStop) -> Disposition {
-        let _ = stop;
+    fn on_socket(&mut self, socket: SocketId, stop: &mut SyscallStop) -> Disposition {
+        let _ = (socket, stop);
         Disposition::Kernel
     }
-    /// Completes a call answered with [`Disposition::KernelThenFinish`].
-    fn finish(&mut self, stop: &mut SyscallStop) {
-        let _ = stop;
+    /// Completes a call answered with [`Disposition::KernelThenFinish`]; sockets the
+    /// call created are claimed through `claims`.
+    fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
+        let _ = (stop, claims);
+    }
+    /// Forgets sockets whose last reference is gone.
+    fn forget(&mut self, sockets: &[SocketId]) {
+        let _ = sockets;
+    }
+}
+
+/// Lets a stack record the kernel sockets that are its own.
+pub struct Claims<'a> {
+    table: &'a mut FdTable<StackId>,
+    stack: StackId,
+}
+
+impl Claims<'_> {
+    /// Records `socket` as this stack's.
+    pub fn claim(&mut self, socket: SocketId) {
+        self.table.insert(socket, self.stack);
     }
 }
 
 /// The kinds of stack this netvm can mount, with a line on each for `--help`.
 pub const KINDS: &[(&str, &str)] = &[
-    (
-        NoneStack::KIND,
-        "no network: network sockets fail with EAFNOSUPPORT",
-    ),
+    (NoneStack::KIND, "no network: network sockets fail with EAFNOSUPPORT"),
     (HostStack::KIND, "the host's own network, passed through"),
+    (SmoltcpStack::KIND, "a private TCP/IP host: own loopback, addresses, ports"),
 ];
 
 /// The kind names alone.
@@ -67,16 +87,50 @@ pub fn kind_names() -> Vec<&'static str> {
     KINDS.iter().map(|(kind, _)| *kind).collect()
 }
 
-fn mount(name: &str, kind: &str) -> Box<dyn Stack> {
+/// Mounts stack number `index` of a session whose carrier names start with `session`.
+fn mount(
+    name: &str,
+    kind: &str,
+    addresses: Vec<IpAddr>,
+    index: usize,
+    session: [u8; 4],
+) -> Box<dyn Stack> {
     match kind {
         NoneStack::KIND => Box::new(NoneStack::mount(name)),
         HostStack::KIND => Box::new(HostStack::mount(name)),
+        SmoltcpStack::KIND => {
+            let index = u8::try_from(index).expect("at most 256 stacks");
+            Box::new(SmoltcpStack::mount(name, index, session, addresses))
+        }
         other => unreachable!("the configuration was checked: no stack kind `{other}`"),
     }
 }
 
 /// An index into the mounted stacks.
 type StackId = usize;
+
+/// Where a trapped call goes.
+enum Route {
+    /// `socket`/`socketpair`, to the caller's stack.
+    Create(StackId),
+    /// A call on a virtual socket, to the stack that owns it.
+    Socket(StackId, SocketId),
+}
+
+/// How many finished calls pass between sweeps of closed sockets.
+const SWEEP_EVERY: u32 = 256;
+
+/// The inodes of every `AF_UNIX` socket of this network namespace.
+fn live_unix_sockets() -> std::io::Result<std::collections::HashSet<SocketId>> {
+    let table = std::fs::read_to_string("/proc/net/unix")?;
+    // Columns: Num RefCount Protocol Flags Type St Inode [Path]
+    Ok(table
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().nth(6)?.parse().ok())
+        .map(SocketId)
+        .collect())
+}
 
 /// The vunet module: mounted stacks, each process's choice, and the virtual sockets.
 pub struct Vunet {
@@ -88,6 +142,9 @@ pub struct Vunet {
     sockets: FdTable<StackId>,
     /// Who answers calls left to the kernel.
     kernel: Rc<str>,
+    /// The stack of each thread whose call's exit a stack asked for.
+    in_flight: HashMap<Pid, StackId>,
+    finished_since_sweep: u32,
 }
 
 /// A `--stack` name that names no stack.
@@ -115,24 +172,23 @@ impl Vunet {
     /// (the configured default if `None`). `none` and `host` can always be chosen at
     /// launch: they are mounted for the purpose if the configuration lacks them.
     pub fn new(config: &VunetConfig, launch_stack: Option<&str>) -> Result<Self, UnknownStack> {
+        let session = smoltcp::session_id();
         let mut stacks: Vec<Box<dyn Stack>> = config
             .stacks
             .iter()
-            .map(|s| mount(s.name.get_ref(), s.kind.get_ref()))
+            .enumerate()
+            .map(|(i, s)| mount(s.name.get_ref(), s.kind.get_ref(), s.ips(), i, session))
             .collect();
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
             Some(id) => id,
             None if [NoneStack::KIND, HostStack::KIND].contains(&wanted) => {
-                stacks.push(mount(wanted, wanted));
+                stacks.push(mount(wanted, wanted, Vec::new(), stacks.len(), session));
                 stacks.len() - 1
             }
             None => {
                 let mounted = stacks.iter().map(|s| s.name().to_string()).collect();
-                return Err(UnknownStack {
-                    name: wanted.to_owned(),
-                    mounted,
-                });
+                return Err(UnknownStack { name: wanted.to_owned(), mounted });
             }
         };
         Ok(Self {
@@ -141,6 +197,8 @@ impl Vunet {
             processes: HashMap::new(),
             sockets: FdTable::new(),
             kernel: "kernel".into(),
+            in_flight: HashMap::new(),
+            finished_since_sweep: 0,
         })
     }
 
@@ -150,32 +208,37 @@ impl Vunet {
     }
 
     fn stack_of(&self, process: Pid) -> StackId {
-        self.processes
-            .get(&process)
-            .copied()
-            .unwrap_or(self.launch_stack)
+        self.processes.get(&process).copied().unwrap_or(self.launch_stack)
     }
 
-    /// The stack a call belongs to, or `None` if it is the kernel's (see the module
-    /// docs for the rules).
-    fn route(&self, stop: &SyscallStop) -> Option<StackId> {
+    /// Where a call goes, or `None` if it is the kernel's (see the module docs).
+    fn route(&self, stop: &SyscallStop) -> Option<Route> {
         match stop.call() {
-            Syscall::Socket(_) | Syscall::Socketpair(_) => Some(self.stack_of(stop.process)),
+            Syscall::Socket(_) | Syscall::Socketpair(_) => {
+                Some(Route::Create(self.stack_of(stop.process)))
+            }
             call => {
                 let fd = call.fd()?;
-                self.sockets
-                    .lookup(stop.tid, fd)
-                    .ok()
-                    .flatten()
-                    .map(|(_, &stack)| stack)
+                let (socket, &stack) = self.sockets.lookup(stop.tid, fd).ok().flatten()?;
+                Some(Route::Socket(stack, socket))
             }
         }
     }
 
-    fn answer(&self, stack: StackId, disposition: Disposition) -> Answer {
-        Answer {
-            by: self.stacks[stack].name().clone(),
-            disposition,
+    /// Drops the virtual sockets whose last reference closed. A carrier is an
+    /// `AF_UNIX` socket, so `/proc/net/unix` lists every one still alive.
+    fn sweep(&mut self) {
+        self.finished_since_sweep = 0;
+        let Ok(alive) = live_unix_sockets() else {
+            return;
+        };
+        let dead: Vec<SocketId> =
+            self.sockets.iter().map(|(id, _)| id).filter(|id| !alive.contains(id)).collect();
+        for id in &dead {
+            self.sockets.remove(*id);
+        }
+        for stack in &mut self.stacks {
+            stack.forget(&dead);
         }
     }
 }
@@ -197,10 +260,7 @@ impl Module for Vunet {
             TrapRule::when(
                 libc::SYS_ioctl,
                 1,
-                ArgTest::IntMaskedEqual {
-                    mask: 0xff00,
-                    value: 0x8900,
-                },
+                ArgTest::IntMaskedEqual { mask: 0xff00, value: 0x8900 },
             ),
         ];
         rules.extend(
@@ -226,22 +286,30 @@ impl Module for Vunet {
     }
 
     fn handle(&mut self, stop: &mut SyscallStop) -> Answer {
-        let Some(stack) = self.route(stop) else {
-            return Answer {
-                by: self.kernel.clone(),
-                disposition: Disposition::Kernel,
-            };
+        let (stack, disposition) = match self.route(stop) {
+            None => {
+                return Answer { by: self.kernel.clone(), disposition: Disposition::Kernel };
+            }
+            Some(Route::Create(stack)) => (stack, self.stacks[stack].create(stop)),
+            Some(Route::Socket(stack, socket)) => {
+                (stack, self.stacks[stack].on_socket(socket, stop))
+            }
         };
-        let disposition = match stop.call() {
-            Syscall::Socket(_) | Syscall::Socketpair(_) => self.stacks[stack].create(stop),
-            _ => self.stacks[stack].on_socket(stop),
-        };
-        self.answer(stack, disposition)
+        if disposition == Disposition::KernelThenFinish {
+            self.in_flight.insert(stop.tid, stack);
+        }
+        Answer { by: self.stacks[stack].name().clone(), disposition }
     }
 
     fn finish(&mut self, stop: &mut SyscallStop) {
-        if let Some(stack) = self.route(stop) {
-            self.stacks[stack].finish(stop);
+        let Some(stack) = self.in_flight.remove(&stop.tid) else {
+            return;
+        };
+        let mut claims = Claims { table: &mut self.sockets, stack };
+        self.stacks[stack].finish(stop, &mut claims);
+        self.finished_since_sweep += 1;
+        if self.finished_since_sweep >= SWEEP_EVERY {
+            self.sweep();
         }
     }
 
@@ -285,10 +353,7 @@ mod tests {
         let only_none =
             "[vunet]\ndefault = \"n\"\n[[vunet.stack]]\nname = \"n\"\nkind = \"none\"\n";
         let vunet = Vunet::new(&config(only_none), Some("host")).unwrap();
-        assert_eq!(
-            vunet.stacks().collect::<Vec<_>>(),
-            [("n", "none"), ("host", "host")]
-        );
+        assert_eq!(vunet.stacks().collect::<Vec<_>>(), [("n", "none"), ("host", "host")]);
     }
 
     #[test]
@@ -316,18 +381,9 @@ mod tests {
     fn unix_sockets_and_plain_sends_are_not_trapped() {
         let vunet = Vunet::new(&config(TWO), None).unwrap();
         let rules = vunet.trap_rules();
-        let socket = rules
-            .iter()
-            .find(|r| r.syscall == libc::SYS_socket)
-            .unwrap();
-        assert_eq!(
-            socket.tests,
-            [(0, ArgTest::IntNotEqual(libc::AF_UNIX as u32))]
-        );
-        let sendto = rules
-            .iter()
-            .find(|r| r.syscall == libc::SYS_sendto)
-            .unwrap();
+        let socket = rules.iter().find(|r| r.syscall == libc::SYS_socket).unwrap();
+        assert_eq!(socket.tests, [(0, ArgTest::IntNotEqual(libc::AF_UNIX as u32))]);
+        let sendto = rules.iter().find(|r| r.syscall == libc::SYS_sendto).unwrap();
         assert_eq!(sendto.tests, [(4, ArgTest::NotNull)]);
         assert!(
             !rules

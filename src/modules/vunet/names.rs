@@ -23,11 +23,7 @@ fn bits(table: Table, value: i64) -> String {
         }
     }
     if rest != 0 || parts.is_empty() {
-        parts.push(if rest == 0 {
-            "0".to_owned()
-        } else {
-            format!("{rest:#x}")
-        });
+        parts.push(if rest == 0 { "0".to_owned() } else { format!("{rest:#x}") });
     }
     parts.join("|")
 }
@@ -59,20 +55,14 @@ const TYPES: Table = &[
     (10, "SOCK_PACKET"),
 ];
 
-const TYPE_FLAGS: Table = &[
-    (libc::SOCK_NONBLOCK as i64, "SOCK_NONBLOCK"),
-    (libc::SOCK_CLOEXEC as i64, "SOCK_CLOEXEC"),
-];
+const TYPE_FLAGS: Table =
+    &[(libc::SOCK_NONBLOCK as i64, "SOCK_NONBLOCK"), (libc::SOCK_CLOEXEC as i64, "SOCK_CLOEXEC")];
 
 /// A socket type with its flags: `SOCK_STREAM|SOCK_CLOEXEC`.
 pub fn socket_type(value: i32) -> String {
     let flags = i64::from(value) & (TYPE_FLAGS[0].0 | TYPE_FLAGS[1].0);
     let base = lookup(TYPES, i64::from(value) & !flags);
-    if flags == 0 {
-        base
-    } else {
-        format!("{base}|{}", bits(TYPE_FLAGS, flags))
-    }
+    if flags == 0 { base } else { format!("{base}|{}", bits(TYPE_FLAGS, flags)) }
 }
 
 /// `accept4` flags: `SOCK_NONBLOCK|SOCK_CLOEXEC`.
@@ -238,10 +228,7 @@ pub fn msg_flags(value: i32) -> String {
 
 /// `shutdown`'s `how`.
 pub fn shutdown_how(value: i32) -> String {
-    lookup(
-        &[(0, "SHUT_RD"), (1, "SHUT_WR"), (2, "SHUT_RDWR")],
-        value.into(),
-    )
+    lookup(&[(0, "SHUT_RD"), (1, "SHUT_WR"), (2, "SHUT_RDWR")], value.into())
 }
 
 const IOCTLS: Table = &[
@@ -270,11 +257,7 @@ const IOCTLS: Table = &[
 /// An ioctl request: `SIOCGIFCONF`.
 pub fn ioctl_request(value: u32) -> String {
     let name = lookup(IOCTLS, value.into());
-    if name.parse::<i64>().is_ok() {
-        format!("{value:#x}")
-    } else {
-        name
-    }
+    if name.parse::<i64>().is_ok() { format!("{value:#x}") } else { name }
 }
 
 #[cfg(test)]
@@ -301,10 +284,7 @@ mod tests {
         assert_eq!(socket_type(ty), "SOCK_STREAM|SOCK_NONBLOCK|SOCK_CLOEXEC");
         assert_eq!(socket_type(libc::SOCK_DGRAM), "SOCK_DGRAM");
         assert_eq!(msg_flags(0), "0");
-        assert_eq!(
-            msg_flags(libc::MSG_PEEK | libc::MSG_DONTWAIT),
-            "MSG_PEEK|MSG_DONTWAIT"
-        );
+        assert_eq!(msg_flags(libc::MSG_PEEK | libc::MSG_DONTWAIT), "MSG_PEEK|MSG_DONTWAIT");
         assert_eq!(msg_flags(0x2 | 0x1000_0000), "MSG_PEEK|0x10000000");
         assert_eq!(accept_flags(0), "0");
     }

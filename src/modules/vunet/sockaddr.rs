@@ -2,7 +2,12 @@
 //! second proposal), decoded from the bytes a tracee passes.
 
 use std::fmt;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddrV4, SocketAddrV6};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+
+use nix::errno::Errno;
+
+use crate::tracer::TraceeMemory;
+use crate::tracer::syscall::UserPtr;
 
 /// A decoded `struct sockaddr_*`.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -72,15 +77,9 @@ impl SockAddr {
                 if bytes.len() < size_of::<libc::sockaddr_nl>() {
                     return Err(TooShort);
                 }
-                Self::Netlink {
-                    port_id: ne32(4),
-                    groups: ne32(8),
-                }
+                Self::Netlink { port_id: ne32(4), groups: ne32(8) }
             }
-            _ => Self::Other {
-                family,
-                data: bytes[2..].to_vec(),
-            },
+            _ => Self::Other { family, data: bytes[2..].to_vec() },
         })
     }
 }
@@ -91,13 +90,7 @@ impl fmt::Display for SockAddr {
             Self::Unspec => f.write_str("{AF_UNSPEC}"),
             Self::Inet(a) => write!(f, "{{AF_INET, {a}}}"),
             Self::Inet6(a) if a.scope_id() != 0 => {
-                write!(
-                    f,
-                    "{{AF_INET6, [{}%{}]:{}}}",
-                    a.ip(),
-                    a.scope_id(),
-                    a.port()
-                )
+                write!(f, "{{AF_INET6, [{}%{}]:{}}}", a.ip(), a.scope_id(), a.port())
             }
             Self::Inet6(a) => write!(f, "{{AF_INET6, [{}]:{}}}", a.ip(), a.port()),
             Self::Unix(UnixName::Unnamed) => f.write_str("{AF_UNIX}"),
@@ -107,15 +100,69 @@ impl fmt::Display for SockAddr {
                 write!(f, "{{AF_NETLINK, pid={port_id}, groups={groups:#x}}}")
             }
             Self::Other { family, data } => {
-                write!(
-                    f,
-                    "{{{}, {} bytes}}",
-                    super::names::family(i32::from(*family)),
-                    data.len()
-                )
+                write!(f, "{{{}, {} bytes}}", super::names::family(i32::from(*family)), data.len())
             }
         }
     }
+}
+
+/// The `struct sockaddr_in` or `sockaddr_in6` for `addr`, as a socket of `family`
+/// reports it: an `AF_INET6` socket shows IPv4 peers as v4-mapped addresses.
+pub fn encode(addr: SocketAddr, family: i32) -> Vec<u8> {
+    let addr = match (addr, family) {
+        (SocketAddr::V4(v4), libc::AF_INET6) => {
+            SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
+        }
+        _ => addr,
+    };
+    match addr {
+        SocketAddr::V4(v4) => {
+            let mut b = vec![0u8; size_of::<libc::sockaddr_in>()];
+            b[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+            b[2..4].copy_from_slice(&v4.port().to_be_bytes());
+            b[4..8].copy_from_slice(&v4.ip().octets());
+            b
+        }
+        SocketAddr::V6(v6) => {
+            let mut b = vec![0u8; size_of::<libc::sockaddr_in6>()];
+            b[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
+            b[2..4].copy_from_slice(&v6.port().to_be_bytes());
+            b[4..8].copy_from_slice(&v6.flowinfo().to_be_bytes());
+            b[8..24].copy_from_slice(&v6.ip().octets());
+            b[24..28].copy_from_slice(&v6.scope_id().to_ne_bytes());
+            b
+        }
+    }
+}
+
+/// Returns an address through a value-result length as the kernel does
+/// (`move_addr_to_user`): read the caller's buffer length, copy at most that many
+/// bytes, and store the full length. A negative length is `EINVAL`; an unreadable or
+/// unwritable pointer is `EFAULT`.
+pub fn write_out(
+    memory: &TraceeMemory,
+    addr: UserPtr,
+    addrlen: UserPtr,
+    bytes: &[u8],
+) -> Result<(), Errno> {
+    let room = memory.read::<i32>(addrlen.0)?;
+    if room < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = bytes.len().min(room as usize);
+    if n > 0 {
+        memory.write_bytes(addr.0, &bytes[..n])?;
+    }
+    memory.write(addrlen.0, &(bytes.len() as u32))
+}
+
+/// Reads the address a call passes in, with the kernel's checks: a length over
+/// `sizeof(struct sockaddr_storage)` or negative is `EINVAL`, a bad pointer `EFAULT`.
+pub fn read_in(memory: &TraceeMemory, addr: UserPtr, addrlen: u32) -> Result<Vec<u8>, Errno> {
+    if !(0..=128).contains(&(addrlen as i32)) {
+        return Err(Errno::EINVAL);
+    }
+    memory.read_bytes(addr.0, addrlen as usize)
 }
 
 fn lossy(bytes: &[u8]) -> String {
@@ -138,10 +185,7 @@ mod tests {
     fn inet_addresses_decode_and_print() {
         let a = SockAddr::parse(&sockaddr_in(8080, [127, 0, 0, 1])).unwrap();
         assert_eq!(a.to_string(), "{AF_INET, 127.0.0.1:8080}");
-        assert_eq!(
-            SockAddr::parse(&sockaddr_in(1, [1, 2, 3, 4])[..15]),
-            Err(TooShort)
-        );
+        assert_eq!(SockAddr::parse(&sockaddr_in(1, [1, 2, 3, 4])[..15]), Err(TooShort));
     }
 
     #[test]
@@ -150,15 +194,9 @@ mod tests {
         b[..2].copy_from_slice(&(libc::AF_INET6 as u16).to_ne_bytes());
         b[2..4].copy_from_slice(&443u16.to_be_bytes());
         b[23] = 1;
-        assert_eq!(
-            SockAddr::parse(&b).unwrap().to_string(),
-            "{AF_INET6, [::1]:443}"
-        );
+        assert_eq!(SockAddr::parse(&b).unwrap().to_string(), "{AF_INET6, [::1]:443}");
         b[24] = 2;
-        assert_eq!(
-            SockAddr::parse(&b).unwrap().to_string(),
-            "{AF_INET6, [::1%2]:443}"
-        );
+        assert_eq!(SockAddr::parse(&b).unwrap().to_string(), "{AF_INET6, [::1%2]:443}");
     }
 
     #[test]
@@ -171,6 +209,37 @@ mod tests {
         assert_eq!(unix(b""), "{AF_UNIX}");
         assert_eq!(unix(b"/run/x\0garbage"), "{AF_UNIX, \"/run/x\"}");
         assert_eq!(unix(b"\0hidden"), "{AF_UNIX, @\"hidden\"}");
+    }
+
+    #[test]
+    fn encodes_round_trip_and_maps_v4_for_v6_sockets() {
+        let v4: SocketAddr = "10.0.0.2:80".parse().unwrap();
+        assert_eq!(
+            SockAddr::parse(&encode(v4, libc::AF_INET)).unwrap().to_string(),
+            "{AF_INET, 10.0.0.2:80}"
+        );
+        let mapped = encode(v4, libc::AF_INET6);
+        assert_eq!(mapped.len(), 28);
+        assert_eq!(
+            SockAddr::parse(&mapped).unwrap().to_string(),
+            "{AF_INET6, [::ffff:10.0.0.2]:80}"
+        );
+    }
+
+    #[test]
+    fn write_out_truncates_and_reports_the_full_length() {
+        let memory = TraceeMemory::new(nix::unistd::getpid());
+        let mut buf = [0xaau8; 8];
+        let mut len: i32 = 8;
+        let bytes = encode("1.2.3.4:5".parse().unwrap(), libc::AF_INET);
+        let ptr = |p: *mut u8| UserPtr(p as u64);
+        write_out(&memory, ptr(buf.as_mut_ptr()), ptr((&raw mut len).cast()), &bytes).unwrap();
+        assert_eq!(len, 16);
+        assert_eq!(&buf[..], &bytes[..8]);
+        len = -1;
+        let err = write_out(&memory, ptr(buf.as_mut_ptr()), ptr((&raw mut len).cast()), &bytes);
+        assert_eq!(err, Err(Errno::EINVAL));
+        assert_eq!(write_out(&memory, UserPtr(8), UserPtr(16), &bytes), Err(Errno::EFAULT));
     }
 
     #[test]

@@ -1,0 +1,123 @@
+//! Endpoint names: the kernel-side identity of a bound virtual socket.
+//!
+//! A virtual TCP or UDP socket is an `AF_UNIX` socket in the tracee (its carrier).
+//! When the program binds it, netvm binds the carrier to a fresh abstract name, and
+//! connections and datagrams between sockets of one stack are plain kernel `AF_UNIX`
+//! traffic between carriers: the data path never enters the supervisor.
+//!
+//! A name is 13 bytes, so its `sockaddr_un` is exactly as long as a `sockaddr_in`:
+//! `"nv"`, 4 random bytes per session (no clash with another netvm), the stack's
+//! index, and a 6-byte counter.
+
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+pub use nix::sys::socket::SockType;
+use nix::sys::socket::{AddressFamily, SockFlag, UnixAddr, bind, socket};
+
+/// Length of an endpoint name.
+pub const NAME_LEN: usize = 13;
+
+/// The abstract name of one bound carrier.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct EndpointName(pub [u8; NAME_LEN]);
+
+/// Hands out the names of one stack.
+#[derive(Debug)]
+pub struct Namer {
+    prefix: [u8; 7],
+    next: u64,
+}
+
+impl Namer {
+    /// A namer for stack number `stack` of the session `session`.
+    pub fn new(session: [u8; 4], stack: u8) -> Self {
+        let mut prefix = [0u8; 7];
+        prefix[..2].copy_from_slice(b"nv");
+        prefix[2..6].copy_from_slice(&session);
+        prefix[6] = stack;
+        Self { prefix, next: 1 }
+    }
+
+    /// A name never handed out before.
+    pub fn fresh(&mut self) -> EndpointName {
+        let mut name = [0u8; NAME_LEN];
+        name[..7].copy_from_slice(&self.prefix);
+        name[7..].copy_from_slice(&self.next.to_be_bytes()[2..]);
+        self.next += 1;
+        EndpointName(name)
+    }
+}
+
+impl EndpointName {
+    /// The `struct sockaddr_un` for this abstract name.
+    pub fn sockaddr(&self) -> Vec<u8> {
+        let mut bytes = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        bytes.push(0);
+        bytes.extend_from_slice(&self.0);
+        bytes
+    }
+
+    /// The name inside a `sockaddr_un` the kernel reported, if it is one of ours.
+    pub fn from_sockaddr(bytes: &[u8]) -> Option<Self> {
+        let name = bytes.strip_prefix(&(libc::AF_UNIX as u16).to_ne_bytes())?.strip_prefix(&[0])?;
+        name.try_into().ok().map(Self)
+    }
+
+    /// Whether some carrier of type `ty` still holds this name: the kernel frees an
+    /// abstract name when the last reference to its socket closes, so a bind attempt
+    /// tells. Abstract names are per socket type, so the probe's type must match.
+    pub fn is_held(&self, ty: SockType) -> bool {
+        let Ok(probe) = socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC, None) else {
+            return true; // cannot tell: assume held, the safe answer for conflicts
+        };
+        let Ok(addr) = UnixAddr::new_abstract(&self.0) else {
+            return true;
+        };
+        match bind(probe.as_raw_fd(), &addr) {
+            Ok(()) => false,
+            Err(Errno::EADDRINUSE) => true,
+            Err(_) => true,
+        }
+    }
+}
+
+/// Random bytes for a session prefix.
+pub fn session_id() -> [u8; 4] {
+    let mut id = [0u8; 4];
+    // SAFETY: getrandom writes at most `id.len()` bytes into the live buffer.
+    let n = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
+    if n != id.len() as isize {
+        id = std::process::id().to_ne_bytes();
+    }
+    id
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_recognised() {
+        let mut namer = Namer::new([1, 2, 3, 4], 7);
+        let (a, b) = (namer.fresh(), namer.fresh());
+        assert_ne!(a, b);
+        assert_eq!(&a.0[..7], b"nv\x01\x02\x03\x04\x07");
+        assert_eq!(a.sockaddr().len(), size_of::<libc::sockaddr_in>());
+        assert_eq!(EndpointName::from_sockaddr(&a.sockaddr()), Some(a));
+        assert_eq!(EndpointName::from_sockaddr(b"\x01\x00/tmp/x"), None);
+    }
+
+    #[test]
+    fn a_name_is_held_while_a_socket_is_bound_to_it() {
+        let name = Namer::new(session_id(), 0).fresh();
+        assert!(!name.is_held(SockType::Stream));
+        let holder =
+            socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None).unwrap();
+        bind(holder.as_raw_fd(), &UnixAddr::new_abstract(&name.0).unwrap()).unwrap();
+        assert!(name.is_held(SockType::Stream));
+        assert!(!name.is_held(SockType::Datagram), "names are per socket type");
+        drop(holder);
+        assert!(!name.is_held(SockType::Stream));
+    }
+}

@@ -1,0 +1,958 @@
+//! The `smoltcp` submodule: an independent TCP/IP host per mounted stack.
+//!
+//! Each instance has its own loopback (`127.0.0.0/8`, `::1`), its own addresses, its
+//! own port table and sockets; nothing is shared between instances.
+//!
+//! # How a virtual socket works
+//!
+//! A virtual TCP or UDP socket is a real kernel socket in the traced program: an
+//! `AF_UNIX` socket (the *carrier*: `SOCK_STREAM` for TCP, `SOCK_DGRAM` for UDP, so
+//! datagrams keep their boundaries). `socket()` is rewritten to create it, so the
+//! kernel picks the fd number and honours `SOCK_NONBLOCK`/`SOCK_CLOEXEC`; from then on
+//! `read`, `write`, `send`/`recv` without addresses, `poll`/`epoll`/`select`, `dup`,
+//! `fork`, `SCM_RIGHTS` and `close` all run in the kernel.
+//!
+//! Binding gives the carrier an abstract name of its own ([`endpoint`]), recorded in
+//! the stack's [`ports`] table under the virtual address. A connection between two
+//! sockets of the stack is then a kernel `AF_UNIX` connection between their
+//! carriers: `connect` is rewritten to target the listener's name, `accept` runs
+//! natively, and netvm only translates addresses at the edges (`accept`,
+//! `getsockname`, `getpeername`, `recvfrom`). Bytes never pass through the
+//! supervisor, which is how one stack moves data at kernel speed. Traffic that
+//! leaves the stack over a link is the smoltcp engine's job (links come with the
+//! multi-stack work; a stack without links reaches only itself, and other
+//! destinations are `ENETUNREACH`).
+
+mod endpoint;
+mod ports;
+mod sockopt;
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+use super::sockaddr::{encode, read_in, write_out};
+use super::{Claims, Stack};
+use crate::fdtable::{FdTarget, SocketId, resolve};
+use crate::modules::Disposition;
+use crate::tracer::syscall::{Accept, AddrIn, AddrOut, Getsockopt, Recvfrom, Sendto, Setsockopt};
+use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
+pub use endpoint::session_id;
+use endpoint::{EndpointName, Namer, SockType};
+use ports::{Binding, PortTable, Proto, Scope};
+use sockopt::{Keeper, Options};
+
+/// The address family of a virtual socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Family {
+    V4,
+    V6,
+}
+
+impl Family {
+    fn raw(self) -> i32 {
+        match self {
+            Self::V4 => libc::AF_INET,
+            Self::V6 => libc::AF_INET6,
+        }
+    }
+
+    fn unspecified(self) -> IpAddr {
+        match self {
+            Self::V4 => Ipv4Addr::UNSPECIFIED.into(),
+            Self::V6 => Ipv6Addr::UNSPECIFIED.into(),
+        }
+    }
+}
+
+/// What netvm knows of one virtual socket.
+#[derive(Clone, Debug)]
+struct VSocket {
+    family: Family,
+    proto: Proto,
+    /// The bound address (its IP may be a wildcard).
+    local: Option<SocketAddr>,
+    /// The connected peer (set when `connect` starts, cleared if it fails).
+    peer: Option<SocketAddr>,
+    /// The carrier's name, once bound.
+    name: Option<EndpointName>,
+    listening: bool,
+    options: Options,
+}
+
+impl VSocket {
+    fn new(family: Family, proto: Proto) -> Self {
+        Self {
+            family,
+            proto,
+            local: None,
+            peer: None,
+            name: None,
+            listening: false,
+            options: Options::default(),
+        }
+    }
+}
+
+/// A call in flight whose exit stop the stack needs.
+#[derive(Debug)]
+enum Step {
+    /// `socket()` rewritten to create a carrier.
+    Create {
+        family: Family,
+        proto: Proto,
+    },
+    /// A bind of the carrier to `name`: the program's own `bind`, or (`then`
+    /// holding the original call number) one netvm slipped in before that call.
+    Bind {
+        socket: SocketId,
+        local: SocketAddr,
+        name: EndpointName,
+        then: Option<i64>,
+    },
+    Listen {
+        socket: SocketId,
+        port: u16,
+    },
+    Connect {
+        socket: SocketId,
+        nonblocking: bool,
+        source: IpAddr,
+    },
+    Accept {
+        listener: SocketId,
+        room: Option<i32>,
+    },
+    /// `recvfrom` on a datagram carrier, with the sender's name going to `scratch`.
+    RecvFrom {
+        scratch: u64,
+    },
+    /// `recvfrom` on a stream: Linux reports no address (length 0).
+    RecvFromStream,
+    /// `setsockopt(SO_REUSEADDR)` passed to the carrier; remembered if it succeeds.
+    ReuseAddr {
+        socket: SocketId,
+        value: bool,
+    },
+}
+
+/// A mounted `smoltcp` stack.
+pub struct SmoltcpStack {
+    name: Rc<str>,
+    namer: Namer,
+    ports: PortTable,
+    /// Addresses of the stack's interfaces besides loopback.
+    addresses: Vec<IpAddr>,
+    sockets: HashMap<SocketId, VSocket>,
+    by_name: HashMap<EndpointName, SocketId>,
+    steps: HashMap<Pid, Step>,
+}
+
+/// Room in the scratch area for a `sockaddr_un` and its length.
+const NAME_ROOM: u32 = 112;
+
+impl SmoltcpStack {
+    /// The submodule's kind, as written in `modules.toml`.
+    pub const KIND: &'static str = "smoltcp";
+
+    /// Mounts stack number `index` of the session, called `name`, with `addresses`.
+    pub fn mount(name: &str, index: u8, session: [u8; 4], addresses: Vec<IpAddr>) -> Self {
+        Self {
+            name: name.into(),
+            namer: Namer::new(session, index),
+            ports: PortTable::new(u16::from_ne_bytes([session[0], session[1]])),
+            addresses,
+            sockets: HashMap::new(),
+            by_name: HashMap::new(),
+            steps: HashMap::new(),
+        }
+    }
+
+    /// Whether `ip` is one of this host's own addresses (loopback included).
+    fn is_local(&self, ip: IpAddr) -> bool {
+        let ip = canonical(ip);
+        ip.is_loopback() || self.addresses.contains(&ip)
+    }
+
+    /// The source address this host uses to reach `to` (one of its own).
+    fn source_for(&self, to: IpAddr) -> IpAddr {
+        match to {
+            IpAddr::V4(v4) if v4.is_loopback() => Ipv4Addr::LOCALHOST.into(),
+            IpAddr::V6(v6) if v6.is_loopback() => Ipv6Addr::LOCALHOST.into(),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => match self.source_for(v4.into()) {
+                    IpAddr::V4(source) => IpAddr::V6(source.to_ipv6_mapped()),
+                    v6 => v6,
+                },
+                None => to,
+            },
+            IpAddr::V4(_) => to,
+        }
+    }
+
+    /// Binds socket `id` to `local` (port 0: ephemeral): the table entry now, the
+    /// carrier by rewriting the current call into `bind` to a fresh name. `then`
+    /// is the number of the program's own call to run next, if this bind is
+    /// netvm's idea.
+    fn bind_carrier(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        local: SocketAddr,
+        then: Option<i64>,
+    ) -> Disposition {
+        let Some(socket) = self.sockets.get(&id) else {
+            return errno(Errno::EBADF);
+        };
+        let name = self.namer.fresh();
+        let binding = Binding {
+            socket: id,
+            name,
+            scope: Scope::of(local.ip(), socket.options.v6only),
+            reuse_addr: socket.options.reuse_addr,
+            reuse_port: socket.options.reuse_port,
+            listening: false,
+        };
+        let port = match self
+            .ports
+            .bind(socket.proto, local.port(), binding, |name| name.is_held(socket.proto.carrier()))
+        {
+            Ok(port) => port,
+            Err(e) => return errno(e),
+        };
+        let local = SocketAddr::new(local.ip(), port);
+        let Some(fd) = stop.call().fd() else {
+            return errno(Errno::EBADF);
+        };
+        let addr = match put_scratch(stop, &name.sockaddr(), 0) {
+            Ok(addr) => addr,
+            Err(e) => {
+                self.ports.unbind(socket.proto, port, id);
+                return errno(e);
+            }
+        };
+        stop.set_number(libc::SYS_bind);
+        stop.set_arg(0, fd as u64);
+        stop.set_arg(1, addr);
+        stop.set_arg(2, name.sockaddr().len() as u64);
+        self.steps.insert(stop.tid, Step::Bind { socket: id, local, name, then });
+        Disposition::KernelThenFinish
+    }
+
+    fn bind(&mut self, stop: &mut SyscallStop, id: SocketId, c: AddrIn) -> Disposition {
+        let socket = &self.sockets[&id];
+        let addr = match read_in(&stop.memory(), c.addr, c.addrlen)
+            .and_then(|bytes| inet_addr(&bytes, socket.family, true))
+        {
+            Ok(addr) => addr,
+            Err(e) => return errno(e),
+        };
+        if socket.local.is_some() {
+            return errno(Errno::EINVAL);
+        }
+        if socket.options.v6only && canonical(addr.ip()).is_ipv4() && socket.family == Family::V6 {
+            return errno(Errno::EINVAL);
+        }
+        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
+            return errno(Errno::EADDRNOTAVAIL);
+        }
+        if addr.port() != 0 && addr.port() < 1024 && !can_bind_service(stop.process) {
+            return errno(Errno::EACCES);
+        }
+        self.bind_carrier(stop, id, addr, None)
+    }
+
+    fn listen(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
+        let socket = &self.sockets[&id];
+        if socket.proto != Proto::Tcp {
+            return errno(Errno::EOPNOTSUPP);
+        }
+        if socket.listening {
+            return Disposition::Kernel; // a new backlog, nothing else changes
+        }
+        if socket.peer.is_some() {
+            return errno(Errno::EINVAL);
+        }
+        let Some(local) = socket.local else {
+            // Linux binds an unbound listener to the wildcard and an ephemeral port.
+            let any = SocketAddr::new(socket.family.unspecified(), 0);
+            return self.bind_carrier(stop, id, any, Some(libc::SYS_listen));
+        };
+        if let Err(e) = self.ports.listen(local.port(), id, |name| name.is_held(SockType::Stream)) {
+            return errno(e);
+        }
+        self.steps.insert(stop.tid, Step::Listen { socket: id, port: local.port() });
+        Disposition::KernelThenFinish
+    }
+
+    fn connect(&mut self, stop: &mut SyscallStop, id: SocketId, c: AddrIn) -> Disposition {
+        let socket = &self.sockets[&id];
+        let bytes = match read_in(&stop.memory(), c.addr, c.addrlen) {
+            Ok(bytes) if bytes.len() >= 2 => bytes,
+            Ok(_) => return errno(Errno::EINVAL),
+            Err(e) => return errno(e),
+        };
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) == libc::AF_UNSPEC as u16 {
+            return self.disconnect(id);
+        }
+        if socket.proto == Proto::Tcp && (socket.peer.is_some() || socket.listening) {
+            return errno(Errno::EISCONN);
+        }
+        let mut to = match inet_addr(&bytes, socket.family, false) {
+            Ok(to) => to,
+            Err(e) => return errno(e),
+        };
+        if to.ip().is_unspecified() {
+            // Linux connects to the unspecified address through loopback.
+            to.set_ip(loopback(socket.family));
+        }
+        if socket.family == Family::V6 && socket.options.v6only && canonical(to.ip()).is_ipv4() {
+            return errno(Errno::ENETUNREACH);
+        }
+        if !self.is_local(to.ip()) {
+            return errno(Errno::ENETUNREACH);
+        }
+        let source = self.source_for(to.ip());
+        let Some(receiver) = self.ports.receiver(socket.proto, to).map(|b| b.name) else {
+            return match socket.proto {
+                Proto::Tcp => errno(Errno::ECONNREFUSED),
+                // UDP connects to a silent port all the same; datagrams are lost.
+                Proto::Udp => self.remember_peer(id, to),
+            };
+        };
+        if socket.local.is_none() {
+            let local = SocketAddr::new(source, 0);
+            return self.bind_carrier(stop, id, local, Some(libc::SYS_connect));
+        }
+        let Some(fd) = stop.call().fd() else {
+            return errno(Errno::EBADF);
+        };
+        let nonblocking = is_nonblocking(stop.tid, fd);
+        let addr = match put_scratch(stop, &receiver.sockaddr(), 0) {
+            Ok(addr) => addr,
+            Err(e) => return errno(e),
+        };
+        stop.set_arg(1, addr);
+        stop.set_arg(2, receiver.sockaddr().len() as u64);
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.peer = Some(to);
+        }
+        self.steps.insert(stop.tid, Step::Connect { socket: id, nonblocking, source });
+        Disposition::KernelThenFinish
+    }
+
+    fn remember_peer(&mut self, id: SocketId, to: SocketAddr) -> Disposition {
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.peer = Some(to);
+        }
+        Disposition::Return(0)
+    }
+
+    fn disconnect(&mut self, id: SocketId) -> Disposition {
+        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
+        socket.peer = None;
+        match socket.proto {
+            // The carrier dissolves its association natively with AF_UNSPEC.
+            Proto::Udp => Disposition::Kernel,
+            Proto::Tcp => Disposition::Return(0),
+        }
+    }
+
+    fn accept(&mut self, stop: &mut SyscallStop, id: SocketId, c: Accept) -> Disposition {
+        let socket = &self.sockets[&id];
+        if socket.proto != Proto::Tcp {
+            return errno(Errno::EOPNOTSUPP);
+        }
+        if !socket.listening {
+            return errno(Errno::EINVAL);
+        }
+        let room = if c.addr.is_null() {
+            None
+        } else {
+            match stop.memory().read::<i32>(c.addrlen.0) {
+                Ok(room) if room >= 0 => Some(room),
+                Ok(_) => return errno(Errno::EINVAL),
+                Err(e) => return errno(e),
+            }
+        };
+        self.steps.insert(stop.tid, Step::Accept { listener: id, room });
+        Disposition::KernelThenFinish
+    }
+
+    fn address(&self, stop: &SyscallStop, id: SocketId, c: AddrOut, peer: bool) -> Disposition {
+        let socket = &self.sockets[&id];
+        let addr = if peer {
+            match socket.peer {
+                Some(addr) if !socket.listening => addr,
+                _ => return errno(Errno::ENOTCONN),
+            }
+        } else {
+            socket.local.unwrap_or(SocketAddr::new(socket.family.unspecified(), 0))
+        };
+        let bytes = encode(addr, socket.family.raw());
+        result(write_out(&stop.memory(), c.addr, c.addrlen, &bytes).map(|()| 0))
+    }
+
+    fn getsockopt(&self, stop: &SyscallStop, id: SocketId, c: Getsockopt) -> Disposition {
+        let socket = &self.sockets[&id];
+        let keeper =
+            match sockopt::keeper(socket.proto, socket.family == Family::V6, c.level, c.optname) {
+                Ok(keeper) => keeper,
+                Err(e) => return errno(e),
+            };
+        let memory = stop.memory();
+        let value = match keeper {
+            Keeper::Carrier => return Disposition::Kernel,
+            Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),
+            Keeper::ReusePort => int_bytes(i32::from(socket.options.reuse_port)),
+            Keeper::TcpInfo => sockopt::tcp_info(if socket.peer.is_some() { 1 } else { 7 }),
+            Keeper::Congestion => {
+                let mut name = socket.options.congestion.clone().unwrap_or(b"cubic".to_vec());
+                name.resize(16, 0);
+                name
+            }
+            Keeper::Emulated => {
+                int_bytes(socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto))
+            }
+        };
+        result(write_option(&memory, c.optval.0, c.optlen.0, &value).map(|()| 0))
+    }
+
+    fn setsockopt(&mut self, stop: &SyscallStop, id: SocketId, c: Setsockopt) -> Disposition {
+        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
+        let keeper =
+            match sockopt::keeper(socket.proto, socket.family == Family::V6, c.level, c.optname) {
+                Ok(keeper) => keeper,
+                Err(e) => return errno(e),
+            };
+        if keeper == Keeper::Carrier {
+            if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR) {
+                if let Ok(value) = read_int_option(&stop.memory(), c.optval.0, c.optlen) {
+                    self.steps.insert(stop.tid, Step::ReuseAddr { socket: id, value: value != 0 });
+                    return Disposition::KernelThenFinish;
+                }
+            }
+            return Disposition::Kernel;
+        }
+        if keeper == Keeper::Congestion {
+            let len = c.optlen.min(16) as usize;
+            return match stop.memory().read_bytes(c.optval.0, len) {
+                Ok(name) if name.starts_with(b"cubic") || name.starts_with(b"reno") => {
+                    socket.options.congestion = Some(name);
+                    Disposition::Return(0)
+                }
+                Ok(_) => errno(Errno::ENOENT),
+                Err(e) => errno(e),
+            };
+        }
+        let value = match read_int_option(&stop.memory(), c.optval.0, c.optlen) {
+            Ok(value) => value,
+            Err(e) => return errno(e),
+        };
+        result(match keeper {
+            Keeper::V6Only if socket.local.is_some() => Err(Errno::EINVAL),
+            Keeper::V6Only => {
+                socket.options.v6only = value != 0;
+                Ok(0)
+            }
+            Keeper::ReusePort => {
+                socket.options.reuse_port = value != 0;
+                Ok(0)
+            }
+            Keeper::TcpInfo => Err(Errno::ENOPROTOOPT),
+            _ => socket.options.set(c.level, c.optname, value).map(|()| 0),
+        })
+    }
+
+    fn sendto(&mut self, stop: &mut SyscallStop, id: SocketId, c: Sendto) -> Disposition {
+        let socket = &self.sockets[&id];
+        if socket.proto == Proto::Tcp {
+            // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
+            stop.set_arg(4, 0);
+            stop.set_arg(5, 0);
+            return Disposition::Kernel;
+        }
+        let to = match read_in(&stop.memory(), c.addr, c.addrlen)
+            .and_then(|bytes| inet_addr(&bytes, socket.family, false))
+        {
+            Ok(to) => to,
+            Err(e) => return errno(e),
+        };
+        let to = if to.ip().is_unspecified() {
+            SocketAddr::new(loopback(socket.family), to.port())
+        } else {
+            to
+        };
+        if to.port() == 0 {
+            return errno(Errno::EINVAL);
+        }
+        if !self.is_local(to.ip()) {
+            return errno(Errno::ENETUNREACH);
+        }
+        if socket.local.is_none() {
+            let any = SocketAddr::new(socket.family.unspecified(), 0);
+            return self.bind_carrier(stop, id, any, Some(libc::SYS_sendto));
+        }
+        let Some(receiver) = self.ports.receiver(Proto::Udp, to).map(|b| b.name) else {
+            // Nobody listens: the datagram is lost, the sender is not told.
+            return Disposition::Return(c.len as i64);
+        };
+        match put_scratch(stop, &receiver.sockaddr(), 0) {
+            Ok(addr) => {
+                stop.set_arg(4, addr);
+                stop.set_arg(5, receiver.sockaddr().len() as u64);
+                Disposition::Kernel
+            }
+            Err(e) => errno(e),
+        }
+    }
+
+    fn recvfrom(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
+        if self.sockets[&id].proto == Proto::Tcp {
+            stop.set_arg(4, 0);
+            stop.set_arg(5, 0);
+            self.steps.insert(stop.tid, Step::RecvFromStream);
+            return Disposition::KernelThenFinish;
+        }
+        // The kernel writes the sender's carrier name to scratch; the exit
+        // translates it into the sender's virtual address.
+        let scratch = stop.scratch(NAME_ROOM as usize + 8);
+        if let Err(e) = stop.memory().write(scratch + u64::from(NAME_ROOM), &NAME_ROOM) {
+            return errno(e);
+        }
+        stop.set_arg(4, scratch);
+        stop.set_arg(5, scratch + u64::from(NAME_ROOM));
+        self.steps.insert(stop.tid, Step::RecvFrom { scratch });
+        Disposition::KernelThenFinish
+    }
+
+    /// The virtual address behind a carrier name: the bound address of the socket
+    /// holding it, with a wildcard IP replaced by the source it sends from.
+    fn address_of_name(&self, name: &[u8], toward: IpAddr) -> Option<SocketAddr> {
+        let name = EndpointName::from_sockaddr(name)?;
+        let sender = &self.sockets[self.by_name.get(&name)?];
+        let local = sender.local?;
+        let ip = if local.ip().is_unspecified() { self.source_for(toward) } else { local.ip() };
+        Some(SocketAddr::new(ip, local.port()))
+    }
+
+    fn finish_step(&mut self, stop: &mut SyscallStop, step: Step, claims: &mut Claims) {
+        let ret = stop.result();
+        match step {
+            Step::Create { family, proto } => {
+                if ret >= 0 {
+                    if let Ok(FdTarget::Socket(id)) = resolve(stop.tid, ret as i32) {
+                        self.sockets.insert(id, VSocket::new(family, proto));
+                        claims.claim(id);
+                    }
+                }
+            }
+            Step::Bind { socket, local, name, then } => {
+                let proto = self.sockets.get(&socket).map(|s| s.proto);
+                if ret != 0 {
+                    if let Some(proto) = proto {
+                        self.ports.unbind(proto, local.port(), socket);
+                    }
+                    return;
+                }
+                if let Some(s) = self.sockets.get_mut(&socket) {
+                    s.local = Some(local);
+                    s.name = Some(name);
+                    self.by_name.insert(name, socket);
+                }
+                if let Some(number) = then {
+                    stop.restart(number);
+                }
+            }
+            Step::Listen { socket, port } => {
+                if ret == 0 {
+                    if let Some(s) = self.sockets.get_mut(&socket) {
+                        s.listening = true;
+                    }
+                } else {
+                    self.ports.unlisten(port, socket);
+                }
+            }
+            Step::Connect { socket, nonblocking, source } => {
+                let Some(s) = self.sockets.get_mut(&socket) else {
+                    return;
+                };
+                if ret != 0 {
+                    s.peer = None;
+                    return;
+                }
+                if let Some(local) = s.local.as_mut().filter(|l| l.ip().is_unspecified()) {
+                    local.set_ip(source);
+                }
+                if nonblocking && s.proto == Proto::Tcp {
+                    // A TCP connect never completes within the call; the carrier's
+                    // did, so the socket is writable as soon as the program polls.
+                    stop.set_result(-i64::from(libc::EINPROGRESS));
+                }
+            }
+            Step::Accept { listener, room } => {
+                if ret >= 0 {
+                    self.finish_accept(stop, listener, ret as i32, room, claims);
+                }
+            }
+            Step::RecvFrom { scratch } => {
+                let Syscall::Recvfrom(Recvfrom { fd, addr, addrlen, .. }) = stop.call() else {
+                    return;
+                };
+                if ret < 0 {
+                    return;
+                }
+                let memory = stop.memory();
+                let len = memory.read::<u32>(scratch + u64::from(NAME_ROOM)).unwrap_or(0);
+                let name =
+                    memory.read_bytes(scratch, len.min(NAME_ROOM) as usize).unwrap_or_default();
+                let me = resolve(stop.tid, fd).ok().and_then(|t| match t {
+                    FdTarget::Socket(id) => self.sockets.get(&id),
+                    _ => None,
+                });
+                let Some(me) = me else { return };
+                let toward = match me.local {
+                    Some(l) if !l.ip().is_unspecified() => l.ip(),
+                    _ => loopback(me.family),
+                };
+                let from = self
+                    .address_of_name(&name, toward)
+                    .unwrap_or(SocketAddr::new(me.family.unspecified(), 0));
+                if let Err(e) = write_out(&memory, addr, addrlen, &encode(from, me.family.raw())) {
+                    stop.set_result(-(e as i64));
+                }
+            }
+            Step::RecvFromStream => {
+                if let Syscall::Recvfrom(Recvfrom { addrlen, .. }) = stop.call() {
+                    if ret >= 0 && !addrlen.is_null() {
+                        let _ = stop.memory().write(addrlen.0, &0u32);
+                    }
+                }
+            }
+            Step::ReuseAddr { socket, value } => {
+                if let (0, Some(s)) = (ret, self.sockets.get_mut(&socket)) {
+                    s.options.reuse_addr = value;
+                }
+            }
+        }
+    }
+
+    /// A connection was accepted on `listener` as fd `fd`: record the new socket
+    /// and tell the program its peer's virtual address.
+    fn finish_accept(
+        &mut self,
+        stop: &mut SyscallStop,
+        listener: SocketId,
+        fd: i32,
+        room: Option<i32>,
+        claims: &mut Claims,
+    ) {
+        let Ok(FdTarget::Socket(id)) = resolve(stop.tid, fd) else {
+            return;
+        };
+        let Some(listening) = self.sockets.get(&listener) else {
+            return;
+        };
+        let mut accepted = VSocket::new(listening.family, Proto::Tcp);
+        accepted.options = listening.options.clone();
+        // The carrier's peer is the connecting carrier, bound to a name of ours.
+        let connector = stop
+            .copy_fd(fd)
+            .ok()
+            .and_then(|copy| peer_name(copy.as_raw_fd()))
+            .and_then(|name| self.by_name.get(&name))
+            .and_then(|id| self.sockets.get(id));
+        if let Some(connector) = connector {
+            accepted.local = connector.peer;
+            accepted.peer = connector.local;
+        }
+        let peer = accepted.peer.unwrap_or(SocketAddr::new(listening.family.unspecified(), 0));
+        let family = listening.family.raw();
+        self.sockets.insert(id, accepted);
+        claims.claim(id);
+        if let (Some(room), Syscall::Accept(c)) = (room, stop.call()) {
+            let memory = stop.memory();
+            // Restore the caller's buffer length (the kernel overwrote it) first.
+            let written = memory
+                .write(c.addrlen.0, &room)
+                .and_then(|()| write_out(&memory, c.addr, c.addrlen, &encode(peer, family)));
+            if let Err(e) = written {
+                stop.set_result(-(e as i64));
+            }
+        }
+    }
+}
+
+impl Stack for SmoltcpStack {
+    fn name(&self) -> &Rc<str> {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        Self::KIND
+    }
+
+    fn create(&mut self, stop: &mut SyscallStop) -> Disposition {
+        let (domain, ty, protocol) = match stop.call() {
+            Syscall::Socket(c) => (c.domain, c.ty, c.protocol),
+            Syscall::Socketpair(c) => {
+                return errno(match c.domain {
+                    libc::AF_INET | libc::AF_INET6 => Errno::EOPNOTSUPP,
+                    _ => Errno::EAFNOSUPPORT,
+                });
+            }
+            _ => return errno(Errno::EINVAL),
+        };
+        let family = match domain {
+            libc::AF_INET => Family::V4,
+            libc::AF_INET6 => Family::V6,
+            _ => return errno(Errno::EAFNOSUPPORT),
+        };
+        let flags = ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+        let proto = match socket_proto(ty & !flags, protocol) {
+            Ok(proto) => proto,
+            Err(e) => return errno(e),
+        };
+        let carrier = proto.carrier() as i32;
+        stop.set_arg(0, libc::AF_UNIX as u64);
+        stop.set_arg(1, (carrier | flags) as u64);
+        stop.set_arg(2, 0);
+        self.steps.insert(stop.tid, Step::Create { family, proto });
+        Disposition::KernelThenFinish
+    }
+
+    fn on_socket(&mut self, id: SocketId, stop: &mut SyscallStop) -> Disposition {
+        if !self.sockets.contains_key(&id) {
+            return Disposition::Kernel;
+        }
+        match stop.call() {
+            Syscall::Bind(c) => self.bind(stop, id, c),
+            Syscall::Listen(_) => self.listen(stop, id),
+            Syscall::Connect(c) => self.connect(stop, id, c),
+            Syscall::Accept(c) => self.accept(stop, id, c),
+            Syscall::Getsockname(c) => self.address(stop, id, c, false),
+            Syscall::Getpeername(c) => self.address(stop, id, c, true),
+            Syscall::Getsockopt(c) => self.getsockopt(stop, id, c),
+            Syscall::Setsockopt(c) => self.setsockopt(stop, id, c),
+            Syscall::Sendto(c) => self.sendto(stop, id, c),
+            Syscall::Recvfrom(_) => self.recvfrom(stop, id),
+            _ => Disposition::Kernel,
+        }
+    }
+
+    fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
+        if let Some(step) = self.steps.remove(&stop.tid) {
+            self.finish_step(stop, step, claims);
+        }
+    }
+
+    fn forget(&mut self, sockets: &[SocketId]) {
+        for id in sockets {
+            if let Some(socket) = self.sockets.remove(id) {
+                if let Some(name) = socket.name {
+                    self.by_name.remove(&name);
+                }
+                if let Some(local) = socket.local {
+                    self.ports.unbind(socket.proto, local.port(), *id);
+                }
+            }
+        }
+    }
+}
+
+/// The transport a `socket(AF_INET*, type, protocol)` asks for, or Linux's error.
+fn socket_proto(ty: i32, protocol: i32) -> Result<Proto, Errno> {
+    match (ty, protocol) {
+        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Ok(Proto::Tcp),
+        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(Proto::Udp),
+        (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => Err(Errno::EPROTONOSUPPORT),
+        // Raw sockets need CAP_NET_RAW, which a traced program never gains.
+        (libc::SOCK_RAW, _) => Err(Errno::EPERM),
+        (0..=10, _) => Err(Errno::ESOCKTNOSUPPORT),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+/// Decodes an IPv4 or IPv6 address for a socket of `family`, with Linux's checks
+/// (length before family). `bind` accepts `AF_UNSPEC` with `INADDR_ANY` on IPv4
+/// sockets, for old programs.
+fn inet_addr(bytes: &[u8], family: Family, binding: bool) -> Result<SocketAddr, Errno> {
+    let sa_family = |b: &[u8]| u16::from_ne_bytes([b[0], b[1]]) as i32;
+    let port = |b: &[u8]| u16::from_be_bytes([b[2], b[3]]);
+    match family {
+        Family::V4 => {
+            if bytes.len() < size_of::<libc::sockaddr_in>() {
+                return Err(Errno::EINVAL);
+            }
+            let ip = Ipv4Addr::new(bytes[4], bytes[5], bytes[6], bytes[7]);
+            match sa_family(bytes) {
+                libc::AF_INET => Ok(SocketAddrV4::new(ip, port(bytes)).into()),
+                libc::AF_UNSPEC if binding && ip.is_unspecified() => {
+                    Ok(SocketAddrV4::new(ip, port(bytes)).into())
+                }
+                _ => Err(Errno::EAFNOSUPPORT),
+            }
+        }
+        Family::V6 => {
+            // Linux accepts the RFC 2133 length, without sin6_scope_id.
+            if bytes.len() < 24 {
+                return Err(Errno::EINVAL);
+            }
+            if sa_family(bytes) != libc::AF_INET6 {
+                return Err(Errno::EAFNOSUPPORT);
+            }
+            let ip: [u8; 16] = bytes[8..24].try_into().expect("16 bytes");
+            Ok(SocketAddrV6::new(ip.into(), port(bytes), 0, 0).into())
+        }
+    }
+}
+
+/// An IPv4-mapped IPv6 address as the IPv4 address it stands for.
+fn canonical(ip: IpAddr) -> IpAddr {
+    ip.to_canonical()
+}
+
+fn loopback(family: Family) -> IpAddr {
+    match family {
+        Family::V4 => Ipv4Addr::LOCALHOST.into(),
+        Family::V6 => Ipv6Addr::LOCALHOST.into(),
+    }
+}
+
+fn errno(e: Errno) -> Disposition {
+    Disposition::Return(-(e as i64))
+}
+
+fn result(r: Result<i64, Errno>) -> Disposition {
+    match r {
+        Ok(v) => Disposition::Return(v),
+        Err(e) => errno(e),
+    }
+}
+
+fn int_bytes(value: i32) -> Vec<u8> {
+    value.to_ne_bytes().to_vec()
+}
+
+/// Copies `bytes` into the scratch area, `offset` bytes in, and returns the address.
+fn put_scratch(stop: &SyscallStop, bytes: &[u8], offset: usize) -> Result<u64, Errno> {
+    let at = stop.scratch(bytes.len() + offset) + offset as u64;
+    stop.memory().write_bytes(at, bytes)?;
+    Ok(at)
+}
+
+/// Returns an option value as `getsockopt` does: at most the caller's length
+/// (`EINVAL` if negative), and the length actually written.
+fn write_option(
+    memory: &TraceeMemory,
+    optval: u64,
+    optlen: u64,
+    value: &[u8],
+) -> Result<(), Errno> {
+    let room = memory.read::<i32>(optlen)?;
+    if room < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = value.len().min(room as usize);
+    memory.write_bytes(optval, &value[..n])?;
+    memory.write(optlen, &(n as u32))
+}
+
+/// Reads an `int` option for `setsockopt`: shorter than an int is `EINVAL`.
+fn read_int_option(memory: &TraceeMemory, optval: u64, optlen: u32) -> Result<i32, Errno> {
+    if (optlen as i32) < size_of::<i32>() as i32 {
+        return Err(Errno::EINVAL);
+    }
+    memory.read::<i32>(optval)
+}
+
+/// The carrier name a connected `AF_UNIX` socket's peer is bound to.
+fn peer_name(fd: i32) -> Option<EndpointName> {
+    let mut storage: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are live locals sized as the kernel expects.
+    let rc = unsafe { libc::getpeername(fd, (&raw mut storage).cast(), &mut len) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: the kernel initialised `len` bytes of `storage`.
+    let bytes =
+        unsafe { std::slice::from_raw_parts((&raw const storage).cast::<u8>(), len as usize) };
+    EndpointName::from_sockaddr(bytes)
+}
+
+/// Whether fd `fd` of thread `tid` has `O_NONBLOCK` set (from `/proc`'s fdinfo).
+fn is_nonblocking(tid: Pid, fd: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}"))
+        .ok()
+        .and_then(|info| {
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+            i64::from_str_radix(flags.trim(), 8).ok()
+        })
+        .is_some_and(|flags| flags & i64::from(libc::O_NONBLOCK) != 0)
+}
+
+/// The capability bit that allows binding ports below 1024 (linux/capability.h).
+const CAP_NET_BIND_SERVICE: u32 = 10;
+
+/// Whether `process` may bind ports below 1024 (`CAP_NET_BIND_SERVICE`).
+fn can_bind_service(process: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|status| {
+            let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(caps.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_NET_BIND_SERVICE) != 0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_types_and_protocols_as_linux_judges_them() {
+        assert_eq!(socket_proto(libc::SOCK_STREAM, 0), Ok(Proto::Tcp));
+        assert_eq!(socket_proto(libc::SOCK_STREAM, libc::IPPROTO_TCP), Ok(Proto::Tcp));
+        assert_eq!(socket_proto(libc::SOCK_DGRAM, libc::IPPROTO_UDP), Ok(Proto::Udp));
+        assert_eq!(socket_proto(libc::SOCK_STREAM, libc::IPPROTO_UDP), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(socket_proto(libc::SOCK_SEQPACKET, 0), Err(Errno::ESOCKTNOSUPPORT));
+        assert_eq!(socket_proto(42, 0), Err(Errno::EINVAL));
+    }
+
+    #[test]
+    fn addresses_are_checked_length_first() {
+        let v4 = encode("127.0.0.1:80".parse().unwrap(), libc::AF_INET);
+        assert_eq!(inet_addr(&v4, Family::V4, false), Ok("127.0.0.1:80".parse().unwrap()));
+        assert_eq!(inet_addr(&v4[..15], Family::V4, false), Err(Errno::EINVAL));
+        assert_eq!(inet_addr(&v4, Family::V6, false), Err(Errno::EINVAL));
+        let v6 = encode("[::1]:80".parse().unwrap(), libc::AF_INET6);
+        assert_eq!(inet_addr(&v6[..24], Family::V6, false), Ok("[::1]:80".parse().unwrap()));
+        let mut unspec = vec![0u8; 16];
+        assert_eq!(inet_addr(&unspec, Family::V4, true), Ok("0.0.0.0:0".parse().unwrap()));
+        assert_eq!(inet_addr(&unspec, Family::V4, false), Err(Errno::EAFNOSUPPORT));
+        unspec[4] = 1;
+        assert_eq!(inet_addr(&unspec, Family::V4, true), Err(Errno::EAFNOSUPPORT));
+    }
+
+    #[test]
+    fn loopback_and_own_addresses_are_local() {
+        let stack = SmoltcpStack::mount("s", 0, [0; 4], vec!["10.0.0.2".parse().unwrap()]);
+        for ip in ["127.0.0.1", "127.1.2.3", "::1", "10.0.0.2", "::ffff:10.0.0.2"] {
+            assert!(stack.is_local(ip.parse().unwrap()), "{ip}");
+        }
+        assert!(!stack.is_local("10.0.0.3".parse().unwrap()));
+        assert_eq!(
+            stack.source_for("127.9.9.9".parse().unwrap()),
+            "127.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            stack.source_for("::ffff:127.0.0.5".parse().unwrap()),
+            "::ffff:127.0.0.1".parse::<IpAddr>().unwrap()
+        );
+    }
+}

@@ -1,0 +1,340 @@
+//! The port table of one stack, with Linux's rules for who may bind what.
+//!
+//! smoltcp accepts duplicate binds and rejects port 0, so netvm keeps the table
+//! itself: `EADDRINUSE` where Linux gives it, ephemeral ports from Linux's default
+//! range (a virtual stack is a host of its own, not the host's narrow range), and
+//! `SO_REUSEADDR` / `SO_REUSEPORT` as in `inet_csk_bind_conflict` and
+//! `udp_lib_lport_inuse`. Entries whose socket has closed are noticed lazily (the
+//! holder check of [`EndpointName::is_held`]) when they stand in the way.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use nix::errno::Errno;
+
+use super::endpoint::{EndpointName, SockType};
+use crate::fdtable::SocketId;
+
+/// Linux's default `ip_local_port_range`.
+pub const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+
+/// The transport protocols with ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    /// The type of the `AF_UNIX` socket that carries this protocol: a stream for
+    /// TCP, datagrams (boundaries kept) for UDP.
+    pub fn carrier(self) -> SockType {
+        match self {
+            Self::Tcp => SockType::Stream,
+            Self::Udp => SockType::Datagram,
+        }
+    }
+}
+
+/// What a bound address covers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// `0.0.0.0`.
+    AnyV4,
+    /// `::`, which also covers IPv4 unless `IPV6_V6ONLY` is set.
+    AnyV6 {
+        v6only: bool,
+    },
+    V4(Ipv4Addr),
+    V6(Ipv6Addr),
+}
+
+impl Scope {
+    /// The scope of binding `ip` (a v4-mapped IPv6 address is its IPv4 address).
+    pub fn of(ip: IpAddr, v6only: bool) -> Self {
+        match ip {
+            IpAddr::V4(v4) if v4.is_unspecified() => Self::AnyV4,
+            IpAddr::V4(v4) => Self::V4(v4),
+            IpAddr::V6(v6) if v6.is_unspecified() => Self::AnyV6 { v6only },
+            IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(Self::V6(v6), Self::V4),
+        }
+    }
+
+    fn overlaps(self, other: Self) -> bool {
+        use Scope::*;
+        match (self, other) {
+            (AnyV6 { .. }, AnyV6 { .. }) => true,
+            (AnyV4, AnyV4) | (AnyV4, V4(_)) | (V4(_), AnyV4) => true,
+            (AnyV4, AnyV6 { v6only }) | (AnyV6 { v6only }, AnyV4) => !v6only,
+            (AnyV6 { v6only }, V4(_)) | (V4(_), AnyV6 { v6only }) => !v6only,
+            (AnyV6 { .. }, V6(_)) | (V6(_), AnyV6 { .. }) => true,
+            (V4(a), V4(b)) => a == b,
+            (V6(a), V6(b)) => a == b,
+            (V4(_), V6(_)) | (V6(_), V4(_)) | (AnyV4, V6(_)) | (V6(_), AnyV4) => false,
+        }
+    }
+
+    /// Whether traffic to `ip` reaches a socket bound with this scope.
+    pub fn accepts(self, ip: IpAddr) -> bool {
+        self.overlaps(Self::of(ip, false))
+    }
+
+    fn is_wildcard(self) -> bool {
+        matches!(self, Self::AnyV4 | Self::AnyV6 { .. })
+    }
+}
+
+/// One bound socket.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Binding {
+    pub socket: SocketId,
+    pub name: EndpointName,
+    pub scope: Scope,
+    pub reuse_addr: bool,
+    pub reuse_port: bool,
+    pub listening: bool,
+}
+
+/// The bound ports of one stack.
+#[derive(Debug)]
+pub struct PortTable {
+    bound: HashMap<(Proto, u16), Vec<Binding>>,
+    next_ephemeral: u16,
+}
+
+impl PortTable {
+    /// An empty table; `seed` spreads the first ephemeral port like Linux's hash.
+    pub fn new(seed: u16) -> Self {
+        let span = EPHEMERAL.end() - EPHEMERAL.start() + 1;
+        Self { bound: HashMap::new(), next_ephemeral: EPHEMERAL.start() + seed % span }
+    }
+
+    /// Binds `binding` to `port` (0: an ephemeral port) and returns the port.
+    /// `is_held` tells whether a binding's socket still exists.
+    pub fn bind(
+        &mut self,
+        proto: Proto,
+        port: u16,
+        binding: Binding,
+        is_held: impl Fn(&EndpointName) -> bool,
+    ) -> Result<u16, Errno> {
+        let port = if port == 0 {
+            self.pick_ephemeral(proto, &binding, &is_held).ok_or(Errno::EADDRINUSE)?
+        } else if self.conflict(proto, port, &binding, &is_held) {
+            return Err(Errno::EADDRINUSE);
+        } else {
+            port
+        };
+        self.bound.entry((proto, port)).or_default().push(binding);
+        Ok(port)
+    }
+
+    /// Marks a bound TCP socket listening; `EADDRINUSE` if another socket already
+    /// listens where it would (Linux checks again at `listen`).
+    pub fn listen(
+        &mut self,
+        port: u16,
+        socket: SocketId,
+        is_held: impl Fn(&EndpointName) -> bool,
+    ) -> Result<(), Errno> {
+        let key = (Proto::Tcp, port);
+        let Some(mut me) = self.take(key, socket) else {
+            return Err(Errno::EINVAL);
+        };
+        me.listening = true;
+        if self.conflict(Proto::Tcp, port, &me, &is_held) {
+            me.listening = false;
+            self.bound.entry(key).or_default().push(me);
+            return Err(Errno::EADDRINUSE);
+        }
+        self.bound.entry(key).or_default().push(me);
+        Ok(())
+    }
+
+    /// Undoes [`listen`](Self::listen) (the carrier's own `listen` failed).
+    pub fn unlisten(&mut self, port: u16, socket: SocketId) {
+        let list = self.bound.get_mut(&(Proto::Tcp, port)).into_iter().flatten();
+        list.filter(|b| b.socket == socket).for_each(|b| b.listening = false);
+    }
+
+    /// Forgets a socket's binding.
+    pub fn unbind(&mut self, proto: Proto, port: u16, socket: SocketId) {
+        self.take((proto, port), socket);
+    }
+
+    /// The socket that receives traffic for `to`: a listener for TCP, a bound socket
+    /// for UDP. A binding to the exact address wins over a wildcard, as in Linux.
+    pub fn receiver(&self, proto: Proto, to: SocketAddr) -> Option<&Binding> {
+        let candidates = self.bound.get(&(proto, to.port()))?;
+        let eligible =
+            |b: &&Binding| (proto == Proto::Udp || b.listening) && b.scope.accepts(to.ip());
+        candidates.iter().filter(eligible).max_by_key(|b| !b.scope.is_wildcard())
+    }
+
+    fn take(&mut self, key: (Proto, u16), socket: SocketId) -> Option<Binding> {
+        let list = self.bound.get_mut(&key)?;
+        let at = list.iter().position(|b| b.socket == socket)?;
+        let binding = list.swap_remove(at);
+        if list.is_empty() {
+            self.bound.remove(&key);
+        }
+        Some(binding)
+    }
+
+    /// Whether `new` may not bind `port`; drops stale entries met on the way.
+    fn conflict(
+        &mut self,
+        proto: Proto,
+        port: u16,
+        new: &Binding,
+        is_held: &impl Fn(&EndpointName) -> bool,
+    ) -> bool {
+        let Some(list) = self.bound.get_mut(&(proto, port)) else {
+            return false;
+        };
+        let clashes = |old: &Binding| {
+            let both_reuse_addr = new.reuse_addr && old.reuse_addr;
+            let both_reuse_port = new.reuse_port && old.reuse_port;
+            let shared = match proto {
+                Proto::Tcp => {
+                    // SO_REUSEADDR gives way only to a socket already listening.
+                    both_reuse_port || (both_reuse_addr && !old.listening)
+                }
+                Proto::Udp => both_reuse_port || both_reuse_addr,
+            };
+            old.socket != new.socket && old.scope.overlaps(new.scope) && !shared
+        };
+        if !list.iter().any(clashes) {
+            return false;
+        }
+        list.retain(|old| !clashes(old) || is_held(&old.name));
+        let still = list.iter().any(clashes);
+        if list.is_empty() {
+            self.bound.remove(&(proto, port));
+        }
+        still
+    }
+
+    fn pick_ephemeral(
+        &mut self,
+        proto: Proto,
+        binding: &Binding,
+        is_held: &impl Fn(&EndpointName) -> bool,
+    ) -> Option<u16> {
+        let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
+        for _ in 0..span {
+            let port = self.next_ephemeral;
+            self.next_ephemeral =
+                if port == *EPHEMERAL.end() { *EPHEMERAL.start() } else { port + 1 };
+            if !self.conflict(proto, port, binding, is_held) {
+                return Some(port);
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn binding(n: u64, ip: &str, reuse_addr: bool) -> Binding {
+        Binding {
+            socket: SocketId(n),
+            name: EndpointName([n as u8; 13]),
+            scope: Scope::of(ip.parse().unwrap(), false),
+            reuse_addr,
+            reuse_port: false,
+            listening: false,
+        }
+    }
+
+    const HELD: fn(&EndpointName) -> bool = |_| true;
+
+    #[test]
+    fn same_port_same_address_conflicts() {
+        let mut t = PortTable::new(0);
+        assert_eq!(t.bind(Proto::Tcp, 80, binding(1, "127.0.0.1", false), HELD), Ok(80));
+        assert_eq!(
+            t.bind(Proto::Tcp, 80, binding(2, "127.0.0.1", false), HELD),
+            Err(Errno::EADDRINUSE)
+        );
+        assert_eq!(
+            t.bind(Proto::Tcp, 80, binding(3, "0.0.0.0", false), HELD),
+            Err(Errno::EADDRINUSE)
+        );
+        assert_eq!(t.bind(Proto::Tcp, 80, binding(4, "127.0.0.2", false), HELD), Ok(80));
+        assert_eq!(t.bind(Proto::Udp, 80, binding(5, "127.0.0.1", false), HELD), Ok(80));
+    }
+
+    #[test]
+    fn dual_stack_wildcards_cover_ipv4_unless_v6only() {
+        let mut t = PortTable::new(0);
+        t.bind(Proto::Tcp, 80, binding(1, "::", false), HELD).unwrap();
+        assert_eq!(
+            t.bind(Proto::Tcp, 80, binding(2, "0.0.0.0", false), HELD),
+            Err(Errno::EADDRINUSE)
+        );
+        let mut t = PortTable::new(0);
+        let mut v6only = binding(1, "::", false);
+        v6only.scope = Scope::AnyV6 { v6only: true };
+        t.bind(Proto::Tcp, 80, v6only, HELD).unwrap();
+        assert_eq!(t.bind(Proto::Tcp, 80, binding(2, "0.0.0.0", false), HELD), Ok(80));
+    }
+
+    #[test]
+    fn reuse_addr_shares_until_someone_listens() {
+        let mut t = PortTable::new(0);
+        t.bind(Proto::Tcp, 80, binding(1, "0.0.0.0", true), HELD).unwrap();
+        assert_eq!(t.bind(Proto::Tcp, 80, binding(2, "0.0.0.0", true), HELD), Ok(80));
+        assert_eq!(t.listen(80, SocketId(1), HELD), Ok(()));
+        assert_eq!(t.listen(80, SocketId(2), HELD), Err(Errno::EADDRINUSE));
+        assert_eq!(
+            t.bind(Proto::Tcp, 80, binding(3, "0.0.0.0", true), HELD),
+            Err(Errno::EADDRINUSE)
+        );
+    }
+
+    #[test]
+    fn stale_bindings_are_dropped_when_in_the_way() {
+        let mut t = PortTable::new(0);
+        t.bind(Proto::Tcp, 80, binding(1, "0.0.0.0", false), HELD).unwrap();
+        assert_eq!(t.bind(Proto::Tcp, 80, binding(2, "0.0.0.0", false), |_| false), Ok(80));
+    }
+
+    #[test]
+    fn ephemeral_ports_come_from_linux_range_and_skip_used_ones() {
+        let mut t = PortTable::new(0);
+        let first = t.bind(Proto::Tcp, 0, binding(1, "127.0.0.1", false), HELD).unwrap();
+        assert!(EPHEMERAL.contains(&first));
+        t.bind(Proto::Tcp, first + 1, binding(2, "127.0.0.1", false), HELD).unwrap();
+        let second = t.bind(Proto::Tcp, 0, binding(3, "127.0.0.1", false), HELD).unwrap();
+        assert_eq!(second, first + 2);
+    }
+
+    #[test]
+    fn receivers_prefer_exact_addresses() {
+        let mut t = PortTable::new(0);
+        t.bind(Proto::Udp, 53, binding(1, "0.0.0.0", true), HELD).unwrap();
+        let lone = binding(9, "127.0.0.1", false);
+        assert_eq!(t.bind(Proto::Udp, 53, lone, HELD), Err(Errno::EADDRINUSE));
+        t.bind(Proto::Udp, 53, binding(2, "127.0.0.1", true), HELD).unwrap();
+        let to = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(t.receiver(Proto::Udp, to("127.0.0.1:53")).unwrap().socket, SocketId(2));
+        assert_eq!(t.receiver(Proto::Udp, to("127.0.0.9:53")).unwrap().socket, SocketId(1));
+        assert!(t.receiver(Proto::Udp, to("[::1]:53")).is_none());
+        assert!(t.receiver(Proto::Tcp, to("127.0.0.1:53")).is_none());
+    }
+
+    #[test]
+    fn listeners_only_for_tcp() {
+        let mut t = PortTable::new(0);
+        t.bind(Proto::Tcp, 80, binding(1, "::", false), HELD).unwrap();
+        let to: SocketAddr = "127.0.0.1:80".parse().unwrap();
+        assert!(t.receiver(Proto::Tcp, to).is_none());
+        t.listen(80, SocketId(1), HELD).unwrap();
+        assert_eq!(t.receiver(Proto::Tcp, to).unwrap().socket, SocketId(1));
+        t.unbind(Proto::Tcp, 80, SocketId(1));
+        assert!(t.receiver(Proto::Tcp, to).is_none());
+    }
+}

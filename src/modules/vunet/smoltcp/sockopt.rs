@@ -1,0 +1,223 @@
+//! Socket options a carrier cannot answer for itself.
+//!
+//! `SOL_SOCKET` options mostly mean the same on the `AF_UNIX` carrier and are left to
+//! the kernel (buffer sizes, timeouts, `SO_TYPE`, `SO_ERROR`...). The TCP, IP and IPv6
+//! levels, and the `SOL_SOCKET` options that name the family or protocol, are kept
+//! here, with Linux's defaults and its `EINVAL`/`ENOPROTOOPT` answers.
+
+use std::collections::HashMap;
+
+use nix::errno::Errno;
+
+use super::ports::Proto;
+
+/// `IPPROTO_TCP`-level options netvm accepts, with Linux's defaults.
+const TCP_DEFAULTS: &[(i32, i32)] = &[
+    (libc::TCP_NODELAY, 0),
+    (libc::TCP_MAXSEG, 65483),
+    (libc::TCP_CORK, 0),
+    (libc::TCP_KEEPIDLE, 7200),
+    (libc::TCP_KEEPINTVL, 75),
+    (libc::TCP_KEEPCNT, 9),
+    (libc::TCP_SYNCNT, 6),
+    (libc::TCP_LINGER2, 60),
+    (libc::TCP_DEFER_ACCEPT, 0),
+    (libc::TCP_QUICKACK, 1),
+    (libc::TCP_USER_TIMEOUT, 0),
+    (libc::TCP_FASTOPEN, 0),
+    (libc::TCP_NOTSENT_LOWAT, -1),
+];
+
+/// `IPPROTO_IP`-level options, with Linux's defaults.
+const IP_DEFAULTS: &[(i32, i32)] = &[
+    (libc::IP_TTL, 64),
+    (libc::IP_TOS, 0),
+    (libc::IP_RECVERR, 0),
+    (libc::IP_RECVTTL, 0),
+    (libc::IP_RECVTOS, 0),
+    (libc::IP_PKTINFO, 0),
+    (libc::IP_MTU_DISCOVER, 1),
+    (libc::IP_MULTICAST_TTL, 1),
+    (libc::IP_MULTICAST_LOOP, 1),
+    (libc::IP_FREEBIND, 0),
+];
+
+/// `IPPROTO_IPV6`-level options (besides `IPV6_V6ONLY`), with Linux's defaults.
+const IPV6_DEFAULTS: &[(i32, i32)] = &[
+    (libc::IPV6_UNICAST_HOPS, 64),
+    (libc::IPV6_MULTICAST_HOPS, 1),
+    (libc::IPV6_MULTICAST_LOOP, 1),
+    (libc::IPV6_RECVERR, 0),
+    (libc::IPV6_RECVPKTINFO, 0),
+    (libc::IPV6_TCLASS, 0),
+    (libc::IPV6_MTU_DISCOVER, 1),
+];
+
+/// Where an option is answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Keeper {
+    /// The carrier socket answers it like the kernel's TCP/UDP would.
+    Carrier,
+    /// netvm answers it: an `int` option it keeps.
+    Emulated,
+    /// `IPV6_V6ONLY`: kept, and it changes how the socket binds.
+    V6Only,
+    /// `SO_REUSEPORT`: kept (a carrier refuses it), and it changes binding.
+    ReusePort,
+    /// `TCP_INFO`: a `struct tcp_info` made up from what netvm knows.
+    TcpInfo,
+    /// `TCP_CONGESTION`: a name.
+    Congestion,
+}
+
+/// Decides who answers option `(level, name)` on a socket of `proto`, or the
+/// kernel's error for an option that does not exist there.
+pub fn keeper(proto: Proto, is_v6: bool, level: i32, name: i32) -> Result<Keeper, Errno> {
+    let known = |table: &[(i32, i32)]| table.iter().any(|(n, _)| *n == name);
+    match level {
+        libc::SOL_SOCKET => Ok(match name {
+            libc::SO_DOMAIN | libc::SO_PROTOCOL => Keeper::Emulated,
+            libc::SO_REUSEPORT => Keeper::ReusePort,
+            _ => Keeper::Carrier,
+        }),
+        libc::IPPROTO_TCP if proto == Proto::Tcp => match name {
+            libc::TCP_INFO => Ok(Keeper::TcpInfo),
+            libc::TCP_CONGESTION => Ok(Keeper::Congestion),
+            _ if known(TCP_DEFAULTS) => Ok(Keeper::Emulated),
+            _ => Err(Errno::ENOPROTOOPT),
+        },
+        libc::IPPROTO_IP if known(IP_DEFAULTS) => Ok(Keeper::Emulated),
+        libc::IPPROTO_IPV6 if is_v6 && name == libc::IPV6_V6ONLY => Ok(Keeper::V6Only),
+        libc::IPPROTO_IPV6 if is_v6 && known(IPV6_DEFAULTS) => Ok(Keeper::Emulated),
+        _ => Err(Errno::ENOPROTOOPT),
+    }
+}
+
+/// The emulated options of one socket.
+#[derive(Clone, Debug, Default)]
+pub struct Options {
+    values: HashMap<(i32, i32), i32>,
+    pub v6only: bool,
+    pub reuse_port: bool,
+    pub reuse_addr: bool,
+    pub congestion: Option<Vec<u8>>,
+}
+
+impl Options {
+    /// The value of an emulated `int` option.
+    pub fn get(&self, level: i32, name: i32, family: i32, proto: Proto) -> i32 {
+        if let Some(v) = self.values.get(&(level, name)) {
+            return *v;
+        }
+        let table = match level {
+            libc::SOL_SOCKET => {
+                return match name {
+                    libc::SO_DOMAIN => family,
+                    _ => match proto {
+                        Proto::Tcp => libc::IPPROTO_TCP,
+                        Proto::Udp => libc::IPPROTO_UDP,
+                    },
+                };
+            }
+            libc::IPPROTO_TCP => TCP_DEFAULTS,
+            libc::IPPROTO_IP => IP_DEFAULTS,
+            _ => IPV6_DEFAULTS,
+        };
+        table.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)
+    }
+
+    /// Sets an emulated `int` option, with Linux's range checks for the few that have
+    /// them.
+    pub fn set(&mut self, level: i32, name: i32, value: i32) -> Result<(), Errno> {
+        let in_range = match (level, name) {
+            (libc::SOL_SOCKET, libc::SO_DOMAIN | libc::SO_PROTOCOL) => {
+                return Err(Errno::ENOPROTOOPT);
+            }
+            (libc::IPPROTO_IP, libc::IP_TTL) => value == -1 || (1..=255).contains(&value),
+            (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => (-1..=255).contains(&value),
+            (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL) => {
+                (1..=32767).contains(&value)
+            }
+            (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => (1..=127).contains(&value),
+            _ => true,
+        };
+        if !in_range {
+            return Err(Errno::EINVAL);
+        }
+        let stored = match (level, name) {
+            (libc::IPPROTO_IP, libc::IP_TTL) if value == -1 => 64,
+            (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) if value == -1 => 64,
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY | libc::TCP_CORK) => i32::from(value != 0),
+            _ => value,
+        };
+        self.values.insert((level, name), stored);
+        Ok(())
+    }
+}
+
+/// A `struct tcp_info` for a socket in `state` (Linux's `TCP_ESTABLISHED` is 1).
+pub fn tcp_info(state: u8) -> Vec<u8> {
+    // struct tcp_info is 232 bytes on current kernels; programs pass its size and
+    // read the fields they know. Report a healthy, idle loopback connection.
+    let mut info = vec![0u8; 232];
+    info[0] = state;
+    let put =
+        |info: &mut [u8], at: usize, v: u32| info[at..at + 4].copy_from_slice(&v.to_ne_bytes());
+    put(&mut info, 16, 65483); // tcpi_snd_mss
+    put(&mut info, 20, 65483); // tcpi_rcv_mss
+    put(&mut info, 68, 20); // tcpi_rtt (µs)
+    put(&mut info, 72, 10); // tcpi_rttvar
+    put(&mut info, 76, 0x7fff_ffff); // tcpi_snd_ssthresh
+    put(&mut info, 80, 10); // tcpi_snd_cwnd
+    put(&mut info, 84, 65483); // tcpi_advmss
+    info
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn who_answers_what() {
+        assert_eq!(
+            keeper(Proto::Tcp, false, libc::SOL_SOCKET, libc::SO_RCVBUF),
+            Ok(Keeper::Carrier)
+        );
+        assert_eq!(
+            keeper(Proto::Tcp, false, libc::SOL_SOCKET, libc::SO_DOMAIN),
+            Ok(Keeper::Emulated)
+        );
+        assert_eq!(
+            keeper(Proto::Tcp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY),
+            Ok(Keeper::Emulated)
+        );
+        assert_eq!(
+            keeper(Proto::Udp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY),
+            Err(Errno::ENOPROTOOPT)
+        );
+        assert_eq!(
+            keeper(Proto::Tcp, false, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY),
+            Err(Errno::ENOPROTOOPT)
+        );
+        assert_eq!(
+            keeper(Proto::Tcp, true, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY),
+            Ok(Keeper::V6Only)
+        );
+        assert_eq!(keeper(Proto::Tcp, false, libc::IPPROTO_TCP, 9999), Err(Errno::ENOPROTOOPT));
+    }
+
+    #[test]
+    fn defaults_and_changes() {
+        let mut o = Options::default();
+        assert_eq!(o.get(libc::IPPROTO_IP, libc::IP_TTL, libc::AF_INET, Proto::Tcp), 64);
+        assert_eq!(
+            o.get(libc::SOL_SOCKET, libc::SO_PROTOCOL, libc::AF_INET, Proto::Udp),
+            libc::IPPROTO_UDP
+        );
+        o.set(libc::IPPROTO_TCP, libc::TCP_NODELAY, 5).unwrap();
+        assert_eq!(o.get(libc::IPPROTO_TCP, libc::TCP_NODELAY, libc::AF_INET, Proto::Tcp), 1);
+        assert_eq!(o.set(libc::IPPROTO_IP, libc::IP_TTL, 0), Err(Errno::EINVAL));
+        o.set(libc::IPPROTO_IP, libc::IP_TTL, -1).unwrap();
+        assert_eq!(o.get(libc::IPPROTO_IP, libc::IP_TTL, libc::AF_INET, Proto::Tcp), 64);
+    }
+}
