@@ -39,7 +39,9 @@ use super::sockaddr::{encode, read_in, write_out};
 use super::{Claims, Stack};
 use crate::fdtable::{FdTarget, SocketId, resolve};
 use crate::modules::Disposition;
-use crate::tracer::syscall::{Accept, AddrIn, AddrOut, Getsockopt, Recvfrom, Sendto, Setsockopt};
+use crate::tracer::syscall::{
+    Accept, AddrIn, AddrOut, Getsockopt, Msg, Recvfrom, Sendto, Setsockopt, UserPtr,
+};
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 pub use endpoint::session_id;
 use endpoint::{EndpointName, Namer, SockType};
@@ -129,7 +131,19 @@ enum Step {
     },
     /// `recvfrom` on a datagram carrier, with the sender's name going to `scratch`.
     RecvFrom {
+        socket: SocketId,
         scratch: u64,
+    },
+    /// `sendmsg` whose `msghdr` name netvm replaced for the call.
+    SendMsg {
+        patch: MsgNamePatch,
+    },
+    /// `recvmsg` whose `msghdr` name netvm replaced: by `scratch` to learn a
+    /// datagram's sender, or by nothing on a stream.
+    RecvMsg {
+        patch: MsgNamePatch,
+        socket: SocketId,
+        scratch: Option<u64>,
     },
     /// `recvfrom` on a stream: Linux reports no address (length 0).
     RecvFromStream,
@@ -138,6 +152,36 @@ enum Step {
         socket: SocketId,
         value: bool,
     },
+}
+
+/// The name fields of a program's `msghdr`, as it set them.
+#[derive(Clone, Copy, Debug)]
+struct MsgNamePatch {
+    msg: u64,
+    name: UserPtr,
+    room: u32,
+}
+
+impl MsgNamePatch {
+    /// Sets the header's `msg_name` and `msg_namelen`.
+    fn write(&self, memory: &TraceeMemory, name: UserPtr, len: u32) -> Result<(), Errno> {
+        memory.write(self.msg + MSG_NAME_OFFSET, &name.0)?;
+        memory.write(self.msg + MSG_NAMELEN_OFFSET, &len)
+    }
+}
+
+/// Offsets of `msg_name` and `msg_namelen` in `struct msghdr`.
+const MSG_NAME_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_name) as u64;
+const MSG_NAMELEN_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
+
+/// Where a datagram goes.
+enum Destination {
+    /// To the carrier bound to this name.
+    Carrier(EndpointName),
+    /// Nowhere: no socket is bound there.
+    Nobody,
+    /// The call is answered otherwise: an error, or a bind first.
+    Answer(Disposition),
 }
 
 /// A mounted `smoltcp` stack.
@@ -151,6 +195,9 @@ pub struct SmoltcpStack {
     by_name: HashMap<EndpointName, SocketId>,
     steps: HashMap<Pid, Step>,
 }
+
+/// The backlog every listening carrier gets (see `listen`).
+const CARRIER_BACKLOG: u64 = 65535;
 
 /// Room in the scratch area for a `sockaddr_un` and its length.
 const NAME_ROOM: u32 = 112;
@@ -271,8 +318,13 @@ impl SmoltcpStack {
         if socket.proto != Proto::Tcp {
             return errno(Errno::EOPNOTSUPP);
         }
+        // Linux TCP never refuses a connection for a full backlog: the SYN is
+        // retried until there is room. An AF_UNIX connect to a full listener fails
+        // at once (EAGAIN) instead, so carriers listen with the largest backlog the
+        // kernel allows (net.core.somaxconn caps it) and connections queue.
+        stop.set_arg(1, CARRIER_BACKLOG);
         if socket.listening {
-            return Disposition::Kernel; // a new backlog, nothing else changes
+            return Disposition::Kernel;
         }
         if socket.peer.is_some() {
             return errno(Errno::EINVAL);
@@ -468,19 +520,22 @@ impl SmoltcpStack {
         })
     }
 
-    fn sendto(&mut self, stop: &mut SyscallStop, id: SocketId, c: Sendto) -> Disposition {
+    /// Where a datagram to the address at `addr` goes, for `sendto` and `sendmsg`
+    /// (call `number`) on UDP socket `id`.
+    fn datagram_destination(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        addr: UserPtr,
+        addrlen: u32,
+        number: i64,
+    ) -> Destination {
         let socket = &self.sockets[&id];
-        if socket.proto == Proto::Tcp {
-            // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
-            stop.set_arg(4, 0);
-            stop.set_arg(5, 0);
-            return Disposition::Kernel;
-        }
-        let to = match read_in(&stop.memory(), c.addr, c.addrlen)
+        let to = match read_in(&stop.memory(), addr, addrlen)
             .and_then(|bytes| inet_addr(&bytes, socket.family, false))
         {
             Ok(to) => to,
-            Err(e) => return errno(e),
+            Err(e) => return Destination::Answer(errno(e)),
         };
         let to = if to.ip().is_unspecified() {
             SocketAddr::new(loopback(socket.family), to.port())
@@ -488,24 +543,104 @@ impl SmoltcpStack {
             to
         };
         if to.port() == 0 {
-            return errno(Errno::EINVAL);
+            return Destination::Answer(errno(Errno::EINVAL));
         }
         if !self.is_local(to.ip()) {
-            return errno(Errno::ENETUNREACH);
+            return Destination::Answer(errno(Errno::ENETUNREACH));
         }
         if socket.local.is_none() {
+            // Linux binds an unbound sender to the wildcard and an ephemeral port.
             let any = SocketAddr::new(socket.family.unspecified(), 0);
-            return self.bind_carrier(stop, id, any, Some(libc::SYS_sendto));
+            return Destination::Answer(self.bind_carrier(stop, id, any, Some(number)));
         }
-        let Some(receiver) = self.ports.receiver(Proto::Udp, to).map(|b| b.name) else {
+        match self.ports.receiver(Proto::Udp, to) {
+            Some(receiver) => Destination::Carrier(receiver.name),
+            None => Destination::Nobody,
+        }
+    }
+
+    fn sendto(&mut self, stop: &mut SyscallStop, id: SocketId, c: Sendto) -> Disposition {
+        if self.sockets[&id].proto == Proto::Tcp {
+            // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
+            stop.set_arg(4, 0);
+            stop.set_arg(5, 0);
+            return Disposition::Kernel;
+        }
+        match self.datagram_destination(stop, id, c.addr, c.addrlen, libc::SYS_sendto) {
+            Destination::Answer(answer) => answer,
             // Nobody listens: the datagram is lost, the sender is not told.
-            return Disposition::Return(c.len as i64);
+            Destination::Nobody => Disposition::Return(c.len as i64),
+            Destination::Carrier(name) => match put_scratch(stop, &name.sockaddr(), 0) {
+                Ok(addr) => {
+                    stop.set_arg(4, addr);
+                    stop.set_arg(5, name.sockaddr().len() as u64);
+                    Disposition::Kernel
+                }
+                Err(e) => errno(e),
+            },
+        }
+    }
+
+    fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
+        let memory = stop.memory();
+        let header = match memory.read::<libc::msghdr>(c.msg.0) {
+            Ok(header) => header,
+            Err(e) => return errno(e),
         };
-        match put_scratch(stop, &receiver.sockaddr(), 0) {
-            Ok(addr) => {
-                stop.set_arg(4, addr);
-                stop.set_arg(5, receiver.sockaddr().len() as u64);
-                Disposition::Kernel
+        let name = UserPtr(header.msg_name as u64);
+        if name.is_null() {
+            return Disposition::Kernel;
+        }
+        let patch = MsgNamePatch { msg: c.msg.0, name, room: header.msg_namelen };
+        if self.sockets[&id].proto == Proto::Tcp {
+            return self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch });
+        }
+        match self.datagram_destination(stop, id, name, header.msg_namelen, libc::SYS_sendmsg) {
+            Destination::Answer(answer) => answer,
+            Destination::Nobody => result(total_iov_len(&memory, &header)),
+            Destination::Carrier(carrier) => match put_scratch(stop, &carrier.sockaddr(), 0) {
+                Ok(at) => {
+                    let len = carrier.sockaddr().len() as u32;
+                    self.patch_msg_name(stop, patch, UserPtr(at), len, Step::SendMsg { patch })
+                }
+                Err(e) => errno(e),
+            },
+        }
+    }
+
+    fn recvmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
+        let header = match stop.memory().read::<libc::msghdr>(c.msg.0) {
+            Ok(header) => header,
+            Err(e) => return errno(e),
+        };
+        let name = UserPtr(header.msg_name as u64);
+        if name.is_null() {
+            return Disposition::Kernel;
+        }
+        let patch = MsgNamePatch { msg: c.msg.0, name, room: header.msg_namelen };
+        if self.sockets[&id].proto == Proto::Tcp {
+            let step = Step::RecvMsg { patch, socket: id, scratch: None };
+            return self.patch_msg_name(stop, patch, UserPtr(0), 0, step);
+        }
+        let scratch = stop.scratch(NAME_ROOM as usize);
+        let step = Step::RecvMsg { patch, socket: id, scratch: Some(scratch) };
+        self.patch_msg_name(stop, patch, UserPtr(scratch), NAME_ROOM, step)
+    }
+
+    /// Points a `msghdr`'s name at `name`/`len` for the duration of the call; the
+    /// step's exit puts the program's own values back.
+    fn patch_msg_name(
+        &mut self,
+        stop: &SyscallStop,
+        patch: MsgNamePatch,
+        name: UserPtr,
+        len: u32,
+        step: Step,
+    ) -> Disposition {
+        match patch.write(&stop.memory(), name, len) {
+            Ok(()) => {
+                self.steps.insert(stop.tid, step);
+                Disposition::KernelThenFinish
             }
             Err(e) => errno(e),
         }
@@ -526,8 +661,22 @@ impl SmoltcpStack {
         }
         stop.set_arg(4, scratch);
         stop.set_arg(5, scratch + u64::from(NAME_ROOM));
-        self.steps.insert(stop.tid, Step::RecvFrom { scratch });
+        self.steps.insert(stop.tid, Step::RecvFrom { socket: id, scratch });
         Disposition::KernelThenFinish
+    }
+
+    /// The `sockaddr` a datagram's receiver `receiver` reports for the sender whose
+    /// carrier name (as a `sockaddr_un`) is `name`.
+    fn sender_address(&self, receiver: SocketId, name: &[u8]) -> Vec<u8> {
+        let Some(me) = self.sockets.get(&receiver) else { return Vec::new() };
+        let toward = match me.local {
+            Some(l) if !l.ip().is_unspecified() => l.ip(),
+            _ => loopback(me.family),
+        };
+        let from = self
+            .address_of_name(name, toward)
+            .unwrap_or(SocketAddr::new(me.family.unspecified(), 0));
+        encode(from, me.family.raw())
     }
 
     /// The virtual address behind a carrier name: the bound address of the socket
@@ -599,8 +748,8 @@ impl SmoltcpStack {
                     self.finish_accept(stop, listener, ret as i32, room, claims);
                 }
             }
-            Step::RecvFrom { scratch } => {
-                let Syscall::Recvfrom(Recvfrom { fd, addr, addrlen, .. }) = stop.call() else {
+            Step::RecvFrom { socket, scratch } => {
+                let Syscall::Recvfrom(Recvfrom { addr, addrlen, .. }) = stop.call() else {
                     return;
                 };
                 if ret < 0 {
@@ -610,19 +759,35 @@ impl SmoltcpStack {
                 let len = memory.read::<u32>(scratch + u64::from(NAME_ROOM)).unwrap_or(0);
                 let name =
                     memory.read_bytes(scratch, len.min(NAME_ROOM) as usize).unwrap_or_default();
-                let me = resolve(stop.tid, fd).ok().and_then(|t| match t {
-                    FdTarget::Socket(id) => self.sockets.get(&id),
-                    _ => None,
-                });
-                let Some(me) = me else { return };
-                let toward = match me.local {
-                    Some(l) if !l.ip().is_unspecified() => l.ip(),
-                    _ => loopback(me.family),
+                let from = self.sender_address(socket, &name);
+                if let Err(e) = write_out(&memory, addr, addrlen, &from) {
+                    stop.set_result(-(e as i64));
+                }
+            }
+            Step::SendMsg { patch } => {
+                let _ = patch.write(&stop.memory(), patch.name, patch.room);
+            }
+            Step::RecvMsg { patch, socket, scratch } => {
+                let memory = stop.memory();
+                let reported = match scratch {
+                    // A stream reports no address (length 0), as Linux TCP does.
+                    None => Vec::new(),
+                    Some(_) if ret < 0 => {
+                        let _ = patch.write(&memory, patch.name, patch.room);
+                        return;
+                    }
+                    Some(scratch) => {
+                        let header = memory.read::<libc::msghdr>(patch.msg);
+                        let len = header.map_or(0, |h| h.msg_namelen.min(NAME_ROOM));
+                        let name = memory.read_bytes(scratch, len as usize).unwrap_or_default();
+                        self.sender_address(socket, &name)
+                    }
                 };
-                let from = self
-                    .address_of_name(&name, toward)
-                    .unwrap_or(SocketAddr::new(me.family.unspecified(), 0));
-                if let Err(e) = write_out(&memory, addr, addrlen, &encode(from, me.family.raw())) {
+                let n = reported.len().min(patch.room as usize);
+                let written = memory
+                    .write_bytes(patch.name.0, &reported[..n])
+                    .and_then(|()| patch.write(&memory, patch.name, reported.len() as u32));
+                if let Err(e) = written {
                     stop.set_result(-(e as i64));
                 }
             }
@@ -740,6 +905,8 @@ impl Stack for SmoltcpStack {
             Syscall::Setsockopt(c) => self.setsockopt(stop, id, c),
             Syscall::Sendto(c) => self.sendto(stop, id, c),
             Syscall::Recvfrom(_) => self.recvfrom(stop, id),
+            Syscall::Sendmsg(c) => self.sendmsg(stop, id, c),
+            Syscall::Recvmsg(c) => self.recvmsg(stop, id, c),
             _ => Disposition::Kernel,
         }
     }
@@ -843,6 +1010,16 @@ fn put_scratch(stop: &SyscallStop, bytes: &[u8], offset: usize) -> Result<u64, E
     let at = stop.scratch(bytes.len() + offset) + offset as u64;
     stop.memory().write_bytes(at, bytes)?;
     Ok(at)
+}
+
+/// The bytes a `msghdr`'s iovecs describe (what a lost datagram "sent").
+fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Errno> {
+    let mut total = 0i64;
+    for i in 0..header.msg_iovlen as u64 {
+        let iov = memory.read::<libc::iovec>(header.msg_iov as u64 + i * 16)?;
+        total += iov.iov_len as i64;
+    }
+    Ok(total)
 }
 
 /// Returns an option value as `getsockopt` does: at most the caller's length
