@@ -233,7 +233,8 @@ mod tests {
 
     #[test]
     fn the_built_in_configuration_is_valid() {
-        let config = load(&Origin::BuiltIn, KINDS).unwrap();
+        let kinds = crate::modules::vunet::kind_names();
+        let config = load(&Origin::BuiltIn, &kinds).unwrap();
         assert!(!config.vunet.stacks.is_empty());
     }
 
