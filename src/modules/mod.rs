@@ -59,6 +59,10 @@ pub trait Module {
     fn process_started(&mut self, process: Pid, parent: Option<Pid>);
     /// A process ended.
     fn process_ended(&mut self, process: Pid);
+    /// A thread ended: forget anything kept per thread.
+    fn thread_ended(&mut self, tid: Pid) {
+        let _ = tid;
+    }
 }
 
 /// Routes trapped calls to modules; the tracer's [`Handler`].
@@ -148,9 +152,16 @@ impl Handler for Dispatcher {
     }
 
     fn process_ended(&mut self, process: Pid) {
-        self.in_flight.retain(|tid, _| *tid != process);
         for module in &mut self.modules {
             module.process_ended(process);
+        }
+    }
+
+    fn thread_ended(&mut self, tid: Pid) {
+        // A thread killed inside a call never reaches its exit stop.
+        self.in_flight.remove(&tid);
+        for module in &mut self.modules {
+            module.thread_ended(tid);
         }
     }
 }

@@ -176,6 +176,8 @@ pub trait Handler {
     fn process_started(&mut self, process: Pid, parent: Option<Pid>);
     /// A process ended (its last thread is gone).
     fn process_ended(&mut self, process: Pid);
+    /// A thread ended (reported before its process's end, if it was the last).
+    fn thread_ended(&mut self, tid: Pid);
 }
 
 /// The ptrace options every tracee gets.
@@ -321,6 +323,7 @@ impl Tracer {
         if tid == self.root {
             self.root_status = Some(status);
         }
+        handler.thread_ended(tid);
         // The leader's exit is reported after all its threads': the process is gone.
         if tid == thread.process {
             handler.process_ended(thread.process);

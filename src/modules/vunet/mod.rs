@@ -212,7 +212,7 @@ impl Vunet {
     }
 
     /// Where a call goes, or `None` if it is the kernel's (see the module docs).
-    fn route(&self, stop: &SyscallStop) -> Option<Route> {
+    fn route(&mut self, stop: &SyscallStop) -> Option<Route> {
         match stop.call() {
             Syscall::Socket(_) | Syscall::Socketpair(_) => {
                 Some(Route::Create(self.stack_of(stop.process)))
@@ -324,6 +324,11 @@ impl Module for Vunet {
 
     fn process_ended(&mut self, process: Pid) {
         self.processes.remove(&process);
+    }
+
+    fn thread_ended(&mut self, tid: Pid) {
+        self.sockets.forget_thread(tid);
+        self.in_flight.remove(&tid);
     }
 }
 
