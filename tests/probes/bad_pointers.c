@@ -3,6 +3,7 @@
  * "unix" (abstract autobound addresses) or "inet" (127.0.0.1, OS-chosen ports).
  * Natively and under netvm the output must be the same: the supervisor neither
  * crashes on such calls nor changes their answers. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -81,10 +82,15 @@ int main(int argc, char **argv)
     report("getsockopt_bad_val", getsockopt(client, SOL_SOCKET, SO_TYPE, BAD, &len));
     report("getsockopt_bad_len", getsockopt(client, SOL_SOCKET, SO_TYPE, &one, BAD));
 
+    /* Each failed accept may use up a pending connection: queue one for each. */
     must("connect", connect(client, (struct sockaddr *)&la, llen));
+    for (int i = 0; i < 2; i++) {
+        int extra = must("socket", socket(family, SOCK_STREAM, 0));
+        must("connect", connect(extra, (struct sockaddr *)&la, llen));
+    }
     len = sizeof ss;
-    report("accept_bad_addr", accept(listener, BAD, &len));
-    report("accept_bad_len", accept(listener, (struct sockaddr *)&ss, BAD));
+    report("accept_bad_addr", accept4(listener, BAD, &len, SOCK_NONBLOCK));
+    report("accept_bad_len", accept4(listener, (struct sockaddr *)&ss, BAD, SOCK_NONBLOCK));
     len = sizeof ss;
     report("getpeername_bad_addr", getpeername(client, BAD, &len));
     report("getpeername_bad_len", getpeername(client, (struct sockaddr *)&ss, BAD));
