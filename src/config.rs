@@ -17,6 +17,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+/// Stack names that exist at launch whatever the configuration says.
+pub const ALWAYS_AVAILABLE: [&str; 2] = ["none", "host"];
+/// Stack kinds that take `addresses`.
+const ADDRESSED_KINDS: [&str; 1] = ["smoltcp"];
+
 /// The built-in configuration.
 pub const BUILT_IN: &str = include_str!("../modules.toml");
 
@@ -146,16 +151,35 @@ pub fn locate(flag: Option<&Path>) -> Origin {
 pub fn load(origin: &Origin, kinds: &[&str]) -> Result<Config, ConfigError> {
     let text = match origin {
         Origin::BuiltIn => BUILT_IN.to_owned(),
-        Origin::File(path) => std::fs::read_to_string(path).map_err(|e| ConfigError {
+        Origin::File(path) => read_capped(path).map_err(|message| ConfigError {
             origin: origin.clone(),
             line: None,
-            message: format!(
-                "cannot read: {}",
-                e.to_string().split(" (os error").next().unwrap_or("")
-            ),
+            message,
         })?,
     };
     parse(&text, origin, kinds)
+}
+
+/// The largest configuration netvm reads: far above any real one, and small enough
+/// that `--config /dev/zero` is an error rather than an exhausted memory.
+const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+fn read_capped(path: &Path) -> Result<String, String> {
+    use std::io::Read;
+    let reason = |e: std::io::Error| {
+        format!("cannot read: {}", e.to_string().split(" (os error").next().unwrap_or(""))
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(MAX_CONFIG_BYTES + 1).read_to_string(&mut text))
+        .map_err(reason)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(format!(
+            "larger than {} KiB: not a netvm configuration",
+            MAX_CONFIG_BYTES / 1024
+        ));
+    }
+    Ok(text)
 }
 
 /// Parses and checks configuration `text`.
@@ -183,6 +207,12 @@ pub fn parse(text: &str, origin: &Origin, kinds: &[&str]) -> Result<Config, Conf
         for address in &stack.addresses {
             parse_address(address.get_ref()).map_err(|why| error(Some(address.span()), why))?;
         }
+        if let Some(first) = stack.addresses.first() {
+            if !ADDRESSED_KINDS.contains(&stack.kind.get_ref().as_str()) {
+                let why = format!("a `{}` stack has no addresses of its own", stack.kind.get_ref());
+                return Err(error(Some(first.span()), why));
+            }
+        }
         if !kinds.contains(&stack.kind.get_ref().as_str()) {
             return Err(error(
                 Some(stack.kind.span()),
@@ -195,7 +225,7 @@ pub fn parse(text: &str, origin: &Origin, kinds: &[&str]) -> Result<Config, Conf
         }
     }
     let default = config.vunet.default.get_ref();
-    if !names.contains(default.as_str()) {
+    if !names.contains(default.as_str()) && !ALWAYS_AVAILABLE.contains(&default.as_str()) {
         let mounted = if names.is_empty() {
             "no stack is defined".to_owned()
         } else {
@@ -276,6 +306,28 @@ mod tests {
         assert!(parse_err(syntax).starts_with("m.toml:1: "), "{}", parse_err(syntax));
         let missing = "[vunet]\n";
         assert!(parse_err(missing).contains("missing field `default`"), "{}", parse_err(missing));
+    }
+
+    #[test]
+    fn always_available_stacks_can_be_the_default_unlisted() {
+        let text = "[vunet]\ndefault = \"none\"\n";
+        assert!(parse(text, &Origin::BuiltIn, KINDS).is_ok());
+    }
+
+    #[test]
+    fn only_addressed_kinds_take_addresses() {
+        let text = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"none\"\n\
+                    addresses = [\"10.0.0.2/24\"]\n";
+        assert_eq!(parse_err(text), "m.toml:6: a `none` stack has no addresses of its own");
+        let bad = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"none\"\n\
+                   addresses = [\"10.0.0.2/33\"]\n";
+        assert!(parse_err(bad).contains("prefix length must be 0 to 32"), "{}", parse_err(bad));
+    }
+
+    #[test]
+    fn huge_files_are_refused_without_reading_them_whole() {
+        let err = load(&Origin::File("/dev/zero".into()), KINDS).unwrap_err();
+        assert!(err.to_string().contains("larger than 1024 KiB"), "{err}");
     }
 
     #[test]

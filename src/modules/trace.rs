@@ -3,7 +3,9 @@
 //!
 //! ```text
 //! [4121 none] socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = -1 EAFNOSUPPORT (Address family not supported by protocol)
-//! [4121 host] connect(3, {AF_INET, 127.0.0.1:8080}, 16) = 0
+//! [4130 host] socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = 3
+//! [4130 kernel] connect(3, {AF_INET, 127.0.0.1:8080}, 16) = 0
+//! [4142 lwip0] accept4(3, {AF_INET, 127.0.0.1:41633}, [16], SOCK_CLOEXEC) = 5
 //! ```
 
 use std::fs::File;

@@ -182,7 +182,7 @@ impl Vunet {
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
             Some(id) => id,
-            None if [NoneStack::KIND, HostStack::KIND].contains(&wanted) => {
+            None if crate::config::ALWAYS_AVAILABLE.contains(&wanted) => {
                 stacks.push(mount(wanted, wanted, Vec::new(), stacks.len(), session));
                 stacks.len() - 1
             }
