@@ -163,6 +163,14 @@ struct MsgNamePatch {
 }
 
 impl MsgNamePatch {
+    /// Reads the `msghdr` at `msg`: the header, and its name fields if a name is
+    /// given (`None` if `msg_name` is NULL, so the kernel can handle the call as is).
+    fn read(memory: &TraceeMemory, msg: u64) -> Result<Option<(libc::msghdr, Self)>, Errno> {
+        let header = memory.read::<libc::msghdr>(msg)?;
+        let name = UserPtr(header.msg_name as u64);
+        Ok((!name.is_null()).then_some((header, Self { msg, name, room: header.msg_namelen })))
+    }
+
     /// Sets the header's `msg_name` and `msg_namelen`.
     fn write(&self, memory: &TraceeMemory, name: UserPtr, len: u32) -> Result<(), Errno> {
         memory.write(self.msg + MSG_NAME_OFFSET, &name.0)?;
@@ -583,19 +591,15 @@ impl SmoltcpStack {
 
     fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
         let memory = stop.memory();
-        let header = match memory.read::<libc::msghdr>(c.msg.0) {
-            Ok(header) => header,
+        let (header, patch) = match MsgNamePatch::read(&memory, c.msg.0) {
+            Ok(Some(found)) => found,
+            Ok(None) => return Disposition::Kernel,
             Err(e) => return errno(e),
         };
-        let name = UserPtr(header.msg_name as u64);
-        if name.is_null() {
-            return Disposition::Kernel;
-        }
-        let patch = MsgNamePatch { msg: c.msg.0, name, room: header.msg_namelen };
         if self.sockets[&id].proto == Proto::Tcp {
             return self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch });
         }
-        match self.datagram_destination(stop, id, name, header.msg_namelen, libc::SYS_sendmsg) {
+        match self.datagram_destination(stop, id, patch.name, patch.room, libc::SYS_sendmsg) {
             Destination::Answer(answer) => answer,
             Destination::Nobody => result(total_iov_len(&memory, &header)),
             Destination::Carrier(carrier) => match put_scratch(stop, &carrier.sockaddr(), 0) {
@@ -609,15 +613,11 @@ impl SmoltcpStack {
     }
 
     fn recvmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
-        let header = match stop.memory().read::<libc::msghdr>(c.msg.0) {
-            Ok(header) => header,
+        let patch = match MsgNamePatch::read(&stop.memory(), c.msg.0) {
+            Ok(Some((_, patch))) => patch,
+            Ok(None) => return Disposition::Kernel,
             Err(e) => return errno(e),
         };
-        let name = UserPtr(header.msg_name as u64);
-        if name.is_null() {
-            return Disposition::Kernel;
-        }
-        let patch = MsgNamePatch { msg: c.msg.0, name, room: header.msg_namelen };
         if self.sockets[&id].proto == Proto::Tcp {
             let step = Step::RecvMsg { patch, socket: id, scratch: None };
             return self.patch_msg_name(stop, patch, UserPtr(0), 0, step);
