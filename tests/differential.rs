@@ -1,0 +1,330 @@
+//! Differential tests: Linux is the specification.
+//!
+//! Every case in `tests/differential/` is a Python program that exercises the
+//! socket API (socket, bind, listen, accept, connect, shutdown, the send and
+//! receive calls with their flags, socket options, ioctl, poll/select/epoll,
+//! fork, dup and SCM_RIGHTS) and prints one line per observation: return values,
+//! errno names, poll masks, bytes, and addresses with their unpredictable parts
+//! (ephemeral ports, fd numbers) reduced to what is predictable about them.
+//!
+//! Each case runs twice: natively, against the host kernel in a fresh network
+//! namespace whose loopback also carries the stack's addresses (`10.0.0.2/24`,
+//! `fd00::2/64`), and under netvm on a `smoltcp` stack with those addresses. A
+//! test passes when both transcripts are identical line for line, which proves
+//! that for everything the case observes, a program cannot tell netvm's virtual
+//! network from the kernel's own. The native run must also exit 0 and print
+//! something: a case that fails natively is a broken case, not a netvm bug.
+//!
+//! Cases marked `#[ignore]` record known differences from Linux (each names
+//! what differs); `cargo test --test differential -- --ignored` shows their diffs.
+
+use std::io::Read;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+/// How long one run of a case may take before it is killed.
+const DEADLINE: Duration = Duration::from_secs(60);
+
+/// The stack the netvm runs use: the addresses match the native namespace's.
+const CONFIG: &str = r#"[vunet]
+default = "lwip0"
+[[vunet.stack]]
+name = "lwip0"
+kind = "smoltcp"
+addresses = ["10.0.0.2/24", "fd00::2/64"]
+"#;
+
+/// Sets up the native namespace's loopback, then runs `python3 CASE`.
+const NATIVE_SETUP: &str = "ip link set lo up && ip addr add 10.0.0.2/24 dev lo && \
+     ip -6 addr add fd00::2/64 dev lo nodad && exec \"$0\" \"$1\"";
+
+fn cases_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("differential")
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// What one run of a case produced.
+struct Run {
+    /// `None` if the run was killed at the deadline.
+    status: Option<ExitStatus>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    fn describe_status(&self) -> String {
+        match self.status {
+            None => format!("killed after {}s", DEADLINE.as_secs()),
+            Some(s) => match (s.code(), s.signal()) {
+                (Some(code), _) => format!("exit {code}"),
+                (None, Some(sig)) => format!("killed by signal {sig}"),
+                _ => format!("{s}"),
+            },
+        }
+    }
+
+    fn succeeded(&self) -> bool {
+        self.status.is_some_and(|s| s.success())
+    }
+}
+
+/// A started run: the child (leader of its own process group) and the threads
+/// draining its output.
+struct Started {
+    child: Child,
+    out: JoinHandle<String>,
+    err: JoinHandle<String>,
+}
+
+fn drain(mut pipe: impl Read + Send + 'static) -> JoinHandle<String> {
+    thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+fn start(mut command: Command) -> Started {
+    command
+        .current_dir(cases_dir())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONIOENCODING", "utf-8")
+        .env_remove("NETVM_CONFIG")
+        .env_remove("NETVM_LOG")
+        .process_group(0);
+    let mut child = command.spawn().unwrap_or_else(|e| panic!("cannot start {command:?}: {e}"));
+    let out = drain(child.stdout.take().expect("piped stdout"));
+    let err = drain(child.stderr.take().expect("piped stderr"));
+    Started { child, out, err }
+}
+
+/// Waits for a started run, killing its whole process group at the deadline.
+fn finish(mut started: Started, since: Instant) -> Run {
+    let status = loop {
+        match started.child.try_wait().expect("waitpid") {
+            Some(status) => break Some(status),
+            None if since.elapsed() >= DEADLINE => {
+                let group = started.child.id() as i32;
+                // SAFETY: signalling the process group this test created and leads.
+                unsafe { libc::kill(-group, libc::SIGKILL) };
+                let _ = started.child.wait();
+                break None;
+            }
+            None => thread::sleep(Duration::from_millis(10)),
+        }
+    };
+    if status.is_some() {
+        // Anything the case left behind in its group goes too, so the pipes close.
+        // SAFETY: as above; the group may already be gone (ESRCH is harmless).
+        unsafe { libc::kill(-(started.child.id() as i32), libc::SIGKILL) };
+    }
+    Run {
+        status,
+        stdout: started.out.join().unwrap_or_default(),
+        stderr: started.err.join().unwrap_or_default(),
+    }
+}
+
+fn native_command(case: &Path) -> Command {
+    let mut command = Command::new("unshare");
+    // Root gets a network namespace; anyone else a user namespace around it.
+    command.arg(if is_root() { "-n" } else { "-rn" });
+    command.args(["sh", "-c", NATIVE_SETUP, "python3"]).arg(case);
+    command
+}
+
+fn netvm_command(config: &Path, case: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_netvm"));
+    command.arg("run").arg("--config").arg(config).args(["--", "python3"]).arg(case);
+    command
+}
+
+/// A configuration file that lives as long as the test.
+struct TempConfig(PathBuf);
+
+impl TempConfig {
+    fn new(case: &str) -> Self {
+        let path = std::env::temp_dir()
+            .join(format!("netvm-differential-{}-{case}.toml", std::process::id()));
+        std::fs::write(&path, CONFIG).expect("write the netvm configuration");
+        Self(path)
+    }
+}
+
+impl Drop for TempConfig {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn show_run(label: &str, run: &Run) -> String {
+    format!(
+        "--- {label}: {}\n--- {label} stdout\n{}--- {label} stderr\n{}",
+        run.describe_status(),
+        run.stdout,
+        run.stderr
+    )
+}
+
+/// The lines where two transcripts differ, as a readable report.
+fn differences(case: &str, native: &str, netvm: &str) -> Vec<String> {
+    let a: Vec<&str> = native.lines().collect();
+    let b: Vec<&str> = netvm.lines().collect();
+    let mut report = Vec::new();
+    for i in 0..a.len().max(b.len()) {
+        let (x, y) = (a.get(i).copied(), b.get(i).copied());
+        if x != y {
+            report.push(format!(
+                "{case}.py line {}:\n    native: {}\n    netvm:  {}",
+                i + 1,
+                x.unwrap_or("<no line>"),
+                y.unwrap_or("<no line>")
+            ));
+        }
+    }
+    report
+}
+
+/// Runs case `name` natively and under netvm and compares the transcripts.
+fn check(name: &str, root_only: bool) {
+    if root_only && !is_root() {
+        eprintln!("{name}: skipped, the case compares what root may do");
+        return;
+    }
+    let case = cases_dir().join(format!("{name}.py"));
+    assert!(case.is_file(), "no case file {}", case.display());
+    let config = TempConfig::new(name);
+
+    // The two worlds share nothing, so both runs go at once.
+    let since = Instant::now();
+    let native = start(native_command(&case));
+    let virt = start(netvm_command(&config.0, &case));
+    let native = finish(native, since);
+    let virt = finish(virt, since);
+
+    assert!(
+        native.succeeded() && !native.stdout.trim().is_empty(),
+        "{name}: the native baseline is broken (it must exit 0 and print observations)\n{}",
+        show_run("native", &native)
+    );
+    assert!(
+        !virt.stderr.contains("panicked"),
+        "{name}: netvm panicked\n{}",
+        show_run("netvm", &virt)
+    );
+    let diffs = differences(name, &native.stdout, &virt.stdout);
+    if !diffs.is_empty() || !virt.succeeded() {
+        const SHOWN: usize = 60;
+        let more = diffs.len().saturating_sub(SHOWN);
+        panic!(
+            "{name}: netvm differs from Linux ({} of {} lines differ; netvm: {})\n{}{}\n--- netvm stderr\n{}",
+            diffs.len(),
+            native.stdout.lines().count(),
+            virt.describe_status(),
+            diffs[..diffs.len().min(SHOWN)].join("\n"),
+            if more > 0 { format!("\n... and {more} more") } else { String::new() },
+            virt.stderr
+        );
+    }
+}
+
+macro_rules! cases {
+    ($($(#[$attr:meta])* $name:ident $(($root:ident))?,)*) => {
+        /// Every case this file runs.
+        const CASES: &[&str] = &[$(stringify!($name)),*];
+        $(
+            #[test]
+            $(#[$attr])*
+            fn $name() {
+                check(stringify!($name), cases!(@root $($root)?));
+            }
+        )*
+    };
+    (@root root_only) => { true };
+    (@root) => { false };
+}
+
+cases! {
+    addresses_raw,
+    bind,
+    #[ignore = "netvm differs: broadcast, multicast and ::ffff:0.0.0.0 binds give EADDRNOTAVAIL (Linux binds them; ff02::1 is EINVAL)"]
+    bind_special,
+    #[ignore = "netvm differs: getpeername answers after the connection has closed (Linux: ENOTCONN)"]
+    closed_state,
+    connect,
+    #[ignore = "netvm differs: connect() after a completed non-blocking connect gives EISCONN (Linux: 0 once)"]
+    connect_again,
+    #[ignore = "netvm differs: non-blocking connect to a closed port is ECONNREFUSED at once (Linux: EINPROGRESS, then POLLERR and SO_ERROR)"]
+    connect_refused_nonblocking,
+    fork_dup_scm,
+    interrupts,
+    ioctl,
+    #[ignore = "netvm differs: SIOCOUTQ counts bytes the peer has not read and works on listeners; SIOCOUTQNSD is ENOTTY"]
+    ioctl_outq,
+    listen_accept,
+    #[ignore = "netvm differs: POLLHUP once the peer closed; the first send after the peer's close is EPIPE (Linux: sent)"]
+    peer_close,
+    readiness,
+    #[ignore = "netvm differs: TCP sockets report POLLWRBAND"]
+    readiness_bits,
+    reset,
+    #[ignore = "netvm differs: close with SO_LINGER {1, 0} does not reset the connection"]
+    reset_linger,
+    reuse,
+    shutdown,
+    #[ignore = "netvm differs: shutdown of unconnected TCP/UDP sockets succeeds (Linux: ENOTCONN); SHUT_RD does not close a listener"]
+    shutdown_other,
+    sigpipe,
+    socket_create,
+    socket_privilege(root_only),
+    #[ignore = "netvm differs: root gets EPERM for SOCK_RAW and EPROTONOSUPPORT for ping sockets (Linux: allowed, EACCES)"]
+    socket_raw(root_only),
+    sockopt,
+    #[ignore = "netvm differs: getsockopt level errors on IPv4, TCP_NOTSENT_LOWAT/TCP_MAXSEG/TCP_USER_TIMEOUT, IP_TOS ECN bits, implicit IPV6_V6ONLY, inherited SOL_SOCKET options"]
+    sockopt_details,
+    stream_data,
+    #[ignore = "netvm differs: no TIME_WAIT, a server-closed port can be bound again at once"]
+    time_wait,
+    udp,
+    #[ignore = "netvm differs: UDP source address toward own address, EDESTADDRREQ, EMSGSIZE, disconnect keeps the autobound address, v4 to dual-stack"]
+    udp_addressing,
+    #[ignore = "netvm differs: a UDP port closed just now still refuses connect and sendto (ECONNREFUSED)"]
+    udp_closed_port,
+    #[ignore = "netvm differs: a stranger's sendto to a connected UDP socket fails with EPERM"]
+    udp_connected_filter,
+    udp_sendmsg,
+    #[ignore = "netvm differs: sendto destination family checks (AF_UNSPEC, AF_INET on IPv6, AF_UNIX)"]
+    udp_sendto_family,
+    #[ignore = "netvm differs: connected UDP to an unbound port: send is ENOTCONN, no ECONNREFUSED afterwards"]
+    udp_unreachable,
+    #[ignore = "netvm differs: recv/send on an unconnected TCP socket give EINVAL/ENOTCONN (Linux: ENOTCONN/EPIPE with SIGPIPE)"]
+    unconnected_io,
+    #[ignore = "netvm differs: an IPv6 client's connection to an IPv4 listener is accepted with garbage addresses"]
+    v4mapped,
+}
+
+#[test]
+fn every_case_file_has_a_test() {
+    let mut files: Vec<String> = std::fs::read_dir(cases_dir())
+        .expect("read tests/differential")
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            let stem = name.strip_suffix(".py")?;
+            (stem != "lib").then(|| stem.to_string())
+        })
+        .collect();
+    files.sort();
+    let mut listed: Vec<String> = CASES.iter().map(|s| s.to_string()).collect();
+    listed.sort();
+    assert_eq!(files, listed, "tests/differential/*.py and the cases! list disagree");
+}

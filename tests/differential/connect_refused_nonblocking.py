@@ -1,0 +1,28 @@
+# A non-blocking connect() to a port nobody listens on: Linux answers EINPROGRESS
+# (the refusal arrives as a reset afterwards), then poll shows the error and
+# SO_ERROR reports ECONNREFUSED once.
+import socket
+
+from lib import *
+
+SO = socket.SOL_SOCKET
+
+for fam in (V4, V6):
+    note("family %d" % fam)
+    dead = sock(fam, TCP)
+    dead.bind((lo(fam), 0))
+    dport = dead.getsockname()[1]
+    c = sock(fam, TCP)
+    c.setblocking(False)
+    out("non-blocking connect to a closed port", ename(c.connect_ex((lo(fam), dport))))
+    p = select.poll()
+    p.register(c, select.POLLOUT | select.POLLIN)
+    ev = p.poll(5000)
+    out("poll", mask_text(ev[0][1]) if ev else "0")
+    out("SO_ERROR", ename(c.getsockopt(SO, socket.SO_ERROR)))
+    out("SO_ERROR again", ename(c.getsockopt(SO, socket.SO_ERROR)))
+    out("poll after SO_ERROR", poll_mask(c))
+    attempt("getpeername", c.getpeername)
+    out("connect again", ename(c.connect_ex((lo(fam), dport))))
+    c.close()
+    dead.close()
