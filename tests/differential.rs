@@ -257,7 +257,6 @@ macro_rules! cases {
 cases! {
     addresses_raw,
     bind,
-    #[ignore = "netvm differs: broadcast, multicast and ::ffff:0.0.0.0 binds give EADDRNOTAVAIL (Linux binds them; ff02::1 is EINVAL)"]
     bind_special,
     #[ignore = "netvm differs: getpeername answers after the connection has closed (Linux: ENOTCONN)"]
     closed_state,
@@ -282,7 +281,7 @@ cases! {
     reset_linger,
     reuse,
     shutdown,
-    #[ignore = "netvm differs: shutdown of unconnected TCP/UDP sockets succeeds (Linux: ENOTCONN); SHUT_RD does not close a listener"]
+    #[ignore = "netvm differs: SHUT_RD does not close a listener"]
     shutdown_other,
     sigpipe,
     socket_create,
@@ -290,26 +289,22 @@ cases! {
     #[ignore = "netvm differs: root gets EPERM for SOCK_RAW and EPROTONOSUPPORT for ping sockets (Linux: allowed, EACCES)"]
     socket_raw(root_only),
     sockopt,
-    #[ignore = "netvm differs: getsockopt level errors on IPv4, TCP_NOTSENT_LOWAT/TCP_MAXSEG/TCP_USER_TIMEOUT, IP_TOS ECN bits, implicit IPV6_V6ONLY, inherited SOL_SOCKET options"]
     sockopt_details,
     stream_data,
     #[ignore = "netvm differs: no TIME_WAIT, a server-closed port can be bound again at once"]
     time_wait,
     udp,
-    #[ignore = "netvm differs: UDP source address toward own address, EDESTADDRREQ, EMSGSIZE, disconnect keeps the autobound address, v4 to dual-stack"]
+    #[ignore = "netvm differs: send() with no destination is ENOTCONN (it runs natively on the carrier); a disconnect keeps the local address"]
     udp_addressing,
-    #[ignore = "netvm differs: a UDP port closed just now still refuses connect and sendto (ECONNREFUSED)"]
+    #[ignore = "netvm differs: UDP connected to a port closed just now: send is ENOTCONN, no ECONNREFUSED afterwards"]
     udp_closed_port,
-    #[ignore = "netvm differs: a stranger's sendto to a connected UDP socket fails with EPERM"]
     udp_connected_filter,
     udp_sendmsg,
-    #[ignore = "netvm differs: sendto destination family checks (AF_UNSPEC, AF_INET on IPv6, AF_UNIX)"]
     udp_sendto_family,
     #[ignore = "netvm differs: connected UDP to an unbound port: send is ENOTCONN, no ECONNREFUSED afterwards"]
     udp_unreachable,
     #[ignore = "netvm differs: recv/send on an unconnected TCP socket give EINVAL/ENOTCONN (Linux: ENOTCONN/EPIPE with SIGPIPE)"]
     unconnected_io,
-    #[ignore = "netvm differs: an IPv6 client's connection to an IPv4 listener is accepted with garbage addresses"]
     v4mapped,
 }
 

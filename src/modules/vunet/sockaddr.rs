@@ -107,12 +107,17 @@ impl fmt::Display for SockAddr {
 }
 
 /// The `struct sockaddr_in` or `sockaddr_in6` for `addr`, as a socket of `family`
-/// reports it: an `AF_INET6` socket shows IPv4 peers as v4-mapped addresses.
+/// reports it: an `AF_INET6` socket shows IPv4 peers as v4-mapped addresses, and an
+/// `AF_INET` socket sees a v4-mapped address as the IPv4 address it is.
 pub fn encode(addr: SocketAddr, family: i32) -> Vec<u8> {
     let addr = match (addr, family) {
         (SocketAddr::V4(v4), libc::AF_INET6) => {
             SocketAddr::V6(SocketAddrV6::new(v4.ip().to_ipv6_mapped(), v4.port(), 0, 0))
         }
+        (SocketAddr::V6(v6), libc::AF_INET) => match v6.ip().to_ipv4_mapped() {
+            Some(v4) => SocketAddr::V4(SocketAddrV4::new(v4, v6.port())),
+            None => addr,
+        },
         _ => addr,
     };
     match addr {
@@ -224,6 +229,8 @@ mod tests {
             SockAddr::parse(&mapped).unwrap().to_string(),
             "{AF_INET6, [::ffff:10.0.0.2]:80}"
         );
+        let back = encode("[::ffff:10.0.0.2]:80".parse().unwrap(), libc::AF_INET);
+        assert_eq!(SockAddr::parse(&back).unwrap().to_string(), "{AF_INET, 10.0.0.2:80}");
     }
 
     #[test]

@@ -82,6 +82,8 @@ struct VSocket {
     peer: Option<SocketAddr>,
     /// The carrier's name, once bound.
     name: Option<EndpointName>,
+    /// The address it last sent from, when bound to a wildcard.
+    source: Option<IpAddr>,
     listening: bool,
     options: Options,
 }
@@ -94,6 +96,7 @@ impl VSocket {
             local: None,
             peer: None,
             name: None,
+            source: None,
             listening: false,
             options: Options::default(),
         }
@@ -133,6 +136,14 @@ enum Step {
     RecvFrom {
         socket: SocketId,
         scratch: u64,
+    },
+    /// A datagram of `len` bytes sent to a carrier (through a `msghdr` whose name
+    /// netvm replaced, for `sendmsg`). A receiver connected elsewhere refuses it
+    /// (EPERM) and one that just closed is gone (ECONNREFUSED); Linux sends the
+    /// datagram all the same and the receiver drops it.
+    Sent {
+        len: i64,
+        patch: Option<MsgNamePatch>,
     },
     /// `sendmsg` whose `msghdr` name netvm replaced for the call.
     SendMsg {
@@ -188,6 +199,8 @@ enum Destination {
     Carrier(EndpointName),
     /// Nowhere: no socket is bound there.
     Nobody,
+    /// To the connected peer: the call named no address after all.
+    Peer,
     /// The call is answered otherwise: an error, or a bind first.
     Answer(Disposition),
 }
@@ -203,6 +216,9 @@ pub struct SmoltcpStack {
     by_name: HashMap<EndpointName, SocketId>,
     steps: HashMap<Pid, Step>,
 }
+
+/// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
+const CONNECTED_MSS: i32 = 32768;
 
 /// The backlog every listening carrier gets (see `listen`).
 const CARRIER_BACKLOG: u64 = 65535;
@@ -231,6 +247,36 @@ impl SmoltcpStack {
     fn is_local(&self, ip: IpAddr) -> bool {
         let ip = canonical(ip);
         ip.is_loopback() || self.addresses.contains(&ip)
+    }
+
+    /// Whether a socket may bind `ip`: a wildcard, one of the host's own addresses,
+    /// or a broadcast or multicast group (as `inet_addr_valid_or_nonlocal` allows).
+    /// A link-local multicast group needs a scope, which netvm does not take.
+    fn bindable(&self, ip: IpAddr) -> Result<(), Errno> {
+        let ip = canonical(ip);
+        match ip {
+            _ if ip.is_unspecified() || self.is_local(ip) => Ok(()),
+            IpAddr::V4(v4) if v4.is_multicast() || v4.is_broadcast() => Ok(()),
+            IpAddr::V6(v6) if v6.is_multicast() && v6.segments()[0] & 0xff0f == 0xff02 => {
+                Err(Errno::EINVAL)
+            }
+            IpAddr::V6(v6) if v6.is_multicast() => Ok(()),
+            _ => Err(Errno::EADDRNOTAVAIL),
+        }
+    }
+
+    /// The receiver of traffic to `to`, if its socket still exists. A binding whose
+    /// carrier closed since is dropped here: nothing else tells netvm of a close.
+    fn live_receiver(&mut self, proto: Proto, to: SocketAddr) -> Option<EndpointName> {
+        loop {
+            let receiver = self.ports.receiver(proto, to)?;
+            let (name, socket) = (receiver.name, receiver.socket);
+            if name.is_held(proto.carrier()) {
+                return Some(name);
+            }
+            self.forget(&[socket]);
+            self.ports.unbind(proto, to.port(), socket);
+        }
     }
 
     /// The source address this host uses to reach `to` (one of its own).
@@ -312,11 +358,17 @@ impl SmoltcpStack {
         if socket.options.v6only && canonical(addr.ip()).is_ipv4() && socket.family == Family::V6 {
             return errno(Errno::EINVAL);
         }
-        if !addr.ip().is_unspecified() && !self.is_local(addr.ip()) {
-            return errno(Errno::EADDRNOTAVAIL);
+        if let Err(e) = self.bindable(addr.ip()) {
+            return errno(e);
         }
         if addr.port() != 0 && addr.port() < 1024 && !can_bind_service(stop.process) {
             return errno(Errno::EACCES);
+        }
+        if let IpAddr::V6(v6) = addr.ip() {
+            // Linux makes a socket bound to a specific IPv6 address IPv6-only.
+            if !v6.is_unspecified() && v6.to_ipv4_mapped().is_none() {
+                self.sockets.get_mut(&id).expect("checked above").options.v6only = true;
+            }
         }
         self.bind_carrier(stop, id, addr, None)
     }
@@ -377,14 +429,15 @@ impl SmoltcpStack {
             return errno(Errno::ENETUNREACH);
         }
         let source = self.source_for(to.ip());
-        let Some(receiver) = self.ports.receiver(socket.proto, to).map(|b| b.name) else {
-            return match socket.proto {
+        let (proto, bound) = (socket.proto, socket.local.is_some());
+        let Some(receiver) = self.live_receiver(proto, to) else {
+            return match proto {
                 Proto::Tcp => errno(Errno::ECONNREFUSED),
                 // UDP connects to a silent port all the same; datagrams are lost.
                 Proto::Udp => self.remember_peer(id, to),
             };
         };
-        if socket.local.is_none() {
+        if !bound {
             let local = SocketAddr::new(source, 0);
             return self.bind_carrier(stop, id, local, Some(libc::SYS_connect));
         }
@@ -459,11 +512,16 @@ impl SmoltcpStack {
 
     fn getsockopt(&self, stop: &SyscallStop, id: SocketId, c: Getsockopt) -> Disposition {
         let socket = &self.sockets[&id];
-        let keeper =
-            match sockopt::keeper(socket.proto, socket.family == Family::V6, c.level, c.optname) {
-                Ok(keeper) => keeper,
-                Err(e) => return errno(e),
-            };
+        let keeper = match sockopt::keeper(
+            socket.proto,
+            socket.family == Family::V6,
+            c.level,
+            c.optname,
+            true,
+        ) {
+            Ok(keeper) => keeper,
+            Err(e) => return errno(e),
+        };
         let memory = stop.memory();
         let value = match keeper {
             Keeper::Carrier => return Disposition::Kernel,
@@ -475,6 +533,14 @@ impl SmoltcpStack {
                 name.resize(16, 0);
                 name
             }
+            Keeper::Emulated
+                if (c.level, c.optname) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG)
+                    && socket.peer.is_some()
+                    && !socket.options.is_set(c.level, c.optname) =>
+            {
+                // What Linux reports for a connection over its own loopback.
+                int_bytes(CONNECTED_MSS)
+            }
             Keeper::Emulated => {
                 int_bytes(socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto))
             }
@@ -484,11 +550,16 @@ impl SmoltcpStack {
 
     fn setsockopt(&mut self, stop: &SyscallStop, id: SocketId, c: Setsockopt) -> Disposition {
         let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
-        let keeper =
-            match sockopt::keeper(socket.proto, socket.family == Family::V6, c.level, c.optname) {
-                Ok(keeper) => keeper,
-                Err(e) => return errno(e),
-            };
+        let keeper = match sockopt::keeper(
+            socket.proto,
+            socket.family == Family::V6,
+            c.level,
+            c.optname,
+            false,
+        ) {
+            Ok(keeper) => keeper,
+            Err(e) => return errno(e),
+        };
         if keeper == Keeper::Carrier {
             if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR) {
                 if let Ok(value) = read_int_option(&stop.memory(), c.optval.0, c.optlen) {
@@ -524,7 +595,7 @@ impl SmoltcpStack {
                 Ok(0)
             }
             Keeper::TcpInfo => Err(Errno::ENOPROTOOPT),
-            _ => socket.options.set(c.level, c.optname, value).map(|()| 0),
+            _ => socket.options.set(c.level, c.optname, value, socket.proto).map(|()| 0),
         })
     }
 
@@ -540,9 +611,12 @@ impl SmoltcpStack {
     ) -> Destination {
         let socket = &self.sockets[&id];
         let to = match read_in(&stop.memory(), addr, addrlen)
-            .and_then(|bytes| inet_addr(&bytes, socket.family, false))
+            .and_then(|bytes| datagram_address(&bytes, socket.family))
         {
-            Ok(to) => to,
+            Ok(Some(to)) => to,
+            // No address after all: the connected peer, or none.
+            Ok(None) if socket.peer.is_some() => return Destination::Peer,
+            Ok(None) => return Destination::Answer(errno(Errno::EDESTADDRREQ)),
             Err(e) => return Destination::Answer(errno(e)),
         };
         let to = if to.ip().is_unspecified() {
@@ -561,8 +635,12 @@ impl SmoltcpStack {
             let any = SocketAddr::new(socket.family.unspecified(), 0);
             return Destination::Answer(self.bind_carrier(stop, id, any, Some(number)));
         }
-        match self.ports.receiver(Proto::Udp, to) {
-            Some(receiver) => Destination::Carrier(receiver.name),
+        let source = self.source_for(to.ip());
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.source = Some(source);
+        }
+        match self.live_receiver(Proto::Udp, to) {
+            Some(receiver) => Destination::Carrier(receiver),
             None => Destination::Nobody,
         }
     }
@@ -574,15 +652,24 @@ impl SmoltcpStack {
             stop.set_arg(5, 0);
             return Disposition::Kernel;
         }
+        if c.len > MAX_DATAGRAM {
+            return errno(Errno::EMSGSIZE);
+        }
         match self.datagram_destination(stop, id, c.addr, c.addrlen, libc::SYS_sendto) {
             Destination::Answer(answer) => answer,
             // Nobody listens: the datagram is lost, the sender is not told.
             Destination::Nobody => Disposition::Return(c.len as i64),
+            Destination::Peer => {
+                stop.set_arg(4, 0);
+                stop.set_arg(5, 0);
+                Disposition::Kernel
+            }
             Destination::Carrier(name) => match put_scratch(stop, &name.sockaddr(), 0) {
                 Ok(addr) => {
                     stop.set_arg(4, addr);
                     stop.set_arg(5, name.sockaddr().len() as u64);
-                    Disposition::Kernel
+                    self.steps.insert(stop.tid, Step::Sent { len: c.len as i64, patch: None });
+                    Disposition::KernelThenFinish
                 }
                 Err(e) => errno(e),
             },
@@ -591,21 +678,34 @@ impl SmoltcpStack {
 
     fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
         let memory = stop.memory();
+        let socket = &self.sockets[&id];
         let (header, patch) = match MsgNamePatch::read(&memory, c.msg.0) {
             Ok(Some(found)) => found,
+            // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
+            Ok(None) if socket.proto == Proto::Udp && socket.peer.is_none() => {
+                return errno(Errno::EDESTADDRREQ);
+            }
             Ok(None) => return Disposition::Kernel,
             Err(e) => return errno(e),
         };
         if self.sockets[&id].proto == Proto::Tcp {
             return self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch });
         }
+        let len = match total_iov_len(&memory, &header) {
+            Ok(len) => len,
+            Err(e) => return errno(e),
+        };
         match self.datagram_destination(stop, id, patch.name, patch.room, libc::SYS_sendmsg) {
             Destination::Answer(answer) => answer,
-            Destination::Nobody => result(total_iov_len(&memory, &header)),
+            Destination::Nobody => Disposition::Return(len),
+            Destination::Peer => {
+                self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch })
+            }
             Destination::Carrier(carrier) => match put_scratch(stop, &carrier.sockaddr(), 0) {
                 Ok(at) => {
-                    let len = carrier.sockaddr().len() as u32;
-                    self.patch_msg_name(stop, patch, UserPtr(at), len, Step::SendMsg { patch })
+                    let step = Step::Sent { len, patch: Some(patch) };
+                    let name_len = carrier.sockaddr().len() as u32;
+                    self.patch_msg_name(stop, patch, UserPtr(at), name_len, step)
                 }
                 Err(e) => errno(e),
             },
@@ -685,7 +785,11 @@ impl SmoltcpStack {
         let name = EndpointName::from_sockaddr(name)?;
         let sender = &self.sockets[self.by_name.get(&name)?];
         let local = sender.local?;
-        let ip = if local.ip().is_unspecified() { self.source_for(toward) } else { local.ip() };
+        let ip = match (local.ip().is_unspecified(), sender.source) {
+            (false, _) => local.ip(),
+            (true, Some(source)) => source,
+            (true, None) => self.source_for(toward),
+        };
         Some(SocketAddr::new(ip, local.port()))
     }
 
@@ -764,6 +868,14 @@ impl SmoltcpStack {
                     stop.set_result(-(e as i64));
                 }
             }
+            Step::Sent { len, patch } => {
+                if let Some(patch) = patch {
+                    let _ = patch.write(&stop.memory(), patch.name, patch.room);
+                }
+                if ret == -i64::from(libc::EPERM) || ret == -i64::from(libc::ECONNREFUSED) {
+                    stop.set_result(len);
+                }
+            }
             Step::SendMsg { patch } => {
                 let _ = patch.write(&stop.memory(), patch.name, patch.room);
             }
@@ -824,10 +936,14 @@ impl SmoltcpStack {
         };
         let mut accepted = VSocket::new(listening.family, Proto::Tcp);
         accepted.options = listening.options.clone();
+        let copy = stop.copy_fd(fd).ok();
+        if let (Some(copy), Syscall::Accept(c)) = (&copy, stop.call()) {
+            if let Ok(listener_copy) = stop.copy_fd(c.fd) {
+                inherit_socket_options(listener_copy.as_raw_fd(), copy.as_raw_fd());
+            }
+        }
         // The carrier's peer is the connecting carrier, bound to a name of ours.
-        let connector = stop
-            .copy_fd(fd)
-            .ok()
+        let connector = copy
             .and_then(|copy| peer_name(copy.as_raw_fd()))
             .and_then(|name| self.by_name.get(&name))
             .and_then(|id| self.sockets.get(id));
@@ -906,6 +1022,15 @@ impl Stack for SmoltcpStack {
             Syscall::Sendto(c) => self.sendto(stop, id, c),
             Syscall::Recvfrom(_) => self.recvfrom(stop, id),
             Syscall::Sendmsg(c) => self.sendmsg(stop, id, c),
+            Syscall::Shutdown(_) => {
+                let socket = &self.sockets[&id];
+                // An unconnected carrier would shut down quietly; Linux refuses.
+                if socket.peer.is_none() && !socket.listening {
+                    errno(Errno::ENOTCONN)
+                } else {
+                    Disposition::Kernel
+                }
+            }
             Syscall::Recvmsg(c) => self.recvmsg(stop, id, c),
             _ => Disposition::Kernel,
         }
@@ -978,6 +1103,31 @@ fn inet_addr(bytes: &[u8], family: Family, binding: bool) -> Result<SocketAddr, 
     }
 }
 
+/// The destination of a datagram send on a socket of `family`, with Linux's
+/// rules (`udp_sendmsg`, `udpv6_sendmsg`): `Ok(None)` is no address at all.
+fn datagram_address(bytes: &[u8], family: Family) -> Result<Option<SocketAddr>, Errno> {
+    if bytes.len() < 2 {
+        return Err(Errno::EINVAL);
+    }
+    let sa_family = i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
+    match (family, sa_family) {
+        (Family::V4, libc::AF_UNSPEC) => {
+            // An IPv4 socket reads AF_UNSPEC as AF_INET.
+            let mut inet = bytes.to_vec();
+            inet[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+            inet_addr(&inet, family, false).map(Some)
+        }
+        (Family::V4, _) => inet_addr(bytes, family, false).map(Some),
+        (Family::V6, libc::AF_INET6) => inet_addr(bytes, family, false).map(Some),
+        (Family::V6, libc::AF_UNSPEC) => Ok(None),
+        (Family::V6, libc::AF_INET) => Err(Errno::ENETUNREACH),
+        (Family::V6, _) => Err(Errno::EINVAL),
+    }
+}
+
+/// The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
+const MAX_DATAGRAM: u64 = 65507;
+
 /// An IPv4-mapped IPv6 address as the IPv4 address it stands for.
 fn canonical(ip: IpAddr) -> IpAddr {
     ip.to_canonical()
@@ -1045,6 +1195,35 @@ fn read_int_option(memory: &TraceeMemory, optval: u64, optlen: u32) -> Result<i3
         return Err(Errno::EINVAL);
     }
     memory.read::<i32>(optval)
+}
+
+/// `SOL_SOCKET` options a TCP socket accepted by Linux inherits from its listener
+/// but an `AF_UNIX` carrier does not.
+const INHERITED_OPTIONS: [libc::c_int; 3] =
+    [libc::SO_KEEPALIVE, libc::SO_OOBINLINE, libc::SO_RCVLOWAT];
+
+/// Copies the [`INHERITED_OPTIONS`] from a listening carrier to an accepted one.
+fn inherit_socket_options(listener: i32, accepted: i32) {
+    for option in INHERITED_OPTIONS {
+        let mut value: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live locals of the sizes passed.
+        let got = unsafe {
+            libc::getsockopt(listener, libc::SOL_SOCKET, option, (&raw mut value).cast(), &mut len)
+        };
+        if got == 0 {
+            // SAFETY: passes a live int of the size given.
+            unsafe {
+                libc::setsockopt(
+                    accepted,
+                    libc::SOL_SOCKET,
+                    option,
+                    (&raw const value).cast(),
+                    len,
+                );
+            }
+        }
+    }
 }
 
 /// The carrier name a connected `AF_UNIX` socket's peer is bound to.

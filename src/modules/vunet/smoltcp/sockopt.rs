@@ -14,7 +14,7 @@ use super::ports::Proto;
 /// `IPPROTO_TCP`-level options netvm accepts, with Linux's defaults.
 const TCP_DEFAULTS: &[(i32, i32)] = &[
     (libc::TCP_NODELAY, 0),
-    (libc::TCP_MAXSEG, 65483),
+    (libc::TCP_MAXSEG, 536),
     (libc::TCP_CORK, 0),
     (libc::TCP_KEEPIDLE, 7200),
     (libc::TCP_KEEPINTVL, 75),
@@ -25,7 +25,7 @@ const TCP_DEFAULTS: &[(i32, i32)] = &[
     (libc::TCP_QUICKACK, 1),
     (libc::TCP_USER_TIMEOUT, 0),
     (libc::TCP_FASTOPEN, 0),
-    (libc::TCP_NOTSENT_LOWAT, -1),
+    (libc::TCP_NOTSENT_LOWAT, 0),
 ];
 
 /// `IPPROTO_IP`-level options, with Linux's defaults.
@@ -71,9 +71,24 @@ pub enum Keeper {
 }
 
 /// Decides who answers option `(level, name)` on a socket of `proto`, or the
-/// kernel's error for an option that does not exist there.
-pub fn keeper(proto: Proto, is_v6: bool, level: i32, name: i32) -> Result<Keeper, Errno> {
+/// kernel's error for an option that does not exist there. `getting` says which
+/// call asks: an IPv4 socket's `getsockopt` at a level it lacks is `EOPNOTSUPP`
+/// (`ip_getsockopt`), everything else missing is `ENOPROTOOPT`.
+pub fn keeper(
+    proto: Proto,
+    is_v6: bool,
+    level: i32,
+    name: i32,
+    getting: bool,
+) -> Result<Keeper, Errno> {
     let known = |table: &[(i32, i32)]| table.iter().any(|(n, _)| *n == name);
+    let own_levels: &[i32] = match proto {
+        Proto::Tcp => &[libc::SOL_SOCKET, libc::IPPROTO_IP, libc::IPPROTO_TCP],
+        Proto::Udp => &[libc::SOL_SOCKET, libc::IPPROTO_IP, libc::IPPROTO_UDP],
+    };
+    if getting && !is_v6 && !own_levels.contains(&level) {
+        return Err(Errno::EOPNOTSUPP);
+    }
     match level {
         libc::SOL_SOCKET => Ok(match name {
             libc::SO_DOMAIN | libc::SO_PROTOCOL => Keeper::Emulated,
@@ -126,9 +141,14 @@ impl Options {
         table.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)
     }
 
+    /// Whether the program set this option itself.
+    pub fn is_set(&self, level: i32, name: i32) -> bool {
+        self.values.contains_key(&(level, name))
+    }
+
     /// Sets an emulated `int` option, with Linux's range checks for the few that have
     /// them.
-    pub fn set(&mut self, level: i32, name: i32, value: i32) -> Result<(), Errno> {
+    pub fn set(&mut self, level: i32, name: i32, value: i32, proto: Proto) -> Result<(), Errno> {
         let in_range = match (level, name) {
             (libc::SOL_SOCKET, libc::SO_DOMAIN | libc::SO_PROTOCOL) => {
                 return Err(Errno::ENOPROTOOPT);
@@ -139,6 +159,7 @@ impl Options {
                 (1..=32767).contains(&value)
             }
             (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => (1..=127).contains(&value),
+            (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => value >= 0,
             _ => true,
         };
         if !in_range {
@@ -148,6 +169,8 @@ impl Options {
             (libc::IPPROTO_IP, libc::IP_TTL) if value == -1 => 64,
             (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) if value == -1 => 64,
             (libc::IPPROTO_TCP, libc::TCP_NODELAY | libc::TCP_CORK) => i32::from(value != 0),
+            // A TCP socket keeps the ECN bits of IP_TOS to itself.
+            (libc::IPPROTO_IP, libc::IP_TOS) if proto == Proto::Tcp => value & !0x3,
             _ => value,
         };
         self.values.insert((level, name), stored);
@@ -180,30 +203,38 @@ mod tests {
     #[test]
     fn who_answers_what() {
         assert_eq!(
-            keeper(Proto::Tcp, false, libc::SOL_SOCKET, libc::SO_RCVBUF),
+            keeper(Proto::Tcp, false, libc::SOL_SOCKET, libc::SO_RCVBUF, true),
             Ok(Keeper::Carrier)
         );
         assert_eq!(
-            keeper(Proto::Tcp, false, libc::SOL_SOCKET, libc::SO_DOMAIN),
+            keeper(Proto::Tcp, false, libc::SOL_SOCKET, libc::SO_DOMAIN, true),
             Ok(Keeper::Emulated)
         );
         assert_eq!(
-            keeper(Proto::Tcp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY),
+            keeper(Proto::Tcp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY, true),
             Ok(Keeper::Emulated)
         );
+        // A level the socket lacks: get is EOPNOTSUPP on IPv4, set is ENOPROTOOPT.
+        let udp_tcp =
+            |getting| keeper(Proto::Udp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY, getting);
+        assert_eq!(udp_tcp(true), Err(Errno::EOPNOTSUPP));
+        assert_eq!(udp_tcp(false), Err(Errno::ENOPROTOOPT));
         assert_eq!(
-            keeper(Proto::Udp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY),
+            keeper(Proto::Tcp, false, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true),
+            Err(Errno::EOPNOTSUPP)
+        );
+        assert_eq!(
+            keeper(Proto::Udp, true, libc::IPPROTO_TCP, libc::TCP_NODELAY, true),
             Err(Errno::ENOPROTOOPT)
         );
         assert_eq!(
-            keeper(Proto::Tcp, false, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY),
-            Err(Errno::ENOPROTOOPT)
-        );
-        assert_eq!(
-            keeper(Proto::Tcp, true, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY),
+            keeper(Proto::Tcp, true, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true),
             Ok(Keeper::V6Only)
         );
-        assert_eq!(keeper(Proto::Tcp, false, libc::IPPROTO_TCP, 9999), Err(Errno::ENOPROTOOPT));
+        assert_eq!(
+            keeper(Proto::Tcp, false, libc::IPPROTO_TCP, 9999, true),
+            Err(Errno::ENOPROTOOPT)
+        );
     }
 
     #[test]
@@ -214,10 +245,10 @@ mod tests {
             o.get(libc::SOL_SOCKET, libc::SO_PROTOCOL, libc::AF_INET, Proto::Udp),
             libc::IPPROTO_UDP
         );
-        o.set(libc::IPPROTO_TCP, libc::TCP_NODELAY, 5).unwrap();
+        o.set(libc::IPPROTO_TCP, libc::TCP_NODELAY, 5, Proto::Tcp).unwrap();
         assert_eq!(o.get(libc::IPPROTO_TCP, libc::TCP_NODELAY, libc::AF_INET, Proto::Tcp), 1);
-        assert_eq!(o.set(libc::IPPROTO_IP, libc::IP_TTL, 0), Err(Errno::EINVAL));
-        o.set(libc::IPPROTO_IP, libc::IP_TTL, -1).unwrap();
+        assert_eq!(o.set(libc::IPPROTO_IP, libc::IP_TTL, 0, Proto::Tcp), Err(Errno::EINVAL));
+        o.set(libc::IPPROTO_IP, libc::IP_TTL, -1, Proto::Tcp).unwrap();
         assert_eq!(o.get(libc::IPPROTO_IP, libc::IP_TTL, libc::AF_INET, Proto::Tcp), 64);
     }
 }
