@@ -4,12 +4,16 @@
 #
 #   bench/trapped-call.sh            (builds netvm in release mode first)
 #   NETVM=path N=50000 REPS=7 bench/trapped-call.sh
+#   PIN="taskset -c 0" bench/trapped-call.sh   (everything on one CPU: on a VM whose
+#                                               idle vCPUs halt, cross-CPU wake-ups
+#                                               otherwise dominate every stop)
 #
 # Prints a table of medians (microseconds per call) and one JSON line last.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-20000}
 REPS=${REPS:-7}
+PIN=${PIN:-}
 if [[ -z "${NETVM:-}" ]]; then
     cargo build --release --quiet
     NETVM=target/release/netvm
@@ -21,9 +25,9 @@ cc -O2 -Wall -o "$work/trapped-call" bench/trapped-call.c
 declare -A samples
 for ((rep = 0; rep < REPS; rep++)); do
     while read -r mode us; do samples[$mode]+="$us "; done < <(
-        "$work/trapped-call" bare "$N"
-        "$NETVM" run --stack lwip0 -- "$work/trapped-call" unix "$N"
-        "$NETVM" run --stack lwip0 -- "$work/trapped-call" inet "$N"
+        $PIN "$work/trapped-call" bare "$N"
+        $PIN "$NETVM" run --stack lwip0 -- "$work/trapped-call" unix "$N"
+        $PIN "$NETVM" run --stack lwip0 -- "$work/trapped-call" inet "$N"
     )
 done
 

@@ -103,6 +103,26 @@ impl TraceeMemory {
         }
     }
 
+    /// Writes several pieces, each to its own address, in one system call (all or
+    /// nothing as far as the caller can tell: a short write is `EFAULT`).
+    pub fn write_parts(&self, parts: &[(u64, &[u8])]) -> Result<(), Errno> {
+        let parts: Vec<_> = parts.iter().filter(|(_, data)| !data.is_empty()).collect();
+        let total: usize = parts.iter().map(|(_, data)| data.len()).sum();
+        if total == 0 {
+            return Ok(());
+        }
+        let local: Vec<IoSlice> = parts.iter().map(|(_, data)| IoSlice::new(data)).collect();
+        let remote: Vec<RemoteIoVec> = parts
+            .iter()
+            .map(|(addr, data)| RemoteIoVec { base: *addr as usize, len: data.len() })
+            .collect();
+        match process_vm_writev(self.pid, &local, &remote) {
+            Ok(n) if n == total => Ok(()),
+            Ok(_) | Err(Errno::EFAULT) => Err(Errno::EFAULT),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Writes one plain value to `addr`.
     pub fn write<T: Pod>(&self, addr: u64, value: &T) -> Result<(), Errno> {
         // SAFETY: `value` is a live reference to `size_of::<T>()` initialised bytes
@@ -149,6 +169,16 @@ mod tests {
         let mut target = [0u8; 4];
         mem.write_bytes(target.as_mut_ptr() as u64, b"abcd").unwrap();
         assert_eq!(&target, b"abcd");
+    }
+
+    #[test]
+    fn writes_parts_in_one_go() {
+        let mem = own_memory();
+        let (mut a, mut b) = ([0u8; 3], [0u8; 2]);
+        let parts = [(a.as_mut_ptr() as u64, &b"abc"[..]), (b.as_mut_ptr() as u64, &b"de"[..])];
+        mem.write_parts(&parts).unwrap();
+        assert_eq!((&a, &b), (b"abc", b"de"));
+        assert_eq!(mem.write_parts(&[(8, &b"x"[..])]), Err(Errno::EFAULT));
     }
 
     #[test]

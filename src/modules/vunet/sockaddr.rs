@@ -155,10 +155,8 @@ pub fn write_out(
         return Err(Errno::EINVAL);
     }
     let n = bytes.len().min(room as usize);
-    if n > 0 {
-        memory.write_bytes(addr.0, &bytes[..n])?;
-    }
-    memory.write(addrlen.0, &(bytes.len() as u32))
+    let len = (bytes.len() as u32).to_ne_bytes();
+    memory.write_parts(&[(addr.0, &bytes[..n]), (addrlen.0, &len)])
 }
 
 /// Reads the address a call passes in, with the kernel's checks: a length over
