@@ -122,14 +122,23 @@ const SWEEP_EVERY: u32 = 256;
 
 /// The inodes of every `AF_UNIX` socket of this network namespace.
 fn live_unix_sockets() -> std::io::Result<std::collections::HashSet<SocketId>> {
-    let table = std::fs::read_to_string("/proc/net/unix")?;
-    // Columns: Num RefCount Protocol Flags Type St Inode [Path]
-    Ok(table
-        .lines()
+    // Bytes, not text: abstract names (carriers' among them) are printed raw.
+    let table = std::fs::read("/proc/net/unix")?;
+    Ok(parse_unix_inodes(&table))
+}
+
+/// The inode column of `/proc/net/unix`
+/// (`Num RefCount Protocol Flags Type St Inode [Path]`).
+fn parse_unix_inodes(table: &[u8]) -> std::collections::HashSet<SocketId> {
+    table
+        .split(|&b| b == b'\n')
         .skip(1)
-        .filter_map(|line| line.split_whitespace().nth(6)?.parse().ok())
+        .filter_map(|line| {
+            let inode = line.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).nth(6)?;
+            std::str::from_utf8(inode).ok()?.parse().ok()
+        })
         .map(SocketId)
-        .collect())
+        .collect()
 }
 
 /// The vunet module: mounted stacks, each process's choice, and the virtual sockets.
@@ -240,6 +249,7 @@ impl Vunet {
         for stack in &mut self.stacks {
             stack.forget(&dead);
         }
+        log::debug!("sweep: {} virtual sockets alive, {} closed", self.sockets.len(), dead.len());
     }
 }
 
@@ -380,6 +390,28 @@ mod tests {
         assert_eq!(vunet.stack_of(child), 0);
         vunet.process_ended(child);
         assert!(!vunet.processes.contains_key(&child));
+    }
+
+    #[test]
+    fn the_live_socket_list_survives_binary_names() {
+        let table = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
+            0000: 00000002 00000000 00010000 0001 01 14323 /tmp/x\n\
+            0000: 00000002 00000000 00010000 0001 01 777 @nv\xff\x00\x01\n\
+            0000: 00000003 00000000 00000000 0001 03  1173\n";
+        let inodes = parse_unix_inodes(table);
+        assert_eq!(inodes, [14323, 777, 1173].map(SocketId).into_iter().collect());
+    }
+
+    #[test]
+    fn sweeping_finds_our_own_sockets() {
+        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let crate::fdtable::FdTarget::Socket(id) =
+            crate::fdtable::resolve(nix::unistd::gettid(), std::os::fd::AsRawFd::as_raw_fd(&a))
+                .unwrap()
+        else {
+            panic!("not a socket")
+        };
+        assert!(live_unix_sockets().unwrap().contains(&id));
     }
 
     #[test]
