@@ -263,7 +263,6 @@ cases! {
     connect,
     #[ignore = "netvm differs: connect() after a completed non-blocking connect gives EISCONN (Linux: 0 once)"]
     connect_again,
-    #[ignore = "netvm differs: non-blocking connect to a closed port is ECONNREFUSED at once (Linux: EINPROGRESS, then POLLERR and SO_ERROR)"]
     connect_refused_nonblocking,
     fork_dup_scm,
     interrupts,

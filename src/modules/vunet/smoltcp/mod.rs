@@ -84,6 +84,10 @@ struct VSocket {
     name: Option<EndpointName>,
     /// The address it last sent from, when bound to a wildcard.
     source: Option<IpAddr>,
+    /// An error `SO_ERROR` reports (once) before the carrier's own.
+    pending_error: Option<Errno>,
+    /// A connect of this socket was refused (its carrier is spent).
+    refused: bool,
     listening: bool,
     options: Options,
 }
@@ -97,6 +101,8 @@ impl VSocket {
             peer: None,
             name: None,
             source: None,
+            pending_error: None,
+            refused: false,
             listening: false,
             options: Options::default(),
         }
@@ -131,6 +137,12 @@ enum Step {
     Accept {
         listener: SocketId,
         room: Option<i32>,
+    },
+    /// A non-blocking connect nobody listens for, pointed at `listener` (see
+    /// `refuse`), which is dropped at the exit.
+    Refused {
+        socket: SocketId,
+        listener: std::os::fd::OwnedFd,
     },
     /// `recvfrom` on a datagram carrier, with the sender's name going to `scratch`.
     RecvFrom {
@@ -414,6 +426,9 @@ impl SmoltcpStack {
         if socket.proto == Proto::Tcp && (socket.peer.is_some() || socket.listening) {
             return errno(Errno::EISCONN);
         }
+        if socket.refused {
+            return errno(Errno::ECONNABORTED);
+        }
         let mut to = match inet_addr(&bytes, socket.family, false) {
             Ok(to) => to,
             Err(e) => return errno(e),
@@ -432,7 +447,7 @@ impl SmoltcpStack {
         let (proto, bound) = (socket.proto, socket.local.is_some());
         let Some(receiver) = self.live_receiver(proto, to) else {
             return match proto {
-                Proto::Tcp => errno(Errno::ECONNREFUSED),
+                Proto::Tcp => self.refuse(stop, id),
                 // UDP connects to a silent port all the same; datagrams are lost.
                 Proto::Udp => self.remember_peer(id, to),
             };
@@ -456,6 +471,30 @@ impl SmoltcpStack {
         }
         self.steps.insert(stop.tid, Step::Connect { socket: id, nonblocking, source });
         Disposition::KernelThenFinish
+    }
+
+    /// A TCP connect that nobody listens for. Blocking, it is `ECONNREFUSED` at once,
+    /// as on Linux. Non-blocking, Linux says `EINPROGRESS` and the refusal arrives
+    /// later, as `POLLERR|POLLHUP` and `SO_ERROR`. The carrier is given that state
+    /// natively: it connects to a listener netvm makes for the purpose, which is
+    /// closed at the call's exit without accepting; the kernel then marks the
+    /// carrier failed and shut down, so every readiness API sees the refusal.
+    fn refuse(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
+        let Some(fd) = stop.call().fd() else { return errno(Errno::EBADF) };
+        if !is_nonblocking(stop.tid, fd) {
+            return errno(Errno::ECONNREFUSED);
+        }
+        let name = self.namer.fresh();
+        let Ok(listener) = temporary_listener(&name) else { return errno(Errno::ECONNREFUSED) };
+        match put_scratch(stop, &name.sockaddr(), 0) {
+            Ok(addr) => {
+                stop.set_arg(1, addr);
+                stop.set_arg(2, name.sockaddr().len() as u64);
+                self.steps.insert(stop.tid, Step::Refused { socket: id, listener });
+                Disposition::KernelThenFinish
+            }
+            Err(e) => errno(e),
+        }
     }
 
     fn remember_peer(&mut self, id: SocketId, to: SocketAddr) -> Disposition {
@@ -510,8 +549,8 @@ impl SmoltcpStack {
         result(write_out(&stop.memory(), c.addr, c.addrlen, &bytes).map(|()| 0))
     }
 
-    fn getsockopt(&self, stop: &SyscallStop, id: SocketId, c: Getsockopt) -> Disposition {
-        let socket = &self.sockets[&id];
+    fn getsockopt(&mut self, stop: &SyscallStop, id: SocketId, c: Getsockopt) -> Disposition {
+        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
         let keeper = match sockopt::keeper(
             socket.proto,
             socket.family == Family::V6,
@@ -524,6 +563,21 @@ impl SmoltcpStack {
         };
         let memory = stop.memory();
         let value = match keeper {
+            Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
+                match socket.pending_error.take() {
+                    Some(e) => {
+                        // Reading SO_ERROR clears it: clear the carrier's too.
+                        if let Ok(copy) = stop.copy_fd(c.fd) {
+                            let _ = nix::sys::socket::getsockopt(
+                                &copy,
+                                nix::sys::socket::sockopt::SocketError,
+                            );
+                        }
+                        int_bytes(e as i32)
+                    }
+                    None => return Disposition::Kernel,
+                }
+            }
             Keeper::Carrier => return Disposition::Kernel,
             Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),
             Keeper::ReusePort => int_bytes(i32::from(socket.options.reuse_port)),
@@ -844,6 +898,16 @@ impl SmoltcpStack {
                 if nonblocking && s.proto == Proto::Tcp {
                     // A TCP connect never completes within the call; the carrier's
                     // did, so the socket is writable as soon as the program polls.
+                    stop.set_result(-i64::from(libc::EINPROGRESS));
+                }
+            }
+            Step::Refused { socket, listener } => {
+                drop(listener);
+                if let Some(s) = self.sockets.get_mut(&socket) {
+                    s.pending_error = Some(Errno::ECONNREFUSED);
+                    s.refused = true;
+                }
+                if ret == 0 {
                     stop.set_result(-i64::from(libc::EINPROGRESS));
                 }
             }
@@ -1195,6 +1259,15 @@ fn read_int_option(memory: &TraceeMemory, optval: u64, optlen: u32) -> Result<i3
         return Err(Errno::EINVAL);
     }
     memory.read::<i32>(optval)
+}
+
+/// A listening stream socket bound to `name`, in the supervisor.
+fn temporary_listener(name: &EndpointName) -> Result<std::os::fd::OwnedFd, Errno> {
+    use nix::sys::socket::{AddressFamily, Backlog, SockFlag, UnixAddr, bind, listen, socket};
+    let listener = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    bind(listener.as_raw_fd(), &UnixAddr::new_abstract(&name.0)?)?;
+    listen(&listener, Backlog::new(1)?)?;
+    Ok(listener)
 }
 
 /// `SOL_SOCKET` options a TCP socket accepted by Linux inherits from its listener
