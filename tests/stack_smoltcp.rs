@@ -54,7 +54,9 @@ fn nc_both_directions_with_half_close() {
         (sleep 0.3; printf 'to client\\n') | nc -N -l 9001 & server=$!
         until nc -d 127.0.0.1 9001 2>/dev/null; do sleep 0.1; done
         wait $server";
-    assert_lines(&session(User::Invoker, script), &["to server", "to client"]);
+    for user in USERS {
+        assert_lines(&session(user, script), &["to server", "to client"]);
+    }
 }
 
 #[test]
@@ -68,7 +70,9 @@ fn socat_over_tcp_and_udp_with_replies() {
         socat UDP6-RECVFROM:9301 EXEC:'tr a-z A-Z' & sleep 0.3
         echo 'udp6 request' | socat -t 2 - UDP6:[::1]:9301
         wait";
-    assert_lines(&session(User::Invoker, script), &["socat tcp", "UDP REQUEST", "UDP6 REQUEST"]);
+    for user in USERS {
+        assert_lines(&session(user, script), &["socat tcp", "UDP REQUEST", "UDP6 REQUEST"]);
+    }
 }
 
 #[test]
@@ -110,8 +114,10 @@ asyncio.run(main())
 "#,
         0o644,
     );
-    let output = run(netvm_as(User::Invoker, &["run", "--", python(), common::path_str(&program)]));
-    assert_lines(&output, &["echoed 300 of 300"]);
+    for user in USERS {
+        let output = run(netvm_as(user, &["run", "--", python(), common::path_str(&program)]));
+        assert_lines(&output, &["echoed 300 of 300"]);
+    }
 }
 
 /// The ports a host socket listens on (`/proc/net/tcp*` state 0A) or is bound to

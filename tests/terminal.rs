@@ -96,7 +96,7 @@ fn ctrl_z_fg_and_ctrl_c_reach_a_command_under_netvm() {
 fn an_interactive_bash_under_netvm_keeps_its_job_control() {
     assert!(have_tmux(), "tmux is needed (see the README's test dependencies)");
     let terminal = Terminal::new("bash");
-        // The quotes keep the typed command line from looking like the prompt.
+    // The quotes keep the typed command line from looking like the prompt.
     terminal.type_line(&format!("{NETVM} run -- env PS1='in''ner> ' bash --norc -i"));
     terminal.wait_for("inner>");
     terminal.type_line("sh -c 'read x; echo got-$x; sleep 600'");
