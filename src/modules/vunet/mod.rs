@@ -22,6 +22,7 @@ pub mod sockaddr;
 use std::collections::HashMap;
 use std::rc::Rc;
 
+use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use std::net::IpAddr;
@@ -151,6 +152,8 @@ pub struct Vunet {
     sockets: FdTable<StackId>,
     /// Who answers calls left to the kernel.
     kernel: Rc<str>,
+    /// The prefix of this session's carrier names.
+    session: [u8; 4],
     /// The stack of each thread whose call's exit a stack asked for.
     in_flight: HashMap<Pid, StackId>,
     finished_since_sweep: u32,
@@ -207,6 +210,7 @@ impl Vunet {
             sockets: FdTable::new(),
             kernel: "kernel".into(),
             in_flight: HashMap::new(),
+            session,
             finished_since_sweep: 0,
         })
     }
@@ -232,6 +236,28 @@ impl Vunet {
                 Some(Route::Socket(stack, socket))
             }
         }
+    }
+
+    /// For a call the kernel would answer: the error for one that names a carrier's
+    /// address directly (an `AF_UNIX` connect, send or bind to a name of this
+    /// session's stacks, which `/proc/net/unix` lists), if it does.
+    fn touches_a_carrier(&self, stop: &SyscallStop) -> Option<Errno> {
+        let memory = stop.memory();
+        let (addr, len, refusal) = match stop.call() {
+            Syscall::Connect(c) => (c.addr.0, c.addrlen, Errno::ECONNREFUSED),
+            Syscall::Bind(c) => (c.addr.0, c.addrlen, Errno::EADDRINUSE),
+            Syscall::Sendto(c) => (c.addr.0, c.addrlen, Errno::ECONNREFUSED),
+            Syscall::Sendmsg(c) => {
+                let header = memory.read::<libc::msghdr>(c.msg.0).ok()?;
+                (header.msg_name as u64, header.msg_namelen, Errno::ECONNREFUSED)
+            }
+            _ => return None,
+        };
+        if addr == 0 || len as usize > size_of::<libc::sockaddr_un>() {
+            return None;
+        }
+        let bytes = memory.read_bytes(addr, len as usize).ok()?;
+        smoltcp::is_carrier_address(self.session, &bytes).then_some(refusal)
     }
 
     /// Drops the virtual sockets whose last reference closed. A carrier is an
@@ -298,7 +324,13 @@ impl Module for Vunet {
     fn handle(&mut self, stop: &mut SyscallStop) -> Answer {
         let (stack, disposition) = match self.route(stop) {
             None => {
-                return Answer { by: self.kernel.clone(), disposition: Disposition::Kernel };
+                let disposition = match self.touches_a_carrier(stop) {
+                    // Carriers are reached through their stack, never directly: a
+                    // process of another stack (or outside any) would cross over.
+                    Some(errno) => Disposition::Return(-(errno as i64)),
+                    None => Disposition::Kernel,
+                };
+                return Answer { by: self.kernel.clone(), disposition };
             }
             Some(Route::Create(stack)) => (stack, self.stacks[stack].create(stop)),
             Some(Route::Socket(stack, socket)) => {

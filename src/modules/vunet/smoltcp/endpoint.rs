@@ -82,6 +82,18 @@ impl EndpointName {
     }
 }
 
+/// Whether `sockaddr` (an address a program passes) names a carrier of session
+/// `session`: an abstract `AF_UNIX` name starting with the session's prefix.
+pub fn is_carrier_address(session: [u8; 4], sockaddr: &[u8]) -> bool {
+    let Some(name) = sockaddr
+        .strip_prefix(&(libc::AF_UNIX as u16).to_ne_bytes())
+        .and_then(|rest| rest.strip_prefix(&[0]))
+    else {
+        return false;
+    };
+    name.len() > 6 && name.starts_with(b"nv") && name[2..6] == session
+}
+
 /// Random bytes for a session prefix.
 pub fn session_id() -> [u8; 4] {
     let mut id = [0u8; 4];
@@ -106,6 +118,17 @@ mod tests {
         assert_eq!(a.sockaddr().len(), size_of::<libc::sockaddr_in>());
         assert_eq!(EndpointName::from_sockaddr(&a.sockaddr()), Some(a));
         assert_eq!(EndpointName::from_sockaddr(b"\x01\x00/tmp/x"), None);
+    }
+
+    #[test]
+    fn carrier_addresses_are_recognised_by_session() {
+        let mut namer = Namer::new([9, 8, 7, 6], 1);
+        let name = namer.fresh();
+        assert!(is_carrier_address([9, 8, 7, 6], &name.sockaddr()));
+        assert!(!is_carrier_address([9, 8, 7, 5], &name.sockaddr()));
+        let path =
+            [&(libc::AF_UNIX as u16).to_ne_bytes()[..], b"/run/nv\x09\x08\x07\x06x"].concat();
+        assert!(!is_carrier_address([9, 8, 7, 6], &path));
     }
 
     #[test]

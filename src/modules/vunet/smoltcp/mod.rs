@@ -43,8 +43,8 @@ use crate::tracer::syscall::{
     Accept, AddrIn, AddrOut, Getsockopt, Msg, Recvfrom, Sendto, Setsockopt, UserPtr,
 };
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
-pub use endpoint::session_id;
 use endpoint::{EndpointName, Namer, SockType};
+pub use endpoint::{is_carrier_address, session_id};
 use ports::{Binding, PortTable, Proto, Scope};
 use sockopt::{Keeper, Options};
 
