@@ -258,10 +258,8 @@ cases! {
     addresses_raw,
     bind,
     bind_special,
-    #[ignore = "netvm differs: getpeername answers after the connection has closed (Linux: ENOTCONN)"]
     closed_state,
     connect,
-    #[ignore = "netvm differs: connect() after a completed non-blocking connect gives EISCONN (Linux: 0 once)"]
     connect_again,
     connect_refused_nonblocking,
     fork_dup_scm,

@@ -88,6 +88,10 @@ struct VSocket {
     pending_error: Option<Errno>,
     /// A connect of this socket was refused (its carrier is spent).
     refused: bool,
+    /// A non-blocking connect said EINPROGRESS; connect has not said it is done.
+    completion_unreported: bool,
+    /// The program shut down this socket's sending side.
+    shut_wr: bool,
     listening: bool,
     options: Options,
 }
@@ -103,6 +107,8 @@ impl VSocket {
             source: None,
             pending_error: None,
             refused: false,
+            completion_unreported: false,
+            shut_wr: false,
             listening: false,
             options: Options::default(),
         }
@@ -423,6 +429,11 @@ impl SmoltcpStack {
         if u16::from_ne_bytes([bytes[0], bytes[1]]) == libc::AF_UNSPEC as u16 {
             return self.disconnect(id);
         }
+        if socket.completion_unreported {
+            // The connect reported EINPROGRESS: the next one reports it done.
+            self.sockets.get_mut(&id).expect("checked above").completion_unreported = false;
+            return Disposition::Return(0);
+        }
         if socket.proto == Proto::Tcp && (socket.peer.is_some() || socket.listening) {
             return errno(Errno::EISCONN);
         }
@@ -539,7 +550,7 @@ impl SmoltcpStack {
         let socket = &self.sockets[&id];
         let addr = if peer {
             match socket.peer {
-                Some(addr) if !socket.listening => addr,
+                Some(addr) if !socket.listening && !self.connection_over(stop, socket) => addr,
                 _ => return errno(Errno::ENOTCONN),
             }
         } else {
@@ -547,6 +558,24 @@ impl SmoltcpStack {
         };
         let bytes = encode(addr, socket.family.raw());
         result(write_out(&stop.memory(), c.addr, c.addrlen, &bytes).map(|()| 0))
+    }
+
+    /// Whether a TCP connection has ended as Linux counts it (state CLOSE): a reset
+    /// came (the carrier has an error), or both sides shut down writing (the
+    /// carrier is shut down both ways after this side's own `SHUT_WR`). A peer's
+    /// clean close alone leaves Linux in CLOSE_WAIT, still connected.
+    fn connection_over(&self, stop: &SyscallStop, socket: &VSocket) -> bool {
+        let Some(fd) = stop.call().fd() else { return false };
+        if socket.proto != Proto::Tcp {
+            return false;
+        }
+        let Ok(copy) = stop.copy_fd(fd) else { return false };
+        let mut poll = libc::pollfd { fd: copy.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: one live pollfd, no timeout.
+        if unsafe { libc::poll(&mut poll, 1, 0) } != 1 {
+            return false;
+        }
+        poll.revents & libc::POLLERR != 0 || (poll.revents & libc::POLLHUP != 0 && socket.shut_wr)
     }
 
     fn getsockopt(&mut self, stop: &SyscallStop, id: SocketId, c: Getsockopt) -> Disposition {
@@ -899,6 +928,7 @@ impl SmoltcpStack {
                     // A TCP connect never completes within the call; the carrier's
                     // did, so the socket is writable as soon as the program polls.
                     stop.set_result(-i64::from(libc::EINPROGRESS));
+                    s.completion_unreported = true;
                 }
             }
             Step::Refused { socket, listener } => {
@@ -1086,14 +1116,16 @@ impl Stack for SmoltcpStack {
             Syscall::Sendto(c) => self.sendto(stop, id, c),
             Syscall::Recvfrom(_) => self.recvfrom(stop, id),
             Syscall::Sendmsg(c) => self.sendmsg(stop, id, c),
-            Syscall::Shutdown(_) => {
-                let socket = &self.sockets[&id];
+            Syscall::Shutdown(c) => {
+                let socket = self.sockets.get_mut(&id).expect("checked above");
                 // An unconnected carrier would shut down quietly; Linux refuses.
                 if socket.peer.is_none() && !socket.listening {
-                    errno(Errno::ENOTCONN)
-                } else {
-                    Disposition::Kernel
+                    return errno(Errno::ENOTCONN);
                 }
+                if c.how == libc::SHUT_WR || c.how == libc::SHUT_RDWR {
+                    socket.shut_wr = true;
+                }
+                Disposition::Kernel
             }
             Syscall::Recvmsg(c) => self.recvmsg(stop, id, c),
             _ => Disposition::Kernel,
