@@ -192,6 +192,12 @@ pub fn parse(text: &str, origin: &Origin, kinds: &[&str]) -> Result<Config, Conf
     let config: Config =
         toml::from_str(text).map_err(|e| error(e.span(), e.message().trim().to_owned()))?;
 
+    // Two places are kept for `none` and `host`, which launch can add.
+    let room = crate::modules::vunet::smoltcp::MAX_STACKS - ALWAYS_AVAILABLE.len();
+    if let Some(extra) = config.vunet.stacks.get(room) {
+        let why = format!("at most {room} stacks can be mounted in one session");
+        return Err(error(Some(extra.name.span()), why));
+    }
     let mut names = HashSet::new();
     for stack in &config.vunet.stacks {
         let name = stack.name.get_ref();
@@ -322,6 +328,16 @@ mod tests {
         let bad = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"none\"\n\
                    addresses = [\"10.0.0.2/33\"]\n";
         assert!(parse_err(bad).contains("prefix length must be 0 to 32"), "{}", parse_err(bad));
+    }
+
+    #[test]
+    fn a_session_mounts_at_most_62_stacks() {
+        let mut text = String::from("[vunet]\ndefault = \"s0\"\n");
+        for i in 0..63 {
+            text.push_str(&format!("[[vunet.stack]]\nname = \"s{i}\"\nkind = \"none\"\n"));
+        }
+        let message = parse_err(&text);
+        assert!(message.ends_with("at most 62 stacks can be mounted in one session"), "{message}");
     }
 
     #[test]

@@ -14,42 +14,24 @@ use std::os::unix::net::{SocketAddr, UnixStream};
 
 use common::{Session, TempDir, User, netvm_as, python};
 
-/// Abstract names in `/proc/net/unix` that look like netvm carriers (`@nv...`),
-/// with their NUL bytes shown as `@`.
+/// Abstract names in `/proc/net/unix` that look like netvm carriers (`@nv...`;
+/// netvm's names are printable, so the listing shows them exactly, after the `@`).
 fn listed_carrier_names() -> Vec<Vec<u8>> {
     let table = std::fs::read("/proc/net/unix").expect("/proc/net/unix");
     table
         .split(|&b| b == b'\n')
         .filter_map(|line| line.split(|&b| b == b' ').rfind(|f| !f.is_empty()))
         .filter(|path| path.len() == 14 && path.starts_with(b"@nv"))
-        .map(<[u8]>::to_vec)
-        .collect()
-}
-
-/// The names a listed one may stand for: each `@` after the first is a NUL or `@`.
-fn candidates(listed: &[u8]) -> Vec<Vec<u8>> {
-    let ats: Vec<usize> = (1..listed.len()).filter(|&i| listed[i] == b'@').collect();
-    (0..1u32 << ats.len())
-        .map(|mask| {
-            let mut name = listed[1..].to_vec();
-            for (bit, &at) in ats.iter().enumerate() {
-                if mask & (1 << bit) == 0 {
-                    name[at - 1] = 0;
-                }
-            }
-            name
-        })
+        .map(|path| path[1..].to_vec())
         .collect()
 }
 
 /// The exact abstract name of a listening carrier, found by connecting to it.
 fn reachable_carrier_name() -> Vec<u8> {
-    for listed in listed_carrier_names() {
-        for name in candidates(&listed) {
-            let addr = SocketAddr::from_abstract_name(&name).expect("abstract name");
-            if UnixStream::connect_addr(&addr).is_ok() {
-                return name;
-            }
+    for name in listed_carrier_names() {
+        let addr = SocketAddr::from_abstract_name(&name).expect("abstract name");
+        if UnixStream::connect_addr(&addr).is_ok() {
+            return name;
         }
     }
     panic!("no listening carrier found in /proc/net/unix")

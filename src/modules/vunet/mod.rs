@@ -99,10 +99,7 @@ fn mount(
     match kind {
         NoneStack::KIND => Box::new(NoneStack::mount(name)),
         HostStack::KIND => Box::new(HostStack::mount(name)),
-        SmoltcpStack::KIND => {
-            let index = u8::try_from(index).expect("at most 256 stacks");
-            Box::new(SmoltcpStack::mount(name, index, session, addresses))
-        }
+        SmoltcpStack::KIND => Box::new(SmoltcpStack::mount(name, index, session, addresses)),
         other => unreachable!("the configuration was checked: no stack kind `{other}`"),
     }
 }

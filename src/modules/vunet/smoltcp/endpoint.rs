@@ -5,9 +5,11 @@
 //! connections and datagrams between sockets of one stack are plain kernel `AF_UNIX`
 //! traffic between carriers: the data path never enters the supervisor.
 //!
-//! A name is 13 bytes, so its `sockaddr_un` is exactly as long as a `sockaddr_in`:
-//! `"nv"`, 4 random bytes per session (no clash with another netvm), the stack's
-//! index, and a 6-byte counter.
+//! A name is 13 characters, so its `sockaddr_un` is exactly as long as a
+//! `sockaddr_in`: `"nv"`, 4 random characters per session (no clash with another
+//! netvm), one for the stack, and a 6-character counter, all from a 64-character
+//! alphabet with no space, newline, NUL or `@`, so that `/proc/net/unix` and
+//! `ss -x` show each on one readable line, like `@nvq3Xz0000004`.
 
 use std::os::fd::AsRawFd;
 
@@ -22,6 +24,12 @@ pub const NAME_LEN: usize = 13;
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EndpointName(pub [u8; NAME_LEN]);
 
+/// The characters names are made of.
+const ALPHABET: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
+
+/// How many stacks a session can name (one character each).
+pub const MAX_STACKS: usize = ALPHABET.len();
+
 /// Hands out the names of one stack.
 #[derive(Debug)]
 pub struct Namer {
@@ -30,20 +38,24 @@ pub struct Namer {
 }
 
 impl Namer {
-    /// A namer for stack number `stack` of the session `session`.
-    pub fn new(session: [u8; 4], stack: u8) -> Self {
+    /// A namer for stack number `stack` (below [`MAX_STACKS`]) of session `session`.
+    pub fn new(session: [u8; 4], stack: usize) -> Self {
         let mut prefix = [0u8; 7];
         prefix[..2].copy_from_slice(b"nv");
         prefix[2..6].copy_from_slice(&session);
-        prefix[6] = stack;
+        prefix[6] = ALPHABET[stack % MAX_STACKS];
         Self { prefix, next: 1 }
     }
 
-    /// A name never handed out before.
+    /// A name never handed out before (64^6, some 68 billion, per stack).
     pub fn fresh(&mut self) -> EndpointName {
         let mut name = [0u8; NAME_LEN];
         name[..7].copy_from_slice(&self.prefix);
-        name[7..].copy_from_slice(&self.next.to_be_bytes()[2..]);
+        let mut n = self.next;
+        for digit in name[7..].iter_mut().rev() {
+            *digit = ALPHABET[(n % 64) as usize];
+            n /= 64;
+        }
         self.next += 1;
         EndpointName(name)
     }
@@ -102,7 +114,7 @@ pub fn session_id() -> [u8; 4] {
     if n != id.len() as isize {
         id = std::process::id().to_ne_bytes();
     }
-    id
+    id.map(|b| ALPHABET[usize::from(b) % ALPHABET.len()])
 }
 
 #[cfg(test)]
@@ -111,10 +123,16 @@ mod tests {
 
     #[test]
     fn names_are_unique_and_recognised() {
-        let mut namer = Namer::new([1, 2, 3, 4], 7);
+        let mut namer = Namer::new(*b"abcd", 7);
         let (a, b) = (namer.fresh(), namer.fresh());
         assert_ne!(a, b);
-        assert_eq!(&a.0[..7], b"nv\x01\x02\x03\x04\x07");
+        assert_eq!(&a.0, b"nvabcd7000001");
+        let printable = |c: &u8| c.is_ascii_graphic() && *c != b'@';
+        let session = session_id();
+        assert!(session.iter().all(printable));
+        let mut busy = Namer::new(session, 63);
+        busy.next = 64u64.pow(6) - 1;
+        assert!(busy.fresh().0.iter().all(printable));
         assert_eq!(a.sockaddr().len(), size_of::<libc::sockaddr_in>());
         assert_eq!(EndpointName::from_sockaddr(&a.sockaddr()), Some(a));
         assert_eq!(EndpointName::from_sockaddr(b"\x01\x00/tmp/x"), None);

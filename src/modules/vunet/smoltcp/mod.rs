@@ -44,7 +44,7 @@ use crate::tracer::syscall::{
 };
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 use endpoint::{EndpointName, Namer, SockType};
-pub use endpoint::{is_carrier_address, session_id};
+pub use endpoint::{MAX_STACKS, is_carrier_address, session_id};
 use ports::{Binding, PortTable, Proto, Scope};
 use sockopt::{Keeper, Options};
 
@@ -249,7 +249,7 @@ impl SmoltcpStack {
     pub const KIND: &'static str = "smoltcp";
 
     /// Mounts stack number `index` of the session, called `name`, with `addresses`.
-    pub fn mount(name: &str, index: u8, session: [u8; 4], addresses: Vec<IpAddr>) -> Self {
+    pub fn mount(name: &str, index: usize, session: [u8; 4], addresses: Vec<IpAddr>) -> Self {
         Self {
             name: name.into(),
             namer: Namer::new(session, index),
