@@ -265,7 +265,6 @@ cases! {
     fork_dup_scm,
     interrupts,
     ioctl,
-    #[ignore = "netvm differs: SIOCOUTQ counts bytes the peer has not read and works on listeners; SIOCOUTQNSD is ENOTTY"]
     ioctl_outq,
     listen_accept,
     #[ignore = "netvm differs: POLLHUP once the peer closed; the first send after the peer's close is EPIPE (Linux: sent)"]

@@ -295,6 +295,12 @@ impl Module for Vunet {
                 1,
                 ArgTest::IntMaskedEqual { mask: 0xff00, value: 0x8900 },
             ),
+            // SIOCOUTQ shares its number with the terminal's TIOCOUTQ.
+            TrapRule::when(
+                libc::SYS_ioctl,
+                1,
+                ArgTest::IntMaskedEqual { mask: u32::MAX, value: libc::TIOCOUTQ as u32 },
+            ),
         ];
         rules.extend(
             [

@@ -238,6 +238,9 @@ pub struct SmoltcpStack {
 /// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
 const CONNECTED_MSS: i32 = 32768;
 
+/// `SIOCOUTQNSD` (linux/sockios.h): bytes not yet sent.
+const SIOCOUTQNSD: u32 = 0x894B;
+
 /// The backlog every listening carrier gets (see `listen`).
 const CARRIER_BACKLOG: u64 = 65535;
 
@@ -1128,6 +1131,15 @@ impl Stack for SmoltcpStack {
                 Disposition::Kernel
             }
             Syscall::Recvmsg(c) => self.recvmsg(stop, id, c),
+            Syscall::Ioctl(c) if [libc::TIOCOUTQ as u32, SIOCOUTQNSD].contains(&c.request) => {
+                // Bytes not yet acknowledged (or not yet sent): on a stack's own
+                // loopback the peer's kernel acknowledges at once, so none. A carrier
+                // would count what the peer has not read.
+                if self.sockets[&id].listening {
+                    return errno(Errno::EINVAL);
+                }
+                result(stop.memory().write(c.arg, &0i32).map(|()| 0))
+            }
             _ => Disposition::Kernel,
         }
     }
