@@ -251,7 +251,7 @@ const IOCTLS: Table = &[
     (0x8922, "SIOCSIFMTU"),
     (0x8927, "SIOCGIFHWADDR"),
     (0x8933, "SIOCGIFINDEX"),
-        (0x8946, "SIOCETHTOOL"),
+    (0x8946, "SIOCETHTOOL"),
     (0x894B, "SIOCOUTQNSD"),
 ];
 

@@ -1,0 +1,294 @@
+//! The calls that carry addresses with data: `sendto`, `recvfrom`, `sendmsg`
+//! and `recvmsg`. A datagram's destination is translated to the receiving
+//! carrier's name on the way out, and a sender's carrier name back to its
+//! virtual address on the way in; streams ignore or blank the address as Linux TCP.
+
+use super::*;
+
+impl SmoltcpStack {
+    /// Where a datagram to the address at `addr` goes, for `sendto` and `sendmsg`
+    /// (call `number`) on UDP socket `id`.
+    pub(super) fn datagram_destination(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        addr: UserPtr,
+        addrlen: u32,
+        number: i64,
+    ) -> Destination {
+        let socket = &self.sockets[&id];
+        let to = match read_in(&stop.memory(), addr, addrlen)
+            .and_then(|bytes| datagram_address(&bytes, socket.family))
+        {
+            Ok(Some(to)) => to,
+            // No address after all: the connected peer, or none.
+            Ok(None) if socket.peer.is_some() => return Destination::Peer,
+            Ok(None) => return Destination::Answer(errno(Errno::EDESTADDRREQ)),
+            Err(e) => return Destination::Answer(errno(e)),
+        };
+        let to = if to.ip().is_unspecified() {
+            SocketAddr::new(loopback(socket.family), to.port())
+        } else {
+            to
+        };
+        if to.port() == 0 {
+            return Destination::Answer(errno(Errno::EINVAL));
+        }
+        if !self.is_local(to.ip()) {
+            return Destination::Answer(errno(Errno::ENETUNREACH));
+        }
+        if socket.local.is_none() {
+            // Linux binds an unbound sender to the wildcard and an ephemeral port.
+            let any = SocketAddr::new(socket.family.unspecified(), 0);
+            return Destination::Answer(self.bind_carrier(stop, id, any, Some(number)));
+        }
+        let source = self.source_for(to.ip());
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.source = Some(source);
+        }
+        match self.live_receiver(Proto::Udp, to) {
+            Some(receiver) => Destination::Carrier(receiver),
+            None => Destination::Nobody,
+        }
+    }
+
+    pub(super) fn sendto(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Sendto,
+    ) -> Disposition {
+        if self.sockets[&id].proto == Proto::Tcp {
+            // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
+            stop.set_arg(4, 0);
+            stop.set_arg(5, 0);
+            return Disposition::Kernel;
+        }
+        if c.len > MAX_DATAGRAM {
+            return errno(Errno::EMSGSIZE);
+        }
+        match self.datagram_destination(stop, id, c.addr, c.addrlen, libc::SYS_sendto) {
+            Destination::Answer(answer) => answer,
+            // Nobody listens: the datagram is lost, the sender is not told.
+            Destination::Nobody => Disposition::Return(c.len as i64),
+            Destination::Peer => {
+                stop.set_arg(4, 0);
+                stop.set_arg(5, 0);
+                Disposition::Kernel
+            }
+            Destination::Carrier(name) => match put_scratch(stop, &name.sockaddr(), 0) {
+                Ok(addr) => {
+                    stop.set_arg(4, addr);
+                    stop.set_arg(5, name.sockaddr().len() as u64);
+                    self.steps.insert(stop.tid, Step::Sent { len: c.len as i64, patch: None });
+                    Disposition::KernelThenFinish
+                }
+                Err(e) => errno(e),
+            },
+        }
+    }
+
+    pub(super) fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
+        let memory = stop.memory();
+        let socket = &self.sockets[&id];
+        let (header, patch) = match MsgNamePatch::read(&memory, c.msg.0) {
+            Ok(Some(found)) => found,
+            // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
+            Ok(None) if socket.proto == Proto::Udp && socket.peer.is_none() => {
+                return errno(Errno::EDESTADDRREQ);
+            }
+            Ok(None) => return Disposition::Kernel,
+            Err(e) => return errno(e),
+        };
+        if self.sockets[&id].proto == Proto::Tcp {
+            return self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch });
+        }
+        let len = match total_iov_len(&memory, &header) {
+            Ok(len) => len,
+            Err(e) => return errno(e),
+        };
+        match self.datagram_destination(stop, id, patch.name, patch.room, libc::SYS_sendmsg) {
+            Destination::Answer(answer) => answer,
+            Destination::Nobody => Disposition::Return(len),
+            Destination::Peer => {
+                self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch })
+            }
+            Destination::Carrier(carrier) => match put_scratch(stop, &carrier.sockaddr(), 0) {
+                Ok(at) => {
+                    let step = Step::Sent { len, patch: Some(patch) };
+                    let name_len = carrier.sockaddr().len() as u32;
+                    self.patch_msg_name(stop, patch, UserPtr(at), name_len, step)
+                }
+                Err(e) => errno(e),
+            },
+        }
+    }
+
+    pub(super) fn recvmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
+        let patch = match MsgNamePatch::read(&stop.memory(), c.msg.0) {
+            Ok(Some((_, patch))) => patch,
+            Ok(None) => return Disposition::Kernel,
+            Err(e) => return errno(e),
+        };
+        if self.sockets[&id].proto == Proto::Tcp {
+            let step = Step::RecvMsg { patch, socket: id, scratch: None };
+            return self.patch_msg_name(stop, patch, UserPtr(0), 0, step);
+        }
+        let scratch = stop.scratch(NAME_ROOM as usize);
+        let step = Step::RecvMsg { patch, socket: id, scratch: Some(scratch) };
+        self.patch_msg_name(stop, patch, UserPtr(scratch), NAME_ROOM, step)
+    }
+
+    /// Points a `msghdr`'s name at `name`/`len` for the duration of the call; the
+    /// step's exit puts the program's own values back.
+    pub(super) fn patch_msg_name(
+        &mut self,
+        stop: &SyscallStop,
+        patch: MsgNamePatch,
+        name: UserPtr,
+        len: u32,
+        step: Step,
+    ) -> Disposition {
+        match patch.write(&stop.memory(), name, len) {
+            Ok(()) => {
+                self.steps.insert(stop.tid, step);
+                Disposition::KernelThenFinish
+            }
+            Err(e) => errno(e),
+        }
+    }
+
+    pub(super) fn recvfrom(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
+        if self.sockets[&id].proto == Proto::Tcp {
+            stop.set_arg(4, 0);
+            stop.set_arg(5, 0);
+            self.steps.insert(stop.tid, Step::RecvFromStream);
+            return Disposition::KernelThenFinish;
+        }
+        // The kernel writes the sender's carrier name to scratch; the exit
+        // translates it into the sender's virtual address.
+        let scratch = stop.scratch(NAME_ROOM as usize + 8);
+        if let Err(e) = stop.memory().write(scratch + u64::from(NAME_ROOM), &NAME_ROOM) {
+            return errno(e);
+        }
+        stop.set_arg(4, scratch);
+        stop.set_arg(5, scratch + u64::from(NAME_ROOM));
+        self.steps.insert(stop.tid, Step::RecvFrom { socket: id, scratch });
+        Disposition::KernelThenFinish
+    }
+
+    /// The `sockaddr` a datagram's receiver `receiver` reports for the sender whose
+    /// carrier name (as a `sockaddr_un`) is `name`.
+    pub(super) fn sender_address(&self, receiver: SocketId, name: &[u8]) -> Vec<u8> {
+        let Some(me) = self.sockets.get(&receiver) else { return Vec::new() };
+        let toward = match me.local {
+            Some(l) if !l.ip().is_unspecified() => l.ip(),
+            _ => loopback(me.family),
+        };
+        let from = self
+            .address_of_name(name, toward)
+            .unwrap_or(SocketAddr::new(me.family.unspecified(), 0));
+        encode(from, me.family.raw())
+    }
+
+    /// The virtual address behind a carrier name: the bound address of the socket
+    /// holding it, with a wildcard IP replaced by the source it sends from.
+    pub(super) fn address_of_name(&self, name: &[u8], toward: IpAddr) -> Option<SocketAddr> {
+        let name = EndpointName::from_sockaddr(name)?;
+        let sender = &self.sockets[self.by_name.get(&name)?];
+        let local = sender.local?;
+        let ip = match (local.ip().is_unspecified(), sender.source) {
+            (false, _) => local.ip(),
+            (true, Some(source)) => source,
+            (true, None) => self.source_for(toward),
+        };
+        Some(SocketAddr::new(ip, local.port()))
+    }
+}
+
+/// The name fields of a program's `msghdr`, as it set them.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct MsgNamePatch {
+    pub(super) msg: u64,
+    pub(super) name: UserPtr,
+    pub(super) room: u32,
+}
+
+impl MsgNamePatch {
+    /// Reads the `msghdr` at `msg`: the header, and its name fields if a name is
+    /// given (`None` if `msg_name` is NULL, so the kernel can handle the call as is).
+    pub(super) fn read(
+        memory: &TraceeMemory,
+        msg: u64,
+    ) -> Result<Option<(libc::msghdr, Self)>, Errno> {
+        let header = memory.read::<libc::msghdr>(msg)?;
+        let name = UserPtr(header.msg_name as u64);
+        Ok((!name.is_null()).then_some((header, Self { msg, name, room: header.msg_namelen })))
+    }
+
+    /// Sets the header's `msg_name` and `msg_namelen`.
+    pub(super) fn write(
+        &self,
+        memory: &TraceeMemory,
+        name: UserPtr,
+        len: u32,
+    ) -> Result<(), Errno> {
+        memory.write(self.msg + MSG_NAME_OFFSET, &name.0)?;
+        memory.write(self.msg + MSG_NAMELEN_OFFSET, &len)
+    }
+}
+
+/// Offsets of `msg_name` and `msg_namelen` in `struct msghdr`.
+pub(super) const MSG_NAME_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_name) as u64;
+
+pub(super) const MSG_NAMELEN_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
+
+/// Where a datagram goes.
+pub(super) enum Destination {
+    /// To the carrier bound to this name.
+    Carrier(EndpointName),
+    /// Nowhere: no socket is bound there.
+    Nobody,
+    /// To the connected peer: the call named no address after all.
+    Peer,
+    /// The call is answered otherwise: an error, or a bind first.
+    Answer(Disposition),
+}
+
+/// The destination of a datagram send on a socket of `family`, with Linux's
+/// rules (`udp_sendmsg`, `udpv6_sendmsg`): `Ok(None)` is no address at all.
+pub(super) fn datagram_address(bytes: &[u8], family: Family) -> Result<Option<SocketAddr>, Errno> {
+    if bytes.len() < 2 {
+        return Err(Errno::EINVAL);
+    }
+    let sa_family = i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
+    match (family, sa_family) {
+        (Family::V4, libc::AF_UNSPEC) => {
+            // An IPv4 socket reads AF_UNSPEC as AF_INET.
+            let mut inet = bytes.to_vec();
+            inet[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
+            inet_addr(&inet, family, false).map(Some)
+        }
+        (Family::V4, _) => inet_addr(bytes, family, false).map(Some),
+        (Family::V6, libc::AF_INET6) => inet_addr(bytes, family, false).map(Some),
+        (Family::V6, libc::AF_UNSPEC) => Ok(None),
+        (Family::V6, libc::AF_INET) => Err(Errno::ENETUNREACH),
+        (Family::V6, _) => Err(Errno::EINVAL),
+    }
+}
+
+/// The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
+pub(super) const MAX_DATAGRAM: u64 = 65507;
+
+/// The bytes a `msghdr`'s iovecs describe (what a lost datagram "sent").
+pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Errno> {
+    let mut total = 0i64;
+    for i in 0..header.msg_iovlen as u64 {
+        let iov = memory.read::<libc::iovec>(header.msg_iov as u64 + i * 16)?;
+        total += iov.iov_len as i64;
+    }
+    Ok(total)
+}
+
+/// Room in the scratch area for a `sockaddr_un` and its length.
+pub(super) const NAME_ROOM: u32 = 112;

@@ -1,0 +1,143 @@
+//! `getsockopt`, `setsockopt` and the queue ioctls of a `smoltcp` stack's sockets,
+//! answered from [`sockopt`](super::sockopt)'s table or left to the carrier.
+
+use super::*;
+
+impl SmoltcpStack {
+    pub(super) fn getsockopt(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: Getsockopt,
+    ) -> Disposition {
+        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
+        let keeper = match socket.keeper(c.level, c.optname, true) {
+            Ok(keeper) => keeper,
+            Err(e) => return errno(e),
+        };
+        let memory = stop.memory();
+        let value = match keeper {
+            Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
+                match socket.pending_error.take() {
+                    Some(e) => {
+                        // Reading SO_ERROR clears it: clear the carrier's too.
+                        if let Ok(copy) = stop.copy_fd(c.fd) {
+                            let _ = nix::sys::socket::getsockopt(
+                                &copy,
+                                nix::sys::socket::sockopt::SocketError,
+                            );
+                        }
+                        int_bytes(e as i32)
+                    }
+                    None => return Disposition::Kernel,
+                }
+            }
+            Keeper::Carrier => return Disposition::Kernel,
+            Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),
+            Keeper::ReusePort => int_bytes(i32::from(socket.options.reuse_port)),
+            Keeper::TcpInfo => sockopt::tcp_info(if socket.peer.is_some() { 1 } else { 7 }),
+            Keeper::Congestion => {
+                let mut name = socket.options.congestion.clone().unwrap_or(b"cubic".to_vec());
+                name.resize(16, 0);
+                name
+            }
+            Keeper::Emulated
+                if (c.level, c.optname) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG)
+                    && socket.peer.is_some()
+                    && !socket.options.is_set(c.level, c.optname) =>
+            {
+                // What Linux reports for a connection over its own loopback.
+                int_bytes(CONNECTED_MSS)
+            }
+            Keeper::Emulated => {
+                int_bytes(socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto))
+            }
+        };
+        result(write_option(&memory, c.optval.0, c.optlen.0, &value).map(|()| 0))
+    }
+
+    pub(super) fn setsockopt(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: Setsockopt,
+    ) -> Disposition {
+        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
+        let keeper = match socket.keeper(c.level, c.optname, false) {
+            Ok(keeper) => keeper,
+            Err(e) => return errno(e),
+        };
+        if keeper == Keeper::Carrier {
+            if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR) {
+                if let Ok(value) = read_int_option(&stop.memory(), c.optval.0, c.optlen) {
+                    self.steps.insert(stop.tid, Step::ReuseAddr { socket: id, value: value != 0 });
+                    return Disposition::KernelThenFinish;
+                }
+            }
+            return Disposition::Kernel;
+        }
+        if keeper == Keeper::Congestion {
+            let len = c.optlen.min(16) as usize;
+            return match stop.memory().read_bytes(c.optval.0, len) {
+                Ok(name) if name.starts_with(b"cubic") || name.starts_with(b"reno") => {
+                    socket.options.congestion = Some(name);
+                    Disposition::Return(0)
+                }
+                Ok(_) => errno(Errno::ENOENT),
+                Err(e) => errno(e),
+            };
+        }
+        let value = match read_int_option(&stop.memory(), c.optval.0, c.optlen) {
+            Ok(value) => value,
+            Err(e) => return errno(e),
+        };
+        result(match keeper {
+            Keeper::V6Only if socket.local.is_some() => Err(Errno::EINVAL),
+            Keeper::V6Only => {
+                socket.options.v6only = value != 0;
+                Ok(0)
+            }
+            Keeper::ReusePort => {
+                socket.options.reuse_port = value != 0;
+                Ok(0)
+            }
+            Keeper::TcpInfo => Err(Errno::ENOPROTOOPT),
+            _ => socket.options.set(c.level, c.optname, value, socket.proto).map(|()| 0),
+        })
+    }
+}
+
+/// Returns an option value as `getsockopt` does: at most the caller's length
+/// (`EINVAL` if negative), and the length actually written.
+pub(super) fn write_option(
+    memory: &TraceeMemory,
+    optval: u64,
+    optlen: u64,
+    value: &[u8],
+) -> Result<(), Errno> {
+    let room = memory.read::<i32>(optlen)?;
+    if room < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let n = value.len().min(room as usize);
+    memory.write_bytes(optval, &value[..n])?;
+    memory.write(optlen, &(n as u32))
+}
+
+/// Reads an `int` option for `setsockopt`: shorter than an int is `EINVAL`.
+pub(super) fn read_int_option(
+    memory: &TraceeMemory,
+    optval: u64,
+    optlen: u32,
+) -> Result<i32, Errno> {
+    if (optlen as i32) < size_of::<i32>() as i32 {
+        return Err(Errno::EINVAL);
+    }
+    memory.read::<i32>(optval)
+}
+
+/// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
+pub(super) const CONNECTED_MSS: i32 = 32768;
+
+/// `SIOCOUTQNSD` (linux/sockios.h): bytes not yet sent.
+pub(super) const SIOCOUTQNSD: u32 = 0x894B;

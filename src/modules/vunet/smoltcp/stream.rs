@@ -1,0 +1,368 @@
+//! The connection calls of a `smoltcp` stack: `bind`, `listen`, `connect`,
+//! `accept`, `getsockname` and `getpeername`, and what `accept` finishes.
+
+use super::*;
+
+impl SmoltcpStack {
+    pub(super) fn bind(&mut self, stop: &mut SyscallStop, id: SocketId, c: AddrIn) -> Disposition {
+        let socket = &self.sockets[&id];
+        let addr = match read_in(&stop.memory(), c.addr, c.addrlen)
+            .and_then(|bytes| inet_addr(&bytes, socket.family, true))
+        {
+            Ok(addr) => addr,
+            Err(e) => return errno(e),
+        };
+        if socket.local.is_some() {
+            return errno(Errno::EINVAL);
+        }
+        if socket.options.v6only && canonical(addr.ip()).is_ipv4() && socket.family == Family::V6 {
+            return errno(Errno::EINVAL);
+        }
+        if let Err(e) = self.bindable(addr.ip()) {
+            return errno(e);
+        }
+        if addr.port() != 0 && addr.port() < 1024 && !can_bind_service(stop.process) {
+            return errno(Errno::EACCES);
+        }
+        if let IpAddr::V6(v6) = addr.ip() {
+            // Linux makes a socket bound to a specific IPv6 address IPv6-only.
+            if !v6.is_unspecified() && v6.to_ipv4_mapped().is_none() {
+                self.sockets.get_mut(&id).expect("checked above").options.v6only = true;
+            }
+        }
+        self.bind_carrier(stop, id, addr, None)
+    }
+
+    pub(super) fn listen(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
+        let socket = &self.sockets[&id];
+        if socket.proto != Proto::Tcp {
+            return errno(Errno::EOPNOTSUPP);
+        }
+        // Linux TCP never refuses a connection for a full backlog: the SYN is
+        // retried until there is room. An AF_UNIX connect to a full listener fails
+        // at once (EAGAIN) instead, so carriers listen with the largest backlog the
+        // kernel allows (net.core.somaxconn caps it) and connections queue.
+        stop.set_arg(1, CARRIER_BACKLOG);
+        if socket.listening {
+            return Disposition::Kernel;
+        }
+        if socket.peer.is_some() {
+            return errno(Errno::EINVAL);
+        }
+        let Some(local) = socket.local else {
+            // Linux binds an unbound listener to the wildcard and an ephemeral port.
+            let any = SocketAddr::new(socket.family.unspecified(), 0);
+            return self.bind_carrier(stop, id, any, Some(libc::SYS_listen));
+        };
+        if let Err(e) = self.ports.listen(local.port(), id, |name| name.is_held(SockType::Stream)) {
+            return errno(e);
+        }
+        self.steps.insert(stop.tid, Step::Listen { socket: id, port: local.port() });
+        Disposition::KernelThenFinish
+    }
+
+    pub(super) fn connect(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: AddrIn,
+    ) -> Disposition {
+        let socket = &self.sockets[&id];
+        let bytes = match read_in(&stop.memory(), c.addr, c.addrlen) {
+            Ok(bytes) if bytes.len() >= 2 => bytes,
+            Ok(_) => return errno(Errno::EINVAL),
+            Err(e) => return errno(e),
+        };
+        if u16::from_ne_bytes([bytes[0], bytes[1]]) == libc::AF_UNSPEC as u16 {
+            return self.disconnect(id);
+        }
+        if socket.completion_unreported {
+            // The connect reported EINPROGRESS: the next one reports it done.
+            self.sockets.get_mut(&id).expect("checked above").completion_unreported = false;
+            return Disposition::Return(0);
+        }
+        if socket.proto == Proto::Tcp && (socket.peer.is_some() || socket.listening) {
+            return errno(Errno::EISCONN);
+        }
+        if socket.refused {
+            return errno(Errno::ECONNABORTED);
+        }
+        let mut to = match inet_addr(&bytes, socket.family, false) {
+            Ok(to) => to,
+            Err(e) => return errno(e),
+        };
+        if to.ip().is_unspecified() {
+            // Linux connects to the unspecified address through loopback.
+            to.set_ip(loopback(socket.family));
+        }
+        if socket.family == Family::V6 && socket.options.v6only && canonical(to.ip()).is_ipv4() {
+            return errno(Errno::ENETUNREACH);
+        }
+        if !self.is_local(to.ip()) {
+            return errno(Errno::ENETUNREACH);
+        }
+        let source = self.source_for(to.ip());
+        let (proto, bound) = (socket.proto, socket.local.is_some());
+        let Some(receiver) = self.live_receiver(proto, to) else {
+            return match proto {
+                Proto::Tcp => self.refuse(stop, id),
+                // UDP connects to a silent port all the same; datagrams are lost.
+                Proto::Udp => self.remember_peer(id, to),
+            };
+        };
+        if !bound {
+            let local = SocketAddr::new(source, 0);
+            return self.bind_carrier(stop, id, local, Some(libc::SYS_connect));
+        }
+        let Some(fd) = stop.call().fd() else {
+            return errno(Errno::EBADF);
+        };
+        let nonblocking = is_nonblocking(stop.tid, fd);
+        let addr = match put_scratch(stop, &receiver.sockaddr(), 0) {
+            Ok(addr) => addr,
+            Err(e) => return errno(e),
+        };
+        stop.set_arg(1, addr);
+        stop.set_arg(2, receiver.sockaddr().len() as u64);
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.peer = Some(to);
+        }
+        self.steps.insert(stop.tid, Step::Connect { socket: id, nonblocking, source });
+        Disposition::KernelThenFinish
+    }
+
+    /// A TCP connect that nobody listens for. Blocking, it is `ECONNREFUSED` at once,
+    /// as on Linux. Non-blocking, Linux says `EINPROGRESS` and the refusal arrives
+    /// later, as `POLLERR|POLLHUP` and `SO_ERROR`. The carrier is given that state
+    /// natively: it connects to a listener netvm makes for the purpose, which is
+    /// closed at the call's exit without accepting; the kernel then marks the
+    /// carrier failed and shut down, so every readiness API sees the refusal.
+    pub(super) fn refuse(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
+        let Some(fd) = stop.call().fd() else { return errno(Errno::EBADF) };
+        if !is_nonblocking(stop.tid, fd) {
+            return errno(Errno::ECONNREFUSED);
+        }
+        let name = self.namer.fresh();
+        let Ok(listener) = temporary_listener(&name) else { return errno(Errno::ECONNREFUSED) };
+        match put_scratch(stop, &name.sockaddr(), 0) {
+            Ok(addr) => {
+                stop.set_arg(1, addr);
+                stop.set_arg(2, name.sockaddr().len() as u64);
+                self.steps.insert(stop.tid, Step::Refused { socket: id, listener });
+                Disposition::KernelThenFinish
+            }
+            Err(e) => errno(e),
+        }
+    }
+
+    pub(super) fn remember_peer(&mut self, id: SocketId, to: SocketAddr) -> Disposition {
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.peer = Some(to);
+        }
+        Disposition::Return(0)
+    }
+
+    pub(super) fn disconnect(&mut self, id: SocketId) -> Disposition {
+        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
+        socket.peer = None;
+        match socket.proto {
+            // The carrier dissolves its association natively with AF_UNSPEC.
+            Proto::Udp => Disposition::Kernel,
+            Proto::Tcp => Disposition::Return(0),
+        }
+    }
+
+    pub(super) fn accept(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Accept,
+    ) -> Disposition {
+        let socket = &self.sockets[&id];
+        if socket.proto != Proto::Tcp {
+            return errno(Errno::EOPNOTSUPP);
+        }
+        if !socket.listening {
+            return errno(Errno::EINVAL);
+        }
+        let room = if c.addr.is_null() {
+            None
+        } else {
+            match stop.memory().read::<i32>(c.addrlen.0) {
+                Ok(room) if room >= 0 => Some(room),
+                Ok(_) => return errno(Errno::EINVAL),
+                Err(e) => return errno(e),
+            }
+        };
+        self.steps.insert(stop.tid, Step::Accept { listener: id, room });
+        Disposition::KernelThenFinish
+    }
+
+    pub(super) fn address(
+        &self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: AddrOut,
+        peer: bool,
+    ) -> Disposition {
+        let socket = &self.sockets[&id];
+        let addr = if peer {
+            match socket.peer {
+                Some(addr) if !socket.listening && !self.connection_over(stop, socket) => addr,
+                _ => return errno(Errno::ENOTCONN),
+            }
+        } else {
+            socket.local.unwrap_or(SocketAddr::new(socket.family.unspecified(), 0))
+        };
+        let bytes = encode(addr, socket.family.raw());
+        result(write_out(&stop.memory(), c.addr, c.addrlen, &bytes).map(|()| 0))
+    }
+
+    /// Whether a TCP connection has ended as Linux counts it (state CLOSE): a reset
+    /// came (the carrier has an error), or both sides shut down writing (the
+    /// carrier is shut down both ways after this side's own `SHUT_WR`). A peer's
+    /// clean close alone leaves Linux in CLOSE_WAIT, still connected.
+    pub(super) fn connection_over(&self, stop: &SyscallStop, socket: &VSocket) -> bool {
+        let Some(fd) = stop.call().fd() else { return false };
+        if socket.proto != Proto::Tcp {
+            return false;
+        }
+        let Ok(copy) = stop.copy_fd(fd) else { return false };
+        let mut poll = libc::pollfd { fd: copy.as_raw_fd(), events: 0, revents: 0 };
+        // SAFETY: one live pollfd, no timeout.
+        if unsafe { libc::poll(&mut poll, 1, 0) } != 1 {
+            return false;
+        }
+        poll.revents & libc::POLLERR != 0 || (poll.revents & libc::POLLHUP != 0 && socket.shut_wr)
+    }
+
+    /// A connection was accepted on `listener` as fd `fd`: record the new socket
+    /// and tell the program its peer's virtual address.
+    pub(super) fn finish_accept(
+        &mut self,
+        stop: &mut SyscallStop,
+        listener: SocketId,
+        fd: i32,
+        room: Option<i32>,
+        claims: &mut Claims,
+    ) {
+        let Ok(FdTarget::Socket(id)) = resolve(stop.tid, fd) else {
+            return;
+        };
+        let Some(listening) = self.sockets.get(&listener) else {
+            return;
+        };
+        let mut accepted = VSocket::new(listening.family, Proto::Tcp);
+        accepted.options = listening.options.clone();
+        let copy = stop.copy_fd(fd).ok();
+        if let (Some(copy), Syscall::Accept(c)) = (&copy, stop.call()) {
+            if let Ok(listener_copy) = stop.copy_fd(c.fd) {
+                inherit_socket_options(listener_copy.as_raw_fd(), copy.as_raw_fd());
+            }
+        }
+        // The carrier's peer is the connecting carrier, bound to a name of ours.
+        let connector = copy
+            .and_then(|copy| peer_name(copy.as_raw_fd()))
+            .and_then(|name| self.by_name.get(&name))
+            .and_then(|id| self.sockets.get(id));
+        if let Some(connector) = connector {
+            accepted.local = connector.peer;
+            accepted.peer = connector.local;
+        }
+        let peer = accepted.peer.unwrap_or(SocketAddr::new(listening.family.unspecified(), 0));
+        let family = listening.family.raw();
+        self.sockets.insert(id, accepted);
+        claims.claim(id);
+        if let (Some(room), Syscall::Accept(c)) = (room, stop.call()) {
+            let memory = stop.memory();
+            // Restore the caller's buffer length (the kernel overwrote it) first.
+            let written = memory
+                .write(c.addrlen.0, &room)
+                .and_then(|()| write_out(&memory, c.addr, c.addrlen, &encode(peer, family)));
+            if let Err(e) = written {
+                stop.set_result(-(e as i64));
+            }
+        }
+    }
+}
+
+/// A listening stream socket bound to `name`, in the supervisor.
+pub(super) fn temporary_listener(name: &EndpointName) -> Result<std::os::fd::OwnedFd, Errno> {
+    use nix::sys::socket::{AddressFamily, Backlog, SockFlag, UnixAddr, bind, listen, socket};
+    let listener = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    bind(listener.as_raw_fd(), &UnixAddr::new_abstract(&name.0)?)?;
+    listen(&listener, Backlog::new(1)?)?;
+    Ok(listener)
+}
+
+/// `SOL_SOCKET` options a TCP socket accepted by Linux inherits from its listener
+/// but an `AF_UNIX` carrier does not.
+pub(super) const INHERITED_OPTIONS: [libc::c_int; 3] =
+    [libc::SO_KEEPALIVE, libc::SO_OOBINLINE, libc::SO_RCVLOWAT];
+
+/// Copies the [`INHERITED_OPTIONS`] from a listening carrier to an accepted one.
+pub(super) fn inherit_socket_options(listener: i32, accepted: i32) {
+    for option in INHERITED_OPTIONS {
+        let mut value: libc::c_int = 0;
+        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // SAFETY: `value` and `len` are live locals of the sizes passed.
+        let got = unsafe {
+            libc::getsockopt(listener, libc::SOL_SOCKET, option, (&raw mut value).cast(), &mut len)
+        };
+        if got == 0 {
+            // SAFETY: passes a live int of the size given.
+            unsafe {
+                libc::setsockopt(
+                    accepted,
+                    libc::SOL_SOCKET,
+                    option,
+                    (&raw const value).cast(),
+                    len,
+                );
+            }
+        }
+    }
+}
+
+/// The carrier name a connected `AF_UNIX` socket's peer is bound to.
+pub(super) fn peer_name(fd: i32) -> Option<EndpointName> {
+    let mut storage: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are live locals sized as the kernel expects.
+    let rc = unsafe { libc::getpeername(fd, (&raw mut storage).cast(), &mut len) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: the kernel initialised `len` bytes of `storage`.
+    let bytes =
+        unsafe { std::slice::from_raw_parts((&raw const storage).cast::<u8>(), len as usize) };
+    EndpointName::from_sockaddr(bytes)
+}
+
+/// Whether fd `fd` of thread `tid` has `O_NONBLOCK` set (from `/proc`'s fdinfo).
+pub(super) fn is_nonblocking(tid: Pid, fd: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}"))
+        .ok()
+        .and_then(|info| {
+            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
+            i64::from_str_radix(flags.trim(), 8).ok()
+        })
+        .is_some_and(|flags| flags & i64::from(libc::O_NONBLOCK) != 0)
+}
+
+/// The capability bit that allows binding ports below 1024 (linux/capability.h).
+pub(super) const CAP_NET_BIND_SERVICE: u32 = 10;
+
+/// Whether `process` may bind ports below 1024 (`CAP_NET_BIND_SERVICE`).
+pub(super) fn can_bind_service(process: Pid) -> bool {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|status| {
+            let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+            u64::from_str_radix(caps.trim(), 16).ok()
+        })
+        .is_some_and(|caps| caps & (1 << CAP_NET_BIND_SERVICE) != 0)
+}
+
+/// The backlog every listening carrier gets (see `listen`).
+pub(super) const CARRIER_BACKLOG: u64 = 65535;
