@@ -111,3 +111,26 @@ fn the_static_busybox_binary_runs() {
     out.assert_code(3);
     assert_eq!(out.stdout.trim(), "4", "{out}");
 }
+
+/// Tens of thousands of trapped calls back to back, from two threads at once: the
+/// supervisor's loop alternates spinning, reading signals and sleeping, and a
+/// stop it failed to notice would leave the program stopped forever (a run past
+/// the deadline fails the test).
+#[test]
+fn back_to_back_trapped_calls_never_stall() {
+    let script = r#"
+import socket, threading
+def hammer(n):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1", 0))
+    for _ in range(n):
+        s.getsockname()
+threads = [threading.Thread(target=hammer, args=(8000,)) for _ in range(2)]
+[t.start() for t in threads]; [t.join() for t in threads]
+print("done")
+"#;
+    for _ in 0..3 {
+        let output = run_netvm(&["run", "--", python(), "-c", script]);
+        output.assert_code(0);
+        assert_eq!(output.stdout, "done\n");
+    }
+}

@@ -251,16 +251,21 @@ impl Tracer {
         self.threads.values().map(|t| t.process).filter(move |p| seen.insert(*p))
     }
 
-    /// Handles every stop and exit that is pending, without blocking.
-    pub fn reap(&mut self, handler: &mut dyn Handler) {
+    /// Handles every stop and exit that is pending, without blocking, and says
+    /// how many there were.
+    pub fn reap(&mut self, handler: &mut dyn Handler) -> usize {
+        let mut handled = 0;
         loop {
             match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return,
-                Ok(status) => self.on_status(status, handler),
+                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return handled,
+                Ok(status) => {
+                    self.on_status(status, handler);
+                    handled += 1;
+                }
                 Err(Errno::EINTR) => continue,
                 Err(e) => {
                     log::error!("waitpid: {e}");
-                    return;
+                    return handled;
                 }
             }
         }

@@ -214,6 +214,17 @@ impl Session {
     }
 }
 
+impl Drop for Session {
+    /// A test that fails half-way must not leave its session running: killing
+    /// netvm kills every process it traces (PTRACE_O_EXITKILL).
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 fn wait_with_deadline(child: &mut Child) -> ExitStatus {
     let start = Instant::now();
     loop {
