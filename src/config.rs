@@ -105,9 +105,11 @@ impl fmt::Display for Origin {
 /// A configuration that cannot be used: where, and why.
 #[derive(Debug, PartialEq, Eq)]
 pub struct ConfigError {
+    /// Where the configuration came from.
     pub origin: Origin,
     /// 1-based line, when the problem has one.
     pub line: Option<usize>,
+    /// What is wrong, as one sentence.
     pub message: String,
 }
 

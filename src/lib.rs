@@ -16,6 +16,8 @@
 //! [`config`] reads `modules.toml`; [`supervisor`] is the single-threaded event loop
 //! that ties the tracer to the modules.
 
+#![warn(missing_docs)]
+
 pub mod config;
 pub mod fdtable;
 pub mod modules;

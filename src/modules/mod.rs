@@ -35,7 +35,9 @@ pub enum Disposition {
 /// `kernel` for calls on objects no module virtualizes).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Answer {
+    /// Who answered: a stack's name, or `kernel`.
     pub by: Rc<str>,
+    /// What happens to the call.
     pub disposition: Disposition,
 }
 

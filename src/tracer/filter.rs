@@ -31,7 +31,12 @@ pub enum ArgTest {
     /// The 64-bit argument (pointer, size) is not zero.
     NotNull,
     /// The `int` argument, masked, equals the value.
-    IntMaskedEqual { mask: u32, value: u32 },
+    IntMaskedEqual {
+        /// Which bits to compare.
+        mask: u32,
+        /// What they must equal.
+        value: u32,
+    },
 }
 
 /// "Stop the tracee at this call when these argument tests all hold."

@@ -28,26 +28,35 @@ impl fmt::Debug for UserPtr {
 /// `socket(domain, type, protocol)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Socket {
+    /// The address family (`AF_*`).
     pub domain: i32,
     /// The socket type with `SOCK_NONBLOCK` and `SOCK_CLOEXEC` still or-ed in.
     pub ty: i32,
+    /// The protocol; 0 picks the family's default for the type.
     pub protocol: i32,
 }
 
 /// `socketpair(domain, type, protocol, sv)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Socketpair {
+    /// The address family (`AF_*`).
     pub domain: i32,
+    /// The type (`SOCK_*`), with `SOCK_NONBLOCK` and `SOCK_CLOEXEC` or-ed in.
     pub ty: i32,
+    /// The protocol; 0 picks the family's default for the type.
     pub protocol: i32,
+    /// Where the two new descriptors go.
     pub sv: UserPtr,
 }
 
 /// A call that passes a socket address in: `bind`, `connect`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddrIn {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// The address passed in.
     pub addr: UserPtr,
+    /// Its length.
     pub addrlen: u32,
 }
 
@@ -55,16 +64,22 @@ pub struct AddrIn {
 /// `getsockname`, `getpeername`, and `accept`/`accept4` with their flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct AddrOut {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// Where the address goes (NULL: nowhere).
     pub addr: UserPtr,
+    /// In: the room at `addr`; out: the address's full length.
     pub addrlen: UserPtr,
 }
 
 /// `accept(fd, addr, addrlen)` or `accept4(fd, addr, addrlen, flags)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Accept {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// Where the peer's address goes (NULL: nowhere).
     pub addr: UserPtr,
+    /// In: the room at `addr`; out: the address's full length.
     pub addrlen: UserPtr,
     /// `None` for plain `accept`.
     pub flags: Option<i32>,
@@ -73,73 +88,106 @@ pub struct Accept {
 /// `listen(fd, backlog)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Listen {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// How many pending connections to queue.
     pub backlog: i32,
 }
 
 /// `shutdown(fd, how)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Shutdown {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// `SHUT_RD`, `SHUT_WR` or `SHUT_RDWR`.
     pub how: i32,
 }
 
 /// `getsockopt(fd, level, optname, optval, optlen)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Getsockopt {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// The option's protocol level (`SOL_SOCKET`, `IPPROTO_TCP`, ...).
     pub level: i32,
+    /// The option.
     pub optname: i32,
+    /// Where the value goes.
     pub optval: UserPtr,
+    /// In: the room at `optval`; out: the value's length.
     pub optlen: UserPtr,
 }
 
 /// `setsockopt(fd, level, optname, optval, optlen)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Setsockopt {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// The option's protocol level (`SOL_SOCKET`, `IPPROTO_TCP`, ...).
     pub level: i32,
+    /// The option.
     pub optname: i32,
+    /// The value.
     pub optval: UserPtr,
+    /// The value's length.
     pub optlen: u32,
 }
 
 /// `sendto(fd, buf, len, flags, addr, addrlen)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Sendto {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// The data.
     pub buf: UserPtr,
+    /// The data's length.
     pub len: u64,
+    /// `MSG_*` flags.
     pub flags: i32,
+    /// The destination (NULL: the connected peer).
     pub addr: UserPtr,
+    /// The destination's length.
     pub addrlen: u32,
 }
 
 /// `recvfrom(fd, buf, len, flags, addr, addrlen)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Recvfrom {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// The data.
     pub buf: UserPtr,
+    /// The data's length.
     pub len: u64,
+    /// `MSG_*` flags.
     pub flags: i32,
+    /// Where the sender's address goes (NULL: nowhere).
     pub addr: UserPtr,
+    /// In: the room at `addr`; out: the address's full length.
     pub addrlen: UserPtr,
 }
 
 /// `sendmsg(fd, msg, flags)` or `recvmsg(fd, msg, flags)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Msg {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// The `struct msghdr`.
     pub msg: UserPtr,
+    /// `MSG_*` flags.
     pub flags: i32,
 }
 
 /// `sendmmsg(fd, msgvec, vlen, flags)` or `recvmmsg(fd, msgvec, vlen, flags, timeout)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Mmsg {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// The array of `struct mmsghdr`.
     pub msgvec: UserPtr,
+    /// How many entries the array has.
     pub vlen: u32,
+    /// `MSG_*` flags.
     pub flags: i32,
     /// `recvmmsg` only; NULL for `sendmmsg`.
     pub timeout: UserPtr,
@@ -148,35 +196,58 @@ pub struct Mmsg {
 /// `ioctl(fd, request, arg)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ioctl {
+    /// The socket's descriptor, as the calling process numbers it.
     pub fd: i32,
+    /// The request number.
     pub request: u32,
+    /// Its argument (often a pointer).
     pub arg: u64,
 }
 
 /// A decoded system call, one variant per call netvm traps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syscall {
+    /// `socket(2)`.
     Socket(Socket),
+    /// `socketpair(2)`.
     Socketpair(Socketpair),
+    /// `bind(2)`.
     Bind(AddrIn),
+    /// `connect(2)`.
     Connect(AddrIn),
+    /// `listen(2)`.
     Listen(Listen),
+    /// `accept(2)` and `accept4(2)`.
     Accept(Accept),
+    /// `getsockname(2)`.
     Getsockname(AddrOut),
+    /// `getpeername(2)`.
     Getpeername(AddrOut),
+    /// `getsockopt(2)`.
     Getsockopt(Getsockopt),
+    /// `setsockopt(2)`.
     Setsockopt(Setsockopt),
+    /// `shutdown(2)`.
     Shutdown(Shutdown),
+    /// `sendto(2)` with an address (without one it is not trapped).
     Sendto(Sendto),
+    /// `recvfrom(2)` with an address (without one it is not trapped).
     Recvfrom(Recvfrom),
+    /// `sendmsg(2)`.
     Sendmsg(Msg),
+    /// `recvmsg(2)`.
     Recvmsg(Msg),
+    /// `sendmmsg(2)`.
     Sendmmsg(Mmsg),
+    /// `recvmmsg(2)`.
     Recvmmsg(Mmsg),
+    /// `ioctl(2)` on a socket request.
     Ioctl(Ioctl),
     /// A call netvm does not decode (it should never have been trapped).
     Other {
+        /// The call's number.
         number: i64,
+        /// Its six raw arguments.
         args: [u64; 6],
     },
 }

@@ -163,6 +163,7 @@ mod tests {
 
     #[test]
     fn connect_shows_the_address_it_reads() {
+        // SAFETY: sockaddr_in is plain data, valid when zeroed.
         let mut sin: libc::sockaddr_in = unsafe { std::mem::zeroed() };
         sin.sin_family = libc::AF_INET as u16;
         sin.sin_port = 8080u16.to_be();

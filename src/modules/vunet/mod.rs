@@ -159,7 +159,9 @@ pub struct Vunet {
 /// A `--stack` name that names no stack.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnknownStack {
+    /// The name asked for.
     pub name: String,
+    /// The names of the mounted stacks.
     pub mounted: Vec<String>,
 }
 

@@ -14,17 +14,24 @@ use crate::tracer::syscall::UserPtr;
 pub enum SockAddr {
     /// `AF_UNSPEC`: used by `connect` to dissolve an association.
     Unspec,
+    /// `AF_INET`.
     Inet(SocketAddrV4),
+    /// `AF_INET6`.
     Inet6(SocketAddrV6),
     /// `AF_UNIX` with a path, an abstract name (leading NUL), or neither (unnamed).
     Unix(UnixName),
+    /// `AF_NETLINK`.
     Netlink {
+        /// The socket's netlink port id (0: the kernel).
         port_id: u32,
+        /// The multicast groups it listens to.
         groups: u32,
     },
     /// A family netvm does not decode, with the bytes after `sa_family`.
     Other {
+        /// The address family.
         family: u16,
+        /// The bytes after `sa_family`.
         data: Vec<u8>,
     },
 }
@@ -32,8 +39,11 @@ pub enum SockAddr {
 /// The name part of an `AF_UNIX` address.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum UnixName {
+    /// No name (an unbound socket).
     Unnamed,
+    /// A filesystem path.
     Path(Vec<u8>),
+    /// An abstract name (after the leading NUL).
     Abstract(Vec<u8>),
 }
 

@@ -326,6 +326,7 @@ pub(super) fn inherit_socket_options(listener: i32, accepted: i32) {
 
 /// The carrier name a connected `AF_UNIX` socket's peer is bound to.
 pub(super) fn peer_name(fd: i32) -> Option<EndpointName> {
+    // SAFETY: sockaddr_un is plain data, valid when zeroed.
     let mut storage: libc::sockaddr_un = unsafe { std::mem::zeroed() };
     let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
     // SAFETY: `storage` and `len` are live locals sized as the kernel expects.
