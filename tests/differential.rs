@@ -295,6 +295,7 @@ cases! {
     #[ignore = "netvm differs: UDP connected to a port closed just now: send is ENOTCONN, no ECONNREFUSED afterwards"]
     udp_closed_port,
     udp_connected_filter,
+        udp_mmsg,
     udp_sendmsg,
     udp_sendto_family,
     #[ignore = "netvm differs: connected UDP to an unbound port: send is ENOTCONN, no ECONNREFUSED afterwards"]

@@ -139,6 +139,160 @@ impl SmoltcpStack {
         self.patch_msg_name(stop, patch, UserPtr(scratch), NAME_ROOM, step)
     }
 
+    /// `sendmmsg`: each header's destination as `sendmsg`'s. The batch is cut
+    /// short before a datagram that cannot go the same way (nobody receives it,
+    /// or its address is refused): `sendmmsg` may send fewer than asked, and the
+    /// program sends the rest again. A first datagram nobody receives is counted
+    /// as sent and lost, as Linux sends it.
+    pub(super) fn sendmmsg(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Mmsg,
+    ) -> Disposition {
+        let memory = stop.memory();
+        let asked = c.vlen.min(UIO_MAXIOV) as usize;
+        let stream = self.sockets[&id].proto == Proto::Tcp;
+        let batch = if stream { asked } else { asked.min(MAX_NAMED_BATCH) };
+        let slots = stop.scratch(batch * CARRIER_NAME_LEN);
+        let mut patches = Vec::new();
+        let mut count = batch;
+        for i in 0..batch {
+            let header = c.msgvec.0 + (i * size_of::<libc::mmsghdr>()) as u64;
+            let patch = match MsgNamePatch::read(&memory, header) {
+                Ok(Some((_, patch))) => patch,
+                Ok(None) if stream || self.sockets[&id].peer.is_some() => continue,
+                Ok(None) if i == 0 => return errno(Errno::EDESTADDRREQ),
+                Ok(None) => {
+                    count = i;
+                    break;
+                }
+                Err(e) if i == 0 => return errno(e),
+                Err(_) => {
+                    count = i;
+                    break;
+                }
+            };
+            let target = if stream {
+                Ok((UserPtr(0), 0))
+            } else {
+                match self.datagram_destination(
+                    stop,
+                    id,
+                    patch.name,
+                    patch.room,
+                    libc::SYS_sendmmsg,
+                ) {
+                    Destination::Peer => Ok((UserPtr(0), 0)),
+                    Destination::Carrier(name) => {
+                        let slot = slots + (i * CARRIER_NAME_LEN) as u64;
+                        memory
+                            .write_bytes(slot, &name.sockaddr())
+                            .map(|()| (UserPtr(slot), CARRIER_NAME_LEN as u32))
+                    }
+                    Destination::Nobody if i == 0 => {
+                        self.restore_all(&memory, &patches);
+                        return Disposition::Return(1);
+                    }
+                    Destination::Answer(answer) if i == 0 => return answer,
+                    Destination::Nobody | Destination::Answer(_) => {
+                        count = i;
+                        break;
+                    }
+                }
+            };
+            match target.and_then(|(name, len)| patch.write(&memory, name, len)) {
+                Ok(()) => patches.push(patch),
+                Err(e) => {
+                    self.restore_all(&memory, &patches);
+                    return errno(e);
+                }
+            }
+        }
+        if count < asked {
+            stop.set_arg(2, count as u64);
+        }
+        if patches.is_empty() {
+            return Disposition::Kernel;
+        }
+        self.steps.insert(stop.tid, Step::SendMmsg { patches });
+        Disposition::KernelThenFinish
+    }
+
+    /// `recvmmsg`: each header's name as `recvmsg`'s, for at most
+    /// [`MAX_NAMED_BATCH`] messages when names are asked for (the scratch area
+    /// holds their carrier names).
+    pub(super) fn recvmmsg(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Mmsg,
+    ) -> Disposition {
+        let memory = stop.memory();
+        let stream = self.sockets[&id].proto == Proto::Tcp;
+        let batch = (c.vlen.min(UIO_MAXIOV) as usize).min(MAX_NAMED_BATCH);
+        let slots = stop.scratch(batch * NAME_ROOM as usize);
+        let mut entries = Vec::new();
+        for i in 0..batch {
+            let header = c.msgvec.0 + (i * size_of::<libc::mmsghdr>()) as u64;
+            let Ok(Some((_, patch))) = MsgNamePatch::read(&memory, header) else { continue };
+            let (name, len, scratch) = if stream {
+                (UserPtr(0), 0, None)
+            } else {
+                let slot = slots + (i * NAME_ROOM as usize) as u64;
+                (UserPtr(slot), NAME_ROOM, Some(slot))
+            };
+            if let Err(e) = patch.write(&memory, name, len) {
+                let patches: Vec<_> = entries.iter().map(|(p, _)| *p).collect();
+                self.restore_all(&memory, &patches);
+                return errno(e);
+            }
+            entries.push((patch, scratch));
+        }
+        if entries.is_empty() {
+            return Disposition::Kernel;
+        }
+        if (batch as u32) < c.vlen {
+            stop.set_arg(2, batch as u64);
+        }
+        self.steps.insert(stop.tid, Step::RecvMmsg { entries, socket: id });
+        Disposition::KernelThenFinish
+    }
+
+    /// Puts back the names of headers netvm patched.
+    fn restore_all(&self, memory: &TraceeMemory, patches: &[MsgNamePatch]) {
+        for patch in patches {
+            let _ = patch.write(memory, patch.name, patch.room);
+        }
+    }
+
+    /// At a receive's exit: gives a header its own name pointer back, with the
+    /// sender's virtual address (read from `scratch`, the carrier name the kernel
+    /// wrote) if a message arrived, or no address at all for a stream.
+    pub(super) fn give_back_name(
+        &self,
+        memory: &TraceeMemory,
+        patch: MsgNamePatch,
+        socket: SocketId,
+        scratch: Option<u64>,
+        received: bool,
+    ) -> Result<(), Errno> {
+        let reported = match scratch {
+            // A stream reports no address (length 0), as Linux TCP does.
+            None => Vec::new(),
+            Some(_) if !received => return patch.write(memory, patch.name, patch.room),
+            Some(scratch) => {
+                let header = memory.read::<libc::msghdr>(patch.msg);
+                let len = header.map_or(0, |h| h.msg_namelen.min(NAME_ROOM));
+                let name = memory.read_bytes(scratch, len as usize).unwrap_or_default();
+                self.sender_address(socket, &name)
+            }
+        };
+        let n = reported.len().min(patch.room as usize);
+        memory.write_bytes(patch.name.0, &reported[..n])?;
+        patch.write(memory, patch.name, reported.len() as u32)
+    }
+
     /// Points a `msghdr`'s name at `name`/`len` for the duration of the call; the
     /// step's exit puts the program's own values back.
     pub(super) fn patch_msg_name(
@@ -292,3 +446,13 @@ pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Res
 
 /// Room in the scratch area for a `sockaddr_un` and its length.
 pub(super) const NAME_ROOM: u32 = 112;
+
+/// The most messages of one `sendmmsg`/`recvmmsg` whose names netvm translates:
+/// their carrier names live in the scratch area below the tracee's stack.
+const MAX_NAMED_BATCH: usize = 16;
+
+/// The length of a carrier's `sockaddr_un`.
+const CARRIER_NAME_LEN: usize = 16;
+
+/// The most messages one `sendmmsg`/`recvmmsg` handles (`UIO_MAXIOV`).
+const UIO_MAXIOV: u32 = 1024;

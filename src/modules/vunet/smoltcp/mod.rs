@@ -43,7 +43,7 @@ use super::{Claims, Stack};
 use crate::fdtable::{FdTarget, SocketId, resolve};
 use crate::modules::Disposition;
 use crate::tracer::syscall::{
-    Accept, AddrIn, AddrOut, Getsockopt, Msg, Recvfrom, Sendto, Setsockopt, UserPtr,
+    Accept, AddrIn, AddrOut, Getsockopt, Mmsg, Msg, Recvfrom, Sendto, Setsockopt, UserPtr,
 };
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 use datagram::{MsgNamePatch, NAME_ROOM};
@@ -183,6 +183,15 @@ enum Step {
         patch: MsgNamePatch,
         socket: SocketId,
         scratch: Option<u64>,
+    },
+    /// `sendmmsg` whose headers' names netvm replaced.
+    SendMmsg {
+        patches: Vec<MsgNamePatch>,
+    },
+    /// `recvmmsg` whose headers' names netvm replaced, each as for `RecvMsg`.
+    RecvMmsg {
+        entries: Vec<(MsgNamePatch, Option<u64>)>,
+        socket: SocketId,
     },
     /// `recvfrom` on a stream: Linux reports no address (length 0).
     RecvFromStream,
@@ -421,27 +430,24 @@ impl SmoltcpStack {
                 let _ = patch.write(&stop.memory(), patch.name, patch.room);
             }
             Step::RecvMsg { patch, socket, scratch } => {
-                let memory = stop.memory();
-                let reported = match scratch {
-                    // A stream reports no address (length 0), as Linux TCP does.
-                    None => Vec::new(),
-                    Some(_) if ret < 0 => {
-                        let _ = patch.write(&memory, patch.name, patch.room);
-                        return;
-                    }
-                    Some(scratch) => {
-                        let header = memory.read::<libc::msghdr>(patch.msg);
-                        let len = header.map_or(0, |h| h.msg_namelen.min(NAME_ROOM));
-                        let name = memory.read_bytes(scratch, len as usize).unwrap_or_default();
-                        self.sender_address(socket, &name)
-                    }
-                };
-                let n = reported.len().min(patch.room as usize);
-                let written = memory
-                    .write_bytes(patch.name.0, &reported[..n])
-                    .and_then(|()| patch.write(&memory, patch.name, reported.len() as u32));
-                if let Err(e) = written {
+                let received = ret >= 0;
+                if let Err(e) =
+                    self.give_back_name(&stop.memory(), patch, socket, scratch, received)
+                {
                     stop.set_result(-(e as i64));
+                }
+            }
+            Step::SendMmsg { patches } => {
+                let memory = stop.memory();
+                for patch in patches {
+                    let _ = patch.write(&memory, patch.name, patch.room);
+                }
+            }
+            Step::RecvMmsg { entries, socket } => {
+                let memory = stop.memory();
+                for (i, (patch, scratch)) in entries.into_iter().enumerate() {
+                    let received = (i as i64) < ret;
+                    let _ = self.give_back_name(&memory, patch, socket, scratch, received);
                 }
             }
             Step::RecvFromStream => {
@@ -526,6 +532,8 @@ impl Stack for SmoltcpStack {
                 Disposition::Kernel
             }
             Syscall::Recvmsg(c) => self.recvmsg(stop, id, c),
+            Syscall::Sendmmsg(c) => self.sendmmsg(stop, id, c),
+            Syscall::Recvmmsg(c) => self.recvmmsg(stop, id, c),
             Syscall::Ioctl(c) if [libc::TIOCOUTQ as u32, SIOCOUTQNSD].contains(&c.request) => {
                 // Bytes not yet acknowledged (or not yet sent): on a stack's own
                 // loopback the peer's kernel acknowledges at once, so none. A carrier
