@@ -296,7 +296,8 @@ cases! {
     udp_closed_port,
     udp_connected_filter,
         udp_mmsg,
-    udp_sendmsg,
+        udp_sendmsg,
+    udp_silent,
     udp_sendto_family,
     #[ignore = "netvm differs: connected UDP to an unbound port: send is ENOTCONN, no ECONNREFUSED afterwards"]
     udp_unreachable,

@@ -134,3 +134,36 @@ print("done")
         assert_eq!(output.stdout, "done\n");
     }
 }
+
+/// A thread that is not the leader execs while the leader sits in a trapped
+/// call (accept). The kernel reports neither the leader's end nor the exec'ing
+/// thread's old id, so what netvm kept for the leader's call must go at the exec.
+/// The new program's first trapped call returns as many bytes as the number of an
+/// inherited socket, which a stale finish of that accept would take for a new
+/// connection's fd and overwrite that socket's record.
+#[test]
+fn exec_from_a_thread_while_another_is_inside_a_call() {
+    let after_exec = "import socket, sys
+fd, expected = int(sys.argv[1]), sys.argv[2]
+c = socket.socket(fileno=fd)
+c.sendto(b'x' * fd, ('127.0.0.1', 1))
+print('same' if repr(c.getsockname()) == expected else 'changed')";
+    let script = format!(
+        r#"import os, socket, threading, time
+parked = socket.socket(); parked.bind(("127.0.0.1", 0)); parked.listen(1)
+server = socket.socket(); server.bind(("127.0.0.1", 0)); server.listen(1)
+c = socket.create_connection(server.getsockname()); a, _ = server.accept()
+os.set_inheritable(c.fileno(), True); os.set_inheritable(a.fileno(), True)
+def later():
+    time.sleep(0.3)
+    os.execv({py:?}, [{py:?}, "-c", {after:?}, str(c.fileno()), repr(c.getsockname())])
+threading.Thread(target=later).start()
+parked.accept()
+"#,
+        py = python(),
+        after = after_exec,
+    );
+    let output = run_netvm(&["run", "--", python(), "-c", &script]);
+    output.assert_code(0);
+    assert_eq!(output.stdout, "same\n", "{output}");
+}

@@ -296,7 +296,7 @@ impl Tracer {
                 self.on_new_thread_event(tid, handler)
             }
             WaitStatus::PtraceEvent(tid, _, event) if event == Event::PTRACE_EVENT_EXEC as i32 => {
-                self.on_exec(tid)
+                self.on_exec(tid, handler)
             }
             WaitStatus::PtraceEvent(tid, signal, event)
                 if event == Event::PTRACE_EVENT_STOP as i32 =>
@@ -385,7 +385,9 @@ impl Tracer {
             if self.unannounced.remove(&child) {
                 self.adopt(child, creator_process, handler);
                 resume(child, None);
-            } else {
+            } else if kill(child, None).is_ok() {
+                // (A child killed before this event was reaped already; waiting for
+                // its first stop would wait forever.)
                 self.announced.insert(child, creator_process);
             }
         }
@@ -412,13 +414,15 @@ impl Tracer {
         self.threads.insert(tid, Thread { process, awaiting_exit: None });
     }
 
-    fn on_exec(&mut self, tid: Pid) {
-        // A non-leader thread that execs takes over the leader's id; its old id will
-        // never be reported again.
+    fn on_exec(&mut self, tid: Pid, handler: &mut dyn Handler) {
+        // A non-leader thread that execs takes over the leader's id: its old id, and
+        // the old leader (who may have been inside a call), are never reported again.
         if let Ok(former) = ptrace::getevent(tid) {
             let former = Pid::from_raw(former as i32);
             if former != tid {
                 self.threads.remove(&former);
+                handler.thread_ended(former);
+                handler.thread_ended(tid);
             }
         }
         if let Some(thread) = self.threads.get_mut(&tid) {

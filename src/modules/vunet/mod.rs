@@ -61,6 +61,10 @@ pub trait Stack {
     fn forget(&mut self, sockets: &[SocketId]) {
         let _ = sockets;
     }
+    /// A thread ended, perhaps inside a call: drop what was kept for its exit.
+    fn thread_ended(&mut self, tid: Pid) {
+        let _ = tid;
+    }
 }
 
 /// Lets a stack record the kernel sockets that are its own.
@@ -376,6 +380,9 @@ impl Module for Vunet {
     fn thread_ended(&mut self, tid: Pid) {
         self.sockets.forget_thread(tid);
         self.in_flight.remove(&tid);
+        for stack in &mut self.stacks {
+            stack.thread_ended(tid);
+        }
     }
 }
 

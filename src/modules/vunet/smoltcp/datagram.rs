@@ -64,7 +64,7 @@ impl SmoltcpStack {
             stop.set_arg(5, 0);
             return Disposition::Kernel;
         }
-        if c.len > MAX_DATAGRAM {
+        if c.len > max_datagram(self.sockets[&id].family) {
             return errno(Errno::EMSGSIZE);
         }
         match self.datagram_destination(stop, id, c.addr, c.addrlen, libc::SYS_sendto) {
@@ -80,6 +80,8 @@ impl SmoltcpStack {
                 Ok(addr) => {
                     stop.set_arg(4, addr);
                     stop.set_arg(5, name.sockaddr().len() as u64);
+                    // A full receiver drops a UDP datagram; it never holds the sender.
+                    stop.set_arg(3, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
                     self.steps.insert(stop.tid, Step::Sent { len: c.len as i64, patch: None });
                     Disposition::KernelThenFinish
                 }
@@ -104,6 +106,9 @@ impl SmoltcpStack {
             return self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch });
         }
         let len = match total_iov_len(&memory, &header) {
+            Ok(len) if len as u64 > max_datagram(self.sockets[&id].family) => {
+                return errno(Errno::EMSGSIZE);
+            }
             Ok(len) => len,
             Err(e) => return errno(e),
         };
@@ -115,6 +120,8 @@ impl SmoltcpStack {
             }
             Destination::Carrier(carrier) => match put_scratch(stop, &carrier.sockaddr(), 0) {
                 Ok(at) => {
+                    // A full receiver drops a UDP datagram; it never holds the sender.
+                    stop.set_arg(2, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
                     let step = Step::Sent { len, patch: Some(patch) };
                     let name_len = carrier.sockaddr().len() as u32;
                     self.patch_msg_name(stop, patch, UserPtr(at), name_len, step)
@@ -153,6 +160,11 @@ impl SmoltcpStack {
         let memory = stop.memory();
         let asked = c.vlen.min(UIO_MAXIOV) as usize;
         let stream = self.sockets[&id].proto == Proto::Tcp;
+        if !stream && self.sockets[&id].local.is_none() {
+            // Bind first (the call then runs again): never in the middle of a batch.
+            let any = SocketAddr::new(self.sockets[&id].family.unspecified(), 0);
+            return self.bind_carrier(stop, id, any, Some(libc::SYS_sendmmsg));
+        }
         let batch = if stream { asked } else { asked.min(MAX_NAMED_BATCH) };
         let slots = stop.scratch(batch * CARRIER_NAME_LEN);
         let mut patches = Vec::new();
@@ -249,11 +261,12 @@ impl SmoltcpStack {
             }
             entries.push((patch, scratch));
         }
-        if entries.is_empty() {
-            return Disposition::Kernel;
-        }
+        // Headers past the batch are not patched: they must not receive anything.
         if (batch as u32) < c.vlen {
             stop.set_arg(2, batch as u64);
+        }
+        if entries.is_empty() {
+            return Disposition::Kernel;
         }
         self.steps.insert(stop.tid, Step::RecvMmsg { entries, socket: id });
         Disposition::KernelThenFinish
@@ -431,8 +444,14 @@ pub(super) fn datagram_address(bytes: &[u8], family: Family) -> Result<Option<So
     }
 }
 
-/// The largest UDP payload over IPv4 (65535 less the IP and UDP headers).
-pub(super) const MAX_DATAGRAM: u64 = 65507;
+/// The largest UDP payload: 65535 less the UDP header, and for IPv4 its header
+/// too (IPv6's is outside the payload length).
+fn max_datagram(family: Family) -> u64 {
+    match family {
+        Family::V4 => 65507,
+        Family::V6 => 65527,
+    }
+}
 
 /// The bytes a `msghdr`'s iovecs describe (what a lost datagram "sent").
 pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Errno> {

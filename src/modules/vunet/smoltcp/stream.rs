@@ -85,7 +85,10 @@ impl SmoltcpStack {
             return errno(Errno::EISCONN);
         }
         if socket.refused {
-            return errno(Errno::ECONNABORTED);
+            // The refusal itself, if SO_ERROR has not taken it yet; then the spent
+            // carrier can connect no more.
+            let pending = self.sockets.get_mut(&id).and_then(|s| s.pending_error.take());
+            return errno(pending.unwrap_or(Errno::ECONNABORTED));
         }
         let mut to = match inet_addr(&bytes, socket.family, false) {
             Ok(to) => to,
@@ -103,12 +106,15 @@ impl SmoltcpStack {
         }
         let source = self.source_for(to.ip());
         let (proto, bound) = (socket.proto, socket.local.is_some());
-        let Some(receiver) = self.live_receiver(proto, to) else {
-            return match proto {
-                Proto::Tcp => self.refuse(stop, id),
-                // UDP connects to a silent port all the same; datagrams are lost.
-                Proto::Udp => self.remember_peer(id, to),
-            };
+        let receiver = match (self.live_receiver(proto, to), proto) {
+            (Some(receiver), _) => receiver,
+            (None, Proto::Tcp) => return self.refuse(stop, id),
+            // UDP connects to a silent port all the same; what is sent there is
+            // lost. The carrier is connected to the stack's sink, which drops it.
+            (None, Proto::Udp) => match self.sink() {
+                Some(sink) => sink,
+                None => return self.remember_peer(id, to),
+            },
         };
         if !bound {
             let local = SocketAddr::new(source, 0);
@@ -267,7 +273,14 @@ impl SmoltcpStack {
             .and_then(|id| self.sockets.get(id));
         if let Some(connector) = connector {
             accepted.local = connector.peer;
-            accepted.peer = connector.local;
+            // The connector's own address may still be its wildcard bind (its
+            // connect's exit can come after this accept's): use the source it
+            // connects from.
+            accepted.peer =
+                connector.local.map(|local| match (local.ip().is_unspecified(), connector.peer) {
+                    (true, Some(to)) => SocketAddr::new(self.source_for(to.ip()), local.port()),
+                    _ => local,
+                });
         }
         let peer = accepted.peer.unwrap_or(SocketAddr::new(listening.family.unspecified(), 0));
         let family = listening.family.raw();
