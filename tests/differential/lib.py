@@ -8,6 +8,7 @@ import errno
 import fcntl
 import os
 import select
+import signal
 import socket
 import struct
 import sys
@@ -422,3 +423,18 @@ def reset_transcript(how):
         out("SO_ERROR", ename(c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)))
         c.close()
         l.close()
+
+
+_sigpipes = []
+
+
+def count_sigpipes():
+    """Count SIGPIPEs from now on (instead of dying of them); see sigpipes()."""
+    signal.signal(signal.SIGPIPE, lambda *_: _sigpipes.append(1))
+
+
+def sigpipes():
+    """How many SIGPIPEs arrived since the last call."""
+    n = len(_sigpipes)
+    del _sigpipes[:]
+    return n

@@ -6,14 +6,7 @@ import socket
 
 from lib import *
 
-pipes = []
-signal.signal(signal.SIGPIPE, lambda *_: pipes.append(1))
-
-
-def sigpipes():
-    n = len(pipes)
-    del pipes[:]
-    return n
+count_sigpipes()
 
 
 for fam in (V4, V6):
