@@ -2,7 +2,6 @@
 # POLLHUP: this side may still write), the first write still succeeds and draws
 # a reset, and the next one fails with EPIPE (and SIGPIPE unless MSG_NOSIGNAL).
 # The same poll mask after the peer's shutdown(SHUT_RDWR).
-import signal
 import socket
 import time
 

@@ -1,7 +1,6 @@
 # Reading and writing a TCP socket that has no connection (fresh, listening, or
 # after a refused connect): Linux says ENOTCONN for reads and EPIPE for writes
 # (with SIGPIPE unless MSG_NOSIGNAL).
-import signal
 import socket
 
 from lib import *
