@@ -292,14 +292,14 @@ cases! {
     udp,
     #[ignore = "netvm differs: send() with no destination is ENOTCONN (it runs natively on the carrier); a disconnect keeps the local address"]
     udp_addressing,
-    #[ignore = "netvm differs: UDP connected to a port closed just now: send is ENOTCONN, no ECONNREFUSED afterwards"]
+    #[ignore = "netvm differs: UDP connected to a port closed just now never sees the ICMP refusal (recv is EAGAIN, not ECONNREFUSED)"]
     udp_closed_port,
     udp_connected_filter,
         udp_mmsg,
         udp_sendmsg,
     udp_silent,
     udp_sendto_family,
-    #[ignore = "netvm differs: connected UDP to an unbound port: send is ENOTCONN, no ECONNREFUSED afterwards"]
+    #[ignore = "netvm differs: UDP connected to an unbound port never sees the ICMP refusal (no POLLERR, ECONNREFUSED or SO_ERROR after a send)"]
     udp_unreachable,
     #[ignore = "netvm differs: recv/send on an unconnected TCP socket give EINVAL/ENOTCONN (Linux: ENOTCONN/EPIPE with SIGPIPE)"]
     unconnected_io,
