@@ -76,6 +76,19 @@ impl Family {
     }
 }
 
+/// What Linux remembers of a TCP connect beyond what the carrier shows.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ConnectState {
+    /// Nothing more than the carrier shows.
+    Idle,
+    /// A non-blocking connect said `EINPROGRESS`: the next `connect` says 0.
+    DoneUnreported,
+    /// Refused; `SO_ERROR` or the next `connect` reports `ECONNREFUSED`.
+    RefusedUnreported,
+    /// Refused and reported: the carrier is spent (`connect` is `ECONNABORTED`).
+    Refused,
+}
+
 /// What netvm knows of one virtual socket.
 #[derive(Clone, Debug)]
 struct VSocket {
@@ -89,12 +102,8 @@ struct VSocket {
     name: Option<EndpointName>,
     /// The address it last sent from, when bound to a wildcard.
     source: Option<IpAddr>,
-    /// An error `SO_ERROR` reports (once) before the carrier's own.
-    pending_error: Option<Errno>,
-    /// A connect of this socket was refused (its carrier is spent).
-    refused: bool,
-    /// A non-blocking connect said EINPROGRESS; connect has not said it is done.
-    completion_unreported: bool,
+    /// What Linux remembers of a TCP connect that the carrier does not.
+    connect: ConnectState,
     /// The program shut down this socket's sending side.
     shut_wr: bool,
     listening: bool,
@@ -115,9 +124,7 @@ impl VSocket {
             peer: None,
             name: None,
             source: None,
-            pending_error: None,
-            refused: false,
-            completion_unreported: false,
+            connect: ConnectState::Idle,
             shut_wr: false,
             listening: false,
             options: Options::default(),
@@ -236,7 +243,7 @@ impl SmoltcpStack {
 
     /// Whether `ip` is one of this host's own addresses (loopback included).
     fn is_local(&self, ip: IpAddr) -> bool {
-        let ip = canonical(ip);
+        let ip = ip.to_canonical();
         ip.is_loopback() || self.addresses.contains(&ip)
     }
 
@@ -244,7 +251,7 @@ impl SmoltcpStack {
     /// or a broadcast or multicast group (as `inet_addr_valid_or_nonlocal` allows).
     /// A link-local multicast group needs a scope, which netvm does not take.
     fn bindable(&self, ip: IpAddr) -> Result<(), Errno> {
-        let ip = canonical(ip);
+        let ip = ip.to_canonical();
         match ip {
             _ if ip.is_unspecified() || self.is_local(ip) => Ok(()),
             IpAddr::V4(v4) if v4.is_multicast() || v4.is_broadcast() => Ok(()),
@@ -413,14 +420,13 @@ impl SmoltcpStack {
                     // A TCP connect never completes within the call; the carrier's
                     // did, so the socket is writable as soon as the program polls.
                     stop.set_result(-i64::from(libc::EINPROGRESS));
-                    s.completion_unreported = true;
+                    s.connect = ConnectState::DoneUnreported;
                 }
             }
             Step::Refused { socket, listener } => {
                 drop(listener);
                 if let Some(s) = self.sockets.get_mut(&socket) {
-                    s.pending_error = Some(Errno::ECONNREFUSED);
-                    s.refused = true;
+                    s.connect = ConnectState::RefusedUnreported;
                 }
                 if ret == 0 {
                     stop.set_result(-i64::from(libc::EINPROGRESS));
@@ -653,9 +659,12 @@ fn inet_addr(bytes: &[u8], family: Family, binding: bool) -> Result<SocketAddr, 
     }
 }
 
-/// An IPv4-mapped IPv6 address as the IPv4 address it stands for.
-fn canonical(ip: IpAddr) -> IpAddr {
-    ip.to_canonical()
+/// Clears the error a carrier holds (reading `SO_ERROR` does), once netvm has
+/// reported the error Linux would have.
+fn clear_carrier_error(stop: &SyscallStop, fd: i32) {
+    if let Ok(copy) = stop.copy_fd(fd) {
+        let _ = nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::SocketError);
+    }
 }
 
 fn loopback(family: Family) -> IpAddr {

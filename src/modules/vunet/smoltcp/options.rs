@@ -18,19 +18,12 @@ impl SmoltcpStack {
         let memory = stop.memory();
         let value = match keeper {
             Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
-                match socket.pending_error.take() {
-                    Some(e) => {
-                        // Reading SO_ERROR clears it: clear the carrier's too.
-                        if let Ok(copy) = stop.copy_fd(c.fd) {
-                            let _ = nix::sys::socket::getsockopt(
-                                &copy,
-                                nix::sys::socket::sockopt::SocketError,
-                            );
-                        }
-                        int_bytes(e as i32)
-                    }
-                    None => return Disposition::Kernel,
+                if socket.connect != ConnectState::RefusedUnreported {
+                    return Disposition::Kernel;
                 }
+                socket.connect = ConnectState::Refused;
+                clear_carrier_error(stop, c.fd);
+                int_bytes(Errno::ECONNREFUSED as i32)
             }
             Keeper::Carrier => return Disposition::Kernel,
             Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),

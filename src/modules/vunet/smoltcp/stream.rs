@@ -15,7 +15,10 @@ impl SmoltcpStack {
         if socket.local.is_some() {
             return errno(Errno::EINVAL);
         }
-        if socket.options.v6only && canonical(addr.ip()).is_ipv4() && socket.family == Family::V6 {
+        if socket.options.v6only
+            && addr.ip().to_canonical().is_ipv4()
+            && socket.family == Family::V6
+        {
             return errno(Errno::EINVAL);
         }
         if let Err(e) = self.bindable(addr.ip()) {
@@ -76,20 +79,27 @@ impl SmoltcpStack {
         if u16::from_ne_bytes([bytes[0], bytes[1]]) == libc::AF_UNSPEC as u16 {
             return self.disconnect(id);
         }
-        if socket.completion_unreported {
-            // The connect reported EINPROGRESS: the next one reports it done.
-            self.sockets.get_mut(&id).expect("checked above").completion_unreported = false;
-            return Disposition::Return(0);
+        let state = socket.connect;
+        let set_state = |stack: &mut Self, to| {
+            stack.sockets.get_mut(&id).expect("checked above").connect = to;
+        };
+        match state {
+            ConnectState::DoneUnreported => {
+                set_state(self, ConnectState::Idle);
+                return Disposition::Return(0);
+            }
+            ConnectState::RefusedUnreported => {
+                set_state(self, ConnectState::Refused);
+                clear_carrier_error(stop, c.fd);
+                return errno(Errno::ECONNREFUSED);
+            }
+            ConnectState::Refused => return errno(Errno::ECONNABORTED),
+            ConnectState::Idle => {}
         }
         if socket.proto == Proto::Tcp && (socket.peer.is_some() || socket.listening) {
             return errno(Errno::EISCONN);
         }
-        if socket.refused {
-            // The refusal itself, if SO_ERROR has not taken it yet; then the spent
-            // carrier can connect no more.
-            let pending = self.sockets.get_mut(&id).and_then(|s| s.pending_error.take());
-            return errno(pending.unwrap_or(Errno::ECONNABORTED));
-        }
+
         let mut to = match inet_addr(&bytes, socket.family, false) {
             Ok(to) => to,
             Err(e) => return errno(e),
@@ -98,7 +108,8 @@ impl SmoltcpStack {
             // Linux connects to the unspecified address through loopback.
             to.set_ip(loopback(socket.family));
         }
-        if socket.family == Family::V6 && socket.options.v6only && canonical(to.ip()).is_ipv4() {
+        if socket.family == Family::V6 && socket.options.v6only && to.ip().to_canonical().is_ipv4()
+        {
             return errno(Errno::ENETUNREACH);
         }
         if !self.is_local(to.ip()) {
