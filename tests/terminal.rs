@@ -81,7 +81,12 @@ fn ctrl_z_fg_and_ctrl_c_reach_a_command_under_netvm() {
     assert!(have_tmux(), "tmux is needed (see the README's test dependencies)");
     let terminal = Terminal::new("jobs");
     // The job reads the terminal: only a job resumed in the foreground can answer.
-    terminal.type_line(&format!("{NETVM} run -- sh -c 'read x; echo got-$x; sleep 600'"));
+    // `ru''nning` prints `running` only once the job runs: Ctrl-Z before that
+    // would reach the shell still reading the command line.
+    terminal.type_line(&format!(
+        "{NETVM} run -- sh -c 'echo ru''nning; read x; echo got-$x; sleep 600'"
+    ));
+    terminal.wait_for("running");
     terminal.press("C-z");
     terminal.wait_for("Stopped");
     terminal.type_line("fg");
@@ -99,7 +104,8 @@ fn an_interactive_bash_under_netvm_keeps_its_job_control() {
     // The quotes keep the typed command line from looking like the prompt.
     terminal.type_line(&format!("{NETVM} run -- env PS1='in''ner> ' bash --norc -i"));
     terminal.wait_for("inner>");
-    terminal.type_line("sh -c 'read x; echo got-$x; sleep 600'");
+    terminal.type_line("sh -c 'echo ru''nning; read x; echo got-$x; sleep 600'");
+    terminal.wait_for("running");
     terminal.press("C-z");
     terminal.wait_for("Stopped");
     terminal.type_line("fg");
