@@ -131,9 +131,17 @@ fn stacks(config: Option<PathBuf>) -> Outcome {
     let vunet = Vunet::new(&config.vunet, None).map_err(own_failure)?;
     println!("configuration: {origin}");
     let default = config.vunet.default.get_ref();
-    for (name, kind) in vunet.stacks() {
+    for (name, kind, _) in vunet.stacks() {
         let marker = if name == default { "  (default)" } else { "" };
         println!("  {name:<16} {kind}{marker}");
+    }
+    println!("addresses:");
+    for (name, kind, addresses) in vunet.stacks() {
+        if kind == vunet::smoltcp::SmoltcpStack::KIND {
+            let mut own: Vec<String> = vec!["127.0.0.0/8".into(), "::1".into()];
+            own.extend(addresses.iter().map(ToString::to_string));
+            println!("  {name:<16} {}", own.join(", "));
+        }
     }
     println!("always available at launch: none, host");
     println!("stack kinds:");

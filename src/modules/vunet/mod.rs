@@ -65,6 +65,10 @@ pub trait Stack {
     fn thread_ended(&mut self, tid: Pid) {
         let _ = tid;
     }
+    /// The stack's own addresses besides loopback, for `netvm stacks`.
+    fn addresses(&self) -> Vec<IpAddr> {
+        Vec::new()
+    }
 }
 
 /// Lets a stack record the kernel sockets that are its own.
@@ -218,9 +222,9 @@ impl Vunet {
         })
     }
 
-    /// The mounted stacks: name and kind.
-    pub fn stacks(&self) -> impl Iterator<Item = (&str, &'static str)> {
-        self.stacks.iter().map(|s| (&**s.name(), s.kind()))
+    /// The mounted stacks: name, kind and own addresses.
+    pub fn stacks(&self) -> impl Iterator<Item = (&str, &'static str, Vec<IpAddr>)> {
+        self.stacks.iter().map(|s| (&**s.name(), s.kind(), s.addresses()))
     }
 
     fn stack_of(&self, process: Pid) -> StackId {
@@ -412,7 +416,8 @@ mod tests {
         let only_none =
             "[vunet]\ndefault = \"n\"\n[[vunet.stack]]\nname = \"n\"\nkind = \"none\"\n";
         let vunet = Vunet::new(&config(only_none), Some("host")).unwrap();
-        assert_eq!(vunet.stacks().collect::<Vec<_>>(), [("n", "none"), ("host", "host")]);
+        let mounted: Vec<_> = vunet.stacks().map(|(name, kind, _)| (name, kind)).collect();
+        assert_eq!(mounted, [("n", "none"), ("host", "host")]);
     }
 
     #[test]

@@ -589,6 +589,10 @@ impl Stack for SmoltcpStack {
         }
     }
 
+    fn addresses(&self) -> Vec<IpAddr> {
+        self.addresses.clone()
+    }
+
     fn thread_ended(&mut self, tid: Pid) {
         // A bind slipped in for it leaves a table entry nobody will confirm.
         if let Some(Step::Bind { socket, local, .. }) = self.steps.remove(&tid) {
