@@ -180,9 +180,10 @@ impl<T> FdTable<T> {
         self.sockets.get(&socket)
     }
 
-    /// The record of a virtual socket, to change it.
-    pub fn get_mut(&mut self, socket: SocketId) -> Option<&mut T> {
-        self.sockets.get_mut(&socket)
+    /// What fd `fd` of thread `tid` refers to, through the table's cached
+    /// `/proc` directories (as [`resolve`]).
+    pub fn resolve(&mut self, tid: Pid, fd: i32) -> Result<FdTarget, Errno> {
+        self.resolver.resolve(tid, fd)
     }
 
     /// Forgets a thread that ended (its cached `/proc` directory).

@@ -99,11 +99,6 @@ impl SyscallStop {
         self.dirty = true;
     }
 
-    /// The raw arguments as the thread passed them.
-    pub fn args(&self) -> [u64; 6] {
-        self.regs.syscall_args()
-    }
-
     /// At entry: replace argument `index` before the kernel runs the call.
     ///
     /// The `syscall` instruction preserves the argument registers, and compiled code

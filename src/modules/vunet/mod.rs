@@ -82,6 +82,11 @@ impl Claims<'_> {
     pub fn claim(&mut self, socket: SocketId) {
         self.table.insert(socket, self.stack);
     }
+
+    /// What fd `fd` of thread `tid` refers to (a socket the call just made, say).
+    pub fn resolve(&mut self, tid: Pid, fd: i32) -> Result<crate::fdtable::FdTarget, Errno> {
+        self.table.resolve(tid, fd)
+    }
 }
 
 /// The kinds of stack this netvm can mount, with a line on each for `--help`.

@@ -40,7 +40,7 @@ use nix::unistd::Pid;
 
 use super::sockaddr::{encode, read_in, write_out};
 use super::{Claims, Stack};
-use crate::fdtable::{FdTarget, SocketId, resolve};
+use crate::fdtable::{FdTarget, SocketId};
 use crate::modules::Disposition;
 use crate::tracer::syscall::{
     Accept, AddrIn, AddrOut, Getsockopt, Mmsg, Msg, Recvfrom, Sendto, Setsockopt, UserPtr,
@@ -373,7 +373,7 @@ impl SmoltcpStack {
         match step {
             Step::Create { family, proto } => {
                 if ret >= 0 {
-                    if let Ok(FdTarget::Socket(id)) = resolve(stop.tid, ret as i32) {
+                    if let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, ret as i32) {
                         self.sockets.insert(id, VSocket::new(family, proto));
                         claims.claim(id);
                     }

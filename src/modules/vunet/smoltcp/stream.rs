@@ -263,7 +263,7 @@ impl SmoltcpStack {
         room: Option<i32>,
         claims: &mut Claims,
     ) {
-        let Ok(FdTarget::Socket(id)) = resolve(stop.tid, fd) else {
+        let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, fd) else {
             return;
         };
         let Some(listening) = self.sockets.get(&listener) else {
