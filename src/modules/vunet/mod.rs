@@ -14,6 +14,7 @@
 
 mod describe;
 pub mod host;
+pub mod network;
 mod names;
 pub mod none;
 pub mod smoltcp;
