@@ -1,14 +1,18 @@
 //! The `netvm` command line.
 
-use std::ffi::OsString;
+use std::ffi::{CString, OsString};
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use nix::unistd::Pid;
 
 use netvm::config::{self, Config, Origin};
 use netvm::modules::trace::TraceLog;
-use netvm::modules::vunet::{self, Vunet};
+use netvm::modules::vunet::control::{self, Reply, Request};
+use netvm::modules::vunet::{self, Vunet, status};
 use netvm::modules::{Dispatcher, Module};
 use netvm::supervisor;
 use netvm::tracer::launch::Command;
@@ -30,7 +34,9 @@ const OWN_FAILURE: u8 = 125;
         netvm run -- curl http://example.org/      run curl on the default stack\n  \
         netvm run --stack none -- ./untrusted      no network at all\n  \
         netvm run --trace -- nc -l 8080            show every socket call\n  \
-        netvm stacks                               list the stacks you can choose"
+        netvm stacks                               list the stacks you can choose\n  \
+        netvm stack none -- ./untrusted            (inside a session) move to stack `none`\n  \
+        netvm status                               show a session's stacks and sockets"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -49,6 +55,58 @@ enum Commands {
         #[arg(short, long, value_name = "FILE")]
         config: Option<PathBuf>,
     },
+    /// Inside a session: move to another of its stacks and run a command there.
+    #[command(
+        long_about = "Inside a netvm session: move this process to the session's stack \
+            NAME, then execute CMD in its place (as `exec` does), so CMD and everything it \
+            starts run on NAME. The stack must be one the session mounts (see `netvm \
+            status`). Outside a session there is nothing to move: use `netvm run --stack \
+            NAME -- CMD`.",
+        after_help = "Examples, in a shell started with `netvm run -- bash`:\n  \
+            netvm stack none -- ./untrusted         run ./untrusted with no network\n  \
+            netvm stack lwip1 -- nc -l 8080         a server on the session's stack lwip1\n  \
+            exec netvm stack lwip1 -- bash          move the shell itself to lwip1\n\n\
+            Exit status: the command's own (netvm stack becomes the command), 125 if \
+            netvm failed (not inside a session, no such stack), 126 if the command \
+            cannot run, 127 if it is not found."
+    )]
+    Stack(StackArgs),
+    /// Show a session's stacks: their processes, interfaces, routes and sockets.
+    #[command(
+        long_about = "Show the state of a running netvm session: each mounted stack with \
+            its processes, its interfaces and addresses (as `ip -br addr`, with \
+            counters), its routes (as `ip route`) and its sockets (as `ss -tunap`). \
+            Inside a session, that session; outside, the one given with --session, or \
+            the only one running.",
+        after_help = "Examples:\n  \
+            netvm status                            the session (if only one runs)\n  \
+            netvm status --session 4242             the session of `netvm run` pid 4242\n  \
+            netvm status --json | jq '.stacks[].sockets'\n\n\
+            Exit status: 0, or 125 if no session could be asked (none running, \
+            several and no --session, no answer)."
+    )]
+    Status(StatusArgs),
+}
+
+#[derive(clap::Args)]
+struct StackArgs {
+    /// The stack to move to: one the session mounts.
+    #[arg(value_name = "NAME")]
+    name: String,
+    /// The command and its arguments.
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    command: Vec<OsString>,
+}
+
+#[derive(clap::Args)]
+struct StatusArgs {
+    /// Print the report as JSON instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The session to ask, by the pid of its `netvm run` (its supervisor). Without
+    /// it: the calling process's own session, or else the only one running.
+    #[arg(long, value_name = "PID", value_parser = clap::value_parser!(i32).range(1..))]
+    session: Option<i32>,
 }
 
 #[derive(clap::Args)]
@@ -85,6 +143,8 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Commands::Run(args) => run(args),
         Commands::Stacks { config } => stacks(config),
+        Commands::Stack(args) => stack(args),
+        Commands::Status(args) => status(args),
     };
     match status {
         Ok(code) => ExitCode::from(code),
@@ -149,4 +209,106 @@ fn stacks(config: Option<PathBuf>) -> Outcome {
         println!("  {kind:<16} {what}");
     }
     Ok(0)
+}
+
+/// `netvm stack NAME -- CMD`: asks the session to move this process to stack NAME,
+/// then becomes CMD.
+fn stack(args: StackArgs) -> Outcome {
+    let Some(session) = control::session_of_self() else {
+        eprintln!("netvm stack: not inside a netvm session; start one with `netvm run -- CMD`");
+        return Ok(OWN_FAILURE);
+    };
+    let (program, program_args) = args.command.split_first().expect("clap requires CMD");
+    // Found and checked first: a command that cannot run moves nothing.
+    let command = Command::resolve(program, program_args)
+        .map_err(|e| (e.exit_status() as u8, e.to_string()))?;
+    match ask(session, &Request::UseStack { name: args.name })? {
+        Reply::Ok => {}
+        Reply::Error { message } => return Err(own_failure(message)),
+        Reply::Status { .. } => return Err(own_failure(unexpected_reply(session))),
+    }
+    let argv = args
+        .command
+        .iter()
+        .map(|arg| CString::new(arg.as_bytes()))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| (126, format!("{}: argument contains a NUL byte", program.display())))?;
+    // Rust ignores SIGPIPE in its own programs; the command gets the default back,
+    // as a shell would give it. The signal mask and everything else pass unchanged.
+    // SAFETY: setting a signal's disposition to the default has no preconditions.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    let error = nix::unistd::execv(command.path(), &argv).unwrap_err();
+    let code = if error == nix::errno::Errno::ENOENT { 127 } else { 126 };
+    Err((code, format!("{}: {}", command.path().to_string_lossy(), error.desc())))
+}
+
+/// `netvm status`: asks a session for its report and prints it.
+fn status(args: StatusArgs) -> Outcome {
+    let session = match args.session {
+        Some(pid) => Pid::from_raw(pid),
+        None => match control::session_of_self() {
+            Some(own) => own,
+            None => only_session()?,
+        },
+    };
+    let report = match ask(session, &Request::Status)? {
+        Reply::Status { report } => report,
+        Reply::Error { message } => return Err(own_failure(message)),
+        Reply::Ok => return Err(own_failure(unexpected_reply(session))),
+    };
+    let text = if args.json {
+        let mut json = serde_json::to_string_pretty(&report).map_err(own_failure)?;
+        json.push('\n');
+        json
+    } else {
+        status::render(&report)
+    };
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(0),
+        // `netvm status | head`: the reader has what it wanted.
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(own_failure(format!("cannot write the report: {e}"))),
+    }
+}
+
+/// The one session running, for `netvm status` outside any session.
+fn only_session() -> Result<Pid, (u8, String)> {
+    match control::sessions()[..] {
+        [] => Err(own_failure("no netvm session is running (start one with `netvm run -- CMD`)")),
+        [only] => Ok(only),
+        ref several => {
+            let pids: Vec<String> = several.iter().map(ToString::to_string).collect();
+            Err(own_failure(format!(
+                "{} netvm sessions are running, with supervisor PIDs {}: choose one with \
+                 `netvm status --session PID`",
+                several.len(),
+                pids.join(", ")
+            )))
+        }
+    }
+}
+
+/// Sends `request` to `session`, turning failures into messages.
+fn ask(session: Pid, request: &Request) -> Result<Reply, (u8, String)> {
+    control::request(session, request).map_err(|e| {
+        own_failure(match e.kind() {
+            std::io::ErrorKind::ConnectionRefused | std::io::ErrorKind::NotFound => format!(
+                "no netvm session with supervisor PID {session} (running sessions: {})",
+                match control::sessions().as_slice() {
+                    [] => "none".to_owned(),
+                    pids => pids.iter().map(ToString::to_string).collect::<Vec<_>>().join(", "),
+                }
+            ),
+            std::io::ErrorKind::TimedOut => format!(
+                "the netvm session with supervisor PID {session} did not answer within {} s",
+                control::TIMEOUT.as_secs()
+            ),
+            _ => format!("cannot reach the netvm session with supervisor PID {session}: {e}"),
+        })
+    })
+}
+
+fn unexpected_reply(session: Pid) -> String {
+    format!("the netvm session with supervisor PID {session} gave an unexpected reply")
 }

@@ -113,6 +113,12 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
         .register(&mut SourceFd(&signals.as_raw_fd()), SIGNALS, Interest::READABLE)
         .map_err(|e| setup("epoll", &e))?;
 
+    for (index, fd) in dispatcher.event_fds() {
+        poll.registry()
+            .register(&mut SourceFd(&fd), Token(1 + index), Interest::READABLE)
+            .map_err(|e| setup("epoll", &e))?;
+    }
+
     let root = launch::spawn(command, &program, trace_options(), &original_mask)?;
     let mut tracer = Tracer::new(root, &mut dispatcher);
     let mut events = Events::with_capacity(16);
@@ -130,10 +136,14 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
         if tracer.is_finished() {
             break;
         }
+        // The modules' own work (packets between stacks, say) runs after every
+        // batch of stops, and whenever its sources or deadlines call for it.
+        let deadline = dispatcher.service(Instant::now());
         if in_burst {
             continue;
         }
-        if let Err(e) = poll.poll(&mut events, None) {
+        let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+        if let Err(e) = poll.poll(&mut events, timeout) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 log::error!("poll: {e}");
             }

@@ -11,7 +11,9 @@ pub mod trace;
 pub mod vunet;
 
 use std::collections::HashMap;
+use std::os::fd::RawFd;
 use std::rc::Rc;
+use std::time::Instant;
 
 use nix::unistd::Pid;
 
@@ -65,6 +67,19 @@ pub trait Module {
     fn thread_ended(&mut self, tid: Pid) {
         let _ = tid;
     }
+    /// A file descriptor the supervisor's loop watches for this module (a module
+    /// with work of its own, such as moving packets, keeps its sources behind it):
+    /// when it is readable, the loop calls [`Module::service`].
+    fn event_fd(&self) -> Option<RawFd> {
+        None
+    }
+    /// Does the module's own work: after its event fd turned readable, when the
+    /// deadline it last gave has passed, and after each batch of trapped calls.
+    /// Returns when it next needs to run if nothing else happens.
+    fn service(&mut self, now: Instant) -> Option<Instant> {
+        let _ = now;
+        None
+    }
 }
 
 /// Routes trapped calls to modules; the tracer's [`Handler`].
@@ -100,6 +115,16 @@ impl Dispatcher {
     /// Every module's trap rules, for the seccomp filter.
     pub fn trap_rules(&self) -> Vec<TrapRule> {
         self.modules.iter().flat_map(|m| m.trap_rules()).collect()
+    }
+
+    /// The modules' event fds, each with the module's index.
+    pub fn event_fds(&self) -> Vec<(usize, RawFd)> {
+        self.modules.iter().enumerate().filter_map(|(i, m)| Some((i, m.event_fd()?))).collect()
+    }
+
+    /// Lets every module do its own work; returns the earliest deadline any gave.
+    pub fn service(&mut self, now: Instant) -> Option<Instant> {
+        self.modules.iter_mut().filter_map(|m| m.service(now)).min()
     }
 
     fn log(&mut self, module: usize, by: &str, stop: &SyscallStop, result: i64) {

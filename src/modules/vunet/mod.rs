@@ -19,9 +19,14 @@ mod names;
 pub mod none;
 pub mod smoltcp;
 pub mod sockaddr;
+pub mod control;
+pub mod status;
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
 use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -34,9 +39,12 @@ use crate::modules::{Answer, Disposition, Module};
 use crate::tracer::filter::{ArgTest, TrapRule};
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 
+use control::{ControlSocket, Reply, Request};
 use host::HostStack;
+use network::{Network, RouterInterface};
 use none::NoneStack;
 use smoltcp::SmoltcpStack;
+use smoltcp::net::{InterfacePlan, RoutePlan};
 
 /// One mounted stack instance: what a vunet submodule provides.
 pub trait Stack {
@@ -70,6 +78,37 @@ pub trait Stack {
     fn addresses(&self) -> Vec<IpAddr> {
         Vec::new()
     }
+    /// One round of the stack's own network work (packets in and out); see
+    /// [`Activity`].
+    fn service(&mut self, network: &mut Network, now: Instant) -> Activity {
+        let _ = (network, now);
+        Activity::default()
+    }
+    /// Fills in what `netvm status` shows of the stack beyond its name, kind and
+    /// processes: interfaces, routes, sockets.
+    fn status(&self, network: &Network, status: &mut status::StackStatus) {
+        let _ = (network, status);
+    }
+}
+
+/// What one round of a stack's network work did.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Activity {
+    /// Something moved: run another round, others may have work now.
+    pub busy: bool,
+    /// When the stack needs a round again if nothing else happens.
+    pub deadline: Option<Instant>,
+}
+
+impl Activity {
+    /// Both rounds' work together.
+    pub fn and(self, other: Activity) -> Activity {
+        let deadline = match (self.deadline, other.deadline) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        Activity { busy: self.busy || other.busy, deadline }
+    }
 }
 
 /// Lets a stack record the kernel sockets that are its own.
@@ -102,19 +141,101 @@ pub fn kind_names() -> Vec<&'static str> {
     KINDS.iter().map(|(kind, _)| *kind).collect()
 }
 
-/// Mounts stack number `index` of a session whose carrier names start with `session`.
-fn mount(
-    name: &str,
-    kind: &str,
-    addresses: Vec<IpAddr>,
-    index: usize,
-    session: [u8; 4],
-) -> Box<dyn Stack> {
+/// Mounts a stack of a kind with no configuration of its own (`none`, `host`).
+fn mount_plain(name: &str, kind: &str) -> Box<dyn Stack> {
     match kind {
         NoneStack::KIND => Box::new(NoneStack::mount(name)),
         HostStack::KIND => Box::new(HostStack::mount(name)),
-        SmoltcpStack::KIND => Box::new(SmoltcpStack::mount(name, index, session, addresses)),
-        other => unreachable!("the configuration was checked: no stack kind `{other}`"),
+        other => unreachable!("the configuration was checked: no plain stack kind `{other}`"),
+    }
+}
+
+/// Builds the session's network (switches and routers) and mounts every stack of
+/// `config`, plugging their interfaces into it.
+fn mount_all(
+    config: &VunetConfig,
+    capture_dir: Option<PathBuf>,
+    session: [u8; 4],
+    registry: &mio::Registry,
+) -> Result<(Network, Vec<Box<dyn Stack>>), SetupError> {
+    let mut network = Network::new(capture_dir);
+    let mut switches = HashMap::new();
+    for name in config.switch_names() {
+        switches.insert(name.clone(), network.add_switch(&name));
+    }
+    let setup = |what: String| move |e: std::io::Error| SetupError(format!("{what}: {e}"));
+    for router in config.routers() {
+        let interfaces = router
+            .interfaces
+            .iter()
+            .filter_map(|i| {
+                Some(RouterInterface {
+                    switch: *switches.get(i.switch.as_ref()?)?,
+                    mac: i.mac,
+                    addresses: i.addresses.iter().map(|c| (c.ip, c.prefix)).collect(),
+                    capture: i.capture.clone(),
+                })
+            })
+            .collect();
+        network.add_router(&router.name, interfaces).map_err(setup(format!("router {}", router.name)))?;
+    }
+    let mut stacks: Vec<Box<dyn Stack>> = Vec::new();
+    for (index, stack) in config.stacks.iter().enumerate() {
+        let (name, kind) = (stack.name.get_ref(), stack.kind.get_ref());
+        if kind != SmoltcpStack::KIND {
+            stacks.push(mount_plain(name, kind));
+            continue;
+        }
+        let mut plans = Vec::new();
+        for spec in stack.interfaces(index) {
+            let link = match spec.switch.as_ref().and_then(|s| switches.get(s).map(|id| (s, *id))) {
+                Some((switch_name, switch)) => {
+                    let link_name = format!("{name}/{}", spec.name);
+                    let link = network
+                        .attach(switch, &link_name, spec.capture.as_deref())
+                        .map_err(setup(format!("link {link_name}")))?;
+                    Some((link, switch_name.clone()))
+                }
+                None => None,
+            };
+            plans.push(InterfacePlan {
+                name: spec.name,
+                mac: spec.mac,
+                mtu: spec.mtu,
+                addresses: spec.addresses.iter().map(|c| (c.ip, c.prefix)).collect(),
+                link,
+            });
+        }
+        let routes: Vec<RoutePlan> = stack
+            .routes()
+            .iter()
+            .map(|r| RoutePlan { to: (r.to.ip, r.to.prefix), via: r.via })
+            .collect();
+        let registry = registry.try_clone().map_err(setup("epoll".into()))?;
+        let mounted = SmoltcpStack::mount_networked(
+            name, index, session, &plans, &routes, &mut network, registry,
+        );
+        stacks.push(Box::new(mounted));
+    }
+    Ok((network, stacks))
+}
+
+/// A session that cannot be set up: a stack not mounted, a capture file that cannot
+/// be written.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SetupError(pub String);
+
+impl std::fmt::Display for SetupError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for SetupError {}
+
+impl From<UnknownStack> for SetupError {
+    fn from(e: UnknownStack) -> Self {
+        Self(e.to_string())
     }
 }
 
@@ -168,6 +289,13 @@ pub struct Vunet {
     /// The stack of each thread whose call's exit a stack asked for.
     in_flight: HashMap<Pid, StackId>,
     finished_since_sweep: u32,
+    /// The switches, routers and links between the stacks.
+    network: Network,
+    /// The event sources of the stacks' network work and of the control socket.
+    poll: mio::Poll,
+    /// Where `netvm stack` and `netvm status` reach this session; made when the
+    /// command is launched.
+    control: Option<ControlSocket>,
 }
 
 /// A `--stack` name that names no stack.
@@ -196,27 +324,35 @@ impl Vunet {
     /// Mounts the stacks of `config` and puts the launched command on `launch_stack`
     /// (the configured default if `None`). `none` and `host` can always be chosen at
     /// launch: they are mounted for the purpose if the configuration lacks them.
-    pub fn new(config: &VunetConfig, launch_stack: Option<&str>) -> Result<Self, UnknownStack> {
+    pub fn new(config: &VunetConfig, launch_stack: Option<&str>) -> Result<Self, SetupError> {
+        Self::with_captures(config, launch_stack, None)
+    }
+
+    /// As [`Vunet::new`], capturing every link into a pcap file in `capture_dir`.
+    pub fn with_captures(
+        config: &VunetConfig,
+        launch_stack: Option<&str>,
+        capture_dir: Option<PathBuf>,
+    ) -> Result<Self, SetupError> {
         let session = smoltcp::session_id();
-        let mut stacks: Vec<Box<dyn Stack>> = config
-            .stacks
-            .iter()
-            .enumerate()
-            .map(|(i, s)| mount(s.name.get_ref(), s.kind.get_ref(), s.ips(), i, session))
-            .collect();
+        let poll = mio::Poll::new().map_err(|e| SetupError(format!("epoll: {e}")))?;
+        let (network, mut stacks) = mount_all(config, capture_dir, session, poll.registry())?;
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
             Some(id) => id,
             None if crate::config::ALWAYS_AVAILABLE.contains(&wanted) => {
-                stacks.push(mount(wanted, wanted, Vec::new(), stacks.len(), session));
+                stacks.push(mount_plain(wanted, wanted));
                 stacks.len() - 1
             }
             None => {
                 let mounted = stacks.iter().map(|s| s.name().to_string()).collect();
-                return Err(UnknownStack { name: wanted.to_owned(), mounted });
+                return Err(UnknownStack { name: wanted.to_owned(), mounted }.into());
             }
         };
         Ok(Self {
+            network,
+            poll,
+            control: None,
             stacks,
             launch_stack,
             processes: HashMap::new(),
@@ -271,6 +407,87 @@ impl Vunet {
         }
         let bytes = memory.read_bytes(addr, len as usize).ok()?;
         smoltcp::is_carrier_address(self.session, &bytes).then_some(refusal)
+    }
+
+    /// Lets the network run until nothing moves (or for a bounded number of rounds,
+    /// to come back soon): packets between stacks, connects, arrivals.
+    fn run_network(&mut self, now: Instant) -> Option<Instant> {
+        /// Rounds per call: enough for a handshake across a router, few enough
+        /// that traced programs are not kept waiting behind a bulk transfer.
+        const MAX_ROUNDS: usize = 64;
+        let mut deadline = None;
+        for round in 0..MAX_ROUNDS {
+            let mut activity = Activity::default();
+            for stack in &mut self.stacks {
+                activity = activity.and(stack.service(&mut self.network, now));
+            }
+            let routers = Activity { busy: false, deadline: self.network.poll(now) };
+            activity = activity.and(routers);
+            deadline = activity.deadline;
+            if !activity.busy {
+                break;
+            }
+            if round + 1 == MAX_ROUNDS {
+                deadline = Some(now);
+            }
+        }
+        deadline
+    }
+
+    /// Answers a request that came over the control socket from process `pid`.
+    fn control_request(&mut self, request: Request, pid: Pid) -> Reply {
+        match request {
+            Request::UseStack { name } => {
+                if !self.processes.contains_key(&pid) {
+                    return Reply::error("only a process of this session can change its stack");
+                }
+                match self.stacks.iter().position(|s| &**s.name() == name) {
+                    Some(stack) => {
+                        self.processes.insert(pid, stack);
+                        Reply::Ok
+                    }
+                    None => {
+                        let mounted = self.stacks.iter().map(|s| s.name().to_string()).collect();
+                        Reply::error(UnknownStack { name, mounted }.to_string())
+                    }
+                }
+            }
+            Request::Status => Reply::Status { report: self.status() },
+        }
+    }
+
+    /// The session's state for `netvm status`.
+    fn status(&self) -> status::StatusReport {
+        let pids: Vec<i32> = self.processes.keys().map(|p| p.as_raw()).collect();
+        let mut stacks: Vec<status::StackStatus> = self
+            .stacks
+            .iter()
+            .enumerate()
+            .map(|(id, stack)| {
+                let mut processes: Vec<i32> = self
+                    .processes
+                    .iter()
+                    .filter(|&(_, &s)| s == id)
+                    .map(|(p, _)| p.as_raw())
+                    .collect();
+                processes.sort_unstable();
+                let mut status = status::StackStatus {
+                    name: stack.name().to_string(),
+                    kind: stack.kind().to_string(),
+                    processes,
+                    ..Default::default()
+                };
+                stack.status(&self.network, &mut status);
+                status
+            })
+            .collect();
+        let inodes: Vec<u64> =
+            stacks.iter().flat_map(|s| s.sockets.iter().map(|k| k.inode)).collect();
+        let owners = status::owners(&inodes, &pids);
+        for socket in stacks.iter_mut().flat_map(|s| s.sockets.iter_mut()) {
+            socket.pids = owners.get(&socket.inode).cloned().unwrap_or_default();
+        }
+        status::StatusReport { supervisor: std::process::id() as i32, stacks }
     }
 
     /// Drops the virtual sockets whose last reference closed. A carrier is an
@@ -381,6 +598,36 @@ impl Module for Vunet {
     fn process_started(&mut self, process: Pid, parent: Option<Pid>) {
         let stack = parent.map_or(self.launch_stack, |p| self.stack_of(p));
         self.processes.insert(process, stack);
+        if parent.is_none() && self.control.is_none() {
+            match ControlSocket::bind(nix::unistd::getpid()) {
+                Ok(control) => {
+                    let fd = control.as_raw_fd();
+                    let source = &mut mio::unix::SourceFd(&fd);
+                    let _ = self.poll.registry().register(source, mio::Token(0), mio::Interest::READABLE);
+                    self.control = Some(control);
+                }
+                Err(e) => log::warn!("no control socket (`netvm stack` and `netvm status` will not reach this session): {e}"),
+            }
+        }
+    }
+
+    fn event_fd(&self) -> Option<RawFd> {
+        Some(self.poll.as_raw_fd())
+    }
+
+    fn service(&mut self, now: Instant) -> Option<Instant> {
+        // The sources are edge-triggered and every one is looked at below: drain.
+        let mut events = mio::Events::with_capacity(256);
+        while self.poll.poll(&mut events, Some(Duration::ZERO)).is_ok() && !events.is_empty() {
+            if events.iter().count() < events.capacity() {
+                break;
+            }
+        }
+        if let Some(mut control) = self.control.take() {
+            control.serve(|request, pid| self.control_request(request, pid));
+            self.control = Some(control);
+        }
+        self.run_network(now)
     }
 
     fn process_ended(&mut self, process: Pid) {

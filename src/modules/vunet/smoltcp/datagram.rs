@@ -31,16 +31,34 @@ impl SmoltcpStack {
         } else {
             to
         };
-        if to.port() == 0 {
+        // A ping or raw socket's "port" means nothing to its destination.
+        if to.port() == 0 && socket.proto == Proto::Udp {
             return Destination::Answer(errno(Errno::EINVAL));
         }
-        if !self.is_local(to.ip()) {
-            return Destination::Answer(errno(Errno::ENETUNREACH));
-        }
-        if socket.local.is_none() {
+        let remote = match self.is_local(to.ip()) {
+            true => None,
+            false => match self.net.as_ref().and_then(|n| n.route(to.ip().to_canonical())) {
+                Some(route) => Some(route),
+                None => return Destination::Answer(errno(Errno::ENETUNREACH)),
+            },
+        };
+        if socket.local.is_none() && socket.proto != Proto::Raw {
             // Linux binds an unbound sender to the wildcard and an ephemeral port.
             let any = SocketAddr::new(socket.family.unspecified(), 0);
             return Destination::Answer(self.bind_carrier(stop, id, any, Some(number)));
+        }
+        if let Some(route) = remote {
+            let (proto, family) = (socket.proto, socket.family);
+            let source = self.family_ip(family, route.source);
+            if let Some(socket) = self.sockets.get_mut(&id) {
+                socket.source = Some(source);
+            }
+            let port = if proto == Proto::Udp { to.port() } else { 0 };
+            let key = SocketAddr::new(to.ip().to_canonical(), port);
+            return match self.remote_name(proto, key) {
+                Some(name) => Destination::Carrier(name),
+                None => Destination::Nobody,
+            };
         }
         let source = self.source_for(to.ip());
         if let Some(socket) = self.sockets.get_mut(&id) {
@@ -138,11 +156,16 @@ impl SmoltcpStack {
             Err(e) => return errno(e),
         };
         if self.sockets[&id].proto == Proto::Tcp {
-            let step = Step::RecvMsg { patch, socket: id, scratch: None };
+            let step = Step::RecvMsg { patch, socket: id, scratch: None, ttl_room: None };
             return self.patch_msg_name(stop, patch, UserPtr(0), 0, step);
         }
         let scratch = stop.scratch(NAME_ROOM as usize);
-        let step = Step::RecvMsg { patch, socket: id, scratch: Some(scratch) };
+        let ttl_room = self.wants_ttl(id).then(|| {
+            let header = stop.memory().read::<libc::msghdr>(c.msg.0).ok()?;
+            Some((header.msg_control as u64, header.msg_controllen))
+        });
+        let step =
+            Step::RecvMsg { patch, socket: id, scratch: Some(scratch), ttl_room: ttl_room.flatten() };
         self.patch_msg_name(stop, patch, UserPtr(scratch), NAME_ROOM, step)
     }
 
@@ -304,6 +327,54 @@ impl SmoltcpStack {
         let n = reported.len().min(patch.room as usize);
         memory.write_bytes(patch.name.0, &reported[..n])?;
         patch.write(memory, patch.name, reported.len() as u32)
+    }
+
+    /// Whether socket `id` asked for the TTL (hop limit) of what it receives: an
+    /// ICMP socket with `IP_RECVTTL` (`IPV6_RECVHOPLIMIT`) set. (A datagram that
+    /// came from within the stack has no TTL; netvm reports the last one seen.)
+    pub(super) fn wants_ttl(&self, id: SocketId) -> bool {
+        let socket = &self.sockets[&id];
+        let (level, name) = match socket.family {
+            Family::V4 => (libc::IPPROTO_IP, libc::IP_RECVTTL),
+            Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT),
+        };
+        matches!(socket.proto, Proto::Icmp | Proto::Raw)
+            && socket.options.get(level, name, socket.family.raw(), socket.proto) != 0
+    }
+
+    /// Appends the TTL control message to what `recvmsg` returned in the `msghdr`
+    /// at `msg`, whose control buffer is `room` (address, size) as the program gave
+    /// it; sets `MSG_CTRUNC` if it does not fit, as the kernel does.
+    pub(super) fn append_ttl(
+        &self,
+        memory: &TraceeMemory,
+        msg: u64,
+        socket: SocketId,
+        (control, room): (u64, usize),
+    ) -> Result<(), Errno> {
+        let Some(s) = self.sockets.get(&socket) else { return Ok(()) };
+        let ttl = self.net.as_ref().and_then(|n| n.last_ttl.get(&socket)).copied().unwrap_or(64);
+        let (level, kind) = match s.family {
+            Family::V4 => (libc::IPPROTO_IP, libc::IP_TTL),
+            Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT),
+        };
+        let mut header = memory.read::<libc::msghdr>(msg)?;
+        let used = (header.msg_controllen + 7) & !7;
+        // SAFETY: CMSG_LEN and CMSG_SPACE only compute sizes.
+        let (len, space) = unsafe { (libc::CMSG_LEN(4) as usize, libc::CMSG_SPACE(4) as usize) };
+        if control == 0 || used + space > room {
+            header.msg_flags |= libc::MSG_CTRUNC;
+            return memory.write(msg, &header);
+        }
+        let mut cmsg = Vec::with_capacity(space);
+        cmsg.extend_from_slice(&len.to_ne_bytes());
+        cmsg.extend_from_slice(&level.to_ne_bytes());
+        cmsg.extend_from_slice(&kind.to_ne_bytes());
+        cmsg.extend_from_slice(&i32::from(ttl).to_ne_bytes());
+        cmsg.resize(space, 0);
+        memory.write_bytes(control + used as u64, &cmsg)?;
+        header.msg_controllen = used + space;
+        memory.write(msg, &header)
     }
 
     /// Points a `msghdr`'s name at `name`/`len` for the duration of the call; the

@@ -25,6 +25,9 @@
 
 mod datagram;
 mod endpoint;
+mod icmp;
+pub mod net;
+mod report;
 mod options;
 mod ports;
 mod sockopt;
@@ -68,6 +71,11 @@ impl Family {
         }
     }
 
+    /// The family of `ip`.
+    fn of(ip: IpAddr) -> Self {
+        if ip.is_ipv4() { Self::V4 } else { Self::V6 }
+    }
+
     fn unspecified(self) -> IpAddr {
         match self {
             Self::V4 => Ipv4Addr::UNSPECIFIED.into(),
@@ -83,8 +91,12 @@ enum ConnectState {
     Idle,
     /// A non-blocking connect said `EINPROGRESS`: the next `connect` says 0.
     DoneUnreported,
-    /// Refused; `SO_ERROR` or the next `connect` reports `ECONNREFUSED`.
-    RefusedUnreported,
+    /// A non-blocking connect across the network said `EINPROGRESS` and waits for
+    /// its handshake: `connect` says `EALREADY`, `SO_ERROR` 0.
+    InProgress,
+    /// Failed (refused, or no route to the host); `SO_ERROR` or the next
+    /// `connect` reports the error.
+    Failed(Errno),
     /// Refused and reported: the carrier is spent (`connect` is `ECONNABORTED`).
     Refused,
 }
@@ -108,6 +120,8 @@ struct VSocket {
     shut_wr: bool,
     listening: bool,
     options: Options,
+    /// Not a program's socket: the supervisor's stand-in for a remote host.
+    stand_in: bool,
 }
 
 impl VSocket {
@@ -128,6 +142,7 @@ impl VSocket {
             shut_wr: false,
             listening: false,
             options: Options::default(),
+            stand_in: false,
         }
     }
 }
@@ -155,6 +170,12 @@ enum Step {
     Connect {
         socket: SocketId,
         nonblocking: bool,
+        source: IpAddr,
+    },
+    /// A TCP connect across the network: the carrier connects to the dial's gate.
+    Dial {
+        socket: SocketId,
+        blocking: bool,
         source: IpAddr,
     },
     Accept {
@@ -190,6 +211,8 @@ enum Step {
         patch: MsgNamePatch,
         socket: SocketId,
         scratch: Option<u64>,
+        /// The control buffer (address, size), when a TTL is to be appended.
+        ttl_room: Option<(u64, usize)>,
     },
     /// `sendmmsg` whose headers' names netvm replaced.
     SendMmsg {
@@ -221,13 +244,19 @@ pub struct SmoltcpStack {
     steps: HashMap<Pid, Step>,
     /// Where datagrams to nobody go (see `sink`).
     sink: Option<EndpointName>,
+    /// The stack's network side, if an interface is plugged into a link.
+    net: Option<net::NetHost>,
+    /// The configured interfaces and routes, for `netvm status`.
+    interfaces: Vec<net::InterfacePlan>,
+    routes: Vec<net::RoutePlan>,
 }
 
 impl SmoltcpStack {
     /// The submodule's kind, as written in `modules.toml`.
     pub const KIND: &'static str = "smoltcp";
 
-    /// Mounts stack number `index` of the session, called `name`, with `addresses`.
+    /// Mounts stack number `index` of the session, called `name`, with no network:
+    /// its own `addresses` and loopback only.
     pub fn mount(name: &str, index: usize, session: [u8; 4], addresses: Vec<IpAddr>) -> Self {
         Self {
             name: name.into(),
@@ -238,7 +267,50 @@ impl SmoltcpStack {
             by_name: HashMap::new(),
             steps: HashMap::new(),
             sink: None,
+            net: None,
+            interfaces: Vec::new(),
+            routes: Vec::new(),
         }
+    }
+
+    /// Mounts stack number `index` with `interfaces` (those plugged into a link of
+    /// `network` reach other hosts through it) and `routes`; `registry` is where
+    /// the stack's own event sources are watched.
+    pub fn mount_networked(
+        name: &str,
+        index: usize,
+        session: [u8; 4],
+        interfaces: &[net::InterfacePlan],
+        routes: &[net::RoutePlan],
+        network: &mut crate::modules::vunet::network::Network,
+        registry: mio::Registry,
+    ) -> Self {
+        let addresses = interfaces.iter().flat_map(|i| i.addresses.iter().map(|a| a.0)).collect();
+        let mut stack = Self::mount(name, index, session, addresses);
+        let seed = u64::from_ne_bytes([session[0], session[1], session[2], session[3], 0, 0, 0, index as u8]);
+        stack.net = net::NetHost::new(interfaces, routes, network, registry, seed);
+        stack.interfaces = interfaces.to_vec();
+        stack.routes = routes.to_vec();
+        stack
+    }
+
+    /// Stops serving `port` on the network once no socket of the stack uses it.
+    fn close_network_port(&mut self, proto: Proto, port: u16) {
+        let Some(net) = self.net.as_mut() else { return };
+        match proto {
+            Proto::Tcp if !self.ports.is_listened(port) => net.unlisten(port),
+            Proto::Udp if !self.ports.is_bound(proto, port) => net.close_udp(port),
+            _ => {}
+        }
+    }
+
+    /// The raw ICMP sockets of `family`, by carrier name.
+    fn raw_receivers(&self, family: Family) -> Vec<EndpointName> {
+        self.sockets
+            .values()
+            .filter(|s| s.proto == Proto::Raw && s.family == family)
+            .filter_map(|s| s.name)
+            .collect()
     }
 
     /// Whether `ip` is one of this host's own addresses (loopback included).
@@ -374,7 +446,22 @@ impl SmoltcpStack {
             Step::Create { family, proto } => {
                 if ret >= 0 {
                     if let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, ret as i32) {
-                        self.sockets.insert(id, VSocket::new(family, proto));
+                        let mut socket = VSocket::new(family, proto);
+                        if proto == Proto::Raw {
+                            // A raw socket receives without ever binding: its carrier
+                            // takes a name now, bound through a copy of the fd.
+                            let name = self.namer.fresh();
+                            let bound = stop.copy_fd(ret as i32).ok().and_then(|copy| {
+                                let addr = nix::sys::socket::UnixAddr::new_abstract(&name.0).ok()?;
+                                nix::sys::socket::bind(copy.as_raw_fd(), &addr).ok()
+                            });
+                            if bound.is_some() {
+                                socket.name = Some(name);
+                                socket.local = Some(SocketAddr::new(family.unspecified(), 0));
+                                self.by_name.insert(name, id);
+                            }
+                        }
+                        self.sockets.insert(id, socket);
                         claims.claim(id);
                     }
                 }
@@ -391,6 +478,9 @@ impl SmoltcpStack {
                     s.local = Some(local);
                     s.name = Some(name);
                     self.by_name.insert(name, socket);
+                    if let (Some(net), Proto::Udp) = (self.net.as_mut(), s.proto) {
+                        net.open_udp(local.port());
+                    }
                 }
                 if let Some(number) = then {
                     stop.restart(number);
@@ -400,6 +490,9 @@ impl SmoltcpStack {
                 if ret == 0 {
                     if let Some(s) = self.sockets.get_mut(&socket) {
                         s.listening = true;
+                        if let (Some(net), Some(local)) = (self.net.as_mut(), s.local) {
+                            net.listen(local.ip(), port);
+                        }
                     }
                 } else {
                     self.ports.unlisten(port, socket);
@@ -423,10 +516,42 @@ impl SmoltcpStack {
                     s.connect = ConnectState::DoneUnreported;
                 }
             }
+            Step::Dial { socket, blocking, source } => {
+                let dialing = self.net.as_ref().is_some_and(|n| n.gate_of(socket).is_some());
+                let family_source = self.sockets.get(&socket).map(|s| self.family_ip(s.family, source));
+                let Some(s) = self.sockets.get_mut(&socket) else { return };
+                match ret {
+                    0 => {
+                        if let (Some(local), Some(ip)) = (s.local.as_mut(), family_source) {
+                            if local.ip().is_unspecified() {
+                                local.set_ip(ip);
+                            }
+                        }
+                        if !blocking {
+                            stop.set_result(-i64::from(libc::EINPROGRESS));
+                            if dialing {
+                                s.connect = ConnectState::InProgress;
+                            } else if !matches!(s.connect, ConnectState::Failed(_)) {
+                                s.connect = ConnectState::DoneUnreported;
+                            }
+                        }
+                    }
+                    // The gate closed: the connect failed, for the reason recorded.
+                    r if r == -i64::from(libc::ECONNREFUSED) && !dialing => {
+                        if let ConnectState::Failed(error) = s.connect {
+                            stop.set_result(-(error as i64));
+                        }
+                        s.connect = ConnectState::Idle;
+                        s.peer = None;
+                    }
+                    // Interrupted: the handshake goes on, as Linux's does.
+                    _ => {}
+                }
+            }
             Step::Refused { socket, listener } => {
                 drop(listener);
                 if let Some(s) = self.sockets.get_mut(&socket) {
-                    s.connect = ConnectState::RefusedUnreported;
+                    s.connect = ConnectState::Failed(Errno::ECONNREFUSED);
                 }
                 if ret == 0 {
                     stop.set_result(-i64::from(libc::EINPROGRESS));
@@ -465,11 +590,14 @@ impl SmoltcpStack {
             Step::SendMsg { patch } => {
                 let _ = patch.write(&stop.memory(), patch.name, patch.room);
             }
-            Step::RecvMsg { patch, socket, scratch } => {
+            Step::RecvMsg { patch, socket, scratch, ttl_room } => {
                 let received = ret >= 0;
-                if let Err(e) =
-                    self.give_back_name(&stop.memory(), patch, socket, scratch, received)
-                {
+                let memory = stop.memory();
+                let mut given = self.give_back_name(&memory, patch, socket, scratch, received);
+                if let (true, Some(room), Ok(())) = (received, ttl_room, given) {
+                    given = self.append_ttl(&memory, patch.msg, socket, room);
+                }
+                if let Err(e) = given {
                     stop.set_result(-(e as i64));
                 }
             }
@@ -528,7 +656,7 @@ impl Stack for SmoltcpStack {
             _ => return errno(Errno::EAFNOSUPPORT),
         };
         let flags = ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-        let proto = match socket_proto(ty & !flags, protocol) {
+        let proto = match socket_proto(family, ty & !flags, protocol, stop.process) {
             Ok(proto) => proto,
             Err(e) => return errno(e),
         };
@@ -593,6 +721,22 @@ impl Stack for SmoltcpStack {
         self.addresses.clone()
     }
 
+    fn service(
+        &mut self,
+        network: &mut crate::modules::vunet::network::Network,
+        now: std::time::Instant,
+    ) -> crate::modules::vunet::Activity {
+        self.serve_network(network, now)
+    }
+
+    fn status(
+        &self,
+        network: &crate::modules::vunet::network::Network,
+        status: &mut crate::modules::vunet::status::StackStatus,
+    ) {
+        self.fill_status(network, status);
+    }
+
     fn thread_ended(&mut self, tid: Pid) {
         // A bind slipped in for it leaves a table entry nobody will confirm.
         if let Some(Step::Bind { socket, local, .. }) = self.steps.remove(&tid) {
@@ -610,6 +754,7 @@ impl Stack for SmoltcpStack {
                 }
                 if let Some(local) = socket.local {
                     self.ports.unbind(socket.proto, local.port(), *id);
+                    self.close_network_port(socket.proto, local.port());
                 }
             }
         }
@@ -617,13 +762,25 @@ impl Stack for SmoltcpStack {
 }
 
 /// The transport a `socket(AF_INET*, type, protocol)` asks for, or Linux's error.
-fn socket_proto(ty: i32, protocol: i32) -> Result<Proto, Errno> {
+///
+/// Ping sockets are open to every user, as with `net.ipv4.ping_group_range` set
+/// wide open (a virtual host's own policy). Raw sockets need `CAP_NET_RAW`, as on
+/// Linux; netvm serves raw ICMP only.
+fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<Proto, Errno> {
+    let icmp = match family {
+        Family::V4 => libc::IPPROTO_ICMP,
+        Family::V6 => libc::IPPROTO_ICMPV6,
+    };
     match (ty, protocol) {
         (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Ok(Proto::Tcp),
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(Proto::Udp),
+        (libc::SOCK_DGRAM, p) if p == icmp => Ok(Proto::Icmp),
         (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => Err(Errno::EPROTONOSUPPORT),
-        // Raw sockets need CAP_NET_RAW, which a traced program never gains.
-        (libc::SOCK_RAW, _) => Err(Errno::EPERM),
+        (libc::SOCK_RAW, _) if !stream::has_capability(process, stream::CAP_NET_RAW) => {
+            Err(Errno::EPERM)
+        }
+        (libc::SOCK_RAW, p) if p == icmp => Ok(Proto::Raw),
+        (libc::SOCK_RAW, _) => Err(Errno::EPROTONOSUPPORT),
         (0..=10, _) => Err(Errno::ESOCKTNOSUPPORT),
         _ => Err(Errno::EINVAL),
     }

@@ -18,12 +18,12 @@ impl SmoltcpStack {
         let memory = stop.memory();
         let value = match keeper {
             Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
-                if socket.connect != ConnectState::RefusedUnreported {
+                let ConnectState::Failed(error) = socket.connect else {
                     return Disposition::Kernel;
-                }
+                };
                 socket.connect = ConnectState::Refused;
                 clear_carrier_error(stop, c.fd);
-                int_bytes(Errno::ECONNREFUSED as i32)
+                int_bytes(error as i32)
             }
             Keeper::Carrier => return Disposition::Kernel,
             Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),

@@ -23,6 +23,10 @@ pub const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
 pub enum Proto {
     Tcp,
     Udp,
+    /// A ping socket (`SOCK_DGRAM`, `IPPROTO_ICMP`): its "port" is the echo identifier.
+    Icmp,
+    /// A raw ICMP socket (`SOCK_RAW`): no port.
+    Raw,
 }
 
 impl Proto {
@@ -31,7 +35,7 @@ impl Proto {
     pub fn carrier(self) -> SockType {
         match self {
             Self::Tcp => SockType::Stream,
-            Self::Udp => SockType::Datagram,
+            Self::Udp | Self::Icmp | Self::Raw => SockType::Datagram,
         }
     }
 }
@@ -157,6 +161,16 @@ impl PortTable {
         list.filter(|b| b.socket == socket).for_each(|b| b.listening = false);
     }
 
+    /// Whether some socket still listens on TCP `port`.
+    pub fn is_listened(&self, port: u16) -> bool {
+        self.bound.get(&(Proto::Tcp, port)).is_some_and(|list| list.iter().any(|b| b.listening))
+    }
+
+    /// Whether some socket of `proto` is still bound to `port`.
+    pub fn is_bound(&self, proto: Proto, port: u16) -> bool {
+        self.bound.contains_key(&(proto, port))
+    }
+
     /// Forgets a socket's binding.
     pub fn unbind(&mut self, proto: Proto, port: u16, socket: SocketId) {
         self.take((proto, port), socket);
@@ -167,7 +181,7 @@ impl PortTable {
     pub fn receiver(&self, proto: Proto, to: SocketAddr) -> Option<&Binding> {
         let candidates = self.bound.get(&(proto, to.port()))?;
         let eligible =
-            |b: &&Binding| (proto == Proto::Udp || b.listening) && b.scope.accepts(to.ip());
+            |b: &&Binding| (proto != Proto::Tcp || b.listening) && b.scope.accepts(to.ip());
         candidates.iter().filter(eligible).max_by_key(|b| !b.scope.is_wildcard())
     }
 
@@ -200,7 +214,7 @@ impl PortTable {
                     // SO_REUSEADDR gives way only to a socket already listening.
                     both_reuse_port || (both_reuse_addr && !old.listening)
                 }
-                Proto::Udp => both_reuse_port || both_reuse_addr,
+                Proto::Udp | Proto::Icmp | Proto::Raw => both_reuse_port || both_reuse_addr,
             };
             old.socket != new.socket && old.scope.overlaps(new.scope) && !shared
         };

@@ -11,6 +11,9 @@ use nix::errno::Errno;
 
 use super::ports::Proto;
 
+/// The level of raw socket options (`ICMP_FILTER`).
+const SOL_RAW: i32 = 255;
+
 /// `IPPROTO_TCP`-level options netvm accepts, with Linux's defaults.
 const TCP_DEFAULTS: &[(i32, i32)] = &[
     (libc::TCP_NODELAY, 0),
@@ -35,6 +38,8 @@ const IP_DEFAULTS: &[(i32, i32)] = &[
     (libc::IP_RECVERR, 0),
     (libc::IP_RECVTTL, 0),
     (libc::IP_RECVTOS, 0),
+    (libc::IP_RECVOPTS, 0),
+    (libc::IP_RETOPTS, 0),
     (libc::IP_PKTINFO, 0),
     (libc::IP_MTU_DISCOVER, 1),
     (libc::IP_MULTICAST_TTL, 1),
@@ -85,6 +90,7 @@ pub fn keeper(
     let own_levels: &[i32] = match proto {
         Proto::Tcp => &[libc::SOL_SOCKET, libc::IPPROTO_IP, libc::IPPROTO_TCP],
         Proto::Udp => &[libc::SOL_SOCKET, libc::IPPROTO_IP, libc::IPPROTO_UDP],
+        Proto::Icmp | Proto::Raw => &[libc::SOL_SOCKET, libc::IPPROTO_IP, SOL_RAW],
     };
     if getting && !is_v6 && !own_levels.contains(&level) {
         return Err(Errno::EOPNOTSUPP);
@@ -102,6 +108,12 @@ pub fn keeper(
             _ => Err(Errno::ENOPROTOOPT),
         },
         libc::IPPROTO_IP if known(IP_DEFAULTS) => Ok(Keeper::Emulated),
+        // ICMP_FILTER (raw IPv4) and ICMP6_FILTER (IPv6): kept, not applied.
+        SOL_RAW if proto == Proto::Raw && !is_v6 && name == 1 => Ok(Keeper::Emulated),
+        libc::IPPROTO_ICMPV6 if proto != Proto::Tcp && is_v6 && name == 1 => Ok(Keeper::Emulated),
+        libc::IPPROTO_IPV6 if is_v6 && [libc::IPV6_RECVHOPLIMIT, libc::IPV6_CHECKSUM].contains(&name) => {
+            Ok(Keeper::Emulated)
+        }
         libc::IPPROTO_IPV6 if is_v6 && name == libc::IPV6_V6ONLY => Ok(Keeper::V6Only),
         libc::IPPROTO_IPV6 if is_v6 && known(IPV6_DEFAULTS) => Ok(Keeper::Emulated),
         _ => Err(Errno::ENOPROTOOPT),
@@ -131,6 +143,8 @@ impl Options {
                     _ => match proto {
                         Proto::Tcp => libc::IPPROTO_TCP,
                         Proto::Udp => libc::IPPROTO_UDP,
+                        Proto::Icmp | Proto::Raw if family == libc::AF_INET6 => libc::IPPROTO_ICMPV6,
+                        Proto::Icmp | Proto::Raw => libc::IPPROTO_ICMP,
                     },
                 };
             }
@@ -139,6 +153,16 @@ impl Options {
             _ => IPV6_DEFAULTS,
         };
         table.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)
+    }
+
+    /// The TTL (IPv4) or hop limit (IPv6) the socket's packets leave with.
+    pub fn hop_limit(&self, v6: bool) -> u8 {
+        let (level, name) = if v6 {
+            (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)
+        } else {
+            (libc::IPPROTO_IP, libc::IP_TTL)
+        };
+        self.values.get(&(level, name)).map_or(64, |&v| v.clamp(1, 255) as u8)
     }
 
     /// Whether the program set this option itself.

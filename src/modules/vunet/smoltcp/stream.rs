@@ -88,11 +88,12 @@ impl SmoltcpStack {
                 set_state(self, ConnectState::Idle);
                 return Disposition::Return(0);
             }
-            ConnectState::RefusedUnreported => {
+            ConnectState::Failed(error) => {
                 set_state(self, ConnectState::Refused);
                 clear_carrier_error(stop, c.fd);
-                return errno(Errno::ECONNREFUSED);
+                return errno(error);
             }
+            ConnectState::InProgress => return errno(Errno::EALREADY),
             ConnectState::Refused => return errno(Errno::ECONNABORTED),
             ConnectState::Idle => {}
         }
@@ -113,7 +114,7 @@ impl SmoltcpStack {
             return errno(Errno::ENETUNREACH);
         }
         if !self.is_local(to.ip()) {
-            return errno(Errno::ENETUNREACH);
+            return self.connect_remote(stop, id, to);
         }
         let source = self.source_for(to.ip());
         let (proto, bound) = (socket.proto, socket.local.is_some());
@@ -122,7 +123,7 @@ impl SmoltcpStack {
             (None, Proto::Tcp) => return self.refuse(stop, id),
             // UDP connects to a silent port all the same; what is sent there is
             // lost. The carrier is connected to the stack's sink, which drops it.
-            (None, Proto::Udp) => match self.sink() {
+            (None, _) => match self.sink() {
                 Some(sink) => sink,
                 None => return self.remember_peer(id, to),
             },
@@ -146,6 +147,64 @@ impl SmoltcpStack {
         }
         self.steps.insert(stop.tid, Step::Connect { socket: id, nonblocking, source });
         Disposition::KernelThenFinish
+    }
+
+    /// A connect to another host, through the stack's network: TCP dials (see
+    /// [`net::NetHost::dial`]); a datagram socket's carrier is connected to the
+    /// remote's stand-in.
+    fn connect_remote(&mut self, stop: &mut SyscallStop, id: SocketId, to: SocketAddr) -> Disposition {
+        let Some(route) = self.net.as_ref().and_then(|n| n.route(to.ip().to_canonical())) else {
+            return errno(Errno::ENETUNREACH);
+        };
+        let socket = &self.sockets[&id];
+        let Some(local) = socket.local else {
+            let local = SocketAddr::new(self.family_ip(socket.family, route.source), 0);
+            return self.bind_carrier(stop, id, local, Some(libc::SYS_connect));
+        };
+        let Some(fd) = stop.call().fd() else { return errno(Errno::EBADF) };
+        let proto = socket.proto;
+        let target = if proto == Proto::Tcp {
+            let blocking = !is_nonblocking(stop.tid, fd);
+            let net = self.net.as_mut().expect("routed above");
+            let gate = match net.gate_of(id) {
+                // A connect under way: a blocking one waits for it again.
+                Some(_) if !blocking => return errno(Errno::EALREADY),
+                Some(gate) => gate,
+                None => {
+                    let gate = self.namer.fresh();
+                    let from = SocketAddr::new(route.source, local.port());
+                    let to = SocketAddr::new(to.ip().to_canonical(), to.port());
+                    if let Err(e) = net.dial(id, route, from, to, gate, blocking) {
+                        return errno(e);
+                    }
+                    gate
+                }
+            };
+            self.steps.insert(stop.tid, Step::Dial { socket: id, blocking, source: route.source });
+            gate
+        } else {
+            let Some(name) = self.remote_name(proto, to) else { return errno(Errno::ENETUNREACH) };
+            self.steps.insert(stop.tid, Step::Connect { socket: id, nonblocking: false, source: route.source });
+            name
+        };
+        let addr = match put_scratch(stop, &target.sockaddr(), 0) {
+            Ok(addr) => addr,
+            Err(e) => return errno(e),
+        };
+        stop.set_arg(1, addr);
+        stop.set_arg(2, target.sockaddr().len() as u64);
+        if let Some(socket) = self.sockets.get_mut(&id) {
+            socket.peer = Some(to);
+        }
+        Disposition::KernelThenFinish
+    }
+
+    /// `ip` as a socket of `family` writes it (IPv4 as v4-mapped on IPv6 sockets).
+    pub(super) fn family_ip(&self, family: Family, ip: IpAddr) -> IpAddr {
+        match (family, ip) {
+            (Family::V6, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+            _ => ip,
+        }
     }
 
     /// A TCP connect that nobody listens for. Blocking, it is `ECONNREFUSED` at once,
@@ -184,7 +243,7 @@ impl SmoltcpStack {
         socket.peer = None;
         match socket.proto {
             // The carrier dissolves its association natively with AF_UNSPEC.
-            Proto::Udp => Disposition::Kernel,
+            Proto::Udp | Proto::Icmp | Proto::Raw => Disposition::Kernel,
             Proto::Tcp => Disposition::Return(0),
         }
     }
@@ -378,15 +437,23 @@ pub(super) fn is_nonblocking(tid: Pid, fd: i32) -> bool {
 /// The capability bit that allows binding ports below 1024 (linux/capability.h).
 pub(super) const CAP_NET_BIND_SERVICE: u32 = 10;
 
+/// The capability bit that allows raw sockets (linux/capability.h).
+pub(super) const CAP_NET_RAW: u32 = 13;
+
 /// Whether `process` may bind ports below 1024 (`CAP_NET_BIND_SERVICE`).
 pub(super) fn can_bind_service(process: Pid) -> bool {
+    has_capability(process, CAP_NET_BIND_SERVICE)
+}
+
+/// Whether `process` has capability `bit` in its effective set.
+pub(super) fn has_capability(process: Pid, bit: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|status| {
             let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
             u64::from_str_radix(caps.trim(), 16).ok()
         })
-        .is_some_and(|caps| caps & (1 << CAP_NET_BIND_SERVICE) != 0)
+        .is_some_and(|caps| caps & (1 << bit) != 0)
 }
 
 /// The backlog every listening carrier gets (see `listen`).

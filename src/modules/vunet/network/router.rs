@@ -1,0 +1,893 @@
+//! A small built-in IPv4/IPv6 router, so that stacks on different switches can reach
+//! each other without running a router program.
+//!
+//! It has one port per interface and knows only its connected subnets (no static or
+//! default routes). It answers ARP and neighbour solicitations for its own addresses
+//! (each port also has an EUI-64 link-local `fe80::` address), answers ICMP echo
+//! requests to any of its addresses, and forwards unicast IPv4 and IPv6 packets between
+//! its ports by longest prefix, decrementing the TTL / hop limit. It resolves next hops
+//! with ARP and NDP, keeping a few packets per unresolved neighbour, and reports
+//! failures with ICMP errors (time exceeded, net/host unreachable).
+//!
+//! It is deliberately simple: no fragmentation (nothing is larger than the links' MTU
+//! here), no IPv6 extension-header processing (packets are forwarded untouched), no
+//! router advertisements, and learned neighbours do not expire (they are refreshed by
+//! every ARP or NDP message the neighbour sends).
+//!
+//! Everything it receives is untrusted: malformed or truncated frames are dropped
+//! silently, never a panic.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+use std::time::{Duration, Instant};
+
+use smoltcp::phy::ChecksumCapabilities;
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, ETHERNET_HEADER_LEN, EthernetAddress, EthernetFrame,
+    EthernetProtocol, EthernetRepr, IPV4_HEADER_LEN, IPV6_HEADER_LEN, Icmpv4DstUnreachable,
+    Icmpv4Message, Icmpv4Packet, Icmpv4Repr, Icmpv4TimeExceeded, Icmpv6DstUnreachable,
+    Icmpv6Message, Icmpv6Packet, Icmpv6Repr, Icmpv6TimeExceeded, IpProtocol, Ipv4Cidr, Ipv4Packet,
+    Ipv4Repr, Ipv6Cidr, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
+};
+
+use super::{Frame, RouterInterface};
+
+/// TTL / hop limit of the packets the router originates (replies and errors).
+const ORIGINATED_HOP_LIMIT: u8 = 64;
+/// Hop limit every NDP message carries (RFC 4861 §7.1: others are forged off-link).
+const NDISC_HOP_LIMIT: u8 = 255;
+/// How often an unanswered ARP request or neighbour solicitation is repeated.
+pub(super) const RESOLUTION_RETRY_INTERVAL: Duration = Duration::from_secs(1);
+/// How many requests are sent before a neighbour is declared unreachable.
+pub(super) const RESOLUTION_ATTEMPTS: u32 = 3;
+/// How many packets wait for one unresolved neighbour; beyond, the oldest is dropped.
+pub(super) const MAX_PACKETS_PER_UNRESOLVED_NEIGHBOR: usize = 3;
+/// ICMPv6 errors quote the offending packet up to this total packet size (RFC 4443 §2.4).
+const IPV6_MINIMUM_MTU: usize = 1280;
+/// Size of the ICMP header in front of the quote of an error message.
+const ICMP_ERROR_HEADER_LEN: usize = 8;
+/// How much of the offending packet's payload an ICMPv4 error quotes (RFC 792).
+const ICMPV4_QUOTED_PAYLOAD_LEN: usize = 8;
+
+/// The IPv4 and IPv6 side of a router.
+pub(super) struct Router {
+    ports: Vec<Port>,
+    /// Resolved neighbours, by the port they are on and their address.
+    neighbors: BTreeMap<(usize, IpAddr), EthernetAddress>,
+    /// Neighbours being resolved, with the packets waiting for them.
+    pending: BTreeMap<(usize, IpAddr), PendingResolution>,
+}
+
+/// One port: the router's interface on one switch.
+struct Port {
+    mac: EthernetAddress,
+    ipv4: Vec<Ipv4Cidr>,
+    /// Includes the EUI-64 link-local address.
+    ipv6: Vec<Ipv6Cidr>,
+}
+
+/// A neighbour whose link-layer address has been asked for but not learned yet.
+struct PendingResolution {
+    packets: VecDeque<WaitingPacket>,
+    /// Requests sent so far.
+    requests_sent: u32,
+    /// When to ask again, or give up.
+    next_attempt: Instant,
+}
+
+/// An IP packet waiting for its next hop to be resolved.
+struct WaitingPacket {
+    /// The complete IP packet, ready to go.
+    ip: Vec<u8>,
+    /// The port a forwarded packet came in on, to report failure from; `None` for the
+    /// router's own packets, whose loss is not reported.
+    ingress: Option<usize>,
+}
+
+/// How a received frame was addressed at the link layer.
+#[derive(Clone, Copy)]
+struct Arrival {
+    port: usize,
+    /// The frame went to a broadcast or multicast MAC address.
+    link_group_addressed: bool,
+    /// The frame's source MAC address.
+    link_source: EthernetAddress,
+}
+
+impl Router {
+    /// A router with one port per interface, in order. Fails (InvalidInput) on a
+    /// multicast or all-zero MAC address or a prefix length beyond 32 / 128.
+    pub(super) fn new(interfaces: &[RouterInterface]) -> io::Result<Self> {
+        let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
+        let mut ports = Vec::with_capacity(interfaces.len());
+        for interface in interfaces {
+            let mac = EthernetAddress(interface.mac);
+            if !mac.is_unicast() || interface.mac == [0; 6] {
+                return Err(invalid(format!("router MAC address {mac} is not a unicast address")));
+            }
+            let mut port = Port { mac, ipv4: Vec::new(), ipv6: Vec::new() };
+            for &(address, prefix_len) in &interface.addresses {
+                match address {
+                    IpAddr::V4(address) if prefix_len <= 32 => {
+                        port.ipv4.push(Ipv4Cidr::new(address, prefix_len))
+                    }
+                    IpAddr::V6(address) if prefix_len <= 128 => {
+                        port.ipv6.push(Ipv6Cidr::new(address, prefix_len))
+                    }
+                    _ => return Err(invalid(format!("bad prefix length {address}/{prefix_len}"))),
+                }
+            }
+            let link_local = link_local_address(mac);
+            if !port.ipv6.iter().any(|cidr| cidr.address() == link_local) {
+                port.ipv6.push(Ipv6Cidr::new(link_local, 64));
+            }
+            ports.push(port);
+        }
+        Ok(Self { ports, neighbors: BTreeMap::new(), pending: BTreeMap::new() })
+    }
+
+    /// Handles one frame that arrived on `port`; the frames the router sends in
+    /// response are appended to `out` as (port, frame).
+    pub(super) fn handle_frame(
+        &mut self,
+        port: usize,
+        frame: &[u8],
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let Some(our_mac) = self.ports.get(port).map(|port| port.mac) else { return };
+        let Ok(ethernet) = EthernetFrame::new_checked(frame) else { return };
+        let destination = ethernet.dst_addr();
+        if destination != our_mac && destination.is_unicast() {
+            return; // flooded unicast for someone else
+        }
+        let arrival = Arrival {
+            port,
+            link_group_addressed: !destination.is_unicast(),
+            link_source: ethernet.src_addr(),
+        };
+        if !arrival.link_source.is_unicast() || arrival.link_source == our_mac {
+            return;
+        }
+        match ethernet.ethertype() {
+            EthernetProtocol::Arp => self.handle_arp(arrival, ethernet.payload(), out),
+            EthernetProtocol::Ipv4 => self.handle_ipv4(arrival, ethernet.payload(), now, out),
+            EthernetProtocol::Ipv6 => self.handle_ipv6(arrival, ethernet.payload(), now, out),
+            _ => {}
+        }
+    }
+
+    /// Repeats due ARP / NDP requests and gives up on neighbours that stayed silent,
+    /// reporting their waiting packets as unreachable. Frames go to `out`.
+    pub(super) fn poll(&mut self, now: Instant, out: &mut Vec<(usize, Frame)>) {
+        let due: Vec<(usize, IpAddr)> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.next_attempt <= now)
+            .map(|(&key, _)| key)
+            .collect();
+        for key in due {
+            let Some(pending) = self.pending.get_mut(&key) else { continue };
+            if pending.requests_sent < RESOLUTION_ATTEMPTS {
+                pending.requests_sent += 1;
+                pending.next_attempt = now + RESOLUTION_RETRY_INTERVAL;
+                self.solicit(key.0, key.1, out);
+                continue;
+            }
+            let Some(pending) = self.pending.remove(&key) else { continue };
+            for packet in pending.packets {
+                if let Some(ingress) = packet.ingress {
+                    self.report_unreachable_neighbor(ingress, &packet.ip, now, out);
+                }
+            }
+        }
+    }
+
+    /// When [`Router::poll`] next has something to do.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        self.pending.values().map(|pending| pending.next_attempt).min()
+    }
+
+    // ---------------------------------------------------------------- ARP
+
+    fn handle_arp(&mut self, arrival: Arrival, payload: &[u8], out: &mut Vec<(usize, Frame)>) {
+        let Ok(packet) = ArpPacket::new_checked(payload) else { return };
+        let Ok(ArpRepr::EthernetIpv4 {
+            operation,
+            source_hardware_addr,
+            source_protocol_addr,
+            target_protocol_addr,
+            ..
+        }) = ArpRepr::parse(&packet)
+        else {
+            return;
+        };
+        let port = arrival.port;
+        let for_us =
+            self.ports[port].ipv4.iter().any(|cidr| cidr.address() == target_protocol_addr);
+        let sender = IpAddr::V4(source_protocol_addr);
+        let sender_known = self.neighbors.contains_key(&(port, sender));
+        // RFC 826: merge the sender if known, add it if the message is for us.
+        if source_hardware_addr.is_unicast()
+            && is_ipv4_unicast(source_protocol_addr)
+            && (for_us || sender_known)
+        {
+            self.learn(port, sender, source_hardware_addr, out);
+        }
+        if for_us && operation == ArpOperation::Request && source_hardware_addr.is_unicast() {
+            let reply = ArpRepr::EthernetIpv4 {
+                operation: ArpOperation::Reply,
+                source_hardware_addr: self.ports[port].mac,
+                source_protocol_addr: target_protocol_addr,
+                target_hardware_addr: source_hardware_addr,
+                target_protocol_addr: source_protocol_addr,
+            };
+            out.push((port, self.arp_frame(port, source_hardware_addr, &reply)));
+        }
+    }
+
+    fn arp_frame(&self, port: usize, destination: EthernetAddress, arp: &ArpRepr) -> Frame {
+        let mut payload = vec![0; arp.buffer_len()];
+        arp.emit(&mut ArpPacket::new_unchecked(&mut payload[..]));
+        ethernet_frame(self.ports[port].mac, destination, EthernetProtocol::Arp, &payload)
+    }
+
+    // ---------------------------------------------------------------- IPv4
+
+    fn handle_ipv4(
+        &mut self,
+        arrival: Arrival,
+        payload: &[u8],
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let Ok(packet) = Ipv4Packet::new_checked(payload) else { return };
+        if packet.version() != 4 || !packet.verify_checksum() {
+            return;
+        }
+        // Drop the Ethernet padding, if any.
+        let ip = &payload[..usize::from(packet.total_len())];
+        let packet = Ipv4Packet::new_unchecked(ip);
+        let (source, destination) = (packet.src_addr(), packet.dst_addr());
+
+        if self.is_own_ipv4(destination) {
+            self.answer_ipv4(arrival, ip, now, out);
+            return;
+        }
+        if arrival.link_group_addressed
+            || !is_ipv4_unicast(destination)
+            || self.is_connected_broadcast(destination)
+            || !is_ipv4_unicast(source)
+            || self.is_connected_broadcast(source)
+            || self.is_own_ipv4(source)
+        {
+            return; // not forwardable
+        }
+        let Some(egress) = self.route_ipv4(destination) else {
+            let code = Icmpv4DstUnreachable::NetUnreachable.into();
+            self.send_icmpv4_error(arrival.port, ip, Icmpv4Message::DstUnreachable, code, now, out);
+            return;
+        };
+        if packet.hop_limit() <= 1 {
+            let code = Icmpv4TimeExceeded::TtlExpired.into();
+            self.send_icmpv4_error(arrival.port, ip, Icmpv4Message::TimeExceeded, code, now, out);
+            return;
+        }
+        let mut forwarded = ip.to_vec();
+        let mut packet = Ipv4Packet::new_unchecked(&mut forwarded[..]);
+        packet.set_hop_limit(packet.hop_limit() - 1);
+        packet.fill_checksum();
+        let next_hop = IpAddr::V4(destination);
+        self.send_ip(egress, next_hop, forwarded, Some(arrival.port), now, out);
+    }
+
+    /// Handles an IPv4 packet addressed to the router: answers echo requests.
+    fn answer_ipv4(
+        &mut self,
+        arrival: Arrival,
+        ip: &[u8],
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let packet = Ipv4Packet::new_unchecked(ip);
+        if packet.next_header() != IpProtocol::Icmp
+            || packet.more_frags()
+            || packet.frag_offset() != 0
+            || arrival.link_group_addressed
+            || !is_ipv4_unicast(packet.src_addr())
+        {
+            return;
+        }
+        let Ok(icmp) = Icmpv4Packet::new_checked(packet.payload()) else { return };
+        let Ok(Icmpv4Repr::EchoRequest { ident, seq_no, data }) =
+            Icmpv4Repr::parse(&icmp, &ChecksumCapabilities::default())
+        else {
+            return;
+        };
+        let reply = Icmpv4Repr::EchoReply { ident, seq_no, data };
+        let header = Ipv4Repr {
+            src_addr: packet.dst_addr(),
+            dst_addr: packet.src_addr(),
+            next_header: IpProtocol::Icmp,
+            payload_len: reply.buffer_len(),
+            hop_limit: ORIGINATED_HOP_LIMIT,
+        };
+        let mut reply_ip = vec![0; header.buffer_len() + reply.buffer_len()];
+        let checksums = ChecksumCapabilities::default();
+        header.emit(&mut Ipv4Packet::new_unchecked(&mut reply_ip[..]), &checksums);
+        reply.emit(&mut Icmpv4Packet::new_unchecked(&mut reply_ip[IPV4_HEADER_LEN..]), &checksums);
+        self.send_own(IpAddr::V4(packet.src_addr()), reply_ip, arrival.port, now, out);
+    }
+
+    /// Sends an ICMPv4 error about `original` (a complete, valid IPv4 packet that came in
+    /// on `ingress`) to its source, from the ingress port's address. Quotes the original
+    /// header and the first 8 bytes of its payload.
+    fn send_icmpv4_error(
+        &mut self,
+        ingress: usize,
+        original: &[u8],
+        message: Icmpv4Message,
+        code: u8,
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let Ok(offending) = Ipv4Packet::new_checked(original) else { return };
+        if !self.may_report_ipv4(&offending) {
+            return;
+        }
+        let Some(source) = self.ipv4_source(ingress, offending.src_addr()) else { return };
+        let quoted_len =
+            original.len().min(usize::from(offending.header_len()) + ICMPV4_QUOTED_PAYLOAD_LEN);
+        let header = Ipv4Repr {
+            src_addr: source,
+            dst_addr: offending.src_addr(),
+            next_header: IpProtocol::Icmp,
+            payload_len: ICMP_ERROR_HEADER_LEN + quoted_len,
+            hop_limit: ORIGINATED_HOP_LIMIT,
+        };
+        let mut error_ip = vec![0; header.buffer_len() + header.payload_len];
+        header.emit(
+            &mut Ipv4Packet::new_unchecked(&mut error_ip[..]),
+            &ChecksumCapabilities::default(),
+        );
+        let mut icmp = Icmpv4Packet::new_unchecked(&mut error_ip[IPV4_HEADER_LEN..]);
+        icmp.set_msg_type(message);
+        icmp.set_msg_code(code);
+        icmp.data_mut()[..quoted_len].copy_from_slice(&original[..quoted_len]);
+        icmp.fill_checksum();
+        self.send_own(IpAddr::V4(offending.src_addr()), error_ip, ingress, now, out);
+    }
+
+    /// RFC 1122 §3.2.2 / RFC 1812 §4.3.2.7: no error about an ICMP error, a non-first
+    /// fragment, or a packet from or to a group or unspecified address.
+    fn may_report_ipv4(&self, offending: &Ipv4Packet<&[u8]>) -> bool {
+        let source = offending.src_addr();
+        if !is_ipv4_unicast(source)
+            || self.is_connected_broadcast(source)
+            || !is_ipv4_unicast(offending.dst_addr())
+            || self.is_connected_broadcast(offending.dst_addr())
+            || offending.frag_offset() != 0
+        {
+            return false;
+        }
+        if offending.next_header() == IpProtocol::Icmp {
+            return match offending.payload().first() {
+                Some(&message) => !is_icmpv4_error(message),
+                None => false,
+            };
+        }
+        true
+    }
+
+    fn is_own_ipv4(&self, address: Ipv4Addr) -> bool {
+        self.ports.iter().flat_map(|port| &port.ipv4).any(|cidr| cidr.address() == address)
+    }
+
+    /// Whether `address` is the broadcast address of one of the connected subnets.
+    fn is_connected_broadcast(&self, address: Ipv4Addr) -> bool {
+        self.ports.iter().flat_map(|port| &port.ipv4).any(|cidr| cidr.broadcast() == Some(address))
+    }
+
+    /// The port whose connected subnet holds `destination` with the longest prefix.
+    fn route_ipv4(&self, destination: Ipv4Addr) -> Option<usize> {
+        self.ports
+            .iter()
+            .enumerate()
+            .flat_map(|(index, port)| port.ipv4.iter().map(move |cidr| (index, cidr)))
+            .filter(|(_, cidr)| cidr.contains_addr(&destination))
+            .max_by_key(|(index, cidr)| (cidr.prefix_len(), std::cmp::Reverse(*index)))
+            .map(|(index, _)| index)
+    }
+
+    /// The address the router speaks from on `port` towards `peer`: the port's address
+    /// on the peer's subnet, else its first IPv4 address.
+    fn ipv4_source(&self, port: usize, peer: Ipv4Addr) -> Option<Ipv4Addr> {
+        let addresses = &self.ports.get(port)?.ipv4;
+        addresses
+            .iter()
+            .find(|cidr| cidr.contains_addr(&peer))
+            .or(addresses.first())
+            .map(|cidr| cidr.address())
+    }
+
+    // ---------------------------------------------------------------- IPv6
+
+    fn handle_ipv6(
+        &mut self,
+        arrival: Arrival,
+        payload: &[u8],
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let Ok(packet) = Ipv6Packet::new_checked(payload) else { return };
+        if packet.version() != 6 {
+            return;
+        }
+        // Drop the Ethernet padding, if any.
+        let ip = &payload[..packet.total_len()];
+        let packet = Ipv6Packet::new_unchecked(ip);
+        let (source, destination) = (packet.src_addr(), packet.dst_addr());
+
+        if destination.is_multicast() {
+            if self.listens_to_ipv6_group(arrival.port, destination) {
+                self.answer_icmpv6(arrival, ip, now, out);
+            }
+            return; // multicast is never forwarded
+        }
+        if self.is_own_ipv6(arrival.port, destination) {
+            self.answer_icmpv6(arrival, ip, now, out);
+            return;
+        }
+        if arrival.link_group_addressed
+            || source.is_unspecified()
+            || source.is_multicast()
+            || source.is_loopback()
+            || self.is_own_ipv6(arrival.port, source)
+            || destination.is_unspecified()
+            || destination.is_loopback()
+            || destination.is_unicast_link_local()
+        {
+            return; // not forwardable
+        }
+        let Some(egress) = self.route_ipv6(destination) else {
+            let code = Icmpv6DstUnreachable::NoRoute.into();
+            self.send_icmpv6_error(arrival.port, ip, Icmpv6Message::DstUnreachable, code, now, out);
+            return;
+        };
+        if source.is_unicast_link_local() {
+            // RFC 4443 §3.1: a link-local source cannot leave its link.
+            let code = Icmpv6DstUnreachable::BeyondScope.into();
+            self.send_icmpv6_error(arrival.port, ip, Icmpv6Message::DstUnreachable, code, now, out);
+            return;
+        }
+        if packet.hop_limit() <= 1 {
+            let code = Icmpv6TimeExceeded::HopLimitExceeded.into();
+            self.send_icmpv6_error(arrival.port, ip, Icmpv6Message::TimeExceeded, code, now, out);
+            return;
+        }
+        let mut forwarded = ip.to_vec();
+        let mut packet = Ipv6Packet::new_unchecked(&mut forwarded[..]);
+        packet.set_hop_limit(packet.hop_limit() - 1);
+        let next_hop = IpAddr::V6(destination);
+        self.send_ip(egress, next_hop, forwarded, Some(arrival.port), now, out);
+    }
+
+    /// Handles an ICMPv6 packet addressed to the router (unicast, or a group it listens
+    /// to): echo requests, neighbour solicitations and advertisements.
+    fn answer_icmpv6(
+        &mut self,
+        arrival: Arrival,
+        ip: &[u8],
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let packet = Ipv6Packet::new_unchecked(ip);
+        if packet.next_header() != IpProtocol::Icmpv6 {
+            return;
+        }
+        let (source, destination) = (packet.src_addr(), packet.dst_addr());
+        let Ok(icmp) = Icmpv6Packet::new_checked(packet.payload()) else { return };
+        let Ok(message) =
+            Icmpv6Repr::parse(&source, &destination, &icmp, &ChecksumCapabilities::default())
+        else {
+            return;
+        };
+        let port = arrival.port;
+        match message {
+            Icmpv6Repr::EchoRequest { ident, seq_no, data } => {
+                if destination.is_multicast() || source.is_unspecified() || source.is_multicast() {
+                    return;
+                }
+                let reply = Icmpv6Repr::EchoReply { ident, seq_no, data };
+                let reply_ip = icmpv6_packet(destination, source, ORIGINATED_HOP_LIMIT, &reply);
+                self.send_own(IpAddr::V6(source), reply_ip, port, now, out);
+            }
+            Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, lladdr }) => {
+                if packet.hop_limit() != NDISC_HOP_LIMIT
+                    || !self.ports[port].ipv6.iter().any(|cidr| cidr.address() == target_addr)
+                {
+                    return;
+                }
+                self.answer_neighbor_solicitation(arrival, source, target_addr, lladdr, out);
+            }
+            Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { target_addr, lladdr, .. }) => {
+                if packet.hop_limit() != NDISC_HOP_LIMIT
+                    || !is_ipv6_unicast(target_addr)
+                    || self.is_own_ipv6(port, target_addr)
+                {
+                    return;
+                }
+                if let Some(mac) = lladdr.and_then(ethernet_address) {
+                    self.learn(port, IpAddr::V6(target_addr), mac, out);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn answer_neighbor_solicitation(
+        &mut self,
+        arrival: Arrival,
+        source: Ipv6Addr,
+        target: Ipv6Addr,
+        source_lladdr: Option<RawHardwareAddress>,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let port = arrival.port;
+        let our_mac = self.ports[port].mac;
+        let router_override = NdiscNeighborFlags::ROUTER | NdiscNeighborFlags::OVERRIDE;
+        let (flags, destination, destination_mac) = if source.is_unspecified() {
+            // Duplicate address detection by someone else: tell everyone (RFC 4861 §7.2.4).
+            (router_override, ALL_NODES, multicast_mac(ALL_NODES))
+        } else {
+            let sender_mac = source_lladdr.and_then(ethernet_address);
+            if let Some(mac) = sender_mac {
+                self.learn(port, IpAddr::V6(source), mac, out);
+            }
+            let flags = router_override | NdiscNeighborFlags::SOLICITED;
+            (flags, source, sender_mac.unwrap_or(arrival.link_source))
+        };
+        let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+            flags,
+            target_addr: target,
+            lladdr: Some(RawHardwareAddress::from(our_mac)),
+        });
+        let ip = icmpv6_packet(target, destination, NDISC_HOP_LIMIT, &advert);
+        out.push((port, ethernet_frame(our_mac, destination_mac, EthernetProtocol::Ipv6, &ip)));
+    }
+
+    /// Sends an ICMPv6 error about `original` (a complete IPv6 packet that came in on
+    /// `ingress`) to its source, from the ingress port's address, quoting as much of the
+    /// original as fits in a 1280-byte packet.
+    fn send_icmpv6_error(
+        &mut self,
+        ingress: usize,
+        original: &[u8],
+        message: Icmpv6Message,
+        code: u8,
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let Ok(offending) = Ipv6Packet::new_checked(original) else { return };
+        if !may_report_ipv6(&offending) {
+            return;
+        }
+        let destination = offending.src_addr();
+        let Some(source) = self.ipv6_source(ingress, destination) else { return };
+        let quoted_len =
+            original.len().min(IPV6_MINIMUM_MTU - IPV6_HEADER_LEN - ICMP_ERROR_HEADER_LEN);
+        let header = Ipv6Repr {
+            src_addr: source,
+            dst_addr: destination,
+            next_header: IpProtocol::Icmpv6,
+            payload_len: ICMP_ERROR_HEADER_LEN + quoted_len,
+            hop_limit: ORIGINATED_HOP_LIMIT,
+        };
+        let mut error_ip = vec![0; header.buffer_len() + header.payload_len];
+        header.emit(&mut Ipv6Packet::new_unchecked(&mut error_ip[..]));
+        let mut icmp = Icmpv6Packet::new_unchecked(&mut error_ip[IPV6_HEADER_LEN..]);
+        icmp.set_msg_type(message);
+        icmp.set_msg_code(code);
+        icmp.payload_mut()[..quoted_len].copy_from_slice(&original[..quoted_len]);
+        icmp.fill_checksum(&source, &destination);
+        self.send_own(IpAddr::V6(destination), error_ip, ingress, now, out);
+    }
+
+    /// Whether `address` is one of the router's: a link-local address counts only on
+    /// the port it belongs to.
+    fn is_own_ipv6(&self, port: usize, address: Ipv6Addr) -> bool {
+        if address.is_unicast_link_local() {
+            return self.ports[port].ipv6.iter().any(|cidr| cidr.address() == address);
+        }
+        self.ports.iter().flat_map(|port| &port.ipv6).any(|cidr| cidr.address() == address)
+    }
+
+    /// Whether the router's `port` belongs to the multicast group: all-nodes,
+    /// all-routers, or the solicited-node group of one of the port's addresses.
+    fn listens_to_ipv6_group(&self, port: usize, group: Ipv6Addr) -> bool {
+        group == ALL_NODES
+            || group == ALL_ROUTERS
+            || self.ports[port].ipv6.iter().any(|cidr| solicited_node(cidr.address()) == group)
+    }
+
+    /// The port whose connected subnet holds `destination` with the longest prefix
+    /// (link-local subnets are not routes).
+    fn route_ipv6(&self, destination: Ipv6Addr) -> Option<usize> {
+        self.ports
+            .iter()
+            .enumerate()
+            .flat_map(|(index, port)| port.ipv6.iter().map(move |cidr| (index, cidr)))
+            .filter(|(_, cidr)| !cidr.address().is_unicast_link_local())
+            .filter(|(_, cidr)| cidr.contains_addr(&destination))
+            .max_by_key(|(index, cidr)| (cidr.prefix_len(), std::cmp::Reverse(*index)))
+            .map(|(index, _)| index)
+    }
+
+    /// The address the router speaks from on `port` towards `peer`: its link-local
+    /// address towards a link-local peer; else its address on the peer's subnet, else
+    /// its first global address, else its link-local address.
+    fn ipv6_source(&self, port: usize, peer: Ipv6Addr) -> Option<Ipv6Addr> {
+        let addresses = &self.ports.get(port)?.ipv6;
+        let link_local = addresses.iter().find(|cidr| cidr.address().is_unicast_link_local());
+        let global = || addresses.iter().filter(|cidr| !cidr.address().is_unicast_link_local());
+        let chosen = if peer.is_unicast_link_local() {
+            link_local
+        } else {
+            global()
+                .find(|cidr| cidr.contains_addr(&peer))
+                .or_else(|| global().next())
+                .or(link_local)
+        };
+        chosen.map(|cidr| cidr.address())
+    }
+
+    // ---------------------------------------------------------------- next hops
+
+    /// Sends a packet the router originates to `destination`: out of the port that
+    /// route leads to, or for a link-local destination out of `arrival_port`, where the
+    /// packet being answered came from. Without a route it is dropped.
+    fn send_own(
+        &mut self,
+        destination: IpAddr,
+        ip: Vec<u8>,
+        arrival_port: usize,
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let egress = match destination {
+            IpAddr::V4(address) => self.route_ipv4(address),
+            IpAddr::V6(address) if address.is_unicast_link_local() => Some(arrival_port),
+            IpAddr::V6(address) => self.route_ipv6(address),
+        };
+        if let Some(egress) = egress {
+            self.send_ip(egress, destination, ip, None, now, out);
+        }
+    }
+
+    /// Sends an IP packet out of `egress` to the neighbour `next_hop`, resolving its
+    /// link-layer address first if need be (the packet then waits).
+    fn send_ip(
+        &mut self,
+        egress: usize,
+        next_hop: IpAddr,
+        ip: Vec<u8>,
+        ingress: Option<usize>,
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        if let Some(&mac) = self.neighbors.get(&(egress, next_hop)) {
+            out.push((
+                egress,
+                ethernet_frame(self.ports[egress].mac, mac, ethertype_of(next_hop), &ip),
+            ));
+            return;
+        }
+        let pending = self.pending.entry((egress, next_hop)).or_insert_with(|| PendingResolution {
+            packets: VecDeque::new(),
+            requests_sent: 0,
+            next_attempt: now,
+        });
+        if pending.packets.len() >= MAX_PACKETS_PER_UNRESOLVED_NEIGHBOR {
+            pending.packets.pop_front();
+        }
+        pending.packets.push_back(WaitingPacket { ip, ingress });
+        if pending.requests_sent == 0 {
+            pending.requests_sent = 1;
+            pending.next_attempt = now + RESOLUTION_RETRY_INTERVAL;
+            self.solicit(egress, next_hop, out);
+        }
+    }
+
+    /// Asks who has `target` on `port`: a broadcast ARP request, or a neighbour
+    /// solicitation to the target's solicited-node group.
+    fn solicit(&self, port: usize, target: IpAddr, out: &mut Vec<(usize, Frame)>) {
+        let our_mac = self.ports[port].mac;
+        match target {
+            IpAddr::V4(target) => {
+                let Some(source) = self.ipv4_source(port, target) else { return };
+                let request = ArpRepr::EthernetIpv4 {
+                    operation: ArpOperation::Request,
+                    source_hardware_addr: our_mac,
+                    source_protocol_addr: source,
+                    target_hardware_addr: EthernetAddress([0; 6]),
+                    target_protocol_addr: target,
+                };
+                out.push((port, self.arp_frame(port, EthernetAddress::BROADCAST, &request)));
+            }
+            IpAddr::V6(target) => {
+                let Some(source) = self.ipv6_source(port, target) else { return };
+                let group = solicited_node(target);
+                let solicitation = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
+                    target_addr: target,
+                    lladdr: Some(RawHardwareAddress::from(our_mac)),
+                });
+                let ip = icmpv6_packet(source, group, NDISC_HOP_LIMIT, &solicitation);
+                let frame =
+                    ethernet_frame(our_mac, multicast_mac(group), EthernetProtocol::Ipv6, &ip);
+                out.push((port, frame));
+            }
+        }
+    }
+
+    /// Records that `address` on `port` is at `mac`, and sends what was waiting for it.
+    fn learn(
+        &mut self,
+        port: usize,
+        address: IpAddr,
+        mac: EthernetAddress,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        self.neighbors.insert((port, address), mac);
+        if let Some(pending) = self.pending.remove(&(port, address)) {
+            let our_mac = self.ports[port].mac;
+            for packet in pending.packets {
+                out.push((port, ethernet_frame(our_mac, mac, ethertype_of(address), &packet.ip)));
+            }
+        }
+    }
+
+    /// Reports a packet whose next hop never answered: ICMP host unreachable (v4) or
+    /// address unreachable (v6).
+    fn report_unreachable_neighbor(
+        &mut self,
+        ingress: usize,
+        ip: &[u8],
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        match ip.first().map(|byte| byte >> 4) {
+            Some(4) => {
+                let code = Icmpv4DstUnreachable::HostUnreachable.into();
+                self.send_icmpv4_error(ingress, ip, Icmpv4Message::DstUnreachable, code, now, out);
+            }
+            Some(6) => {
+                let code = Icmpv6DstUnreachable::AddrUnreachable.into();
+                self.send_icmpv6_error(ingress, ip, Icmpv6Message::DstUnreachable, code, now, out);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The link-scope all-nodes group, `ff02::1`.
+const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+/// The link-scope all-routers group, `ff02::2`.
+const ALL_ROUTERS: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 2);
+
+/// The EUI-64 link-local address of a MAC address (RFC 4291 appendix A):
+/// `fe80::` + the MAC with its universal/local bit flipped and `ff:fe` in the middle.
+pub(super) fn link_local_address(mac: EthernetAddress) -> Ipv6Addr {
+    let m = mac.0;
+    let mut octets = [0u8; 16];
+    octets[0] = 0xfe;
+    octets[1] = 0x80;
+    octets[8..16].copy_from_slice(&[m[0] ^ 0x02, m[1], m[2], 0xff, 0xfe, m[3], m[4], m[5]]);
+    Ipv6Addr::from(octets)
+}
+
+/// The solicited-node multicast group of an address, `ff02::1:ffXX:XXXX` (RFC 4291 §2.7.1).
+pub(super) fn solicited_node(address: Ipv6Addr) -> Ipv6Addr {
+    let a = address.octets();
+    let mut octets = [0u8; 16];
+    octets[0] = 0xff;
+    octets[1] = 0x02;
+    octets[11] = 0x01;
+    octets[12] = 0xff;
+    octets[13..16].copy_from_slice(&a[13..16]);
+    Ipv6Addr::from(octets)
+}
+
+/// The Ethernet address an IPv6 multicast group maps to, `33:33` + its last 32 bits.
+fn multicast_mac(group: Ipv6Addr) -> EthernetAddress {
+    let g = group.octets();
+    EthernetAddress([0x33, 0x33, g[12], g[13], g[14], g[15]])
+}
+
+/// An NDP link-layer address option as an Ethernet address, if it is one.
+fn ethernet_address(raw: RawHardwareAddress) -> Option<EthernetAddress> {
+    let bytes: [u8; 6] = raw.as_bytes().try_into().ok()?;
+    let mac = EthernetAddress(bytes);
+    (mac.is_unicast() && bytes != [0; 6]).then_some(mac)
+}
+
+/// Whether an IPv4 address can be a single host's: not unspecified, limited broadcast,
+/// multicast, reserved (240/4) or loopback.
+fn is_ipv4_unicast(address: Ipv4Addr) -> bool {
+    !(address.is_unspecified()
+        || address.is_broadcast()
+        || address.is_multicast()
+        || address.octets()[0] >= 240
+        || address.is_loopback())
+}
+
+/// Whether an IPv6 address can be a single host's: not unspecified, multicast or
+/// loopback.
+fn is_ipv6_unicast(address: Ipv6Addr) -> bool {
+    !(address.is_unspecified() || address.is_multicast() || address.is_loopback())
+}
+
+/// Whether an ICMPv4 message type is an error message (about which no error is sent).
+fn is_icmpv4_error(message_type: u8) -> bool {
+    // Destination unreachable, source quench, redirect, time exceeded, parameter problem.
+    matches!(message_type, 3 | 4 | 5 | 11 | 12)
+}
+
+/// RFC 4443 §2.4 (e): no error about an ICMPv6 error, or a packet from or to a group
+/// or unspecified address.
+fn may_report_ipv6(offending: &Ipv6Packet<&[u8]>) -> bool {
+    if !is_ipv6_unicast(offending.src_addr()) || offending.dst_addr().is_multicast() {
+        return false;
+    }
+    if offending.next_header() == IpProtocol::Icmpv6 {
+        // Types 0..=127 are errors.
+        return matches!(offending.payload().first(), Some(&message) if message >= 128);
+    }
+    true
+}
+
+fn ethertype_of(address: IpAddr) -> EthernetProtocol {
+    match address {
+        IpAddr::V4(_) => EthernetProtocol::Ipv4,
+        IpAddr::V6(_) => EthernetProtocol::Ipv6,
+    }
+}
+
+/// A complete IPv6 packet carrying one ICMPv6 message, checksum included.
+fn icmpv6_packet(
+    source: Ipv6Addr,
+    destination: Ipv6Addr,
+    hop_limit: u8,
+    message: &Icmpv6Repr,
+) -> Vec<u8> {
+    let header = Ipv6Repr {
+        src_addr: source,
+        dst_addr: destination,
+        next_header: IpProtocol::Icmpv6,
+        payload_len: message.buffer_len(),
+        hop_limit,
+    };
+    let mut ip = vec![0; header.buffer_len() + header.payload_len];
+    header.emit(&mut Ipv6Packet::new_unchecked(&mut ip[..]));
+    message.emit(
+        &source,
+        &destination,
+        &mut Icmpv6Packet::new_unchecked(&mut ip[IPV6_HEADER_LEN..]),
+        &ChecksumCapabilities::default(),
+    );
+    ip
+}
+
+/// An Ethernet frame around `payload`.
+fn ethernet_frame(
+    source: EthernetAddress,
+    destination: EthernetAddress,
+    ethertype: EthernetProtocol,
+    payload: &[u8],
+) -> Frame {
+    let mut frame = vec![0; ETHERNET_HEADER_LEN + payload.len()];
+    let mut ethernet = EthernetFrame::new_unchecked(&mut frame[..]);
+    EthernetRepr { src_addr: source, dst_addr: destination, ethertype }.emit(&mut ethernet);
+    ethernet.payload_mut().copy_from_slice(payload);
+    frame
+}

@@ -1,0 +1,206 @@
+//! ICMP for programs: ping sockets and raw ICMP sockets, as Linux serves them.
+//!
+//! - A *ping socket* (`SOCK_DGRAM`, `IPPROTO_ICMP` or `IPPROTO_ICMPV6`) sends echo
+//!   requests whose identifier the kernel sets to the socket's "port", and receives
+//!   the matching echo replies, without the IP header.
+//! - A *raw ICMP socket* (`SOCK_RAW`) receives a copy of every ICMP packet that
+//!   reaches the host (IPv4: with the IP header; IPv6: without), and sends ICMP
+//!   messages that the host wraps in an IP header (with the socket's TTL).
+//!
+//! Both are datagram carriers; what they send to a remote host goes out through
+//! the stack's raw smoltcp socket, built here, and what arrives is sorted here.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use super::endpoint::EndpointName;
+use super::ports::Proto;
+use super::{Family, SmoltcpStack};
+
+const ICMP_ECHO_REPLY: u8 = 0;
+const ICMP_ECHO_REQUEST: u8 = 8;
+const ICMPV6_ECHO_REQUEST: u8 = 128;
+const ICMPV6_ECHO_REPLY: u8 = 129;
+const IPV4_HEADER: usize = 20;
+const IPV6_HEADER: usize = 40;
+
+/// The Internet checksum of `parts` (RFC 1071).
+fn checksum(parts: &[&[u8]]) -> u16 {
+    let mut sum: u32 = 0;
+    for part in parts {
+        for pair in part.chunks(2) {
+            let word = u16::from_be_bytes([pair[0], *pair.get(1).unwrap_or(&0)]);
+            sum += u32::from(word);
+        }
+    }
+    while sum >> 16 != 0 {
+        sum = (sum & 0xffff) + (sum >> 16);
+    }
+    !(sum as u16)
+}
+
+/// The ICMPv6 pseudo-header for a message of `len` bytes.
+fn pseudo_header_v6(src: Ipv6Addr, dst: Ipv6Addr, len: usize) -> Vec<u8> {
+    let mut header = Vec::with_capacity(40);
+    header.extend_from_slice(&src.octets());
+    header.extend_from_slice(&dst.octets());
+    header.extend_from_slice(&(len as u32).to_be_bytes());
+    header.extend_from_slice(&[0, 0, 0, 58]);
+    header
+}
+
+/// Whether a ping socket may send `message`: an echo request of its family.
+/// Linux refuses anything else with `EINVAL`.
+pub(super) fn is_echo_request(family: Family, message: &[u8]) -> bool {
+    let wanted = match family {
+        Family::V4 => ICMP_ECHO_REQUEST,
+        Family::V6 => ICMPV6_ECHO_REQUEST,
+    };
+    message.len() >= 8 && message[0] == wanted && message[1] == 0
+}
+
+/// The IP packet that carries `message` from `source` to `to`: for a ping socket
+/// with its identifier set to `ident` and its checksum computed, as Linux does;
+/// for a raw socket as the program wrote it (ICMPv6 checksums are the kernel's).
+pub(super) fn outgoing(
+    proto: Proto,
+    source: IpAddr,
+    to: IpAddr,
+    ident: u16,
+    ttl: u8,
+    message: &[u8],
+) -> Option<Vec<u8>> {
+    if message.len() < 8 {
+        return None;
+    }
+    let mut message = message.to_vec();
+    if proto == Proto::Icmp {
+        message[4..6].copy_from_slice(&ident.to_be_bytes());
+    }
+    match (source, to) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => {
+            if proto == Proto::Icmp {
+                message[2..4].fill(0);
+                let sum = checksum(&[&message]);
+                message[2..4].copy_from_slice(&sum.to_be_bytes());
+            }
+            let total = (IPV4_HEADER + message.len()) as u16;
+            let mut packet = vec![0x45, 0];
+            packet.extend_from_slice(&total.to_be_bytes());
+            packet.extend_from_slice(&[0, 0, 0x40, 0, ttl, 1, 0, 0]);
+            packet.extend_from_slice(&src.octets());
+            packet.extend_from_slice(&dst.octets());
+            let sum = checksum(&[&packet]);
+            packet[10..12].copy_from_slice(&sum.to_be_bytes());
+            packet.extend_from_slice(&message);
+            Some(packet)
+        }
+        (IpAddr::V6(src), IpAddr::V6(dst)) => {
+            message[2..4].fill(0);
+            let sum = checksum(&[&pseudo_header_v6(src, dst, message.len()), &message]);
+            message[2..4].copy_from_slice(&sum.to_be_bytes());
+            let mut packet = vec![0x60, 0, 0, 0];
+            packet.extend_from_slice(&(message.len() as u16).to_be_bytes());
+            packet.extend_from_slice(&[58, ttl]);
+            packet.extend_from_slice(&src.octets());
+            packet.extend_from_slice(&dst.octets());
+            packet.extend_from_slice(&message);
+            Some(packet)
+        }
+        _ => None,
+    }
+}
+
+/// One delivery of an incoming ICMP packet: to which kind of socket, which
+/// carrier, from which address, the bytes it receives, and the packet's TTL.
+pub(super) type Delivery = (Proto, EndpointName, SocketAddr, Vec<u8>, u8);
+
+/// Where an ICMP packet that reached the stack goes: an echo reply to the ping
+/// socket whose identifier it carries, and every packet to each raw socket of
+/// its family.
+pub(super) fn incoming(stack: &mut SmoltcpStack, packet: &[u8]) -> Vec<Delivery> {
+    let Some((family, src, dst, ttl, message, whole)) = parse(packet) else {
+        return Vec::new();
+    };
+    let mut deliveries = Vec::new();
+    let reply = match family {
+        Family::V4 => ICMP_ECHO_REPLY,
+        Family::V6 => ICMPV6_ECHO_REPLY,
+    };
+    if message.len() >= 8 && message[0] == reply {
+        let ident = u16::from_be_bytes([message[4], message[5]]);
+        if let Some(receiver) = stack.live_receiver(Proto::Icmp, SocketAddr::new(dst, ident)) {
+            deliveries.push((Proto::Icmp, receiver, SocketAddr::new(src, 0), message.to_vec(), ttl));
+        }
+    }
+    // Linux's IPv4 raw sockets receive the IP header too; IPv6's do not.
+    let raw_bytes = if family == Family::V4 { whole } else { message };
+    for name in stack.raw_receivers(family) {
+        deliveries.push((Proto::Raw, name, SocketAddr::new(src, 0), raw_bytes.to_vec(), ttl));
+    }
+    deliveries
+}
+
+/// The parts of an ICMP packet: family, source, destination, TTL, the ICMP message
+/// and the whole packet.
+fn parse(packet: &[u8]) -> Option<(Family, IpAddr, IpAddr, u8, &[u8], &[u8])> {
+    match packet.first()? >> 4 {
+        4 => {
+            let header = usize::from(packet[0] & 0x0f) * 4;
+            if packet.len() < header.max(IPV4_HEADER) {
+                return None;
+            }
+            let total = usize::from(u16::from_be_bytes([packet[2], packet[3]])).min(packet.len());
+            let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
+            let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
+            let packet = &packet[..total.max(header)];
+            Some((Family::V4, src.into(), dst.into(), packet[8], &packet[header..], packet))
+        }
+        6 => {
+            if packet.len() < IPV6_HEADER {
+                return None;
+            }
+            let src: [u8; 16] = packet[8..24].try_into().ok()?;
+            let dst: [u8; 16] = packet[24..40].try_into().ok()?;
+            let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
+            Some((Family::V6, src.into(), dst.into(), packet[7], &packet[IPV6_HEADER..], packet))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ping_requests_get_the_sockets_identifier_and_a_valid_checksum() {
+        let request = [8, 0, 0, 0, 0x12, 0x34, 0, 1, b'h', b'i'];
+        let src = "10.0.0.2".parse().unwrap();
+        let dst = "10.0.0.1".parse().unwrap();
+        let packet = outgoing(Proto::Icmp, src, dst, 777, 64, &request).unwrap();
+        assert_eq!(packet.len(), 30);
+        assert_eq!(checksum(&[&packet[..20]]), 0, "IPv4 header checksum");
+        assert_eq!(checksum(&[&packet[20..]]), 0, "ICMP checksum");
+        assert_eq!(u16::from_be_bytes([packet[24], packet[25]]), 777);
+        assert_eq!(packet[8], 64);
+        let (family, s, d, ttl, message, _) = parse(&packet).unwrap();
+        assert_eq!((family, s, d, ttl, message.len()), (Family::V4, src, dst, 64, 10));
+    }
+
+    #[test]
+    fn icmpv6_checksums_cover_the_pseudo_header() {
+        let request = [128, 0, 0, 0, 0, 0, 0, 1];
+        let (src, dst): (Ipv6Addr, Ipv6Addr) = ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        let packet = outgoing(Proto::Icmp, src.into(), dst.into(), 9, 64, &request).unwrap();
+        let message = &packet[40..];
+        assert_eq!(checksum(&[&pseudo_header_v6(src, dst, message.len()), message]), 0);
+    }
+
+    #[test]
+    fn only_echo_requests_may_leave_a_ping_socket() {
+        assert!(is_echo_request(Family::V4, &[8, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(!is_echo_request(Family::V4, &[0, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(!is_echo_request(Family::V6, &[8, 0, 0, 0, 0, 0, 0, 0]));
+        assert!(!is_echo_request(Family::V4, &[8, 0, 0]));
+    }
+}

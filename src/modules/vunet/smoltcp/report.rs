@@ -1,0 +1,97 @@
+//! What `netvm status` shows of a `smoltcp` stack: its interfaces with their
+//! counters, its routes, and its sockets as `ss` lists them.
+
+use super::*;
+use crate::modules::vunet::network::Network;
+use crate::modules::vunet::status::{Counters, InterfaceStatus, RouteStatus, SocketStatus, StackStatus};
+
+impl SmoltcpStack {
+    /// Fills in `status` (see [`Stack::status`]).
+    pub(super) fn fill_status(&self, network: &Network, status: &mut StackStatus) {
+        status.interfaces.push(InterfaceStatus {
+            name: "lo".into(),
+            mtu: Some(65536),
+            addresses: vec!["127.0.0.1/8".into(), "::1/128".into()],
+            ..Default::default()
+        });
+        if self.interfaces.is_empty() && !self.addresses.is_empty() {
+            status.interfaces.push(InterfaceStatus {
+                name: "eth0".into(),
+                addresses: self.addresses.iter().map(ToString::to_string).collect(),
+                ..Default::default()
+            });
+        }
+        for plan in &self.interfaces {
+            let counters = plan.link.as_ref().map(|(link, _)| {
+                let c = network.counters(*link);
+                Counters {
+                    rx_packets: c.rx_packets,
+                    rx_bytes: c.rx_bytes,
+                    tx_packets: c.tx_packets,
+                    tx_bytes: c.tx_bytes,
+                    dropped: c.dropped,
+                }
+            });
+            let mac = plan.mac.map(|b| format!("{b:02x}")).join(":");
+            status.interfaces.push(InterfaceStatus {
+                name: plan.name.clone(),
+                mac: Some(mac),
+                mtu: Some(plan.mtu),
+                switch: plan.link.as_ref().map(|(_, switch)| switch.clone()),
+                addresses: plan.addresses.iter().map(|(ip, p)| format!("{ip}/{p}")).collect(),
+                counters,
+            });
+        }
+        for route in &self.routes {
+            let to = match route.to {
+                (_, 0) => "default".to_string(),
+                (ip, prefix) => format!("{ip}/{prefix}"),
+            };
+            status.routes.push(RouteStatus { to, via: Some(route.via.to_string()), interface: None });
+        }
+        let mut sockets: Vec<(&SocketId, &VSocket)> =
+            self.sockets.iter().filter(|(_, s)| !s.stand_in).collect();
+        sockets.sort_by_key(|(id, _)| id.0);
+        for (id, socket) in sockets {
+            status.sockets.push(SocketStatus {
+                proto: match socket.proto {
+                    Proto::Tcp => "tcp",
+                    Proto::Udp => "udp",
+                    Proto::Icmp => "icmp",
+                    Proto::Raw => "raw",
+                }
+                .into(),
+                state: self.state_name(*id, socket).into(),
+                local: ss_address(socket.local, socket.family),
+                peer: ss_address(socket.peer, socket.family),
+                pids: Vec::new(),
+                inode: id.0,
+            });
+        }
+    }
+
+    /// The socket's state as `ss` names it.
+    fn state_name(&self, id: SocketId, socket: &VSocket) -> &'static str {
+        let dialing = self.net.as_ref().is_some_and(|n| n.gate_of(id).is_some());
+        match (socket.proto, socket.listening, socket.peer) {
+            (Proto::Tcp, true, _) => "LISTEN",
+            (Proto::Tcp, false, Some(_)) if dialing => "SYN-SENT",
+            (Proto::Tcp, false, Some(_)) => "ESTAB",
+            (Proto::Tcp, false, None) => "CLOSE",
+            (_, _, Some(_)) => "ESTAB",
+            (_, _, None) => "UNCONN",
+        }
+    }
+}
+
+/// An address as `ss` prints it: `10.0.0.2:80`, `[::]:80`, `*:*` for none.
+fn ss_address(addr: Option<SocketAddr>, family: Family) -> String {
+    match addr {
+        None => match family {
+            Family::V4 => "0.0.0.0:*".into(),
+            Family::V6 => "[::]:*".into(),
+        },
+        Some(SocketAddr::V4(a)) => a.to_string(),
+        Some(SocketAddr::V6(a)) => format!("[{}]:{}", a.ip(), a.port()),
+    }
+}
