@@ -667,7 +667,7 @@ struct Holder {
     party: usize,
     /// Whether the interface is on a switch (unplugged ones never meet).
     plugged: bool,
-    /// `stack `a` interface eth0 (line 5)`.
+    /// Who, for messages: stack `a` interface eth0 (line 5).
     who: String,
 }
 
@@ -1041,13 +1041,13 @@ impl<'a> Checker<'a> {
                 Some(given) => (
                     given.span(),
                     format!(
-                        "MAC address {mac} is already {other}'s; give this interface another mac"
+                        "MAC address {mac} is already used by {other}; give this interface another mac"
                     ),
                 ),
                 None => (
                     at,
                     format!(
-                        "this interface's default MAC address {mac} is already {other}'s; \
+                        "this interface's default MAC address {mac} is already used by {other}; \
                          give one of them another mac"
                     ),
                 ),
@@ -1059,7 +1059,7 @@ impl<'a> Checker<'a> {
             let holders = self.ips.entry(cidr.ip).or_default();
             if let Some(other) = holders.iter().find(|h| h.party == id || (h.plugged && plugged)) {
                 let why = format!(
-                    "address {} is already {}'s; give each interface on the network its own addresses",
+                    "address {} is already used by {}; give each interface on the network its own addresses",
                     cidr.ip, other.who
                 );
                 return Err((address.span(), why));
@@ -1069,7 +1069,7 @@ impl<'a> Checker<'a> {
         if let (Some(path), Some(capture)) = (&spec.capture, &t.capture) {
             if let Some(other) = self.captures.get(path) {
                 let why = format!(
-                    "capture file `{}` is already {other}'s; give each link its own file",
+                    "capture file `{}` is already used by {other}; give each link its own file",
                     capture.get_ref()
                 );
                 return Err((capture.span(), why));
@@ -1244,6 +1244,34 @@ mod tests {
         }
         assert!(vunet.stacks[2].interfaces(2).is_empty());
         assert!(vunet.stacks[2].routes().is_empty());
+    }
+
+    /// The complete configurations in `man/modules.toml.5` are valid, and the first
+    /// is the built-in one without its comments.
+    #[test]
+    fn the_manual_examples_are_valid() {
+        let page = include_str!("../man/modules.toml.5");
+        let examples: Vec<String> = page
+            .split(".EX\n")
+            .skip(1)
+            .filter_map(|block| block.split_once(".EE").map(|(example, _)| example))
+            .filter(|example| example.starts_with("[vunet]"))
+            .map(|example| example.replace("\\-", "-"))
+            .collect();
+        assert!(examples.len() >= 3, "{examples:?}");
+        let kinds = crate::modules::vunet::kind_names();
+        for example in &examples {
+            if let Err(e) = parse(example, &Origin::File("man.toml".into()), &kinds) {
+                panic!("{e}\n{example}");
+            }
+        }
+        let lines = |text: &str| -> Vec<String> {
+            text.lines()
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_owned)
+                .collect()
+        };
+        assert_eq!(lines(&examples[0]), lines(BUILT_IN));
     }
 
     #[test]
@@ -1489,7 +1517,7 @@ mod tests {
         assert_refused_last(
             &twice,
             "mac = ",
-            "MAC address 02:00:00:00:00:01 is already stack `a` interface eth0 (line 10)'s; give \
+            "MAC address 02:00:00:00:00:01 is already used by stack `a` interface eth0 (line 10); give \
              this interface another mac",
         );
         // An explicit MAC that is another interface's default, after or before it.
@@ -1499,7 +1527,7 @@ mod tests {
         assert_refused(
             &after,
             "mac = ",
-            "MAC address 02:6e:76:00:00:00 is already stack `a` interface eth0",
+            "MAC address 02:6e:76:00:00:00 is already used by stack `a` interface eth0",
         );
         let before = format!(
             "{}[[vunet.stack]]\nname = \"b\"\nkind = \"smoltcp\"\n[[vunet.stack.interface]]\n",
@@ -1508,7 +1536,7 @@ mod tests {
         assert_refused_last(
             &before,
             "[[vunet.stack.interface]]",
-            "this interface's default MAC address 02:6e:76:00:01:00 is already stack `a` interface eth0",
+            "this interface's default MAC address 02:6e:76:00:01:00 is already used by stack `a` interface eth0",
         );
     }
 
@@ -1524,12 +1552,12 @@ mod tests {
         assert_refused_last(
             &shared,
             "10.0.0.2/24",
-            "address 10.0.0.2 is already stack `a` interface eth0 (line 10)'s",
+            "address 10.0.0.2 is already used by stack `a` interface eth0 (line 10)",
         );
         let router = "[[vunet.router]]\nname = \"gw\"\n[[vunet.router.interface]]\nswitch = \"sw1\"\n\
                       addresses = [\"fd00::2/64\"]\n";
         let with_router = stack_a("\"fd00::2/64\"", "", router);
-        assert_refused_last(&with_router, "fd00::2/64", "already stack `a`");
+        assert_refused_last(&with_router, "fd00::2/64", "already used by stack `a`");
         let one_stack = stack_a(
             "\"10.0.0.2/24\"",
             "",
@@ -1538,7 +1566,7 @@ mod tests {
         assert_refused(
             &one_stack,
             "10.0.0.2/8",
-            "address 10.0.0.2 is already stack `a` interface eth0",
+            "address 10.0.0.2 is already used by stack `a` interface eth0",
         );
         // Unplugged interfaces of different stacks never meet: they may share one.
         parse_ok(&stack_a("\"10.0.0.2/24\"", "", &b("addresses = [\"10.0.0.2/24\"]\n")));
@@ -1742,7 +1770,7 @@ mod tests {
         assert_refused_last(
             &twice,
             "capture = ",
-            "capture file `a.pcap` is already stack `a` interface eth0 (line 10)'s; give each link \
+            "capture file `a.pcap` is already used by stack `a` interface eth0 (line 10); give each link \
              its own file",
         );
     }

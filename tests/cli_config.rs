@@ -140,6 +140,54 @@ fn netvm_config_names_the_configuration() {
     run(command).assert_code(0);
 }
 
+/// A configuration with switch `sw0` and stack `a`, whose one interface is open
+/// (line 9 is its first key).
+const NETWORK_HEAD: &str = "[vunet]\ndefault = \"a\"\n[[vunet.switch]]\nname = \"sw0\"\n\
+    [[vunet.stack]]\nname = \"a\"\nkind = \"smoltcp\"\n[[vunet.stack.interface]]\n";
+
+#[test]
+fn a_configuration_with_a_broken_network_gives_file_and_line() {
+    let unknown_switch = format!("{NETWORK_HEAD}switch = \"sw9\"\n");
+    assert_refused(
+        &unknown_switch,
+        9,
+        "no switch named `sw9`; declare it with [[vunet.switch]] name = \"sw9\"",
+    );
+    let bad_route = format!(
+        "{NETWORK_HEAD}switch = \"sw0\"\naddresses = [\"10.0.0.2/24\"]\n\
+         [[vunet.stack.route]]\nto = \"10.1.2.0/16\"\nvia = \"10.0.0.1\"\n"
+    );
+    assert_refused(&bad_route, 12, "Invalid prefix for given prefix length");
+    let far_gateway = format!(
+        "{NETWORK_HEAD}switch = \"sw0\"\naddresses = [\"10.0.0.2/24\"]\n\
+         [[vunet.stack.route]]\nto = \"default\"\nvia = \"10.9.0.1\"\n"
+    );
+    assert_refused(&far_gateway, 13, "gateway 10.9.0.1 is on none of stack `a`'s subnets");
+
+    // `netvm stacks` refuses it the same way.
+    let dir = TempDir::new("config-network");
+    let file = dir.write("modules.toml", unknown_switch.as_bytes(), 0o644);
+    run_netvm(&["stacks", "--config", path_str(&file)])
+        .assert_code(125)
+        .assert_stderr_has(&format!("{}:9: no switch named `sw9`", file.display()));
+}
+
+#[test]
+fn a_configuration_with_a_network_is_accepted() {
+    let text = format!(
+        "{NETWORK_HEAD}switch = \"sw0\"\naddresses = [\"10.0.0.2/24\", \"fd00::2/64\"]\n\
+         capture = \"a.pcap\"\n\
+         [[vunet.stack.route]]\nto = \"default\"\nvia = \"10.0.0.1\"\n\
+         [[vunet.router]]\nname = \"gw\"\n[[vunet.router.interface]]\nswitch = \"sw0\"\n\
+         addresses = [\"10.0.0.1/24\", \"fd00::1/64\"]\n"
+    );
+    let dir = TempDir::new("config-network-ok");
+    let file = dir.write("modules.toml", text.as_bytes(), 0o644);
+    let out = run_netvm(&["stacks", "--config", path_str(&file)]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("smoltcp"), "{out}");
+}
+
 const TWO_STACKS: &str = "[vunet]\ndefault = \"quiet\"\n\
     [[vunet.stack]]\nname = \"quiet\"\nkind = \"none\"\n\
     [[vunet.stack]]\nname = \"real\"\nkind = \"host\"\n";

@@ -1,5 +1,6 @@
 //! The control channel (`vunet::control`) on its own: a `ControlSocket` served by a
-//! thread of this test, under a made-up supervisor pid no real process can have,
+//! thread of this test, which plays the supervisor (under its own pid, since
+//! clients check who listens, or under a made-up pid no real process can have),
 //! and clients in this process or in a `netvm status` child. Plus what `netvm stack`
 //! and `netvm status` do when there is no session to talk to.
 
@@ -9,7 +10,7 @@ use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,14 @@ fn fake_supervisor() -> Pid {
     static NEXT: AtomicI32 = AtomicI32::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
     Pid::from_raw(1_000_000_000 + (std::process::id() % 1_000_000) as i32 * 100 + n)
+}
+
+/// This test process as a supervisor: one test at a time (there is one name per
+/// pid), while the guard lives.
+fn as_supervisor() -> (Pid, MutexGuard<'static, ()>) {
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let guard = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    (Pid::from_raw(std::process::id() as i32), guard)
 }
 
 /// Whether `fd` becomes readable within `timeout`.
@@ -47,8 +56,7 @@ struct Server {
 }
 
 impl Server {
-    fn start(mut handler: Handler) -> Self {
-        let supervisor = fake_supervisor();
+    fn start(supervisor: Pid, mut handler: Handler) -> Self {
         let mut socket = ControlSocket::bind(supervisor).expect("bind the control socket");
         let stop = Arc::new(AtomicBool::new(false));
         let stopped = stop.clone();
@@ -132,16 +140,20 @@ fn read_reply(fd: &OwnedFd) -> Reply {
 
 #[test]
 fn a_request_gets_its_reply_and_the_handler_learns_who_sent_it() {
+    let (supervisor, _one) = as_supervisor();
     let asked = Arc::new(Mutex::new(Vec::new()));
     let log = asked.clone();
-    let server = Server::start(Box::new(move |request, pid| {
-        log.lock().unwrap().push((request.clone(), pid));
-        match request {
-            Request::UseStack { name } if name == "lwip1" => Reply::Ok,
-            Request::UseStack { name } => Reply::error(format!("no stack named `{name}`")),
-            Request::Status => Reply::Status { report: report(Pid::from_raw(7), 2) },
-        }
-    }));
+    let server = Server::start(
+        supervisor,
+        Box::new(move |request, pid| {
+            log.lock().unwrap().push((request.clone(), pid));
+            match request {
+                Request::UseStack { name } if name == "lwip1" => Reply::Ok,
+                Request::UseStack { name } => Reply::error(format!("no stack named `{name}`")),
+                Request::Status => Reply::Status { report: report(Pid::from_raw(7), 2) },
+            }
+        }),
+    );
     let me = Pid::from_raw(std::process::id() as i32);
 
     let use_lwip1 = Request::UseStack { name: "lwip1".into() };
@@ -167,10 +179,13 @@ fn a_request_gets_its_reply_and_the_handler_learns_who_sent_it() {
 fn a_request_that_is_not_valid_is_answered_with_an_error() {
     let called = Arc::new(AtomicBool::new(false));
     let flag = called.clone();
-    let server = Server::start(Box::new(move |_, _| {
-        flag.store(true, Ordering::Relaxed);
-        Reply::Ok
-    }));
+    let server = Server::start(
+        fake_supervisor(),
+        Box::new(move |_, _| {
+            flag.store(true, Ordering::Relaxed);
+            Reply::Ok
+        }),
+    );
     for garbage in [&b"not json at all"[..], b"{\"request\":\"reboot\"}", b"[1,2,3]", b"\xff\xfe"] {
         let client = connect(server.supervisor);
         socket::send(client.as_raw_fd(), garbage, MsgFlags::empty()).unwrap();
@@ -193,7 +208,7 @@ fn a_request_that_is_not_valid_is_answered_with_an_error() {
 
 #[test]
 fn a_client_that_sends_nothing_blocks_nobody() {
-    let supervisor = fake_supervisor();
+    let (supervisor, _one) = as_supervisor();
     let mut socket = ControlSocket::bind(supervisor).unwrap();
     let mut answered = Vec::new();
     let mut handle = |request: Request, pid: Pid| {
@@ -244,7 +259,9 @@ fn a_client_that_sends_nothing_blocks_nobody() {
 fn a_large_report_arrives_whole() {
     let supervisor_report = report(Pid::from_raw(1), 20_000);
     let sent = supervisor_report.clone();
-    let server = Server::start(Box::new(move |_, _| Reply::Status { report: sent.clone() }));
+    let (supervisor, _one) = as_supervisor();
+    let server =
+        Server::start(supervisor, Box::new(move |_, _| Reply::Status { report: sent.clone() }));
     let size = serde_json::to_vec(&Reply::Status { report: supervisor_report.clone() }).unwrap();
     assert!(size.len() > 1_000_000, "the report is only {} bytes", size.len());
     assert_eq!(
@@ -273,7 +290,7 @@ fn a_request_to_no_session_is_refused_and_a_silent_session_times_out() {
     let refused = control::request(nobody, &Request::Status).unwrap_err();
     assert_eq!(refused.kind(), ErrorKind::ConnectionRefused, "{refused}");
 
-    let supervisor = fake_supervisor();
+    let (supervisor, _one) = as_supervisor();
     let _never_served = ControlSocket::bind(supervisor).unwrap();
     let start = Instant::now();
     let late = control::request(supervisor, &Request::Status).unwrap_err();
@@ -285,13 +302,17 @@ fn a_request_to_no_session_is_refused_and_a_silent_session_times_out() {
 
 #[test]
 fn netvm_status_prints_a_sessions_report_and_names_the_asker() {
+    let (supervisor, _one) = as_supervisor();
     let askers = Arc::new(Mutex::new(Vec::new()));
     let log = askers.clone();
-    let server = Server::start(Box::new(move |request, pid| {
-        log.lock().unwrap().push(pid);
-        assert_eq!(request, Request::Status);
-        Reply::Status { report: report(Pid::from_raw(4242), 1) }
-    }));
+    let server = Server::start(
+        supervisor,
+        Box::new(move |request, pid| {
+            log.lock().unwrap().push(pid);
+            assert_eq!(request, Request::Status);
+            Reply::Status { report: report(Pid::from_raw(4242), 1) }
+        }),
+    );
     let session = server.supervisor.to_string();
 
     let child = |args: &[&str]| {
@@ -322,10 +343,34 @@ fn netvm_status_prints_a_sessions_report_and_names_the_asker() {
 
 #[test]
 fn netvm_status_reports_the_sessions_error() {
-    let server = Server::start(Box::new(|_, _| Reply::error("status is not served yet")));
+    let (supervisor, _one) = as_supervisor();
+    let server =
+        Server::start(supervisor, Box::new(|_, _| Reply::error("status is not served yet")));
     run_netvm(&["status", "--session", &server.supervisor.to_string()])
         .assert_code(125)
         .assert_stderr_has("netvm: status is not served yet");
+}
+
+#[test]
+fn a_control_socket_held_by_another_process_is_not_asked() {
+    let called = Arc::new(AtomicBool::new(false));
+    let flag = called.clone();
+    let impostor = Server::start(
+        fake_supervisor(),
+        Box::new(move |_, _| {
+            flag.store(true, Ordering::Relaxed);
+            Reply::Ok
+        }),
+    );
+    let refused = control::request(impostor.supervisor, &Request::Status).unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::PermissionDenied, "{refused}");
+    let me = std::process::id();
+    assert!(refused.to_string().contains(&format!("held by process {me}")), "{refused}");
+    run_netvm(&["status", "--session", &impostor.supervisor.to_string()])
+        .assert_code(125)
+        .assert_stderr_has("not by the supervisor");
+    drop(impostor);
+    assert!(!called.load(Ordering::Relaxed), "a request reached the impostor");
 }
 
 #[test]

@@ -10,6 +10,8 @@
 //! Every request carries the pid of the process that sent it, checked by the kernel
 //! (`SO_PASSCRED`/`SCM_CREDENTIALS`, or `SO_PEERCRED` if the message came without
 //! credentials), so the supervisor knows who asks without trusting what it is told.
+//! The other way round, a client checks (`SO_PEERCRED`) that the process listening
+//! is the supervisor it meant: anyone can bind an abstract name first.
 //!
 //! The server side never blocks: [`ControlSocket::serve`] accepts what is pending,
 //! answers the clients whose request has arrived, writes what their sockets take,
@@ -24,6 +26,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Events, Interest, Poll, Token};
 use nix::errno::Errno;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::socket::{
     self, AddressFamily, Backlog, ControlMessageOwned, MsgFlags, SockFlag, SockType, UnixAddr,
     UnixCredentials, sockopt,
@@ -337,8 +340,9 @@ impl Connection {
 }
 
 /// Sends `request` to the session whose supervisor is `supervisor` and waits (up to
-/// [`TIMEOUT`]) for its reply. No session there gives `ConnectionRefused`; no reply in
-/// time gives `TimedOut`.
+/// [`TIMEOUT`]) for its reply. No session there gives `ConnectionRefused`; a socket
+/// of that name that another process listens on gives `PermissionDenied`; no reply
+/// in time gives `TimedOut`.
 pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
     let fd =
         socket::socket(AddressFamily::Unix, SockType::SeqPacket, SockFlag::SOCK_CLOEXEC, None)?;
@@ -346,7 +350,12 @@ pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
     // even one sent before the server has accepted the connection.
     socket::setsockopt(&fd, sockopt::PassCred, &true)?;
     let deadline = Instant::now() + TIMEOUT;
-    set_timeouts(&fd, TIMEOUT)?;
+    // Bounds connect (when the server's backlog is full) and send. The reply is
+    // waited for with poll, which a session does not trap: each call a session
+    // traps costs a round trip through the supervisor.
+    let timeout =
+        TimeVal::from(libc::timeval { tv_sec: TIMEOUT.as_secs() as libc::time_t, tv_usec: 0 });
+    socket::setsockopt(&fd, sockopt::SendTimeout, &timeout)?;
     let timed_out =
         || io::Error::new(io::ErrorKind::TimedOut, "the session did not answer in time");
     loop {
@@ -356,6 +365,18 @@ pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
             Err(Errno::EAGAIN) => return Err(timed_out()),
             Err(e) => return Err(e.into()),
         }
+    }
+    // The kernel names the process that listens: a name taken by anyone but the
+    // supervisor (who could take it first: abstract names have no owner) is refused.
+    let server = socket::getsockopt(&fd, sockopt::PeerCredentials)?.pid();
+    if server != supervisor.as_raw() {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "its control socket, {}, is held by process {server}, not by the supervisor",
+                socket_name(supervisor)
+            ),
+        ));
     }
     let message = serde_json::to_vec(request).map_err(io::Error::other)?;
     loop {
@@ -369,12 +390,7 @@ pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
     let mut reply = Vec::new();
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
-        if left.is_zero() {
-            return Err(timed_out());
-        }
-        set_timeouts(&fd, left)?;
-        match socket::recv(fd.as_raw_fd(), &mut buf, MsgFlags::MSG_TRUNC) {
+        match socket::recv(fd.as_raw_fd(), &mut buf, MsgFlags::MSG_TRUNC | MsgFlags::MSG_DONTWAIT) {
             Ok(0) => break,
             Ok(n) if n > buf.len() => {
                 return Err(io::Error::new(
@@ -384,7 +400,18 @@ pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
             }
             Ok(n) => reply.extend_from_slice(&buf[..n]),
             Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => return Err(timed_out()),
+            Err(Errno::EAGAIN) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                // Rounded up to a whole millisecond, so that it never spins.
+                let left = PollTimeout::try_from(left + Duration::from_micros(999))
+                    .unwrap_or(PollTimeout::MAX);
+                let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+                match poll(&mut fds, left) {
+                    Ok(0) => return Err(timed_out()),
+                    Ok(_) | Err(Errno::EINTR) => continue,
+                    Err(e) => return Err(e.into()),
+                }
+            }
             Err(e) => return Err(e.into()),
         }
     }
@@ -397,17 +424,6 @@ pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
     serde_json::from_slice(&reply).map_err(|e| {
         io::Error::new(io::ErrorKind::InvalidData, format!("the session's reply is not valid: {e}"))
     })
-}
-
-fn set_timeouts(fd: &impl AsFd, timeout: Duration) -> io::Result<()> {
-    // A zero timeval means "never time out": keep at least a microsecond.
-    let timeout = TimeVal::from(libc::timeval {
-        tv_sec: timeout.as_secs() as libc::time_t,
-        tv_usec: libc::suseconds_t::from(timeout.subsec_micros().max(1)),
-    });
-    socket::setsockopt(fd, sockopt::ReceiveTimeout, &timeout)?;
-    socket::setsockopt(fd, sockopt::SendTimeout, &timeout)?;
-    Ok(())
 }
 
 /// The session the calling process runs in: its tracer, if it has one and that

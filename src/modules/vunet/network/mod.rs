@@ -77,6 +77,11 @@ pub struct RouterInterface {
 pub const RECEIVE_QUEUE_LIMIT: usize = 4096;
 
 /// The whole virtual network of a session.
+///
+/// Build it with [`Network::add_switch`], [`Network::attach`] and
+/// [`Network::add_router`]; then run it with [`Network::send`], [`Network::receive`]
+/// and [`Network::poll`] (call `poll` by the deadline it returns, or
+/// [`Network::next_deadline`] after a `send`).
 pub struct Network {
     capture_dir: Option<PathBuf>,
     switches: Vec<Switch>,
@@ -199,7 +204,9 @@ impl Network {
 
     /// The party at `link` sends a frame: it is counted, captured and switched to
     /// whoever it reaches. Routers it reaches handle it before this returns, and what
-    /// they send is switched likewise.
+    /// they send is switched likewise; frames are delivered in the order they are
+    /// produced. A router may start resolving a neighbour here, which sets a timer:
+    /// see [`Network::next_deadline`].
     pub fn send(&mut self, link: LinkId, frame: Frame, now: Instant) {
         let Some(sender) = self.links.get_mut(link.0) else { return };
         sender.record_sent(&frame);
@@ -307,6 +314,7 @@ impl Network {
             .unwrap_or_default()
     }
 
+    /// Checks that a link named `name` may be plugged into `switch`.
     fn check_new_link(&self, switch: SwitchId, name: &str) -> io::Result<()> {
         if switch.0 >= self.switches.len() {
             let message = format!("link {name}: no switch #{}", switch.0);
@@ -340,6 +348,7 @@ impl Network {
             .collect()
     }
 
+    /// Creates a link (all checks done) and plugs it into its switch.
     fn add_link(
         &mut self,
         switch: SwitchId,
@@ -410,6 +419,7 @@ impl Network {
     }
 }
 
+/// The error for a link name already in use.
 fn link_name_taken(name: &str) -> io::Error {
     io::Error::new(io::ErrorKind::AlreadyExists, format!("link {name} already exists"))
 }

@@ -81,6 +81,7 @@ impl PcapWriter {
         }
     }
 
+    /// Logs a write error once and stops the capture.
     fn fail(&mut self, error: io::Error) {
         log::warn!("capture {}: {error}; capture stopped", self.path.display());
         self.failed = true;

@@ -14,6 +14,9 @@
 //! router advertisements, and learned neighbours do not expire (they are refreshed by
 //! every ARP or NDP message the neighbour sends).
 //!
+//! Traffic to the router itself other than ICMP echo requests and NDP is dropped
+//! silently (no port unreachable).
+//!
 //! Everything it receives is untrusted: malformed or truncated frames are dropped
 //! silently, never a panic.
 
@@ -191,6 +194,7 @@ impl Router {
 
     // ---------------------------------------------------------------- ARP
 
+    /// Answers ARP requests for the port's own addresses and learns senders.
     fn handle_arp(&mut self, arrival: Arrival, payload: &[u8], out: &mut Vec<(usize, Frame)>) {
         let Ok(packet) = ArpPacket::new_checked(payload) else { return };
         let Ok(ArpRepr::EthernetIpv4 {
@@ -227,6 +231,7 @@ impl Router {
         }
     }
 
+    /// An Ethernet frame carrying an ARP message from `port`.
     fn arp_frame(&self, port: usize, destination: EthernetAddress, arp: &ArpRepr) -> Frame {
         let mut payload = vec![0; arp.buffer_len()];
         arp.emit(&mut ArpPacket::new_unchecked(&mut payload[..]));
@@ -235,6 +240,7 @@ impl Router {
 
     // ---------------------------------------------------------------- IPv4
 
+    /// Delivers an IPv4 packet to the router itself, or forwards it.
     fn handle_ipv4(
         &mut self,
         arrival: Arrival,
@@ -380,6 +386,7 @@ impl Router {
         true
     }
 
+    /// Whether `address` is one of the router's IPv4 addresses, on any port.
     fn is_own_ipv4(&self, address: Ipv4Addr) -> bool {
         self.ports.iter().flat_map(|port| &port.ipv4).any(|cidr| cidr.address() == address)
     }
@@ -413,6 +420,7 @@ impl Router {
 
     // ---------------------------------------------------------------- IPv6
 
+    /// Delivers an IPv6 packet to the router itself, or forwards it.
     fn handle_ipv6(
         &mut self,
         arrival: Arrival,
@@ -526,6 +534,8 @@ impl Router {
         }
     }
 
+    /// Answers a neighbour solicitation for one of `arrival.port`'s addresses with an
+    /// advertisement, learning the solicitor on the way.
     fn answer_neighbor_solicitation(
         &mut self,
         arrival: Arrival,
@@ -846,6 +856,7 @@ fn may_report_ipv6(offending: &Ipv6Packet<&[u8]>) -> bool {
     true
 }
 
+/// The EtherType of packets of `address`'s family.
 fn ethertype_of(address: IpAddr) -> EthernetProtocol {
     match address {
         IpAddr::V4(_) => EthernetProtocol::Ipv4,

@@ -863,12 +863,17 @@ mod tests {
 
     #[test]
     fn socket_types_and_protocols_as_linux_judges_them() {
-        assert_eq!(socket_proto(libc::SOCK_STREAM, 0), Ok(Proto::Tcp));
-        assert_eq!(socket_proto(libc::SOCK_STREAM, libc::IPPROTO_TCP), Ok(Proto::Tcp));
-        assert_eq!(socket_proto(libc::SOCK_DGRAM, libc::IPPROTO_UDP), Ok(Proto::Udp));
-        assert_eq!(socket_proto(libc::SOCK_STREAM, libc::IPPROTO_UDP), Err(Errno::EPROTONOSUPPORT));
-        assert_eq!(socket_proto(libc::SOCK_SEQPACKET, 0), Err(Errno::ESOCKTNOSUPPORT));
-        assert_eq!(socket_proto(42, 0), Err(Errno::EINVAL));
+        let me = nix::unistd::getpid();
+        let judge = |family, ty, protocol| socket_proto(family, ty, protocol, me);
+        assert_eq!(judge(Family::V4, libc::SOCK_STREAM, 0), Ok(Proto::Tcp));
+        assert_eq!(judge(Family::V4, libc::SOCK_STREAM, libc::IPPROTO_TCP), Ok(Proto::Tcp));
+        assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_UDP), Ok(Proto::Udp));
+        assert_eq!(judge(Family::V4, libc::SOCK_DGRAM, libc::IPPROTO_ICMP), Ok(Proto::Icmp));
+        assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6), Ok(Proto::Icmp));
+        assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMP), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(judge(Family::V4, libc::SOCK_STREAM, libc::IPPROTO_UDP), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(judge(Family::V4, libc::SOCK_SEQPACKET, 0), Err(Errno::ESOCKTNOSUPPORT));
+        assert_eq!(judge(Family::V4, 42, 0), Err(Errno::EINVAL));
     }
 
     #[test]

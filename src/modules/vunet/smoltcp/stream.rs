@@ -12,6 +12,16 @@ impl SmoltcpStack {
             Ok(addr) => addr,
             Err(e) => return errno(e),
         };
+        if socket.proto == Proto::Raw {
+            // A raw socket's bind only picks its local address; its carrier
+            // already has its name.
+            if let Err(e) = self.bindable(addr.ip()) {
+                return errno(e);
+            }
+            let socket = self.sockets.get_mut(&id).expect("checked above");
+            socket.local = Some(SocketAddr::new(addr.ip(), 0));
+            return Disposition::Return(0);
+        }
         if socket.local.is_some() {
             return errno(Errno::EINVAL);
         }
