@@ -124,6 +124,11 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true,
           default_missing_value = "-")]
     trace: Option<PathBuf>,
+    /// Capture every link of the session's virtual network into DIR, one pcap file
+    /// per link (`lwip0-eth0.pcap`, `gw-sw0.pcap`, ...), for `tcpdump -r` or
+    /// Wireshark.
+    #[arg(long, value_name = "DIR")]
+    pcap: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -169,7 +174,8 @@ fn load_config(flag: Option<&std::path::Path>) -> Result<(Origin, Config), (u8, 
 
 fn run(args: RunArgs) -> Outcome {
     let (_, config) = load_config(args.config.as_deref())?;
-    let vunet = Vunet::new(&config.vunet, args.stack.as_deref()).map_err(own_failure)?;
+    let vunet = Vunet::with_captures(&config.vunet, args.stack.as_deref(), args.pcap.clone())
+        .map_err(own_failure)?;
     let trace = match args.trace.as_deref() {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(TraceLog::stderr()),

@@ -21,6 +21,19 @@ fn the_commands_exit_status_is_netvms() {
 }
 
 #[test]
+fn a_broken_pipe_kills_the_command_as_it_would_natively() {
+    // `yes` dies of SIGPIPE (141), unless the command started with SIGPIPE ignored
+    // (as Rust leaves it in netvm itself): then it gets EPIPE and exits 1.
+    let script = "yes | head -c 1 >/dev/null; echo ${PIPESTATUS[0]}";
+    let mut native = std::process::Command::new("bash");
+    native.args(["-c", script]);
+    assert_eq!(run(native).stdout, "141\n");
+    let under = run_netvm(&["run", "--", "bash", "-c", script]);
+    under.assert_code(0);
+    assert_eq!(under.stdout, "141\n", "the command started with SIGPIPE ignored");
+}
+
+#[test]
 fn a_command_killed_by_signal_n_gives_128_plus_n() {
     run_netvm(&["run", "--", "sh", "-c", "kill -TERM $$"]).assert_code(143);
     run_netvm(&["run", "--", "sh", "-c", "kill -SEGV $$"]).assert_code(139);

@@ -257,6 +257,10 @@ fn exec_child(
     if sigprocmask(SigmaskHow::SIG_SETMASK, Some(child_mask), None).is_err() {
         die(b"netvm: cannot restore the signal mask\n", 125);
     }
+    // Rust's runtime ignores SIGPIPE in netvm, and an ignored signal stays ignored
+    // across exec: give the command the default a shell would.
+    // SAFETY: signal(2) is async-signal-safe; SIG_DFL is a valid disposition.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     if seccompiler::apply_filter(filter).is_err() {
         die(b"netvm: cannot install the seccomp filter\n", 125);
     }

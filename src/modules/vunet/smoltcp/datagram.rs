@@ -85,6 +85,16 @@ impl SmoltcpStack {
         if c.len > max_datagram(self.sockets[&id].family) {
             return errno(Errno::EMSGSIZE);
         }
+        if self.sockets[&id].proto == Proto::Icmp {
+            // A ping socket sends echo requests and nothing else.
+            let family = self.sockets[&id].family;
+            let head = stop.memory().read_bytes(c.buf.0, (c.len as usize).min(8));
+            match head {
+                Ok(head) if super::icmp::is_echo_request(family, &head) => {}
+                Ok(_) => return errno(Errno::EINVAL),
+                Err(e) => return errno(e),
+            }
+        }
         match self.datagram_destination(stop, id, c.addr, c.addrlen, libc::SYS_sendto) {
             Destination::Answer(answer) => answer,
             // Nobody listens: the datagram is lost, the sender is not told.
@@ -100,7 +110,7 @@ impl SmoltcpStack {
                     stop.set_arg(5, name.sockaddr().len() as u64);
                     // A full receiver drops a UDP datagram; it never holds the sender.
                     stop.set_arg(3, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
-                    self.steps.insert(stop.tid, Step::Sent { len: c.len as i64, patch: None });
+                    self.steps.insert(stop.tid, Step::Sent { len: c.len as i64 });
                     Disposition::KernelThenFinish
                 }
                 Err(e) => errno(e),
@@ -114,14 +124,14 @@ impl SmoltcpStack {
         let (header, patch) = match MsgNamePatch::read(&memory, c.msg.0) {
             Ok(Some(found)) => found,
             // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
-            Ok(None) if socket.proto == Proto::Udp && socket.peer.is_none() => {
+            Ok(None) if socket.proto != Proto::Tcp && socket.peer.is_none() => {
                 return errno(Errno::EDESTADDRREQ);
             }
             Ok(None) => return Disposition::Kernel,
             Err(e) => return errno(e),
         };
         if self.sockets[&id].proto == Proto::Tcp {
-            return self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch });
+            return self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None);
         }
         let len = match total_iov_len(&memory, &header) {
             Ok(len) if len as u64 > max_datagram(self.sockets[&id].family) => {
@@ -133,19 +143,13 @@ impl SmoltcpStack {
         match self.datagram_destination(stop, id, patch.name, patch.room, libc::SYS_sendmsg) {
             Destination::Answer(answer) => answer,
             Destination::Nobody => Disposition::Return(len),
-            Destination::Peer => {
-                self.patch_msg_name(stop, patch, UserPtr(0), 0, Step::SendMsg { patch })
+            Destination::Peer => self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None),
+            Destination::Carrier(carrier) => {
+                // A full receiver drops a UDP datagram; it never holds the sender.
+                stop.set_arg(2, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
+                let name = carrier.sockaddr();
+                self.shadow_msg(stop, patch, ShadowName::Bytes(&name), |_, _| Some(Step::Sent { len }))
             }
-            Destination::Carrier(carrier) => match put_scratch(stop, &carrier.sockaddr(), 0) {
-                Ok(at) => {
-                    // A full receiver drops a UDP datagram; it never holds the sender.
-                    stop.set_arg(2, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
-                    let step = Step::Sent { len, patch: Some(patch) };
-                    let name_len = carrier.sockaddr().len() as u32;
-                    self.patch_msg_name(stop, patch, UserPtr(at), name_len, step)
-                }
-                Err(e) => errno(e),
-            },
         }
     }
 
@@ -156,17 +160,50 @@ impl SmoltcpStack {
             Err(e) => return errno(e),
         };
         if self.sockets[&id].proto == Proto::Tcp {
-            let step = Step::RecvMsg { patch, socket: id, scratch: None, ttl_room: None };
-            return self.patch_msg_name(stop, patch, UserPtr(0), 0, step);
+            return self.shadow_msg(stop, patch, ShadowName::Null, |patch, _| {
+                Some(Step::RecvMsg { patch, socket: id, scratch: None, ttl_room: None })
+            });
         }
-        let scratch = stop.scratch(NAME_ROOM as usize);
         let ttl_room = self.wants_ttl(id).then(|| {
             let header = stop.memory().read::<libc::msghdr>(c.msg.0).ok()?;
             Some((header.msg_control as u64, header.msg_controllen))
         });
-        let step =
-            Step::RecvMsg { patch, socket: id, scratch: Some(scratch), ttl_room: ttl_room.flatten() };
-        self.patch_msg_name(stop, patch, UserPtr(scratch), NAME_ROOM, step)
+        let ttl_room = ttl_room.flatten();
+        self.shadow_msg(stop, patch, ShadowName::Room(NAME_ROOM), |patch, scratch| {
+            Some(Step::RecvMsg { patch, socket: id, scratch, ttl_room })
+        })
+    }
+
+    /// Points `sendmsg`/`recvmsg` at a shadow of the program's header (see
+    /// [`MsgNamePatch`]) whose name is `name`, and records the step `step` makes of
+    /// the shadowed patch and the name's address.
+    fn shadow_msg(
+        &mut self,
+        stop: &mut SyscallStop,
+        patch: MsgNamePatch,
+        name: ShadowName,
+        step: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Step>,
+    ) -> Disposition {
+        let header = size_of::<libc::msghdr>();
+        let shadowed = shadow_headers(stop, name.room(), patch.msg, header).and_then(|(at, copy)| {
+            let patch = patch.shadowed(copy);
+            let name_at = name.put(&stop.memory(), at)?;
+            patch.write(&stop.memory(), name_at.map_or(UserPtr(0), UserPtr), name.len())?;
+            Ok((patch, name_at))
+        });
+        match shadowed {
+            Ok((patch, name_at)) => {
+                stop.set_arg(1, patch.shadow);
+                match step(patch, name_at) {
+                    Some(step) => {
+                        self.steps.insert(stop.tid, step);
+                        Disposition::KernelThenFinish
+                    }
+                    None => Disposition::Kernel,
+                }
+            }
+            Err(e) => errno(e),
+        }
     }
 
     /// `sendmmsg`: each header's destination as `sendmsg`'s. The batch is cut
@@ -189,13 +226,20 @@ impl SmoltcpStack {
             return self.bind_carrier(stop, id, any, Some(libc::SYS_sendmmsg));
         }
         let batch = if stream { asked } else { asked.min(MAX_NAMED_BATCH) };
-        let slots = stop.scratch(batch * CARRIER_NAME_LEN);
-        let mut patches = Vec::new();
+        if batch == 0 {
+            return Disposition::Kernel;
+        }
+        let entry = size_of::<libc::mmsghdr>();
+        let (slots, copy) =
+            match shadow_headers(stop, batch * CARRIER_NAME_LEN, c.msgvec.0, batch * entry) {
+                Ok(found) => found,
+                Err(e) => return errno(e),
+            };
         let mut count = batch;
         for i in 0..batch {
-            let header = c.msgvec.0 + (i * size_of::<libc::mmsghdr>()) as u64;
+            let header = c.msgvec.0 + (i * entry) as u64;
             let patch = match MsgNamePatch::read(&memory, header) {
-                Ok(Some((_, patch))) => patch,
+                Ok(Some((_, patch))) => patch.shadowed(copy + (i * entry) as u64),
                 Ok(None) if stream || self.sockets[&id].peer.is_some() => continue,
                 Ok(None) if i == 0 => return errno(Errno::EDESTADDRREQ),
                 Ok(None) => {
@@ -225,10 +269,7 @@ impl SmoltcpStack {
                             .write_bytes(slot, &name.sockaddr())
                             .map(|()| (UserPtr(slot), CARRIER_NAME_LEN as u32))
                     }
-                    Destination::Nobody if i == 0 => {
-                        self.restore_all(&memory, &patches);
-                        return Disposition::Return(1);
-                    }
+                    Destination::Nobody if i == 0 => return Disposition::Return(1),
                     Destination::Answer(answer) if i == 0 => return answer,
                     Destination::Nobody | Destination::Answer(_) => {
                         count = i;
@@ -236,22 +277,15 @@ impl SmoltcpStack {
                     }
                 }
             };
-            match target.and_then(|(name, len)| patch.write(&memory, name, len)) {
-                Ok(()) => patches.push(patch),
-                Err(e) => {
-                    self.restore_all(&memory, &patches);
-                    return errno(e);
-                }
+            if let Err(e) = target.and_then(|(name, len)| patch.write(&memory, name, len)) {
+                return errno(e);
             }
         }
+        stop.set_arg(1, copy);
         if count < asked {
             stop.set_arg(2, count as u64);
         }
-        if patches.is_empty() {
-            return Disposition::Kernel;
-        }
-        self.steps.insert(stop.tid, Step::SendMmsg { patches });
-        Disposition::KernelThenFinish
+        Disposition::Kernel
     }
 
     /// `recvmmsg`: each header's name as `recvmsg`'s, for at most
@@ -266,45 +300,45 @@ impl SmoltcpStack {
         let memory = stop.memory();
         let stream = self.sockets[&id].proto == Proto::Tcp;
         let batch = (c.vlen.min(UIO_MAXIOV) as usize).min(MAX_NAMED_BATCH);
-        let slots = stop.scratch(batch * NAME_ROOM as usize);
+        if batch == 0 {
+            return Disposition::Kernel;
+        }
+        let entry = size_of::<libc::mmsghdr>();
+        let (slots, copy) =
+            match shadow_headers(stop, batch * NAME_ROOM as usize, c.msgvec.0, batch * entry) {
+                Ok(found) => found,
+                Err(e) => return errno(e),
+            };
         let mut entries = Vec::new();
         for i in 0..batch {
-            let header = c.msgvec.0 + (i * size_of::<libc::mmsghdr>()) as u64;
-            let Ok(Some((_, patch))) = MsgNamePatch::read(&memory, header) else { continue };
-            let (name, len, scratch) = if stream {
+            let header = c.msgvec.0 + (i * entry) as u64;
+            let shadow = copy + (i * entry) as u64;
+            let patch = match MsgNamePatch::read(&memory, header) {
+                Ok(Some((_, patch))) => patch.shadowed(shadow),
+                // No name wanted: the shadow as the program wrote it; its results
+                // still go back.
+                _ => MsgNamePatch { msg: header, name: UserPtr(0), room: 0, shadow },
+            };
+            let (name, len, scratch) = if stream || patch.name.is_null() {
                 (UserPtr(0), 0, None)
             } else {
                 let slot = slots + (i * NAME_ROOM as usize) as u64;
                 (UserPtr(slot), NAME_ROOM, Some(slot))
             };
             if let Err(e) = patch.write(&memory, name, len) {
-                let patches: Vec<_> = entries.iter().map(|(p, _)| *p).collect();
-                self.restore_all(&memory, &patches);
                 return errno(e);
             }
             entries.push((patch, scratch));
         }
-        // Headers past the batch are not patched: they must not receive anything.
+        stop.set_arg(1, copy);
+        // Headers past the batch are not copied: they must not receive anything.
         if (batch as u32) < c.vlen {
             stop.set_arg(2, batch as u64);
-        }
-        if entries.is_empty() {
-            return Disposition::Kernel;
         }
         self.steps.insert(stop.tid, Step::RecvMmsg { entries, socket: id });
         Disposition::KernelThenFinish
     }
 
-    /// Puts back the names of headers netvm patched.
-    fn restore_all(&self, memory: &TraceeMemory, patches: &[MsgNamePatch]) {
-        for patch in patches {
-            let _ = patch.write(memory, patch.name, patch.room);
-        }
-    }
-
-    /// At a receive's exit: gives a header its own name pointer back, with the
-    /// sender's virtual address (read from `scratch`, the carrier name the kernel
-    /// wrote) if a message arrived, or no address at all for a stream.
     pub(super) fn give_back_name(
         &self,
         memory: &TraceeMemory,
@@ -313,12 +347,17 @@ impl SmoltcpStack {
         scratch: Option<u64>,
         received: bool,
     ) -> Result<(), Errno> {
+        if !received {
+            return Ok(());
+        }
+        if patch.name.is_null() {
+            return Ok(());
+        }
         let reported = match scratch {
             // A stream reports no address (length 0), as Linux TCP does.
             None => Vec::new(),
-            Some(_) if !received => return patch.write(memory, patch.name, patch.room),
             Some(scratch) => {
-                let header = memory.read::<libc::msghdr>(patch.msg);
+                let header = memory.read::<libc::msghdr>(patch.shadow);
                 let len = header.map_or(0, |h| h.msg_namelen.min(NAME_ROOM));
                 let name = memory.read_bytes(scratch, len as usize).unwrap_or_default();
                 self.sender_address(socket, &name)
@@ -326,7 +365,7 @@ impl SmoltcpStack {
         };
         let n = reported.len().min(patch.room as usize);
         memory.write_bytes(patch.name.0, &reported[..n])?;
-        patch.write(memory, patch.name, reported.len() as u32)
+        patch.set_name_len(memory, reported.len() as u32)
     }
 
     /// Whether socket `id` asked for the TTL (hop limit) of what it receives: an
@@ -377,25 +416,6 @@ impl SmoltcpStack {
         memory.write(msg, &header)
     }
 
-    /// Points a `msghdr`'s name at `name`/`len` for the duration of the call; the
-    /// step's exit puts the program's own values back.
-    pub(super) fn patch_msg_name(
-        &mut self,
-        stop: &SyscallStop,
-        patch: MsgNamePatch,
-        name: UserPtr,
-        len: u32,
-        step: Step,
-    ) -> Disposition {
-        match patch.write(&stop.memory(), name, len) {
-            Ok(()) => {
-                self.steps.insert(stop.tid, step);
-                Disposition::KernelThenFinish
-            }
-            Err(e) => errno(e),
-        }
-    }
-
     pub(super) fn recvfrom(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
         if self.sockets[&id].proto == Proto::Tcp {
             stop.set_arg(4, 0);
@@ -444,12 +464,20 @@ impl SmoltcpStack {
     }
 }
 
-/// The name fields of a program's `msghdr`, as it set them.
+/// The name fields of a program's `msghdr`, as it set them, and where netvm's copy
+/// of the header is.
+///
+/// netvm never writes a program's `msghdr` to change what the kernel sees (it may
+/// be read-only, or shared by threads): the call is pointed at a copy in the
+/// scratch area (the *shadow*), whose name fields netvm sets; at the exit, the
+/// fields the kernel writes are copied back.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct MsgNamePatch {
     pub(super) msg: u64,
     pub(super) name: UserPtr,
     pub(super) room: u32,
+    /// The shadow of this header (set by [`shadow_headers`]).
+    pub(super) shadow: u64,
 }
 
 impl MsgNamePatch {
@@ -461,19 +489,99 @@ impl MsgNamePatch {
     ) -> Result<Option<(libc::msghdr, Self)>, Errno> {
         let header = memory.read::<libc::msghdr>(msg)?;
         let name = UserPtr(header.msg_name as u64);
-        Ok((!name.is_null()).then_some((header, Self { msg, name, room: header.msg_namelen })))
+        let patch = Self { msg, name, room: header.msg_namelen, shadow: 0 };
+        Ok((!name.is_null()).then_some((header, patch)))
     }
 
-    /// Sets the header's `msg_name` and `msg_namelen`.
+    /// This header's patch with its shadow at `shadow`.
+    pub(super) fn shadowed(self, shadow: u64) -> Self {
+        Self { shadow, ..self }
+    }
+
+    /// Sets the shadow's `msg_name` and `msg_namelen`: what the kernel sees.
     pub(super) fn write(
         &self,
         memory: &TraceeMemory,
         name: UserPtr,
         len: u32,
     ) -> Result<(), Errno> {
-        memory.write(self.msg + MSG_NAME_OFFSET, &name.0)?;
+        memory.write(self.shadow + MSG_NAME_OFFSET, &name.0)?;
+        memory.write(self.shadow + MSG_NAMELEN_OFFSET, &len)
+    }
+
+    /// Copies what the kernel wrote in the shadow (besides the name) back to the
+    /// program's header: `msg_controllen`, `msg_flags`, and for an `mmsghdr`
+    /// entry `msg_len`.
+    pub(super) fn copy_back(&self, memory: &TraceeMemory, entry: bool) -> Result<(), Errno> {
+        let shadow = memory.read::<libc::mmsghdr>(self.shadow)?;
+        let mut header = memory.read::<libc::msghdr>(self.msg)?;
+        header.msg_controllen = shadow.msg_hdr.msg_controllen;
+        header.msg_flags = shadow.msg_hdr.msg_flags;
+        memory.write(self.msg, &header)?;
+        if entry {
+            memory.write(self.msg + MMSG_LEN_OFFSET, &shadow.msg_len)?;
+        }
+        Ok(())
+    }
+
+    /// Reports `len` as the length of the address given back, in the program's
+    /// own header.
+    pub(super) fn set_name_len(&self, memory: &TraceeMemory, len: u32) -> Result<(), Errno> {
         memory.write(self.msg + MSG_NAMELEN_OFFSET, &len)
     }
+}
+
+/// What a shadow header's name is: none (NULL), a name netvm writes, or room for
+/// the kernel to write one.
+pub(super) enum ShadowName<'a> {
+    Null,
+    Bytes(&'a [u8]),
+    Room(u32),
+}
+
+impl ShadowName<'_> {
+    /// Bytes of scratch the name takes.
+    fn room(&self) -> usize {
+        match self {
+            Self::Null => 0,
+            Self::Bytes(bytes) => bytes.len(),
+            Self::Room(room) => *room as usize,
+        }
+    }
+
+    /// The name's `msg_namelen`.
+    fn len(&self) -> u32 {
+        self.room() as u32
+    }
+
+    /// Writes the name at `at` (if netvm gives one) and returns its address.
+    fn put(&self, memory: &TraceeMemory, at: u64) -> Result<Option<u64>, Errno> {
+        match self {
+            Self::Null => Ok(None),
+            Self::Bytes(bytes) => memory.write_bytes(at, bytes).map(|()| Some(at)),
+            Self::Room(_) => Ok(Some(at)),
+        }
+    }
+}
+
+/// Offset of `msg_len` in `struct mmsghdr`.
+const MMSG_LEN_OFFSET: u64 = std::mem::offset_of!(libc::mmsghdr, msg_len) as u64;
+
+/// Makes room in the scratch area for `names` bytes of socket names followed by a
+/// copy of the `len` bytes of message headers at `headers` in the program; returns
+/// the address of the names and of the copy (see [`MsgNamePatch`]).
+pub(super) fn shadow_headers(
+    stop: &SyscallStop,
+    names: usize,
+    headers: u64,
+    len: usize,
+) -> Result<(u64, u64), Errno> {
+    let names = names.next_multiple_of(16);
+    let base = stop.scratch(names + len);
+    let memory = stop.memory();
+    let bytes = memory.read_bytes(headers, len)?;
+    memory.write_bytes(base + names as u64, &bytes)?;
+    Ok((base, base + names as u64))
 }
 
 /// Offsets of `msg_name` and `msg_namelen` in `struct msghdr`.

@@ -193,30 +193,20 @@ enum Step {
         socket: SocketId,
         scratch: u64,
     },
-    /// A datagram of `len` bytes sent to a carrier (through a `msghdr` whose name
-    /// netvm replaced, for `sendmsg`). A receiver connected elsewhere refuses it
-    /// (EPERM) and one that just closed is gone (ECONNREFUSED); Linux sends the
-    /// datagram all the same and the receiver drops it.
+    /// A datagram of `len` bytes sent to a carrier. A receiver connected elsewhere
+    /// refuses it (EPERM) and one that just closed is gone (ECONNREFUSED); Linux
+    /// sends the datagram all the same and the receiver drops it.
     Sent {
         len: i64,
-        patch: Option<MsgNamePatch>,
     },
-    /// `sendmsg` whose `msghdr` name netvm replaced for the call.
-    SendMsg {
-        patch: MsgNamePatch,
-    },
-    /// `recvmsg` whose `msghdr` name netvm replaced: by `scratch` to learn a
-    /// datagram's sender, or by nothing on a stream.
+    /// `recvmsg` through a shadow header: by `scratch` to learn a datagram's
+    /// sender, or with no name on a stream.
     RecvMsg {
         patch: MsgNamePatch,
         socket: SocketId,
         scratch: Option<u64>,
         /// The control buffer (address, size), when a TTL is to be appended.
         ttl_room: Option<(u64, usize)>,
-    },
-    /// `sendmmsg` whose headers' names netvm replaced.
-    SendMmsg {
-        patches: Vec<MsgNamePatch>,
     },
     /// `recvmmsg` whose headers' names netvm replaced, each as for `RecvMsg`.
     RecvMmsg {
@@ -578,22 +568,18 @@ impl SmoltcpStack {
                     stop.set_result(-(e as i64));
                 }
             }
-            Step::Sent { len, patch } => {
-                if let Some(patch) = patch {
-                    let _ = patch.write(&stop.memory(), patch.name, patch.room);
-                }
+            Step::Sent { len } => {
                 let dropped = [libc::EPERM, libc::ECONNREFUSED, libc::EAGAIN];
                 if dropped.iter().any(|e| ret == -i64::from(*e)) {
                     stop.set_result(len);
                 }
             }
-            Step::SendMsg { patch } => {
-                let _ = patch.write(&stop.memory(), patch.name, patch.room);
-            }
             Step::RecvMsg { patch, socket, scratch, ttl_room } => {
                 let received = ret >= 0;
                 let memory = stop.memory();
-                let mut given = self.give_back_name(&memory, patch, socket, scratch, received);
+                let mut given = patch
+                    .copy_back(&memory, false)
+                    .and_then(|()| self.give_back_name(&memory, patch, socket, scratch, received));
                 if let (true, Some(room), Ok(())) = (received, ttl_room, given) {
                     given = self.append_ttl(&memory, patch.msg, socket, room);
                 }
@@ -601,16 +587,13 @@ impl SmoltcpStack {
                     stop.set_result(-(e as i64));
                 }
             }
-            Step::SendMmsg { patches } => {
-                let memory = stop.memory();
-                for patch in patches {
-                    let _ = patch.write(&memory, patch.name, patch.room);
-                }
-            }
             Step::RecvMmsg { entries, socket } => {
                 let memory = stop.memory();
                 for (i, (patch, scratch)) in entries.into_iter().enumerate() {
                     let received = (i as i64) < ret;
+                    if received {
+                        let _ = patch.copy_back(&memory, true);
+                    }
                     let _ = self.give_back_name(&memory, patch, socket, scratch, received);
                 }
             }

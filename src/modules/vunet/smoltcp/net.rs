@@ -105,8 +105,6 @@ struct Pump {
     program_done: bool,
     /// The program was told the peer sends no more.
     peer_done_told: bool,
-    /// The socket the program holds (for its connect state), if known.
-    socket: Option<SocketId>,
     /// A stand-in for the remote peer that `accept` looked up, dropped with the pump.
     stand_in: Option<SocketId>,
 }
@@ -639,7 +637,6 @@ impl SmoltcpStack {
                                 end,
                                 program_done: false,
                                 peer_done_told: false,
-                                socket: Some(dial.socket),
                                 stand_in: None,
                             });
                             busy = true;
@@ -716,7 +713,6 @@ impl SmoltcpStack {
                         end,
                         program_done: false,
                         peer_done_told: false,
-                        socket: None,
                         stand_in: Some(stand_in),
                     });
                 }
