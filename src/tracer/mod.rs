@@ -463,10 +463,10 @@ fn resume(tid: Pid, signal: Option<Signal>) {
 }
 
 fn ignore_esrch(result: nix::Result<()>) {
-    if let Err(e) = result {
-        if e != Errno::ESRCH {
-            log::warn!("ptrace: {e}");
-        }
+    if let Err(e) = result
+        && e != Errno::ESRCH
+    {
+        log::warn!("ptrace: {e}");
     }
 }
 

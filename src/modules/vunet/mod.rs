@@ -12,14 +12,14 @@
 //! - a call on anything else (an `AF_UNIX` socket, a host socket, a file, a closed
 //!   fd) is left to the kernel, which gives its own answer or errno.
 
+pub mod control;
 mod describe;
 pub mod host;
-pub mod network;
 mod names;
+pub mod network;
 pub mod none;
 pub mod smoltcp;
 pub mod sockaddr;
-pub mod control;
 pub mod status;
 
 use std::collections::HashMap;
@@ -177,7 +177,9 @@ fn mount_all(
                 })
             })
             .collect();
-        network.add_router(&router.name, interfaces).map_err(setup(format!("router {}", router.name)))?;
+        network
+            .add_router(&router.name, interfaces)
+            .map_err(setup(format!("router {}", router.name)))?;
     }
     let mut stacks: Vec<Box<dyn Stack>> = Vec::new();
     for (index, stack) in config.stacks.iter().enumerate() {
@@ -213,7 +215,13 @@ fn mount_all(
             .collect();
         let registry = registry.try_clone().map_err(setup("epoll".into()))?;
         let mounted = SmoltcpStack::mount_networked(
-            name, index, session, &plans, &routes, &mut network, registry,
+            name,
+            index,
+            session,
+            &plans,
+            &routes,
+            &mut network,
+            registry,
         );
         stacks.push(Box::new(mounted));
     }
@@ -441,7 +449,7 @@ impl Vunet {
                 if !self.processes.contains_key(&pid) {
                     return Reply::error("only a process of this session can change its stack");
                 }
-                match self.stacks.iter().position(|s| &**s.name() == name) {
+                match self.stacks.iter().position(|s| **s.name() == name) {
                     Some(stack) => {
                         self.processes.insert(pid, stack);
                         Reply::Ok
@@ -603,10 +611,16 @@ impl Module for Vunet {
                 Ok(control) => {
                     let fd = control.as_raw_fd();
                     let source = &mut mio::unix::SourceFd(&fd);
-                    let _ = self.poll.registry().register(source, mio::Token(0), mio::Interest::READABLE);
+                    let _ = self.poll.registry().register(
+                        source,
+                        mio::Token(0),
+                        mio::Interest::READABLE,
+                    );
                     self.control = Some(control);
                 }
-                Err(e) => log::warn!("no control socket (`netvm stack` and `netvm status` will not reach this session): {e}"),
+                Err(e) => log::warn!(
+                    "no control socket (`netvm stack` and `netvm status` will not reach this session): {e}"
+                ),
             }
         }
     }

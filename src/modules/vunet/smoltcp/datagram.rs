@@ -148,7 +148,9 @@ impl SmoltcpStack {
                 // A full receiver drops a UDP datagram; it never holds the sender.
                 stop.set_arg(2, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
                 let name = carrier.sockaddr();
-                self.shadow_msg(stop, patch, ShadowName::Bytes(&name), |_, _| Some(Step::Sent { len }))
+                self.shadow_msg(stop, patch, ShadowName::Bytes(&name), |_, _| {
+                    Some(Step::Sent { len })
+                })
             }
         }
     }
@@ -185,12 +187,13 @@ impl SmoltcpStack {
         step: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Step>,
     ) -> Disposition {
         let header = size_of::<libc::msghdr>();
-        let shadowed = shadow_headers(stop, name.room(), patch.msg, header).and_then(|(at, copy)| {
-            let patch = patch.shadowed(copy);
-            let name_at = name.put(&stop.memory(), at)?;
-            patch.write(&stop.memory(), name_at.map_or(UserPtr(0), UserPtr), name.len())?;
-            Ok((patch, name_at))
-        });
+        let shadowed =
+            shadow_headers(stop, name.room(), patch.msg, header).and_then(|(at, copy)| {
+                let patch = patch.shadowed(copy);
+                let name_at = name.put(&stop.memory(), at)?;
+                patch.write(&stop.memory(), name_at.map_or(UserPtr(0), UserPtr), name.len())?;
+                Ok((patch, name_at))
+            });
         match shadowed {
             Ok((patch, name_at)) => {
                 stop.set_arg(1, patch.shadow);

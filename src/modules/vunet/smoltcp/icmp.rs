@@ -118,7 +118,7 @@ pub(super) type Delivery = (Proto, EndpointName, SocketAddr, Vec<u8>, u8);
 /// socket whose identifier it carries, and every packet to each raw socket of
 /// its family.
 pub(super) fn incoming(stack: &mut SmoltcpStack, packet: &[u8]) -> Vec<Delivery> {
-    let Some((family, src, dst, ttl, message, whole)) = parse(packet) else {
+    let Some(Parsed { family, src, dst, ttl, message, whole }) = parse(packet) else {
         return Vec::new();
     };
     let mut deliveries = Vec::new();
@@ -129,7 +129,13 @@ pub(super) fn incoming(stack: &mut SmoltcpStack, packet: &[u8]) -> Vec<Delivery>
     if message.len() >= 8 && message[0] == reply {
         let ident = u16::from_be_bytes([message[4], message[5]]);
         if let Some(receiver) = stack.live_receiver(Proto::Icmp, SocketAddr::new(dst, ident)) {
-            deliveries.push((Proto::Icmp, receiver, SocketAddr::new(src, 0), message.to_vec(), ttl));
+            deliveries.push((
+                Proto::Icmp,
+                receiver,
+                SocketAddr::new(src, 0),
+                message.to_vec(),
+                ttl,
+            ));
         }
     }
     // Linux's IPv4 raw sockets receive the IP header too; IPv6's do not.
@@ -140,9 +146,20 @@ pub(super) fn incoming(stack: &mut SmoltcpStack, packet: &[u8]) -> Vec<Delivery>
     deliveries
 }
 
-/// The parts of an ICMP packet: family, source, destination, TTL, the ICMP message
-/// and the whole packet.
-fn parse(packet: &[u8]) -> Option<(Family, IpAddr, IpAddr, u8, &[u8], &[u8])> {
+/// The parts of an ICMP packet that sorting it needs.
+struct Parsed<'a> {
+    family: Family,
+    src: IpAddr,
+    dst: IpAddr,
+    ttl: u8,
+    /// The ICMP message.
+    message: &'a [u8],
+    /// The whole packet, IP header included.
+    whole: &'a [u8],
+}
+
+/// Splits an IPv4 or IPv6 packet carrying ICMP into its [`Parsed`] parts.
+fn parse(packet: &[u8]) -> Option<Parsed<'_>> {
     match packet.first()? >> 4 {
         4 => {
             let header = usize::from(packet[0] & 0x0f) * 4;
@@ -153,7 +170,15 @@ fn parse(packet: &[u8]) -> Option<(Family, IpAddr, IpAddr, u8, &[u8], &[u8])> {
             let src = Ipv4Addr::new(packet[12], packet[13], packet[14], packet[15]);
             let dst = Ipv4Addr::new(packet[16], packet[17], packet[18], packet[19]);
             let packet = &packet[..total.max(header)];
-            Some((Family::V4, src.into(), dst.into(), packet[8], &packet[header..], packet))
+            let (ttl, message) = (packet[8], &packet[header..]);
+            Some(Parsed {
+                family: Family::V4,
+                src: src.into(),
+                dst: dst.into(),
+                ttl,
+                message,
+                whole: packet,
+            })
         }
         6 => {
             if packet.len() < IPV6_HEADER {
@@ -162,7 +187,15 @@ fn parse(packet: &[u8]) -> Option<(Family, IpAddr, IpAddr, u8, &[u8], &[u8])> {
             let src: [u8; 16] = packet[8..24].try_into().ok()?;
             let dst: [u8; 16] = packet[24..40].try_into().ok()?;
             let (src, dst) = (Ipv6Addr::from(src), Ipv6Addr::from(dst));
-            Some((Family::V6, src.into(), dst.into(), packet[7], &packet[IPV6_HEADER..], packet))
+            let (ttl, message) = (packet[7], &packet[IPV6_HEADER..]);
+            Some(Parsed {
+                family: Family::V6,
+                src: src.into(),
+                dst: dst.into(),
+                ttl,
+                message,
+                whole: packet,
+            })
         }
         _ => None,
     }
@@ -183,14 +216,18 @@ mod tests {
         assert_eq!(checksum(&[&packet[20..]]), 0, "ICMP checksum");
         assert_eq!(u16::from_be_bytes([packet[24], packet[25]]), 777);
         assert_eq!(packet[8], 64);
-        let (family, s, d, ttl, message, _) = parse(&packet).unwrap();
-        assert_eq!((family, s, d, ttl, message.len()), (Family::V4, src, dst, 64, 10));
+        let p = parse(&packet).unwrap();
+        assert_eq!(
+            (p.family, p.src, p.dst, p.ttl, p.message.len()),
+            (Family::V4, src, dst, 64, 10)
+        );
     }
 
     #[test]
     fn icmpv6_checksums_cover_the_pseudo_header() {
         let request = [128, 0, 0, 0, 0, 0, 0, 1];
-        let (src, dst): (Ipv6Addr, Ipv6Addr) = ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
+        let (src, dst): (Ipv6Addr, Ipv6Addr) =
+            ("fd00::2".parse().unwrap(), "fd00::1".parse().unwrap());
         let packet = outgoing(Proto::Icmp, src.into(), dst.into(), 9, 64, &request).unwrap();
         let message = &packet[40..];
         assert_eq!(checksum(&[&pseudo_header_v6(src, dst, message.len()), message]), 0);

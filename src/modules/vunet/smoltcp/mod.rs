@@ -27,9 +27,9 @@ mod datagram;
 mod endpoint;
 mod icmp;
 pub mod net;
-mod report;
 mod options;
 mod ports;
+mod report;
 mod sockopt;
 mod stream;
 
@@ -277,7 +277,16 @@ impl SmoltcpStack {
     ) -> Self {
         let addresses = interfaces.iter().flat_map(|i| i.addresses.iter().map(|a| a.0)).collect();
         let mut stack = Self::mount(name, index, session, addresses);
-        let seed = u64::from_ne_bytes([session[0], session[1], session[2], session[3], 0, 0, 0, index as u8]);
+        let seed = u64::from_ne_bytes([
+            session[0],
+            session[1],
+            session[2],
+            session[3],
+            0,
+            0,
+            0,
+            index as u8,
+        ]);
         stack.net = net::NetHost::new(interfaces, routes, network, registry, seed);
         stack.interfaces = interfaces.to_vec();
         stack.routes = routes.to_vec();
@@ -434,26 +443,26 @@ impl SmoltcpStack {
         let ret = stop.result();
         match step {
             Step::Create { family, proto } => {
-                if ret >= 0 {
-                    if let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, ret as i32) {
-                        let mut socket = VSocket::new(family, proto);
-                        if proto == Proto::Raw {
-                            // A raw socket receives without ever binding: its carrier
-                            // takes a name now, bound through a copy of the fd.
-                            let name = self.namer.fresh();
-                            let bound = stop.copy_fd(ret as i32).ok().and_then(|copy| {
-                                let addr = nix::sys::socket::UnixAddr::new_abstract(&name.0).ok()?;
-                                nix::sys::socket::bind(copy.as_raw_fd(), &addr).ok()
-                            });
-                            if bound.is_some() {
-                                socket.name = Some(name);
-                                socket.local = Some(SocketAddr::new(family.unspecified(), 0));
-                                self.by_name.insert(name, id);
-                            }
+                if ret >= 0
+                    && let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, ret as i32)
+                {
+                    let mut socket = VSocket::new(family, proto);
+                    if proto == Proto::Raw {
+                        // A raw socket receives without ever binding: its carrier
+                        // takes a name now, bound through a copy of the fd.
+                        let name = self.namer.fresh();
+                        let bound = stop.copy_fd(ret as i32).ok().and_then(|copy| {
+                            let addr = nix::sys::socket::UnixAddr::new_abstract(&name.0).ok()?;
+                            nix::sys::socket::bind(copy.as_raw_fd(), &addr).ok()
+                        });
+                        if bound.is_some() {
+                            socket.name = Some(name);
+                            socket.local = Some(SocketAddr::new(family.unspecified(), 0));
+                            self.by_name.insert(name, id);
                         }
-                        self.sockets.insert(id, socket);
-                        claims.claim(id);
                     }
+                    self.sockets.insert(id, socket);
+                    claims.claim(id);
                 }
             }
             Step::Bind { socket, local, name, then } => {
@@ -508,14 +517,15 @@ impl SmoltcpStack {
             }
             Step::Dial { socket, blocking, source } => {
                 let dialing = self.net.as_ref().is_some_and(|n| n.gate_of(socket).is_some());
-                let family_source = self.sockets.get(&socket).map(|s| self.family_ip(s.family, source));
+                let family_source =
+                    self.sockets.get(&socket).map(|s| self.family_ip(s.family, source));
                 let Some(s) = self.sockets.get_mut(&socket) else { return };
                 match ret {
                     0 => {
-                        if let (Some(local), Some(ip)) = (s.local.as_mut(), family_source) {
-                            if local.ip().is_unspecified() {
-                                local.set_ip(ip);
-                            }
+                        if let (Some(local), Some(ip)) = (s.local.as_mut(), family_source)
+                            && local.ip().is_unspecified()
+                        {
+                            local.set_ip(ip);
                         }
                         if !blocking {
                             stop.set_result(-i64::from(libc::EINPROGRESS));
@@ -598,10 +608,11 @@ impl SmoltcpStack {
                 }
             }
             Step::RecvFromStream => {
-                if let Syscall::Recvfrom(Recvfrom { addrlen, .. }) = stop.call() {
-                    if ret >= 0 && !addrlen.is_null() {
-                        let _ = stop.memory().write(addrlen.0, &0u32);
-                    }
+                if let Syscall::Recvfrom(Recvfrom { addrlen, .. }) = stop.call()
+                    && ret >= 0
+                    && !addrlen.is_null()
+                {
+                    let _ = stop.memory().write(addrlen.0, &0u32);
                 }
             }
             Step::ReuseAddr { socket, value } => {
@@ -722,10 +733,10 @@ impl Stack for SmoltcpStack {
 
     fn thread_ended(&mut self, tid: Pid) {
         // A bind slipped in for it leaves a table entry nobody will confirm.
-        if let Some(Step::Bind { socket, local, .. }) = self.steps.remove(&tid) {
-            if let Some(proto) = self.sockets.get(&socket).map(|s| s.proto) {
-                self.ports.unbind(proto, local.port(), socket);
-            }
+        if let Some(Step::Bind { socket, local, .. }) = self.steps.remove(&tid)
+            && let Some(proto) = self.sockets.get(&socket).map(|s| s.proto)
+        {
+            self.ports.unbind(proto, local.port(), socket);
         }
     }
 
@@ -853,8 +864,14 @@ mod tests {
         assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_UDP), Ok(Proto::Udp));
         assert_eq!(judge(Family::V4, libc::SOCK_DGRAM, libc::IPPROTO_ICMP), Ok(Proto::Icmp));
         assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6), Ok(Proto::Icmp));
-        assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMP), Err(Errno::EPROTONOSUPPORT));
-        assert_eq!(judge(Family::V4, libc::SOCK_STREAM, libc::IPPROTO_UDP), Err(Errno::EPROTONOSUPPORT));
+        assert_eq!(
+            judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMP),
+            Err(Errno::EPROTONOSUPPORT)
+        );
+        assert_eq!(
+            judge(Family::V4, libc::SOCK_STREAM, libc::IPPROTO_UDP),
+            Err(Errno::EPROTONOSUPPORT)
+        );
         assert_eq!(judge(Family::V4, libc::SOCK_SEQPACKET, 0), Err(Errno::ESOCKTNOSUPPORT));
         assert_eq!(judge(Family::V4, 42, 0), Err(Errno::EINVAL));
     }

@@ -206,13 +206,22 @@ impl phy::Device for LinkDevice<'_> {
     ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let frame = self.network.receive(self.link)?;
         self.moved += 1;
-        let tx =
-            LinkTx { network: self.network, link: self.link, now: self.now, moved: &mut self.moved };
+        let tx = LinkTx {
+            network: self.network,
+            link: self.link,
+            now: self.now,
+            moved: &mut self.moved,
+        };
         Some((LinkRx(frame), tx))
     }
 
     fn transmit(&mut self, _timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        Some(LinkTx { network: self.network, link: self.link, now: self.now, moved: &mut self.moved })
+        Some(LinkTx {
+            network: self.network,
+            link: self.link,
+            now: self.now,
+            moved: &mut self.moved,
+        })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -250,8 +259,10 @@ fn cidr((ip, prefix): (IpAddr, u8)) -> IpCidr {
 }
 
 fn new_tcp() -> tcp::Socket<'static> {
-    let mut socket =
-        tcp::Socket::new(tcp::SocketBuffer::new(vec![0; TCP_BUFFER]), tcp::SocketBuffer::new(vec![0; TCP_BUFFER]));
+    let mut socket = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+        tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
+    );
     // Links inside the session do not lose packets; acknowledge at once.
     socket.set_ack_delay(None);
     socket.set_nagle_enabled(false);
@@ -315,8 +326,7 @@ impl NetHost {
         for plan in interfaces {
             let Some((link, _)) = plan.link.clone() else { continue };
             let mut device = LinkDevice { network, link, mtu: plan.mtu, now, moved: 0 };
-            let mut config =
-                Config::new(HardwareAddress::Ethernet(EthernetAddress(plan.mac)));
+            let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(plan.mac)));
             config.random_seed = seed ^ ifaces.len() as u64;
             let mut iface = Interface::new(config, &mut device, smol_time(now));
             iface.update_ip_addrs(|addrs| {
@@ -337,7 +347,12 @@ impl NetHost {
                     });
                 }
             }
-            ifaces.push(NetIface { plan: plan.clone(), link, iface, sockets: SocketSet::new(Vec::new()) });
+            ifaces.push(NetIface {
+                plan: plan.clone(),
+                link,
+                iface,
+                sockets: SocketSet::new(Vec::new()),
+            });
         }
         if ifaces.is_empty() {
             return None;
@@ -386,8 +401,7 @@ impl NetHost {
         if let Some(route) = on_link(to) {
             return Some(route);
         }
-        let best =
-            self.routes.iter().filter(|r| contains(r.to, to)).max_by_key(|r| r.to.1)?;
+        let best = self.routes.iter().filter(|r| contains(r.to, to)).max_by_key(|r| r.to.1)?;
         let gateway = on_link(best.via)?;
         // The source is the interface's address of the destination's family.
         let source = self.ifaces[gateway.iface]
@@ -432,7 +446,15 @@ impl NetHost {
         let handle = iface.sockets.add(tcp);
         self.register(gate.as_raw_fd(), Interest::READABLE);
         let deadline = Instant::now() + DIAL_TIMEOUT;
-        self.dials.push(Dial { socket, iface: route.iface, handle, gate, gate_name, filler, deadline });
+        self.dials.push(Dial {
+            socket,
+            iface: route.iface,
+            handle,
+            gate,
+            gate_name,
+            filler,
+            deadline,
+        });
         Ok(())
     }
 
@@ -620,16 +642,19 @@ impl SmoltcpStack {
                         }
                         drop(filler);
                     }
-                    match accept4(dial.gate.as_raw_fd(), SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK) {
+                    match accept4(
+                        dial.gate.as_raw_fd(),
+                        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+                    ) {
                         Ok(end) => {
                             let dial = net.dials.swap_remove(index);
                             // SAFETY: accept4 returned a new fd that nothing else owns.
                             let end = unsafe { OwnedFd::from_raw_fd(end) };
                             net.register(end.as_raw_fd(), Interest::READABLE | Interest::WRITABLE);
-                            if let Some(s) = self.sockets.get_mut(&dial.socket) {
-                                if s.connect == ConnectState::InProgress {
-                                    s.connect = ConnectState::DoneUnreported;
-                                }
+                            if let Some(s) = self.sockets.get_mut(&dial.socket)
+                                && s.connect == ConnectState::InProgress
+                            {
+                                s.connect = ConnectState::DoneUnreported;
                             }
                             net.pumps.push(Pump {
                                 iface: dial.iface,
@@ -743,10 +768,10 @@ impl SmoltcpStack {
     }
 
     fn drop_stand_in(&mut self, id: SocketId) {
-        if let Some(s) = self.sockets.remove(&id) {
-            if let Some(name) = s.name {
-                self.by_name.remove(&name);
-            }
+        if let Some(s) = self.sockets.remove(&id)
+            && let Some(name) = s.name
+        {
+            self.by_name.remove(&name);
         }
     }
 
@@ -817,7 +842,8 @@ impl SmoltcpStack {
     /// Delivers datagrams smoltcp received to the carriers they are for.
     fn deliver_datagrams(&mut self, net: &mut NetHost) -> bool {
         let mut busy = false;
-        let udp: Vec<((usize, u16), SocketHandle)> = net.udp.iter().map(|(k, v)| (*k, *v)).collect();
+        let udp: Vec<((usize, u16), SocketHandle)> =
+            net.udp.iter().map(|(k, v)| (*k, *v)).collect();
         for ((iface, port), handle) in udp {
             loop {
                 let socket = net.ifaces[iface].sockets.get_mut::<udp::Socket>(handle);
@@ -831,7 +857,8 @@ impl SmoltcpStack {
                 self.deliver(net, Proto::Udp, from, receiver, &payload);
             }
         }
-        let icmp: Vec<((usize, IpVersion), SocketHandle)> = net.icmp.iter().map(|(k, v)| (*k, *v)).collect();
+        let icmp: Vec<((usize, IpVersion), SocketHandle)> =
+            net.icmp.iter().map(|(k, v)| (*k, *v)).collect();
         for ((iface, _), handle) in icmp {
             loop {
                 let socket = net.ifaces[iface].sockets.get_mut::<raw::Socket>(handle);
@@ -871,7 +898,13 @@ impl SmoltcpStack {
 
     /// Records a remote's name under its address, so that `recvfrom` and
     /// `getpeername` report the remote host.
-    pub(super) fn record_remote(&mut self, id: SocketId, name: EndpointName, proto: Proto, addr: SocketAddr) {
+    pub(super) fn record_remote(
+        &mut self,
+        id: SocketId,
+        name: EndpointName,
+        proto: Proto,
+        addr: SocketAddr,
+    ) {
         if self.by_name.contains_key(&name) {
             return;
         }

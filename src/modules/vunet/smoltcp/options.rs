@@ -61,11 +61,11 @@ impl SmoltcpStack {
             Err(e) => return errno(e),
         };
         if keeper == Keeper::Carrier {
-            if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR) {
-                if let Ok(value) = read_int_option(&stop.memory(), c.optval.0, c.optlen) {
-                    self.steps.insert(stop.tid, Step::ReuseAddr { socket: id, value: value != 0 });
-                    return Disposition::KernelThenFinish;
-                }
+            if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR)
+                && let Ok(value) = read_int_option(&stop.memory(), c.optval.0, c.optlen)
+            {
+                self.steps.insert(stop.tid, Step::ReuseAddr { socket: id, value: value != 0 });
+                return Disposition::KernelThenFinish;
             }
             return Disposition::Kernel;
         }

@@ -3,7 +3,9 @@
 
 use super::*;
 use crate::modules::vunet::network::Network;
-use crate::modules::vunet::status::{Counters, InterfaceStatus, RouteStatus, SocketStatus, StackStatus};
+use crate::modules::vunet::status::{
+    Counters, InterfaceStatus, RouteStatus, SocketStatus, StackStatus,
+};
 
 impl SmoltcpStack {
     /// Fills in `status` (see [`Stack::status`]).
@@ -47,7 +49,11 @@ impl SmoltcpStack {
                 (_, 0) => "default".to_string(),
                 (ip, prefix) => format!("{ip}/{prefix}"),
             };
-            status.routes.push(RouteStatus { to, via: Some(route.via.to_string()), interface: None });
+            status.routes.push(RouteStatus {
+                to,
+                via: Some(route.via.to_string()),
+                interface: None,
+            });
         }
         let mut sockets: Vec<(&SocketId, &VSocket)> =
             self.sockets.iter().filter(|(_, s)| !s.stand_in).collect();

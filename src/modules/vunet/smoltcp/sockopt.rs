@@ -111,7 +111,9 @@ pub fn keeper(
         // ICMP_FILTER (raw IPv4) and ICMP6_FILTER (IPv6): kept, not applied.
         SOL_RAW if proto == Proto::Raw && !is_v6 && name == 1 => Ok(Keeper::Emulated),
         libc::IPPROTO_ICMPV6 if proto != Proto::Tcp && is_v6 && name == 1 => Ok(Keeper::Emulated),
-        libc::IPPROTO_IPV6 if is_v6 && [libc::IPV6_RECVHOPLIMIT, libc::IPV6_CHECKSUM].contains(&name) => {
+        libc::IPPROTO_IPV6
+            if is_v6 && [libc::IPV6_RECVHOPLIMIT, libc::IPV6_CHECKSUM].contains(&name) =>
+        {
             Ok(Keeper::Emulated)
         }
         libc::IPPROTO_IPV6 if is_v6 && name == libc::IPV6_V6ONLY => Ok(Keeper::V6Only),
@@ -143,7 +145,9 @@ impl Options {
                     _ => match proto {
                         Proto::Tcp => libc::IPPROTO_TCP,
                         Proto::Udp => libc::IPPROTO_UDP,
-                        Proto::Icmp | Proto::Raw if family == libc::AF_INET6 => libc::IPPROTO_ICMPV6,
+                        Proto::Icmp | Proto::Raw if family == libc::AF_INET6 => {
+                            libc::IPPROTO_ICMPV6
+                        }
                         Proto::Icmp | Proto::Raw => libc::IPPROTO_ICMP,
                     },
                 };

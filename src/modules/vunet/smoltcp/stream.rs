@@ -162,7 +162,12 @@ impl SmoltcpStack {
     /// A connect to another host, through the stack's network: TCP dials (see
     /// [`net::NetHost::dial`]); a datagram socket's carrier is connected to the
     /// remote's stand-in.
-    fn connect_remote(&mut self, stop: &mut SyscallStop, id: SocketId, to: SocketAddr) -> Disposition {
+    fn connect_remote(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        to: SocketAddr,
+    ) -> Disposition {
         let Some(route) = self.net.as_ref().and_then(|n| n.route(to.ip().to_canonical())) else {
             return errno(Errno::ENETUNREACH);
         };
@@ -194,7 +199,10 @@ impl SmoltcpStack {
             gate
         } else {
             let Some(name) = self.remote_name(proto, to) else { return errno(Errno::ENETUNREACH) };
-            self.steps.insert(stop.tid, Step::Connect { socket: id, nonblocking: false, source: route.source });
+            self.steps.insert(
+                stop.tid,
+                Step::Connect { socket: id, nonblocking: false, source: route.source },
+            );
             name
         };
         let addr = match put_scratch(stop, &target.sockaddr(), 0) {
@@ -341,10 +349,10 @@ impl SmoltcpStack {
         let mut accepted = VSocket::new(listening.family, Proto::Tcp);
         accepted.options = listening.options.clone();
         let copy = stop.copy_fd(fd).ok();
-        if let (Some(copy), Syscall::Accept(c)) = (&copy, stop.call()) {
-            if let Ok(listener_copy) = stop.copy_fd(c.fd) {
-                inherit_socket_options(listener_copy.as_raw_fd(), copy.as_raw_fd());
-            }
+        if let (Some(copy), Syscall::Accept(c)) = (&copy, stop.call())
+            && let Ok(listener_copy) = stop.copy_fd(c.fd)
+        {
+            inherit_socket_options(listener_copy.as_raw_fd(), copy.as_raw_fd());
         }
         // The carrier's peer is the connecting carrier, bound to a name of ours.
         let connector = copy
