@@ -25,15 +25,33 @@ fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// What every session script starts with: `$N`, the netvm binary under test, and
+/// `listening PROTO PORT`, which waits (up to 5 s) until `netvm status` shows a
+/// socket of PROTO (`tcp` or `udp`) listening or bound on PORT on some stack.
+///
+/// Clients wait for their server this way rather than retrying until they get
+/// through: a connect that comes too early must fail, and whether it does is the
+/// business of other tests.
+const PRELUDE: &str = r#"
+listening() {
+    for i in $(seq 100); do
+        "$N" status | grep -Eq "^ *$1 +(LISTEN|UNCONN) +[^ ]*:$2 " && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on $1 port $2" >&2
+    return 1
+}
+"#;
+
 /// Runs `script` with `sh -c` in a session (built-in configuration, default stack
-/// `lwip0`) as `user`, with `$N` set to the netvm binary under test.
+/// `lwip0`) as `user`, with `$N` and `listening` of [`PRELUDE`].
 fn session(user: User, script: &str) -> Output {
     session_with(user, &[], script)
 }
 
 /// As [`session`], with `netvm run` options before the command.
 fn session_with(user: User, run_args: &[&str], script: &str) -> Output {
-    let script = format!("N='{NETVM}'\n{script}");
+    let script = format!("N='{NETVM}'\n{PRELUDE}\n{script}");
     let mut args = vec!["run"];
     args.extend_from_slice(run_args);
     args.extend_from_slice(&["--", "sh", "-c", &script]);
@@ -113,15 +131,14 @@ fn ping_the_other_stack() {
 fn nc_between_stacks_both_directions() {
     let script = r#"
         "$N" stack lwip1 -- sh -c 'printf "reply from lwip1\n" | nc -l 10000' | sed 's/^/server got: /' &
-        for i in $(seq 50); do
-            reply=$(printf 'hello from lwip0\n' | nc -N 10.0.0.3 10000) && break
-            sleep 0.1
-        done
+        listening tcp 10000
+        reply=$(printf 'hello from lwip0\n' | nc -N 10.0.0.3 10000); echo "client status $?"
         echo "client got: $reply"
         wait"#;
     for user in USERS {
         let output = session(user, script);
         output.assert_code(0);
+        assert_line(&output, "client status 0");
         assert_line(&output, "server got: hello from lwip0");
         assert_line(&output, "client got: reply from lwip1");
     }
@@ -131,14 +148,13 @@ fn nc_between_stacks_both_directions() {
 fn nc_between_stacks_over_ipv6() {
     let script = r#"
         "$N" stack lwip1 -- sh -c 'printf "reply over ipv6\n" | nc -6 -l 10005' | sed 's/^/server got: /' &
-        for i in $(seq 50); do
-            reply=$(printf 'hello over ipv6\n' | nc -N fd00::3 10005) && break
-            sleep 0.1
-        done
+        listening tcp 10005
+        reply=$(printf 'hello over ipv6\n' | nc -N fd00::3 10005); echo "client status $?"
         echo "client got: $reply"
         wait"#;
     let output = session(User::Invoker, script);
     output.assert_code(0);
+    assert_line(&output, "client status 0");
     assert_line(&output, "server got: hello over ipv6");
     assert_line(&output, "client got: reply over ipv6");
 }
@@ -146,23 +162,53 @@ fn nc_between_stacks_over_ipv6() {
 #[test]
 fn another_stacks_loopback_is_out_of_reach() {
     // The server on lwip1 answers on lwip1's own 127.0.0.1; lwip0's 127.0.0.1 is
-    // lwip0's, where nothing listens, and lwip1's 10.0.0.3 has no such port.
+    // lwip0's, where nothing listens.
     let script = r#"
         "$N" stack lwip1 -- nc -k -l 127.0.0.1 10001 >/dev/null & server=$!
-        for i in $(seq 50); do
-            "$N" stack lwip1 -- nc -z 127.0.0.1 10001 && { echo lwip1 reaches it; break; }
-            sleep 0.1
-        done
+        listening tcp 10001
+        "$N" stack lwip1 -- nc -z 127.0.0.1 10001 && echo lwip1 reaches it
         nc -v -z 127.0.0.1 10001 || echo "lwip0 loopback: refused $?"
-        nc -v -z 10.0.0.3 10001 || echo "lwip0 to 10.0.0.3: refused $?"
         kill $server; wait"#;
     let output = session(User::Invoker, script);
     output.assert_code(0);
     assert_line(&output, "lwip1 reaches it");
     assert_line(&output, "lwip0 loopback: refused 1");
-    assert_line(&output, "lwip0 to 10.0.0.3: refused 1");
     output.assert_stderr_has("connect to 127.0.0.1 port 10001 (tcp) failed: Connection refused");
-    output.assert_stderr_has("connect to 10.0.0.3 port 10001 (tcp) failed: Connection refused");
+}
+
+#[test]
+#[ignore = "netvm bug: lwip1 completes the handshake for 10.0.0.3:P when only 127.0.0.1:P \
+            listens (NetHost::listen_on ignores the address), then resets"]
+fn a_loopback_listener_is_not_reachable_on_the_stacks_address() {
+    // On Linux a SYN to an address no listener is bound to is answered with a
+    // reset: connect fails with ECONNREFUSED.
+    let script = r#"
+        "$N" stack lwip1 -- nc -k -l 127.0.0.1 10001 >/dev/null & server=$!
+        listening tcp 10001
+        for i in $(seq 10); do nc -z 10.0.0.3 10001 && echo "connected at $i"; done
+        echo done
+        kill $server; wait"#;
+    let output = session(User::Invoker, script);
+    output.assert_code(0);
+    assert_line(&output, "done");
+    assert!(!output.stdout.contains("connected at"), "a connect went through\n{output}");
+}
+
+#[test]
+#[ignore = "netvm bug: a non-blocking connect to another stack polls writable with \
+            SO_ERROR 0 before the reset arrives, so it sometimes looks established"]
+fn connects_to_a_closed_port_on_another_stack_are_refused() {
+    // nc connects non-blocking, polls for POLLOUT and reads SO_ERROR; lwip1 answers
+    // its SYN with a reset, so every attempt must fail with ECONNREFUSED.
+    let script = r#"
+        for i in $(seq 100); do
+            printf x | nc -N 10.0.0.3 10009 2>/dev/null && echo "connected at $i"
+        done
+        echo done"#;
+    let output = session(User::Invoker, script);
+    output.assert_code(0);
+    assert_line(&output, "done");
+    assert!(!output.stdout.contains("connected at"), "a connect went through\n{output}");
 }
 
 #[test]
@@ -197,10 +243,8 @@ fn netvm_stack_outside_a_session_fails() {
 fn telnet_to_nc_on_the_other_stack() {
     let script = r#"
         "$N" stack lwip1 -- nc -l 10002 | sed 's/^/server got: /' &
-        for i in $(seq 50); do
-            (printf 'typed into telnet\n'; sleep 0.3) | telnet 10.0.0.3 10002 && break
-            sleep 0.1
-        done
+        listening tcp 10002
+        (printf 'typed into telnet\n'; sleep 0.3) | telnet 10.0.0.3 10002
         wait"#;
     let output = session(User::Invoker, script);
     output.assert_code(0);
@@ -215,14 +259,12 @@ fn telnet_to_nc_on_the_other_stack() {
 fn iperf3_between_stacks() {
     let script = r#"
         "$N" stack lwip1 -- iperf3 -s -1 >/dev/null & server=$!
-        for i in $(seq 50); do
-            out=$(iperf3 -c 10.0.0.3 -t 1 2>&1) && { echo "$out"; echo client ok; break; }
-            sleep 0.1
-        done
+        listening tcp 5201
+        iperf3 -c 10.0.0.3 -t 1; echo "client status $?"
         wait $server; echo "server status $?""#;
     let output = session(User::Invoker, script);
     output.assert_code(0);
-    assert_line(&output, "client ok");
+    assert_line(&output, "client status 0");
     assert_line(&output, "server status 0");
     let receiver = output
         .stdout
@@ -239,14 +281,13 @@ fn iperf3_between_stacks() {
 fn curl_from_an_nc_http_responder_on_the_other_stack() {
     let script = r#"
         "$N" stack lwip1 -- sh -c 'printf "HTTP/1.0 200 OK\r\nContent-Length: 5\r\n\r\nhello" | nc -l -N 8080 >/dev/null' &
-        for i in $(seq 50); do
-            body=$(curl -sS --noproxy '*' --max-time 5 http://10.0.0.3:8080/ 2>/dev/null) && break
-            sleep 0.1
-        done
+        listening tcp 8080
+        body=$(curl -sS --noproxy '*' --max-time 5 http://10.0.0.3:8080/); echo "curl status $?"
         echo "body: $body"
         wait"#;
     let output = session(User::Invoker, script);
     output.assert_code(0);
+    assert_line(&output, "curl status 0");
     assert_line(&output, "body: hello");
 }
 
@@ -254,15 +295,13 @@ fn curl_from_an_nc_http_responder_on_the_other_stack() {
 fn socat_udp_between_stacks_with_a_reply() {
     let script = r#"
         "$N" stack lwip1 -- socat UDP-RECVFROM:9300 EXEC:'tr a-z A-Z' & server=$!
-        for i in $(seq 20); do
-            reply=$(echo 'udp request' | socat -t 1 - UDP:10.0.0.3:9300 2>/dev/null)
-            [ -n "$reply" ] && break
-            sleep 0.1
-        done
+        listening udp 9300
+        reply=$(echo 'udp request' | socat -t 1 - UDP:10.0.0.3:9300); echo "client status $?"
         echo "client got: $reply"
         wait $server; echo "server status $?""#;
     let output = session(User::Invoker, script);
     output.assert_code(0);
+    assert_line(&output, "client status 0");
     assert_line(&output, "client got: UDP REQUEST");
     assert_line(&output, "server status 0");
 }
@@ -349,7 +388,8 @@ fn tcpdump(file: &std::path::Path) -> String {
 fn pcap_captures_every_link() {
     let dir = TempDir::new("pcap");
     let script = r#"
-        "$N" stack lwip1 -- nc -l 10003 & sleep 0.5
+        "$N" stack lwip1 -- nc -l 10003 &
+        listening tcp 10003
         ping -c 1 10.0.0.1
         echo x | nc -N 10.0.0.3 10003
         wait"#;
@@ -406,7 +446,7 @@ fn stack<'a>(report: &'a Value, name: &str) -> &'a Value {
 fn status_shows_stacks_interfaces_routes_and_listeners() {
     let script = r#"
         "$N" stack lwip1 -- nc -l 10004 >/dev/null & server=$!
-        for i in $(seq 50); do "$N" status | grep -q ':10004' && break; sleep 0.1; done
+        listening tcp 10004
         echo "server pid $server"
         echo '--- json'
         "$N" status --json

@@ -110,7 +110,7 @@ impl SmoltcpStack {
                     stop.set_arg(5, name.sockaddr().len() as u64);
                     // A full receiver drops a UDP datagram; it never holds the sender.
                     stop.set_arg(3, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
-                    self.steps.insert(stop.tid, Step::Sent { len: c.len as i64 });
+                    self.steps.insert(stop.tid, Step::Sent { socket: id, len: c.len as i64 });
                     Disposition::KernelThenFinish
                 }
                 Err(e) => errno(e),
@@ -149,13 +149,16 @@ impl SmoltcpStack {
                 stop.set_arg(2, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
                 let name = carrier.sockaddr();
                 self.shadow_msg(stop, patch, ShadowName::Bytes(&name), |_, _| {
-                    Some(Step::Sent { len })
+                    Some(Step::Sent { socket: id, len })
                 })
             }
         }
     }
 
     pub(super) fn recvmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
+        if c.flags & libc::MSG_ERRQUEUE != 0 && self.sockets[&id].proto != Proto::Tcp {
+            return self.recv_error(stop, id, c.msg.0);
+        }
         let patch = match MsgNamePatch::read(&stop.memory(), c.msg.0) {
             Ok(Some((_, patch))) => patch,
             Ok(None) => return Disposition::Kernel,
@@ -402,20 +405,13 @@ impl SmoltcpStack {
         };
         let mut header = memory.read::<libc::msghdr>(msg)?;
         let used = (header.msg_controllen + 7) & !7;
-        // SAFETY: CMSG_LEN and CMSG_SPACE only compute sizes.
-        let (len, space) = unsafe { (libc::CMSG_LEN(4) as usize, libc::CMSG_SPACE(4) as usize) };
-        if control == 0 || used + space > room {
+        let cmsg = super::errqueue::control_message(level, kind, &i32::from(ttl).to_ne_bytes());
+        if control == 0 || used + cmsg.len() > room {
             header.msg_flags |= libc::MSG_CTRUNC;
             return memory.write(msg, &header);
         }
-        let mut cmsg = Vec::with_capacity(space);
-        cmsg.extend_from_slice(&len.to_ne_bytes());
-        cmsg.extend_from_slice(&level.to_ne_bytes());
-        cmsg.extend_from_slice(&kind.to_ne_bytes());
-        cmsg.extend_from_slice(&i32::from(ttl).to_ne_bytes());
-        cmsg.resize(space, 0);
         memory.write_bytes(control + used as u64, &cmsg)?;
-        header.msg_controllen = used + space;
+        header.msg_controllen = used + cmsg.len();
         memory.write(msg, &header)
     }
 

@@ -146,7 +146,112 @@ pub(super) fn incoming(stack: &mut SmoltcpStack, packet: &[u8]) -> Vec<Delivery>
     deliveries
 }
 
-/// The parts of an ICMP packet that sorting it needs.
+/// An ICMP error about a packet the stack sent, as Linux hands it to the socket
+/// that sent it (`sk_err`, and the error queue with `IP_RECVERR`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) struct IcmpError {
+    /// The kind of socket that sent the packet.
+    pub(super) proto: Proto,
+    /// The packet's source: the sending socket's address (the identifier as the
+    /// port for ICMP).
+    pub(super) local: SocketAddr,
+    /// The packet's destination.
+    pub(super) remote: SocketAddr,
+    /// Who sent the error (a router, or the destination).
+    pub(super) offender: IpAddr,
+    /// The error as Linux converts it, and whether it is fatal (reported without
+    /// `IP_RECVERR` too).
+    pub(super) errno: nix::errno::Errno,
+    pub(super) fatal: bool,
+    /// ICMP type and code.
+    pub(super) kind: u8,
+    pub(super) code: u8,
+    /// What of the sent packet the error quotes, past its transport header.
+    pub(super) payload: Vec<u8>,
+}
+
+/// Linux's conversion of an ICMP error to an errno, with whether it is fatal
+/// (`icmp_err_convert`, `icmpv6_err_convert`); `None` for what is not an error.
+fn convert(family: Family, kind: u8, code: u8) -> Option<(nix::errno::Errno, bool)> {
+    use nix::errno::Errno::*;
+    match (family, kind) {
+        (Family::V4, 3) => Some(match code {
+            0 => (ENETUNREACH, false),
+            1 => (EHOSTUNREACH, false),
+            2 => (ENOPROTOOPT, true),
+            3 => (ECONNREFUSED, true),
+            4 => (EMSGSIZE, false),
+            5 => (EOPNOTSUPP, false),
+            6 | 9 => (ENETUNREACH, true),
+            7 => (EHOSTDOWN, true),
+            8 => (ENONET, true),
+            11 => (ENETUNREACH, false),
+            12 => (EHOSTUNREACH, false),
+            _ => (EHOSTUNREACH, true),
+        }),
+        (Family::V4, 11) | (Family::V6, 3) => Some((EHOSTUNREACH, false)),
+        (Family::V6, 1) => Some(match code {
+            0 => (ENETUNREACH, false),
+            2 | 3 => (EHOSTUNREACH, false),
+            4 => (ECONNREFUSED, true),
+            _ => (EACCES, true),
+        }),
+        _ => None,
+    }
+}
+
+/// The error an ICMP error packet reports, if it is one about UDP or ICMP.
+pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
+    let outer = parse(packet)?;
+    let (kind, code) = (*outer.message.first()?, *outer.message.get(1)?);
+    let (errno, fatal) = convert(outer.family, kind, code)?;
+    let quoted = outer.message.get(8..)?;
+    let (proto_number, src, dst, header) = match outer.family {
+        Family::V4 => {
+            let header = usize::from(quoted.first()? & 0x0f) * 4;
+            let src = Ipv4Addr::new(quoted[12], quoted[13], quoted[14], quoted[15]);
+            let dst = Ipv4Addr::new(quoted[16], quoted[17], quoted[18], quoted[19]);
+            (*quoted.get(9)?, IpAddr::from(src), IpAddr::from(dst), header)
+        }
+        Family::V6 => {
+            let src: [u8; 16] = quoted.get(8..24)?.try_into().ok()?;
+            let dst: [u8; 16] = quoted.get(24..40)?.try_into().ok()?;
+            (*quoted.get(6)?, Ipv6Addr::from(src).into(), Ipv6Addr::from(dst).into(), IPV6_HEADER)
+        }
+    };
+    let transport = quoted.get(header..header + 8)?;
+    let port = |at: usize| u16::from_be_bytes([transport[at], transport[at + 1]]);
+    let (proto, local_port, remote_port, payload) = match proto_number {
+        17 => (Proto::Udp, port(0), port(2), quoted.get(header + 8..).unwrap_or_default()),
+        // Ping and raw sockets get the quoted ICMP message itself.
+        1 | 58 => (Proto::Icmp, port(4), 0, &quoted[header..]),
+        _ => return None,
+    };
+    Some(IcmpError {
+        proto,
+        local: SocketAddr::new(src, local_port),
+        remote: SocketAddr::new(dst, remote_port),
+        offender: outer.src,
+        errno,
+        fatal,
+        kind,
+        code,
+        payload: payload.to_vec(),
+    })
+}
+
+/// The data of an `IP_RECVERR` (`IPV6_RECVERR`) control message for `e`: a
+/// `struct sock_extended_err` and the offender's address.
+pub(super) fn extended_error(e: &IcmpError, family: Family) -> Vec<u8> {
+    const SO_EE_ORIGIN_ICMP: u8 = 2;
+    const SO_EE_ORIGIN_ICMP6: u8 = 3;
+    let origin = if e.offender.is_ipv4() { SO_EE_ORIGIN_ICMP } else { SO_EE_ORIGIN_ICMP6 };
+    let mut data = (e.errno as u32).to_ne_bytes().to_vec();
+    data.extend_from_slice(&[origin, e.kind, e.code, 0]);
+    data.extend_from_slice(&[0; 8]); // ee_info, ee_data
+    data.extend(super::encode(SocketAddr::new(e.offender, 0), family.raw()));
+    data
+}
 struct Parsed<'a> {
     family: Family,
     src: IpAddr,

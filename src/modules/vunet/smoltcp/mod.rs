@@ -25,6 +25,7 @@
 
 mod datagram;
 mod endpoint;
+mod errqueue;
 mod icmp;
 pub mod net;
 mod options;
@@ -122,6 +123,10 @@ struct VSocket {
     options: Options,
     /// Not a program's socket: the supervisor's stand-in for a remote host.
     stand_in: bool,
+    /// ICMP errors queued for `recvmsg(MSG_ERRQUEUE)` (with `IP_RECVERR`).
+    errors: std::collections::VecDeque<icmp::IcmpError>,
+    /// The error raised on the carrier that `SO_ERROR` or the next call reports.
+    error: Option<Errno>,
 }
 
 impl VSocket {
@@ -143,6 +148,8 @@ impl VSocket {
             listening: false,
             options: Options::default(),
             stand_in: false,
+            errors: std::collections::VecDeque::new(),
+            error: None,
         }
     }
 }
@@ -197,6 +204,7 @@ enum Step {
     /// refuses it (EPERM) and one that just closed is gone (ECONNREFUSED); Linux
     /// sends the datagram all the same and the receiver drops it.
     Sent {
+        socket: SocketId,
         len: i64,
     },
     /// `recvmsg` through a shadow header: by `scratch` to learn a datagram's
@@ -563,6 +571,7 @@ impl SmoltcpStack {
                 }
             }
             Step::RecvFrom { socket, scratch } => {
+                self.translate_raised(stop, socket);
                 let Syscall::Recvfrom(Recvfrom { addr, addrlen, .. }) = stop.call() else {
                     return;
                 };
@@ -578,13 +587,15 @@ impl SmoltcpStack {
                     stop.set_result(-(e as i64));
                 }
             }
-            Step::Sent { len } => {
+            Step::Sent { socket, len } => {
+                self.translate_raised(stop, socket);
                 let dropped = [libc::EPERM, libc::ECONNREFUSED, libc::EAGAIN];
                 if dropped.iter().any(|e| ret == -i64::from(*e)) {
                     stop.set_result(len);
                 }
             }
             Step::RecvMsg { patch, socket, scratch, ttl_room } => {
+                self.translate_raised(stop, socket);
                 let received = ret >= 0;
                 let memory = stop.memory();
                 let mut given = patch

@@ -153,6 +153,10 @@ pub(super) struct NetHost {
     pub(super) remotes: HashMap<(Proto, SocketAddr), Remote>,
     /// The TTL of the last packet each ICMP socket received, for `IP_RECVTTL`.
     pub(super) last_ttl: HashMap<SocketId, u8>,
+    /// The private ends of connected datagram carriers, by carrier name.
+    pub(super) privates: HashMap<EndpointName, super::errqueue::PrivateEnd>,
+    /// Carriers to mark with an error, and when.
+    pub(super) raise_at: Vec<(Instant, EndpointName)>,
 }
 
 /// The device of a plugged interface during one poll: its link of the network.
@@ -282,12 +286,12 @@ fn datagram_buffers<M: Clone>()
 }
 
 /// A non-blocking `AF_UNIX` socket of the supervisor, of type `ty`.
-fn unix_socket(ty: SockType) -> Result<OwnedFd, Errno> {
+pub(super) fn unix_socket(ty: SockType) -> Result<OwnedFd, Errno> {
     socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
 }
 
 /// The kernel identity of one of the supervisor's own sockets.
-fn inode_of(fd: &OwnedFd) -> Option<SocketId> {
+pub(super) fn inode_of(fd: &OwnedFd) -> Option<SocketId> {
     nix::sys::stat::fstat(fd).ok().map(|st| SocketId(st.st_ino))
 }
 
@@ -369,6 +373,8 @@ impl NetHost {
             icmp: HashMap::new(),
             remotes: HashMap::new(),
             last_ttl: HashMap::new(),
+            privates: HashMap::new(),
+            raise_at: Vec::new(),
         };
         for index in 0..host.ifaces.len() {
             for version in [IpVersion::Ipv4, IpVersion::Ipv6] {
@@ -411,6 +417,11 @@ impl NetHost {
             .find(|a| a.0.is_ipv4() == to.is_ipv4())
             .map_or(gateway.source, |a| a.0);
         Some(Route { iface: gateway.iface, source })
+    }
+
+    /// Watches a datagram socket of the supervisor for what carriers send it.
+    pub(super) fn watch(&self, fd: RawFd) {
+        self.register(fd, Interest::READABLE);
     }
 
     fn register(&self, fd: RawFd, interest: Interest) {
@@ -534,7 +545,7 @@ impl SmoltcpStack {
     /// network, TCP bytes both ways, connects and arrivals, then the interfaces.
     pub(super) fn serve_network(&mut self, network: &mut Network, now: Instant) -> Activity {
         let Some(mut net) = self.net.take() else { return Activity::default() };
-        let mut busy = self.send_datagrams(&mut net, now);
+        let mut busy = self.send_datagrams(&mut net);
         busy |= self.pump_all(&mut net);
         busy |= self.settle_dials(&mut net, now);
         busy |= self.take_arrivals(&mut net);
@@ -549,6 +560,9 @@ impl SmoltcpStack {
             }
         }
         busy |= self.deliver_datagrams(&mut net);
+        if let Some(at) = super::errqueue::raise_due(&mut net, now) {
+            deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
+        }
         if let Some(dial) = net.dials.iter().map(|d| d.deadline).min() {
             deadline = Some(deadline.map_or(dial, |d: Instant| d.min(dial)));
         }
@@ -767,7 +781,7 @@ impl SmoltcpStack {
         Some((end, id))
     }
 
-    fn drop_stand_in(&mut self, id: SocketId) {
+    pub(super) fn drop_stand_in(&mut self, id: SocketId) {
         if let Some(s) = self.sockets.remove(&id)
             && let Some(name) = s.name
         {
@@ -775,15 +789,28 @@ impl SmoltcpStack {
         }
     }
 
+    /// Takes every datagram carriers have sent to remote hosts so far into
+    /// smoltcp, with their sockets' options as they are now.
+    pub(super) fn flush_datagrams(&mut self) {
+        if let Some(mut net) = self.net.take() {
+            self.send_datagrams(&mut net);
+            self.net = Some(net);
+        }
+    }
+
     /// Sends what carriers wrote to remotes out through smoltcp.
-    fn send_datagrams(&mut self, net: &mut NetHost, now: Instant) -> bool {
-        let _ = now;
+    fn send_datagrams(&mut self, net: &mut NetHost) -> bool {
         let mut busy = false;
         let mut buf = vec![0u8; 65536];
-        let keys: Vec<(Proto, SocketAddr)> = net.remotes.keys().copied().collect();
-        for key in keys {
+        // Each end of the supervisor's that carriers send to, with its remote.
+        let ends: Vec<(RawFd, (Proto, SocketAddr))> = net
+            .remotes
+            .iter()
+            .map(|(key, r)| (r.end.as_raw_fd(), *key))
+            .chain(net.privates.values().map(|p| (p.end.as_raw_fd(), p.remote)))
+            .collect();
+        for (fd, key) in ends {
             loop {
-                let fd = net.remotes[&key].end.as_raw_fd();
                 let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) else { break };
                 busy = true;
                 let Some(sender) = from
@@ -871,6 +898,9 @@ impl SmoltcpStack {
                     }
                     self.deliver(net, proto, from, receiver, &payload);
                 }
+                if let Some(error) = super::icmp::error(&packet) {
+                    self.report_error(net, error);
+                }
             }
         }
         busy
@@ -885,11 +915,18 @@ impl SmoltcpStack {
         receiver: EndpointName,
         payload: &[u8],
     ) {
-        let namer = &mut self.namer;
-        let Some(remote) = net.remote(proto, from, || namer.fresh()) else { return };
-        let (name, id) = (remote.name, remote.id);
-        let fd = remote.end.as_raw_fd();
-        self.record_remote(id, name, proto, from);
+        // A carrier connected to the remote has its own end for it.
+        let fd = match net.privates.get(&receiver).filter(|p| p.remote == (proto, from)) {
+            Some(private) => private.end.as_raw_fd(),
+            None => {
+                let namer = &mut self.namer;
+                let Some(remote) = net.remote(proto, from, || namer.fresh()) else { return };
+                let (name, id) = (remote.name, remote.id);
+                let fd = remote.end.as_raw_fd();
+                self.record_remote(id, name, proto, from);
+                fd
+            }
+        };
         if let Ok(to) = UnixAddr::new_abstract(&receiver.0) {
             // A full receiver drops the datagram, as Linux's socket would.
             let _ = sendto(fd, payload, &to, MsgFlags::MSG_DONTWAIT);

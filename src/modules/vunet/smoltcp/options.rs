@@ -18,10 +18,14 @@ impl SmoltcpStack {
         let memory = stop.memory();
         let value = match keeper {
             Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
-                let ConnectState::Failed(error) = socket.connect else {
-                    return Disposition::Kernel;
+                let error = match (socket.connect, socket.error.take()) {
+                    (_, Some(error)) => error,
+                    (ConnectState::Failed(error), None) => {
+                        socket.connect = ConnectState::Refused;
+                        error
+                    }
+                    _ => return Disposition::Kernel,
                 };
-                socket.connect = ConnectState::Refused;
                 clear_carrier_error(stop, c.fd);
                 int_bytes(error as i32)
             }
@@ -55,6 +59,12 @@ impl SmoltcpStack {
         id: SocketId,
         c: Setsockopt,
     ) -> Disposition {
+        let hop_limit =
+            [(libc::IPPROTO_IP, libc::IP_TTL), (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)];
+        if hop_limit.contains(&(c.level, c.optname)) {
+            // Datagrams already sent leave with the TTL they were sent with.
+            self.flush_datagrams();
+        }
         let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
         let keeper = match socket.keeper(c.level, c.optname, false) {
             Ok(keeper) => keeper,

@@ -198,7 +198,12 @@ impl SmoltcpStack {
             self.steps.insert(stop.tid, Step::Dial { socket: id, blocking, source: route.source });
             gate
         } else {
-            let Some(name) = self.remote_name(proto, to) else { return errno(Errno::ENETUNREACH) };
+            let port = if proto == Proto::Udp { to.port() } else { 0 };
+            let remote = (proto, SocketAddr::new(to.ip().to_canonical(), port));
+            let carrier = self.sockets[&id].name;
+            let Some(name) = carrier.and_then(|carrier| self.private_end(carrier, remote)) else {
+                return errno(Errno::ENETUNREACH);
+            };
             self.steps.insert(
                 stop.tid,
                 Step::Connect { socket: id, nonblocking: false, source: route.source },

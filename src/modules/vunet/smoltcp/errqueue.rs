@@ -1,0 +1,235 @@
+//! ICMP errors for datagram sockets, as Linux reports them: `SO_ERROR` and the
+//! next call's error on a connected socket, and with `IP_RECVERR` the error queue
+//! (`recvmsg(MSG_ERRQUEUE)`), `POLLERR` in both cases.
+//!
+//! A datagram socket connected to a remote host has a *private end*: a datagram
+//! socket of the supervisor, standing for the remote, which the carrier is
+//! connected to and which is connected back. When an error arrives, the private
+//! end disconnects and reconnects: the kernel then marks the carrier with an
+//! error (`ECONNRESET`), which makes it poll `POLLERR` natively and fails its next
+//! call; netvm's trapped calls report the error Linux would have instead.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Instant;
+
+use nix::sys::socket::{MsgFlags, SockType, UnixAddr, bind, connect};
+
+use super::icmp::{IcmpError, extended_error};
+use super::net::{NetHost, unix_socket};
+use super::*;
+
+/// How many errors a socket's queue holds; Linux bounds it by the receive buffer.
+const QUEUE_LIMIT: usize = 16;
+
+/// How long after an ICMP error arrives the carrier is marked. Inside the
+/// supervisor an error comes back within microseconds, before a program has sent
+/// the rest of a burst (traceroute sends its probes together); a marked carrier
+/// would fail those sends. A real network's round trip is longer than this.
+const RAISE_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Marks the carriers whose errors are due (see [`RAISE_DELAY`]); returns when
+/// the next is due.
+pub(super) fn raise_due(net: &mut NetHost, now: Instant) -> Option<Instant> {
+    let due: Vec<EndpointName> =
+        net.raise_at.iter().filter(|(at, _)| *at <= now).map(|(_, c)| *c).collect();
+    net.raise_at.retain(|(at, _)| *at > now);
+    for carrier in due {
+        raise(net, carrier);
+    }
+    net.raise_at.iter().map(|(at, _)| *at).min()
+}
+
+/// The private end of a connected datagram socket (see the module docs).
+pub(super) struct PrivateEnd {
+    pub(super) end: OwnedFd,
+    /// The remote it stands for.
+    pub(super) remote: (Proto, SocketAddr),
+    /// Its stand-in socket.
+    id: SocketId,
+}
+
+impl SmoltcpStack {
+    /// Makes socket `id`'s private end for `remote`, connected to its carrier
+    /// (named `carrier`); returns the name the carrier is to connect to.
+    pub(super) fn private_end(
+        &mut self,
+        carrier: EndpointName,
+        remote: (Proto, SocketAddr),
+    ) -> Option<EndpointName> {
+        let name = self.namer.fresh();
+        let end = unix_socket(SockType::Datagram).ok()?;
+        bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
+        connect(end.as_raw_fd(), &UnixAddr::new_abstract(&carrier.0).ok()?).ok()?;
+        let id = super::net::inode_of(&end)?;
+        self.record_remote(id, name, remote.0, remote.1);
+        let net = self.net.as_mut()?;
+        net.watch(end.as_raw_fd());
+        if let Some(old) = net.privates.insert(carrier, PrivateEnd { end, remote, id }) {
+            self.drop_stand_in(old.id);
+        }
+        Some(name)
+    }
+
+    /// Hands an ICMP error to the socket that sent the packet it is about.
+    pub(super) fn report_error(&mut self, net: &mut NetHost, error: IcmpError) {
+        let mut targets = Vec::new();
+        match error.proto {
+            Proto::Udp | Proto::Icmp => {
+                if let Some(binding) = self.ports.receiver(error.proto, error.local) {
+                    targets.push(binding.socket);
+                }
+            }
+            Proto::Tcp | Proto::Raw => {}
+        }
+        // Raw ICMP sockets connected to the destination get ICMP's errors too.
+        if error.proto == Proto::Icmp {
+            let raw = self.sockets.iter().filter(|(_, s)| {
+                s.proto == Proto::Raw && s.peer.map(|p| p.ip()) == Some(error.remote.ip())
+            });
+            targets.extend(raw.map(|(id, _)| *id));
+        }
+        for id in targets {
+            let Some(socket) = self.sockets.get_mut(&id) else { continue };
+            let recverr = wants_errors(socket);
+            let connected = socket.peer.is_some_and(|p| {
+                p.ip().to_canonical() == error.remote.ip() && p.port() == error.remote.port()
+            });
+            if recverr {
+                if socket.errors.len() < QUEUE_LIMIT {
+                    socket.errors.push_back(error.clone());
+                }
+            } else if !(error.fatal && connected) {
+                continue;
+            }
+            socket.error = Some(error.errno);
+            if let Some(carrier) = socket.name {
+                net.raise_at.push((Instant::now() + RAISE_DELAY, carrier));
+            }
+        }
+    }
+
+    /// `recvmsg(MSG_ERRQUEUE)` on datagram socket `id`: the oldest queued error,
+    /// written into the program's `msghdr` as Linux writes it, or `EAGAIN`.
+    pub(super) fn recv_error(&mut self, stop: &SyscallStop, id: SocketId, msg: u64) -> Disposition {
+        let Some(socket) = self.sockets.get_mut(&id) else { return errno(Errno::EBADF) };
+        let Some(error) = socket.errors.pop_front() else { return errno(Errno::EAGAIN) };
+        if socket.errors.is_empty() {
+            socket.error = None;
+            if let Some(fd) = stop.call().fd() {
+                clear_carrier_error(stop, fd);
+            }
+        }
+        let family = socket.family;
+        let memory = stop.memory();
+        let written = (|| -> Result<i64, Errno> {
+            let mut header = memory.read::<libc::msghdr>(msg)?;
+            // The packet's bytes, into the program's buffers.
+            let mut copied = 0;
+            let mut truncated = false;
+            for i in 0..header.msg_iovlen {
+                let iov = memory.read::<libc::iovec>(header.msg_iov as u64 + (i * 16) as u64)?;
+                let rest = &error.payload[copied..];
+                let n = rest.len().min(iov.iov_len);
+                memory.write_bytes(iov.iov_base as u64, &rest[..n])?;
+                copied += n;
+            }
+            if copied < error.payload.len() {
+                truncated = true;
+            }
+            // The destination the packet was for.
+            if !header.msg_name.is_null() {
+                let name = encode(error.remote, family.raw());
+                let n = name.len().min(header.msg_namelen as usize);
+                memory.write_bytes(header.msg_name as u64, &name[..n])?;
+                header.msg_namelen = name.len() as u32;
+            }
+            header.msg_flags = libc::MSG_ERRQUEUE | if truncated { libc::MSG_TRUNC } else { 0 };
+            let (level, kind) = match family {
+                Family::V4 => (libc::SOL_IP, libc::IP_RECVERR),
+                Family::V6 => (libc::SOL_IPV6, libc::IPV6_RECVERR),
+            };
+            let cmsg = control_message(level, kind, &extended_error(&error, family));
+            let room = header.msg_controllen;
+            if header.msg_control.is_null() || cmsg.len() > room {
+                header.msg_flags |= libc::MSG_CTRUNC;
+                header.msg_controllen = 0;
+            } else {
+                memory.write_bytes(header.msg_control as u64, &cmsg)?;
+                header.msg_controllen = cmsg.len();
+            }
+            memory.write(msg, &header)?;
+            Ok(copied as i64)
+        })();
+        result(written)
+    }
+
+    /// After a trapped datagram call: the carrier reports `ECONNRESET` for an ICMP
+    /// error netvm raised; the program sees the error Linux would have given.
+    pub(super) fn translate_raised(&mut self, stop: &mut SyscallStop, id: SocketId) {
+        if stop.result() != -i64::from(libc::ECONNRESET) {
+            return;
+        }
+        if let Some(error) = self.sockets.get_mut(&id).and_then(|s| s.error.take()) {
+            stop.set_result(-(error as i64));
+        }
+    }
+}
+
+/// Whether the socket asked for its errors to be queued (`IP_RECVERR`).
+fn wants_errors(socket: &VSocket) -> bool {
+    let (level, name) = match socket.family {
+        Family::V4 => (libc::IPPROTO_IP, libc::IP_RECVERR),
+        Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_RECVERR),
+    };
+    socket.options.get(level, name, socket.family.raw(), socket.proto) != 0
+}
+
+/// Marks the carrier named `carrier` with an error through its private end (see
+/// the module docs); a carrier without one is not connected, and Linux reports
+/// errors on unconnected sockets only through the error queue.
+///
+/// The kernel marks a datagram socket's peer when the socket leaves it with
+/// messages unread (`unix_dgram_disconnected`): so the end leaves the carrier,
+/// takes a byte from an unconnected socket, rejoins, and leaves again.
+fn raise(net: &NetHost, carrier: EndpointName) {
+    let Some(private) = net.privates.get(&carrier) else { return };
+    let fd = private.end.as_raw_fd();
+    let (Ok(carrier), Some(own)) = (UnixAddr::new_abstract(&carrier.0), own_name(fd)) else {
+        return;
+    };
+    let Ok(poker) = unix_socket(SockType::Datagram) else { return };
+    disconnect(fd);
+    let _ = nix::sys::socket::sendto(poker.as_raw_fd(), &[0], &own, MsgFlags::MSG_DONTWAIT);
+    let _ = connect(fd, &carrier);
+    disconnect(fd);
+    let _ = connect(fd, &carrier);
+}
+
+/// Dissolves a datagram socket's connection (`connect` to `AF_UNSPEC`).
+fn disconnect(fd: std::os::fd::RawFd) {
+    // SAFETY: a zeroed sockaddr is plain data; AF_UNSPEC asks for a disconnect.
+    let mut unspec: libc::sockaddr = unsafe { std::mem::zeroed() };
+    unspec.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
+    // SAFETY: `unspec` is a live sockaddr of the size given.
+    unsafe { libc::connect(fd, &unspec, size_of::<libc::sockaddr>() as libc::socklen_t) };
+}
+
+/// The address a socket of the supervisor is bound to.
+fn own_name(fd: std::os::fd::RawFd) -> Option<UnixAddr> {
+    nix::sys::socket::getsockname::<UnixAddr>(fd).ok()
+}
+
+/// One control message (`cmsghdr` and `data`), padded as `CMSG_SPACE` pads it.
+pub(super) fn control_message(level: i32, kind: i32, data: &[u8]) -> Vec<u8> {
+    // SAFETY: CMSG_LEN and CMSG_SPACE only compute sizes.
+    let (len, space) = unsafe {
+        (libc::CMSG_LEN(data.len() as u32) as usize, libc::CMSG_SPACE(data.len() as u32) as usize)
+    };
+    let mut cmsg = Vec::with_capacity(space);
+    cmsg.extend_from_slice(&len.to_ne_bytes());
+    cmsg.extend_from_slice(&level.to_ne_bytes());
+    cmsg.extend_from_slice(&kind.to_ne_bytes());
+    cmsg.extend_from_slice(data);
+    cmsg.resize(space, 0);
+    cmsg
+}
