@@ -810,8 +810,7 @@ impl SmoltcpStack {
             .chain(net.privates.values().map(|p| (p.end.as_raw_fd(), p.remote)))
             .collect();
         for (fd, key) in ends {
-            loop {
-                let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) else { break };
+            while let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) {
                 busy = true;
                 let Some(sender) = from
                     .as_abstract()
