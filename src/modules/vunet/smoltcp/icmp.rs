@@ -209,8 +209,9 @@ pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
     let (proto_number, src, dst, header) = match outer.family {
         Family::V4 => {
             let header = usize::from(quoted.first()? & 0x0f) * 4;
-            let src = Ipv4Addr::new(quoted[12], quoted[13], quoted[14], quoted[15]);
-            let dst = Ipv4Addr::new(quoted[16], quoted[17], quoted[18], quoted[19]);
+            let src: [u8; 4] = quoted.get(12..16)?.try_into().ok()?;
+            let dst: [u8; 4] = quoted.get(16..20)?.try_into().ok()?;
+            let (src, dst) = (Ipv4Addr::from(src), Ipv4Addr::from(dst));
             (*quoted.get(9)?, IpAddr::from(src), IpAddr::from(dst), header)
         }
         Family::V6 => {
@@ -336,6 +337,64 @@ mod tests {
         let packet = outgoing(Proto::Icmp, src.into(), dst.into(), 9, 64, &request).unwrap();
         let message = &packet[40..];
         assert_eq!(checksum(&[&pseudo_header_v6(src, dst, message.len()), message]), 0);
+    }
+
+    /// An IPv4 ICMP error of `kind`/`code` from `offender` quoting a UDP datagram
+    /// 10.0.0.2:40000 -> 10.0.1.2:33434 carrying "abc".
+    fn udp_error(kind: u8, code: u8, offender: [u8; 4]) -> Vec<u8> {
+        let mut quoted = vec![0x45, 0, 0, 31, 0, 0, 0, 0, 1, 17, 0, 0, 10, 0, 0, 2, 10, 0, 1, 2];
+        quoted.extend_from_slice(&[0x9c, 0x40, 0x82, 0x9a, 0, 11, 0, 0, b'a', b'b', b'c']);
+        let mut message = vec![kind, code, 0, 0, 0, 0, 0, 0];
+        message.extend_from_slice(&quoted);
+        let mut packet = vec![0x45, 0, 0, 0, 0, 0, 0, 0, 64, 1, 0, 0];
+        packet.extend_from_slice(&offender);
+        packet.extend_from_slice(&[10, 0, 0, 2]);
+        let total = (packet.len() + message.len()) as u16;
+        packet[2..4].copy_from_slice(&total.to_be_bytes());
+        packet.extend_from_slice(&message);
+        packet
+    }
+
+    #[test]
+    fn icmp_errors_name_the_sending_socket_and_convert_as_linux_does() {
+        let e = error(&udp_error(11, 0, [10, 0, 0, 1])).unwrap();
+        assert_eq!(e.proto, Proto::Udp);
+        assert_eq!(e.local, "10.0.0.2:40000".parse().unwrap());
+        assert_eq!(e.remote, "10.0.1.2:33434".parse().unwrap());
+        assert_eq!(e.offender, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!((e.errno, e.fatal), (nix::errno::Errno::EHOSTUNREACH, false));
+        assert_eq!(e.payload, b"abc");
+        let refused = error(&udp_error(3, 3, [10, 0, 1, 2])).unwrap();
+        assert_eq!((refused.errno, refused.fatal), (nix::errno::Errno::ECONNREFUSED, true));
+        // An echo reply is no error; a truncated quote is dropped.
+        assert_eq!(error(&udp_error(0, 0, [10, 0, 0, 1])), None);
+        let mut short = udp_error(11, 0, [10, 0, 0, 1]);
+        short.truncate(40);
+        assert_eq!(error(&short), None);
+    }
+
+    #[test]
+    fn truncated_and_garbled_packets_are_dropped_without_a_panic() {
+        let whole = udp_error(3, 3, [10, 0, 1, 2]);
+        for len in 0..whole.len() {
+            let _ = error(&whole[..len]);
+            let _ = parse(&whole[..len]);
+        }
+        let mut garbled = whole.clone();
+        garbled[28] = 0x4f; // the quoted header claims 60 bytes
+        assert_eq!(error(&garbled), None);
+        garbled[0] = 0x6f; // IPv6, far too short
+        assert!(parse(&garbled).is_none());
+    }
+
+    #[test]
+    fn the_extended_error_is_a_sock_extended_err_and_the_offender() {
+        let e = error(&udp_error(11, 0, [10, 0, 0, 1])).unwrap();
+        let data = extended_error(&e, Family::V4);
+        assert_eq!(data.len(), 16 + size_of::<libc::sockaddr_in>());
+        assert_eq!(u32::from_ne_bytes(data[..4].try_into().unwrap()), libc::EHOSTUNREACH as u32);
+        assert_eq!(&data[4..7], &[2, 11, 0], "origin ICMP, type, code");
+        assert_eq!(&data[20..24], &[10, 0, 0, 1], "the offender's address");
     }
 
     #[test]

@@ -963,3 +963,64 @@ impl SmoltcpStack {
         Some(name)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes_contain_what_their_bits_say() {
+        let net = |s: &str, p| (s.parse::<IpAddr>().unwrap(), p);
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert!(contains(net("10.0.0.2", 24), ip("10.0.0.200")));
+        assert!(!contains(net("10.0.0.2", 24), ip("10.0.1.2")));
+        assert!(contains(net("0.0.0.0", 0), ip("192.0.2.1")));
+        assert!(!contains(net("0.0.0.0", 0), ip("::1")), "families never mix");
+        assert!(contains(net("fd00::2", 64), ip("fd00::ffff")));
+        assert!(contains(net("::", 0), ip("fd01::2")));
+        assert!(!contains(net("fd00::2", 64), ip("fd01::2")));
+    }
+
+    #[test]
+    fn routes_pick_the_subnet_then_the_most_specific_gateway() {
+        let mut network = Network::new(None);
+        let switch = network.add_switch("sw0");
+        let link = network.attach(switch, "s/eth0", None).unwrap();
+        let plan = InterfacePlan {
+            name: "eth0".into(),
+            mac: [2, 0, 0, 0, 0, 2],
+            mtu: 1500,
+            addresses: vec![("10.0.0.2".parse().unwrap(), 24), ("fd00::2".parse().unwrap(), 64)],
+            link: Some((link, "sw0".into())),
+        };
+        let routes = [
+            RoutePlan { to: ("0.0.0.0".parse().unwrap(), 0), via: "10.0.0.1".parse().unwrap() },
+            RoutePlan { to: ("10.9.0.0".parse().unwrap(), 16), via: "10.0.0.9".parse().unwrap() },
+        ];
+        let poll = mio::Poll::new().unwrap();
+        let registry = poll.registry().try_clone().unwrap();
+        let host = NetHost::new(&[plan], &routes, &mut network, registry, 1).unwrap();
+        let source = |to: &str| host.route(to.parse().unwrap()).map(|r| r.source.to_string());
+        assert_eq!(source("10.0.0.77").as_deref(), Some("10.0.0.2"));
+        assert_eq!(source("192.0.2.1").as_deref(), Some("10.0.0.2"));
+        assert_eq!(source("10.9.3.4").as_deref(), Some("10.0.0.2"));
+        assert_eq!(source("fd00::5").as_deref(), Some("fd00::2"));
+        // No IPv6 default route: other IPv6 networks are unreachable.
+        assert_eq!(source("fd01::2"), None);
+    }
+
+    #[test]
+    fn a_stack_without_a_plugged_interface_has_no_network_side() {
+        let mut network = Network::new(None);
+        let plan = InterfacePlan {
+            name: "eth0".into(),
+            mac: [2, 0, 0, 0, 0, 2],
+            mtu: 1500,
+            addresses: vec![("10.0.0.2".parse().unwrap(), 24)],
+            link: None,
+        };
+        let poll = mio::Poll::new().unwrap();
+        let registry = poll.registry().try_clone().unwrap();
+        assert!(NetHost::new(&[plan], &[], &mut network, registry, 1).is_none());
+    }
+}
