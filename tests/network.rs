@@ -9,8 +9,10 @@
 //! another stack, `netvm run --pcap` to capture every link, and `netvm status`.
 //!
 //! A session's scripts call `$N`, the netvm binary under test, by its absolute path
-//! (`PATH` may hold another netvm). Servers are one-shot; clients retry until the
-//! server on the other stack listens, a bounded number of times.
+//! (`PATH` may hold another netvm). Servers are one-shot; a client starts once
+//! `netvm status` shows its server listening on the other stack (see [`PRELUDE`]).
+//! The traceroute tests need root for the privileged half (raw sockets need
+//! CAP_NET_RAW, as on Linux).
 
 mod common;
 
@@ -177,8 +179,6 @@ fn another_stacks_loopback_is_out_of_reach() {
 }
 
 #[test]
-#[ignore = "netvm bug: lwip1 completes the handshake for 10.0.0.3:P when only 127.0.0.1:P \
-            listens (NetHost::listen_on ignores the address), then resets"]
 fn a_loopback_listener_is_not_reachable_on_the_stacks_address() {
     // On Linux a SYN to an address no listener is bound to is answered with a
     // reset: connect fails with ECONNREFUSED.
@@ -195,8 +195,6 @@ fn a_loopback_listener_is_not_reachable_on_the_stacks_address() {
 }
 
 #[test]
-#[ignore = "netvm bug: a non-blocking connect to another stack polls writable with \
-            SO_ERROR 0 before the reset arrives, so it sometimes looks established"]
 fn connects_to_a_closed_port_on_another_stack_are_refused() {
     // nc connects non-blocking, polls for POLLOUT and reads SO_ERROR; lwip1 answers
     // its SYN with a reset, so every attempt must fail with ECONNREFUSED.
@@ -337,6 +335,58 @@ fn traceroute_through_the_router_with_udp_and_icmp() {
         let expected = vec![(1, "10.0.0.1".to_owned()), (2, "10.0.1.2".to_owned())];
         assert_eq!(hops(&output), expected, "traceroute {mode:?}\n{output}");
     }
+}
+
+#[test]
+fn debian_traceroute_reads_the_routers_errors_from_the_error_queue() {
+    // Modern traceroute's UDP mode (any user) and ICMP mode (root: a raw socket)
+    // connect their probe sockets and read ICMP errors with IP_RECVERR and
+    // recvmsg(MSG_ERRQUEUE) once poll says POLLERR.
+    let mut modes = vec![(User::Invoker, vec!["-n"]), (User::Unprivileged, vec!["-n"])];
+    modes.push((User::Invoker, vec!["-6", "-n"]));
+    if is_root() {
+        modes.push((User::Invoker, vec!["-I", "-n"]));
+    }
+    for (user, mode) in modes {
+        let v6 = mode.contains(&"-6");
+        let target = if v6 { "fd01::2" } else { "10.0.1.2" };
+        let mut args = vec!["run", "-c", TWO_LANS, "--", "traceroute"];
+        args.extend_from_slice(&mode);
+        args.extend_from_slice(&["-w", "1", "-q", "2", "-m", "4", target]);
+        let output = run(netvm_as(user, &args));
+        output.assert_code(0);
+        let router = if v6 { "fd00::1" } else { "10.0.0.1" };
+        let expected = vec![(1, router.to_owned()), (2, target.to_owned())];
+        assert_eq!(hops(&output), expected, "traceroute {mode:?} as {user:?}\n{output}");
+    }
+}
+
+#[test]
+fn udp_to_a_closed_port_on_another_stack_is_refused_as_linux_reports_it() {
+    // The port-unreachable error comes back: poll says POLLERR, SO_ERROR says
+    // ECONNREFUSED; with IP_RECVERR the error queue holds it, with the offender.
+    let script = r#"
+import select, socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_IP, 11, 1)  # IP_RECVERR
+s.connect(("10.0.0.3", 9999))
+s.send(b"x")
+p = select.poll()
+p.register(s, select.POLLIN)
+events = p.poll(3000)
+print("events", [e & select.POLLERR for _, e in events])
+data, ancillary, flags, addr = s.recvmsg(64, 512, socket.MSG_ERRQUEUE)
+level, kind, info = ancillary[0]
+errno, origin, icmp_type, icmp_code = struct.unpack("=IBBB", info[:7])
+offender = socket.inet_ntoa(info[20:24])
+print("queue", errno, origin, icmp_type, icmp_code, offender, addr, flags & socket.MSG_ERRQUEUE != 0)
+print("so_error", s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
+"#;
+    let output = run(netvm_as(User::Invoker, &["run", "--", "python3", "-c", script]));
+    output.assert_code(0);
+    assert_line(&output, &format!("events [{}]", libc::POLLERR));
+    assert_line(&output, "queue 111 2 3 3 10.0.0.3 ('10.0.0.3', 9999) True");
+    assert_line(&output, "so_error 0");
 }
 
 #[test]

@@ -44,8 +44,10 @@ const NDISC_HOP_LIMIT: u8 = 255;
 pub(super) const RESOLUTION_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 /// How many requests are sent before a neighbour is declared unreachable.
 pub(super) const RESOLUTION_ATTEMPTS: u32 = 3;
-/// How many packets wait for one unresolved neighbour; beyond, the oldest is dropped.
-pub(super) const MAX_PACKETS_PER_UNRESOLVED_NEIGHBOR: usize = 3;
+/// How many packets wait for one unresolved neighbour; beyond, the oldest is
+/// dropped. Linux keeps 101 (`unres_qlen`): a burst (traceroute's probes, a
+/// window of TCP segments) must survive the first ARP exchange.
+pub(super) const MAX_PACKETS_PER_UNRESOLVED_NEIGHBOR: usize = 101;
 /// ICMPv6 errors quote the offending packet up to this total packet size (RFC 4443 §2.4).
 const IPV6_MINIMUM_MTU: usize = 1280;
 /// Size of the ICMP header in front of the quote of an error message.

@@ -27,28 +27,34 @@ const QUEUE_LIMIT: usize = 16;
 /// would fail those sends. A real network's round trip is longer than this.
 const RAISE_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// Marks the carriers whose errors are due (see [`RAISE_DELAY`]); returns when
-/// the next is due.
-pub(super) fn raise_due(net: &mut NetHost, now: Instant) -> Option<Instant> {
-    let due: Vec<EndpointName> =
-        net.raise_at.iter().filter(|(at, _)| *at <= now).map(|(_, c)| *c).collect();
-    net.raise_at.retain(|(at, _)| *at > now);
-    for carrier in due {
-        raise(net, carrier);
-    }
-    net.raise_at.iter().map(|(at, _)| *at).min()
-}
-
 /// The private end of a connected datagram socket (see the module docs).
 pub(super) struct PrivateEnd {
     pub(super) end: OwnedFd,
     /// The remote it stands for.
     pub(super) remote: (Proto, SocketAddr),
     /// Its stand-in socket.
-    id: SocketId,
+    pub(super) id: SocketId,
 }
 
 impl SmoltcpStack {
+    /// Marks the carriers whose errors are due (see [`RAISE_DELAY`]); returns
+    /// when the next is due. What a carrier sent its end is forwarded first: the
+    /// marking empties the end's queue.
+    pub(super) fn raise_due(&mut self, net: &mut NetHost, now: Instant) -> Option<Instant> {
+        let due: Vec<EndpointName> =
+            net.raise_at.iter().filter(|(at, _)| *at <= now).map(|(_, c)| *c).collect();
+        net.raise_at.retain(|(at, _)| *at > now);
+        for carrier in due {
+            if let Some((fd, remote)) =
+                net.privates.get(&carrier).map(|p| (p.end.as_raw_fd(), p.remote))
+            {
+                self.forward_from(net, fd, remote);
+            }
+            raise(net, carrier);
+        }
+        net.raise_at.iter().map(|(at, _)| *at).min()
+    }
+
     /// Makes socket `id`'s private end for `remote`, connected to its carrier
     /// (named `carrier`); returns the name the carrier is to connect to.
     pub(super) fn private_end(
@@ -84,7 +90,9 @@ impl SmoltcpStack {
         // Raw ICMP sockets connected to the destination get ICMP's errors too.
         if error.proto == Proto::Icmp {
             let raw = self.sockets.iter().filter(|(_, s)| {
-                s.proto == Proto::Raw && s.peer.map(|p| p.ip()) == Some(error.remote.ip())
+                s.proto == Proto::Raw
+                    && !s.stand_in
+                    && s.peer.map(|p| p.ip()) == Some(error.remote.ip())
             });
             targets.extend(raw.map(|(id, _)| *id));
         }
@@ -165,12 +173,21 @@ impl SmoltcpStack {
 
     /// After a trapped datagram call: the carrier reports `ECONNRESET` for an ICMP
     /// error netvm raised; the program sees the error Linux would have given.
+    ///
+    /// The call consumed the carrier's mark; errors still queued keep the socket
+    /// polling `POLLERR` on Linux, so the carrier is marked again.
     pub(super) fn translate_raised(&mut self, stop: &mut SyscallStop, id: SocketId) {
         if stop.result() != -i64::from(libc::ECONNRESET) {
             return;
         }
-        if let Some(error) = self.sockets.get_mut(&id).and_then(|s| s.error.take()) {
-            stop.set_result(-(error as i64));
+        let Some(socket) = self.sockets.get_mut(&id) else { return };
+        let Some(error) = socket.error.take() else { return };
+        stop.set_result(-(error as i64));
+        if let (Some(next), Some(carrier)) = (socket.errors.front(), socket.name) {
+            socket.error = Some(next.errno);
+            if let Some(net) = self.net.as_mut() {
+                net.raise_at.push((Instant::now(), carrier));
+            }
         }
     }
 }

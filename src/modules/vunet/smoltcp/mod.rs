@@ -92,9 +92,9 @@ enum ConnectState {
     Idle,
     /// A non-blocking connect said `EINPROGRESS`: the next `connect` says 0.
     DoneUnreported,
-    /// A non-blocking connect across the network said `EINPROGRESS` and waits for
-    /// its handshake: `connect` says `EALREADY`, `SO_ERROR` 0.
-    InProgress,
+    /// A non-blocking connect across the network said `EINPROGRESS` (at the
+    /// instant given) and waits for its handshake: `connect` says `EALREADY`.
+    InProgress(std::time::Instant),
     /// Failed (refused, or no route to the host); `SO_ERROR` or the next
     /// `connect` reports the error.
     Failed(Errno),
@@ -221,6 +221,10 @@ enum Step {
         entries: Vec<(MsgNamePatch, Option<u64>)>,
         socket: SocketId,
     },
+    /// A pause netvm ran in place of call `number`, which runs again after it.
+    Retry {
+        number: i64,
+    },
     /// `recvfrom` on a stream: Linux reports no address (length 0).
     RecvFromStream,
     /// `setsockopt(SO_REUSEADDR)` passed to the carrier; remembered if it succeeds.
@@ -259,7 +263,11 @@ impl SmoltcpStack {
         Self {
             name: name.into(),
             namer: Namer::new(session, index),
-            ports: PortTable::new(u16::from_ne_bytes([session[0], session[1]])),
+            // Stacks of one session start their ephemeral ports apart, as separate
+            // hosts would.
+            ports: PortTable::new(
+                u16::from_ne_bytes([session[0], session[1]]).wrapping_add(index as u16 * 7919),
+            ),
             addresses,
             sockets: HashMap::new(),
             by_name: HashMap::new(),
@@ -301,6 +309,16 @@ impl SmoltcpStack {
         stack
     }
 
+    /// Drops what the network side kept for socket `id` (carrier `name`): its
+    /// private end and the TTL last seen.
+    fn forget_network_side(&mut self, id: SocketId, name: EndpointName) {
+        let Some(net) = self.net.as_mut() else { return };
+        net.last_ttl.remove(&id);
+        if let Some(private) = net.privates.remove(&name) {
+            self.drop_stand_in(private.id);
+        }
+    }
+
     /// Stops serving `port` on the network once no socket of the stack uses it.
     fn close_network_port(&mut self, proto: Proto, port: u16) {
         let Some(net) = self.net.as_mut() else { return };
@@ -315,7 +333,7 @@ impl SmoltcpStack {
     fn raw_receivers(&self, family: Family) -> Vec<EndpointName> {
         self.sockets
             .values()
-            .filter(|s| s.proto == Proto::Raw && s.family == family)
+            .filter(|s| s.proto == Proto::Raw && s.family == family && !s.stand_in)
             .filter_map(|s| s.name)
             .collect()
     }
@@ -538,7 +556,7 @@ impl SmoltcpStack {
                         if !blocking {
                             stop.set_result(-i64::from(libc::EINPROGRESS));
                             if dialing {
-                                s.connect = ConnectState::InProgress;
+                                s.connect = ConnectState::InProgress(std::time::Instant::now());
                             } else if !matches!(s.connect, ConnectState::Failed(_)) {
                                 s.connect = ConnectState::DoneUnreported;
                             }
@@ -618,6 +636,7 @@ impl SmoltcpStack {
                     let _ = self.give_back_name(&memory, patch, socket, scratch, received);
                 }
             }
+            Step::Retry { number } => stop.restart(number),
             Step::RecvFromStream => {
                 if let Syscall::Recvfrom(Recvfrom { addrlen, .. }) = stop.call()
                     && ret >= 0
@@ -756,6 +775,7 @@ impl Stack for SmoltcpStack {
             if let Some(socket) = self.sockets.remove(id) {
                 if let Some(name) = socket.name {
                     self.by_name.remove(&name);
+                    self.forget_network_side(*id, name);
                 }
                 if let Some(local) = socket.local {
                     self.ports.unbind(socket.proto, local.port(), *id);

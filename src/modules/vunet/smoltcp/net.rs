@@ -135,6 +135,14 @@ pub(super) struct Remote {
     id: SocketId,
 }
 
+/// The smoltcp sockets listening on one port.
+struct Listening {
+    /// The address they listen on; `None` for all.
+    addr: Option<IpAddr>,
+    /// One per interface that has the address: (interface, socket).
+    handles: Vec<(usize, SocketHandle)>,
+}
+
 /// A smoltcp stack's network side.
 pub(super) struct NetHost {
     ifaces: Vec<NetIface>,
@@ -144,7 +152,7 @@ pub(super) struct NetHost {
     dials: Vec<Dial>,
     /// Listening smoltcp sockets per port, and connections they took that are not
     /// handed to a program yet.
-    listeners: HashMap<u16, Vec<(usize, SocketHandle)>>,
+    listeners: HashMap<u16, Listening>,
     arriving: Vec<(usize, SocketHandle)>,
     /// smoltcp UDP sockets by interface and port.
     udp: HashMap<(usize, u16), SocketHandle>,
@@ -474,26 +482,50 @@ impl NetHost {
         self.dials.iter().find(|d| d.socket == socket).map(|d| d.gate_name)
     }
 
-    /// Listens for connections to `port` (on `ip`, or every address if it is a
-    /// wildcard) on every interface.
+    /// Listens for connections to `port` on `ip` (every address for a wildcard)
+    /// on the interfaces that have it. Loopback is on no link: a listener there
+    /// is not reachable from the network.
     pub(super) fn listen(&mut self, ip: IpAddr, port: u16) {
-        if self.listeners.contains_key(&port) {
+        let ip = ip.to_canonical();
+        if ip.is_loopback() {
             return;
         }
-        let handles = (0..self.ifaces.len()).map(|i| (i, self.listen_on(i, ip, port))).collect();
-        self.listeners.insert(port, handles);
+        let wanted = (!ip.is_unspecified()).then_some(ip);
+        match self.listeners.get(&port) {
+            Some(listening) if listening.addr.is_none() || listening.addr == wanted => return,
+            // Two addresses on one port: listen on every one (what the port
+            // table has no listener for is refused when it arrives).
+            Some(_) => self.unlisten(port),
+            None => {}
+        }
+        let addr = if self.listeners.contains_key(&port) { None } else { wanted };
+        let handles = (0..self.ifaces.len())
+            .filter_map(|i| Some((i, self.listen_on(i, addr, port)?)))
+            .collect();
+        self.listeners.insert(port, Listening { addr, handles });
     }
 
-    fn listen_on(&mut self, iface: usize, _ip: IpAddr, port: u16) -> SocketHandle {
+    /// A smoltcp socket listening on `port` (on `addr` only, if given) on interface
+    /// `iface`, unless `addr` is not one of the interface's.
+    fn listen_on(&mut self, iface: usize, addr: Option<IpAddr>, port: u16) -> Option<SocketHandle> {
+        let f = &mut self.ifaces[iface];
+        if let Some(addr) = addr {
+            if !f.plan.addresses.iter().any(|a| a.0 == addr) {
+                return None;
+            }
+        }
         let mut tcp = new_tcp();
-        let _ = tcp.listen(port);
-        self.ifaces[iface].sockets.add(tcp)
+        let endpoint = smoltcp::wire::IpListenEndpoint { addr: addr.map(IpAddress::from), port };
+        tcp.listen(endpoint).ok()?;
+        Some(f.sockets.add(tcp))
     }
 
     /// Stops listening on `port`.
     pub(super) fn unlisten(&mut self, port: u16) {
-        for (iface, handle) in self.listeners.remove(&port).unwrap_or_default() {
-            self.ifaces[iface].sockets.remove(handle);
+        if let Some(listening) = self.listeners.remove(&port) {
+            for (iface, handle) in listening.handles {
+                self.ifaces[iface].sockets.remove(handle);
+            }
         }
     }
 
@@ -560,7 +592,7 @@ impl SmoltcpStack {
             }
         }
         busy |= self.deliver_datagrams(&mut net);
-        if let Some(at) = super::errqueue::raise_due(&mut net, now) {
+        if let Some(at) = self.raise_due(&mut net, now) {
             deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
         }
         if let Some(dial) = net.dials.iter().map(|d| d.deadline).min() {
@@ -666,7 +698,7 @@ impl SmoltcpStack {
                             let end = unsafe { OwnedFd::from_raw_fd(end) };
                             net.register(end.as_raw_fd(), Interest::READABLE | Interest::WRITABLE);
                             if let Some(s) = self.sockets.get_mut(&dial.socket)
-                                && s.connect == ConnectState::InProgress
+                                && matches!(s.connect, ConnectState::InProgress(_))
                             {
                                 s.connect = ConnectState::DoneUnreported;
                             }
@@ -708,13 +740,19 @@ impl SmoltcpStack {
         let mut busy = false;
         let ports: Vec<u16> = net.listeners.keys().copied().collect();
         for port in ports {
-            let handles = net.listeners[&port].clone();
+            let (addr, handles) = {
+                let listening = &net.listeners[&port];
+                (listening.addr, listening.handles.clone())
+            };
             for (slot, (iface, handle)) in handles.into_iter().enumerate() {
                 let state = net.ifaces[iface].sockets.get::<tcp::Socket>(handle).state();
                 if state != tcp::State::Listen {
                     net.arriving.push((iface, handle));
-                    let fresh = net.listen_on(iface, IpAddr::from([0, 0, 0, 0]), port);
-                    net.listeners.get_mut(&port).expect("listed")[slot] = (iface, fresh);
+                    // The interface had the address a moment ago: it still has.
+                    if let Some(fresh) = net.listen_on(iface, addr, port) {
+                        net.listeners.get_mut(&port).expect("listed").handles[slot] =
+                            (iface, fresh);
+                    }
                     busy = true;
                 }
             }
@@ -800,8 +838,6 @@ impl SmoltcpStack {
 
     /// Sends what carriers wrote to remotes out through smoltcp.
     fn send_datagrams(&mut self, net: &mut NetHost) -> bool {
-        let mut busy = false;
-        let mut buf = vec![0u8; 65536];
         // Each end of the supervisor's that carriers send to, with its remote.
         let ends: Vec<(RawFd, (Proto, SocketAddr))> = net
             .remotes
@@ -809,19 +845,34 @@ impl SmoltcpStack {
             .map(|(key, r)| (r.end.as_raw_fd(), *key))
             .chain(net.privates.values().map(|p| (p.end.as_raw_fd(), p.remote)))
             .collect();
+        let mut busy = false;
         for (fd, key) in ends {
-            while let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) {
-                busy = true;
-                let Some(sender) = from
-                    .as_abstract()
-                    .and_then(|n| <[u8; super::endpoint::NAME_LEN]>::try_from(n).ok())
-                    .and_then(|n| self.by_name.get(&EndpointName(n)))
-                    .and_then(|id| self.sockets.get(id).map(|s| (*id, s.clone())))
-                else {
-                    continue;
-                };
-                self.send_out(net, key, sender, &buf[..len]);
-            }
+            busy |= self.forward_from(net, fd, key);
+        }
+        busy
+    }
+
+    /// Sends what carriers wrote to the end `fd` (standing for remote `key`) out
+    /// through smoltcp; returns whether there was anything.
+    pub(super) fn forward_from(
+        &mut self,
+        net: &mut NetHost,
+        fd: RawFd,
+        key: (Proto, SocketAddr),
+    ) -> bool {
+        let mut busy = false;
+        let mut buf = vec![0u8; 65536];
+        while let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) {
+            busy = true;
+            let Some(sender) = from
+                .as_abstract()
+                .and_then(|n| <[u8; super::endpoint::NAME_LEN]>::try_from(n).ok())
+                .and_then(|n| self.by_name.get(&EndpointName(n)))
+                .and_then(|id| self.sockets.get(id).map(|s| (*id, s.clone())))
+            else {
+                continue;
+            };
+            self.send_out(net, key, sender, &buf[..len]);
         }
         busy
     }

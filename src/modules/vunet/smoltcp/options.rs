@@ -3,10 +3,14 @@
 
 use super::*;
 
+/// How long `SO_ERROR` waits for a connect across the network to settle before
+/// answering 0, as Linux does while a handshake is under way.
+const HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl SmoltcpStack {
     pub(super) fn getsockopt(
         &mut self,
-        stop: &SyscallStop,
+        stop: &mut SyscallStop,
         id: SocketId,
         c: Getsockopt,
     ) -> Disposition {
@@ -20,6 +24,15 @@ impl SmoltcpStack {
             Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
                 let error = match (socket.connect, socket.error.take()) {
                     (_, Some(error)) => error,
+                    (ConnectState::InProgress(since), None)
+                        if since.elapsed() < HANDSHAKE_WAIT
+                            && self.net.as_ref().is_some_and(|n| n.gate_of(id).is_some()) =>
+                    {
+                        // Inside the session a handshake takes microseconds; a
+                        // program asks as soon as its carrier polls writable,
+                        // which it does at once. Let it wait for the answer.
+                        return self.wait_then_retry(stop);
+                    }
                     (ConnectState::Failed(error), None) => {
                         socket.connect = ConnectState::Refused;
                         error
@@ -51,6 +64,23 @@ impl SmoltcpStack {
             }
         };
         result(write_option(&memory, c.optval.0, c.optlen.0, &value).map(|()| 0))
+    }
+
+    /// Runs a short sleep instead of the call, then the call again: the network
+    /// moves meanwhile.
+    fn wait_then_retry(&mut self, stop: &mut SyscallStop) -> Disposition {
+        let pause = libc::timespec { tv_sec: 0, tv_nsec: 200_000 };
+        // SAFETY: timespec is plain data; its bytes are what the kernel reads.
+        let bytes = unsafe {
+            std::slice::from_raw_parts((&raw const pause).cast::<u8>(), size_of::<libc::timespec>())
+        };
+        let Ok(at) = put_scratch(stop, bytes, 0) else { return Disposition::Kernel };
+        let number = stop.number();
+        stop.set_number(libc::SYS_nanosleep);
+        stop.set_arg(0, at);
+        stop.set_arg(1, 0);
+        self.steps.insert(stop.tid, Step::Retry { number });
+        Disposition::KernelThenFinish
     }
 
     pub(super) fn setsockopt(

@@ -103,7 +103,7 @@ impl SmoltcpStack {
                 clear_carrier_error(stop, c.fd);
                 return errno(error);
             }
-            ConnectState::InProgress => return errno(Errno::EALREADY),
+            ConnectState::InProgress(_) => return errno(Errno::EALREADY),
             ConnectState::Refused => return errno(Errno::ECONNABORTED),
             ConnectState::Idle => {}
         }
