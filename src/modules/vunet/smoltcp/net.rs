@@ -509,10 +509,10 @@ impl NetHost {
     /// `iface`, unless `addr` is not one of the interface's.
     fn listen_on(&mut self, iface: usize, addr: Option<IpAddr>, port: u16) -> Option<SocketHandle> {
         let f = &mut self.ifaces[iface];
-        if let Some(addr) = addr {
-            if !f.plan.addresses.iter().any(|a| a.0 == addr) {
-                return None;
-            }
+        if let Some(addr) = addr
+            && !f.plan.addresses.iter().any(|a| a.0 == addr)
+        {
+            return None;
         }
         let mut tcp = new_tcp();
         let endpoint = smoltcp::wire::IpListenEndpoint { addr: addr.map(IpAddress::from), port };
