@@ -390,6 +390,22 @@ print("so_error", s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR))
 }
 
 #[test]
+fn a_stack_answers_pings_to_its_own_addresses() {
+    for user in USERS {
+        for (to, v6) in [("127.0.0.1", false), ("10.0.0.2", false), ("::1", true)] {
+            let mut args = vec!["run", "--", "ping"];
+            if v6 {
+                args.push("-6");
+            }
+            args.extend_from_slice(&["-c", "2", "-i", "0.2", to]);
+            let output = run(netvm_as(user, &args));
+            output.assert_code(0);
+            assert_ping_replies(&output, to, 2, 64);
+        }
+    }
+}
+
+#[test]
 fn ping_through_the_router_decrements_the_ttl() {
     for user in USERS {
         let output =

@@ -61,12 +61,31 @@ impl SmoltcpStack {
             };
         }
         let source = self.source_for(to.ip());
-        if let Some(socket) = self.sockets.get_mut(&id) {
-            socket.source = Some(source);
+        let Some(socket) = self.sockets.get_mut(&id) else { return Destination::Nobody };
+        socket.source = Some(source);
+        match socket.proto {
+            // The host itself answers an echo request to one of its addresses.
+            Proto::Icmp => Destination::Echo(to.ip()),
+            Proto::Udp => match self.live_receiver(Proto::Udp, to) {
+                Some(receiver) => Destination::Carrier(receiver),
+                None => Destination::Nobody,
+            },
+            Proto::Raw | Proto::Tcp => Destination::Nobody,
         }
-        match self.live_receiver(Proto::Udp, to) {
-            Some(receiver) => Destination::Carrier(receiver),
-            None => Destination::Nobody,
+    }
+
+    /// Answers an echo request that ping socket `id` sent to `to`, one of the
+    /// stack's own addresses: the reply comes back at once, as from Linux's own
+    /// loopback.
+    fn echo_locally(&mut self, id: SocketId, to: IpAddr, request: &[u8]) {
+        let Some(socket) = self.sockets.get(&id) else { return };
+        let (Some(local), Some(receiver)) = (socket.local, socket.name) else { return };
+        let source = socket.source.unwrap_or(to);
+        let reply = super::icmp::echo_reply(to, source, local.port(), request);
+        if let (Some(reply), Some(mut net)) = (reply, self.net.take()) {
+            net.last_ttl.insert(id, 64);
+            self.deliver(&mut net, Proto::Icmp, SocketAddr::new(to, 0), receiver, &reply);
+            self.net = Some(net);
         }
     }
 
@@ -99,6 +118,13 @@ impl SmoltcpStack {
             Destination::Answer(answer) => answer,
             // Nobody listens: the datagram is lost, the sender is not told.
             Destination::Nobody => Disposition::Return(c.len as i64),
+            Destination::Echo(to) => match stop.memory().read_bytes(c.buf.0, c.len as usize) {
+                Ok(request) => {
+                    self.echo_locally(id, to, &request);
+                    Disposition::Return(c.len as i64)
+                }
+                Err(e) => errno(e),
+            },
             Destination::Peer => {
                 stop.set_arg(4, 0);
                 stop.set_arg(5, 0);
@@ -142,7 +168,7 @@ impl SmoltcpStack {
         };
         match self.datagram_destination(stop, id, patch.name, patch.room, libc::SYS_sendmsg) {
             Destination::Answer(answer) => answer,
-            Destination::Nobody => Disposition::Return(len),
+            Destination::Nobody | Destination::Echo(_) => Disposition::Return(len),
             Destination::Peer => self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None),
             Destination::Carrier(carrier) => {
                 // A full receiver drops a UDP datagram; it never holds the sender.
@@ -275,9 +301,11 @@ impl SmoltcpStack {
                             .write_bytes(slot, &name.sockaddr())
                             .map(|()| (UserPtr(slot), CARRIER_NAME_LEN as u32))
                     }
-                    Destination::Nobody if i == 0 => return Disposition::Return(1),
+                    Destination::Nobody | Destination::Echo(_) if i == 0 => {
+                        return Disposition::Return(1);
+                    }
                     Destination::Answer(answer) if i == 0 => return answer,
-                    Destination::Nobody | Destination::Answer(_) => {
+                    Destination::Nobody | Destination::Echo(_) | Destination::Answer(_) => {
                         count = i;
                         break;
                     }
@@ -594,6 +622,8 @@ pub(super) enum Destination {
     Carrier(EndpointName),
     /// Nowhere: no socket is bound there.
     Nobody,
+    /// An echo request to the stack's own address (loopback included).
+    Echo(IpAddr),
     /// To the connected peer: the call named no address after all.
     Peer,
     /// The call is answered otherwise: an error, or a bind first.

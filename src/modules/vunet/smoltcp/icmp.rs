@@ -110,6 +110,35 @@ pub(super) fn outgoing(
     }
 }
 
+/// The echo reply `to` sends back to `source` for `request` (an echo request of
+/// ping socket `ident`): its type turned, identifier kept, checksum redone.
+pub(super) fn echo_reply(
+    to: IpAddr,
+    source: IpAddr,
+    ident: u16,
+    request: &[u8],
+) -> Option<Vec<u8>> {
+    let mut reply = request.to_vec();
+    if reply.len() < 8 {
+        return None;
+    }
+    reply[4..6].copy_from_slice(&ident.to_be_bytes());
+    reply[2..4].fill(0);
+    let sum = match (to.to_canonical(), source.to_canonical()) {
+        (IpAddr::V4(_), _) => {
+            reply[0] = ICMP_ECHO_REPLY;
+            checksum(&[&reply])
+        }
+        (IpAddr::V6(to), IpAddr::V6(source)) => {
+            reply[0] = ICMPV6_ECHO_REPLY;
+            checksum(&[&pseudo_header_v6(to, source, reply.len()), &reply])
+        }
+        _ => return None,
+    };
+    reply[2..4].copy_from_slice(&sum.to_be_bytes());
+    Some(reply)
+}
+
 /// One delivery of an incoming ICMP packet: to which kind of socket, which
 /// carrier, from which address, the bytes it receives, and the packet's TTL.
 pub(super) type Delivery = (Proto, EndpointName, SocketAddr, Vec<u8>, u8);

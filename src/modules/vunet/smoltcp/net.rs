@@ -957,7 +957,7 @@ impl SmoltcpStack {
     }
 
     /// Sends `payload` to carrier `receiver` from the remote standing for `from`.
-    fn deliver(
+    pub(super) fn deliver(
         &mut self,
         net: &mut NetHost,
         proto: Proto,
