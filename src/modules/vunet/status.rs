@@ -61,20 +61,8 @@ pub struct InterfaceStatus {
     pub counters: Option<Counters>,
 }
 
-/// An interface's traffic counters.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct Counters {
-    /// Packets received.
-    pub rx_packets: u64,
-    /// Bytes received.
-    pub rx_bytes: u64,
-    /// Packets sent.
-    pub tx_packets: u64,
-    /// Bytes sent.
-    pub tx_bytes: u64,
-    /// Packets dropped, either way.
-    pub dropped: u64,
-}
+/// An interface's traffic counters: its link's, as the network counts them.
+pub use super::network::Counters;
 
 /// One route of a stack's routing table.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]

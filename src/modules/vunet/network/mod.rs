@@ -43,7 +43,7 @@ pub struct LinkId(pub usize);
 pub struct SwitchId(pub usize);
 
 /// Packet counters of a link, from its party's point of view.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
     /// Frames delivered to the party, and their bytes.
     pub rx_packets: u64,

@@ -867,7 +867,7 @@ fn ethertype_of(address: IpAddr) -> EthernetProtocol {
 }
 
 /// A complete IPv6 packet carrying one ICMPv6 message, checksum included.
-fn icmpv6_packet(
+pub(super) fn icmpv6_packet(
     source: Ipv6Addr,
     destination: Ipv6Addr,
     hop_limit: u8,

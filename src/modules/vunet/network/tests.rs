@@ -184,22 +184,7 @@ fn icmpv6_bytes(
     hop_limit: u8,
     message: &Icmpv6Repr,
 ) -> Vec<u8> {
-    let header = Ipv6Repr {
-        src_addr: source,
-        dst_addr: destination,
-        next_header: IpProtocol::Icmpv6,
-        payload_len: message.buffer_len(),
-        hop_limit,
-    };
-    let mut packet = vec![0; header.buffer_len() + header.payload_len];
-    header.emit(&mut Ipv6Packet::new_unchecked(&mut packet[..]));
-    message.emit(
-        &source,
-        &destination,
-        &mut Icmpv6Packet::new_unchecked(&mut packet[40..]),
-        &ChecksumCapabilities::default(),
-    );
-    packet
+    super::router::icmpv6_packet(source, destination, hop_limit, message)
 }
 
 /// An IPv6 packet (UDP, or ICMPv6 echo request).

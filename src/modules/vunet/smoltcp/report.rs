@@ -3,9 +3,7 @@
 
 use super::*;
 use crate::modules::vunet::network::Network;
-use crate::modules::vunet::status::{
-    Counters, InterfaceStatus, RouteStatus, SocketStatus, StackStatus,
-};
+use crate::modules::vunet::status::{InterfaceStatus, RouteStatus, SocketStatus, StackStatus};
 
 impl SmoltcpStack {
     /// Fills in `status` (see [`Stack::status`]).
@@ -24,16 +22,7 @@ impl SmoltcpStack {
             });
         }
         for plan in &self.interfaces {
-            let counters = plan.link.as_ref().map(|(link, _)| {
-                let c = network.counters(*link);
-                Counters {
-                    rx_packets: c.rx_packets,
-                    rx_bytes: c.rx_bytes,
-                    tx_packets: c.tx_packets,
-                    tx_bytes: c.tx_bytes,
-                    dropped: c.dropped,
-                }
-            });
+            let counters = plan.link.as_ref().map(|(link, _)| network.counters(*link));
             let mac = plan.mac.map(|b| format!("{b:02x}")).join(":");
             status.interfaces.push(InterfaceStatus {
                 name: plan.name.clone(),
