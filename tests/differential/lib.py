@@ -438,3 +438,52 @@ def sigpipes():
     n = len(_sigpipes)
     del _sigpipes[:]
     return n
+
+
+# ---------------------------------------------------------------- added helpers
+
+
+def raw_getsockopt(s, level, name, room):
+    """getsockopt(2) with a buffer of `room` bytes (0 allowed): (errno name or
+    'ok', the length reported, the bytes written, as hex)."""
+    buf = ctypes.create_string_buffer(b"\xee" * 64, 64)
+    ln = ctypes.c_uint(room)
+    rc = _libc.getsockopt(s.fileno(), level, name, buf, ctypes.byref(ln))
+    if rc < 0:
+        return ename(ctypes.get_errno()), None, None
+    return "ok", ln.value, buf.raw[: min(ln.value, room)].hex()
+
+
+def raw_setsockopt(s, level, name, value):
+    """setsockopt(2) with the raw bytes `value` (any length, 0 allowed): 'ok' or
+    the errno name."""
+    buf = ctypes.create_string_buffer(value, max(len(value), 1))
+    rc = _libc.setsockopt(s.fileno(), level, name, buf, ctypes.c_uint(len(value)))
+    return "ok" if rc == 0 else ename(ctypes.get_errno())
+
+
+ICMP4 = socket.IPPROTO_ICMP
+ICMP6 = socket.IPPROTO_ICMPV6
+
+
+def ping_sock(family=V4):
+    """An unprivileged ICMP (ping) socket: SOCK_DGRAM with IPPROTO_ICMP/ICMPV6."""
+    return socket.socket(family, UDP, ICMP6 if family == V6 else ICMP4)
+
+
+def echo_request(family=V4, ident=0, seq=1, payload=b"ping", ty=None):
+    """An ICMP echo request header and payload; a ping socket fills in the
+    identifier (its port) and the checksum."""
+    if ty is None:
+        ty = 128 if family == V6 else 8
+    return struct.pack("!BBHHH", ty, 0, 0, ident, seq) + payload
+
+
+def echo_text(packet, ident=None):
+    """Describes an ICMP message a ping socket received: type, code, whether the
+    identifier is `ident`, sequence number and payload."""
+    if len(packet) < 8:
+        return "short %r" % packet
+    ty, code, _, i, seq = struct.unpack("!BBHHH", packet[:8])
+    who = "id=port" if ident is not None and i == ident else "id=%d" % i
+    return "type=%d code=%d %s seq=%d payload=%r" % (ty, code, who, seq, packet[8:])

@@ -77,15 +77,19 @@ impl SmoltcpStack {
     /// Answers an echo request that ping socket `id` sent to `to`, one of the
     /// stack's own addresses: the reply comes back at once, as from Linux's own
     /// loopback.
-    fn echo_locally(&mut self, id: SocketId, to: IpAddr, request: &[u8]) {
+    pub(super) fn echo_locally(
+        &mut self,
+        net: &mut super::net::NetHost,
+        id: SocketId,
+        to: IpAddr,
+        request: &[u8],
+    ) {
         let Some(socket) = self.sockets.get(&id) else { return };
         let (Some(local), Some(receiver)) = (socket.local, socket.name) else { return };
         let source = socket.source.unwrap_or(to);
-        let reply = super::icmp::echo_reply(to, source, local.port(), request);
-        if let (Some(reply), Some(mut net)) = (reply, self.net.take()) {
+        if let Some(reply) = super::icmp::echo_reply(to, source, local.port(), request) {
             net.last_ttl.insert(id, 64);
-            self.deliver(&mut net, Proto::Icmp, SocketAddr::new(to, 0), receiver, &reply);
-            self.net = Some(net);
+            self.deliver(net, Proto::Icmp, SocketAddr::new(to, 0), receiver, &reply);
         }
     }
 
@@ -120,7 +124,10 @@ impl SmoltcpStack {
             Destination::Nobody => Disposition::Return(c.len as i64),
             Destination::Echo(to) => match stop.memory().read_bytes(c.buf.0, c.len as usize) {
                 Ok(request) => {
-                    self.echo_locally(id, to, &request);
+                    if let Some(mut net) = self.net.take() {
+                        self.echo_locally(&mut net, id, to, &request);
+                        self.net = Some(net);
+                    }
                     Disposition::Return(c.len as i64)
                 }
                 Err(e) => errno(e),

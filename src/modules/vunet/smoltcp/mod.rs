@@ -303,7 +303,7 @@ impl SmoltcpStack {
             0,
             index as u8,
         ]);
-        stack.net = net::NetHost::new(interfaces, routes, network, registry, seed);
+        stack.net = Some(net::NetHost::new(interfaces, routes, network, registry, seed));
         stack.interfaces = interfaces.to_vec();
         stack.routes = routes.to_vec();
         stack

@@ -325,14 +325,16 @@ fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
 
 impl NetHost {
     /// The network side of a stack with `interfaces` (those plugged into a link
-    /// become smoltcp interfaces) and `routes`; `None` if none is plugged.
+    /// become smoltcp interfaces) and `routes`. With none plugged it reaches no
+    /// other host, and still stands in for the host itself (the replies to pings
+    /// of its own addresses come from there).
     pub(super) fn new(
         interfaces: &[InterfacePlan],
         routes: &[RoutePlan],
         network: &mut Network,
         registry: Registry,
         seed: u64,
-    ) -> Option<Self> {
+    ) -> Self {
         let now = Instant::now();
         let mut ifaces = Vec::new();
         for plan in interfaces {
@@ -366,9 +368,6 @@ impl NetHost {
                 sockets: SocketSet::new(Vec::new()),
             });
         }
-        if ifaces.is_empty() {
-            return None;
-        }
         let mut host = Self {
             ifaces,
             routes: routes.to_vec(),
@@ -400,7 +399,7 @@ impl NetHost {
                 host.icmp.insert((index, version), handle);
             }
         }
-        Some(host)
+        host
     }
 
     /// Where traffic to `to` leaves: the interface on its subnet, or the one on
@@ -882,9 +881,13 @@ impl SmoltcpStack {
         &mut self,
         net: &mut NetHost,
         (proto, to): (Proto, SocketAddr),
-        (_, sender): (SocketId, VSocket),
+        (id, sender): (SocketId, VSocket),
         payload: &[u8],
     ) {
+        if proto == Proto::Icmp && self.is_local(to.ip()) {
+            // A connected ping socket's request to the host itself.
+            return self.echo_locally(net, id, to.ip(), payload);
+        }
         let Some(route) = net.route(to.ip()) else { return };
         let Some(local) = sender.local else { return };
         let ttl = sender.options.hop_limit(sender.family == super::Family::V6);
@@ -1050,7 +1053,7 @@ mod tests {
         ];
         let poll = mio::Poll::new().unwrap();
         let registry = poll.registry().try_clone().unwrap();
-        let host = NetHost::new(&[plan], &routes, &mut network, registry, 1).unwrap();
+        let host = NetHost::new(&[plan], &routes, &mut network, registry, 1);
         let source = |to: &str| host.route(to.parse().unwrap()).map(|r| r.source.to_string());
         assert_eq!(source("10.0.0.77").as_deref(), Some("10.0.0.2"));
         assert_eq!(source("192.0.2.1").as_deref(), Some("10.0.0.2"));
@@ -1061,7 +1064,7 @@ mod tests {
     }
 
     #[test]
-    fn a_stack_without_a_plugged_interface_has_no_network_side() {
+    fn a_stack_without_a_plugged_interface_reaches_no_other_host() {
         let mut network = Network::new(None);
         let plan = InterfacePlan {
             name: "eth0".into(),
@@ -1072,6 +1075,7 @@ mod tests {
         };
         let poll = mio::Poll::new().unwrap();
         let registry = poll.registry().try_clone().unwrap();
-        assert!(NetHost::new(&[plan], &[], &mut network, registry, 1).is_none());
+        let host = NetHost::new(&[plan], &[], &mut network, registry, 1);
+        assert_eq!(host.route("10.0.0.3".parse().unwrap()), None);
     }
 }

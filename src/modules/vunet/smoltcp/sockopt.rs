@@ -183,6 +183,11 @@ impl Options {
             }
             (libc::IPPROTO_IP, libc::IP_TTL) => value == -1 || (1..=255).contains(&value),
             (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => (-1..=255).contains(&value),
+            (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL) => (-1..=255).contains(&value),
+            (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS | libc::IPV6_TCLASS) => {
+                (-1..=255).contains(&value)
+            }
+            (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP) => (0..=1).contains(&value),
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL) => {
                 (1..=32767).contains(&value)
             }
@@ -196,6 +201,12 @@ impl Options {
         let stored = match (level, name) {
             (libc::IPPROTO_IP, libc::IP_TTL) if value == -1 => 64,
             (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) if value == -1 => 64,
+            (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL) if value == -1 => 1,
+            (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS) if value == -1 => 1,
+            (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if value == -1 => 0,
+            (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => i32::from(value != 0),
+            // A TCP socket keeps the ECN bits of its traffic class to itself.
+            (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if proto == Proto::Tcp => value & !0x3,
             (libc::IPPROTO_TCP, libc::TCP_NODELAY | libc::TCP_CORK) => i32::from(value != 0),
             // A TCP socket keeps the ECN bits of IP_TOS to itself.
             (libc::IPPROTO_IP, libc::IP_TOS) if proto == Proto::Tcp => value & !0x3,

@@ -123,7 +123,9 @@ impl SmoltcpStack {
         {
             return errno(Errno::ENETUNREACH);
         }
-        if !self.is_local(to.ip()) {
+        // A ping socket connected to the host itself is answered by the host, as
+        // one connected to another host: through its private end.
+        if !self.is_local(to.ip()) || socket.proto == Proto::Icmp {
             return self.connect_remote(stop, id, to);
         }
         let source = self.source_for(to.ip());
@@ -168,8 +170,11 @@ impl SmoltcpStack {
         id: SocketId,
         to: SocketAddr,
     ) -> Disposition {
-        let Some(route) = self.net.as_ref().and_then(|n| n.route(to.ip().to_canonical())) else {
-            return errno(Errno::ENETUNREACH);
+        let ip = to.ip().to_canonical();
+        let route = match self.net.as_ref().and_then(|n| n.route(ip)) {
+            _ if self.is_local(ip) => net::Route { iface: 0, source: self.source_for(ip) },
+            Some(route) => route,
+            None => return errno(Errno::ENETUNREACH),
         };
         let socket = &self.sockets[&id];
         let Some(local) = socket.local else {
@@ -306,6 +311,11 @@ impl SmoltcpStack {
     ) -> Disposition {
         let socket = &self.sockets[&id];
         let addr = if peer {
+            // Linux reports a peer only with a port: a connected ping or raw
+            // socket has none (`inet_getname`).
+            if matches!(socket.proto, Proto::Icmp | Proto::Raw) {
+                return errno(Errno::ENOTCONN);
+            }
             match socket.peer {
                 Some(addr) if !socket.listening && !self.connection_over(stop, socket) => addr,
                 _ => return errno(Errno::ENOTCONN),
