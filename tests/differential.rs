@@ -298,7 +298,6 @@ cases! {
     listen_backlog_full,
     opt_bindtodevice,
     opt_bool,
-    #[ignore = "netvm differs: an accepted socket does not inherit SO_RCVTIMEO, SO_SNDTIMEO, SO_LINGER, SO_RCVBUF or SO_SNDBUF from its listener (Linux: it does)"]
     opt_inherit_socket,
     #[ignore = "netvm differs: IP-level setsockopt with fewer than 4 bytes is EINVAL (Linux reads 1 to 3 bytes as a char; IP_TOS and IP_RECVTTL take 0 bytes), and getsockopt into 1 to 3 bytes returns that many (Linux: the value as one byte)"]
     opt_ip_char,
@@ -319,9 +318,8 @@ cases! {
     opt_sndtimeo_send,
     opt_tclass,
     opt_timeo,
-    #[ignore = "netvm differs: UDP_CORK is ENOPROTOOPT (Linux: datagrams written while corked leave as one when uncorked)"]
+    #[ignore = "netvm differs: UDP_CORK is kept but not applied: each send leaves as its own datagram (Linux: corked sends join one datagram)"]
     opt_udp_cork,
-    #[ignore = "netvm differs: SOL_UDP options (UDP_CORK, UDP_SEGMENT) are ENOPROTOOPT (Linux: get 0, UDP_CORK set and read back)"]
     opt_udp_level,
     #[ignore = "netvm differs: POLLHUP once the peer closed; the first send after the peer's close is EPIPE (Linux: sent)"]
     peer_close,

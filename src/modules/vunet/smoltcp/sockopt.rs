@@ -47,6 +47,11 @@ const IP_DEFAULTS: &[(i32, i32)] = &[
     (libc::IP_FREEBIND, 0),
 ];
 
+/// `IPPROTO_UDP`-level options, with Linux's defaults. They are kept, not
+/// applied: a corked socket sends each datagram as it comes.
+const UDP_DEFAULTS: &[(i32, i32)] =
+    &[(libc::UDP_CORK, 0), (libc::UDP_SEGMENT, 0), (libc::UDP_GRO, 0)];
+
 /// `IPPROTO_IPV6`-level options (besides `IPV6_V6ONLY`), with Linux's defaults.
 const IPV6_DEFAULTS: &[(i32, i32)] = &[
     (libc::IPV6_UNICAST_HOPS, 64),
@@ -108,6 +113,7 @@ pub fn keeper(
             _ => Err(Errno::ENOPROTOOPT),
         },
         libc::IPPROTO_IP if known(IP_DEFAULTS) => Ok(Keeper::Emulated),
+        libc::IPPROTO_UDP if proto == Proto::Udp && known(UDP_DEFAULTS) => Ok(Keeper::Emulated),
         // ICMP_FILTER (raw IPv4) and ICMP6_FILTER (IPv6): kept, not applied.
         SOL_RAW if proto == Proto::Raw && !is_v6 && name == 1 => Ok(Keeper::Emulated),
         libc::IPPROTO_ICMPV6 if proto != Proto::Tcp && is_v6 && name == 1 => Ok(Keeper::Emulated),
@@ -154,6 +160,7 @@ impl Options {
             }
             libc::IPPROTO_TCP => TCP_DEFAULTS,
             libc::IPPROTO_IP => IP_DEFAULTS,
+            libc::IPPROTO_UDP => UDP_DEFAULTS,
             _ => IPV6_DEFAULTS,
         };
         table.iter().find(|(n, _)| *n == name).map_or(0, |(_, v)| *v)

@@ -412,30 +412,45 @@ pub(super) fn temporary_listener(name: &EndpointName) -> Result<std::os::fd::Own
 }
 
 /// `SOL_SOCKET` options a TCP socket accepted by Linux inherits from its listener
-/// but an `AF_UNIX` carrier does not.
-pub(super) const INHERITED_OPTIONS: [libc::c_int; 3] =
-    [libc::SO_KEEPALIVE, libc::SO_OOBINLINE, libc::SO_RCVLOWAT];
+/// (it is a copy of it) but an `AF_UNIX` carrier does not.
+pub(super) const INHERITED_OPTIONS: [libc::c_int; 8] = [
+    libc::SO_KEEPALIVE,
+    libc::SO_OOBINLINE,
+    libc::SO_RCVLOWAT,
+    libc::SO_RCVTIMEO,
+    libc::SO_SNDTIMEO,
+    libc::SO_LINGER,
+    libc::SO_RCVBUF,
+    libc::SO_SNDBUF,
+];
 
 /// Copies the [`INHERITED_OPTIONS`] from a listening carrier to an accepted one.
 pub(super) fn inherit_socket_options(listener: i32, accepted: i32) {
     for option in INHERITED_OPTIONS {
-        let mut value: libc::c_int = 0;
-        let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+        // Room for the largest of them (a timeval).
+        let mut value = [0u8; 16];
+        let mut len = value.len() as libc::socklen_t;
         // SAFETY: `value` and `len` are live locals of the sizes passed.
         let got = unsafe {
-            libc::getsockopt(listener, libc::SOL_SOCKET, option, (&raw mut value).cast(), &mut len)
+            libc::getsockopt(
+                listener,
+                libc::SOL_SOCKET,
+                option,
+                value.as_mut_ptr().cast(),
+                &mut len,
+            )
         };
-        if got == 0 {
-            // SAFETY: passes a live int of the size given.
-            unsafe {
-                libc::setsockopt(
-                    accepted,
-                    libc::SOL_SOCKET,
-                    option,
-                    (&raw const value).cast(),
-                    len,
-                );
-            }
+        if got != 0 {
+            continue;
+        }
+        if matches!(option, libc::SO_RCVBUF | libc::SO_SNDBUF) {
+            // The kernel reports twice what was set, and doubles what is set.
+            let size = i32::from_ne_bytes(value[..4].try_into().expect("4 bytes")) / 2;
+            value[..4].copy_from_slice(&size.to_ne_bytes());
+        }
+        // SAFETY: passes `len` initialised bytes of `value`, as the kernel gave them.
+        unsafe {
+            libc::setsockopt(accepted, libc::SOL_SOCKET, option, value.as_ptr().cast(), len);
         }
     }
 }
