@@ -355,7 +355,6 @@ cases! {
     sockopt_details,
     stream_data,
     tcp_full_buffer,
-    #[ignore = "netvm differs: TCP_INFO tcpi_state is CLOSE for a listener (Linux: LISTEN) and ESTABLISHED on both ends after one SHUT_WR (Linux: FIN_WAIT2 and CLOSE_WAIT)"]
     tcp_info_state,
     tcp_oob,
     tcp_peek,

@@ -3,6 +3,26 @@
 
 use super::*;
 
+/// Linux's `TCP_*` state number for a socket: listening, connected, and which
+/// sides have sent their FIN (this one with `SHUT_WR`, the peer as the carrier
+/// shows it).
+fn tcp_state(listening: bool, connected: bool, shut_wr: bool, peer_done: bool) -> u8 {
+    const ESTABLISHED: u8 = 1;
+    const FIN_WAIT2: u8 = 5;
+    const TIME_WAIT: u8 = 6;
+    const CLOSE: u8 = 7;
+    const CLOSE_WAIT: u8 = 8;
+    const LISTEN: u8 = 10;
+    match (listening, connected, shut_wr, peer_done) {
+        (true, ..) => LISTEN,
+        (false, false, ..) => CLOSE,
+        (false, true, false, false) => ESTABLISHED,
+        (false, true, true, false) => FIN_WAIT2,
+        (false, true, false, true) => CLOSE_WAIT,
+        (false, true, true, true) => TIME_WAIT,
+    }
+}
+
 /// How long `SO_ERROR` waits for a connect across the network to settle before
 /// answering 0, as Linux does while a handshake is under way.
 const HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
@@ -45,7 +65,12 @@ impl SmoltcpStack {
             Keeper::Carrier => return Disposition::Kernel,
             Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),
             Keeper::ReusePort => int_bytes(i32::from(socket.options.reuse_port)),
-            Keeper::TcpInfo => sockopt::tcp_info(if socket.peer.is_some() { 1 } else { 7 }),
+            Keeper::TcpInfo => {
+                let (listening, connected, shut_wr) =
+                    (socket.listening, socket.peer.is_some(), socket.shut_wr);
+                let peer_done = connected && self.peer_shut_down(stop, c.fd);
+                sockopt::tcp_info(tcp_state(listening, connected, shut_wr, peer_done))
+            }
             Keeper::Congestion => {
                 let mut name = socket.options.congestion.clone().unwrap_or(b"cubic".to_vec());
                 name.resize(16, 0);

@@ -327,6 +327,16 @@ impl SmoltcpStack {
         result(write_out(&stop.memory(), c.addr, c.addrlen, &bytes).map(|()| 0))
     }
 
+    /// Whether the peer of the carrier at `fd` has shut down its sending side
+    /// (the carrier polls `POLLRDHUP`).
+    pub(super) fn peer_shut_down(&self, stop: &SyscallStop, fd: i32) -> bool {
+        let Ok(copy) = stop.copy_fd(fd) else { return false };
+        let mut poll = libc::pollfd { fd: copy.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+        // SAFETY: one live pollfd, no timeout.
+        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+        ready == 1 && poll.revents & libc::POLLRDHUP != 0
+    }
+
     /// Whether a TCP connection has ended as Linux counts it (state CLOSE): a reset
     /// came (the carrier has an error), or both sides shut down writing (the
     /// carrier is shut down both ways after this side's own `SHUT_WR`). A peer's
