@@ -260,6 +260,8 @@ enum Route {
 
 /// How many finished calls pass between sweeps of closed sockets.
 const SWEEP_EVERY: u32 = 256;
+/// The longest time between sweeps while sockets are open.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
 /// The inodes of every `AF_UNIX` socket of this network namespace.
 fn live_unix_sockets() -> std::io::Result<std::collections::HashSet<SocketId>> {
@@ -297,6 +299,9 @@ pub struct Vunet {
     /// The stack of each thread whose call's exit a stack asked for.
     in_flight: HashMap<Pid, StackId>,
     finished_since_sweep: u32,
+    /// When sockets were last swept: a listener closed on one stack must stop
+    /// answering the network soon, even if no call comes to trigger a sweep.
+    last_sweep: Instant,
     /// The switches, routers and links between the stacks.
     network: Network,
     /// The event sources of the stacks' network work and of the control socket.
@@ -369,6 +374,7 @@ impl Vunet {
             in_flight: HashMap::new(),
             session,
             finished_since_sweep: 0,
+            last_sweep: Instant::now(),
         })
     }
 
@@ -502,6 +508,7 @@ impl Vunet {
     /// `AF_UNIX` socket, so `/proc/net/unix` lists every one still alive.
     fn sweep(&mut self) {
         self.finished_since_sweep = 0;
+        self.last_sweep = Instant::now();
         let Ok(alive) = live_unix_sockets() else {
             return;
         };
@@ -641,7 +648,16 @@ impl Module for Vunet {
             control.serve(|request, pid| self.control_request(request, pid));
             self.control = Some(control);
         }
-        self.run_network(now)
+        if !self.sockets.is_empty() && now >= self.last_sweep + SWEEP_INTERVAL {
+            self.sweep();
+        }
+        let deadline = self.run_network(now);
+        // Come back for the next sweep while sockets are open.
+        let sweep = (!self.sockets.is_empty()).then_some(self.last_sweep + SWEEP_INTERVAL);
+        match (deadline, sweep) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     fn process_ended(&mut self, process: Pid) {

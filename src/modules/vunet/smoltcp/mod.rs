@@ -234,6 +234,16 @@ enum Step {
     },
 }
 
+/// What the network side must let go of for a closed socket (see
+/// `SmoltcpStack::settle_forgotten`).
+#[derive(Debug)]
+enum Forgotten {
+    /// A socket's private end, connect under way and last TTL.
+    Side(SocketId, EndpointName),
+    /// A port no socket uses any more.
+    Port(Proto, u16),
+}
+
 /// A mounted `smoltcp` stack.
 pub struct SmoltcpStack {
     name: Rc<str>,
@@ -248,6 +258,8 @@ pub struct SmoltcpStack {
     sink: Option<EndpointName>,
     /// The stack's network side, if an interface is plugged into a link.
     net: Option<net::NetHost>,
+    /// Closed sockets whose network side is still to be let go of.
+    forgotten: Vec<Forgotten>,
     /// The configured interfaces and routes, for `netvm status`.
     interfaces: Vec<net::InterfacePlan>,
     routes: Vec<net::RoutePlan>,
@@ -274,6 +286,7 @@ impl SmoltcpStack {
             steps: HashMap::new(),
             sink: None,
             net: None,
+            forgotten: Vec::new(),
             interfaces: Vec::new(),
             routes: Vec::new(),
         }
@@ -310,18 +323,36 @@ impl SmoltcpStack {
     }
 
     /// Drops what the network side kept for socket `id` (carrier `name`): its
-    /// private end and the TTL last seen.
+    /// private end, a connect under way, the TTL last seen.
     fn forget_network_side(&mut self, id: SocketId, name: EndpointName) {
-        let Some(net) = self.net.as_mut() else { return };
+        let Some(net) = self.net.as_mut() else {
+            // The network side is at work (a round found the socket closed): later.
+            self.forgotten.push(Forgotten::Side(id, name));
+            return;
+        };
         net.last_ttl.remove(&id);
+        net.drop_dial(id);
         if let Some(private) = net.privates.remove(&name) {
             self.drop_stand_in(private.id);
         }
     }
 
+    /// What was forgotten while the network side was at work, done now.
+    fn settle_forgotten(&mut self) {
+        for forgotten in std::mem::take(&mut self.forgotten) {
+            match forgotten {
+                Forgotten::Side(id, name) => self.forget_network_side(id, name),
+                Forgotten::Port(proto, port) => self.close_network_port(proto, port),
+            }
+        }
+    }
+
     /// Stops serving `port` on the network once no socket of the stack uses it.
     fn close_network_port(&mut self, proto: Proto, port: u16) {
-        let Some(net) = self.net.as_mut() else { return };
+        let Some(net) = self.net.as_mut() else {
+            self.forgotten.push(Forgotten::Port(proto, port));
+            return;
+        };
         match proto {
             Proto::Tcp if !self.ports.is_listened(port) => net.unlisten(port),
             Proto::Udp if !self.ports.is_bound(proto, port) => net.close_udp(port),

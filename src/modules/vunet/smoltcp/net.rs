@@ -44,6 +44,11 @@ use crate::fdtable::SocketId;
 use crate::modules::vunet::Activity;
 use crate::modules::vunet::network::{LinkId, Network};
 
+/// How many remotes (see [`Remote`]) a stack keeps at most.
+const MAX_REMOTES: usize = 256;
+/// How long an unused remote is kept.
+const REMOTE_IDLE: Duration = Duration::from_secs(30);
+
 /// Bytes each smoltcp TCP socket buffers each way.
 const TCP_BUFFER: usize = 256 * 1024;
 /// Datagrams (and bytes) each smoltcp UDP or raw socket buffers each way.
@@ -130,6 +135,8 @@ struct Dial {
 /// A remote address as the stack's carriers see it (see the module docs).
 pub(super) struct Remote {
     end: OwnedFd,
+    /// When a datagram last passed through it.
+    used: Instant,
     /// Its carrier name, which the stack records under the remote address.
     pub(super) name: EndpointName,
     id: SocketId,
@@ -165,6 +172,11 @@ pub(super) struct NetHost {
     pub(super) privates: HashMap<EndpointName, super::errqueue::PrivateEnd>,
     /// Carriers to mark with an error, and when.
     pub(super) raise_at: Vec<(Instant, EndpointName)>,
+    /// smoltcp sockets done with, removed after the next interface poll has sent
+    /// what they still owe (a reset, a last acknowledgement).
+    retiring: Vec<(usize, SocketHandle)>,
+    /// When idle remotes were last looked for.
+    remotes_checked: Instant,
 }
 
 /// The device of a plugged interface during one poll: its link of the network.
@@ -382,6 +394,8 @@ impl NetHost {
             last_ttl: HashMap::new(),
             privates: HashMap::new(),
             raise_at: Vec::new(),
+            retiring: Vec::new(),
+            remotes_checked: now,
         };
         for index in 0..host.ifaces.len() {
             for version in [IpVersion::Ipv4, IpVersion::Ipv6] {
@@ -476,6 +490,15 @@ impl NetHost {
         Ok(())
     }
 
+    /// Gives up `socket`'s connect under way, if it has one (the socket closed).
+    pub(super) fn drop_dial(&mut self, socket: SocketId) {
+        while let Some(at) = self.dials.iter().position(|d| d.socket == socket) {
+            let dial = self.dials.swap_remove(at);
+            self.ifaces[dial.iface].sockets.get_mut::<tcp::Socket>(dial.handle).abort();
+            self.retiring.push((dial.iface, dial.handle));
+        }
+    }
+
     /// The gate of `socket`'s connect under way, if it has one.
     pub(super) fn gate_of(&self, socket: SocketId) -> Option<EndpointName> {
         self.dials.iter().find(|d| d.socket == socket).map(|d| d.gate_name)
@@ -565,9 +588,11 @@ impl NetHost {
             bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
             let id = inode_of(&end)?;
             self.register(end.as_raw_fd(), Interest::READABLE);
-            self.remotes.insert((proto, addr), Remote { end, name, id });
+            self.remotes.insert((proto, addr), Remote { end, used: Instant::now(), name, id });
         }
-        self.remotes.get(&(proto, addr))
+        let remote = self.remotes.get_mut(&(proto, addr))?;
+        remote.used = Instant::now();
+        Some(remote)
     }
 }
 
@@ -590,7 +615,11 @@ impl SmoltcpStack {
                 deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
             }
         }
+        for (iface, handle) in std::mem::take(&mut net.retiring) {
+            net.ifaces[iface].sockets.remove(handle);
+        }
         busy |= self.deliver_datagrams(&mut net);
+        self.expire_remotes(&mut net, now);
         if let Some(at) = self.raise_due(&mut net, now) {
             deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
         }
@@ -598,6 +627,7 @@ impl SmoltcpStack {
             deadline = Some(deadline.map_or(dial, |d: Instant| d.min(dial)));
         }
         self.net = Some(net);
+        self.settle_forgotten();
         Activity { busy, deadline }
     }
 
@@ -655,7 +685,7 @@ impl SmoltcpStack {
             let over = matches!(tcp.state(), tcp::State::Closed | tcp::State::TimeWait);
             if over && pump.peer_done_told {
                 let pump = net.pumps.swap_remove(index);
-                net.ifaces[pump.iface].sockets.remove(pump.handle);
+                net.retiring.push((pump.iface, pump.handle));
                 if let Some(id) = pump.stand_in {
                     self.drop_stand_in(id);
                 }
@@ -676,6 +706,9 @@ impl SmoltcpStack {
             let state = net.ifaces[dial.iface].sockets.get::<tcp::Socket>(dial.handle).state();
             let failed = match state {
                 tcp::State::SynSent if now >= dial.deadline => Some(Errno::EHOSTUNREACH),
+                // Connected, but the program never came for it (its connect was
+                // interrupted and not repeated): give up the connection.
+                _ if now >= dial.deadline + DIAL_TIMEOUT => Some(Errno::ETIMEDOUT),
                 tcp::State::SynSent | tcp::State::SynReceived => None,
                 tcp::State::Closed => Some(Errno::ECONNREFUSED),
                 _ => {
@@ -718,7 +751,8 @@ impl SmoltcpStack {
             };
             if let Some(errno) = failed {
                 let dial = net.dials.swap_remove(index);
-                net.ifaces[dial.iface].sockets.remove(dial.handle);
+                net.ifaces[dial.iface].sockets.get_mut::<tcp::Socket>(dial.handle).abort();
+                net.retiring.push((dial.iface, dial.handle));
                 if let Some(s) = self.sockets.get_mut(&dial.socket) {
                     s.connect = ConnectState::Failed(errno);
                     s.peer = None;
@@ -776,6 +810,7 @@ impl SmoltcpStack {
             busy = true;
             let (Some(local), Some(remote)) = (tcp.local_endpoint(), tcp.remote_endpoint()) else {
                 tcp.abort();
+                net.retiring.push((iface, handle));
                 continue;
             };
             let local = SocketAddr::new(local.addr.into(), local.port);
@@ -793,7 +828,10 @@ impl SmoltcpStack {
                     });
                 }
                 // Nobody listens there after all: Linux resets.
-                None => tcp.abort(),
+                None => {
+                    tcp.abort();
+                    net.retiring.push((iface, handle));
+                }
             }
         }
         busy
@@ -849,6 +887,27 @@ impl SmoltcpStack {
             busy |= self.forward_from(net, fd, key);
         }
         busy
+    }
+
+    /// Drops remotes no datagram has used for a while, and the least recently
+    /// used beyond [`MAX_REMOTES`]: a remote costs an fd, and every round looks
+    /// at each. (A datagram still queued at a carrier from a dropped remote
+    /// reports the unspecified address as its sender.)
+    fn expire_remotes(&mut self, net: &mut NetHost, now: Instant) {
+        if net.remotes.len() <= MAX_REMOTES && now < net.remotes_checked + REMOTE_IDLE / 4 {
+            return;
+        }
+        net.remotes_checked = now;
+        let mut by_age: Vec<((Proto, SocketAddr), Instant)> =
+            net.remotes.iter().map(|(key, r)| (*key, r.used)).collect();
+        by_age.sort_by_key(|(_, used)| std::cmp::Reverse(*used));
+        for (rank, (key, used)) in by_age.into_iter().enumerate() {
+            if (rank >= MAX_REMOTES || now.saturating_duration_since(used) > REMOTE_IDLE)
+                && let Some(remote) = net.remotes.remove(&key)
+            {
+                self.drop_stand_in(remote.id);
+            }
+        }
     }
 
     /// Sends what carriers wrote to the end `fd` (standing for remote `key`) out
