@@ -406,6 +406,53 @@ fn a_stack_answers_pings_to_its_own_addresses() {
 }
 
 #[test]
+fn a_peer_that_closes_with_unread_data_ends_the_connection_across_stacks() {
+    // Linux resets such a connection; the client must not wait forever.
+    let script = r#"
+        "$N" stack lwip1 -- python3 -c '
+import socket, time
+s = socket.create_server(("", 10020)); c, _ = s.accept(); time.sleep(0.3); c.close()' &
+        listening tcp 10020
+        python3 -c '
+import socket
+c = socket.create_connection(("10.0.0.3", 10020)); c.settimeout(5)
+c.sendall(b"x" * 100)
+try:
+    print("client got", c.recv(10))
+except socket.timeout:
+    print("client waited forever")
+except OSError as e:
+    print("client got", e.errno)'
+        wait"#;
+    let output = session(User::Invoker, script);
+    output.assert_code(0);
+    assert!(output.stdout.contains("client got"), "{output}");
+}
+
+#[test]
+fn datagrams_to_thousands_of_addresses_leave_the_supervisor_bounded() {
+    // One stand-in socket per remote address, for a while: not one forever.
+    let script = r#"
+        sup=$(awk '/TracerPid/ {print $2}' /proc/$$/status)
+        python3 -c '
+import socket
+c = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for port in range(1, 2001):
+    c.sendto(b"x", ("10.0.0.3", port))'
+        sleep 0.2
+        echo "fds $(ls /proc/$sup/fd | wc -l)""#;
+    let output = session(User::Invoker, script);
+    output.assert_code(0);
+    let fds: usize = output
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("fds "))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no fd count\n{output}"));
+    assert!(fds < 600, "the supervisor holds {fds} fds after 2000 destinations\n{output}");
+}
+
+#[test]
 fn ping_through_the_router_decrements_the_ttl() {
     for user in USERS {
         let output =
