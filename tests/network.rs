@@ -453,6 +453,25 @@ for port in range(1, 2001):
 }
 
 #[test]
+fn a_session_answers_status_to_its_own_user_only() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a session another user can try");
+        return;
+    }
+    // Inside a root session, nobody asks the session for its report.
+    let script = r#"
+        sup=$(awk '/TracerPid/ {print $2}' /proc/$$/status)
+        setpriv --reuid=65534 --regid=65534 --clear-groups "$N" status --session "$sup"
+        echo "nobody: $?"
+        "$N" status --session "$sup" >/dev/null
+        echo "root: $?""#;
+    let output = session(User::Invoker, script);
+    assert_line(&output, "nobody: 125");
+    assert_line(&output, "root: 0");
+    output.assert_stderr_has("this session belongs to another user");
+}
+
+#[test]
 fn ping_through_the_router_decrements_the_ttl() {
     for user in USERS {
         let output =

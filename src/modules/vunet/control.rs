@@ -299,7 +299,14 @@ impl Connection {
                 .map(|c| c.pid())
                 .filter(|&pid| pid > 0)
         });
-        let reply = if truncated {
+        // A session answers its own user (and root) only: its report names
+        // processes, addresses and sockets.
+        let peer_uid = socket::getsockopt(&self.fd, sockopt::PeerCredentials).map(|c| c.uid());
+        // SAFETY: getuid has no preconditions and cannot fail.
+        let own_uid = unsafe { libc::getuid() };
+        let reply = if !matches!(peer_uid, Ok(uid) if uid == own_uid || uid == 0) {
+            Reply::error("this session belongs to another user")
+        } else if truncated {
             Reply::error(format!("the request is too long (over {MAX_MESSAGE} bytes)"))
         } else {
             match (serde_json::from_slice::<Request>(&buf[..len]), sender) {
