@@ -487,3 +487,24 @@ def echo_text(packet, ident=None):
     ty, code, _, i, seq = struct.unpack("!BBHHH", packet[:8])
     who = "id=port" if ident is not None and i == ident else "id=%d" % i
     return "type=%d code=%d %s seq=%d payload=%r" % (ty, code, who, seq, packet[8:])
+
+
+# The C structures of sendmmsg/recvmmsg, for cases that call libc through ctypes.
+import ctypes  # noqa: E402
+
+
+class iovec(ctypes.Structure):
+    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
+
+
+class msghdr(ctypes.Structure):
+    _fields_ = [
+        ("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
+        ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t),
+        ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
+        ("flags", ctypes.c_int),
+    ]
+
+
+class mmsghdr(ctypes.Structure):
+    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]

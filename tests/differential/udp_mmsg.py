@@ -11,23 +11,6 @@ from lib import *
 libc = ctypes.CDLL(None, use_errno=True)
 
 
-class iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-class msghdr(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
-        ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t),
-        ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
-        ("flags", ctypes.c_int),
-    ]
-
-
-class mmsghdr(ctypes.Structure):
-    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
-
-
 def batch(items, room=64):
     """An mmsghdr array: (data or buffer size, destination sockaddr bytes or None)."""
     keep = []

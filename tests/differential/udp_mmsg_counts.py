@@ -10,23 +10,6 @@ libc = ctypes.CDLL(None, use_errno=True)
 MSG_WAITFORONE = 0x10000
 
 
-class iovec(ctypes.Structure):
-    _fields_ = [("base", ctypes.c_void_p), ("len", ctypes.c_size_t)]
-
-
-class msghdr(ctypes.Structure):
-    _fields_ = [
-        ("name", ctypes.c_void_p), ("namelen", ctypes.c_uint32),
-        ("iov", ctypes.POINTER(iovec)), ("iovlen", ctypes.c_size_t),
-        ("control", ctypes.c_void_p), ("controllen", ctypes.c_size_t),
-        ("flags", ctypes.c_int),
-    ]
-
-
-class mmsghdr(ctypes.Structure):
-    _fields_ = [("hdr", msghdr), ("len", ctypes.c_uint)]
-
-
 def vector(payloads):
     keep = []
     vec = (mmsghdr * max(len(payloads), 1))()
