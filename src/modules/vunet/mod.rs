@@ -103,11 +103,18 @@ pub struct Activity {
 impl Activity {
     /// Both rounds' work together.
     pub fn and(self, other: Activity) -> Activity {
-        let deadline = match (self.deadline, other.deadline) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        Activity { busy: self.busy || other.busy, deadline }
+        Activity {
+            busy: self.busy || other.busy,
+            deadline: earliest(self.deadline, other.deadline),
+        }
+    }
+}
+
+/// The earlier of two deadlines, either of which may be absent.
+pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
     }
 }
 
@@ -654,10 +661,7 @@ impl Module for Vunet {
         let deadline = self.run_network(now);
         // Come back for the next sweep while sockets are open.
         let sweep = (!self.sockets.is_empty()).then_some(self.last_sweep + SWEEP_INTERVAL);
-        match (deadline, sweep) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        }
+        earliest(deadline, sweep)
     }
 
     fn process_ended(&mut self, process: Pid) {

@@ -41,8 +41,8 @@ use super::endpoint::EndpointName;
 use super::ports::Proto;
 use super::{ConnectState, SmoltcpStack, VSocket};
 use crate::fdtable::SocketId;
-use crate::modules::vunet::Activity;
 use crate::modules::vunet::network::{LinkId, Network};
+use crate::modules::vunet::{Activity, earliest};
 
 /// How many remotes (see [`Remote`]) a stack keeps at most.
 const MAX_REMOTES: usize = 256;
@@ -610,22 +610,17 @@ impl SmoltcpStack {
             let mut device = LinkDevice { network, link: f.link, mtu: f.plan.mtu, now, moved: 0 };
             let changed = f.iface.poll(smol_time(now), &mut device, &mut f.sockets);
             busy |= device.moved > 0 || changed == smoltcp::iface::PollResult::SocketStateChanged;
-            if let Some(delay) = f.iface.poll_delay(smol_time(now), &f.sockets) {
-                let at = now + Duration::from_micros(delay.total_micros());
-                deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
-            }
+            let delay = f.iface.poll_delay(smol_time(now), &f.sockets);
+            let at = delay.map(|delay| now + Duration::from_micros(delay.total_micros()));
+            deadline = earliest(deadline, at);
         }
         for (iface, handle) in std::mem::take(&mut net.retiring) {
             net.ifaces[iface].sockets.remove(handle);
         }
         busy |= self.deliver_datagrams(&mut net);
         self.expire_remotes(&mut net, now);
-        if let Some(at) = self.raise_due(&mut net, now) {
-            deadline = Some(deadline.map_or(at, |d: Instant| d.min(at)));
-        }
-        if let Some(dial) = net.dials.iter().map(|d| d.deadline).min() {
-            deadline = Some(deadline.map_or(dial, |d: Instant| d.min(dial)));
-        }
+        deadline = earliest(deadline, self.raise_due(&mut net, now));
+        deadline = earliest(deadline, net.dials.iter().map(|d| d.deadline).min());
         self.net = Some(net);
         self.settle_forgotten();
         Activity { busy, deadline }
