@@ -80,8 +80,10 @@ pub trait Stack {
     }
     /// One round of the stack's own network work (packets in and out); see
     /// [`Activity`].
-    fn service(&mut self, network: &mut Network, now: Instant) -> Activity {
-        let _ = (network, now);
+    /// `ready` holds the stack's own event sources that turned readable since
+    /// the last round (see [`Vunet`]'s event loop).
+    fn service(&mut self, network: &mut Network, now: Instant, ready: &[RawFd]) -> Activity {
+        let _ = (network, now, ready);
         Activity::default()
     }
     /// Fills in what `netvm status` shows of the stack beyond its name, kind and
@@ -432,15 +434,18 @@ impl Vunet {
 
     /// Lets the network run until nothing moves (or for a bounded number of rounds,
     /// to come back soon): packets between stacks, connects, arrivals.
-    fn run_network(&mut self, now: Instant) -> Option<Instant> {
+    fn run_network(&mut self, now: Instant, ready: &[RawFd]) -> Option<Instant> {
         /// Rounds per call: enough for a handshake across a router, few enough
         /// that traced programs are not kept waiting behind a bulk transfer.
         const MAX_ROUNDS: usize = 64;
         let mut deadline = None;
         for round in 0..MAX_ROUNDS {
+            // What turned readable is read in the first round (to the end: the
+            // sources are edge-triggered); later rounds only move the network.
+            let ready = if round == 0 { ready } else { &[] };
             let mut activity = Activity::default();
             for stack in &mut self.stacks {
-                activity = activity.and(stack.service(&mut self.network, now));
+                activity = activity.and(stack.service(&mut self.network, now, ready));
             }
             let routers = Activity { busy: false, deadline: self.network.poll(now) };
             activity = activity.and(routers);
@@ -644,9 +649,12 @@ impl Module for Vunet {
     }
 
     fn service(&mut self, now: Instant) -> Option<Instant> {
-        // The sources are edge-triggered and every one is looked at below: drain.
+        // The sources are edge-triggered, each registered with its fd as token:
+        // note every one that fired.
         let mut events = mio::Events::with_capacity(256);
+        let mut ready = Vec::new();
         while self.poll.poll(&mut events, Some(Duration::ZERO)).is_ok() && !events.is_empty() {
+            ready.extend(events.iter().map(|e| e.token().0 as RawFd));
             if events.iter().count() < events.capacity() {
                 break;
             }
@@ -658,7 +666,7 @@ impl Module for Vunet {
         if !self.sockets.is_empty() && now >= self.last_sweep + SWEEP_INTERVAL {
             self.sweep();
         }
-        let deadline = self.run_network(now);
+        let deadline = self.run_network(now, &ready);
         // Come back for the next sweep while sockets are open.
         let sweep = (!self.sockets.is_empty()).then_some(self.last_sweep + SWEEP_INTERVAL);
         earliest(deadline, sweep)

@@ -780,8 +780,9 @@ impl Stack for SmoltcpStack {
         &mut self,
         network: &mut crate::modules::vunet::network::Network,
         now: std::time::Instant,
+        ready: &[std::os::fd::RawFd],
     ) -> crate::modules::vunet::Activity {
-        self.serve_network(network, now)
+        self.serve_network(network, now, ready)
     }
 
     fn status(

@@ -440,9 +440,10 @@ impl NetHost {
         Some(Route { iface: gateway.iface, source })
     }
 
-    /// Watches a datagram socket of the supervisor for what carriers send it.
+    /// Watches a datagram socket of the supervisor for what carriers send it;
+    /// its fd is its token, so that a round reads only the ones that fired.
     pub(super) fn watch(&self, fd: RawFd) {
-        self.register(fd, Interest::READABLE);
+        let _ = self.registry.register(&mut SourceFd(&fd), Token(fd as usize), Interest::READABLE);
     }
 
     fn register(&self, fd: RawFd, interest: Interest) {
@@ -587,7 +588,7 @@ impl NetHost {
             let end = unix_socket(SockType::Datagram).ok()?;
             bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
             let id = inode_of(&end)?;
-            self.register(end.as_raw_fd(), Interest::READABLE);
+            self.watch(end.as_raw_fd());
             self.remotes.insert((proto, addr), Remote { end, used: Instant::now(), name, id });
         }
         let remote = self.remotes.get_mut(&(proto, addr))?;
@@ -599,9 +600,14 @@ impl NetHost {
 impl SmoltcpStack {
     /// One round of the stack's network work: datagrams from carriers to the
     /// network, TCP bytes both ways, connects and arrivals, then the interfaces.
-    pub(super) fn serve_network(&mut self, network: &mut Network, now: Instant) -> Activity {
+    pub(super) fn serve_network(
+        &mut self,
+        network: &mut Network,
+        now: Instant,
+        ready: &[RawFd],
+    ) -> Activity {
         let Some(mut net) = self.net.take() else { return Activity::default() };
-        let mut busy = self.send_datagrams(&mut net);
+        let mut busy = self.send_datagrams(&mut net, Some(ready));
         busy |= self.pump_all(&mut net);
         busy |= self.settle_dials(&mut net, now);
         busy |= self.take_arrivals(&mut net);
@@ -863,19 +869,21 @@ impl SmoltcpStack {
     /// smoltcp, with their sockets' options as they are now.
     pub(super) fn flush_datagrams(&mut self) {
         if let Some(mut net) = self.net.take() {
-            self.send_datagrams(&mut net);
+            self.send_datagrams(&mut net, None);
             self.net = Some(net);
         }
     }
 
-    /// Sends what carriers wrote to remotes out through smoltcp.
-    fn send_datagrams(&mut self, net: &mut NetHost) -> bool {
+    /// Sends what carriers wrote to remotes out through smoltcp: from the ends
+    /// in `ready`, or from every end.
+    fn send_datagrams(&mut self, net: &mut NetHost, ready: Option<&[RawFd]>) -> bool {
         // Each end of the supervisor's that carriers send to, with its remote.
         let ends: Vec<(RawFd, (Proto, SocketAddr))> = net
             .remotes
             .iter()
             .map(|(key, r)| (r.end.as_raw_fd(), *key))
             .chain(net.privates.values().map(|p| (p.end.as_raw_fd(), p.remote)))
+            .filter(|(fd, _)| ready.is_none_or(|ready| ready.contains(fd)))
             .collect();
         let mut busy = false;
         for (fd, key) in ends {
@@ -885,8 +893,7 @@ impl SmoltcpStack {
     }
 
     /// Drops remotes no datagram has used for a while, and the least recently
-    /// used beyond [`MAX_REMOTES`]: a remote costs an fd, and every round looks
-    /// at each. (A datagram still queued at a carrier from a dropped remote
+    /// used beyond [`MAX_REMOTES`]: a remote costs an fd. (A datagram still queued at a carrier from a dropped remote
     /// reports the unspecified address as its sender.)
     fn expire_remotes(&mut self, net: &mut NetHost, now: Instant) {
         if net.remotes.len() <= MAX_REMOTES && now < net.remotes_checked + REMOTE_IDLE / 4 {
