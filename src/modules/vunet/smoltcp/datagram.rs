@@ -414,12 +414,8 @@ impl SmoltcpStack {
     /// came from within the stack has no TTL; netvm reports the last one seen.)
     pub(super) fn wants_ttl(&self, id: SocketId) -> bool {
         let socket = &self.sockets[&id];
-        let (level, name) = match socket.family {
-            Family::V4 => (libc::IPPROTO_IP, libc::IP_RECVTTL),
-            Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_RECVHOPLIMIT),
-        };
         matches!(socket.proto, Proto::Icmp | Proto::Raw)
-            && socket.options.get(level, name, socket.family.raw(), socket.proto) != 0
+            && socket.ip_option(libc::IP_RECVTTL, libc::IPV6_RECVHOPLIMIT) != 0
     }
 
     /// Appends the TTL control message to what `recvmsg` returned in the `msghdr`

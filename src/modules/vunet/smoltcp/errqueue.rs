@@ -194,11 +194,7 @@ impl SmoltcpStack {
 
 /// Whether the socket asked for its errors to be queued (`IP_RECVERR`).
 fn wants_errors(socket: &VSocket) -> bool {
-    let (level, name) = match socket.family {
-        Family::V4 => (libc::IPPROTO_IP, libc::IP_RECVERR),
-        Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_RECVERR),
-    };
-    socket.options.get(level, name, socket.family.raw(), socket.proto) != 0
+    socket.ip_option(libc::IP_RECVERR, libc::IPV6_RECVERR) != 0
 }
 
 /// Marks the carrier named `carrier` with an error through its private end (see

@@ -135,6 +135,16 @@ impl VSocket {
         sockopt::keeper(self.proto, self.family == Family::V6, level, name, getting)
     }
 
+    /// The emulated IP-level option that is `v4` on an IPv4 socket and `v6` (at
+    /// `IPPROTO_IPV6`) on an IPv6 one, such as `IP_RECVERR` and `IPV6_RECVERR`.
+    fn ip_option(&self, v4: i32, v6: i32) -> i32 {
+        let (level, name) = match self.family {
+            Family::V4 => (libc::IPPROTO_IP, v4),
+            Family::V6 => (libc::IPPROTO_IPV6, v6),
+        };
+        self.options.get(level, name, self.family.raw(), self.proto)
+    }
+
     fn new(family: Family, proto: Proto) -> Self {
         Self {
             family,

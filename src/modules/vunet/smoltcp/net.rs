@@ -847,13 +847,10 @@ impl SmoltcpStack {
         bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
         connect(end.as_raw_fd(), &UnixAddr::new_abstract(&listener.0).ok()?).ok()?;
         let id = inode_of(&end)?;
-        let mut stand_in = VSocket::new(super::Family::of(remote.ip()), Proto::Tcp);
-        stand_in.local = Some(remote);
-        stand_in.peer = Some(local);
-        stand_in.name = Some(name);
-        stand_in.stand_in = true;
-        self.sockets.insert(id, stand_in);
-        self.by_name.insert(name, id);
+        self.record_remote(id, name, Proto::Tcp, remote);
+        if let Some(stand_in) = self.sockets.get_mut(&id) {
+            stand_in.peer = Some(local);
+        }
         Some((end, id))
     }
 
@@ -1047,8 +1044,9 @@ impl SmoltcpStack {
         }
     }
 
-    /// Records a remote's name under its address, so that `recvfrom` and
-    /// `getpeername` report the remote host.
+    /// Records the supervisor's socket `id`, bound to `name`, as a stand-in for
+    /// the remote host at `addr` (once; later calls change nothing), so that
+    /// `recvfrom`, `accept` and `getpeername` report the remote host.
     pub(super) fn record_remote(
         &mut self,
         id: SocketId,

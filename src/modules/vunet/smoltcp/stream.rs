@@ -330,11 +330,7 @@ impl SmoltcpStack {
     /// Whether the peer of the carrier at `fd` has shut down its sending side
     /// (the carrier polls `POLLRDHUP`).
     pub(super) fn peer_shut_down(&self, stop: &SyscallStop, fd: i32) -> bool {
-        let Ok(copy) = stop.copy_fd(fd) else { return false };
-        let mut poll = libc::pollfd { fd: copy.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
-        // SAFETY: one live pollfd, no timeout.
-        let ready = unsafe { libc::poll(&mut poll, 1, 0) };
-        ready == 1 && poll.revents & libc::POLLRDHUP != 0
+        carrier_events(stop, fd, libc::POLLRDHUP) & libc::POLLRDHUP != 0
     }
 
     /// Whether a TCP connection has ended as Linux counts it (state CLOSE): a reset
@@ -346,13 +342,8 @@ impl SmoltcpStack {
         if socket.proto != Proto::Tcp {
             return false;
         }
-        let Ok(copy) = stop.copy_fd(fd) else { return false };
-        let mut poll = libc::pollfd { fd: copy.as_raw_fd(), events: 0, revents: 0 };
-        // SAFETY: one live pollfd, no timeout.
-        if unsafe { libc::poll(&mut poll, 1, 0) } != 1 {
-            return false;
-        }
-        poll.revents & libc::POLLERR != 0 || (poll.revents & libc::POLLHUP != 0 && socket.shut_wr)
+        let revents = carrier_events(stop, fd, 0);
+        revents & libc::POLLERR != 0 || (revents & libc::POLLHUP != 0 && socket.shut_wr)
     }
 
     /// A connection was accepted on `listener` as fd `fd`: record the new socket
@@ -410,6 +401,16 @@ impl SmoltcpStack {
             }
         }
     }
+}
+
+/// What a poll of the carrier at fd `fd` of the stopped program reports now, for
+/// `events` (`POLLERR` and `POLLHUP` always); nothing if it cannot be polled.
+fn carrier_events(stop: &SyscallStop, fd: i32, events: libc::c_short) -> libc::c_short {
+    let Ok(copy) = stop.copy_fd(fd) else { return 0 };
+    let mut poll = libc::pollfd { fd: copy.as_raw_fd(), events, revents: 0 };
+    // SAFETY: one live pollfd, no timeout.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    if ready == 1 { poll.revents } else { 0 }
 }
 
 /// A listening stream socket bound to `name`, in the supervisor.
