@@ -268,7 +268,6 @@ cases! {
     addresses_raw,
     bind,
     bind_ephemeral,
-    #[ignore = "netvm differs: IP_FREEBIND is kept but a bind to an unowned address is still EADDRNOTAVAIL; IPV6_FREEBIND is ENOPROTOOPT (Linux: both allow the bind)"]
     bind_freebind,
     bind_loopback_net,
     #[ignore = "netvm differs: IP_LOCAL_PORT_RANGE is ENOPROTOOPT (Linux: it narrows the ports bind(0), connect and sendto pick)"]
@@ -299,16 +298,13 @@ cases! {
     opt_bindtodevice,
     opt_bool,
     opt_inherit_socket,
-    #[ignore = "netvm differs: IP-level setsockopt with fewer than 4 bytes is EINVAL (Linux reads 1 to 3 bytes as a char; IP_TOS and IP_RECVTTL take 0 bytes), and getsockopt into 1 to 3 bytes returns that many (Linux: the value as one byte)"]
     opt_ip_char,
     opt_keepalive,
     opt_kinds,
     opt_linger,
     opt_multicast,
-    #[ignore = "netvm differs: SO_PEERCRED on TCP answers the carrier's credentials, a real pid and uid/gid 0 (Linux: pid 0, uid and gid -1)"]
     opt_peercred,
     opt_priority,
-    #[ignore = "netvm differs: IP_TOS leaves SO_PRIORITY at 0 (Linux: TOS 0x10 gives 6, 0x08 gives 2)"]
     opt_priority_tos,
     opt_rcvbuf,
     #[ignore = "netvm differs: poll and select report TCP readable below SO_RCVLOWAT (Linux: not until that many bytes wait)"]

@@ -386,9 +386,10 @@ impl SmoltcpStack {
     }
 
     /// Whether a socket may bind `ip`: a wildcard, one of the host's own addresses,
-    /// or a broadcast or multicast group (as `inet_addr_valid_or_nonlocal` allows).
-    /// A link-local multicast group needs a scope, which netvm does not take.
-    fn bindable(&self, ip: IpAddr) -> Result<(), Errno> {
+    /// or a broadcast or multicast group (as `inet_addr_valid_or_nonlocal` allows);
+    /// any address with `freebind` (`IP_FREEBIND`). A link-local multicast group
+    /// needs a scope, which netvm does not take.
+    fn bindable(&self, ip: IpAddr, freebind: bool) -> Result<(), Errno> {
         let ip = ip.to_canonical();
         match ip {
             _ if ip.is_unspecified() || self.is_local(ip) => Ok(()),
@@ -397,6 +398,7 @@ impl SmoltcpStack {
                 Err(Errno::EINVAL)
             }
             IpAddr::V6(v6) if v6.is_multicast() => Ok(()),
+            _ if freebind => Ok(()),
             _ => Err(Errno::EADDRNOTAVAIL),
         }
     }

@@ -85,8 +85,19 @@ impl SmoltcpStack {
                 int_bytes(CONNECTED_MSS)
             }
             Keeper::Emulated => {
-                int_bytes(socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto))
+                let value =
+                    socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
+                match memory.read::<i32>(c.optlen.0) {
+                    Ok(room) => sockopt::value_bytes(c.level, value, room),
+                    Err(e) => return errno(e),
+                }
             }
+            Keeper::NoPeerProcess if c.optname == libc::SO_PEERCRED => {
+                let nobody = libc::ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
+                [nobody.pid.to_ne_bytes(), nobody.uid.to_ne_bytes(), nobody.gid.to_ne_bytes()]
+                    .concat()
+            }
+            Keeper::NoPeerProcess => return errno(Errno::ENODATA),
         };
         result(write_option(&memory, c.optval.0, c.optlen.0, &value).map(|()| 0))
     }
@@ -127,7 +138,8 @@ impl SmoltcpStack {
         };
         if keeper == Keeper::Carrier {
             if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR)
-                && let Ok(value) = read_int_option(&stop.memory(), c.optval.0, c.optlen)
+                && let Ok(value) =
+                    read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen)
             {
                 self.steps.insert(stop.tid, Step::ReuseAddr { socket: id, value: value != 0 });
                 return Disposition::KernelThenFinish;
@@ -145,10 +157,21 @@ impl SmoltcpStack {
                 Err(e) => errno(e),
             };
         }
-        let value = match read_int_option(&stop.memory(), c.optval.0, c.optlen) {
+        let value = match read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen)
+        {
             Ok(value) => value,
             Err(e) => return errno(e),
         };
+        if (c.level, c.optname) == (libc::IPPROTO_IP, libc::IP_TOS) {
+            let old = socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
+            let set = socket.options.set(c.level, c.optname, value, socket.proto);
+            let new = socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
+            if new != old {
+                // Linux derives the socket's priority from its type of service.
+                set_carrier_priority(stop, c.fd, sockopt::tos_priority(new));
+            }
+            return result(set.map(|()| 0));
+        }
         result(match keeper {
             Keeper::V6Only if socket.local.is_some() => Err(Errno::EINVAL),
             Keeper::V6Only => {
@@ -159,7 +182,7 @@ impl SmoltcpStack {
                 socket.options.reuse_port = value != 0;
                 Ok(0)
             }
-            Keeper::TcpInfo => Err(Errno::ENOPROTOOPT),
+            Keeper::TcpInfo | Keeper::NoPeerProcess => Err(Errno::ENOPROTOOPT),
             _ => socket.options.set(c.level, c.optname, value, socket.proto).map(|()| 0),
         })
     }
@@ -182,16 +205,36 @@ pub(super) fn write_option(
     memory.write(optlen, &(n as u32))
 }
 
-/// Reads an `int` option for `setsockopt`: shorter than an int is `EINVAL`.
+/// Reads an `int` option for `setsockopt`, as wide as Linux reads it at `level`
+/// (see [`sockopt::value_width`]).
 pub(super) fn read_int_option(
     memory: &TraceeMemory,
+    level: i32,
+    name: i32,
     optval: u64,
     optlen: u32,
 ) -> Result<i32, Errno> {
-    if (optlen as i32) < size_of::<i32>() as i32 {
-        return Err(Errno::EINVAL);
+    match sockopt::value_width(level, name, optlen)? {
+        0 => Ok(0),
+        1 => memory.read::<u8>(optval).map(i32::from),
+        _ => memory.read::<i32>(optval),
     }
-    memory.read::<i32>(optval)
+}
+
+/// Sets `SO_PRIORITY` on the carrier at fd `fd`, which answers for it.
+fn set_carrier_priority(stop: &SyscallStop, fd: i32, priority: i32) {
+    if let Ok(copy) = stop.copy_fd(fd) {
+        // SAFETY: passes a live int of the size given.
+        unsafe {
+            libc::setsockopt(
+                copy.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PRIORITY,
+                (&raw const priority).cast(),
+                size_of::<i32>() as libc::socklen_t,
+            )
+        };
+    }
 }
 
 /// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.

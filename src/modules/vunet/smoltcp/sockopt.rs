@@ -52,6 +52,12 @@ const IP_DEFAULTS: &[(i32, i32)] = &[
 const UDP_DEFAULTS: &[(i32, i32)] =
     &[(libc::UDP_CORK, 0), (libc::UDP_SEGMENT, 0), (libc::UDP_GRO, 0)];
 
+/// `IPV6_FREEBIND` (linux/in6.h): the same flag as `IP_FREEBIND`, set at the IPv6 level.
+pub const IPV6_FREEBIND: i32 = 78;
+
+/// `SO_PEERPIDFD` (asm-generic/socket.h): a pidfd of the peer process.
+const SO_PEERPIDFD: i32 = 77;
+
 /// `IPPROTO_IPV6`-level options (besides `IPV6_V6ONLY`), with Linux's defaults.
 const IPV6_DEFAULTS: &[(i32, i32)] = &[
     (libc::IPV6_UNICAST_HOPS, 64),
@@ -61,6 +67,7 @@ const IPV6_DEFAULTS: &[(i32, i32)] = &[
     (libc::IPV6_RECVPKTINFO, 0),
     (libc::IPV6_TCLASS, 0),
     (libc::IPV6_MTU_DISCOVER, 1),
+    (IPV6_FREEBIND, 0),
 ];
 
 /// Where an option is answered.
@@ -78,6 +85,9 @@ pub enum Keeper {
     TcpInfo,
     /// `TCP_CONGESTION`: a name.
     Congestion,
+    /// `SO_PEERCRED` and `SO_PEERPIDFD`: a TCP/IP socket has no peer process (a
+    /// carrier would name the process at its other end).
+    NoPeerProcess,
 }
 
 /// Decides who answers option `(level, name)` on a socket of `proto`, or the
@@ -104,6 +114,7 @@ pub fn keeper(
         libc::SOL_SOCKET => Ok(match name {
             libc::SO_DOMAIN | libc::SO_PROTOCOL => Keeper::Emulated,
             libc::SO_REUSEPORT => Keeper::ReusePort,
+            libc::SO_PEERCRED | SO_PEERPIDFD if getting => Keeper::NoPeerProcess,
             _ => Keeper::Carrier,
         }),
         libc::IPPROTO_TCP if proto == Proto::Tcp => match name {
@@ -138,9 +149,18 @@ pub struct Options {
     pub congestion: Option<Vec<u8>>,
 }
 
+/// Where an option's value is kept: `IPV6_FREEBIND` and `IP_FREEBIND` are one flag.
+fn slot(level: i32, name: i32) -> (i32, i32) {
+    match (level, name) {
+        (libc::IPPROTO_IPV6, IPV6_FREEBIND) => (libc::IPPROTO_IP, libc::IP_FREEBIND),
+        other => other,
+    }
+}
+
 impl Options {
     /// The value of an emulated `int` option.
     pub fn get(&self, level: i32, name: i32, family: i32, proto: Proto) -> i32 {
+        let (level, name) = slot(level, name);
         if let Some(v) = self.values.get(&(level, name)) {
             return *v;
         }
@@ -178,7 +198,13 @@ impl Options {
 
     /// Whether the program set this option itself.
     pub fn is_set(&self, level: i32, name: i32) -> bool {
-        self.values.contains_key(&(level, name))
+        self.values.contains_key(&slot(level, name))
+    }
+
+    /// Whether the socket may bind an address the host does not own
+    /// (`IP_FREEBIND`, `IPV6_FREEBIND`).
+    pub fn freebind(&self) -> bool {
+        self.values.get(&(libc::IPPROTO_IP, libc::IP_FREEBIND)).is_some_and(|&v| v != 0)
     }
 
     /// Sets an emulated `int` option, with Linux's range checks for the few that have
@@ -190,6 +216,8 @@ impl Options {
             }
             (libc::IPPROTO_IP, libc::IP_TTL) => value == -1 || (1..=255).contains(&value),
             (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS) => (-1..=255).contains(&value),
+            // A stream has no multicast.
+            (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL) if proto == Proto::Tcp => false,
             (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL) => (-1..=255).contains(&value),
             (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS | libc::IPV6_TCLASS) => {
                 (-1..=255).contains(&value)
@@ -211,7 +239,22 @@ impl Options {
             (libc::IPPROTO_IP, libc::IP_MULTICAST_TTL) if value == -1 => 1,
             (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS) if value == -1 => 1,
             (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if value == -1 => 0,
-            (libc::IPPROTO_IP, libc::IP_MULTICAST_LOOP) => i32::from(value != 0),
+            // Flags: Linux keeps one bit of each.
+            (
+                libc::IPPROTO_IP,
+                libc::IP_MULTICAST_LOOP
+                | libc::IP_RECVERR
+                | libc::IP_RECVTTL
+                | libc::IP_RECVTOS
+                | libc::IP_RECVOPTS
+                | libc::IP_RETOPTS
+                | libc::IP_PKTINFO
+                | libc::IP_FREEBIND,
+            )
+            | (
+                libc::IPPROTO_IPV6,
+                libc::IPV6_RECVERR | libc::IPV6_RECVPKTINFO | libc::IPV6_RECVHOPLIMIT | IPV6_FREEBIND,
+            ) => i32::from(value != 0),
             // A TCP socket keeps the ECN bits of its traffic class to itself.
             (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if proto == Proto::Tcp => value & !0x3,
             (libc::IPPROTO_TCP, libc::TCP_NODELAY | libc::TCP_CORK) => i32::from(value != 0),
@@ -219,9 +262,48 @@ impl Options {
             (libc::IPPROTO_IP, libc::IP_TOS) if proto == Proto::Tcp => value & !0x3,
             _ => value,
         };
-        self.values.insert((level, name), stored);
+        self.values.insert(slot(level, name), stored);
         Ok(())
     }
+}
+
+/// How many bytes of an `optlen`-byte value `setsockopt` reads at `level`, or
+/// `EINVAL`. An `int` option takes at least an `int`, but `ip_setsockopt` also
+/// takes 1 to 3 bytes as a char, and nothing at all as 0 (except for the options
+/// that insist on a value).
+pub fn value_width(level: i32, name: i32, optlen: u32) -> Result<usize, Errno> {
+    let optlen = optlen as i32;
+    let int = size_of::<i32>() as i32;
+    match optlen {
+        _ if optlen < 0 => Err(Errno::EINVAL),
+        _ if optlen >= int => Ok(size_of::<i32>()),
+        _ if level != libc::IPPROTO_IP => Err(Errno::EINVAL),
+        0 if [libc::IP_TTL, libc::IP_MULTICAST_TTL, libc::IP_MULTICAST_LOOP, libc::IP_FREEBIND]
+            .contains(&name) =>
+        {
+            Err(Errno::EINVAL)
+        }
+        0 => Ok(0),
+        _ => Ok(1),
+    }
+}
+
+/// An `int` option's value as `getsockopt` gives it into `room` bytes: whole,
+/// except that `ip_getsockopt` gives a value that fits in a char as one byte when
+/// the room is smaller than an `int`.
+pub fn value_bytes(level: i32, value: i32, room: i32) -> Vec<u8> {
+    if level == libc::IPPROTO_IP && (1..4).contains(&room) && (0..=255).contains(&value) {
+        vec![value as u8]
+    } else {
+        value.to_ne_bytes().to_vec()
+    }
+}
+
+/// The `SO_PRIORITY` an IPv4 type of service gives (`rt_tos2priority`): low delay
+/// is interactive (6), throughput is bulk (2), both interactive bulk (4).
+pub fn tos_priority(tos: i32) -> i32 {
+    const BY_TOS: [i32; 16] = [0, 0, 0, 0, 2, 2, 2, 2, 6, 6, 6, 6, 4, 4, 4, 4];
+    BY_TOS[((tos & 0x1e) >> 1) as usize]
 }
 
 /// A `struct tcp_info` for a socket in `state` (Linux's `TCP_ESTABLISHED` is 1).
@@ -296,5 +378,32 @@ mod tests {
         assert_eq!(o.set(libc::IPPROTO_IP, libc::IP_TTL, 0, Proto::Tcp), Err(Errno::EINVAL));
         o.set(libc::IPPROTO_IP, libc::IP_TTL, -1, Proto::Tcp).unwrap();
         assert_eq!(o.get(libc::IPPROTO_IP, libc::IP_TTL, libc::AF_INET, Proto::Tcp), 64);
+        // One flag, two names.
+        o.set(libc::IPPROTO_IPV6, IPV6_FREEBIND, 1, Proto::Udp).unwrap();
+        assert!(o.freebind());
+        assert_eq!(o.get(libc::IPPROTO_IP, libc::IP_FREEBIND, libc::AF_INET6, Proto::Udp), 1);
+    }
+
+    #[test]
+    fn ip_options_take_chars() {
+        let ip = libc::IPPROTO_IP;
+        assert_eq!(value_width(ip, libc::IP_TOS, 4), Ok(4));
+        assert_eq!(value_width(ip, libc::IP_TOS, 2), Ok(1));
+        assert_eq!(value_width(ip, libc::IP_TOS, 0), Ok(0));
+        assert_eq!(value_width(ip, libc::IP_TTL, 0), Err(Errno::EINVAL));
+        assert_eq!(value_width(ip, libc::IP_TOS, u32::MAX), Err(Errno::EINVAL));
+        assert_eq!(value_width(libc::IPPROTO_TCP, libc::TCP_NODELAY, 1), Err(Errno::EINVAL));
+        assert_eq!(value_bytes(ip, 9, 2), vec![9]);
+        assert_eq!(value_bytes(ip, 300, 2), 300i32.to_ne_bytes().to_vec());
+        assert_eq!(value_bytes(ip, 9, 0), 9i32.to_ne_bytes().to_vec());
+        assert_eq!(value_bytes(libc::IPPROTO_IPV6, 9, 1), 9i32.to_ne_bytes().to_vec());
+    }
+
+    #[test]
+    fn type_of_service_sets_priority() {
+        assert_eq!(tos_priority(0x10), 6);
+        assert_eq!(tos_priority(0x08), 2);
+        assert_eq!(tos_priority(0x18), 4);
+        assert_eq!(tos_priority(0x02), 0);
     }
 }

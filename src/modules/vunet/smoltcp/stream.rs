@@ -15,7 +15,7 @@ impl SmoltcpStack {
         if socket.proto == Proto::Raw {
             // A raw socket's bind only picks its local address; its carrier
             // already has its name.
-            if let Err(e) = self.bindable(addr.ip()) {
+            if let Err(e) = self.bindable(addr.ip(), socket.options.freebind()) {
                 return errno(e);
             }
             let socket = self.sockets.get_mut(&id).expect("checked above");
@@ -31,7 +31,7 @@ impl SmoltcpStack {
         {
             return errno(Errno::EINVAL);
         }
-        if let Err(e) = self.bindable(addr.ip()) {
+        if let Err(e) = self.bindable(addr.ip(), socket.options.freebind()) {
             return errno(e);
         }
         if addr.port() != 0 && addr.port() < 1024 && !can_bind_service(stop.process) {
