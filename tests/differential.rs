@@ -276,6 +276,8 @@ cases! {
     bind_twice,
     bind_v4mapped,
     bind_v6only_port,
+    #[ignore = "carrier: send() without an address runs natively on the AF_UNIX carrier, which says ENOTCONN (Linux: EDESTADDRREQ)"]
+    carrier_send_unaddressed,
     closed_state,
     connect,
     connect_again,
@@ -321,7 +323,6 @@ cases! {
     peer_close,
     ping_bound,
     ping_echo,
-    #[ignore = "netvm differs: send() on an unconnected ping socket is ENOTCONN (Linux: EDESTADDRREQ); an IPv6 ping socket's sendto to an AF_INET address is ENETUNREACH (Linux: EINVAL)"]
     ping_errors,
     ping_recvttl,
     poll_listener,
@@ -360,21 +361,17 @@ cases! {
     #[ignore = "netvm differs: no TIME_WAIT, a server-closed port can be bound again at once"]
     time_wait,
     udp,
-    #[ignore = "netvm differs: send() with no destination is ENOTCONN (it runs natively on the carrier); a disconnect keeps the local address"]
     udp_addressing,
-    #[ignore = "netvm differs: sendto 127.255.255.255 without SO_BROADCAST is sent (Linux: EACCES) and TCP connect to it is ECONNREFUSED (Linux: ENETUNREACH)"]
     udp_broadcast,
     #[ignore = "netvm differs: UDP connected to a port closed just now never sees the ICMP refusal (recv is EAGAIN, not ECONNREFUSED)"]
     udp_closed_port,
     udp_connect_self,
     udp_connected_filter,
     udp_connected_sendto,
-    #[ignore = "netvm differs: an AF_UNSPEC disconnect keeps the port bind(addr, 0) chose (Linux: gives it up, getsockname says port 0)"]
     udp_disconnect_bound,
     udp_mapped_addresses,
     udp_mmsg,
     udp_mmsg_counts,
-    #[ignore = "netvm differs: an IPv6 UDP sendto with MSG_OOB is EOPNOTSUPP (Linux: IPv6 ignores the flag and sends)"]
     udp_msg_oob,
     #[ignore = "netvm differs: IP_PKTINFO and IPV6_RECVPKTINFO bring no control message (Linux: the address each datagram was sent to)"]
     udp_pktinfo,

@@ -1,6 +1,7 @@
 # What a ping socket refuses: anything but an echo request (EINVAL), a message
-# shorter than the ICMP header (EINVAL), sending without a destination
-# (EDESTADDRREQ), and a destination of the other family.
+# shorter than the ICMP header (EINVAL), sendmsg without a destination
+# (EDESTADDRREQ), and a destination of the other family. (send() without a
+# destination is carrier_send_unaddressed.py.)
 import socket
 
 from lib import *
@@ -13,7 +14,7 @@ for fam in (V4, V6):
     attempt("%d the other family's echo request" % fam, p.sendto, echo_request(fam, ty=8 if fam == V6 else 128), dest)
     attempt("%d 7 bytes" % fam, p.sendto, echo_request(fam)[:7], dest)
     attempt("%d 8 bytes (no payload)" % fam, p.sendto, echo_request(fam, payload=b""), dest)
-    attempt("%d send without a destination" % fam, p.send, echo_request(fam))
+    attempt("%d sendmsg without a destination" % fam, p.sendmsg, [echo_request(fam)])
     other = sockaddr(V4, LO4, 0) if fam == V6 else sockaddr(V6, LO6, 0)
     out("%d the other family's address" % fam, raw_sendto(p, echo_request(fam), other))
     p.close()

@@ -1,8 +1,8 @@
 # UDP source addresses and errors where netvm has differed: the source a
 # wildcard-bound sender uses toward the host's own address, IPv4 datagrams to a
 # dual-stack socket (v4-mapped source, and the reply back), EDESTADDRREQ for a
-# send without destination, EMSGSIZE, and the autobound address released by a
-# disconnect.
+# sendmsg without destination, EMSGSIZE, and the autobound address released by a
+# disconnect. (send() without a destination is carrier_send_unaddressed.py.)
 
 from lib import *
 
@@ -17,7 +17,6 @@ for fam in (V4, V6):
     attempt("  source", recvfrom_wait, r, 100, show=lambda x: addr(x[1]))
     attempt("  reply", r.sendto, b"reply", (own, s.getsockname()[1]))
     attempt("  reply source", recvfrom_wait, s, 100, show=lambda x: addr(x[1], names))
-    attempt("send without a destination", s.send, b"x")
     attempt("sendmsg without a destination", s.sendmsg, [b"x"])
     s.close()
     s = sock(fam, UDP)
@@ -29,7 +28,7 @@ for fam in (V4, V6):
     out("local while connected", local(c))
     out("disconnect with AF_UNSPEC", raw_connect(c, b"\0" * 16))
     out("local after disconnect (bound by connect)", local(c))
-    attempt("send after disconnect", c.send, b"x")
+    attempt("sendmsg after disconnect", c.sendmsg, [b"x"])
     c.close()
     c = sock(fam, UDP)
     c.bind((lo(fam), 0))

@@ -18,7 +18,7 @@ impl SmoltcpStack {
     ) -> Destination {
         let socket = &self.sockets[&id];
         let to = match read_in(&stop.memory(), addr, addrlen)
-            .and_then(|bytes| datagram_address(&bytes, socket.family))
+            .and_then(|bytes| datagram_address(&bytes, socket.family, socket.proto))
         {
             Ok(Some(to)) => to,
             // No address after all: the connected peer, or none.
@@ -42,11 +42,16 @@ impl SmoltcpStack {
                 None => return Destination::Answer(errno(Errno::ENETUNREACH)),
             },
         };
-        if socket.local.is_none() && socket.proto != Proto::Raw {
-            // Linux binds an unbound sender to the wildcard and an ephemeral port.
-            let any = SocketAddr::new(socket.family.unspecified(), 0);
-            return Destination::Answer(self.bind_carrier(stop, id, any, Some(number)));
+        if self.is_broadcast(to.ip()) && !may_broadcast(stop) {
+            return Destination::Answer(errno(Errno::EACCES));
         }
+        // Linux binds an unbound sender to the wildcard and an ephemeral port.
+        if socket.proto != Proto::Raw
+            && let Some(answer) = self.bind_implicitly(stop, id, socket.family.unspecified(), number)
+        {
+            return Destination::Answer(answer);
+        }
+        let socket = &self.sockets[&id];
         if let Some(route) = remote {
             let (proto, family) = (socket.proto, socket.family);
             let source = self.family_ip(family, route.source);
@@ -108,6 +113,11 @@ impl SmoltcpStack {
         if c.len > max_datagram(self.sockets[&id].family) {
             return errno(Errno::EMSGSIZE);
         }
+        let flags = match out_of_band(&self.sockets[&id], c.flags) {
+            Ok(flags) => flags,
+            Err(e) => return errno(e),
+        };
+        stop.set_arg(3, flags as u32 as u64);
         if self.sockets[&id].proto == Proto::Icmp {
             // A ping socket sends echo requests and nothing else.
             let family = self.sockets[&id].family;
@@ -142,7 +152,7 @@ impl SmoltcpStack {
                     stop.set_arg(4, addr);
                     stop.set_arg(5, name.sockaddr().len() as u64);
                     // A full receiver drops a UDP datagram; it never holds the sender.
-                    stop.set_arg(3, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
+                    stop.set_arg(3, (flags | libc::MSG_DONTWAIT) as u32 as u64);
                     self.steps.insert(stop.tid, Step::Sent { socket: id, len: c.len as i64 });
                     Disposition::KernelThenFinish
                 }
@@ -173,13 +183,18 @@ impl SmoltcpStack {
             Ok(len) => len,
             Err(e) => return errno(e),
         };
+        let flags = match out_of_band(&self.sockets[&id], c.flags) {
+            Ok(flags) => flags,
+            Err(e) => return errno(e),
+        };
+        stop.set_arg(2, flags as u32 as u64);
         match self.datagram_destination(stop, id, patch.name, patch.room, libc::SYS_sendmsg) {
             Destination::Answer(answer) => answer,
             Destination::Nobody | Destination::Echo(_) => Disposition::Return(len),
             Destination::Peer => self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None),
             Destination::Carrier(carrier) => {
                 // A full receiver drops a UDP datagram; it never holds the sender.
-                stop.set_arg(2, (c.flags | libc::MSG_DONTWAIT) as u32 as u64);
+                stop.set_arg(2, (flags | libc::MSG_DONTWAIT) as u32 as u64);
                 let name = carrier.sockaddr();
                 self.shadow_msg(stop, patch, ShadowName::Bytes(&name), |_, _| {
                     Some(Step::Sent { socket: id, len })
@@ -259,10 +274,10 @@ impl SmoltcpStack {
         let memory = stop.memory();
         let asked = c.vlen.min(UIO_MAXIOV) as usize;
         let stream = self.sockets[&id].proto == Proto::Tcp;
-        if !stream && self.sockets[&id].local.is_none() {
-            // Bind first (the call then runs again): never in the middle of a batch.
-            let any = SocketAddr::new(self.sockets[&id].family.unspecified(), 0);
-            return self.bind_carrier(stop, id, any, Some(libc::SYS_sendmmsg));
+        // Bind first (the call then runs again): never in the middle of a batch.
+        let any = self.sockets[&id].family.unspecified();
+        if !stream && let Some(answer) = self.bind_implicitly(stop, id, any, libc::SYS_sendmmsg) {
+            return answer;
         }
         let batch = if stream { asked } else { asked.min(MAX_NAMED_BATCH) };
         if batch == 0 {
@@ -633,14 +648,23 @@ pub(super) enum Destination {
     Answer(Disposition),
 }
 
-/// The destination of a datagram send on a socket of `family`, with Linux's
-/// rules (`udp_sendmsg`, `udpv6_sendmsg`): `Ok(None)` is no address at all.
-pub(super) fn datagram_address(bytes: &[u8], family: Family) -> Result<Option<SocketAddr>, Errno> {
+/// The destination of a datagram send on a `proto` socket of `family`, with
+/// Linux's rules (`udp_sendmsg`, `udpv6_sendmsg`, `ping_v6_sendmsg`): `Ok(None)`
+/// is no address at all.
+pub(super) fn datagram_address(
+    bytes: &[u8],
+    family: Family,
+    proto: Proto,
+) -> Result<Option<SocketAddr>, Errno> {
     if bytes.len() < 2 {
         return Err(Errno::EINVAL);
     }
     let sa_family = i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
     match (family, sa_family) {
+        // An IPv6 ping socket takes a whole sockaddr_in6, and only that family.
+        (Family::V6, _) if proto == Proto::Icmp && bytes.len() < 28 => Err(Errno::EINVAL),
+        (Family::V6, libc::AF_INET6) => inet_addr(bytes, family, false).map(Some),
+        (Family::V6, _) if proto != Proto::Udp => Err(Errno::EAFNOSUPPORT),
         (Family::V4, libc::AF_UNSPEC) => {
             // An IPv4 socket reads AF_UNSPEC as AF_INET.
             let mut inet = bytes.to_vec();
@@ -648,10 +672,27 @@ pub(super) fn datagram_address(bytes: &[u8], family: Family) -> Result<Option<So
             inet_addr(&inet, family, false).map(Some)
         }
         (Family::V4, _) => inet_addr(bytes, family, false).map(Some),
-        (Family::V6, libc::AF_INET6) => inet_addr(bytes, family, false).map(Some),
         (Family::V6, libc::AF_UNSPEC) => Ok(None),
         (Family::V6, libc::AF_INET) => Err(Errno::ENETUNREACH),
         (Family::V6, _) => Err(Errno::EINVAL),
+    }
+}
+
+/// Whether the socket of the stopped call set `SO_BROADCAST` (its carrier keeps it).
+fn may_broadcast(stop: &SyscallStop) -> bool {
+    let copy = stop.call().fd().and_then(|fd| stop.copy_fd(fd).ok());
+    copy.is_some_and(|copy| {
+        nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::Broadcast).unwrap_or(false)
+    })
+}
+
+/// The flags a datagram send on `socket` goes with: `MSG_OOB` is refused
+/// (`EOPNOTSUPP`) except by IPv6 UDP, which ignores it (`udpv6_sendmsg`).
+fn out_of_band(socket: &VSocket, flags: i32) -> Result<i32, Errno> {
+    match (socket.family, socket.proto) {
+        _ if flags & libc::MSG_OOB == 0 => Ok(flags),
+        (Family::V6, Proto::Udp) => Ok(flags & !libc::MSG_OOB),
+        _ => Err(Errno::EOPNOTSUPP),
     }
 }
 

@@ -123,6 +123,8 @@ struct VSocket {
     options: Options,
     /// Not a program's socket: the supervisor's stand-in for a remote host.
     stand_in: bool,
+    /// What the program's own `bind` fixed, which a UDP disconnect keeps.
+    locks: BindLocks,
     /// ICMP errors queued for `recvmsg(MSG_ERRQUEUE)` (with `IP_RECVERR`).
     errors: std::collections::VecDeque<icmp::IcmpError>,
     /// The error raised on the carrier that `SO_ERROR` or the next call reports.
@@ -158,9 +160,25 @@ impl VSocket {
             listening: false,
             options: Options::default(),
             stand_in: false,
+            locks: BindLocks::default(),
             errors: std::collections::VecDeque::new(),
             error: None,
         }
+    }
+}
+
+/// What a program's `bind` chose itself (Linux's `SOCK_BINDADDR_LOCK` and
+/// `SOCK_BINDPORT_LOCK`): a UDP disconnect gives up the rest, as `__udp_disconnect`.
+#[derive(Clone, Copy, Debug, Default)]
+struct BindLocks {
+    address: bool,
+    port: bool,
+}
+
+impl BindLocks {
+    /// The locks of a program's `bind(asked)`.
+    fn of(asked: SocketAddr) -> Self {
+        Self { address: !asked.ip().is_unspecified(), port: asked.port() != 0 }
     }
 }
 
@@ -172,10 +190,12 @@ enum Step {
         family: Family,
         proto: Proto,
     },
-    /// A bind of the carrier to `name`: the program's own `bind`, or (`then`
-    /// holding the original call number) one netvm slipped in before that call.
+    /// A bind of the carrier to `name`: the program's own `bind` of `asked`, or
+    /// (`then` holding the original call number) one netvm slipped in before that
+    /// call.
     Bind {
         socket: SocketId,
+        asked: SocketAddr,
         local: SocketAddr,
         name: EndpointName,
         then: Option<i64>,
@@ -385,6 +405,23 @@ impl SmoltcpStack {
         ip.is_loopback() || self.addresses.contains(&ip)
     }
 
+    /// Whether `ip` is an IPv4 broadcast address of this host: the limited
+    /// broadcast, loopback's `127.255.255.255`, and each interface subnet's
+    /// (as Linux's local routing table lists them).
+    fn is_broadcast(&self, ip: IpAddr) -> bool {
+        let IpAddr::V4(ip) = ip.to_canonical() else { return false };
+        let subnet_broadcast = |(address, prefix): &(IpAddr, u8)| match address {
+            IpAddr::V4(address) if *prefix < 31 => {
+                let host_bits = u32::MAX >> prefix;
+                u32::from(*address) | host_bits == u32::from(ip)
+            }
+            _ => false,
+        };
+        ip.is_broadcast()
+            || ip == Ipv4Addr::new(127, 255, 255, 255)
+            || self.interfaces.iter().flat_map(|i| &i.addresses).any(subnet_broadcast)
+    }
+
     /// Whether a socket may bind `ip`: a wildcard, one of the host's own addresses,
     /// or a broadcast or multicast group (as `inet_addr_valid_or_nonlocal` allows);
     /// any address with `freebind` (`IP_FREEBIND`). A link-local multicast group
@@ -470,10 +507,42 @@ impl SmoltcpStack {
         local: SocketAddr,
         then: Option<i64>,
     ) -> Disposition {
-        let Some(socket) = self.sockets.get(&id) else {
+        let Some(proto) = self.sockets.get(&id).map(|s| s.proto) else {
             return errno(Errno::EBADF);
         };
         let name = self.namer.fresh();
+        let port = match self.take_port(id, name, local) {
+            Ok(port) => port,
+            Err(e) => return errno(e),
+        };
+        let (asked, local) = (local, SocketAddr::new(local.ip(), port));
+        let Some(fd) = stop.call().fd() else {
+            return errno(Errno::EBADF);
+        };
+        let addr = match put_scratch(stop, &name.sockaddr(), 0) {
+            Ok(addr) => addr,
+            Err(e) => {
+                self.ports.unbind(proto, port, id);
+                return errno(e);
+            }
+        };
+        stop.set_number(libc::SYS_bind);
+        stop.set_arg(0, fd as u64);
+        stop.set_arg(1, addr);
+        stop.set_arg(2, name.sockaddr().len() as u64);
+        self.steps.insert(stop.tid, Step::Bind { socket: id, asked, local, name, then });
+        Disposition::KernelThenFinish
+    }
+
+    /// Enters socket `id`, with carrier `name`, in the port table at `local` (port
+    /// 0: an ephemeral one); returns the port.
+    fn take_port(
+        &mut self,
+        id: SocketId,
+        name: EndpointName,
+        local: SocketAddr,
+    ) -> Result<u16, Errno> {
+        let socket = self.sockets.get(&id).ok_or(Errno::EBADF)?;
         let binding = Binding {
             socket: id,
             name,
@@ -482,30 +551,37 @@ impl SmoltcpStack {
             reuse_port: socket.options.reuse_port,
             listening: false,
         };
-        let port = match self
-            .ports
-            .bind(socket.proto, local.port(), binding, |name| name.is_held(socket.proto.carrier()))
-        {
-            Ok(port) => port,
-            Err(e) => return errno(e),
-        };
-        let local = SocketAddr::new(local.ip(), port);
-        let Some(fd) = stop.call().fd() else {
-            return errno(Errno::EBADF);
-        };
-        let addr = match put_scratch(stop, &name.sockaddr(), 0) {
-            Ok(addr) => addr,
-            Err(e) => {
-                self.ports.unbind(socket.proto, port, id);
-                return errno(e);
+        let carrier = socket.proto.carrier();
+        self.ports.bind(socket.proto, local.port(), binding, |name| name.is_held(carrier))
+    }
+
+    /// Gives a socket an implicit bind before a call that needs one: unbound, its
+    /// carrier is bound (rewriting the call, `number`, into that bind; `Some`);
+    /// a UDP socket whose disconnect gave up its port takes a new one at once.
+    fn bind_implicitly(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        ip: IpAddr,
+        number: i64,
+    ) -> Option<Disposition> {
+        let socket = &self.sockets[&id];
+        match (socket.local, socket.name) {
+            (None, _) => Some(self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(number))),
+            (Some(local), Some(name)) if local.port() == 0 && socket.proto == Proto::Udp => {
+                let port = match self.take_port(id, name, local) {
+                    Ok(port) => port,
+                    Err(e) => return Some(errno(e)),
+                };
+                let socket = self.sockets.get_mut(&id).expect("checked above");
+                socket.local = Some(SocketAddr::new(local.ip(), port));
+                if let Some(net) = self.net.as_mut() {
+                    net.open_udp(port);
+                }
+                None
             }
-        };
-        stop.set_number(libc::SYS_bind);
-        stop.set_arg(0, fd as u64);
-        stop.set_arg(1, addr);
-        stop.set_arg(2, name.sockaddr().len() as u64);
-        self.steps.insert(stop.tid, Step::Bind { socket: id, local, name, then });
-        Disposition::KernelThenFinish
+            _ => None,
+        }
     }
 
     fn finish_step(&mut self, stop: &mut SyscallStop, step: Step, claims: &mut Claims) {
@@ -534,7 +610,7 @@ impl SmoltcpStack {
                     claims.claim(id);
                 }
             }
-            Step::Bind { socket, local, name, then } => {
+            Step::Bind { socket, asked, local, name, then } => {
                 let proto = self.sockets.get(&socket).map(|s| s.proto);
                 if ret != 0 {
                     if let Some(proto) = proto {
@@ -545,6 +621,9 @@ impl SmoltcpStack {
                 if let Some(s) = self.sockets.get_mut(&socket) {
                     s.local = Some(local);
                     s.name = Some(name);
+                    if then.is_none() {
+                        s.locks = BindLocks::of(asked);
+                    }
                     self.by_name.insert(name, socket);
                     if let (Some(net), Proto::Udp) = (self.net.as_mut(), s.proto) {
                         net.open_udp(local.port());

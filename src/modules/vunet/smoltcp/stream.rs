@@ -123,13 +123,19 @@ impl SmoltcpStack {
         {
             return errno(Errno::ENETUNREACH);
         }
+        if socket.proto == Proto::Tcp
+            && (to.ip().to_canonical().is_multicast() || self.is_broadcast(to.ip()))
+        {
+            // TCP talks to one host.
+            return errno(Errno::ENETUNREACH);
+        }
         // A ping socket connected to the host itself is answered by the host, as
         // one connected to another host: through its private end.
         if !self.is_local(to.ip()) || socket.proto == Proto::Icmp {
             return self.connect_remote(stop, id, to);
         }
         let source = self.source_for(to.ip());
-        let (proto, bound) = (socket.proto, socket.local.is_some());
+        let proto = socket.proto;
         let receiver = match (self.live_receiver(proto, to), proto) {
             (Some(receiver), _) => receiver,
             (None, Proto::Tcp) => return self.refuse(stop, id),
@@ -140,9 +146,8 @@ impl SmoltcpStack {
                 None => return self.remember_peer(id, to),
             },
         };
-        if !bound {
-            let local = SocketAddr::new(source, 0);
-            return self.bind_carrier(stop, id, local, Some(libc::SYS_connect));
+        if let Some(answer) = self.bind_implicitly(stop, id, source, libc::SYS_connect) {
+            return answer;
         }
         let Some(fd) = stop.call().fd() else {
             return errno(Errno::EBADF);
@@ -176,11 +181,12 @@ impl SmoltcpStack {
             Some(route) => route,
             None => return errno(Errno::ENETUNREACH),
         };
+        let source = self.family_ip(self.sockets[&id].family, route.source);
+        if let Some(answer) = self.bind_implicitly(stop, id, source, libc::SYS_connect) {
+            return answer;
+        }
         let socket = &self.sockets[&id];
-        let Some(local) = socket.local else {
-            let local = SocketAddr::new(self.family_ip(socket.family, route.source), 0);
-            return self.bind_carrier(stop, id, local, Some(libc::SYS_connect));
-        };
+        let Some(local) = socket.local else { return errno(Errno::EINVAL) };
         let Some(fd) = stop.call().fd() else { return errno(Errno::EBADF) };
         let proto = socket.proto;
         let target = if proto == Proto::Tcp {
@@ -269,6 +275,18 @@ impl SmoltcpStack {
     pub(super) fn disconnect(&mut self, id: SocketId) -> Disposition {
         let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
         socket.peer = None;
+        if let (Proto::Udp, Some(local)) = (socket.proto, socket.local) {
+            // What the program's bind did not fix is given up (`__udp_disconnect`).
+            let ip = if socket.locks.address { local.ip() } else { socket.family.unspecified() };
+            let port = if socket.locks.port { local.port() } else { 0 };
+            socket.local = Some(SocketAddr::new(ip, port));
+            socket.source = None;
+            if port == 0 {
+                self.ports.unbind(Proto::Udp, local.port(), id);
+                self.close_network_port(Proto::Udp, local.port());
+            }
+            return Disposition::Kernel;
+        }
         match socket.proto {
             // The carrier dissolves its association natively with AF_UNSPEC.
             Proto::Udp | Proto::Icmp | Proto::Raw => Disposition::Kernel,
