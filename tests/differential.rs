@@ -270,7 +270,6 @@ cases! {
     bind_ephemeral,
     bind_freebind,
     bind_loopback_net,
-    #[ignore = "netvm differs: IP_LOCAL_PORT_RANGE is ENOPROTOOPT (Linux: it narrows the ports bind(0), connect and sendto pick)"]
     bind_port_range,
     bind_special,
     bind_twice,

@@ -47,7 +47,8 @@ impl SmoltcpStack {
         }
         // Linux binds an unbound sender to the wildcard and an ephemeral port.
         if socket.proto != Proto::Raw
-            && let Some(answer) = self.bind_implicitly(stop, id, socket.family.unspecified(), number)
+            && let Some(answer) =
+                self.bind_implicitly(stop, id, socket.family.unspecified(), number)
         {
             return Destination::Answer(answer);
         }

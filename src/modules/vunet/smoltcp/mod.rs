@@ -552,7 +552,13 @@ impl SmoltcpStack {
             listening: false,
         };
         let carrier = socket.proto.carrier();
-        self.ports.bind(socket.proto, local.port(), binding, |name| name.is_held(carrier))
+        let range = ports::ephemeral_range(socket.options.get(
+            libc::IPPROTO_IP,
+            sockopt::IP_LOCAL_PORT_RANGE,
+            socket.family.raw(),
+            socket.proto,
+        ));
+        self.ports.bind(socket.proto, local.port(), range, binding, |name| name.is_held(carrier))
     }
 
     /// Gives a socket an implicit bind before a call that needs one: unbound, its

@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
 
 use nix::errno::Errno;
 
@@ -16,7 +17,22 @@ use super::endpoint::{EndpointName, SockType};
 use crate::fdtable::SocketId;
 
 /// Linux's default `ip_local_port_range`.
-pub const EPHEMERAL: std::ops::RangeInclusive<u16> = 32768..=60999;
+pub const EPHEMERAL: RangeInclusive<u16> = 32768..=60999;
+
+/// The ephemeral ports of a socket whose `IP_LOCAL_PORT_RANGE` is `option`
+/// (`low | high << 16`; 0 is unset): each bound that falls inside the host's
+/// range narrows it (`inet_sk_get_local_port_range`).
+pub fn ephemeral_range(option: i32) -> RangeInclusive<u16> {
+    let (own_low, own_high) = (option as u32 as u16, (option as u32 >> 16) as u16);
+    let (mut low, mut high) = (*EPHEMERAL.start(), *EPHEMERAL.end());
+    if (low..=high).contains(&own_low) {
+        low = own_low;
+    }
+    if (low..=high).contains(&own_high) {
+        high = own_high;
+    }
+    low..=high
+}
 
 /// The transport protocols with ports.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -113,17 +129,18 @@ impl PortTable {
         Self { bound: HashMap::new(), next_ephemeral: EPHEMERAL.start() + seed % span }
     }
 
-    /// Binds `binding` to `port` (0: an ephemeral port) and returns the port.
-    /// `is_held` tells whether a binding's socket still exists.
+    /// Binds `binding` to `port` (0: an ephemeral port from `range`) and returns
+    /// the port. `is_held` tells whether a binding's socket still exists.
     pub fn bind(
         &mut self,
         proto: Proto,
         port: u16,
+        range: RangeInclusive<u16>,
         binding: Binding,
         is_held: impl Fn(&EndpointName) -> bool,
     ) -> Result<u16, Errno> {
         let port = if port == 0 {
-            self.pick_ephemeral(proto, &binding, &is_held).ok_or(Errno::EADDRINUSE)?
+            self.pick_ephemeral(proto, range, &binding, &is_held).ok_or(Errno::EADDRINUSE)?
         } else if self.conflict(proto, port, &binding, &is_held) {
             return Err(Errno::EADDRINUSE);
         } else {
@@ -229,18 +246,25 @@ impl PortTable {
         still
     }
 
+    /// A free port of `range`, searched from the table's cursor on (from where
+    /// the cursor falls in a narrower range).
     fn pick_ephemeral(
         &mut self,
         proto: Proto,
+        range: RangeInclusive<u16>,
         binding: &Binding,
         is_held: &impl Fn(&EndpointName) -> bool,
     ) -> Option<u16> {
-        let span = u32::from(EPHEMERAL.end() - EPHEMERAL.start()) + 1;
-        for _ in 0..span {
-            let port = self.next_ephemeral;
-            self.next_ephemeral =
-                if port == *EPHEMERAL.end() { *EPHEMERAL.start() } else { port + 1 };
+        let (low, high) = (u32::from(*range.start()), u32::from(*range.end()));
+        let span = high - low + 1;
+        let first = u32::from(self.next_ephemeral).saturating_sub(low) % span;
+        for i in 0..span {
+            let port = (low + (first + i) % span) as u16;
             if !self.conflict(proto, port, binding, is_held) {
+                let next = if port == *EPHEMERAL.end() { *EPHEMERAL.start() } else { port + 1 };
+                if EPHEMERAL.contains(&next) {
+                    self.next_ephemeral = next;
+                }
                 return Some(port);
             }
         }
@@ -266,45 +290,59 @@ mod tests {
     const HELD: fn(&EndpointName) -> bool = |_| true;
 
     #[test]
+    fn a_socket_narrows_its_ephemeral_ports() {
+        assert_eq!(ephemeral_range(0), EPHEMERAL);
+        assert_eq!(ephemeral_range((40000 | 40010 << 16) as i32), 40000..=40010);
+        // Bounds outside the host's range are ignored.
+        assert_eq!(ephemeral_range((1000 | 40000 << 16) as i32), 32768..=40000);
+        let mut t = PortTable::new(0);
+        let range = ephemeral_range((42000 | 42000 << 16) as i32);
+        let mut one =
+            |n| t.bind(Proto::Udp, 0, range.clone(), binding(n, "127.0.0.1", false), HELD);
+        assert_eq!(one(1), Ok(42000));
+        assert_eq!(one(2), Err(Errno::EADDRINUSE));
+    }
+
+    #[test]
     fn same_port_same_address_conflicts() {
         let mut t = PortTable::new(0);
-        assert_eq!(t.bind(Proto::Tcp, 80, binding(1, "127.0.0.1", false), HELD), Ok(80));
+        assert_eq!(t.bind(Proto::Tcp, 80, EPHEMERAL, binding(1, "127.0.0.1", false), HELD), Ok(80));
         assert_eq!(
-            t.bind(Proto::Tcp, 80, binding(2, "127.0.0.1", false), HELD),
+            t.bind(Proto::Tcp, 80, EPHEMERAL, binding(2, "127.0.0.1", false), HELD),
             Err(Errno::EADDRINUSE)
         );
         assert_eq!(
-            t.bind(Proto::Tcp, 80, binding(3, "0.0.0.0", false), HELD),
+            t.bind(Proto::Tcp, 80, EPHEMERAL, binding(3, "0.0.0.0", false), HELD),
             Err(Errno::EADDRINUSE)
         );
-        assert_eq!(t.bind(Proto::Tcp, 80, binding(4, "127.0.0.2", false), HELD), Ok(80));
-        assert_eq!(t.bind(Proto::Udp, 80, binding(5, "127.0.0.1", false), HELD), Ok(80));
+        assert_eq!(t.bind(Proto::Tcp, 80, EPHEMERAL, binding(4, "127.0.0.2", false), HELD), Ok(80));
+        assert_eq!(t.bind(Proto::Udp, 80, EPHEMERAL, binding(5, "127.0.0.1", false), HELD), Ok(80));
     }
 
     #[test]
     fn dual_stack_wildcards_cover_ipv4_unless_v6only() {
         let mut t = PortTable::new(0);
-        t.bind(Proto::Tcp, 80, binding(1, "::", false), HELD).unwrap();
+        t.bind(Proto::Tcp, 80, EPHEMERAL, binding(1, "::", false), HELD).unwrap();
         assert_eq!(
-            t.bind(Proto::Tcp, 80, binding(2, "0.0.0.0", false), HELD),
+            t.bind(Proto::Tcp, 80, EPHEMERAL, binding(2, "0.0.0.0", false), HELD),
             Err(Errno::EADDRINUSE)
         );
         let mut t = PortTable::new(0);
         let mut v6only = binding(1, "::", false);
         v6only.scope = Scope::AnyV6 { v6only: true };
-        t.bind(Proto::Tcp, 80, v6only, HELD).unwrap();
-        assert_eq!(t.bind(Proto::Tcp, 80, binding(2, "0.0.0.0", false), HELD), Ok(80));
+        t.bind(Proto::Tcp, 80, EPHEMERAL, v6only, HELD).unwrap();
+        assert_eq!(t.bind(Proto::Tcp, 80, EPHEMERAL, binding(2, "0.0.0.0", false), HELD), Ok(80));
     }
 
     #[test]
     fn reuse_addr_shares_until_someone_listens() {
         let mut t = PortTable::new(0);
-        t.bind(Proto::Tcp, 80, binding(1, "0.0.0.0", true), HELD).unwrap();
-        assert_eq!(t.bind(Proto::Tcp, 80, binding(2, "0.0.0.0", true), HELD), Ok(80));
+        t.bind(Proto::Tcp, 80, EPHEMERAL, binding(1, "0.0.0.0", true), HELD).unwrap();
+        assert_eq!(t.bind(Proto::Tcp, 80, EPHEMERAL, binding(2, "0.0.0.0", true), HELD), Ok(80));
         assert_eq!(t.listen(80, SocketId(1), HELD), Ok(()));
         assert_eq!(t.listen(80, SocketId(2), HELD), Err(Errno::EADDRINUSE));
         assert_eq!(
-            t.bind(Proto::Tcp, 80, binding(3, "0.0.0.0", true), HELD),
+            t.bind(Proto::Tcp, 80, EPHEMERAL, binding(3, "0.0.0.0", true), HELD),
             Err(Errno::EADDRINUSE)
         );
     }
@@ -312,27 +350,31 @@ mod tests {
     #[test]
     fn stale_bindings_are_dropped_when_in_the_way() {
         let mut t = PortTable::new(0);
-        t.bind(Proto::Tcp, 80, binding(1, "0.0.0.0", false), HELD).unwrap();
-        assert_eq!(t.bind(Proto::Tcp, 80, binding(2, "0.0.0.0", false), |_| false), Ok(80));
+        t.bind(Proto::Tcp, 80, EPHEMERAL, binding(1, "0.0.0.0", false), HELD).unwrap();
+        assert_eq!(
+            t.bind(Proto::Tcp, 80, EPHEMERAL, binding(2, "0.0.0.0", false), |_| false),
+            Ok(80)
+        );
     }
 
     #[test]
     fn ephemeral_ports_come_from_linux_range_and_skip_used_ones() {
         let mut t = PortTable::new(0);
-        let first = t.bind(Proto::Tcp, 0, binding(1, "127.0.0.1", false), HELD).unwrap();
+        let first = t.bind(Proto::Tcp, 0, EPHEMERAL, binding(1, "127.0.0.1", false), HELD).unwrap();
         assert!(EPHEMERAL.contains(&first));
-        t.bind(Proto::Tcp, first + 1, binding(2, "127.0.0.1", false), HELD).unwrap();
-        let second = t.bind(Proto::Tcp, 0, binding(3, "127.0.0.1", false), HELD).unwrap();
+        t.bind(Proto::Tcp, first + 1, EPHEMERAL, binding(2, "127.0.0.1", false), HELD).unwrap();
+        let second =
+            t.bind(Proto::Tcp, 0, EPHEMERAL, binding(3, "127.0.0.1", false), HELD).unwrap();
         assert_eq!(second, first + 2);
     }
 
     #[test]
     fn receivers_prefer_exact_addresses() {
         let mut t = PortTable::new(0);
-        t.bind(Proto::Udp, 53, binding(1, "0.0.0.0", true), HELD).unwrap();
+        t.bind(Proto::Udp, 53, EPHEMERAL, binding(1, "0.0.0.0", true), HELD).unwrap();
         let lone = binding(9, "127.0.0.1", false);
-        assert_eq!(t.bind(Proto::Udp, 53, lone, HELD), Err(Errno::EADDRINUSE));
-        t.bind(Proto::Udp, 53, binding(2, "127.0.0.1", true), HELD).unwrap();
+        assert_eq!(t.bind(Proto::Udp, 53, EPHEMERAL, lone, HELD), Err(Errno::EADDRINUSE));
+        t.bind(Proto::Udp, 53, EPHEMERAL, binding(2, "127.0.0.1", true), HELD).unwrap();
         let to = |s: &str| s.parse::<SocketAddr>().unwrap();
         assert_eq!(t.receiver(Proto::Udp, to("127.0.0.1:53")).unwrap().socket, SocketId(2));
         assert_eq!(t.receiver(Proto::Udp, to("127.0.0.9:53")).unwrap().socket, SocketId(1));
@@ -343,7 +385,7 @@ mod tests {
     #[test]
     fn listeners_only_for_tcp() {
         let mut t = PortTable::new(0);
-        t.bind(Proto::Tcp, 80, binding(1, "::", false), HELD).unwrap();
+        t.bind(Proto::Tcp, 80, EPHEMERAL, binding(1, "::", false), HELD).unwrap();
         let to: SocketAddr = "127.0.0.1:80".parse().unwrap();
         assert!(t.receiver(Proto::Tcp, to).is_none());
         t.listen(80, SocketId(1), HELD).unwrap();

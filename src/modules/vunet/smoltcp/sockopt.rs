@@ -45,6 +45,7 @@ const IP_DEFAULTS: &[(i32, i32)] = &[
     (libc::IP_MULTICAST_TTL, 1),
     (libc::IP_MULTICAST_LOOP, 1),
     (libc::IP_FREEBIND, 0),
+    (IP_LOCAL_PORT_RANGE, 0),
 ];
 
 /// `IPPROTO_UDP`-level options, with Linux's defaults. They are kept, not
@@ -54,6 +55,10 @@ const UDP_DEFAULTS: &[(i32, i32)] =
 
 /// `IPV6_FREEBIND` (linux/in6.h): the same flag as `IP_FREEBIND`, set at the IPv6 level.
 pub const IPV6_FREEBIND: i32 = 78;
+
+/// `IP_LOCAL_PORT_RANGE` (linux/in.h): the socket's own ephemeral port bounds,
+/// `low | high << 16`.
+pub const IP_LOCAL_PORT_RANGE: i32 = 51;
 
 /// `SO_PEERPIDFD` (asm-generic/socket.h): a pidfd of the peer process.
 const SO_PEERPIDFD: i32 = 77;
@@ -228,6 +233,10 @@ impl Options {
             }
             (libc::IPPROTO_TCP, libc::TCP_KEEPCNT) => (1..=127).contains(&value),
             (libc::IPPROTO_TCP, libc::TCP_USER_TIMEOUT) => value >= 0,
+            (libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE) => {
+                let (low, high) = (value as u32 & 0xffff, value as u32 >> 16);
+                low == 0 || high == 0 || low <= high
+            }
             _ => true,
         };
         if !in_range {
@@ -253,7 +262,10 @@ impl Options {
             )
             | (
                 libc::IPPROTO_IPV6,
-                libc::IPV6_RECVERR | libc::IPV6_RECVPKTINFO | libc::IPV6_RECVHOPLIMIT | IPV6_FREEBIND,
+                libc::IPV6_RECVERR
+                | libc::IPV6_RECVPKTINFO
+                | libc::IPV6_RECVHOPLIMIT
+                | IPV6_FREEBIND,
             ) => i32::from(value != 0),
             // A TCP socket keeps the ECN bits of its traffic class to itself.
             (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if proto == Proto::Tcp => value & !0x3,
@@ -276,6 +288,9 @@ pub fn value_width(level: i32, name: i32, optlen: u32) -> Result<usize, Errno> {
     let int = size_of::<i32>() as i32;
     match optlen {
         _ if optlen < 0 => Err(Errno::EINVAL),
+        _ if (level, name) == (libc::IPPROTO_IP, IP_LOCAL_PORT_RANGE) && optlen != int => {
+            Err(Errno::EINVAL)
+        }
         _ if optlen >= int => Ok(size_of::<i32>()),
         _ if level != libc::IPPROTO_IP => Err(Errno::EINVAL),
         0 if [libc::IP_TTL, libc::IP_MULTICAST_TTL, libc::IP_MULTICAST_LOOP, libc::IP_FREEBIND]
