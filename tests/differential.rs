@@ -277,6 +277,8 @@ cases! {
     bind_v6only_port,
     #[ignore = "carrier: send() without an address runs natively on the AF_UNIX carrier, which says ENOTCONN (Linux: EDESTADDRREQ)"]
     carrier_send_unaddressed,
+    #[ignore = "carrier: a plain recv() runs natively, and the carrier can only hold ECONNRESET (Linux: ECONNREFUSED after a port unreachable)"]
+    carrier_udp_refused_recv,
     closed_state,
     connect,
     connect_again,
@@ -362,7 +364,6 @@ cases! {
     udp,
     udp_addressing,
     udp_broadcast,
-    #[ignore = "netvm differs: UDP connected to a port closed just now never sees the ICMP refusal (recv is EAGAIN, not ECONNREFUSED)"]
     udp_closed_port,
     udp_connect_self,
     udp_connected_filter,
@@ -379,7 +380,6 @@ cases! {
     udp_silent,
     udp_size_limit,
     udp_trunc_peek,
-    #[ignore = "netvm differs: UDP connected to an unbound port never sees the ICMP refusal (no POLLERR, ECONNREFUSED or SO_ERROR after a send)"]
     udp_unreachable,
     udp_zero_length,
     #[ignore = "netvm differs: recv/send on an unconnected TCP socket give EINVAL/ENOTCONN (Linux: ENOTCONN/EPIPE with SIGPIPE)"]

@@ -76,6 +76,20 @@ impl SmoltcpStack {
         Some(name)
     }
 
+    /// Handles at once what datagram socket `id` sent its private end, so that an
+    /// error the host itself answers with (nobody bound a port) is there for the
+    /// call that asks next, as on Linux's loopback.
+    pub(super) fn settle_sent(&mut self, id: SocketId) {
+        let Some(carrier) = self.sockets.get(&id).and_then(|s| s.name) else { return };
+        let Some(mut net) = self.net.take() else { return };
+        if let Some((fd, remote)) =
+            net.privates.get(&carrier).map(|p| (p.end.as_raw_fd(), p.remote))
+        {
+            self.forward_from(&mut net, fd, remote);
+        }
+        self.net = Some(net);
+    }
+
     /// Hands an ICMP error to the socket that sent the packet it is about.
     pub(super) fn report_error(&mut self, net: &mut NetHost, error: IcmpError) {
         let mut targets = Vec::new();

@@ -229,6 +229,28 @@ fn convert(family: Family, kind: u8, code: u8) -> Option<(nix::errno::Errno, boo
     }
 }
 
+/// The port unreachable the host itself answers a UDP datagram from `local` to
+/// `remote` (one of its own addresses, where no socket is bound) with.
+pub(super) fn port_unreachable(local: SocketAddr, remote: SocketAddr, payload: &[u8]) -> IcmpError {
+    let family = Family::of(remote.ip());
+    let (kind, code) = match family {
+        Family::V4 => (3, 3),
+        Family::V6 => (1, 4),
+    };
+    let (errno, fatal) = convert(family, kind, code).expect("port unreachable is an error");
+    IcmpError {
+        proto: Proto::Udp,
+        local,
+        remote,
+        offender: remote.ip(),
+        errno,
+        fatal,
+        kind,
+        code,
+        payload: payload.to_vec(),
+    }
+}
+
 /// The error an ICMP error packet reports, if it is one about UDP or ICMP.
 pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
     let outer = parse(packet)?;

@@ -284,8 +284,6 @@ pub struct SmoltcpStack {
     sockets: HashMap<SocketId, VSocket>,
     by_name: HashMap<EndpointName, SocketId>,
     steps: HashMap<Pid, Step>,
-    /// Where datagrams to nobody go (see `sink`).
-    sink: Option<EndpointName>,
     /// The stack's network side, if an interface is plugged into a link.
     net: Option<net::NetHost>,
     /// Closed sockets whose network side is still to be let go of.
@@ -314,7 +312,6 @@ impl SmoltcpStack {
             sockets: HashMap::new(),
             by_name: HashMap::new(),
             steps: HashMap::new(),
-            sink: None,
             net: None,
             forgotten: Vec::new(),
             interfaces: Vec::new(),
@@ -452,32 +449,6 @@ impl SmoltcpStack {
             self.forget(&[socket]);
             self.ports.unbind(proto, to.port(), socket);
         }
-    }
-
-    /// The stack's sink: a datagram socket that a thread of its own reads and
-    /// discards, where UDP sockets connected to a port nobody bound send.
-    /// Made on first use; the thread inherits the supervisor's blocked signals,
-    /// so no signal meant for the supervisor's signalfd can land there.
-    fn sink(&mut self) -> Option<EndpointName> {
-        use nix::sys::socket::{AddressFamily, SockFlag, UnixAddr, bind, recv, socket};
-        if self.sink.is_none() {
-            let name = self.namer.fresh();
-            let sink =
-                socket(AddressFamily::Unix, SockType::Datagram, SockFlag::SOCK_CLOEXEC, None)
-                    .ok()?;
-            bind(sink.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
-            std::thread::Builder::new()
-                .name(format!("netvm-sink-{}", self.name))
-                .spawn(move || {
-                    let mut discard = vec![0u8; 1 << 16];
-                    while recv(sink.as_raw_fd(), &mut discard, nix::sys::socket::MsgFlags::empty())
-                        .is_ok()
-                    {}
-                })
-                .ok()?;
-            self.sink = Some(name);
-        }
-        self.sink
     }
 
     /// The source address this host uses to reach `to` (one of its own).

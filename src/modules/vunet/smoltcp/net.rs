@@ -946,6 +946,20 @@ impl SmoltcpStack {
             // A connected ping socket's request to the host itself.
             return self.echo_locally(net, id, to.ip(), payload);
         }
+        if proto == Proto::Udp && self.is_local(to.ip()) {
+            // A connected UDP socket's datagram to a port of the host itself that
+            // nobody had bound when it connected.
+            let Some(local) = sender.local else { return };
+            let ip = match sender.source {
+                Some(source) if local.ip().is_unspecified() => source,
+                _ => local.ip(),
+            };
+            let from = SocketAddr::new(ip.to_canonical(), local.port());
+            return match self.live_receiver(Proto::Udp, to) {
+                Some(receiver) => self.deliver(net, Proto::Udp, from, receiver, payload),
+                None => self.report_error(net, super::icmp::port_unreachable(from, to, payload)),
+            };
+        }
         let Some(route) = net.route(to.ip()) else { return };
         let Some(local) = sender.local else { return };
         let ttl = sender.options.hop_limit(sender.family == super::Family::V6);

@@ -34,6 +34,10 @@ impl SmoltcpStack {
         id: SocketId,
         c: Getsockopt,
     ) -> Disposition {
+        if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) {
+            // What the program sent before asking may have been refused already.
+            self.settle_sent(id);
+        }
         let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
         let keeper = match socket.keeper(c.level, c.optname, true) {
             Ok(keeper) => keeper,
@@ -59,6 +63,11 @@ impl SmoltcpStack {
                     }
                     _ => return Disposition::Kernel,
                 };
+                let carrier = socket.name;
+                if let (Some(net), Some(carrier)) = (self.net.as_mut(), carrier) {
+                    // Reported now: the carrier is not to be marked with it later.
+                    net.raise_at.retain(|(_, c)| *c != carrier);
+                }
                 clear_carrier_error(stop, c.fd);
                 int_bytes(error as i32)
             }

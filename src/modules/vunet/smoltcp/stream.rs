@@ -139,12 +139,10 @@ impl SmoltcpStack {
         let receiver = match (self.live_receiver(proto, to), proto) {
             (Some(receiver), _) => receiver,
             (None, Proto::Tcp) => return self.refuse(stop, id),
-            // UDP connects to a silent port all the same; what is sent there is
-            // lost. The carrier is connected to the stack's sink, which drops it.
-            (None, _) => match self.sink() {
-                Some(sink) => sink,
-                None => return self.remember_peer(id, to),
-            },
+            // UDP connects to a silent port all the same. The carrier is connected
+            // to a private end, which answers what is sent there as the host
+            // would: with a port unreachable.
+            (None, _) => return self.connect_remote(stop, id, to),
         };
         if let Some(answer) = self.bind_implicitly(stop, id, source, libc::SYS_connect) {
             return answer;
@@ -263,13 +261,6 @@ impl SmoltcpStack {
             }
             Err(e) => errno(e),
         }
-    }
-
-    pub(super) fn remember_peer(&mut self, id: SocketId, to: SocketAddr) -> Disposition {
-        if let Some(socket) = self.sockets.get_mut(&id) {
-            socket.peer = Some(to);
-        }
-        Disposition::Return(0)
     }
 
     pub(super) fn disconnect(&mut self, id: SocketId) -> Disposition {
