@@ -292,11 +292,11 @@ mod tests {
     #[test]
     fn a_socket_narrows_its_ephemeral_ports() {
         assert_eq!(ephemeral_range(0), EPHEMERAL);
-        assert_eq!(ephemeral_range((40000 | 40010 << 16) as i32), 40000..=40010);
+        assert_eq!(ephemeral_range((40000u32 | 40010 << 16) as i32), 40000..=40010);
         // Bounds outside the host's range are ignored.
-        assert_eq!(ephemeral_range((1000 | 40000 << 16) as i32), 32768..=40000);
+        assert_eq!(ephemeral_range((1000u32 | 40000 << 16) as i32), 32768..=40000);
         let mut t = PortTable::new(0);
-        let range = ephemeral_range((42000 | 42000 << 16) as i32);
+        let range = ephemeral_range((42000u32 | 42000 << 16) as i32);
         let mut one =
             |n| t.bind(Proto::Udp, 0, range.clone(), binding(n, "127.0.0.1", false), HELD);
         assert_eq!(one(1), Ok(42000));
