@@ -320,6 +320,10 @@ pub struct Vunet {
     control: Option<ControlSocket>,
 }
 
+/// The token of the control socket among the event sources (the others are
+/// tokened by fd).
+const CONTROL: mio::Token = mio::Token(usize::MAX);
+
 /// A `--stack` name that names no stack.
 #[derive(Debug, PartialEq, Eq)]
 pub struct UnknownStack {
@@ -630,11 +634,7 @@ impl Module for Vunet {
                 Ok(control) => {
                     let fd = control.as_raw_fd();
                     let source = &mut mio::unix::SourceFd(&fd);
-                    let _ = self.poll.registry().register(
-                        source,
-                        mio::Token(0),
-                        mio::Interest::READABLE,
-                    );
+                    let _ = self.poll.registry().register(source, CONTROL, mio::Interest::READABLE);
                     self.control = Some(control);
                 }
                 Err(e) => log::warn!(
@@ -653,13 +653,19 @@ impl Module for Vunet {
         // note every one that fired.
         let mut events = mio::Events::with_capacity(256);
         let mut ready = Vec::new();
+        let mut control_ready = false;
         while self.poll.poll(&mut events, Some(Duration::ZERO)).is_ok() && !events.is_empty() {
-            ready.extend(events.iter().map(|e| e.token().0 as RawFd));
+            control_ready |= events.iter().any(|e| e.token() == CONTROL);
+            ready.extend(
+                events.iter().filter(|e| e.token() != CONTROL).map(|e| e.token().0 as RawFd),
+            );
             if events.iter().count() < events.capacity() {
                 break;
             }
         }
-        if let Some(mut control) = self.control.take() {
+        // Only when it has work: accepting on an idle listener costs the kernel a
+        // socket allocation, and this runs after every trapped call.
+        if control_ready && let Some(mut control) = self.control.take() {
             control.serve(|request, pid| self.control_request(request, pid));
             self.control = Some(control);
         }
