@@ -387,6 +387,32 @@ impl SmoltcpStack {
         }
     }
 
+    /// Closes listener `id` (at `fd` of the stopped program) as Linux's
+    /// `tcp_disconnect` does: no new connections, `accept` is `EINVAL`, the port is
+    /// bound but no longer listened on. The connections waiting in its queue are
+    /// ended (Linux resets them; their carriers see the end of the stream).
+    fn stop_listening(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) {
+        let Some(socket) = self.sockets.get_mut(&id) else { return };
+        socket.listening = false;
+        if let Some(local) = socket.local {
+            self.ports.unlisten(local.port(), id);
+            self.close_network_port(Proto::Tcp, local.port());
+        }
+        let Ok(listener) = stop.copy_fd(fd) else { return };
+        // The carrier's file may be blocking (its flags are the program's): accept
+        // only what poll shows is there.
+        let mut waiting =
+            libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+        // SAFETY: one live pollfd, no timeout.
+        while unsafe { libc::poll(&mut waiting, 1, 0) } == 1 {
+            let flags = nix::sys::socket::SockFlag::SOCK_CLOEXEC;
+            match nix::sys::socket::accept4(listener.as_raw_fd(), flags) {
+                Ok(connection) => drop(nix::unistd::close(connection)),
+                Err(_) => break,
+            }
+        }
+    }
+
     /// The raw ICMP sockets of `family`, by carrier name.
     fn raw_receivers(&self, family: Family) -> Vec<EndpointName> {
         self.sockets
@@ -807,6 +833,11 @@ impl Stack for SmoltcpStack {
             Syscall::Sendto(c) => self.sendto(stop, id, c),
             Syscall::Recvfrom(_) => self.recvfrom(stop, id),
             Syscall::Sendmsg(c) => self.sendmsg(stop, id, c),
+            Syscall::Shutdown(c) if c.how != libc::SHUT_WR && self.sockets[&id].listening => {
+                // Shutting a listener's receiving side closes it (`inet_shutdown`).
+                self.stop_listening(stop, c.fd, id);
+                Disposition::Return(0)
+            }
             Syscall::Shutdown(c) => {
                 let socket = self.sockets.get_mut(&id).expect("checked above");
                 // An unconnected carrier would shut down quietly; Linux refuses.

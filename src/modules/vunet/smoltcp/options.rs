@@ -107,6 +107,7 @@ impl SmoltcpStack {
                     .concat()
             }
             Keeper::NoPeerProcess => return errno(Errno::ENODATA),
+            Keeper::Listening => int_bytes(i32::from(socket.listening)),
         };
         result(write_option(&memory, c.optval.0, c.optlen.0, &value).map(|()| 0))
     }
@@ -191,7 +192,7 @@ impl SmoltcpStack {
                 socket.options.reuse_port = value != 0;
                 Ok(0)
             }
-            Keeper::TcpInfo | Keeper::NoPeerProcess => Err(Errno::ENOPROTOOPT),
+            Keeper::TcpInfo | Keeper::NoPeerProcess | Keeper::Listening => Err(Errno::ENOPROTOOPT),
             _ => socket.options.set(c.level, c.optname, value, socket.proto).map(|()| 0),
         })
     }

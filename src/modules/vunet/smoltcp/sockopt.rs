@@ -93,6 +93,9 @@ pub enum Keeper {
     /// `SO_PEERCRED` and `SO_PEERPIDFD`: a TCP/IP socket has no peer process (a
     /// carrier would name the process at its other end).
     NoPeerProcess,
+    /// `SO_ACCEPTCONN`: whether the socket listens (a closed listener's carrier
+    /// still does).
+    Listening,
 }
 
 /// Decides who answers option `(level, name)` on a socket of `proto`, or the
@@ -120,6 +123,7 @@ pub fn keeper(
             libc::SO_DOMAIN | libc::SO_PROTOCOL => Keeper::Emulated,
             libc::SO_REUSEPORT => Keeper::ReusePort,
             libc::SO_PEERCRED | SO_PEERPIDFD if getting => Keeper::NoPeerProcess,
+            libc::SO_ACCEPTCONN if getting => Keeper::Listening,
             _ => Keeper::Carrier,
         }),
         libc::IPPROTO_TCP if proto == Proto::Tcp => match name {

@@ -87,7 +87,7 @@ impl SmoltcpStack {
             Err(e) => return errno(e),
         };
         if u16::from_ne_bytes([bytes[0], bytes[1]]) == libc::AF_UNSPEC as u16 {
-            return self.disconnect(id);
+            return self.disconnect(stop, c.fd, id);
         }
         let state = socket.connect;
         let set_state = |stack: &mut Self, to| {
@@ -263,7 +263,7 @@ impl SmoltcpStack {
         }
     }
 
-    pub(super) fn disconnect(&mut self, id: SocketId) -> Disposition {
+    pub(super) fn disconnect(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) -> Disposition {
         let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
         socket.peer = None;
         if let (Proto::Udp, Some(local)) = (socket.proto, socket.local) {
@@ -281,7 +281,14 @@ impl SmoltcpStack {
         match socket.proto {
             // The carrier dissolves its association natively with AF_UNSPEC.
             Proto::Udp | Proto::Icmp | Proto::Raw => Disposition::Kernel,
-            Proto::Tcp => Disposition::Return(0),
+            Proto::Tcp => {
+                // A listener stops listening; a connection is not aborted (the
+                // carrier cannot be), see carrier_unspec_connected.py.
+                if socket.listening {
+                    self.stop_listening(stop, fd, id);
+                }
+                Disposition::Return(0)
+            }
         }
     }
 
