@@ -300,6 +300,7 @@ cases! {
     epoll_et_arrivals,
     fionread_udp,
     fork_dup_scm,
+    implicit_bind_edges,
     interrupts,
     ioctl,
     ioctl_outq,

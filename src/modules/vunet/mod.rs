@@ -663,9 +663,13 @@ impl Module for Vunet {
                 break;
             }
         }
-        // Only when it has work: accepting on an idle listener costs the kernel a
-        // socket allocation, and this runs after every trapped call.
-        if control_ready && let Some(mut control) = self.control.take() {
+        // Only when it has work (news, or clients still waiting, whose timeouts it
+        // keeps): accepting on an idle listener costs the kernel a socket
+        // allocation, and this runs after every trapped call.
+        let control_waiting = self.control.as_ref().is_some_and(|c| c.pending() > 0);
+        if (control_ready || control_waiting)
+            && let Some(mut control) = self.control.take()
+        {
             control.serve(|request, pid| self.control_request(request, pid));
             self.control = Some(control);
         }

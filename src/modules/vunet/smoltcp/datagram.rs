@@ -680,7 +680,7 @@ pub(super) fn datagram_address(
 }
 
 /// Whether the socket of the stopped call set `SO_BROADCAST` (its carrier keeps it).
-fn may_broadcast(stop: &SyscallStop) -> bool {
+pub(super) fn may_broadcast(stop: &SyscallStop) -> bool {
     let copy = stop.call().fd().and_then(|fd| stop.copy_fd(fd).ok());
     copy.is_some_and(|copy| {
         nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::Broadcast).unwrap_or(false)

@@ -510,7 +510,7 @@ impl SmoltcpStack {
         let name = self.namer.fresh();
         let port = match self.take_port(id, name, local) {
             Ok(port) => port,
-            Err(e) => return errno(e),
+            Err(e) => return errno(implicit_bind_error(e, proto, then)),
         };
         let (asked, local) = (local, SocketAddr::new(local.ip(), port));
         let Some(fd) = stop.call().fd() else {
@@ -574,7 +574,7 @@ impl SmoltcpStack {
             (Some(local), Some(name)) if local.port() == 0 && socket.proto == Proto::Udp => {
                 let port = match self.take_port(id, name, local) {
                     Ok(port) => port,
-                    Err(e) => return Some(errno(e)),
+                    Err(e) => return Some(errno(implicit_bind_error(e, Proto::Udp, Some(number)))),
                 };
                 let socket = self.sockets.get_mut(&id).expect("checked above");
                 socket.local = Some(SocketAddr::new(local.ip(), port));
@@ -939,6 +939,19 @@ fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<
         (libc::SOCK_RAW, _) => Err(Errno::EPROTONOSUPPORT),
         (0..=10, _) => Err(Errno::ESOCKTNOSUPPORT),
         _ => Err(Errno::EINVAL),
+    }
+}
+
+/// The error of a bind that found no free port, as the call that needed it
+/// reports it: `bind` and `listen` say `EADDRINUSE`, a TCP `connect`
+/// `EADDRNOTAVAIL` (`__inet_hash_connect`), a datagram send or connect `EAGAIN`
+/// (`inet_autobind`).
+fn implicit_bind_error(e: Errno, proto: Proto, then: Option<i64>) -> Errno {
+    match then {
+        _ if e != Errno::EADDRINUSE => e,
+        None | Some(libc::SYS_listen) => e,
+        Some(_) if proto == Proto::Tcp => Errno::EADDRNOTAVAIL,
+        Some(_) => Errno::EAGAIN,
     }
 }
 

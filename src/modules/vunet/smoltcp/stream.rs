@@ -22,7 +22,9 @@ impl SmoltcpStack {
             socket.local = Some(SocketAddr::new(addr.ip(), 0));
             return Disposition::Return(0);
         }
-        if socket.local.is_some() {
+        // A UDP disconnect may have given up the port (`inet_num` 0): bind again.
+        let released = socket.local.is_some_and(|l| l.port() == 0) && socket.proto == Proto::Udp;
+        if socket.local.is_some() && !released {
             return errno(Errno::EINVAL);
         }
         if socket.options.v6only
@@ -43,7 +45,26 @@ impl SmoltcpStack {
                 self.sockets.get_mut(&id).expect("checked above").options.v6only = true;
             }
         }
-        self.bind_carrier(stop, id, addr, None)
+        match (released, self.sockets[&id].name) {
+            (true, Some(name)) => self.bind_named(id, name, addr),
+            _ => self.bind_carrier(stop, id, addr, None),
+        }
+    }
+
+    /// The program's `bind` of a socket whose carrier is named already (a UDP
+    /// socket whose disconnect gave up its port): the table alone changes.
+    fn bind_named(&mut self, id: SocketId, name: EndpointName, asked: SocketAddr) -> Disposition {
+        let port = match self.take_port(id, name, asked) {
+            Ok(port) => port,
+            Err(e) => return errno(e),
+        };
+        let socket = self.sockets.get_mut(&id).expect("bound above");
+        socket.local = Some(SocketAddr::new(asked.ip(), port));
+        socket.locks = BindLocks::of(asked);
+        if let Some(net) = self.net.as_mut() {
+            net.open_udp(port);
+        }
+        Disposition::Return(0)
     }
 
     pub(super) fn listen(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
@@ -128,6 +149,9 @@ impl SmoltcpStack {
         {
             // TCP talks to one host.
             return errno(Errno::ENETUNREACH);
+        }
+        if self.is_broadcast(to.ip()) && !super::datagram::may_broadcast(stop) {
+            return errno(Errno::EACCES);
         }
         // A ping socket connected to the host itself is answered by the host, as
         // one connected to another host: through its private end.
