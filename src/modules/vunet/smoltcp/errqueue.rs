@@ -45,11 +45,7 @@ impl SmoltcpStack {
             net.raise_at.iter().filter(|(at, _)| *at <= now).map(|(_, c)| *c).collect();
         net.raise_at.retain(|(at, _)| *at > now);
         for carrier in due {
-            if let Some((fd, remote)) =
-                net.privates.get(&carrier).map(|p| (p.end.as_raw_fd(), p.remote))
-            {
-                self.forward_from(net, fd, remote);
-            }
+            self.forward_sent(net, carrier);
             raise(net, carrier);
         }
         net.raise_at.iter().map(|(at, _)| *at).min()
@@ -82,12 +78,28 @@ impl SmoltcpStack {
     pub(super) fn settle_sent(&mut self, id: SocketId) {
         let Some(carrier) = self.sockets.get(&id).and_then(|s| s.name) else { return };
         let Some(mut net) = self.net.take() else { return };
+        self.forward_sent(&mut net, carrier);
+        self.net = Some(net);
+    }
+
+    /// Forwards what the carrier named `carrier` sent its private end, if it has one.
+    fn forward_sent(&mut self, net: &mut NetHost, carrier: EndpointName) {
         if let Some((fd, remote)) =
             net.privates.get(&carrier).map(|p| (p.end.as_raw_fd(), p.remote))
         {
-            self.forward_from(&mut net, fd, remote);
+            self.forward_from(net, fd, remote);
         }
-        self.net = Some(net);
+    }
+
+    /// Socket `id`'s error was reported by a trapped call: its carrier is not to be
+    /// marked with it later, unless errors are still queued (`IP_RECVERR`), which
+    /// keep the socket polling `POLLERR`.
+    pub(super) fn error_reported(&mut self, id: SocketId) {
+        let Some(socket) = self.sockets.get(&id) else { return };
+        let carrier = socket.name.filter(|_| socket.errors.is_empty());
+        if let (Some(net), Some(carrier)) = (self.net.as_mut(), carrier) {
+            net.raise_at.retain(|(_, c)| *c != carrier);
+        }
     }
 
     /// Hands an ICMP error to the socket that sent the packet it is about.

@@ -401,10 +401,7 @@ impl SmoltcpStack {
         let Ok(listener) = stop.copy_fd(fd) else { return };
         // The carrier's file may be blocking (its flags are the program's): accept
         // only what poll shows is there.
-        let mut waiting =
-            libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
-        // SAFETY: one live pollfd, no timeout.
-        while unsafe { libc::poll(&mut waiting, 1, 0) } == 1 {
+        while stream::poll_now(listener.as_raw_fd(), libc::POLLIN) & libc::POLLIN != 0 {
             let flags = nix::sys::socket::SockFlag::SOCK_CLOEXEC;
             match nix::sys::socket::accept4(listener.as_raw_fd(), flags) {
                 Ok(connection) => drop(nix::unistd::close(connection)),
@@ -571,20 +568,29 @@ impl SmoltcpStack {
         let socket = &self.sockets[&id];
         match (socket.local, socket.name) {
             (None, _) => Some(self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(number))),
-            (Some(local), Some(name)) if local.port() == 0 && socket.proto == Proto::Udp => {
-                let port = match self.take_port(id, name, local) {
-                    Ok(port) => port,
-                    Err(e) => return Some(errno(implicit_bind_error(e, Proto::Udp, Some(number)))),
-                };
-                let socket = self.sockets.get_mut(&id).expect("checked above");
-                socket.local = Some(SocketAddr::new(local.ip(), port));
-                if let Some(net) = self.net.as_mut() {
-                    net.open_udp(port);
-                }
-                None
-            }
+            (Some(local), Some(name)) if local.port() == 0 && socket.proto == Proto::Udp => self
+                .retake_port(id, name, local)
+                .err()
+                .map(|e| errno(implicit_bind_error(e, Proto::Udp, Some(number)))),
             _ => None,
         }
+    }
+
+    /// Binds UDP socket `id`, whose carrier is named `name` already (its
+    /// disconnect gave up its port), to `local` again: the table alone changes.
+    fn retake_port(
+        &mut self,
+        id: SocketId,
+        name: EndpointName,
+        local: SocketAddr,
+    ) -> Result<(), Errno> {
+        let port = self.take_port(id, name, local)?;
+        let socket = self.sockets.get_mut(&id).expect("taken a port above");
+        socket.local = Some(SocketAddr::new(local.ip(), port));
+        if let Some(net) = self.net.as_mut() {
+            net.open_udp(port);
+        }
+        Ok(())
     }
 
     fn finish_step(&mut self, stop: &mut SyscallStop, step: Step, claims: &mut Claims) {

@@ -63,12 +63,7 @@ impl SmoltcpStack {
                     }
                     _ => return Disposition::Kernel,
                 };
-                // Queued errors (IP_RECVERR) keep the socket polling POLLERR.
-                let carrier = socket.name.filter(|_| socket.errors.is_empty());
-                if let (Some(net), Some(carrier)) = (self.net.as_mut(), carrier) {
-                    // Reported now: the carrier is not to be marked with it later.
-                    net.raise_at.retain(|(_, c)| *c != carrier);
-                }
+                self.error_reported(id);
                 clear_carrier_error(stop, c.fd);
                 int_bytes(error as i32)
             }

@@ -45,26 +45,13 @@ impl SmoltcpStack {
                 self.sockets.get_mut(&id).expect("checked above").options.v6only = true;
             }
         }
-        match (released, self.sockets[&id].name) {
-            (true, Some(name)) => self.bind_named(id, name, addr),
-            _ => self.bind_carrier(stop, id, addr, None),
-        }
-    }
-
-    /// The program's `bind` of a socket whose carrier is named already (a UDP
-    /// socket whose disconnect gave up its port): the table alone changes.
-    fn bind_named(&mut self, id: SocketId, name: EndpointName, asked: SocketAddr) -> Disposition {
-        let port = match self.take_port(id, name, asked) {
-            Ok(port) => port,
-            Err(e) => return errno(e),
+        let Some(name) = self.sockets[&id].name.filter(|_| released) else {
+            return self.bind_carrier(stop, id, addr, None);
         };
-        let socket = self.sockets.get_mut(&id).expect("bound above");
-        socket.local = Some(SocketAddr::new(asked.ip(), port));
-        socket.locks = BindLocks::of(asked);
-        if let Some(net) = self.net.as_mut() {
-            net.open_udp(port);
-        }
-        Disposition::Return(0)
+        result(self.retake_port(id, name, addr).map(|()| {
+            self.sockets.get_mut(&id).expect("bound above").locks = BindLocks::of(addr);
+            0
+        }))
     }
 
     pub(super) fn listen(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
@@ -446,8 +433,13 @@ impl SmoltcpStack {
 /// What a poll of the carrier at fd `fd` of the stopped program reports now, for
 /// `events` (`POLLERR` and `POLLHUP` always); nothing if it cannot be polled.
 fn carrier_events(stop: &SyscallStop, fd: i32, events: libc::c_short) -> libc::c_short {
-    let Ok(copy) = stop.copy_fd(fd) else { return 0 };
-    let mut poll = libc::pollfd { fd: copy.as_raw_fd(), events, revents: 0 };
+    stop.copy_fd(fd).map_or(0, |copy| poll_now(copy.as_raw_fd(), events))
+}
+
+/// What a poll of the supervisor's fd `fd` reports now, for `events` (`POLLERR`
+/// and `POLLHUP` always).
+pub(super) fn poll_now(fd: std::os::fd::RawFd, events: libc::c_short) -> libc::c_short {
+    let mut poll = libc::pollfd { fd, events, revents: 0 };
     // SAFETY: one live pollfd, no timeout.
     let ready = unsafe { libc::poll(&mut poll, 1, 0) };
     if ready == 1 { poll.revents } else { 0 }
