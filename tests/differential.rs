@@ -301,6 +301,7 @@ cases! {
     fionread_udp,
     fork_dup_scm,
     implicit_bind_edges,
+    interrupted_answers,
     interrupts,
     ioctl,
     ioctl_outq,

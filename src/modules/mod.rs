@@ -29,8 +29,11 @@ pub enum Disposition {
     /// The call does not run; the tracee sees this (a value or `-errno`).
     Return(i64),
     /// The kernel runs the call (perhaps with rewritten arguments), then the module's
-    /// [`Module::finish`] sees the result.
+    /// [`Module::finish`] sees the result. Not for notified calls.
     KernelThenFinish,
+    /// Not yet: the module is waiting on its own work (the network) and wants to
+    /// see the call again in a moment, as if made anew.
+    Retry,
 }
 
 /// A module's answer, with who gave it (shown in the trace: a stack's name, or
@@ -47,7 +50,10 @@ pub struct Answer {
 pub trait Module {
     /// The module's name, as in `modules.toml`.
     fn name(&self) -> &'static str;
-    /// The calls this module wants to see.
+    /// The calls this module wants to see. A call whose handling never needs more
+    /// than [`Disposition::Return`], [`Disposition::Kernel`] or
+    /// [`Disposition::Retry`], and no registers, may ask to be
+    /// [notified](TrapRule::notified): it costs less.
     fn trap_rules(&self) -> Vec<TrapRule>;
     /// Answers a trapped call at its entry.
     fn handle(&mut self, stop: &mut SyscallStop) -> Answer;
@@ -117,6 +123,12 @@ impl Dispatcher {
         self.modules.iter().flat_map(|m| m.trap_rules()).collect()
     }
 
+    /// Whether every call is to be followed to its exit (for `--trace`), which
+    /// notified calls cannot be.
+    pub fn follows_every_call(&self) -> bool {
+        self.trace.is_some()
+    }
+
     /// The modules' event fds, each with the module's index.
     pub fn event_fds(&self) -> Vec<(usize, RawFd)> {
         self.modules.iter().enumerate().filter_map(|(i, m)| Some((i, m.event_fd()?))).collect()
@@ -150,7 +162,12 @@ impl Handler for Dispatcher {
                 self.log(module, &by, stop, result);
                 Resume::Run
             }
+            Disposition::Retry => Resume::Retry,
             Disposition::Kernel if self.trace.is_none() => Resume::Run,
+            Disposition::Kernel | Disposition::KernelThenFinish if stop.is_notified() => {
+                debug_assert!(false, "{} by {by}: a notified call has no exit", stop.call().name());
+                Resume::Run
+            }
             Disposition::Kernel | Disposition::KernelThenFinish => {
                 let wants_finish = disposition == Disposition::KernelThenFinish;
                 self.in_flight.insert(stop.tid, (module, by, wants_finish));

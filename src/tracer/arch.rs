@@ -37,6 +37,19 @@ impl Registers {
         ptrace::getregs(tid).map(Self)
     }
 
+    /// The registers of a call that arrived as a seccomp notification: its number
+    /// and arguments, everything else zero. The thread is not stopped; these are
+    /// never written back.
+    pub fn of_notified_call(number: i64, args: [u64; 6]) -> Self {
+        // SAFETY: user_regs_struct is plain integers; all zeros is a valid value.
+        let mut regs = Self(unsafe { std::mem::zeroed() });
+        regs.set_syscall_number(number);
+        for (index, value) in args.into_iter().enumerate() {
+            regs.set_syscall_arg(index, value);
+        }
+        regs
+    }
+
     /// Writes the registers back to a thread in a ptrace stop.
     pub fn write(&self, tid: Pid) -> nix::Result<()> {
         ptrace::setregs(tid, self.0)

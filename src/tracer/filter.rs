@@ -4,6 +4,13 @@
 //! the calls named by [`TrapRule`]s stop in the supervisor (`SECCOMP_RET_TRACE`);
 //! everything else runs in the kernel at native speed.
 //!
+//! Calls whose rules are [`Delivery::Notify`] also get a second, small filter,
+//! [`build_notifier`], stacked on the first: it returns `SECCOMP_RET_USER_NOTIF`
+//! for them, which outranks the first filter's `SECCOMP_RET_TRACE`, so they reach
+//! the supervisor as a seccomp notification rather than a ptrace stop (see
+//! [`super::notify`]). Where the notifier cannot be installed, the first filter
+//! still traps them.
+//!
 //! In front of the rules sits a fixed guard that shuts the doors through which a
 //! process could make system calls the rules never see:
 //! - the 32-bit compat ABI (`int 0x80` from a 64-bit process, or a 32-bit program),
@@ -39,6 +46,18 @@ pub enum ArgTest {
     },
 }
 
+/// How a trapped call reaches the supervisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// A ptrace stop: the supervisor may rewrite the thread's registers, run
+    /// another call first, and see the call return.
+    Stop,
+    /// A seccomp user notification: cheaper, but the supervisor can only read and
+    /// write the process's memory and then either give the result or let the
+    /// call run unchanged. For calls whose handling never needs more.
+    Notify,
+}
+
 /// "Stop the tracee at this call when these argument tests all hold."
 ///
 /// Several rules for one call are alternatives: any one matching traps the call.
@@ -48,17 +67,26 @@ pub struct TrapRule {
     pub syscall: i64,
     /// `(argument index, test)` pairs, all of which must hold; empty traps every call.
     pub tests: Vec<(u8, ArgTest)>,
+    /// How the call reaches the supervisor.
+    pub delivery: Delivery,
 }
 
 impl TrapRule {
     /// Trap every call to `syscall`.
     pub fn always(syscall: i64) -> Self {
-        Self { syscall, tests: Vec::new() }
+        Self { syscall, tests: Vec::new(), delivery: Delivery::Stop }
     }
 
     /// Trap `syscall` when argument `index` passes `test`.
     pub fn when(syscall: i64, index: u8, test: ArgTest) -> Self {
-        Self { syscall, tests: vec![(index, test)] }
+        Self { syscall, tests: vec![(index, test)], delivery: Delivery::Stop }
+    }
+
+    /// Deliver the call as a notification ([`Delivery::Notify`]). Only for rules
+    /// without argument tests: the notifier filter matches call numbers alone.
+    pub fn notified(self) -> Self {
+        assert!(self.tests.is_empty(), "notified rules take no argument tests");
+        Self { delivery: Delivery::Notify, ..self }
     }
 }
 
@@ -109,6 +137,35 @@ pub fn build(rules: &[TrapRule]) -> Result<BpfProgram, FilterError> {
     let mut program = guard();
     program.extend(rules);
     Ok(program)
+}
+
+/// The call numbers that [`build_notifier`] turns into notifications.
+pub fn notified_calls(rules: &[TrapRule]) -> BTreeSet<i64> {
+    rules.iter().filter(|r| r.delivery == Delivery::Notify).map(|r| r.syscall).collect()
+}
+
+/// The notifier filter: `SECCOMP_RET_USER_NOTIF` for the native calls of
+/// [`notified_calls`], `SECCOMP_RET_ALLOW` (which defers to the main filter) for
+/// everything else. `None` when no rule asks for notification.
+pub fn build_notifier(rules: &[TrapRule]) -> Option<BpfProgram> {
+    let calls = notified_calls(rules);
+    if calls.is_empty() {
+        return None;
+    }
+    let count = calls.len();
+    // Layout: arch check, load nr, one jump per call, allow, notify.
+    let mut program = vec![
+        stmt(LD_W_ABS, DATA_ARCH),
+        jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 0, (count + 1) as u8), // foreign ABI: allow
+        stmt(LD_W_ABS, DATA_NR),
+    ];
+    for (i, &call) in calls.iter().enumerate() {
+        // Hit: skip the remaining jumps and the allow, to the notify.
+        program.push(jump(JMP_JEQ_K, call as u32, (count - i) as u8, 0));
+    }
+    program.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
+    program.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
+    Some(program)
 }
 
 fn condition(index: u8, test: ArgTest) -> Result<SeccompCondition, seccompiler::BackendError> {
@@ -172,7 +229,11 @@ mod tests {
     /// Follows the guard's jumps for one (arch, nr) and says where it ends:
     /// `Some(action)` for a return, `None` for falling through to the rules.
     fn run_guard(arch: u32, nr: u32) -> Option<u32> {
-        let program = guard();
+        run(&guard(), arch, nr)
+    }
+
+    /// Runs a program made of loads, jumps and returns for one (arch, nr).
+    fn run(program: &[sock_filter], arch: u32, nr: u32) -> Option<u32> {
         let mut pc = 0;
         let mut acc = 0;
         while pc < program.len() {
@@ -222,6 +283,35 @@ mod tests {
         assert_eq!(run_guard(I386, 359), Some(ENOSYS)); // socket
         assert_eq!(run_guard(I386, 1), Some(libc::SECCOMP_RET_ALLOW));
         assert_eq!(run_guard(I386, 252), Some(libc::SECCOMP_RET_ALLOW));
+    }
+
+    #[test]
+    fn the_notifier_notifies_its_calls_only() {
+        let rules = [
+            TrapRule::always(libc::SYS_getsockname).notified(),
+            TrapRule::always(libc::SYS_connect),
+            TrapRule::always(libc::SYS_getpeername).notified(),
+            TrapRule::when(libc::SYS_sendto, 4, ArgTest::NotNull),
+        ];
+        let program = build_notifier(&rules).unwrap();
+        let notify = Some(libc::SECCOMP_RET_USER_NOTIF);
+        let allow = Some(libc::SECCOMP_RET_ALLOW);
+        for nr in [libc::SYS_getsockname, libc::SYS_getpeername] {
+            assert_eq!(run(&program, AUDIT_ARCH_NATIVE, nr as u32), notify);
+            // The same number in another ABI is another call.
+            assert_eq!(run(&program, I386, nr as u32), allow);
+            assert_eq!(run(&program, AUDIT_ARCH_NATIVE, X32_SYSCALL_BIT + nr as u32), allow);
+        }
+        for nr in [libc::SYS_connect, libc::SYS_sendto, libc::SYS_read] {
+            assert_eq!(run(&program, AUDIT_ARCH_NATIVE, nr as u32), allow);
+        }
+        assert_eq!(build_notifier(&rules[1..2]), None);
+    }
+
+    #[test]
+    #[should_panic(expected = "no argument tests")]
+    fn notified_rules_take_no_tests() {
+        let _ = TrapRule::when(libc::SYS_sendto, 4, ArgTest::NotNull).notified();
     }
 
     #[test]

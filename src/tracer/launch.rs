@@ -4,6 +4,11 @@
 //! waits on a pipe until the parent has `PTRACE_SEIZE`d it, installs the seccomp
 //! filter (with `PR_SET_NO_NEW_PRIVS`, which lets unprivileged users install filters)
 //! and only then execs. No signals are involved, so no stop needs untangling.
+//!
+//! With a notifier filter, the child installs it second and reports its listener's
+//! fd number on another pipe; the parent copies the listener out (`pidfd_getfd`)
+//! and opens the gate once more, and the child closes its own copy before exec, so
+//! the command never holds the fd that answers its calls.
 
 use std::ffi::{CString, OsStr, OsString};
 use std::fmt;
@@ -183,17 +188,41 @@ pub fn elf_abi_problem(head: &[u8]) -> Option<String> {
     }
 }
 
-/// Starts `command` seized with `options`, the filter installed and the signal mask
+/// The filters a launched command gets.
+pub struct Filters<'a> {
+    /// The main filter (`SECCOMP_RET_TRACE` for trapped calls).
+    pub main: &'a BpfProgram,
+    /// The notifier filter, if calls are to arrive as notifications.
+    pub notifier: Option<&'a BpfProgram>,
+}
+
+/// A started command.
+pub struct Launched {
+    /// Its pid.
+    pub pid: Pid,
+    /// The notifier filter's listener, if it was installed. Without one (a kernel
+    /// before 5.19), the main filter traps those calls instead.
+    pub listener: Option<OwnedFd>,
+}
+
+/// Starts `command` seized with `options`, the filters installed and the signal mask
 /// `child_mask` (the launcher's own blocks some signals it reads from a signalfd).
 pub fn spawn(
     command: &Command,
-    filter: &BpfProgram,
+    filters: Filters,
     options: ptrace::Options,
     child_mask: &SigSet,
-) -> Result<Pid, LaunchError> {
+) -> Result<Launched, LaunchError> {
     let trace_error = |what: &str, e: Errno| LaunchError::Trace(format!("{what}: {}", e.desc()));
     let (gate_read, gate_write) =
         pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| trace_error("pipe", e))?;
+    let (report_read, report_write) =
+        pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| trace_error("pipe", e))?;
+    let notifier = filters.notifier.map(|program| libc::sock_fprog {
+        len: program.len() as u16,
+        filter: program.as_ptr().cast::<libc::sock_filter>().cast_mut(),
+    });
+    let child_filters = ChildFilters { main: filters.main, notifier: notifier.as_ref() };
     // The argument vector is built before forking: the child allocates nothing.
     let mut argv: Vec<*const libc::c_char> = command.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
@@ -203,10 +232,12 @@ pub fn spawn(
     match unsafe { fork() }.map_err(|e| trace_error("fork", e))? {
         ForkResult::Child => {
             drop(gate_write);
-            exec_child(gate_read, command, &argv, filter, child_mask)
+            drop(report_read);
+            exec_child(gate_read, report_write, command, &argv, child_filters, child_mask)
         }
         ForkResult::Parent { child } => {
             drop(gate_read);
+            drop(report_write);
             if let Err(e) = ptrace::seize(child, options) {
                 let _ = kill(child, Signal::SIGKILL);
                 let _ = waitpid(child, None);
@@ -221,19 +252,72 @@ pub fn spawn(
                     e.desc()
                 )));
             }
-            // Open the gate: the child may now exec.
+            // Open the gate: the child may now install its filters.
             let _ = nix::unistd::write(&gate_write, b"g");
-            Ok(child)
+            let listener = match notifier {
+                Some(_) => take_listener(child, &report_read, &gate_write)?,
+                None => None,
+            };
+            Ok(Launched { pid: child, listener })
         }
     }
+}
+
+/// Reads the listener's fd number from the child, copies the listener, and lets the
+/// child go on to exec.
+fn take_listener(
+    child: Pid,
+    report: &OwnedFd,
+    gate: &OwnedFd,
+) -> Result<Option<OwnedFd>, LaunchError> {
+    let mut number = [0u8; 4];
+    let mut got = 0;
+    while got < number.len() {
+        match nix::unistd::read(report, &mut number[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    let fail = |why: String| {
+        let _ = kill(child, Signal::SIGKILL);
+        LaunchError::Trace(why)
+    };
+    if got < number.len() {
+        // The child died before it could report (its own message says why).
+        return Err(fail("the command's process ended before it started".into()));
+    }
+    let number = i32::from_ne_bytes(number);
+    let listener = if number >= 0 {
+        let copy = super::fds::copy_fd(child, number).map_err(|e| {
+            fail(format!("cannot take the seccomp notification listener: {}", e.desc()))
+        })?;
+        Some(copy)
+    } else {
+        log::info!(
+            "no seccomp notifications ({}): every trapped call takes a ptrace stop",
+            Errno::from_raw(-number).desc()
+        );
+        None
+    };
+    let _ = nix::unistd::write(gate, b"g");
+    Ok(listener)
+}
+
+/// The child's view of [`Filters`], made before forking.
+struct ChildFilters<'a> {
+    main: &'a BpfProgram,
+    notifier: Option<&'a libc::sock_fprog>,
 }
 
 /// The child's side: wait for the tracer, filter, exec. Never returns.
 fn exec_child(
     gate: OwnedFd,
+    report: OwnedFd,
     command: &Command,
     argv: &[*const libc::c_char],
-    filter: &BpfProgram,
+    filters: ChildFilters,
     child_mask: &SigSet,
 ) -> ! {
     let die = |msg: &[u8], status: i32| -> ! {
@@ -243,17 +327,20 @@ fn exec_child(
             libc::_exit(status)
         }
     };
-    let mut byte = [0u8; 1];
-    loop {
-        // SAFETY: reads one byte into a live local buffer.
-        let n = unsafe { libc::read(gate.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
-        match n {
-            1 => break,
-            -1 if Errno::last() == Errno::EINTR => continue,
-            // The launcher gave up on us (it could not trace): leave quietly.
-            _ => die(b"", 125),
+    let wait_at_gate = || {
+        let mut byte = [0u8; 1];
+        loop {
+            // SAFETY: reads one byte into a live local buffer.
+            let n = unsafe { libc::read(gate.as_raw_fd(), byte.as_mut_ptr().cast(), 1) };
+            match n {
+                1 => break,
+                -1 if Errno::last() == Errno::EINTR => continue,
+                // The launcher gave up on us (it could not trace): leave quietly.
+                _ => die(b"", 125),
+            }
         }
-    }
+    };
+    wait_at_gate();
     if sigprocmask(SigmaskHow::SIG_SETMASK, Some(child_mask), None).is_err() {
         die(b"netvm: cannot restore the signal mask\n", 125);
     }
@@ -261,9 +348,24 @@ fn exec_child(
     // across exec: give the command the default a shell would.
     // SAFETY: signal(2) is async-signal-safe; SIG_DFL is a valid disposition.
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
-    if seccompiler::apply_filter(filter).is_err() {
+    if seccompiler::apply_filter(filters.main).is_err() {
         die(b"netvm: cannot install the seccomp filter\n", 125);
     }
+    if let Some(notifier) = filters.notifier {
+        let listener = super::notify::install(notifier);
+        let number = listener.to_ne_bytes();
+        // SAFETY: writes four bytes from a live local; the pipe holds far more.
+        if unsafe { libc::write(report.as_raw_fd(), number.as_ptr().cast(), 4) } != 4 {
+            die(b"netvm: cannot report the notification listener\n", 125);
+        }
+        // The launcher has its copy once the gate opens again.
+        wait_at_gate();
+        if listener >= 0 {
+            // SAFETY: closes the fd seccomp just gave us, which nothing else uses.
+            unsafe { libc::close(listener) };
+        }
+    }
+    drop(report);
     // SAFETY: `path` is a NUL-terminated string and `argv` a NULL-terminated array of
     // them, all alive until exec replaces this image; `environ` is the process's own.
     unsafe {

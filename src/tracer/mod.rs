@@ -7,17 +7,26 @@
 //! job-control stops working, and reports each trapped system call, typed, to the
 //! handler, which decides whether the kernel runs it, or what it returns instead.
 //!
+//! Calls that need no more than the process's memory can arrive as seccomp
+//! notifications instead of ptrace stops ([`notify`]); the handler sees both the
+//! same way, as a [`SyscallStop`], and [`SyscallStop::is_notified`] says which.
+//!
 //! All ptrace requests come from the thread that attached, so the tracer is driven
-//! by one thread: call [`Tracer::reap`] whenever `SIGCHLD` may have arrived.
+//! by one thread: call [`Tracer::serve`] whenever `SIGCHLD` may have arrived, the
+//! [notification fd](Tracer::notification_fd) is readable, or a
+//! [retry](Tracer::next_retry) is due.
 
 pub mod arch;
 pub mod fds;
 pub mod filter;
 pub mod launch;
 pub mod memory;
+pub mod notify;
 pub mod syscall;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::os::fd::{OwnedFd, RawFd};
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Event, Options};
@@ -29,14 +38,24 @@ pub use arch::Registers;
 pub use memory::TraceeMemory;
 pub use syscall::Syscall;
 
+use notify::{Notification, Notifier, Reply};
+
+/// How long a call put off with [`Resume::Retry`] waits before it is presented
+/// again.
+const RETRY_PAUSE: Duration = Duration::from_micros(200);
+
 /// What a handler wants to happen once it has seen a trapped call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resume {
     /// Let the call run (or return the result set with [`SyscallStop::skip`]).
     Run,
     /// Let the call run and stop again when it returns: the handler's
-    /// [`Handler::syscall_exit`] sees the result and may change it.
+    /// [`Handler::syscall_exit`] sees the result and may change it. Not for
+    /// notified calls.
     RunToExit,
+    /// Not yet: the thread waits a moment (the supervisor's other work goes on)
+    /// and then makes the call again, which the handler sees as a new one.
+    Retry,
 }
 
 /// A thread stopped at a trapped system call (entry or exit).
@@ -51,6 +70,8 @@ pub struct SyscallStop {
     /// The arguments as the thread passed them, once a handler rewrote any.
     original_args: Option<[u64; 6]>,
     restarting: bool,
+    /// The call arrived as a notification: the thread's registers are out of reach.
+    notified: bool,
 }
 
 impl SyscallStop {
@@ -61,7 +82,35 @@ impl SyscallStop {
         regs: Registers,
         original_args: Option<[u64; 6]>,
     ) -> Self {
-        Self { tid, process, call, regs, dirty: false, original_args, restarting: false }
+        Self {
+            tid,
+            process,
+            call,
+            regs,
+            dirty: false,
+            original_args,
+            restarting: false,
+            notified: false,
+        }
+    }
+
+    /// Whether the call arrived as a seccomp notification: the handler may read and
+    /// write memory and [`skip`](Self::skip) the call, or let it run unchanged, but
+    /// nothing that needs the thread's registers (scratch space, rewritten
+    /// arguments, [`Resume::RunToExit`]).
+    pub fn is_notified(&self) -> bool {
+        self.notified
+    }
+
+    /// What [`skip`](Self::skip) made the call return, if it was skipped.
+    fn answer(&self) -> Option<i64> {
+        (self.dirty && self.regs.syscall_number() == -1).then(|| self.regs.return_value())
+    }
+
+    /// A handler bug, caught by the tests: a module must not ask for notification of
+    /// a call it handles with the thread's registers.
+    fn assert_stopped(&self, what: &str) {
+        debug_assert!(!self.notified, "{what} needs a stopped thread, not a notified call");
     }
 
     /// The decoded call.
@@ -89,12 +138,14 @@ impl SyscallStop {
     /// thread resumes user code: below its stack pointer and red zone, where a
     /// signal frame would go. Returns the address (16-byte aligned).
     pub fn scratch(&self, len: usize) -> u64 {
+        self.assert_stopped("scratch space");
         (self.regs.stack_pointer() - arch::RED_ZONE - len as u64) & !15
     }
 
     /// At entry: replace the call itself (with [`set_arg`](Self::set_arg) for its
     /// arguments); the seccomp filter does not stop the replacement again.
     pub fn set_number(&mut self, number: i64) {
+        self.assert_stopped("replacing a call");
         self.regs.set_syscall_number(number);
         self.dirty = true;
     }
@@ -105,6 +156,7 @@ impl SyscallStop {
     /// relies on that; so the tracer takes the call's exit stop and puts the
     /// thread's own values back (after [`Handler::syscall_exit`]).
     pub fn set_arg(&mut self, index: usize, value: u64) {
+        self.assert_stopped("rewriting arguments");
         self.original_args.get_or_insert(self.regs.syscall_args());
         self.regs.set_syscall_arg(index, value);
         self.dirty = true;
@@ -189,8 +241,27 @@ pub fn trace_options() -> Options {
 /// What the tracer remembers of one traced thread.
 struct Thread {
     process: Pid,
-    /// The call whose exit stop is awaited, and its arguments if they were rewritten.
-    awaiting_exit: Option<(Syscall, Option<[u64; 6]>)>,
+    /// The call whose exit stop is awaited.
+    awaiting_exit: Option<AwaitedExit>,
+}
+
+/// A call a thread is running, whose exit the tracer must see.
+struct AwaitedExit {
+    call: Syscall,
+    /// Its arguments as the thread passed them, if they were rewritten.
+    original_args: Option<[u64; 6]>,
+    /// The call was put off ([`Resume::Retry`]): what runs is a pause, after which
+    /// the call's own number runs again.
+    retry_of: Option<i64>,
+}
+
+/// The notified side of the tracer.
+struct Notifications {
+    notifier: Notifier,
+    /// The call numbers the notifier filter claims.
+    calls: BTreeSet<i64>,
+    /// Calls put off with [`Resume::Retry`], with when to present them again.
+    deferred: Vec<(Instant, Notification)>,
 }
 
 /// The set of traced threads and the state machine that drives them.
@@ -206,12 +277,19 @@ pub struct Tracer {
     root_status: Option<i32>,
     /// Stop netvm itself when the command stops (interactive job control).
     mirror_stops: bool,
+    notifications: Option<Notifications>,
 }
 
 impl Tracer {
-    /// Starts following `root`, a process [`launch::spawn`] started. The handler hears
+    /// Starts following `root`, a process [`launch::spawn`] started, whose notifier
+    /// filter (if it has one) sends `notified` calls to `listener`. The handler hears
     /// of it before any of its calls.
-    pub fn new(root: Pid, handler: &mut dyn Handler) -> Self {
+    pub fn new(
+        root: Pid,
+        listener: Option<OwnedFd>,
+        notified: BTreeSet<i64>,
+        handler: &mut dyn Handler,
+    ) -> Self {
         handler.process_started(root, None);
         let mut threads = HashMap::new();
         threads.insert(root, Thread { process: root, awaiting_exit: None });
@@ -222,7 +300,78 @@ impl Tracer {
             announced: HashMap::new(),
             root_status: None,
             mirror_stops: in_foreground_of_terminal(),
+            notifications: listener.map(|listener| Notifications {
+                notifier: Notifier::new(listener),
+                calls: notified,
+                deferred: Vec::new(),
+            }),
         }
+    }
+
+    /// The fd that turns readable when a notified call waits.
+    pub fn notification_fd(&self) -> Option<RawFd> {
+        self.notifications.as_ref().map(|n| n.notifier.fd())
+    }
+
+    /// When the earliest call put off with [`Resume::Retry`] is due.
+    pub fn next_retry(&self) -> Option<Instant> {
+        self.notifications.as_ref()?.deferred.iter().map(|(due, _)| *due).min()
+    }
+
+    /// Handles every pending stop, exit and notification, and every retry that is
+    /// due, without blocking; says how many there were.
+    pub fn serve(&mut self, handler: &mut dyn Handler) -> usize {
+        self.reap(handler) + self.serve_notifications(handler)
+    }
+
+    fn serve_notifications(&mut self, handler: &mut dyn Handler) -> usize {
+        let Some(notifications) = &mut self.notifications else {
+            return 0;
+        };
+        let now = Instant::now();
+        let (due, later) =
+            std::mem::take(&mut notifications.deferred).into_iter().partition(|(t, _)| *t <= now);
+        notifications.deferred = later;
+        let mut handled = 0;
+        for (_, notification) in due {
+            self.on_notification(notification, handler);
+            handled += 1;
+        }
+        while let Some(notification) =
+            self.notifications.as_ref().and_then(|n| n.notifier.receive())
+        {
+            self.on_notification(notification, handler);
+            handled += 1;
+        }
+        handled
+    }
+
+    fn on_notification(&mut self, notification: Notification, handler: &mut dyn Handler) {
+        let tid = notification.tid;
+        let process = match self.threads.get(&tid) {
+            Some(thread) => thread.process,
+            None => thread_group_of(tid).unwrap_or(tid),
+        };
+        let (number, args) = (notification.number, notification.args);
+        let call = Syscall::decode(number, args);
+        let regs = Registers::of_notified_call(number, args);
+        let mut stop =
+            SyscallStop { notified: true, ..SyscallStop::new(tid, process, call, regs, None) };
+        let resumption = handler.syscall_entry(&mut stop);
+        let Some(notifications) = &mut self.notifications else { return };
+        let reply = match (resumption, stop.answer()) {
+            (Resume::Retry, _) => {
+                notifications.deferred.push((Instant::now() + RETRY_PAUSE, notification));
+                return;
+            }
+            (_, Some(result)) => Reply::Return(result),
+            (Resume::Run, None) => Reply::Continue,
+            (Resume::RunToExit, None) => {
+                log::error!("{} cannot be followed to its exit: it was notified", call.name());
+                Reply::Continue
+            }
+        };
+        notifications.notifier.reply(notification.id, reply);
     }
 
     /// Whether every traced thread is gone.
@@ -248,7 +397,7 @@ impl Tracer {
 
     /// Handles every stop and exit that is pending, without blocking, and says
     /// how many there were.
-    pub fn reap(&mut self, handler: &mut dyn Handler) -> usize {
+    fn reap(&mut self, handler: &mut dyn Handler) -> usize {
         let mut handled = 0;
         loop {
             match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
@@ -302,6 +451,7 @@ impl Tracer {
             // A signal is about to be delivered: deliver it.
             WaitStatus::Stopped(tid, signal) => {
                 if self.threads.contains_key(&tid) {
+                    self.restart_interrupted(tid);
                     resume(tid, Some(signal))
                 } else {
                     // Only a not-yet-announced new thread can be unknown here.
@@ -312,8 +462,21 @@ impl Tracer {
         }
     }
 
+    /// At a signal-delivery stop: see [`notify::restart_interrupted`].
+    fn restart_interrupted(&self, tid: Pid) {
+        let Some(notifications) = &self.notifications else { return };
+        if let Ok(mut regs) = Registers::read(tid)
+            && notify::restart_interrupted(&mut regs, |nr| notifications.calls.contains(&nr))
+        {
+            ignore_esrch(regs.write(tid));
+        }
+    }
+
     fn on_thread_gone(&mut self, tid: Pid, status: i32, handler: &mut dyn Handler) {
         self.unannounced.remove(&tid);
+        if let Some(notifications) = &mut self.notifications {
+            notifications.deferred.retain(|(_, n)| n.tid != tid);
+        }
         if self.announced.remove(&tid).is_some() {
             return;
         }
@@ -341,6 +504,11 @@ impl Tracer {
         let call = Syscall::decode(regs.syscall_number(), regs.syscall_args());
         let mut stop = SyscallStop::new(tid, process, call, regs, None);
         let resumption = handler.syscall_entry(&mut stop);
+        let retry_of = (resumption == Resume::Retry).then(|| {
+            let number = stop.number();
+            pause_instead(&mut stop);
+            number
+        });
         if stop.flush().is_err() {
             return;
         }
@@ -348,7 +516,8 @@ impl Tracer {
             return resume(tid, None);
         }
         if let Some(thread) = self.threads.get_mut(&tid) {
-            thread.awaiting_exit = Some((call, stop.original_args));
+            let original_args = stop.original_args;
+            thread.awaiting_exit = Some(AwaitedExit { call, original_args, retry_of });
         }
         ignore_esrch(ptrace::syscall(tid, None));
     }
@@ -357,13 +526,17 @@ impl Tracer {
         let Some(thread) = self.threads.get_mut(&tid) else {
             return resume(tid, None);
         };
-        let Some((call, original_args)) = thread.awaiting_exit.take() else {
+        let Some(AwaitedExit { call, original_args, retry_of }) = thread.awaiting_exit.take()
+        else {
             return resume(tid, None);
         };
         let process = thread.process;
         if let Ok(regs) = Registers::read(tid) {
             let mut stop = SyscallStop::new(tid, process, call, regs, original_args);
-            handler.syscall_exit(&mut stop);
+            match retry_of {
+                Some(number) => stop.restart(number),
+                None => handler.syscall_exit(&mut stop),
+            }
             stop.restore_args();
             if stop.flush().is_err() {
                 return;
@@ -453,6 +626,24 @@ impl Tracer {
             let _ = kill(nix::unistd::getpid(), Signal::SIGSTOP);
             let _ = kill(self.root, Signal::SIGCONT);
         }
+    }
+}
+
+/// Replaces a call put off with [`Resume::Retry`] by a pause of [`RETRY_PAUSE`]
+/// (`nanosleep`, its time in scratch space; `poll` of nothing for a millisecond if
+/// that space cannot be written).
+fn pause_instead(stop: &mut SyscallStop) {
+    let pause = libc::timespec { tv_sec: 0, tv_nsec: RETRY_PAUSE.as_nanos() as i64 };
+    let at = stop.scratch(size_of::<libc::timespec>());
+    if stop.memory().write(at, &pause).is_ok() {
+        stop.set_number(libc::SYS_nanosleep);
+        stop.set_arg(0, at);
+        stop.set_arg(1, 0);
+    } else {
+        stop.set_number(libc::SYS_poll);
+        stop.set_arg(0, 0);
+        stop.set_arg(1, 0);
+        stop.set_arg(2, 1);
     }
 }
 

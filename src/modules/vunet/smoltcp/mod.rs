@@ -251,10 +251,6 @@ enum Step {
         entries: Vec<(MsgNamePatch, Option<u64>)>,
         socket: SocketId,
     },
-    /// A pause netvm ran in place of call `number`, which runs again after it.
-    Retry {
-        number: i64,
-    },
     /// `recvfrom` on a stream: Linux reports no address (length 0).
     RecvFromStream,
     /// `setsockopt(SO_REUSEADDR)` passed to the carrier; remembered if it succeeds.
@@ -767,7 +763,6 @@ impl SmoltcpStack {
                     let _ = self.give_back_name(&memory, patch, socket, scratch, received);
                 }
             }
-            Step::Retry { number } => stop.restart(number),
             Step::RecvFromStream => {
                 if let Syscall::Recvfrom(Recvfrom { addrlen, .. }) = stop.call()
                     && ret >= 0

@@ -55,7 +55,7 @@ impl SmoltcpStack {
                         // Inside the session a handshake takes microseconds; a
                         // program asks as soon as its carrier polls writable,
                         // which it does at once. Let it wait for the answer.
-                        return self.wait_then_retry(stop);
+                        return Disposition::Retry;
                     }
                     (ConnectState::Failed(error), None) => {
                         socket.connect = ConnectState::Refused;
@@ -106,23 +106,6 @@ impl SmoltcpStack {
             Keeper::Listening => int_bytes(i32::from(socket.listening)),
         };
         result(write_option(&memory, c.optval.0, c.optlen.0, &value).map(|()| 0))
-    }
-
-    /// Runs a short sleep instead of the call, then the call again: the network
-    /// moves meanwhile.
-    fn wait_then_retry(&mut self, stop: &mut SyscallStop) -> Disposition {
-        let pause = libc::timespec { tv_sec: 0, tv_nsec: 200_000 };
-        // SAFETY: timespec is plain data; its bytes are what the kernel reads.
-        let bytes = unsafe {
-            std::slice::from_raw_parts((&raw const pause).cast::<u8>(), size_of::<libc::timespec>())
-        };
-        let Ok(at) = put_scratch(stop, bytes, 0) else { return Disposition::Kernel };
-        let number = stop.number();
-        stop.set_number(libc::SYS_nanosleep);
-        stop.set_arg(0, at);
-        stop.set_arg(1, 0);
-        self.steps.insert(stop.tid, Step::Retry { number });
-        Disposition::KernelThenFinish
     }
 
     pub(super) fn setsockopt(
