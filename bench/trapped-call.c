@@ -6,7 +6,11 @@
  *   trapped-call unix N      N getsockname calls on an AF_UNIX socket (under netvm:
  *                            trapped, left to the kernel).
  *   trapped-call inet N      N getsockname calls on an AF_INET socket (under netvm:
- *                            trapped and answered by the stack).
+ *                            trapped and answered by the stack, through a seccomp
+ *                            notification).
+ *   trapped-call stop N      N listen calls on an AF_INET datagram socket, each
+ *                            EOPNOTSUPP (under netvm: a ptrace stop answered by the
+ *                            stack: the path of calls that may need the thread).
  *
  * Each prints one line: "<mode> <microseconds per call>".
  */
@@ -48,6 +52,17 @@ static void calls(const char *mode, int fd, long n) {
     printf("%s %.3f\n", mode, (now_us() - start) / n);
 }
 
+static void listens(int fd, long n) {
+    double start = now_us();
+    for (long i = 0; i < n; i++) {
+        if (listen(fd, 1) != -1 || errno != EOPNOTSUPP) {
+            perror("listen");
+            exit(1);
+        }
+    }
+    printf("stop %.3f\n", (now_us() - start) / n);
+}
+
 static int bare(long n) {
     int sv[2];
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 1;
@@ -82,7 +97,7 @@ static int bare(long n) {
 
 int main(int argc, char **argv) {
     if (argc != 3) {
-        fprintf(stderr, "usage: %s bare|unix|inet N\n", argv[0]);
+        fprintf(stderr, "usage: %s bare|unix|inet|stop N\n", argv[0]);
         return 2;
     }
     long n = atol(argv[2]);
@@ -92,6 +107,10 @@ int main(int argc, char **argv) {
         int sv[2];
         if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0) return 1;
         calls("unix", sv[0], n);
+        return 0;
+    }
+    if (!strcmp(argv[1], "stop")) {
+        listens(socket(AF_INET, SOCK_DGRAM, 0), n);
         return 0;
     }
     int fd = socket(AF_INET, SOCK_STREAM, 0);

@@ -28,6 +28,7 @@ for ((rep = 0; rep < REPS; rep++)); do
         $PIN "$work/trapped-call" bare "$N"
         $PIN "$NETVM" run --stack lwip0 -- "$work/trapped-call" unix "$N"
         $PIN "$NETVM" run --stack lwip0 -- "$work/trapped-call" inet "$N"
+        $PIN "$NETVM" run --stack lwip0 -- "$work/trapped-call" stop "$N"
     )
 done
 
@@ -35,11 +36,13 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{v[NR] = $1} END {print v
 bare=$(median <<< "${samples[bare]}")
 unix=$(median <<< "${samples[unix]}")
 inet=$(median <<< "${samples[inet]}")
+stop=$(median <<< "${samples[stop]}")
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN {printf "%.2f", a / b}'; }
 
 printf '%-44s %10s %8s\n' "one call (median of $REPS runs of $N)" "us/call" "x bare"
 printf '%-44s %10s %8s\n' "bare ptrace stop (seccomp RET_TRACE)" "$bare" "1.00"
 printf '%-44s %10s %8s\n' "netvm: getsockname on AF_UNIX (to kernel)" "$unix" "$(ratio "$unix" "$bare")"
 printf '%-44s %10s %8s\n' "netvm: getsockname on a virtual socket" "$inet" "$(ratio "$inet" "$bare")"
-printf '{"bare_us":%s,"unix_us":%s,"virtual_us":%s,"unix_ratio":%s,"virtual_ratio":%s}\n' \
-    "$bare" "$unix" "$inet" "$(ratio "$unix" "$bare")" "$(ratio "$inet" "$bare")"
+printf '%-44s %10s %8s\n' "netvm: listen on a virtual socket (ptrace)" "$stop" "$(ratio "$stop" "$bare")"
+printf '{"bare_us":%s,"unix_us":%s,"virtual_us":%s,"stop_us":%s,"unix_ratio":%s,"virtual_ratio":%s,"stop_ratio":%s}\n' \
+    "$bare" "$unix" "$inet" "$stop" "$(ratio "$unix" "$bare")" "$(ratio "$inet" "$bare")" "$(ratio "$stop" "$bare")"

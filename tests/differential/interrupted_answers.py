@@ -1,6 +1,6 @@
-# Calls that never block are never interrupted: getsockname, getpeername and
-# getsockopt under a storm of signals whose handler lacks SA_RESTART still
-# answer every time, and no EINTR shows. (netvm answers these from the
+# Calls that never block are never interrupted: getsockname, getpeername,
+# getsockopt, setsockopt and shutdown, under a storm of signals whose handler
+# lacks SA_RESTART, still answer every time, and no EINTR shows. (netvm answers these from the
 # supervisor; a signal that arrives while a call waits for it must not turn into
 # an error the kernel never gives.)
 import signal
@@ -27,6 +27,8 @@ for fam in (V4, V6):
         ("getsockname", c.getsockname),
         ("getpeername", c.getpeername),
         ("getsockopt SO_ERROR", lambda: c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)),
+        ("setsockopt TCP_NODELAY", lambda: c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)),
+        ("shutdown SHUT_WR", lambda: a.shutdown(socket.SHUT_WR)),
     ]
     for label, call in calls:
         delivered = 0

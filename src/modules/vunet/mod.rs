@@ -573,8 +573,6 @@ impl Module for Vunet {
                 libc::SYS_listen,
                 libc::SYS_accept,
                 libc::SYS_accept4,
-                libc::SYS_setsockopt,
-                libc::SYS_shutdown,
                 libc::SYS_sendmsg,
                 libc::SYS_recvmsg,
                 libc::SYS_sendmmsg,
@@ -584,8 +582,14 @@ impl Module for Vunet {
         );
         // Answered from the stack's records and the process's memory alone.
         rules.extend(
-            [libc::SYS_getsockname, libc::SYS_getpeername, libc::SYS_getsockopt]
-                .map(|call| TrapRule::always(call).notified()),
+            [
+                libc::SYS_getsockname,
+                libc::SYS_getpeername,
+                libc::SYS_getsockopt,
+                libc::SYS_setsockopt,
+                libc::SYS_shutdown,
+            ]
+            .map(|call| TrapRule::always(call).notified()),
         );
         rules
     }

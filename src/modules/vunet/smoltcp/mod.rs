@@ -253,11 +253,6 @@ enum Step {
     },
     /// `recvfrom` on a stream: Linux reports no address (length 0).
     RecvFromStream,
-    /// `setsockopt(SO_REUSEADDR)` passed to the carrier; remembered if it succeeds.
-    ReuseAddr {
-        socket: SocketId,
-        value: bool,
-    },
 }
 
 /// What the network side must let go of for a closed socket (see
@@ -769,11 +764,6 @@ impl SmoltcpStack {
                     && !addrlen.is_null()
                 {
                     let _ = stop.memory().write(addrlen.0, &0u32);
-                }
-            }
-            Step::ReuseAddr { socket, value } => {
-                if let (0, Some(s)) = (ret, self.sockets.get_mut(&socket)) {
-                    s.options.reuse_addr = value;
                 }
             }
         }

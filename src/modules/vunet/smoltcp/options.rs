@@ -125,14 +125,19 @@ impl SmoltcpStack {
             Ok(keeper) => keeper,
             Err(e) => return errno(e),
         };
+        if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR) {
+            // The carrier answers getsockopt for it; binds need it here.
+            return result(
+                read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen).map(
+                    |value| {
+                        set_carrier_option(stop, c.fd, libc::SO_REUSEADDR, value);
+                        socket.options.reuse_addr = value != 0;
+                        0
+                    },
+                ),
+            );
+        }
         if keeper == Keeper::Carrier {
-            if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR)
-                && let Ok(value) =
-                    read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen)
-            {
-                self.steps.insert(stop.tid, Step::ReuseAddr { socket: id, value: value != 0 });
-                return Disposition::KernelThenFinish;
-            }
             return Disposition::Kernel;
         }
         if keeper == Keeper::Congestion {
@@ -157,7 +162,7 @@ impl SmoltcpStack {
             let new = socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
             if new != old {
                 // Linux derives the socket's priority from its type of service.
-                set_carrier_priority(stop, c.fd, sockopt::tos_priority(new));
+                set_carrier_option(stop, c.fd, libc::SO_PRIORITY, sockopt::tos_priority(new));
             }
             return result(set.map(|()| 0));
         }
@@ -210,16 +215,17 @@ pub(super) fn read_int_option(
     }
 }
 
-/// Sets `SO_PRIORITY` on the carrier at fd `fd`, which answers for it.
-fn set_carrier_priority(stop: &SyscallStop, fd: i32, priority: i32) {
+/// Sets socket-level option `name` on the carrier at fd `fd`, which answers
+/// `getsockopt` for it.
+fn set_carrier_option(stop: &SyscallStop, fd: i32, name: i32, value: i32) {
     if let Ok(copy) = stop.copy_fd(fd) {
         // SAFETY: passes a live int of the size given.
         unsafe {
             libc::setsockopt(
                 copy.as_raw_fd(),
                 libc::SOL_SOCKET,
-                libc::SO_PRIORITY,
-                (&raw const priority).cast(),
+                name,
+                (&raw const value).cast(),
                 size_of::<i32>() as libc::socklen_t,
             )
         };
