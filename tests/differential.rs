@@ -334,6 +334,7 @@ cases! {
     #[ignore = "carrier: the program's close reaches the peer's AF_UNIX carrier as a full close: POLLHUP at once and EPIPE on the next send (Linux: only a FIN; the first send goes, the reset comes back)"]
     peer_close,
     ping_bound,
+    ping_disconnect,
     ping_echo,
     ping_errors,
     ping_recvttl,

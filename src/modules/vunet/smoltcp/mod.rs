@@ -559,10 +559,12 @@ impl SmoltcpStack {
         let socket = &self.sockets[&id];
         match (socket.local, socket.name) {
             (None, _) => Some(self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(number))),
-            (Some(local), Some(name)) if local.port() == 0 && socket.proto == Proto::Udp => self
-                .retake_port(id, name, local)
-                .err()
-                .map(|e| errno(implicit_bind_error(e, Proto::Udp, Some(number)))),
+            (Some(local), Some(name)) if local.port() == 0 && socket.proto.unhashes() => {
+                let proto = socket.proto;
+                self.retake_port(id, name, local)
+                    .err()
+                    .map(|e| errno(implicit_bind_error(e, proto, Some(number))))
+            }
             _ => None,
         }
     }
@@ -578,7 +580,7 @@ impl SmoltcpStack {
         let port = self.take_port(id, name, local)?;
         let socket = self.sockets.get_mut(&id).expect("taken a port above");
         socket.local = Some(SocketAddr::new(local.ip(), port));
-        if let Some(net) = self.net.as_mut() {
+        if let (Proto::Udp, Some(net)) = (socket.proto, self.net.as_mut()) {
             net.open_udp(port);
         }
         Ok(())

@@ -54,6 +54,13 @@ impl Proto {
             Self::Udp | Self::Icmp | Self::Raw => SockType::Datagram,
         }
     }
+
+    /// Whether a disconnect gives up the port the program's bind did not fix
+    /// (`__udp_disconnect`, which ping sockets share), to be bound again by the
+    /// next send.
+    pub fn unhashes(self) -> bool {
+        matches!(self, Self::Udp | Self::Icmp)
+    }
 }
 
 /// What a bound address covers.

@@ -22,8 +22,8 @@ impl SmoltcpStack {
             socket.local = Some(SocketAddr::new(addr.ip(), 0));
             return Disposition::Return(0);
         }
-        // A UDP disconnect may have given up the port (`inet_num` 0): bind again.
-        let released = socket.local.is_some_and(|l| l.port() == 0) && socket.proto == Proto::Udp;
+        // A disconnect may have given up the port (`inet_num` 0): bind again.
+        let released = socket.local.is_some_and(|l| l.port() == 0) && socket.proto.unhashes();
         if socket.local.is_some() && !released {
             return errno(Errno::EINVAL);
         }
@@ -277,15 +277,16 @@ impl SmoltcpStack {
     pub(super) fn disconnect(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) -> Disposition {
         let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
         socket.peer = None;
-        if let (Proto::Udp, Some(local)) = (socket.proto, socket.local) {
+        if let (true, Some(local)) = (socket.proto.unhashes(), socket.local) {
             // What the program's bind did not fix is given up (`__udp_disconnect`).
             let ip = if socket.locks.address { local.ip() } else { socket.family.unspecified() };
             let port = if socket.locks.port { local.port() } else { 0 };
+            let proto = socket.proto;
             socket.local = Some(SocketAddr::new(ip, port));
             socket.source = None;
             if port == 0 {
-                self.ports.unbind(Proto::Udp, local.port(), id);
-                self.close_network_port(Proto::Udp, local.port());
+                self.ports.unbind(proto, local.port(), id);
+                self.close_network_port(proto, local.port());
             }
             return Disposition::Kernel;
         }
