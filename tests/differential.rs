@@ -335,6 +335,7 @@ cases! {
     peer_close,
     ping_bound,
     ping_disconnect,
+    raw_icmp6_destinations(root_only),
     ping_echo,
     ping_errors,
     ping_recvttl,

@@ -661,17 +661,21 @@ pub(super) fn datagram_address(
         return Err(Errno::EINVAL);
     }
     let sa_family = i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
+    // AF_UNSPEC read as the socket's own family.
+    let as_own_family = || {
+        let mut inet = bytes.to_vec();
+        inet[..2].copy_from_slice(&(family.raw() as u16).to_ne_bytes());
+        inet_addr(&inet, family, false).map(Some)
+    };
     match (family, sa_family) {
         // An IPv6 ping socket takes a whole sockaddr_in6, and only that family.
         (Family::V6, _) if proto == Proto::Icmp && bytes.len() < 28 => Err(Errno::EINVAL),
         (Family::V6, libc::AF_INET6) => inet_addr(bytes, family, false).map(Some),
+        // `rawv6_sendmsg` takes a family left 0 as AF_INET6.
+        (Family::V6, libc::AF_UNSPEC) if proto == Proto::Raw => as_own_family(),
         (Family::V6, _) if proto != Proto::Udp => Err(Errno::EAFNOSUPPORT),
-        (Family::V4, libc::AF_UNSPEC) => {
-            // An IPv4 socket reads AF_UNSPEC as AF_INET.
-            let mut inet = bytes.to_vec();
-            inet[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
-            inet_addr(&inet, family, false).map(Some)
-        }
+        // An IPv4 socket reads AF_UNSPEC as AF_INET.
+        (Family::V4, libc::AF_UNSPEC) => as_own_family(),
         (Family::V4, _) => inet_addr(bytes, family, false).map(Some),
         (Family::V6, libc::AF_UNSPEC) => Ok(None),
         (Family::V6, libc::AF_INET) => Err(Errno::ENETUNREACH),
@@ -728,3 +732,32 @@ const CARRIER_NAME_LEN: usize = 16;
 
 /// The most messages one `sendmmsg`/`recvmmsg` handles (`UIO_MAXIOV`).
 const UIO_MAXIOV: u32 = 1024;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A destination in `family`'s layout, its family field set to `sa_family`.
+    fn destination(addr: &str, family: Family, sa_family: i32) -> Vec<u8> {
+        let mut bytes = encode(addr.parse().unwrap(), family.raw());
+        bytes[..2].copy_from_slice(&(sa_family as u16).to_ne_bytes());
+        bytes
+    }
+
+    #[test]
+    fn unspecified_families_read_as_linux_reads_them() {
+        let v4 = destination("127.0.0.1:0", Family::V4, libc::AF_UNSPEC);
+        let want4 = Ok(Some("127.0.0.1:0".parse().unwrap()));
+        assert_eq!(datagram_address(&v4, Family::V4, Proto::Udp), want4);
+        assert_eq!(datagram_address(&v4, Family::V4, Proto::Raw), want4);
+        let v6 = destination("[::1]:0", Family::V6, libc::AF_UNSPEC);
+        let want6 = Ok(Some("[::1]:0".parse().unwrap()));
+        assert_eq!(datagram_address(&v6, Family::V6, Proto::Raw), want6);
+        assert_eq!(datagram_address(&v6[..24], Family::V6, Proto::Raw), want6);
+        // UDP takes it as "no destination"; ping sockets refuse it.
+        assert_eq!(datagram_address(&v6, Family::V6, Proto::Udp), Ok(None));
+        assert_eq!(datagram_address(&v6, Family::V6, Proto::Icmp), Err(Errno::EAFNOSUPPORT));
+        let inet = destination("[::1]:0", Family::V6, libc::AF_INET);
+        assert_eq!(datagram_address(&inet, Family::V6, Proto::Raw), Err(Errno::EAFNOSUPPORT));
+    }
+}
