@@ -227,9 +227,19 @@ pub fn spawn(
     let mut argv: Vec<*const libc::c_char> = command.argv.iter().map(|a| a.as_ptr()).collect();
     argv.push(std::ptr::null());
 
+    // The child starts with every signal blocked and unblocks them just before exec:
+    // once seized, a signal would stop it in a delivery stop, and the launcher,
+    // waiting on the pipes, would never resume it.
+    let mut own_mask = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&SigSet::all()), Some(&mut own_mask))
+        .map_err(|e| trace_error("sigprocmask", e))?;
     // SAFETY: the supervisor is single-threaded when it launches, and the child only
     // calls async-signal-safe functions before exec (see `exec_child`).
-    match unsafe { fork() }.map_err(|e| trace_error("fork", e))? {
+    let forked = unsafe { fork() };
+    if !matches!(forked, Ok(ForkResult::Child)) {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&own_mask), None);
+    }
+    match forked.map_err(|e| trace_error("fork", e))? {
         ForkResult::Child => {
             drop(gate_write);
             drop(report_read);
@@ -341,9 +351,6 @@ fn exec_child(
         }
     };
     wait_at_gate();
-    if sigprocmask(SigmaskHow::SIG_SETMASK, Some(child_mask), None).is_err() {
-        die(b"netvm: cannot restore the signal mask\n", 125);
-    }
     // Rust's runtime ignores SIGPIPE in netvm, and an ignored signal stays ignored
     // across exec: give the command the default a shell would.
     // SAFETY: signal(2) is async-signal-safe; SIG_DFL is a valid disposition.
@@ -366,6 +373,10 @@ fn exec_child(
         }
     }
     drop(report);
+    // Signals that came meanwhile are delivered now, to a tracer that listens.
+    if sigprocmask(SigmaskHow::SIG_SETMASK, Some(child_mask), None).is_err() {
+        die(b"netvm: cannot restore the signal mask\n", 125);
+    }
     // SAFETY: `path` is a NUL-terminated string and `argv` a NULL-terminated array of
     // them, all alive until exec replaces this image; `environ` is the process's own.
     unsafe {

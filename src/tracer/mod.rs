@@ -43,6 +43,8 @@ use notify::{Notification, Notifier, Reply};
 /// How long a call put off with [`Resume::Retry`] waits before it is presented
 /// again.
 const RETRY_PAUSE: Duration = Duration::from_micros(200);
+/// The most notifications one [`Tracer::serve`] takes.
+const NOTIFICATION_BATCH: usize = 32;
 
 /// What a handler wants to happen once it has seen a trapped call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -334,11 +336,18 @@ impl Tracer {
         notifications.deferred = later;
         let mut handled = 0;
         for (_, notification) in due {
-            self.on_notification(notification, handler);
-            handled += 1;
+            // A call interrupted, or whose thread an exec ended, is no longer waiting;
+            // its thread id may already name another program.
+            if self.notifications.as_ref().is_some_and(|n| n.notifier.is_waiting(notification.id)) {
+                self.on_notification(notification, handler);
+                handled += 1;
+            }
         }
-        while let Some(notification) =
-            self.notifications.as_ref().and_then(|n| n.notifier.receive())
+        // A bounded batch: ptrace stops, signals and the network get their turn even
+        // while threads keep calling.
+        while handled < NOTIFICATION_BATCH
+            && let Some(notification) =
+                self.notifications.as_ref().and_then(|n| n.notifier.receive())
         {
             self.on_notification(notification, handler);
             handled += 1;
@@ -587,6 +596,10 @@ impl Tracer {
         // the old leader (who may have been inside a call), are never reported again.
         if let Ok(former) = ptrace::getevent(tid) {
             let former = Pid::from_raw(former as i32);
+            // The old leader's call put off for a retry died with it.
+            if let Some(notifications) = &mut self.notifications {
+                notifications.deferred.retain(|(_, n)| n.tid != former && n.tid != tid);
+            }
             if former != tid {
                 self.threads.remove(&former);
                 handler.thread_ended(former);

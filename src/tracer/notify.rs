@@ -105,6 +105,13 @@ impl Notifier {
         })
     }
 
+    /// Whether call `id` still waits for its answer (it was not interrupted, and its
+    /// thread is alive and has not been ended by another thread's exec).
+    pub fn is_waiting(&self, id: u64) -> bool {
+        // SAFETY: ID_VALID reads one u64 from a live local.
+        unsafe { libc::ioctl(self.fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
+    }
+
     /// Answers call `id`. A caller killed meanwhile no longer wants it; that is no
     /// error.
     pub fn reply(&self, id: u64, reply: Reply) {
