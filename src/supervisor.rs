@@ -114,7 +114,7 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
     let launched = launch::spawn(command, filters, trace_options(), &original_mask)?;
     let notified = filter::notified_calls(&rules);
     let mut tracer = Tracer::new(launched.pid, launched.listener, notified, &mut dispatcher);
-    let waiter = Waiter::new(
+    let mut waiter = Waiter::new(
         [signals.as_raw_fd()]
             .into_iter()
             .chain(tracer.notification_fd())
@@ -164,8 +164,8 @@ impl Waiter {
     }
 
     /// Waits for readability or `timeout` (forever if `None`), or a signal.
-    fn wait(&self, timeout: Option<Duration>) {
-        let mut fds = self.fds.clone();
+    fn wait(&mut self, timeout: Option<Duration>) {
+        let fds = &mut self.fds;
         let timespec = timeout.map(|t| libc::timespec {
             tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
             tv_nsec: i64::from(t.subsec_nanos()),

@@ -265,7 +265,7 @@ pub fn spawn(
             // Open the gate: the child may now install its filters.
             let _ = nix::unistd::write(&gate_write, b"g");
             let listener = match notifier {
-                Some(_) => take_listener(child, &report_read, &gate_write)?,
+                Some(_) => take_listener(child, report_read, &gate_write)?,
                 None => None,
             };
             Ok(Launched { pid: child, listener })
@@ -277,24 +277,15 @@ pub fn spawn(
 /// child go on to exec.
 fn take_listener(
     child: Pid,
-    report: &OwnedFd,
+    report: OwnedFd,
     gate: &OwnedFd,
 ) -> Result<Option<OwnedFd>, LaunchError> {
     let mut number = [0u8; 4];
-    let mut got = 0;
-    while got < number.len() {
-        match nix::unistd::read(report, &mut number[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(Errno::EINTR) => continue,
-            Err(_) => break,
-        }
-    }
     let fail = |why: String| {
         let _ = kill(child, Signal::SIGKILL);
         LaunchError::Trace(why)
     };
-    if got < number.len() {
+    if std::fs::File::from(report).read_exact(&mut number).is_err() {
         // The child died before it could report (its own message says why).
         return Err(fail("the command's process ended before it started".into()));
     }

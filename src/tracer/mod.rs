@@ -471,6 +471,13 @@ impl Tracer {
         }
     }
 
+    /// Drops the calls of threads `tids` put off for a retry: they are gone.
+    fn forget_retries(&mut self, tids: &[Pid]) {
+        if let Some(notifications) = &mut self.notifications {
+            notifications.deferred.retain(|(_, n)| !tids.contains(&n.tid));
+        }
+    }
+
     /// At a signal-delivery stop: see [`notify::restart_interrupted`].
     fn restart_interrupted(&self, tid: Pid) {
         let Some(notifications) = &self.notifications else { return };
@@ -483,9 +490,7 @@ impl Tracer {
 
     fn on_thread_gone(&mut self, tid: Pid, status: i32, handler: &mut dyn Handler) {
         self.unannounced.remove(&tid);
-        if let Some(notifications) = &mut self.notifications {
-            notifications.deferred.retain(|(_, n)| n.tid != tid);
-        }
+        self.forget_retries(&[tid]);
         if self.announced.remove(&tid).is_some() {
             return;
         }
@@ -597,9 +602,7 @@ impl Tracer {
         if let Ok(former) = ptrace::getevent(tid) {
             let former = Pid::from_raw(former as i32);
             // The old leader's call put off for a retry died with it.
-            if let Some(notifications) = &mut self.notifications {
-                notifications.deferred.retain(|(_, n)| n.tid != former && n.tid != tid);
-            }
+            self.forget_retries(&[former, tid]);
             if former != tid {
                 self.threads.remove(&former);
                 handler.thread_ended(former);
