@@ -296,6 +296,12 @@ impl StackConfig {
 }
 
 impl VunetConfig {
+    /// The kind of the stack `name` would be: its declared kind, or for a name not
+    /// declared, the name itself (`none` and `host` need no declaration).
+    pub fn kind_of<'a>(&'a self, name: &'a str) -> &'a str {
+        self.stacks.iter().find(|s| s.name.get_ref() == name).map_or(name, |s| s.kind.get_ref())
+    }
+
     /// The names of the declared switches, in file order.
     pub fn switch_names(&self) -> Vec<String> {
         self.switches.iter().map(|s| s.name.get_ref().clone()).collect()

@@ -13,13 +13,15 @@
 //! - [`fdtable`]: which kernel sockets are virtual and who owns them, by kernel
 //!   identity rather than fd number.
 //!
-//! [`config`] reads `modules.toml`; [`supervisor`] is the single-threaded event loop
-//! that ties the tracer to the modules.
+//! [`config`] reads `modules.toml`; [`sandbox`] puts the session in namespaces of
+//! its own, so that the kernel holds its boundary; [`supervisor`] is the
+//! single-threaded event loop that ties the tracer to the modules.
 
 #![warn(missing_docs)]
 
 pub mod config;
 pub mod fdtable;
 pub mod modules;
+pub mod sandbox;
 pub mod supervisor;
 pub mod tracer;

@@ -10,10 +10,13 @@ use clap::{Parser, Subcommand};
 use nix::unistd::Pid;
 
 use netvm::config::{self, Config, Origin};
+use netvm::modules::boundary::Boundary;
 use netvm::modules::trace::TraceLog;
 use netvm::modules::vunet::control::{self, Reply, Request};
+use netvm::modules::vunet::host::HostStack;
 use netvm::modules::vunet::{self, Vunet, status};
 use netvm::modules::{Dispatcher, Module};
+use netvm::sandbox::{self, Fence};
 use netvm::supervisor;
 use netvm::tracer::launch::Command;
 
@@ -124,6 +127,18 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", num_args = 0..=1, require_equals = true,
           default_missing_value = "-")]
     trace: Option<PathBuf>,
+    /// Keep the sockets netvm inherits (beyond standard input, output and error)
+    /// open in the command. By default they are closed: a host socket would be a
+    /// way to the host's network. A kept one still serves reads and writes, but
+    /// every call netvm traps on it (connect, bind, sendto, ...) fails with EPERM.
+    #[arg(long)]
+    keep_sockets: bool,
+    /// Run without the private user and network namespaces, fenced by the seccomp
+    /// filter alone: for hosts where user namespaces are not allowed. A call netvm
+    /// does not trap then reaches the host's network, and other local users can
+    /// see and reach the session's sockets.
+    #[arg(long)]
+    filter_only: bool,
     /// Capture every link of the session's virtual network into DIR, one pcap file
     /// per link (`lwip0-eth0.pcap`, `gw-sw0.pcap`, ...), for `tcpdump -r` or
     /// Wireshark.
@@ -173,9 +188,30 @@ fn load_config(flag: Option<&std::path::Path>) -> Result<(Origin, Config), (u8, 
 }
 
 fn run(args: RunArgs) -> Outcome {
+    if !args.keep_sockets {
+        sandbox::close_inherited_sockets();
+    }
     let (_, config) = load_config(args.config.as_deref())?;
-    let vunet = Vunet::with_captures(&config.vunet, args.stack.as_deref(), args.pcap.clone())
+    let launch_stack = args.stack.as_deref().unwrap_or(config.vunet.default.get_ref());
+    let fence = if config.vunet.kind_of(launch_stack) == HostStack::KIND {
+        Fence::HostNetwork
+    } else if args.filter_only {
+        Fence::FilterOnly
+    } else {
+        Fence::Namespaces
+    };
+    let entered = match fence {
+        Fence::Namespaces => {
+            let outside = control::listening_socket(nix::unistd::getpid()).map_err(|e| {
+                own_failure(format!("cannot listen for `netvm status` (control socket): {e}"))
+            })?;
+            Some(sandbox::enter(outside).map_err(own_failure)?)
+        }
+        Fence::FilterOnly | Fence::HostNetwork => None,
+    };
+    let mut vunet = Vunet::with_captures(&config.vunet, Some(launch_stack), args.pcap.clone())
         .map_err(own_failure)?;
+    vunet.fence(fence, entered);
     let trace = match args.trace.as_deref() {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(TraceLog::stderr()),
@@ -186,7 +222,7 @@ fn run(args: RunArgs) -> Outcome {
     let (program, program_args) = args.command.split_first().expect("clap requires CMD");
     let command = Command::resolve(program, program_args)
         .map_err(|e| (e.exit_status() as u8, e.to_string()))?;
-    let modules: Vec<Box<dyn Module>> = vec![Box::new(vunet)];
+    let modules: Vec<Box<dyn Module>> = vec![Box::new(vunet), Box::new(Boundary::default())];
     let status = supervisor::run(&command, Dispatcher::new(modules, trace))
         .map_err(|e| (e.exit_status() as u8, e.to_string()))?;
     Ok(status as u8)

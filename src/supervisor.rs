@@ -112,6 +112,9 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
 
     let filters = launch::Filters { main: &program, notifier: notifier.as_ref() };
     let launched = launch::spawn(command, filters, trace_options(), &original_mask)?;
+    // Only now: a child forked from a non-dumpable process could not be traced
+    // from inside the session's user namespace.
+    crate::sandbox::make_non_dumpable();
     let notified = filter::notified_calls(&rules);
     let mut tracer = Tracer::new(launched.pid, launched.listener, notified, &mut dispatcher);
     let mut waiter = Waiter::new(

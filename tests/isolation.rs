@@ -1,46 +1,35 @@
 //! A virtual socket is reachable only through its stack. Its carrier is an
-//! `AF_UNIX` socket bound to an abstract name that `/proc/net/unix` lists, so a
-//! traced process could try to connect to that name directly, past its stack; netvm
-//! refuses it.
-//!
-//! The test proves the name is real: from outside netvm (where nothing is refused)
-//! it finds the exact name of a session's listener by connecting to it, then hands
-//! that name to a process inside the session.
+//! `AF_UNIX` socket bound to an abstract name that `/proc/net/unix` lists inside
+//! the session, so a traced process could try to connect to that name directly,
+//! past its stack; netvm refuses it. Outside the session, in the host's network
+//! namespace, the name does not exist at all.
 
 mod common;
 
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixStream};
 
-use common::{Session, TempDir, User, netvm_as, python};
+use common::{Session, User, netvm_as, python};
 
-/// Abstract names in `/proc/net/unix` that look like netvm carriers (`@nv...`;
-/// netvm's names are printable, so the listing shows them exactly, after the `@`).
-fn listed_carrier_names() -> Vec<Vec<u8>> {
-    let table = std::fs::read("/proc/net/unix").expect("/proc/net/unix");
+/// The carrier names that listen (`__SO_ACCEPTCON` in the flags column) in a
+/// `/proc/net/unix` table: `nv...` without the `@`.
+fn listening_carrier_names(table: &[u8]) -> Vec<Vec<u8>> {
     table
         .split(|&b| b == b'\n')
-        .filter_map(|line| line.split(|&b| b == b' ').rfind(|f| !f.is_empty()))
-        .filter(|path| path.len() == 14 && path.starts_with(b"@nv"))
-        .map(|path| path[1..].to_vec())
+        .filter_map(|line| {
+            let fields: Vec<&[u8]> = line.split(|&b| b == b' ').filter(|f| !f.is_empty()).collect();
+            let [_, _, _, flags, _, _, _, path] = fields[..] else { return None };
+            (flags == b"00010000" && path.len() == 14 && path.starts_with(b"@nv"))
+                .then(|| path[1..].to_vec())
+        })
         .collect()
-}
-
-/// The exact abstract name of a listening carrier, found by connecting to it.
-fn reachable_carrier_name() -> Vec<u8> {
-    for name in listed_carrier_names() {
-        let addr = SocketAddr::from_abstract_name(&name).expect("abstract name");
-        if UnixStream::connect_addr(&addr).is_ok() {
-            return name;
-        }
-    }
-    panic!("no listening carrier found in /proc/net/unix")
 }
 
 #[test]
 fn a_carrier_cannot_be_reached_past_its_stack() {
-    let dir = TempDir::new("isolation");
-    let handoff = dir.path().join("name");
+    // Inside the session: the prober reads the names of listening carriers from
+    // /proc/net/unix (so they are real) and connects to each with a socket of its
+    // own; then reaches the same listener through its stack.
     let script = format!(
         r#"{py} -c '
 import socket
@@ -48,27 +37,43 @@ s = socket.socket(); s.bind(("127.0.0.1", 7777)); s.listen(8)
 print("ready", flush=True)
 while True: s.accept()[0].close()
 ' &
-until [ -s {handoff} ]; do sleep 0.05; done
+until grep -q "^ *[0-9a-f]*: [0-9]* [0-9]* 00010000 0001 01 *[0-9]* @nv" /proc/net/unix; do sleep 0.05; done
 {py} -c '
 import socket, errno
-name = bytes.fromhex(open("{handoff}").read())
-u = socket.socket(socket.AF_UNIX)
-try:
-    u.connect(b"\0" + name); print("direct: connected")
-except OSError as e:
-    print("direct:", errno.errorcode[e.errno])
+names = []
+for line in open("/proc/net/unix").read().splitlines()[1:]:
+    f = line.split()
+    if len(f) == 8 and f[3] == "00010000" and f[7].startswith("@nv"):
+        names.append(f[7][1:].encode())
+print("listening carriers:", "some" if names else "none")
+for name in names:
+    u = socket.socket(socket.AF_UNIX)
+    try:
+        u.connect(b"\0" + name); print("direct: connected")
+    except OSError as e:
+        print("direct:", errno.errorcode[e.errno])
 t = socket.create_connection(("127.0.0.1", 7777)); print("virtual: connected")
 '
 kill $!"#,
         py = python(),
-        handoff = handoff.display()
     );
     let mut session = Session::spawn(netvm_as(User::Invoker, &["run", "--", "sh", "-c", &script]));
     assert_eq!(session.next_line(), "ready");
-    let name = reachable_carrier_name();
-    let hex: String = name.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(&handoff, hex).expect("hand the name over");
-    assert_eq!(session.next_line(), "direct: ECONNREFUSED");
+    assert_eq!(session.next_line(), "listening carriers: some");
+    // From outside, the session's own table lists the carrier, but the host's
+    // namespace has no such name: nothing outside can reach it.
+    let inner = std::fs::read(format!("/proc/{}/net/unix", session.pid())).expect("the table");
+    let names = listening_carrier_names(&inner);
+    assert!(!names.is_empty(), "no listening carrier in the session's table");
+    let host = std::fs::read("/proc/net/unix").expect("/proc/net/unix");
+    assert!(listening_carrier_names(&host).iter().all(|n| !names.contains(n)));
+    for name in &names {
+        let addr = SocketAddr::from_abstract_name(name).expect("abstract name");
+        assert!(UnixStream::connect_addr(&addr).is_err(), "reached {name:?} from the host");
+    }
+    for _ in &names {
+        assert_eq!(session.next_line(), "direct: ECONNREFUSED");
+    }
     assert_eq!(session.next_line(), "virtual: connected");
     session.finish().assert_code(0);
 }

@@ -37,6 +37,13 @@ pub enum FdTarget {
     Closed,
 }
 
+/// The identity of the socket `fd` (one of the supervisor's own, such as a
+/// `pidfd_getfd` copy), or `None` if it is no socket.
+pub fn identity(fd: &impl std::os::fd::AsFd) -> Option<SocketId> {
+    let stat = nix::sys::stat::fstat(fd.as_fd()).ok()?;
+    (stat.st_mode & libc::S_IFMT == libc::S_IFSOCK).then_some(SocketId(stat.st_ino))
+}
+
 /// Finds what fd `fd` of thread `tid` refers to.
 ///
 /// Errors are those of reading `/proc` (`ESRCH` if the thread is gone).

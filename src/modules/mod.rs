@@ -7,6 +7,7 @@
 //! module's rules, routes each call to the module that claimed it, and writes the
 //! `--trace` log.
 
+pub mod boundary;
 pub mod trace;
 pub mod vunet;
 

@@ -197,29 +197,47 @@ fn jump(code: u16, k: u32, jt: u8, jf: u8) -> sock_filter {
     sock_filter { code, jt, jf, k }
 }
 
+/// The calls the guard refuses with `ENOSYS`, as a kernel built without them would:
+/// io_uring's (its ring runs socket operations no filter sees) and `clone3` (its
+/// flags lie in memory the filter cannot read; C libraries fall back to `clone`).
+const REFUSED: [i64; 4] = [
+    libc::SYS_io_uring_setup,
+    libc::SYS_io_uring_enter,
+    libc::SYS_io_uring_register,
+    libc::SYS_clone3,
+];
+
 /// The fixed prologue. It either returns, or falls through to the rules with the
 /// guarantee that the call is a native-ABI call.
 fn guard() -> Vec<sock_filter> {
     let enosys = libc::SECCOMP_RET_ERRNO | libc::ENOSYS as u32;
-    let io_uring =
-        [libc::SYS_io_uring_setup, libc::SYS_io_uring_enter, libc::SYS_io_uring_register];
-    // Jump offsets count instructions skipped after the jumping one; the layout
-    // below is fixed, so they are constants checked by the tests.
-    vec![
-        /* 0 */ stmt(LD_W_ABS, DATA_ARCH),
-        /* 1 */ jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 0, 6), // foreign ABI: to 8
-        /* 2 */ stmt(LD_W_ABS, DATA_NR),
-        /* 3 */ jump(JMP_JGE_K, X32_SYSCALL_BIT, 7, 0), // x32: deny at 11
-        /* 4 */ jump(JMP_JEQ_K, io_uring[0] as u32, 6, 0),
-        /* 5 */ jump(JMP_JEQ_K, io_uring[1] as u32, 5, 0),
-        /* 6 */ jump(JMP_JEQ_K, io_uring[2] as u32, 4, 0),
-        /* 7 */ stmt(JMP_JA, 5), // native and not refused: to the rules at 13
-        /* 8 */ stmt(LD_W_ABS, DATA_NR),
-        /* 9 */ jump(JMP_JEQ_K, COMPAT_EXIT_CALLS[0], 2, 0),
-        /* 10 */ jump(JMP_JEQ_K, COMPAT_EXIT_CALLS[1], 1, 0),
-        /* 11 */ stmt(RET_K, enosys),
-        /* 12 */ stmt(RET_K, libc::SECCOMP_RET_ALLOW),
-    ]
+    let refused = REFUSED.len();
+    // The layout, by instruction index:
+    let checks = 4; // the refused calls' jumps start here
+    let to_rules = checks + refused; // native and not refused: on to the rules
+    let foreign = to_rules + 1; // another ABI: exit and exit_group only
+    let deny = foreign + 3;
+    let allow = deny + 1;
+    let rules = allow + 1;
+    // A jump's offset counts the instructions it skips after itself.
+    let skip = |from: usize, to: usize| u8::try_from(to - from - 1).expect("a short jump");
+    let mut program = vec![
+        stmt(LD_W_ABS, DATA_ARCH),
+        jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 0, skip(1, foreign)),
+        stmt(LD_W_ABS, DATA_NR),
+        jump(JMP_JGE_K, X32_SYSCALL_BIT, skip(3, deny), 0),
+    ];
+    for (i, &call) in REFUSED.iter().enumerate() {
+        program.push(jump(JMP_JEQ_K, call as u32, skip(checks + i, deny), 0));
+    }
+    program.push(stmt(JMP_JA, u32::from(skip(to_rules, rules))));
+    program.push(stmt(LD_W_ABS, DATA_NR));
+    program.push(jump(JMP_JEQ_K, COMPAT_EXIT_CALLS[0], skip(foreign + 1, allow), 0));
+    program.push(jump(JMP_JEQ_K, COMPAT_EXIT_CALLS[1], skip(foreign + 2, allow), 0));
+    program.push(stmt(RET_K, enosys));
+    program.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
+    debug_assert_eq!(program.len(), rules);
+    program
 }
 
 #[cfg(test)]
@@ -269,6 +287,12 @@ mod tests {
         {
             assert_eq!(run_guard(AUDIT_ARCH_NATIVE, nr as u32), Some(ENOSYS));
         }
+    }
+
+    #[test]
+    fn clone3_is_refused_and_clone_is_not() {
+        assert_eq!(run_guard(AUDIT_ARCH_NATIVE, libc::SYS_clone3 as u32), Some(ENOSYS));
+        assert_eq!(run_guard(AUDIT_ARCH_NATIVE, libc::SYS_clone as u32), None);
     }
 
     #[test]

@@ -677,8 +677,8 @@ fn ignore_esrch(result: nix::Result<()>) {
     }
 }
 
-/// The process a thread belongs to.
-fn thread_group_of(tid: Pid) -> Option<Pid> {
+/// The process a thread belongs to (`None` once it is gone).
+pub fn thread_group_of(tid: Pid) -> Option<Pid> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
     let line = status.lines().find_map(|l| l.strip_prefix("Tgid:"))?;
     line.trim().parse().ok().map(Pid::from_raw)

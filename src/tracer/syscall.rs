@@ -204,6 +204,54 @@ pub struct Ioctl {
     pub arg: u64,
 }
 
+/// A call that reaches into another process: `ptrace`, `process_vm_readv`,
+/// `process_vm_writev`, `pidfd_open`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ProcessAccess {
+    /// The request (`PTRACE_*`) for `ptrace`; `None` for the others.
+    pub request: Option<i64>,
+    /// The process or thread reached into.
+    pub pid: i32,
+}
+
+/// `kcmp(pid1, pid2, type, idx1, idx2)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Kcmp {
+    /// The first process.
+    pub pid1: i32,
+    /// The second process.
+    pub pid2: i32,
+    /// What is compared (`KCMP_*`).
+    pub ty: i32,
+}
+
+/// `pidfd_getfd(pidfd, targetfd, flags)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PidfdGetfd {
+    /// The process to take from, as a pidfd of the caller.
+    pub pidfd: i32,
+    /// Its fd to copy.
+    pub target: i32,
+    /// Reserved, 0.
+    pub flags: u32,
+}
+
+/// `setns(fd, nstype)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Setns {
+    /// A namespace file or a pidfd.
+    pub fd: i32,
+    /// `CLONE_NEW*` types allowed (0: any).
+    pub nstype: i32,
+}
+
+/// The namespace and tracing flags of `clone(flags, ...)` or `unshare(flags)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CloneFlags {
+    /// `CLONE_*` (for clone, the low byte is the exit signal).
+    pub flags: u64,
+}
+
 /// A decoded system call, one variant per call netvm traps.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Syscall {
@@ -243,6 +291,19 @@ pub enum Syscall {
     Recvmmsg(Mmsg),
     /// `ioctl(2)` on a socket request.
     Ioctl(Ioctl),
+    /// `clone(2)` (trapped for some flags only).
+    Clone(CloneFlags),
+    /// `unshare(2)` (trapped for some flags only).
+    Unshare(CloneFlags),
+    /// `setns(2)`.
+    Setns(Setns),
+    /// `ptrace(2)`, `process_vm_readv(2)`, `process_vm_writev(2)`, `pidfd_open(2)`:
+    /// which, by [`Syscall::name`] of the raw number.
+    ProcessAccess(i64, ProcessAccess),
+    /// `pidfd_getfd(2)`.
+    PidfdGetfd(PidfdGetfd),
+    /// `kcmp(2)`.
+    Kcmp(Kcmp),
     /// A call netvm does not decode (it should never have been trapped).
     Other {
         /// The call's number.
@@ -327,6 +388,22 @@ impl Syscall {
             libc::SYS_ioctl => {
                 Self::Ioctl(Ioctl { fd: int(a[0]), request: a[1] as u32, arg: a[2] })
             }
+            libc::SYS_clone => Self::Clone(CloneFlags { flags: a[0] }),
+            libc::SYS_unshare => Self::Unshare(CloneFlags { flags: a[0] }),
+            libc::SYS_setns => Self::Setns(Setns { fd: int(a[0]), nstype: int(a[1]) }),
+            libc::SYS_ptrace => Self::ProcessAccess(
+                number,
+                ProcessAccess { request: Some(a[0] as i64), pid: int(a[1]) },
+            ),
+            libc::SYS_process_vm_readv | libc::SYS_process_vm_writev | libc::SYS_pidfd_open => {
+                Self::ProcessAccess(number, ProcessAccess { request: None, pid: int(a[0]) })
+            }
+            libc::SYS_pidfd_getfd => Self::PidfdGetfd(PidfdGetfd {
+                pidfd: int(a[0]),
+                target: int(a[1]),
+                flags: a[2] as u32,
+            }),
+            libc::SYS_kcmp => Self::Kcmp(Kcmp { pid1: int(a[0]), pid2: int(a[1]), ty: int(a[2]) }),
             _ => Self::Other { number, args: a },
         }
     }
@@ -353,6 +430,15 @@ impl Syscall {
             Self::Sendmmsg(_) => "sendmmsg",
             Self::Recvmmsg(_) => "recvmmsg",
             Self::Ioctl(_) => "ioctl",
+            Self::Clone(_) => "clone",
+            Self::Unshare(_) => "unshare",
+            Self::Setns(_) => "setns",
+            Self::ProcessAccess(libc::SYS_ptrace, _) => "ptrace",
+            Self::ProcessAccess(libc::SYS_process_vm_readv, _) => "process_vm_readv",
+            Self::ProcessAccess(libc::SYS_process_vm_writev, _) => "process_vm_writev",
+            Self::ProcessAccess(..) => "pidfd_open",
+            Self::PidfdGetfd(_) => "pidfd_getfd",
+            Self::Kcmp(_) => "kcmp",
             Self::Other { .. } => "syscall",
         }
     }
@@ -361,6 +447,9 @@ impl Syscall {
     pub fn fd(&self) -> Option<i32> {
         match *self {
             Self::Socket(_) | Self::Socketpair(_) | Self::Other { .. } => None,
+            Self::Clone(_) | Self::Unshare(_) | Self::ProcessAccess(..) | Self::Kcmp(_) => None,
+            Self::Setns(c) => Some(c.fd),
+            Self::PidfdGetfd(c) => Some(c.pidfd),
             Self::Bind(c) | Self::Connect(c) => Some(c.fd),
             Self::Listen(c) => Some(c.fd),
             Self::Accept(c) => Some(c.fd),

@@ -99,6 +99,24 @@ fn address(supervisor: Pid) -> io::Result<UnixAddr> {
 }
 
 const LISTENER: Token = Token(0);
+/// The token of the channel of clients from outside (connections count from 1).
+const OUTSIDE: Token = Token(usize::MAX);
+
+/// A socket listening on the control name of the session whose supervisor is
+/// `supervisor`, taking credentials with every message. Fails with `AddrInUse` if
+/// the name is taken (by another process that chose it first).
+pub fn listening_socket(supervisor: Pid) -> io::Result<OwnedFd> {
+    let listener = socket::socket(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    socket::setsockopt(&listener, sockopt::PassCred, &true)?;
+    socket::bind(listener.as_raw_fd(), &address(supervisor)?)?;
+    socket::listen(&listener, Backlog::new(MAX_PENDING as i32)?)?;
+    Ok(listener)
+}
 
 /// A connection the server has accepted and not finished with.
 struct Connection {
@@ -106,6 +124,9 @@ struct Connection {
     since: Instant,
     /// The reply and how much of it is sent, once the request has been answered.
     reply: Option<(Vec<u8>, usize)>,
+    /// For a client handed over from the host's namespace: whether it is the
+    /// session's user or root, as judged there (see [`crate::sandbox`]).
+    vouched: Option<bool>,
 }
 
 /// What became of a connection after a step.
@@ -119,6 +140,8 @@ enum Progress {
 /// The supervisor's end of the control channel.
 pub struct ControlSocket {
     listener: OwnedFd,
+    /// Where clients from outside the session's namespaces are handed over.
+    outside: Option<OwnedFd>,
     /// Readiness of the listener and of every connection, as one descriptor.
     poll: Poll,
     events: Events,
@@ -131,15 +154,7 @@ impl ControlSocket {
     /// `supervisor` (normally the calling process). Fails with `AddrInUse` if the
     /// name is taken (by another process that chose it first).
     pub fn bind(supervisor: Pid) -> io::Result<Self> {
-        let listener = socket::socket(
-            AddressFamily::Unix,
-            SockType::SeqPacket,
-            SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
-            None,
-        )?;
-        socket::setsockopt(&listener, sockopt::PassCred, &true)?;
-        socket::bind(listener.as_raw_fd(), &address(supervisor)?)?;
-        socket::listen(&listener, Backlog::new(MAX_PENDING as i32)?)?;
+        let listener = listening_socket(supervisor)?;
         let poll = Poll::new()?;
         poll.registry().register(
             &mut SourceFd(&listener.as_raw_fd()),
@@ -148,11 +163,24 @@ impl ControlSocket {
         )?;
         Ok(Self {
             listener,
+            outside: None,
             poll,
             events: Events::with_capacity(64),
             connections: HashMap::new(),
             next_token: 1,
         })
+    }
+
+    /// Also serves the clients handed over on `channel` from the session's listener
+    /// in the host's namespaces (see [`crate::sandbox::Entered::outside_clients`]).
+    pub fn serve_outside(&mut self, channel: OwnedFd) -> io::Result<()> {
+        self.poll.registry().register(
+            &mut SourceFd(&channel.as_raw_fd()),
+            OUTSIDE,
+            Interest::READABLE,
+        )?;
+        self.outside = Some(channel);
+        Ok(())
     }
 
     /// A descriptor that is readable when [`serve`](Self::serve) has work: a new
@@ -180,6 +208,7 @@ impl ControlSocket {
         // drained is seen below, since every connection is looked at (there are only
         // ever a few). So the descriptor is readable exactly when there is work.
         self.accept_all();
+        self.receive_outside();
         loop {
             match self.poll.poll(&mut self.events, Some(Duration::ZERO)) {
                 Ok(()) if self.events.iter().count() == self.events.capacity() => continue,
@@ -234,19 +263,48 @@ impl ControlSocket {
                     return;
                 }
             };
-            let token = Token(self.next_token);
-            self.next_token += 1;
-            let registered = self.poll.registry().register(
-                &mut SourceFd(&fd.as_raw_fd()),
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            );
-            if let Err(e) = registered {
-                log::warn!("control socket: epoll: {e}");
-                continue;
-            }
-            self.connections.insert(token, Connection { fd, since: Instant::now(), reply: None });
+            self.add(fd, None);
         }
+    }
+
+    /// Takes the clients the host-side helper handed over.
+    fn receive_outside(&mut self) {
+        while let Some(channel) = &self.outside {
+            match crate::sandbox::receive_client(channel) {
+                Ok(Some((fd, vouched))) => {
+                    // The helper accepted it blocking; the server never blocks.
+                    let _ = nix::fcntl::fcntl(
+                        &fd,
+                        nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+                    );
+                    self.add(fd, Some(vouched));
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    log::warn!("control socket: clients from outside the session: {e}");
+                    if let Some(channel) = self.outside.take() {
+                        let _ =
+                            self.poll.registry().deregister(&mut SourceFd(&channel.as_raw_fd()));
+                    }
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, fd: OwnedFd, vouched: Option<bool>) {
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        let registered = self.poll.registry().register(
+            &mut SourceFd(&fd.as_raw_fd()),
+            token,
+            Interest::READABLE | Interest::WRITABLE,
+        );
+        if let Err(e) = registered {
+            log::warn!("control socket: epoll: {e}");
+            return;
+        }
+        self.connections
+            .insert(token, Connection { fd, since: Instant::now(), reply: None, vouched });
     }
 
     fn close(&mut self, token: Token) {
@@ -301,10 +359,13 @@ impl Connection {
         });
         // A session answers its own user (and root) only: its report names
         // processes, addresses and sockets.
-        let peer_uid = socket::getsockopt(&self.fd, sockopt::PeerCredentials).map(|c| c.uid());
-        // SAFETY: getuid has no preconditions and cannot fail.
-        let own_uid = unsafe { libc::getuid() };
-        let reply = if !matches!(peer_uid, Ok(uid) if uid == own_uid || uid == 0) {
+        let allowed = self.vouched.unwrap_or_else(|| {
+            let peer_uid = socket::getsockopt(&self.fd, sockopt::PeerCredentials).map(|c| c.uid());
+            // SAFETY: getuid has no preconditions and cannot fail.
+            let own_uid = unsafe { libc::getuid() };
+            matches!(peer_uid, Ok(uid) if uid == own_uid || uid == 0)
+        });
+        let reply = if !allowed {
             Reply::error("this session belongs to another user")
         } else if truncated {
             Reply::error(format!("the request is too long (over {MAX_MESSAGE} bytes)"))

@@ -104,6 +104,8 @@ pub fn describe(memory: &TraceeMemory, call: &Syscall, result: i64) -> String {
         }
         Syscall::Ioctl(c) => format!("{}, {}, {:#x}", c.fd, names::ioctl_request(c.request), c.arg),
         Syscall::Other { number, args } => format!("{number}, {args:x?}"),
+        // Process calls are another module's; vunet never sees them.
+        other => format!("{other:?}"),
     }
 }
 

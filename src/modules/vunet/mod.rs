@@ -23,7 +23,7 @@ pub mod sockaddr;
 pub mod status;
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -34,8 +34,9 @@ use nix::unistd::Pid;
 use std::net::IpAddr;
 
 use crate::config::VunetConfig;
-use crate::fdtable::{FdTable, SocketId};
+use crate::fdtable::{FdTable, FdTarget, SocketId};
 use crate::modules::{Answer, Disposition, Module};
+use crate::sandbox::{Entered, Fence};
 use crate::tracer::filter::{ArgTest, TrapRule};
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 
@@ -265,7 +266,18 @@ enum Route {
     Create(StackId),
     /// A call on a virtual socket, to the stack that owns it.
     Socket(StackId, SocketId),
+    /// A call on anything else, for the kernel: the socket's identity if it is one.
+    Kernel(Option<SocketId>),
 }
+
+/// Whether an `ioctl` request is about the network's interfaces (`SIOCGIFCONF`,
+/// `SIOCSIFFLAGS`, routes, ARP, ...) rather than about the socket it is made on.
+fn is_interface_request(request: u32) -> bool {
+    (0x890B..=0x89FF).contains(&request) && request != SIOCOUTQNSD_REQUEST
+}
+
+/// `SIOCOUTQNSD`, a socket's unsent bytes: no interface request.
+const SIOCOUTQNSD_REQUEST: u32 = 0x894B;
 
 /// How many finished calls pass between sweeps of closed sockets.
 const SWEEP_EVERY: u32 = 256;
@@ -318,6 +330,16 @@ pub struct Vunet {
     /// Where `netvm stack` and `netvm status` reach this session; made when the
     /// command is launched.
     control: Option<ControlSocket>,
+    /// How the session is fenced in (see [`crate::sandbox`]).
+    fence: Fence,
+    /// The session's own network namespace, when it has one: sockets of any other
+    /// are foreign.
+    session_network: Option<u64>,
+    /// Clients of `netvm status` from outside the session's namespaces, handed
+    /// over to the control socket once it is made.
+    outside_clients: Option<OwnedFd>,
+    /// Which sockets no stack owns are foreign (see [`Vunet::is_foreign`]).
+    foreign: HashMap<SocketId, bool>,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -388,7 +410,21 @@ impl Vunet {
             session,
             finished_since_sweep: 0,
             last_sweep: Instant::now(),
+            fence: Fence::FilterOnly,
+            session_network: None,
+            outside_clients: None,
+            foreign: HashMap::new(),
         })
+    }
+
+    /// Says how the session is fenced in: by `fence`, and, with private namespaces,
+    /// what the sandbox made of them.
+    pub fn fence(&mut self, fence: Fence, entered: Option<Entered>) {
+        self.fence = fence;
+        if let Some(entered) = entered {
+            self.session_network = Some(entered.network);
+            self.outside_clients = entered.outside_clients;
+        }
     }
 
     /// The mounted stacks: name, kind and own addresses.
@@ -400,18 +436,64 @@ impl Vunet {
         self.processes.get(&process).copied().unwrap_or(self.launch_stack)
     }
 
-    /// Where a call goes, or `None` if it is the kernel's (see the module docs).
-    fn route(&mut self, stop: &SyscallStop) -> Option<Route> {
+    /// Where a call goes (see the module docs).
+    fn route(&mut self, stop: &SyscallStop) -> Route {
         match stop.call() {
             Syscall::Socket(_) | Syscall::Socketpair(_) => {
-                Some(Route::Create(self.stack_of(stop.process)))
+                Route::Create(self.stack_of(stop.process))
             }
             call => {
-                let fd = call.fd()?;
-                let (socket, &stack) = self.sockets.lookup(stop.tid, fd).ok().flatten()?;
-                Some(Route::Socket(stack, socket))
+                let Some(fd) = call.fd() else { return Route::Kernel(None) };
+                match self.sockets.resolve(stop.tid, fd) {
+                    Ok(FdTarget::Socket(socket)) => match self.sockets.get(socket) {
+                        Some(&stack) => Route::Socket(stack, socket),
+                        None => Route::Kernel(Some(socket)),
+                    },
+                    _ => Route::Kernel(None),
+                }
             }
         }
+    }
+
+    /// Why a call the kernel would answer must not run, if it must not.
+    fn refusal(&mut self, stop: &SyscallStop, socket: Option<SocketId>) -> Option<Errno> {
+        if let Some(socket) = socket
+            && self.is_foreign(stop, socket)
+        {
+            return Some(Errno::EPERM);
+        }
+        if self.fence == Fence::FilterOnly
+            && let Syscall::Ioctl(c) = stop.call()
+            && is_interface_request(c.request)
+            && self.stacks[self.stack_of(stop.process)].kind() != HostStack::KIND
+        {
+            // Without a namespace of its own, the kernel would answer about the
+            // host's interfaces: as on a host without the interface asked for.
+            return Some(Errno::ENODEV);
+        }
+        self.touches_a_carrier(stop)
+    }
+
+    /// Whether `socket`, on which the call at `stop` was made and which no stack
+    /// owns, belongs to another network namespace than the session's (a socket
+    /// inherited or passed in from the host): calls on it are refused, never run
+    /// on the host's network. Remembered per socket.
+    fn is_foreign(&mut self, stop: &SyscallStop, socket: SocketId) -> bool {
+        let Some(network) = self.session_network else { return false };
+        if let Some(&foreign) = self.foreign.get(&socket) {
+            return foreign;
+        }
+        let Some(copy) = stop.call().fd().and_then(|fd| stop.copy_fd(fd).ok()) else {
+            return false; // closed meanwhile: the kernel says EBADF
+        };
+        // The fd may have been renumbered since it was resolved: judge the socket
+        // the copy is of, and remember the verdict only for the one resolved.
+        let judged = crate::fdtable::identity(&copy);
+        let foreign = crate::sandbox::network_of(&copy) != Some(network);
+        if judged == Some(socket) {
+            self.foreign.insert(socket, foreign);
+        }
+        foreign
     }
 
     /// For a call the kernel would answer: the error for one that names a carrier's
@@ -419,21 +501,47 @@ impl Vunet {
     /// session's stacks, which `/proc/net/unix` lists), if it does.
     fn touches_a_carrier(&self, stop: &SyscallStop) -> Option<Errno> {
         let memory = stop.memory();
-        let (addr, len, refusal) = match stop.call() {
-            Syscall::Connect(c) => (c.addr.0, c.addrlen, Errno::ECONNREFUSED),
-            Syscall::Bind(c) => (c.addr.0, c.addrlen, Errno::EADDRINUSE),
-            Syscall::Sendto(c) => (c.addr.0, c.addrlen, Errno::ECONNREFUSED),
+        let names = match stop.call() {
+            Syscall::Connect(c) => vec![(c.addr.0, c.addrlen)],
+            Syscall::Bind(c) => {
+                let named = self.names_a_carrier(&memory, c.addr.0, c.addrlen);
+                return named.then_some(Errno::EADDRINUSE);
+            }
+            Syscall::Sendto(c) => vec![(c.addr.0, c.addrlen)],
             Syscall::Sendmsg(c) => {
                 let header = memory.read::<libc::msghdr>(c.msg.0).ok()?;
-                (header.msg_name as u64, header.msg_namelen, Errno::ECONNREFUSED)
+                vec![(header.msg_name as u64, header.msg_namelen)]
+            }
+            Syscall::Sendmmsg(c) => {
+                // As many entries as the kernel would look at.
+                let count = c.vlen.min(libc::UIO_MAXIOV as u32) as usize;
+                let size = size_of::<libc::mmsghdr>();
+                let entries = memory.read_bytes(c.msgvec.0, count * size).ok()?;
+                entries
+                    .chunks_exact(size)
+                    .map(|entry| {
+                        // `msg_hdr.msg_name` and `msg_hdr.msg_namelen` lead each entry.
+                        let name = u64::from_ne_bytes(entry[..8].try_into().expect("8 bytes"));
+                        let len = u32::from_ne_bytes(entry[8..12].try_into().expect("4 bytes"));
+                        (name, len)
+                    })
+                    .collect()
             }
             _ => return None,
         };
+        names
+            .into_iter()
+            .any(|(addr, len)| self.names_a_carrier(&memory, addr, len))
+            .then_some(Errno::ECONNREFUSED)
+    }
+
+    /// Whether the socket address at `addr` (`len` bytes) is one of a carrier.
+    fn names_a_carrier(&self, memory: &TraceeMemory, addr: u64, len: u32) -> bool {
         if addr == 0 || len as usize > size_of::<libc::sockaddr_un>() {
-            return None;
+            return false;
         }
-        let bytes = memory.read_bytes(addr, len as usize).ok()?;
-        smoltcp::is_carrier_address(self.session, &bytes).then_some(refusal)
+        let Ok(bytes) = memory.read_bytes(addr, len as usize) else { return false };
+        smoltcp::is_carrier_address(self.session, &bytes)
     }
 
     /// Lets the network run until nothing moves (or for a bounded number of rounds,
@@ -472,6 +580,16 @@ impl Vunet {
                     return Reply::error("only a process of this session can change its stack");
                 }
                 match self.stacks.iter().position(|s| **s.name() == name) {
+                    Some(stack)
+                        if self.fence == Fence::Namespaces
+                            && self.stacks[stack].kind() == HostStack::KIND =>
+                    {
+                        Reply::error(format!(
+                            "stack `{name}` passes the host's network through, and this \
+                             session's programs run in a network namespace of their own: \
+                             start a session on it with `netvm run --stack {name} -- CMD`"
+                        ))
+                    }
                     Some(stack) => {
                         self.processes.insert(pid, stack);
                         Reply::Ok
@@ -533,6 +651,8 @@ impl Vunet {
         for id in &dead {
             self.sockets.remove(*id);
         }
+        // Verdicts on sockets of other kinds or namespaces are simply taken again.
+        self.foreign.retain(|id, _| alive.contains(id));
         for stack in &mut self.stacks {
             stack.forget(&dead);
         }
@@ -596,19 +716,15 @@ impl Module for Vunet {
 
     fn handle(&mut self, stop: &mut SyscallStop) -> Answer {
         let (stack, disposition) = match self.route(stop) {
-            None => {
-                let disposition = match self.touches_a_carrier(stop) {
-                    // Carriers are reached through their stack, never directly: a
-                    // process of another stack (or outside any) would cross over.
+            Route::Kernel(socket) => {
+                let disposition = match self.refusal(stop, socket) {
                     Some(errno) => Disposition::Return(-(errno as i64)),
                     None => Disposition::Kernel,
                 };
                 return Answer { by: self.kernel.clone(), disposition };
             }
-            Some(Route::Create(stack)) => (stack, self.stacks[stack].create(stop)),
-            Some(Route::Socket(stack, socket)) => {
-                (stack, self.stacks[stack].on_socket(socket, stop))
-            }
+            Route::Create(stack) => (stack, self.stacks[stack].create(stop)),
+            Route::Socket(stack, socket) => (stack, self.stacks[stack].on_socket(socket, stop)),
         };
         if disposition == Disposition::KernelThenFinish {
             self.in_flight.insert(stop.tid, stack);
@@ -637,7 +753,12 @@ impl Module for Vunet {
         self.processes.insert(process, stack);
         if parent.is_none() && self.control.is_none() {
             match ControlSocket::bind(nix::unistd::getpid()) {
-                Ok(control) => {
+                Ok(mut control) => {
+                    if let Some(channel) = self.outside_clients.take()
+                        && let Err(e) = control.serve_outside(channel)
+                    {
+                        log::warn!("`netvm status` from outside this session will not answer: {e}");
+                    }
                     let fd = control.as_raw_fd();
                     let source = &mut mio::unix::SourceFd(&fd);
                     let _ = self.poll.registry().register(source, CONTROL, mio::Interest::READABLE);
