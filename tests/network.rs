@@ -471,6 +471,66 @@ fn a_session_answers_status_to_its_own_user_only() {
     output.assert_stderr_has("this session belongs to another user");
 }
 
+/// From outside its namespaces, an unprivileged session is asked through the
+/// helper that stays in the host's: root and its own user get the report, another
+/// user does not (inside, every other user would read as the overflow id).
+#[test]
+fn an_unprivileged_session_answers_root_and_its_user_from_outside() {
+    if !is_root() {
+        eprintln!("skipped: needs root to run a session as another user");
+        return;
+    }
+    let mut session = common::Session::spawn(netvm_as(
+        User::Unprivileged,
+        &["run", "--", "sh", "-c", "echo ready; sleep 20"],
+    ));
+    assert_eq!(session.next_line(), "ready");
+    let supervisor = session.pid().to_string();
+    let ask = |uid: Option<&str>| {
+        let status = [NETVM, "status", "--session", &supervisor];
+        let mut command = match uid {
+            Some(uid) => {
+                let mut c = std::process::Command::new("setpriv");
+                c.args([&format!("--reuid={uid}"), &format!("--regid={uid}"), "--clear-groups"]);
+                c.args(status);
+                c
+            }
+            None => {
+                let mut c = std::process::Command::new(status[0]);
+                c.args(&status[1..]);
+                c
+            }
+        };
+        command.stdin(std::process::Stdio::null());
+        run(command)
+    };
+    let root = ask(None);
+    root.assert_code(0);
+    assert!(root.stdout.contains("stack lwip0 (smoltcp), 2 processes"), "{root}");
+    ask(Some("65534")).assert_code(0);
+    ask(Some("4242")).assert_code(125).assert_stderr_has("this session belongs to another user");
+    drop(session);
+}
+
+#[test]
+fn a_stack_of_the_host_kind_is_not_reached_from_a_private_session() {
+    let dir = TempDir::new("host-kind");
+    let config = dir.write(
+        "modules.toml",
+        b"[vunet]\ndefault = \"v\"\n[[vunet.stack]]\nname = \"v\"\nkind = \"smoltcp\"\n\
+          addresses = [\"10.0.0.2/24\"]\n[[vunet.stack]]\nname = \"real\"\nkind = \"host\"\n",
+        0o644,
+    );
+    let script = r#""$N" stack real -- true; echo "real: $?""#;
+    let output = session_with(User::Invoker, &["--config", path_str(&config)], script);
+    output.assert_code(0).assert_stderr_has(
+        "stack `real` passes the host's network through, and this session's programs run in \
+         a network namespace of their own: start a session on it with `netvm run --stack real \
+         -- CMD`",
+    );
+    assert_line(&output, "real: 125");
+}
+
 #[test]
 fn ping_through_the_router_decrements_the_ttl() {
     for user in USERS {

@@ -23,7 +23,7 @@ pub mod sockaddr;
 pub mod status;
 
 use std::collections::HashMap;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -335,9 +335,6 @@ pub struct Vunet {
     /// The session's own network namespace, when it has one: sockets of any other
     /// are foreign.
     session_network: Option<u64>,
-    /// Clients of `netvm status` from outside the session's namespaces, handed
-    /// over to the control socket once it is made.
-    outside_clients: Option<OwnedFd>,
     /// Which sockets no stack owns are foreign (see [`Vunet::is_foreign`]).
     foreign: HashMap<SocketId, bool>,
 }
@@ -412,19 +409,39 @@ impl Vunet {
             last_sweep: Instant::now(),
             fence: Fence::FilterOnly,
             session_network: None,
-            outside_clients: None,
             foreign: HashMap::new(),
         })
     }
 
     /// Says how the session is fenced in: by `fence`, and, with private namespaces,
     /// what the sandbox made of them.
+    /// Then opens the control socket (`netvm stack`, `netvm status`), in the
+    /// session's network namespace, before any program could take its name.
     pub fn fence(&mut self, fence: Fence, entered: Option<Entered>) {
         self.fence = fence;
+        let mut outside_clients = None;
         if let Some(entered) = entered {
             self.session_network = Some(entered.network);
-            self.outside_clients = entered.outside_clients;
+            outside_clients = entered.outside_clients;
         }
+        let mut control = match ControlSocket::bind(nix::unistd::getpid()) {
+            Ok(control) => control,
+            Err(e) => {
+                return log::warn!(
+                    "no control socket (`netvm stack` and `netvm status` will not reach this \
+                     session): {e}"
+                );
+            }
+        };
+        if let Some(channel) = outside_clients
+            && let Err(e) = control.serve_outside(channel)
+        {
+            log::warn!("`netvm status` from outside this session will not answer: {e}");
+        }
+        let fd = control.as_raw_fd();
+        let source = &mut mio::unix::SourceFd(&fd);
+        let _ = self.poll.registry().register(source, CONTROL, mio::Interest::READABLE);
+        self.control = Some(control);
     }
 
     /// The mounted stacks: name, kind and own addresses.
@@ -751,24 +768,6 @@ impl Module for Vunet {
     fn process_started(&mut self, process: Pid, parent: Option<Pid>) {
         let stack = parent.map_or(self.launch_stack, |p| self.stack_of(p));
         self.processes.insert(process, stack);
-        if parent.is_none() && self.control.is_none() {
-            match ControlSocket::bind(nix::unistd::getpid()) {
-                Ok(mut control) => {
-                    if let Some(channel) = self.outside_clients.take()
-                        && let Err(e) = control.serve_outside(channel)
-                    {
-                        log::warn!("`netvm status` from outside this session will not answer: {e}");
-                    }
-                    let fd = control.as_raw_fd();
-                    let source = &mut mio::unix::SourceFd(&fd);
-                    let _ = self.poll.registry().register(source, CONTROL, mio::Interest::READABLE);
-                    self.control = Some(control);
-                }
-                Err(e) => log::warn!(
-                    "no control socket (`netvm stack` and `netvm status` will not reach this session): {e}"
-                ),
-            }
-        }
     }
 
     fn event_fd(&self) -> Option<RawFd> {
