@@ -77,3 +77,44 @@ kill $!"#,
     assert_eq!(session.next_line(), "virtual: connected");
     session.finish().assert_code(0);
 }
+
+/// A host socket the launching process passes down (an unconnected TCP socket at
+/// fd 5) is closed at launch; kept with `--keep-sockets`, with or without the
+/// namespaces, every call netvm traps on it is refused. The host listener it aims
+/// at records nothing.
+#[test]
+fn an_inherited_host_socket_reaches_nothing() {
+    let listener = common::Listener::new();
+    let launcher = format!(
+        r#"
+import os, socket, subprocess, sys
+s = socket.socket()
+os.dup2(s.fileno(), 5)
+prog = """
+import ctypes, errno
+libc = ctypes.CDLL(None, use_errno=True)
+addr = bytes([2, 0]) + ({port}).to_bytes(2, "big") + bytes([127, 0, 0, 1]) + bytes(8)
+r = libc.connect(5, addr, 16)
+print("connect:", "ok" if r == 0 else errno.errorcode[ctypes.get_errno()])
+"""
+for extra in ([], ["--keep-sockets"], ["--keep-sockets", "--filter-only"]):
+    out = subprocess.run(["{netvm}", "run", *extra, "--", "{py}", "-c", prog],
+                         pass_fds=[5], capture_output=True, text=True)
+    print(" ".join(extra) or "default", out.stdout.strip(), flush=True)
+"#,
+        port = listener.port(),
+        netvm = common::NETVM,
+        py = python(),
+    );
+    let mut command = std::process::Command::new(python());
+    command.args(["-c", &launcher]).env_remove("NETVM_CONFIG");
+    let out = common::run(command);
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout,
+        "default connect: EBADF\n--keep-sockets connect: EPERM\n\
+         --keep-sockets --filter-only connect: EPERM\n",
+        "{out}"
+    );
+    listener.assert_no_connection();
+}

@@ -44,6 +44,23 @@ pub fn identity(fd: &impl std::os::fd::AsFd) -> Option<SocketId> {
     (stat.st_mode & libc::S_IFMT == libc::S_IFSOCK).then_some(SocketId(stat.st_ino))
 }
 
+/// The address family (`AF_*`) of the socket `fd`, one of the supervisor's own.
+pub fn family(fd: &impl std::os::fd::AsFd) -> Option<i32> {
+    let mut family: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: SO_DOMAIN writes one int into the live local, whose size is passed.
+    let done = unsafe {
+        libc::getsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&fd.as_fd()),
+            libc::SOL_SOCKET,
+            libc::SO_DOMAIN,
+            (&raw mut family).cast(),
+            &mut len,
+        )
+    };
+    (done == 0).then_some(family)
+}
+
 /// Finds what fd `fd` of thread `tid` refers to.
 ///
 /// Errors are those of reading `/proc` (`ESRCH` if the thread is gone).
@@ -240,6 +257,16 @@ mod tests {
 
     fn me() -> Pid {
         nix::unistd::gettid()
+    }
+
+    #[test]
+    fn a_socket_has_its_identity_and_family() {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let FdTarget::Socket(id) = resolve(me(), a.as_raw_fd()).unwrap() else { panic!() };
+        assert_eq!(identity(&a), Some(id));
+        assert_eq!(family(&a), Some(libc::AF_UNIX));
+        let file = std::fs::File::open("/dev/null").unwrap();
+        assert_eq!((identity(&file), family(&file)), (None, None));
     }
 
     #[test]

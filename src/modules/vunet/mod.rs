@@ -492,22 +492,30 @@ impl Vunet {
     }
 
     /// Whether `socket`, on which the call at `stop` was made and which no stack
-    /// owns, belongs to another network namespace than the session's (a socket
-    /// inherited or passed in from the host): calls on it are refused, never run
-    /// on the host's network. Remembered per socket.
+    /// owns, is foreign to the session (a socket inherited or passed in from the
+    /// host): calls on it are refused, never run on the host's network. In a
+    /// namespace of its own, the session's sockets are those of that namespace;
+    /// without one, its `AF_UNIX` sockets, and every socket of a process on a
+    /// stack of the `host` kind. Remembered per socket.
     fn is_foreign(&mut self, stop: &SyscallStop, socket: SocketId) -> bool {
-        let Some(network) = self.session_network else { return false };
+        if self.session_network.is_none()
+            && self.stacks[self.stack_of(stop.process)].kind() == HostStack::KIND
+        {
+            return false;
+        }
         if let Some(&foreign) = self.foreign.get(&socket) {
             return foreign;
         }
         let Some(copy) = stop.call().fd().and_then(|fd| stop.copy_fd(fd).ok()) else {
             return false; // closed meanwhile: the kernel says EBADF
         };
-        // The fd may have been renumbered since it was resolved: judge the socket
-        // the copy is of, and remember the verdict only for the one resolved.
-        let judged = crate::fdtable::identity(&copy);
-        let foreign = crate::sandbox::network_of(&copy) != Some(network);
-        if judged == Some(socket) {
+        let foreign = match self.session_network {
+            Some(network) => crate::sandbox::network_of(&copy) != Some(network),
+            None => crate::fdtable::family(&copy) != Some(libc::AF_UNIX),
+        };
+        // The fd may have been renumbered since it was resolved: the verdict is on
+        // the socket the copy is of, and remembered only if that is the one resolved.
+        if crate::fdtable::identity(&copy) == Some(socket) {
             self.foreign.insert(socket, foreign);
         }
         foreign
