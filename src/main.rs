@@ -202,9 +202,16 @@ fn run(args: RunArgs) -> Outcome {
     };
     let entered = match fence {
         Fence::Namespaces => {
-            let outside = control::listening_socket(nix::unistd::getpid()).map_err(|e| {
-                own_failure(format!("cannot listen for `netvm status` (control socket): {e}"))
-            })?;
+            // A name another local user took first costs only `netvm status` from
+            // outside the session.
+            let outside = control::listening_socket(nix::unistd::getpid())
+                .inspect_err(|e| {
+                    log::warn!(
+                        "`netvm status` from outside this session will not answer (its name \
+                         is taken: {e})"
+                    )
+                })
+                .ok();
             Some(sandbox::enter(outside).map_err(own_failure)?)
         }
         Fence::FilterOnly | Fence::HostNetwork => None,

@@ -103,12 +103,12 @@ pub fn make_non_dumpable() {
 
 /// Moves the supervisor into a new user namespace and a new network namespace.
 /// `outside_listener`, a listening socket of the host's namespace, keeps being
-/// served there by a helper (see [`Entered::outside_clients`]).
+/// served there by a helper (see [`Entered::outside_clients`]), if there is one.
 ///
 /// The caller must be single-threaded (the kernel refuses a new user namespace to
 /// a process with threads), and still dumpable: its id maps are written through
 /// its own `/proc` files. Make it non-dumpable afterwards.
-pub fn enter(outside_listener: OwnedFd) -> Result<Entered, SandboxError> {
+pub fn enter(outside_listener: Option<OwnedFd>) -> Result<Entered, SandboxError> {
     let error = |what: &str, e: Errno| SandboxError(format!("{what}: {}", e.desc()));
     let (ours, theirs) = socket::socketpair(
         socket::AddressFamily::Unix,
@@ -121,8 +121,9 @@ pub fn enter(outside_listener: OwnedFd) -> Result<Entered, SandboxError> {
     // running ordinary code; it never returns from `host_side`.
     if let ForkResult::Child = unsafe { fork() }.map_err(|e| error("fork", e))? {
         drop(ours);
-        host_side(&outside_listener, &theirs)
+        host_side(outside_listener.as_ref(), &theirs)
     }
+    let serves_outside = outside_listener.is_some();
     drop(outside_listener);
     drop(theirs);
     // SAFETY: unshare changes only this (single-threaded) process's namespaces.
@@ -149,7 +150,7 @@ pub fn enter(outside_listener: OwnedFd) -> Result<Entered, SandboxError> {
     let network = std::fs::metadata("/proc/thread-self/ns/net")
         .map_err(|e| SandboxError(format!("cannot read the session's network namespace: {e}")))?
         .ino();
-    Ok(Entered { network, outside_clients: Some(ours) })
+    Ok(Entered { network, outside_clients: serves_outside.then_some(ours) })
 }
 
 fn unavailable(e: Errno) -> SandboxError {
@@ -186,9 +187,9 @@ fn map_ids(process: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
 }
 
 /// The helper's life: write the supervisor's id maps once it has unshared, then
-/// hand over every client of `listener` on `channel`, with its verdict, until the
-/// supervisor's end closes.
-fn host_side(listener: &OwnedFd, channel: &OwnedFd) -> ! {
+/// hand over every client of `listener` (if any) on `channel`, with its verdict,
+/// until the supervisor's end closes.
+fn host_side(listener: Option<&OwnedFd>, channel: &OwnedFd) -> ! {
     // SAFETY: prctl and signal take plain integers; they change only this process,
     // which then ends with the supervisor, keeps every process of its user out of
     // its memory, and is left alone by the terminal's job-control signals (the
@@ -210,7 +211,9 @@ fn host_side(listener: &OwnedFd, channel: &OwnedFd) -> ! {
             map_ids(supervisor, uid, gid)
                 .map_or_else(|e| e.raw_os_error().unwrap_or(libc::EIO), |()| 0)
         };
-        if nix::unistd::write(channel, &answer.to_ne_bytes()).is_ok() {
+        if nix::unistd::write(channel, &answer.to_ne_bytes()).is_ok()
+            && let Some(listener) = listener
+        {
             serve_outside(listener, channel, uid);
         }
     }

@@ -118,3 +118,64 @@ for extra in ([], ["--keep-sockets"], ["--keep-sockets", "--filter-only"]):
     );
     listener.assert_no_connection();
 }
+
+/// A `sendmmsg` whose entry naming another stack's carrier is followed by one the
+/// kernel cannot read (it sends the first, then stops) is refused all the same:
+/// the carrier's datagram socket on `lwip1` receives nothing.
+#[test]
+fn a_sendmmsg_cut_short_does_not_reach_a_carrier() {
+    let probe = common::compile_probe("sendmmsg_edge");
+    let script = format!(
+        r#"{netvm} stack lwip1 -- {py} -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("0.0.0.0", 5000)); s.settimeout(1)
+print("ready", flush=True)
+try: print("received:", s.recv(100).decode(), flush=True)
+except OSError: print("received nothing", flush=True)
+' &
+until grep -q " 0002 01 *[0-9]* @nv" /proc/net/unix; do sleep 0.05; done
+name=$(awk '$5 == "0002" && $NF ~ /^@nv/ {{print substr($NF, 2)}}' /proc/net/unix | head -1)
+{probe} "$name"
+wait"#,
+        netvm = common::NETVM,
+        py = python(),
+        probe = common::path_str(&probe),
+    );
+    let out = common::run(netvm_as(User::Invoker, &["run", "--", "sh", "-c", &script]));
+    out.assert_code(0);
+    assert_eq!(
+        out.stdout, "ready\nsendmmsg before an unmapped entry: ECONNREFUSED\nreceived nothing\n",
+        "{out}"
+    );
+}
+
+/// Standard output that is a socket of the host (as socat's `EXEC:` or inetd give
+/// it) stays usable: only calls that could act on a network are refused on it.
+#[test]
+fn a_host_socket_as_standard_output_serves_its_reads_and_writes() {
+    let launcher = format!(
+        r#"
+import socket, subprocess
+ours, theirs = socket.socketpair()
+prog = """
+import os, socket
+s = socket.socket(fileno=os.dup(1))
+s.sendmsg([("type %d\\n" % s.getsockopt(socket.SOL_SOCKET, socket.SO_TYPE)).encode()])
+try:
+    s.bind(b"\\0netvm-test-name"); print("bind: ok", flush=True)
+except OSError as e:
+    print("bind:", e.errno, flush=True)
+"""
+out = subprocess.run(["{netvm}", "run", "--", "{py}", "-c", prog], stdout=theirs)
+theirs.close()
+print(ours.makefile().read(), end="")
+"#,
+        netvm = common::NETVM,
+        py = python(),
+    );
+    let mut command = std::process::Command::new(python());
+    command.args(["-c", &launcher]);
+    let out = common::run(command);
+    out.assert_code(0);
+    assert_eq!(out.stdout, "type 1\nbind: 1\n", "{out}");
+}

@@ -276,6 +276,41 @@ fn is_interface_request(request: u32) -> bool {
     (0x890B..=0x89FF).contains(&request) && request != SIOCOUTQNSD_REQUEST
 }
 
+/// The socket addresses a call passes in, as (address, length) in the caller's
+/// memory: `bind`'s and `connect`'s, a send's destination or destinations. For
+/// `sendmmsg`, the entries the kernel would send before one it cannot read.
+fn destinations(memory: &TraceeMemory, call: &Syscall) -> Vec<(u64, u32)> {
+    match *call {
+        Syscall::Connect(c) | Syscall::Bind(c) => vec![(c.addr.0, c.addrlen)],
+        Syscall::Sendto(c) => vec![(c.addr.0, c.addrlen)],
+        Syscall::Sendmsg(c) => memory
+            .read::<libc::msghdr>(c.msg.0)
+            .map(|header| vec![(header.msg_name as u64, header.msg_namelen)])
+            .unwrap_or_default(),
+        Syscall::Sendmmsg(c) => {
+            let size = size_of::<libc::mmsghdr>() as u64;
+            (0..u64::from(c.vlen.min(libc::UIO_MAXIOV as u32)))
+                .map_while(|i| memory.read::<libc::msghdr>(c.msgvec.0 + i * size).ok())
+                .map(|header| (header.msg_name as u64, header.msg_namelen))
+                .collect()
+        }
+        _ => Vec::new(),
+    }
+}
+
+/// Whether a call on a socket could act on its network: connect, bind, listen,
+/// a send to an address, an option (a multicast group, a device), an interface
+/// request. Reads, writes and questions about the socket itself could not.
+fn reaches_a_network(call: &Syscall, destinations: &[(u64, u32)]) -> bool {
+    match call {
+        Syscall::Connect(_) | Syscall::Bind(_) | Syscall::Listen(_) | Syscall::Setsockopt(_) => {
+            true
+        }
+        Syscall::Ioctl(c) => is_interface_request(c.request),
+        _ => destinations.iter().any(|&(addr, _)| addr != 0),
+    }
+}
+
 /// `SIOCOUTQNSD`, a socket's unsent bytes: no interface request.
 const SIOCOUTQNSD_REQUEST: u32 = 0x894B;
 
@@ -474,13 +509,17 @@ impl Vunet {
 
     /// Why a call the kernel would answer must not run, if it must not.
     fn refusal(&mut self, stop: &SyscallStop, socket: Option<SocketId>) -> Option<Errno> {
+        let memory = stop.memory();
+        let call = stop.call();
+        let destinations = destinations(&memory, &call);
         if let Some(socket) = socket
+            && reaches_a_network(&call, &destinations)
             && self.is_foreign(stop, socket)
         {
             return Some(Errno::EPERM);
         }
         if self.fence == Fence::FilterOnly
-            && let Syscall::Ioctl(c) = stop.call()
+            && let Syscall::Ioctl(c) = call
             && is_interface_request(c.request)
             && self.stacks[self.stack_of(stop.process)].kind() != HostStack::KIND
         {
@@ -488,7 +527,14 @@ impl Vunet {
             // host's interfaces: as on a host without the interface asked for.
             return Some(Errno::ENODEV);
         }
-        self.touches_a_carrier(stop)
+        // Carriers are reached through their stack, never directly: a process of
+        // another stack would cross over.
+        let names_a_carrier = |&(addr, len): &(u64, u32)| self.names_a_carrier(&memory, addr, len);
+        match call {
+            Syscall::Bind(_) if destinations.iter().any(names_a_carrier) => Some(Errno::EADDRINUSE),
+            _ if destinations.iter().any(names_a_carrier) => Some(Errno::ECONNREFUSED),
+            _ => None,
+        }
     }
 
     /// Whether `socket`, on which the call at `stop` was made and which no stack
@@ -519,45 +565,6 @@ impl Vunet {
             self.foreign.insert(socket, foreign);
         }
         foreign
-    }
-
-    /// For a call the kernel would answer: the error for one that names a carrier's
-    /// address directly (an `AF_UNIX` connect, send or bind to a name of this
-    /// session's stacks, which `/proc/net/unix` lists), if it does.
-    fn touches_a_carrier(&self, stop: &SyscallStop) -> Option<Errno> {
-        let memory = stop.memory();
-        let names = match stop.call() {
-            Syscall::Connect(c) => vec![(c.addr.0, c.addrlen)],
-            Syscall::Bind(c) => {
-                let named = self.names_a_carrier(&memory, c.addr.0, c.addrlen);
-                return named.then_some(Errno::EADDRINUSE);
-            }
-            Syscall::Sendto(c) => vec![(c.addr.0, c.addrlen)],
-            Syscall::Sendmsg(c) => {
-                let header = memory.read::<libc::msghdr>(c.msg.0).ok()?;
-                vec![(header.msg_name as u64, header.msg_namelen)]
-            }
-            Syscall::Sendmmsg(c) => {
-                // As many entries as the kernel would look at.
-                let count = c.vlen.min(libc::UIO_MAXIOV as u32) as usize;
-                let size = size_of::<libc::mmsghdr>();
-                let entries = memory.read_bytes(c.msgvec.0, count * size).ok()?;
-                entries
-                    .chunks_exact(size)
-                    .map(|entry| {
-                        // `msg_hdr.msg_name` and `msg_hdr.msg_namelen` lead each entry.
-                        let name = u64::from_ne_bytes(entry[..8].try_into().expect("8 bytes"));
-                        let len = u32::from_ne_bytes(entry[8..12].try_into().expect("4 bytes"));
-                        (name, len)
-                    })
-                    .collect()
-            }
-            _ => return None,
-        };
-        names
-            .into_iter()
-            .any(|(addr, len)| self.names_a_carrier(&memory, addr, len))
-            .then_some(Errno::ECONNREFUSED)
     }
 
     /// Whether the socket address at `addr` (`len` bytes) is one of a carrier.
