@@ -147,11 +147,20 @@ pub fn enter(outside_listener: Option<OwnedFd>) -> Result<Entered, SandboxError>
             )));
         }
     }
+    // A datagram carrier queues as many datagrams as its peer's send buffer
+    // holds, as a UDP socket's receive buffer would, not the ten of an AF_UNIX
+    // socket's default (the namespace is the session's: the host's is untouched).
+    if let Err(e) = std::fs::write("/proc/sys/net/unix/max_dgram_qlen", DATAGRAM_QUEUE) {
+        log::info!("cannot lengthen datagram carriers' queues: {e}");
+    }
     let network = std::fs::metadata("/proc/thread-self/ns/net")
         .map_err(|e| SandboxError(format!("cannot read the session's network namespace: {e}")))?
         .ino();
     Ok(Entered { network, outside_clients: serves_outside.then_some(ours) })
 }
+
+/// `net.unix.max_dgram_qlen` in the session's namespace.
+const DATAGRAM_QUEUE: &str = "65536";
 
 fn unavailable(e: Errno) -> SandboxError {
     let why = match e {

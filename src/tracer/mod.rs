@@ -23,7 +23,9 @@ pub mod launch;
 pub mod memory;
 pub mod notify;
 pub mod syscall;
+pub mod window;
 
+use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::os::fd::{OwnedFd, RawFd};
 use std::time::{Duration, Instant};
@@ -39,6 +41,7 @@ pub use memory::TraceeMemory;
 pub use syscall::Syscall;
 
 use notify::{Notification, Notifier, Reply};
+use window::{Room, Slot, Windows};
 
 /// How long a call put off with [`Resume::Retry`] waits before it is presented
 /// again.
@@ -74,6 +77,10 @@ pub struct SyscallStop {
     restarting: bool,
     /// The call arrived as a notification: the thread's registers are out of reach.
     notified: bool,
+    /// The thread's room in its process's scratch window.
+    room: Room,
+    /// The slot of `room` that [`scratch`](Self::scratch) handed out.
+    used: Cell<Option<Slot>>,
 }
 
 impl SyscallStop {
@@ -93,6 +100,8 @@ impl SyscallStop {
             original_args,
             restarting: false,
             notified: false,
+            room: Room::default(),
+            used: Cell::new(None),
         }
     }
 
@@ -136,12 +145,15 @@ impl SyscallStop {
         self.dirty = true;
     }
 
-    /// Room for `len` bytes of rewritten arguments in the tracee, valid until the
-    /// thread resumes user code: below its stack pointer and red zone, where a
-    /// signal frame would go. Returns the address (16-byte aligned).
-    pub fn scratch(&self, len: usize) -> u64 {
+    /// Room for `len` bytes of rewritten arguments in the tracee, the thread's own
+    /// until the call returns: a slot of the process's scratch window (see
+    /// [`window`]), never the thread's stack. Returns the address (page aligned),
+    /// or `ENOMEM` if the process has no window or none is free.
+    pub fn scratch(&self, len: usize) -> Result<u64, Errno> {
         self.assert_stopped("scratch space");
-        (self.regs.stack_pointer() - arch::RED_ZONE - len as u64) & !15
+        let (address, slot) = self.room.for_len(len).ok_or(Errno::ENOMEM)?;
+        self.used.set(Some(slot));
+        Ok(address)
     }
 
     /// At entry: replace the call itself (with [`set_arg`](Self::set_arg) for its
@@ -252,9 +264,18 @@ struct AwaitedExit {
     call: Syscall,
     /// Its arguments as the thread passed them, if they were rewritten.
     original_args: Option<[u64; 6]>,
-    /// The call was put off ([`Resume::Retry`]): what runs is a pause, after which
-    /// the call's own number runs again.
-    retry_of: Option<i64>,
+    /// Something runs before the call (its number, kept here), which then runs
+    /// again.
+    first: Option<(i64, Interlude)>,
+}
+
+/// What a thread is made to do before its call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Interlude {
+    /// Wait a moment: the call was put off ([`Resume::Retry`]).
+    Pause,
+    /// Map its process's scratch window.
+    MapWindow,
 }
 
 /// The notified side of the tracer.
@@ -279,6 +300,8 @@ pub struct Tracer {
     root_status: Option<i32>,
     /// Stop netvm itself when the command stops (interactive job control).
     mirror_stops: bool,
+    /// Every address space's scratch window.
+    windows: Windows,
     notifications: Option<Notifications>,
 }
 
@@ -302,6 +325,7 @@ impl Tracer {
             announced: HashMap::new(),
             root_status: None,
             mirror_stops: in_foreground_of_terminal(),
+            windows: Windows::default(),
             notifications: listener.map(|listener| Notifications {
                 notifier: Notifier::new(listener),
                 calls: notified,
@@ -501,8 +525,10 @@ impl Tracer {
             self.root_status = Some(status);
         }
         handler.thread_ended(tid);
+        self.windows.release(thread.process, tid);
         // The leader's exit is reported after all its threads': the process is gone.
         if tid == thread.process {
+            self.windows.leave(thread.process);
             handler.process_ended(thread.process);
         }
     }
@@ -517,21 +543,35 @@ impl Tracer {
         };
         let call = Syscall::decode(regs.syscall_number(), regs.syscall_args());
         let mut stop = SyscallStop::new(tid, process, call, regs, None);
-        let resumption = handler.syscall_entry(&mut stop);
-        let retry_of = (resumption == Resume::Retry).then(|| {
+        let first = if self.windows.needs_mapping(process) {
+            // The process's first trapped call: its window first, then the call.
             let number = stop.number();
-            pause_instead(&mut stop);
-            number
-        });
+            map_window_instead(&mut stop);
+            Some((number, Interlude::MapWindow))
+        } else {
+            stop.room = self.windows.room(process, tid);
+            let resumption = handler.syscall_entry(&mut stop);
+            if let Some(slot) = stop.used.get() {
+                self.windows.hold(process, tid, slot);
+            }
+            let first = (resumption == Resume::Retry).then(|| {
+                let number = stop.number();
+                pause_instead(&mut stop);
+                (number, Interlude::Pause)
+            });
+            if resumption == Resume::Run && first.is_none() && stop.original_args.is_none() {
+                self.windows.release(process, tid);
+                let _ = stop.flush();
+                return resume(tid, None);
+            }
+            first
+        };
         if stop.flush().is_err() {
             return;
         }
-        if resumption == Resume::Run && stop.original_args.is_none() {
-            return resume(tid, None);
-        }
         if let Some(thread) = self.threads.get_mut(&tid) {
             let original_args = stop.original_args;
-            thread.awaiting_exit = Some(AwaitedExit { call, original_args, retry_of });
+            thread.awaiting_exit = Some(AwaitedExit { call, original_args, first });
         }
         ignore_esrch(ptrace::syscall(tid, None));
     }
@@ -540,15 +580,29 @@ impl Tracer {
         let Some(thread) = self.threads.get_mut(&tid) else {
             return resume(tid, None);
         };
-        let Some(AwaitedExit { call, original_args, retry_of }) = thread.awaiting_exit.take()
-        else {
+        let Some(AwaitedExit { call, original_args, first }) = thread.awaiting_exit.take() else {
             return resume(tid, None);
         };
         let process = thread.process;
         if let Ok(regs) = Registers::read(tid) {
             let mut stop = SyscallStop::new(tid, process, call, regs, original_args);
-            match retry_of {
-                Some(number) => stop.restart(number),
+            stop.room = self.windows.room(process, tid);
+            match first {
+                Some((number, interlude)) => {
+                    if interlude == Interlude::MapWindow {
+                        let result = stop.result();
+                        let base = (!(-4095..0).contains(&result)).then_some(result as u64);
+                        if base.is_none() {
+                            log::warn!(
+                                "process {process} has no room for netvm's scratch window ({}): \
+                                 calls that need it fail with ENOMEM",
+                                Errno::from_raw(-result as i32)
+                            );
+                        }
+                        self.windows.mapped(process, base);
+                    }
+                    stop.restart(number);
+                }
                 None => handler.syscall_exit(&mut stop),
             }
             stop.restore_args();
@@ -556,6 +610,8 @@ impl Tracer {
                 return;
             }
         }
+        // The call is over (or starts again, and is seen anew).
+        self.windows.release(process, tid);
         resume(tid, None)
     }
 
@@ -591,6 +647,9 @@ impl Tracer {
     fn adopt(&mut self, tid: Pid, creator: Pid, handler: &mut dyn Handler) {
         let process = thread_group_of(tid).unwrap_or(tid);
         if process == tid {
+            if !self.windows.needs_mapping(creator) {
+                self.windows.forked(creator, tid, shares_memory(creator, tid));
+            }
             handler.process_started(tid, Some(creator));
         }
         self.threads.insert(tid, Thread { process, awaiting_exit: None });
@@ -611,6 +670,9 @@ impl Tracer {
         }
         if let Some(thread) = self.threads.get_mut(&tid) {
             thread.awaiting_exit = None;
+            // A new program, a new address space: its window is made anew if needed.
+            let process = thread.process;
+            self.windows.leave(process);
         }
         if matches!(Registers::read(tid), Ok(regs) if !regs.is_native_mode()) {
             eprintln!(
@@ -651,7 +713,9 @@ impl Tracer {
 fn pause_instead(stop: &mut SyscallStop) {
     let pause = libc::timespec { tv_sec: 0, tv_nsec: RETRY_PAUSE.as_nanos() as i64 };
     let at = stop.scratch(size_of::<libc::timespec>());
-    if stop.memory().write(at, &pause).is_ok() {
+    if let Ok(at) = at
+        && stop.memory().write(at, &pause).is_ok()
+    {
         stop.set_number(libc::SYS_nanosleep);
         stop.set_arg(0, at);
         stop.set_arg(1, 0);
@@ -661,6 +725,29 @@ fn pause_instead(stop: &mut SyscallStop) {
         stop.set_arg(1, 0);
         stop.set_arg(2, 1);
     }
+}
+
+/// Replaces a process's first trapped call by the mapping of its scratch window:
+/// anonymous, private, with no memory reserved until a page is used.
+fn map_window_instead(stop: &mut SyscallStop) {
+    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+    stop.set_number(libc::SYS_mmap);
+    let args = [0, window::SIZE as u64, (libc::PROT_READ | libc::PROT_WRITE) as u64, flags as u64];
+    for (index, value) in args.into_iter().enumerate() {
+        stop.set_arg(index, value);
+    }
+    stop.set_arg(4, u64::MAX); // fd -1
+    stop.set_arg(5, 0);
+}
+
+/// Whether `child` runs in `parent`'s address space (`CLONE_VM`: vfork,
+/// posix_spawn) rather than in a copy of it.
+fn shares_memory(parent: Pid, child: Pid) -> bool {
+    const KCMP_VM: libc::c_int = 1;
+    // SAFETY: kcmp takes two pids, a type and two unused indices; no pointers.
+    let order =
+        unsafe { libc::syscall(libc::SYS_kcmp, parent.as_raw(), child.as_raw(), KCMP_VM, 0, 0) };
+    order == 0
 }
 
 /// Resumes a stopped thread, delivering `signal`. A thread killed meanwhile (ESRCH)

@@ -345,9 +345,9 @@ impl SmoltcpStack {
         Disposition::Kernel
     }
 
-    /// `recvmmsg`: each header's name as `recvmsg`'s, for at most
-    /// [`MAX_NAMED_BATCH`] messages when names are asked for (the scratch area
-    /// holds their carrier names).
+    /// `recvmmsg`: each header's name as `recvmsg`'s, for up to
+    /// [`MAX_NAMED_BATCH`] messages (the scratch window holds their carrier
+    /// names).
     pub(super) fn recvmmsg(
         &mut self,
         stop: &mut SyscallStop,
@@ -471,7 +471,10 @@ impl SmoltcpStack {
         }
         // The kernel writes the sender's carrier name to scratch; the exit
         // translates it into the sender's virtual address.
-        let scratch = stop.scratch(NAME_ROOM as usize + 8);
+        let scratch = match stop.scratch(NAME_ROOM as usize + 8) {
+            Ok(scratch) => scratch,
+            Err(e) => return errno(e),
+        };
         if let Err(e) = stop.memory().write(scratch + u64::from(NAME_ROOM), &NAME_ROOM) {
             return errno(e);
         }
@@ -623,7 +626,7 @@ pub(super) fn shadow_headers(
     len: usize,
 ) -> Result<(u64, u64), Errno> {
     let names = names.next_multiple_of(16);
-    let base = stop.scratch(names + len);
+    let base = stop.scratch(names + len)?;
     let memory = stop.memory();
     let bytes = memory.read_bytes(headers, len)?;
     memory.write_bytes(base + names as u64, &bytes)?;
@@ -724,8 +727,9 @@ pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Res
 pub(super) const NAME_ROOM: u32 = 112;
 
 /// The most messages of one `sendmmsg`/`recvmmsg` whose names netvm translates:
-/// their carrier names live in the scratch area below the tracee's stack.
-const MAX_NAMED_BATCH: usize = 16;
+/// all the kernel takes, their names and header copies in one large slot of the
+/// scratch window.
+const MAX_NAMED_BATCH: usize = UIO_MAXIOV as usize;
 
 /// The length of a carrier's `sockaddr_un`.
 const CARRIER_NAME_LEN: usize = 16;

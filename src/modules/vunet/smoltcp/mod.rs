@@ -1014,7 +1014,7 @@ fn int_bytes(value: i32) -> Vec<u8> {
 
 /// Copies `bytes` into the scratch area, `offset` bytes in, and returns the address.
 fn put_scratch(stop: &SyscallStop, bytes: &[u8], offset: usize) -> Result<u64, Errno> {
-    let at = stop.scratch(bytes.len() + offset) + offset as u64;
+    let at = stop.scratch(bytes.len() + offset)? + offset as u64;
     stop.memory().write_bytes(at, bytes)?;
     Ok(at)
 }
