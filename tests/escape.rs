@@ -618,8 +618,6 @@ fn race_counts(line: &str, phase: &str) -> Option<(u64, u64, u64)> {
 /// harmless name and the carrier of another stack's UDP socket. Nothing gets
 /// through, and the victim records nothing.
 #[test]
-#[ignore = "netvm differs: the kernel reads the address again after netvm checked it; \
-            fixed once the kernel reads a copy netvm owns"]
 fn the_address_race_never_reaches_another_stack() {
     let probe = compile_probe("escape_race");
     for user in USERS {

@@ -179,3 +179,22 @@ print(ours.makefile().read(), end="")
     out.assert_code(0);
     assert_eq!(out.stdout, "type 1\nbind: 1\n", "{out}");
 }
+
+/// What netvm writes for the kernel to read (a carrier's name, a copied address it
+/// checked) lies in the sealed half of its scratch window: the program can
+/// neither store to it, nor make it writable, unmap or replace it, nor write it
+/// through /proc/self/mem; dropping its pages brings them back unchanged.
+#[test]
+fn the_sealed_window_cannot_be_changed_by_the_program() {
+    let probe = common::compile_probe("sealed_window");
+    for user in common::USERS {
+        let out = common::run(netvm_as(user, &["run", "--", common::path_str(&probe)]));
+        out.assert_code(0);
+        assert_eq!(
+            out.stdout,
+            "window: found\nstore: SIGSEGV\nmprotect: EACCES\nmunmap: EPERM\nmmap_fixed: EPERM\n\
+             proc_mem: EIO\nmadvise_dontneed: kept\n",
+            "{user:?}\n{out}"
+        );
+    }
+}

@@ -153,6 +153,26 @@ impl TraceeMemory {
     }
 }
 
+/// A `struct msghdr` as the kernel reads it, field by field (its padding left
+/// zero).
+pub fn msghdr_bytes(header: &libc::msghdr) -> [u8; size_of::<libc::msghdr>()] {
+    let mut bytes = [0u8; size_of::<libc::msghdr>()];
+    let mut put = |offset: usize, field: &[u8]| {
+        bytes[offset..offset + field.len()].copy_from_slice(field);
+    };
+    put(std::mem::offset_of!(libc::msghdr, msg_name), &(header.msg_name as u64).to_ne_bytes());
+    put(std::mem::offset_of!(libc::msghdr, msg_namelen), &header.msg_namelen.to_ne_bytes());
+    put(std::mem::offset_of!(libc::msghdr, msg_iov), &(header.msg_iov as u64).to_ne_bytes());
+    put(std::mem::offset_of!(libc::msghdr, msg_iovlen), &header.msg_iovlen.to_ne_bytes());
+    put(
+        std::mem::offset_of!(libc::msghdr, msg_control),
+        &(header.msg_control as u64).to_ne_bytes(),
+    );
+    put(std::mem::offset_of!(libc::msghdr, msg_controllen), &header.msg_controllen.to_ne_bytes());
+    put(std::mem::offset_of!(libc::msghdr, msg_flags), &header.msg_flags.to_ne_bytes());
+    bytes
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +214,22 @@ mod tests {
         let mem = own_memory();
         assert_eq!(mem.read_bytes(0, 0), Ok(vec![]));
         assert_eq!(mem.write_bytes(0, b""), Ok(()));
+    }
+
+    #[test]
+    fn a_message_header_is_laid_out_as_the_kernel_reads_it() {
+        // SAFETY: msghdr is plain data; all zeroes is a valid value.
+        let mut header: libc::msghdr = unsafe { std::mem::zeroed() };
+        header.msg_name = 0x1122 as *mut libc::c_void;
+        header.msg_namelen = 16;
+        header.msg_iovlen = 3;
+        header.msg_flags = 7;
+        let bytes = msghdr_bytes(&header);
+        let mem = own_memory();
+        let copy: libc::msghdr = mem.read(bytes.as_ptr() as u64).unwrap();
+        assert_eq!((copy.msg_name as u64, copy.msg_namelen), (0x1122, 16));
+        assert_eq!((copy.msg_iovlen, copy.msg_flags), (3, 7));
+        assert!(copy.msg_iov.is_null() && copy.msg_control.is_null());
     }
 
     #[test]

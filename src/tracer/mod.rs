@@ -22,12 +22,13 @@ pub mod filter;
 pub mod launch;
 pub mod memory;
 pub mod notify;
+mod setup;
 pub mod syscall;
 pub mod window;
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::os::fd::{OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -41,6 +42,7 @@ pub use memory::TraceeMemory;
 pub use syscall::Syscall;
 
 use notify::{Notification, Notifier, Reply};
+use setup::WindowSetup;
 use window::{Room, Slot, Windows};
 
 /// How long a call put off with [`Resume::Retry`] waits before it is presented
@@ -151,9 +153,33 @@ impl SyscallStop {
     /// or `ENOMEM` if the process has no window or none is free.
     pub fn scratch(&self, len: usize) -> Result<u64, Errno> {
         self.assert_stopped("scratch space");
-        let (address, slot) = self.room.for_len(len).ok_or(Errno::ENOMEM)?;
-        self.used.set(Some(slot));
-        Ok(address)
+        let place = self.room.for_len(len).ok_or(Errno::ENOMEM)?;
+        self.used.set(Some(place.slot));
+        Ok(place.address)
+    }
+
+    /// Puts `bytes` where the kernel will read them for this call, and no other
+    /// thread can change them first: the sealed half of the thread's slot (see
+    /// [`window`]). Returns their address in the tracee. Where the process has no
+    /// sealed half (no seccomp notifications: `--trace`, or a kernel before 5.19),
+    /// they go to the plain one, which the program could race.
+    ///
+    /// Shares the slot with [`scratch`](Self::scratch): a handler that needs both
+    /// keeps them apart with `offset`.
+    pub fn put_sealed(&self, bytes: &[u8], offset: usize) -> Result<u64, Errno> {
+        self.assert_stopped("sealed space");
+        let place = self.room.for_len(offset + bytes.len()).ok_or(Errno::ENOMEM)?;
+        self.used.set(Some(place.slot));
+        match place.sealed {
+            Some(sealed) => {
+                sealed.write_at(offset, bytes);
+                Ok(sealed.tracee + offset as u64)
+            }
+            None => {
+                let at = place.address + offset as u64;
+                self.memory().write_bytes(at, bytes).map(|()| at)
+            }
+        }
     }
 
     /// At entry: replace the call itself (with [`set_arg`](Self::set_arg) for its
@@ -274,8 +300,8 @@ struct AwaitedExit {
 enum Interlude {
     /// Wait a moment: the call was put off ([`Resume::Retry`]).
     Pause,
-    /// Map its process's scratch window.
-    MapWindow,
+    /// Set up its process's scratch window (see [`setup`]).
+    SetUp,
 }
 
 /// The notified side of the tracer.
@@ -302,6 +328,8 @@ pub struct Tracer {
     mirror_stops: bool,
     /// Every address space's scratch window.
     windows: Windows,
+    /// Threads setting up their process's window, in place of their call.
+    setups: HashMap<Pid, WindowSetup>,
     notifications: Option<Notifications>,
 }
 
@@ -326,6 +354,7 @@ impl Tracer {
             root_status: None,
             mirror_stops: in_foreground_of_terminal(),
             windows: Windows::default(),
+            setups: HashMap::new(),
             notifications: listener.map(|listener| Notifications {
                 notifier: Notifier::new(listener),
                 calls: notified,
@@ -386,6 +415,17 @@ impl Tracer {
             None => thread_group_of(tid).unwrap_or(tid),
         };
         let (number, args) = (notification.number, notification.args);
+        if let Some(setup) = self.setups.get_mut(&tid)
+            && setup.is_installing(number, &args)
+            && let Some(notifications) = &self.notifications
+        {
+            let installed = setup
+                .take_memfd()
+                .ok_or(Errno::EBADF)
+                .and_then(|fd| notifications.notifier.add_fd(notification.id, fd.as_raw_fd()));
+            let answer = installed.map_or_else(|e| -(e as i64), i64::from);
+            return notifications.notifier.reply(notification.id, Reply::Return(answer));
+        }
         let call = Syscall::decode(number, args);
         let regs = Registers::of_notified_call(number, args);
         let mut stop =
@@ -483,7 +523,11 @@ impl Tracer {
             WaitStatus::PtraceEvent(tid, _, _) => resume(tid, None),
             // A signal is about to be delivered: deliver it.
             WaitStatus::Stopped(tid, signal) => {
-                if self.threads.contains_key(&tid) {
+                if let Some(setup) = self.setups.get_mut(&tid) {
+                    // Not now: a handler would run on the set-up's registers.
+                    setup.deferred.push(signal);
+                    ignore_esrch(ptrace::syscall(tid, None));
+                } else if self.threads.contains_key(&tid) {
                     self.restart_interrupted(tid);
                     resume(tid, Some(signal))
                 } else {
@@ -514,6 +558,7 @@ impl Tracer {
 
     fn on_thread_gone(&mut self, tid: Pid, status: i32, handler: &mut dyn Handler) {
         self.unannounced.remove(&tid);
+        self.setups.remove(&tid);
         self.forget_retries(&[tid]);
         if self.announced.remove(&tid).is_some() {
             return;
@@ -542,12 +587,21 @@ impl Tracer {
             Err(_) => return, // killed meanwhile: its exit will be reported
         };
         let call = Syscall::decode(regs.syscall_number(), regs.syscall_args());
+        let args = regs.syscall_args();
         let mut stop = SyscallStop::new(tid, process, call, regs, None);
-        let first = if self.windows.needs_mapping(process) {
+        let notified =
+            self.notifications.as_ref().is_some_and(|n| n.calls.contains(&libc::SYS_getsockname));
+        let setup = WindowSetup::plan(&self.windows, process, notified, stop.number(), args);
+        let first = if let Some(setup) = setup {
             // The process's first trapped call: its window first, then the call.
-            let number = stop.number();
-            map_window_instead(&mut stop);
-            Some((number, Interlude::MapWindow))
+            let (number, args) = setup.call();
+            stop.set_number(number);
+            for (index, value) in args.into_iter().enumerate() {
+                stop.set_arg(index, value);
+            }
+            let original = setup.number;
+            self.setups.insert(tid, setup);
+            Some((original, Interlude::SetUp))
         } else {
             stop.room = self.windows.room(process, tid);
             let resumption = handler.syscall_entry(&mut stop);
@@ -588,21 +642,10 @@ impl Tracer {
             let mut stop = SyscallStop::new(tid, process, call, regs, original_args);
             stop.room = self.windows.room(process, tid);
             match first {
-                Some((number, interlude)) => {
-                    if interlude == Interlude::MapWindow {
-                        let result = stop.result();
-                        let base = (!(-4095..0).contains(&result)).then_some(result as u64);
-                        if base.is_none() {
-                            log::warn!(
-                                "process {process} has no room for netvm's scratch window ({}): \
-                                 calls that need it fail with ENOMEM",
-                                Errno::from_raw(-result as i32)
-                            );
-                        }
-                        self.windows.mapped(process, base);
-                    }
-                    stop.restart(number);
+                Some((_, Interlude::SetUp)) => {
+                    return self.on_setup_exit(tid, process, stop.regs, call, original_args);
                 }
+                Some((number, Interlude::Pause)) => stop.restart(number),
                 None => handler.syscall_exit(&mut stop),
             }
             stop.restore_args();
@@ -612,6 +655,59 @@ impl Tracer {
         }
         // The call is over (or starts again, and is seen anew).
         self.windows.release(process, tid);
+        resume(tid, None)
+    }
+
+    /// A call of a window set-up returned (see [`setup`]): the next one, or the
+    /// thread's own call again.
+    fn on_setup_exit(
+        &mut self,
+        tid: Pid,
+        process: Pid,
+        mut regs: Registers,
+        call: Syscall,
+        original_args: Option<[u64; 6]>,
+    ) {
+        let Some(mut setup) = self.setups.remove(&tid) else { return resume(tid, None) };
+        if is_at_syscall_entry(tid) {
+            // The next call of the set-up is entering: its exit is the news.
+            let first = Some((setup.number, Interlude::SetUp));
+            self.setups.insert(tid, setup);
+            if let Some(thread) = self.threads.get_mut(&tid) {
+                thread.awaiting_exit = Some(AwaitedExit { call, original_args, first });
+            }
+            return ignore_esrch(ptrace::syscall(tid, None));
+        }
+        if setup.advance(regs.return_value(), &mut self.windows, process) {
+            let (number, args) = setup.call();
+            regs.restart_syscall(number);
+            for (index, value) in args.into_iter().enumerate() {
+                regs.set_syscall_arg(index, value);
+            }
+            if regs.write(tid).is_err() {
+                return;
+            }
+            let first = Some((setup.number, Interlude::SetUp));
+            self.setups.insert(tid, setup);
+            if let Some(thread) = self.threads.get_mut(&tid) {
+                thread.awaiting_exit = Some(AwaitedExit { call, original_args, first });
+            }
+            return ignore_esrch(ptrace::syscall(tid, None));
+        }
+        // Done: the thread makes its own call again, and sees what came meanwhile.
+        regs.restart_syscall(setup.number);
+        for (index, value) in setup.args.into_iter().enumerate() {
+            regs.set_syscall_arg(index, value);
+        }
+        if regs.write(tid).is_err() {
+            return;
+        }
+        for signal in setup.deferred {
+            // SAFETY: tgkill takes plain integers.
+            unsafe {
+                libc::syscall(libc::SYS_tgkill, process.as_raw(), tid.as_raw(), signal as i32)
+            };
+        }
         resume(tid, None)
     }
 
@@ -662,6 +758,8 @@ impl Tracer {
             let former = Pid::from_raw(former as i32);
             // The old leader's call put off for a retry died with it.
             self.forget_retries(&[former, tid]);
+            self.setups.remove(&former);
+            self.setups.remove(&tid);
             if former != tid {
                 self.threads.remove(&former);
                 handler.thread_ended(former);
@@ -727,17 +825,21 @@ fn pause_instead(stop: &mut SyscallStop) {
     }
 }
 
-/// Replaces a process's first trapped call by the mapping of its scratch window:
-/// anonymous, private, with no memory reserved until a page is used.
-fn map_window_instead(stop: &mut SyscallStop) {
-    let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
-    stop.set_number(libc::SYS_mmap);
-    let args = [0, window::SIZE as u64, (libc::PROT_READ | libc::PROT_WRITE) as u64, flags as u64];
-    for (index, value) in args.into_iter().enumerate() {
-        stop.set_arg(index, value);
-    }
-    stop.set_arg(4, u64::MAX); // fd -1
-    stop.set_arg(5, 0);
+/// Whether `tid`, in a syscall stop, is entering its call (rather than leaving).
+fn is_at_syscall_entry(tid: Pid) -> bool {
+    // SAFETY: ptrace_syscall_info is plain data, filled by the kernel up to the
+    // size passed.
+    let mut info: libc::ptrace_syscall_info = unsafe { std::mem::zeroed() };
+    // SAFETY: GET_SYSCALL_INFO writes at most `size_of(info)` bytes into `info`.
+    let got = unsafe {
+        libc::ptrace(
+            libc::PTRACE_GET_SYSCALL_INFO,
+            tid.as_raw(),
+            size_of::<libc::ptrace_syscall_info>(),
+            &mut info,
+        )
+    };
+    got > 0 && info.op == libc::PTRACE_SYSCALL_INFO_ENTRY
 }
 
 /// Whether `child` runs in `parent`'s address space (`CLONE_VM`: vfork,

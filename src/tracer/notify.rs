@@ -112,6 +112,21 @@ impl Notifier {
         unsafe { libc::ioctl(self.fd(), libc::SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0 }
     }
 
+    /// Installs a copy of `fd` in the process that made call `id` (close-on-exec),
+    /// and returns its number there.
+    pub fn add_fd(&self, id: u64, fd: RawFd) -> Result<i32, Errno> {
+        let addfd = libc::seccomp_notif_addfd {
+            id,
+            flags: 0,
+            srcfd: fd as u32,
+            newfd: 0,
+            newfd_flags: libc::O_CLOEXEC as u32,
+        };
+        // SAFETY: ADDFD reads the live struct it is given and returns the new fd.
+        let added = unsafe { libc::ioctl(self.fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };
+        if added < 0 { Err(Errno::last()) } else { Ok(added) }
+    }
+
     /// Answers call `id`. A caller killed meanwhile no longer wants it; that is no
     /// error.
     pub fn reply(&self, id: u64, reply: Reply) {

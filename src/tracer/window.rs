@@ -10,13 +10,25 @@
 //! and then makes the call again. Each thread that needs room gets a slot of
 //! [`SLOT`] bytes in its process's window, its own while it lives.
 //!
+//! What a handler gives the kernel to read (a name, a copied address it checked)
+//! goes to the window's **sealed** half instead, when it has one: a memfd mapped
+//! shared and read-only in the process, sealed against new writable mappings
+//! (`F_SEAL_FUTURE_WRITE`, which also keeps `/proc/PID/mem` out: a shared mapping
+//! has no private copy to force a write into), and `mseal`ed against unmapping
+//! and `mprotect`. Only the supervisor writes it, through a mapping of its own. So
+//! what netvm checked or wrote is what the kernel reads: no other thread can
+//! change it in between. The kernel's own writes (a received address, a message
+//! length) go to the plain half.
+//!
 //! A window belongs to an address space, not to a process: a child made by
 //! `fork` has a copy at the same address (its slots start free), one made with
 //! `CLONE_VM` (`vfork`, `posix_spawn`) shares its parent's, and `execve` drops
 //! it.
 
 use std::collections::HashMap;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
+use nix::errno::Errno;
 use nix::unistd::Pid;
 
 /// A slot for most calls: a socket name, a header, a short timespec.
@@ -39,10 +51,79 @@ pub struct Slot {
     index: usize,
 }
 
+/// The supervisor's side of a window's sealed half: its writable mapping of the
+/// memfd the process maps read-only.
+#[derive(Debug)]
+pub struct SealedMemory {
+    local: *mut u8,
+}
+
+impl SealedMemory {
+    /// A new sealed memfd of [`SIZE`] bytes, mapped writable here; with the fd to
+    /// hand to the process (drop it once the process has its own).
+    pub fn new() -> Result<(Self, OwnedFd), Errno> {
+        // SAFETY: memfd_create takes a NUL-terminated name and flags.
+        let fd = unsafe {
+            libc::memfd_create(
+                c"netvm-window".as_ptr(),
+                libc::MFD_CLOEXEC | libc::MFD_ALLOW_SEALING,
+            )
+        };
+        if fd < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: memfd_create returned a new descriptor that nothing else owns.
+        let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+        nix::unistd::ftruncate(&fd, SIZE as i64)?;
+        // SAFETY: maps the whole memfd shared; the result is checked.
+        let local = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        if local == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        let memory = Self { local: local.cast() };
+        // From now on nobody maps it writable or writes it but through `local`.
+        let seals =
+            libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL;
+        // SAFETY: F_ADD_SEALS takes an integer.
+        if unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_ADD_SEALS, seals) } != 0 {
+            return Err(Errno::last());
+        }
+        Ok((memory, fd))
+    }
+}
+
+impl Drop for SealedMemory {
+    fn drop(&mut self) {
+        // SAFETY: unmaps the mapping made in `new`, which nothing uses any more.
+        unsafe { libc::munmap(self.local.cast(), SIZE) };
+    }
+}
+
+/// A window's sealed half.
+#[derive(Debug)]
+enum Sealed {
+    /// Not mapped yet (a new address space, or a fork's, which does not inherit it).
+    Missing,
+    /// Mapped at `tracee` in the process.
+    Mapped { memory: SealedMemory, tracee: u64 },
+    /// Not to be had: inputs go to the plain half.
+    Unavailable,
+}
+
 /// One address space's window.
 #[derive(Debug)]
 struct Window {
     base: u64,
+    sealed: Sealed,
     /// The slot each thread holds for the call it is in.
     held: HashMap<Pid, Slot>,
     free_small: Vec<usize>,
@@ -53,17 +134,61 @@ impl Window {
     fn new(base: u64) -> Self {
         Self {
             base,
+            sealed: Sealed::Missing,
             held: HashMap::new(),
             free_small: (0..SMALL_SLOTS).rev().collect(),
             free_large: (0..LARGE_SLOTS).rev().collect(),
         }
     }
 
-    fn address(&self, slot: Slot) -> u64 {
+    fn place(&self, slot: Slot) -> Place {
         let offset =
             if slot.large { SMALL * SMALL_SLOTS + slot.index * LARGE } else { slot.index * SMALL };
-        self.base + offset as u64
+        let sealed = match &self.sealed {
+            Sealed::Mapped { memory, tracee } => {
+                Some(SealedPlace { local: memory.local, offset, tracee: tracee + offset as u64 })
+            }
+            Sealed::Missing | Sealed::Unavailable => None,
+        };
+        Place { slot, address: self.base + offset as u64, sealed }
     }
+}
+
+/// A slot's sealed half, as the supervisor writes it and the process sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SealedPlace {
+    local: *mut u8,
+    offset: usize,
+    /// Its address in the process.
+    pub tracee: u64,
+}
+
+impl SealedPlace {
+    /// Writes `bytes` `at` bytes into the slot's sealed half.
+    ///
+    /// The place must come from a [`Room`] of the stop being handled: the window
+    /// lives at least that long.
+    pub fn write_at(&self, at: usize, bytes: &[u8]) {
+        let start = self.offset + at;
+        assert!(start + bytes.len() <= SIZE, "a write past the window");
+        // SAFETY: `local` maps SIZE bytes while the window lives, which is past
+        // the stop this place was handed out for; the range was checked; only this
+        // (single-threaded) supervisor writes there.
+        unsafe {
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), self.local.add(start), bytes.len())
+        };
+    }
+}
+
+/// A slot a thread may use: where it is in the process, plain and sealed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Place {
+    /// Which slot.
+    pub slot: Slot,
+    /// Its plain half in the process.
+    pub address: u64,
+    /// Its sealed half, if the window has one.
+    pub sealed: Option<SealedPlace>,
 }
 
 /// Where a process stands.
@@ -79,15 +204,15 @@ enum State {
 /// next free ones (which it holds only once it uses one: see [`Windows::hold`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Room {
-    /// A small slot: its address and identity.
-    pub small: Option<(u64, Slot)>,
+    /// A small slot.
+    pub small: Option<Place>,
     /// A large slot.
-    pub large: Option<(u64, Slot)>,
+    pub large: Option<Place>,
 }
 
 impl Room {
     /// The slot for `len` bytes, if there is one.
-    pub fn for_len(&self, len: usize) -> Option<(u64, Slot)> {
+    pub fn for_len(&self, len: usize) -> Option<Place> {
         match len {
             0..=SMALL => self.small,
             _ if len <= LARGE => self.large,
@@ -107,6 +232,23 @@ impl Windows {
     /// Whether `process` still needs its window mapped before a trapped call.
     pub fn needs_mapping(&self, process: Pid) -> bool {
         !self.processes.contains_key(&process)
+    }
+
+    /// Whether `process` has its window's plain half but not yet its sealed one.
+    pub fn needs_sealing(&self, process: Pid) -> bool {
+        let Some(&State::Mapped(index)) = self.processes.get(&process) else { return false };
+        matches!(self.windows[index].as_ref().map(|w| &w.sealed), Some(Sealed::Missing))
+    }
+
+    /// Records `process`'s sealed half: `memory`, mapped at `tracee` there; or
+    /// that it cannot have one (`None`).
+    pub fn sealed(&mut self, process: Pid, sealed: Option<(SealedMemory, u64)>) {
+        if let Some(window) = self.window(process) {
+            window.sealed = match sealed {
+                Some((memory, tracee)) => Sealed::Mapped { memory, tracee },
+                None => Sealed::Unavailable,
+            };
+        }
     }
 
     /// Records the window the kernel mapped for `process` at `base`, or its
@@ -130,7 +272,7 @@ impl Windows {
     /// The room `tid` of `process` may use in the call it stopped at.
     pub fn room(&mut self, process: Pid, tid: Pid) -> Room {
         let Some(window) = self.window(process) else { return Room::default() };
-        let with = |slot: Slot| Some((window.address(slot), slot));
+        let with = |slot: Slot| Some(window.place(slot));
         match window.held.get(&tid) {
             Some(&slot) if slot.large => Room { small: None, large: with(slot) },
             Some(&slot) => Room { small: with(slot), large: None },
@@ -174,8 +316,14 @@ impl Windows {
     pub fn forked(&mut self, parent: Pid, child: Pid, shares_memory: bool) {
         let state = match self.processes.get(&parent) {
             Some(&State::Mapped(index)) if !shares_memory => {
-                let Some(base) = self.windows[index].as_ref().map(|w| w.base) else { return };
-                self.windows.push(Some(Window::new(base)));
+                let Some(parent) = self.windows[index].as_ref() else { return };
+                let mut window = Window::new(parent.base);
+                // The sealed half is not inherited (MADV_DONTFORK): the child's
+                // would be shared with its parent's, slots and all.
+                if matches!(parent.sealed, Sealed::Unavailable) {
+                    window.sealed = Sealed::Unavailable;
+                }
+                self.windows.push(Some(window));
                 State::Mapped(self.windows.len() - 1)
             }
             Some(&state) => state,
@@ -210,9 +358,9 @@ mod tests {
 
     /// Takes room for `len` bytes for `tid`, as a handler would.
     fn take(windows: &mut Windows, process: i32, tid: i32, len: usize) -> Option<u64> {
-        let (address, slot) = windows.room(pid(process), pid(tid)).for_len(len)?;
-        windows.hold(pid(process), pid(tid), slot);
-        Some(address)
+        let place = windows.room(pid(process), pid(tid)).for_len(len)?;
+        windows.hold(pid(process), pid(tid), place.slot);
+        Some(place.address)
     }
 
     #[test]
@@ -230,11 +378,64 @@ mod tests {
         assert_eq!(take(&mut windows, 10, 13, LARGE + 1), None);
         // Looking is not holding.
         assert_eq!(
-            windows.room(pid(10), pid(14)).small.map(|(a, _)| a),
+            windows.room(pid(10), pid(14)).small.map(|p| p.address),
             Some(BASE + 2 * SMALL as u64)
         );
         windows.release(pid(10), pid(10));
         assert_eq!(take(&mut windows, 10, 15, 16), Some(BASE));
+    }
+
+    #[test]
+    fn the_sealed_half_is_written_here_and_not_inherited() {
+        let mut windows = Windows::default();
+        windows.mapped(pid(1), Some(BASE));
+        assert!(windows.needs_sealing(pid(1)));
+        assert_eq!(windows.room(pid(1), pid(1)).small.unwrap().sealed, None);
+        let (memory, fd) = SealedMemory::new().unwrap();
+        // Sealed: nobody else maps it writable, nor writes it.
+        // SAFETY: a shared writable mapping of the fd, which must fail.
+        let writable = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                4096,
+                libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        assert_eq!(writable, libc::MAP_FAILED);
+        assert_eq!(nix::unistd::write(&fd, b"x"), Err(Errno::EPERM));
+        // SAFETY: a read-only shared mapping of the fd, as the process makes.
+        let seen = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                SIZE,
+                libc::PROT_READ,
+                libc::MAP_SHARED,
+                fd.as_raw_fd(),
+                0,
+            )
+        };
+        assert_ne!(seen, libc::MAP_FAILED);
+        let tracee = seen as u64;
+        windows.sealed(pid(1), Some((memory, tracee)));
+        assert!(!windows.needs_sealing(pid(1)));
+        let place = windows.room(pid(1), pid(1)).small.unwrap();
+        let sealed = place.sealed.unwrap();
+        assert_eq!(sealed.tracee, tracee);
+        sealed.write_at(0, b"name");
+        // SAFETY: reads 4 bytes of the live read-only mapping.
+        assert_eq!(unsafe { std::slice::from_raw_parts(seen.cast::<u8>(), 4) }, b"name");
+        windows.forked(pid(1), pid(2), false);
+        assert!(windows.needs_sealing(pid(2)));
+        windows.forked(pid(1), pid(3), true);
+        assert!(!windows.needs_sealing(pid(3)));
+        windows.leave(pid(1));
+        windows.leave(pid(2));
+        windows.leave(pid(3));
+        // SAFETY: unmaps the mapping made above.
+        unsafe { libc::munmap(seen, SIZE) };
     }
 
     #[test]

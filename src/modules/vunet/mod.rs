@@ -276,39 +276,119 @@ fn is_interface_request(request: u32) -> bool {
     (0x890B..=0x89FF).contains(&request) && request != SIOCOUTQNSD_REQUEST
 }
 
-/// The socket addresses a call passes in, as (address, length) in the caller's
-/// memory: `bind`'s and `connect`'s, a send's destination or destinations. For
-/// `sendmmsg`, the entries the kernel would send before one it cannot read.
-fn destinations(memory: &TraceeMemory, call: &Syscall) -> Vec<(u64, u32)> {
-    match *call {
-        Syscall::Connect(c) | Syscall::Bind(c) => vec![(c.addr.0, c.addrlen)],
-        Syscall::Sendto(c) => vec![(c.addr.0, c.addrlen)],
-        Syscall::Sendmsg(c) => memory
-            .read::<libc::msghdr>(c.msg.0)
-            .map(|header| vec![(header.msg_name as u64, header.msg_namelen)])
-            .unwrap_or_default(),
-        Syscall::Sendmmsg(c) => {
-            let size = size_of::<libc::mmsghdr>() as u64;
-            (0..u64::from(c.vlen.min(libc::UIO_MAXIOV as u32)))
-                .map_while(|i| memory.read::<libc::msghdr>(c.msgvec.0 + i * size).ok())
-                .map(|header| (header.msg_name as u64, header.msg_namelen))
-                .collect()
+/// The largest socket address the kernel takes (`sizeof(struct sockaddr_storage)`).
+const MAX_SOCKADDR: u32 = 128;
+
+/// What a call on a socket no stack owns hands the kernel to send to, read once
+/// from the program's memory.
+enum Outgoing {
+    /// No address in play.
+    Nothing,
+    /// `connect`'s and `bind`'s (argument 1) or `sendto`'s (argument 4) address.
+    Address { arg: usize, bytes: Vec<u8> },
+    /// `sendmsg`'s header and the name it points to (`None`: none, or one the
+    /// kernel refuses unread); for `sendmmsg`, its first message's.
+    Message { header: libc::msghdr, name: Option<Vec<u8>>, msgvec: Option<u64> },
+}
+
+impl Outgoing {
+    /// Reads what `call` passes; `EFAULT` where the kernel could not read it.
+    fn read(memory: &TraceeMemory, call: &Syscall) -> Result<Self, Errno> {
+        let address = |arg, addr: u64, len: u32| {
+            if addr == 0 || len > MAX_SOCKADDR {
+                return Ok(Self::Nothing); // the kernel's error, from no read
+            }
+            Ok(Self::Address { arg, bytes: memory.read_bytes(addr, len as usize)? })
+        };
+        let message = |at: u64, msgvec| {
+            let header = memory.read::<libc::msghdr>(at)?;
+            let name = if header.msg_name.is_null() || header.msg_namelen > MAX_SOCKADDR {
+                None
+            } else {
+                Some(memory.read_bytes(header.msg_name as u64, header.msg_namelen as usize)?)
+            };
+            Ok(Self::Message { header, name, msgvec })
+        };
+        match *call {
+            Syscall::Connect(c) | Syscall::Bind(c) => address(1, c.addr.0, c.addrlen),
+            Syscall::Sendto(c) => address(4, c.addr.0, c.addrlen),
+            Syscall::Sendmsg(c) => message(c.msg.0, None),
+            Syscall::Sendmmsg(c) if c.vlen > 0 => message(c.msgvec.0, Some(c.msgvec.0)),
+            _ => Ok(Self::Nothing),
         }
-        _ => Vec::new(),
+    }
+
+    /// The address the call sends to or binds, if any.
+    fn name(&self) -> Option<&[u8]> {
+        match self {
+            Self::Address { bytes, .. } => Some(bytes),
+            Self::Message { name, .. } => name.as_deref(),
+            Self::Nothing => None,
+        }
+    }
+
+    /// Whether `call` could act on its socket's network: connect, bind, listen,
+    /// an option (a multicast group, a device), an interface request, a send to
+    /// an address. Reads, writes and questions about the socket itself could not.
+    fn reaches_a_network(&self, call: &Syscall) -> bool {
+        match call {
+            Syscall::Connect(_)
+            | Syscall::Bind(_)
+            | Syscall::Listen(_)
+            | Syscall::Setsockopt(_) => true,
+            Syscall::Ioctl(c) => is_interface_request(c.request),
+            Syscall::Sendto(_) => true,
+            _ => matches!(self, Self::Message { header, .. } if !header.msg_name.is_null()),
+        }
+    }
+
+    /// Points the call at a sealed copy of what was read. A `sendmmsg` becomes the
+    /// `sendmsg` of its first message, whose array is returned for the exit
+    /// (see [`finish_first_message`]).
+    fn seal(self, stop: &mut SyscallStop) -> Result<Option<u64>, Errno> {
+        match self {
+            Self::Nothing => Ok(None),
+            Self::Address { arg, bytes } => {
+                let at = stop.put_sealed(&bytes, 0)?;
+                stop.set_arg(arg, at);
+                Ok(None)
+            }
+            Self::Message { mut header, name, msgvec } => {
+                /// Where the name goes, after the header's copy.
+                const NAME_AT: usize = 64;
+                if let Some(name) = name {
+                    header.msg_name = stop.put_sealed(&name, NAME_AT)? as *mut libc::c_void;
+                }
+                let at = stop.put_sealed(&crate::tracer::memory::msghdr_bytes(&header), 0)?;
+                if let Syscall::Sendmmsg(c) = stop.call() {
+                    stop.set_number(libc::SYS_sendmsg);
+                    stop.set_arg(2, c.flags as u32 as u64);
+                    stop.set_arg(3, 0);
+                }
+                stop.set_arg(1, at);
+                Ok(msgvec)
+            }
+        }
     }
 }
 
-/// Whether a call on a socket could act on its network: connect, bind, listen,
-/// a send to an address, an option (a multicast group, a device), an interface
-/// request. Reads, writes and questions about the socket itself could not.
-fn reaches_a_network(call: &Syscall, destinations: &[(u64, u32)]) -> bool {
-    match call {
-        Syscall::Connect(_) | Syscall::Bind(_) | Syscall::Listen(_) | Syscall::Setsockopt(_) => {
-            true
-        }
-        Syscall::Ioctl(c) => is_interface_request(c.request),
-        _ => destinations.iter().any(|&(addr, _)| addr != 0),
+/// A `sendmmsg` that ran as the `sendmsg` of its first message returns 1 and
+/// that message's length, in the program's array at `msgvec`, as the kernel
+/// would have written it.
+fn finish_first_message(stop: &mut SyscallStop, msgvec: u64) {
+    let sent = stop.result();
+    if sent < 0 {
+        return;
     }
+    let at = msgvec + std::mem::offset_of!(libc::mmsghdr, msg_len) as u64;
+    match stop.memory().write(at, &(sent as u32)) {
+        Ok(()) => stop.set_result(1),
+        Err(e) => stop.set_result(-(e as i64)),
+    }
+}
+
+fn errno(e: Errno) -> Disposition {
+    Disposition::Return(-(e as i64))
 }
 
 /// `SIOCOUTQNSD`, a socket's unsent bytes: no interface request.
@@ -372,6 +452,9 @@ pub struct Vunet {
     session_network: Option<u64>,
     /// Which sockets no stack owns are foreign (see [`Vunet::is_foreign`]).
     foreign: HashMap<SocketId, bool>,
+    /// Threads whose `sendmmsg` on a socket no stack owns runs as the `sendmsg`
+    /// of its first message, with the program's array.
+    native_mmsg: HashMap<Pid, u64>,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -445,6 +528,7 @@ impl Vunet {
             fence: Fence::FilterOnly,
             session_network: None,
             foreign: HashMap::new(),
+            native_mmsg: HashMap::new(),
         })
     }
 
@@ -507,16 +591,23 @@ impl Vunet {
         }
     }
 
-    /// Why a call the kernel would answer must not run, if it must not.
-    fn refusal(&mut self, stop: &SyscallStop, socket: Option<SocketId>) -> Option<Errno> {
-        let memory = stop.memory();
+    /// A call on something no stack owns, for the kernel, if it may run: an
+    /// address it passes is read once, judged, and put where the kernel reads it
+    /// and no other thread of the program can change it (see
+    /// [`SyscallStop::put_sealed`]). Refused: a call that would act on the network
+    /// of a socket from outside, one that names a carrier (a process would cross
+    /// to a stack past it), and without namespaces an interface request.
+    fn kernel_call(&mut self, stop: &mut SyscallStop, socket: Option<SocketId>) -> Disposition {
         let call = stop.call();
-        let destinations = destinations(&memory, &call);
+        let outgoing = match Outgoing::read(&stop.memory(), &call) {
+            Ok(outgoing) => outgoing,
+            Err(e) => return errno(e),
+        };
         if let Some(socket) = socket
-            && reaches_a_network(&call, &destinations)
+            && outgoing.reaches_a_network(&call)
             && self.is_foreign(stop, socket)
         {
-            return Some(Errno::EPERM);
+            return errno(Errno::EPERM);
         }
         if self.fence == Fence::FilterOnly
             && let Syscall::Ioctl(c) = call
@@ -525,15 +616,23 @@ impl Vunet {
         {
             // Without a namespace of its own, the kernel would answer about the
             // host's interfaces: as on a host without the interface asked for.
-            return Some(Errno::ENODEV);
+            return errno(Errno::ENODEV);
         }
-        // Carriers are reached through their stack, never directly: a process of
-        // another stack would cross over.
-        let names_a_carrier = |&(addr, len): &(u64, u32)| self.names_a_carrier(&memory, addr, len);
-        match call {
-            Syscall::Bind(_) if destinations.iter().any(names_a_carrier) => Some(Errno::EADDRINUSE),
-            _ if destinations.iter().any(names_a_carrier) => Some(Errno::ECONNREFUSED),
-            _ => None,
+        if outgoing.name().is_some_and(|name| smoltcp::is_carrier_address(self.session, name)) {
+            let refusal = if matches!(call, Syscall::Bind(_)) {
+                Errno::EADDRINUSE
+            } else {
+                Errno::ECONNREFUSED
+            };
+            return errno(refusal);
+        }
+        match outgoing.seal(stop) {
+            Ok(Some(msgvec)) => {
+                self.native_mmsg.insert(stop.tid, msgvec);
+                Disposition::KernelThenFinish
+            }
+            Ok(None) => Disposition::Kernel,
+            Err(e) => errno(e),
         }
     }
 
@@ -565,15 +664,6 @@ impl Vunet {
             self.foreign.insert(socket, foreign);
         }
         foreign
-    }
-
-    /// Whether the socket address at `addr` (`len` bytes) is one of a carrier.
-    fn names_a_carrier(&self, memory: &TraceeMemory, addr: u64, len: u32) -> bool {
-        if addr == 0 || len as usize > size_of::<libc::sockaddr_un>() {
-            return false;
-        }
-        let Ok(bytes) = memory.read_bytes(addr, len as usize) else { return false };
-        smoltcp::is_carrier_address(self.session, &bytes)
     }
 
     /// Lets the network run until nothing moves (or for a bounded number of rounds,
@@ -749,10 +839,7 @@ impl Module for Vunet {
     fn handle(&mut self, stop: &mut SyscallStop) -> Answer {
         let (stack, disposition) = match self.route(stop) {
             Route::Kernel(socket) => {
-                let disposition = match self.refusal(stop, socket) {
-                    Some(errno) => Disposition::Return(-(errno as i64)),
-                    None => Disposition::Kernel,
-                };
+                let disposition = self.kernel_call(stop, socket);
                 return Answer { by: self.kernel.clone(), disposition };
             }
             Route::Create(stack) => (stack, self.stacks[stack].create(stop)),
@@ -765,6 +852,9 @@ impl Module for Vunet {
     }
 
     fn finish(&mut self, stop: &mut SyscallStop) {
+        if let Some(msgvec) = self.native_mmsg.remove(&stop.tid) {
+            return finish_first_message(stop, msgvec);
+        }
         let Some(stack) = self.in_flight.remove(&stop.tid) else {
             return;
         };
@@ -830,6 +920,7 @@ impl Module for Vunet {
     fn thread_ended(&mut self, tid: Pid) {
         self.sockets.forget_thread(tid);
         self.in_flight.remove(&tid);
+        self.native_mmsg.remove(&tid);
         for stack in &mut self.stacks {
             stack.thread_ended(tid);
         }

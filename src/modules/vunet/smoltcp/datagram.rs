@@ -148,7 +148,7 @@ impl SmoltcpStack {
                 stop.set_arg(5, 0);
                 Disposition::Kernel
             }
-            Destination::Carrier(name) => match put_scratch(stop, &name.sockaddr(), 0) {
+            Destination::Carrier(name) => match stop.put_sealed(&name.sockaddr(), 0) {
                 Ok(addr) => {
                     stop.set_arg(4, addr);
                     stop.set_arg(5, name.sockaddr().len() as u64);
@@ -171,7 +171,13 @@ impl SmoltcpStack {
             Ok(None) if socket.proto != Proto::Tcp && socket.peer.is_none() => {
                 return errno(Errno::EDESTADDRREQ);
             }
-            Ok(None) => return Disposition::Kernel,
+            Ok(None) if socket.proto == Proto::Tcp => return Disposition::Kernel,
+            // To the connected peer: the header still goes sealed, or another
+            // thread could give it a name (a carrier's) before the kernel reads it.
+            Ok(None) => {
+                let patch = MsgNamePatch { msg: c.msg.0, name: UserPtr(0), room: 0, shadow: 0 };
+                return self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None);
+            }
             Err(e) => return errno(e),
         };
         if self.sockets[&id].proto == Proto::Tcp {
@@ -239,13 +245,19 @@ impl SmoltcpStack {
         step: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Step>,
     ) -> Disposition {
         let header = size_of::<libc::msghdr>();
-        let shadowed =
-            shadow_headers(stop, name.room(), patch.msg, header).and_then(|(at, copy)| {
+        // A send: the kernel only reads the header and the name, so both are
+        // sealed, out of reach of the program's other threads. A receive writes
+        // into its header.
+        let sending = matches!(stop.call(), Syscall::Sendmsg(_));
+        let shadowed = match name {
+            ShadowName::Null | ShadowName::Bytes(_) if sending => seal_header(stop, patch, &name),
+            _ => shadow_headers(stop, name.room(), patch.msg, header).and_then(|(at, copy)| {
                 let patch = patch.shadowed(copy);
                 let name_at = name.put(&stop.memory(), at)?;
                 patch.write(&stop.memory(), name_at.map_or(UserPtr(0), UserPtr), name.len())?;
                 Ok((patch, name_at))
-            });
+            }),
+        };
         match shadowed {
             Ok((patch, name_at)) => {
                 stop.set_arg(1, patch.shadow);
@@ -280,7 +292,7 @@ impl SmoltcpStack {
         if !stream && let Some(answer) = self.bind_implicitly(stop, id, any, libc::SYS_sendmmsg) {
             return answer;
         }
-        let batch = if stream { asked } else { asked.min(MAX_NAMED_BATCH) };
+        let batch = asked;
         if batch == 0 {
             return Disposition::Kernel;
         }
@@ -611,6 +623,26 @@ impl ShadowName<'_> {
             Self::Room(_) => Ok(Some(at)),
         }
     }
+}
+
+/// A sealed copy of the program's header at `patch.msg`, its name `name` (sealed
+/// too): the patch, shadowed by the copy, and the name's address.
+fn seal_header(
+    stop: &SyscallStop,
+    patch: MsgNamePatch,
+    name: &ShadowName,
+) -> Result<(MsgNamePatch, Option<u64>), Errno> {
+    /// Where the name goes, after the header.
+    const NAME_AT: usize = 64;
+    let mut header = stop.memory().read::<libc::msghdr>(patch.msg)?;
+    let name_at = match name {
+        ShadowName::Bytes(bytes) => Some(stop.put_sealed(bytes, NAME_AT)?),
+        ShadowName::Null | ShadowName::Room(_) => None,
+    };
+    header.msg_name = name_at.map_or(std::ptr::null_mut(), |at| at as *mut libc::c_void);
+    header.msg_namelen = name.len();
+    let copy = stop.put_sealed(&crate::tracer::memory::msghdr_bytes(&header), 0)?;
+    Ok((patch.shadowed(copy), name_at))
 }
 
 /// Offset of `msg_len` in `struct mmsghdr`.

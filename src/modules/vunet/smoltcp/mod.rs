@@ -504,7 +504,7 @@ impl SmoltcpStack {
         let Some(fd) = stop.call().fd() else {
             return errno(Errno::EBADF);
         };
-        let addr = match put_scratch(stop, &name.sockaddr(), 0) {
+        let addr = match stop.put_sealed(&name.sockaddr(), 0) {
             Ok(addr) => addr,
             Err(e) => {
                 self.ports.unbind(proto, port, id);
@@ -1010,13 +1010,6 @@ fn result(r: Result<i64, Errno>) -> Disposition {
 
 fn int_bytes(value: i32) -> Vec<u8> {
     value.to_ne_bytes().to_vec()
-}
-
-/// Copies `bytes` into the scratch area, `offset` bytes in, and returns the address.
-fn put_scratch(stop: &SyscallStop, bytes: &[u8], offset: usize) -> Result<u64, Errno> {
-    let at = stop.scratch(bytes.len() + offset)? + offset as u64;
-    stop.memory().write_bytes(at, bytes)?;
-    Ok(at)
 }
 
 #[cfg(test)]

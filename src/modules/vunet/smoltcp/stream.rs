@@ -162,7 +162,7 @@ impl SmoltcpStack {
             return errno(Errno::EBADF);
         };
         let nonblocking = is_nonblocking(stop.tid, fd);
-        let addr = match put_scratch(stop, &receiver.sockaddr(), 0) {
+        let addr = match stop.put_sealed(&receiver.sockaddr(), 0) {
             Ok(addr) => addr,
             Err(e) => return errno(e),
         };
@@ -230,7 +230,7 @@ impl SmoltcpStack {
             );
             name
         };
-        let addr = match put_scratch(stop, &target.sockaddr(), 0) {
+        let addr = match stop.put_sealed(&target.sockaddr(), 0) {
             Ok(addr) => addr,
             Err(e) => return errno(e),
         };
@@ -263,7 +263,7 @@ impl SmoltcpStack {
         }
         let name = self.namer.fresh();
         let Ok(listener) = temporary_listener(&name) else { return errno(Errno::ECONNREFUSED) };
-        match put_scratch(stop, &name.sockaddr(), 0) {
+        match stop.put_sealed(&name.sockaddr(), 0) {
             Ok(addr) => {
                 stop.set_arg(1, addr);
                 stop.set_arg(2, name.sockaddr().len() as u64);
