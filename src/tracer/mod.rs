@@ -43,7 +43,7 @@ pub use syscall::Syscall;
 
 use notify::{Notification, Notifier, Reply};
 use setup::WindowSetup;
-use window::{Room, Slot, Windows};
+use window::{Inputs, Room, Slot, Windows};
 
 /// How long a call put off with [`Resume::Retry`] waits before it is presented
 /// again.
@@ -161,8 +161,9 @@ impl SyscallStop {
     /// Puts `bytes` where the kernel will read them for this call, and no other
     /// thread can change them first: the sealed half of the thread's slot (see
     /// [`window`]). Returns their address in the tracee. Where the process has no
-    /// sealed half (no seccomp notifications: `--trace`, or a kernel before 5.19),
-    /// they go to the plain one, which the program could race.
+    /// sealed half because there are no seccomp notifications (`--trace`, a kernel
+    /// before 5.19), they go to the plain one, which the program could race;
+    /// where its set-up failed or was tampered with, the call fails (`ENOMEM`).
     ///
     /// Shares the slot with [`scratch`](Self::scratch): a handler that needs both
     /// keeps them apart with `offset`.
@@ -170,15 +171,16 @@ impl SyscallStop {
         self.assert_stopped("sealed space");
         let place = self.room.for_len(offset + bytes.len()).ok_or(Errno::ENOMEM)?;
         self.used.set(Some(place.slot));
-        match place.sealed {
-            Some(sealed) => {
+        match place.inputs {
+            Inputs::Sealed(sealed) => {
                 sealed.write_at(offset, bytes);
                 Ok(sealed.tracee + offset as u64)
             }
-            None => {
+            Inputs::Plain => {
                 let at = place.address + offset as u64;
                 self.memory().write_bytes(at, bytes).map(|()| at)
             }
+            Inputs::Refused => Err(Errno::ENOMEM),
         }
     }
 
@@ -678,7 +680,9 @@ impl Tracer {
             }
             return ignore_esrch(ptrace::syscall(tid, None));
         }
-        if setup.advance(regs.return_value(), &mut self.windows, process) {
+        if setup.advance(regs.return_value(), &mut self.windows, process, |at| {
+            setup::mapped_inode(process, at)
+        }) {
             let (number, args) = setup.call();
             regs.restart_syscall(number);
             for (index, value) in args.into_iter().enumerate() {
@@ -743,9 +747,7 @@ impl Tracer {
     fn adopt(&mut self, tid: Pid, creator: Pid, handler: &mut dyn Handler) {
         let process = thread_group_of(tid).unwrap_or(tid);
         if process == tid {
-            if !self.windows.needs_mapping(creator) {
-                self.windows.forked(creator, tid, shares_memory(creator, tid));
-            }
+            self.windows.forked(creator, tid);
             handler.process_started(tid, Some(creator));
         }
         self.threads.insert(tid, Thread { process, awaiting_exit: None });
@@ -840,16 +842,6 @@ fn is_at_syscall_entry(tid: Pid) -> bool {
         )
     };
     got > 0 && info.op == libc::PTRACE_SYSCALL_INFO_ENTRY
-}
-
-/// Whether `child` runs in `parent`'s address space (`CLONE_VM`: vfork,
-/// posix_spawn) rather than in a copy of it.
-fn shares_memory(parent: Pid, child: Pid) -> bool {
-    const KCMP_VM: libc::c_int = 1;
-    // SAFETY: kcmp takes two pids, a type and two unused indices; no pointers.
-    let order =
-        unsafe { libc::syscall(libc::SYS_kcmp, parent.as_raw(), child.as_raw(), KCMP_VM, 0, 0) };
-    order == 0
 }
 
 /// Resumes a stopped thread, delivering `signal`. A thread killed meanwhile (ESRCH)

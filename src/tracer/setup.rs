@@ -7,13 +7,11 @@
 //!    descriptor no process can have), answered by installing the sealed memfd in
 //!    the process (`SECCOMP_IOCTL_NOTIF_ADDFD`), the one way in for a descriptor;
 //! 3. `mmap` of the memfd, shared and read-only;
-//! 4. `madvise(MADV_DONTFORK)`: a child gets a sealed half of its own, not a
-//!    share of its parent's;
-//! 5. `mseal`: the mapping can be neither unmapped, remapped nor `mprotect`ed;
-//! 6. `close` of the memfd's descriptor.
+//! 4. `mseal`: the mapping can be neither unmapped, remapped nor `mprotect`ed;
+//! 5. `close` of the memfd's descriptor.
 //!
-//! A process that already has the plain half (a fork's child) starts at step 2;
-//! without notifications (`--trace`, an old kernel) the sealed steps are left out
+//! Once per program: children share their parent's window (see
+//! [`window`](super::window)). Without notifications (`--trace`, an old kernel) the sealed steps are left out
 //! and inputs go to the plain half. A step that fails ends the sealed part (the
 //! descriptor, once there, is still closed); the thread then makes its own call.
 
@@ -26,7 +24,16 @@ use nix::errno::Errno;
 use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
-use super::window::{self, SealedMemory, Windows};
+use super::window::{self, SealOutcome, SealedMemory, Windows};
+
+/// The inode of the file `process` has mapped at `at` (`/proc/PID/maps`).
+pub fn mapped_inode(process: Pid, at: u64) -> Option<u64> {
+    let maps = std::fs::read_to_string(format!("/proc/{process}/maps")).ok()?;
+    let line = maps.lines().find(|l| {
+        l.split('-').next().and_then(|start| u64::from_str_radix(start, 16).ok()) == Some(at)
+    })?;
+    line.split_whitespace().nth(4)?.parse().ok()
+}
 
 /// The descriptor of step 2's call: beyond any process's descriptor limit, so a
 /// program's own `getsockname` never looks like it.
@@ -38,7 +45,6 @@ enum Step {
     MapPlain,
     InstallMemfd,
     MapSealed,
-    DontFork,
     Seal,
     Close,
 }
@@ -60,6 +66,8 @@ pub struct WindowSetup {
     sealed_at: Option<u64>,
     /// Signals that came meanwhile, delivered once the thread is back at its call.
     pub deferred: Vec<Signal>,
+    /// The sealed half failed: calls that need it are to fail.
+    refused: bool,
 }
 
 impl WindowSetup {
@@ -78,7 +86,7 @@ impl WindowSetup {
         }
         let sealing =
             notified && (windows.needs_mapping(process) || windows.needs_sealing(process));
-        let memory = if sealing {
+        let memory: Option<(SealedMemory, Option<OwnedFd>)> = if sealing {
             match SealedMemory::new() {
                 Ok((memory, fd)) => Some((memory, Some(fd))),
                 Err(e) => {
@@ -90,15 +98,10 @@ impl WindowSetup {
             None
         };
         if memory.is_some() {
-            steps.extend([
-                Step::InstallMemfd,
-                Step::MapSealed,
-                Step::DontFork,
-                Step::Seal,
-                Step::Close,
-            ]);
+            steps.extend([Step::InstallMemfd, Step::MapSealed, Step::Seal, Step::Close]);
         }
         let current = steps.pop_front()?;
+        let refused = sealing && memory.is_none();
         Some(Self {
             number,
             args,
@@ -108,6 +111,7 @@ impl WindowSetup {
             installed: None,
             sealed_at: None,
             deferred: Vec::new(),
+            refused,
         })
     }
 
@@ -125,10 +129,6 @@ impl WindowSetup {
             Step::MapSealed => {
                 let fd = self.installed.map_or(no_fd, |fd| fd as u64);
                 (libc::SYS_mmap, [0, size, libc::PROT_READ as u64, libc::MAP_SHARED as u64, fd, 0])
-            }
-            Step::DontFork => {
-                let at = self.sealed_at.unwrap_or(0);
-                (libc::SYS_madvise, [at, size, libc::MADV_DONTFORK as u64, 0, 0, 0])
             }
             Step::Seal => (libc::SYS_mseal, [self.sealed_at.unwrap_or(0), size, 0, 0, 0, 0]),
             Step::Close => {
@@ -150,8 +150,15 @@ impl WindowSetup {
     }
 
     /// The current call returned `result`: records what it made in `windows`
-    /// and moves on. `false` when the set-up is over.
-    pub fn advance(&mut self, result: i64, windows: &mut Windows, process: Pid) -> bool {
+    /// and moves on. `false` when the set-up is over. `inode_at` tells which file
+    /// the process has mapped at an address ([`mapped_inode`] does).
+    pub fn advance(
+        &mut self,
+        result: i64,
+        windows: &mut Windows,
+        process: Pid,
+        inode_at: impl Fn(u64) -> Option<u64>,
+    ) -> bool {
         let ok = !(-4095..0).contains(&result);
         match (self.current, ok) {
             (Step::MapPlain, true) => windows.mapped(process, Some(result as u64)),
@@ -165,8 +172,22 @@ impl WindowSetup {
                 self.next.clear();
             }
             (Step::InstallMemfd, true) => self.installed = Some(result as i32),
-            (Step::MapSealed, true) => self.sealed_at = Some(result as u64),
-            (Step::DontFork, true) | (Step::Close, _) => {}
+            (Step::MapSealed, true) => {
+                // Another thread may have put something else at the descriptor's
+                // number meanwhile (a memfd of its own, mapped writable elsewhere):
+                // only the supervisor's memfd will do.
+                let inode = self.memory.as_ref().map(|(memory, _)| memory.inode);
+                if inode.is_some() && inode == inode_at(result as u64) {
+                    self.sealed_at = Some(result as u64);
+                } else {
+                    log::warn!(
+                        "process {process} swapped its sealed window: calls that need it fail"
+                    );
+                    self.refused = true;
+                    self.next.retain(|&s| s == Step::Close);
+                }
+            }
+            (Step::Close, _) => {}
             (Step::Seal, ok) => {
                 if !ok {
                     log::info!(
@@ -175,14 +196,15 @@ impl WindowSetup {
                     );
                 }
                 if let (Some((memory, _)), Some(at)) = (self.memory.take(), self.sealed_at) {
-                    windows.sealed(process, Some((memory, at)));
+                    windows.sealed(process, SealOutcome::Mapped(memory, at));
                 }
             }
-            (Step::InstallMemfd | Step::MapSealed | Step::DontFork, false) => {
+            (Step::InstallMemfd | Step::MapSealed, false) => {
                 log::info!(
                     "process {process} has no sealed scratch window: {}",
                     Errno::from_raw(-result as i32)
                 );
+                self.refused = true;
                 // The descriptor, if installed, is still closed.
                 let installed = self.installed.is_some();
                 self.next.retain(|&s| s == Step::Close && installed);
@@ -197,8 +219,13 @@ impl WindowSetup {
                 true
             }
             None => {
-                if self.memory.is_some() || windows.needs_sealing(process) {
-                    windows.sealed(process, None);
+                if windows.needs_sealing(process) {
+                    let outcome = if self.refused || self.memory.is_some() {
+                        SealOutcome::Refused
+                    } else {
+                        SealOutcome::NoNotifications
+                    };
+                    windows.sealed(process, outcome);
                 }
                 false
             }
@@ -210,11 +237,18 @@ impl WindowSetup {
     fn memfd(&self) -> Option<i32> {
         self.memory.as_ref().and_then(|(_, fd)| fd.as_ref().map(|fd| fd.as_raw_fd()))
     }
+
+    /// The memfd's inode, for tests.
+    #[cfg(test)]
+    fn memfd_inode(&self) -> Option<u64> {
+        self.memory.as_ref().map(|(memory, _)| memory.inode)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tracer::window::Inputs;
 
     const CALL: (i64, [u64; 6]) = (libc::SYS_connect, [3, 0x1000, 16, 0, 0, 0]);
 
@@ -222,15 +256,27 @@ mod tests {
         WindowSetup::plan(windows, process, notified, CALL.0, CALL.1)
     }
 
-    /// Runs a set-up to its end, every call returning what `answer` says.
+    /// Runs a set-up to its end, every call returning what `answer` says; the
+    /// process maps the supervisor's memfd where asked.
     fn run(
         setup: &mut WindowSetup,
         windows: &mut Windows,
         answer: impl Fn(Step) -> i64,
     ) -> Vec<i64> {
+        let inode = setup.memfd_inode();
+        run_seeing(setup, windows, answer, inode)
+    }
+
+    /// As [`run`], the process having mapped the file of inode `mapped`.
+    fn run_seeing(
+        setup: &mut WindowSetup,
+        windows: &mut Windows,
+        answer: impl Fn(Step) -> i64,
+        mapped: Option<u64>,
+    ) -> Vec<i64> {
         let process = Pid::from_raw(1);
         let mut calls = vec![setup.call().0];
-        while setup.advance(answer(setup.current), windows, process) {
+        while setup.advance(answer(setup.current), windows, process, |_| mapped) {
             calls.push(setup.call().0);
         }
         calls
@@ -256,14 +302,14 @@ mod tests {
             libc::SYS_mmap,
             libc::SYS_getsockname,
             libc::SYS_mmap,
-            libc::SYS_madvise,
             libc::SYS_mseal,
             libc::SYS_close,
         ];
         assert_eq!(calls, expected);
         assert!(!windows.needs_mapping(process) && !windows.needs_sealing(process));
         let place = windows.room(process, process).small.unwrap();
-        assert_eq!((place.address, place.sealed.unwrap().tracee), (0x7000_0000, 0x7100_0000));
+        let Inputs::Sealed(sealed) = place.inputs else { panic!("not sealed") };
+        assert_eq!((place.address, sealed.tracee), (0x7000_0000, 0x7100_0000));
         assert!(plan(&windows, process, true).is_none(), "nothing left to do");
     }
 
@@ -274,7 +320,17 @@ mod tests {
         let mut setup = plan(&windows, process, false).unwrap();
         assert_eq!(run(&mut setup, &mut windows, fine), [libc::SYS_mmap]);
         assert!(!windows.needs_sealing(process));
-        assert_eq!(windows.room(process, process).small.unwrap().sealed, None);
+        assert_eq!(windows.room(process, process).small.unwrap().inputs, Inputs::Plain);
+    }
+
+    #[test]
+    fn a_swapped_descriptor_is_found_out() {
+        let mut windows = Windows::default();
+        let process = Pid::from_raw(1);
+        let mut setup = plan(&windows, process, true).unwrap();
+        let calls = run_seeing(&mut setup, &mut windows, fine, Some(4242));
+        assert_eq!(calls, [libc::SYS_mmap, libc::SYS_getsockname, libc::SYS_mmap, libc::SYS_close]);
+        assert_eq!(windows.room(process, process).small.unwrap().inputs, Inputs::Refused);
     }
 
     #[test]
@@ -287,7 +343,7 @@ mod tests {
         });
         assert_eq!(calls, [libc::SYS_mmap, libc::SYS_getsockname, libc::SYS_mmap, libc::SYS_close]);
         assert!(!windows.needs_sealing(process));
-        assert_eq!(windows.room(process, process).small.unwrap().sealed, None);
+        assert_eq!(windows.room(process, process).small.unwrap().inputs, Inputs::Refused);
         // A plain half refused: nothing more is tried.
         let mut windows = Windows::default();
         let mut setup = plan(&windows, process, true).unwrap();
@@ -300,7 +356,7 @@ mod tests {
         let windows = Windows::default();
         let mut setup = plan(&windows, Pid::from_raw(1), true).unwrap();
         let mut w = Windows::default();
-        assert!(setup.advance(0x7000_0000, &mut w, Pid::from_raw(1)));
+        assert!(setup.advance(0x7000_0000, &mut w, Pid::from_raw(1), |_| None));
         let (number, args) = setup.call();
         assert!(setup.is_installing(number, &args));
         assert!(!setup.is_installing(number, &[3, 0, 0, 0, 0, 0]));

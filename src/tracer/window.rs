@@ -20,10 +20,10 @@
 //! change it in between. The kernel's own writes (a received address, a message
 //! length) go to the plain half.
 //!
-//! A window belongs to an address space, not to a process: a child made by
-//! `fork` has a copy at the same address (its slots start free), one made with
-//! `CLONE_VM` (`vfork`, `posix_spawn`) shares its parent's, and `execve` drops
-//! it.
+//! A window belongs to the processes that have it mapped, not to one process: a
+//! child made by `fork` or `vfork` has it at the same address (a copy of the plain
+//! half, the very same sealed half), so parent and child draw from one set of
+//! slots and never need a window of their own; `execve` drops it.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -56,6 +56,8 @@ pub struct Slot {
 #[derive(Debug)]
 pub struct SealedMemory {
     local: *mut u8,
+    /// The memfd's inode: how the process's mapping of it is recognised.
+    pub inode: u64,
 }
 
 impl SealedMemory {
@@ -89,7 +91,8 @@ impl SealedMemory {
         if local == libc::MAP_FAILED {
             return Err(Errno::last());
         }
-        let memory = Self { local: local.cast() };
+        let inode = nix::sys::stat::fstat(&fd)?.st_ino;
+        let memory = Self { local: local.cast(), inode };
         // From now on nobody maps it writable or writes it but through `local`.
         let seals =
             libc::F_SEAL_SHRINK | libc::F_SEAL_GROW | libc::F_SEAL_FUTURE_WRITE | libc::F_SEAL_SEAL;
@@ -111,12 +114,37 @@ impl Drop for SealedMemory {
 /// A window's sealed half.
 #[derive(Debug)]
 enum Sealed {
-    /// Not mapped yet (a new address space, or a fork's, which does not inherit it).
+    /// Not mapped yet.
     Missing,
     /// Mapped at `tracee` in the process.
     Mapped { memory: SealedMemory, tracee: u64 },
-    /// Not to be had: inputs go to the plain half.
+    /// Not to be had without seccomp notifications: inputs go to the plain half.
     Unavailable,
+    /// Failed or tampered with: calls that need it fail (with `ENOMEM`), rather
+    /// than fall back to memory the program can change.
+    Refused,
+}
+
+/// How a window's sealed half came out (see [`Windows::sealed`]).
+#[derive(Debug)]
+pub enum SealOutcome {
+    /// Mapped at this address in the process.
+    Mapped(SealedMemory, u64),
+    /// There are no notifications to install it with.
+    NoNotifications,
+    /// Its set-up failed, or the process swapped something else in.
+    Refused,
+}
+
+/// Where a slot's inputs go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Inputs {
+    /// The sealed half.
+    Sealed(SealedPlace),
+    /// The plain half (no notifications).
+    Plain,
+    /// Nowhere.
+    Refused,
 }
 
 /// One address space's window.
@@ -144,13 +172,16 @@ impl Window {
     fn place(&self, slot: Slot) -> Place {
         let offset =
             if slot.large { SMALL * SMALL_SLOTS + slot.index * LARGE } else { slot.index * SMALL };
-        let sealed = match &self.sealed {
-            Sealed::Mapped { memory, tracee } => {
-                Some(SealedPlace { local: memory.local, offset, tracee: tracee + offset as u64 })
-            }
-            Sealed::Missing | Sealed::Unavailable => None,
+        let inputs = match &self.sealed {
+            Sealed::Mapped { memory, tracee } => Inputs::Sealed(SealedPlace {
+                local: memory.local,
+                offset,
+                tracee: tracee + offset as u64,
+            }),
+            Sealed::Missing | Sealed::Unavailable => Inputs::Plain,
+            Sealed::Refused => Inputs::Refused,
         };
-        Place { slot, address: self.base + offset as u64, sealed }
+        Place { slot, address: self.base + offset as u64, inputs }
     }
 }
 
@@ -187,8 +218,8 @@ pub struct Place {
     pub slot: Slot,
     /// Its plain half in the process.
     pub address: u64,
-    /// Its sealed half, if the window has one.
-    pub sealed: Option<SealedPlace>,
+    /// Where its inputs go.
+    pub inputs: Inputs,
 }
 
 /// Where a process stands.
@@ -240,13 +271,13 @@ impl Windows {
         matches!(self.windows[index].as_ref().map(|w| &w.sealed), Some(Sealed::Missing))
     }
 
-    /// Records `process`'s sealed half: `memory`, mapped at `tracee` there; or
-    /// that it cannot have one (`None`).
-    pub fn sealed(&mut self, process: Pid, sealed: Option<(SealedMemory, u64)>) {
+    /// Records how `process`'s sealed half came out.
+    pub fn sealed(&mut self, process: Pid, outcome: SealOutcome) {
         if let Some(window) = self.window(process) {
-            window.sealed = match sealed {
-                Some((memory, tracee)) => Sealed::Mapped { memory, tracee },
-                None => Sealed::Unavailable,
+            window.sealed = match outcome {
+                SealOutcome::Mapped(memory, tracee) => Sealed::Mapped { memory, tracee },
+                SealOutcome::NoNotifications => Sealed::Unavailable,
+                SealOutcome::Refused => Sealed::Refused,
             };
         }
     }
@@ -311,25 +342,12 @@ impl Windows {
         }
     }
 
-    /// A new process: `child` of `parent`, in the same address space if
-    /// `shares_memory` (`CLONE_VM`), else in a copy of it.
-    pub fn forked(&mut self, parent: Pid, child: Pid, shares_memory: bool) {
-        let state = match self.processes.get(&parent) {
-            Some(&State::Mapped(index)) if !shares_memory => {
-                let Some(parent) = self.windows[index].as_ref() else { return };
-                let mut window = Window::new(parent.base);
-                // The sealed half is not inherited (MADV_DONTFORK): the child's
-                // would be shared with its parent's, slots and all.
-                if matches!(parent.sealed, Sealed::Unavailable) {
-                    window.sealed = Sealed::Unavailable;
-                }
-                self.windows.push(Some(window));
-                State::Mapped(self.windows.len() - 1)
-            }
-            Some(&state) => state,
-            None => return,
-        };
-        self.processes.insert(child, state);
+    /// A new process: `child` of `parent`, which has its parent's window (if any)
+    /// at the same place.
+    pub fn forked(&mut self, parent: Pid, child: Pid) {
+        if let Some(&state) = self.processes.get(&parent) {
+            self.processes.insert(child, state);
+        }
     }
 
     /// `process` executed a new program, or ended: its address space is gone
@@ -386,11 +404,11 @@ mod tests {
     }
 
     #[test]
-    fn the_sealed_half_is_written_here_and_not_inherited() {
+    fn the_sealed_half_is_written_here_and_read_there() {
         let mut windows = Windows::default();
         windows.mapped(pid(1), Some(BASE));
         assert!(windows.needs_sealing(pid(1)));
-        assert_eq!(windows.room(pid(1), pid(1)).small.unwrap().sealed, None);
+        assert_eq!(windows.room(pid(1), pid(1)).small.unwrap().inputs, Inputs::Plain);
         let (memory, fd) = SealedMemory::new().unwrap();
         // Sealed: nobody else maps it writable, nor writes it.
         // SAFETY: a shared writable mapping of the fd, which must fail.
@@ -419,21 +437,18 @@ mod tests {
         };
         assert_ne!(seen, libc::MAP_FAILED);
         let tracee = seen as u64;
-        windows.sealed(pid(1), Some((memory, tracee)));
+        windows.sealed(pid(1), SealOutcome::Mapped(memory, tracee));
         assert!(!windows.needs_sealing(pid(1)));
         let place = windows.room(pid(1), pid(1)).small.unwrap();
-        let sealed = place.sealed.unwrap();
+        let Inputs::Sealed(sealed) = place.inputs else { panic!("not sealed") };
         assert_eq!(sealed.tracee, tracee);
         sealed.write_at(0, b"name");
         // SAFETY: reads 4 bytes of the live read-only mapping.
         assert_eq!(unsafe { std::slice::from_raw_parts(seen.cast::<u8>(), 4) }, b"name");
-        windows.forked(pid(1), pid(2), false);
-        assert!(windows.needs_sealing(pid(2)));
-        windows.forked(pid(1), pid(3), true);
-        assert!(!windows.needs_sealing(pid(3)));
+        windows.forked(pid(1), pid(2));
+        assert!(!windows.needs_sealing(pid(2)));
         windows.leave(pid(1));
         windows.leave(pid(2));
-        windows.leave(pid(3));
         // SAFETY: unmaps the mapping made above.
         unsafe { libc::munmap(seen, SIZE) };
     }
@@ -453,24 +468,20 @@ mod tests {
     }
 
     #[test]
-    fn a_fork_copies_the_window_and_a_vfork_shares_it() {
+    fn a_child_shares_its_parents_window_until_it_executes() {
         let mut windows = Windows::default();
         windows.mapped(pid(1), Some(BASE));
         assert_eq!(take(&mut windows, 1, 1, 8), Some(BASE));
-        windows.forked(pid(1), pid(2), false);
-        // The copy is at the same address, its slots free.
-        assert_eq!(take(&mut windows, 2, 2, 8), Some(BASE));
-        windows.forked(pid(1), pid(3), true);
-        // The shared one: the parent's thread keeps its slot.
-        assert_eq!(take(&mut windows, 3, 3, 8), Some(BASE + SMALL as u64));
-        windows.leave(pid(3));
-        assert!(windows.needs_mapping(pid(3)));
+        windows.forked(pid(1), pid(2));
+        // One set of slots: the parent's thread keeps its own.
+        assert_eq!(take(&mut windows, 2, 2, 8), Some(BASE + SMALL as u64));
+        windows.leave(pid(2));
+        assert!(windows.needs_mapping(pid(2)));
         assert_eq!(take(&mut windows, 1, 1, 8), Some(BASE));
         windows.leave(pid(1));
-        windows.leave(pid(2));
         assert!(windows.windows.is_empty());
         // A process never mapped passes nothing on.
-        windows.forked(pid(7), pid(8), false);
+        windows.forked(pid(7), pid(8));
         assert!(windows.needs_mapping(pid(8)));
     }
 }
