@@ -22,26 +22,9 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "escape.h"
+
 #define NAME_LEN 13
-
-static const char *ename(int e)
-{
-    static char buf[32];
-    const char *name = strerrorname_np(e);
-    if (name)
-        return name;
-    snprintf(buf, sizeof buf, "errno%d", e);
-    return buf;
-}
-
-static void report(const char *what, long ret)
-{
-    if (ret < 0)
-        printf("%s: %s\n", what, ename(errno));
-    else
-        printf("%s: ok\n", what);
-    fflush(stdout);
-}
 
 static int fresh(int type)
 {

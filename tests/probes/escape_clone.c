@@ -27,19 +27,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "escape.h"
+
 #ifndef __x86_64__
 #error "netvm serves the x86_64 system-call ABI"
 #endif
-
-static const char *ename(int e)
-{
-    static char buf[32];
-    const char *name = strerrorname_np(e);
-    if (name)
-        return name;
-    snprintf(buf, sizeof buf, "errno%d", e);
-    return buf;
-}
 
 /* Prints the outcome of a call that made a child (reaped here) or failed. */
 static void report_child(const char *what, long ret)

@@ -23,17 +23,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static const char *ename(int e)
-{
-    static char buf[32];
-    const char *name = strerrorname_np(e);
-    if (name)
-        return name;
-    snprintf(buf, sizeof buf, "errno%d", e);
-    return buf;
-}
+#include "escape.h"
 
-static void report(const char *family, const char *what, long ret)
+static void report_on(const char *family, const char *what, long ret)
 {
     if (ret < 0)
         printf("%s_%s: %s\n", family, what, ename(errno));
@@ -66,10 +58,10 @@ static void set(const char *family, int fd, const char *name)
     strncpy(req.ifr_name, name, IFNAMSIZ - 1);
     short flags = ioctl(fd, SIOCGIFFLAGS, &req) == 0 ? req.ifr_flags : IFF_BROADCAST;
     req.ifr_flags = flags & ~IFF_UP;
-    report(family, "down", ioctl(fd, SIOCSIFFLAGS, &req));
+    report_on(family, "down", ioctl(fd, SIOCSIFFLAGS, &req));
     memset(&req.ifr_ifru, 0, sizeof req.ifr_ifru);
     req.ifr_mtu = 1300;
-    report(family, "mtu", ioctl(fd, SIOCSIFMTU, &req));
+    report_on(family, "mtu", ioctl(fd, SIOCSIFMTU, &req));
 }
 
 int main(int argc, char **argv)

@@ -19,24 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-static const char *ename(int e)
-{
-    static char buf[32];
-    const char *name = strerrorname_np(e);
-    if (name)
-        return name;
-    snprintf(buf, sizeof buf, "errno%d", e);
-    return buf;
-}
-
-static void report(const char *what, long ret)
-{
-    if (ret < 0)
-        printf("%s: %s\n", what, ename(errno));
-    else
-        printf("%s: ok\n", what);
-    fflush(stdout);
-}
+#include "escape.h"
 
 static int is_open(int fd)
 {
