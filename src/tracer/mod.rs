@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::sys::ptrace::{self, Event, Options};
 use nix::sys::signal::{Signal, kill};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::sys::wait::WaitStatus;
 use nix::unistd::Pid;
 
 pub use arch::Registers;
@@ -332,6 +332,8 @@ pub struct Tracer {
     windows: Windows,
     /// Threads setting up their process's window, in place of their call.
     setups: HashMap<Pid, WindowSetup>,
+    /// Threads whose set-up failed, for their call's next presentation.
+    set_up_failed: HashSet<Pid>,
     notifications: Option<Notifications>,
 }
 
@@ -357,6 +359,7 @@ impl Tracer {
             mirror_stops: in_foreground_of_terminal(),
             windows: Windows::default(),
             setups: HashMap::new(),
+            set_up_failed: HashSet::new(),
             notifications: listener.map(|listener| Notifications {
                 notifier: Notifier::new(listener),
                 calls: notified,
@@ -475,17 +478,30 @@ impl Tracer {
     fn reap(&mut self, handler: &mut dyn Handler) -> usize {
         let mut handled = 0;
         loop {
-            match waitpid(None, Some(WaitPidFlag::__WALL | WaitPidFlag::WNOHANG)) {
-                Ok(WaitStatus::StillAlive) | Err(Errno::ECHILD) => return handled,
-                Ok(status) => {
-                    self.on_status(status, handler);
-                    handled += 1;
-                }
-                Err(Errno::EINTR) => continue,
-                Err(e) => {
-                    log::error!("waitpid: {e}");
+            let mut raw = 0;
+            // SAFETY: waitpid writes the status into the live local.
+            let tid = unsafe { libc::waitpid(-1, &mut raw, libc::__WALL | libc::WNOHANG) };
+            match tid {
+                0 => return handled,
+                -1 if Errno::last() == Errno::EINTR => continue,
+                -1 if Errno::last() == Errno::ECHILD => return handled,
+                -1 => {
+                    log::error!("waitpid: {}", Errno::last());
                     return handled;
                 }
+                _ => {}
+            }
+            let tid = Pid::from_raw(tid);
+            handled += 1;
+            match WaitStatus::from_raw(tid, raw) {
+                Ok(status) => self.on_status(status, handler),
+                // A real-time signal (SIGRTMIN and up), which nix's Signal cannot
+                // name: about to be delivered, or the thread's end.
+                Err(_) if libc::WIFSTOPPED(raw) => self.on_signal(tid, libc::WSTOPSIG(raw)),
+                Err(_) if libc::WIFSIGNALED(raw) => {
+                    self.on_thread_gone(tid, 128 + libc::WTERMSIG(raw), handler)
+                }
+                Err(e) => log::error!("waitpid: status {raw:#x} of {tid}: {e}"),
             }
         }
     }
@@ -525,19 +541,30 @@ impl Tracer {
             WaitStatus::PtraceEvent(tid, _, _) => resume(tid, None),
             // A signal is about to be delivered: deliver it.
             WaitStatus::Stopped(tid, signal) => {
-                if let Some(setup) = self.setups.get_mut(&tid) {
-                    // Not now: a handler would run on the set-up's registers.
-                    setup.deferred.push(signal);
-                    ignore_esrch(ptrace::syscall(tid, None));
-                } else if self.threads.contains_key(&tid) {
-                    self.restart_interrupted(tid);
-                    resume(tid, Some(signal))
+                if self.threads.contains_key(&tid) {
+                    self.on_signal(tid, signal as i32)
                 } else {
                     // Only a not-yet-announced new thread can be unknown here.
                     self.on_first_stop(tid, handler)
                 }
             }
             WaitStatus::Continued(_) | WaitStatus::StillAlive => {}
+        }
+    }
+
+    /// Signal `signal` is about to be delivered to `tid`: deliver it, or, during a
+    /// window set-up, keep it for the end (a handler would run on the set-up's
+    /// registers). A number, not a `Signal`: real-time signals have none there.
+    fn on_signal(&mut self, tid: Pid, signal: i32) {
+        if let Some(setup) = self.setups.get_mut(&tid) {
+            setup.deferred.push(signal);
+            return ignore_esrch(ptrace::syscall(tid, None));
+        }
+        self.restart_interrupted(tid);
+        // SAFETY: PTRACE_CONT takes the signal to deliver as a number; no pointers.
+        let resumed = unsafe { libc::ptrace(libc::PTRACE_CONT, tid.as_raw(), 0, signal) };
+        if resumed != 0 && Errno::last() != Errno::ESRCH {
+            log::warn!("ptrace: {}", Errno::last());
         }
     }
 
@@ -561,6 +588,7 @@ impl Tracer {
     fn on_thread_gone(&mut self, tid: Pid, status: i32, handler: &mut dyn Handler) {
         self.unannounced.remove(&tid);
         self.setups.remove(&tid);
+        self.set_up_failed.remove(&tid);
         self.forget_retries(&[tid]);
         if self.announced.remove(&tid).is_some() {
             return;
@@ -593,8 +621,17 @@ impl Tracer {
         let mut stop = SyscallStop::new(tid, process, call, regs, None);
         let notified =
             self.notifications.as_ref().is_some_and(|n| n.calls.contains(&libc::SYS_getsockname));
-        let setup = WindowSetup::plan(&self.windows, process, notified, stop.number(), args);
-        let first = if let Some(setup) = setup {
+        // One thread of a process sets its window up; the others wait for it. A
+        // thread whose set-up just failed makes its call without (see `setup`).
+        let busy = self.is_setting_up(process);
+        let setup = (!busy && !self.set_up_failed.remove(&tid))
+            .then(|| WindowSetup::plan(&self.windows, process, notified, stop.number(), args))
+            .flatten();
+        let first = if busy {
+            let number = stop.number();
+            pause_instead(&mut stop);
+            Some((number, Interlude::Pause))
+        } else if let Some(setup) = setup {
             // The process's first trapped call: its window first, then the call.
             let (number, args) = setup.call();
             stop.set_number(number);
@@ -660,6 +697,13 @@ impl Tracer {
         resume(tid, None)
     }
 
+    /// Whether a thread of `process` is setting its window up.
+    fn is_setting_up(&self, process: Pid) -> bool {
+        self.setups
+            .keys()
+            .any(|t| self.threads.get(t).is_some_and(|thread| thread.process == process))
+    }
+
     /// A call of a window set-up returned (see [`setup`]): the next one, or the
     /// thread's own call again.
     fn on_setup_exit(
@@ -681,7 +725,7 @@ impl Tracer {
             return ignore_esrch(ptrace::syscall(tid, None));
         }
         if setup.advance(regs.return_value(), &mut self.windows, process, |at| {
-            setup::mapped_inode(process, at)
+            setup::mapping_at(process, at)
         }) {
             let (number, args) = setup.call();
             regs.restart_syscall(number);
@@ -699,6 +743,11 @@ impl Tracer {
             return ignore_esrch(ptrace::syscall(tid, None));
         }
         // Done: the thread makes its own call again, and sees what came meanwhile.
+        let notified = self.notifications.is_some();
+        if self.windows.needs_mapping(process) || (notified && self.windows.needs_sealing(process))
+        {
+            self.set_up_failed.insert(tid);
+        }
         regs.restart_syscall(setup.number);
         for (index, value) in setup.args.into_iter().enumerate() {
             regs.set_syscall_arg(index, value);
@@ -708,9 +757,7 @@ impl Tracer {
         }
         for signal in setup.deferred {
             // SAFETY: tgkill takes plain integers.
-            unsafe {
-                libc::syscall(libc::SYS_tgkill, process.as_raw(), tid.as_raw(), signal as i32)
-            };
+            unsafe { libc::syscall(libc::SYS_tgkill, process.as_raw(), tid.as_raw(), signal) };
         }
         resume(tid, None)
     }
@@ -747,7 +794,7 @@ impl Tracer {
     fn adopt(&mut self, tid: Pid, creator: Pid, handler: &mut dyn Handler) {
         let process = thread_group_of(tid).unwrap_or(tid);
         if process == tid {
-            self.windows.forked(creator, tid);
+            self.windows.forked(creator, tid, shares_memory(creator, tid));
             handler.process_started(tid, Some(creator));
         }
         self.threads.insert(tid, Thread { process, awaiting_exit: None });
@@ -842,6 +889,16 @@ fn is_at_syscall_entry(tid: Pid) -> bool {
         )
     };
     got > 0 && info.op == libc::PTRACE_SYSCALL_INFO_ENTRY
+}
+
+/// Whether `child` runs in `parent`'s address space (`CLONE_VM`: vfork,
+/// posix_spawn) rather than in a copy of it.
+fn shares_memory(parent: Pid, child: Pid) -> bool {
+    const KCMP_VM: libc::c_int = 1;
+    // SAFETY: kcmp takes two pids, a type and two unused indices; no pointers.
+    let order =
+        unsafe { libc::syscall(libc::SYS_kcmp, parent.as_raw(), child.as_raw(), KCMP_VM, 0, 0) };
+    order == 0
 }
 
 /// Resumes a stopped thread, delivering `signal`. A thread killed meanwhile (ESRCH)

@@ -10,8 +10,8 @@
 //! 4. `mseal`: the mapping can be neither unmapped, remapped nor `mprotect`ed;
 //! 5. `close` of the memfd's descriptor.
 //!
-//! Once per program: children share their parent's window (see
-//! [`window`](super::window)). Without notifications (`--trace`, an old kernel) the sealed steps are left out
+//! Once per address space (see [`window`](super::window)). Without
+//! notifications (`--trace`, an old kernel) the sealed steps are left out
 //! and inputs go to the plain half. A step that fails ends the sealed part (the
 //! descriptor, once there, is still closed); the thread then makes its own call.
 
@@ -21,18 +21,29 @@ use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
 
 use nix::errno::Errno;
-use nix::sys::signal::Signal;
 use nix::unistd::Pid;
 
 use super::window::{self, SealOutcome, SealedMemory, Windows};
 
-/// The inode of the file `process` has mapped at `at` (`/proc/PID/maps`).
-pub fn mapped_inode(process: Pid, at: u64) -> Option<u64> {
+/// What `process` has mapped at `at` (`/proc/PID/maps`).
+pub fn mapping_at(process: Pid, at: u64) -> Option<Mapping> {
     let maps = std::fs::read_to_string(format!("/proc/{process}/maps")).ok()?;
-    let line = maps.lines().find(|l| {
-        l.split('-').next().and_then(|start| u64::from_str_radix(start, 16).ok()) == Some(at)
-    })?;
-    line.split_whitespace().nth(4)?.parse().ok()
+    maps.lines().find_map(|line| parse_mapping(line, at))
+}
+
+/// A `/proc/PID/maps` line's mapping, if it starts at `at`:
+/// `START-END PERMS OFFSET DEV INODE [PATH]`.
+fn parse_mapping(line: &str, at: u64) -> Option<Mapping> {
+    let mut fields = line.split_whitespace();
+    let (start, end) = fields.next()?.split_once('-')?;
+    let start = u64::from_str_radix(start, 16).ok()?;
+    if start != at {
+        return None;
+    }
+    let end = u64::from_str_radix(end, 16).ok()?;
+    let shared_read_only = fields.next()? == "r--s";
+    let inode = fields.nth(2)?.parse().ok()?;
+    Some(Mapping { inode, len: end - start, shared_read_only })
 }
 
 /// The descriptor of step 2's call: beyond any process's descriptor limit, so a
@@ -64,10 +75,34 @@ pub struct WindowSetup {
     installed: Option<i32>,
     /// Where the process mapped the sealed half.
     sealed_at: Option<u64>,
-    /// Signals that came meanwhile, delivered once the thread is back at its call.
-    pub deferred: Vec<Signal>,
-    /// The sealed half failed: calls that need it are to fail.
-    refused: bool,
+    /// Signals that came meanwhile (by number), delivered once the thread is back
+    /// at its call.
+    pub deferred: Vec<i32>,
+    /// Whether the set-up maps a sealed half (the process has notifications).
+    sealing: bool,
+    /// How often a signal interrupted the current call.
+    interruptions: u32,
+}
+
+/// What a process has mapped at an address, as far as the sealed half goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Mapping {
+    /// The mapped file's inode.
+    pub inode: u64,
+    /// The mapping's length.
+    pub len: u64,
+    /// Mapped shared and read-only (`r--s`).
+    pub shared_read_only: bool,
+}
+
+/// How often a set-up call is made again after a signal, before it counts as
+/// failed (a storm of signals cannot hold a thread here forever).
+const MAX_INTERRUPTIONS: u32 = 64;
+
+/// Whether a call's result says a signal interrupted it: `EINTR`, or one of the
+/// kernel's restart codes that a thread's register shows at a syscall stop.
+fn is_interrupted(result: i64) -> bool {
+    result == -i64::from(libc::EINTR) || matches!(-result, 512..=514 | 516)
 }
 
 impl WindowSetup {
@@ -101,7 +136,7 @@ impl WindowSetup {
             steps.extend([Step::InstallMemfd, Step::MapSealed, Step::Seal, Step::Close]);
         }
         let current = steps.pop_front()?;
-        let refused = sealing && memory.is_none();
+        let sealing = memory.is_some();
         Some(Self {
             number,
             args,
@@ -111,7 +146,8 @@ impl WindowSetup {
             installed: None,
             sealed_at: None,
             deferred: Vec::new(),
-            refused,
+            sealing,
+            interruptions: 0,
         })
     }
 
@@ -150,43 +186,38 @@ impl WindowSetup {
     }
 
     /// The current call returned `result`: records what it made in `windows`
-    /// and moves on. `false` when the set-up is over. `inode_at` tells which file
-    /// the process has mapped at an address ([`mapped_inode`] does).
+    /// and moves on. `false` when the set-up is over. `mapping_at` tells what the
+    /// process has mapped at an address ([`mapping_at`] does).
+    ///
+    /// A call a signal interrupted is made again. A set-up that fails leaves the
+    /// window's halves missing, to be tried again at a later call (a descriptor
+    /// or address space may be short for a moment); the calls that need them
+    /// fail meanwhile. One whose sealed half the process tampered with is refused
+    /// for good.
     pub fn advance(
         &mut self,
         result: i64,
         windows: &mut Windows,
         process: Pid,
-        inode_at: impl Fn(u64) -> Option<u64>,
+        mapping_at: impl Fn(u64) -> Option<Mapping>,
     ) -> bool {
+        if is_interrupted(result) && self.interruptions < MAX_INTERRUPTIONS {
+            self.interruptions += 1;
+            return true;
+        }
         let ok = !(-4095..0).contains(&result);
         match (self.current, ok) {
             (Step::MapPlain, true) => windows.mapped(process, Some(result as u64)),
             (Step::MapPlain, false) => {
-                log::warn!(
-                    "process {process} has no room for netvm's scratch window ({}): calls \
-                     that need it fail with ENOMEM",
+                log::info!(
+                    "process {process} has no room for netvm's scratch window yet ({})",
                     Errno::from_raw(-result as i32)
                 );
-                windows.mapped(process, None);
                 self.next.clear();
+                return false;
             }
             (Step::InstallMemfd, true) => self.installed = Some(result as i32),
-            (Step::MapSealed, true) => {
-                // Another thread may have put something else at the descriptor's
-                // number meanwhile (a memfd of its own, mapped writable elsewhere):
-                // only the supervisor's memfd will do.
-                let inode = self.memory.as_ref().map(|(memory, _)| memory.inode);
-                if inode.is_some() && inode == inode_at(result as u64) {
-                    self.sealed_at = Some(result as u64);
-                } else {
-                    log::warn!(
-                        "process {process} swapped its sealed window: calls that need it fail"
-                    );
-                    self.refused = true;
-                    self.next.retain(|&s| s == Step::Close);
-                }
-            }
+            (Step::MapSealed, true) => self.sealed_at = Some(result as u64),
             (Step::Close, _) => {}
             (Step::Seal, ok) => {
                 if !ok {
@@ -195,37 +226,49 @@ impl WindowSetup {
                         Errno::from_raw(-result as i32)
                     );
                 }
-                if let (Some((memory, _)), Some(at)) = (self.memory.take(), self.sealed_at) {
-                    windows.sealed(process, SealOutcome::Mapped(memory, at));
+                // Only now, sealed, does the mapping stay as it is: it must be the
+                // supervisor's memfd, all of it, shared and read-only (another
+                // thread may have put a memfd of its own at the descriptor, or a
+                // private, writable copy of this one at the address).
+                let inode = self.memory.as_ref().map(|(memory, _)| memory.inode);
+                let expected = inode.map(|inode| Mapping {
+                    inode,
+                    len: window::SIZE as u64,
+                    shared_read_only: true,
+                });
+                match (self.memory.take(), self.sealed_at) {
+                    (Some((memory, _)), Some(at))
+                        if expected.is_some() && mapping_at(at) == expected =>
+                    {
+                        windows.sealed(process, SealOutcome::Mapped(memory, at));
+                    }
+                    _ => {
+                        log::warn!(
+                            "process {process} tampered with its sealed window: calls that need it fail"
+                        );
+                        windows.sealed(process, SealOutcome::Refused);
+                    }
                 }
             }
             (Step::InstallMemfd | Step::MapSealed, false) => {
                 log::info!(
-                    "process {process} has no sealed scratch window: {}",
+                    "process {process} has no sealed scratch window yet: {}",
                     Errno::from_raw(-result as i32)
                 );
-                self.refused = true;
                 // The descriptor, if installed, is still closed.
                 let installed = self.installed.is_some();
                 self.next.retain(|&s| s == Step::Close && installed);
             }
         }
-        if self.current == Step::MapPlain && !ok {
-            return false;
-        }
+        self.interruptions = 0;
         match self.next.pop_front() {
             Some(step) => {
                 self.current = step;
                 true
             }
             None => {
-                if windows.needs_sealing(process) {
-                    let outcome = if self.refused || self.memory.is_some() {
-                        SealOutcome::Refused
-                    } else {
-                        SealOutcome::NoNotifications
-                    };
-                    windows.sealed(process, outcome);
+                if !self.sealing && windows.needs_sealing(process) {
+                    windows.sealed(process, SealOutcome::NoNotifications);
                 }
                 false
             }
@@ -263,8 +306,12 @@ mod tests {
         windows: &mut Windows,
         answer: impl Fn(Step) -> i64,
     ) -> Vec<i64> {
-        let inode = setup.memfd_inode();
-        run_seeing(setup, windows, answer, inode)
+        let mapped = setup.memfd_inode().map(|inode| Mapping {
+            inode,
+            len: window::SIZE as u64,
+            shared_read_only: true,
+        });
+        run_seeing(setup, windows, answer, mapped)
     }
 
     /// As [`run`], the process having mapped the file of inode `mapped`.
@@ -272,7 +319,7 @@ mod tests {
         setup: &mut WindowSetup,
         windows: &mut Windows,
         answer: impl Fn(Step) -> i64,
-        mapped: Option<u64>,
+        mapped: Option<Mapping>,
     ) -> Vec<i64> {
         let process = Pid::from_raw(1);
         let mut calls = vec![setup.call().0];
@@ -328,8 +375,20 @@ mod tests {
         let mut windows = Windows::default();
         let process = Pid::from_raw(1);
         let mut setup = plan(&windows, process, true).unwrap();
-        let calls = run_seeing(&mut setup, &mut windows, fine, Some(4242));
-        assert_eq!(calls, [libc::SYS_mmap, libc::SYS_getsockname, libc::SYS_mmap, libc::SYS_close]);
+        // Another memfd at the address; then this one, but a private copy.
+        let other = Mapping { inode: 4242, len: window::SIZE as u64, shared_read_only: true };
+        let calls = run_seeing(&mut setup, &mut windows, fine, Some(other));
+        assert_eq!(calls.len(), 5, "every call is made: {calls:?}");
+        assert_eq!(windows.room(process, process).small.unwrap().inputs, Inputs::Refused);
+        assert!(!windows.needs_sealing(process), "for good");
+        let mut windows = Windows::default();
+        let mut setup = plan(&windows, process, true).unwrap();
+        let private = Mapping {
+            inode: setup.memfd_inode().unwrap(),
+            len: window::SIZE as u64,
+            shared_read_only: false,
+        };
+        run_seeing(&mut setup, &mut windows, fine, Some(private));
         assert_eq!(windows.room(process, process).small.unwrap().inputs, Inputs::Refused);
     }
 
@@ -342,13 +401,43 @@ mod tests {
             if step == Step::MapSealed { -(libc::ENOMEM as i64) } else { fine(step) }
         });
         assert_eq!(calls, [libc::SYS_mmap, libc::SYS_getsockname, libc::SYS_mmap, libc::SYS_close]);
-        assert!(!windows.needs_sealing(process));
+        // Tried again later; meanwhile nothing goes where the program could race it.
+        assert!(windows.needs_sealing(process));
         assert_eq!(windows.room(process, process).small.unwrap().inputs, Inputs::Refused);
-        // A plain half refused: nothing more is tried.
+        // No plain half: nothing more is tried now, all of it later.
         let mut windows = Windows::default();
         let mut setup = plan(&windows, process, true).unwrap();
         assert_eq!(run(&mut setup, &mut windows, |_| -(libc::ENOMEM as i64)), [libc::SYS_mmap]);
-        assert!(!windows.needs_mapping(process));
+        assert!(windows.needs_mapping(process));
+    }
+
+    #[test]
+    fn an_interrupted_call_is_made_again() {
+        let mut windows = Windows::default();
+        let process = Pid::from_raw(1);
+        let mut setup = plan(&windows, process, true).unwrap();
+        assert!(setup.advance(0x7000_0000, &mut windows, process, |_| None));
+        assert_eq!(setup.current, Step::InstallMemfd);
+        for interrupted in [-512, -i64::from(libc::EINTR)] {
+            assert!(setup.advance(interrupted, &mut windows, process, |_| None));
+            assert_eq!(setup.current, Step::InstallMemfd);
+        }
+        assert!(setup.advance(9, &mut windows, process, |_| None));
+        assert_eq!(setup.current, Step::MapSealed);
+    }
+
+    #[test]
+    fn maps_lines_are_read() {
+        let line =
+            "7f84b8800000-7f84b9000000 r--s 00000000 00:01 27    /memfd:netvm-window (deleted)";
+        let mapping = Mapping { inode: 27, len: 0x80_0000, shared_read_only: true };
+        assert_eq!(parse_mapping(line, 0x7f84_b880_0000), Some(mapping));
+        assert_eq!(parse_mapping(line, 0x7f84_b880_1000), None);
+        let private = line.replace("r--s", "rw-p");
+        assert_eq!(
+            parse_mapping(&private, 0x7f84_b880_0000).map(|m| m.shared_read_only),
+            Some(false)
+        );
     }
 
     #[test]

@@ -20,10 +20,12 @@
 //! change it in between. The kernel's own writes (a received address, a message
 //! length) go to the plain half.
 //!
-//! A window belongs to the processes that have it mapped, not to one process: a
-//! child made by `fork` or `vfork` has it at the same address (a copy of the plain
-//! half, the very same sealed half), so parent and child draw from one set of
-//! slots and never need a window of their own; `execve` drops it.
+//! A window belongs to an address space: a child made with `CLONE_VM` (`vfork`,
+//! `posix_spawn`) shares its parent's, slots and all. A child made by `fork` sets
+//! up its own at its first trapped call: what it inherited is only as good as the
+//! moment of the fork, which may have fallen in the middle of its parent's
+//! set-up, with the sealed half not yet mapped or not yet sealed. `execve` drops
+//! the window.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -178,8 +180,10 @@ impl Window {
                 offset,
                 tracee: tracee + offset as u64,
             }),
-            Sealed::Missing | Sealed::Unavailable => Inputs::Plain,
-            Sealed::Refused => Inputs::Refused,
+            Sealed::Unavailable => Inputs::Plain,
+            // Not there yet (a set-up failed for now) or tampered with: never
+            // memory the program can change instead.
+            Sealed::Missing | Sealed::Refused => Inputs::Refused,
         };
         Place { slot, address: self.base + offset as u64, inputs }
     }
@@ -342,10 +346,11 @@ impl Windows {
         }
     }
 
-    /// A new process: `child` of `parent`, which has its parent's window (if any)
-    /// at the same place.
-    pub fn forked(&mut self, parent: Pid, child: Pid) {
-        if let Some(&state) = self.processes.get(&parent) {
+    /// A new process: `child` of `parent`, in the same address space if
+    /// `shares_memory` (`CLONE_VM`): it shares the window. A copy of the address
+    /// space gets a window of its own.
+    pub fn forked(&mut self, parent: Pid, child: Pid, shares_memory: bool) {
+        if shares_memory && let Some(&state) = self.processes.get(&parent) {
             self.processes.insert(child, state);
         }
     }
@@ -408,7 +413,7 @@ mod tests {
         let mut windows = Windows::default();
         windows.mapped(pid(1), Some(BASE));
         assert!(windows.needs_sealing(pid(1)));
-        assert_eq!(windows.room(pid(1), pid(1)).small.unwrap().inputs, Inputs::Plain);
+        assert_eq!(windows.room(pid(1), pid(1)).small.unwrap().inputs, Inputs::Refused);
         let (memory, fd) = SealedMemory::new().unwrap();
         // Sealed: nobody else maps it writable, nor writes it.
         // SAFETY: a shared writable mapping of the fd, which must fail.
@@ -445,7 +450,7 @@ mod tests {
         sealed.write_at(0, b"name");
         // SAFETY: reads 4 bytes of the live read-only mapping.
         assert_eq!(unsafe { std::slice::from_raw_parts(seen.cast::<u8>(), 4) }, b"name");
-        windows.forked(pid(1), pid(2));
+        windows.forked(pid(1), pid(2), true);
         assert!(!windows.needs_sealing(pid(2)));
         windows.leave(pid(1));
         windows.leave(pid(2));
@@ -468,11 +473,13 @@ mod tests {
     }
 
     #[test]
-    fn a_child_shares_its_parents_window_until_it_executes() {
+    fn a_vfork_child_shares_its_parents_window_until_it_executes() {
         let mut windows = Windows::default();
         windows.mapped(pid(1), Some(BASE));
         assert_eq!(take(&mut windows, 1, 1, 8), Some(BASE));
-        windows.forked(pid(1), pid(2));
+        windows.forked(pid(1), pid(3), false);
+        assert!(windows.needs_mapping(pid(3)), "a fork child sets up its own");
+        windows.forked(pid(1), pid(2), true);
         // One set of slots: the parent's thread keeps its own.
         assert_eq!(take(&mut windows, 2, 2, 8), Some(BASE + SMALL as u64));
         windows.leave(pid(2));
@@ -481,7 +488,7 @@ mod tests {
         windows.leave(pid(1));
         assert!(windows.windows.is_empty());
         // A process never mapped passes nothing on.
-        windows.forked(pid(7), pid(8));
+        windows.forked(pid(7), pid(8), true);
         assert!(windows.needs_mapping(pid(8)));
     }
 }
