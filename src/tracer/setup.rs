@@ -10,8 +10,10 @@
 //! 4. `mseal`: the mapping can be neither unmapped, remapped nor `mprotect`ed;
 //! 5. `close` of the memfd's descriptor.
 //!
-//! Once per address space (see [`window`](super::window)). Without
-//! notifications (`--trace`, an old kernel) the sealed steps are left out
+//! Once per address space (see [`window`](super::window)); a `fork` child's
+//! first trapped call only runs `mseal` on the sealed half it inherited (or the
+//! plain one) and checks both, then shares its parent's window, or sets up its
+//! own if the check fails. Without notifications (`--trace`, an old kernel) the sealed steps are left out
 //! and inputs go to the plain half. A step that fails ends the sealed part (the
 //! descriptor, once there, is still closed); the thread then makes its own call.
 
@@ -23,7 +25,7 @@ use std::os::fd::OwnedFd;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-use super::window::{self, SealOutcome, SealedMemory, Windows};
+use super::window::{self, Inheritance, SealOutcome, SealedMemory, Windows};
 
 /// What `process` has mapped at `at` (`/proc/PID/maps`).
 pub fn mapping_at(process: Pid, at: u64) -> Option<Mapping> {
@@ -53,6 +55,7 @@ pub const SENTINEL_FD: i32 = 0x7fff_4e56;
 /// One call of the set-up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Step {
+    Reseal,
     MapPlain,
     InstallMemfd,
     MapSealed,
@@ -82,6 +85,10 @@ pub struct WindowSetup {
     sealing: bool,
     /// How often a signal interrupted the current call.
     interruptions: u32,
+    /// The window a `fork` child inherited, to check.
+    inheritance: Option<Inheritance>,
+    /// Whether the process has notifications (for a set-up of its own).
+    notified: bool,
 }
 
 /// What a process has mapped at an address, as far as the sealed half goes.
@@ -116,6 +123,10 @@ impl WindowSetup {
         args: [u64; 6],
     ) -> Option<Self> {
         let mut steps = VecDeque::new();
+        let inheritance = windows.inherited(process);
+        if inheritance.is_some() {
+            steps.push_back(Step::Reseal);
+        }
         if windows.needs_mapping(process) {
             steps.push_back(Step::MapPlain);
         }
@@ -148,6 +159,8 @@ impl WindowSetup {
             deferred: Vec::new(),
             sealing,
             interruptions: 0,
+            inheritance,
+            notified,
         })
     }
 
@@ -156,6 +169,11 @@ impl WindowSetup {
         let size = window::SIZE as u64;
         let no_fd = u64::MAX; // -1
         match self.current {
+            Step::Reseal => {
+                let inherited =
+                    self.inheritance.map_or(0, |i| i.sealed.map_or(i.plain, |(at, _)| at));
+                (libc::SYS_mseal, [inherited, size, 0, 0, 0, 0])
+            }
             Step::MapPlain => {
                 let prot = (libc::PROT_READ | libc::PROT_WRITE) as u64;
                 let flags = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE) as u64;
@@ -207,6 +225,30 @@ impl WindowSetup {
         }
         let ok = !(-4095..0).contains(&result);
         match (self.current, ok) {
+            (Step::Reseal, _) => {
+                // Whatever mseal said (an old kernel has none), what counts is what
+                // is there: the plain half, whole, and the sealed one as made.
+                let Some(inheritance) = self.inheritance else { return false };
+                let plain = mapping_at(inheritance.plain);
+                let plain_ok =
+                    plain.is_some_and(|m| m.len == window::SIZE as u64 && !m.shared_read_only);
+                let sealed_ok = inheritance.sealed.is_none_or(|(at, inode)| {
+                    mapping_at(at)
+                        == Some(Mapping { inode, len: window::SIZE as u64, shared_read_only: true })
+                });
+                if plain_ok && sealed_ok {
+                    windows.adopt(process);
+                    return false;
+                }
+                // Forked in the middle of its parent's set-up: a window of its own.
+                windows.leave(process);
+                let Some(own) = Self::plan(windows, process, self.notified, self.number, self.args)
+                else {
+                    return false;
+                };
+                *self = Self { deferred: std::mem::take(&mut self.deferred), ..own };
+                return true;
+            }
             (Step::MapPlain, true) => windows.mapped(process, Some(result as u64)),
             (Step::MapPlain, false) => {
                 log::info!(
@@ -424,6 +466,38 @@ mod tests {
         }
         assert!(setup.advance(9, &mut windows, process, |_| None));
         assert_eq!(setup.current, Step::MapSealed);
+    }
+
+    #[test]
+    fn a_fork_child_checks_what_it_inherited() {
+        let mut windows = Windows::default();
+        let (parent, child) = (Pid::from_raw(1), Pid::from_raw(2));
+        let mut setup = plan(&windows, parent, true).unwrap();
+        let inode = setup.memfd_inode().unwrap();
+        run(&mut setup, &mut windows, fine);
+        let plain = Mapping { inode: 0, len: window::SIZE as u64, shared_read_only: false };
+        let sealed = Mapping { inode, len: window::SIZE as u64, shared_read_only: true };
+        let seen = |at: u64| match at {
+            0x7000_0000 => Some(plain),
+            0x7100_0000 => Some(sealed),
+            _ => None,
+        };
+        // Inherited whole: one mseal, then the parent's window.
+        windows.forked(parent, child, false);
+        let mut setup = plan(&windows, child, true).unwrap();
+        assert_eq!(setup.call(), (libc::SYS_mseal, [0x7100_0000, window::SIZE as u64, 0, 0, 0, 0]));
+        assert!(!setup.advance(0, &mut windows, child, seen));
+        let Inputs::Sealed(place) = windows.room(child, child).small.unwrap().inputs else {
+            panic!("not sealed")
+        };
+        assert_eq!(place.tracee, 0x7100_0000);
+        windows.leave(child);
+        // Forked before the sealed half was there: a window of its own.
+        windows.forked(parent, child, false);
+        let mut setup = plan(&windows, child, true).unwrap();
+        assert!(setup.advance(0, &mut windows, child, |at| (at == 0x7000_0000).then_some(plain)));
+        assert_eq!(setup.call().0, libc::SYS_mmap);
+        assert!(windows.needs_mapping(child));
     }
 
     #[test]

@@ -20,12 +20,13 @@
 //! change it in between. The kernel's own writes (a received address, a message
 //! length) go to the plain half.
 //!
-//! A window belongs to an address space: a child made with `CLONE_VM` (`vfork`,
-//! `posix_spawn`) shares its parent's, slots and all. A child made by `fork` sets
-//! up its own at its first trapped call: what it inherited is only as good as the
-//! moment of the fork, which may have fallen in the middle of its parent's
-//! set-up, with the sealed half not yet mapped or not yet sealed. `execve` drops
-//! the window.
+//! A window belongs to the processes that have it mapped: a child made with
+//! `CLONE_VM` (`vfork`, `posix_spawn`) shares its parent's, slots and all. A child
+//! made by `fork` has it at the same address (a copy of the plain half, the very
+//! same sealed half), but only as it was at the moment of the fork, which may
+//! have fallen in the middle of its parent's set-up: the child's first trapped
+//! call seals and checks what it inherited before it shares the parent's slots,
+//! and sets up a window of its own if that fails. `execve` drops the window.
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -125,6 +126,15 @@ enum Sealed {
     /// Failed or tampered with: calls that need it fail (with `ENOMEM`), rather
     /// than fall back to memory the program can change.
     Refused,
+}
+
+/// A window a `fork` child inherited (see [`Windows::inherited`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Inheritance {
+    /// The plain half's address.
+    pub plain: u64,
+    /// The sealed half's address and its memfd's inode, if the window has one.
+    pub sealed: Option<(u64, u64)>,
 }
 
 /// How a window's sealed half came out (see [`Windows::sealed`]).
@@ -231,6 +241,8 @@ pub struct Place {
 enum State {
     /// Its window (an index into [`Windows::windows`]).
     Mapped(usize),
+    /// Its parent's window, inherited by `fork`, not yet checked.
+    Inherited(usize),
     /// The kernel refused the mapping: calls that need room fail.
     Refused,
 }
@@ -273,6 +285,25 @@ impl Windows {
     pub fn needs_sealing(&self, process: Pid) -> bool {
         let Some(&State::Mapped(index)) = self.processes.get(&process) else { return false };
         matches!(self.windows[index].as_ref().map(|w| &w.sealed), Some(Sealed::Missing))
+    }
+
+    /// What `process` inherited from its parent, not yet checked: where the plain
+    /// half is, and the sealed half (address and inode) if the window has one.
+    pub fn inherited(&self, process: Pid) -> Option<Inheritance> {
+        let &State::Inherited(index) = self.processes.get(&process)? else { return None };
+        let window = self.windows[index].as_ref()?;
+        let sealed = match &window.sealed {
+            Sealed::Mapped { memory, tracee } => Some((*tracee, memory.inode)),
+            _ => None,
+        };
+        Some(Inheritance { plain: window.base, sealed })
+    }
+
+    /// `process`'s inherited window checked out: it shares it with its parent.
+    pub fn adopt(&mut self, process: Pid) {
+        if let Some(&State::Inherited(index)) = self.processes.get(&process) {
+            self.processes.insert(process, State::Mapped(index));
+        }
     }
 
     /// Records how `process`'s sealed half came out.
@@ -350,16 +381,27 @@ impl Windows {
     /// `shares_memory` (`CLONE_VM`): it shares the window. A copy of the address
     /// space gets a window of its own.
     pub fn forked(&mut self, parent: Pid, child: Pid, shares_memory: bool) {
-        if shares_memory && let Some(&state) = self.processes.get(&parent) {
-            self.processes.insert(child, state);
-        }
+        let Some(&State::Mapped(index)) = self.processes.get(&parent) else { return };
+        let complete = self.windows[index]
+            .as_ref()
+            .is_some_and(|w| matches!(w.sealed, Sealed::Mapped { .. } | Sealed::Unavailable));
+        let state = match (shares_memory, complete) {
+            (true, _) => State::Mapped(index),
+            (false, true) => State::Inherited(index),
+            (false, false) => return,
+        };
+        self.processes.insert(child, state);
     }
 
     /// `process` executed a new program, or ended: its address space is gone
     /// (its window too, once no process is left in it).
     pub fn leave(&mut self, process: Pid) {
-        if let Some(State::Mapped(index)) = self.processes.remove(&process)
-            && !self.processes.values().any(|s| *s == State::Mapped(index))
+        if let Some(State::Mapped(index) | State::Inherited(index)) =
+            self.processes.remove(&process)
+            && !self
+                .processes
+                .values()
+                .any(|s| matches!(s, State::Mapped(i) | State::Inherited(i) if *i == index))
         {
             self.windows[index] = None;
             while matches!(self.windows.last(), Some(None)) {
@@ -478,7 +520,7 @@ mod tests {
         windows.mapped(pid(1), Some(BASE));
         assert_eq!(take(&mut windows, 1, 1, 8), Some(BASE));
         windows.forked(pid(1), pid(3), false);
-        assert!(windows.needs_mapping(pid(3)), "a fork child sets up its own");
+        assert!(windows.needs_mapping(pid(3)), "a half-made window is not passed on");
         windows.forked(pid(1), pid(2), true);
         // One set of slots: the parent's thread keeps its own.
         assert_eq!(take(&mut windows, 2, 2, 8), Some(BASE + SMALL as u64));
