@@ -25,12 +25,16 @@
 //! whole cases), so that everything else is enforced. A reason that starts
 //! `netvm differs:` is a gap still to close.
 
+mod common;
+
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
+
+use common::is_root;
 
 /// How long one run of a case may take before it is killed.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -55,11 +59,6 @@ const NATIVE_SETUP: &str = "{ sysctl -qw net.ipv4.ping_group_range='0 2147483647
 
 fn cases_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests").join("differential")
-}
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
 }
 
 /// What one run of a case produced.

@@ -35,8 +35,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::{
-    Listener, NETVM, Output, Session, TempDir, USERS, User, command_as, compile_probe, netvm_as,
-    path_str, python, run, run_netvm_as, run_netvm_cmd,
+    Listener, NETVM, Output, Session, TempDir, USERS, User, command_as, compile_probe, is_root,
+    netvm_as, path_str, python, run, run_netvm_as, run_netvm_cmd,
 };
 
 /// The launch stacks every attack is tried on: no network, and the default smoltcp
@@ -45,11 +45,6 @@ const STACKS: [&str; 2] = ["none", "lwip0"];
 
 /// How long a test waits for a file another process writes.
 const FILE_WAIT: Duration = Duration::from_secs(20);
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// A temporary directory every user may write in (victims and outsiders running
 /// as `nobody` leave files there).

@@ -16,16 +16,11 @@
 
 mod common;
 
-use common::{NETVM, Output, TempDir, USERS, User, netvm_as, path_str, run};
+use common::{NETVM, Output, TempDir, USERS, User, is_root, netvm_as, path_str, run};
 use serde_json::Value;
 
 /// The test configuration with two LANs joined by the router.
 const TWO_LANS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/network/two-lans.toml");
-
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions and cannot fail.
-    unsafe { libc::geteuid() == 0 }
-}
 
 /// What every session script starts with: `$N`, the netvm binary under test, and
 /// `listening PROTO PORT`, which waits (up to 5 s) until `netvm status` shows a

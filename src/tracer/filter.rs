@@ -156,12 +156,12 @@ pub fn build_notifier(rules: &[TrapRule]) -> Option<BpfProgram> {
     // Layout: arch check, load nr, one jump per call, allow, notify.
     let mut program = vec![
         stmt(LD_W_ABS, DATA_ARCH),
-        jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 0, (count + 1) as u8), // foreign ABI: allow
+        jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 0, short_jump(count + 1)), // foreign ABI: allow
         stmt(LD_W_ABS, DATA_NR),
     ];
     for (i, &call) in calls.iter().enumerate() {
         // Hit: skip the remaining jumps and the allow, to the notify.
-        program.push(jump(JMP_JEQ_K, call as u32, (count - i) as u8, 0));
+        program.push(jump(JMP_JEQ_K, call as u32, short_jump(count - i), 0));
     }
     program.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
     program.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
@@ -188,6 +188,12 @@ const RET_K: u16 = 0x06;
 // Offsets in struct seccomp_data.
 const DATA_NR: u32 = 0;
 const DATA_ARCH: u32 = 4;
+
+/// A conditional jump's offset, which classic BPF keeps in a byte: a longer one
+/// is a bug in the program's layout, caught here rather than wrapped around.
+fn short_jump(skipped: usize) -> u8 {
+    u8::try_from(skipped).expect("a conditional jump of at most 255 instructions")
+}
 
 fn stmt(code: u16, k: u32) -> sock_filter {
     sock_filter { code, jt: 0, jf: 0, k }
@@ -220,7 +226,7 @@ fn guard() -> Vec<sock_filter> {
     let allow = deny + 1;
     let rules = allow + 1;
     // A jump's offset counts the instructions it skips after itself.
-    let skip = |from: usize, to: usize| u8::try_from(to - from - 1).expect("a short jump");
+    let skip = |from: usize, to: usize| short_jump(to - from - 1);
     let mut program = vec![
         stmt(LD_W_ABS, DATA_ARCH),
         jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 0, skip(1, foreign)),

@@ -46,7 +46,9 @@ pub enum User {
 /// Both users, for tests that must hold for each.
 pub const USERS: [User; 2] = [User::Invoker, User::Unprivileged];
 
-fn is_root() -> bool {
+/// Whether the tests run as root (as CI does): some attacks and some checks
+/// need it, and say so when they cannot run.
+pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }

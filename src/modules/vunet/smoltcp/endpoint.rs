@@ -160,6 +160,12 @@ mod tests {
         assert!(name.is_held(SockType::Stream));
         assert!(!name.is_held(SockType::Datagram), "names are per socket type");
         drop(holder);
+        // A child another test forks holds a copy of every fd until it executes:
+        // the name is free once that copy is gone too.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while name.is_held(SockType::Stream) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
         assert!(!name.is_held(SockType::Stream));
     }
 }
