@@ -29,8 +29,21 @@ use super::window::{self, Inheritance, SealOutcome, SealedMemory, Windows};
 
 /// What `process` has mapped at `at` (`/proc/PID/maps`).
 pub fn mapping_at(process: Pid, at: u64) -> Option<Mapping> {
-    let maps = std::fs::read_to_string(format!("/proc/{process}/maps")).ok()?;
-    maps.lines().find_map(|line| parse_mapping(line, at))
+    use std::io::BufRead;
+    // Line by line: a large program's table runs to tens of kilobytes, and the
+    // supervisor reads one per forked child.
+    let maps = std::fs::File::open(format!("/proc/{process}/maps")).ok()?;
+    let mut reader = std::io::BufReader::with_capacity(4096, maps);
+    let mut line = String::with_capacity(256);
+    loop {
+        line.clear();
+        if reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        if let Some(mapping) = parse_mapping(&line, at) {
+            return Some(mapping);
+        }
+    }
 }
 
 /// A `/proc/PID/maps` line's mapping, if it starts at `at`:
