@@ -21,9 +21,6 @@ pub const COMPAT_EXIT_CALLS: [u32; 2] = [1, 252];
 pub const ELF_MACHINE_NATIVE: u16 = goblin::elf::header::EM_X86_64;
 /// Length of the `syscall` instruction, to step back over it and run a call again.
 const SYSCALL_INSN_LEN: u64 = 2;
-/// Bytes below the stack pointer that leaf code may use without moving it (the
-/// System V red zone): scratch space must lie below them.
-pub const RED_ZONE: u64 = 128;
 /// Code segment selector of a 64-bit user process; anything else runs a compat ABI.
 const USER_CS_64: u64 = 0x33;
 
@@ -108,9 +105,13 @@ impl Registers {
         self.0.rax = number as u64;
     }
 
-    /// The stack pointer.
-    pub fn stack_pointer(&self) -> u64 {
-        self.0.rsp
+    /// At a syscall's exit: make the thread run call `number` with `args` when it
+    /// resumes (see [`restart_syscall`](Self::restart_syscall)).
+    pub fn restart_as(&mut self, number: i64, args: [u64; 6]) {
+        self.restart_syscall(number);
+        for (index, value) in args.into_iter().enumerate() {
+            self.set_syscall_arg(index, value);
+        }
     }
 
     /// Whether the thread runs 64-bit code (false after it execs a 32-bit program).

@@ -184,6 +184,28 @@ impl SyscallStop {
         }
     }
 
+    /// Puts a copy of message header `header` where the kernel will read it (see
+    /// [`put_sealed`](Self::put_sealed)), pointed at a copy of `name` put there too
+    /// when one is given. Returns the header's address and the name's.
+    pub fn put_sealed_header(
+        &self,
+        mut header: libc::msghdr,
+        name: Option<&[u8]>,
+    ) -> Result<(u64, Option<u64>), Errno> {
+        /// Where the name goes: after the header.
+        const NAME_AT: usize = size_of::<libc::msghdr>().next_multiple_of(16);
+        let name_at = match name {
+            Some(name) => {
+                let at = self.put_sealed(name, NAME_AT)?;
+                header.msg_name = at as *mut libc::c_void;
+                header.msg_namelen = name.len() as u32;
+                Some(at)
+            }
+            None => None,
+        };
+        Ok((self.put_sealed(&memory::msghdr_bytes(&header), 0)?, name_at))
+    }
+
     /// At entry: replace the call itself (with [`set_arg`](Self::set_arg) for its
     /// arguments); the seccomp filter does not stop the replacement again.
     pub fn set_number(&mut self, number: i64) {
@@ -292,17 +314,16 @@ struct AwaitedExit {
     call: Syscall,
     /// Its arguments as the thread passed them, if they were rewritten.
     original_args: Option<[u64; 6]>,
-    /// Something runs before the call (its number, kept here), which then runs
-    /// again.
-    first: Option<(i64, Interlude)>,
+    /// Something runs before the call, which then runs again.
+    first: Option<Interlude>,
 }
 
 /// What a thread is made to do before its call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Interlude {
-    /// Wait a moment: the call was put off ([`Resume::Retry`]).
-    Pause,
-    /// Set up its process's scratch window (see [`setup`]).
+    /// Wait a moment: the call (this number) was put off ([`Resume::Retry`]).
+    Pause(i64),
+    /// Set up its process's scratch window (see [`setup`]; the call is kept there).
     SetUp,
 }
 
@@ -538,7 +559,7 @@ impl Tracer {
             {
                 self.on_event_stop(tid, signal, handler)
             }
-            WaitStatus::PtraceEvent(tid, _, _) => resume(tid, None),
+            WaitStatus::PtraceEvent(tid, _, _) => resume(tid),
             // A signal is about to be delivered: deliver it.
             WaitStatus::Stopped(tid, signal) => {
                 if self.threads.contains_key(&tid) {
@@ -561,11 +582,7 @@ impl Tracer {
             return ignore_esrch(ptrace::syscall(tid, None));
         }
         self.restart_interrupted(tid);
-        // SAFETY: PTRACE_CONT takes the signal to deliver as a number; no pointers.
-        let resumed = unsafe { libc::ptrace(libc::PTRACE_CONT, tid.as_raw(), 0, signal) };
-        if resumed != 0 && Errno::last() != Errno::ESRCH {
-            log::warn!("ptrace: {}", Errno::last());
-        }
+        resume_with(tid, signal);
     }
 
     /// Drops the calls of threads `tids` put off for a retry: they are gone.
@@ -610,7 +627,7 @@ impl Tracer {
 
     fn on_seccomp(&mut self, tid: Pid, handler: &mut dyn Handler) {
         let Some(process) = self.threads.get(&tid).map(|t| t.process) else {
-            return resume(tid, None);
+            return resume(tid);
         };
         let regs = match Registers::read(tid) {
             Ok(regs) => regs,
@@ -619,8 +636,7 @@ impl Tracer {
         let call = Syscall::decode(regs.syscall_number(), regs.syscall_args());
         let args = regs.syscall_args();
         let mut stop = SyscallStop::new(tid, process, call, regs, None);
-        let notified =
-            self.notifications.as_ref().is_some_and(|n| n.calls.contains(&libc::SYS_getsockname));
+        let notified = self.can_install_fds();
         // One thread of a process sets its window up; the others wait for it. A
         // thread whose set-up just failed makes its call without (see `setup`).
         let busy = self.is_setting_up(process);
@@ -628,9 +644,7 @@ impl Tracer {
             .then(|| WindowSetup::plan(&self.windows, process, notified, stop.number(), args))
             .flatten();
         let first = if busy {
-            let number = stop.number();
-            pause_instead(&mut stop);
-            Some((number, Interlude::Pause))
+            Some(pause_instead(&mut stop))
         } else if let Some(setup) = setup {
             // The process's first trapped call: its window first, then the call.
             let (number, args) = setup.call();
@@ -638,24 +652,19 @@ impl Tracer {
             for (index, value) in args.into_iter().enumerate() {
                 stop.set_arg(index, value);
             }
-            let original = setup.number;
             self.setups.insert(tid, setup);
-            Some((original, Interlude::SetUp))
+            Some(Interlude::SetUp)
         } else {
             stop.room = self.windows.room(process, tid);
             let resumption = handler.syscall_entry(&mut stop);
             if let Some(slot) = stop.used.get() {
                 self.windows.hold(process, tid, slot);
             }
-            let first = (resumption == Resume::Retry).then(|| {
-                let number = stop.number();
-                pause_instead(&mut stop);
-                (number, Interlude::Pause)
-            });
+            let first = (resumption == Resume::Retry).then(|| pause_instead(&mut stop));
             if resumption == Resume::Run && first.is_none() && stop.original_args.is_none() {
                 self.windows.release(process, tid);
                 let _ = stop.flush();
-                return resume(tid, None);
+                return resume(tid);
             }
             first
         };
@@ -671,21 +680,23 @@ impl Tracer {
 
     fn on_syscall_exit(&mut self, tid: Pid, handler: &mut dyn Handler) {
         let Some(thread) = self.threads.get_mut(&tid) else {
-            return resume(tid, None);
+            return resume(tid);
         };
         let Some(AwaitedExit { call, original_args, first }) = thread.awaiting_exit.take() else {
-            return resume(tid, None);
+            return resume(tid);
         };
         let process = thread.process;
         if let Ok(regs) = Registers::read(tid) {
+            if first == Some(Interlude::SetUp) {
+                return self.on_setup_exit(tid, process, regs, call, original_args);
+            }
             let mut stop = SyscallStop::new(tid, process, call, regs, original_args);
-            stop.room = self.windows.room(process, tid);
             match first {
-                Some((_, Interlude::SetUp)) => {
-                    return self.on_setup_exit(tid, process, stop.regs, call, original_args);
+                Some(Interlude::Pause(number)) => stop.restart(number),
+                _ => {
+                    stop.room = self.windows.room(process, tid);
+                    handler.syscall_exit(&mut stop);
                 }
-                Some((number, Interlude::Pause)) => stop.restart(number),
-                None => handler.syscall_exit(&mut stop),
             }
             stop.restore_args();
             if stop.flush().is_err() {
@@ -694,7 +705,7 @@ impl Tracer {
         }
         // The call is over (or starts again, and is seen anew).
         self.windows.release(process, tid);
-        resume(tid, None)
+        resume(tid)
     }
 
     /// Whether a thread of `process` is setting its window up.
@@ -702,6 +713,12 @@ impl Tracer {
         self.setups
             .keys()
             .any(|t| self.threads.get(t).is_some_and(|thread| thread.process == process))
+    }
+
+    /// Whether the notifier can answer a set-up's call with a descriptor (see
+    /// [`setup`]): only through a call the notifier filter sends here.
+    fn can_install_fds(&self) -> bool {
+        self.notifications.as_ref().is_some_and(|n| n.calls.contains(&libc::SYS_getsockname))
     }
 
     /// A call of a window set-up returned (see [`setup`]): the next one, or the
@@ -714,44 +731,35 @@ impl Tracer {
         call: Syscall,
         original_args: Option<[u64; 6]>,
     ) {
-        let Some(mut setup) = self.setups.remove(&tid) else { return resume(tid, None) };
-        if is_at_syscall_entry(tid) {
-            // The next call of the set-up is entering: its exit is the news.
-            let first = Some((setup.number, Interlude::SetUp));
+        let Some(mut setup) = self.setups.remove(&tid) else { return resume(tid) };
+        // At the next call's entry nothing is to be done: its exit is the news.
+        let at_entry = is_at_syscall_entry(tid);
+        if at_entry
+            || setup.advance(regs.return_value(), &mut self.windows, process, |at| {
+                setup::mapping_at(process, at)
+            })
+        {
+            if !at_entry {
+                let (number, args) = setup.call();
+                regs.restart_as(number, args);
+                if regs.write(tid).is_err() {
+                    return;
+                }
+            }
             self.setups.insert(tid, setup);
             if let Some(thread) = self.threads.get_mut(&tid) {
-                thread.awaiting_exit = Some(AwaitedExit { call, original_args, first });
-            }
-            return ignore_esrch(ptrace::syscall(tid, None));
-        }
-        if setup.advance(regs.return_value(), &mut self.windows, process, |at| {
-            setup::mapping_at(process, at)
-        }) {
-            let (number, args) = setup.call();
-            regs.restart_syscall(number);
-            for (index, value) in args.into_iter().enumerate() {
-                regs.set_syscall_arg(index, value);
-            }
-            if regs.write(tid).is_err() {
-                return;
-            }
-            let first = Some((setup.number, Interlude::SetUp));
-            self.setups.insert(tid, setup);
-            if let Some(thread) = self.threads.get_mut(&tid) {
+                let first = Some(Interlude::SetUp);
                 thread.awaiting_exit = Some(AwaitedExit { call, original_args, first });
             }
             return ignore_esrch(ptrace::syscall(tid, None));
         }
         // Done: the thread makes its own call again, and sees what came meanwhile.
-        let notified = self.notifications.is_some();
-        if self.windows.needs_mapping(process) || (notified && self.windows.needs_sealing(process))
+        if self.windows.needs_mapping(process)
+            || (self.can_install_fds() && self.windows.needs_sealing(process))
         {
             self.set_up_failed.insert(tid);
         }
-        regs.restart_syscall(setup.number);
-        for (index, value) in setup.args.into_iter().enumerate() {
-            regs.set_syscall_arg(index, value);
-        }
+        regs.restart_as(setup.number, setup.args);
         if regs.write(tid).is_err() {
             return;
         }
@@ -759,7 +767,7 @@ impl Tracer {
             // SAFETY: tgkill takes plain integers.
             unsafe { libc::syscall(libc::SYS_tgkill, process.as_raw(), tid.as_raw(), signal) };
         }
-        resume(tid, None)
+        resume(tid)
     }
 
     /// A fork, vfork or clone event: the creator tells us the new thread's id.
@@ -769,21 +777,21 @@ impl Tracer {
             let child = Pid::from_raw(raw as i32);
             if self.unannounced.remove(&child) {
                 self.adopt(child, creator_process, handler);
-                resume(child, None);
+                resume(child);
             } else if kill(child, None).is_ok() {
                 // (A child killed before this event was reaped already; waiting for
                 // its first stop would wait forever.)
                 self.announced.insert(child, creator_process);
             }
         }
-        resume(creator, None)
+        resume(creator)
     }
 
     /// The first stop of a thread made by a traced one.
     fn on_first_stop(&mut self, tid: Pid, handler: &mut dyn Handler) {
         if let Some(creator_process) = self.announced.remove(&tid) {
             self.adopt(tid, creator_process, handler);
-            resume(tid, None);
+            resume(tid);
         } else {
             self.unannounced.insert(tid);
         }
@@ -829,7 +837,7 @@ impl Tracer {
             );
             let _ = kill(tid, Signal::SIGKILL);
         }
-        resume(tid, None)
+        resume(tid)
     }
 
     /// `PTRACE_EVENT_STOP`: a new thread's first stop, a group-stop, or an interrupt.
@@ -840,7 +848,7 @@ impl Tracer {
         let is_group_stop =
             matches!(signal, Signal::SIGSTOP | Signal::SIGTSTP | Signal::SIGTTIN | Signal::SIGTTOU);
         if !is_group_stop {
-            return resume(tid, None);
+            return resume(tid);
         }
         // Stay stopped, but let the kernel wake the thread on SIGCONT.
         // SAFETY: PTRACE_LISTEN takes no pointers; `tid` is a thread we trace.
@@ -857,7 +865,8 @@ impl Tracer {
 /// Replaces a call put off with [`Resume::Retry`] by a pause of [`RETRY_PAUSE`]
 /// (`nanosleep`, its time in scratch space; `poll` of nothing for a millisecond if
 /// that space cannot be written).
-fn pause_instead(stop: &mut SyscallStop) {
+fn pause_instead(stop: &mut SyscallStop) -> Interlude {
+    let number = stop.number();
     let pause = libc::timespec { tv_sec: 0, tv_nsec: RETRY_PAUSE.as_nanos() as i64 };
     let at = stop.scratch(size_of::<libc::timespec>());
     if let Ok(at) = at
@@ -872,6 +881,7 @@ fn pause_instead(stop: &mut SyscallStop) {
         stop.set_arg(1, 0);
         stop.set_arg(2, 1);
     }
+    Interlude::Pause(number)
 }
 
 /// Whether `tid`, in a syscall stop, is entering its call (rather than leaving).
@@ -901,10 +911,18 @@ fn shares_memory(parent: Pid, child: Pid) -> bool {
     order == 0
 }
 
-/// Resumes a stopped thread, delivering `signal`. A thread killed meanwhile (ESRCH)
-/// is not an error: its death is reported by waitpid.
-fn resume(tid: Pid, signal: Option<Signal>) {
-    ignore_esrch(ptrace::cont(tid, signal));
+/// Resumes a stopped thread, delivering `signal` (a number: real-time signals
+/// have no `Signal`), 0 for none. A thread killed meanwhile (ESRCH) is not an
+/// error: its death is reported by waitpid.
+fn resume_with(tid: Pid, signal: i32) {
+    // SAFETY: PTRACE_CONT takes the signal to deliver as a number; no pointers.
+    let resumed = unsafe { libc::ptrace(libc::PTRACE_CONT, tid.as_raw(), 0, signal) };
+    ignore_esrch(if resumed == 0 { Ok(()) } else { Err(Errno::last()) });
+}
+
+/// Resumes a stopped thread.
+fn resume(tid: Pid) {
+    resume_with(tid, 0);
 }
 
 fn ignore_esrch(result: nix::Result<()>) {

@@ -262,7 +262,7 @@ impl WindowSetup {
                 *self = Self { deferred: std::mem::take(&mut self.deferred), ..own };
                 return true;
             }
-            (Step::MapPlain, true) => windows.mapped(process, Some(result as u64)),
+            (Step::MapPlain, true) => windows.mapped(process, result as u64),
             (Step::MapPlain, false) => {
                 log::info!(
                     "process {process} has no room for netvm's scratch window yet ({})",

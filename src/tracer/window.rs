@@ -243,8 +243,6 @@ enum State {
     Mapped(usize),
     /// Its parent's window, inherited by `fork`, not yet checked.
     Inherited(usize),
-    /// The kernel refused the mapping: calls that need room fail.
-    Refused,
 }
 
 /// The room a thread stopped at a call may use: the slot it holds, or else the
@@ -317,17 +315,10 @@ impl Windows {
         }
     }
 
-    /// Records the window the kernel mapped for `process` at `base`, or its
-    /// refusal (`base` is `None`).
-    pub fn mapped(&mut self, process: Pid, base: Option<u64>) {
-        let state = match base {
-            Some(base) => {
-                self.windows.push(Some(Window::new(base)));
-                State::Mapped(self.windows.len() - 1)
-            }
-            None => State::Refused,
-        };
-        self.processes.insert(process, state);
+    /// Records the window the kernel mapped for `process` at `base`.
+    pub fn mapped(&mut self, process: Pid, base: u64) {
+        self.windows.push(Some(Window::new(base)));
+        self.processes.insert(process, State::Mapped(self.windows.len() - 1));
     }
 
     fn window(&mut self, process: Pid) -> Option<&mut Window> {
@@ -433,7 +424,7 @@ mod tests {
         let mut windows = Windows::default();
         assert!(windows.needs_mapping(pid(10)));
         assert_eq!(take(&mut windows, 10, 10, 16), None);
-        windows.mapped(pid(10), Some(BASE));
+        windows.mapped(pid(10), BASE);
         assert!(!windows.needs_mapping(pid(10)));
         assert_eq!(take(&mut windows, 10, 10, 16), Some(BASE));
         assert_eq!(take(&mut windows, 10, 10, 16), Some(BASE), "its own, at the exit too");
@@ -453,7 +444,7 @@ mod tests {
     #[test]
     fn the_sealed_half_is_written_here_and_read_there() {
         let mut windows = Windows::default();
-        windows.mapped(pid(1), Some(BASE));
+        windows.mapped(pid(1), BASE);
         assert!(windows.needs_sealing(pid(1)));
         assert_eq!(windows.room(pid(1), pid(1)).small.unwrap().inputs, Inputs::Refused);
         let (memory, fd) = SealedMemory::new().unwrap();
@@ -501,23 +492,22 @@ mod tests {
     }
 
     #[test]
-    fn slots_run_out_and_a_refusal_is_remembered() {
+    fn slots_run_out_and_no_window_has_no_room() {
         let mut windows = Windows::default();
-        windows.mapped(pid(1), Some(BASE));
+        windows.mapped(pid(1), BASE);
         for tid in 0..LARGE_SLOTS as i32 {
             assert!(take(&mut windows, 1, 1000 + tid, LARGE).is_some());
         }
         assert_eq!(take(&mut windows, 1, 1, LARGE), None);
         assert!(take(&mut windows, 1, 1, 8).is_some(), "small slots remain");
-        windows.mapped(pid(2), None);
-        assert!(!windows.needs_mapping(pid(2)));
+        // No window: no room.
         assert_eq!(take(&mut windows, 2, 2, 8), None);
     }
 
     #[test]
     fn a_vfork_child_shares_its_parents_window_until_it_executes() {
         let mut windows = Windows::default();
-        windows.mapped(pid(1), Some(BASE));
+        windows.mapped(pid(1), BASE);
         assert_eq!(take(&mut windows, 1, 1, 8), Some(BASE));
         windows.forked(pid(1), pid(3), false);
         assert!(windows.needs_mapping(pid(3)), "a half-made window is not passed on");

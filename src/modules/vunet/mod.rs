@@ -353,13 +353,8 @@ impl Outgoing {
                 stop.set_arg(arg, at);
                 Ok(None)
             }
-            Self::Message { mut header, name, msgvec } => {
-                /// Where the name goes, after the header's copy.
-                const NAME_AT: usize = 64;
-                if let Some(name) = name {
-                    header.msg_name = stop.put_sealed(&name, NAME_AT)? as *mut libc::c_void;
-                }
-                let at = stop.put_sealed(&crate::tracer::memory::msghdr_bytes(&header), 0)?;
+            Self::Message { header, name, msgvec } => {
+                let (at, _) = stop.put_sealed_header(header, name.as_deref())?;
                 if let Syscall::Sendmmsg(c) = stop.call() {
                     stop.set_number(libc::SYS_sendmsg);
                     stop.set_arg(2, c.flags as u32 as u64);

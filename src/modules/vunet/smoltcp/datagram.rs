@@ -357,9 +357,8 @@ impl SmoltcpStack {
         Disposition::Kernel
     }
 
-    /// `recvmmsg`: each header's name as `recvmsg`'s, for up to
-    /// [`MAX_NAMED_BATCH`] messages (the scratch window holds their carrier
-    /// names).
+    /// `recvmmsg`: each header's name as `recvmsg`'s, for every message the kernel
+    /// takes (`UIO_MAXIOV`: a large slot of the scratch window holds their names).
     pub(super) fn recvmmsg(
         &mut self,
         stop: &mut SyscallStop,
@@ -368,7 +367,7 @@ impl SmoltcpStack {
     ) -> Disposition {
         let memory = stop.memory();
         let stream = self.sockets[&id].proto == Proto::Tcp;
-        let batch = (c.vlen.min(UIO_MAXIOV) as usize).min(MAX_NAMED_BATCH);
+        let batch = c.vlen.min(UIO_MAXIOV) as usize;
         if batch == 0 {
             return Disposition::Kernel;
         }
@@ -632,16 +631,16 @@ fn seal_header(
     patch: MsgNamePatch,
     name: &ShadowName,
 ) -> Result<(MsgNamePatch, Option<u64>), Errno> {
-    /// Where the name goes, after the header.
-    const NAME_AT: usize = 64;
     let mut header = stop.memory().read::<libc::msghdr>(patch.msg)?;
-    let name_at = match name {
-        ShadowName::Bytes(bytes) => Some(stop.put_sealed(bytes, NAME_AT)?),
-        ShadowName::Null | ShadowName::Room(_) => None,
+    let name = match name {
+        ShadowName::Bytes(bytes) => Some(*bytes),
+        ShadowName::Null | ShadowName::Room(_) => {
+            header.msg_name = std::ptr::null_mut();
+            header.msg_namelen = 0;
+            None
+        }
     };
-    header.msg_name = name_at.map_or(std::ptr::null_mut(), |at| at as *mut libc::c_void);
-    header.msg_namelen = name.len();
-    let copy = stop.put_sealed(&crate::tracer::memory::msghdr_bytes(&header), 0)?;
+    let (copy, name_at) = stop.put_sealed_header(header, name)?;
     Ok((patch.shadowed(copy), name_at))
 }
 
@@ -757,11 +756,6 @@ pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Res
 
 /// Room in the scratch area for a `sockaddr_un` and its length.
 pub(super) const NAME_ROOM: u32 = 112;
-
-/// The most messages of one `sendmmsg`/`recvmmsg` whose names netvm translates:
-/// all the kernel takes, their names and header copies in one large slot of the
-/// scratch window.
-const MAX_NAMED_BATCH: usize = UIO_MAXIOV as usize;
 
 /// The length of a carrier's `sockaddr_un`.
 const CARRIER_NAME_LEN: usize = 16;
