@@ -206,8 +206,24 @@ impl SyscallStop {
         Ok((self.put_sealed(&memory::msghdr_bytes(&header), 0)?, name_at))
     }
 
-    /// At entry: replace the call itself (with [`set_arg`](Self::set_arg) for its
-    /// arguments); the seccomp filter does not stop the replacement again.
+    /// At entry: replace the call with `call`, re-encoded from its typed form (a
+    /// changed argument, or another call altogether); the seccomp filter does not
+    /// stop the replacement again, and the thread's own argument registers are put
+    /// back at the exit. [`call`](Self::call) stays the call as the program made it.
+    pub fn rewrite(&mut self, call: Syscall) {
+        let (number, args) = call.encode();
+        if number != self.regs.syscall_number() {
+            self.set_number(number);
+        }
+        let current = self.regs.syscall_args();
+        for (index, value) in args.into_iter().enumerate() {
+            if current[index] != value {
+                self.set_arg(index, value);
+            }
+        }
+    }
+
+    /// At entry: replace the call's number, keeping its arguments.
     pub fn set_number(&mut self, number: i64) {
         self.assert_stopped("replacing a call");
         self.regs.set_syscall_number(number);

@@ -408,6 +408,74 @@ impl Syscall {
         }
     }
 
+    /// The call's number and raw arguments: the inverse of [`Syscall::decode`], for
+    /// a call a handler changed (see `SyscallStop::rewrite`). `int` arguments are
+    /// passed as the kernel reads them, in the low 32 bits.
+    pub fn encode(&self) -> (i64, [u64; 6]) {
+        let int = |v: i32| u64::from(v as u32);
+        let addr_in = |c: &AddrIn| [int(c.fd), c.addr.0, u64::from(c.addrlen), 0, 0, 0];
+        let addr_out = |c: &AddrOut| [int(c.fd), c.addr.0, c.addrlen.0, 0, 0, 0];
+        let msg = |c: &Msg| [int(c.fd), c.msg.0, int(c.flags), 0, 0, 0];
+        let mmsg =
+            |c: &Mmsg| [int(c.fd), c.msgvec.0, u64::from(c.vlen), int(c.flags), c.timeout.0, 0];
+        match self {
+            Self::Socket(c) => {
+                (libc::SYS_socket, [int(c.domain), int(c.ty), int(c.protocol), 0, 0, 0])
+            }
+            Self::Socketpair(c) => {
+                (libc::SYS_socketpair, [int(c.domain), int(c.ty), int(c.protocol), c.sv.0, 0, 0])
+            }
+            Self::Bind(c) => (libc::SYS_bind, addr_in(c)),
+            Self::Connect(c) => (libc::SYS_connect, addr_in(c)),
+            Self::Listen(c) => (libc::SYS_listen, [int(c.fd), int(c.backlog), 0, 0, 0, 0]),
+            Self::Accept(c) => {
+                let args = [int(c.fd), c.addr.0, c.addrlen.0, c.flags.map_or(0, int), 0, 0];
+                (if c.flags.is_some() { libc::SYS_accept4 } else { libc::SYS_accept }, args)
+            }
+            Self::Getsockname(c) => (libc::SYS_getsockname, addr_out(c)),
+            Self::Getpeername(c) => (libc::SYS_getpeername, addr_out(c)),
+            Self::Getsockopt(c) => (
+                libc::SYS_getsockopt,
+                [int(c.fd), int(c.level), int(c.optname), c.optval.0, c.optlen.0, 0],
+            ),
+            Self::Setsockopt(c) => (
+                libc::SYS_setsockopt,
+                [int(c.fd), int(c.level), int(c.optname), c.optval.0, u64::from(c.optlen), 0],
+            ),
+            Self::Shutdown(c) => (libc::SYS_shutdown, [int(c.fd), int(c.how), 0, 0, 0, 0]),
+            Self::Sendto(c) => (
+                libc::SYS_sendto,
+                [int(c.fd), c.buf.0, c.len, int(c.flags), c.addr.0, u64::from(c.addrlen)],
+            ),
+            Self::Recvfrom(c) => (
+                libc::SYS_recvfrom,
+                [int(c.fd), c.buf.0, c.len, int(c.flags), c.addr.0, c.addrlen.0],
+            ),
+            Self::Sendmsg(c) => (libc::SYS_sendmsg, msg(c)),
+            Self::Recvmsg(c) => (libc::SYS_recvmsg, msg(c)),
+            Self::Sendmmsg(c) => (libc::SYS_sendmmsg, mmsg(c)),
+            Self::Recvmmsg(c) => (libc::SYS_recvmmsg, mmsg(c)),
+            Self::Ioctl(c) => (libc::SYS_ioctl, [int(c.fd), u64::from(c.request), c.arg, 0, 0, 0]),
+            Self::Clone(c) => (libc::SYS_clone, [c.flags, 0, 0, 0, 0, 0]),
+            Self::Unshare(c) => (libc::SYS_unshare, [c.flags, 0, 0, 0, 0, 0]),
+            Self::Setns(c) => (libc::SYS_setns, [int(c.fd), int(c.nstype), 0, 0, 0, 0]),
+            Self::ProcessAccess(number, c) => match c.request {
+                Some(request) => (*number, [request as u64, int(c.pid), 0, 0, 0, 0]),
+                None => (*number, [int(c.pid), 0, 0, 0, 0, 0]),
+            },
+            Self::PidfdGetfd(c) => {
+                (libc::SYS_pidfd_getfd, [int(c.pidfd), int(c.target), u64::from(c.flags), 0, 0, 0])
+            }
+            Self::Kcmp(c) => (libc::SYS_kcmp, [int(c.pid1), int(c.pid2), int(c.ty), 0, 0, 0]),
+            Self::Other { number, args } => (*number, *args),
+        }
+    }
+
+    /// The call's number.
+    pub fn number(&self) -> i64 {
+        self.encode().0
+    }
+
     /// The call's name, as in its man page.
     pub fn name(&self) -> &'static str {
         match self {
@@ -497,6 +565,50 @@ mod tests {
         }
         assert_eq!(Syscall::decode(libc::SYS_socket, args).fd(), None);
         assert_eq!(Syscall::decode(libc::SYS_getpid, args).name(), "syscall");
+    }
+
+    #[test]
+    fn encoding_gives_back_what_was_decoded() {
+        let args = [7, 0x1000, 16, 0x40, 0x2000, 28];
+        let numbers = [
+            libc::SYS_socket,
+            libc::SYS_socketpair,
+            libc::SYS_bind,
+            libc::SYS_connect,
+            libc::SYS_listen,
+            libc::SYS_accept4,
+            libc::SYS_getsockname,
+            libc::SYS_getpeername,
+            libc::SYS_getsockopt,
+            libc::SYS_setsockopt,
+            libc::SYS_shutdown,
+            libc::SYS_sendto,
+            libc::SYS_recvfrom,
+            libc::SYS_sendmsg,
+            libc::SYS_recvmsg,
+            libc::SYS_sendmmsg,
+            libc::SYS_recvmmsg,
+            libc::SYS_ioctl,
+            libc::SYS_clone,
+            libc::SYS_unshare,
+            libc::SYS_setns,
+            libc::SYS_ptrace,
+            libc::SYS_process_vm_readv,
+            libc::SYS_pidfd_open,
+            libc::SYS_pidfd_getfd,
+            libc::SYS_kcmp,
+            libc::SYS_getpid,
+        ];
+        for number in numbers {
+            let call = Syscall::decode(number, args);
+            let (again, raw) = call.encode();
+            assert_eq!(again, number, "{}", call.name());
+            assert_eq!(Syscall::decode(again, raw), call, "{}", call.name());
+        }
+        let accept = Syscall::decode(libc::SYS_accept, args);
+        assert_eq!(accept.encode(), (libc::SYS_accept, [7, 0x1000, 16, 0, 0, 0]));
+        let socket = Syscall::Socket(Socket { domain: -1, ty: 1, protocol: 0 });
+        assert_eq!(socket.encode().1[0], 0xffff_ffff, "an int is passed in 32 bits");
     }
 
     #[test]
