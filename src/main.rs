@@ -13,7 +13,6 @@ use netvm::config::{self, Config, Origin};
 use netvm::modules::boundary::Boundary;
 use netvm::modules::trace::TraceLog;
 use netvm::modules::vunet::control::{self, Reply, Request};
-use netvm::modules::vunet::host::HostStack;
 use netvm::modules::vunet::{self, Vunet, status};
 use netvm::modules::{Dispatcher, Module};
 use netvm::sandbox::{self, Fence};
@@ -183,7 +182,7 @@ fn own_failure(e: impl std::fmt::Display) -> (u8, String) {
 
 fn load_config(flag: Option<&std::path::Path>) -> Result<(Origin, Config), (u8, String)> {
     let origin = config::locate(flag);
-    let config = config::load(&origin, &vunet::kind_names()).map_err(own_failure)?;
+    let config = config::load(&origin).map_err(own_failure)?;
     Ok((origin, config))
 }
 
@@ -193,7 +192,7 @@ fn run(args: RunArgs) -> Outcome {
     }
     let (_, config) = load_config(args.config.as_deref())?;
     let launch_stack = args.stack.as_deref().unwrap_or(config.vunet.default.get_ref());
-    let fence = if config.vunet.kind_of(launch_stack) == HostStack::KIND {
+    let fence = if config.vunet.kind_of(launch_stack).is_some_and(|k| k.passes_host_network()) {
         Fence::HostNetwork
     } else if args.filter_only {
         Fence::FilterOnly
@@ -245,17 +244,17 @@ fn stacks(config: Option<PathBuf>) -> Outcome {
         println!("  {name:<16} {kind}{marker}");
     }
     println!("addresses:");
-    for (name, kind, addresses) in vunet.stacks() {
-        if kind == vunet::smoltcp::SmoltcpStack::KIND {
-            let mut own: Vec<String> = vec!["127.0.0.0/8".into(), "::1".into()];
-            own.extend(addresses.iter().map(ToString::to_string));
-            println!("  {name:<16} {}", own.join(", "));
+    for (name, _, addresses) in vunet.stacks() {
+        if !addresses.is_empty() {
+            println!("  {name:<16} {}", addresses.join(", "));
         }
     }
-    println!("always available at launch: none, host");
+    let always: Vec<&str> =
+        vunet::KINDS.iter().filter(|k| k.unconfigured().is_some()).map(|k| k.name()).collect();
+    println!("always available at launch: {}", always.join(", "));
     println!("stack kinds:");
-    for (kind, what) in vunet::KINDS {
-        println!("  {kind:<16} {what}");
+    for kind in vunet::KINDS {
+        println!("  {:<16} {}", kind.name(), kind.summary());
     }
     Ok(0)
 }

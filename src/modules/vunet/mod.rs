@@ -12,15 +12,19 @@
 //! - a call on anything else (an `AF_UNIX` socket, a host socket, a file, a closed
 //!   fd) is left to the kernel, which gives its own answer or errno.
 
+pub mod cidr;
+pub mod config;
 pub mod control;
 mod describe;
-pub mod host;
+pub mod kind;
 mod names;
 pub mod network;
-pub mod none;
-pub mod smoltcp;
+mod plain;
 pub mod sockaddr;
+pub mod stack;
 pub mod status;
+
+kind::stack_kinds!(none, host, smoltcp);
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
@@ -31,141 +35,27 @@ use std::time::{Duration, Instant};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-use std::net::IpAddr;
-
-use crate::config::VunetConfig;
 use crate::fdtable::{FdTable, FdTarget, SocketId};
 use crate::modules::{Answer, Disposition, Module};
 use crate::sandbox::{Entered, Fence};
 use crate::tracer::filter::{ArgTest, TrapRule};
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 
+use config::VunetConfig;
 use control::{ControlSocket, Reply, Request};
-use host::HostStack;
+use kind::Mount;
 use network::{Network, RouterInterface};
-use none::NoneStack;
-use smoltcp::SmoltcpStack;
-use smoltcp::net::{InterfacePlan, RoutePlan};
+pub use stack::{Activity, Claims, SetupError, Stack, StackId, earliest};
 
-/// One mounted stack instance: what a vunet submodule provides.
-pub trait Stack {
-    /// The instance's name (`--stack NAME`).
-    fn name(&self) -> &Rc<str>;
-    /// The submodule's kind (`kind = ...` in `modules.toml`).
-    fn kind(&self) -> &'static str;
-    /// `socket` or `socketpair` by a process on this stack (`AF_UNIX` never comes
-    /// here: it is not trapped).
-    fn create(&mut self, stop: &mut SyscallStop) -> Disposition;
-    /// A call on `socket`, one of this stack's own. Stacks that own none (they
-    /// leave every socket to the kernel) keep the default.
-    fn on_socket(&mut self, socket: SocketId, stop: &mut SyscallStop) -> Disposition {
-        let _ = (socket, stop);
-        Disposition::Kernel
-    }
-    /// Completes a call answered with [`Disposition::KernelThenFinish`]; sockets the
-    /// call created are claimed through `claims`.
-    fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
-        let _ = (stop, claims);
-    }
-    /// Forgets sockets whose last reference is gone.
-    fn forget(&mut self, sockets: &[SocketId]) {
-        let _ = sockets;
-    }
-    /// A thread ended, perhaps inside a call: drop what was kept for its exit.
-    fn thread_ended(&mut self, tid: Pid) {
-        let _ = tid;
-    }
-    /// The stack's own addresses besides loopback, for `netvm stacks`.
-    fn addresses(&self) -> Vec<IpAddr> {
-        Vec::new()
-    }
-    /// One round of the stack's own network work (packets in and out); see
-    /// [`Activity`].
-    /// `ready` holds the stack's own event sources that turned readable since
-    /// the last round (see [`Vunet`]'s event loop).
-    fn service(&mut self, network: &mut Network, now: Instant, ready: &[RawFd]) -> Activity {
-        let _ = (network, now, ready);
-        Activity::default()
-    }
-    /// Fills in what `netvm status` shows of the stack beyond its name, kind and
-    /// processes: interfaces, routes, sockets.
-    fn status(&self, network: &Network, status: &mut status::StackStatus) {
-        let _ = (network, status);
-    }
-}
-
-/// What one round of a stack's network work did.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Activity {
-    /// Something moved: run another round, others may have work now.
-    pub busy: bool,
-    /// When the stack needs a round again if nothing else happens.
-    pub deadline: Option<Instant>,
-}
-
-impl Activity {
-    /// Both rounds' work together.
-    pub fn and(self, other: Activity) -> Activity {
-        Activity {
-            busy: self.busy || other.busy,
-            deadline: earliest(self.deadline, other.deadline),
-        }
-    }
-}
-
-/// The earlier of two deadlines, either of which may be absent.
-pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.min(b)),
-        (a, b) => a.or(b),
-    }
-}
-
-/// Lets a stack record the kernel sockets that are its own.
-pub struct Claims<'a> {
-    table: &'a mut FdTable<StackId>,
-    stack: StackId,
-}
-
-impl Claims<'_> {
-    /// Records `socket` as this stack's.
-    pub fn claim(&mut self, socket: SocketId) {
-        self.table.insert(socket, self.stack);
-    }
-
-    /// What fd `fd` of thread `tid` refers to (a socket the call just made, say).
-    pub fn resolve(&mut self, tid: Pid, fd: i32) -> Result<crate::fdtable::FdTarget, Errno> {
-        self.table.resolve(tid, fd)
-    }
-}
-
-/// The kinds of stack this netvm can mount, with a line on each for `--help`.
-pub const KINDS: &[(&str, &str)] = &[
-    (NoneStack::KIND, "no network: network sockets fail with EAFNOSUPPORT"),
-    (HostStack::KIND, "the host's own network, passed through"),
-    (SmoltcpStack::KIND, "a private TCP/IP host: own loopback, addresses, ports"),
-];
-
-/// The kind names alone.
-pub fn kind_names() -> Vec<&'static str> {
-    KINDS.iter().map(|(kind, _)| *kind).collect()
-}
-
-/// Mounts a stack of a kind with no configuration of its own (`none`, `host`).
-fn mount_plain(name: &str, kind: &str) -> Box<dyn Stack> {
-    match kind {
-        NoneStack::KIND => Box::new(NoneStack::mount(name)),
-        HostStack::KIND => Box::new(HostStack::mount(name)),
-        other => unreachable!("the configuration was checked: no plain stack kind `{other}`"),
-    }
-}
+/// The most stacks one session mounts: a stack's index is one of 64 letters in the
+/// names kinds give their own objects (see [`Mount::index`]).
+pub const MAX_STACKS: usize = 64;
 
 /// Builds the session's network (switches and routers) and mounts every stack of
 /// `config`, plugging their interfaces into it.
 fn mount_all(
     config: &VunetConfig,
     capture_dir: Option<PathBuf>,
-    session: [u8; 4],
     registry: &mio::Registry,
 ) -> Result<(Network, Vec<Box<dyn Stack>>), SetupError> {
     let mut network = Network::new(capture_dir);
@@ -173,7 +63,6 @@ fn mount_all(
     for name in config.switch_names() {
         switches.insert(name.clone(), network.add_switch(&name));
     }
-    let setup = |what: String| move |e: std::io::Error| SetupError(format!("{what}: {e}"));
     for router in config.routers() {
         let interfaces = router
             .interfaces
@@ -189,76 +78,36 @@ fn mount_all(
             .collect();
         network
             .add_router(&router.name, interfaces)
-            .map_err(setup(format!("router {}", router.name)))?;
+            .map_err(|e| SetupError(format!("router {}: {e}", router.name)))?;
     }
-    let mut stacks: Vec<Box<dyn Stack>> = Vec::new();
+    let mut stacks = Vec::new();
     for (index, stack) in config.stacks.iter().enumerate() {
-        let (name, kind) = (stack.name.get_ref(), stack.kind.get_ref());
-        if kind != SmoltcpStack::KIND {
-            stacks.push(mount_plain(name, kind));
-            continue;
-        }
-        let mut plans = Vec::new();
-        for spec in stack.interfaces(index) {
-            let link = match spec.switch.as_ref().and_then(|s| switches.get(s).map(|id| (s, *id))) {
-                Some((switch_name, switch)) => {
-                    let link_name = format!("{name}/{}", spec.name);
-                    let link = network
-                        .attach(switch, &link_name, spec.capture.as_deref())
-                        .map_err(setup(format!("link {link_name}")))?;
-                    Some((link, switch_name.clone()))
-                }
-                None => None,
-            };
-            plans.push(InterfacePlan {
-                name: spec.name,
-                mac: spec.mac,
-                mtu: spec.mtu,
-                addresses: spec.addresses.iter().map(|c| (c.ip, c.prefix)).collect(),
-                link,
-            });
-        }
-        let routes: Vec<RoutePlan> = stack
-            .routes()
-            .iter()
-            .map(|r| RoutePlan { to: (r.to.ip, r.to.prefix), via: r.via })
-            .collect();
-        let registry = registry.try_clone().map_err(setup("epoll".into()))?;
-        let mounted = SmoltcpStack::mount_networked(
-            name,
-            index,
-            session,
-            &plans,
-            &routes,
-            &mut network,
-            registry,
-        );
-        stacks.push(Box::new(mounted));
+        let name = stack.name.get_ref();
+        let mut mount = Mount { name, index, network: &mut network, switches: &switches, registry };
+        stacks.push(stack.section.mount(&mut mount)?);
     }
     Ok((network, stacks))
 }
 
-/// A session that cannot be set up: a stack not mounted, a capture file that cannot
-/// be written.
-#[derive(Debug, PartialEq, Eq)]
-pub struct SetupError(pub String);
-
-impl std::fmt::Display for SetupError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
+/// Mounts the stack `name` that no configuration declares, if its kind allows
+/// (`none` and `host` can always be chosen at launch).
+fn mount_unconfigured(
+    name: &str,
+    index: usize,
+    network: &mut Network,
+    registry: &mio::Registry,
+) -> Option<Result<Box<dyn Stack>, SetupError>> {
+    let config = kind::find(name)?.unconfigured()?;
+    let switches = HashMap::new();
+    let mut mount = Mount { name, index, network, switches: &switches, registry };
+    Some(config.mount(&mut mount))
 }
-
-impl std::error::Error for SetupError {}
 
 impl From<UnknownStack> for SetupError {
     fn from(e: UnknownStack) -> Self {
         Self(e.to_string())
     }
 }
-
-/// An index into the mounted stacks.
-type StackId = usize;
 
 /// Where a trapped call goes.
 enum Route {
@@ -425,8 +274,6 @@ pub struct Vunet {
     sockets: FdTable<StackId>,
     /// Who answers calls left to the kernel.
     kernel: Rc<str>,
-    /// The prefix of this session's carrier names.
-    session: [u8; 4],
     /// The stack of each thread whose call's exit a stack asked for.
     in_flight: HashMap<Pid, StackId>,
     finished_since_sweep: u32,
@@ -492,20 +339,21 @@ impl Vunet {
         launch_stack: Option<&str>,
         capture_dir: Option<PathBuf>,
     ) -> Result<Self, SetupError> {
-        let session = smoltcp::session_id();
         let poll = mio::Poll::new().map_err(|e| SetupError(format!("epoll: {e}")))?;
-        let (network, mut stacks) = mount_all(config, capture_dir, session, poll.registry())?;
+        let (mut network, mut stacks) = mount_all(config, capture_dir, poll.registry())?;
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
             Some(id) => id,
-            None if crate::config::ALWAYS_AVAILABLE.contains(&wanted) => {
-                stacks.push(mount_plain(wanted, wanted));
-                stacks.len() - 1
-            }
-            None => {
-                let mounted = stacks.iter().map(|s| s.name().to_string()).collect();
-                return Err(UnknownStack { name: wanted.to_owned(), mounted }.into());
-            }
+            None => match mount_unconfigured(wanted, stacks.len(), &mut network, poll.registry()) {
+                Some(stack) => {
+                    stacks.push(stack?);
+                    stacks.len() - 1
+                }
+                None => {
+                    let mounted = stacks.iter().map(|s| s.name().to_string()).collect();
+                    return Err(UnknownStack { name: wanted.to_owned(), mounted }.into());
+                }
+            },
         };
         Ok(Self {
             network,
@@ -517,7 +365,6 @@ impl Vunet {
             sockets: FdTable::new(),
             kernel: "kernel".into(),
             in_flight: HashMap::new(),
-            session,
             finished_since_sweep: 0,
             last_sweep: Instant::now(),
             fence: Fence::FilterOnly,
@@ -559,8 +406,13 @@ impl Vunet {
     }
 
     /// The mounted stacks: name, kind and own addresses.
-    pub fn stacks(&self) -> impl Iterator<Item = (&str, &'static str, Vec<IpAddr>)> {
+    pub fn stacks(&self) -> impl Iterator<Item = (&str, &'static str, Vec<String>)> {
         self.stacks.iter().map(|s| (&**s.name(), s.kind(), s.addresses()))
+    }
+
+    /// Whether stack `stack` is the host's own network, passed through.
+    fn passes_host_network(&self, stack: StackId) -> bool {
+        kind::find(self.stacks[stack].kind()).is_some_and(|kind| kind.passes_host_network())
     }
 
     fn stack_of(&self, process: Pid) -> StackId {
@@ -607,13 +459,13 @@ impl Vunet {
         if self.fence == Fence::FilterOnly
             && let Syscall::Ioctl(c) = call
             && is_interface_request(c.request)
-            && self.stacks[self.stack_of(stop.process)].kind() != HostStack::KIND
+            && !self.passes_host_network(self.stack_of(stop.process))
         {
             // Without a namespace of its own, the kernel would answer about the
             // host's interfaces: as on a host without the interface asked for.
             return errno(Errno::ENODEV);
         }
-        if outgoing.name().is_some_and(|name| smoltcp::is_carrier_address(self.session, name)) {
+        if outgoing.name().is_some_and(|name| self.stacks.iter().any(|s| s.reserves(name))) {
             let refusal = if matches!(call, Syscall::Bind(_)) {
                 Errno::EADDRINUSE
             } else {
@@ -638,9 +490,7 @@ impl Vunet {
     /// without one, its `AF_UNIX` sockets, and every socket of a process on a
     /// stack of the `host` kind. Remembered per socket.
     fn is_foreign(&mut self, stop: &SyscallStop, socket: SocketId) -> bool {
-        if self.session_network.is_none()
-            && self.stacks[self.stack_of(stop.process)].kind() == HostStack::KIND
-        {
+        if self.session_network.is_none() && self.passes_host_network(self.stack_of(stop.process)) {
             return false;
         }
         if let Some(&foreign) = self.foreign.get(&socket) {
@@ -698,8 +548,7 @@ impl Vunet {
                 }
                 match self.stacks.iter().position(|s| **s.name() == name) {
                     Some(stack)
-                        if self.fence == Fence::Namespaces
-                            && self.stacks[stack].kind() == HostStack::KIND =>
+                        if self.fence == Fence::Namespaces && self.passes_host_network(stack) =>
                     {
                         Reply::error(format!(
                             "stack `{name}` passes the host's network through, and this \
@@ -928,7 +777,7 @@ mod tests {
     use crate::config::{Origin, parse};
 
     fn config(text: &str) -> VunetConfig {
-        parse(text, &Origin::BuiltIn, &kind_names()).unwrap().vunet
+        parse(text, &Origin::BuiltIn).unwrap().vunet
     }
 
     const TWO: &str = "[vunet]\ndefault = \"quiet\"\n\

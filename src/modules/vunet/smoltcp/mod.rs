@@ -27,6 +27,7 @@ mod datagram;
 mod endpoint;
 mod errqueue;
 mod icmp;
+mod kind;
 pub mod net;
 mod options;
 mod ports;
@@ -52,7 +53,7 @@ use crate::tracer::syscall::{
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 use datagram::{MsgNamePatch, NAME_ROOM};
 use endpoint::{EndpointName, Namer, SockType};
-pub use endpoint::{MAX_STACKS, is_carrier_address, session_id};
+pub use kind::KIND;
 use options::SIOCOUTQNSD;
 use ports::{Binding, PortTable, Proto, Scope};
 use sockopt::{Keeper, Options};
@@ -864,8 +865,13 @@ impl Stack for SmoltcpStack {
         }
     }
 
-    fn addresses(&self) -> Vec<IpAddr> {
-        self.addresses.clone()
+    fn addresses(&self) -> Vec<String> {
+        let loopback = ["127.0.0.0/8".to_owned(), "::1".to_owned()];
+        loopback.into_iter().chain(self.addresses.iter().map(IpAddr::to_string)).collect()
+    }
+
+    fn reserves(&self, sockaddr: &[u8]) -> bool {
+        endpoint::is_carrier_address(kind::session(), sockaddr)
     }
 
     fn service(

@@ -1,0 +1,324 @@
+//! The `[vunet]` table: the network module's stacks and the virtual network between
+//! them.
+//!
+//! `[[vunet.switch]]` tables declare named L2 segments; `[[vunet.router]]` tables
+//! declare built-in routers, each with interfaces on switches; `[[vunet.stack]]`
+//! tables mount stacks. A stack table's `name` and `kind` are read here; the rest of
+//! it belongs to its kind ([`StackKind::configure`]), which may make the stack a
+//! host on the network with the common keys of [`HostSection`]. Everything that
+//! must hold across the whole network (names, addresses, MACs, capture files,
+//! gateways) is checked here, by [`check`], for routers and hosts alike. The raw
+//! tables keep their places in the text for messages; [`StackConfig::interfaces`],
+//! [`StackConfig::routes`] and [`VunetConfig::routers`] give them resolved.
+
+mod check;
+pub mod interface;
+#[cfg(test)]
+mod tests;
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+use toml::Spanned;
+
+use super::KINDS;
+use super::kind::{self, Key, KindConfig, StackKind};
+use crate::config::{Fault, Table};
+pub use interface::{
+    InterfaceConfig, InterfaceSpec, MAX_INTERFACES, RouteConfig, RouteSpec, RouterSpec,
+};
+
+/// The `[vunet]` table: the network module, its stacks and the network between them.
+#[derive(Debug)]
+pub struct VunetConfig {
+    /// The stack a command runs on when `--stack` is not given.
+    pub default: Spanned<String>,
+    /// The switches, as `[[vunet.switch]]` tables.
+    pub switches: Vec<SwitchConfig>,
+    /// The routers as written, as `[[vunet.router]]` tables; see
+    /// [`VunetConfig::routers`] for them resolved.
+    pub router_tables: Vec<RouterConfig>,
+    /// The mounted stacks, as `[[vunet.stack]]` tables.
+    pub stacks: Vec<StackConfig>,
+}
+
+/// The `[vunet]` table as serde reads it; stack tables are read one by one.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VunetTable {
+    default: Spanned<String>,
+    #[serde(default, rename = "switch")]
+    switches: Vec<SwitchConfig>,
+    #[serde(default, rename = "router")]
+    router_tables: Vec<RouterConfig>,
+    #[serde(default, rename = "stack")]
+    #[allow(dead_code)]
+    stacks: Vec<IgnoredAny>,
+}
+
+/// One `[[vunet.switch]]`: a named L2 segment.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SwitchConfig {
+    /// What interfaces' `switch` calls it.
+    pub name: Spanned<String>,
+}
+
+/// One `[[vunet.router]]`, as written: the built-in router, which answers ARP, NDP
+/// and ping on its addresses and forwards between its interfaces.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouterConfig {
+    /// Its name (distinct from every stack's).
+    pub name: Spanned<String>,
+    /// Its `[[vunet.router.interface]]` tables.
+    #[serde(default, rename = "interface")]
+    pub interface_tables: Vec<Spanned<InterfaceConfig>>,
+    /// The directory relative capture paths are in.
+    #[serde(skip)]
+    capture_dir: PathBuf,
+}
+
+/// One `[[vunet.stack]]`: a mounted stack instance.
+#[derive(Debug)]
+pub struct StackConfig {
+    /// What processes and `--stack` call it.
+    pub name: Spanned<String>,
+    /// Which kind of stack it is.
+    pub kind: Spanned<String>,
+    /// The rest of the table, read by its kind.
+    pub section: Box<dyn KindConfig>,
+}
+
+/// The keys every `[[vunet.stack]]` table has.
+#[derive(Deserialize)]
+struct StackHead {
+    name: Spanned<String>,
+    kind: Spanned<String>,
+}
+
+/// The keys of a `[[vunet.stack]]` table whose stack is a host on the session's
+/// network, as written: a kind with such stacks reads its tables as this.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSection {
+    #[serde(rename = "name")]
+    _name: IgnoredAny,
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    /// The older form of one unplugged interface `eth0`: its addresses, as
+    /// `ADDRESS/PREFIX` or a bare address. Not with `interface_tables`.
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+    /// Its `[[vunet.stack.interface]]` tables.
+    #[serde(default, rename = "interface")]
+    pub interface_tables: Vec<Spanned<InterfaceConfig>>,
+    /// Its `[[vunet.stack.route]]` tables.
+    #[serde(default, rename = "route")]
+    pub route_tables: Vec<RouteConfig>,
+}
+
+impl HostSection {
+    /// The keys of [`HostSection`], for [`StackKind::keys`].
+    pub const KEYS: &[Key] = &[
+        Key {
+            key: "addresses",
+            lacks: "addresses of its own",
+            written: "`addresses`",
+            point_at: None,
+        },
+        Key {
+            key: "interface",
+            lacks: "interfaces",
+            written: "[[vunet.stack.interface]]",
+            point_at: None,
+        },
+        Key {
+            key: "route",
+            lacks: "routes",
+            written: "[[vunet.stack.route]]",
+            point_at: Some("to"),
+        },
+    ];
+
+    /// The host's interfaces and routes; the older stack-level `addresses` make one
+    /// unplugged interface `eth0`. `table` is where the section was read from.
+    pub fn into_network(self, table: &Table) -> Result<NetworkConfig, Fault> {
+        if let (Some(first), false) = (self.addresses.first(), self.interface_tables.is_empty()) {
+            let why = "give either `addresses` or [[vunet.stack.interface]] tables, not both: \
+                       move these addresses into an interface"
+                .to_owned();
+            return Err((first.span(), why));
+        }
+        let interface_tables = match self.addresses.first().map(Spanned::span) {
+            Some(at) => {
+                let eth0 = InterfaceConfig { addresses: self.addresses, ..Default::default() };
+                vec![Spanned::new(at, eth0)]
+            }
+            None => self.interface_tables,
+        };
+        Ok(NetworkConfig {
+            interface_tables,
+            route_tables: self.route_tables,
+            capture_dir: table.base_dir().to_owned(),
+        })
+    }
+}
+
+/// A host's interfaces and routes on the session's network, as written.
+#[derive(Clone, Debug)]
+pub struct NetworkConfig {
+    /// Its interface tables.
+    pub interface_tables: Vec<Spanned<InterfaceConfig>>,
+    /// Its route tables.
+    pub route_tables: Vec<RouteConfig>,
+    /// The directory relative capture paths are in.
+    pub capture_dir: PathBuf,
+}
+
+impl StackConfig {
+    /// The stack's interfaces, resolved; `stack_index` is the stack's position among
+    /// the `[[vunet.stack]]` tables (it picks the default MAC addresses).
+    pub fn interfaces(&self, stack_index: usize) -> Vec<InterfaceSpec> {
+        let network = self.section.network();
+        network.map_or_else(Vec::new, |network| Self::resolve_network(network, stack_index))
+    }
+
+    /// The stack's routes, resolved, in file order.
+    pub fn routes(&self) -> Vec<RouteSpec> {
+        self.section.network().map_or_else(Vec::new, Self::resolve_routes)
+    }
+
+    /// The interfaces of host network `network`, resolved, for stack number
+    /// `stack_index`.
+    pub fn resolve_network(network: &NetworkConfig, stack_index: usize) -> Vec<InterfaceSpec> {
+        interface::resolve_interfaces(
+            &network.interface_tables,
+            interface::STACK_MAC_BYTE,
+            stack_index,
+            &network.capture_dir,
+        )
+    }
+
+    /// The routes of host network `network`, resolved, in file order.
+    pub fn resolve_routes(network: &NetworkConfig) -> Vec<RouteSpec> {
+        interface::resolve_routes(&network.route_tables)
+    }
+
+    /// Every address of every interface (checked when the file was read).
+    pub fn ips(&self) -> Vec<IpAddr> {
+        self.interfaces(0).iter().flat_map(|i| i.addresses.iter().map(|c| c.ip)).collect()
+    }
+
+    /// The interface tables, if the stack is a host on the network.
+    fn interface_tables(&self) -> Cow<'_, [Spanned<InterfaceConfig>]> {
+        self.section
+            .network()
+            .map_or(Cow::Owned(Vec::new()), |n| Cow::Borrowed(&n.interface_tables[..]))
+    }
+}
+
+impl VunetConfig {
+    /// Reads and checks the `[vunet]` table.
+    pub fn read(table: &Table) -> Result<Self, Fault> {
+        let VunetTable { default, switches, mut router_tables, .. } = table.read()?;
+        for router in &mut router_tables {
+            router.capture_dir = table.base_dir().to_owned();
+        }
+        let stack_tables = table.tables("stack");
+        let mut stacks = Vec::new();
+        for stack in &stack_tables {
+            stacks.push(read_stack(stack)?);
+        }
+        let config = Self { default, switches, router_tables, stacks };
+        check::check(&config, table)?;
+        Ok(config)
+    }
+
+    /// The kind of the stack `name` would be: its declared kind, or for a name not
+    /// declared, the kind of that name that can be mounted unconfigured.
+    pub fn kind_of(&self, name: &str) -> Option<&'static dyn StackKind> {
+        match self.stacks.iter().find(|s| s.name.get_ref() == name) {
+            Some(stack) => kind::find(stack.kind.get_ref()),
+            None => kind::find(name).filter(|kind| kind.unconfigured().is_some()),
+        }
+    }
+
+    /// The names of the declared switches, in file order.
+    pub fn switch_names(&self) -> Vec<String> {
+        self.switches.iter().map(|s| s.name.get_ref().clone()).collect()
+    }
+
+    /// The routers, resolved, in file order.
+    pub fn routers(&self) -> Vec<RouterSpec> {
+        self.router_tables
+            .iter()
+            .enumerate()
+            .map(|(r, router)| RouterSpec {
+                name: router.name.get_ref().clone(),
+                interfaces: interface::resolve_interfaces(
+                    &router.interface_tables,
+                    interface::ROUTER_MAC_BYTE,
+                    r,
+                    &router.capture_dir,
+                ),
+            })
+            .collect()
+    }
+}
+
+/// Reads one `[[vunet.stack]]` table: its name and kind here, the rest by its kind.
+fn read_stack(table: &Table) -> Result<StackConfig, Fault> {
+    let every_key = || {
+        let keys = KINDS.iter().flat_map(|kind| kind.keys().iter().map(|k| k.key));
+        ["name", "kind"].into_iter().chain(keys).collect::<Vec<_>>()
+    };
+    for (key, at) in table.keys() {
+        if !every_key().contains(&key) {
+            let expected: Vec<String> = every_key().iter().map(|k| format!("`{k}`")).collect();
+            let why = format!("unknown field `{key}`, expected one of {}", expected.join(", "));
+            return Err((at, why));
+        }
+    }
+    let StackHead { name, kind } = table.read()?;
+    let Some(stack_kind) = kind::find(kind.get_ref()) else {
+        let known: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+        let why =
+            format!("unknown stack kind `{}` (known kinds: {})", kind.get_ref(), known.join(", "));
+        return Err((kind.span(), why));
+    };
+    refuse_other_kinds_keys(table, stack_kind)?;
+    let section = stack_kind.configure(table)?;
+    Ok(StackConfig { name, kind, section })
+}
+
+/// Refuses the keys `table` holds that other kinds take but `kind` does not,
+/// saying which kinds take them.
+fn refuse_other_kinds_keys(table: &Table, kind: &dyn StackKind) -> Result<(), Fault> {
+    let theirs = KINDS.iter().flat_map(|k| k.keys().iter().map(move |key| (k.name(), key)));
+    let mut owners: HashMap<&str, (Key, Vec<&str>)> = HashMap::new();
+    for (name, key) in theirs {
+        owners.entry(key.key).or_insert((*key, Vec::new())).1.push(name);
+    }
+    for (key, _) in table.keys() {
+        if kind.keys().iter().any(|k| k.key == key) {
+            continue;
+        }
+        if let Some((doc, kinds)) = owners.get(key) {
+            let at = table.first_place(key, doc.point_at).expect("the key is in the table");
+            let why = format!(
+                "a `{}` stack has no {}; only {} stacks take {}",
+                kind.name(),
+                doc.lacks,
+                kinds.join(", "),
+                doc.written
+            );
+            return Err((at, why));
+        }
+    }
+    Ok(())
+}

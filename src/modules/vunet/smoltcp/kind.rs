@@ -1,0 +1,125 @@
+//! The `smoltcp` kind: how a `[[vunet.stack]]` table with `kind = "smoltcp"` is
+//! read, checked against what smoltcp can hold, and mounted.
+
+use std::sync::OnceLock;
+
+use super::SmoltcpStack;
+use super::endpoint;
+use super::net::{InterfacePlan, RoutePlan};
+use crate::config::{Fault, Table};
+use crate::modules::vunet::MAX_STACKS;
+use crate::modules::vunet::config::{HostSection, MAX_INTERFACES, NetworkConfig, StackConfig};
+use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
+use crate::modules::vunet::stack::{SetupError, Stack};
+
+/// The most addresses one interface can have (smoltcp's compile-time
+/// `iface-max-addr-count-8`).
+pub const MAX_ADDRESSES: usize = 8;
+/// The most routes one stack can have (smoltcp's compile-time
+/// `iface-max-route-count-16`).
+pub const MAX_ROUTES: usize = 16;
+
+// A stack's session index is one letter of its carriers' names.
+const _: () = assert!(MAX_STACKS <= endpoint::MAX_STACKS);
+
+/// The `smoltcp` kind.
+pub static KIND: Kind = Kind;
+
+/// The `smoltcp` kind: private TCP/IP hosts on the session's network.
+pub struct Kind;
+
+impl StackKind for Kind {
+    fn name(&self) -> &'static str {
+        SmoltcpStack::KIND
+    }
+
+    fn summary(&self) -> &'static str {
+        "a private TCP/IP host: own loopback, addresses, ports"
+    }
+
+    fn keys(&self) -> &'static [Key] {
+        HostSection::KEYS
+    }
+
+    fn configure(&self, table: &Table) -> Result<Box<dyn KindConfig>, Fault> {
+        let section: HostSection = table.read()?;
+        let name = table.read::<NameOnly>()?.name;
+        if let Some(extra) = section.interface_tables.get(MAX_INTERFACES) {
+            let why = format!(
+                "stack `{name}` has more than {MAX_INTERFACES} interfaces, the most one stack can have"
+            );
+            return Err((extra.span(), why));
+        }
+        if let Some(extra) = section.route_tables.get(MAX_ROUTES) {
+            let why = format!(
+                "stack `{name}` has more than {MAX_ROUTES} routes, the most smoltcp holds; \
+                 merge some into wider prefixes"
+            );
+            return Err((extra.to.span(), why));
+        }
+        let network = section.into_network(table)?;
+        for interface in &network.interface_tables {
+            if let Some(extra) = interface.get_ref().addresses.get(MAX_ADDRESSES) {
+                let why = format!(
+                    "more than {MAX_ADDRESSES} addresses on one interface, the most smoltcp \
+                     holds; move the rest to another interface"
+                );
+                return Err((extra.span(), why));
+            }
+        }
+        Ok(Box::new(Config { network }))
+    }
+}
+
+/// A stack table's name alone, for messages.
+#[derive(serde::Deserialize)]
+struct NameOnly {
+    name: String,
+}
+
+/// A `smoltcp` stack's configuration: its interfaces and routes.
+#[derive(Debug)]
+pub struct Config {
+    network: NetworkConfig,
+}
+
+impl KindConfig for Config {
+    fn network(&self) -> Option<&NetworkConfig> {
+        Some(&self.network)
+    }
+
+    fn mount(&self, mount: &mut Mount) -> Result<Box<dyn Stack>, SetupError> {
+        let mut interfaces = Vec::new();
+        for spec in StackConfig::resolve_network(&self.network, mount.index) {
+            let link = mount.plug(&spec)?;
+            interfaces.push(InterfacePlan {
+                name: spec.name,
+                mac: spec.mac,
+                mtu: spec.mtu,
+                addresses: spec.addresses.iter().map(|c| (c.ip, c.prefix)).collect(),
+                link,
+            });
+        }
+        let routes: Vec<RoutePlan> = StackConfig::resolve_routes(&self.network)
+            .iter()
+            .map(|r| RoutePlan { to: (r.to.ip, r.to.prefix), via: r.via })
+            .collect();
+        let registry =
+            mount.registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
+        Ok(Box::new(SmoltcpStack::mount_networked(
+            mount.name,
+            mount.index,
+            session(),
+            &interfaces,
+            &routes,
+            mount.network,
+            registry,
+        )))
+    }
+}
+
+/// The prefix of this session's carrier names, the same for all its stacks.
+pub fn session() -> [u8; 4] {
+    static SESSION: OnceLock<[u8; 4]> = OnceLock::new();
+    *SESSION.get_or_init(endpoint::session_id)
+}
