@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{self, AddressFamily, MsgFlags, SockFlag, SockType, UnixAddr};
 use nix::unistd::Pid;
 
-use common::{NETVM, Output, netvm_as, run, run_netvm};
+use common::{NETVM, Output, netvm_as, run, run_netvm, skip};
 use netvm::modules::vunet::control::{self, ControlSocket, Reply, Request};
 use netvm::modules::vunet::status::{SocketStatus, StackStatus, StatusReport};
 
@@ -395,11 +395,12 @@ fn netvm_stack_outside_a_session_fails_with_125() {
 }
 
 /// Runs `netvm ARGS...` in a network namespace of its own, where no session (of
-/// this test or any other) can be seen; `None` if namespaces are not available.
+/// this test or any other) can be seen; `None`, with the test [`skip`]ped, if
+/// namespaces are not available.
 fn run_netvm_alone(args: &[&str]) -> Option<Output> {
     let works = Command::new("unshare").args(["-rn", "true"]).output();
     if !works.is_ok_and(|o| o.status.success()) {
-        eprintln!("unshare -rn is not available: skipped");
+        skip("needs `unshare -rn` (user and network namespaces)");
         return None;
     }
     let mut command = Command::new("unshare");

@@ -34,7 +34,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use common::is_root;
+use common::{is_root, skip};
 
 /// How long one run of a case may take before it is killed.
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -209,8 +209,7 @@ fn differences(case: &str, native: &str, netvm: &str) -> Vec<String> {
 /// Runs case `name` natively and under netvm and compares the transcripts.
 fn check(name: &str, root_only: bool) {
     if root_only && !is_root() {
-        eprintln!("{name}: skipped, the case compares what root may do");
-        return;
+        return skip("needs root: the case compares what root may do");
     }
     let case = cases_dir().join(format!("{name}.py"));
     assert!(case.is_file(), "no case file {}", case.display());

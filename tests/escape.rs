@@ -36,7 +36,7 @@ use std::time::{Duration, Instant};
 
 use common::{
     Listener, NETVM, Output, Session, TempDir, USERS, User, command_as, compile_probe, is_root,
-    netvm_as, path_str, python, run, run_netvm_as, run_netvm_cmd,
+    netvm_as, path_str, python, run, run_netvm_as, run_netvm_cmd, skip,
 };
 
 /// The launch stacks every attack is tried on: no network, and the default smoltcp
@@ -332,8 +332,7 @@ fn sioc_ioctls_list_no_host_interface() {
 #[test]
 fn sioc_ioctls_cannot_change_an_interface() {
     if !is_root() {
-        println!("skipped: needs root");
-        return;
+        return skip("needs root to make a network namespace with an interface");
     }
     let probe = compile_probe("escape_ifconf");
     let probe = path_str(&probe);
@@ -574,8 +573,7 @@ while not os.path.exists(os.path.join(d, "done")): time.sleep(0.02)
 #[test]
 fn another_local_user_cannot_see_reach_or_squat_a_sessions_carriers() {
     if !is_root() {
-        println!("skipped: needs root");
-        return;
+        return skip("needs root to run the outsider as another user");
     }
     for user in USERS {
         let (dir, victim) = victim_dir("outsider");

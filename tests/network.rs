@@ -16,7 +16,7 @@
 
 mod common;
 
-use common::{NETVM, Output, TempDir, USERS, User, is_root, netvm_as, path_str, run};
+use common::{NETVM, Output, TempDir, USERS, User, is_root, netvm_as, path_str, run, skip};
 use serde_json::Value;
 
 /// The test configuration with two LANs joined by the router.
@@ -318,8 +318,7 @@ fn hops(output: &Output) -> Vec<(u32, String)> {
 #[test]
 fn traceroute_through_the_router_with_udp_and_icmp() {
     if !is_root() {
-        eprintln!("skipped: traceroute needs CAP_NET_RAW, which only root has here");
-        return;
+        return skip("needs root: traceroute needs CAP_NET_RAW, which only root has here");
     }
     for mode in [&[][..], &["-I"][..]] {
         let mut args = vec!["run", "-c", TWO_LANS, "--", "busybox", "traceroute"];
@@ -341,6 +340,8 @@ fn debian_traceroute_reads_the_routers_errors_from_the_error_queue() {
     modes.push((User::Invoker, vec!["-6", "-n"]));
     if is_root() {
         modes.push((User::Invoker, vec!["-I", "-n"]));
+    } else {
+        skip("its ICMP mode (-I) needs root: a raw socket needs CAP_NET_RAW");
     }
     for (user, mode) in modes {
         let v6 = mode.contains(&"-6");
@@ -450,8 +451,7 @@ for port in range(1, 2001):
 #[test]
 fn a_session_answers_status_to_its_own_user_only() {
     if !is_root() {
-        eprintln!("skipped: needs root to run a session another user can try");
-        return;
+        return skip("needs root to run a session another user can try");
     }
     // Inside a root session, nobody asks the session for its report.
     let script = r#"
@@ -472,8 +472,7 @@ fn a_session_answers_status_to_its_own_user_only() {
 #[test]
 fn an_unprivileged_session_answers_root_and_its_user_from_outside() {
     if !is_root() {
-        eprintln!("skipped: needs root to run a session as another user");
-        return;
+        return skip("needs root to run a session as another user");
     }
     let mut session = common::Session::spawn(netvm_as(
         User::Unprivileged,

@@ -47,10 +47,59 @@ pub enum User {
 pub const USERS: [User; 2] = [User::Invoker, User::Unprivileged];
 
 /// Whether the tests run as root (as CI does): some attacks and some checks
-/// need it, and say so when they cannot run.
+/// need it, and [`skip`] when they cannot run.
 pub fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
+}
+
+/// The environment variable that turns every [`skip`] into a failure. CI sets it to
+/// `1` (`.ci/run`): it runs as root with every package installed, so a test that
+/// would skip there has silently stopped checking what it exists to check.
+pub const REQUIRE_ALL: &str = "NETVM_TESTS_REQUIRE_ALL";
+
+/// What a test does when the machine lacks something it needs (root, a tool, a
+/// kernel feature).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WhenMissing {
+    /// Report the test skipped and let it pass: a developer's unprivileged run.
+    Skip,
+    /// Fail the test: [`REQUIRE_ALL`] is set.
+    Fail,
+}
+
+impl WhenMissing {
+    /// The decision for `require_all`, the value of [`REQUIRE_ALL`] (`None` when it
+    /// is not set). Unset, empty or `0` lets tests skip; any other value (`1`, but
+    /// also a misspelt `yes`) does not, so a typo errs on the side of checking.
+    pub fn from_env_value(require_all: Option<&OsStr>) -> Self {
+        match require_all {
+            Some(value) if !value.is_empty() && value != "0" => Self::Fail,
+            _ => Self::Skip,
+        }
+    }
+}
+
+/// Reports that the running test cannot check (all or part of) what it exists
+/// to check on this machine, for `reason` (such as "needs root"): it prints
+/// `SKIPPED <test>: <reason>` and returns, and the caller returns (`return
+/// skip("needs root");`) or leaves out the part that needed it. With
+/// [`REQUIRE_ALL`] set it panics instead, naming the test and what was missing.
+///
+/// The line goes to the process's standard error directly, not through
+/// `eprintln!`, which the test harness captures and shows only for failures.
+#[track_caller]
+pub fn skip(reason: &str) {
+    let current = thread::current();
+    let test = current.name().unwrap_or("an unnamed test");
+    match WhenMissing::from_env_value(std::env::var_os(REQUIRE_ALL).as_deref()) {
+        WhenMissing::Skip => {
+            let _ = writeln!(std::io::stderr().lock(), "SKIPPED {test}: {reason}");
+        }
+        WhenMissing::Fail => {
+            panic!("{test} cannot run here ({reason}), and {REQUIRE_ALL} forbids skipping it")
+        }
+    }
 }
 
 /// A command running `program` as `user`, with no standard input and `/` as its
