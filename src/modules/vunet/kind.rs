@@ -60,7 +60,7 @@ pub struct Key {
     pub key: &'static str,
     /// What a stack without it lacks: "a `none` stack has no {lacks}".
     pub lacks: &'static str,
-    /// How the file writes it: "only smoltcp stacks take {written}".
+    /// How the file writes it: "only KIND stacks take {written}".
     pub written: &'static str,
     /// For an array of tables, the field of its first table a message points at
     /// (the table's header otherwise).

@@ -24,7 +24,7 @@ pub mod sockaddr;
 pub mod stack;
 pub mod status;
 
-kind::stack_kinds!(none, host, smoltcp);
+kind::stack_kinds!(none, host, smoltcp, echo);
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};

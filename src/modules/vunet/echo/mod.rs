@@ -1,0 +1,235 @@
+//! The `echo` kind: a toy stack that shows how little a kind needs.
+//!
+//! Every TCP connection a program on an `echo` stack makes, to any address and
+//! port, reaches one echo service in the supervisor, which sends back everything
+//! it reads (after the stack's `banner`, if it has one). Students can point any
+//! client at any address and see its bytes come back; contributors can read this
+//! file to see the whole seam of a kind:
+//!
+//! - [`Kind`] reads the kind's own key (`banner`) from its `[[vunet.stack]]` table;
+//! - [`Config`] mounts an [`EchoStack`];
+//! - the stack turns `socket` into an `AF_UNIX` stream socket, claims it, and turns
+//!   its `connect` into one to the service's listener; reads and writes then run in
+//!   the kernel, and the service answers in [`Stack::service`].
+//!
+//! What a toy leaves out: addresses read back as `AF_UNIX`, other socket types
+//! fail with `EAFNOSUPPORT`, and a client that does not read its echo loses it.
+
+use std::collections::HashMap;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixListener, UnixStream};
+use std::rc::Rc;
+use std::time::Instant;
+
+use mio::unix::SourceFd;
+use mio::{Interest, Token};
+use nix::errno::Errno;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use crate::config::{Fault, Table};
+use crate::fdtable::{FdTarget, SocketId};
+use crate::modules::Disposition;
+use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
+use crate::modules::vunet::network::Network;
+use crate::modules::vunet::stack::{Activity, Claims, SetupError, Stack};
+use crate::tracer::syscall::{AddrIn, Socket, UserPtr};
+use crate::tracer::{Syscall, SyscallStop};
+
+/// The `echo` kind.
+pub static KIND: Kind = Kind;
+
+/// The `echo` kind: a toy whose every TCP connection reaches an echo service.
+pub struct Kind;
+
+impl StackKind for Kind {
+    fn name(&self) -> &'static str {
+        "echo"
+    }
+
+    fn summary(&self) -> &'static str {
+        "a toy: every TCP connection, to any address, reaches an echo service"
+    }
+
+    fn keys(&self) -> &'static [Key] {
+        &[Key { key: "banner", lacks: "banner", written: "`banner`", point_at: None }]
+    }
+
+    fn configure(&self, table: &Table) -> Result<Box<dyn KindConfig>, Fault> {
+        let section: Section = table.read()?;
+        Ok(Box::new(Config { banner: section.banner.unwrap_or_default() }))
+    }
+}
+
+/// The keys of an `echo` stack's table.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Section {
+    #[serde(rename = "name")]
+    _name: IgnoredAny,
+    #[serde(rename = "kind")]
+    _kind: IgnoredAny,
+    /// Sent first on every connection.
+    banner: Option<String>,
+}
+
+/// An `echo` stack's configuration.
+#[derive(Debug)]
+pub struct Config {
+    banner: String,
+}
+
+impl KindConfig for Config {
+    fn mount(&self, mount: &mut Mount) -> Result<Box<dyn Stack>, SetupError> {
+        let failed = |e: std::io::Error| SetupError(format!("echo stack {}: {e}", mount.name));
+        let name = format!("netvm-echo-{}-{}", std::process::id(), mount.name);
+        let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).map_err(failed)?)
+            .map_err(failed)?;
+        listener.set_nonblocking(true).map_err(failed)?;
+        let registry = mount.registry.try_clone().map_err(failed)?;
+        let fd = listener.as_raw_fd();
+        registry.register(&mut SourceFd(&fd), Token(fd as usize), Interest::READABLE).map_err(failed)?;
+        let mut address = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+        address.push(0);
+        address.extend_from_slice(name.as_bytes());
+        Ok(Box::new(EchoStack {
+            name: mount.name.into(),
+            banner: self.banner.clone(),
+            listener,
+            address,
+            registry,
+            connections: HashMap::new(),
+        }))
+    }
+}
+
+/// A mounted `echo` stack.
+pub struct EchoStack {
+    name: Rc<str>,
+    banner: String,
+    /// Where every connection of the stack's programs ends up.
+    listener: UnixListener,
+    /// The listener's address, as `connect` passes it.
+    address: Vec<u8>,
+    registry: mio::Registry,
+    /// The service's ends of the connections, by fd.
+    connections: HashMap<RawFd, UnixStream>,
+}
+
+impl EchoStack {
+    /// Takes every connection waiting at the listener.
+    fn accept_all(&mut self) {
+        while let Ok((mut connection, _)) = self.listener.accept() {
+            let fd = connection.as_raw_fd();
+            let source = &mut SourceFd(&fd);
+            if connection.set_nonblocking(true).is_err()
+                || connection.write_all(self.banner.as_bytes()).is_err()
+                || self.registry.register(source, Token(fd as usize), Interest::READABLE).is_err()
+            {
+                continue;
+            }
+            self.connections.insert(fd, connection);
+        }
+    }
+
+    /// Sends back what connection `fd` has for the service; drops it at its end.
+    fn echo(&mut self, fd: RawFd) {
+        let Some(connection) = self.connections.get_mut(&fd) else { return };
+        let mut buffer = [0u8; 16 * 1024];
+        let open = loop {
+            match connection.read(&mut buffer) {
+                Ok(0) => break false,
+                Ok(n) => {
+                    if connection.write_all(&buffer[..n]).is_err() {
+                        break false;
+                    }
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock => break true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break false,
+            }
+        };
+        if !open && let Some(connection) = self.connections.remove(&fd) {
+            let _ = self.registry.deregister(&mut SourceFd(&connection.as_raw_fd()));
+        }
+    }
+
+    /// `socket`: a TCP socket becomes an `AF_UNIX` stream socket.
+    fn create_socket(&self, stop: &mut SyscallStop, socket: Socket) -> Disposition {
+        let flags = socket.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+        let inet = [libc::AF_INET, libc::AF_INET6].contains(&socket.domain);
+        let tcp = socket.ty & !flags == libc::SOCK_STREAM
+            && [0, libc::IPPROTO_TCP].contains(&socket.protocol);
+        if !inet || !tcp {
+            return Disposition::Return(-(Errno::EAFNOSUPPORT as i64));
+        }
+        stop.rewrite(Syscall::Socket(Socket {
+            domain: libc::AF_UNIX,
+            ty: libc::SOCK_STREAM | flags,
+            protocol: 0,
+        }));
+        Disposition::KernelThenFinish
+    }
+
+    /// `connect`, to wherever: to the service.
+    fn connect(&self, stop: &mut SyscallStop, call: AddrIn) -> Disposition {
+        match stop.put_sealed(&self.address, 0) {
+            Ok(at) => {
+                let addrlen = self.address.len() as u32;
+                stop.rewrite(Syscall::Connect(AddrIn { addr: UserPtr(at), addrlen, ..call }));
+                Disposition::Kernel
+            }
+            Err(e) => Disposition::Return(-(e as i64)),
+        }
+    }
+}
+
+impl Stack for EchoStack {
+    fn name(&self) -> &Rc<str> {
+        &self.name
+    }
+
+    fn kind(&self) -> &'static str {
+        KIND.name()
+    }
+
+    fn create(&mut self, stop: &mut SyscallStop) -> Disposition {
+        match stop.call() {
+            Syscall::Socket(socket) => self.create_socket(stop, socket),
+            _ => Disposition::Return(-(Errno::EOPNOTSUPP as i64)),
+        }
+    }
+
+    fn on_socket(&mut self, _socket: SocketId, stop: &mut SyscallStop) -> Disposition {
+        match stop.call() {
+            Syscall::Connect(call) => self.connect(stop, call),
+            _ => Disposition::Kernel,
+        }
+    }
+
+    fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
+        let fd = stop.result();
+        if fd >= 0
+            && let Ok(FdTarget::Socket(socket)) = claims.resolve(stop.tid, fd as i32)
+        {
+            claims.claim(socket);
+        }
+    }
+
+    fn reserves(&self, sockaddr: &[u8]) -> bool {
+        sockaddr == self.address
+    }
+
+    fn service(&mut self, _network: &mut Network, _now: Instant, ready: &[RawFd]) -> Activity {
+        for &fd in ready {
+            if fd == self.listener.as_raw_fd() {
+                self.accept_all();
+            } else {
+                self.echo(fd);
+            }
+        }
+        Activity::default()
+    }
+}

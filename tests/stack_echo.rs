@@ -1,0 +1,52 @@
+//! The toy `echo` kind (src/modules/vunet/echo/), which shows that a kind plugs in
+//! through its own folder and the registry line alone: its own key in
+//! modules.toml, its own mount, its own answers. Every TCP connection a program on
+//! an echo stack makes, to any address, reaches the echo service.
+
+mod common;
+
+use common::{TempDir, User, python, run_netvm_as, run_netvm_cmd};
+
+/// A configuration whose default stack `e` is of kind echo, with a banner.
+const ECHO: &str = "[vunet]\ndefault = \"e\"\n\
+    [[vunet.stack]]\nname = \"e\"\nkind = \"echo\"\nbanner = \"hello from e\\n\"\n\
+    [[vunet.stack]]\nname = \"n\"\nkind = \"none\"\n";
+
+/// Connects to `address`, sends a line and prints what came back (banner first).
+const CLIENT: &str = "import socket, sys\n\
+    s = socket.create_connection((sys.argv[1], 7))\n\
+    s.sendall(b'ping\\n')\n\
+    got = b''\n\
+    while got.count(b'\\n') < 2:\n    got += s.recv(100)\n\
+    print(got.decode(), end='')\n";
+
+#[test]
+fn any_connection_on_an_echo_stack_is_echoed_after_the_banner() {
+    let dir = TempDir::new("echo");
+    let config = dir.write("modules.toml", ECHO.as_bytes(), 0o644);
+    let config = config.to_str().unwrap();
+    for user in [User::Invoker, User::Unprivileged] {
+        for address in ["192.0.2.7", "::1"] {
+            let cmd: Vec<String> =
+                [python(), "-c", CLIENT, address].iter().map(|s| s.to_string()).collect();
+            let out = run_netvm_cmd(user, &["run", "--config", config], &cmd);
+            out.assert_code(0);
+            assert_eq!(out.stdout, "hello from e\nping\n", "{address}: {out}");
+        }
+    }
+}
+
+#[test]
+fn the_echo_kind_owns_its_key_and_is_listed() {
+    let dir = TempDir::new("echo-keys");
+    let stray = ECHO.replace("kind = \"none\"\n", "kind = \"none\"\nbanner = \"x\"\n");
+    let config = dir.write("stray.toml", stray.as_bytes(), 0o644);
+    let out = run_netvm_as(User::Invoker, &["stacks", "--config", config.to_str().unwrap()]);
+    out.assert_code(125)
+        .assert_stderr_has("a `none` stack has no banner; only echo stacks take `banner`");
+    let config = dir.write("modules.toml", ECHO.as_bytes(), 0o644);
+    let out = run_netvm_as(User::Invoker, &["stacks", "--config", config.to_str().unwrap()]);
+    out.assert_code(0);
+    assert!(out.stdout.contains("  e                echo  (default)\n"), "{out}");
+    assert!(out.stdout.contains("  echo             a toy: every TCP connection"), "{out}");
+}
