@@ -101,3 +101,77 @@ impl Outbox {
         self.frames
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{Counters, Network};
+    use super::*;
+
+    /// A toy uplink, as a NAT or VDE plug would be written: it answers every frame
+    /// after a delay, from its timer, with source and destination swapped.
+    struct DelayedEcho {
+        delay: Duration,
+        waiting: Vec<(Instant, Frame)>,
+    }
+
+    impl Plug for DelayedEcho {
+        fn deliver(&mut self, mut frame: Frame, now: Instant, _out: &mut Outbox) {
+            let (destination, source) = frame.split_at_mut(6);
+            destination.swap_with_slice(&mut source[..6]);
+            self.waiting.push((now + self.delay, frame));
+        }
+
+        fn poll(&mut self, now: Instant, out: &mut Outbox) {
+            let (due, later) = self.waiting.drain(..).partition(|(at, _)| *at <= now);
+            self.waiting = later;
+            due.into_iter().for_each(|(_, frame)| out.send(frame));
+        }
+
+        fn next_deadline(&self) -> Option<Instant> {
+            self.waiting.iter().map(|(at, _)| *at).min()
+        }
+    }
+
+    #[test]
+    fn a_new_kind_of_link_is_one_plug_and_one_call() {
+        let dir = std::env::temp_dir().join(format!("netvm-plug-unit-{}", std::process::id()));
+        let mut net = Network::new(Some(dir.clone()));
+        let switch = net.add_switch("sw0");
+        let stack = net.attach(switch, "s/eth0", None).unwrap();
+        let echo = DelayedEcho { delay: Duration::from_millis(10), waiting: Vec::new() };
+        let uplink = net.plug(switch, "up", Box::new(echo), None).unwrap();
+        assert!(net.plug(switch, "up", Box::new(Sink), None).is_err());
+
+        let now = Instant::now();
+        let mut frame = vec![0xff; 6];
+        frame.extend_from_slice(&[0x02, 0, 0, 0, 0, 1, 0x08, 0x00]);
+        frame.resize(60, 0);
+        net.send(stack, frame, now);
+        let deadline = now + Duration::from_millis(10);
+        assert_eq!(net.next_deadline(), Some(deadline));
+        assert_eq!(net.poll(now), Some(deadline));
+        assert!(!net.has_frames(stack), "not due yet");
+        assert_eq!(net.poll(deadline), None);
+        let answer = net.receive(stack).unwrap();
+        assert_eq!((&answer[0..6], &answer[6..12]), (&[0x02, 0, 0, 0, 0, 1][..], &[0xff; 6][..]));
+
+        let both_ways =
+            Counters { rx_packets: 1, rx_bytes: 60, tx_packets: 1, tx_bytes: 60, dropped: 0 };
+        assert_eq!(net.counters(uplink), both_ways);
+        assert_eq!(net.router_of(uplink), None);
+        // Captured like every link: the file header and the two frames.
+        assert_eq!(net.capture_paths(uplink), vec![dir.join("up.pcap")]);
+        assert_eq!(std::fs::metadata(dir.join("up.pcap")).unwrap().len(), 24 + 2 * (16 + 60));
+        drop(net);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// A plug that swallows every frame: the least a kind must write.
+    struct Sink;
+
+    impl Plug for Sink {
+        fn deliver(&mut self, _frame: Frame, _now: Instant, _out: &mut Outbox) {}
+    }
+}
