@@ -1,36 +1,64 @@
-//! The virtual network between stacks: switches, routers, links and captures.
+//! The virtual network between stacks: switches, and whatever is plugged into them.
 //!
-//! Each stack of a session is a virtual host with Ethernet interfaces. An interface is
-//! a *party* at one end of a *link* (a virtual cable); the other end of every link is a
-//! port of a *switch* ([`switch`]: an Ethernet learning switch). Routers
-//! ([`router`]: a small built-in IPv4/IPv6 router) are parties too, with one link per
-//! interface. The network is passive and single-threaded: a party hands a frame to
-//! [`Network::send`], which switches it at once into the receive queues of the parties
-//! it reaches (routers answer and forward inside the same call), and each party takes
-//! its frames with [`Network::receive`]. [`Network::poll`] runs the routers' timers
-//! (ARP / NDP retries) and flushes captures.
+//! Each stack of a session is a virtual host with Ethernet interfaces. The network is
+//! made of *switches* (`switch.rs`: Ethernet learning switches) and *links* (virtual
+//! cables), each from a switch port to a [`Plug`] at its far end. A switch forwards
+//! frames between its links and knows nothing of what is plugged in; the network
+//! drives every plug through that one trait (`plug.rs`). Today's kinds:
 //!
-//! Every link can be captured to a libpcap file ([`pcap`]): all the frames crossing it,
-//! both ways, as seen from the link (what the party sends, what is delivered to it).
+//! - a stack's interface (`stack_interface.rs`) queues the frames delivered to it until
+//!   the stack takes them with [`Network::receive`]; the stack sends with
+//!   [`Network::send`];
+//! - a router's port (`router_port.rs`: one per interface of the small built-in
+//!   IPv4/IPv6 router of `router.rs`) handles each frame as it arrives and answers it
+//!   or forwards it out of another port; the router's ARP / NDP retries are its timers;
+//! - a capture (`capture.rs`, writing [`pcap`] files) is a tap wrapped around another
+//!   plug: it records every frame crossing the link, both ways, as seen from the link
+//!   (what is sent from the plug's side, what is delivered to it).
+//!
+//! The network is passive and single-threaded. A frame sent into a link is counted and
+//! switched at once into the plugs it reaches; what they send in answer is switched
+//! likewise inside the same call, so [`Network::send`] returns with every consequence
+//! delivered. [`Network::poll`] runs the plugs' timers and flushes their output. The
+//! network keeps each link's [`Counters`] itself, so every kind is counted alike.
+//!
+//! # Adding a kind of link
+//!
+//! A new kind (a NAT uplink to the host, a VDE plug, a VXLAN tunnel) is one new file
+//! in this folder and one registration call. The file holds a type implementing
+//! [`Plug`]: `deliver` takes the frames the switch sends to the link; `poll` and
+//! `next_deadline` let it send frames of its own through the [`Outbox`] (what a socket
+//! brought in, what a timer says). The call is [`Network::plug`], made where the
+//! session's network is built, with the switch and a name for the link; the link's
+//! capture files, counters and name checks come with it, and nothing else changes.
+//! (A plug fed from a file descriptor will also need the session's event loop to
+//! watch that descriptor and call [`Network::poll`]; the network has no hook for that
+//! yet, only deadlines.)
 
+mod capture;
 pub mod pcap;
+mod plug;
 mod router;
+mod router_port;
+mod stack_interface;
 mod switch;
 
 use std::collections::VecDeque;
 use std::io;
-use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
+use capture::Capture;
 use pcap::PcapWriter;
-use router::Router;
+pub use plug::{Outbox, Plug};
+pub use router_port::RouterInterface;
+pub use stack_interface::RECEIVE_QUEUE_LIMIT;
 use switch::Switch;
 
 /// One Ethernet frame, without preamble or FCS.
 pub type Frame = Vec<u8>;
 
-/// A link: the cable between one party (a stack's interface) and a switch port.
+/// A link: the cable between a switch port and the plug at its far end.
 ///
 /// Ids are only meaningful to the [`Network`] that issued them; given an id it did not
 /// issue, a `Network` does nothing and answers "nothing" (no frames, zero counters,
@@ -42,103 +70,60 @@ pub struct LinkId(pub usize);
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct SwitchId(pub usize);
 
-/// Packet counters of a link, from its party's point of view.
+/// Packet counters of a link, from its plug's point of view.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Counters {
-    /// Frames delivered to the party, and their bytes.
+    /// Frames delivered to the plug, and their bytes.
     pub rx_packets: u64,
-    /// Bytes of the frames delivered to the party (Ethernet header included).
+    /// Bytes of the frames delivered to the plug (Ethernet header included).
     pub rx_bytes: u64,
-    /// Frames the party sent into the link, and their bytes.
+    /// Frames sent into the link from the plug's side, and their bytes.
     pub tx_packets: u64,
-    /// Bytes of the frames the party sent into the link (Ethernet header included).
+    /// Bytes of the frames sent into the link (Ethernet header included).
     pub tx_bytes: u64,
-    /// Frames lost on the way to the party (its queue was full).
+    /// Frames lost on the way to the plug (it refused them: a full queue).
     pub dropped: u64,
 }
 
-/// One interface of a router.
-#[derive(Clone, Debug)]
-pub struct RouterInterface {
-    /// The switch this interface is plugged into.
-    pub switch: SwitchId,
-    /// Its MAC address, in transmission order (`[0x02, 0, 0, 0, 0, 1]` is
-    /// `02:00:00:00:00:01`). Must be unicast.
-    pub mac: [u8; 6],
-    /// Its addresses with their prefix lengths, which also define the connected subnets
-    /// it routes to. An EUI-64 `fe80::/64` link-local address is always added.
-    pub addresses: Vec<(IpAddr, u8)>,
-    /// An extra capture file for this interface's link (see [`Network::attach`]).
-    pub capture: Option<PathBuf>,
-}
-
-/// How many frames may wait in one party's receive queue; further frames for it are
-/// dropped and counted in [`Counters::dropped`].
-pub const RECEIVE_QUEUE_LIMIT: usize = 4096;
-
 /// The whole virtual network of a session.
 ///
-/// Build it with [`Network::add_switch`], [`Network::attach`] and
-/// [`Network::add_router`]; then run it with [`Network::send`], [`Network::receive`]
-/// and [`Network::poll`] (call `poll` by the deadline it returns, or
+/// Build it with [`Network::add_switch`], then plug things in: [`Network::attach`]
+/// (a stack's interface), [`Network::add_router`], or any [`Plug`] with
+/// [`Network::plug`]. Run it with [`Network::send`], [`Network::receive`] and
+/// [`Network::poll`] (call `poll` by the deadline it returns, or
 /// [`Network::next_deadline`] after a `send`).
 pub struct Network {
     capture_dir: Option<PathBuf>,
     switches: Vec<Switch>,
     links: Vec<Link>,
-    routers: Vec<RouterEntry>,
 }
 
-/// One link and what it knows of its traffic.
+/// One link: its switch, the plug at its far end, and what it knows of its traffic.
 struct Link {
     name: String,
     switch: SwitchId,
-    party: Party,
+    plug: Box<dyn Plug>,
     counters: Counters,
+}
+
+/// A link checked and with its capture files open, not plugged in yet: what may fail
+/// in making a link is done before anything is added.
+struct PreparedLink {
+    name: String,
+    switch: SwitchId,
     captures: Vec<PcapWriter>,
 }
 
-/// What sits at the party end of a link.
-enum Party {
-    /// A stack's interface, which takes its frames from this queue.
-    Stack { inbox: VecDeque<Frame> },
-    /// A router's port, which handles its frames as they arrive.
-    Router { router: usize, port: usize },
-}
-
-/// A router with its name and the link of each of its ports.
-struct RouterEntry {
-    name: String,
-    router: Router,
-    links: Vec<LinkId>,
-}
-
-impl Link {
-    /// Counts and captures a frame the party sends.
-    fn record_sent(&mut self, frame: &[u8]) {
-        self.counters.tx_packets += 1;
-        self.counters.tx_bytes += frame.len() as u64;
-        for capture in &mut self.captures {
-            capture.write_frame(frame);
-        }
-    }
-
-    /// Counts and captures a frame delivered to the party.
-    fn record_delivered(&mut self, frame: &[u8]) {
-        self.counters.rx_packets += 1;
-        self.counters.rx_bytes += frame.len() as u64;
-        for capture in &mut self.captures {
-            capture.write_frame(frame);
-        }
-    }
-}
+/// Frames that entered the network, each with the link it came in by, waiting to be
+/// switched.
+type Work = VecDeque<(LinkId, Frame)>;
 
 impl Network {
     /// An empty network. With `capture_dir`, every link is captured into
     /// `capture_dir/<link name, '/' replaced by '-'>.pcap` (the directory is created
     /// when the first link is made).
     pub fn new(capture_dir: Option<PathBuf>) -> Self {
-        Self { capture_dir, switches: Vec::new(), links: Vec::new(), routers: Vec::new() }
+        Self { capture_dir, switches: Vec::new(), links: Vec::new() }
     }
 
     /// Adds a learning switch. Its name is what [`Network::switch_of`] reports; it
@@ -148,111 +133,63 @@ impl Network {
         SwitchId(self.switches.len() - 1)
     }
 
-    /// Plugs a party (a stack's interface) into a new port of `switch` and returns the
-    /// link between them. `name` names the link (e.g. `lwip0/eth0`) and must be unique
-    /// in the network.
+    /// Plugs `plug` into a new port of `switch` and returns the link between them.
+    /// `name` names the link (e.g. `lwip0/eth0`) and must be unique in the network.
     ///
     /// The link is captured into the capture directory's file (see [`Network::new`])
     /// and, if given, into `capture` too; when both are the same path it is written
-    /// once. Fails if `switch` is unknown, the name is taken, or a capture file cannot
-    /// be created.
-    pub fn attach(
+    /// once. Fails, adding nothing, if `switch` is unknown, the name is taken, or a
+    /// capture file cannot be created.
+    pub fn plug(
         &mut self,
         switch: SwitchId,
         name: &str,
+        plug: Box<dyn Plug>,
         capture: Option<&Path>,
     ) -> io::Result<LinkId> {
-        self.check_new_link(switch, name)?;
-        let captures = self.open_captures(name, capture)?;
-        Ok(self.add_link(switch, name, Party::Stack { inbox: VecDeque::new() }, captures))
+        let link = self.prepare_link(switch, name, capture, &[])?;
+        Ok(self.connect(link, plug))
     }
 
-    /// Adds a router with one port per interface, each plugged into its switch by a
-    /// link named `<router name>/<switch name>` (so captured as
-    /// `<router name>-<switch name>.pcap`); a second interface on the same switch gets
-    /// `<router name>/<switch name>-<interface index>`. Nothing is added on error: an
-    /// unknown switch, a taken link name, a bad address or MAC, a capture file that
-    /// cannot be created.
-    pub fn add_router(&mut self, name: &str, interfaces: Vec<RouterInterface>) -> io::Result<()> {
-        let router = Router::new(&interfaces)?;
-        let mut planned: Vec<(SwitchId, String, Vec<PcapWriter>)> = Vec::new();
-        for (index, interface) in interfaces.iter().enumerate() {
-            let switch_name = self.switch_name(interface.switch);
-            let mut link_name = format!("{name}/{switch_name}");
-            if planned.iter().any(|(_, planned_name, _)| *planned_name == link_name) {
-                link_name = format!("{link_name}-{index}");
-            }
-            self.check_new_link(interface.switch, &link_name)?;
-            if planned.iter().any(|(_, planned_name, _)| *planned_name == link_name) {
-                return Err(link_name_taken(&link_name));
-            }
-            let captures = self.open_captures(&link_name, interface.capture.as_deref())?;
-            planned.push((interface.switch, link_name, captures));
-        }
-        let router_index = self.routers.len();
-        let links = planned
-            .into_iter()
-            .enumerate()
-            .map(|(port, (switch, link_name, captures))| {
-                let party = Party::Router { router: router_index, port };
-                self.add_link(switch, &link_name, party, captures)
-            })
-            .collect();
-        self.routers.push(RouterEntry { name: name.to_owned(), router, links });
-        Ok(())
-    }
-
-    /// The party at `link` sends a frame: it is counted, captured and switched to
-    /// whoever it reaches. Routers it reaches handle it before this returns, and what
-    /// they send is switched likewise; frames are delivered in the order they are
-    /// produced. A router may start resolving a neighbour here, which sets a timer:
-    /// see [`Network::next_deadline`].
+    /// Whoever is at `link` sends a frame: it is counted, captured and switched to
+    /// whoever it reaches. Plugs it reaches (routers) handle it before this returns,
+    /// and what they send is switched likewise; frames are delivered in the order they
+    /// are produced. A router may start resolving a neighbour here, which sets a
+    /// timer: see [`Network::next_deadline`].
     pub fn send(&mut self, link: LinkId, frame: Frame, now: Instant) {
-        let Some(sender) = self.links.get_mut(link.0) else { return };
-        sender.record_sent(&frame);
-        self.switch_frames(VecDeque::from([(link, frame)]), now);
-    }
-
-    /// Takes the next frame waiting for the party at `link`.
-    pub fn receive(&mut self, link: LinkId) -> Option<Frame> {
-        match &mut self.links.get_mut(link.0)?.party {
-            Party::Stack { inbox } => inbox.pop_front(),
-            Party::Router { .. } => None,
+        if self.record_sent(link, &frame) {
+            self.switch_frames(VecDeque::from([(link, frame)]), now);
         }
     }
 
-    /// Whether a frame is waiting for the party at `link`.
+    /// Takes the next frame waiting at `link` (a stack's interface).
+    pub fn receive(&mut self, link: LinkId) -> Option<Frame> {
+        self.links.get_mut(link.0)?.plug.take()
+    }
+
+    /// Whether a frame is waiting at `link`.
     pub fn has_frames(&self, link: LinkId) -> bool {
         self.queued_frames(link) > 0
     }
 
-    /// How many frames are waiting for the party at `link`.
+    /// How many frames are waiting at `link`.
     pub fn queued_frames(&self, link: LinkId) -> usize {
-        match self.links.get(link.0).map(|link| &link.party) {
-            Some(Party::Stack { inbox }) => inbox.len(),
-            _ => 0,
-        }
+        self.links.get(link.0).map_or(0, |link| link.plug.queued())
     }
 
-    /// Runs the routers' timers (ARP / NDP retries, giving up on silent neighbours),
-    /// switches what they send, and flushes the captures. Returns when it next has
-    /// timer work to do, if ever.
+    /// Runs the plugs' timers (a router's ARP / NDP retries, giving up on silent
+    /// neighbours), switches what they send, and flushes the captures. Returns when it
+    /// next has timer work to do, if ever.
     pub fn poll(&mut self, now: Instant) -> Option<Instant> {
-        let mut work = VecDeque::new();
-        for entry in &mut self.routers {
-            let mut emitted = Vec::new();
-            entry.router.poll(now, &mut emitted);
-            for (port, frame) in emitted {
-                let link = entry.links[port];
-                self.links[link.0].record_sent(&frame);
-                work.push_back((link, frame));
-            }
+        let mut work = Work::new();
+        for index in 0..self.links.len() {
+            let mut out = Outbox::new(LinkId(index));
+            self.links[index].plug.poll(now, &mut out);
+            self.enter(out, &mut work);
         }
         self.switch_frames(work, now);
         for link in &mut self.links {
-            for capture in &mut link.captures {
-                capture.flush();
-            }
+            link.plug.flush();
         }
         self.next_deadline()
     }
@@ -260,7 +197,7 @@ impl Network {
     /// When [`Network::poll`] next has timer work to do. A [`Network::send`] can make
     /// this earlier (a router starts resolving a neighbour).
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.routers.iter().filter_map(|entry| entry.router.next_deadline()).min()
+        self.links.iter().filter_map(|link| link.plug.next_deadline()).min()
     }
 
     /// The counters of `link`.
@@ -285,10 +222,7 @@ impl Network {
 
     /// The name of the router whose port `link` is, or `None` for a stack's link.
     pub fn router_of(&self, link: LinkId) -> Option<&str> {
-        match self.links.get(link.0)?.party {
-            Party::Router { router, .. } => Some(&self.routers[router].name),
-            Party::Stack { .. } => None,
-        }
+        self.links.get(link.0)?.plug.owner()
     }
 
     /// The link with this name, if any.
@@ -296,7 +230,7 @@ impl Network {
         self.links.iter().position(|link| link.name == name).map(LinkId)
     }
 
-    /// Every link, stacks' and routers', in creation order.
+    /// Every link, of every kind, in creation order.
     pub fn links(&self) -> impl Iterator<Item = LinkId> + '_ {
         (0..self.links.len()).map(LinkId)
     }
@@ -308,22 +242,30 @@ impl Network {
 
     /// The capture files of `link` (empty when it is not captured).
     pub fn capture_paths(&self, link: LinkId) -> Vec<&Path> {
-        self.links
-            .get(link.0)
-            .map(|link| link.captures.iter().map(PcapWriter::path).collect())
-            .unwrap_or_default()
+        self.links.get(link.0).map(|link| link.plug.capture_paths()).unwrap_or_default()
     }
 
-    /// Checks that a link named `name` may be plugged into `switch`.
-    fn check_new_link(&self, switch: SwitchId, name: &str) -> io::Result<()> {
+    /// Checks that a link named `name` may be plugged into `switch` (the switch exists;
+    /// the name is neither in use nor promised to one of `also_prepared`) and opens its
+    /// capture files.
+    fn prepare_link(
+        &self,
+        switch: SwitchId,
+        name: &str,
+        capture: Option<&Path>,
+        also_prepared: &[PreparedLink],
+    ) -> io::Result<PreparedLink> {
         if switch.0 >= self.switches.len() {
             let message = format!("link {name}: no switch #{}", switch.0);
             return Err(io::Error::new(io::ErrorKind::InvalidInput, message));
         }
-        if self.find_link(name).is_some() {
-            return Err(link_name_taken(name));
+        let promised = also_prepared.iter().any(|link| link.name == name);
+        if promised || self.find_link(name).is_some() {
+            let message = format!("link {name} already exists");
+            return Err(io::Error::new(io::ErrorKind::AlreadyExists, message));
         }
-        Ok(())
+        let captures = self.open_captures(name, capture)?;
+        Ok(PreparedLink { name: name.to_owned(), switch, captures })
     }
 
     /// Opens the capture files of a new link: the capture directory's, and `explicit`.
@@ -348,30 +290,41 @@ impl Network {
             .collect()
     }
 
-    /// Creates a link (all checks done) and plugs it into its switch.
-    fn add_link(
-        &mut self,
-        switch: SwitchId,
-        name: &str,
-        party: Party,
-        captures: Vec<PcapWriter>,
-    ) -> LinkId {
+    /// Plugs `plug`, wrapped in its link's captures, into a new port of the prepared
+    /// link's switch.
+    fn connect(&mut self, prepared: PreparedLink, plug: Box<dyn Plug>) -> LinkId {
+        let PreparedLink { name, switch, captures } = prepared;
+        let plug = captures
+            .into_iter()
+            .fold(plug, |inner, writer| -> Box<dyn Plug> { Box::new(Capture::new(inner, writer)) });
         let link = LinkId(self.links.len());
-        self.links.push(Link {
-            name: name.to_owned(),
-            switch,
-            party,
-            counters: Counters::default(),
-            captures,
-        });
+        self.links.push(Link { name, switch, plug, counters: Counters::default() });
         self.switches[switch.0].add_port(link);
         link
     }
 
-    /// Switches frames that entered the network (each from the party at its link)
-    /// until none is left: frames for stacks are queued, frames for routers are handled
-    /// at once and what the routers send joins the work.
-    fn switch_frames(&mut self, mut work: VecDeque<(LinkId, Frame)>, now: Instant) {
+    /// Counts a frame sent into `link` from its plug's side and shows it to the plug.
+    /// Returns false, doing nothing, for a link this network does not have.
+    fn record_sent(&mut self, link: LinkId, frame: &[u8]) -> bool {
+        let Some(sender) = self.links.get_mut(link.0) else { return false };
+        sender.counters.tx_packets += 1;
+        sender.counters.tx_bytes += frame.len() as u64;
+        sender.plug.sent(frame);
+        true
+    }
+
+    /// Records what a plug sent and adds it to the work.
+    fn enter(&mut self, out: Outbox, work: &mut Work) {
+        for (link, frame) in out.into_frames() {
+            if self.record_sent(link, &frame) {
+                work.push_back((link, frame));
+            }
+        }
+    }
+
+    /// Switches frames that entered the network until none is left: each is delivered
+    /// to the plugs it reaches, and what they send in answer joins the work.
+    fn switch_frames(&mut self, mut work: Work, now: Instant) {
         while let Some((ingress, mut frame)) = work.pop_front() {
             let switch = self.links[ingress.0].switch;
             let egress = self.switches[switch.0].forward(ingress, &frame);
@@ -386,42 +339,20 @@ impl Network {
         }
     }
 
-    /// Hands a frame to the party at `link`: queues it for a stack (unless the queue is
-    /// full), or has the router handle it and queues what the router sends as new work.
-    fn deliver(
-        &mut self,
-        link: LinkId,
-        frame: Frame,
-        now: Instant,
-        work: &mut VecDeque<(LinkId, Frame)>,
-    ) {
+    /// Hands a frame to the plug at `link`, unless it refuses it (counted as dropped);
+    /// what the plug sends in answer joins the work.
+    fn deliver(&mut self, link: LinkId, frame: Frame, now: Instant, work: &mut Work) {
         let receiver = &mut self.links[link.0];
-        if let Party::Stack { inbox } = &receiver.party
-            && inbox.len() >= RECEIVE_QUEUE_LIMIT
-        {
+        if !receiver.plug.accepts() {
             receiver.counters.dropped += 1;
             return;
         }
-        receiver.record_delivered(&frame);
-        match &mut receiver.party {
-            Party::Stack { inbox } => inbox.push_back(frame),
-            &mut Party::Router { router, port } => {
-                let entry = &mut self.routers[router];
-                let mut emitted = Vec::new();
-                entry.router.handle_frame(port, &frame, now, &mut emitted);
-                for (port, frame) in emitted {
-                    let link = entry.links[port];
-                    self.links[link.0].record_sent(&frame);
-                    work.push_back((link, frame));
-                }
-            }
-        }
+        receiver.counters.rx_packets += 1;
+        receiver.counters.rx_bytes += frame.len() as u64;
+        let mut out = Outbox::new(link);
+        receiver.plug.deliver(frame, now, &mut out);
+        self.enter(out, work);
     }
-}
-
-/// The error for a link name already in use.
-fn link_name_taken(name: &str) -> io::Error {
-    io::Error::new(io::ErrorKind::AlreadyExists, format!("link {name} already exists"))
 }
 
 /// Names the file an I/O error is about.
