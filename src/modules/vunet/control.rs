@@ -424,16 +424,8 @@ pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
     let timeout =
         TimeVal::from(libc::timeval { tv_sec: TIMEOUT.as_secs() as libc::time_t, tv_usec: 0 });
     socket::setsockopt(&fd, sockopt::SendTimeout, &timeout)?;
-    let timed_out =
-        || io::Error::new(io::ErrorKind::TimedOut, "the session did not answer in time");
-    loop {
-        match socket::connect(fd.as_raw_fd(), &address(supervisor)?) {
-            Ok(()) => break,
-            Err(Errno::EINTR) => continue,
-            Err(Errno::EAGAIN) => return Err(timed_out()),
-            Err(e) => return Err(e.into()),
-        }
-    }
+    let to = address(supervisor)?;
+    until_done(|| socket::connect(fd.as_raw_fd(), &to))?;
     // The kernel names the process that listens: a name taken by anyone but the
     // supervisor (who could take it first: abstract names have no owner) is refused.
     let server = socket::getsockopt(&fd, sockopt::PeerCredentials)?.pid();
@@ -447,14 +439,34 @@ pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
         ));
     }
     let message = serde_json::to_vec(request).map_err(io::Error::other)?;
+    until_done(|| socket::send(fd.as_raw_fd(), &message, MsgFlags::MSG_NOSIGNAL))?;
+    let reply = receive_reply(&fd, deadline)?;
+    serde_json::from_slice(&reply).map_err(|e| {
+        io::Error::new(io::ErrorKind::InvalidData, format!("the session's reply is not valid: {e}"))
+    })
+}
+
+/// The error of a session that did not answer in time.
+fn timed_out() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "the session did not answer in time")
+}
+
+/// Makes `call` until it is not interrupted; `EAGAIN` (the socket's send timeout)
+/// is a session that did not answer in time.
+fn until_done<T>(mut call: impl FnMut() -> nix::Result<T>) -> io::Result<T> {
     loop {
-        match socket::send(fd.as_raw_fd(), &message, MsgFlags::MSG_NOSIGNAL) {
-            Ok(_) => break,
+        match call() {
+            Ok(value) => return Ok(value),
             Err(Errno::EINTR) => continue,
             Err(Errno::EAGAIN) => return Err(timed_out()),
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// Reads the session's reply on `fd`, message by message until the session closes
+/// the connection, waiting no later than `deadline`.
+fn receive_reply(fd: &OwnedFd, deadline: Instant) -> io::Result<Vec<u8>> {
     let mut reply = Vec::new();
     let mut buf = vec![0u8; MAX_MESSAGE];
     loop {
@@ -489,9 +501,7 @@ pub fn request(supervisor: Pid, request: &Request) -> io::Result<Reply> {
             "the session closed the connection without answering",
         ));
     }
-    serde_json::from_slice(&reply).map_err(|e| {
-        io::Error::new(io::ErrorKind::InvalidData, format!("the session's reply is not valid: {e}"))
-    })
+    Ok(reply)
 }
 
 /// The session the calling process runs in: its tracer, if it has one and that
