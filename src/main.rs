@@ -9,12 +9,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use nix::unistd::Pid;
 
-use netvm::config::{self, Config, Origin};
+use netvm::config::{self, Origin};
 use netvm::modules::boundary::Boundary;
 use netvm::modules::trace::TraceLog;
 use netvm::modules::vunet::control::{self, Reply, Request};
 use netvm::modules::vunet::{self, Vunet, status};
-use netvm::modules::{Dispatcher, Module};
+use netvm::modules::{Config, Dispatcher, Module};
 use netvm::sandbox::{self, Fence};
 use netvm::supervisor;
 use netvm::tracer::launch::Command;
@@ -182,7 +182,7 @@ fn own_failure(e: impl std::fmt::Display) -> (u8, String) {
 
 fn load_config(flag: Option<&std::path::Path>) -> Result<(Origin, Config), (u8, String)> {
     let origin = config::locate(flag);
-    let config = config::load(&origin).map_err(own_failure)?;
+    let config = config::load(&origin, Config::read).map_err(own_failure)?;
     Ok((origin, config))
 }
 
@@ -253,7 +253,7 @@ fn stacks(config: Option<PathBuf>) -> Outcome {
         vunet::KINDS.iter().filter(|k| k.unconfigured().is_some()).map(|k| k.name()).collect();
     println!("always available at launch: {}", always.join(", "));
     println!("stack kinds:");
-    for kind in vunet::KINDS {
+    for kind in vunet::KINDS.iter() {
         println!("  {:<16} {}", kind.name(), kind.summary());
     }
     Ok(0)

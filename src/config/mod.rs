@@ -10,33 +10,24 @@
 //! A file that is not valid is refused with its line and the reason; netvm never
 //! falls back to another configuration behind the user's back.
 //!
-//! What the file may say belongs to the modules: the `[vunet]` table is read by
-//! [`crate::modules::vunet::config`], which hands each `[[vunet.stack]]` table to
-//! the kind of stack it names. This module only finds the file, bounds its size,
-//! parses it into [`Table`]s that keep every value's place in the text, and turns a
-//! [`Fault`] (a place and a reason) into a [`ConfigError`] with a line number.
+//! What the file may say belongs to the modules (`crate::modules::Config` reads
+//! it; the `[vunet]` table hands each `[[vunet.stack]]` table to the kind of stack
+//! it names). This module knows none of it: it finds the file, bounds its size,
+//! parses it into [`Table`]s that keep every value's place in the text, hands the
+//! top one to the reader it is given, and turns a [`Fault`] (a place and a reason)
+//! into a [`ConfigError`] with a line number.
 //! `man -l man/modules.toml.5` documents every key.
 
 use std::fmt;
 use std::ops::Range;
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::DeserializeOwned;
 use toml::Spanned;
 use toml::de::{DeTable, DeValue};
 
-use crate::modules::vunet::config::VunetConfig;
-
 /// The built-in configuration.
 pub const BUILT_IN: &str = include_str!("../../modules.toml");
-
-/// The whole configuration.
-#[derive(Debug)]
-pub struct Config {
-    /// The network module.
-    pub vunet: VunetConfig,
-}
 
 /// Where the configuration came from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -116,8 +107,11 @@ pub fn locate(flag: Option<&Path>) -> Origin {
     Origin::BuiltIn
 }
 
-/// Reads and checks the configuration at `origin`.
-pub fn load(origin: &Origin) -> Result<Config, ConfigError> {
+/// Reads the configuration at `origin` with `read`, which checks what it reads.
+pub fn load<T>(
+    origin: &Origin,
+    read: impl FnOnce(&Table) -> Result<T, Fault>,
+) -> Result<T, ConfigError> {
     let text = match origin {
         Origin::BuiltIn => BUILT_IN.to_owned(),
         Origin::File(path) => read_capped(path).map_err(|message| ConfigError {
@@ -126,7 +120,7 @@ pub fn load(origin: &Origin) -> Result<Config, ConfigError> {
             message,
         })?,
     };
-    parse(&text, origin)
+    parse(&text, origin, read)
 }
 
 /// The largest configuration netvm reads: far above any real one, and small enough
@@ -151,17 +145,13 @@ fn read_capped(path: &Path) -> Result<String, String> {
     Ok(text)
 }
 
-/// The top level of the file: the modules' tables, none other.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct TopLevel {
-    /// Read by the network module.
-    #[allow(dead_code)]
-    vunet: IgnoredAny,
-}
-
-/// Parses and checks configuration `text`, which came from `origin`.
-pub fn parse(text: &str, origin: &Origin) -> Result<Config, ConfigError> {
+/// Parses configuration `text`, which came from `origin`, and reads its top table
+/// with `read`.
+pub fn parse<T>(
+    text: &str,
+    origin: &Origin,
+    read: impl FnOnce(&Table) -> Result<T, Fault>,
+) -> Result<T, ConfigError> {
     let error = |(span, message): Fault| ConfigError {
         origin: origin.clone(),
         line: Some(line_of(text, span.start)),
@@ -169,10 +159,7 @@ pub fn parse(text: &str, origin: &Origin) -> Result<Config, ConfigError> {
     };
     let root = DeTable::parse(text).map_err(|e| error(toml_fault(&e)))?;
     let root = Table { text, table: root, base_dir: origin.base_dir() };
-    root.read::<TopLevel>().map_err(error)?;
-    let vunet = root.table("vunet").expect("required by TopLevel");
-    let vunet = VunetConfig::read(&vunet).map_err(error)?;
-    Ok(Config { vunet })
+    read(&root).map_err(error)
 }
 
 /// A toml error as a fault (at the start of the text if it has no place).
@@ -276,9 +263,20 @@ impl<'a> Table<'a> {
 mod tests {
     use super::*;
 
+    /// Reads a file whose top table holds `[vunet]` and nothing else.
+    fn vunet_only(table: &Table) -> Result<(), Fault> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Top {
+            #[allow(dead_code)]
+            vunet: serde::de::IgnoredAny,
+        }
+        table.read::<Top>().map(drop)
+    }
+
     #[test]
     fn huge_files_are_refused_without_reading_them_whole() {
-        let err = load(&Origin::File("/dev/zero".into())).unwrap_err();
+        let err = load(&Origin::File("/dev/zero".into()), vunet_only).unwrap_err();
         assert!(err.to_string().contains("larger than 1024 KiB"), "{err}");
     }
 
@@ -291,7 +289,7 @@ mod tests {
     #[test]
     fn a_missing_file_is_an_error_not_a_fallback() {
         let origin = Origin::File("/nonexistent/netvm.toml".into());
-        let err = load(&origin).unwrap_err();
+        let err = load(&origin, vunet_only).unwrap_err();
         assert_eq!(
             err.to_string(),
             "/nonexistent/netvm.toml: cannot read: No such file or directory"
@@ -300,22 +298,10 @@ mod tests {
 
     #[test]
     fn unknown_top_level_tables_and_syntax_are_refused_with_their_line() {
-        let err = parse(
-            "[vunet]
-default = \"none\"
-[vnet]
-",
-            &Origin::BuiltIn,
-        )
-        .unwrap_err();
-        assert_eq!(err.line, Some(3), "{err}");
+        let err = parse("[vunet]\n[vnet]\n", &Origin::BuiltIn, vunet_only).unwrap_err();
+        assert_eq!(err.line, Some(2), "{err}");
         assert!(err.message.starts_with("unknown field `vnet`"), "{err}");
-        let err = parse(
-            "[vunet
-",
-            &Origin::BuiltIn,
-        )
-        .unwrap_err();
+        let err = parse("[vunet\n", &Origin::BuiltIn, vunet_only).unwrap_err();
         assert_eq!(err.line, Some(1), "{err}");
     }
 }

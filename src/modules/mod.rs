@@ -17,10 +17,37 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use nix::unistd::Pid;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 
+use crate::config::{Fault, Table};
 use crate::tracer::filter::TrapRule;
 use crate::tracer::{Handler, Resume, Syscall, SyscallStop, TraceeMemory};
 use trace::TraceLog;
+
+/// The configuration of the modules a session loads: `modules.toml` read with
+/// [`Config::read`].
+#[derive(Debug)]
+pub struct Config {
+    /// The network module's `[vunet]` table.
+    pub vunet: vunet::config::VunetConfig,
+}
+
+impl Config {
+    /// Reads the top table of `modules.toml`: one table per module, none other.
+    pub fn read(top: &Table) -> Result<Self, Fault> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Modules {
+            #[allow(dead_code)]
+            vunet: IgnoredAny,
+        }
+        top.read::<Modules>()?;
+        let vunet = top.table("vunet").expect("`vunet` is required above");
+        let vunet = vunet::config::VunetConfig::read(&vunet, &vunet::KINDS)?;
+        Ok(Self { vunet })
+    }
+}
 
 /// How a module answers a trapped call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -2,8 +2,8 @@
 //! `[[vunet.stack]]` table ([`StackKind::configure`]), and the configuration it made
 //! mounts a [`Stack`] instance ([`KindConfig::mount`]).
 //!
-//! vunet, the configuration loader and the command line know no kind by name: they
-//! go through the registry, [`super::KINDS`], which the one line
+//! vunet, the configuration and the command line know no kind by name: they go
+//! through a [`Registry`], [`super::KINDS`], which the one line
 //! `stack_kinds!(...)` in `vunet/mod.rs` writes.
 //!
 //! # Adding a kind
@@ -84,7 +84,7 @@ pub struct Mount<'a> {
     /// The stack's name.
     pub name: &'a str,
     /// The stack's position among the session's stacks (below
-    /// [`super::MAX_STACKS`]); stacks use it to stay apart (default MACs, names of
+    /// [`MAX_STACKS`](super::stack::MAX_STACKS)); stacks use it to stay apart (default MACs, names of
     /// their own objects).
     pub index: usize,
     /// The switches, routers and links between the stacks.
@@ -113,19 +113,41 @@ impl Mount<'_> {
     }
 }
 
+/// The kinds of stack a netvm is built with, in the order `netvm stacks` lists
+/// them.
+pub struct Registry(pub &'static [&'static dyn StackKind]);
+
+impl fmt::Debug for Registry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter().map(|kind| kind.name())).finish()
+    }
+}
+
+impl Registry {
+    /// Every kind.
+    pub fn iter(&self) -> impl Iterator<Item = &'static dyn StackKind> + '_ {
+        self.0.iter().copied()
+    }
+
+    /// The kind called `name`, if there is one.
+    pub fn find(&self, name: &str) -> Option<&'static dyn StackKind> {
+        self.iter().find(|kind| kind.name() == name)
+    }
+
+    /// The kind called `name` if its stacks can be mounted unconfigured, under the
+    /// kind's own name (see [`StackKind::unconfigured`]).
+    pub fn unconfigured(&self, name: &str) -> Option<&'static dyn StackKind> {
+        self.find(name).filter(|kind| kind.unconfigured().is_some())
+    }
+}
+
 /// Declares the kinds of stack this netvm is built with: each is a submodule of
 /// `vunet` with a `pub static KIND`. Writes the submodules and [`super::KINDS`].
 macro_rules! stack_kinds {
     ($($kind:ident),+ $(,)?) => {
         $(pub mod $kind;)+
-        /// Every kind of stack this netvm can mount, in the order `netvm stacks`
-        /// lists them.
-        pub static KINDS: &[&dyn kind::StackKind] = &[$(&$kind::KIND),+];
+        /// Every kind of stack this netvm can mount.
+        pub static KINDS: kind::Registry = kind::Registry(&[$(&$kind::KIND),+]);
     };
 }
 pub(super) use stack_kinds;
-
-/// The kind called `name`, if this netvm has one.
-pub fn find(name: &str) -> Option<&'static dyn StackKind> {
-    super::KINDS.iter().copied().find(|kind| kind.name() == name)
-}

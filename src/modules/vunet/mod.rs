@@ -47,10 +47,6 @@ use kind::Mount;
 use network::{Network, RouterInterface};
 pub use stack::{Activity, Claims, SetupError, Stack, StackId, earliest};
 
-/// The most stacks one session mounts: a stack's index is one of 64 letters in the
-/// names kinds give their own objects (see [`Mount::index`]).
-pub const MAX_STACKS: usize = 64;
-
 /// Builds the session's network (switches and routers) and mounts every stack of
 /// `config`, plugging their interfaces into it.
 fn mount_all(
@@ -97,7 +93,7 @@ fn mount_unconfigured(
     network: &mut Network,
     registry: &mio::Registry,
 ) -> Option<Result<Box<dyn Stack>, SetupError>> {
-    let config = kind::find(name)?.unconfigured()?;
+    let config = KINDS.find(name)?.unconfigured()?;
     let switches = HashMap::new();
     let mut mount = Mount { name, index, network, switches: &switches, registry };
     Some(config.mount(&mut mount))
@@ -412,7 +408,7 @@ impl Vunet {
 
     /// Whether stack `stack` is the host's own network, passed through.
     fn passes_host_network(&self, stack: StackId) -> bool {
-        kind::find(self.stacks[stack].kind()).is_some_and(|kind| kind.passes_host_network())
+        KINDS.find(self.stacks[stack].kind()).is_some_and(|kind| kind.passes_host_network())
     }
 
     fn stack_of(&self, process: Pid) -> StackId {
@@ -777,7 +773,7 @@ mod tests {
     use crate::config::{Origin, parse};
 
     fn config(text: &str) -> VunetConfig {
-        parse(text, &Origin::BuiltIn).unwrap().vunet
+        parse(text, &Origin::BuiltIn, crate::modules::Config::read).unwrap().vunet
     }
 
     const TWO: &str = "[vunet]\ndefault = \"quiet\"\n\

@@ -20,6 +20,10 @@ use crate::tracer::SyscallStop;
 /// An index into the session's mounted stacks.
 pub type StackId = usize;
 
+/// The most stacks one session mounts: a stack's index is one of 64 letters in the
+/// names kinds give their own objects (see [`Mount::index`](super::kind::Mount)).
+pub const MAX_STACKS: usize = 64;
+
 /// One mounted stack instance: what a vunet submodule provides.
 pub trait Stack {
     /// The instance's name (`--stack NAME`).

@@ -11,15 +11,15 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
+use super::VunetConfig;
 use super::interface::{
     self, InterfaceConfig, InterfaceSpec, MAX_INTERFACES, MAX_MTU, MIN_IPV6_MTU, MIN_MTU,
     ROUTER_MAC_BYTE, RouteConfig, STACK_MAC_BYTE, parse_destination, parse_gateway,
     parse_host_address, parse_mac,
 };
-use super::{VunetConfig, kind};
 use crate::config::{Fault, Table, is_valid_name};
-use crate::modules::vunet::MAX_STACKS;
 use crate::modules::vunet::cidr::Cidr;
+use crate::modules::vunet::stack::MAX_STACKS;
 
 /// The most routers one configuration can declare.
 const MAX_ROUTERS: usize = 64;
@@ -119,7 +119,7 @@ impl<'a> Checker<'a> {
     /// Stack names and the default; gives the names and where each is.
     fn check_stacks(&self, vunet: &'a VunetConfig) -> Result<HashMap<&'a str, usize>, Fault> {
         // Places are kept for the kinds that launch can add unconfigured.
-        let unconfigured = super::KINDS.iter().filter(|k| k.unconfigured().is_some()).count();
+        let unconfigured = vunet.kinds.iter().filter(|k| k.unconfigured().is_some()).count();
         let room = MAX_STACKS - unconfigured;
         if let Some(extra) = vunet.stacks.get(room) {
             let why = format!("at most {room} stacks can be mounted in one session");
@@ -143,7 +143,7 @@ impl<'a> Checker<'a> {
             names.insert(name, stack.name.span().start);
         }
         let default = vunet.default.get_ref();
-        let unconfigured = kind::find(default).is_some_and(|k| k.unconfigured().is_some());
+        let unconfigured = vunet.kinds.unconfigured(default).is_some();
         if !names.contains_key(default.as_str()) && !unconfigured {
             let mounted = if names.is_empty() {
                 "no stack is defined".to_owned()

@@ -25,8 +25,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use toml::Spanned;
 
-use super::KINDS;
-use super::kind::{self, Key, KindConfig, StackKind};
+use super::kind::{Key, KindConfig, Registry, StackKind};
 use crate::config::{Fault, Table};
 pub use interface::{
     InterfaceConfig, InterfaceSpec, MAX_INTERFACES, RouteConfig, RouteSpec, RouterSpec,
@@ -44,6 +43,8 @@ pub struct VunetConfig {
     pub router_tables: Vec<RouterConfig>,
     /// The mounted stacks, as `[[vunet.stack]]` tables.
     pub stacks: Vec<StackConfig>,
+    /// The kinds the stacks were read with.
+    kinds: &'static Registry,
 }
 
 /// The `[vunet]` table as serde reads it; stack tables are read one by one.
@@ -223,8 +224,9 @@ impl StackConfig {
 }
 
 impl VunetConfig {
-    /// Reads and checks the `[vunet]` table.
-    pub fn read(table: &Table) -> Result<Self, Fault> {
+    /// Reads and checks the `[vunet]` table, whose stacks are of the kinds in
+    /// `kinds`.
+    pub fn read(table: &Table, kinds: &'static Registry) -> Result<Self, Fault> {
         let VunetTable { default, switches, mut router_tables, .. } = table.read()?;
         for router in &mut router_tables {
             router.capture_dir = table.base_dir().to_owned();
@@ -232,9 +234,9 @@ impl VunetConfig {
         let stack_tables = table.tables("stack");
         let mut stacks = Vec::new();
         for stack in &stack_tables {
-            stacks.push(read_stack(stack)?);
+            stacks.push(read_stack(stack, kinds)?);
         }
-        let config = Self { default, switches, router_tables, stacks };
+        let config = Self { default, switches, router_tables, stacks, kinds };
         check::check(&config, table)?;
         Ok(config)
     }
@@ -243,8 +245,8 @@ impl VunetConfig {
     /// declared, the kind of that name that can be mounted unconfigured.
     pub fn kind_of(&self, name: &str) -> Option<&'static dyn StackKind> {
         match self.stacks.iter().find(|s| s.name.get_ref() == name) {
-            Some(stack) => kind::find(stack.kind.get_ref()),
-            None => kind::find(name).filter(|kind| kind.unconfigured().is_some()),
+            Some(stack) => self.kinds.find(stack.kind.get_ref()),
+            None => self.kinds.unconfigured(name),
         }
     }
 
@@ -272,9 +274,9 @@ impl VunetConfig {
 }
 
 /// Reads one `[[vunet.stack]]` table: its name and kind here, the rest by its kind.
-fn read_stack(table: &Table) -> Result<StackConfig, Fault> {
+fn read_stack(table: &Table, kinds: &Registry) -> Result<StackConfig, Fault> {
     let every_key = || {
-        let keys = KINDS.iter().flat_map(|kind| kind.keys().iter().map(|k| k.key));
+        let keys = kinds.iter().flat_map(|kind| kind.keys().iter().map(|k| k.key));
         ["name", "kind"].into_iter().chain(keys).collect::<Vec<_>>()
     };
     for (key, at) in table.keys() {
@@ -285,21 +287,25 @@ fn read_stack(table: &Table) -> Result<StackConfig, Fault> {
         }
     }
     let StackHead { name, kind } = table.read()?;
-    let Some(stack_kind) = kind::find(kind.get_ref()) else {
-        let known: Vec<&str> = KINDS.iter().map(|k| k.name()).collect();
+    let Some(stack_kind) = kinds.find(kind.get_ref()) else {
+        let known: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         let why =
             format!("unknown stack kind `{}` (known kinds: {})", kind.get_ref(), known.join(", "));
         return Err((kind.span(), why));
     };
-    refuse_other_kinds_keys(table, stack_kind)?;
+    refuse_other_kinds_keys(table, stack_kind, kinds)?;
     let section = stack_kind.configure(table)?;
     Ok(StackConfig { name, kind, section })
 }
 
 /// Refuses the keys `table` holds that other kinds take but `kind` does not,
 /// saying which kinds take them.
-fn refuse_other_kinds_keys(table: &Table, kind: &dyn StackKind) -> Result<(), Fault> {
-    let theirs = KINDS.iter().flat_map(|k| k.keys().iter().map(move |key| (k.name(), key)));
+fn refuse_other_kinds_keys(
+    table: &Table,
+    kind: &dyn StackKind,
+    kinds: &Registry,
+) -> Result<(), Fault> {
+    let theirs = kinds.iter().flat_map(|k| k.keys().iter().map(move |key| (k.name(), key)));
     let mut owners: HashMap<&str, (Key, Vec<&str>)> = HashMap::new();
     for (name, key) in theirs {
         owners.entry(key.key).or_insert((*key, Vec::new())).1.push(name);

@@ -4,9 +4,20 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 
 use super::*;
-use crate::config::{BUILT_IN, Origin, line_of, load, parse};
+use crate::config::{BUILT_IN, Origin, line_of};
+use crate::modules::Config;
 use crate::modules::vunet::cidr::Cidr;
 use interface::DEFAULT_MTU;
+
+/// Parses `text`, from `origin`, as `modules.toml`.
+fn parse(text: &str, origin: &Origin) -> Result<Config, crate::config::ConfigError> {
+    crate::config::parse(text, origin, Config::read)
+}
+
+/// Reads the configuration at `origin`.
+fn load(origin: &Origin) -> Result<Config, crate::config::ConfigError> {
+    crate::config::load(origin, Config::read)
+}
 
 fn parse_err(text: &str) -> String {
     parse(text, &Origin::File("m.toml".into())).unwrap_err().to_string()
@@ -145,7 +156,7 @@ fn errors_name_the_line_and_the_reason() {
     let unknown_kind = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"lwip\"\n";
     assert_eq!(
         parse_err(unknown_kind),
-        "m.toml:5: unknown stack kind `lwip` (known kinds: none, host, smoltcp)"
+        "m.toml:5: unknown stack kind `lwip` (known kinds: none, host, smoltcp, echo)"
     );
     let twice = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"none\"\n\
                  [[vunet.stack]]\nname = \"a\"\nkind = \"host\"\n";

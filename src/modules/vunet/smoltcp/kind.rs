@@ -7,10 +7,9 @@ use super::SmoltcpStack;
 use super::endpoint;
 use super::net::{InterfacePlan, RoutePlan};
 use crate::config::{Fault, Table};
-use crate::modules::vunet::MAX_STACKS;
 use crate::modules::vunet::config::{HostSection, MAX_INTERFACES, NetworkConfig, StackConfig};
 use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
-use crate::modules::vunet::stack::{SetupError, Stack};
+use crate::modules::vunet::stack::{MAX_STACKS, SetupError, Stack};
 
 /// The most addresses one interface can have (smoltcp's compile-time
 /// `iface-max-addr-count-8`).
