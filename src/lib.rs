@@ -24,4 +24,5 @@ pub mod fdtable;
 pub mod modules;
 pub mod sandbox;
 pub mod supervisor;
+pub mod syscall;
 pub mod tracer;

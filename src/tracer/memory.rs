@@ -12,6 +12,8 @@ use nix::errno::Errno;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv, process_vm_writev};
 use nix::unistd::Pid;
 
+use crate::syscall::ReadMemory;
+
 /// The memory of one traced process (any of its threads' ids will do).
 #[derive(Clone, Copy, Debug)]
 pub struct TraceeMemory {
@@ -150,6 +152,12 @@ impl TraceeMemory {
             out.extend_from_slice(&chunk[..n]);
         }
         Ok(out)
+    }
+}
+
+impl ReadMemory for TraceeMemory {
+    fn read_bytes(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        TraceeMemory::read_bytes(self, addr, len)
     }
 }
 

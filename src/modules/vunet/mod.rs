@@ -13,9 +13,7 @@
 //!   fd) is left to the kernel, which gives its own answer or errno.
 
 pub mod control;
-mod describe;
 pub mod host;
-mod names;
 pub mod network;
 pub mod none;
 pub mod smoltcp;
@@ -862,7 +860,7 @@ impl Module for Vunet {
     }
 
     fn describe(&self, memory: &TraceeMemory, call: &Syscall, result: i64) -> String {
-        describe::describe(memory, call, result)
+        crate::syscall::render::arguments(memory, call, result)
     }
 
     fn process_started(&mut self, process: Pid, parent: Option<Pid>) {
