@@ -4,8 +4,9 @@
 //! It knows ptrace, seccomp and tracee memory, and nothing of networks. It follows
 //! every thread and process the command creates (fork, vfork, clone, exec chains,
 //! daemons), passes signals on as the kernel would have delivered them, keeps
-//! job-control stops working, and reports each trapped system call, typed, to the
-//! handler, which decides whether the kernel runs it, or what it returns instead.
+//! job-control stops working, and reports each trapped system call, typed (in the
+//! vocabulary of [`crate::syscall`]), to the handler, which decides whether the
+//! kernel runs it, or what it returns instead.
 //!
 //! Calls that need no more than the process's memory can arrive as seccomp
 //! notifications instead of ptrace stops ([`notify`]); the handler sees both the
