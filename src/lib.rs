@@ -3,6 +3,9 @@
 //! netvm runs unmodified Linux programs with their network virtualized, in the line
 //! of VirtualSquare's vuos. The layers, each knowing only the one below:
 //!
+//! - [`syscall`]: the vocabulary. The calls netvm traps as types, decoded from and
+//!   encoded into raw arguments, socket addresses as Linux lays them out, and how
+//!   each call reads in the `--trace` log: Linux ABI, no ptrace.
 //! - [`tracer`]: ptrace, seccomp and tracee memory. It launches the command with a
 //!   filter that stops only the calls modules claim, follows every process and
 //!   thread, and hands each trapped call, decoded, to a handler.
@@ -24,4 +27,5 @@ pub mod fdtable;
 pub mod modules;
 pub mod sandbox;
 pub mod supervisor;
+pub mod syscall;
 pub mod tracer;

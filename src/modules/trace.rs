@@ -1,5 +1,5 @@
 //! The `--trace` log: one line per intercepted call, decoded, with its result and
-//! who answered it.
+//! who answered it (the call's rendering is [`crate::syscall::render`]'s).
 //!
 //! ```text
 //! [4121 none] socket(AF_INET, SOCK_STREAM|SOCK_CLOEXEC, IPPROTO_TCP) = -1 EAFNOSUPPORT (Address family not supported by protocol)
@@ -12,8 +12,9 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 
-use nix::errno::Errno;
 use nix::unistd::Pid;
+
+use crate::syscall::render;
 
 /// Where trace lines go.
 pub struct TraceLog {
@@ -39,29 +40,8 @@ impl TraceLog {
     /// Writes one line. A failing log (a closed pipe, a full disk) must not disturb
     /// the traced programs, so errors are dropped.
     pub fn line(&mut self, tid: Pid, by: &str, call: &str, args: &str, result: i64) {
-        let line = format!("[{tid} {by}] {call}({args}) = {}\n", format_result(result));
+        let line = format!("[{tid} {by}] {call}({args}) = {}\n", render::result(result));
         let _ = self.out.write_all(line.as_bytes());
-    }
-}
-
-/// Kernel-internal codes a call interrupted by a signal returns at its exit stop;
-/// the tracee never sees them (it sees the restarted call, or EINTR).
-const RESTART_CODES: [(i64, &str, &str); 4] = [
-    (512, "ERESTARTSYS", "To be restarted if SA_RESTART is set"),
-    (513, "ERESTARTNOINTR", "To be restarted"),
-    (514, "ERESTARTNOHAND", "To be restarted if no handler"),
-    (516, "ERESTART_RESTARTBLOCK", "Interrupted by signal"),
-];
-
-/// `0`, `5`, or `-1 ECONNREFUSED (Connection refused)`, as strace shows results.
-pub fn format_result(result: i64) -> String {
-    if let Some((_, name, text)) = RESTART_CODES.iter().find(|(code, ..)| -result == *code) {
-        format!("? {name} ({text})")
-    } else if (-4095..0).contains(&result) {
-        let errno = Errno::from_raw(-result as i32);
-        format!("-1 {errno:?} ({})", errno.desc())
-    } else {
-        result.to_string()
     }
 }
 
@@ -69,17 +49,6 @@ pub fn format_result(result: i64) -> String {
 mod tests {
     use super::*;
     use std::sync::{Arc, Mutex};
-
-    #[test]
-    fn results_read_like_strace() {
-        assert_eq!(format_result(0), "0");
-        assert_eq!(format_result(17), "17");
-        assert_eq!(
-            format_result(-(libc::EAFNOSUPPORT as i64)),
-            "-1 EAFNOSUPPORT (Address family not supported by protocol)"
-        );
-        assert_eq!(format_result(-512), "? ERESTARTSYS (To be restarted if SA_RESTART is set)");
-    }
 
     #[derive(Clone, Default)]
     struct Shared(Arc<Mutex<Vec<u8>>>);

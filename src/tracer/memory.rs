@@ -12,43 +12,62 @@ use nix::errno::Errno;
 use nix::sys::uio::{RemoteIoVec, process_vm_readv, process_vm_writev};
 use nix::unistd::Pid;
 
+use crate::syscall::ReadMemory;
+
 /// The memory of one traced process (any of its threads' ids will do).
 #[derive(Clone, Copy, Debug)]
 pub struct TraceeMemory {
     pid: Pid,
 }
 
-/// A value that can be copied to and from tracee memory byte for byte.
+/// A value that can be read from tracee memory byte for byte, as zerocopy's
+/// `FromBytes`: every bit pattern of its size is a valid value, padding included
+/// (whatever the tracee had there lands in it, and is never looked at).
 ///
 /// # Safety
-/// Implementors must be plain old data: `repr(C)`, no pointers or references that
-/// matter to Rust, and valid for every bit pattern.
-pub unsafe trait Pod: Copy {}
+/// Implementors must be plain old data (`repr(C)` or a primitive, no references,
+/// pointers only as plain addresses) valid for every bit pattern.
+pub unsafe trait FromBytes: Copy {}
 
-// SAFETY: integers are valid for every bit pattern.
-unsafe impl Pod for u8 {}
-// SAFETY: as above.
-unsafe impl Pod for u16 {}
-// SAFETY: as above.
-unsafe impl Pod for u32 {}
-// SAFETY: as above.
-unsafe impl Pod for i32 {}
-// SAFETY: as above.
-unsafe impl Pod for u64 {}
-// SAFETY: arrays of integers are valid for every bit pattern.
-unsafe impl Pod for [i32; 2] {}
-// SAFETY: plain C structs of integers and pointers used as plain addresses.
-unsafe impl Pod for libc::msghdr {}
-// SAFETY: as above.
-unsafe impl Pod for libc::iovec {}
-// SAFETY: as above.
-unsafe impl Pod for libc::mmsghdr {}
-// SAFETY: as above.
-unsafe impl Pod for libc::timespec {}
-// SAFETY: as above.
-unsafe impl Pod for libc::linger {}
-// SAFETY: as above.
-unsafe impl Pod for libc::timeval {}
+/// A value whose bytes can be viewed as a `&[u8]` and written to tracee memory,
+/// as zerocopy's `IntoBytes`: it has no padding, whose bytes are uninitialised and
+/// may not be read. A C struct with padding (`msghdr`, `mmsghdr`) is written
+/// field by field instead ([`TraceeMemory::write_msghdr`], [`msghdr_bytes`]).
+///
+/// # Safety
+/// Implementors must be [`FromBytes`] types without padding: their size is the sum
+/// of their fields' sizes (the tests check each).
+pub unsafe trait IntoBytes: FromBytes {}
+
+/// Implements both byte views for types without padding.
+macro_rules! plain_data {
+    ($($ty:ty),* $(,)?) => {$(
+        // SAFETY: integers, arrays of them, and C structs of integers and pointers
+        // used as plain addresses are valid for every bit pattern.
+        unsafe impl FromBytes for $ty {}
+        // SAFETY: the type has no padding (checked by `plain_data_has_no_padding`).
+        unsafe impl IntoBytes for $ty {}
+    )*};
+}
+
+plain_data!(
+    u8,
+    u16,
+    u32,
+    i32,
+    u64,
+    [i32; 2],
+    libc::iovec,
+    libc::timespec,
+    libc::timeval,
+    libc::linger,
+);
+
+// SAFETY: a C struct of integers and pointers used as plain addresses: valid for
+// every bit pattern. It has padding, so it is not `IntoBytes`.
+unsafe impl FromBytes for libc::msghdr {}
+// SAFETY: as above (a `msghdr` and an unsigned int, with padding).
+unsafe impl FromBytes for libc::mmsghdr {}
 
 impl TraceeMemory {
     /// The memory of process `pid`.
@@ -78,15 +97,17 @@ impl TraceeMemory {
     }
 
     /// Reads one plain value at `addr`.
-    pub fn read<T: Pod>(&self, addr: u64) -> Result<T, Errno> {
+    pub fn read<T: FromBytes>(&self, addr: u64) -> Result<T, Errno> {
         let mut value = MaybeUninit::<T>::zeroed();
-        // SAFETY: the slice covers exactly the storage of `value`, which lives until the
-        // end of this function; `T: Pod` makes any bytes written into it a valid `T`.
+        // SAFETY: the slice covers exactly the storage of `value`, which lives until
+        // the end of this function and is initialised (zeroed); `T: FromBytes` makes
+        // any bytes written into it a valid `T`.
         let bytes = unsafe {
             std::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<u8>(), size_of::<T>())
         };
         self.read_into(addr, bytes)?;
-        // SAFETY: fully initialised above (zeroed, then overwritten), and `T: Pod`.
+        // SAFETY: fully initialised above (zeroed, then overwritten), and
+        // `T: FromBytes`.
         Ok(unsafe { value.assume_init() })
     }
 
@@ -124,12 +145,22 @@ impl TraceeMemory {
     }
 
     /// Writes one plain value to `addr`.
-    pub fn write<T: Pod>(&self, addr: u64, value: &T) -> Result<(), Errno> {
-        // SAFETY: `value` is a live reference to `size_of::<T>()` initialised bytes
-        // (`T: Pod` has no padding that matters to the kernel's copy).
+    pub fn write<T: IntoBytes>(&self, addr: u64, value: &T) -> Result<(), Errno> {
+        // SAFETY: `value` is a live reference to `size_of::<T>()` bytes, all of them
+        // initialised because `T: IntoBytes` has no padding.
         let bytes =
             unsafe { std::slice::from_raw_parts((value as *const T).cast::<u8>(), size_of::<T>()) };
         self.write_bytes(addr, bytes)
+    }
+
+    /// Writes message header `header` to `addr` field by field, in one system call,
+    /// leaving its padding as it was: a `msghdr` has padding, so it has no byte
+    /// view.
+    pub fn write_msghdr(&self, addr: u64, header: &libc::msghdr) -> Result<(), Errno> {
+        let fields = msghdr_fields(header);
+        let parts: Vec<(u64, &[u8])> =
+            fields.iter().map(|(offset, field)| (addr + *offset as u64, &field[..])).collect();
+        self.write_parts(&parts)
     }
 
     /// Reads a NUL-terminated string of at most `max` bytes (without the NUL).
@@ -153,23 +184,35 @@ impl TraceeMemory {
     }
 }
 
+impl ReadMemory for TraceeMemory {
+    fn read_bytes(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno> {
+        TraceeMemory::read_bytes(self, addr, len)
+    }
+}
+
+/// The fields of a `struct msghdr` as the kernel reads them, each with its offset:
+/// everything but the padding.
+fn msghdr_fields(header: &libc::msghdr) -> [(usize, Vec<u8>); 7] {
+    use std::mem::offset_of;
+    let address = |pointer: *mut libc::c_void| (pointer as u64).to_ne_bytes().to_vec();
+    [
+        (offset_of!(libc::msghdr, msg_name), address(header.msg_name)),
+        (offset_of!(libc::msghdr, msg_namelen), header.msg_namelen.to_ne_bytes().to_vec()),
+        (offset_of!(libc::msghdr, msg_iov), address(header.msg_iov.cast())),
+        (offset_of!(libc::msghdr, msg_iovlen), header.msg_iovlen.to_ne_bytes().to_vec()),
+        (offset_of!(libc::msghdr, msg_control), address(header.msg_control)),
+        (offset_of!(libc::msghdr, msg_controllen), header.msg_controllen.to_ne_bytes().to_vec()),
+        (offset_of!(libc::msghdr, msg_flags), header.msg_flags.to_ne_bytes().to_vec()),
+    ]
+}
+
 /// A `struct msghdr` as the kernel reads it, field by field (its padding left
 /// zero).
 pub fn msghdr_bytes(header: &libc::msghdr) -> [u8; size_of::<libc::msghdr>()] {
     let mut bytes = [0u8; size_of::<libc::msghdr>()];
-    let mut put = |offset: usize, field: &[u8]| {
-        bytes[offset..offset + field.len()].copy_from_slice(field);
-    };
-    put(std::mem::offset_of!(libc::msghdr, msg_name), &(header.msg_name as u64).to_ne_bytes());
-    put(std::mem::offset_of!(libc::msghdr, msg_namelen), &header.msg_namelen.to_ne_bytes());
-    put(std::mem::offset_of!(libc::msghdr, msg_iov), &(header.msg_iov as u64).to_ne_bytes());
-    put(std::mem::offset_of!(libc::msghdr, msg_iovlen), &header.msg_iovlen.to_ne_bytes());
-    put(
-        std::mem::offset_of!(libc::msghdr, msg_control),
-        &(header.msg_control as u64).to_ne_bytes(),
-    );
-    put(std::mem::offset_of!(libc::msghdr, msg_controllen), &header.msg_controllen.to_ne_bytes());
-    put(std::mem::offset_of!(libc::msghdr, msg_flags), &header.msg_flags.to_ne_bytes());
+    for (offset, field) in msghdr_fields(header) {
+        bytes[offset..offset + field.len()].copy_from_slice(&field);
+    }
     bytes
 }
 
@@ -230,6 +273,35 @@ mod tests {
         assert_eq!((copy.msg_name as u64, copy.msg_namelen), (0x1122, 16));
         assert_eq!((copy.msg_iovlen, copy.msg_flags), (3, 7));
         assert!(copy.msg_iov.is_null() && copy.msg_control.is_null());
+        let mut written = [0xffu8; size_of::<libc::msghdr>()];
+        mem.write_msghdr(written.as_mut_ptr() as u64, &header).unwrap();
+        let mut expected = [0xffu8; size_of::<libc::msghdr>()];
+        for (offset, field) in msghdr_fields(&header) {
+            expected[offset..offset + field.len()].copy_from_slice(&field);
+        }
+        assert_eq!(written, expected, "the fields written, the padding left as it was");
+        assert_eq!(written.iter().filter(|&&b| b == 0xff).count(), 8, "two gaps of 4 bytes");
+    }
+
+    #[test]
+    fn plain_data_has_no_padding() {
+        use libc::{c_int, c_long, c_void, size_t, suseconds_t, time_t};
+        assert_eq!(size_of::<[i32; 2]>(), 2 * size_of::<i32>());
+        assert_eq!(size_of::<libc::iovec>(), size_of::<*mut c_void>() + size_of::<size_t>());
+        assert_eq!(size_of::<libc::timespec>(), size_of::<time_t>() + size_of::<c_long>());
+        assert_eq!(size_of::<libc::timeval>(), size_of::<time_t>() + size_of::<suseconds_t>());
+        assert_eq!(size_of::<libc::linger>(), 2 * size_of::<c_int>());
+    }
+
+    #[test]
+    fn message_headers_have_padding_so_no_byte_view() {
+        use libc::{c_int, c_uint, c_void, size_t, socklen_t};
+        let pointer = size_of::<*mut c_void>();
+        let msghdr_fields = 3 * pointer + size_of::<socklen_t>() + 2 * size_of::<size_t>();
+        let msghdr_fields = msghdr_fields + size_of::<c_int>();
+        assert!(size_of::<libc::msghdr>() > msghdr_fields);
+        let mmsghdr_fields = size_of::<libc::msghdr>() + size_of::<c_uint>();
+        assert!(size_of::<libc::mmsghdr>() > mmsghdr_fields);
     }
 
     #[test]

@@ -15,9 +15,7 @@
 pub mod cidr;
 pub mod config;
 pub mod control;
-mod describe;
 pub mod kind;
-mod names;
 pub mod network;
 mod plain;
 pub mod sockaddr;
@@ -129,8 +127,8 @@ const MAX_SOCKADDR: u32 = 128;
 enum Outgoing {
     /// No address in play.
     Nothing,
-    /// `connect`'s and `bind`'s (argument 1) or `sendto`'s (argument 4) address.
-    Address { arg: usize, bytes: Vec<u8> },
+    /// The address `call` (a `connect`, `bind` or `sendto`) passes.
+    Address { call: Syscall, bytes: Vec<u8> },
     /// `sendmsg`'s header and the name it points to (`None`: none, or one the
     /// kernel refuses unread); for `sendmmsg`, its first message's.
     Message { header: libc::msghdr, name: Option<Vec<u8>>, msgvec: Option<u64> },
@@ -139,11 +137,12 @@ enum Outgoing {
 impl Outgoing {
     /// Reads what `call` passes; `EFAULT` where the kernel could not read it.
     fn read(memory: &TraceeMemory, call: &Syscall) -> Result<Self, Errno> {
-        let address = |arg, addr: u64, len: u32| {
-            if addr == 0 || len > MAX_SOCKADDR {
+        use crate::syscall::UserPtr;
+        let address = |addr: UserPtr, len: u32| {
+            if addr.is_null() || len > MAX_SOCKADDR {
                 return Ok(Self::Nothing); // the kernel's error, from no read
             }
-            Ok(Self::Address { arg, bytes: memory.read_bytes(addr, len as usize)? })
+            Ok(Self::Address { call: *call, bytes: memory.read_bytes(addr.0, len as usize)? })
         };
         let message = |at: u64, msgvec| {
             let header = memory.read::<libc::msghdr>(at)?;
@@ -155,8 +154,8 @@ impl Outgoing {
             Ok(Self::Message { header, name, msgvec })
         };
         match *call {
-            Syscall::Connect(c) | Syscall::Bind(c) => address(1, c.addr.0, c.addrlen),
-            Syscall::Sendto(c) => address(4, c.addr.0, c.addrlen),
+            Syscall::Connect(c) | Syscall::Bind(c) => address(c.addr, c.addrlen),
+            Syscall::Sendto(c) => address(c.addr, c.addrlen),
             Syscall::Sendmsg(c) => message(c.msg.0, None),
             Syscall::Sendmmsg(c) if c.vlen > 0 => message(c.msgvec.0, Some(c.msgvec.0)),
             _ => Ok(Self::Nothing),
@@ -191,21 +190,27 @@ impl Outgoing {
     /// `sendmsg` of its first message, whose array is returned for the exit
     /// (see [`finish_first_message`]).
     fn seal(self, stop: &mut SyscallStop) -> Result<Option<u64>, Errno> {
+        use crate::syscall::{AddrIn, Msg, Sendto, UserPtr};
         match self {
             Self::Nothing => Ok(None),
-            Self::Address { arg, bytes } => {
-                let at = stop.put_sealed(&bytes, 0)?;
-                stop.set_arg(arg, at);
+            Self::Address { call, bytes } => {
+                let addr = UserPtr(stop.put_sealed(&bytes, 0)?);
+                stop.rewrite(match call {
+                    Syscall::Connect(c) => Syscall::Connect(AddrIn { addr, ..c }),
+                    Syscall::Bind(c) => Syscall::Bind(AddrIn { addr, ..c }),
+                    Syscall::Sendto(c) => Syscall::Sendto(Sendto { addr, ..c }),
+                    other => other, // `read` makes an `Address` of the three above only
+                });
                 Ok(None)
             }
             Self::Message { header, name, msgvec } => {
                 let (at, _) = stop.put_sealed_header(header, name.as_deref())?;
-                if let Syscall::Sendmmsg(c) = stop.call() {
-                    stop.set_number(libc::SYS_sendmsg);
-                    stop.set_arg(2, c.flags as u32 as u64);
-                    stop.set_arg(3, 0);
-                }
-                stop.set_arg(1, at);
+                let msg = UserPtr(at);
+                stop.rewrite(match stop.call() {
+                    Syscall::Sendmmsg(c) => Syscall::Sendmsg(Msg { fd: c.fd, msg, flags: c.flags }),
+                    Syscall::Sendmsg(c) => Syscall::Sendmsg(Msg { msg, ..c }),
+                    other => other, // `read` makes a `Message` of the two above only
+                });
                 Ok(msgvec)
             }
         }
@@ -707,7 +712,7 @@ impl Module for Vunet {
     }
 
     fn describe(&self, memory: &TraceeMemory, call: &Syscall, result: i64) -> String {
-        describe::describe(memory, call, result)
+        crate::syscall::render::arguments(memory, call, result)
     }
 
     fn process_started(&mut self, process: Pid, parent: Option<Pid>) {

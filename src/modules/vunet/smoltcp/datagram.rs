@@ -466,11 +466,11 @@ impl SmoltcpStack {
         let cmsg = super::errqueue::control_message(level, kind, &i32::from(ttl).to_ne_bytes());
         if control == 0 || used + cmsg.len() > room {
             header.msg_flags |= libc::MSG_CTRUNC;
-            return memory.write(msg, &header);
+            return memory.write_msghdr(msg, &header);
         }
         memory.write_bytes(control + used as u64, &cmsg)?;
         header.msg_controllen = used + cmsg.len();
-        memory.write(msg, &header)
+        memory.write_msghdr(msg, &header)
     }
 
     pub(super) fn recvfrom(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
@@ -577,7 +577,7 @@ impl MsgNamePatch {
         let mut header = memory.read::<libc::msghdr>(self.msg)?;
         header.msg_controllen = shadow.msg_hdr.msg_controllen;
         header.msg_flags = shadow.msg_hdr.msg_flags;
-        memory.write(self.msg, &header)?;
+        memory.write_msghdr(self.msg, &header)?;
         if entry {
             memory.write(self.msg + MMSG_LEN_OFFSET, &shadow.msg_len)?;
         }

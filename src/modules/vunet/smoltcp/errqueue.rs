@@ -191,7 +191,7 @@ impl SmoltcpStack {
                 memory.write_bytes(header.msg_control as u64, &cmsg)?;
                 header.msg_controllen = cmsg.len();
             }
-            memory.write(msg, &header)?;
+            memory.write_msghdr(msg, &header)?;
             Ok(copied as i64)
         })();
         result(written)

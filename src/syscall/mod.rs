@@ -1,12 +1,32 @@
-//! Typed decoding of the system calls netvm can trap.
+//! The system calls netvm traps, as a vocabulary of types: what each call's
+//! arguments are, how they are decoded from and encoded back into raw registers,
+//! and how they read in the `--trace` log.
 //!
 //! Handlers never look at raw registers: a trapped call arrives as one [`Syscall`]
 //! variant whose fields are named and typed as in the kernel's prototype (`int`
-//! arguments truncated to 32 bits exactly as the kernel does). Pointers stay tracee
-//! addresses ([`UserPtr`]); reading what they point to is the handler's business,
-//! through [`TraceeMemory`](super::memory::TraceeMemory).
+//! arguments truncated to 32 bits exactly as the kernel does), and a call a
+//! handler changes is re-encoded from that form ([`Syscall::encode`]). Pointers
+//! stay tracee addresses ([`UserPtr`]); reading what they point to is the
+//! business of whoever holds the tracee's memory, through [`ReadMemory`].
+//!
+//! This module knows the Linux ABI and nothing of ptrace: the tracer depends on
+//! it, not the other way round.
+
+pub mod names;
+pub mod render;
+pub mod sockaddr;
 
 use std::fmt;
+
+use nix::errno::Errno;
+
+/// Read access to a tracee's memory, as much as rendering a call needs: the
+/// tracer implements it for its processes, tests for a fake.
+pub trait ReadMemory {
+    /// Copies `len` bytes from `addr`; an address the tracee could not read is
+    /// `EFAULT`.
+    fn read_bytes(&self, addr: u64, len: usize) -> Result<Vec<u8>, Errno>;
+}
 
 /// An address in the tracee's memory.
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -321,19 +341,19 @@ fn int(raw: u64) -> i32 {
 impl Syscall {
     /// Decodes call `number` with raw arguments `a`.
     pub fn decode(number: i64, a: [u64; 6]) -> Self {
+        Self::decode_socket(number, a)
+            .or_else(|| Self::decode_transfer(number, a))
+            .or_else(|| Self::decode_process(number, a))
+            .unwrap_or(Self::Other { number, args: a })
+    }
+
+    /// The calls that make, name, connect and configure sockets.
+    fn decode_socket(number: i64, a: [u64; 6]) -> Option<Self> {
         let addr_in = || AddrIn { fd: int(a[0]), addr: UserPtr(a[1]), addrlen: a[2] as u32 };
         let addr_out = || AddrOut { fd: int(a[0]), addr: UserPtr(a[1]), addrlen: UserPtr(a[2]) };
-        let msg = || Msg { fd: int(a[0]), msg: UserPtr(a[1]), flags: int(a[2]) };
-        let mmsg = |timeout| Mmsg {
-            fd: int(a[0]),
-            msgvec: UserPtr(a[1]),
-            vlen: a[2] as u32,
-            flags: int(a[3]),
-            timeout: UserPtr(timeout),
-        };
         let accept =
             |flags| Accept { fd: int(a[0]), addr: UserPtr(a[1]), addrlen: UserPtr(a[2]), flags };
-        match number {
+        Some(match number {
             libc::SYS_socket => {
                 Self::Socket(Socket { domain: int(a[0]), ty: int(a[1]), protocol: int(a[2]) })
             }
@@ -365,6 +385,24 @@ impl Syscall {
                 optlen: a[4] as u32,
             }),
             libc::SYS_shutdown => Self::Shutdown(Shutdown { fd: int(a[0]), how: int(a[1]) }),
+            libc::SYS_ioctl => {
+                Self::Ioctl(Ioctl { fd: int(a[0]), request: a[1] as u32, arg: a[2] })
+            }
+            _ => return None,
+        })
+    }
+
+    /// The calls that send and receive data.
+    fn decode_transfer(number: i64, a: [u64; 6]) -> Option<Self> {
+        let msg = || Msg { fd: int(a[0]), msg: UserPtr(a[1]), flags: int(a[2]) };
+        let mmsg = |timeout| Mmsg {
+            fd: int(a[0]),
+            msgvec: UserPtr(a[1]),
+            vlen: a[2] as u32,
+            flags: int(a[3]),
+            timeout: UserPtr(timeout),
+        };
+        Some(match number {
             libc::SYS_sendto => Self::Sendto(Sendto {
                 fd: int(a[0]),
                 buf: UserPtr(a[1]),
@@ -385,9 +423,14 @@ impl Syscall {
             libc::SYS_recvmsg => Self::Recvmsg(msg()),
             libc::SYS_sendmmsg => Self::Sendmmsg(mmsg(0)),
             libc::SYS_recvmmsg => Self::Recvmmsg(mmsg(a[4])),
-            libc::SYS_ioctl => {
-                Self::Ioctl(Ioctl { fd: int(a[0]), request: a[1] as u32, arg: a[2] })
-            }
+            _ => return None,
+        })
+    }
+
+    /// The calls that create processes and namespaces or reach into another
+    /// process.
+    fn decode_process(number: i64, a: [u64; 6]) -> Option<Self> {
+        Some(match number {
             libc::SYS_clone => Self::Clone(CloneFlags { flags: a[0] }),
             libc::SYS_unshare => Self::Unshare(CloneFlags { flags: a[0] }),
             libc::SYS_setns => Self::Setns(Setns { fd: int(a[0]), nstype: int(a[1]) }),
@@ -404,8 +447,8 @@ impl Syscall {
                 flags: a[2] as u32,
             }),
             libc::SYS_kcmp => Self::Kcmp(Kcmp { pid1: int(a[0]), pid2: int(a[1]), ty: int(a[2]) }),
-            _ => Self::Other { number, args: a },
-        }
+            _ => return None,
+        })
     }
 
     /// The call's number and raw arguments: the inverse of [`Syscall::decode`], for
