@@ -24,9 +24,9 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::{Answer, Disposition, Module};
+use crate::syscall::{CloneFlags, ProcessAccess, Syscall};
 use crate::tracer::filter::{ArgTest, TrapRule};
-use crate::tracer::syscall::{CloneFlags, ProcessAccess};
-use crate::tracer::{Syscall, SyscallStop, TraceeMemory, thread_group_of};
+use crate::tracer::{SyscallStop, TraceeMemory, thread_group_of};
 
 /// The clone flags that are refused.
 const REFUSED_CLONE_FLAGS: [u64; 2] = [libc::CLONE_UNTRACED as u64, libc::CLONE_NEWNET as u64];

@@ -21,8 +21,9 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::config::{Fault, Table};
+use crate::syscall::Syscall;
 use crate::tracer::filter::TrapRule;
-use crate::tracer::{Handler, Resume, Syscall, SyscallStop, TraceeMemory};
+use crate::tracer::{Handler, Resume, SyscallStop, TraceeMemory};
 use trace::TraceLog;
 
 /// The configuration of the modules a session loads: `modules.toml` read with

@@ -36,8 +36,9 @@ use nix::unistd::Pid;
 use crate::fdtable::{FdTable, FdTarget, SocketId};
 use crate::modules::{Answer, Disposition, Module};
 use crate::sandbox::{Entered, Fence};
+use crate::syscall::{AddrIn, Msg, Sendto, Syscall, UserPtr};
 use crate::tracer::filter::{ArgTest, TrapRule};
-use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
+use crate::tracer::{SyscallStop, TraceeMemory};
 
 use config::VunetConfig;
 use control::{ControlSocket, Reply, Request};
@@ -137,7 +138,6 @@ enum Outgoing {
 impl Outgoing {
     /// Reads what `call` passes; `EFAULT` where the kernel could not read it.
     fn read(memory: &TraceeMemory, call: &Syscall) -> Result<Self, Errno> {
-        use crate::syscall::UserPtr;
         let address = |addr: UserPtr, len: u32| {
             if addr.is_null() || len > MAX_SOCKADDR {
                 return Ok(Self::Nothing); // the kernel's error, from no read
@@ -190,7 +190,6 @@ impl Outgoing {
     /// `sendmsg` of its first message, whose array is returned for the exit
     /// (see [`finish_first_message`]).
     fn seal(self, stop: &mut SyscallStop) -> Result<Option<u64>, Errno> {
-        use crate::syscall::{AddrIn, Msg, Sendto, UserPtr};
         match self {
             Self::Nothing => Ok(None),
             Self::Address { call, bytes } => {

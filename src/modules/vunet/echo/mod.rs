@@ -35,8 +35,8 @@ use crate::modules::Disposition;
 use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
 use crate::modules::vunet::network::Network;
 use crate::modules::vunet::stack::{Activity, Claims, SetupError, Stack};
-use crate::tracer::syscall::{AddrIn, Socket, UserPtr};
-use crate::tracer::{Syscall, SyscallStop};
+use crate::syscall::{AddrIn, Socket, Syscall, UserPtr};
+use crate::tracer::SyscallStop;
 
 /// The `echo` kind.
 pub static KIND: Kind = Kind;
