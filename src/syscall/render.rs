@@ -261,12 +261,9 @@ mod tests {
         }
     }
 
+    /// `ip:port` as a `struct sockaddr_in`.
     fn sockaddr_in(port: u16, ip: [u8; 4]) -> Vec<u8> {
-        let mut b = vec![0u8; 16];
-        b[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
-        b[2..4].copy_from_slice(&port.to_be_bytes());
-        b[4..8].copy_from_slice(&ip);
-        b
+        super::super::sockaddr::encode((ip, port).into(), libc::AF_INET)
     }
 
     #[test]

@@ -159,12 +159,9 @@ fn lossy(bytes: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// `ip:port` as a `struct sockaddr_in`.
     fn sockaddr_in(port: u16, ip: [u8; 4]) -> Vec<u8> {
-        let mut b = vec![0u8; 16];
-        b[..2].copy_from_slice(&(libc::AF_INET as u16).to_ne_bytes());
-        b[2..4].copy_from_slice(&port.to_be_bytes());
-        b[4..8].copy_from_slice(&ip);
-        b
+        encode((ip, port).into(), libc::AF_INET)
     }
 
     #[test]
