@@ -66,7 +66,7 @@ fn mount_all(
                 Some(RouterInterface {
                     switch: *switches.get(i.switch.as_ref()?)?,
                     mac: i.mac,
-                    addresses: i.addresses.iter().map(|c| (c.ip, c.prefix)).collect(),
+                    addresses: i.addresses.clone(),
                     capture: i.capture.clone(),
                 })
             })

@@ -35,6 +35,7 @@ use smoltcp::wire::{
 };
 
 use super::{Frame, RouterInterface};
+use crate::modules::vunet::cidr::Cidr;
 
 /// TTL / hop limit of the packets the router originates (replies and errors).
 const ORIGINATED_HOP_LIMIT: u8 = 64;
@@ -112,7 +113,7 @@ impl Router {
                 return Err(invalid(format!("router MAC address {mac} is not a unicast address")));
             }
             let mut port = Port { mac, ipv4: Vec::new(), ipv6: Vec::new() };
-            for &(address, prefix_len) in &interface.addresses {
+            for &Cidr { ip: address, prefix: prefix_len } in &interface.addresses {
                 match address {
                     IpAddr::V4(address) if prefix_len <= 32 => {
                         port.ipv4.push(Ipv4Cidr::new(address, prefix_len))

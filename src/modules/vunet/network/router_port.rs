@@ -1,9 +1,9 @@
 //! A router's interfaces as plugs: one [`RouterPort`] per interface, each on its own
 //! link, all sharing one [`Router`].
 
+use crate::modules::vunet::cidr::Cidr;
 use std::cell::RefCell;
 use std::io;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::Instant;
@@ -21,7 +21,7 @@ pub struct RouterInterface {
     pub mac: [u8; 6],
     /// Its addresses with their prefix lengths, which also define the connected subnets
     /// it routes to. An EUI-64 `fe80::/64` link-local address is always added.
-    pub addresses: Vec<(IpAddr, u8)>,
+    pub addresses: Vec<Cidr>,
     /// An extra capture file for this interface's link (see [`Network::plug`]).
     pub capture: Option<PathBuf>,
 }

@@ -14,6 +14,7 @@ use smoltcp::wire::{
 
 use super::router::{MAX_PACKETS_PER_UNRESOLVED_NEIGHBOR, link_local_address, solicited_node};
 use super::*;
+use crate::modules::vunet::cidr::Cidr;
 
 const GW_MAC_0: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
 const GW_MAC_1: [u8; 6] = [0x02, 0, 0, 0, 0x02, 0x01];
@@ -52,13 +53,13 @@ fn lab_with_captures(capture_dir: Option<PathBuf>) -> Lab {
             RouterInterface {
                 switch: sw0,
                 mac: GW_MAC_0,
-                addresses: vec![(GW_V4_0.into(), 24), (GW_V6_0.into(), 64)],
+                addresses: vec![Cidr::new(GW_V4_0.into(), 24), Cidr::new(GW_V6_0.into(), 64)],
                 capture: None,
             },
             RouterInterface {
                 switch: sw1,
                 mac: GW_MAC_1,
-                addresses: vec![(GW_V4_1.into(), 24), (GW_V6_1.into(), 64)],
+                addresses: vec![Cidr::new(GW_V4_1.into(), 24), Cidr::new(GW_V6_1.into(), 64)],
                 capture: None,
             },
         ],
@@ -816,7 +817,7 @@ fn router_configuration_errors_add_nothing() {
     let interface = |mac: [u8; 6], prefix: u8| RouterInterface {
         switch: sw0,
         mac,
-        addresses: vec![(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), prefix)],
+        addresses: vec![Cidr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), prefix)],
         capture: None,
     };
     assert!(
