@@ -36,6 +36,27 @@ fn any_connection_on_an_echo_stack_is_echoed_after_the_banner() {
     }
 }
 
+/// Binds, listens and asks for interfaces on a socket of the echo stack: each
+/// would reach past the toy (an `AF_UNIX` name of anyone's, the kernel's
+/// interfaces), so each is refused.
+const REACH_PAST: &str = "import socket, errno, fcntl\n\
+    s = socket.socket()\n\
+    def attempt(what, call):\n    try:\n        call(); print(what, 'ok')\n    \
+    except OSError as e:\n        print(what, errno.errorcode[e.errno])\n\
+    attempt('bind', lambda: s.bind(('0.0.0.0', 80)))\n\
+    attempt('listen', lambda: s.listen())\n\
+    attempt('ioctl', lambda: fcntl.ioctl(s, 0x8912, bytes(40)))\n";
+
+#[test]
+fn what_the_toy_does_not_serve_is_refused() {
+    let dir = TempDir::new("echo-refused");
+    let config = dir.write("modules.toml", ECHO.as_bytes(), 0o644);
+    let cmd: Vec<String> = [python(), "-c", REACH_PAST].iter().map(|s| s.to_string()).collect();
+    let out = run_netvm_cmd(User::Invoker, &["run", "--config", config.to_str().unwrap()], &cmd);
+    out.assert_code(0);
+    assert_eq!(out.stdout, "bind ENOTSUP\nlisten ENOTSUP\nioctl ENOTSUP\n", "{out}");
+}
+
 #[test]
 fn the_echo_kind_owns_its_key_and_is_listed() {
     let dir = TempDir::new("echo-keys");

@@ -56,9 +56,10 @@ struct VunetTable {
     switches: Vec<SwitchConfig>,
     #[serde(default, rename = "router")]
     router_tables: Vec<RouterConfig>,
+    /// Tables, each read on its own (see [`read_stack`]).
     #[serde(default, rename = "stack")]
     #[allow(dead_code)]
-    stacks: Vec<IgnoredAny>,
+    stacks: Vec<HashMap<String, IgnoredAny>>,
 }
 
 /// One `[[vunet.switch]]`: a named L2 segment.

@@ -190,6 +190,14 @@ fn syntax_and_typos_are_refused_with_their_line() {
 }
 
 #[test]
+fn stacks_are_tables() {
+    let text = "[vunet]\ndefault = \"none\"\nstack = [1]\n";
+    assert_refused(text, "stack = ", "invalid type: integer `1`, expected a map");
+    let text = "[vunet]\ndefault = \"none\"\n[[vunet.stack]]\nname = 5\nkind = \"none\"\n";
+    assert_refused(text, "name = 5", "invalid type: integer `5`, expected a string");
+}
+
+#[test]
 fn always_available_stacks_can_be_the_default_unlisted() {
     let text = "[vunet]\ndefault = \"none\"\n";
     assert!(parse(text, &Origin::BuiltIn).is_ok());

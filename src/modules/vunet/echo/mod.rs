@@ -205,6 +205,12 @@ impl Stack for EchoStack {
     fn on_socket(&mut self, _socket: SocketId, stop: &mut SyscallStop) -> Disposition {
         match stop.call() {
             Syscall::Connect(call) => self.connect(stop, call),
+            // A program's own name or listener, or the kernel's interfaces, would
+            // reach past the toy: not served.
+            Syscall::Bind(_) | Syscall::Listen(_) | Syscall::Accept(_) | Syscall::Ioctl(_) => {
+                Disposition::Return(-(Errno::EOPNOTSUPP as i64))
+            }
+            // Sends and receives on a connected stream ignore any address.
             _ => Disposition::Kernel,
         }
     }
