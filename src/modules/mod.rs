@@ -16,6 +16,7 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
+use nix::errno::Errno;
 use nix::unistd::Pid;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -63,6 +64,17 @@ pub enum Disposition {
     /// Not yet: the module is waiting on its own work (the network) and wants to
     /// see the call again in a moment, as if made anew.
     Retry,
+}
+
+/// What a handler makes of a call: a [`Disposition`], or the errno the call fails
+/// with (so that handlers can use `?`).
+pub type Handled = Result<Disposition, Errno>;
+
+impl Disposition {
+    /// The disposition of a handled call: an error is the call's `-errno`.
+    pub fn of(handled: Handled) -> Self {
+        handled.unwrap_or_else(|e| Self::Return(-(e as i64)))
+    }
 }
 
 /// A module's answer, with who gave it (shown in the trace: a stack's name, or

@@ -34,7 +34,7 @@ use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::fdtable::{FdTable, FdTarget, SocketId};
-use crate::modules::{Answer, Disposition, Module};
+use crate::modules::{Answer, Disposition, Handled, Module};
 use crate::sandbox::{Entered, Fence};
 use crate::syscall::{AddrIn, Msg, Sendto, Syscall, UserPtr};
 use crate::tracer::filter::{ArgTest, TrapRule};
@@ -229,10 +229,6 @@ fn finish_first_message(stop: &mut SyscallStop, msgvec: u64) {
         Ok(()) => stop.set_result(1),
         Err(e) => stop.set_result(-(e as i64)),
     }
-}
-
-fn errno(e: Errno) -> Disposition {
-    Disposition::Return(-(e as i64))
 }
 
 /// `SIOCOUTQNSD`, a socket's unsent bytes: no interface request.
@@ -444,17 +440,14 @@ impl Vunet {
     /// [`SyscallStop::put_sealed`]). Refused: a call that would act on the network
     /// of a socket from outside, one that names a carrier (a process would cross
     /// to a stack past it), and without namespaces an interface request.
-    fn kernel_call(&mut self, stop: &mut SyscallStop, socket: Option<SocketId>) -> Disposition {
+    fn kernel_call(&mut self, stop: &mut SyscallStop, socket: Option<SocketId>) -> Handled {
         let call = stop.call();
-        let outgoing = match Outgoing::read(&stop.memory(), &call) {
-            Ok(outgoing) => outgoing,
-            Err(e) => return errno(e),
-        };
+        let outgoing = Outgoing::read(&stop.memory(), &call)?;
         if let Some(socket) = socket
             && outgoing.reaches_a_network(&call)
             && self.is_foreign(stop, socket)
         {
-            return errno(Errno::EPERM);
+            return Err(Errno::EPERM);
         }
         if self.fence == Fence::FilterOnly
             && let Syscall::Ioctl(c) = call
@@ -463,23 +456,21 @@ impl Vunet {
         {
             // Without a namespace of its own, the kernel would answer about the
             // host's interfaces: as on a host without the interface asked for.
-            return errno(Errno::ENODEV);
+            return Err(Errno::ENODEV);
         }
         if outgoing.name().is_some_and(|name| self.stacks.iter().any(|s| s.reserves(name))) {
-            let refusal = if matches!(call, Syscall::Bind(_)) {
-                Errno::EADDRINUSE
-            } else {
-                Errno::ECONNREFUSED
+            let refusal = match call {
+                Syscall::Bind(_) => Errno::EADDRINUSE,
+                _ => Errno::ECONNREFUSED,
             };
-            return errno(refusal);
+            return Err(refusal);
         }
-        match outgoing.seal(stop) {
-            Ok(Some(msgvec)) => {
+        match outgoing.seal(stop)? {
+            Some(msgvec) => {
                 self.native_mmsg.insert(stop.tid, msgvec);
-                Disposition::KernelThenFinish
+                Ok(Disposition::KernelThenFinish)
             }
-            Ok(None) => Disposition::Kernel,
-            Err(e) => errno(e),
+            None => Ok(Disposition::Kernel),
         }
     }
 
@@ -683,7 +674,7 @@ impl Module for Vunet {
     fn handle(&mut self, stop: &mut SyscallStop) -> Answer {
         let (stack, disposition) = match self.route(stop) {
             Route::Kernel(socket) => {
-                let disposition = self.kernel_call(stop, socket);
+                let disposition = Disposition::of(self.kernel_call(stop, socket));
                 return Answer { by: self.kernel.clone(), disposition };
             }
             Route::Create(stack) => (stack, self.stacks[stack].create(stop)),

@@ -31,7 +31,7 @@ use serde::de::IgnoredAny;
 
 use crate::config::{Fault, Table};
 use crate::fdtable::{FdTarget, SocketId};
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
 use crate::modules::vunet::network::Network;
 use crate::modules::vunet::stack::{Activity, Claims, SetupError, Stack};
@@ -157,32 +157,28 @@ impl EchoStack {
     }
 
     /// `socket`: a TCP socket becomes an `AF_UNIX` stream socket.
-    fn create_socket(&self, stop: &mut SyscallStop, socket: Socket) -> Disposition {
+    fn create_socket(&self, stop: &mut SyscallStop, socket: Socket) -> Handled {
         let flags = socket.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         let inet = [libc::AF_INET, libc::AF_INET6].contains(&socket.domain);
         let tcp = socket.ty & !flags == libc::SOCK_STREAM
             && [0, libc::IPPROTO_TCP].contains(&socket.protocol);
         if !inet || !tcp {
-            return Disposition::Return(-(Errno::EAFNOSUPPORT as i64));
+            return Err(Errno::EAFNOSUPPORT);
         }
         stop.rewrite(Syscall::Socket(Socket {
             domain: libc::AF_UNIX,
             ty: libc::SOCK_STREAM | flags,
             protocol: 0,
         }));
-        Disposition::KernelThenFinish
+        Ok(Disposition::KernelThenFinish)
     }
 
     /// `connect`, to wherever: to the service.
-    fn connect(&self, stop: &mut SyscallStop, call: AddrIn) -> Disposition {
-        match stop.put_sealed(&self.address, 0) {
-            Ok(at) => {
-                let addrlen = self.address.len() as u32;
-                stop.rewrite(Syscall::Connect(AddrIn { addr: UserPtr(at), addrlen, ..call }));
-                Disposition::Kernel
-            }
-            Err(e) => Disposition::Return(-(e as i64)),
-        }
+    fn connect(&self, stop: &mut SyscallStop, call: AddrIn) -> Handled {
+        let addr = UserPtr(stop.put_sealed(&self.address, 0)?);
+        let addrlen = self.address.len() as u32;
+        stop.rewrite(Syscall::Connect(AddrIn { addr, addrlen, ..call }));
+        Ok(Disposition::Kernel)
     }
 }
 
@@ -196,23 +192,23 @@ impl Stack for EchoStack {
     }
 
     fn create(&mut self, stop: &mut SyscallStop) -> Disposition {
-        match stop.call() {
+        Disposition::of(match stop.call() {
             Syscall::Socket(socket) => self.create_socket(stop, socket),
-            _ => Disposition::Return(-(Errno::EOPNOTSUPP as i64)),
-        }
+            _ => Err(Errno::EOPNOTSUPP),
+        })
     }
 
     fn on_socket(&mut self, _socket: SocketId, stop: &mut SyscallStop) -> Disposition {
-        match stop.call() {
+        Disposition::of(match stop.call() {
             Syscall::Connect(call) => self.connect(stop, call),
             // A program's own name or listener, or the kernel's interfaces, would
             // reach past the toy: not served.
             Syscall::Bind(_) | Syscall::Listen(_) | Syscall::Accept(_) | Syscall::Ioctl(_) => {
-                Disposition::Return(-(Errno::EOPNOTSUPP as i64))
+                Err(Errno::EOPNOTSUPP)
             }
             // Sends and receives on a connected stream ignore any address.
-            _ => Disposition::Kernel,
-        }
+            _ => Ok(Disposition::Kernel),
+        })
     }
 
     fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
