@@ -16,11 +16,14 @@ pub mod cidr;
 pub mod config;
 pub mod control;
 pub mod kind;
+mod mount;
 pub mod network;
+mod outside;
 mod plain;
 pub mod sockaddr;
 pub mod stack;
 pub mod status;
+mod sweep;
 
 kind::stack_kinds!(none, host, smoltcp, echo);
 
@@ -30,73 +33,20 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::fdtable::{FdTable, FdTarget, SocketId};
-use crate::modules::{Answer, Disposition, Handled, Module};
+use crate::modules::{Answer, Disposition, Module};
 use crate::sandbox::{Entered, Fence};
-use crate::syscall::{AddrIn, Msg, Sendto, Syscall, UserPtr};
+use crate::syscall::Syscall;
 use crate::tracer::filter::{ArgTest, TrapRule};
 use crate::tracer::{SyscallStop, TraceeMemory};
 
 use config::VunetConfig;
 use control::{ControlSocket, Reply, Request};
-use kind::Mount;
-use network::{Network, RouterInterface};
+use mount::{mount_all, mount_unconfigured};
+use network::Network;
 pub use stack::{Activity, Claims, SetupError, Stack, StackId, earliest};
-
-/// Builds the session's network (switches and routers) and mounts every stack of
-/// `config`, plugging their interfaces into it.
-fn mount_all(
-    config: &VunetConfig,
-    capture_dir: Option<PathBuf>,
-    registry: &mio::Registry,
-) -> Result<(Network, Vec<Box<dyn Stack>>), SetupError> {
-    let mut network = Network::new(capture_dir);
-    let mut switches = HashMap::new();
-    for name in config.switch_names() {
-        switches.insert(name.clone(), network.add_switch(&name));
-    }
-    for router in config.routers() {
-        let interfaces = router
-            .interfaces
-            .iter()
-            .filter_map(|i| {
-                Some(RouterInterface {
-                    switch: *switches.get(i.switch.as_ref()?)?,
-                    mac: i.mac,
-                    addresses: i.addresses.clone(),
-                    capture: i.capture.clone(),
-                })
-            })
-            .collect();
-        network
-            .add_router(&router.name, interfaces)
-            .map_err(|e| SetupError(format!("router {}: {e}", router.name)))?;
-    }
-    let mut stacks = Vec::new();
-    for (index, stack) in config.stacks.iter().enumerate() {
-        let name = stack.name.get_ref();
-        let mut mount = Mount { name, index, network: &mut network, switches: &switches, registry };
-        stacks.push(stack.section.mount(&mut mount)?);
-    }
-    Ok((network, stacks))
-}
-
-/// Mounts the stack `name` that no configuration declares, if its kind allows
-/// (`none` and `host` can always be chosen at launch).
-fn mount_unconfigured(
-    name: &str,
-    index: usize,
-    network: &mut Network,
-    registry: &mio::Registry,
-) -> Option<Result<Box<dyn Stack>, SetupError>> {
-    let config = KINDS.find(name)?.unconfigured()?;
-    let switches = HashMap::new();
-    let mut mount = Mount { name, index, network, switches: &switches, registry };
-    Some(config.mount(&mut mount))
-}
 
 impl From<UnknownStack> for SetupError {
     fn from(e: UnknownStack) -> Self {
@@ -112,152 +62,6 @@ enum Route {
     Socket(StackId, SocketId),
     /// A call on anything else, for the kernel: the socket's identity if it is one.
     Kernel(Option<SocketId>),
-}
-
-/// Whether an `ioctl` request is about the network's interfaces (`SIOCGIFCONF`,
-/// `SIOCSIFFLAGS`, routes, ARP, ...) rather than about the socket it is made on.
-fn is_interface_request(request: u32) -> bool {
-    (0x890B..=0x89FF).contains(&request) && request != SIOCOUTQNSD_REQUEST
-}
-
-/// The largest socket address the kernel takes (`sizeof(struct sockaddr_storage)`).
-const MAX_SOCKADDR: u32 = 128;
-
-/// What a call on a socket no stack owns hands the kernel to send to, read once
-/// from the program's memory.
-enum Outgoing {
-    /// No address in play.
-    Nothing,
-    /// The address `call` (a `connect`, `bind` or `sendto`) passes.
-    Address { call: Syscall, bytes: Vec<u8> },
-    /// `sendmsg`'s header and the name it points to (`None`: none, or one the
-    /// kernel refuses unread); for `sendmmsg`, its first message's.
-    Message { header: libc::msghdr, name: Option<Vec<u8>>, msgvec: Option<u64> },
-}
-
-impl Outgoing {
-    /// Reads what `call` passes; `EFAULT` where the kernel could not read it.
-    fn read(memory: &TraceeMemory, call: &Syscall) -> Result<Self, Errno> {
-        let address = |addr: UserPtr, len: u32| {
-            if addr.is_null() || len > MAX_SOCKADDR {
-                return Ok(Self::Nothing); // the kernel's error, from no read
-            }
-            Ok(Self::Address { call: *call, bytes: memory.read_bytes(addr.0, len as usize)? })
-        };
-        let message = |at: u64, msgvec| {
-            let header = memory.read::<libc::msghdr>(at)?;
-            let name = if header.msg_name.is_null() || header.msg_namelen > MAX_SOCKADDR {
-                None
-            } else {
-                Some(memory.read_bytes(header.msg_name as u64, header.msg_namelen as usize)?)
-            };
-            Ok(Self::Message { header, name, msgvec })
-        };
-        match *call {
-            Syscall::Connect(c) | Syscall::Bind(c) => address(c.addr, c.addrlen),
-            Syscall::Sendto(c) => address(c.addr, c.addrlen),
-            Syscall::Sendmsg(c) => message(c.msg.0, None),
-            Syscall::Sendmmsg(c) if c.vlen > 0 => message(c.msgvec.0, Some(c.msgvec.0)),
-            _ => Ok(Self::Nothing),
-        }
-    }
-
-    /// The address the call sends to or binds, if any.
-    fn name(&self) -> Option<&[u8]> {
-        match self {
-            Self::Address { bytes, .. } => Some(bytes),
-            Self::Message { name, .. } => name.as_deref(),
-            Self::Nothing => None,
-        }
-    }
-
-    /// Whether `call` could act on its socket's network: connect, bind, listen,
-    /// an option (a multicast group, a device), an interface request, a send to
-    /// an address. Reads, writes and questions about the socket itself could not.
-    fn reaches_a_network(&self, call: &Syscall) -> bool {
-        match call {
-            Syscall::Connect(_)
-            | Syscall::Bind(_)
-            | Syscall::Listen(_)
-            | Syscall::Setsockopt(_) => true,
-            Syscall::Ioctl(c) => is_interface_request(c.request),
-            Syscall::Sendto(_) => true,
-            _ => matches!(self, Self::Message { header, .. } if !header.msg_name.is_null()),
-        }
-    }
-
-    /// Points the call at a sealed copy of what was read. A `sendmmsg` becomes the
-    /// `sendmsg` of its first message, whose array is returned for the exit
-    /// (see [`finish_first_message`]).
-    fn seal(self, stop: &mut SyscallStop) -> Result<Option<u64>, Errno> {
-        match self {
-            Self::Nothing => Ok(None),
-            Self::Address { call, bytes } => {
-                let addr = UserPtr(stop.put_sealed(&bytes, 0)?);
-                stop.rewrite(match call {
-                    Syscall::Connect(c) => Syscall::Connect(AddrIn { addr, ..c }),
-                    Syscall::Bind(c) => Syscall::Bind(AddrIn { addr, ..c }),
-                    Syscall::Sendto(c) => Syscall::Sendto(Sendto { addr, ..c }),
-                    other => other, // `read` makes an `Address` of the three above only
-                });
-                Ok(None)
-            }
-            Self::Message { header, name, msgvec } => {
-                let (at, _) = stop.put_sealed_header(header, name.as_deref())?;
-                let msg = UserPtr(at);
-                stop.rewrite(match stop.call() {
-                    Syscall::Sendmmsg(c) => Syscall::Sendmsg(Msg { fd: c.fd, msg, flags: c.flags }),
-                    Syscall::Sendmsg(c) => Syscall::Sendmsg(Msg { msg, ..c }),
-                    other => other, // `read` makes a `Message` of the two above only
-                });
-                Ok(msgvec)
-            }
-        }
-    }
-}
-
-/// A `sendmmsg` that ran as the `sendmsg` of its first message returns 1 and
-/// that message's length, in the program's array at `msgvec`, as the kernel
-/// would have written it.
-fn finish_first_message(stop: &mut SyscallStop, msgvec: u64) {
-    let sent = stop.result();
-    if sent < 0 {
-        return;
-    }
-    let at = msgvec + std::mem::offset_of!(libc::mmsghdr, msg_len) as u64;
-    match stop.memory().write(at, &(sent as u32)) {
-        Ok(()) => stop.set_result(1),
-        Err(e) => stop.set_result(-(e as i64)),
-    }
-}
-
-/// `SIOCOUTQNSD`, a socket's unsent bytes: no interface request.
-const SIOCOUTQNSD_REQUEST: u32 = 0x894B;
-
-/// How many finished calls pass between sweeps of closed sockets.
-const SWEEP_EVERY: u32 = 256;
-/// The longest time between sweeps while sockets are open.
-const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
-
-/// The inodes of every `AF_UNIX` socket of this network namespace.
-fn live_unix_sockets() -> std::io::Result<std::collections::HashSet<SocketId>> {
-    // Bytes, not text: abstract names (carriers' among them) are printed raw.
-    let table = std::fs::read("/proc/net/unix")?;
-    Ok(parse_unix_inodes(&table))
-}
-
-/// The inode column of `/proc/net/unix`
-/// (`Num RefCount Protocol Flags Type St Inode [Path]`).
-fn parse_unix_inodes(table: &[u8]) -> std::collections::HashSet<SocketId> {
-    table
-        .split(|&b| b == b'\n')
-        .skip(1)
-        .filter_map(|line| {
-            let inode = line.split(|b| b.is_ascii_whitespace()).filter(|f| !f.is_empty()).nth(6)?;
-            std::str::from_utf8(inode).ok()?.parse().ok()
-        })
-        .map(SocketId)
-        .collect()
 }
 
 /// The vunet module: mounted stacks, each process's choice, and the virtual sockets.
@@ -434,74 +238,6 @@ impl Vunet {
         }
     }
 
-    /// A call on something no stack owns, for the kernel, if it may run: an
-    /// address it passes is read once, judged, and put where the kernel reads it
-    /// and no other thread of the program can change it (see
-    /// [`SyscallStop::put_sealed`]). Refused: a call that would act on the network
-    /// of a socket from outside, one that names a carrier (a process would cross
-    /// to a stack past it), and without namespaces an interface request.
-    fn kernel_call(&mut self, stop: &mut SyscallStop, socket: Option<SocketId>) -> Handled {
-        let call = stop.call();
-        let outgoing = Outgoing::read(&stop.memory(), &call)?;
-        if let Some(socket) = socket
-            && outgoing.reaches_a_network(&call)
-            && self.is_foreign(stop, socket)
-        {
-            return Err(Errno::EPERM);
-        }
-        if self.fence == Fence::FilterOnly
-            && let Syscall::Ioctl(c) = call
-            && is_interface_request(c.request)
-            && !self.passes_host_network(self.stack_of(stop.process))
-        {
-            // Without a namespace of its own, the kernel would answer about the
-            // host's interfaces: as on a host without the interface asked for.
-            return Err(Errno::ENODEV);
-        }
-        if outgoing.name().is_some_and(|name| self.stacks.iter().any(|s| s.reserves(name))) {
-            let refusal = match call {
-                Syscall::Bind(_) => Errno::EADDRINUSE,
-                _ => Errno::ECONNREFUSED,
-            };
-            return Err(refusal);
-        }
-        match outgoing.seal(stop)? {
-            Some(msgvec) => {
-                self.native_mmsg.insert(stop.tid, msgvec);
-                Ok(Disposition::KernelThenFinish)
-            }
-            None => Ok(Disposition::Kernel),
-        }
-    }
-
-    /// Whether `socket`, on which the call at `stop` was made and which no stack
-    /// owns, is foreign to the session (a socket inherited or passed in from the
-    /// host): calls on it are refused, never run on the host's network. In a
-    /// namespace of its own, the session's sockets are those of that namespace;
-    /// without one, its `AF_UNIX` sockets, and every socket of a process on a
-    /// stack of the `host` kind. Remembered per socket.
-    fn is_foreign(&mut self, stop: &SyscallStop, socket: SocketId) -> bool {
-        if self.session_network.is_none() && self.passes_host_network(self.stack_of(stop.process)) {
-            return false;
-        }
-        if let Some(&foreign) = self.foreign.get(&socket) {
-            return foreign;
-        }
-        let Some(copy) = stop.call().fd().and_then(|fd| stop.copy_fd(fd).ok()) else {
-            return false; // closed meanwhile: the kernel says EBADF
-        };
-        let foreign = match self.session_network {
-            Some(network) => crate::sandbox::network_of(&copy) != Some(network),
-            None => crate::fdtable::family(&copy) != Some(libc::AF_UNIX),
-        };
-        // The fd may have been renumbered since it was resolved: the verdict is on
-        // the socket the copy is of, and remembered only if that is the one resolved.
-        if crate::fdtable::identity(&copy) == Some(socket) {
-            self.foreign.insert(socket, foreign);
-        }
-        foreign
-    }
-
     /// Lets the network run until nothing moves (or for a bounded number of rounds,
     /// to come back soon): packets between stacks, connects, arrivals.
     fn run_network(&mut self, now: Instant, ready: &[RawFd]) -> Option<Instant> {
@@ -594,27 +330,6 @@ impl Vunet {
         }
         status::StatusReport { supervisor: std::process::id() as i32, stacks }
     }
-
-    /// Drops the virtual sockets whose last reference closed. A carrier is an
-    /// `AF_UNIX` socket, so `/proc/net/unix` lists every one still alive.
-    fn sweep(&mut self) {
-        self.finished_since_sweep = 0;
-        self.last_sweep = Instant::now();
-        let Ok(alive) = live_unix_sockets() else {
-            return;
-        };
-        let dead: Vec<SocketId> =
-            self.sockets.iter().map(|(id, _)| id).filter(|id| !alive.contains(id)).collect();
-        for id in &dead {
-            self.sockets.remove(*id);
-        }
-        // Verdicts on sockets of other kinds or namespaces are simply taken again.
-        self.foreign.retain(|id, _| alive.contains(id));
-        for stack in &mut self.stacks {
-            stack.forget(&dead);
-        }
-        log::debug!("sweep: {} virtual sockets alive, {} closed", self.sockets.len(), dead.len());
-    }
 }
 
 impl Module for Vunet {
@@ -688,17 +403,14 @@ impl Module for Vunet {
 
     fn finish(&mut self, stop: &mut SyscallStop) {
         if let Some(msgvec) = self.native_mmsg.remove(&stop.tid) {
-            return finish_first_message(stop, msgvec);
+            return outside::finish_first_message(stop, msgvec);
         }
         let Some(stack) = self.in_flight.remove(&stop.tid) else {
             return;
         };
         let mut claims = Claims { table: &mut self.sockets, stack };
         self.stacks[stack].finish(stop, &mut claims);
-        self.finished_since_sweep += 1;
-        if self.finished_since_sweep >= SWEEP_EVERY {
-            self.sweep();
-        }
+        self.sweep_after_call();
     }
 
     fn describe(&self, memory: &TraceeMemory, call: &Syscall, result: i64) -> String {
@@ -739,13 +451,8 @@ impl Module for Vunet {
             control.serve(|request, pid| self.control_request(request, pid));
             self.control = Some(control);
         }
-        if !self.sockets.is_empty() && now >= self.last_sweep + SWEEP_INTERVAL {
-            self.sweep();
-        }
-        let deadline = self.run_network(now, &ready);
-        // Come back for the next sweep while sockets are open.
-        let sweep = (!self.sockets.is_empty()).then_some(self.last_sweep + SWEEP_INTERVAL);
-        earliest(deadline, sweep)
+        let sweep = self.sweep_if_due(now);
+        earliest(self.run_network(now, &ready), sweep)
     }
 
     fn process_ended(&mut self, process: Pid) {
@@ -811,28 +518,6 @@ mod tests {
         assert_eq!(vunet.stack_of(child), 0);
         vunet.process_ended(child);
         assert!(!vunet.processes.contains_key(&child));
-    }
-
-    #[test]
-    fn the_live_socket_list_survives_binary_names() {
-        let table = b"Num       RefCount Protocol Flags    Type St Inode Path\n\
-            0000: 00000002 00000000 00010000 0001 01 14323 /tmp/x\n\
-            0000: 00000002 00000000 00010000 0001 01 777 @nv\xff\x00\x01\n\
-            0000: 00000003 00000000 00000000 0001 03  1173\n";
-        let inodes = parse_unix_inodes(table);
-        assert_eq!(inodes, [14323, 777, 1173].map(SocketId).into_iter().collect());
-    }
-
-    #[test]
-    fn sweeping_finds_our_own_sockets() {
-        let (a, _b) = std::os::unix::net::UnixStream::pair().unwrap();
-        let crate::fdtable::FdTarget::Socket(id) =
-            crate::fdtable::resolve(nix::unistd::gettid(), std::os::fd::AsRawFd::as_raw_fd(&a))
-                .unwrap()
-        else {
-            panic!("not a socket")
-        };
-        assert!(live_unix_sockets().unwrap().contains(&id));
     }
 
     #[test]

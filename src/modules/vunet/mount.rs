@@ -1,0 +1,63 @@
+//! Mounting a session: its network (switches and routers), then every stack of the
+//! configuration, each by its kind.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::KINDS;
+use super::config::VunetConfig;
+use super::kind::Mount;
+use super::network::{Network, RouterInterface};
+use super::stack::{SetupError, Stack};
+
+/// Builds the session's network (switches and routers) and mounts every stack of
+/// `config`, plugging their interfaces into it.
+pub(super) fn mount_all(
+    config: &VunetConfig,
+    capture_dir: Option<PathBuf>,
+    registry: &mio::Registry,
+) -> Result<(Network, Vec<Box<dyn Stack>>), SetupError> {
+    let mut network = Network::new(capture_dir);
+    let mut switches = HashMap::new();
+    for name in config.switch_names() {
+        switches.insert(name.clone(), network.add_switch(&name));
+    }
+    for router in config.routers() {
+        let interfaces = router
+            .interfaces
+            .iter()
+            .filter_map(|i| {
+                Some(RouterInterface {
+                    switch: *switches.get(i.switch.as_ref()?)?,
+                    mac: i.mac,
+                    addresses: i.addresses.clone(),
+                    capture: i.capture.clone(),
+                })
+            })
+            .collect();
+        network
+            .add_router(&router.name, interfaces)
+            .map_err(|e| SetupError(format!("router {}: {e}", router.name)))?;
+    }
+    let mut stacks = Vec::new();
+    for (index, stack) in config.stacks.iter().enumerate() {
+        let name = stack.name.get_ref();
+        let mut mount = Mount { name, index, network: &mut network, switches: &switches, registry };
+        stacks.push(stack.section.mount(&mut mount)?);
+    }
+    Ok((network, stacks))
+}
+
+/// Mounts the stack `name` that no configuration declares, if its kind allows
+/// (`none` and `host` can always be chosen at launch).
+pub(super) fn mount_unconfigured(
+    name: &str,
+    index: usize,
+    network: &mut Network,
+    registry: &mio::Registry,
+) -> Option<Result<Box<dyn Stack>, SetupError>> {
+    let config = KINDS.find(name)?.unconfigured()?;
+    let switches = HashMap::new();
+    let mut mount = Mount { name, index, network, switches: &switches, registry };
+    Some(config.mount(&mut mount))
+}
