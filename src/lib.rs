@@ -11,14 +11,17 @@
 //!   thread, and hands each trapped call, decoded, to a handler.
 //! - [`modules`]: the handler. It routes each trapped call to the module that
 //!   claimed it and writes the `--trace` log.
-//! - [`modules::vunet`]: the network module, whose submodules are kinds of network
-//!   stack; every mounted stack is an independent instance.
+//! - [`modules::vunet`]: the network module. Kinds of network stack plug into it
+//!   through one registry line ([`modules::vunet::kind`]); every mounted stack is
+//!   an independent instance; its network is switches and the plugs on them.
 //! - [`fdtable`]: which kernel sockets are virtual and who owns them, by kernel
 //!   identity rather than fd number.
 //!
-//! [`config`] reads `modules.toml`; [`sandbox`] puts the session in namespaces of
+//! [`config`] finds and parses `modules.toml`, and knows no module: each module
+//! reads its own table (`modules::Config`); [`sandbox`] puts the session in namespaces of
 //! its own, so that the kernel holds its boundary; [`supervisor`] is the
 //! single-threaded event loop that ties the tracer to the modules.
+//! `ARCHITECTURE.md` follows a `connect` and a packet through the layers.
 
 #![warn(missing_docs)]
 
