@@ -68,7 +68,7 @@ pub trait Stack {
     /// One round of the stack's own network work (packets in and out); see
     /// [`Activity`].
     /// `ready` holds the stack's own event sources that turned readable since
-    /// the last round (see [`Vunet`]'s event loop).
+    /// the last round (see [`Vunet`](super::Vunet)'s event loop).
     fn service(&mut self, network: &mut Network, now: Instant, ready: &[RawFd]) -> Activity {
         let _ = (network, now, ready);
         Activity::default()

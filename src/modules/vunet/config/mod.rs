@@ -7,7 +7,7 @@
 //! it belongs to its kind ([`StackKind::configure`]), which may make the stack a
 //! host on the network with the common keys of [`HostSection`]. Everything that
 //! must hold across the whole network (names, addresses, MACs, capture files,
-//! gateways) is checked here, by [`check`], for routers and hosts alike. The raw
+//! gateways) is checked here, by `check.rs`, for routers and hosts alike. The raw
 //! tables keep their places in the text for messages; [`StackConfig::interfaces`],
 //! [`StackConfig::routes`] and [`VunetConfig::routers`] give them resolved.
 
