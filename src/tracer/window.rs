@@ -8,7 +8,8 @@
 //! process stops at a trapped call, the tracer has that thread map a window
 //! first (an anonymous, never-reserved mapping; see [`Tracer`](super::Tracer))
 //! and then makes the call again. Each thread that needs room gets a slot of
-//! [`SMALL`] bytes (or [`LARGE`] for calls that need more) in its process's window, its own while it lives.
+//! [`SMALL`] bytes (or [`LARGE`] for calls that need more) in its process's
+//! window, its own while it lives.
 //!
 //! What a handler gives the kernel to read (a name, a copied address it checked)
 //! goes to the window's **sealed** half instead, when it has one: a memfd mapped
