@@ -6,25 +6,23 @@
 use super::*;
 
 impl SmoltcpStack {
-    /// Where a datagram to the address at `addr` goes, for `sendto` and `sendmsg`
-    /// (call `number`) on UDP socket `id`.
+    /// Where a datagram to the address at `addr` goes, for the stopped `sendto`,
+    /// `sendmsg` or `sendmmsg` on datagram socket `id`.
     pub(super) fn datagram_destination(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         addr: UserPtr,
         addrlen: u32,
-        number: i64,
-    ) -> Destination {
+    ) -> Result<Destination, Errno> {
         let socket = &self.sockets[&id];
-        let to = match read_in(&stop.memory(), addr, addrlen)
-            .and_then(|bytes| datagram_address(&bytes, socket.family, socket.proto))
-        {
-            Ok(Some(to)) => to,
+        let bytes = read_in(&stop.memory(), addr, addrlen)?;
+        let Some(to) = datagram_address(&bytes, socket.family, socket.proto)? else {
             // No address after all: the connected peer, or none.
-            Ok(None) if socket.peer.is_some() => return Destination::Peer,
-            Ok(None) => return Destination::Answer(errno(Errno::EDESTADDRREQ)),
-            Err(e) => return Destination::Answer(errno(e)),
+            return match socket.peer {
+                Some(_) => Ok(Destination::Peer),
+                None => Err(Errno::EDESTADDRREQ),
+            };
         };
         let to = if to.ip().is_unspecified() {
             SocketAddr::new(loopback(socket.family), to.port())
@@ -33,24 +31,23 @@ impl SmoltcpStack {
         };
         // A ping or raw socket's "port" means nothing to its destination.
         if to.port() == 0 && socket.proto == Proto::Udp {
-            return Destination::Answer(errno(Errno::EINVAL));
+            return Err(Errno::EINVAL);
         }
         let remote = match self.is_local(to.ip()) {
             true => None,
             false => match self.net.as_ref().and_then(|n| n.route(to.ip().to_canonical())) {
                 Some(route) => Some(route),
-                None => return Destination::Answer(errno(Errno::ENETUNREACH)),
+                None => return Err(Errno::ENETUNREACH),
             },
         };
         if self.is_broadcast(to.ip()) && !may_broadcast(stop) {
-            return Destination::Answer(errno(Errno::EACCES));
+            return Err(Errno::EACCES);
         }
         // Linux binds an unbound sender to the wildcard and an ephemeral port.
         if socket.proto != Proto::Raw
-            && let Some(answer) =
-                self.bind_implicitly(stop, id, socket.family.unspecified(), number)
+            && let Some(bind) = self.bind_implicitly(stop, id, socket.family.unspecified())?
         {
-            return Destination::Answer(answer);
+            return Ok(Destination::BindFirst(bind));
         }
         let socket = &self.sockets[&id];
         if let Some(route) = remote {
@@ -61,15 +58,15 @@ impl SmoltcpStack {
             }
             let port = if proto == Proto::Udp { to.port() } else { 0 };
             let key = SocketAddr::new(to.ip().to_canonical(), port);
-            return match self.remote_name(proto, key) {
+            return Ok(match self.remote_name(proto, key) {
                 Some(name) => Destination::Carrier(name),
                 None => Destination::Nobody,
-            };
+            });
         }
         let source = self.source_for(to.ip());
-        let Some(socket) = self.sockets.get_mut(&id) else { return Destination::Nobody };
+        let Some(socket) = self.sockets.get_mut(&id) else { return Ok(Destination::Nobody) };
         socket.source = Some(source);
-        match socket.proto {
+        Ok(match socket.proto {
             // The host itself answers an echo request to one of its addresses.
             Proto::Icmp => Destination::Echo(to.ip()),
             Proto::Udp => match self.live_receiver(Proto::Udp, to) {
@@ -77,7 +74,7 @@ impl SmoltcpStack {
                 None => Destination::Nobody,
             },
             Proto::Raw | Proto::Tcp => Destination::Nobody,
-        }
+        })
     }
 
     /// Answers an echo request that ping socket `id` sent to `to`, one of the
@@ -104,123 +101,113 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Sendto,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
+        // Without an address, to the connected peer.
+        let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
         if self.sockets[&id].proto == Proto::Tcp {
             // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
-            stop.set_arg(4, 0);
-            stop.set_arg(5, 0);
-            return Disposition::Kernel;
+            stop.rewrite(Syscall::Sendto(to_peer));
+            return Ok(Disposition::Kernel);
         }
         if c.len > max_datagram(self.sockets[&id].family) {
-            return errno(Errno::EMSGSIZE);
+            return Err(Errno::EMSGSIZE);
         }
-        let flags = match out_of_band(&self.sockets[&id], c.flags) {
-            Ok(flags) => flags,
-            Err(e) => return errno(e),
-        };
-        stop.set_arg(3, flags as u32 as u64);
+        let flags = out_of_band(&self.sockets[&id], c.flags)?;
         if self.sockets[&id].proto == Proto::Icmp {
             // A ping socket sends echo requests and nothing else.
             let family = self.sockets[&id].family;
-            let head = stop.memory().read_bytes(c.buf.0, (c.len as usize).min(8));
-            match head {
-                Ok(head) if super::icmp::is_echo_request(family, &head) => {}
-                Ok(_) => return errno(Errno::EINVAL),
-                Err(e) => return errno(e),
+            let head = stop.memory().read_bytes(c.buf.0, (c.len as usize).min(8))?;
+            if !super::icmp::is_echo_request(family, &head) {
+                return Err(Errno::EINVAL);
             }
         }
-        match self.datagram_destination(stop, id, c.addr, c.addrlen, libc::SYS_sendto) {
-            Destination::Answer(answer) => answer,
+        match self.datagram_destination(stop, id, c.addr, c.addrlen)? {
+            Destination::BindFirst(bind) => Ok(bind),
             // Nobody listens: the datagram is lost, the sender is not told.
-            Destination::Nobody => Disposition::Return(c.len as i64),
-            Destination::Echo(to) => match stop.memory().read_bytes(c.buf.0, c.len as usize) {
-                Ok(request) => {
-                    if let Some(mut net) = self.net.take() {
-                        self.echo_locally(&mut net, id, to, &request);
-                        self.net = Some(net);
-                    }
-                    Disposition::Return(c.len as i64)
+            Destination::Nobody => Ok(Disposition::Return(c.len as i64)),
+            Destination::Echo(to) => {
+                let request = stop.memory().read_bytes(c.buf.0, c.len as usize)?;
+                if let Some(mut net) = self.net.take() {
+                    self.echo_locally(&mut net, id, to, &request);
+                    self.net = Some(net);
                 }
-                Err(e) => errno(e),
-            },
-            Destination::Peer => {
-                stop.set_arg(4, 0);
-                stop.set_arg(5, 0);
-                Disposition::Kernel
+                Ok(Disposition::Return(c.len as i64))
             }
-            Destination::Carrier(name) => match stop.put_sealed(&name.sockaddr(), 0) {
-                Ok(addr) => {
-                    stop.set_arg(4, addr);
-                    stop.set_arg(5, name.sockaddr().len() as u64);
-                    // A full receiver drops a UDP datagram; it never holds the sender.
-                    stop.set_arg(3, (flags | libc::MSG_DONTWAIT) as u32 as u64);
-                    self.steps.insert(stop.tid, Step::Sent { socket: id, len: c.len as i64 });
-                    Disposition::KernelThenFinish
-                }
-                Err(e) => errno(e),
-            },
+            Destination::Peer => {
+                stop.rewrite(Syscall::Sendto(Sendto { flags, ..to_peer }));
+                Ok(Disposition::Kernel)
+            }
+            Destination::Carrier(name) => {
+                let sockaddr = name.sockaddr();
+                let addr = UserPtr(stop.put_sealed(&sockaddr, 0)?);
+                let addrlen = sockaddr.len() as u32;
+                // A full receiver drops a UDP datagram; it never holds the sender.
+                let flags = flags | libc::MSG_DONTWAIT;
+                stop.rewrite(Syscall::Sendto(Sendto { flags, addr, addrlen, ..c }));
+                self.steps.insert(stop.tid, Step::Sent { socket: id, len: c.len as i64 });
+                Ok(Disposition::KernelThenFinish)
+            }
         }
     }
 
-    pub(super) fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
+    pub(super) fn sendmsg(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Msg,
+    ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
         let socket = &self.sockets[&id];
-        let (header, patch) = match MsgNamePatch::read(&memory, c.msg.0) {
-            Ok(Some(found)) => found,
-            // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
-            Ok(None) if socket.proto != Proto::Tcp && socket.peer.is_none() => {
-                return errno(Errno::EDESTADDRREQ);
-            }
-            Ok(None) if socket.proto == Proto::Tcp => return Disposition::Kernel,
-            // To the connected peer: the header still goes sealed, or another
-            // thread could give it a name (a carrier's) before the kernel reads it.
-            Ok(None) => {
-                let patch = MsgNamePatch { msg: c.msg.0, name: UserPtr(0), room: 0, shadow: 0 };
-                return self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None);
-            }
-            Err(e) => return errno(e),
+        let Some((header, patch)) = MsgNamePatch::read(&memory, c.msg.0)? else {
+            return match socket.proto {
+                Proto::Tcp => Ok(Disposition::Kernel),
+                // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
+                _ if socket.peer.is_none() => Err(Errno::EDESTADDRREQ),
+                // To the connected peer: the header still goes sealed, or another
+                // thread could give it a name (a carrier's) before the kernel reads it.
+                _ => {
+                    let patch = MsgNamePatch { msg: c.msg.0, name: UserPtr(0), room: 0, shadow: 0 };
+                    self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None)
+                }
+            };
         };
-        if self.sockets[&id].proto == Proto::Tcp {
-            return self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None);
+        if socket.proto == Proto::Tcp {
+            return self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None);
         }
-        let len = match total_iov_len(&memory, &header) {
-            Ok(len) if len as u64 > max_datagram(self.sockets[&id].family) => {
-                return errno(Errno::EMSGSIZE);
-            }
-            Ok(len) => len,
-            Err(e) => return errno(e),
-        };
-        let flags = match out_of_band(&self.sockets[&id], c.flags) {
-            Ok(flags) => flags,
-            Err(e) => return errno(e),
-        };
-        stop.set_arg(2, flags as u32 as u64);
-        match self.datagram_destination(stop, id, patch.name, patch.room, libc::SYS_sendmsg) {
-            Destination::Answer(answer) => answer,
-            Destination::Nobody | Destination::Echo(_) => Disposition::Return(len),
-            Destination::Peer => self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None),
+        let len = total_iov_len(&memory, &header)?;
+        if len as u64 > max_datagram(socket.family) {
+            return Err(Errno::EMSGSIZE);
+        }
+        let c = Msg { flags: out_of_band(socket, c.flags)?, ..c };
+        match self.datagram_destination(stop, id, patch.name, patch.room)? {
+            Destination::BindFirst(bind) => Ok(bind),
+            Destination::Nobody | Destination::Echo(_) => Ok(Disposition::Return(len)),
+            Destination::Peer => self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None),
             Destination::Carrier(carrier) => {
                 // A full receiver drops a UDP datagram; it never holds the sender.
-                stop.set_arg(2, (flags | libc::MSG_DONTWAIT) as u32 as u64);
+                let c = Msg { flags: c.flags | libc::MSG_DONTWAIT, ..c };
                 let name = carrier.sockaddr();
-                self.shadow_msg(stop, patch, ShadowName::Bytes(&name), |_, _| {
+                self.shadow_msg(stop, c, patch, ShadowName::Bytes(&name), |_, _| {
                     Some(Step::Sent { socket: id, len })
                 })
             }
         }
     }
 
-    pub(super) fn recvmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
+    pub(super) fn recvmsg(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Msg,
+    ) -> Result<Disposition, Errno> {
         if c.flags & libc::MSG_ERRQUEUE != 0 && self.sockets[&id].proto != Proto::Tcp {
             return self.recv_error(stop, id, c.msg.0);
         }
-        let patch = match MsgNamePatch::read(&stop.memory(), c.msg.0) {
-            Ok(Some((_, patch))) => patch,
-            Ok(None) => return Disposition::Kernel,
-            Err(e) => return errno(e),
+        let Some((_, patch)) = MsgNamePatch::read(&stop.memory(), c.msg.0)? else {
+            return Ok(Disposition::Kernel);
         };
         if self.sockets[&id].proto == Proto::Tcp {
-            return self.shadow_msg(stop, patch, ShadowName::Null, |patch, _| {
+            return self.shadow_msg(stop, c, patch, ShadowName::Null, |patch, _| {
                 Some(Step::RecvMsg { patch, socket: id, scratch: None, ttl_room: None })
             });
         }
@@ -229,47 +216,45 @@ impl SmoltcpStack {
             Some((header.msg_control as u64, header.msg_controllen))
         });
         let ttl_room = ttl_room.flatten();
-        self.shadow_msg(stop, patch, ShadowName::Room(NAME_ROOM), |patch, scratch| {
+        self.shadow_msg(stop, c, patch, ShadowName::Room(NAME_ROOM), |patch, scratch| {
             Some(Step::RecvMsg { patch, socket: id, scratch, ttl_room })
         })
     }
 
-    /// Points `sendmsg`/`recvmsg` at a shadow of the program's header (see
-    /// [`MsgNamePatch`]) whose name is `name`, and records the step `step` makes of
-    /// the shadowed patch and the name's address.
+    /// Points `sendmsg`/`recvmsg` `c` (its flags as they are to run) at a shadow
+    /// of the program's header (see [`MsgNamePatch`]) whose name is `name`, and
+    /// records the step `step` makes of the shadowed patch and the name's address.
     fn shadow_msg(
         &mut self,
         stop: &mut SyscallStop,
+        c: Msg,
         patch: MsgNamePatch,
         name: ShadowName,
         step: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Step>,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let header = size_of::<libc::msghdr>();
         // A send: the kernel only reads the header and the name, so both are
         // sealed, out of reach of the program's other threads. A receive writes
         // into its header.
         let sending = matches!(stop.call(), Syscall::Sendmsg(_));
-        let shadowed = match name {
-            ShadowName::Null | ShadowName::Bytes(_) if sending => seal_header(stop, patch, &name),
-            _ => shadow_headers(stop, name.room(), patch.msg, header).and_then(|(at, copy)| {
+        let (patch, name_at) = match name {
+            ShadowName::Null | ShadowName::Bytes(_) if sending => seal_header(stop, patch, &name)?,
+            _ => {
+                let (at, copy) = shadow_headers(stop, name.room(), patch.msg, header)?;
                 let patch = patch.shadowed(copy);
                 let name_at = name.put(&stop.memory(), at)?;
                 patch.write(&stop.memory(), name_at.map_or(UserPtr(0), UserPtr), name.len())?;
-                Ok((patch, name_at))
-            }),
-        };
-        match shadowed {
-            Ok((patch, name_at)) => {
-                stop.set_arg(1, patch.shadow);
-                match step(patch, name_at) {
-                    Some(step) => {
-                        self.steps.insert(stop.tid, step);
-                        Disposition::KernelThenFinish
-                    }
-                    None => Disposition::Kernel,
-                }
+                (patch, name_at)
             }
-            Err(e) => errno(e),
+        };
+        let shadowed = Msg { msg: UserPtr(patch.shadow), ..c };
+        stop.rewrite(if sending { Syscall::Sendmsg(shadowed) } else { Syscall::Recvmsg(shadowed) });
+        match step(patch, name_at) {
+            Some(step) => {
+                self.steps.insert(stop.tid, step);
+                Ok(Disposition::KernelThenFinish)
+            }
+            None => Ok(Disposition::Kernel),
         }
     }
 
@@ -283,78 +268,60 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Mmsg,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
-        let asked = c.vlen.min(UIO_MAXIOV) as usize;
         let stream = self.sockets[&id].proto == Proto::Tcp;
         // Bind first (the call then runs again): never in the middle of a batch.
         let any = self.sockets[&id].family.unspecified();
-        if !stream && let Some(answer) = self.bind_implicitly(stop, id, any, libc::SYS_sendmmsg) {
-            return answer;
+        if !stream && let Some(bind) = self.bind_implicitly(stop, id, any)? {
+            return Ok(bind);
         }
-        let batch = asked;
+        let batch = c.vlen.min(UIO_MAXIOV) as usize;
         if batch == 0 {
-            return Disposition::Kernel;
+            return Ok(Disposition::Kernel);
         }
         let entry = size_of::<libc::mmsghdr>();
         let (slots, copy) =
-            match shadow_headers(stop, batch * CARRIER_NAME_LEN, c.msgvec.0, batch * entry) {
-                Ok(found) => found,
-                Err(e) => return errno(e),
-            };
+            shadow_headers(stop, batch * CARRIER_NAME_LEN, c.msgvec.0, batch * entry)?;
         let mut count = batch;
         for i in 0..batch {
             let header = c.msgvec.0 + (i * entry) as u64;
             let patch = match MsgNamePatch::read(&memory, header) {
                 Ok(Some((_, patch))) => patch.shadowed(copy + (i * entry) as u64),
                 Ok(None) if stream || self.sockets[&id].peer.is_some() => continue,
-                Ok(None) if i == 0 => return errno(Errno::EDESTADDRREQ),
-                Ok(None) => {
-                    count = i;
-                    break;
-                }
-                Err(e) if i == 0 => return errno(e),
-                Err(_) => {
+                Ok(None) if i == 0 => return Err(Errno::EDESTADDRREQ),
+                Err(e) if i == 0 => return Err(e),
+                Ok(None) | Err(_) => {
                     count = i;
                     break;
                 }
             };
-            let target = if stream {
-                Ok((UserPtr(0), 0))
-            } else {
-                match self.datagram_destination(
-                    stop,
-                    id,
-                    patch.name,
-                    patch.room,
-                    libc::SYS_sendmmsg,
-                ) {
-                    Destination::Peer => Ok((UserPtr(0), 0)),
-                    Destination::Carrier(name) => {
-                        let slot = slots + (i * CARRIER_NAME_LEN) as u64;
-                        memory
-                            .write_bytes(slot, &name.sockaddr())
-                            .map(|()| (UserPtr(slot), CARRIER_NAME_LEN as u32))
-                    }
-                    Destination::Nobody | Destination::Echo(_) if i == 0 => {
-                        return Disposition::Return(1);
-                    }
-                    Destination::Answer(answer) if i == 0 => return answer,
-                    Destination::Nobody | Destination::Echo(_) | Destination::Answer(_) => {
-                        count = i;
-                        break;
-                    }
+            let destination = match stream {
+                true => Ok(Destination::Peer),
+                false => self.datagram_destination(stop, id, patch.name, patch.room),
+            };
+            let (name, len) = match destination {
+                Ok(Destination::Peer) => (UserPtr(0), 0),
+                Ok(Destination::Carrier(name)) => {
+                    let slot = slots + (i * CARRIER_NAME_LEN) as u64;
+                    memory.write_bytes(slot, &name.sockaddr())?;
+                    (UserPtr(slot), CARRIER_NAME_LEN as u32)
+                }
+                Ok(Destination::Nobody | Destination::Echo(_)) if i == 0 => {
+                    return Ok(Disposition::Return(1));
+                }
+                Ok(Destination::BindFirst(bind)) if i == 0 => return Ok(bind),
+                Err(e) if i == 0 => return Err(e),
+                Ok(_) | Err(_) => {
+                    count = i;
+                    break;
                 }
             };
-            if let Err(e) = target.and_then(|(name, len)| patch.write(&memory, name, len)) {
-                return errno(e);
-            }
+            patch.write(&memory, name, len)?;
         }
-        stop.set_arg(1, copy);
-        if count < asked {
-            stop.set_arg(2, count as u64);
-        }
-        Disposition::Kernel
+        let vlen = if count < batch { count as u32 } else { c.vlen };
+        stop.rewrite(Syscall::Sendmmsg(Mmsg { msgvec: UserPtr(copy), vlen, ..c }));
+        Ok(Disposition::Kernel)
     }
 
     /// `recvmmsg`: each header's name as `recvmsg`'s, for every message the kernel
@@ -364,19 +331,16 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Mmsg,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
         let stream = self.sockets[&id].proto == Proto::Tcp;
         let batch = c.vlen.min(UIO_MAXIOV) as usize;
         if batch == 0 {
-            return Disposition::Kernel;
+            return Ok(Disposition::Kernel);
         }
         let entry = size_of::<libc::mmsghdr>();
         let (slots, copy) =
-            match shadow_headers(stop, batch * NAME_ROOM as usize, c.msgvec.0, batch * entry) {
-                Ok(found) => found,
-                Err(e) => return errno(e),
-            };
+            shadow_headers(stop, batch * NAME_ROOM as usize, c.msgvec.0, batch * entry)?;
         let mut entries = Vec::new();
         for i in 0..batch {
             let header = c.msgvec.0 + (i * entry) as u64;
@@ -393,18 +357,14 @@ impl SmoltcpStack {
                 let slot = slots + (i * NAME_ROOM as usize) as u64;
                 (UserPtr(slot), NAME_ROOM, Some(slot))
             };
-            if let Err(e) = patch.write(&memory, name, len) {
-                return errno(e);
-            }
+            patch.write(&memory, name, len)?;
             entries.push((patch, scratch));
         }
-        stop.set_arg(1, copy);
         // Headers past the batch are not copied: they must not receive anything.
-        if (batch as u32) < c.vlen {
-            stop.set_arg(2, batch as u64);
-        }
+        let vlen = c.vlen.min(batch as u32);
+        stop.rewrite(Syscall::Recvmmsg(Mmsg { msgvec: UserPtr(copy), vlen, ..c }));
         self.steps.insert(stop.tid, Step::RecvMmsg { entries, socket: id });
-        Disposition::KernelThenFinish
+        Ok(Disposition::KernelThenFinish)
     }
 
     pub(super) fn give_back_name(
@@ -473,26 +433,29 @@ impl SmoltcpStack {
         memory.write(msg, &header)
     }
 
-    pub(super) fn recvfrom(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
+    pub(super) fn recvfrom(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Recvfrom,
+    ) -> Result<Disposition, Errno> {
         if self.sockets[&id].proto == Proto::Tcp {
-            stop.set_arg(4, 0);
-            stop.set_arg(5, 0);
+            stop.rewrite(Syscall::Recvfrom(Recvfrom {
+                addr: UserPtr(0),
+                addrlen: UserPtr(0),
+                ..c
+            }));
             self.steps.insert(stop.tid, Step::RecvFromStream);
-            return Disposition::KernelThenFinish;
+            return Ok(Disposition::KernelThenFinish);
         }
         // The kernel writes the sender's carrier name to scratch; the exit
         // translates it into the sender's virtual address.
-        let scratch = match stop.scratch(NAME_ROOM as usize + 8) {
-            Ok(scratch) => scratch,
-            Err(e) => return errno(e),
-        };
-        if let Err(e) = stop.memory().write(scratch + u64::from(NAME_ROOM), &NAME_ROOM) {
-            return errno(e);
-        }
-        stop.set_arg(4, scratch);
-        stop.set_arg(5, scratch + u64::from(NAME_ROOM));
+        let scratch = stop.scratch(NAME_ROOM as usize + 8)?;
+        let addrlen = UserPtr(scratch + u64::from(NAME_ROOM));
+        stop.memory().write(addrlen.0, &NAME_ROOM)?;
+        stop.rewrite(Syscall::Recvfrom(Recvfrom { addr: UserPtr(scratch), addrlen, ..c }));
         self.steps.insert(stop.tid, Step::RecvFrom { socket: id, scratch });
-        Disposition::KernelThenFinish
+        Ok(Disposition::KernelThenFinish)
     }
 
     /// The `sockaddr` a datagram's receiver `receiver` reports for the sender whose
@@ -679,8 +642,9 @@ pub(super) enum Destination {
     Echo(IpAddr),
     /// To the connected peer: the call named no address after all.
     Peer,
-    /// The call is answered otherwise: an error, or a bind first.
-    Answer(Disposition),
+    /// Nowhere yet: the call was rewritten into a bind of the sender, which
+    /// runs first (the call itself runs again after it).
+    BindFirst(Disposition),
 }
 
 /// The destination of a datagram send on a `proto` socket of `family`, with

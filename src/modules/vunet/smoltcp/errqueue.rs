@@ -144,9 +144,14 @@ impl SmoltcpStack {
 
     /// `recvmsg(MSG_ERRQUEUE)` on datagram socket `id`: the oldest queued error,
     /// written into the program's `msghdr` as Linux writes it, or `EAGAIN`.
-    pub(super) fn recv_error(&mut self, stop: &SyscallStop, id: SocketId, msg: u64) -> Disposition {
-        let Some(socket) = self.sockets.get_mut(&id) else { return errno(Errno::EBADF) };
-        let Some(error) = socket.errors.pop_front() else { return errno(Errno::EAGAIN) };
+    pub(super) fn recv_error(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        msg: u64,
+    ) -> Result<Disposition, Errno> {
+        let socket = self.sockets.get_mut(&id).ok_or(Errno::EBADF)?;
+        let error = socket.errors.pop_front().ok_or(Errno::EAGAIN)?;
         if socket.errors.is_empty() {
             socket.error = None;
             if let Some(fd) = stop.call().fd() {
@@ -194,7 +199,7 @@ impl SmoltcpStack {
             memory.write(msg, &header)?;
             Ok(copied as i64)
         })();
-        result(written)
+        written.map(Disposition::Return)
     }
 
     /// After a trapped datagram call: the carrier reports `ECONNRESET` for an ICMP

@@ -47,7 +47,8 @@ use super::{Claims, Stack};
 use crate::fdtable::{FdTarget, SocketId};
 use crate::modules::Disposition;
 use crate::tracer::syscall::{
-    Accept, AddrIn, AddrOut, Getsockopt, Mmsg, Msg, Recvfrom, Sendto, Setsockopt, UserPtr,
+    Accept, AddrIn, AddrOut, Getsockopt, Listen, Mmsg, Msg, Recvfrom, Sendto, Setsockopt, Socket,
+    UserPtr,
 };
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 use datagram::{MsgNamePatch, NAME_ROOM};
@@ -191,14 +192,13 @@ enum Step {
         proto: Proto,
     },
     /// A bind of the carrier to `name`: the program's own `bind` of `asked`, or
-    /// (`then` holding the original call number) one netvm slipped in before that
-    /// call.
+    /// (`then` holding the program's call) one netvm slipped in before that call.
     Bind {
         socket: SocketId,
         asked: SocketAddr,
         local: SocketAddr,
         name: EndpointName,
-        then: Option<i64>,
+        then: Option<Syscall>,
     },
     Listen {
         socket: SocketId,
@@ -483,40 +483,28 @@ impl SmoltcpStack {
 
     /// Binds socket `id` to `local` (port 0: ephemeral): the table entry now, the
     /// carrier by rewriting the current call into `bind` to a fresh name. `then`
-    /// is the number of the program's own call to run next, if this bind is
-    /// netvm's idea.
+    /// is the program's own call to run next, if this bind is netvm's idea.
     fn bind_carrier(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         local: SocketAddr,
-        then: Option<i64>,
-    ) -> Disposition {
-        let Some(proto) = self.sockets.get(&id).map(|s| s.proto) else {
-            return errno(Errno::EBADF);
-        };
+        then: Option<Syscall>,
+    ) -> Result<Disposition, Errno> {
+        let proto = self.sockets.get(&id).ok_or(Errno::EBADF)?.proto;
         let name = self.namer.fresh();
-        let port = match self.take_port(id, name, local) {
-            Ok(port) => port,
-            Err(e) => return errno(implicit_bind_error(e, proto, then)),
-        };
+        let port = self
+            .take_port(id, name, local)
+            .map_err(|e| implicit_bind_error(e, proto, then.as_ref()))?;
         let (asked, local) = (local, SocketAddr::new(local.ip(), port));
-        let Some(fd) = stop.call().fd() else {
-            return errno(Errno::EBADF);
-        };
-        let addr = match stop.put_sealed(&name.sockaddr(), 0) {
-            Ok(addr) => addr,
-            Err(e) => {
-                self.ports.unbind(proto, port, id);
-                return errno(e);
-            }
-        };
-        stop.set_number(libc::SYS_bind);
-        stop.set_arg(0, fd as u64);
-        stop.set_arg(1, addr);
-        stop.set_arg(2, name.sockaddr().len() as u64);
+        let fd = stop.call().fd().ok_or(Errno::EBADF)?;
+        let addr = stop.put_sealed(&name.sockaddr(), 0).inspect_err(|_| {
+            self.ports.unbind(proto, port, id);
+        })?;
+        let addrlen = name.sockaddr().len() as u32;
+        stop.rewrite(Syscall::Bind(AddrIn { fd, addr: UserPtr(addr), addrlen }));
         self.steps.insert(stop.tid, Step::Bind { socket: id, asked, local, name, then });
-        Disposition::KernelThenFinish
+        Ok(Disposition::KernelThenFinish)
     }
 
     /// Enters socket `id`, with carrier `name`, in the port table at `local` (port
@@ -546,26 +534,27 @@ impl SmoltcpStack {
         self.ports.bind(socket.proto, local.port(), range, binding, |name| name.is_held(carrier))
     }
 
-    /// Gives a socket an implicit bind before a call that needs one: unbound, its
-    /// carrier is bound (rewriting the call, `number`, into that bind; `Some`);
-    /// a UDP socket whose disconnect gave up its port takes a new one at once.
+    /// Gives a socket an implicit bind before the stopped call, which needs one:
+    /// unbound, its carrier is bound (rewriting the call into that bind, and
+    /// `Some`); a UDP socket whose disconnect gave up its port takes a new one at
+    /// once.
     fn bind_implicitly(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         ip: IpAddr,
-        number: i64,
-    ) -> Option<Disposition> {
+    ) -> Result<Option<Disposition>, Errno> {
         let socket = &self.sockets[&id];
+        let call = stop.call();
         match (socket.local, socket.name) {
-            (None, _) => Some(self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(number))),
+            (None, _) => self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(call)).map(Some),
             (Some(local), Some(name)) if local.port() == 0 && socket.proto.unhashes() => {
                 let proto = socket.proto;
                 self.retake_port(id, name, local)
-                    .err()
-                    .map(|e| errno(implicit_bind_error(e, proto, Some(number))))
+                    .map_err(|e| implicit_bind_error(e, proto, Some(&call)))
+                    .map(|()| None)
             }
-            _ => None,
+            _ => Ok(None),
         }
     }
 
@@ -584,6 +573,78 @@ impl SmoltcpStack {
             net.open_udp(port);
         }
         Ok(())
+    }
+
+    /// `socket()`: rewritten to create the carrier, whose fd the exit claims.
+    fn socket(&mut self, stop: &mut SyscallStop) -> Result<Disposition, Errno> {
+        let c = match stop.call() {
+            Syscall::Socket(c) => c,
+            Syscall::Socketpair(c) => {
+                return Err(match c.domain {
+                    libc::AF_INET | libc::AF_INET6 => Errno::EOPNOTSUPP,
+                    _ => Errno::EAFNOSUPPORT,
+                });
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        let family = match c.domain {
+            libc::AF_INET => Family::V4,
+            libc::AF_INET6 => Family::V6,
+            _ => return Err(Errno::EAFNOSUPPORT),
+        };
+        let flags = c.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+        let proto = socket_proto(family, c.ty & !flags, c.protocol, stop.process)?;
+        let ty = proto.carrier() as i32 | flags;
+        stop.rewrite(Syscall::Socket(Socket { domain: libc::AF_UNIX, ty, protocol: 0 }));
+        self.steps.insert(stop.tid, Step::Create { family, proto });
+        Ok(Disposition::KernelThenFinish)
+    }
+
+    /// A call on socket `id`, one of this stack's, by the handler of its family.
+    fn on_call(&mut self, id: SocketId, stop: &mut SyscallStop) -> Result<Disposition, Errno> {
+        match stop.call() {
+            Syscall::Bind(c) => self.bind(stop, id, c),
+            Syscall::Listen(c) => self.listen(stop, id, c),
+            Syscall::Connect(c) => self.connect(stop, id, c),
+            Syscall::Accept(c) => self.accept(stop, id, c),
+            Syscall::Getsockname(c) => self.address(stop, id, c, false),
+            Syscall::Getpeername(c) => self.address(stop, id, c, true),
+            Syscall::Getsockopt(c) => self.getsockopt(stop, id, c),
+            Syscall::Setsockopt(c) => self.setsockopt(stop, id, c),
+            Syscall::Sendto(c) => self.sendto(stop, id, c),
+            Syscall::Recvfrom(c) => self.recvfrom(stop, id, c),
+            Syscall::Sendmsg(c) => self.sendmsg(stop, id, c),
+            Syscall::Shutdown(c) if c.how != libc::SHUT_WR && self.sockets[&id].listening => {
+                // Shutting a listener's receiving side closes it (`inet_shutdown`).
+                self.stop_listening(stop, c.fd, id);
+                Ok(Disposition::Return(0))
+            }
+            Syscall::Shutdown(c) => {
+                let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
+                // An unconnected carrier would shut down quietly; Linux refuses.
+                if socket.peer.is_none() && !socket.listening {
+                    return Err(Errno::ENOTCONN);
+                }
+                if c.how == libc::SHUT_WR || c.how == libc::SHUT_RDWR {
+                    socket.shut_wr = true;
+                }
+                Ok(Disposition::Kernel)
+            }
+            Syscall::Recvmsg(c) => self.recvmsg(stop, id, c),
+            Syscall::Sendmmsg(c) => self.sendmmsg(stop, id, c),
+            Syscall::Recvmmsg(c) => self.recvmmsg(stop, id, c),
+            Syscall::Ioctl(c) if [libc::TIOCOUTQ as u32, SIOCOUTQNSD].contains(&c.request) => {
+                // Bytes not yet acknowledged (or not yet sent): on a stack's own
+                // loopback the peer's kernel acknowledges at once, so none. A carrier
+                // would count what the peer has not read.
+                if self.sockets[&id].listening {
+                    return Err(Errno::EINVAL);
+                }
+                stop.memory().write(c.arg, &0i32)?;
+                Ok(Disposition::Return(0))
+            }
+            _ => Ok(Disposition::Kernel),
+        }
     }
 
     fn finish_step(&mut self, stop: &mut SyscallStop, step: Step, claims: &mut Claims) {
@@ -631,8 +692,8 @@ impl SmoltcpStack {
                         net.open_udp(local.port());
                     }
                 }
-                if let Some(number) = then {
-                    stop.restart(number);
+                if let Some(call) = then {
+                    stop.restart(call.number());
                 }
             }
             Step::Listen { socket, port } => {
@@ -782,80 +843,14 @@ impl Stack for SmoltcpStack {
     }
 
     fn create(&mut self, stop: &mut SyscallStop) -> Disposition {
-        let (domain, ty, protocol) = match stop.call() {
-            Syscall::Socket(c) => (c.domain, c.ty, c.protocol),
-            Syscall::Socketpair(c) => {
-                return errno(match c.domain {
-                    libc::AF_INET | libc::AF_INET6 => Errno::EOPNOTSUPP,
-                    _ => Errno::EAFNOSUPPORT,
-                });
-            }
-            _ => return errno(Errno::EINVAL),
-        };
-        let family = match domain {
-            libc::AF_INET => Family::V4,
-            libc::AF_INET6 => Family::V6,
-            _ => return errno(Errno::EAFNOSUPPORT),
-        };
-        let flags = ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-        let proto = match socket_proto(family, ty & !flags, protocol, stop.process) {
-            Ok(proto) => proto,
-            Err(e) => return errno(e),
-        };
-        let carrier = proto.carrier() as i32;
-        stop.set_arg(0, libc::AF_UNIX as u64);
-        stop.set_arg(1, (carrier | flags) as u64);
-        stop.set_arg(2, 0);
-        self.steps.insert(stop.tid, Step::Create { family, proto });
-        Disposition::KernelThenFinish
+        answer(self.socket(stop))
     }
 
     fn on_socket(&mut self, id: SocketId, stop: &mut SyscallStop) -> Disposition {
         if !self.sockets.contains_key(&id) {
             return Disposition::Kernel;
         }
-        match stop.call() {
-            Syscall::Bind(c) => self.bind(stop, id, c),
-            Syscall::Listen(_) => self.listen(stop, id),
-            Syscall::Connect(c) => self.connect(stop, id, c),
-            Syscall::Accept(c) => self.accept(stop, id, c),
-            Syscall::Getsockname(c) => self.address(stop, id, c, false),
-            Syscall::Getpeername(c) => self.address(stop, id, c, true),
-            Syscall::Getsockopt(c) => self.getsockopt(stop, id, c),
-            Syscall::Setsockopt(c) => self.setsockopt(stop, id, c),
-            Syscall::Sendto(c) => self.sendto(stop, id, c),
-            Syscall::Recvfrom(_) => self.recvfrom(stop, id),
-            Syscall::Sendmsg(c) => self.sendmsg(stop, id, c),
-            Syscall::Shutdown(c) if c.how != libc::SHUT_WR && self.sockets[&id].listening => {
-                // Shutting a listener's receiving side closes it (`inet_shutdown`).
-                self.stop_listening(stop, c.fd, id);
-                Disposition::Return(0)
-            }
-            Syscall::Shutdown(c) => {
-                let socket = self.sockets.get_mut(&id).expect("checked above");
-                // An unconnected carrier would shut down quietly; Linux refuses.
-                if socket.peer.is_none() && !socket.listening {
-                    return errno(Errno::ENOTCONN);
-                }
-                if c.how == libc::SHUT_WR || c.how == libc::SHUT_RDWR {
-                    socket.shut_wr = true;
-                }
-                Disposition::Kernel
-            }
-            Syscall::Recvmsg(c) => self.recvmsg(stop, id, c),
-            Syscall::Sendmmsg(c) => self.sendmmsg(stop, id, c),
-            Syscall::Recvmmsg(c) => self.recvmmsg(stop, id, c),
-            Syscall::Ioctl(c) if [libc::TIOCOUTQ as u32, SIOCOUTQNSD].contains(&c.request) => {
-                // Bytes not yet acknowledged (or not yet sent): on a stack's own
-                // loopback the peer's kernel acknowledges at once, so none. A carrier
-                // would count what the peer has not read.
-                if self.sockets[&id].listening {
-                    return errno(Errno::EINVAL);
-                }
-                result(stop.memory().write(c.arg, &0i32).map(|()| 0))
-            }
-            _ => Disposition::Kernel,
-        }
+        answer(self.on_call(id, stop))
     }
 
     fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
@@ -939,10 +934,10 @@ fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<
 /// reports it: `bind` and `listen` say `EADDRINUSE`, a TCP `connect`
 /// `EADDRNOTAVAIL` (`__inet_hash_connect`), a datagram send or connect `EAGAIN`
 /// (`inet_autobind`).
-fn implicit_bind_error(e: Errno, proto: Proto, then: Option<i64>) -> Errno {
+fn implicit_bind_error(e: Errno, proto: Proto, then: Option<&Syscall>) -> Errno {
     match then {
         _ if e != Errno::EADDRINUSE => e,
-        None | Some(libc::SYS_listen) => e,
+        None | Some(Syscall::Listen(_)) => e,
         Some(_) if proto == Proto::Tcp => Errno::EADDRNOTAVAIL,
         Some(_) => Errno::EAGAIN,
     }
@@ -997,15 +992,9 @@ fn loopback(family: Family) -> IpAddr {
     }
 }
 
-fn errno(e: Errno) -> Disposition {
-    Disposition::Return(-(e as i64))
-}
-
-fn result(r: Result<i64, Errno>) -> Disposition {
-    match r {
-        Ok(v) => Disposition::Return(v),
-        Err(e) => errno(e),
-    }
+/// A handler's answer as the tracer takes it: an error is the call's result.
+fn answer(handled: Result<Disposition, Errno>) -> Disposition {
+    handled.unwrap_or_else(|e| Disposition::Return(-(e as i64)))
 }
 
 fn int_bytes(value: i32) -> Vec<u8> {

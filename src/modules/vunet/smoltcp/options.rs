@@ -33,16 +33,13 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Getsockopt,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) {
             // What the program sent before asking may have been refused already.
             self.settle_sent(id);
         }
         let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
-        let keeper = match socket.keeper(c.level, c.optname, true) {
-            Ok(keeper) => keeper,
-            Err(e) => return errno(e),
-        };
+        let keeper = socket.keeper(c.level, c.optname, true)?;
         let memory = stop.memory();
         let value = match keeper {
             Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
@@ -55,19 +52,19 @@ impl SmoltcpStack {
                         // Inside the session a handshake takes microseconds; a
                         // program asks as soon as its carrier polls writable,
                         // which it does at once. Let it wait for the answer.
-                        return Disposition::Retry;
+                        return Ok(Disposition::Retry);
                     }
                     (ConnectState::Failed(error), None) => {
                         socket.connect = ConnectState::Refused;
                         error
                     }
-                    _ => return Disposition::Kernel,
+                    _ => return Ok(Disposition::Kernel),
                 };
                 self.error_reported(id);
                 clear_carrier_error(stop, c.fd);
                 int_bytes(error as i32)
             }
-            Keeper::Carrier => return Disposition::Kernel,
+            Keeper::Carrier => return Ok(Disposition::Kernel),
             Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),
             Keeper::ReusePort => int_bytes(i32::from(socket.options.reuse_port)),
             Keeper::TcpInfo => {
@@ -92,20 +89,18 @@ impl SmoltcpStack {
             Keeper::Emulated => {
                 let value =
                     socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
-                match memory.read::<i32>(c.optlen.0) {
-                    Ok(room) => sockopt::value_bytes(c.level, value, room),
-                    Err(e) => return errno(e),
-                }
+                sockopt::value_bytes(c.level, value, memory.read::<i32>(c.optlen.0)?)
             }
             Keeper::NoPeerProcess if c.optname == libc::SO_PEERCRED => {
                 let nobody = libc::ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
                 [nobody.pid.to_ne_bytes(), nobody.uid.to_ne_bytes(), nobody.gid.to_ne_bytes()]
                     .concat()
             }
-            Keeper::NoPeerProcess => return errno(Errno::ENODATA),
+            Keeper::NoPeerProcess => return Err(Errno::ENODATA),
             Keeper::Listening => int_bytes(i32::from(socket.listening)),
         };
-        result(write_option(&memory, c.optval.0, c.optlen.0, &value).map(|()| 0))
+        write_option(&memory, c.optval.0, c.optlen.0, &value)?;
+        Ok(Disposition::Return(0))
     }
 
     pub(super) fn setsockopt(
@@ -113,7 +108,7 @@ impl SmoltcpStack {
         stop: &SyscallStop,
         id: SocketId,
         c: Setsockopt,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let hop_limit =
             [(libc::IPPROTO_IP, libc::IP_TTL), (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)];
         if hop_limit.contains(&(c.level, c.optname)) {
@@ -121,41 +116,28 @@ impl SmoltcpStack {
             self.flush_datagrams();
         }
         let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
-        let keeper = match socket.keeper(c.level, c.optname, false) {
-            Ok(keeper) => keeper,
-            Err(e) => return errno(e),
-        };
+        let keeper = socket.keeper(c.level, c.optname, false)?;
+        let read_value =
+            || read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen);
         if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR) {
             // The carrier answers getsockopt for it; binds need it here.
-            return result(
-                read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen).map(
-                    |value| {
-                        set_carrier_option(stop, c.fd, libc::SO_REUSEADDR, value);
-                        socket.options.reuse_addr = value != 0;
-                        0
-                    },
-                ),
-            );
+            let value = read_value()?;
+            set_carrier_option(stop, c.fd, libc::SO_REUSEADDR, value);
+            socket.options.reuse_addr = value != 0;
+            return Ok(Disposition::Return(0));
         }
         if keeper == Keeper::Carrier {
-            return Disposition::Kernel;
+            return Ok(Disposition::Kernel);
         }
         if keeper == Keeper::Congestion {
-            let len = c.optlen.min(16) as usize;
-            return match stop.memory().read_bytes(c.optval.0, len) {
-                Ok(name) if name.starts_with(b"cubic") || name.starts_with(b"reno") => {
-                    socket.options.congestion = Some(name);
-                    Disposition::Return(0)
-                }
-                Ok(_) => errno(Errno::ENOENT),
-                Err(e) => errno(e),
-            };
+            let name = stop.memory().read_bytes(c.optval.0, c.optlen.min(16) as usize)?;
+            if !name.starts_with(b"cubic") && !name.starts_with(b"reno") {
+                return Err(Errno::ENOENT);
+            }
+            socket.options.congestion = Some(name);
+            return Ok(Disposition::Return(0));
         }
-        let value = match read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen)
-        {
-            Ok(value) => value,
-            Err(e) => return errno(e),
-        };
+        let value = read_value()?;
         if (c.level, c.optname) == (libc::IPPROTO_IP, libc::IP_TOS) {
             let old = socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
             let set = socket.options.set(c.level, c.optname, value, socket.proto);
@@ -164,21 +146,18 @@ impl SmoltcpStack {
                 // Linux derives the socket's priority from its type of service.
                 set_carrier_option(stop, c.fd, libc::SO_PRIORITY, sockopt::tos_priority(new));
             }
-            return result(set.map(|()| 0));
+            return set.map(|()| Disposition::Return(0));
         }
-        result(match keeper {
-            Keeper::V6Only if socket.local.is_some() => Err(Errno::EINVAL),
-            Keeper::V6Only => {
-                socket.options.v6only = value != 0;
-                Ok(0)
+        match keeper {
+            Keeper::V6Only if socket.local.is_some() => return Err(Errno::EINVAL),
+            Keeper::V6Only => socket.options.v6only = value != 0,
+            Keeper::ReusePort => socket.options.reuse_port = value != 0,
+            Keeper::TcpInfo | Keeper::NoPeerProcess | Keeper::Listening => {
+                return Err(Errno::ENOPROTOOPT);
             }
-            Keeper::ReusePort => {
-                socket.options.reuse_port = value != 0;
-                Ok(0)
-            }
-            Keeper::TcpInfo | Keeper::NoPeerProcess | Keeper::Listening => Err(Errno::ENOPROTOOPT),
-            _ => socket.options.set(c.level, c.optname, value, socket.proto).map(|()| 0),
-        })
+            _ => socket.options.set(c.level, c.optname, value, socket.proto)?,
+        }
+        Ok(Disposition::Return(0))
     }
 }
 

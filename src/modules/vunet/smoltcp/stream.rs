@@ -4,40 +4,36 @@
 use super::*;
 
 impl SmoltcpStack {
-    pub(super) fn bind(&mut self, stop: &mut SyscallStop, id: SocketId, c: AddrIn) -> Disposition {
+    pub(super) fn bind(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: AddrIn,
+    ) -> Result<Disposition, Errno> {
         let socket = &self.sockets[&id];
-        let addr = match read_in(&stop.memory(), c.addr, c.addrlen)
-            .and_then(|bytes| inet_addr(&bytes, socket.family, true))
-        {
-            Ok(addr) => addr,
-            Err(e) => return errno(e),
-        };
+        let addr = inet_addr(&read_in(&stop.memory(), c.addr, c.addrlen)?, socket.family, true)?;
         if socket.proto == Proto::Raw {
             // A raw socket's bind only picks its local address; its carrier
             // already has its name.
-            if let Err(e) = self.bindable(addr.ip(), socket.options.freebind()) {
-                return errno(e);
-            }
+            self.bindable(addr.ip(), socket.options.freebind())?;
             let socket = self.sockets.get_mut(&id).expect("checked above");
             socket.local = Some(SocketAddr::new(addr.ip(), 0));
-            return Disposition::Return(0);
+            return Ok(Disposition::Return(0));
         }
         // A disconnect may have given up the port (`inet_num` 0): bind again.
         let released = socket.local.is_some_and(|l| l.port() == 0) && socket.proto.unhashes();
         if socket.local.is_some() && !released {
-            return errno(Errno::EINVAL);
+            return Err(Errno::EINVAL);
         }
         if socket.options.v6only
             && addr.ip().to_canonical().is_ipv4()
             && socket.family == Family::V6
         {
-            return errno(Errno::EINVAL);
+            return Err(Errno::EINVAL);
         }
-        if let Err(e) = self.bindable(addr.ip(), socket.options.freebind()) {
-            return errno(e);
-        }
+        self.bindable(addr.ip(), socket.options.freebind())?;
         if addr.port() != 0 && addr.port() < 1024 && !can_bind_service(stop.process) {
-            return errno(Errno::EACCES);
+            return Err(Errno::EACCES);
         }
         if let IpAddr::V6(v6) = addr.ip() {
             // Linux makes a socket bound to a specific IPv6 address IPv6-only.
@@ -48,38 +44,40 @@ impl SmoltcpStack {
         let Some(name) = self.sockets[&id].name.filter(|_| released) else {
             return self.bind_carrier(stop, id, addr, None);
         };
-        result(self.retake_port(id, name, addr).map(|()| {
-            self.sockets.get_mut(&id).expect("bound above").locks = BindLocks::of(addr);
-            0
-        }))
+        self.retake_port(id, name, addr)?;
+        self.sockets.get_mut(&id).expect("bound above").locks = BindLocks::of(addr);
+        Ok(Disposition::Return(0))
     }
 
-    pub(super) fn listen(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
+    pub(super) fn listen(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Listen,
+    ) -> Result<Disposition, Errno> {
         let socket = &self.sockets[&id];
         if socket.proto != Proto::Tcp {
-            return errno(Errno::EOPNOTSUPP);
+            return Err(Errno::EOPNOTSUPP);
         }
         // Linux TCP never refuses a connection for a full backlog: the SYN is
         // retried until there is room. An AF_UNIX connect to a full listener fails
         // at once (EAGAIN) instead, so carriers listen with the largest backlog the
         // kernel allows (net.core.somaxconn caps it) and connections queue.
-        stop.set_arg(1, CARRIER_BACKLOG);
+        stop.rewrite(Syscall::Listen(Listen { backlog: CARRIER_BACKLOG, ..c }));
         if socket.listening {
-            return Disposition::Kernel;
+            return Ok(Disposition::Kernel);
         }
         if socket.peer.is_some() {
-            return errno(Errno::EINVAL);
+            return Err(Errno::EINVAL);
         }
         let Some(local) = socket.local else {
             // Linux binds an unbound listener to the wildcard and an ephemeral port.
             let any = SocketAddr::new(socket.family.unspecified(), 0);
-            return self.bind_carrier(stop, id, any, Some(libc::SYS_listen));
+            return self.bind_carrier(stop, id, any, Some(Syscall::Listen(c)));
         };
-        if let Err(e) = self.ports.listen(local.port(), id, |name| name.is_held(SockType::Stream)) {
-            return errno(e);
-        }
+        self.ports.listen(local.port(), id, |name| name.is_held(SockType::Stream))?;
         self.steps.insert(stop.tid, Step::Listen { socket: id, port: local.port() });
-        Disposition::KernelThenFinish
+        Ok(Disposition::KernelThenFinish)
     }
 
     pub(super) fn connect(
@@ -87,15 +85,14 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: AddrIn,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let socket = &self.sockets[&id];
-        let bytes = match read_in(&stop.memory(), c.addr, c.addrlen) {
-            Ok(bytes) if bytes.len() >= 2 => bytes,
-            Ok(_) => return errno(Errno::EINVAL),
-            Err(e) => return errno(e),
-        };
+        let bytes = read_in(&stop.memory(), c.addr, c.addrlen)?;
+        if bytes.len() < 2 {
+            return Err(Errno::EINVAL);
+        }
         if u16::from_ne_bytes([bytes[0], bytes[1]]) == libc::AF_UNSPEC as u16 {
-            return self.disconnect(stop, c.fd, id);
+            return Ok(self.disconnect(stop, c.fd, id));
         }
         let state = socket.connect;
         let set_state = |stack: &mut Self, to| {
@@ -104,75 +101,64 @@ impl SmoltcpStack {
         match state {
             ConnectState::DoneUnreported => {
                 set_state(self, ConnectState::Idle);
-                return Disposition::Return(0);
+                return Ok(Disposition::Return(0));
             }
             ConnectState::Failed(error) => {
                 set_state(self, ConnectState::Refused);
                 clear_carrier_error(stop, c.fd);
-                return errno(error);
+                return Err(error);
             }
-            ConnectState::InProgress(_) => return errno(Errno::EALREADY),
-            ConnectState::Refused => return errno(Errno::ECONNABORTED),
+            ConnectState::InProgress(_) => return Err(Errno::EALREADY),
+            ConnectState::Refused => return Err(Errno::ECONNABORTED),
             ConnectState::Idle => {}
         }
         if socket.proto == Proto::Tcp && (socket.peer.is_some() || socket.listening) {
-            return errno(Errno::EISCONN);
+            return Err(Errno::EISCONN);
         }
 
-        let mut to = match inet_addr(&bytes, socket.family, false) {
-            Ok(to) => to,
-            Err(e) => return errno(e),
-        };
+        let mut to = inet_addr(&bytes, socket.family, false)?;
         if to.ip().is_unspecified() {
             // Linux connects to the unspecified address through loopback.
             to.set_ip(loopback(socket.family));
         }
         if socket.family == Family::V6 && socket.options.v6only && to.ip().to_canonical().is_ipv4()
         {
-            return errno(Errno::ENETUNREACH);
+            return Err(Errno::ENETUNREACH);
         }
         if socket.proto == Proto::Tcp
             && (to.ip().to_canonical().is_multicast() || self.is_broadcast(to.ip()))
         {
             // TCP talks to one host.
-            return errno(Errno::ENETUNREACH);
+            return Err(Errno::ENETUNREACH);
         }
         if self.is_broadcast(to.ip()) && !super::datagram::may_broadcast(stop) {
-            return errno(Errno::EACCES);
+            return Err(Errno::EACCES);
         }
         // A ping socket connected to the host itself is answered by the host, as
         // one connected to another host: through its private end.
         if !self.is_local(to.ip()) || socket.proto == Proto::Icmp {
-            return self.connect_remote(stop, id, to);
+            return self.connect_remote(stop, id, c, to);
         }
         let source = self.source_for(to.ip());
         let proto = socket.proto;
         let receiver = match (self.live_receiver(proto, to), proto) {
             (Some(receiver), _) => receiver,
-            (None, Proto::Tcp) => return self.refuse(stop, id),
+            (None, Proto::Tcp) => return self.refuse(stop, id, c),
             // UDP connects to a silent port all the same. The carrier is connected
             // to a private end, which answers what is sent there as the host
             // would: with a port unreachable.
-            (None, _) => return self.connect_remote(stop, id, to),
+            (None, _) => return self.connect_remote(stop, id, c, to),
         };
-        if let Some(answer) = self.bind_implicitly(stop, id, source, libc::SYS_connect) {
-            return answer;
+        if let Some(bind) = self.bind_implicitly(stop, id, source)? {
+            return Ok(bind);
         }
-        let Some(fd) = stop.call().fd() else {
-            return errno(Errno::EBADF);
-        };
-        let nonblocking = is_nonblocking(stop.tid, fd);
-        let addr = match stop.put_sealed(&receiver.sockaddr(), 0) {
-            Ok(addr) => addr,
-            Err(e) => return errno(e),
-        };
-        stop.set_arg(1, addr);
-        stop.set_arg(2, receiver.sockaddr().len() as u64);
+        let nonblocking = is_nonblocking(stop.tid, c.fd);
+        connect_carrier(stop, c, receiver)?;
         if let Some(socket) = self.sockets.get_mut(&id) {
             socket.peer = Some(to);
         }
         self.steps.insert(stop.tid, Step::Connect { socket: id, nonblocking, source });
-        Disposition::KernelThenFinish
+        Ok(Disposition::KernelThenFinish)
     }
 
     /// A connect to another host, through the stack's network: TCP dials (see
@@ -182,36 +168,34 @@ impl SmoltcpStack {
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
+        c: AddrIn,
         to: SocketAddr,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let ip = to.ip().to_canonical();
         let route = match self.net.as_ref().and_then(|n| n.route(ip)) {
             _ if self.is_local(ip) => net::Route { iface: 0, source: self.source_for(ip) },
             Some(route) => route,
-            None => return errno(Errno::ENETUNREACH),
+            None => return Err(Errno::ENETUNREACH),
         };
         let source = self.family_ip(self.sockets[&id].family, route.source);
-        if let Some(answer) = self.bind_implicitly(stop, id, source, libc::SYS_connect) {
-            return answer;
+        if let Some(bind) = self.bind_implicitly(stop, id, source)? {
+            return Ok(bind);
         }
         let socket = &self.sockets[&id];
-        let Some(local) = socket.local else { return errno(Errno::EINVAL) };
-        let Some(fd) = stop.call().fd() else { return errno(Errno::EBADF) };
+        let local = socket.local.ok_or(Errno::EINVAL)?;
         let proto = socket.proto;
         let target = if proto == Proto::Tcp {
-            let blocking = !is_nonblocking(stop.tid, fd);
+            let blocking = !is_nonblocking(stop.tid, c.fd);
             let net = self.net.as_mut().expect("routed above");
             let gate = match net.gate_of(id) {
                 // A connect under way: a blocking one waits for it again.
-                Some(_) if !blocking => return errno(Errno::EALREADY),
+                Some(_) if !blocking => return Err(Errno::EALREADY),
                 Some(gate) => gate,
                 None => {
                     let gate = self.namer.fresh();
                     let from = SocketAddr::new(route.source, local.port());
                     let to = SocketAddr::new(to.ip().to_canonical(), to.port());
-                    if let Err(e) = net.dial(id, route, from, to, gate, blocking) {
-                        return errno(e);
-                    }
+                    net.dial(id, route, from, to, gate, blocking)?;
                     gate
                 }
             };
@@ -221,25 +205,20 @@ impl SmoltcpStack {
             let port = if proto == Proto::Udp { to.port() } else { 0 };
             let remote = (proto, SocketAddr::new(to.ip().to_canonical(), port));
             let carrier = self.sockets[&id].name;
-            let Some(name) = carrier.and_then(|carrier| self.private_end(carrier, remote)) else {
-                return errno(Errno::ENETUNREACH);
-            };
+            let name = carrier
+                .and_then(|carrier| self.private_end(carrier, remote))
+                .ok_or(Errno::ENETUNREACH)?;
             self.steps.insert(
                 stop.tid,
                 Step::Connect { socket: id, nonblocking: false, source: route.source },
             );
             name
         };
-        let addr = match stop.put_sealed(&target.sockaddr(), 0) {
-            Ok(addr) => addr,
-            Err(e) => return errno(e),
-        };
-        stop.set_arg(1, addr);
-        stop.set_arg(2, target.sockaddr().len() as u64);
+        connect_carrier(stop, c, target)?;
         if let Some(socket) = self.sockets.get_mut(&id) {
             socket.peer = Some(to);
         }
-        Disposition::KernelThenFinish
+        Ok(Disposition::KernelThenFinish)
     }
 
     /// `ip` as a socket of `family` writes it (IPv4 as v4-mapped on IPv6 sockets).
@@ -256,22 +235,20 @@ impl SmoltcpStack {
     /// natively: it connects to a listener netvm makes for the purpose, which is
     /// closed at the call's exit without accepting; the kernel then marks the
     /// carrier failed and shut down, so every readiness API sees the refusal.
-    pub(super) fn refuse(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
-        let Some(fd) = stop.call().fd() else { return errno(Errno::EBADF) };
-        if !is_nonblocking(stop.tid, fd) {
-            return errno(Errno::ECONNREFUSED);
+    pub(super) fn refuse(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: AddrIn,
+    ) -> Result<Disposition, Errno> {
+        if !is_nonblocking(stop.tid, c.fd) {
+            return Err(Errno::ECONNREFUSED);
         }
         let name = self.namer.fresh();
-        let Ok(listener) = temporary_listener(&name) else { return errno(Errno::ECONNREFUSED) };
-        match stop.put_sealed(&name.sockaddr(), 0) {
-            Ok(addr) => {
-                stop.set_arg(1, addr);
-                stop.set_arg(2, name.sockaddr().len() as u64);
-                self.steps.insert(stop.tid, Step::Refused { socket: id, listener });
-                Disposition::KernelThenFinish
-            }
-            Err(e) => errno(e),
-        }
+        let listener = temporary_listener(&name).map_err(|_| Errno::ECONNREFUSED)?;
+        connect_carrier(stop, c, name)?;
+        self.steps.insert(stop.tid, Step::Refused { socket: id, listener });
+        Ok(Disposition::KernelThenFinish)
     }
 
     pub(super) fn disconnect(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) -> Disposition {
@@ -309,25 +286,24 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Accept,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let socket = &self.sockets[&id];
         if socket.proto != Proto::Tcp {
-            return errno(Errno::EOPNOTSUPP);
+            return Err(Errno::EOPNOTSUPP);
         }
         if !socket.listening {
-            return errno(Errno::EINVAL);
+            return Err(Errno::EINVAL);
         }
         let room = if c.addr.is_null() {
             None
         } else {
-            match stop.memory().read::<i32>(c.addrlen.0) {
-                Ok(room) if room >= 0 => Some(room),
-                Ok(_) => return errno(Errno::EINVAL),
-                Err(e) => return errno(e),
+            match stop.memory().read::<i32>(c.addrlen.0)? {
+                room if room >= 0 => Some(room),
+                _ => return Err(Errno::EINVAL),
             }
         };
         self.steps.insert(stop.tid, Step::Accept { listener: id, room });
-        Disposition::KernelThenFinish
+        Ok(Disposition::KernelThenFinish)
     }
 
     pub(super) fn address(
@@ -336,23 +312,24 @@ impl SmoltcpStack {
         id: SocketId,
         c: AddrOut,
         peer: bool,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let socket = &self.sockets[&id];
         let addr = if peer {
             // Linux reports a peer only with a port: a connected ping or raw
             // socket has none (`inet_getname`).
             if matches!(socket.proto, Proto::Icmp | Proto::Raw) {
-                return errno(Errno::ENOTCONN);
+                return Err(Errno::ENOTCONN);
             }
             match socket.peer {
                 Some(addr) if !socket.listening && !self.connection_over(stop, socket) => addr,
-                _ => return errno(Errno::ENOTCONN),
+                _ => return Err(Errno::ENOTCONN),
             }
         } else {
             socket.local.unwrap_or(SocketAddr::new(socket.family.unspecified(), 0))
         };
         let bytes = encode(addr, socket.family.raw());
-        result(write_out(&stop.memory(), c.addr, c.addrlen, &bytes).map(|()| 0))
+        write_out(&stop.memory(), c.addr, c.addrlen, &bytes)?;
+        Ok(Disposition::Return(0))
     }
 
     /// Whether the peer of the carrier at `fd` has shut down its sending side
@@ -429,6 +406,14 @@ impl SmoltcpStack {
             }
         }
     }
+}
+
+/// Points the program's `connect` `c` at the carrier named `to`.
+fn connect_carrier(stop: &mut SyscallStop, c: AddrIn, to: EndpointName) -> Result<(), Errno> {
+    let sockaddr = to.sockaddr();
+    let addr = UserPtr(stop.put_sealed(&sockaddr, 0)?);
+    stop.rewrite(Syscall::Connect(AddrIn { addr, addrlen: sockaddr.len() as u32, ..c }));
+    Ok(())
 }
 
 /// What a poll of the carrier at fd `fd` of the stopped program reports now, for
@@ -549,4 +534,4 @@ pub(super) fn has_capability(process: Pid, bit: u32) -> bool {
 }
 
 /// The backlog every listening carrier gets (see `listen`).
-pub(super) const CARRIER_BACKLOG: u64 = 65535;
+pub(super) const CARRIER_BACKLOG: i32 = 65535;
