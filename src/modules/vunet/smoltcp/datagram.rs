@@ -144,8 +144,7 @@ impl SmoltcpStack {
                 // A full receiver drops a UDP datagram; it never holds the sender.
                 let flags = flags | libc::MSG_DONTWAIT;
                 stop.rewrite(Syscall::Sendto(Sendto { flags, addr, addrlen, ..c }));
-                self.steps.insert(stop.tid, Step::Sent { socket: id, len: c.len as i64 });
-                Ok(Disposition::KernelThenFinish)
+                Ok(self.await_exit(stop.tid, PendingSend { socket: id, len: c.len as i64 }))
             }
         }
     }
@@ -188,7 +187,7 @@ impl SmoltcpStack {
                 let c = Msg { flags: c.flags | libc::MSG_DONTWAIT, ..c };
                 let name = carrier.sockaddr();
                 self.shadow_msg(stop, c, patch, ShadowName::Bytes(&name), |_, _| {
-                    Some(Step::Sent { socket: id, len })
+                    Some(Box::new(PendingSend { socket: id, len }))
                 })
             }
         }
@@ -208,7 +207,7 @@ impl SmoltcpStack {
         };
         if self.sockets[&id].proto == Proto::Tcp {
             return self.shadow_msg(stop, c, patch, ShadowName::Null, |patch, _| {
-                Some(Step::RecvMsg { patch, socket: id, scratch: None, ttl_room: None })
+                Some(Box::new(PendingRecvmsg { patch, socket: id, scratch: None, ttl_room: None }))
             });
         }
         let ttl_room = self.wants_ttl(id).then(|| {
@@ -217,20 +216,21 @@ impl SmoltcpStack {
         });
         let ttl_room = ttl_room.flatten();
         self.shadow_msg(stop, c, patch, ShadowName::Room(NAME_ROOM), |patch, scratch| {
-            Some(Step::RecvMsg { patch, socket: id, scratch, ttl_room })
+            Some(Box::new(PendingRecvmsg { patch, socket: id, scratch, ttl_room }))
         })
     }
 
     /// Points `sendmsg`/`recvmsg` `c` (its flags as they are to run) at a shadow
     /// of the program's header (see [`MsgNamePatch`]) whose name is `name`, and
-    /// records the step `step` makes of the shadowed patch and the name's address.
+    /// awaits the exit as `pending` says from the shadowed patch and the name's
+    /// address.
     fn shadow_msg(
         &mut self,
         stop: &mut SyscallStop,
         c: Msg,
         patch: MsgNamePatch,
         name: ShadowName,
-        step: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Step>,
+        pending: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Box<dyn Pending>>,
     ) -> Result<Disposition, Errno> {
         let header = size_of::<libc::msghdr>();
         // A send: the kernel only reads the header and the name, so both are
@@ -249,9 +249,9 @@ impl SmoltcpStack {
         };
         let shadowed = Msg { msg: UserPtr(patch.shadow), ..c };
         stop.rewrite(if sending { Syscall::Sendmsg(shadowed) } else { Syscall::Recvmsg(shadowed) });
-        match step(patch, name_at) {
-            Some(step) => {
-                self.steps.insert(stop.tid, step);
+        match pending(patch, name_at) {
+            Some(pending) => {
+                self.pending.insert(stop.tid, pending);
                 Ok(Disposition::KernelThenFinish)
             }
             None => Ok(Disposition::Kernel),
@@ -363,8 +363,7 @@ impl SmoltcpStack {
         // Headers past the batch are not copied: they must not receive anything.
         let vlen = c.vlen.min(batch as u32);
         stop.rewrite(Syscall::Recvmmsg(Mmsg { msgvec: UserPtr(copy), vlen, ..c }));
-        self.steps.insert(stop.tid, Step::RecvMmsg { entries, socket: id });
-        Ok(Disposition::KernelThenFinish)
+        Ok(self.await_exit(stop.tid, PendingRecvmmsg { entries, socket: id }))
     }
 
     pub(super) fn give_back_name(
@@ -445,8 +444,7 @@ impl SmoltcpStack {
                 addrlen: UserPtr(0),
                 ..c
             }));
-            self.steps.insert(stop.tid, Step::RecvFromStream);
-            return Ok(Disposition::KernelThenFinish);
+            return Ok(self.await_exit(stop.tid, PendingStreamRecvfrom { call: c }));
         }
         // The kernel writes the sender's carrier name to scratch; the exit
         // translates it into the sender's virtual address.
@@ -454,8 +452,7 @@ impl SmoltcpStack {
         let addrlen = UserPtr(scratch + u64::from(NAME_ROOM));
         stop.memory().write(addrlen.0, &NAME_ROOM)?;
         stop.rewrite(Syscall::Recvfrom(Recvfrom { addr: UserPtr(scratch), addrlen, ..c }));
-        self.steps.insert(stop.tid, Step::RecvFrom { socket: id, scratch });
-        Ok(Disposition::KernelThenFinish)
+        Ok(self.await_exit(stop.tid, PendingRecvfrom { socket: id, call: c, scratch }))
     }
 
     /// The `sockaddr` a datagram's receiver `receiver` reports for the sender whose
@@ -484,6 +481,110 @@ impl SmoltcpStack {
             (true, None) => self.source_for(toward),
         };
         Some(SocketAddr::new(ip, local.port()))
+    }
+}
+
+/// A datagram of `len` bytes sent to a carrier. A receiver connected elsewhere
+/// refuses it (EPERM) and one that just closed is gone (ECONNREFUSED); Linux
+/// sends the datagram all the same and the receiver drops it.
+struct PendingSend {
+    socket: SocketId,
+    len: i64,
+}
+
+impl Pending for PendingSend {
+    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        // What the kernel said, before an error netvm raised is translated.
+        let ret = stop.result();
+        stack.translate_raised(stop, self.socket);
+        let dropped = [libc::EPERM, libc::ECONNREFUSED, libc::EAGAIN];
+        if dropped.iter().any(|e| ret == -i64::from(*e)) {
+            stop.set_result(self.len);
+        }
+    }
+}
+
+/// `recvfrom` `call` on a datagram carrier, with the sender's name going to
+/// `scratch`.
+struct PendingRecvfrom {
+    socket: SocketId,
+    call: Recvfrom,
+    scratch: u64,
+}
+
+impl Pending for PendingRecvfrom {
+    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        stack.translate_raised(stop, self.socket);
+        if stop.result() < 0 {
+            return;
+        }
+        let (memory, scratch) = (stop.memory(), self.scratch);
+        let len = memory.read::<u32>(scratch + u64::from(NAME_ROOM)).unwrap_or(0);
+        let name = memory.read_bytes(scratch, len.min(NAME_ROOM) as usize).unwrap_or_default();
+        let from = stack.sender_address(self.socket, &name);
+        if let Err(e) = write_out(&memory, self.call.addr, self.call.addrlen, &from) {
+            stop.set_result(-(e as i64));
+        }
+    }
+}
+
+/// `recvfrom` `call` on a stream: Linux reports no address (length 0).
+struct PendingStreamRecvfrom {
+    call: Recvfrom,
+}
+
+impl Pending for PendingStreamRecvfrom {
+    fn finish(self: Box<Self>, _: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        if stop.result() >= 0 && !self.call.addrlen.is_null() {
+            let _ = stop.memory().write(self.call.addrlen.0, &0u32);
+        }
+    }
+}
+
+/// `recvmsg` through a shadow header: by `scratch` to learn a datagram's
+/// sender, or with no name on a stream.
+struct PendingRecvmsg {
+    patch: MsgNamePatch,
+    socket: SocketId,
+    scratch: Option<u64>,
+    /// The control buffer (address, size), when a TTL is to be appended.
+    ttl_room: Option<(u64, usize)>,
+}
+
+impl Pending for PendingRecvmsg {
+    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        let Self { patch, socket, scratch, ttl_room } = *self;
+        stack.translate_raised(stop, socket);
+        let received = stop.result() >= 0;
+        let memory = stop.memory();
+        let mut given = patch
+            .copy_back(&memory, false)
+            .and_then(|()| stack.give_back_name(&memory, patch, socket, scratch, received));
+        if let (true, Some(room), Ok(())) = (received, ttl_room, given) {
+            given = stack.append_ttl(&memory, patch.msg, socket, room);
+        }
+        if let Err(e) = given {
+            stop.set_result(-(e as i64));
+        }
+    }
+}
+
+/// `recvmmsg` whose headers' names netvm replaced, each as for `recvmsg`.
+struct PendingRecvmmsg {
+    entries: Vec<(MsgNamePatch, Option<u64>)>,
+    socket: SocketId,
+}
+
+impl Pending for PendingRecvmmsg {
+    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        let memory = stop.memory();
+        for (i, (patch, scratch)) in self.entries.into_iter().enumerate() {
+            let received = (i as i64) < stop.result();
+            if received {
+                let _ = patch.copy_back(&memory, true);
+            }
+            let _ = stack.give_back_name(&memory, patch, self.socket, scratch, received);
+        }
     }
 }
 
@@ -679,14 +780,6 @@ pub(super) fn datagram_address(
         (Family::V6, libc::AF_INET) => Err(Errno::ENETUNREACH),
         (Family::V6, _) => Err(Errno::EINVAL),
     }
-}
-
-/// Whether the socket of the stopped call set `SO_BROADCAST` (its carrier keeps it).
-pub(super) fn may_broadcast(stop: &SyscallStop) -> bool {
-    let copy = stop.call().fd().and_then(|fd| stop.copy_fd(fd).ok());
-    copy.is_some_and(|copy| {
-        nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::Broadcast).unwrap_or(false)
-    })
 }
 
 /// The flags a datagram send on `socket` goes with: `MSG_OOB` is refused

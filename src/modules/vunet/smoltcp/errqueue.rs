@@ -12,10 +12,11 @@
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Instant;
 
-use nix::sys::socket::{MsgFlags, SockType, UnixAddr, bind, connect};
+use nix::sys::socket::{MsgFlags, SockType, UnixAddr, connect};
 
+use super::carrier::{bind_to, connect_to, inode_of, unix_socket};
 use super::icmp::{IcmpError, extended_error};
-use super::net::{NetHost, unix_socket};
+use super::net::NetHost;
 use super::*;
 
 /// How many errors a socket's queue holds; Linux bounds it by the receive buffer.
@@ -60,9 +61,9 @@ impl SmoltcpStack {
     ) -> Option<EndpointName> {
         let name = self.namer.fresh();
         let end = unix_socket(SockType::Datagram).ok()?;
-        bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
-        connect(end.as_raw_fd(), &UnixAddr::new_abstract(&carrier.0).ok()?).ok()?;
-        let id = super::net::inode_of(&end)?;
+        bind_to(end.as_raw_fd(), &name).ok()?;
+        connect_to(end.as_raw_fd(), &carrier).ok()?;
+        let id = inode_of(&end)?;
         self.record_remote(id, name, remote.0, remote.1);
         let net = self.net.as_mut()?;
         net.watch(end.as_raw_fd());

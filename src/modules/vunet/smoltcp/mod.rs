@@ -23,20 +23,27 @@
 //! multi-stack work; a stack without links reaches only itself, and other
 //! destinations are `ENETUNREACH`).
 
+mod accept;
+mod bind;
+mod carrier;
+mod connect;
+mod create;
 mod datagram;
 mod endpoint;
 mod errqueue;
 mod icmp;
+mod listen;
+mod names;
 pub mod net;
 mod options;
 mod ports;
+mod proc;
 mod report;
 mod sockopt;
-mod stream;
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::rc::Rc;
 
 use nix::errno::Errno;
@@ -51,11 +58,15 @@ use crate::tracer::syscall::{
     UserPtr,
 };
 use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
-use datagram::{MsgNamePatch, NAME_ROOM};
+use carrier::{
+    bind_to, carrier_events, clear_carrier_error, may_broadcast, peer_name, peer_shut_down,
+    poll_now, temporary_listener,
+};
 use endpoint::{EndpointName, Namer, SockType};
 pub use endpoint::{MAX_STACKS, is_carrier_address, session_id};
 use options::SIOCOUTQNSD;
 use ports::{Binding, PortTable, Proto, Scope};
+use proc::{CAP_NET_RAW, can_bind_service, has_capability, is_nonblocking};
 use sockopt::{Keeper, Options};
 
 /// The address family of a virtual socket.
@@ -183,76 +194,21 @@ impl BindLocks {
     }
 }
 
-/// A call in flight whose exit stop the stack needs.
-#[derive(Debug)]
-enum Step {
-    /// `socket()` rewritten to create a carrier.
-    Create {
-        family: Family,
-        proto: Proto,
-    },
-    /// A bind of the carrier to `name`: the program's own `bind` of `asked`, or
-    /// (`then` holding the program's call) one netvm slipped in before that call.
-    Bind {
-        socket: SocketId,
-        asked: SocketAddr,
-        local: SocketAddr,
-        name: EndpointName,
-        then: Option<Syscall>,
-    },
-    Listen {
-        socket: SocketId,
-        port: u16,
-    },
-    Connect {
-        socket: SocketId,
-        nonblocking: bool,
-        source: IpAddr,
-    },
-    /// A TCP connect across the network: the carrier connects to the dial's gate.
-    Dial {
-        socket: SocketId,
-        blocking: bool,
-        source: IpAddr,
-    },
-    Accept {
-        listener: SocketId,
-        room: Option<i32>,
-    },
-    /// A non-blocking connect nobody listens for, pointed at `listener` (see
-    /// `refuse`), which is dropped at the exit.
-    Refused {
-        socket: SocketId,
-        listener: std::os::fd::OwnedFd,
-    },
-    /// `recvfrom` on a datagram carrier, with the sender's name going to `scratch`.
-    RecvFrom {
-        socket: SocketId,
-        scratch: u64,
-    },
-    /// A datagram of `len` bytes sent to a carrier. A receiver connected elsewhere
-    /// refuses it (EPERM) and one that just closed is gone (ECONNREFUSED); Linux
-    /// sends the datagram all the same and the receiver drops it.
-    Sent {
-        socket: SocketId,
-        len: i64,
-    },
-    /// `recvmsg` through a shadow header: by `scratch` to learn a datagram's
-    /// sender, or with no name on a stream.
-    RecvMsg {
-        patch: MsgNamePatch,
-        socket: SocketId,
-        scratch: Option<u64>,
-        /// The control buffer (address, size), when a TTL is to be appended.
-        ttl_room: Option<(u64, usize)>,
-    },
-    /// `recvmmsg` whose headers' names netvm replaced, each as for `RecvMsg`.
-    RecvMmsg {
-        entries: Vec<(MsgNamePatch, Option<u64>)>,
-        socket: SocketId,
-    },
-    /// `recvfrom` on a stream: Linux reports no address (length 0).
-    RecvFromStream,
+/// A call in flight whose exit the stack needs: each handler family's own
+/// state, finished by its own code (`finish` only dispatches).
+trait Pending {
+    /// The call returned (`stop.result()`): complete it.
+    fn finish(
+        self: Box<Self>,
+        stack: &mut SmoltcpStack,
+        stop: &mut SyscallStop,
+        claims: &mut Claims,
+    );
+
+    /// The thread ended before the call's exit: let go of what the call holds.
+    fn abandon(self: Box<Self>, stack: &mut SmoltcpStack) {
+        let _ = stack;
+    }
 }
 
 /// What the network side must let go of for a closed socket (see
@@ -274,7 +230,8 @@ pub struct SmoltcpStack {
     addresses: Vec<IpAddr>,
     sockets: HashMap<SocketId, VSocket>,
     by_name: HashMap<EndpointName, SocketId>,
-    steps: HashMap<Pid, Step>,
+    /// Calls in flight, by thread, whose exit the stack needs.
+    pending: HashMap<Pid, Box<dyn Pending>>,
     /// The stack's network side, if an interface is plugged into a link.
     net: Option<net::NetHost>,
     /// Closed sockets whose network side is still to be let go of.
@@ -302,7 +259,7 @@ impl SmoltcpStack {
             addresses,
             sockets: HashMap::new(),
             by_name: HashMap::new(),
-            steps: HashMap::new(),
+            pending: HashMap::new(),
             net: None,
             forgotten: Vec::new(),
             interfaces: Vec::new(),
@@ -378,27 +335,10 @@ impl SmoltcpStack {
         }
     }
 
-    /// Closes listener `id` (at `fd` of the stopped program) as Linux's
-    /// `tcp_disconnect` does: no new connections, `accept` is `EINVAL`, the port is
-    /// bound but no longer listened on. The connections waiting in its queue are
-    /// ended (Linux resets them; their carriers see the end of the stream).
-    fn stop_listening(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) {
-        let Some(socket) = self.sockets.get_mut(&id) else { return };
-        socket.listening = false;
-        if let Some(local) = socket.local {
-            self.ports.unlisten(local.port(), id);
-            self.close_network_port(Proto::Tcp, local.port());
-        }
-        let Ok(listener) = stop.copy_fd(fd) else { return };
-        // The carrier's file may be blocking (its flags are the program's): accept
-        // only what poll shows is there.
-        while stream::poll_now(listener.as_raw_fd(), libc::POLLIN) & libc::POLLIN != 0 {
-            let flags = nix::sys::socket::SockFlag::SOCK_CLOEXEC;
-            match nix::sys::socket::accept4(listener.as_raw_fd(), flags) {
-                Ok(connection) => drop(nix::unistd::close(connection)),
-                Err(_) => break,
-            }
-        }
+    /// Records `pending` as what thread `tid`'s call awaits at its exit.
+    fn await_exit(&mut self, tid: Pid, pending: impl Pending + 'static) -> Disposition {
+        self.pending.insert(tid, Box::new(pending));
+        Disposition::KernelThenFinish
     }
 
     /// The raw ICMP sockets of `family`, by carrier name.
@@ -481,123 +421,12 @@ impl SmoltcpStack {
         }
     }
 
-    /// Binds socket `id` to `local` (port 0: ephemeral): the table entry now, the
-    /// carrier by rewriting the current call into `bind` to a fresh name. `then`
-    /// is the program's own call to run next, if this bind is netvm's idea.
-    fn bind_carrier(
-        &mut self,
-        stop: &mut SyscallStop,
-        id: SocketId,
-        local: SocketAddr,
-        then: Option<Syscall>,
-    ) -> Result<Disposition, Errno> {
-        let proto = self.sockets.get(&id).ok_or(Errno::EBADF)?.proto;
-        let name = self.namer.fresh();
-        let port = self
-            .take_port(id, name, local)
-            .map_err(|e| implicit_bind_error(e, proto, then.as_ref()))?;
-        let (asked, local) = (local, SocketAddr::new(local.ip(), port));
-        let fd = stop.call().fd().ok_or(Errno::EBADF)?;
-        let addr = stop.put_sealed(&name.sockaddr(), 0).inspect_err(|_| {
-            self.ports.unbind(proto, port, id);
-        })?;
-        let addrlen = name.sockaddr().len() as u32;
-        stop.rewrite(Syscall::Bind(AddrIn { fd, addr: UserPtr(addr), addrlen }));
-        self.steps.insert(stop.tid, Step::Bind { socket: id, asked, local, name, then });
-        Ok(Disposition::KernelThenFinish)
-    }
-
-    /// Enters socket `id`, with carrier `name`, in the port table at `local` (port
-    /// 0: an ephemeral one); returns the port.
-    fn take_port(
-        &mut self,
-        id: SocketId,
-        name: EndpointName,
-        local: SocketAddr,
-    ) -> Result<u16, Errno> {
-        let socket = self.sockets.get(&id).ok_or(Errno::EBADF)?;
-        let binding = Binding {
-            socket: id,
-            name,
-            scope: Scope::of(local.ip(), socket.options.v6only),
-            reuse_addr: socket.options.reuse_addr,
-            reuse_port: socket.options.reuse_port,
-            listening: false,
-        };
-        let carrier = socket.proto.carrier();
-        let range = ports::ephemeral_range(socket.options.get(
-            libc::IPPROTO_IP,
-            sockopt::IP_LOCAL_PORT_RANGE,
-            socket.family.raw(),
-            socket.proto,
-        ));
-        self.ports.bind(socket.proto, local.port(), range, binding, |name| name.is_held(carrier))
-    }
-
-    /// Gives a socket an implicit bind before the stopped call, which needs one:
-    /// unbound, its carrier is bound (rewriting the call into that bind, and
-    /// `Some`); a UDP socket whose disconnect gave up its port takes a new one at
-    /// once.
-    fn bind_implicitly(
-        &mut self,
-        stop: &mut SyscallStop,
-        id: SocketId,
-        ip: IpAddr,
-    ) -> Result<Option<Disposition>, Errno> {
-        let socket = &self.sockets[&id];
-        let call = stop.call();
-        match (socket.local, socket.name) {
-            (None, _) => self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(call)).map(Some),
-            (Some(local), Some(name)) if local.port() == 0 && socket.proto.unhashes() => {
-                let proto = socket.proto;
-                self.retake_port(id, name, local)
-                    .map_err(|e| implicit_bind_error(e, proto, Some(&call)))
-                    .map(|()| None)
-            }
-            _ => Ok(None),
+    /// `ip` as a socket of `family` writes it (IPv4 as v4-mapped on IPv6 sockets).
+    fn family_ip(&self, family: Family, ip: IpAddr) -> IpAddr {
+        match (family, ip) {
+            (Family::V6, IpAddr::V4(v4)) => IpAddr::V6(v4.to_ipv6_mapped()),
+            _ => ip,
         }
-    }
-
-    /// Binds UDP socket `id`, whose carrier is named `name` already (its
-    /// disconnect gave up its port), to `local` again: the table alone changes.
-    fn retake_port(
-        &mut self,
-        id: SocketId,
-        name: EndpointName,
-        local: SocketAddr,
-    ) -> Result<(), Errno> {
-        let port = self.take_port(id, name, local)?;
-        let socket = self.sockets.get_mut(&id).expect("taken a port above");
-        socket.local = Some(SocketAddr::new(local.ip(), port));
-        if let (Proto::Udp, Some(net)) = (socket.proto, self.net.as_mut()) {
-            net.open_udp(port);
-        }
-        Ok(())
-    }
-
-    /// `socket()`: rewritten to create the carrier, whose fd the exit claims.
-    fn socket(&mut self, stop: &mut SyscallStop) -> Result<Disposition, Errno> {
-        let c = match stop.call() {
-            Syscall::Socket(c) => c,
-            Syscall::Socketpair(c) => {
-                return Err(match c.domain {
-                    libc::AF_INET | libc::AF_INET6 => Errno::EOPNOTSUPP,
-                    _ => Errno::EAFNOSUPPORT,
-                });
-            }
-            _ => return Err(Errno::EINVAL),
-        };
-        let family = match c.domain {
-            libc::AF_INET => Family::V4,
-            libc::AF_INET6 => Family::V6,
-            _ => return Err(Errno::EAFNOSUPPORT),
-        };
-        let flags = c.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-        let proto = socket_proto(family, c.ty & !flags, c.protocol, stop.process)?;
-        let ty = proto.carrier() as i32 | flags;
-        stop.rewrite(Syscall::Socket(Socket { domain: libc::AF_UNIX, ty, protocol: 0 }));
-        self.steps.insert(stop.tid, Step::Create { family, proto });
-        Ok(Disposition::KernelThenFinish)
     }
 
     /// A call on socket `id`, one of this stack's, by the handler of its family.
@@ -646,191 +475,6 @@ impl SmoltcpStack {
             _ => Ok(Disposition::Kernel),
         }
     }
-
-    fn finish_step(&mut self, stop: &mut SyscallStop, step: Step, claims: &mut Claims) {
-        let ret = stop.result();
-        match step {
-            Step::Create { family, proto } => {
-                if ret >= 0
-                    && let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, ret as i32)
-                {
-                    let mut socket = VSocket::new(family, proto);
-                    if proto == Proto::Raw {
-                        // A raw socket receives without ever binding: its carrier
-                        // takes a name now, bound through a copy of the fd.
-                        let name = self.namer.fresh();
-                        let bound = stop.copy_fd(ret as i32).ok().and_then(|copy| {
-                            let addr = nix::sys::socket::UnixAddr::new_abstract(&name.0).ok()?;
-                            nix::sys::socket::bind(copy.as_raw_fd(), &addr).ok()
-                        });
-                        if bound.is_some() {
-                            socket.name = Some(name);
-                            socket.local = Some(SocketAddr::new(family.unspecified(), 0));
-                            self.by_name.insert(name, id);
-                        }
-                    }
-                    self.sockets.insert(id, socket);
-                    claims.claim(id);
-                }
-            }
-            Step::Bind { socket, asked, local, name, then } => {
-                let proto = self.sockets.get(&socket).map(|s| s.proto);
-                if ret != 0 {
-                    if let Some(proto) = proto {
-                        self.ports.unbind(proto, local.port(), socket);
-                    }
-                    return;
-                }
-                if let Some(s) = self.sockets.get_mut(&socket) {
-                    s.local = Some(local);
-                    s.name = Some(name);
-                    if then.is_none() {
-                        s.locks = BindLocks::of(asked);
-                    }
-                    self.by_name.insert(name, socket);
-                    if let (Some(net), Proto::Udp) = (self.net.as_mut(), s.proto) {
-                        net.open_udp(local.port());
-                    }
-                }
-                if let Some(call) = then {
-                    stop.restart(call.number());
-                }
-            }
-            Step::Listen { socket, port } => {
-                if ret == 0 {
-                    if let Some(s) = self.sockets.get_mut(&socket) {
-                        s.listening = true;
-                        if let (Some(net), Some(local)) = (self.net.as_mut(), s.local) {
-                            net.listen(local.ip(), port);
-                        }
-                    }
-                } else {
-                    self.ports.unlisten(port, socket);
-                }
-            }
-            Step::Connect { socket, nonblocking, source } => {
-                let Some(s) = self.sockets.get_mut(&socket) else {
-                    return;
-                };
-                if ret != 0 {
-                    s.peer = None;
-                    return;
-                }
-                if let Some(local) = s.local.as_mut().filter(|l| l.ip().is_unspecified()) {
-                    local.set_ip(source);
-                }
-                if nonblocking && s.proto == Proto::Tcp {
-                    // A TCP connect never completes within the call; the carrier's
-                    // did, so the socket is writable as soon as the program polls.
-                    stop.set_result(-i64::from(libc::EINPROGRESS));
-                    s.connect = ConnectState::DoneUnreported;
-                }
-            }
-            Step::Dial { socket, blocking, source } => {
-                let dialing = self.net.as_ref().is_some_and(|n| n.gate_of(socket).is_some());
-                let family_source =
-                    self.sockets.get(&socket).map(|s| self.family_ip(s.family, source));
-                let Some(s) = self.sockets.get_mut(&socket) else { return };
-                match ret {
-                    0 => {
-                        if let (Some(local), Some(ip)) = (s.local.as_mut(), family_source)
-                            && local.ip().is_unspecified()
-                        {
-                            local.set_ip(ip);
-                        }
-                        if !blocking {
-                            stop.set_result(-i64::from(libc::EINPROGRESS));
-                            if dialing {
-                                s.connect = ConnectState::InProgress(std::time::Instant::now());
-                            } else if !matches!(s.connect, ConnectState::Failed(_)) {
-                                s.connect = ConnectState::DoneUnreported;
-                            }
-                        }
-                    }
-                    // The gate closed: the connect failed, for the reason recorded.
-                    r if r == -i64::from(libc::ECONNREFUSED) && !dialing => {
-                        if let ConnectState::Failed(error) = s.connect {
-                            stop.set_result(-(error as i64));
-                        }
-                        s.connect = ConnectState::Idle;
-                        s.peer = None;
-                    }
-                    // Interrupted: the handshake goes on, as Linux's does.
-                    _ => {}
-                }
-            }
-            Step::Refused { socket, listener } => {
-                drop(listener);
-                if let Some(s) = self.sockets.get_mut(&socket) {
-                    s.connect = ConnectState::Failed(Errno::ECONNREFUSED);
-                }
-                if ret == 0 {
-                    stop.set_result(-i64::from(libc::EINPROGRESS));
-                }
-            }
-            Step::Accept { listener, room } => {
-                if ret >= 0 {
-                    self.finish_accept(stop, listener, ret as i32, room, claims);
-                }
-            }
-            Step::RecvFrom { socket, scratch } => {
-                self.translate_raised(stop, socket);
-                let Syscall::Recvfrom(Recvfrom { addr, addrlen, .. }) = stop.call() else {
-                    return;
-                };
-                if ret < 0 {
-                    return;
-                }
-                let memory = stop.memory();
-                let len = memory.read::<u32>(scratch + u64::from(NAME_ROOM)).unwrap_or(0);
-                let name =
-                    memory.read_bytes(scratch, len.min(NAME_ROOM) as usize).unwrap_or_default();
-                let from = self.sender_address(socket, &name);
-                if let Err(e) = write_out(&memory, addr, addrlen, &from) {
-                    stop.set_result(-(e as i64));
-                }
-            }
-            Step::Sent { socket, len } => {
-                self.translate_raised(stop, socket);
-                let dropped = [libc::EPERM, libc::ECONNREFUSED, libc::EAGAIN];
-                if dropped.iter().any(|e| ret == -i64::from(*e)) {
-                    stop.set_result(len);
-                }
-            }
-            Step::RecvMsg { patch, socket, scratch, ttl_room } => {
-                self.translate_raised(stop, socket);
-                let received = ret >= 0;
-                let memory = stop.memory();
-                let mut given = patch
-                    .copy_back(&memory, false)
-                    .and_then(|()| self.give_back_name(&memory, patch, socket, scratch, received));
-                if let (true, Some(room), Ok(())) = (received, ttl_room, given) {
-                    given = self.append_ttl(&memory, patch.msg, socket, room);
-                }
-                if let Err(e) = given {
-                    stop.set_result(-(e as i64));
-                }
-            }
-            Step::RecvMmsg { entries, socket } => {
-                let memory = stop.memory();
-                for (i, (patch, scratch)) in entries.into_iter().enumerate() {
-                    let received = (i as i64) < ret;
-                    if received {
-                        let _ = patch.copy_back(&memory, true);
-                    }
-                    let _ = self.give_back_name(&memory, patch, socket, scratch, received);
-                }
-            }
-            Step::RecvFromStream => {
-                if let Syscall::Recvfrom(Recvfrom { addrlen, .. }) = stop.call()
-                    && ret >= 0
-                    && !addrlen.is_null()
-                {
-                    let _ = stop.memory().write(addrlen.0, &0u32);
-                }
-            }
-        }
-    }
 }
 
 impl Stack for SmoltcpStack {
@@ -854,8 +498,8 @@ impl Stack for SmoltcpStack {
     }
 
     fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
-        if let Some(step) = self.steps.remove(&stop.tid) {
-            self.finish_step(stop, step, claims);
+        if let Some(pending) = self.pending.remove(&stop.tid) {
+            pending.finish(self, stop, claims);
         }
     }
 
@@ -882,10 +526,8 @@ impl Stack for SmoltcpStack {
 
     fn thread_ended(&mut self, tid: Pid) {
         // A bind slipped in for it leaves a table entry nobody will confirm.
-        if let Some(Step::Bind { socket, local, .. }) = self.steps.remove(&tid)
-            && let Some(proto) = self.sockets.get(&socket).map(|s| s.proto)
-        {
-            self.ports.unbind(proto, local.port(), socket);
+        if let Some(pending) = self.pending.remove(&tid) {
+            pending.abandon(self);
         }
     }
 
@@ -902,44 +544,6 @@ impl Stack for SmoltcpStack {
                 }
             }
         }
-    }
-}
-
-/// The transport a `socket(AF_INET*, type, protocol)` asks for, or Linux's error.
-///
-/// Ping sockets are open to every user, as with `net.ipv4.ping_group_range` set
-/// wide open (a virtual host's own policy). Raw sockets need `CAP_NET_RAW`, as on
-/// Linux; netvm serves raw ICMP only.
-fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<Proto, Errno> {
-    let icmp = match family {
-        Family::V4 => libc::IPPROTO_ICMP,
-        Family::V6 => libc::IPPROTO_ICMPV6,
-    };
-    match (ty, protocol) {
-        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Ok(Proto::Tcp),
-        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(Proto::Udp),
-        (libc::SOCK_DGRAM, p) if p == icmp => Ok(Proto::Icmp),
-        (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => Err(Errno::EPROTONOSUPPORT),
-        (libc::SOCK_RAW, _) if !stream::has_capability(process, stream::CAP_NET_RAW) => {
-            Err(Errno::EPERM)
-        }
-        (libc::SOCK_RAW, p) if p == icmp => Ok(Proto::Raw),
-        (libc::SOCK_RAW, _) => Err(Errno::EPROTONOSUPPORT),
-        (0..=10, _) => Err(Errno::ESOCKTNOSUPPORT),
-        _ => Err(Errno::EINVAL),
-    }
-}
-
-/// The error of a bind that found no free port, as the call that needed it
-/// reports it: `bind` and `listen` say `EADDRINUSE`, a TCP `connect`
-/// `EADDRNOTAVAIL` (`__inet_hash_connect`), a datagram send or connect `EAGAIN`
-/// (`inet_autobind`).
-fn implicit_bind_error(e: Errno, proto: Proto, then: Option<&Syscall>) -> Errno {
-    match then {
-        _ if e != Errno::EADDRINUSE => e,
-        None | Some(Syscall::Listen(_)) => e,
-        Some(_) if proto == Proto::Tcp => Errno::EADDRNOTAVAIL,
-        Some(_) => Errno::EAGAIN,
     }
 }
 
@@ -977,14 +581,6 @@ fn inet_addr(bytes: &[u8], family: Family, binding: bool) -> Result<SocketAddr, 
     }
 }
 
-/// Clears the error a carrier holds (reading `SO_ERROR` does), once netvm has
-/// reported the error Linux would have.
-fn clear_carrier_error(stop: &SyscallStop, fd: i32) {
-    if let Ok(copy) = stop.copy_fd(fd) {
-        let _ = nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::SocketError);
-    }
-}
-
 fn loopback(family: Family) -> IpAddr {
     match family {
         Family::V4 => Ipv4Addr::LOCALHOST.into(),
@@ -1004,27 +600,6 @@ fn int_bytes(value: i32) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn socket_types_and_protocols_as_linux_judges_them() {
-        let me = nix::unistd::getpid();
-        let judge = |family, ty, protocol| socket_proto(family, ty, protocol, me);
-        assert_eq!(judge(Family::V4, libc::SOCK_STREAM, 0), Ok(Proto::Tcp));
-        assert_eq!(judge(Family::V4, libc::SOCK_STREAM, libc::IPPROTO_TCP), Ok(Proto::Tcp));
-        assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_UDP), Ok(Proto::Udp));
-        assert_eq!(judge(Family::V4, libc::SOCK_DGRAM, libc::IPPROTO_ICMP), Ok(Proto::Icmp));
-        assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6), Ok(Proto::Icmp));
-        assert_eq!(
-            judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMP),
-            Err(Errno::EPROTONOSUPPORT)
-        );
-        assert_eq!(
-            judge(Family::V4, libc::SOCK_STREAM, libc::IPPROTO_UDP),
-            Err(Errno::EPROTONOSUPPORT)
-        );
-        assert_eq!(judge(Family::V4, libc::SOCK_SEQPACKET, 0), Err(Errno::ESOCKTNOSUPPORT));
-        assert_eq!(judge(Family::V4, 42, 0), Err(Errno::EINVAL));
-    }
 
     #[test]
     fn addresses_are_checked_length_first() {

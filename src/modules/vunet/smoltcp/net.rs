@@ -27,8 +27,7 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
 use nix::sys::socket::{
-    AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr, accept4, bind, connect, listen,
-    recvfrom, sendto, socket,
+    Backlog, MsgFlags, SockFlag, SockType, UnixAddr, accept4, listen, recvfrom, sendto,
 };
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
@@ -37,6 +36,7 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpProtocol, IpVersion,
 };
 
+use super::carrier::{bind_to, connect_to, inode_of, unix_socket};
 use super::endpoint::EndpointName;
 use super::ports::Proto;
 use super::{ConnectState, SmoltcpStack, VSocket};
@@ -305,16 +305,6 @@ fn datagram_buffers<M: Clone>()
     (buffer(), buffer())
 }
 
-/// A non-blocking `AF_UNIX` socket of the supervisor, of type `ty`.
-pub(super) fn unix_socket(ty: SockType) -> Result<OwnedFd, Errno> {
-    socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
-}
-
-/// The kernel identity of one of the supervisor's own sockets.
-pub(super) fn inode_of(fd: &OwnedFd) -> Option<SocketId> {
-    nix::sys::stat::fstat(fd).ok().map(|st| SocketId(st.st_ino))
-}
-
 fn would_block(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::WouldBlock
 }
@@ -462,12 +452,12 @@ impl NetHost {
         blocking: bool,
     ) -> Result<(), Errno> {
         let gate = unix_socket(SockType::Stream)?;
-        bind(gate.as_raw_fd(), &UnixAddr::new_abstract(&gate_name.0)?)?;
+        bind_to(gate.as_raw_fd(), &gate_name)?;
         // Backlog 0 holds one connection: the filler's, so the program's waits.
         listen(&gate, Backlog::new(0)?)?;
         let filler = if blocking {
             let filler = unix_socket(SockType::Stream)?;
-            connect(filler.as_raw_fd(), &UnixAddr::new_abstract(&gate_name.0)?)?;
+            connect_to(filler.as_raw_fd(), &gate_name)?;
             Some(filler)
         } else {
             None
@@ -586,7 +576,7 @@ impl NetHost {
         if !self.remotes.contains_key(&(proto, addr)) {
             let name = fresh();
             let end = unix_socket(SockType::Datagram).ok()?;
-            bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
+            bind_to(end.as_raw_fd(), &name).ok()?;
             let id = inode_of(&end)?;
             self.watch(end.as_raw_fd());
             self.remotes.insert((proto, addr), Remote { end, used: Instant::now(), name, id });
@@ -844,8 +834,8 @@ impl SmoltcpStack {
         let listener = self.live_receiver(Proto::Tcp, local)?;
         let name = self.namer.fresh();
         let end = unix_socket(SockType::Stream).ok()?;
-        bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
-        connect(end.as_raw_fd(), &UnixAddr::new_abstract(&listener.0).ok()?).ok()?;
+        bind_to(end.as_raw_fd(), &name).ok()?;
+        connect_to(end.as_raw_fd(), &listener).ok()?;
         let id = inode_of(&end)?;
         self.record_remote(id, name, Proto::Tcp, remote);
         if let Some(stand_in) = self.sockets.get_mut(&id) {

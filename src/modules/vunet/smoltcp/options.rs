@@ -70,7 +70,7 @@ impl SmoltcpStack {
             Keeper::TcpInfo => {
                 let (listening, connected, shut_wr) =
                     (socket.listening, socket.peer.is_some(), socket.shut_wr);
-                let peer_done = connected && self.peer_shut_down(stop, c.fd);
+                let peer_done = connected && peer_shut_down(stop, c.fd);
                 sockopt::tcp_info(tcp_state(listening, connected, shut_wr, peer_done))
             }
             Keeper::Congestion => {
