@@ -3,7 +3,22 @@
 //! connecting carrier's (a socket of the stack, or the stand-in for a remote
 //! host that the network side handed the connection over from).
 
-use super::*;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::SockType;
+
+use super::carrier::{connect_to, inode_of, peer_name};
+use super::ports::Proto;
+use super::stack::{Pending, SmoltcpStack};
+use super::table::VSocket;
+use crate::fdtable::{FdTarget, SocketId};
+use crate::modules::Disposition;
+use crate::modules::vunet::Claims;
+use crate::modules::vunet::sockaddr::{encode, write_out};
+use crate::tracer::SyscallStop;
+use crate::tracer::syscall::Accept;
 
 impl SmoltcpStack {
     pub(super) fn accept(
@@ -12,7 +27,7 @@ impl SmoltcpStack {
         id: SocketId,
         c: Accept,
     ) -> Result<Disposition, Errno> {
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         if socket.proto != Proto::Tcp {
             return Err(Errno::EOPNOTSUPP);
         }
@@ -30,6 +45,26 @@ impl SmoltcpStack {
         Ok(self.await_exit(stop.tid, PendingAccept { listener: id, call: c, room }))
     }
 
+    /// Connects a stand-in for `remote` to the carrier listening at `local`, so
+    /// that the program's `accept` returns a connection from `remote` (a
+    /// connection that arrived from the network); returns the stand-in's end, for
+    /// the network side to pump, and its identity.
+    pub(super) fn hand_over(
+        &mut self,
+        local: SocketAddr,
+        remote: SocketAddr,
+    ) -> Option<(OwnedFd, SocketId)> {
+        let listener = self.live_receiver(Proto::Tcp, local)?;
+        let (end, name) = self.carriers.bound_socket(SockType::Stream)?;
+        connect_to(end.as_raw_fd(), &listener).ok()?;
+        let id = inode_of(&end)?;
+        self.table.record_stand_in(id, name, Proto::Tcp, remote);
+        if let Some(stand_in) = self.table.get_mut(id) {
+            stand_in.peer = Some(local);
+        }
+        Some((end, id))
+    }
+
     /// The socket a connection accepted from `listening` is: a copy of its
     /// listener, connected from the socket whose carrier is bound to the name the
     /// accepted carrier (`accepted`, a copy of the program's fd) is connected to.
@@ -39,8 +74,8 @@ impl SmoltcpStack {
         // The carrier's peer is the connecting carrier, bound to a name of ours.
         let connector = accepted
             .and_then(|copy| peer_name(copy.as_raw_fd()))
-            .and_then(|name| self.by_name.get(&name))
-            .and_then(|id| self.sockets.get(id));
+            .and_then(|name| self.table.named(&name))
+            .and_then(|id| self.table.get(id));
         if let Some(connector) = connector {
             socket.local = connector.peer;
             // The connector's own address may still be its wildcard bind (its
@@ -48,7 +83,9 @@ impl SmoltcpStack {
             // connects from.
             socket.peer =
                 connector.local.map(|local| match (local.ip().is_unspecified(), connector.peer) {
-                    (true, Some(to)) => SocketAddr::new(self.source_for(to.ip()), local.port()),
+                    (true, Some(to)) => {
+                        SocketAddr::new(self.host.source_for(to.ip()), local.port())
+                    }
                     _ => local,
                 });
         }
@@ -77,7 +114,7 @@ impl Pending for PendingAccept {
         }
         let fd = stop.result() as i32;
         let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, fd) else { return };
-        let Some(listening) = stack.sockets.get(&self.listener) else { return };
+        let Some(listening) = stack.table.get(self.listener) else { return };
         let copy = stop.copy_fd(fd).ok();
         if let Some(copy) = &copy
             && let Ok(listener) = stop.copy_fd(self.call.fd)
@@ -87,7 +124,7 @@ impl Pending for PendingAccept {
         let accepted = stack.accepted_socket(listening, copy.as_ref());
         let peer = accepted.peer.unwrap_or(SocketAddr::new(listening.family.unspecified(), 0));
         let family = listening.family.raw();
-        stack.sockets.insert(id, accepted);
+        stack.table.insert(id, accepted);
         claims.claim(id);
         let Some(room) = self.room else { return };
         let (c, memory) = (self.call, stop.memory());

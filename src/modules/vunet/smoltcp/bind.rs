@@ -6,7 +6,22 @@
 //! the exit confirms the table entry (or withdraws it) and, for a bind netvm
 //! slipped in, restarts the program's own call.
 
-use super::*;
+use std::net::{IpAddr, SocketAddr};
+
+use nix::errno::Errno;
+
+use super::endpoint::EndpointName;
+use super::inet::{Family, inet_addr};
+use super::ports::Proto;
+use super::proc::can_bind_service;
+use super::stack::{Pending, SmoltcpStack};
+use super::table::BindLocks;
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::modules::vunet::Claims;
+use crate::modules::vunet::sockaddr::read_in;
+use crate::tracer::syscall::{AddrIn, UserPtr};
+use crate::tracer::{Syscall, SyscallStop};
 
 impl SmoltcpStack {
     pub(super) fn bind(
@@ -15,13 +30,13 @@ impl SmoltcpStack {
         id: SocketId,
         c: AddrIn,
     ) -> Result<Disposition, Errno> {
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         let addr = inet_addr(&read_in(&stop.memory(), c.addr, c.addrlen)?, socket.family, true)?;
         if socket.proto == Proto::Raw {
             // A raw socket's bind only picks its local address; its carrier
             // already has its name.
-            self.bindable(addr.ip(), socket.options.freebind())?;
-            let socket = self.sockets.get_mut(&id).expect("checked above");
+            self.host.bindable(addr.ip(), socket.options.freebind())?;
+            let socket = &mut self.table[id];
             socket.local = Some(SocketAddr::new(addr.ip(), 0));
             return Ok(Disposition::Return(0));
         }
@@ -36,21 +51,21 @@ impl SmoltcpStack {
         {
             return Err(Errno::EINVAL);
         }
-        self.bindable(addr.ip(), socket.options.freebind())?;
+        self.host.bindable(addr.ip(), socket.options.freebind())?;
         if addr.port() != 0 && addr.port() < 1024 && !can_bind_service(stop.process) {
             return Err(Errno::EACCES);
         }
         if let IpAddr::V6(v6) = addr.ip() {
             // Linux makes a socket bound to a specific IPv6 address IPv6-only.
             if !v6.is_unspecified() && v6.to_ipv4_mapped().is_none() {
-                self.sockets.get_mut(&id).expect("checked above").options.v6only = true;
+                self.table[id].options.v6only = true;
             }
         }
-        let Some(name) = self.sockets[&id].name.filter(|_| released) else {
+        let Some(name) = self.table[id].name.filter(|_| released) else {
             return self.bind_carrier(stop, id, addr, None);
         };
         self.retake_port(id, name, addr)?;
-        self.sockets.get_mut(&id).expect("bound above").locks = BindLocks::of(addr);
+        self.table[id].locks = BindLocks::of(addr);
         Ok(Disposition::Return(0))
     }
 
@@ -64,15 +79,16 @@ impl SmoltcpStack {
         local: SocketAddr,
         then: Option<Syscall>,
     ) -> Result<Disposition, Errno> {
-        let proto = self.sockets.get(&id).ok_or(Errno::EBADF)?.proto;
-        let name = self.namer.fresh();
+        let proto = self.table.get(id).ok_or(Errno::EBADF)?.proto;
+        let name = self.carriers.fresh();
         let port = self
+            .table
             .take_port(id, name, local)
             .map_err(|e| implicit_bind_error(e, proto, then.as_ref()))?;
         let (asked, local) = (local, SocketAddr::new(local.ip(), port));
         let fd = stop.call().fd().ok_or(Errno::EBADF)?;
         let addr = stop.put_sealed(&name.sockaddr(), 0).inspect_err(|_| {
-            self.ports.unbind(proto, port, id);
+            self.table.ports.unbind(proto, port, id);
         })?;
         let addrlen = name.sockaddr().len() as u32;
         stop.rewrite(Syscall::Bind(AddrIn { fd, addr: UserPtr(addr), addrlen }));
@@ -89,7 +105,7 @@ impl SmoltcpStack {
         id: SocketId,
         ip: IpAddr,
     ) -> Result<Option<Disposition>, Errno> {
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         let call = stop.call();
         match (socket.local, socket.name) {
             (None, _) => self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(call)).map(Some),
@@ -103,33 +119,6 @@ impl SmoltcpStack {
         }
     }
 
-    /// Enters socket `id`, with carrier `name`, in the port table at `local` (port
-    /// 0: an ephemeral one); returns the port.
-    fn take_port(
-        &mut self,
-        id: SocketId,
-        name: EndpointName,
-        local: SocketAddr,
-    ) -> Result<u16, Errno> {
-        let socket = self.sockets.get(&id).ok_or(Errno::EBADF)?;
-        let binding = Binding {
-            socket: id,
-            name,
-            scope: Scope::of(local.ip(), socket.options.v6only),
-            reuse_addr: socket.options.reuse_addr,
-            reuse_port: socket.options.reuse_port,
-            listening: false,
-        };
-        let carrier = socket.proto.carrier();
-        let range = ports::ephemeral_range(socket.options.get(
-            libc::IPPROTO_IP,
-            sockopt::IP_LOCAL_PORT_RANGE,
-            socket.family.raw(),
-            socket.proto,
-        ));
-        self.ports.bind(socket.proto, local.port(), range, binding, |name| name.is_held(carrier))
-    }
-
     /// Binds UDP socket `id`, whose carrier is named `name` already (its
     /// disconnect gave up its port), to `local` again: the table alone changes.
     fn retake_port(
@@ -138,8 +127,8 @@ impl SmoltcpStack {
         name: EndpointName,
         local: SocketAddr,
     ) -> Result<(), Errno> {
-        let port = self.take_port(id, name, local)?;
-        let socket = self.sockets.get_mut(&id).expect("taken a port above");
+        let port = self.table.take_port(id, name, local)?;
+        let socket = &mut self.table[id];
         socket.local = Some(SocketAddr::new(local.ip(), port));
         if let (Proto::Udp, Some(net)) = (socket.proto, self.net.as_mut()) {
             net.open_udp(port);
@@ -163,16 +152,15 @@ impl Pending for PendingBind {
         if stop.result() != 0 {
             return self.abandon(stack);
         }
-        if let Some(s) = stack.sockets.get_mut(&self.socket) {
+        if let Some(s) = stack.table.get_mut(self.socket) {
             s.local = Some(self.local);
-            s.name = Some(self.name);
             if self.then.is_none() {
                 s.locks = BindLocks::of(self.asked);
             }
-            stack.by_name.insert(self.name, self.socket);
             if let (Some(net), Proto::Udp) = (stack.net.as_mut(), s.proto) {
                 net.open_udp(self.local.port());
             }
+            stack.table.name_carrier(self.socket, self.name);
         }
         if let Some(call) = self.then {
             stop.restart(call.number());
@@ -181,8 +169,8 @@ impl Pending for PendingBind {
 
     /// The bind never ran (or failed): its table entry goes.
     fn abandon(self: Box<Self>, stack: &mut SmoltcpStack) {
-        if let Some(proto) = stack.sockets.get(&self.socket).map(|s| s.proto) {
-            stack.ports.unbind(proto, self.local.port(), self.socket);
+        if let Some(proto) = stack.table.get(self.socket).map(|s| s.proto) {
+            stack.table.ports.unbind(proto, self.local.port(), self.socket);
         }
     }
 }

@@ -1,19 +1,46 @@
 //! Carrier plumbing: the `AF_UNIX` sockets behind virtual ones.
 //!
-//! A program's carrier is reached through a copy of its fd (`pidfd_getfd`): polled
-//! for what the kernel knows of its connection, its pending error cleared. The
-//! supervisor's own sockets that carriers talk to (stand-ins for remote hosts,
-//! private ends, gates, refusing listeners) are bound to endpoint names, as
-//! carriers are.
+//! Carriers are bound to endpoint names that the stack's [`Carriers`] hands out;
+//! so are the supervisor's own sockets that carriers talk to (stand-ins for
+//! remote hosts, private ends, gates, refusing listeners). A program's carrier is
+//! reached through a copy of its fd (`pidfd_getfd`): polled for what the kernel
+//! knows of its connection, its pending error cleared.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
 use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
 
-use super::endpoint::EndpointName;
+use super::endpoint::{EndpointName, Namer};
 use crate::fdtable::SocketId;
 use crate::tracer::SyscallStop;
+
+/// The names of one stack's carriers, and the supervisor's sockets bound to them.
+#[derive(Debug)]
+pub(super) struct Carriers {
+    namer: Namer,
+}
+
+impl Carriers {
+    /// The carriers of stack number `index` of session `session`.
+    pub(super) fn new(session: [u8; 4], index: usize) -> Self {
+        Self { namer: Namer::new(session, index) }
+    }
+
+    /// A name no carrier of the stack had.
+    pub(super) fn fresh(&mut self) -> EndpointName {
+        self.namer.fresh()
+    }
+
+    /// A non-blocking socket of the supervisor, of type `ty`, bound to a fresh
+    /// name; `None` if the kernel refuses one.
+    pub(super) fn bound_socket(&mut self, ty: SockType) -> Option<(OwnedFd, EndpointName)> {
+        let name = self.fresh();
+        let socket = unix_socket(ty).ok()?;
+        bind_to(socket.as_raw_fd(), &name).ok()?;
+        Some((socket, name))
+    }
+}
 
 /// A non-blocking `AF_UNIX` socket of the supervisor, of type `ty`.
 pub(super) fn unix_socket(ty: SockType) -> Result<OwnedFd, Errno> {

@@ -4,7 +4,26 @@
 //! standing for the remote; to nobody, TCP is refused as Linux refuses it.
 //! A connect to `AF_UNSPEC` disconnects.
 
-use super::*;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::OwnedFd;
+use std::time::Instant;
+
+use nix::errno::Errno;
+
+use super::carrier::{clear_carrier_error, may_broadcast, temporary_listener};
+use super::endpoint::EndpointName;
+use super::inet::{Family, inet_addr};
+use super::net::Route;
+use super::ports::Proto;
+use super::proc::is_nonblocking;
+use super::stack::{Pending, SmoltcpStack};
+use super::table::ConnectState;
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::modules::vunet::Claims;
+use crate::modules::vunet::sockaddr::read_in;
+use crate::tracer::syscall::{AddrIn, Shutdown, UserPtr};
+use crate::tracer::{Syscall, SyscallStop};
 
 impl SmoltcpStack {
     pub(super) fn connect(
@@ -23,14 +42,14 @@ impl SmoltcpStack {
         if let Some(answer) = self.report_earlier_connect(stop, id, c.fd)? {
             return Ok(answer);
         }
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         if socket.proto == Proto::Tcp && (socket.peer.is_some() || socket.listening) {
             return Err(Errno::EISCONN);
         }
         let to = self.connect_destination(stop, id, &bytes)?;
         // A ping socket connected to the host itself is answered by the host, as
         // one connected to another host: through its private end.
-        if !self.is_local(to.ip()) || self.sockets[&id].proto == Proto::Icmp {
+        if !self.host.is_local(to.ip()) || self.table[id].proto == Proto::Icmp {
             return self.connect_remote(stop, id, c, to);
         }
         self.connect_local(stop, id, c, to)
@@ -44,14 +63,13 @@ impl SmoltcpStack {
         id: SocketId,
         fd: i32,
     ) -> Result<Option<Disposition>, Errno> {
-        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
-        match socket.connect {
+        match self.table[id].connect_state() {
             ConnectState::DoneUnreported => {
-                socket.connect = ConnectState::Idle;
+                self.table.set_connect_state(id, ConnectState::Idle);
                 Ok(Some(Disposition::Return(0)))
             }
             ConnectState::Failed(error) => {
-                socket.connect = ConnectState::Refused;
+                self.table.set_connect_state(id, ConnectState::Refused);
                 clear_carrier_error(stop, fd);
                 Err(error)
             }
@@ -69,23 +87,23 @@ impl SmoltcpStack {
         id: SocketId,
         bytes: &[u8],
     ) -> Result<SocketAddr, Errno> {
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         let mut to = inet_addr(bytes, socket.family, false)?;
         if to.ip().is_unspecified() {
             // Linux connects to the unspecified address through loopback.
-            to.set_ip(loopback(socket.family));
+            to.set_ip(socket.family.loopback());
         }
         if socket.family == Family::V6 && socket.options.v6only && to.ip().to_canonical().is_ipv4()
         {
             return Err(Errno::ENETUNREACH);
         }
         if socket.proto == Proto::Tcp
-            && (to.ip().to_canonical().is_multicast() || self.is_broadcast(to.ip()))
+            && (to.ip().to_canonical().is_multicast() || self.host.is_broadcast(to.ip()))
         {
             // TCP talks to one host.
             return Err(Errno::ENETUNREACH);
         }
-        if self.is_broadcast(to.ip()) && !may_broadcast(stop) {
+        if self.host.is_broadcast(to.ip()) && !may_broadcast(stop) {
             return Err(Errno::EACCES);
         }
         Ok(to)
@@ -100,8 +118,8 @@ impl SmoltcpStack {
         c: AddrIn,
         to: SocketAddr,
     ) -> Result<Disposition, Errno> {
-        let source = self.source_for(to.ip());
-        let proto = self.sockets[&id].proto;
+        let source = self.host.source_for(to.ip());
+        let proto = self.table[id].proto;
         let receiver = match (self.live_receiver(proto, to), proto) {
             (Some(receiver), _) => receiver,
             (None, Proto::Tcp) => return self.refuse(stop, id, c),
@@ -115,14 +133,14 @@ impl SmoltcpStack {
         }
         let nonblocking = is_nonblocking(stop.tid, c.fd);
         connect_carrier(stop, c, receiver)?;
-        if let Some(socket) = self.sockets.get_mut(&id) {
+        if let Some(socket) = self.table.get_mut(id) {
             socket.peer = Some(to);
         }
         Ok(self.await_exit(stop.tid, PendingConnect { socket: id, nonblocking, source }))
     }
 
     /// A connect to another host, through the stack's network: TCP dials (see
-    /// [`net::NetHost::dial`]); a datagram socket's carrier is connected to the
+    /// `NetHost::dial`); a datagram socket's carrier is connected to the
     /// remote's stand-in.
     fn connect_remote(
         &mut self,
@@ -133,15 +151,15 @@ impl SmoltcpStack {
     ) -> Result<Disposition, Errno> {
         let ip = to.ip().to_canonical();
         let route = match self.net.as_ref().and_then(|n| n.route(ip)) {
-            _ if self.is_local(ip) => net::Route { iface: 0, source: self.source_for(ip) },
+            _ if self.host.is_local(ip) => Route { iface: 0, source: self.host.source_for(ip) },
             Some(route) => route,
             None => return Err(Errno::ENETUNREACH),
         };
-        let source = self.family_ip(self.sockets[&id].family, route.source);
+        let source = self.table[id].family.map_ip(route.source);
         if let Some(bind) = self.bind_implicitly(stop, id, source)? {
             return Ok(bind);
         }
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         let local = socket.local.ok_or(Errno::EINVAL)?;
         let (target, pending): (_, Box<dyn Pending>) = if socket.proto == Proto::Tcp {
             let blocking = !is_nonblocking(stop.tid, c.fd);
@@ -159,7 +177,7 @@ impl SmoltcpStack {
             (name, Box::new(PendingConnect { socket: id, nonblocking: false, source }))
         };
         connect_carrier(stop, c, target)?;
-        if let Some(socket) = self.sockets.get_mut(&id) {
+        if let Some(socket) = self.table.get_mut(id) {
             socket.peer = Some(to);
         }
         self.pending.insert(stop.tid, pending);
@@ -171,7 +189,7 @@ impl SmoltcpStack {
     fn dial(
         &mut self,
         id: SocketId,
-        route: net::Route,
+        route: Route,
         from: SocketAddr,
         to: SocketAddr,
         blocking: bool,
@@ -182,7 +200,7 @@ impl SmoltcpStack {
             Some(_) if !blocking => Err(Errno::EALREADY),
             Some(gate) => Ok(gate),
             None => {
-                let gate = self.namer.fresh();
+                let gate = self.carriers.fresh();
                 let to = SocketAddr::new(to.ip().to_canonical(), to.port());
                 net.dial(id, route, from, to, gate, blocking)?;
                 Ok(gate)
@@ -205,15 +223,38 @@ impl SmoltcpStack {
         if !is_nonblocking(stop.tid, c.fd) {
             return Err(Errno::ECONNREFUSED);
         }
-        let name = self.namer.fresh();
+        let name = self.carriers.fresh();
         let listener = temporary_listener(&name).map_err(|_| Errno::ECONNREFUSED)?;
         connect_carrier(stop, c, name)?;
         Ok(self.await_exit(stop.tid, PendingRefusal { socket: id, listener }))
     }
 
+    /// `shutdown`: a listener's receiving side closes it (`inet_shutdown`); a
+    /// connection's ends natively, netvm noting that this side sends no more.
+    pub(super) fn shutdown(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: Shutdown,
+    ) -> Result<Disposition, Errno> {
+        let socket = &mut self.table[id];
+        if c.how != libc::SHUT_WR && socket.listening {
+            self.stop_listening(stop, c.fd, id);
+            return Ok(Disposition::Return(0));
+        }
+        // An unconnected carrier would shut down quietly; Linux refuses.
+        if socket.peer.is_none() && !socket.listening {
+            return Err(Errno::ENOTCONN);
+        }
+        if c.how == libc::SHUT_WR || c.how == libc::SHUT_RDWR {
+            socket.shut_wr = true;
+        }
+        Ok(Disposition::Kernel)
+    }
+
     /// A connect of socket `id` (at `fd`) to `AF_UNSPEC`.
     fn disconnect(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) -> Disposition {
-        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
+        let socket = &mut self.table[id];
         socket.peer = None;
         if let (true, Some(local)) = (socket.proto.unhashes(), socket.local) {
             // What the program's bind did not fix is given up (`__udp_disconnect`).
@@ -223,7 +264,7 @@ impl SmoltcpStack {
             socket.local = Some(SocketAddr::new(ip, port));
             socket.source = None;
             if port == 0 {
-                self.ports.unbind(proto, local.port(), id);
+                self.table.ports.unbind(proto, local.port(), id);
                 self.close_network_port(proto, local.port());
             }
             return Disposition::Kernel;
@@ -260,7 +301,7 @@ struct PendingConnect {
 
 impl Pending for PendingConnect {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
-        let Some(s) = stack.sockets.get_mut(&self.socket) else { return };
+        let Some(s) = stack.table.get_mut(self.socket) else { return };
         if stop.result() != 0 {
             s.peer = None;
             return;
@@ -272,7 +313,7 @@ impl Pending for PendingConnect {
             // A TCP connect never completes within the call; the carrier's did, so
             // the socket is writable as soon as the program polls.
             stop.set_result(-i64::from(libc::EINPROGRESS));
-            s.connect = ConnectState::DoneUnreported;
+            stack.table.set_connect_state(self.socket, ConnectState::DoneUnreported);
         }
     }
 }
@@ -287,36 +328,36 @@ struct PendingDial {
 impl Pending for PendingDial {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
         let dialing = stack.net.as_ref().is_some_and(|n| n.gate_of(self.socket).is_some());
-        let family_source =
-            stack.sockets.get(&self.socket).map(|s| stack.family_ip(s.family, self.source));
-        let Some(s) = stack.sockets.get_mut(&self.socket) else { return };
-        match stop.result() {
+        let Some(s) = stack.table.get_mut(self.socket) else { return };
+        let state = s.connect_state();
+        let next = match stop.result() {
             0 => {
-                if let (Some(local), Some(ip)) = (s.local.as_mut(), family_source)
-                    && local.ip().is_unspecified()
-                {
-                    local.set_ip(ip);
+                let source = s.family.map_ip(self.source);
+                if let Some(local) = s.local.as_mut().filter(|l| l.ip().is_unspecified()) {
+                    local.set_ip(source);
                 }
-                if !self.blocking {
-                    stop.set_result(-i64::from(libc::EINPROGRESS));
-                    if dialing {
-                        s.connect = ConnectState::InProgress(std::time::Instant::now());
-                    } else if !matches!(s.connect, ConnectState::Failed(_)) {
-                        s.connect = ConnectState::DoneUnreported;
-                    }
+                if self.blocking {
+                    return;
+                }
+                stop.set_result(-i64::from(libc::EINPROGRESS));
+                match state {
+                    _ if dialing => ConnectState::InProgress(Instant::now()),
+                    ConnectState::Failed(_) => return,
+                    _ => ConnectState::DoneUnreported,
                 }
             }
             // The gate closed: the connect failed, for the reason recorded.
             r if r == -i64::from(libc::ECONNREFUSED) && !dialing => {
-                if let ConnectState::Failed(error) = s.connect {
+                if let ConnectState::Failed(error) = state {
                     stop.set_result(-(error as i64));
                 }
-                s.connect = ConnectState::Idle;
                 s.peer = None;
+                ConnectState::Idle
             }
             // Interrupted: the handshake goes on, as Linux's does.
-            _ => {}
-        }
+            _ => return,
+        };
+        stack.table.set_connect_state(self.socket, next);
     }
 }
 
@@ -324,15 +365,13 @@ impl Pending for PendingDial {
 /// [`SmoltcpStack::refuse`]), which is dropped at the exit.
 struct PendingRefusal {
     socket: SocketId,
-    listener: std::os::fd::OwnedFd,
+    listener: OwnedFd,
 }
 
 impl Pending for PendingRefusal {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
         drop(self.listener);
-        if let Some(s) = stack.sockets.get_mut(&self.socket) {
-            s.connect = ConnectState::Failed(Errno::ECONNREFUSED);
-        }
+        stack.table.set_connect_state(self.socket, ConnectState::Failed(Errno::ECONNREFUSED));
         if stop.result() == 0 {
             stop.set_result(-i64::from(libc::EINPROGRESS));
         }

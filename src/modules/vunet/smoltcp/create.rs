@@ -1,7 +1,23 @@
 //! `socket()`: a virtual TCP/IP socket is created as its carrier, an `AF_UNIX`
 //! socket of the program, which the exit records in the stack's table.
 
-use super::*;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+use super::carrier::bind_to;
+use super::inet::Family;
+use super::ports::Proto;
+use super::proc::{CAP_NET_RAW, has_capability};
+use super::stack::{Pending, SmoltcpStack};
+use super::table::VSocket;
+use crate::fdtable::FdTarget;
+use crate::modules::Disposition;
+use crate::modules::vunet::Claims;
+use crate::tracer::syscall::Socket;
+use crate::tracer::{Syscall, SyscallStop};
 
 impl SmoltcpStack {
     /// `socket()`: rewritten to create the carrier, whose fd the exit claims.
@@ -48,19 +64,22 @@ impl Pending for PendingSocket {
         let fd = stop.result() as i32;
         let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, fd) else { return };
         let mut socket = VSocket::new(self.family, self.proto);
+        let mut name = None;
         if self.proto == Proto::Raw {
             // A raw socket receives without ever binding: its carrier takes a
             // name now, bound through a copy of the fd.
-            let name = stack.namer.fresh();
+            let fresh = stack.carriers.fresh();
             let bound =
-                stop.copy_fd(fd).ok().and_then(|copy| bind_to(copy.as_raw_fd(), &name).ok());
+                stop.copy_fd(fd).ok().and_then(|copy| bind_to(copy.as_raw_fd(), &fresh).ok());
             if bound.is_some() {
-                socket.name = Some(name);
                 socket.local = Some(SocketAddr::new(self.family.unspecified(), 0));
-                stack.by_name.insert(name, id);
+                name = Some(fresh);
             }
         }
-        stack.sockets.insert(id, socket);
+        stack.table.insert(id, socket);
+        if let Some(name) = name {
+            stack.table.name_carrier(id, name);
+        }
         claims.claim(id);
     }
 }

@@ -3,7 +3,24 @@
 //! carrier's name on the way out, and a sender's carrier name back to its
 //! virtual address on the way in; streams ignore or blank the address as Linux TCP.
 
-use super::*;
+use std::net::{IpAddr, SocketAddr};
+
+use nix::errno::Errno;
+
+use super::carrier::may_broadcast;
+use super::endpoint::EndpointName;
+use super::errqueue::control_message;
+use super::icmp;
+use super::inet::{Family, datagram_address};
+use super::ports::Proto;
+use super::stack::{Pending, SmoltcpStack};
+use super::table::VSocket;
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::modules::vunet::Claims;
+use crate::modules::vunet::sockaddr::{encode, read_in, write_out};
+use crate::tracer::syscall::{Mmsg, Msg, Recvfrom, Sendto, UserPtr};
+use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 
 impl SmoltcpStack {
     /// Where a datagram to the address at `addr` goes, for the stopped `sendto`,
@@ -15,7 +32,7 @@ impl SmoltcpStack {
         addr: UserPtr,
         addrlen: u32,
     ) -> Result<Destination, Errno> {
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         let bytes = read_in(&stop.memory(), addr, addrlen)?;
         let Some(to) = datagram_address(&bytes, socket.family, socket.proto)? else {
             // No address after all: the connected peer, or none.
@@ -25,7 +42,7 @@ impl SmoltcpStack {
             };
         };
         let to = if to.ip().is_unspecified() {
-            SocketAddr::new(loopback(socket.family), to.port())
+            SocketAddr::new(socket.family.loopback(), to.port())
         } else {
             to
         };
@@ -33,14 +50,14 @@ impl SmoltcpStack {
         if to.port() == 0 && socket.proto == Proto::Udp {
             return Err(Errno::EINVAL);
         }
-        let remote = match self.is_local(to.ip()) {
+        let remote = match self.host.is_local(to.ip()) {
             true => None,
             false => match self.net.as_ref().and_then(|n| n.route(to.ip().to_canonical())) {
                 Some(route) => Some(route),
                 None => return Err(Errno::ENETUNREACH),
             },
         };
-        if self.is_broadcast(to.ip()) && !may_broadcast(stop) {
+        if self.host.is_broadcast(to.ip()) && !may_broadcast(stop) {
             return Err(Errno::EACCES);
         }
         // Linux binds an unbound sender to the wildcard and an ephemeral port.
@@ -49,11 +66,11 @@ impl SmoltcpStack {
         {
             return Ok(Destination::BindFirst(bind));
         }
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         if let Some(route) = remote {
             let (proto, family) = (socket.proto, socket.family);
-            let source = self.family_ip(family, route.source);
-            if let Some(socket) = self.sockets.get_mut(&id) {
+            let source = family.map_ip(route.source);
+            if let Some(socket) = self.table.get_mut(id) {
                 socket.source = Some(source);
             }
             let port = if proto == Proto::Udp { to.port() } else { 0 };
@@ -63,8 +80,8 @@ impl SmoltcpStack {
                 None => Destination::Nobody,
             });
         }
-        let source = self.source_for(to.ip());
-        let Some(socket) = self.sockets.get_mut(&id) else { return Ok(Destination::Nobody) };
+        let source = self.host.source_for(to.ip());
+        let Some(socket) = self.table.get_mut(id) else { return Ok(Destination::Nobody) };
         socket.source = Some(source);
         Ok(match socket.proto {
             // The host itself answers an echo request to one of its addresses.
@@ -77,25 +94,6 @@ impl SmoltcpStack {
         })
     }
 
-    /// Answers an echo request that ping socket `id` sent to `to`, one of the
-    /// stack's own addresses: the reply comes back at once, as from Linux's own
-    /// loopback.
-    pub(super) fn echo_locally(
-        &mut self,
-        net: &mut super::net::NetHost,
-        id: SocketId,
-        to: IpAddr,
-        request: &[u8],
-    ) {
-        let Some(socket) = self.sockets.get(&id) else { return };
-        let (Some(local), Some(receiver)) = (socket.local, socket.name) else { return };
-        let source = socket.source.unwrap_or(to);
-        if let Some(reply) = super::icmp::echo_reply(to, source, local.port(), request) {
-            net.last_ttl.insert(id, 64);
-            self.deliver(net, Proto::Icmp, SocketAddr::new(to, 0), receiver, &reply);
-        }
-    }
-
     pub(super) fn sendto(
         &mut self,
         stop: &mut SyscallStop,
@@ -104,20 +102,20 @@ impl SmoltcpStack {
     ) -> Result<Disposition, Errno> {
         // Without an address, to the connected peer.
         let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
-        if self.sockets[&id].proto == Proto::Tcp {
+        if self.table[id].proto == Proto::Tcp {
             // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
             stop.rewrite(Syscall::Sendto(to_peer));
             return Ok(Disposition::Kernel);
         }
-        if c.len > max_datagram(self.sockets[&id].family) {
+        if c.len > max_datagram(self.table[id].family) {
             return Err(Errno::EMSGSIZE);
         }
-        let flags = out_of_band(&self.sockets[&id], c.flags)?;
-        if self.sockets[&id].proto == Proto::Icmp {
+        let flags = out_of_band(&self.table[id], c.flags)?;
+        if self.table[id].proto == Proto::Icmp {
             // A ping socket sends echo requests and nothing else.
-            let family = self.sockets[&id].family;
+            let family = self.table[id].family;
             let head = stop.memory().read_bytes(c.buf.0, (c.len as usize).min(8))?;
-            if !super::icmp::is_echo_request(family, &head) {
+            if !icmp::is_echo_request(family, &head) {
                 return Err(Errno::EINVAL);
             }
         }
@@ -127,10 +125,7 @@ impl SmoltcpStack {
             Destination::Nobody => Ok(Disposition::Return(c.len as i64)),
             Destination::Echo(to) => {
                 let request = stop.memory().read_bytes(c.buf.0, c.len as usize)?;
-                if let Some(mut net) = self.net.take() {
-                    self.echo_locally(&mut net, id, to, &request);
-                    self.net = Some(net);
-                }
+                self.with_net(|stack, net| stack.echo_locally(net, id, to, &request));
                 Ok(Disposition::Return(c.len as i64))
             }
             Destination::Peer => {
@@ -156,7 +151,7 @@ impl SmoltcpStack {
         c: Msg,
     ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         let Some((header, patch)) = MsgNamePatch::read(&memory, c.msg.0)? else {
             return match socket.proto {
                 Proto::Tcp => Ok(Disposition::Kernel),
@@ -199,13 +194,13 @@ impl SmoltcpStack {
         id: SocketId,
         c: Msg,
     ) -> Result<Disposition, Errno> {
-        if c.flags & libc::MSG_ERRQUEUE != 0 && self.sockets[&id].proto != Proto::Tcp {
+        if c.flags & libc::MSG_ERRQUEUE != 0 && self.table[id].proto != Proto::Tcp {
             return self.recv_error(stop, id, c.msg.0);
         }
         let Some((_, patch)) = MsgNamePatch::read(&stop.memory(), c.msg.0)? else {
             return Ok(Disposition::Kernel);
         };
-        if self.sockets[&id].proto == Proto::Tcp {
+        if self.table[id].proto == Proto::Tcp {
             return self.shadow_msg(stop, c, patch, ShadowName::Null, |patch, _| {
                 Some(Box::new(PendingRecvmsg { patch, socket: id, scratch: None, ttl_room: None }))
             });
@@ -270,9 +265,9 @@ impl SmoltcpStack {
         c: Mmsg,
     ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
-        let stream = self.sockets[&id].proto == Proto::Tcp;
+        let stream = self.table[id].proto == Proto::Tcp;
         // Bind first (the call then runs again): never in the middle of a batch.
-        let any = self.sockets[&id].family.unspecified();
+        let any = self.table[id].family.unspecified();
         if !stream && let Some(bind) = self.bind_implicitly(stop, id, any)? {
             return Ok(bind);
         }
@@ -288,7 +283,7 @@ impl SmoltcpStack {
             let header = c.msgvec.0 + (i * entry) as u64;
             let patch = match MsgNamePatch::read(&memory, header) {
                 Ok(Some((_, patch))) => patch.shadowed(copy + (i * entry) as u64),
-                Ok(None) if stream || self.sockets[&id].peer.is_some() => continue,
+                Ok(None) if stream || self.table[id].peer.is_some() => continue,
                 Ok(None) if i == 0 => return Err(Errno::EDESTADDRREQ),
                 Err(e) if i == 0 => return Err(e),
                 Ok(None) | Err(_) => {
@@ -333,7 +328,7 @@ impl SmoltcpStack {
         c: Mmsg,
     ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
-        let stream = self.sockets[&id].proto == Proto::Tcp;
+        let stream = self.table[id].proto == Proto::Tcp;
         let batch = c.vlen.min(UIO_MAXIOV) as usize;
         if batch == 0 {
             return Ok(Disposition::Kernel);
@@ -399,7 +394,7 @@ impl SmoltcpStack {
     /// ICMP socket with `IP_RECVTTL` (`IPV6_RECVHOPLIMIT`) set. (A datagram that
     /// came from within the stack has no TTL; netvm reports the last one seen.)
     pub(super) fn wants_ttl(&self, id: SocketId) -> bool {
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         matches!(socket.proto, Proto::Icmp | Proto::Raw)
             && socket.ip_option(libc::IP_RECVTTL, libc::IPV6_RECVHOPLIMIT) != 0
     }
@@ -414,7 +409,7 @@ impl SmoltcpStack {
         socket: SocketId,
         (control, room): (u64, usize),
     ) -> Result<(), Errno> {
-        let Some(s) = self.sockets.get(&socket) else { return Ok(()) };
+        let Some(s) = self.table.get(socket) else { return Ok(()) };
         let ttl = self.net.as_ref().and_then(|n| n.last_ttl.get(&socket)).copied().unwrap_or(64);
         let (level, kind) = match s.family {
             Family::V4 => (libc::IPPROTO_IP, libc::IP_TTL),
@@ -422,7 +417,7 @@ impl SmoltcpStack {
         };
         let mut header = memory.read::<libc::msghdr>(msg)?;
         let used = (header.msg_controllen + 7) & !7;
-        let cmsg = super::errqueue::control_message(level, kind, &i32::from(ttl).to_ne_bytes());
+        let cmsg = control_message(level, kind, &i32::from(ttl).to_ne_bytes());
         if control == 0 || used + cmsg.len() > room {
             header.msg_flags |= libc::MSG_CTRUNC;
             return memory.write(msg, &header);
@@ -438,7 +433,7 @@ impl SmoltcpStack {
         id: SocketId,
         c: Recvfrom,
     ) -> Result<Disposition, Errno> {
-        if self.sockets[&id].proto == Proto::Tcp {
+        if self.table[id].proto == Proto::Tcp {
             stop.rewrite(Syscall::Recvfrom(Recvfrom {
                 addr: UserPtr(0),
                 addrlen: UserPtr(0),
@@ -458,10 +453,10 @@ impl SmoltcpStack {
     /// The `sockaddr` a datagram's receiver `receiver` reports for the sender whose
     /// carrier name (as a `sockaddr_un`) is `name`.
     pub(super) fn sender_address(&self, receiver: SocketId, name: &[u8]) -> Vec<u8> {
-        let Some(me) = self.sockets.get(&receiver) else { return Vec::new() };
+        let Some(me) = self.table.get(receiver) else { return Vec::new() };
         let toward = match me.local {
             Some(l) if !l.ip().is_unspecified() => l.ip(),
-            _ => loopback(me.family),
+            _ => me.family.loopback(),
         };
         let from = self
             .address_of_name(name, toward)
@@ -473,12 +468,12 @@ impl SmoltcpStack {
     /// holding it, with a wildcard IP replaced by the source it sends from.
     pub(super) fn address_of_name(&self, name: &[u8], toward: IpAddr) -> Option<SocketAddr> {
         let name = EndpointName::from_sockaddr(name)?;
-        let sender = &self.sockets[self.by_name.get(&name)?];
+        let sender = &self.table[self.table.named(&name)?];
         let local = sender.local?;
         let ip = match (local.ip().is_unspecified(), sender.source) {
             (false, _) => local.ip(),
             (true, Some(source)) => source,
-            (true, None) => self.source_for(toward),
+            (true, None) => self.host.source_for(toward),
         };
         Some(SocketAddr::new(ip, local.port()))
     }
@@ -748,40 +743,6 @@ pub(super) enum Destination {
     BindFirst(Disposition),
 }
 
-/// The destination of a datagram send on a `proto` socket of `family`, with
-/// Linux's rules (`udp_sendmsg`, `udpv6_sendmsg`, `ping_v6_sendmsg`): `Ok(None)`
-/// is no address at all.
-pub(super) fn datagram_address(
-    bytes: &[u8],
-    family: Family,
-    proto: Proto,
-) -> Result<Option<SocketAddr>, Errno> {
-    if bytes.len() < 2 {
-        return Err(Errno::EINVAL);
-    }
-    let sa_family = i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
-    // AF_UNSPEC read as the socket's own family.
-    let as_own_family = || {
-        let mut inet = bytes.to_vec();
-        inet[..2].copy_from_slice(&(family.raw() as u16).to_ne_bytes());
-        inet_addr(&inet, family, false).map(Some)
-    };
-    match (family, sa_family) {
-        // An IPv6 ping socket takes a whole sockaddr_in6, and only that family.
-        (Family::V6, _) if proto == Proto::Icmp && bytes.len() < 28 => Err(Errno::EINVAL),
-        (Family::V6, libc::AF_INET6) => inet_addr(bytes, family, false).map(Some),
-        // `rawv6_sendmsg` takes a family left 0 as AF_INET6.
-        (Family::V6, libc::AF_UNSPEC) if proto == Proto::Raw => as_own_family(),
-        (Family::V6, _) if proto != Proto::Udp => Err(Errno::EAFNOSUPPORT),
-        // An IPv4 socket reads AF_UNSPEC as AF_INET.
-        (Family::V4, libc::AF_UNSPEC) => as_own_family(),
-        (Family::V4, _) => inet_addr(bytes, family, false).map(Some),
-        (Family::V6, libc::AF_UNSPEC) => Ok(None),
-        (Family::V6, libc::AF_INET) => Err(Errno::ENETUNREACH),
-        (Family::V6, _) => Err(Errno::EINVAL),
-    }
-}
-
 /// The flags a datagram send on `socket` goes with: `MSG_OOB` is refused
 /// (`EOPNOTSUPP`) except by IPv6 UDP, which ignores it (`udpv6_sendmsg`).
 fn out_of_band(socket: &VSocket, flags: i32) -> Result<i32, Errno> {
@@ -819,32 +780,3 @@ const CARRIER_NAME_LEN: usize = 16;
 
 /// The most messages one `sendmmsg`/`recvmmsg` handles (`UIO_MAXIOV`).
 const UIO_MAXIOV: u32 = 1024;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A destination in `family`'s layout, its family field set to `sa_family`.
-    fn destination(addr: &str, family: Family, sa_family: i32) -> Vec<u8> {
-        let mut bytes = encode(addr.parse().unwrap(), family.raw());
-        bytes[..2].copy_from_slice(&(sa_family as u16).to_ne_bytes());
-        bytes
-    }
-
-    #[test]
-    fn unspecified_families_read_as_linux_reads_them() {
-        let v4 = destination("127.0.0.1:0", Family::V4, libc::AF_UNSPEC);
-        let want4 = Ok(Some("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(datagram_address(&v4, Family::V4, Proto::Udp), want4);
-        assert_eq!(datagram_address(&v4, Family::V4, Proto::Raw), want4);
-        let v6 = destination("[::1]:0", Family::V6, libc::AF_UNSPEC);
-        let want6 = Ok(Some("[::1]:0".parse().unwrap()));
-        assert_eq!(datagram_address(&v6, Family::V6, Proto::Raw), want6);
-        assert_eq!(datagram_address(&v6[..24], Family::V6, Proto::Raw), want6);
-        // UDP takes it as "no destination"; ping sockets refuse it.
-        assert_eq!(datagram_address(&v6, Family::V6, Proto::Udp), Ok(None));
-        assert_eq!(datagram_address(&v6, Family::V6, Proto::Icmp), Err(Errno::EAFNOSUPPORT));
-        let inet = destination("[::1]:0", Family::V6, libc::AF_INET);
-        assert_eq!(datagram_address(&inet, Family::V6, Proto::Raw), Err(Errno::EAFNOSUPPORT));
-    }
-}

@@ -1,7 +1,20 @@
 //! `listen`, and a listener's close (`shutdown` of its receiving side, or a
 //! connect to `AF_UNSPEC`), which Linux handles as a disconnect.
 
-use super::*;
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use nix::sys::socket::SockType;
+
+use super::carrier::poll_now;
+use super::ports::Proto;
+use super::stack::{Pending, SmoltcpStack};
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::modules::vunet::Claims;
+use crate::tracer::syscall::Listen;
+use crate::tracer::{Syscall, SyscallStop};
 
 /// The backlog every listening carrier gets (see [`SmoltcpStack::listen`]).
 const CARRIER_BACKLOG: i32 = 65535;
@@ -13,7 +26,7 @@ impl SmoltcpStack {
         id: SocketId,
         c: Listen,
     ) -> Result<Disposition, Errno> {
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         if socket.proto != Proto::Tcp {
             return Err(Errno::EOPNOTSUPP);
         }
@@ -33,7 +46,7 @@ impl SmoltcpStack {
             let any = SocketAddr::new(socket.family.unspecified(), 0);
             return self.bind_carrier(stop, id, any, Some(Syscall::Listen(c)));
         };
-        self.ports.listen(local.port(), id, |name| name.is_held(SockType::Stream))?;
+        self.table.ports.listen(local.port(), id, |name| name.is_held(SockType::Stream))?;
         Ok(self.await_exit(stop.tid, PendingListen { socket: id, port: local.port() }))
     }
 
@@ -42,10 +55,10 @@ impl SmoltcpStack {
     /// bound but no longer listened on. The connections waiting in its queue are
     /// ended (Linux resets them; their carriers see the end of the stream).
     pub(super) fn stop_listening(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) {
-        let Some(socket) = self.sockets.get_mut(&id) else { return };
+        let Some(socket) = self.table.get_mut(id) else { return };
         socket.listening = false;
         if let Some(local) = socket.local {
-            self.ports.unlisten(local.port(), id);
+            self.table.ports.unlisten(local.port(), id);
             self.close_network_port(Proto::Tcp, local.port());
         }
         let Ok(listener) = stop.copy_fd(fd) else { return };
@@ -70,10 +83,10 @@ struct PendingListen {
 impl Pending for PendingListen {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
         if stop.result() != 0 {
-            stack.ports.unlisten(self.port, self.socket);
+            stack.table.ports.unlisten(self.port, self.socket);
             return;
         }
-        if let Some(s) = stack.sockets.get_mut(&self.socket) {
+        if let Some(s) = stack.table.get_mut(self.socket) {
             s.listening = true;
             if let (Some(net), Some(local)) = (stack.net.as_mut(), s.local) {
                 net.listen(local.ip(), self.port);

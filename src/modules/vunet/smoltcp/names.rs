@@ -1,7 +1,19 @@
 //! `getsockname` and `getpeername`: a virtual socket's own address and its
 //! peer's, as Linux reports them (the carrier would report endpoint names).
 
-use super::*;
+use std::net::SocketAddr;
+
+use nix::errno::Errno;
+
+use super::carrier::carrier_events;
+use super::ports::Proto;
+use super::stack::SmoltcpStack;
+use super::table::VSocket;
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::modules::vunet::sockaddr::{encode, write_out};
+use crate::tracer::SyscallStop;
+use crate::tracer::syscall::AddrOut;
 
 impl SmoltcpStack {
     pub(super) fn address(
@@ -11,7 +23,7 @@ impl SmoltcpStack {
         c: AddrOut,
         peer: bool,
     ) -> Result<Disposition, Errno> {
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         let addr = if peer {
             // Linux reports a peer only with a port: a connected ping or raw
             // socket has none (`inet_getname`).

@@ -1,7 +1,18 @@
 //! `getsockopt`, `setsockopt` and the queue ioctls of a `smoltcp` stack's sockets,
 //! answered from [`sockopt`](super::sockopt)'s table or left to the carrier.
 
-use super::*;
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+
+use super::carrier::{clear_carrier_error, peer_shut_down};
+use super::sockopt::{self, Keeper};
+use super::stack::SmoltcpStack;
+use super::table::ConnectState;
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::tracer::syscall::{Getsockopt, Ioctl, Setsockopt};
+use crate::tracer::{SyscallStop, TraceeMemory};
 
 /// Linux's `TCP_*` state number for a socket: listening, connected, and which
 /// sides have sent their FIN (this one with `SHUT_WR`, the peer as the carrier
@@ -23,6 +34,17 @@ fn tcp_state(listening: bool, connected: bool, shut_wr: bool, peer_done: bool) -
     }
 }
 
+/// What `SO_ERROR` says: an error netvm reports, or another answer to the call.
+enum SocketError {
+    Report(Errno),
+    Answer(Disposition),
+}
+
+/// An `int` option's value as `getsockopt` returns it.
+fn int_bytes(value: i32) -> Vec<u8> {
+    value.to_ne_bytes().to_vec()
+}
+
 /// How long `SO_ERROR` waits for a connect across the network to settle before
 /// answering 0, as Linux does while a handshake is under way.
 const HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
@@ -34,37 +56,62 @@ impl SmoltcpStack {
         id: SocketId,
         c: Getsockopt,
     ) -> Result<Disposition, Errno> {
-        if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) {
+        let so_error = (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR);
+        if so_error {
             // What the program sent before asking may have been refused already.
             self.settle_sent(id);
         }
-        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
-        let keeper = socket.keeper(c.level, c.optname, true)?;
-        let memory = stop.memory();
-        let value = match keeper {
-            Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
-                let error = match (socket.connect, socket.error.take()) {
-                    (_, Some(error)) => error,
-                    (ConnectState::InProgress(since), None)
-                        if since.elapsed() < HANDSHAKE_WAIT
-                            && self.net.as_ref().is_some_and(|n| n.gate_of(id).is_some()) =>
-                    {
-                        // Inside the session a handshake takes microseconds; a
-                        // program asks as soon as its carrier polls writable,
-                        // which it does at once. Let it wait for the answer.
-                        return Ok(Disposition::Retry);
-                    }
-                    (ConnectState::Failed(error), None) => {
-                        socket.connect = ConnectState::Refused;
-                        error
-                    }
-                    _ => return Ok(Disposition::Kernel),
-                };
-                self.error_reported(id);
-                clear_carrier_error(stop, c.fd);
-                int_bytes(error as i32)
-            }
+        let value = match self.table[id].keeper(c.level, c.optname, true)? {
+            Keeper::Carrier if so_error => match self.socket_error(id) {
+                SocketError::Report(error) => {
+                    self.error_reported(id);
+                    clear_carrier_error(stop, c.fd);
+                    int_bytes(error as i32)
+                }
+                SocketError::Answer(answer) => return Ok(answer),
+            },
             Keeper::Carrier => return Ok(Disposition::Kernel),
+            keeper => self.option_value(stop, id, c, keeper)?,
+        };
+        write_option(&stop.memory(), c.optval.0, c.optlen.0, &value)?;
+        Ok(Disposition::Return(0))
+    }
+
+    /// `SO_ERROR` of socket `id`: the error netvm raised on its carrier, or the
+    /// failure of its connect (reported once); else the carrier's own.
+    fn socket_error(&mut self, id: SocketId) -> SocketError {
+        let dialing = self.net.as_ref().is_some_and(|n| n.gate_of(id).is_some());
+        let socket = &mut self.table[id];
+        match (socket.connect_state(), socket.error.take()) {
+            (_, Some(error)) => SocketError::Report(error),
+            (ConnectState::InProgress(since), None)
+                if since.elapsed() < HANDSHAKE_WAIT && dialing =>
+            {
+                // Inside the session a handshake takes microseconds; a program
+                // asks as soon as its carrier polls writable, which it does at
+                // once. Let it wait for the answer.
+                SocketError::Answer(Disposition::Retry)
+            }
+            (ConnectState::Failed(error), None) => {
+                self.table.set_connect_state(id, ConnectState::Refused);
+                SocketError::Report(error)
+            }
+            _ => SocketError::Answer(Disposition::Kernel),
+        }
+    }
+
+    /// The value of option `c` kept by `keeper` (other than the carrier) on
+    /// socket `id`, as `getsockopt` returns it.
+    fn option_value(
+        &self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: Getsockopt,
+        keeper: Keeper,
+    ) -> Result<Vec<u8>, Errno> {
+        let socket = &self.table[id];
+        Ok(match keeper {
+            Keeper::Carrier => unreachable!("the carrier answers for itself"),
             Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),
             Keeper::ReusePort => int_bytes(i32::from(socket.options.reuse_port)),
             Keeper::TcpInfo => {
@@ -89,7 +136,7 @@ impl SmoltcpStack {
             Keeper::Emulated => {
                 let value =
                     socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
-                sockopt::value_bytes(c.level, value, memory.read::<i32>(c.optlen.0)?)
+                sockopt::value_bytes(c.level, value, stop.memory().read::<i32>(c.optlen.0)?)
             }
             Keeper::NoPeerProcess if c.optname == libc::SO_PEERCRED => {
                 let nobody = libc::ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
@@ -98,8 +145,26 @@ impl SmoltcpStack {
             }
             Keeper::NoPeerProcess => return Err(Errno::ENODATA),
             Keeper::Listening => int_bytes(i32::from(socket.listening)),
-        };
-        write_option(&memory, c.optval.0, c.optlen.0, &value)?;
+        })
+    }
+
+    /// The queue ioctls (`TIOCOUTQ`, `SIOCOUTQNSD`): bytes not yet acknowledged
+    /// (or not yet sent). On a stack's own loopback the peer's kernel
+    /// acknowledges at once, so none; a carrier would count what the peer has
+    /// not read. Other requests go to the carrier.
+    pub(super) fn ioctl(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: Ioctl,
+    ) -> Result<Disposition, Errno> {
+        if ![libc::TIOCOUTQ as u32, SIOCOUTQNSD].contains(&c.request) {
+            return Ok(Disposition::Kernel);
+        }
+        if self.table[id].listening {
+            return Err(Errno::EINVAL);
+        }
+        stop.memory().write(c.arg, &0i32)?;
         Ok(Disposition::Return(0))
     }
 
@@ -115,7 +180,7 @@ impl SmoltcpStack {
             // Datagrams already sent leave with the TTL they were sent with.
             self.flush_datagrams();
         }
-        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
+        let socket = &mut self.table[id];
         let keeper = socket.keeper(c.level, c.optname, false)?;
         let read_value =
             || read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen);
@@ -212,7 +277,7 @@ fn set_carrier_option(stop: &SyscallStop, fd: i32, name: i32, value: i32) {
 }
 
 /// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
-pub(super) const CONNECTED_MSS: i32 = 32768;
+const CONNECTED_MSS: i32 = 32768;
 
 /// `SIOCOUTQNSD` (linux/sockios.h): bytes not yet sent.
-pub(super) const SIOCOUTQNSD: u32 = 0x894B;
+const SIOCOUTQNSD: u32 = 0x894B;
