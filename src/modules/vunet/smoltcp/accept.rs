@@ -21,6 +21,8 @@ use crate::tracer::SyscallStop;
 use crate::tracer::syscall::Accept;
 
 impl SmoltcpStack {
+    /// `accept` on listener `id`: the kernel accepts on the carrier; the exit
+    /// records the connection (see [`PendingAccept`]).
     pub(super) fn accept(
         &mut self,
         stop: &mut SyscallStop,

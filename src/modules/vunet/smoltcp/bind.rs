@@ -24,6 +24,8 @@ use crate::tracer::syscall::{AddrIn, UserPtr};
 use crate::tracer::{Syscall, SyscallStop};
 
 impl SmoltcpStack {
+    /// `bind` of socket `id`, with Linux's checks; the carrier is bound by
+    /// [`bind_carrier`](Self::bind_carrier).
     pub(super) fn bind(
         &mut self,
         stop: &mut SyscallStop,

@@ -2,7 +2,8 @@
 //! receiver's carrier; to another host, TCP dials through the network (the
 //! carrier waits at a gate) and a datagram carrier connects to a private end
 //! standing for the remote; to nobody, TCP is refused as Linux refuses it.
-//! A connect to `AF_UNSPEC` disconnects.
+//! A connect to `AF_UNSPEC` disconnects. `shutdown`, which ends a connection
+//! (or a listener), is here too.
 
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::OwnedFd;
@@ -26,6 +27,8 @@ use crate::tracer::syscall::{AddrIn, Shutdown, UserPtr};
 use crate::tracer::{Syscall, SyscallStop};
 
 impl SmoltcpStack {
+    /// `connect` of socket `id`: reports what an earlier connect left, or
+    /// connects to an address of the stack itself or of another host.
     pub(super) fn connect(
         &mut self,
         stop: &mut SyscallStop,

@@ -25,7 +25,7 @@ use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 impl SmoltcpStack {
     /// Where a datagram to the address at `addr` goes, for the stopped `sendto`,
     /// `sendmsg` or `sendmmsg` on datagram socket `id`.
-    pub(super) fn datagram_destination(
+    fn datagram_destination(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
@@ -94,6 +94,8 @@ impl SmoltcpStack {
         })
     }
 
+    /// `sendto` on socket `id`: a datagram goes to its receiver's carrier (or is
+    /// lost, or answered by the host itself); a stream ignores the address.
     pub(super) fn sendto(
         &mut self,
         stop: &mut SyscallStop,
@@ -144,6 +146,8 @@ impl SmoltcpStack {
         }
     }
 
+    /// `sendmsg` on socket `id`: as `sendto`, through a sealed shadow header
+    /// naming the receiver's carrier.
     pub(super) fn sendmsg(
         &mut self,
         stop: &mut SyscallStop,
@@ -188,6 +192,9 @@ impl SmoltcpStack {
         }
     }
 
+    /// `recvmsg` on socket `id`: through a shadow header whose name the kernel
+    /// fills with the sender's carrier name, which the exit translates; the
+    /// error queue (`MSG_ERRQUEUE`) is netvm's.
     pub(super) fn recvmsg(
         &mut self,
         stop: &mut SyscallStop,
@@ -361,7 +368,10 @@ impl SmoltcpStack {
         Ok(self.await_exit(stop.tid, PendingRecvmmsg { entries, socket: id }))
     }
 
-    pub(super) fn give_back_name(
+    /// Gives the program the sender's address for a received message (the
+    /// `msghdr` `patch` shadowed, the sender's carrier name at `scratch`), or a
+    /// zero length on a stream; nothing if nothing was `received`.
+    fn give_back_name(
         &self,
         memory: &TraceeMemory,
         patch: MsgNamePatch,
@@ -393,7 +403,7 @@ impl SmoltcpStack {
     /// Whether socket `id` asked for the TTL (hop limit) of what it receives: an
     /// ICMP socket with `IP_RECVTTL` (`IPV6_RECVHOPLIMIT`) set. (A datagram that
     /// came from within the stack has no TTL; netvm reports the last one seen.)
-    pub(super) fn wants_ttl(&self, id: SocketId) -> bool {
+    fn wants_ttl(&self, id: SocketId) -> bool {
         let socket = &self.table[id];
         matches!(socket.proto, Proto::Icmp | Proto::Raw)
             && socket.ip_option(libc::IP_RECVTTL, libc::IPV6_RECVHOPLIMIT) != 0
@@ -402,7 +412,7 @@ impl SmoltcpStack {
     /// Appends the TTL control message to what `recvmsg` returned in the `msghdr`
     /// at `msg`, whose control buffer is `room` (address, size) as the program gave
     /// it; sets `MSG_CTRUNC` if it does not fit, as the kernel does.
-    pub(super) fn append_ttl(
+    fn append_ttl(
         &self,
         memory: &TraceeMemory,
         msg: u64,
@@ -427,6 +437,8 @@ impl SmoltcpStack {
         memory.write(msg, &header)
     }
 
+    /// `recvfrom` on socket `id`: the kernel writes the sender's carrier name to
+    /// scratch space, which the exit translates; a stream reports no address.
     pub(super) fn recvfrom(
         &mut self,
         stop: &mut SyscallStop,
@@ -452,7 +464,7 @@ impl SmoltcpStack {
 
     /// The `sockaddr` a datagram's receiver `receiver` reports for the sender whose
     /// carrier name (as a `sockaddr_un`) is `name`.
-    pub(super) fn sender_address(&self, receiver: SocketId, name: &[u8]) -> Vec<u8> {
+    fn sender_address(&self, receiver: SocketId, name: &[u8]) -> Vec<u8> {
         let Some(me) = self.table.get(receiver) else { return Vec::new() };
         let toward = match me.local {
             Some(l) if !l.ip().is_unspecified() => l.ip(),
@@ -466,7 +478,7 @@ impl SmoltcpStack {
 
     /// The virtual address behind a carrier name: the bound address of the socket
     /// holding it, with a wildcard IP replaced by the source it sends from.
-    pub(super) fn address_of_name(&self, name: &[u8], toward: IpAddr) -> Option<SocketAddr> {
+    fn address_of_name(&self, name: &[u8], toward: IpAddr) -> Option<SocketAddr> {
         let name = EndpointName::from_sockaddr(name)?;
         let sender = &self.table[self.table.named(&name)?];
         let local = sender.local?;
@@ -591,21 +603,18 @@ impl Pending for PendingRecvmmsg {
 /// scratch area (the *shadow*), whose name fields netvm sets; at the exit, the
 /// fields the kernel writes are copied back.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct MsgNamePatch {
-    pub(super) msg: u64,
-    pub(super) name: UserPtr,
-    pub(super) room: u32,
+struct MsgNamePatch {
+    msg: u64,
+    name: UserPtr,
+    room: u32,
     /// The shadow of this header (set by [`shadow_headers`]).
-    pub(super) shadow: u64,
+    shadow: u64,
 }
 
 impl MsgNamePatch {
     /// Reads the `msghdr` at `msg`: the header, and its name fields if a name is
     /// given (`None` if `msg_name` is NULL, so the kernel can handle the call as is).
-    pub(super) fn read(
-        memory: &TraceeMemory,
-        msg: u64,
-    ) -> Result<Option<(libc::msghdr, Self)>, Errno> {
+    fn read(memory: &TraceeMemory, msg: u64) -> Result<Option<(libc::msghdr, Self)>, Errno> {
         let header = memory.read::<libc::msghdr>(msg)?;
         let name = UserPtr(header.msg_name as u64);
         let patch = Self { msg, name, room: header.msg_namelen, shadow: 0 };
@@ -613,17 +622,12 @@ impl MsgNamePatch {
     }
 
     /// This header's patch with its shadow at `shadow`.
-    pub(super) fn shadowed(self, shadow: u64) -> Self {
+    fn shadowed(self, shadow: u64) -> Self {
         Self { shadow, ..self }
     }
 
     /// Sets the shadow's `msg_name` and `msg_namelen`: what the kernel sees.
-    pub(super) fn write(
-        &self,
-        memory: &TraceeMemory,
-        name: UserPtr,
-        len: u32,
-    ) -> Result<(), Errno> {
+    fn write(&self, memory: &TraceeMemory, name: UserPtr, len: u32) -> Result<(), Errno> {
         memory.write(self.shadow + MSG_NAME_OFFSET, &name.0)?;
         memory.write(self.shadow + MSG_NAMELEN_OFFSET, &len)
     }
@@ -631,7 +635,7 @@ impl MsgNamePatch {
     /// Copies what the kernel wrote in the shadow (besides the name) back to the
     /// program's header: `msg_controllen`, `msg_flags`, and for an `mmsghdr`
     /// entry `msg_len`.
-    pub(super) fn copy_back(&self, memory: &TraceeMemory, entry: bool) -> Result<(), Errno> {
+    fn copy_back(&self, memory: &TraceeMemory, entry: bool) -> Result<(), Errno> {
         let shadow = memory.read::<libc::mmsghdr>(self.shadow)?;
         let mut header = memory.read::<libc::msghdr>(self.msg)?;
         header.msg_controllen = shadow.msg_hdr.msg_controllen;
@@ -645,14 +649,14 @@ impl MsgNamePatch {
 
     /// Reports `len` as the length of the address given back, in the program's
     /// own header.
-    pub(super) fn set_name_len(&self, memory: &TraceeMemory, len: u32) -> Result<(), Errno> {
+    fn set_name_len(&self, memory: &TraceeMemory, len: u32) -> Result<(), Errno> {
         memory.write(self.msg + MSG_NAMELEN_OFFSET, &len)
     }
 }
 
 /// What a shadow header's name is: none (NULL), a name netvm writes, or room for
 /// the kernel to write one.
-pub(super) enum ShadowName<'a> {
+enum ShadowName<'a> {
     Null,
     Bytes(&'a [u8]),
     Room(u32),
@@ -709,7 +713,7 @@ const MMSG_LEN_OFFSET: u64 = std::mem::offset_of!(libc::mmsghdr, msg_len) as u64
 /// Makes room in the scratch area for `names` bytes of socket names followed by a
 /// copy of the `len` bytes of message headers at `headers` in the program; returns
 /// the address of the names and of the copy (see [`MsgNamePatch`]).
-pub(super) fn shadow_headers(
+fn shadow_headers(
     stop: &SyscallStop,
     names: usize,
     headers: u64,
@@ -724,12 +728,12 @@ pub(super) fn shadow_headers(
 }
 
 /// Offsets of `msg_name` and `msg_namelen` in `struct msghdr`.
-pub(super) const MSG_NAME_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_name) as u64;
+const MSG_NAME_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_name) as u64;
 
-pub(super) const MSG_NAMELEN_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
+const MSG_NAMELEN_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
 
 /// Where a datagram goes.
-pub(super) enum Destination {
+enum Destination {
     /// To the carrier bound to this name.
     Carrier(EndpointName),
     /// Nowhere: no socket is bound there.
@@ -763,7 +767,7 @@ fn max_datagram(family: Family) -> u64 {
 }
 
 /// The bytes a `msghdr`'s iovecs describe (what a lost datagram "sent").
-pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Errno> {
+fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Errno> {
     let mut total = 0i64;
     for i in 0..header.msg_iovlen as u64 {
         let iov = memory.read::<libc::iovec>(header.msg_iov as u64 + i * 16)?;
@@ -773,7 +777,7 @@ pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Res
 }
 
 /// Room in the scratch area for a `sockaddr_un` and its length.
-pub(super) const NAME_ROOM: u32 = 112;
+const NAME_ROOM: u32 = 112;
 
 /// The length of a carrier's `sockaddr_un`.
 const CARRIER_NAME_LEN: usize = 16;

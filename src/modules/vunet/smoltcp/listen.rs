@@ -20,6 +20,8 @@ use crate::tracer::{Syscall, SyscallStop};
 const CARRIER_BACKLOG: i32 = 65535;
 
 impl SmoltcpStack {
+    /// `listen` on socket `id`: the carrier listens with a backlog that never
+    /// refuses; an unbound socket is bound first, as Linux does.
     pub(super) fn listen(
         &mut self,
         stop: &mut SyscallStop,

@@ -12,8 +12,8 @@
 //! `read`, `write`, `send`/`recv` without addresses, `poll`/`epoll`/`select`, `dup`,
 //! `fork`, `SCM_RIGHTS` and `close` all run in the kernel.
 //!
-//! Binding gives the carrier an abstract name of its own ([`endpoint`]), recorded in
-//! the stack's [`ports`] table under the virtual address. A connection between two
+//! Binding gives the carrier an abstract name of its own (`endpoint`), recorded in
+//! the stack's `ports` table under the virtual address. A connection between two
 //! sockets of the stack is then a kernel `AF_UNIX` connection between their
 //! carriers: `connect` is rewritten to target the listener's name, `accept` runs
 //! natively, and netvm only translates addresses at the edges (`accept`,
@@ -24,18 +24,19 @@
 //!
 //! # Layers
 //!
-//! Each file uses only files of the layers above its own (this one uses them all):
+//! Each file depends (by import or by method) only on files listed before it;
+//! this one, last, on all:
 //!
-//! 1. Leaves: [`endpoint`] (carrier names), `ports` (the port table), `sockopt`
+//! 1. Leaves: `endpoint` (carrier names), `ports` (the port table), `sockopt`
 //!    (emulated options), `inet` (families, addresses as Linux decodes them),
 //!    `icmp` (ICMP packets), `proc` (what `/proc` says of a program), `carrier`
 //!    (carrier plumbing), `private` (private ends of connected datagram sockets).
 //! 2. The parts of a stack: `table` (the virtual sockets, their carriers' names
-//!    and ports; the one place that changes a connect's state), `addressing` (the
-//!    host's own addresses), [`net`] (the network side: smoltcp interfaces, TCP
-//!    pumps, dials, remotes).
-//! 3. `stack`: [`SmoltcpStack`], composing the parts, and [`Pending`](stack::Pending),
-//!    the state a call in flight leaves for its exit.
+//!    and ports; the one place that changes a connect's state), [`net`] (the
+//!    network side: smoltcp interfaces, TCP pumps, dials, remotes), `addressing`
+//!    (the host's own addresses).
+//! 3. `stack`: [`SmoltcpStack`], composing the parts, and `Pending`, the state a
+//!    call in flight leaves for its exit.
 //! 4. Handlers the network side also needs: `bind` (and the binds netvm slips
 //!    in), `listen`, `accept` (and connections arriving from the network),
 //!    `errqueue` (ICMP errors).

@@ -16,6 +16,8 @@ use crate::tracer::SyscallStop;
 use crate::tracer::syscall::AddrOut;
 
 impl SmoltcpStack {
+    /// `getsockname` (or `getpeername`, with `peer`) of socket `id`: the virtual
+    /// address, where the carrier would report its endpoint name.
     pub(super) fn address(
         &self,
         stop: &SyscallStop,

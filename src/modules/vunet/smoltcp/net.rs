@@ -16,7 +16,7 @@
 //!
 //! The program still reads, writes and polls its carrier natively; only the
 //! supervisor's ends move, in the stack's service rounds (`service`), which
-//! drive the [`NetHost`] here and tell the socket table what happened.
+//! drive the `NetHost` here and tell the socket table what happened.
 
 use std::collections::HashMap;
 use std::io;

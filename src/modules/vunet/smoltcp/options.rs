@@ -1,5 +1,5 @@
 //! `getsockopt`, `setsockopt` and the queue ioctls of a `smoltcp` stack's sockets,
-//! answered from [`sockopt`](super::sockopt)'s table or left to the carrier.
+//! answered from [`sockopt`]'s table or left to the carrier.
 
 use std::os::fd::AsRawFd;
 
@@ -50,6 +50,8 @@ fn int_bytes(value: i32) -> Vec<u8> {
 const HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl SmoltcpStack {
+    /// `getsockopt` on socket `id`: answered by the carrier or from what netvm
+    /// keeps (see `sockopt::keeper`).
     pub(super) fn getsockopt(
         &mut self,
         stop: &mut SyscallStop,
@@ -168,6 +170,7 @@ impl SmoltcpStack {
         Ok(Disposition::Return(0))
     }
 
+    /// `setsockopt` on socket `id`: kept by netvm, given to the carrier, or both.
     pub(super) fn setsockopt(
         &mut self,
         stop: &SyscallStop,
@@ -228,7 +231,7 @@ impl SmoltcpStack {
 
 /// Returns an option value as `getsockopt` does: at most the caller's length
 /// (`EINVAL` if negative), and the length actually written.
-pub(super) fn write_option(
+fn write_option(
     memory: &TraceeMemory,
     optval: u64,
     optlen: u64,
@@ -245,7 +248,7 @@ pub(super) fn write_option(
 
 /// Reads an `int` option for `setsockopt`, as wide as Linux reads it at `level`
 /// (see [`sockopt::value_width`]).
-pub(super) fn read_int_option(
+fn read_int_option(
     memory: &TraceeMemory,
     level: i32,
     name: i32,
