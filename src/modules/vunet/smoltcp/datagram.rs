@@ -1,7 +1,8 @@
-//! The calls that carry addresses with data: `sendto`, `recvfrom`, `sendmsg`
-//! and `recvmsg`. A datagram's destination is translated to the receiving
-//! carrier's name on the way out, and a sender's carrier name back to its
-//! virtual address on the way in; streams ignore or blank the address as Linux TCP.
+//! The calls that carry addresses with data: `sendto`, `recvfrom`, `sendmsg`,
+//! `recvmsg`, `sendmmsg` and `recvmmsg`. A datagram's destination is translated
+//! to the receiving carrier's name on the way out, and a sender's carrier name
+//! back to its virtual address on the way in (by the receives' pending states,
+//! at their exits); streams ignore or blank the address as Linux TCP.
 
 use std::net::{IpAddr, SocketAddr};
 
