@@ -1,75 +1,90 @@
-//! The calls that carry addresses with data: `sendto`, `recvfrom`, `sendmsg`
-//! and `recvmsg`. A datagram's destination is translated to the receiving
-//! carrier's name on the way out, and a sender's carrier name back to its
-//! virtual address on the way in; streams ignore or blank the address as Linux TCP.
+//! The calls that carry addresses with data: `sendto`, `recvfrom`, `sendmsg`,
+//! `recvmsg`, `sendmmsg` and `recvmmsg`. A datagram's destination is translated
+//! to the receiving carrier's name on the way out, and a sender's carrier name
+//! back to its virtual address on the way in (by the receives' pending states,
+//! at their exits); streams ignore or blank the address as Linux TCP.
 
-use super::*;
+use std::net::{IpAddr, SocketAddr};
+
+use nix::errno::Errno;
+
+use super::carrier::may_broadcast;
+use super::endpoint::EndpointName;
+use super::errqueue::control_message;
+use super::icmp;
+use super::inet::{Family, datagram_address};
+use super::ports::Proto;
+use super::stack::{Pending, SmoltcpStack};
+use super::table::VSocket;
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::modules::vunet::Claims;
+use crate::modules::vunet::sockaddr::{encode, read_in, write_out};
+use crate::tracer::syscall::{Mmsg, Msg, Recvfrom, Sendto, UserPtr};
+use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
 
 impl SmoltcpStack {
-    /// Where a datagram to the address at `addr` goes, for `sendto` and `sendmsg`
-    /// (call `number`) on UDP socket `id`.
-    pub(super) fn datagram_destination(
+    /// Where a datagram to the address at `addr` goes, for the stopped `sendto`,
+    /// `sendmsg` or `sendmmsg` on datagram socket `id`.
+    fn datagram_destination(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         addr: UserPtr,
         addrlen: u32,
-        number: i64,
-    ) -> Destination {
-        let socket = &self.sockets[&id];
-        let to = match read_in(&stop.memory(), addr, addrlen)
-            .and_then(|bytes| datagram_address(&bytes, socket.family, socket.proto))
-        {
-            Ok(Some(to)) => to,
+    ) -> Result<Destination, Errno> {
+        let socket = &self.table[id];
+        let bytes = read_in(&stop.memory(), addr, addrlen)?;
+        let Some(to) = datagram_address(&bytes, socket.family, socket.proto)? else {
             // No address after all: the connected peer, or none.
-            Ok(None) if socket.peer.is_some() => return Destination::Peer,
-            Ok(None) => return Destination::Answer(errno(Errno::EDESTADDRREQ)),
-            Err(e) => return Destination::Answer(errno(e)),
+            return match socket.peer {
+                Some(_) => Ok(Destination::Peer),
+                None => Err(Errno::EDESTADDRREQ),
+            };
         };
         let to = if to.ip().is_unspecified() {
-            SocketAddr::new(loopback(socket.family), to.port())
+            SocketAddr::new(socket.family.loopback(), to.port())
         } else {
             to
         };
         // A ping or raw socket's "port" means nothing to its destination.
         if to.port() == 0 && socket.proto == Proto::Udp {
-            return Destination::Answer(errno(Errno::EINVAL));
+            return Err(Errno::EINVAL);
         }
-        let remote = match self.is_local(to.ip()) {
+        let remote = match self.host.is_local(to.ip()) {
             true => None,
             false => match self.net.as_ref().and_then(|n| n.route(to.ip().to_canonical())) {
                 Some(route) => Some(route),
-                None => return Destination::Answer(errno(Errno::ENETUNREACH)),
+                None => return Err(Errno::ENETUNREACH),
             },
         };
-        if self.is_broadcast(to.ip()) && !may_broadcast(stop) {
-            return Destination::Answer(errno(Errno::EACCES));
+        if self.host.is_broadcast(to.ip()) && !may_broadcast(stop) {
+            return Err(Errno::EACCES);
         }
         // Linux binds an unbound sender to the wildcard and an ephemeral port.
         if socket.proto != Proto::Raw
-            && let Some(answer) =
-                self.bind_implicitly(stop, id, socket.family.unspecified(), number)
+            && let Some(bind) = self.bind_implicitly(stop, id, socket.family.unspecified())?
         {
-            return Destination::Answer(answer);
+            return Ok(Destination::BindFirst(bind));
         }
-        let socket = &self.sockets[&id];
+        let socket = &self.table[id];
         if let Some(route) = remote {
             let (proto, family) = (socket.proto, socket.family);
-            let source = self.family_ip(family, route.source);
-            if let Some(socket) = self.sockets.get_mut(&id) {
+            let source = family.map_ip(route.source);
+            if let Some(socket) = self.table.get_mut(id) {
                 socket.source = Some(source);
             }
             let port = if proto == Proto::Udp { to.port() } else { 0 };
             let key = SocketAddr::new(to.ip().to_canonical(), port);
-            return match self.remote_name(proto, key) {
+            return Ok(match self.remote_name(proto, key) {
                 Some(name) => Destination::Carrier(name),
                 None => Destination::Nobody,
-            };
+            });
         }
-        let source = self.source_for(to.ip());
-        let Some(socket) = self.sockets.get_mut(&id) else { return Destination::Nobody };
+        let source = self.host.source_for(to.ip());
+        let Some(socket) = self.table.get_mut(id) else { return Ok(Destination::Nobody) };
         socket.source = Some(source);
-        match socket.proto {
+        Ok(match socket.proto {
             // The host itself answers an echo request to one of its addresses.
             Proto::Icmp => Destination::Echo(to.ip()),
             Proto::Udp => match self.live_receiver(Proto::Udp, to) {
@@ -77,151 +92,125 @@ impl SmoltcpStack {
                 None => Destination::Nobody,
             },
             Proto::Raw | Proto::Tcp => Destination::Nobody,
-        }
+        })
     }
 
-    /// Answers an echo request that ping socket `id` sent to `to`, one of the
-    /// stack's own addresses: the reply comes back at once, as from Linux's own
-    /// loopback.
-    pub(super) fn echo_locally(
-        &mut self,
-        net: &mut super::net::NetHost,
-        id: SocketId,
-        to: IpAddr,
-        request: &[u8],
-    ) {
-        let Some(socket) = self.sockets.get(&id) else { return };
-        let (Some(local), Some(receiver)) = (socket.local, socket.name) else { return };
-        let source = socket.source.unwrap_or(to);
-        if let Some(reply) = super::icmp::echo_reply(to, source, local.port(), request) {
-            net.last_ttl.insert(id, 64);
-            self.deliver(net, Proto::Icmp, SocketAddr::new(to, 0), receiver, &reply);
-        }
-    }
-
+    /// `sendto` on socket `id`: a datagram goes to its receiver's carrier (or is
+    /// lost, or answered by the host itself); a stream ignores the address.
     pub(super) fn sendto(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         c: Sendto,
-    ) -> Disposition {
-        if self.sockets[&id].proto == Proto::Tcp {
+    ) -> Result<Disposition, Errno> {
+        // Without an address, to the connected peer.
+        let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
+        if self.table[id].proto == Proto::Tcp {
             // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
-            stop.set_arg(4, 0);
-            stop.set_arg(5, 0);
-            return Disposition::Kernel;
+            stop.rewrite(Syscall::Sendto(to_peer));
+            return Ok(Disposition::Kernel);
         }
-        if c.len > max_datagram(self.sockets[&id].family) {
-            return errno(Errno::EMSGSIZE);
+        if c.len > max_datagram(self.table[id].family) {
+            return Err(Errno::EMSGSIZE);
         }
-        let flags = match out_of_band(&self.sockets[&id], c.flags) {
-            Ok(flags) => flags,
-            Err(e) => return errno(e),
-        };
-        stop.set_arg(3, flags as u32 as u64);
-        if self.sockets[&id].proto == Proto::Icmp {
+        let flags = out_of_band(&self.table[id], c.flags)?;
+        if self.table[id].proto == Proto::Icmp {
             // A ping socket sends echo requests and nothing else.
-            let family = self.sockets[&id].family;
-            let head = stop.memory().read_bytes(c.buf.0, (c.len as usize).min(8));
-            match head {
-                Ok(head) if super::icmp::is_echo_request(family, &head) => {}
-                Ok(_) => return errno(Errno::EINVAL),
-                Err(e) => return errno(e),
+            let family = self.table[id].family;
+            let head = stop.memory().read_bytes(c.buf.0, (c.len as usize).min(8))?;
+            if !icmp::is_echo_request(family, &head) {
+                return Err(Errno::EINVAL);
             }
         }
-        match self.datagram_destination(stop, id, c.addr, c.addrlen, libc::SYS_sendto) {
-            Destination::Answer(answer) => answer,
+        match self.datagram_destination(stop, id, c.addr, c.addrlen)? {
+            Destination::BindFirst(bind) => Ok(bind),
             // Nobody listens: the datagram is lost, the sender is not told.
-            Destination::Nobody => Disposition::Return(c.len as i64),
-            Destination::Echo(to) => match stop.memory().read_bytes(c.buf.0, c.len as usize) {
-                Ok(request) => {
-                    if let Some(mut net) = self.net.take() {
-                        self.echo_locally(&mut net, id, to, &request);
-                        self.net = Some(net);
-                    }
-                    Disposition::Return(c.len as i64)
-                }
-                Err(e) => errno(e),
-            },
-            Destination::Peer => {
-                stop.set_arg(4, 0);
-                stop.set_arg(5, 0);
-                Disposition::Kernel
+            Destination::Nobody => Ok(Disposition::Return(c.len as i64)),
+            Destination::Echo(to) => {
+                let request = stop.memory().read_bytes(c.buf.0, c.len as usize)?;
+                self.with_net(|stack, net| stack.echo_locally(net, id, to, &request));
+                Ok(Disposition::Return(c.len as i64))
             }
-            Destination::Carrier(name) => match stop.put_sealed(&name.sockaddr(), 0) {
-                Ok(addr) => {
-                    stop.set_arg(4, addr);
-                    stop.set_arg(5, name.sockaddr().len() as u64);
-                    // A full receiver drops a UDP datagram; it never holds the sender.
-                    stop.set_arg(3, (flags | libc::MSG_DONTWAIT) as u32 as u64);
-                    self.steps.insert(stop.tid, Step::Sent { socket: id, len: c.len as i64 });
-                    Disposition::KernelThenFinish
-                }
-                Err(e) => errno(e),
-            },
+            Destination::Peer => {
+                stop.rewrite(Syscall::Sendto(Sendto { flags, ..to_peer }));
+                Ok(Disposition::Kernel)
+            }
+            Destination::Carrier(name) => {
+                let sockaddr = name.sockaddr();
+                let addr = UserPtr(stop.put_sealed(&sockaddr, 0)?);
+                let addrlen = sockaddr.len() as u32;
+                // A full receiver drops a UDP datagram; it never holds the sender.
+                let flags = flags | libc::MSG_DONTWAIT;
+                stop.rewrite(Syscall::Sendto(Sendto { flags, addr, addrlen, ..c }));
+                Ok(self.await_exit(stop.tid, PendingSend { socket: id, len: c.len as i64 }))
+            }
         }
     }
 
-    pub(super) fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
+    /// `sendmsg` on socket `id`: as `sendto`, through a sealed shadow header
+    /// naming the receiver's carrier.
+    pub(super) fn sendmsg(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Msg,
+    ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
-        let socket = &self.sockets[&id];
-        let (header, patch) = match MsgNamePatch::read(&memory, c.msg.0) {
-            Ok(Some(found)) => found,
-            // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
-            Ok(None) if socket.proto != Proto::Tcp && socket.peer.is_none() => {
-                return errno(Errno::EDESTADDRREQ);
-            }
-            Ok(None) if socket.proto == Proto::Tcp => return Disposition::Kernel,
-            // To the connected peer: the header still goes sealed, or another
-            // thread could give it a name (a carrier's) before the kernel reads it.
-            Ok(None) => {
-                let patch = MsgNamePatch { msg: c.msg.0, name: UserPtr(0), room: 0, shadow: 0 };
-                return self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None);
-            }
-            Err(e) => return errno(e),
+        let socket = &self.table[id];
+        let Some((header, patch)) = MsgNamePatch::read(&memory, c.msg.0)? else {
+            return match socket.proto {
+                Proto::Tcp => Ok(Disposition::Kernel),
+                // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
+                _ if socket.peer.is_none() => Err(Errno::EDESTADDRREQ),
+                // To the connected peer: the header still goes sealed, or another
+                // thread could give it a name (a carrier's) before the kernel reads it.
+                _ => {
+                    let patch = MsgNamePatch { msg: c.msg.0, name: UserPtr(0), room: 0, shadow: 0 };
+                    self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None)
+                }
+            };
         };
-        if self.sockets[&id].proto == Proto::Tcp {
-            return self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None);
+        if socket.proto == Proto::Tcp {
+            return self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None);
         }
-        let len = match total_iov_len(&memory, &header) {
-            Ok(len) if len as u64 > max_datagram(self.sockets[&id].family) => {
-                return errno(Errno::EMSGSIZE);
-            }
-            Ok(len) => len,
-            Err(e) => return errno(e),
-        };
-        let flags = match out_of_band(&self.sockets[&id], c.flags) {
-            Ok(flags) => flags,
-            Err(e) => return errno(e),
-        };
-        stop.set_arg(2, flags as u32 as u64);
-        match self.datagram_destination(stop, id, patch.name, patch.room, libc::SYS_sendmsg) {
-            Destination::Answer(answer) => answer,
-            Destination::Nobody | Destination::Echo(_) => Disposition::Return(len),
-            Destination::Peer => self.shadow_msg(stop, patch, ShadowName::Null, |_, _| None),
+        let len = total_iov_len(&memory, &header)?;
+        if len as u64 > max_datagram(socket.family) {
+            return Err(Errno::EMSGSIZE);
+        }
+        let c = Msg { flags: out_of_band(socket, c.flags)?, ..c };
+        match self.datagram_destination(stop, id, patch.name, patch.room)? {
+            Destination::BindFirst(bind) => Ok(bind),
+            Destination::Nobody | Destination::Echo(_) => Ok(Disposition::Return(len)),
+            Destination::Peer => self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None),
             Destination::Carrier(carrier) => {
                 // A full receiver drops a UDP datagram; it never holds the sender.
-                stop.set_arg(2, (flags | libc::MSG_DONTWAIT) as u32 as u64);
+                let c = Msg { flags: c.flags | libc::MSG_DONTWAIT, ..c };
                 let name = carrier.sockaddr();
-                self.shadow_msg(stop, patch, ShadowName::Bytes(&name), |_, _| {
-                    Some(Step::Sent { socket: id, len })
+                self.shadow_msg(stop, c, patch, ShadowName::Bytes(&name), |_, _| {
+                    Some(Box::new(PendingSend { socket: id, len }))
                 })
             }
         }
     }
 
-    pub(super) fn recvmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Disposition {
-        if c.flags & libc::MSG_ERRQUEUE != 0 && self.sockets[&id].proto != Proto::Tcp {
+    /// `recvmsg` on socket `id`: through a shadow header whose name the kernel
+    /// fills with the sender's carrier name, which the exit translates; the
+    /// error queue (`MSG_ERRQUEUE`) is netvm's.
+    pub(super) fn recvmsg(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Msg,
+    ) -> Result<Disposition, Errno> {
+        if c.flags & libc::MSG_ERRQUEUE != 0 && self.table[id].proto != Proto::Tcp {
             return self.recv_error(stop, id, c.msg.0);
         }
-        let patch = match MsgNamePatch::read(&stop.memory(), c.msg.0) {
-            Ok(Some((_, patch))) => patch,
-            Ok(None) => return Disposition::Kernel,
-            Err(e) => return errno(e),
+        let Some((_, patch)) = MsgNamePatch::read(&stop.memory(), c.msg.0)? else {
+            return Ok(Disposition::Kernel);
         };
-        if self.sockets[&id].proto == Proto::Tcp {
-            return self.shadow_msg(stop, patch, ShadowName::Null, |patch, _| {
-                Some(Step::RecvMsg { patch, socket: id, scratch: None, ttl_room: None })
+        if self.table[id].proto == Proto::Tcp {
+            return self.shadow_msg(stop, c, patch, ShadowName::Null, |patch, _| {
+                Some(Box::new(PendingRecvmsg { patch, socket: id, scratch: None, ttl_room: None }))
             });
         }
         let ttl_room = self.wants_ttl(id).then(|| {
@@ -229,47 +218,46 @@ impl SmoltcpStack {
             Some((header.msg_control as u64, header.msg_controllen))
         });
         let ttl_room = ttl_room.flatten();
-        self.shadow_msg(stop, patch, ShadowName::Room(NAME_ROOM), |patch, scratch| {
-            Some(Step::RecvMsg { patch, socket: id, scratch, ttl_room })
+        self.shadow_msg(stop, c, patch, ShadowName::Room(NAME_ROOM), |patch, scratch| {
+            Some(Box::new(PendingRecvmsg { patch, socket: id, scratch, ttl_room }))
         })
     }
 
-    /// Points `sendmsg`/`recvmsg` at a shadow of the program's header (see
-    /// [`MsgNamePatch`]) whose name is `name`, and records the step `step` makes of
-    /// the shadowed patch and the name's address.
+    /// Points `sendmsg`/`recvmsg` `c` (its flags as they are to run) at a shadow
+    /// of the program's header (see [`MsgNamePatch`]) whose name is `name`, and
+    /// awaits the exit as `pending` says from the shadowed patch and the name's
+    /// address.
     fn shadow_msg(
         &mut self,
         stop: &mut SyscallStop,
+        c: Msg,
         patch: MsgNamePatch,
         name: ShadowName,
-        step: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Step>,
-    ) -> Disposition {
+        pending: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Box<dyn Pending>>,
+    ) -> Result<Disposition, Errno> {
         let header = size_of::<libc::msghdr>();
         // A send: the kernel only reads the header and the name, so both are
         // sealed, out of reach of the program's other threads. A receive writes
         // into its header.
         let sending = matches!(stop.call(), Syscall::Sendmsg(_));
-        let shadowed = match name {
-            ShadowName::Null | ShadowName::Bytes(_) if sending => seal_header(stop, patch, &name),
-            _ => shadow_headers(stop, name.room(), patch.msg, header).and_then(|(at, copy)| {
+        let (patch, name_at) = match name {
+            ShadowName::Null | ShadowName::Bytes(_) if sending => seal_header(stop, patch, &name)?,
+            _ => {
+                let (at, copy) = shadow_headers(stop, name.room(), patch.msg, header)?;
                 let patch = patch.shadowed(copy);
                 let name_at = name.put(&stop.memory(), at)?;
                 patch.write(&stop.memory(), name_at.map_or(UserPtr(0), UserPtr), name.len())?;
-                Ok((patch, name_at))
-            }),
-        };
-        match shadowed {
-            Ok((patch, name_at)) => {
-                stop.set_arg(1, patch.shadow);
-                match step(patch, name_at) {
-                    Some(step) => {
-                        self.steps.insert(stop.tid, step);
-                        Disposition::KernelThenFinish
-                    }
-                    None => Disposition::Kernel,
-                }
+                (patch, name_at)
             }
-            Err(e) => errno(e),
+        };
+        let shadowed = Msg { msg: UserPtr(patch.shadow), ..c };
+        stop.rewrite(if sending { Syscall::Sendmsg(shadowed) } else { Syscall::Recvmsg(shadowed) });
+        match pending(patch, name_at) {
+            Some(pending) => {
+                self.pending.insert(stop.tid, pending);
+                Ok(Disposition::KernelThenFinish)
+            }
+            None => Ok(Disposition::Kernel),
         }
     }
 
@@ -283,78 +271,60 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Mmsg,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
-        let asked = c.vlen.min(UIO_MAXIOV) as usize;
-        let stream = self.sockets[&id].proto == Proto::Tcp;
+        let stream = self.table[id].proto == Proto::Tcp;
         // Bind first (the call then runs again): never in the middle of a batch.
-        let any = self.sockets[&id].family.unspecified();
-        if !stream && let Some(answer) = self.bind_implicitly(stop, id, any, libc::SYS_sendmmsg) {
-            return answer;
+        let any = self.table[id].family.unspecified();
+        if !stream && let Some(bind) = self.bind_implicitly(stop, id, any)? {
+            return Ok(bind);
         }
-        let batch = asked;
+        let batch = c.vlen.min(UIO_MAXIOV) as usize;
         if batch == 0 {
-            return Disposition::Kernel;
+            return Ok(Disposition::Kernel);
         }
         let entry = size_of::<libc::mmsghdr>();
         let (slots, copy) =
-            match shadow_headers(stop, batch * CARRIER_NAME_LEN, c.msgvec.0, batch * entry) {
-                Ok(found) => found,
-                Err(e) => return errno(e),
-            };
+            shadow_headers(stop, batch * CARRIER_NAME_LEN, c.msgvec.0, batch * entry)?;
         let mut count = batch;
         for i in 0..batch {
             let header = c.msgvec.0 + (i * entry) as u64;
             let patch = match MsgNamePatch::read(&memory, header) {
                 Ok(Some((_, patch))) => patch.shadowed(copy + (i * entry) as u64),
-                Ok(None) if stream || self.sockets[&id].peer.is_some() => continue,
-                Ok(None) if i == 0 => return errno(Errno::EDESTADDRREQ),
-                Ok(None) => {
-                    count = i;
-                    break;
-                }
-                Err(e) if i == 0 => return errno(e),
-                Err(_) => {
+                Ok(None) if stream || self.table[id].peer.is_some() => continue,
+                Ok(None) if i == 0 => return Err(Errno::EDESTADDRREQ),
+                Err(e) if i == 0 => return Err(e),
+                Ok(None) | Err(_) => {
                     count = i;
                     break;
                 }
             };
-            let target = if stream {
-                Ok((UserPtr(0), 0))
-            } else {
-                match self.datagram_destination(
-                    stop,
-                    id,
-                    patch.name,
-                    patch.room,
-                    libc::SYS_sendmmsg,
-                ) {
-                    Destination::Peer => Ok((UserPtr(0), 0)),
-                    Destination::Carrier(name) => {
-                        let slot = slots + (i * CARRIER_NAME_LEN) as u64;
-                        memory
-                            .write_bytes(slot, &name.sockaddr())
-                            .map(|()| (UserPtr(slot), CARRIER_NAME_LEN as u32))
-                    }
-                    Destination::Nobody | Destination::Echo(_) if i == 0 => {
-                        return Disposition::Return(1);
-                    }
-                    Destination::Answer(answer) if i == 0 => return answer,
-                    Destination::Nobody | Destination::Echo(_) | Destination::Answer(_) => {
-                        count = i;
-                        break;
-                    }
+            let destination = match stream {
+                true => Ok(Destination::Peer),
+                false => self.datagram_destination(stop, id, patch.name, patch.room),
+            };
+            let (name, len) = match destination {
+                Ok(Destination::Peer) => (UserPtr(0), 0),
+                Ok(Destination::Carrier(name)) => {
+                    let slot = slots + (i * CARRIER_NAME_LEN) as u64;
+                    memory.write_bytes(slot, &name.sockaddr())?;
+                    (UserPtr(slot), CARRIER_NAME_LEN as u32)
+                }
+                Ok(Destination::Nobody | Destination::Echo(_)) if i == 0 => {
+                    return Ok(Disposition::Return(1));
+                }
+                Ok(Destination::BindFirst(bind)) if i == 0 => return Ok(bind),
+                Err(e) if i == 0 => return Err(e),
+                Ok(_) | Err(_) => {
+                    count = i;
+                    break;
                 }
             };
-            if let Err(e) = target.and_then(|(name, len)| patch.write(&memory, name, len)) {
-                return errno(e);
-            }
+            patch.write(&memory, name, len)?;
         }
-        stop.set_arg(1, copy);
-        if count < asked {
-            stop.set_arg(2, count as u64);
-        }
-        Disposition::Kernel
+        let vlen = if count < batch { count as u32 } else { c.vlen };
+        stop.rewrite(Syscall::Sendmmsg(Mmsg { msgvec: UserPtr(copy), vlen, ..c }));
+        Ok(Disposition::Kernel)
     }
 
     /// `recvmmsg`: each header's name as `recvmsg`'s, for every message the kernel
@@ -364,19 +334,16 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Mmsg,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let memory = stop.memory();
-        let stream = self.sockets[&id].proto == Proto::Tcp;
+        let stream = self.table[id].proto == Proto::Tcp;
         let batch = c.vlen.min(UIO_MAXIOV) as usize;
         if batch == 0 {
-            return Disposition::Kernel;
+            return Ok(Disposition::Kernel);
         }
         let entry = size_of::<libc::mmsghdr>();
         let (slots, copy) =
-            match shadow_headers(stop, batch * NAME_ROOM as usize, c.msgvec.0, batch * entry) {
-                Ok(found) => found,
-                Err(e) => return errno(e),
-            };
+            shadow_headers(stop, batch * NAME_ROOM as usize, c.msgvec.0, batch * entry)?;
         let mut entries = Vec::new();
         for i in 0..batch {
             let header = c.msgvec.0 + (i * entry) as u64;
@@ -393,21 +360,19 @@ impl SmoltcpStack {
                 let slot = slots + (i * NAME_ROOM as usize) as u64;
                 (UserPtr(slot), NAME_ROOM, Some(slot))
             };
-            if let Err(e) = patch.write(&memory, name, len) {
-                return errno(e);
-            }
+            patch.write(&memory, name, len)?;
             entries.push((patch, scratch));
         }
-        stop.set_arg(1, copy);
         // Headers past the batch are not copied: they must not receive anything.
-        if (batch as u32) < c.vlen {
-            stop.set_arg(2, batch as u64);
-        }
-        self.steps.insert(stop.tid, Step::RecvMmsg { entries, socket: id });
-        Disposition::KernelThenFinish
+        let vlen = c.vlen.min(batch as u32);
+        stop.rewrite(Syscall::Recvmmsg(Mmsg { msgvec: UserPtr(copy), vlen, ..c }));
+        Ok(self.await_exit(stop.tid, PendingRecvmmsg { entries, socket: id }))
     }
 
-    pub(super) fn give_back_name(
+    /// Gives the program the sender's address for a received message (the
+    /// `msghdr` `patch` shadowed, the sender's carrier name at `scratch`), or a
+    /// zero length on a stream; nothing if nothing was `received`.
+    fn give_back_name(
         &self,
         memory: &TraceeMemory,
         patch: MsgNamePatch,
@@ -439,8 +404,8 @@ impl SmoltcpStack {
     /// Whether socket `id` asked for the TTL (hop limit) of what it receives: an
     /// ICMP socket with `IP_RECVTTL` (`IPV6_RECVHOPLIMIT`) set. (A datagram that
     /// came from within the stack has no TTL; netvm reports the last one seen.)
-    pub(super) fn wants_ttl(&self, id: SocketId) -> bool {
-        let socket = &self.sockets[&id];
+    fn wants_ttl(&self, id: SocketId) -> bool {
+        let socket = &self.table[id];
         matches!(socket.proto, Proto::Icmp | Proto::Raw)
             && socket.ip_option(libc::IP_RECVTTL, libc::IPV6_RECVHOPLIMIT) != 0
     }
@@ -448,14 +413,14 @@ impl SmoltcpStack {
     /// Appends the TTL control message to what `recvmsg` returned in the `msghdr`
     /// at `msg`, whose control buffer is `room` (address, size) as the program gave
     /// it; sets `MSG_CTRUNC` if it does not fit, as the kernel does.
-    pub(super) fn append_ttl(
+    fn append_ttl(
         &self,
         memory: &TraceeMemory,
         msg: u64,
         socket: SocketId,
         (control, room): (u64, usize),
     ) -> Result<(), Errno> {
-        let Some(s) = self.sockets.get(&socket) else { return Ok(()) };
+        let Some(s) = self.table.get(socket) else { return Ok(()) };
         let ttl = self.net.as_ref().and_then(|n| n.last_ttl.get(&socket)).copied().unwrap_or(64);
         let (level, kind) = match s.family {
             Family::V4 => (libc::IPPROTO_IP, libc::IP_TTL),
@@ -463,7 +428,7 @@ impl SmoltcpStack {
         };
         let mut header = memory.read::<libc::msghdr>(msg)?;
         let used = (header.msg_controllen + 7) & !7;
-        let cmsg = super::errqueue::control_message(level, kind, &i32::from(ttl).to_ne_bytes());
+        let cmsg = control_message(level, kind, &i32::from(ttl).to_ne_bytes());
         if control == 0 || used + cmsg.len() > room {
             header.msg_flags |= libc::MSG_CTRUNC;
             return memory.write_msghdr(msg, &header);
@@ -473,35 +438,38 @@ impl SmoltcpStack {
         memory.write_msghdr(msg, &header)
     }
 
-    pub(super) fn recvfrom(&mut self, stop: &mut SyscallStop, id: SocketId) -> Disposition {
-        if self.sockets[&id].proto == Proto::Tcp {
-            stop.set_arg(4, 0);
-            stop.set_arg(5, 0);
-            self.steps.insert(stop.tid, Step::RecvFromStream);
-            return Disposition::KernelThenFinish;
+    /// `recvfrom` on socket `id`: the kernel writes the sender's carrier name to
+    /// scratch space, which the exit translates; a stream reports no address.
+    pub(super) fn recvfrom(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+        c: Recvfrom,
+    ) -> Result<Disposition, Errno> {
+        if self.table[id].proto == Proto::Tcp {
+            stop.rewrite(Syscall::Recvfrom(Recvfrom {
+                addr: UserPtr(0),
+                addrlen: UserPtr(0),
+                ..c
+            }));
+            return Ok(self.await_exit(stop.tid, PendingStreamRecvfrom { call: c }));
         }
         // The kernel writes the sender's carrier name to scratch; the exit
         // translates it into the sender's virtual address.
-        let scratch = match stop.scratch(NAME_ROOM as usize + 8) {
-            Ok(scratch) => scratch,
-            Err(e) => return errno(e),
-        };
-        if let Err(e) = stop.memory().write(scratch + u64::from(NAME_ROOM), &NAME_ROOM) {
-            return errno(e);
-        }
-        stop.set_arg(4, scratch);
-        stop.set_arg(5, scratch + u64::from(NAME_ROOM));
-        self.steps.insert(stop.tid, Step::RecvFrom { socket: id, scratch });
-        Disposition::KernelThenFinish
+        let scratch = stop.scratch(NAME_ROOM as usize + 8)?;
+        let addrlen = UserPtr(scratch + u64::from(NAME_ROOM));
+        stop.memory().write(addrlen.0, &NAME_ROOM)?;
+        stop.rewrite(Syscall::Recvfrom(Recvfrom { addr: UserPtr(scratch), addrlen, ..c }));
+        Ok(self.await_exit(stop.tid, PendingRecvfrom { socket: id, call: c, scratch }))
     }
 
     /// The `sockaddr` a datagram's receiver `receiver` reports for the sender whose
     /// carrier name (as a `sockaddr_un`) is `name`.
-    pub(super) fn sender_address(&self, receiver: SocketId, name: &[u8]) -> Vec<u8> {
-        let Some(me) = self.sockets.get(&receiver) else { return Vec::new() };
+    fn sender_address(&self, receiver: SocketId, name: &[u8]) -> Vec<u8> {
+        let Some(me) = self.table.get(receiver) else { return Vec::new() };
         let toward = match me.local {
             Some(l) if !l.ip().is_unspecified() => l.ip(),
-            _ => loopback(me.family),
+            _ => me.family.loopback(),
         };
         let from = self
             .address_of_name(name, toward)
@@ -511,16 +479,120 @@ impl SmoltcpStack {
 
     /// The virtual address behind a carrier name: the bound address of the socket
     /// holding it, with a wildcard IP replaced by the source it sends from.
-    pub(super) fn address_of_name(&self, name: &[u8], toward: IpAddr) -> Option<SocketAddr> {
+    fn address_of_name(&self, name: &[u8], toward: IpAddr) -> Option<SocketAddr> {
         let name = EndpointName::from_sockaddr(name)?;
-        let sender = &self.sockets[self.by_name.get(&name)?];
+        let sender = &self.table[self.table.named(&name)?];
         let local = sender.local?;
         let ip = match (local.ip().is_unspecified(), sender.source) {
             (false, _) => local.ip(),
             (true, Some(source)) => source,
-            (true, None) => self.source_for(toward),
+            (true, None) => self.host.source_for(toward),
         };
         Some(SocketAddr::new(ip, local.port()))
+    }
+}
+
+/// A datagram of `len` bytes sent to a carrier. A receiver connected elsewhere
+/// refuses it (EPERM) and one that just closed is gone (ECONNREFUSED); Linux
+/// sends the datagram all the same and the receiver drops it.
+struct PendingSend {
+    socket: SocketId,
+    len: i64,
+}
+
+impl Pending for PendingSend {
+    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        // What the kernel said, before an error netvm raised is translated.
+        let ret = stop.result();
+        stack.translate_raised(stop, self.socket);
+        let dropped = [libc::EPERM, libc::ECONNREFUSED, libc::EAGAIN];
+        if dropped.iter().any(|e| ret == -i64::from(*e)) {
+            stop.set_result(self.len);
+        }
+    }
+}
+
+/// `recvfrom` `call` on a datagram carrier, with the sender's name going to
+/// `scratch`.
+struct PendingRecvfrom {
+    socket: SocketId,
+    call: Recvfrom,
+    scratch: u64,
+}
+
+impl Pending for PendingRecvfrom {
+    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        stack.translate_raised(stop, self.socket);
+        if stop.result() < 0 {
+            return;
+        }
+        let (memory, scratch) = (stop.memory(), self.scratch);
+        let len = memory.read::<u32>(scratch + u64::from(NAME_ROOM)).unwrap_or(0);
+        let name = memory.read_bytes(scratch, len.min(NAME_ROOM) as usize).unwrap_or_default();
+        let from = stack.sender_address(self.socket, &name);
+        if let Err(e) = write_out(&memory, self.call.addr, self.call.addrlen, &from) {
+            stop.set_result(-(e as i64));
+        }
+    }
+}
+
+/// `recvfrom` `call` on a stream: Linux reports no address (length 0).
+struct PendingStreamRecvfrom {
+    call: Recvfrom,
+}
+
+impl Pending for PendingStreamRecvfrom {
+    fn finish(self: Box<Self>, _: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        if stop.result() >= 0 && !self.call.addrlen.is_null() {
+            let _ = stop.memory().write(self.call.addrlen.0, &0u32);
+        }
+    }
+}
+
+/// `recvmsg` through a shadow header: by `scratch` to learn a datagram's
+/// sender, or with no name on a stream.
+struct PendingRecvmsg {
+    patch: MsgNamePatch,
+    socket: SocketId,
+    scratch: Option<u64>,
+    /// The control buffer (address, size), when a TTL is to be appended.
+    ttl_room: Option<(u64, usize)>,
+}
+
+impl Pending for PendingRecvmsg {
+    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        let Self { patch, socket, scratch, ttl_room } = *self;
+        stack.translate_raised(stop, socket);
+        let received = stop.result() >= 0;
+        let memory = stop.memory();
+        let mut given = patch
+            .copy_back(&memory, false)
+            .and_then(|()| stack.give_back_name(&memory, patch, socket, scratch, received));
+        if let (true, Some(room), Ok(())) = (received, ttl_room, given) {
+            given = stack.append_ttl(&memory, patch.msg, socket, room);
+        }
+        if let Err(e) = given {
+            stop.set_result(-(e as i64));
+        }
+    }
+}
+
+/// `recvmmsg` whose headers' names netvm replaced, each as for `recvmsg`.
+struct PendingRecvmmsg {
+    entries: Vec<(MsgNamePatch, Option<u64>)>,
+    socket: SocketId,
+}
+
+impl Pending for PendingRecvmmsg {
+    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        let memory = stop.memory();
+        for (i, (patch, scratch)) in self.entries.into_iter().enumerate() {
+            let received = (i as i64) < stop.result();
+            if received {
+                let _ = patch.copy_back(&memory, true);
+            }
+            let _ = stack.give_back_name(&memory, patch, self.socket, scratch, received);
+        }
     }
 }
 
@@ -532,21 +604,18 @@ impl SmoltcpStack {
 /// scratch area (the *shadow*), whose name fields netvm sets; at the exit, the
 /// fields the kernel writes are copied back.
 #[derive(Clone, Copy, Debug)]
-pub(super) struct MsgNamePatch {
-    pub(super) msg: u64,
-    pub(super) name: UserPtr,
-    pub(super) room: u32,
+struct MsgNamePatch {
+    msg: u64,
+    name: UserPtr,
+    room: u32,
     /// The shadow of this header (set by [`shadow_headers`]).
-    pub(super) shadow: u64,
+    shadow: u64,
 }
 
 impl MsgNamePatch {
     /// Reads the `msghdr` at `msg`: the header, and its name fields if a name is
     /// given (`None` if `msg_name` is NULL, so the kernel can handle the call as is).
-    pub(super) fn read(
-        memory: &TraceeMemory,
-        msg: u64,
-    ) -> Result<Option<(libc::msghdr, Self)>, Errno> {
+    fn read(memory: &TraceeMemory, msg: u64) -> Result<Option<(libc::msghdr, Self)>, Errno> {
         let header = memory.read::<libc::msghdr>(msg)?;
         let name = UserPtr(header.msg_name as u64);
         let patch = Self { msg, name, room: header.msg_namelen, shadow: 0 };
@@ -554,17 +623,12 @@ impl MsgNamePatch {
     }
 
     /// This header's patch with its shadow at `shadow`.
-    pub(super) fn shadowed(self, shadow: u64) -> Self {
+    fn shadowed(self, shadow: u64) -> Self {
         Self { shadow, ..self }
     }
 
     /// Sets the shadow's `msg_name` and `msg_namelen`: what the kernel sees.
-    pub(super) fn write(
-        &self,
-        memory: &TraceeMemory,
-        name: UserPtr,
-        len: u32,
-    ) -> Result<(), Errno> {
+    fn write(&self, memory: &TraceeMemory, name: UserPtr, len: u32) -> Result<(), Errno> {
         memory.write(self.shadow + MSG_NAME_OFFSET, &name.0)?;
         memory.write(self.shadow + MSG_NAMELEN_OFFSET, &len)
     }
@@ -572,7 +636,7 @@ impl MsgNamePatch {
     /// Copies what the kernel wrote in the shadow (besides the name) back to the
     /// program's header: `msg_controllen`, `msg_flags`, and for an `mmsghdr`
     /// entry `msg_len`.
-    pub(super) fn copy_back(&self, memory: &TraceeMemory, entry: bool) -> Result<(), Errno> {
+    fn copy_back(&self, memory: &TraceeMemory, entry: bool) -> Result<(), Errno> {
         let shadow = memory.read::<libc::mmsghdr>(self.shadow)?;
         let mut header = memory.read::<libc::msghdr>(self.msg)?;
         header.msg_controllen = shadow.msg_hdr.msg_controllen;
@@ -586,14 +650,14 @@ impl MsgNamePatch {
 
     /// Reports `len` as the length of the address given back, in the program's
     /// own header.
-    pub(super) fn set_name_len(&self, memory: &TraceeMemory, len: u32) -> Result<(), Errno> {
+    fn set_name_len(&self, memory: &TraceeMemory, len: u32) -> Result<(), Errno> {
         memory.write(self.msg + MSG_NAMELEN_OFFSET, &len)
     }
 }
 
 /// What a shadow header's name is: none (NULL), a name netvm writes, or room for
 /// the kernel to write one.
-pub(super) enum ShadowName<'a> {
+enum ShadowName<'a> {
     Null,
     Bytes(&'a [u8]),
     Room(u32),
@@ -650,7 +714,7 @@ const MMSG_LEN_OFFSET: u64 = std::mem::offset_of!(libc::mmsghdr, msg_len) as u64
 /// Makes room in the scratch area for `names` bytes of socket names followed by a
 /// copy of the `len` bytes of message headers at `headers` in the program; returns
 /// the address of the names and of the copy (see [`MsgNamePatch`]).
-pub(super) fn shadow_headers(
+fn shadow_headers(
     stop: &SyscallStop,
     names: usize,
     headers: u64,
@@ -665,12 +729,12 @@ pub(super) fn shadow_headers(
 }
 
 /// Offsets of `msg_name` and `msg_namelen` in `struct msghdr`.
-pub(super) const MSG_NAME_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_name) as u64;
+const MSG_NAME_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_name) as u64;
 
-pub(super) const MSG_NAMELEN_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
+const MSG_NAMELEN_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
 
 /// Where a datagram goes.
-pub(super) enum Destination {
+enum Destination {
     /// To the carrier bound to this name.
     Carrier(EndpointName),
     /// Nowhere: no socket is bound there.
@@ -679,50 +743,9 @@ pub(super) enum Destination {
     Echo(IpAddr),
     /// To the connected peer: the call named no address after all.
     Peer,
-    /// The call is answered otherwise: an error, or a bind first.
-    Answer(Disposition),
-}
-
-/// The destination of a datagram send on a `proto` socket of `family`, with
-/// Linux's rules (`udp_sendmsg`, `udpv6_sendmsg`, `ping_v6_sendmsg`): `Ok(None)`
-/// is no address at all.
-pub(super) fn datagram_address(
-    bytes: &[u8],
-    family: Family,
-    proto: Proto,
-) -> Result<Option<SocketAddr>, Errno> {
-    if bytes.len() < 2 {
-        return Err(Errno::EINVAL);
-    }
-    let sa_family = i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]));
-    // AF_UNSPEC read as the socket's own family.
-    let as_own_family = || {
-        let mut inet = bytes.to_vec();
-        inet[..2].copy_from_slice(&(family.raw() as u16).to_ne_bytes());
-        inet_addr(&inet, family, false).map(Some)
-    };
-    match (family, sa_family) {
-        // An IPv6 ping socket takes a whole sockaddr_in6, and only that family.
-        (Family::V6, _) if proto == Proto::Icmp && bytes.len() < 28 => Err(Errno::EINVAL),
-        (Family::V6, libc::AF_INET6) => inet_addr(bytes, family, false).map(Some),
-        // `rawv6_sendmsg` takes a family left 0 as AF_INET6.
-        (Family::V6, libc::AF_UNSPEC) if proto == Proto::Raw => as_own_family(),
-        (Family::V6, _) if proto != Proto::Udp => Err(Errno::EAFNOSUPPORT),
-        // An IPv4 socket reads AF_UNSPEC as AF_INET.
-        (Family::V4, libc::AF_UNSPEC) => as_own_family(),
-        (Family::V4, _) => inet_addr(bytes, family, false).map(Some),
-        (Family::V6, libc::AF_UNSPEC) => Ok(None),
-        (Family::V6, libc::AF_INET) => Err(Errno::ENETUNREACH),
-        (Family::V6, _) => Err(Errno::EINVAL),
-    }
-}
-
-/// Whether the socket of the stopped call set `SO_BROADCAST` (its carrier keeps it).
-pub(super) fn may_broadcast(stop: &SyscallStop) -> bool {
-    let copy = stop.call().fd().and_then(|fd| stop.copy_fd(fd).ok());
-    copy.is_some_and(|copy| {
-        nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::Broadcast).unwrap_or(false)
-    })
+    /// Nowhere yet: the call was rewritten into a bind of the sender, which
+    /// runs first (the call itself runs again after it).
+    BindFirst(Disposition),
 }
 
 /// The flags a datagram send on `socket` goes with: `MSG_OOB` is refused
@@ -745,7 +768,7 @@ fn max_datagram(family: Family) -> u64 {
 }
 
 /// The bytes a `msghdr`'s iovecs describe (what a lost datagram "sent").
-pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Errno> {
+fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Errno> {
     let mut total = 0i64;
     for i in 0..header.msg_iovlen as u64 {
         let iov = memory.read::<libc::iovec>(header.msg_iov as u64 + i * 16)?;
@@ -755,39 +778,10 @@ pub(super) fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Res
 }
 
 /// Room in the scratch area for a `sockaddr_un` and its length.
-pub(super) const NAME_ROOM: u32 = 112;
+const NAME_ROOM: u32 = 112;
 
 /// The length of a carrier's `sockaddr_un`.
 const CARRIER_NAME_LEN: usize = 16;
 
 /// The most messages one `sendmmsg`/`recvmmsg` handles (`UIO_MAXIOV`).
 const UIO_MAXIOV: u32 = 1024;
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A destination in `family`'s layout, its family field set to `sa_family`.
-    fn destination(addr: &str, family: Family, sa_family: i32) -> Vec<u8> {
-        let mut bytes = encode(addr.parse().unwrap(), family.raw());
-        bytes[..2].copy_from_slice(&(sa_family as u16).to_ne_bytes());
-        bytes
-    }
-
-    #[test]
-    fn unspecified_families_read_as_linux_reads_them() {
-        let v4 = destination("127.0.0.1:0", Family::V4, libc::AF_UNSPEC);
-        let want4 = Ok(Some("127.0.0.1:0".parse().unwrap()));
-        assert_eq!(datagram_address(&v4, Family::V4, Proto::Udp), want4);
-        assert_eq!(datagram_address(&v4, Family::V4, Proto::Raw), want4);
-        let v6 = destination("[::1]:0", Family::V6, libc::AF_UNSPEC);
-        let want6 = Ok(Some("[::1]:0".parse().unwrap()));
-        assert_eq!(datagram_address(&v6, Family::V6, Proto::Raw), want6);
-        assert_eq!(datagram_address(&v6[..24], Family::V6, Proto::Raw), want6);
-        // UDP takes it as "no destination"; ping sockets refuse it.
-        assert_eq!(datagram_address(&v6, Family::V6, Proto::Udp), Ok(None));
-        assert_eq!(datagram_address(&v6, Family::V6, Proto::Icmp), Err(Errno::EAFNOSUPPORT));
-        let inet = destination("[::1]:0", Family::V6, libc::AF_INET);
-        assert_eq!(datagram_address(&inet, Family::V6, Proto::Raw), Err(Errno::EAFNOSUPPORT));
-    }
-}

@@ -2,21 +2,31 @@
 //! next call's error on a connected socket, and with `IP_RECVERR` the error queue
 //! (`recvmsg(MSG_ERRQUEUE)`), `POLLERR` in both cases.
 //!
-//! A datagram socket connected to a remote host has a *private end*: a datagram
-//! socket of the supervisor, standing for the remote, which the carrier is
-//! connected to and which is connected back. When an error arrives, the private
-//! end disconnects and reconnects: the kernel then marks the carrier with an
-//! error (`ECONNRESET`), which makes it poll `POLLERR` natively and fails its next
-//! call; netvm's trapped calls report the error Linux would have instead.
+//! A datagram socket connected to a remote host has a private end (see
+//! `private`), through which its carrier is marked with an error when one
+//! arrives; netvm's trapped calls report the error Linux would have instead of
+//! the carrier's.
 
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 use std::time::Instant;
 
-use nix::sys::socket::{MsgFlags, SockType, UnixAddr, bind, connect};
+use nix::errno::Errno;
+use nix::sys::socket::SockType;
 
+use super::carrier::{clear_carrier_error, connect_to, inode_of};
+use super::endpoint::EndpointName;
 use super::icmp::{IcmpError, extended_error};
-use super::net::{NetHost, unix_socket};
-use super::*;
+use super::inet::Family;
+use super::net::NetHost;
+use super::ports::Proto;
+use super::private::PrivateEnd;
+use super::stack::SmoltcpStack;
+use super::table::VSocket;
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::modules::vunet::sockaddr::encode;
+use crate::tracer::SyscallStop;
 
 /// How many errors a socket's queue holds; Linux bounds it by the receive buffer.
 const QUEUE_LIMIT: usize = 16;
@@ -27,30 +37,7 @@ const QUEUE_LIMIT: usize = 16;
 /// would fail those sends. A real network's round trip is longer than this.
 const RAISE_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
 
-/// The private end of a connected datagram socket (see the module docs).
-pub(super) struct PrivateEnd {
-    pub(super) end: OwnedFd,
-    /// The remote it stands for.
-    pub(super) remote: (Proto, SocketAddr),
-    /// Its stand-in socket.
-    pub(super) id: SocketId,
-}
-
 impl SmoltcpStack {
-    /// Marks the carriers whose errors are due (see [`RAISE_DELAY`]); returns
-    /// when the next is due. What a carrier sent its end is forwarded first: the
-    /// marking empties the end's queue.
-    pub(super) fn raise_due(&mut self, net: &mut NetHost, now: Instant) -> Option<Instant> {
-        let due: Vec<EndpointName> =
-            net.raise_at.iter().filter(|(at, _)| *at <= now).map(|(_, c)| *c).collect();
-        net.raise_at.retain(|(at, _)| *at > now);
-        for carrier in due {
-            self.forward_sent(net, carrier);
-            raise(net, carrier);
-        }
-        net.raise_at.iter().map(|(at, _)| *at).min()
-    }
-
     /// Makes socket `id`'s private end for `remote`, connected to its carrier
     /// (named `carrier`); returns the name the carrier is to connect to.
     pub(super) fn private_end(
@@ -58,44 +45,23 @@ impl SmoltcpStack {
         carrier: EndpointName,
         remote: (Proto, SocketAddr),
     ) -> Option<EndpointName> {
-        let name = self.namer.fresh();
-        let end = unix_socket(SockType::Datagram).ok()?;
-        bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
-        connect(end.as_raw_fd(), &UnixAddr::new_abstract(&carrier.0).ok()?).ok()?;
-        let id = super::net::inode_of(&end)?;
-        self.record_remote(id, name, remote.0, remote.1);
+        let (end, name) = self.carriers.bound_socket(SockType::Datagram)?;
+        connect_to(end.as_raw_fd(), &carrier).ok()?;
+        let id = inode_of(&end)?;
+        self.table.record_stand_in(id, name, remote.0, remote.1);
         let net = self.net.as_mut()?;
         net.watch(end.as_raw_fd());
         if let Some(old) = net.privates.insert(carrier, PrivateEnd { end, remote, id }) {
-            self.drop_stand_in(old.id);
+            self.table.remove(old.id);
         }
         Some(name)
-    }
-
-    /// Handles at once what datagram socket `id` sent its private end, so that an
-    /// error the host itself answers with (nobody bound a port) is there for the
-    /// call that asks next, as on Linux's loopback.
-    pub(super) fn settle_sent(&mut self, id: SocketId) {
-        let Some(carrier) = self.sockets.get(&id).and_then(|s| s.name) else { return };
-        let Some(mut net) = self.net.take() else { return };
-        self.forward_sent(&mut net, carrier);
-        self.net = Some(net);
-    }
-
-    /// Forwards what the carrier named `carrier` sent its private end, if it has one.
-    fn forward_sent(&mut self, net: &mut NetHost, carrier: EndpointName) {
-        if let Some((fd, remote)) =
-            net.privates.get(&carrier).map(|p| (p.end.as_raw_fd(), p.remote))
-        {
-            self.forward_from(net, fd, remote);
-        }
     }
 
     /// Socket `id`'s error was reported by a trapped call: its carrier is not to be
     /// marked with it later, unless errors are still queued (`IP_RECVERR`), which
     /// keep the socket polling `POLLERR`.
     pub(super) fn error_reported(&mut self, id: SocketId) {
-        let Some(socket) = self.sockets.get(&id) else { return };
+        let Some(socket) = self.table.get(id) else { return };
         let carrier = socket.name.filter(|_| socket.errors.is_empty());
         if let (Some(net), Some(carrier)) = (self.net.as_mut(), carrier) {
             net.raise_at.retain(|(_, c)| *c != carrier);
@@ -107,7 +73,7 @@ impl SmoltcpStack {
         let mut targets = Vec::new();
         match error.proto {
             Proto::Udp | Proto::Icmp => {
-                if let Some(binding) = self.ports.receiver(error.proto, error.local) {
+                if let Some(binding) = self.table.ports.receiver(error.proto, error.local) {
                     targets.push(binding.socket);
                 }
             }
@@ -115,15 +81,15 @@ impl SmoltcpStack {
         }
         // Raw ICMP sockets connected to the destination get ICMP's errors too.
         if error.proto == Proto::Icmp {
-            let raw = self.sockets.iter().filter(|(_, s)| {
+            let raw = self.table.iter().filter(|(_, s)| {
                 s.proto == Proto::Raw
                     && !s.stand_in
                     && s.peer.map(|p| p.ip()) == Some(error.remote.ip())
             });
-            targets.extend(raw.map(|(id, _)| *id));
+            targets.extend(raw.map(|(id, _)| id));
         }
         for id in targets {
-            let Some(socket) = self.sockets.get_mut(&id) else { continue };
+            let Some(socket) = self.table.get_mut(id) else { continue };
             let recverr = wants_errors(socket);
             let connected = socket.peer.is_some_and(|p| {
                 p.ip().to_canonical() == error.remote.ip() && p.port() == error.remote.port()
@@ -144,9 +110,14 @@ impl SmoltcpStack {
 
     /// `recvmsg(MSG_ERRQUEUE)` on datagram socket `id`: the oldest queued error,
     /// written into the program's `msghdr` as Linux writes it, or `EAGAIN`.
-    pub(super) fn recv_error(&mut self, stop: &SyscallStop, id: SocketId, msg: u64) -> Disposition {
-        let Some(socket) = self.sockets.get_mut(&id) else { return errno(Errno::EBADF) };
-        let Some(error) = socket.errors.pop_front() else { return errno(Errno::EAGAIN) };
+    pub(super) fn recv_error(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        msg: u64,
+    ) -> Result<Disposition, Errno> {
+        let socket = self.table.get_mut(id).ok_or(Errno::EBADF)?;
+        let error = socket.errors.pop_front().ok_or(Errno::EAGAIN)?;
         if socket.errors.is_empty() {
             socket.error = None;
             if let Some(fd) = stop.call().fd() {
@@ -194,7 +165,7 @@ impl SmoltcpStack {
             memory.write_msghdr(msg, &header)?;
             Ok(copied as i64)
         })();
-        result(written)
+        written.map(Disposition::Return)
     }
 
     /// After a trapped datagram call: the carrier reports `ECONNRESET` for an ICMP
@@ -206,7 +177,7 @@ impl SmoltcpStack {
         if stop.result() != -i64::from(libc::ECONNRESET) {
             return;
         }
-        let Some(socket) = self.sockets.get_mut(&id) else { return };
+        let Some(socket) = self.table.get_mut(id) else { return };
         let Some(error) = socket.error.take() else { return };
         stop.set_result(-(error as i64));
         if let (Some(next), Some(carrier)) = (socket.errors.front(), socket.name) {
@@ -221,41 +192,6 @@ impl SmoltcpStack {
 /// Whether the socket asked for its errors to be queued (`IP_RECVERR`).
 fn wants_errors(socket: &VSocket) -> bool {
     socket.ip_option(libc::IP_RECVERR, libc::IPV6_RECVERR) != 0
-}
-
-/// Marks the carrier named `carrier` with an error through its private end (see
-/// the module docs); a carrier without one is not connected, and Linux reports
-/// errors on unconnected sockets only through the error queue.
-///
-/// The kernel marks a datagram socket's peer when the socket leaves it with
-/// messages unread (`unix_dgram_disconnected`): so the end leaves the carrier,
-/// takes a byte from an unconnected socket, rejoins, and leaves again.
-fn raise(net: &NetHost, carrier: EndpointName) {
-    let Some(private) = net.privates.get(&carrier) else { return };
-    let fd = private.end.as_raw_fd();
-    let (Ok(carrier), Some(own)) = (UnixAddr::new_abstract(&carrier.0), own_name(fd)) else {
-        return;
-    };
-    let Ok(poker) = unix_socket(SockType::Datagram) else { return };
-    disconnect(fd);
-    let _ = nix::sys::socket::sendto(poker.as_raw_fd(), &[0], &own, MsgFlags::MSG_DONTWAIT);
-    let _ = connect(fd, &carrier);
-    disconnect(fd);
-    let _ = connect(fd, &carrier);
-}
-
-/// Dissolves a datagram socket's connection (`connect` to `AF_UNSPEC`).
-fn disconnect(fd: std::os::fd::RawFd) {
-    // SAFETY: a zeroed sockaddr is plain data; AF_UNSPEC asks for a disconnect.
-    let mut unspec: libc::sockaddr = unsafe { std::mem::zeroed() };
-    unspec.sa_family = libc::AF_UNSPEC as libc::sa_family_t;
-    // SAFETY: `unspec` is a live sockaddr of the size given.
-    unsafe { libc::connect(fd, &unspec, size_of::<libc::sockaddr>() as libc::socklen_t) };
-}
-
-/// The address a socket of the supervisor is bound to.
-fn own_name(fd: std::os::fd::RawFd) -> Option<UnixAddr> {
-    nix::sys::socket::getsockname::<UnixAddr>(fd).ok()
 }
 
 /// One control message (`cmsghdr` and `data`), padded as `CMSG_SPACE` pads it.

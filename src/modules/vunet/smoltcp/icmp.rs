@@ -12,9 +12,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use super::endpoint::EndpointName;
+use super::inet::Family;
 use super::ports::Proto;
-use super::{Family, SmoltcpStack};
+use crate::modules::vunet::sockaddr::encode;
 
 const ICMP_ECHO_REPLY: u8 = 0;
 const ICMP_ECHO_REQUEST: u8 = 8;
@@ -139,40 +139,36 @@ pub(super) fn echo_reply(
     Some(reply)
 }
 
-/// One delivery of an incoming ICMP packet: to which kind of socket, which
-/// carrier, from which address, the bytes it receives, and the packet's TTL.
-pub(super) type Delivery = (Proto, EndpointName, SocketAddr, Vec<u8>, u8);
+/// An ICMP packet that reached the stack, as its sockets receive it.
+pub(super) struct Arrival<'a> {
+    /// The IP version it came over.
+    pub(super) family: Family,
+    /// Its sender (port 0).
+    pub(super) from: SocketAddr,
+    /// Its TTL (hop limit).
+    pub(super) ttl: u8,
+    /// For an echo reply, the ping socket it answers: its address and identifier.
+    pub(super) echo_reply_to: Option<SocketAddr>,
+    /// The ICMP message, without the IP header.
+    pub(super) message: &'a [u8],
+    /// What a raw socket of its family receives: Linux's IPv4 raw sockets get the
+    /// IP header too, IPv6's do not.
+    pub(super) raw: &'a [u8],
+}
 
-/// Where an ICMP packet that reached the stack goes: an echo reply to the ping
-/// socket whose identifier it carries, and every packet to each raw socket of
-/// its family.
-pub(super) fn incoming(stack: &mut SmoltcpStack, packet: &[u8]) -> Vec<Delivery> {
-    let Some(Parsed { family, src, dst, ttl, message, whole }) = parse(packet) else {
-        return Vec::new();
-    };
-    let mut deliveries = Vec::new();
+/// Reads an ICMP packet that reached the stack (see [`Arrival`]): an echo reply
+/// goes to the ping socket whose identifier it carries, and every packet to each
+/// raw socket of its family.
+pub(super) fn arrival(packet: &[u8]) -> Option<Arrival<'_>> {
+    let Parsed { family, src, dst, ttl, message, whole } = parse(packet)?;
     let reply = match family {
         Family::V4 => ICMP_ECHO_REPLY,
         Family::V6 => ICMPV6_ECHO_REPLY,
     };
-    if message.len() >= 8 && message[0] == reply {
-        let ident = u16::from_be_bytes([message[4], message[5]]);
-        if let Some(receiver) = stack.live_receiver(Proto::Icmp, SocketAddr::new(dst, ident)) {
-            deliveries.push((
-                Proto::Icmp,
-                receiver,
-                SocketAddr::new(src, 0),
-                message.to_vec(),
-                ttl,
-            ));
-        }
-    }
-    // Linux's IPv4 raw sockets receive the IP header too; IPv6's do not.
-    let raw_bytes = if family == Family::V4 { whole } else { message };
-    for name in stack.raw_receivers(family) {
-        deliveries.push((Proto::Raw, name, SocketAddr::new(src, 0), raw_bytes.to_vec(), ttl));
-    }
-    deliveries
+    let echo_reply_to = (message.len() >= 8 && message[0] == reply)
+        .then(|| SocketAddr::new(dst, u16::from_be_bytes([message[4], message[5]])));
+    let raw = if family == Family::V4 { whole } else { message };
+    Some(Arrival { family, from: SocketAddr::new(src, 0), ttl, echo_reply_to, message, raw })
 }
 
 /// An ICMP error about a packet the stack sent, as Linux hands it to the socket
@@ -301,9 +297,11 @@ pub(super) fn extended_error(e: &IcmpError, family: Family) -> Vec<u8> {
     let mut data = (e.errno as u32).to_ne_bytes().to_vec();
     data.extend_from_slice(&[origin, e.kind, e.code, 0]);
     data.extend_from_slice(&[0; 8]); // ee_info, ee_data
-    data.extend(super::encode(SocketAddr::new(e.offender, 0), family.raw()));
+    data.extend(encode(SocketAddr::new(e.offender, 0), family.raw()));
     data
 }
+
+/// An IP packet carrying ICMP, split into what the stack reads of it.
 struct Parsed<'a> {
     family: Family,
     src: IpAddr,

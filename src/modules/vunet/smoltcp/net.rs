@@ -15,7 +15,8 @@
 //!   connected to it.
 //!
 //! The program still reads, writes and polls its carrier natively; only the
-//! supervisor's ends move, in [`SmoltcpStack::service`].
+//! supervisor's ends move, in the stack's service rounds (`service`), which
+//! drive the `NetHost` here and tell the socket table what happened.
 
 use std::collections::HashMap;
 use std::io;
@@ -26,10 +27,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
-use nix::sys::socket::{
-    AddressFamily, Backlog, MsgFlags, SockFlag, SockType, UnixAddr, accept4, bind, connect, listen,
-    recvfrom, sendto, socket,
-};
+use nix::sys::socket::{Backlog, MsgFlags, SockFlag, SockType, accept4, listen};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{raw, tcp, udp};
@@ -37,12 +35,13 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpProtocol, IpVersion,
 };
 
+use super::carrier::{Carriers, bind_to, connect_to, inode_of, unix_socket};
 use super::endpoint::EndpointName;
 use super::ports::Proto;
-use super::{ConnectState, SmoltcpStack, VSocket};
+use super::private::PrivateEnd;
 use crate::fdtable::SocketId;
+use crate::modules::vunet::earliest;
 use crate::modules::vunet::network::{LinkId, Network};
-use crate::modules::vunet::{Activity, earliest};
 
 /// How many remotes (see [`Remote`]) a stack keeps at most.
 const MAX_REMOTES: usize = 256;
@@ -139,7 +138,15 @@ pub(super) struct Remote {
     used: Instant,
     /// Its carrier name, which the stack records under the remote address.
     pub(super) name: EndpointName,
-    id: SocketId,
+    /// Its stand-in socket in the stack's table.
+    pub(super) id: SocketId,
+}
+
+impl Remote {
+    /// The supervisor's end that datagrams from the remote leave by.
+    pub(super) fn fd(&self) -> RawFd {
+        self.end.as_raw_fd()
+    }
 }
 
 /// The smoltcp sockets listening on one port.
@@ -165,11 +172,11 @@ pub(super) struct NetHost {
     udp: HashMap<(usize, u16), SocketHandle>,
     /// One raw ICMP socket per interface and IP version: every ICMP packet in.
     icmp: HashMap<(usize, IpVersion), SocketHandle>,
-    pub(super) remotes: HashMap<(Proto, SocketAddr), Remote>,
+    remotes: HashMap<(Proto, SocketAddr), Remote>,
     /// The TTL of the last packet each ICMP socket received, for `IP_RECVTTL`.
     pub(super) last_ttl: HashMap<SocketId, u8>,
     /// The private ends of connected datagram carriers, by carrier name.
-    pub(super) privates: HashMap<EndpointName, super::errqueue::PrivateEnd>,
+    pub(super) privates: HashMap<EndpointName, PrivateEnd>,
     /// Carriers to mark with an error, and when.
     pub(super) raise_at: Vec<(Instant, EndpointName)>,
     /// smoltcp sockets done with, removed after the next interface poll has sent
@@ -303,16 +310,6 @@ fn datagram_buffers<M: Clone>()
         )
     };
     (buffer(), buffer())
-}
-
-/// A non-blocking `AF_UNIX` socket of the supervisor, of type `ty`.
-pub(super) fn unix_socket(ty: SockType) -> Result<OwnedFd, Errno> {
-    socket(AddressFamily::Unix, ty, SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK, None)
-}
-
-/// The kernel identity of one of the supervisor's own sockets.
-pub(super) fn inode_of(fd: &OwnedFd) -> Option<SocketId> {
-    nix::sys::stat::fstat(fd).ok().map(|st| SocketId(st.st_ino))
 }
 
 fn would_block(e: &io::Error) -> bool {
@@ -462,12 +459,12 @@ impl NetHost {
         blocking: bool,
     ) -> Result<(), Errno> {
         let gate = unix_socket(SockType::Stream)?;
-        bind(gate.as_raw_fd(), &UnixAddr::new_abstract(&gate_name.0)?)?;
+        bind_to(gate.as_raw_fd(), &gate_name)?;
         // Backlog 0 holds one connection: the filler's, so the program's waits.
         listen(&gate, Backlog::new(0)?)?;
         let filler = if blocking {
             let filler = unix_socket(SockType::Stream)?;
-            connect(filler.as_raw_fd(), &UnixAddr::new_abstract(&gate_name.0)?)?;
+            connect_to(filler.as_raw_fd(), &gate_name)?;
             Some(filler)
         } else {
             None
@@ -576,17 +573,16 @@ impl NetHost {
         }
     }
 
-    /// The remote for `(proto, addr)`, made on first use.
+    /// The remote for `(proto, addr)`, made on first use (bound to a name of
+    /// `carriers`).
     pub(super) fn remote(
         &mut self,
         proto: Proto,
         addr: SocketAddr,
-        fresh: impl FnOnce() -> EndpointName,
+        carriers: &mut Carriers,
     ) -> Option<&Remote> {
         if !self.remotes.contains_key(&(proto, addr)) {
-            let name = fresh();
-            let end = unix_socket(SockType::Datagram).ok()?;
-            bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
+            let (end, name) = carriers.bound_socket(SockType::Datagram)?;
             let id = inode_of(&end)?;
             self.watch(end.as_raw_fd());
             self.remotes.insert((proto, addr), Remote { end, used: Instant::now(), name, id });
@@ -595,24 +591,119 @@ impl NetHost {
         remote.used = Instant::now();
         Some(remote)
     }
-}
 
-impl SmoltcpStack {
-    /// One round of the stack's network work: datagrams from carriers to the
-    /// network, TCP bytes both ways, connects and arrivals, then the interfaces.
-    pub(super) fn serve_network(
+    /// The ends of the supervisor's that carriers send datagrams to (remotes and
+    /// private ends), with the remote each stands for: those in `ready`, or all.
+    pub(super) fn datagram_ends(
+        &self,
+        ready: Option<&[RawFd]>,
+    ) -> Vec<(RawFd, (Proto, SocketAddr))> {
+        self.remotes
+            .iter()
+            .map(|(key, r)| (r.end.as_raw_fd(), *key))
+            .chain(self.privates.values().map(|p| (p.end.as_raw_fd(), p.remote)))
+            .filter(|(fd, _)| ready.is_none_or(|ready| ready.contains(fd)))
+            .collect()
+    }
+
+    /// Drops remotes no datagram has used for a while, and the least recently
+    /// used beyond [`MAX_REMOTES`]: a remote costs an fd. Returns their stand-ins.
+    /// (A datagram still queued at a carrier from a dropped remote reports the
+    /// unspecified address as its sender.)
+    pub(super) fn expire_remotes(&mut self, now: Instant) -> Vec<SocketId> {
+        if self.remotes.len() <= MAX_REMOTES && now < self.remotes_checked + REMOTE_IDLE / 4 {
+            return Vec::new();
+        }
+        self.remotes_checked = now;
+        let mut by_age: Vec<((Proto, SocketAddr), Instant)> =
+            self.remotes.iter().map(|(key, r)| (*key, r.used)).collect();
+        by_age.sort_by_key(|(_, used)| std::cmp::Reverse(*used));
+        let mut expired = Vec::new();
+        for (rank, (key, used)) in by_age.into_iter().enumerate() {
+            if (rank >= MAX_REMOTES || now.saturating_duration_since(used) > REMOTE_IDLE)
+                && let Some(remote) = self.remotes.remove(&key)
+            {
+                expired.push(remote.id);
+            }
+        }
+        expired
+    }
+
+    /// Sends a UDP datagram from the stack's `port` to `to` out through `route`,
+    /// with TTL `ttl`.
+    pub(super) fn send_udp(
         &mut self,
-        network: &mut Network,
-        now: Instant,
-        ready: &[RawFd],
-    ) -> Activity {
-        let Some(mut net) = self.net.take() else { return Activity::default() };
-        let mut busy = self.send_datagrams(&mut net, Some(ready));
-        busy |= self.pump_all(&mut net);
-        busy |= self.settle_dials(&mut net, now);
-        busy |= self.take_arrivals(&mut net);
-        let mut deadline = None;
-        for f in &mut net.ifaces {
+        route: Route,
+        port: u16,
+        to: SocketAddr,
+        ttl: u8,
+        payload: &[u8],
+    ) {
+        self.open_udp(port);
+        let Some(&handle) = self.udp.get(&(route.iface, port)) else { return };
+        let socket = self.ifaces[route.iface].sockets.get_mut::<udp::Socket>(handle);
+        socket.set_hop_limit(Some(ttl));
+        let meta = udp::UdpMetadata {
+            endpoint: IpEndpoint::from(to),
+            local_address: Some(IpAddress::from(route.source)),
+            meta: Default::default(),
+        };
+        let _ = socket.send_slice(payload, meta);
+    }
+
+    /// Sends `packet`, an IP packet carrying ICMP to `to`, out through `route`.
+    pub(super) fn send_icmp(&mut self, route: Route, to: IpAddr, packet: &[u8]) {
+        let version = if to.is_ipv4() { IpVersion::Ipv4 } else { IpVersion::Ipv6 };
+        let handle = self.icmp[&(route.iface, version)];
+        let socket = self.ifaces[route.iface].sockets.get_mut::<raw::Socket>(handle);
+        let _ = socket.send_slice(packet);
+    }
+
+    /// The UDP datagrams smoltcp received since the last call: (from, to, payload).
+    pub(super) fn received_udp(&mut self) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+        let mut received = Vec::new();
+        for (&(iface, port), &handle) in &self.udp {
+            let socket = self.ifaces[iface].sockets.get_mut::<udp::Socket>(handle);
+            while let Ok((payload, meta)) = socket.recv() {
+                let from = SocketAddr::new(meta.endpoint.addr.into(), meta.endpoint.port);
+                let to_ip = meta.local_address.map_or(from.ip(), IpAddr::from);
+                received.push((from, SocketAddr::new(to_ip, port), payload.to_vec()));
+            }
+        }
+        received
+    }
+
+    /// The ICMP packets (IP header included) smoltcp received since the last call.
+    pub(super) fn received_icmp(&mut self) -> Vec<Vec<u8>> {
+        let mut received = Vec::new();
+        for (&(iface, _), &handle) in &self.icmp {
+            let socket = self.ifaces[iface].sockets.get_mut::<raw::Socket>(handle);
+            while let Ok(packet) = socket.recv() {
+                received.push(packet.to_vec());
+            }
+        }
+        received
+    }
+
+    /// The carriers whose errors are due to be raised by now, taken off the list.
+    pub(super) fn take_due_raises(&mut self, now: Instant) -> Vec<EndpointName> {
+        let due = self.raise_at.iter().filter(|(at, _)| *at <= now).map(|(_, c)| *c).collect();
+        self.raise_at.retain(|(at, _)| *at > now);
+        due
+    }
+
+    /// When the next carrier error is due, and the next connect times out.
+    pub(super) fn next_deadline(&self) -> Option<Instant> {
+        let raise = self.raise_at.iter().map(|(at, _)| *at).min();
+        earliest(raise, self.dials.iter().map(|d| d.deadline).min())
+    }
+
+    /// One poll of every plugged interface: frames in and out of the links, then
+    /// the retired smoltcp sockets go. Returns whether anything moved, and when
+    /// the interfaces want polling again.
+    pub(super) fn poll(&mut self, network: &mut Network, now: Instant) -> (bool, Option<Instant>) {
+        let (mut busy, mut deadline) = (false, None);
+        for f in &mut self.ifaces {
             let mut device = LinkDevice { network, link: f.link, mtu: f.plan.mtu, now, moved: 0 };
             let changed = f.iface.poll(smol_time(now), &mut device, &mut f.sockets);
             busy |= device.moved > 0 || changed == smoltcp::iface::PollResult::SocketStateChanged;
@@ -620,75 +711,27 @@ impl SmoltcpStack {
             let at = delay.map(|delay| now + Duration::from_micros(delay.total_micros()));
             deadline = earliest(deadline, at);
         }
-        for (iface, handle) in std::mem::take(&mut net.retiring) {
-            net.ifaces[iface].sockets.remove(handle);
+        for (iface, handle) in std::mem::take(&mut self.retiring) {
+            self.ifaces[iface].sockets.remove(handle);
         }
-        busy |= self.deliver_datagrams(&mut net);
-        self.expire_remotes(&mut net, now);
-        deadline = earliest(deadline, self.raise_due(&mut net, now));
-        deadline = earliest(deadline, net.dials.iter().map(|d| d.deadline).min());
-        self.net = Some(net);
-        self.settle_forgotten();
-        Activity { busy, deadline }
+        (busy, deadline)
     }
 
-    /// Moves TCP bytes between carriers and smoltcp; ends finished pumps.
-    fn pump_all(&mut self, net: &mut NetHost) -> bool {
+    /// Moves TCP bytes between carriers and smoltcp; ends finished pumps, telling
+    /// `ended` of the stand-in each had.
+    pub(super) fn pump_all(&mut self, mut ended: impl FnMut(SocketId)) -> bool {
         let mut busy = false;
         let mut index = 0;
-        while index < net.pumps.len() {
-            let pump = &mut net.pumps[index];
-            let tcp = net.ifaces[pump.iface].sockets.get_mut::<tcp::Socket>(pump.handle);
-            let fd = pump.end.as_raw_fd();
-            // The program's bytes to the network.
-            while !pump.program_done && tcp.can_send() {
-                let read = tcp.send(|buf| match read_fd(fd, buf) {
-                    Ok(n) => (n, Ok(n)),
-                    Err(e) => (0, Err(e)),
-                });
-                match read {
-                    Ok(Ok(0)) => {
-                        pump.program_done = true;
-                        tcp.close();
-                        busy = true;
-                    }
-                    Ok(Ok(_)) => busy = true,
-                    Ok(Err(e)) if would_block(&e) => break,
-                    Ok(Err(_)) | Err(_) => {
-                        pump.program_done = true;
-                        tcp.abort();
-                        break;
-                    }
-                }
-            }
-            // The network's bytes to the program.
-            while tcp.can_recv() {
-                let written = tcp.recv(|buf| match write_fd(fd, buf) {
-                    Ok(n) => (n, Ok(n)),
-                    Err(e) => (0, Err(e)),
-                });
-                match written {
-                    Ok(Ok(n)) if n > 0 => busy = true,
-                    Ok(Err(e)) if !would_block(&e) => {
-                        // The program closed its end: Linux would reset.
-                        tcp.abort();
-                        pump.program_done = true;
-                        break;
-                    }
-                    _ => break,
-                }
-            }
-            if !tcp.may_recv() && tcp.recv_queue() == 0 && !pump.peer_done_told {
-                let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write);
-                pump.peer_done_told = true;
-                busy = true;
-            }
+        while index < self.pumps.len() {
+            busy |= self.pump(index);
+            let pump = &self.pumps[index];
+            let tcp = self.ifaces[pump.iface].sockets.get::<tcp::Socket>(pump.handle);
             let over = matches!(tcp.state(), tcp::State::Closed | tcp::State::TimeWait);
             if over && pump.peer_done_told {
-                let pump = net.pumps.swap_remove(index);
-                net.retiring.push((pump.iface, pump.handle));
+                let pump = self.pumps.swap_remove(index);
+                self.retiring.push((pump.iface, pump.handle));
                 if let Some(id) = pump.stand_in {
-                    self.drop_stand_in(id);
+                    ended(id);
                 }
                 busy = true;
                 continue;
@@ -698,66 +741,93 @@ impl SmoltcpStack {
         busy
     }
 
-    /// Ends connects whose handshake finished or failed.
-    fn settle_dials(&mut self, net: &mut NetHost, now: Instant) -> bool {
+    /// Moves the bytes of pump `index` each way; returns whether any moved.
+    fn pump(&mut self, index: usize) -> bool {
+        let mut busy = false;
+        let pump = &mut self.pumps[index];
+        let tcp = self.ifaces[pump.iface].sockets.get_mut::<tcp::Socket>(pump.handle);
+        let fd = pump.end.as_raw_fd();
+        // The program's bytes to the network.
+        while !pump.program_done && tcp.can_send() {
+            let read = tcp.send(|buf| match read_fd(fd, buf) {
+                Ok(n) => (n, Ok(n)),
+                Err(e) => (0, Err(e)),
+            });
+            match read {
+                Ok(Ok(0)) => {
+                    pump.program_done = true;
+                    tcp.close();
+                    busy = true;
+                }
+                Ok(Ok(_)) => busy = true,
+                Ok(Err(e)) if would_block(&e) => break,
+                Ok(Err(_)) | Err(_) => {
+                    pump.program_done = true;
+                    tcp.abort();
+                    break;
+                }
+            }
+        }
+        // The network's bytes to the program.
+        while tcp.can_recv() {
+            let written = tcp.recv(|buf| match write_fd(fd, buf) {
+                Ok(n) => (n, Ok(n)),
+                Err(e) => (0, Err(e)),
+            });
+            match written {
+                Ok(Ok(n)) if n > 0 => busy = true,
+                Ok(Err(e)) if !would_block(&e) => {
+                    // The program closed its end: Linux would reset.
+                    tcp.abort();
+                    pump.program_done = true;
+                    break;
+                }
+                _ => break,
+            }
+        }
+        if !tcp.may_recv() && tcp.recv_queue() == 0 && !pump.peer_done_told {
+            let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write);
+            pump.peer_done_told = true;
+            busy = true;
+        }
+        busy
+    }
+
+    /// Ends connects whose handshake finished or failed, telling `settled` of
+    /// each socket's outcome.
+    pub(super) fn settle_dials(
+        &mut self,
+        now: Instant,
+        mut settled: impl FnMut(SocketId, Result<(), Errno>),
+    ) -> bool {
         let mut busy = false;
         let mut index = 0;
-        while index < net.dials.len() {
-            let dial = &mut net.dials[index];
-            let state = net.ifaces[dial.iface].sockets.get::<tcp::Socket>(dial.handle).state();
+        while index < self.dials.len() {
+            let dial = &self.dials[index];
+            let deadline = dial.deadline;
+            let state = self.ifaces[dial.iface].sockets.get::<tcp::Socket>(dial.handle).state();
             let failed = match state {
-                tcp::State::SynSent if now >= dial.deadline => Some(Errno::EHOSTUNREACH),
+                tcp::State::SynSent if now >= deadline => Some(Errno::EHOSTUNREACH),
                 // Connected, but the program never came for it (its connect was
                 // interrupted and not repeated): give up the connection.
-                _ if now >= dial.deadline + DIAL_TIMEOUT => Some(Errno::ETIMEDOUT),
+                _ if now >= deadline + DIAL_TIMEOUT => Some(Errno::ETIMEDOUT),
                 tcp::State::SynSent | tcp::State::SynReceived => None,
                 tcp::State::Closed => Some(Errno::ECONNREFUSED),
-                _ => {
-                    // Established (or already closing): let the carrier through.
-                    if let Some(filler) = dial.filler.take() {
-                        if let Ok(taken) = accept4(dial.gate.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
-                            // SAFETY: accept4 returned a new fd that nothing else owns.
-                            drop(unsafe { OwnedFd::from_raw_fd(taken) });
-                        }
-                        drop(filler);
+                // Established (or already closing): let the carrier through.
+                _ => match self.let_through(index) {
+                    Some(socket) => {
+                        settled(socket, Ok(()));
+                        busy = true;
+                        continue;
                     }
-                    match accept4(
-                        dial.gate.as_raw_fd(),
-                        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
-                    ) {
-                        Ok(end) => {
-                            let dial = net.dials.swap_remove(index);
-                            // SAFETY: accept4 returned a new fd that nothing else owns.
-                            let end = unsafe { OwnedFd::from_raw_fd(end) };
-                            net.register(end.as_raw_fd(), Interest::READABLE | Interest::WRITABLE);
-                            if let Some(s) = self.sockets.get_mut(&dial.socket)
-                                && matches!(s.connect, ConnectState::InProgress(_))
-                            {
-                                s.connect = ConnectState::DoneUnreported;
-                            }
-                            net.pumps.push(Pump {
-                                iface: dial.iface,
-                                handle: dial.handle,
-                                end,
-                                program_done: false,
-                                peer_done_told: false,
-                                stand_in: None,
-                            });
-                            busy = true;
-                            continue;
-                        }
-                        Err(_) => None,
-                    }
-                }
+                    None => None,
+                },
             };
             if let Some(errno) = failed {
-                let dial = net.dials.swap_remove(index);
-                net.ifaces[dial.iface].sockets.get_mut::<tcp::Socket>(dial.handle).abort();
-                net.retiring.push((dial.iface, dial.handle));
-                if let Some(s) = self.sockets.get_mut(&dial.socket) {
-                    s.connect = ConnectState::Failed(errno);
-                    s.peer = None;
-                }
+                let dial = self.dials.swap_remove(index);
+                self.ifaces[dial.iface].sockets.get_mut::<tcp::Socket>(dial.handle).abort();
+                self.retiring.push((dial.iface, dial.handle));
+                settled(dial.socket, Err(errno));
                 // Closing the gate fails the waiting connect (or marks the
                 // non-blocking carrier's queued connection refused).
                 drop(dial);
@@ -769,32 +839,47 @@ impl SmoltcpStack {
         busy
     }
 
-    /// Hands connections that listeners took to the programs' listening carriers.
-    fn take_arrivals(&mut self, net: &mut NetHost) -> bool {
-        let mut busy = false;
-        let ports: Vec<u16> = net.listeners.keys().copied().collect();
-        for port in ports {
-            let (addr, handles) = {
-                let listening = &net.listeners[&port];
-                (listening.addr, listening.handles.clone())
-            };
-            for (slot, (iface, handle)) in handles.into_iter().enumerate() {
-                let state = net.ifaces[iface].sockets.get::<tcp::Socket>(handle).state();
-                if state != tcp::State::Listen {
-                    net.arriving.push((iface, handle));
-                    // The interface had the address a moment ago: it still has.
-                    if let Some(fresh) = net.listen_on(iface, addr, port) {
-                        net.listeners.get_mut(&port).expect("listed").handles[slot] =
-                            (iface, fresh);
-                    }
-                    busy = true;
-                }
+    /// Lets the carrier waiting at the gate of established dial `index` through:
+    /// the dial becomes a pump. Returns the dialing socket, or `None` if its
+    /// carrier is not there (yet).
+    fn let_through(&mut self, index: usize) -> Option<SocketId> {
+        let dial = &mut self.dials[index];
+        if let Some(filler) = dial.filler.take() {
+            if let Ok(taken) = accept4(dial.gate.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
+                // SAFETY: accept4 returned a new fd that nothing else owns.
+                drop(unsafe { OwnedFd::from_raw_fd(taken) });
             }
+            drop(filler);
         }
+        let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
+        let end = accept4(dial.gate.as_raw_fd(), flags).ok()?;
+        let dial = self.dials.swap_remove(index);
+        // SAFETY: accept4 returned a new fd that nothing else owns.
+        let end = unsafe { OwnedFd::from_raw_fd(end) };
+        self.register(end.as_raw_fd(), Interest::READABLE | Interest::WRITABLE);
+        self.pumps.push(Pump {
+            iface: dial.iface,
+            handle: dial.handle,
+            end,
+            program_done: false,
+            peer_done_told: false,
+            stand_in: None,
+        });
+        Some(dial.socket)
+    }
+
+    /// Hands the connections that listeners took to the programs' listening
+    /// carriers: `hand_over(local, remote)` connects a stand-in for `remote` to
+    /// the carrier listening at `local`, and gives its end and identity.
+    pub(super) fn take_arrivals(
+        &mut self,
+        mut hand_over: impl FnMut(SocketAddr, SocketAddr) -> Option<(OwnedFd, SocketId)>,
+    ) -> bool {
+        let mut busy = self.renew_listeners();
         let mut index = 0;
-        while index < net.arriving.len() {
-            let (iface, handle) = net.arriving[index];
-            let tcp = net.ifaces[iface].sockets.get_mut::<tcp::Socket>(handle);
+        while index < self.arriving.len() {
+            let (iface, handle) = self.arriving[index];
+            let tcp = self.ifaces[iface].sockets.get_mut::<tcp::Socket>(handle);
             match tcp.state() {
                 tcp::State::SynReceived => {
                     index += 1;
@@ -802,24 +887,24 @@ impl SmoltcpStack {
                 }
                 tcp::State::Established | tcp::State::CloseWait => {}
                 _ => {
-                    net.arriving.swap_remove(index);
-                    net.ifaces[iface].sockets.remove(handle);
+                    self.arriving.swap_remove(index);
+                    self.ifaces[iface].sockets.remove(handle);
                     continue;
                 }
             }
-            net.arriving.swap_remove(index);
+            self.arriving.swap_remove(index);
             busy = true;
             let (Some(local), Some(remote)) = (tcp.local_endpoint(), tcp.remote_endpoint()) else {
                 tcp.abort();
-                net.retiring.push((iface, handle));
+                self.retiring.push((iface, handle));
                 continue;
             };
             let local = SocketAddr::new(local.addr.into(), local.port);
             let remote = SocketAddr::new(remote.addr.into(), remote.port);
-            match self.hand_over(local, remote) {
+            match hand_over(local, remote) {
                 Some((end, stand_in)) => {
-                    net.register(end.as_raw_fd(), Interest::READABLE | Interest::WRITABLE);
-                    net.pumps.push(Pump {
+                    self.register(end.as_raw_fd(), Interest::READABLE | Interest::WRITABLE);
+                    self.pumps.push(Pump {
                         iface,
                         handle,
                         end,
@@ -831,263 +916,37 @@ impl SmoltcpStack {
                 // Nobody listens there after all: Linux resets.
                 None => {
                     tcp.abort();
-                    net.retiring.push((iface, handle));
+                    self.retiring.push((iface, handle));
                 }
             }
         }
         busy
     }
 
-    /// Connects a stand-in for `remote` to the carrier listening at `local`, so
-    /// that the program's `accept` returns a connection from `remote`.
-    fn hand_over(&mut self, local: SocketAddr, remote: SocketAddr) -> Option<(OwnedFd, SocketId)> {
-        let listener = self.live_receiver(Proto::Tcp, local)?;
-        let name = self.namer.fresh();
-        let end = unix_socket(SockType::Stream).ok()?;
-        bind(end.as_raw_fd(), &UnixAddr::new_abstract(&name.0).ok()?).ok()?;
-        connect(end.as_raw_fd(), &UnixAddr::new_abstract(&listener.0).ok()?).ok()?;
-        let id = inode_of(&end)?;
-        self.record_remote(id, name, Proto::Tcp, remote);
-        if let Some(stand_in) = self.sockets.get_mut(&id) {
-            stand_in.peer = Some(local);
-        }
-        Some((end, id))
-    }
-
-    pub(super) fn drop_stand_in(&mut self, id: SocketId) {
-        if let Some(s) = self.sockets.remove(&id)
-            && let Some(name) = s.name
-        {
-            self.by_name.remove(&name);
-        }
-    }
-
-    /// Takes every datagram carriers have sent to remote hosts so far into
-    /// smoltcp, with their sockets' options as they are now.
-    pub(super) fn flush_datagrams(&mut self) {
-        if let Some(mut net) = self.net.take() {
-            self.send_datagrams(&mut net, None);
-            self.net = Some(net);
-        }
-    }
-
-    /// Sends what carriers wrote to remotes out through smoltcp: from the ends
-    /// in `ready`, or from every end.
-    fn send_datagrams(&mut self, net: &mut NetHost, ready: Option<&[RawFd]>) -> bool {
-        // Each end of the supervisor's that carriers send to, with its remote.
-        let ends: Vec<(RawFd, (Proto, SocketAddr))> = net
-            .remotes
-            .iter()
-            .map(|(key, r)| (r.end.as_raw_fd(), *key))
-            .chain(net.privates.values().map(|p| (p.end.as_raw_fd(), p.remote)))
-            .filter(|(fd, _)| ready.is_none_or(|ready| ready.contains(fd)))
-            .collect();
+    /// Moves the connections listening sockets took to the arrivals, each
+    /// listener replaced by a fresh one; returns whether there were any.
+    fn renew_listeners(&mut self) -> bool {
         let mut busy = false;
-        for (fd, key) in ends {
-            busy |= self.forward_from(net, fd, key);
-        }
-        busy
-    }
-
-    /// Drops remotes no datagram has used for a while, and the least recently
-    /// used beyond [`MAX_REMOTES`]: a remote costs an fd. (A datagram still queued at a carrier from a dropped remote
-    /// reports the unspecified address as its sender.)
-    fn expire_remotes(&mut self, net: &mut NetHost, now: Instant) {
-        if net.remotes.len() <= MAX_REMOTES && now < net.remotes_checked + REMOTE_IDLE / 4 {
-            return;
-        }
-        net.remotes_checked = now;
-        let mut by_age: Vec<((Proto, SocketAddr), Instant)> =
-            net.remotes.iter().map(|(key, r)| (*key, r.used)).collect();
-        by_age.sort_by_key(|(_, used)| std::cmp::Reverse(*used));
-        for (rank, (key, used)) in by_age.into_iter().enumerate() {
-            if (rank >= MAX_REMOTES || now.saturating_duration_since(used) > REMOTE_IDLE)
-                && let Some(remote) = net.remotes.remove(&key)
-            {
-                self.drop_stand_in(remote.id);
-            }
-        }
-    }
-
-    /// Sends what carriers wrote to the end `fd` (standing for remote `key`) out
-    /// through smoltcp; returns whether there was anything.
-    pub(super) fn forward_from(
-        &mut self,
-        net: &mut NetHost,
-        fd: RawFd,
-        key: (Proto, SocketAddr),
-    ) -> bool {
-        let mut busy = false;
-        let mut buf = vec![0u8; 65536];
-        while let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) {
-            busy = true;
-            let Some(sender) = from
-                .as_abstract()
-                .and_then(|n| <[u8; super::endpoint::NAME_LEN]>::try_from(n).ok())
-                .and_then(|n| self.by_name.get(&EndpointName(n)))
-                .and_then(|id| self.sockets.get(id).map(|s| (*id, s.clone())))
-            else {
-                continue;
+        let ports: Vec<u16> = self.listeners.keys().copied().collect();
+        for port in ports {
+            let (addr, handles) = {
+                let listening = &self.listeners[&port];
+                (listening.addr, listening.handles.clone())
             };
-            self.send_out(net, key, sender, &buf[..len]);
-        }
-        busy
-    }
-
-    /// Sends one datagram of socket `sender` to `key`'s remote through smoltcp.
-    fn send_out(
-        &mut self,
-        net: &mut NetHost,
-        (proto, to): (Proto, SocketAddr),
-        (id, sender): (SocketId, VSocket),
-        payload: &[u8],
-    ) {
-        if proto == Proto::Icmp && self.is_local(to.ip()) {
-            // A connected ping socket's request to the host itself.
-            return self.echo_locally(net, id, to.ip(), payload);
-        }
-        if proto == Proto::Udp && self.is_local(to.ip()) {
-            // A connected UDP socket's datagram to a port of the host itself that
-            // nobody had bound when it connected.
-            let Some(local) = sender.local else { return };
-            let ip = match sender.source {
-                Some(source) if local.ip().is_unspecified() => source,
-                _ => local.ip(),
-            };
-            let from = SocketAddr::new(ip.to_canonical(), local.port());
-            return match self.live_receiver(Proto::Udp, to) {
-                Some(receiver) => self.deliver(net, Proto::Udp, from, receiver, payload),
-                None => self.report_error(net, super::icmp::port_unreachable(from, to, payload)),
-            };
-        }
-        let Some(route) = net.route(to.ip()) else { return };
-        let Some(local) = sender.local else { return };
-        let ttl = sender.options.hop_limit(sender.family == super::Family::V6);
-        match proto {
-            Proto::Udp => {
-                net.open_udp(local.port());
-                let Some(&handle) = net.udp.get(&(route.iface, local.port())) else { return };
-                let socket = net.ifaces[route.iface].sockets.get_mut::<udp::Socket>(handle);
-                socket.set_hop_limit(Some(ttl));
-                let meta = udp::UdpMetadata {
-                    endpoint: IpEndpoint::from(to),
-                    local_address: Some(IpAddress::from(route.source)),
-                    meta: Default::default(),
-                };
-                let _ = socket.send_slice(payload, meta);
-            }
-            Proto::Icmp | Proto::Raw => {
-                let Some(packet) =
-                    super::icmp::outgoing(proto, route.source, to.ip(), local.port(), ttl, payload)
-                else {
-                    return;
-                };
-                let version = if to.is_ipv4() { IpVersion::Ipv4 } else { IpVersion::Ipv6 };
-                let handle = net.icmp[&(route.iface, version)];
-                let socket = net.ifaces[route.iface].sockets.get_mut::<raw::Socket>(handle);
-                let _ = socket.send_slice(&packet);
-            }
-            Proto::Tcp => {}
-        }
-    }
-
-    /// Delivers datagrams smoltcp received to the carriers they are for.
-    fn deliver_datagrams(&mut self, net: &mut NetHost) -> bool {
-        let mut busy = false;
-        let udp: Vec<((usize, u16), SocketHandle)> =
-            net.udp.iter().map(|(k, v)| (*k, *v)).collect();
-        for ((iface, port), handle) in udp {
-            loop {
-                let socket = net.ifaces[iface].sockets.get_mut::<udp::Socket>(handle);
-                let Ok((payload, meta)) = socket.recv() else { break };
-                busy = true;
-                let payload = payload.to_vec();
-                let from = SocketAddr::new(meta.endpoint.addr.into(), meta.endpoint.port);
-                let to_ip = meta.local_address.map_or(from.ip(), IpAddr::from);
-                let to = SocketAddr::new(to_ip, port);
-                let Some(receiver) = self.live_receiver(Proto::Udp, to) else { continue };
-                self.deliver(net, Proto::Udp, from, receiver, &payload);
-            }
-        }
-        let icmp: Vec<((usize, IpVersion), SocketHandle)> =
-            net.icmp.iter().map(|(k, v)| (*k, *v)).collect();
-        for ((iface, _), handle) in icmp {
-            loop {
-                let socket = net.ifaces[iface].sockets.get_mut::<raw::Socket>(handle);
-                let Ok(packet) = socket.recv() else { break };
-                busy = true;
-                let packet = packet.to_vec();
-                for (proto, receiver, from, payload, ttl) in super::icmp::incoming(self, &packet) {
-                    if let Some(id) = self.by_name.get(&receiver) {
-                        net.last_ttl.insert(*id, ttl);
+            for (slot, (iface, handle)) in handles.into_iter().enumerate() {
+                let state = self.ifaces[iface].sockets.get::<tcp::Socket>(handle).state();
+                if state != tcp::State::Listen {
+                    self.arriving.push((iface, handle));
+                    // The interface had the address a moment ago: it still has.
+                    if let Some(fresh) = self.listen_on(iface, addr, port) {
+                        self.listeners.get_mut(&port).expect("listed").handles[slot] =
+                            (iface, fresh);
                     }
-                    self.deliver(net, proto, from, receiver, &payload);
-                }
-                if let Some(error) = super::icmp::error(&packet) {
-                    self.report_error(net, error);
+                    busy = true;
                 }
             }
         }
         busy
-    }
-
-    /// Sends `payload` to carrier `receiver` from the remote standing for `from`.
-    pub(super) fn deliver(
-        &mut self,
-        net: &mut NetHost,
-        proto: Proto,
-        from: SocketAddr,
-        receiver: EndpointName,
-        payload: &[u8],
-    ) {
-        // A carrier connected to the remote has its own end for it.
-        let fd = match net.privates.get(&receiver).filter(|p| p.remote == (proto, from)) {
-            Some(private) => private.end.as_raw_fd(),
-            None => {
-                let namer = &mut self.namer;
-                let Some(remote) = net.remote(proto, from, || namer.fresh()) else { return };
-                let (name, id) = (remote.name, remote.id);
-                let fd = remote.end.as_raw_fd();
-                self.record_remote(id, name, proto, from);
-                fd
-            }
-        };
-        if let Ok(to) = UnixAddr::new_abstract(&receiver.0) {
-            // A full receiver drops the datagram, as Linux's socket would.
-            let _ = sendto(fd, payload, &to, MsgFlags::MSG_DONTWAIT);
-        }
-    }
-
-    /// Records the supervisor's socket `id`, bound to `name`, as a stand-in for
-    /// the remote host at `addr` (once; later calls change nothing), so that
-    /// `recvfrom`, `accept` and `getpeername` report the remote host.
-    pub(super) fn record_remote(
-        &mut self,
-        id: SocketId,
-        name: EndpointName,
-        proto: Proto,
-        addr: SocketAddr,
-    ) {
-        if self.by_name.contains_key(&name) {
-            return;
-        }
-        let mut stand_in = VSocket::new(super::Family::of(addr.ip()), proto);
-        stand_in.local = Some(addr);
-        stand_in.name = Some(name);
-        stand_in.stand_in = true;
-        self.sockets.insert(id, stand_in);
-        self.by_name.insert(name, id);
-    }
-
-    /// The carrier name datagrams for remote `(proto, to)` go to, made on first use.
-    pub(super) fn remote_name(&mut self, proto: Proto, to: SocketAddr) -> Option<EndpointName> {
-        let mut net = self.net.take()?;
-        let namer = &mut self.namer;
-        let found = net.remote(proto, to, || namer.fresh()).map(|r| (r.name, r.id));
-        self.net = Some(net);
-        let (name, id) = found?;
-        self.record_remote(id, name, proto, to);
-        Some(name)
     }
 }
 

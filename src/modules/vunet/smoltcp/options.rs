@@ -1,7 +1,18 @@
 //! `getsockopt`, `setsockopt` and the queue ioctls of a `smoltcp` stack's sockets,
-//! answered from [`sockopt`](super::sockopt)'s table or left to the carrier.
+//! answered from [`sockopt`]'s table or left to the carrier.
 
-use super::*;
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+
+use super::carrier::{clear_carrier_error, peer_shut_down};
+use super::sockopt::{self, Keeper};
+use super::stack::SmoltcpStack;
+use super::table::ConnectState;
+use crate::fdtable::SocketId;
+use crate::modules::Disposition;
+use crate::tracer::syscall::{Getsockopt, Ioctl, Setsockopt};
+use crate::tracer::{SyscallStop, TraceeMemory};
 
 /// Linux's `TCP_*` state number for a socket: listening, connected, and which
 /// sides have sent their FIN (this one with `SHUT_WR`, the peer as the carrier
@@ -23,57 +34,92 @@ fn tcp_state(listening: bool, connected: bool, shut_wr: bool, peer_done: bool) -
     }
 }
 
+/// What `SO_ERROR` says: an error netvm reports, or another answer to the call.
+enum SocketError {
+    Report(Errno),
+    Answer(Disposition),
+}
+
+/// An `int` option's value as `getsockopt` returns it.
+fn int_bytes(value: i32) -> Vec<u8> {
+    value.to_ne_bytes().to_vec()
+}
+
 /// How long `SO_ERROR` waits for a connect across the network to settle before
 /// answering 0, as Linux does while a handshake is under way.
 const HANDSHAKE_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl SmoltcpStack {
+    /// `getsockopt` on socket `id`: answered by the carrier or from what netvm
+    /// keeps (see `sockopt::keeper`).
     pub(super) fn getsockopt(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         c: Getsockopt,
-    ) -> Disposition {
-        if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) {
+    ) -> Result<Disposition, Errno> {
+        let so_error = (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR);
+        if so_error {
             // What the program sent before asking may have been refused already.
             self.settle_sent(id);
         }
-        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
-        let keeper = match socket.keeper(c.level, c.optname, true) {
-            Ok(keeper) => keeper,
-            Err(e) => return errno(e),
+        let value = match self.table[id].keeper(c.level, c.optname, true)? {
+            Keeper::Carrier if so_error => match self.socket_error(id) {
+                SocketError::Report(error) => {
+                    self.error_reported(id);
+                    clear_carrier_error(stop, c.fd);
+                    int_bytes(error as i32)
+                }
+                SocketError::Answer(answer) => return Ok(answer),
+            },
+            Keeper::Carrier => return Ok(Disposition::Kernel),
+            keeper => self.option_value(stop, id, c, keeper)?,
         };
-        let memory = stop.memory();
-        let value = match keeper {
-            Keeper::Carrier if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR) => {
-                let error = match (socket.connect, socket.error.take()) {
-                    (_, Some(error)) => error,
-                    (ConnectState::InProgress(since), None)
-                        if since.elapsed() < HANDSHAKE_WAIT
-                            && self.net.as_ref().is_some_and(|n| n.gate_of(id).is_some()) =>
-                    {
-                        // Inside the session a handshake takes microseconds; a
-                        // program asks as soon as its carrier polls writable,
-                        // which it does at once. Let it wait for the answer.
-                        return Disposition::Retry;
-                    }
-                    (ConnectState::Failed(error), None) => {
-                        socket.connect = ConnectState::Refused;
-                        error
-                    }
-                    _ => return Disposition::Kernel,
-                };
-                self.error_reported(id);
-                clear_carrier_error(stop, c.fd);
-                int_bytes(error as i32)
+        write_option(&stop.memory(), c.optval.0, c.optlen.0, &value)?;
+        Ok(Disposition::Return(0))
+    }
+
+    /// `SO_ERROR` of socket `id`: the error netvm raised on its carrier, or the
+    /// failure of its connect (reported once); else the carrier's own.
+    fn socket_error(&mut self, id: SocketId) -> SocketError {
+        let dialing = self.net.as_ref().is_some_and(|n| n.gate_of(id).is_some());
+        let socket = &mut self.table[id];
+        match (socket.connect_state(), socket.error.take()) {
+            (_, Some(error)) => SocketError::Report(error),
+            (ConnectState::InProgress(since), None)
+                if since.elapsed() < HANDSHAKE_WAIT && dialing =>
+            {
+                // Inside the session a handshake takes microseconds; a program
+                // asks as soon as its carrier polls writable, which it does at
+                // once. Let it wait for the answer.
+                SocketError::Answer(Disposition::Retry)
             }
-            Keeper::Carrier => return Disposition::Kernel,
+            (ConnectState::Failed(error), None) => {
+                self.table.set_connect_state(id, ConnectState::Refused);
+                SocketError::Report(error)
+            }
+            _ => SocketError::Answer(Disposition::Kernel),
+        }
+    }
+
+    /// The value of option `c` kept by `keeper` (other than the carrier) on
+    /// socket `id`, as `getsockopt` returns it.
+    fn option_value(
+        &self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: Getsockopt,
+        keeper: Keeper,
+    ) -> Result<Vec<u8>, Errno> {
+        let socket = &self.table[id];
+        Ok(match keeper {
+            Keeper::Carrier => unreachable!("the carrier answers for itself"),
             Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),
             Keeper::ReusePort => int_bytes(i32::from(socket.options.reuse_port)),
             Keeper::TcpInfo => {
                 let (listening, connected, shut_wr) =
                     (socket.listening, socket.peer.is_some(), socket.shut_wr);
-                let peer_done = connected && self.peer_shut_down(stop, c.fd);
+                let peer_done = connected && peer_shut_down(stop, c.fd);
                 sockopt::tcp_info(tcp_state(listening, connected, shut_wr, peer_done))
             }
             Keeper::Congestion => {
@@ -92,70 +138,74 @@ impl SmoltcpStack {
             Keeper::Emulated => {
                 let value =
                     socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
-                match memory.read::<i32>(c.optlen.0) {
-                    Ok(room) => sockopt::value_bytes(c.level, value, room),
-                    Err(e) => return errno(e),
-                }
+                sockopt::value_bytes(c.level, value, stop.memory().read::<i32>(c.optlen.0)?)
             }
             Keeper::NoPeerProcess if c.optname == libc::SO_PEERCRED => {
                 let nobody = libc::ucred { pid: 0, uid: u32::MAX, gid: u32::MAX };
                 [nobody.pid.to_ne_bytes(), nobody.uid.to_ne_bytes(), nobody.gid.to_ne_bytes()]
                     .concat()
             }
-            Keeper::NoPeerProcess => return errno(Errno::ENODATA),
+            Keeper::NoPeerProcess => return Err(Errno::ENODATA),
             Keeper::Listening => int_bytes(i32::from(socket.listening)),
-        };
-        result(write_option(&memory, c.optval.0, c.optlen.0, &value).map(|()| 0))
+        })
     }
 
+    /// The queue ioctls (`TIOCOUTQ`, `SIOCOUTQNSD`): bytes not yet acknowledged
+    /// (or not yet sent). On a stack's own loopback the peer's kernel
+    /// acknowledges at once, so none; a carrier would count what the peer has
+    /// not read. Other requests go to the carrier.
+    pub(super) fn ioctl(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: Ioctl,
+    ) -> Result<Disposition, Errno> {
+        if ![libc::TIOCOUTQ as u32, SIOCOUTQNSD].contains(&c.request) {
+            return Ok(Disposition::Kernel);
+        }
+        if self.table[id].listening {
+            return Err(Errno::EINVAL);
+        }
+        stop.memory().write(c.arg, &0i32)?;
+        Ok(Disposition::Return(0))
+    }
+
+    /// `setsockopt` on socket `id`: kept by netvm, given to the carrier, or both.
     pub(super) fn setsockopt(
         &mut self,
         stop: &SyscallStop,
         id: SocketId,
         c: Setsockopt,
-    ) -> Disposition {
+    ) -> Result<Disposition, Errno> {
         let hop_limit =
             [(libc::IPPROTO_IP, libc::IP_TTL), (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)];
         if hop_limit.contains(&(c.level, c.optname)) {
             // Datagrams already sent leave with the TTL they were sent with.
             self.flush_datagrams();
         }
-        let socket = self.sockets.get_mut(&id).expect("routed to an existing socket");
-        let keeper = match socket.keeper(c.level, c.optname, false) {
-            Ok(keeper) => keeper,
-            Err(e) => return errno(e),
-        };
+        let socket = &mut self.table[id];
+        let keeper = socket.keeper(c.level, c.optname, false)?;
+        let read_value =
+            || read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen);
         if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_REUSEADDR) {
             // The carrier answers getsockopt for it; binds need it here.
-            return result(
-                read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen).map(
-                    |value| {
-                        set_carrier_option(stop, c.fd, libc::SO_REUSEADDR, value);
-                        socket.options.reuse_addr = value != 0;
-                        0
-                    },
-                ),
-            );
+            let value = read_value()?;
+            set_carrier_option(stop, c.fd, libc::SO_REUSEADDR, value);
+            socket.options.reuse_addr = value != 0;
+            return Ok(Disposition::Return(0));
         }
         if keeper == Keeper::Carrier {
-            return Disposition::Kernel;
+            return Ok(Disposition::Kernel);
         }
         if keeper == Keeper::Congestion {
-            let len = c.optlen.min(16) as usize;
-            return match stop.memory().read_bytes(c.optval.0, len) {
-                Ok(name) if name.starts_with(b"cubic") || name.starts_with(b"reno") => {
-                    socket.options.congestion = Some(name);
-                    Disposition::Return(0)
-                }
-                Ok(_) => errno(Errno::ENOENT),
-                Err(e) => errno(e),
-            };
+            let name = stop.memory().read_bytes(c.optval.0, c.optlen.min(16) as usize)?;
+            if !name.starts_with(b"cubic") && !name.starts_with(b"reno") {
+                return Err(Errno::ENOENT);
+            }
+            socket.options.congestion = Some(name);
+            return Ok(Disposition::Return(0));
         }
-        let value = match read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen)
-        {
-            Ok(value) => value,
-            Err(e) => return errno(e),
-        };
+        let value = read_value()?;
         if (c.level, c.optname) == (libc::IPPROTO_IP, libc::IP_TOS) {
             let old = socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
             let set = socket.options.set(c.level, c.optname, value, socket.proto);
@@ -164,27 +214,24 @@ impl SmoltcpStack {
                 // Linux derives the socket's priority from its type of service.
                 set_carrier_option(stop, c.fd, libc::SO_PRIORITY, sockopt::tos_priority(new));
             }
-            return result(set.map(|()| 0));
+            return set.map(|()| Disposition::Return(0));
         }
-        result(match keeper {
-            Keeper::V6Only if socket.local.is_some() => Err(Errno::EINVAL),
-            Keeper::V6Only => {
-                socket.options.v6only = value != 0;
-                Ok(0)
+        match keeper {
+            Keeper::V6Only if socket.local.is_some() => return Err(Errno::EINVAL),
+            Keeper::V6Only => socket.options.v6only = value != 0,
+            Keeper::ReusePort => socket.options.reuse_port = value != 0,
+            Keeper::TcpInfo | Keeper::NoPeerProcess | Keeper::Listening => {
+                return Err(Errno::ENOPROTOOPT);
             }
-            Keeper::ReusePort => {
-                socket.options.reuse_port = value != 0;
-                Ok(0)
-            }
-            Keeper::TcpInfo | Keeper::NoPeerProcess | Keeper::Listening => Err(Errno::ENOPROTOOPT),
-            _ => socket.options.set(c.level, c.optname, value, socket.proto).map(|()| 0),
-        })
+            _ => socket.options.set(c.level, c.optname, value, socket.proto)?,
+        }
+        Ok(Disposition::Return(0))
     }
 }
 
 /// Returns an option value as `getsockopt` does: at most the caller's length
 /// (`EINVAL` if negative), and the length actually written.
-pub(super) fn write_option(
+fn write_option(
     memory: &TraceeMemory,
     optval: u64,
     optlen: u64,
@@ -201,7 +248,7 @@ pub(super) fn write_option(
 
 /// Reads an `int` option for `setsockopt`, as wide as Linux reads it at `level`
 /// (see [`sockopt::value_width`]).
-pub(super) fn read_int_option(
+fn read_int_option(
     memory: &TraceeMemory,
     level: i32,
     name: i32,
@@ -233,7 +280,7 @@ fn set_carrier_option(stop: &SyscallStop, fd: i32, name: i32, value: i32) {
 }
 
 /// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
-pub(super) const CONNECTED_MSS: i32 = 32768;
+const CONNECTED_MSS: i32 = 32768;
 
 /// `SIOCOUTQNSD` (linux/sockios.h): bytes not yet sent.
-pub(super) const SIOCOUTQNSD: u32 = 0x894B;
+const SIOCOUTQNSD: u32 = 0x894B;

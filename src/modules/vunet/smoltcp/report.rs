@@ -1,12 +1,18 @@
 //! What `netvm status` shows of a `smoltcp` stack: its interfaces with their
 //! counters, its routes, and its sockets as `ss` lists them.
 
-use super::*;
+use std::net::SocketAddr;
+
+use super::inet::Family;
+use super::ports::Proto;
+use super::stack::SmoltcpStack;
+use super::table::VSocket;
+use crate::fdtable::SocketId;
 use crate::modules::vunet::network::Network;
 use crate::modules::vunet::status::{InterfaceStatus, RouteStatus, SocketStatus, StackStatus};
 
 impl SmoltcpStack {
-    /// Fills in `status` (see [`Stack::status`]).
+    /// Fills in `status` (see `Stack::status`).
     pub(super) fn fill_status(&self, network: &Network, status: &mut StackStatus) {
         status.interfaces.push(InterfaceStatus {
             name: "lo".into(),
@@ -14,14 +20,14 @@ impl SmoltcpStack {
             addresses: vec!["127.0.0.1/8".into(), "::1/128".into()],
             ..Default::default()
         });
-        if self.interfaces.is_empty() && !self.addresses.is_empty() {
+        if self.host.interfaces().is_empty() && !self.host.addresses().is_empty() {
             status.interfaces.push(InterfaceStatus {
                 name: "eth0".into(),
-                addresses: self.addresses.iter().map(ToString::to_string).collect(),
+                addresses: self.host.addresses().iter().map(ToString::to_string).collect(),
                 ..Default::default()
             });
         }
-        for plan in &self.interfaces {
+        for plan in self.host.interfaces() {
             let counters = plan.link.as_ref().map(|(link, _)| network.counters(*link));
             let mac = plan.mac.map(|b| format!("{b:02x}")).join(":");
             status.interfaces.push(InterfaceStatus {
@@ -33,7 +39,7 @@ impl SmoltcpStack {
                 counters,
             });
         }
-        for route in &self.routes {
+        for route in self.host.routes() {
             let to = match route.to {
                 (_, 0) => "default".to_string(),
                 (ip, prefix) => format!("{ip}/{prefix}"),
@@ -44,8 +50,8 @@ impl SmoltcpStack {
                 interface: None,
             });
         }
-        let mut sockets: Vec<(&SocketId, &VSocket)> =
-            self.sockets.iter().filter(|(_, s)| !s.stand_in).collect();
+        let mut sockets: Vec<(SocketId, &VSocket)> =
+            self.table.iter().filter(|(_, s)| !s.stand_in).collect();
         sockets.sort_by_key(|(id, _)| id.0);
         for (id, socket) in sockets {
             status.sockets.push(SocketStatus {
@@ -56,7 +62,7 @@ impl SmoltcpStack {
                     Proto::Raw => "raw",
                 }
                 .into(),
-                state: self.state_name(*id, socket).into(),
+                state: self.state_name(id, socket).into(),
                 local: ss_address(socket.local, socket.family),
                 peer: ss_address(socket.peer, socket.family),
                 pids: Vec::new(),

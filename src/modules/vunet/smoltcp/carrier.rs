@@ -1,0 +1,130 @@
+//! Carrier plumbing: the `AF_UNIX` sockets behind virtual ones.
+//!
+//! Carriers are bound to endpoint names that the stack's [`Carriers`] hands out;
+//! so are the supervisor's own sockets that carriers talk to (stand-ins for
+//! remote hosts, private ends, gates, refusing listeners). A program's carrier is
+//! reached through a copy of its fd (`pidfd_getfd`): polled for what the kernel
+//! knows of its connection, its pending error cleared.
+
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use nix::errno::Errno;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, UnixAddr};
+
+use super::endpoint::{EndpointName, Namer};
+use crate::fdtable::SocketId;
+use crate::tracer::SyscallStop;
+
+/// The names of one stack's carriers, and the supervisor's sockets bound to them.
+#[derive(Debug)]
+pub(super) struct Carriers {
+    namer: Namer,
+}
+
+impl Carriers {
+    /// The carriers of stack number `index` of session `session`.
+    pub(super) fn new(session: [u8; 4], index: usize) -> Self {
+        Self { namer: Namer::new(session, index) }
+    }
+
+    /// A name no carrier of the stack had.
+    pub(super) fn fresh(&mut self) -> EndpointName {
+        self.namer.fresh()
+    }
+
+    /// A non-blocking socket of the supervisor, of type `ty`, bound to a fresh
+    /// name; `None` if the kernel refuses one.
+    pub(super) fn bound_socket(&mut self, ty: SockType) -> Option<(OwnedFd, EndpointName)> {
+        let name = self.fresh();
+        let socket = unix_socket(ty).ok()?;
+        bind_to(socket.as_raw_fd(), &name).ok()?;
+        Some((socket, name))
+    }
+}
+
+/// A non-blocking `AF_UNIX` socket of the supervisor, of type `ty`.
+pub(super) fn unix_socket(ty: SockType) -> Result<OwnedFd, Errno> {
+    nix::sys::socket::socket(
+        AddressFamily::Unix,
+        ty,
+        SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK,
+        None,
+    )
+}
+
+/// The kernel identity of one of the supervisor's own sockets.
+pub(super) fn inode_of(fd: &OwnedFd) -> Option<SocketId> {
+    nix::sys::stat::fstat(fd).ok().map(|st| SocketId(st.st_ino))
+}
+
+/// Binds the `AF_UNIX` socket `fd` to the abstract name `name`.
+pub(super) fn bind_to(fd: RawFd, name: &EndpointName) -> Result<(), Errno> {
+    nix::sys::socket::bind(fd, &UnixAddr::new_abstract(&name.0)?)
+}
+
+/// Connects the `AF_UNIX` socket `fd` to the socket bound to `name`.
+pub(super) fn connect_to(fd: RawFd, name: &EndpointName) -> Result<(), Errno> {
+    nix::sys::socket::connect(fd, &UnixAddr::new_abstract(&name.0)?)
+}
+
+/// A listening stream socket bound to `name`, in the supervisor.
+pub(super) fn temporary_listener(name: &EndpointName) -> Result<OwnedFd, Errno> {
+    use nix::sys::socket::{Backlog, listen, socket};
+    let listener = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None)?;
+    bind_to(listener.as_raw_fd(), name)?;
+    listen(&listener, Backlog::new(1)?)?;
+    Ok(listener)
+}
+
+/// What a poll of the supervisor's fd `fd` reports now, for `events` (`POLLERR`
+/// and `POLLHUP` always).
+pub(super) fn poll_now(fd: RawFd, events: libc::c_short) -> libc::c_short {
+    let mut poll = libc::pollfd { fd, events, revents: 0 };
+    // SAFETY: one live pollfd, no timeout.
+    let ready = unsafe { libc::poll(&mut poll, 1, 0) };
+    if ready == 1 { poll.revents } else { 0 }
+}
+
+/// What a poll of the carrier at fd `fd` of the stopped program reports now, for
+/// `events` (`POLLERR` and `POLLHUP` always); nothing if it cannot be polled.
+pub(super) fn carrier_events(stop: &SyscallStop, fd: i32, events: libc::c_short) -> libc::c_short {
+    stop.copy_fd(fd).map_or(0, |copy| poll_now(copy.as_raw_fd(), events))
+}
+
+/// Whether the peer of the carrier at `fd` has shut down its sending side
+/// (the carrier polls `POLLRDHUP`).
+pub(super) fn peer_shut_down(stop: &SyscallStop, fd: i32) -> bool {
+    carrier_events(stop, fd, libc::POLLRDHUP) & libc::POLLRDHUP != 0
+}
+
+/// The carrier name a connected `AF_UNIX` socket's peer is bound to.
+pub(super) fn peer_name(fd: RawFd) -> Option<EndpointName> {
+    // SAFETY: sockaddr_un is plain data, valid when zeroed.
+    let mut storage: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
+    // SAFETY: `storage` and `len` are live locals sized as the kernel expects.
+    let rc = unsafe { libc::getpeername(fd, (&raw mut storage).cast(), &mut len) };
+    if rc != 0 {
+        return None;
+    }
+    // SAFETY: the kernel initialised `len` bytes of `storage`.
+    let bytes =
+        unsafe { std::slice::from_raw_parts((&raw const storage).cast::<u8>(), len as usize) };
+    EndpointName::from_sockaddr(bytes)
+}
+
+/// Clears the error a carrier holds (reading `SO_ERROR` does), once netvm has
+/// reported the error Linux would have.
+pub(super) fn clear_carrier_error(stop: &SyscallStop, fd: i32) {
+    if let Ok(copy) = stop.copy_fd(fd) {
+        let _ = nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::SocketError);
+    }
+}
+
+/// Whether the socket of the stopped call set `SO_BROADCAST` (its carrier keeps it).
+pub(super) fn may_broadcast(stop: &SyscallStop) -> bool {
+    let copy = stop.call().fd().and_then(|fd| stop.copy_fd(fd).ok());
+    copy.is_some_and(|copy| {
+        nix::sys::socket::getsockopt(&copy, nix::sys::socket::sockopt::Broadcast).unwrap_or(false)
+    })
+}

@@ -1,0 +1,134 @@
+//! `socket()`: a virtual TCP/IP socket is created as its carrier, an `AF_UNIX`
+//! socket of the program, which the exit records in the stack's table.
+
+use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
+
+use nix::errno::Errno;
+use nix::unistd::Pid;
+
+use super::carrier::bind_to;
+use super::inet::Family;
+use super::ports::Proto;
+use super::proc::{CAP_NET_RAW, has_capability};
+use super::stack::{Pending, SmoltcpStack};
+use super::table::VSocket;
+use crate::fdtable::FdTarget;
+use crate::modules::Disposition;
+use crate::modules::vunet::Claims;
+use crate::tracer::syscall::Socket;
+use crate::tracer::{Syscall, SyscallStop};
+
+impl SmoltcpStack {
+    /// `socket()`: rewritten to create the carrier, whose fd the exit claims.
+    pub(super) fn socket(&mut self, stop: &mut SyscallStop) -> Result<Disposition, Errno> {
+        let c = match stop.call() {
+            Syscall::Socket(c) => c,
+            Syscall::Socketpair(c) => {
+                return Err(match c.domain {
+                    libc::AF_INET | libc::AF_INET6 => Errno::EOPNOTSUPP,
+                    _ => Errno::EAFNOSUPPORT,
+                });
+            }
+            _ => return Err(Errno::EINVAL),
+        };
+        let family = match c.domain {
+            libc::AF_INET => Family::V4,
+            libc::AF_INET6 => Family::V6,
+            _ => return Err(Errno::EAFNOSUPPORT),
+        };
+        let flags = c.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+        let proto = socket_proto(family, c.ty & !flags, c.protocol, stop.process)?;
+        let ty = proto.carrier() as i32 | flags;
+        stop.rewrite(Syscall::Socket(Socket { domain: libc::AF_UNIX, ty, protocol: 0 }));
+        Ok(self.await_exit(stop.tid, PendingSocket { family, proto }))
+    }
+}
+
+/// `socket()` rewritten to create a carrier for a `proto` socket of `family`.
+struct PendingSocket {
+    family: Family,
+    proto: Proto,
+}
+
+impl Pending for PendingSocket {
+    fn finish(
+        self: Box<Self>,
+        stack: &mut SmoltcpStack,
+        stop: &mut SyscallStop,
+        claims: &mut Claims,
+    ) {
+        if stop.result() < 0 {
+            return;
+        }
+        let fd = stop.result() as i32;
+        let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, fd) else { return };
+        let mut socket = VSocket::new(self.family, self.proto);
+        let mut name = None;
+        if self.proto == Proto::Raw {
+            // A raw socket receives without ever binding: its carrier takes a
+            // name now, bound through a copy of the fd.
+            let fresh = stack.carriers.fresh();
+            let bound =
+                stop.copy_fd(fd).ok().and_then(|copy| bind_to(copy.as_raw_fd(), &fresh).ok());
+            if bound.is_some() {
+                socket.local = Some(SocketAddr::new(self.family.unspecified(), 0));
+                name = Some(fresh);
+            }
+        }
+        stack.table.insert(id, socket);
+        if let Some(name) = name {
+            stack.table.name_carrier(id, name);
+        }
+        claims.claim(id);
+    }
+}
+
+/// The transport a `socket(AF_INET*, type, protocol)` asks for, or Linux's error.
+///
+/// Ping sockets are open to every user, as with `net.ipv4.ping_group_range` set
+/// wide open (a virtual host's own policy). Raw sockets need `CAP_NET_RAW`, as on
+/// Linux; netvm serves raw ICMP only.
+fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<Proto, Errno> {
+    let icmp = match family {
+        Family::V4 => libc::IPPROTO_ICMP,
+        Family::V6 => libc::IPPROTO_ICMPV6,
+    };
+    match (ty, protocol) {
+        (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Ok(Proto::Tcp),
+        (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(Proto::Udp),
+        (libc::SOCK_DGRAM, p) if p == icmp => Ok(Proto::Icmp),
+        (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => Err(Errno::EPROTONOSUPPORT),
+        (libc::SOCK_RAW, _) if !has_capability(process, CAP_NET_RAW) => Err(Errno::EPERM),
+        (libc::SOCK_RAW, p) if p == icmp => Ok(Proto::Raw),
+        (libc::SOCK_RAW, _) => Err(Errno::EPROTONOSUPPORT),
+        (0..=10, _) => Err(Errno::ESOCKTNOSUPPORT),
+        _ => Err(Errno::EINVAL),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_types_and_protocols_as_linux_judges_them() {
+        let me = nix::unistd::getpid();
+        let judge = |family, ty, protocol| socket_proto(family, ty, protocol, me);
+        assert_eq!(judge(Family::V4, libc::SOCK_STREAM, 0), Ok(Proto::Tcp));
+        assert_eq!(judge(Family::V4, libc::SOCK_STREAM, libc::IPPROTO_TCP), Ok(Proto::Tcp));
+        assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_UDP), Ok(Proto::Udp));
+        assert_eq!(judge(Family::V4, libc::SOCK_DGRAM, libc::IPPROTO_ICMP), Ok(Proto::Icmp));
+        assert_eq!(judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMPV6), Ok(Proto::Icmp));
+        assert_eq!(
+            judge(Family::V6, libc::SOCK_DGRAM, libc::IPPROTO_ICMP),
+            Err(Errno::EPROTONOSUPPORT)
+        );
+        assert_eq!(
+            judge(Family::V4, libc::SOCK_STREAM, libc::IPPROTO_UDP),
+            Err(Errno::EPROTONOSUPPORT)
+        );
+        assert_eq!(judge(Family::V4, libc::SOCK_SEQPACKET, 0), Err(Errno::ESOCKTNOSUPPORT));
+        assert_eq!(judge(Family::V4, 42, 0), Err(Errno::EINVAL));
+    }
+}

@@ -1,0 +1,275 @@
+//! The stack's service rounds: the traffic between its carriers and the network
+//! side ([`NetHost`]), and what the socket table learns from it.
+//!
+//! A round takes what carriers sent to remote hosts out through smoltcp, pumps
+//! TCP bytes, settles connects and hands arriving connections to listeners,
+//! polls the interfaces, then delivers what came in to the carriers it is for
+//! (through the remote's stand-in, so the program sees the remote host as the
+//! sender) and raises the ICMP errors that are due.
+
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::time::Instant;
+
+use nix::sys::socket::{MsgFlags, UnixAddr, recvfrom, sendto};
+
+use super::endpoint::{EndpointName, NAME_LEN};
+use super::icmp;
+use super::inet::Family;
+use super::net::NetHost;
+use super::ports::Proto;
+use super::stack::SmoltcpStack;
+use super::table::{ConnectState, VSocket};
+use crate::fdtable::SocketId;
+use crate::modules::vunet::network::Network;
+use crate::modules::vunet::{Activity, earliest};
+
+impl SmoltcpStack {
+    /// One round of the stack's network work: datagrams from carriers to the
+    /// network, TCP bytes both ways, connects and arrivals, then the interfaces.
+    pub(super) fn serve_network(
+        &mut self,
+        network: &mut Network,
+        now: Instant,
+        ready: &[RawFd],
+    ) -> Activity {
+        let round = self.with_net(|stack, net| {
+            let mut busy = stack.send_datagrams(net, Some(ready));
+            busy |= net.pump_all(|stand_in| drop(stack.table.remove(stand_in)));
+            busy |= net.settle_dials(now, |socket, outcome| stack.dial_settled(socket, outcome));
+            busy |= net.take_arrivals(|local, remote| stack.hand_over(local, remote));
+            let (moved, mut deadline) = net.poll(network, now);
+            busy |= moved;
+            busy |= stack.deliver_datagrams(net);
+            for stand_in in net.expire_remotes(now) {
+                stack.table.remove(stand_in);
+            }
+            stack.raise_due(net, now);
+            deadline = earliest(deadline, net.next_deadline());
+            Activity { busy, deadline }
+        });
+        let Some(activity) = round else { return Activity::default() };
+        self.settle_forgotten();
+        activity
+    }
+
+    /// A connect across the network settled: established (the next `connect`
+    /// of a non-blocking one reports success), or failed with an error.
+    fn dial_settled(&mut self, socket: SocketId, outcome: Result<(), nix::errno::Errno>) {
+        match outcome {
+            Ok(()) => {
+                let waiting = self.table.get(socket).map(VSocket::connect_state);
+                if matches!(waiting, Some(ConnectState::InProgress(_))) {
+                    self.table.set_connect_state(socket, ConnectState::DoneUnreported);
+                }
+            }
+            Err(error) => {
+                self.table.set_connect_state(socket, ConnectState::Failed(error));
+                if let Some(s) = self.table.get_mut(socket) {
+                    s.peer = None;
+                }
+            }
+        }
+    }
+
+    /// Takes every datagram carriers have sent to remote hosts so far into
+    /// smoltcp, with their sockets' options as they are now.
+    pub(super) fn flush_datagrams(&mut self) {
+        self.with_net(|stack, net| stack.send_datagrams(net, None));
+    }
+
+    /// Handles at once what datagram socket `id` sent its private end, so that an
+    /// error the host itself answers with (nobody bound a port) is there for the
+    /// call that asks next, as on Linux's loopback.
+    pub(super) fn settle_sent(&mut self, id: SocketId) {
+        let Some(carrier) = self.table.get(id).and_then(|s| s.name) else { return };
+        self.with_net(|stack, net| stack.forward_sent(net, carrier));
+    }
+
+    /// Sends what carriers wrote to remotes out through smoltcp: from the ends
+    /// in `ready`, or from every end.
+    fn send_datagrams(&mut self, net: &mut NetHost, ready: Option<&[RawFd]>) -> bool {
+        let mut busy = false;
+        for (fd, key) in net.datagram_ends(ready) {
+            busy |= self.forward_from(net, fd, key);
+        }
+        busy
+    }
+
+    /// Forwards what the carrier named `carrier` sent its private end, if it has one.
+    fn forward_sent(&mut self, net: &mut NetHost, carrier: EndpointName) {
+        if let Some((fd, remote)) =
+            net.privates.get(&carrier).map(|p| (p.end.as_raw_fd(), p.remote))
+        {
+            self.forward_from(net, fd, remote);
+        }
+    }
+
+    /// Sends what carriers wrote to the end `fd` (standing for remote `key`) out
+    /// through smoltcp; returns whether there was anything.
+    fn forward_from(&mut self, net: &mut NetHost, fd: RawFd, key: (Proto, SocketAddr)) -> bool {
+        let mut busy = false;
+        let mut buf = vec![0u8; 65536];
+        while let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) {
+            busy = true;
+            let Some(sender) = from
+                .as_abstract()
+                .and_then(|n| <[u8; NAME_LEN]>::try_from(n).ok())
+                .and_then(|n| self.table.named(&EndpointName(n)))
+                .and_then(|id| self.table.get(id).map(|s| (id, s.clone())))
+            else {
+                continue;
+            };
+            self.send_out(net, key, sender, &buf[..len]);
+        }
+        busy
+    }
+
+    /// Sends one datagram of socket `sender` to `key`'s remote through smoltcp.
+    fn send_out(
+        &mut self,
+        net: &mut NetHost,
+        (proto, to): (Proto, SocketAddr),
+        (id, sender): (SocketId, VSocket),
+        payload: &[u8],
+    ) {
+        if proto == Proto::Icmp && self.host.is_local(to.ip()) {
+            // A connected ping socket's request to the host itself.
+            return self.echo_locally(net, id, to.ip(), payload);
+        }
+        if proto == Proto::Udp && self.host.is_local(to.ip()) {
+            // A connected UDP socket's datagram to a port of the host itself that
+            // nobody had bound when it connected.
+            let Some(local) = sender.local else { return };
+            let ip = match sender.source {
+                Some(source) if local.ip().is_unspecified() => source,
+                _ => local.ip(),
+            };
+            let from = SocketAddr::new(ip.to_canonical(), local.port());
+            return match self.live_receiver(Proto::Udp, to) {
+                Some(receiver) => self.deliver(net, Proto::Udp, from, receiver, payload),
+                None => self.report_error(net, icmp::port_unreachable(from, to, payload)),
+            };
+        }
+        let Some(route) = net.route(to.ip()) else { return };
+        let Some(local) = sender.local else { return };
+        let ttl = sender.options.hop_limit(sender.family == Family::V6);
+        match proto {
+            Proto::Udp => net.send_udp(route, local.port(), to, ttl, payload),
+            Proto::Icmp | Proto::Raw => {
+                let source = route.source;
+                if let Some(packet) =
+                    icmp::outgoing(proto, source, to.ip(), local.port(), ttl, payload)
+                {
+                    net.send_icmp(route, to.ip(), &packet);
+                }
+            }
+            Proto::Tcp => {}
+        }
+    }
+
+    /// Answers an echo request that ping socket `id` sent to `to`, one of the
+    /// stack's own addresses: the reply comes back at once, as from Linux's own
+    /// loopback.
+    pub(super) fn echo_locally(
+        &mut self,
+        net: &mut NetHost,
+        id: SocketId,
+        to: IpAddr,
+        request: &[u8],
+    ) {
+        let Some(socket) = self.table.get(id) else { return };
+        let (Some(local), Some(receiver)) = (socket.local, socket.name) else { return };
+        let source = socket.source.unwrap_or(to);
+        if let Some(reply) = icmp::echo_reply(to, source, local.port(), request) {
+            net.last_ttl.insert(id, 64);
+            self.deliver(net, Proto::Icmp, SocketAddr::new(to, 0), receiver, &reply);
+        }
+    }
+
+    /// Delivers datagrams smoltcp received to the carriers they are for.
+    fn deliver_datagrams(&mut self, net: &mut NetHost) -> bool {
+        let udp = net.received_udp();
+        let mut busy = !udp.is_empty();
+        for (from, to, payload) in udp {
+            let Some(receiver) = self.live_receiver(Proto::Udp, to) else { continue };
+            self.deliver(net, Proto::Udp, from, receiver, &payload);
+        }
+        let packets = net.received_icmp();
+        busy |= !packets.is_empty();
+        for packet in packets {
+            self.deliver_icmp(net, &packet);
+        }
+        busy
+    }
+
+    /// Delivers an ICMP packet that reached the stack: an echo reply to the ping
+    /// socket it answers, every packet to each raw socket of its family, and an
+    /// error to the socket that sent what it is about.
+    fn deliver_icmp(&mut self, net: &mut NetHost, packet: &[u8]) {
+        if let Some(arrival) = icmp::arrival(packet) {
+            let mut receivers = Vec::new();
+            if let Some(to) = arrival.echo_reply_to
+                && let Some(receiver) = self.live_receiver(Proto::Icmp, to)
+            {
+                receivers.push((Proto::Icmp, receiver, arrival.message));
+            }
+            for name in self.table.raw_receivers(arrival.family) {
+                receivers.push((Proto::Raw, name, arrival.raw));
+            }
+            for (proto, receiver, bytes) in receivers {
+                if let Some(id) = self.table.named(&receiver) {
+                    net.last_ttl.insert(id, arrival.ttl);
+                }
+                self.deliver(net, proto, arrival.from, receiver, bytes);
+            }
+        }
+        if let Some(error) = icmp::error(packet) {
+            self.report_error(net, error);
+        }
+    }
+
+    /// Sends `payload` to carrier `receiver` from the remote standing for `from`.
+    fn deliver(
+        &mut self,
+        net: &mut NetHost,
+        proto: Proto,
+        from: SocketAddr,
+        receiver: EndpointName,
+        payload: &[u8],
+    ) {
+        // A carrier connected to the remote has its own end for it.
+        let fd = match net.privates.get(&receiver).filter(|p| p.remote == (proto, from)) {
+            Some(private) => private.end.as_raw_fd(),
+            None => {
+                let Some(remote) = net.remote(proto, from, &mut self.carriers) else { return };
+                self.table.record_stand_in(remote.id, remote.name, proto, from);
+                remote.fd()
+            }
+        };
+        if let Ok(to) = UnixAddr::new_abstract(&receiver.0) {
+            // A full receiver drops the datagram, as Linux's socket would.
+            let _ = sendto(fd, payload, &to, MsgFlags::MSG_DONTWAIT);
+        }
+    }
+
+    /// The carrier name datagrams for remote `(proto, to)` go to, made on first use.
+    pub(super) fn remote_name(&mut self, proto: Proto, to: SocketAddr) -> Option<EndpointName> {
+        let net = self.net.as_mut()?;
+        let remote = net.remote(proto, to, &mut self.carriers)?;
+        self.table.record_stand_in(remote.id, remote.name, proto, to);
+        Some(remote.name)
+    }
+
+    /// Marks the carriers whose errors are due (see `errqueue`'s `RAISE_DELAY`).
+    /// What a carrier sent its end is forwarded first: the marking empties the
+    /// end's queue.
+    fn raise_due(&mut self, net: &mut NetHost, now: Instant) {
+        for carrier in net.take_due_raises(now) {
+            self.forward_sent(net, carrier);
+            if let Some(private) = net.privates.get(&carrier) {
+                private.raise(carrier);
+            }
+        }
+    }
+}
