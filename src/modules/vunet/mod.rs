@@ -144,7 +144,13 @@ impl Vunet {
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
             Some(id) => id,
-            None => match mount_unconfigured(wanted, stacks.len(), &mut network, poll.registry()) {
+            None => match mount_unconfigured(
+                config.kinds(),
+                wanted,
+                stacks.len(),
+                &mut network,
+                poll.registry(),
+            ) {
                 Some(stack) => {
                     stacks.push(stack?);
                     stacks.len() - 1

@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use super::KINDS;
 use super::config::VunetConfig;
-use super::kind::Mount;
+use super::kind::{Mount, Registry};
 use super::network::{Network, RouterInterface};
 use super::stack::{SetupError, Stack};
 
@@ -51,12 +50,13 @@ pub(super) fn mount_all(
 /// Mounts the stack `name` that no configuration declares, if its kind allows
 /// (`none` and `host` can always be chosen at launch).
 pub(super) fn mount_unconfigured(
+    kinds: &Registry,
     name: &str,
     index: usize,
     network: &mut Network,
     registry: &mio::Registry,
 ) -> Option<Result<Box<dyn Stack>, SetupError>> {
-    let config = KINDS.find(name)?.unconfigured()?;
+    let config = kinds.find(name)?.unconfigured()?;
     let switches = HashMap::new();
     let mut mount = Mount { name, index, network, switches: &switches, registry };
     Some(config.mount(&mut mount))

@@ -251,6 +251,11 @@ impl VunetConfig {
         }
     }
 
+    /// The kinds the stacks were read with.
+    pub fn kinds(&self) -> &'static Registry {
+        self.kinds
+    }
+
     /// The names of the declared switches, in file order.
     pub fn switch_names(&self) -> Vec<String> {
         self.switches.iter().map(|s| s.name.get_ref().clone()).collect()

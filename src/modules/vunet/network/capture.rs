@@ -8,8 +8,9 @@
 use std::path::Path;
 use std::time::Instant;
 
+use super::link::Frame;
 use super::pcap::PcapWriter;
-use super::{Frame, Outbox, Plug};
+use super::plug::{Outbox, Plug};
 
 /// A plug recorded into a pcap file.
 pub(super) struct Capture {

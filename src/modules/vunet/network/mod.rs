@@ -36,6 +36,7 @@
 //! yet, only deadlines.)
 
 mod capture;
+mod link;
 pub mod pcap;
 mod plug;
 mod router;
@@ -49,41 +50,15 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use capture::Capture;
+pub use link::{Counters, Frame, LinkId, SwitchId};
 use pcap::PcapWriter;
 pub use plug::{Outbox, Plug};
-pub use router_port::RouterInterface;
+use router::Router;
+pub use router::RouterInterface;
+use router_port::RouterPort;
 pub use stack_interface::RECEIVE_QUEUE_LIMIT;
+use stack_interface::StackInterface;
 use switch::Switch;
-
-/// One Ethernet frame, without preamble or FCS.
-pub type Frame = Vec<u8>;
-
-/// A link: the cable between a switch port and the plug at its far end.
-///
-/// Ids are only meaningful to the [`Network`] that issued them; given an id it did not
-/// issue, a `Network` does nothing and answers "nothing" (no frames, zero counters,
-/// empty names) rather than panicking.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct LinkId(pub usize);
-
-/// A switch of the network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct SwitchId(pub usize);
-
-/// Packet counters of a link, from its plug's point of view.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct Counters {
-    /// Frames delivered to the plug, and their bytes.
-    pub rx_packets: u64,
-    /// Bytes of the frames delivered to the plug (Ethernet header included).
-    pub rx_bytes: u64,
-    /// Frames sent into the link from the plug's side, and their bytes.
-    pub tx_packets: u64,
-    /// Bytes of the frames sent into the link (Ethernet header included).
-    pub tx_bytes: u64,
-    /// Frames lost on the way to the plug (it refused them: a full queue).
-    pub dropped: u64,
-}
 
 /// The whole virtual network of a session.
 ///
@@ -358,6 +333,51 @@ impl Network {
 /// Names the file an I/O error is about.
 fn with_path(error: io::Error, path: &Path) -> io::Error {
     io::Error::new(error.kind(), format!("{}: {error}", path.display()))
+}
+
+impl Network {
+    /// Plugs a stack's interface into a new port of `switch` and returns the link
+    /// between them. `name` names the link (e.g. `lwip0/eth0`) and must be unique in
+    /// the network.
+    ///
+    /// The link is captured as [`Network::plug`] says. Fails if `switch` is unknown,
+    /// the name is taken, or a capture file cannot be created.
+    pub fn attach(
+        &mut self,
+        switch: SwitchId,
+        name: &str,
+        capture: Option<&Path>,
+    ) -> io::Result<LinkId> {
+        self.plug(switch, name, Box::new(StackInterface::default()), capture)
+    }
+}
+
+impl Network {
+    /// Adds a router with one port per interface, each plugged into its switch by a
+    /// link named `<router name>/<switch name>` (so captured as
+    /// `<router name>-<switch name>.pcap`); a second interface on the same switch gets
+    /// `<router name>/<switch name>-<interface index>`. Nothing is added on error: an
+    /// unknown switch, a taken link name, a bad address or MAC, a capture file that
+    /// cannot be created.
+    pub fn add_router(&mut self, name: &str, interfaces: Vec<RouterInterface>) -> io::Result<()> {
+        let router = Router::new(&interfaces)?;
+        let mut prepared: Vec<PreparedLink> = Vec::new();
+        for (index, interface) in interfaces.iter().enumerate() {
+            let mut link_name = format!("{name}/{}", self.switch_name(interface.switch));
+            if prepared.iter().any(|link| link.name == link_name) {
+                link_name = format!("{link_name}-{index}");
+            }
+            let capture = interface.capture.as_deref();
+            prepared.push(self.prepare_link(interface.switch, &link_name, capture, &prepared)?);
+        }
+        let first_link = self.links.len();
+        let links = (first_link..first_link + prepared.len()).map(LinkId).collect();
+        let ports = RouterPort::one_per_link(name, links, router);
+        for (link, plug) in prepared.into_iter().zip(ports) {
+            self.connect(link, Box::new(plug));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::{Frame, LinkId};
+use super::link::{Frame, LinkId};
 
 /// Whatever is plugged into a switch port, at the far end of a link: a stack's
 /// interface, a router's port, a capture wrapped around either; next, a NAT, VDE or

@@ -34,8 +34,25 @@ use smoltcp::wire::{
     Ipv4Repr, Ipv6Cidr, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
 };
 
-use super::{Frame, RouterInterface};
+use std::path::PathBuf;
+
+use super::link::{Frame, SwitchId};
 use crate::modules::vunet::cidr::Cidr;
+
+/// One interface of a router.
+#[derive(Clone, Debug)]
+pub struct RouterInterface {
+    /// The switch this interface is plugged into.
+    pub switch: SwitchId,
+    /// Its MAC address, in transmission order (`[0x02, 0, 0, 0, 0, 1]` is
+    /// `02:00:00:00:00:01`). Must be unicast.
+    pub mac: [u8; 6],
+    /// Its addresses with their prefix lengths, which also define the connected subnets
+    /// it routes to. An EUI-64 `fe80::/64` link-local address is always added.
+    pub addresses: Vec<Cidr>,
+    /// An extra capture file for this interface's link (see `Network::plug`).
+    pub capture: Option<PathBuf>,
+}
 
 /// TTL / hop limit of the packets the router originates (replies and errors).
 const ORIGINATED_HOP_LIMIT: u8 = 64;

@@ -3,11 +3,10 @@
 //! [`Network::send`].
 
 use std::collections::VecDeque;
-use std::io;
-use std::path::Path;
 use std::time::Instant;
 
-use super::{Frame, LinkId, Network, Outbox, Plug, SwitchId};
+use super::link::Frame;
+use super::plug::{Outbox, Plug};
 
 /// How many frames may wait in one stack interface's receive queue; further frames for
 /// it are dropped and counted in [`Counters::dropped`](super::Counters::dropped).
@@ -34,22 +33,5 @@ impl Plug for StackInterface {
 
     fn queued(&self) -> usize {
         self.inbox.len()
-    }
-}
-
-impl Network {
-    /// Plugs a stack's interface into a new port of `switch` and returns the link
-    /// between them. `name` names the link (e.g. `lwip0/eth0`) and must be unique in
-    /// the network.
-    ///
-    /// The link is captured as [`Network::plug`] says. Fails if `switch` is unknown,
-    /// the name is taken, or a capture file cannot be created.
-    pub fn attach(
-        &mut self,
-        switch: SwitchId,
-        name: &str,
-        capture: Option<&Path>,
-    ) -> io::Result<LinkId> {
-        self.plug(switch, name, Box::new(StackInterface::default()), capture)
     }
 }

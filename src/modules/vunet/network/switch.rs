@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::LinkId;
+use super::link::LinkId;
 
 /// Length of an Ethernet header: destination, source, EtherType.
 const ETHERNET_HEADER_LEN: usize = 14;

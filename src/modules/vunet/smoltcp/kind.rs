@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use super::SmoltcpStack;
+use super::stack::SmoltcpStack;
 use super::endpoint;
 use super::net::{InterfacePlan, RoutePlan};
 use crate::config::{Fault, Table};

@@ -84,7 +84,7 @@ use nix::unistd::Pid;
 
 use super::network::Network;
 use super::status::StackStatus;
-use super::{Activity, Claims, Stack};
+use super::stack::{Activity, Claims, Stack};
 use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::tracer::{Syscall, SyscallStop};

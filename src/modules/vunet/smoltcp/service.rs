@@ -22,7 +22,7 @@ use super::stack::SmoltcpStack;
 use super::table::{ConnectState, VSocket};
 use crate::fdtable::SocketId;
 use crate::modules::vunet::network::Network;
-use crate::modules::vunet::{Activity, earliest};
+use crate::modules::vunet::stack::{Activity, earliest};
 
 impl SmoltcpStack {
     /// One round of the stack's network work: datagrams from carriers to the
