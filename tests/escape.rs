@@ -634,6 +634,47 @@ fn the_address_race_never_reaches_another_stack() {
     }
 }
 
+/// A session with an `echo` stack `e` and a smoltcp stack `s`.
+const ECHO_AND_SMOLTCP: &str = "[vunet]\ndefault = \"e\"\n\
+    [[vunet.stack]]\nname = \"e\"\nkind = \"echo\"\n\
+    [[vunet.stack]]\nname = \"s\"\nkind = \"smoltcp\"\naddresses = [\"10.0.0.2/24\"]\n";
+
+/// "A stack claims only the socket its call made": while one thread makes TCP
+/// sockets, another puts a kept host UDP socket at the number the next one gets
+/// (`dup2`). Had a stack claimed the host socket as its own, calls on it would
+/// skip the fence every host socket gets: on the `echo` stack, which leaves
+/// sends to the kernel, a datagram reached the test's UDP socket on the host.
+/// Each swap is seen, and nothing is sent.
+#[test]
+fn a_stack_claims_only_the_socket_its_call_made() {
+    let probe = compile_probe("escape_claim_race");
+    let dir = TempDir::new("claim-race");
+    let config = dir.write("modules.toml", ECHO_AND_SMOLTCP.as_bytes(), 0o644);
+    for user in USERS {
+        for stack in ["e", "s"] {
+            let sink = UdpSink::new();
+            let port = sink.port().to_string();
+            let args = [
+                "run",
+                "--config",
+                path_str(&config),
+                "--stack",
+                stack,
+                "--keep-sockets",
+                "--",
+                path_str(&probe),
+                "6",
+                &port,
+                "3000",
+            ];
+            let out = run(launched_netvm(user, HOST_SOCKETS_AT_5_AND_6, &args));
+            let context = format!("{user:?} on {stack}");
+            assert_stdout(&out, "swapped: 1\nsent: 0\n", &context);
+            sink.assert_nothing_received();
+        }
+    }
+}
+
 // --- Small stacks ----------------------------------------------------------------
 
 /// A transcript with the `sendmmsg` counts left out (see

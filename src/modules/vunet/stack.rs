@@ -4,11 +4,12 @@
 //! Every kind of stack (see [`super::kind`]) mounts instances of this trait; vunet
 //! routes calls to them and knows nothing else of them.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
 
 use nix::errno::Errno;
+use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
 use super::network::Network;
@@ -108,21 +109,63 @@ pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 }
 
 /// Lets a stack record the kernel sockets that are its own.
+///
+/// A stack claims the socket a call it rewrote made, found at the fd the call
+/// returned. By the time the supervisor looks, another thread of the program may
+/// have put another socket at that number (`dup2`): a host socket kept from outside,
+/// another stack's carrier. Such a socket must not become the stack's, or calls on
+/// it would skip the checks every socket no stack owns gets. So a claim takes only
+/// an `AF_UNIX` socket that no stack owns yet and that the stack recognizes as the
+/// one its call made ([`Claims::claim_new`]); anything else stays the kernel's.
 pub struct Claims<'a> {
     pub(super) table: &'a mut FdTable<StackId>,
     pub(super) stack: StackId,
 }
 
 impl Claims<'_> {
-    /// Records `socket` as this stack's.
-    pub fn claim(&mut self, socket: SocketId) {
-        self.table.insert(socket, self.stack);
+    /// Claims the socket the call at `stop` just made at `fd`, if it is one the call
+    /// could have made: an `AF_UNIX` socket no stack owns that `made_here` (given
+    /// the supervisor's copy of it) recognizes. Returns it and the copy.
+    pub fn claim_new(
+        &mut self,
+        stop: &SyscallStop,
+        fd: i32,
+        made_here: impl FnOnce(&OwnedFd) -> bool,
+    ) -> Option<(SocketId, OwnedFd)> {
+        let Ok(FdTarget::Socket(socket)) = self.table.resolve(stop.tid, fd) else {
+            return None;
+        };
+        let copy = stop.copy_fd(fd).ok()?;
+        self.may_claim(socket, &copy, made_here).then(|| {
+            self.table.insert(socket, self.stack);
+            (socket, copy)
+        })
     }
 
-    /// What fd `fd` of thread `tid` refers to (a socket the call just made, say).
-    pub fn resolve(&mut self, tid: Pid, fd: i32) -> Result<FdTarget, Errno> {
-        self.table.resolve(tid, fd)
+    /// Whether `copy`, a copy of what was resolved as `socket`, may be claimed.
+    fn may_claim(
+        &self,
+        socket: SocketId,
+        copy: &OwnedFd,
+        made_here: impl FnOnce(&OwnedFd) -> bool,
+    ) -> bool {
+        // The fd may have been renumbered between the resolution and the copy.
+        crate::fdtable::identity(copy) == Some(socket)
+            && self.table.get(socket).is_none()
+            && crate::fdtable::family(copy) == Some(libc::AF_UNIX)
+            && made_here(copy)
     }
+}
+
+/// Whether `socket` (of the supervisor) is an `AF_UNIX` socket of type `ty` that has
+/// no name and no peer: what a `socket()` just made.
+pub fn is_fresh(socket: &OwnedFd, ty: SockType) -> bool {
+    use nix::sys::socket::{UnixAddr, getpeername, getsockname, getsockopt, sockopt};
+    let unnamed = getsockname::<UnixAddr>(socket.as_raw_fd())
+        .is_ok_and(|name| name.path().is_none() && name.as_abstract().is_none());
+    let unconnected = getpeername::<UnixAddr>(socket.as_raw_fd()) == Err(Errno::ENOTCONN);
+    let of_type = getsockopt(socket, sockopt::SockType).is_ok_and(|t| t == ty);
+    unnamed && unconnected && of_type
 }
 
 /// A session that cannot be set up: a stack not mounted, a capture file that cannot
@@ -137,3 +180,46 @@ impl std::fmt::Display for SetupError {
 }
 
 impl std::error::Error for SetupError {}
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use nix::sys::socket::{AddressFamily, SockFlag, UnixAddr, bind, socket};
+
+    use super::*;
+
+    fn new_socket(family: AddressFamily, ty: SockType) -> OwnedFd {
+        socket(family, ty, SockFlag::SOCK_CLOEXEC, None).unwrap()
+    }
+
+    fn id(socket: &OwnedFd) -> SocketId {
+        crate::fdtable::identity(&socket.as_fd()).unwrap()
+    }
+
+    /// What another thread may have put at a new socket's fd is claimed only if it
+    /// is what the call made: an unowned, fresh `AF_UNIX` socket of the right type.
+    #[test]
+    fn only_what_the_call_made_is_claimed() {
+        let mut table = FdTable::new();
+        let claims = Claims { table: &mut table, stack: 0 };
+        let fresh = |copy: &OwnedFd| is_fresh(copy, SockType::Stream);
+        let stream = new_socket(AddressFamily::Unix, SockType::Stream);
+        assert!(claims.may_claim(id(&stream), &stream, fresh));
+
+        let host = new_socket(AddressFamily::Inet, SockType::Datagram);
+        assert!(!claims.may_claim(id(&host), &host, |_| true), "not AF_UNIX");
+        let datagram = new_socket(AddressFamily::Unix, SockType::Datagram);
+        assert!(!claims.may_claim(id(&datagram), &datagram, fresh), "not of the call's type");
+        let named = new_socket(AddressFamily::Unix, SockType::Stream);
+        let name = format!("netvm-test-claim-{}", std::process::id());
+        bind(named.as_raw_fd(), &UnixAddr::new_abstract(name.as_bytes()).unwrap()).unwrap();
+        assert!(!claims.may_claim(id(&named), &named, fresh), "bound: not fresh");
+        assert!(!claims.may_claim(id(&named), &stream, fresh), "renumbered since resolved");
+
+        let mut table = FdTable::new();
+        table.insert(id(&stream), 1);
+        let claims = Claims { table: &mut table, stack: 0 };
+        assert!(!claims.may_claim(id(&stream), &stream, fresh), "another stack's");
+    }
+}

@@ -30,11 +30,11 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use crate::config::{Fault, Table};
-use crate::fdtable::{FdTarget, SocketId};
+use crate::fdtable::SocketId;
 use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
 use crate::modules::vunet::network::Network;
-use crate::modules::vunet::stack::{Activity, Claims, SetupError, Stack};
+use crate::modules::vunet::stack::{Activity, Claims, SetupError, Stack, is_fresh};
 use crate::syscall::{AddrIn, Socket, Syscall, UserPtr};
 use crate::tracer::SyscallStop;
 
@@ -212,11 +212,8 @@ impl Stack for EchoStack {
     }
 
     fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
-        let fd = stop.result();
-        if fd >= 0
-            && let Ok(FdTarget::Socket(socket)) = claims.resolve(stop.tid, fd as i32)
-        {
-            claims.claim(socket);
+        if let Ok(fd) = i32::try_from(stop.result()) {
+            claims.claim_new(stop, fd, |copy| is_fresh(copy, nix::sys::socket::SockType::Stream));
         }
     }
 

@@ -9,11 +9,11 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use nix::sys::socket::SockType;
 
-use super::carrier::{connect_to, inode_of, peer_name};
+use super::carrier::{connect_to, inode_of, local_name, peer_name};
 use super::ports::Proto;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::VSocket;
-use crate::fdtable::{FdTarget, SocketId};
+use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::{encode, write_out};
@@ -115,19 +115,19 @@ impl Pending for PendingAccept {
             return;
         }
         let fd = stop.result() as i32;
-        let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, fd) else { return };
         let Some(listening) = stack.table.get(self.listener) else { return };
-        let copy = stop.copy_fd(fd).ok();
-        if let Some(copy) = &copy
-            && let Ok(listener) = stop.copy_fd(self.call.fd)
-        {
+        // An accepted AF_UNIX socket bears its listener's name.
+        let listener_name = listening.name;
+        let accepted_here =
+            |copy: &OwnedFd| listener_name.is_some_and(|name| local_name(copy) == Some(name));
+        let Some((id, copy)) = claims.claim_new(stop, fd, accepted_here) else { return };
+        if let Ok(listener) = stop.copy_fd(self.call.fd) {
             inherit_socket_options(listener.as_raw_fd(), copy.as_raw_fd());
         }
-        let accepted = stack.accepted_socket(listening, copy.as_ref());
+        let accepted = stack.accepted_socket(listening, Some(&copy));
         let peer = accepted.peer.unwrap_or(SocketAddr::new(listening.family.unspecified(), 0));
         let family = listening.family.raw();
         stack.table.insert(id, accepted);
-        claims.claim(id);
         let Some(room) = self.room else { return };
         let (c, memory) = (self.call, stop.memory());
         // Restore the caller's buffer length (the kernel overwrote it) first.

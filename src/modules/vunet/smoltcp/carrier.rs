@@ -99,18 +99,15 @@ pub(super) fn peer_shut_down(stop: &SyscallStop, fd: i32) -> bool {
 
 /// The carrier name a connected `AF_UNIX` socket's peer is bound to.
 pub(super) fn peer_name(fd: RawFd) -> Option<EndpointName> {
-    // SAFETY: sockaddr_un is plain data, valid when zeroed.
-    let mut storage: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    let mut len = size_of::<libc::sockaddr_un>() as libc::socklen_t;
-    // SAFETY: `storage` and `len` are live locals sized as the kernel expects.
-    let rc = unsafe { libc::getpeername(fd, (&raw mut storage).cast(), &mut len) };
-    if rc != 0 {
-        return None;
-    }
-    // SAFETY: the kernel initialised `len` bytes of `storage`.
-    let bytes =
-        unsafe { std::slice::from_raw_parts((&raw const storage).cast::<u8>(), len as usize) };
-    EndpointName::from_sockaddr(bytes)
+    let name = nix::sys::socket::getpeername::<nix::sys::socket::UnixAddr>(fd).ok()?;
+    EndpointName::from_abstract(name.as_abstract()?)
+}
+
+/// The carrier name an `AF_UNIX` socket is bound to (an accepted one bears its
+/// listener's).
+pub(super) fn local_name(socket: &impl AsRawFd) -> Option<EndpointName> {
+    let name = nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(socket.as_raw_fd());
+    EndpointName::from_abstract(name.ok()?.as_abstract()?)
 }
 
 /// Clears the error a carrier holds (reading `SO_ERROR` does), once netvm has

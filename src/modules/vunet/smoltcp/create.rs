@@ -13,7 +13,7 @@ use super::ports::Proto;
 use super::proc::{CAP_NET_RAW, has_capability};
 use super::stack::{Pending, SmoltcpStack};
 use super::table::VSocket;
-use crate::fdtable::FdTarget;
+use crate::modules::vunet::stack::is_fresh;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
 use crate::tracer::syscall::Socket;
@@ -62,16 +62,17 @@ impl Pending for PendingSocket {
             return;
         }
         let fd = stop.result() as i32;
-        let Ok(FdTarget::Socket(id)) = claims.resolve(stop.tid, fd) else { return };
+        let carrier = self.proto.carrier();
+        let Some((id, copy)) = claims.claim_new(stop, fd, |copy| is_fresh(copy, carrier)) else {
+            return;
+        };
         let mut socket = VSocket::new(self.family, self.proto);
         let mut name = None;
         if self.proto == Proto::Raw {
             // A raw socket receives without ever binding: its carrier takes a
             // name now, bound through a copy of the fd.
             let fresh = stack.carriers.fresh();
-            let bound =
-                stop.copy_fd(fd).ok().and_then(|copy| bind_to(copy.as_raw_fd(), &fresh).ok());
-            if bound.is_some() {
+            if bind_to(copy.as_raw_fd(), &fresh).is_ok() {
                 socket.local = Some(SocketAddr::new(self.family.unspecified(), 0));
                 name = Some(fresh);
             }
@@ -80,7 +81,6 @@ impl Pending for PendingSocket {
         if let Some(name) = name {
             stack.table.name_carrier(id, name);
         }
-        claims.claim(id);
     }
 }
 

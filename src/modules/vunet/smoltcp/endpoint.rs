@@ -73,6 +73,11 @@ impl EndpointName {
     /// The name inside a `sockaddr_un` the kernel reported, if it is one of ours.
     pub fn from_sockaddr(bytes: &[u8]) -> Option<Self> {
         let name = bytes.strip_prefix(&(libc::AF_UNIX as u16).to_ne_bytes())?.strip_prefix(&[0])?;
+        Self::from_abstract(name)
+    }
+
+    /// The abstract name `name` (without its leading NUL), if it is one of ours.
+    pub fn from_abstract(name: &[u8]) -> Option<Self> {
         name.try_into().ok().map(Self)
     }
 
