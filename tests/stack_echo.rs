@@ -57,6 +57,44 @@ fn what_the_toy_does_not_serve_is_refused() {
     assert_eq!(out.stdout, "bind ENOTSUP\nlisten ENOTSUP\nioctl ENOTSUP\n", "{out}");
 }
 
+/// Sends 1 MB from one thread while the main one reads the echo back: the service
+/// holds back what the client has not read yet instead of dropping it.
+const BIG: &str = "import socket, threading\n\
+    s = socket.create_connection(('10.9.9.9', 7))\n\
+    data = bytes(range(256)) * 4096\n\
+    threading.Thread(target=lambda: s.sendall(data)).start()\n\
+    got = b''\n\
+    while len(got) < len(b'hello from e\\n') + len(data):\n    \
+    chunk = s.recv(65536)\n    if not chunk: break\n    got += chunk\n\
+    print(got == b'hello from e\\n' + data, len(got))\n";
+
+/// Opens 100 connections at once and counts those the service answers: it holds
+/// at most 64 (each costs the supervisor an fd), and closes the others at once.
+const MANY: &str = "import socket\n\
+    conns = [socket.create_connection(('10.9.9.9', 7)) for _ in range(100)]\n\
+    served = sum(1 for c in conns if c.recv(100).startswith(b'hello'))\n\
+    print('served', served)\n";
+
+/// Found by review: a client that sends much and reads late lost its echo (the
+/// connection was reset), and each connection cost the supervisor an fd without
+/// bound.
+#[test]
+fn the_service_is_bounded_and_loses_nothing() {
+    let dir = TempDir::new("echo-bounds");
+    let config = dir.write("modules.toml", ECHO.as_bytes(), 0o644);
+    let config = config.to_str().unwrap();
+    for (script, expected) in [(BIG, "True 1048589\n"), (MANY, "served 64\n")] {
+        let cmd: Vec<String> = [python(), "-c", script].iter().map(|s| s.to_string()).collect();
+        let out = run_netvm_cmd(User::Invoker, &["run", "--config", config], &cmd);
+        out.assert_code(0);
+        assert_eq!(out.stdout, expected, "{out}");
+    }
+    let long = ECHO.replace("hello from e\\n", &"x".repeat(4097));
+    let config = dir.write("long.toml", long.as_bytes(), 0o644);
+    let out = run_netvm_as(User::Invoker, &["stacks", "--config", config.to_str().unwrap()]);
+    out.assert_code(125).assert_stderr_has("a banner is at most 4096 bytes");
+}
+
 #[test]
 fn the_echo_kind_owns_its_key_and_is_listed() {
     let dir = TempDir::new("echo-keys");

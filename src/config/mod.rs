@@ -243,6 +243,12 @@ impl<'a> Table<'a> {
         Some(inner.unwrap_or_else(|| first.span()))
     }
 
+    /// Whether the value under `key` is an empty array (`addresses = []`).
+    pub fn is_empty_array(&self, key: &str) -> bool {
+        let value = self.table.get_ref().get(key).map(Spanned::get_ref);
+        matches!(value, Some(DeValue::Array(array)) if array.iter().next().is_none())
+    }
+
     /// Where the table itself is.
     pub fn span(&self) -> Range<usize> {
         self.table.span()

@@ -42,10 +42,11 @@ impl Config {
         #[serde(deny_unknown_fields)]
         struct Modules {
             #[allow(dead_code)]
-            vunet: IgnoredAny,
+            vunet: std::collections::HashMap<String, IgnoredAny>,
         }
         top.read::<Modules>()?;
-        let vunet = top.table("vunet").expect("`vunet` is required above");
+        let vunet =
+            top.table("vunet").ok_or_else(|| (top.span(), "[vunet] is not a table".into()))?;
         let vunet = vunet::config::VunetConfig::read(&vunet, &vunet::KINDS)?;
         Ok(Self { vunet })
     }

@@ -19,6 +19,7 @@ use super::interface::{
 };
 use crate::config::{Fault, Table, is_valid_name};
 use crate::modules::vunet::cidr::Cidr;
+use crate::modules::vunet::kind::Registry;
 use crate::modules::vunet::stack::MAX_STACKS;
 
 /// The most routers one configuration can declare.
@@ -116,32 +117,11 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
-    /// Stack names and the default; gives the names and where each is.
+    /// The default stack, once every stack's name was checked (by
+    /// [`check_stack_name`]); gives the names and where each is.
     fn check_stacks(&self, vunet: &'a VunetConfig) -> Result<HashMap<&'a str, usize>, Fault> {
-        // Places are kept for the kinds that launch can add unconfigured.
-        let unconfigured = vunet.kinds.iter().filter(|k| k.unconfigured().is_some()).count();
-        let room = MAX_STACKS - unconfigured;
-        if let Some(extra) = vunet.stacks.get(room) {
-            let why = format!("at most {room} stacks can be mounted in one session");
-            return Err((extra.name.span(), why));
-        }
-        let mut names: HashMap<&str, usize> = HashMap::new();
-        for stack in &vunet.stacks {
-            let name = stack.name.get_ref();
-            if !is_valid_name(name) {
-                let why =
-                    format!("stack name `{name}` must be 1 to 32 letters, digits, `-`, `_` or `.`");
-                return Err((stack.name.span(), why));
-            }
-            if let Some(&first) = names.get(name.as_str()) {
-                let why = format!(
-                    "stack `{name}` is defined twice (first on line {}); rename one",
-                    self.line(first)
-                );
-                return Err((stack.name.span(), why));
-            }
-            names.insert(name, stack.name.span().start);
-        }
+        let names: HashMap<&str, usize> =
+            vunet.stacks.iter().map(|s| (s.name.get_ref().as_str(), s.name.span().start)).collect();
         let default = vunet.default.get_ref();
         let unconfigured = vunet.kinds.unconfigured(default).is_some();
         if !names.contains_key(default.as_str()) && !unconfigured {
@@ -521,5 +501,36 @@ fn check_capture(t: &InterfaceConfig) -> Result<(), Fault> {
             .to_owned();
         return Err((capture.span(), why));
     }
+    Ok(())
+}
+
+/// Checks the name of the next stack, read from `table`, against the stacks `seen`
+/// before it (their names and where each is), and records it: there is room for
+/// it, it is a valid name, and a new one.
+pub fn check_stack_name(
+    table: &Table,
+    name: &Spanned<String>,
+    kinds: &Registry,
+    seen: &mut HashMap<String, usize>,
+) -> Result<(), Fault> {
+    // Places are kept for the kinds that launch can add unconfigured.
+    let room = MAX_STACKS - kinds.iter().filter(|k| k.unconfigured().is_some()).count();
+    if seen.len() >= room {
+        let why = format!("at most {room} stacks can be mounted in one session");
+        return Err((name.span(), why));
+    }
+    let text = name.get_ref();
+    if !is_valid_name(text) {
+        let why = format!("stack name `{text}` must be 1 to 32 letters, digits, `-`, `_` or `.`");
+        return Err((name.span(), why));
+    }
+    if let Some(&first) = seen.get(text) {
+        let why = format!(
+            "stack `{text}` is defined twice (first on line {}); rename one",
+            table.line(first)
+        );
+        return Err((name.span(), why));
+    }
+    seen.insert(text.clone(), name.span().start);
     Ok(())
 }

@@ -96,11 +96,12 @@ pub struct StackConfig {
     pub section: Box<dyn KindConfig>,
 }
 
-/// The keys every `[[vunet.stack]]` table has.
+/// The keys every `[[vunet.stack]]` table has (their absence is told after a
+/// mistyped key, as serde would).
 #[derive(Deserialize)]
 struct StackHead {
-    name: Spanned<String>,
-    kind: Spanned<String>,
+    name: Option<Spanned<String>>,
+    kind: Option<Spanned<String>>,
 }
 
 /// The keys of a `[[vunet.stack]]` table whose stack is a host on the session's
@@ -234,8 +235,9 @@ impl VunetConfig {
         }
         let stack_tables = table.tables("stack");
         let mut stacks = Vec::new();
+        let mut seen = HashMap::new();
         for stack in &stack_tables {
-            stacks.push(read_stack(stack, kinds)?);
+            stacks.push(read_stack(stack, kinds, &mut seen)?);
         }
         let config = Self { default, switches, router_tables, stacks, kinds };
         check::check(&config, table)?;
@@ -279,21 +281,21 @@ impl VunetConfig {
     }
 }
 
-/// Reads one `[[vunet.stack]]` table: its name and kind here, the rest by its kind.
-fn read_stack(table: &Table, kinds: &Registry) -> Result<StackConfig, Fault> {
-    let every_key = || {
-        let keys = kinds.iter().flat_map(|kind| kind.keys().iter().map(|k| k.key));
-        ["name", "kind"].into_iter().chain(keys).collect::<Vec<_>>()
-    };
-    for (key, at) in table.keys() {
-        if !every_key().contains(&key) {
-            let expected: Vec<String> = every_key().iter().map(|k| format!("`{k}`")).collect();
-            let why = format!("unknown field `{key}`, expected one of {}", expected.join(", "));
-            return Err((at, why));
-        }
-    }
+/// Reads one `[[vunet.stack]]` table: its name and kind here, the rest by its kind;
+/// `seen` holds the names of the stacks before it, and where each is.
+fn read_stack(
+    table: &Table,
+    kinds: &Registry,
+    seen: &mut HashMap<String, usize>,
+) -> Result<StackConfig, Fault> {
     let StackHead { name, kind } = table.read()?;
-    let Some(stack_kind) = kinds.find(kind.get_ref()) else {
+    let stack_kind = kind.as_ref().and_then(|kind| kinds.find(kind.get_ref()));
+    refuse_unknown_keys(table, stack_kind, kinds)?;
+    let missing = |field| (table.span(), format!("missing field `{field}`"));
+    let name = name.ok_or_else(|| missing("name"))?;
+    let kind = kind.ok_or_else(|| missing("kind"))?;
+    check::check_stack_name(table, &name, kinds, seen)?;
+    let Some(stack_kind) = stack_kind else {
         let known: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         let why =
             format!("unknown stack kind `{}` (known kinds: {})", kind.get_ref(), known.join(", "));
@@ -302,6 +304,34 @@ fn read_stack(table: &Table, kinds: &Registry) -> Result<StackConfig, Fault> {
     refuse_other_kinds_keys(table, stack_kind, kinds)?;
     let section = stack_kind.configure(table)?;
     Ok(StackConfig { name, kind, section })
+}
+
+/// Refuses a key of `table` that neither `name`, `kind` nor a key of its kind (of
+/// any kind, while the kind is not known) is.
+fn refuse_unknown_keys(
+    table: &Table,
+    kind: Option<&dyn StackKind>,
+    kinds: &Registry,
+) -> Result<(), Fault> {
+    let kind_keys = |k: &dyn StackKind| k.keys().iter().map(|key| key.key).collect::<Vec<_>>();
+    let mut known = vec!["name", "kind"];
+    match kind {
+        Some(kind) => known.extend(kind_keys(kind)),
+        None => known.extend(kinds.iter().flat_map(kind_keys)),
+    }
+    let other_kinds: Vec<&str> = kinds.iter().flat_map(kind_keys).collect();
+    for (key, at) in table.keys() {
+        if !known.contains(&key) && !other_kinds.contains(&key) {
+            let expected: Vec<String> = known.iter().map(|k| format!("`{k}`")).collect();
+            let expected = match &expected[..] {
+                [one, other] => format!("{one} or {other}"),
+                many => format!("one of {}", many.join(", ")),
+            };
+            let why = format!("unknown field `{key}`, expected {expected}");
+            return Err((at, why));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses the keys `table` holds that other kinds take but `kind` does not,
@@ -317,13 +347,14 @@ fn refuse_other_kinds_keys(
         owners.entry(key.key).or_insert((*key, Vec::new())).1.push(name);
     }
     for (key, _) in table.keys() {
-        if kind.keys().iter().any(|k| k.key == key) {
+        if kind.keys().iter().any(|k| k.key == key) || table.is_empty_array(key) {
             continue;
         }
         if let Some((doc, kinds)) = owners.get(key) {
             let at = table.first_place(key, doc.point_at).expect("the key is in the table");
             let why = format!(
-                "a `{}` stack has no {}; only {} stacks take {}",
+                "{} `{}` stack has no {}; only {} stacks take {}",
+                article(kind.name()),
                 kind.name(),
                 doc.lacks,
                 kinds.join(", "),
@@ -333,4 +364,9 @@ fn refuse_other_kinds_keys(
         }
     }
     Ok(())
+}
+
+/// `a` or `an`, as `word` (a kind's name) begins.
+fn article(word: &str) -> &'static str {
+    if word.starts_with(['a', 'e', 'i', 'o', 'u']) { "an" } else { "a" }
 }

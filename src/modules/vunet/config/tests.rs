@@ -189,6 +189,29 @@ fn syntax_and_typos_are_refused_with_their_line() {
     assert_refused(&stack_a("", "mtu = \"big\"\n", ""), "mtu", "expected i64");
 }
 
+/// Found by review: what the file gets wrong is told, not panicked on; empty lists
+/// of another kind's keys stay harmless; faults are told in file order.
+#[test]
+fn review_findings_on_the_new_reader() {
+    for vunet in ["vunet = 3", "vunet = \"x\"", "vunet = []", "[[vunet]]"] {
+        assert_refused(vunet, vunet, "invalid type");
+    }
+    let head = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a\"\nkind = \"none\"\n";
+    parse_ok(&format!("{head}addresses = []\ninterface = []\nroute = []\n"));
+    let bad_name_then_bad_kind = "[vunet]\ndefault = \"a\"\n[[vunet.stack]]\nname = \"a b\"\n\
+        kind = \"none\"\n[[vunet.stack]]\nname = \"c\"\nkind = \"lwip\"\n";
+    assert_refused(bad_name_then_bad_kind, "a b", "stack name `a b` must be");
+    let twice_then_bad_kind = format!("{head}[[vunet.stack]]\nname = \"a\"\nkind = \"lwip\"\n");
+    assert_refused_last(&twice_then_bad_kind, "name = \"a\"", "stack `a` is defined twice");
+    let echo = format!(
+        "{head}[[vunet.stack]]\nname = \"e\"\nkind = \"echo\"\naddresses = [\"10.0.0.2\"]\n"
+    );
+    assert_refused(&echo, "addresses = [\"10", "an `echo` stack has no addresses of its own");
+    let typo = format!("{head}bannr = \"x\"\n");
+    let message = parse_err(&typo);
+    assert!(message.ends_with("unknown field `bannr`, expected `name` or `kind`"), "{message}");
+}
+
 #[test]
 fn stacks_are_tables() {
     let text = "[vunet]\ndefault = \"none\"\nstack = [1]\n";

@@ -13,7 +13,9 @@
 //!   the kernel, and the service answers in [`Stack::service`].
 //!
 //! What a toy leaves out: addresses read back as `AF_UNIX`, other socket types
-//! fail with `EAFNOSUPPORT`, and a client that does not read its echo loses it.
+//! fail with `EAFNOSUPPORT`, and `bind`, `listen`, `accept` and `ioctl` with
+//! `EOPNOTSUPP`. The service holds at most 64 connections (each costs the
+//! supervisor an fd; more are closed at once) and 64 KiB unread by each client.
 
 use std::collections::HashMap;
 use std::io::{ErrorKind, Read, Write};
@@ -59,7 +61,12 @@ impl StackKind for Kind {
 
     fn configure(&self, table: &Table) -> Result<Box<dyn KindConfig>, Fault> {
         let section: Section = table.read()?;
-        Ok(Box::new(Config { banner: section.banner.unwrap_or_default() }))
+        let banner = section.banner.unwrap_or_default();
+        if banner.len() > MAX_BANNER {
+            let at = table.first_place("banner", None).unwrap_or_else(|| table.span());
+            return Err((at, format!("a banner is at most {MAX_BANNER} bytes")));
+        }
+        Ok(Box::new(Config { banner }))
     }
 }
 
@@ -81,10 +88,24 @@ pub struct Config {
     banner: String,
 }
 
+/// The longest `banner`.
+const MAX_BANNER: usize = 4096;
+/// The most connections the service holds at once: each costs the supervisor an
+/// fd. A connection beyond them is closed at once.
+const MAX_CONNECTIONS: usize = 64;
+/// The most connections taken per round, so that a flood of them cannot hold the
+/// supervisor in one.
+const ACCEPTS_PER_ROUND: usize = 16;
+/// The most bytes the service holds back for a client that does not read: it
+/// reads no more from that client until it has sent them.
+const MAX_UNSENT: usize = 64 * 1024;
+
 impl KindConfig for Config {
     fn mount(&self, mount: &mut Mount) -> Result<Box<dyn Stack>, SetupError> {
         let failed = |e: std::io::Error| SetupError(format!("echo stack {}: {e}", mount.name));
-        let name = format!("netvm-echo-{}-{}", std::process::id(), mount.name);
+        // A name nobody can guess or take first: without namespaces, other local
+        // users share the abstract namespace.
+        let name = format!("netvm-echo-{:016x}", random_u64().map_err(failed)?);
         let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).map_err(failed)?)
             .map_err(failed)?;
         listener.set_nonblocking(true).map_err(failed)?;
@@ -101,7 +122,55 @@ impl KindConfig for Config {
             address,
             registry,
             connections: HashMap::new(),
+            more_waiting: false,
         }))
+    }
+}
+
+/// Eight random bytes.
+fn random_u64() -> std::io::Result<u64> {
+    let mut bytes = [0u8; 8];
+    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
+    Ok(u64::from_ne_bytes(bytes))
+}
+
+/// The service's end of one connection, and what it still has to send there.
+struct Connection {
+    stream: UnixStream,
+    unsent: Vec<u8>,
+}
+
+impl Connection {
+    /// Sends what it can of `unsent`; `false` once the client is gone.
+    fn flush(&mut self) -> bool {
+        while !self.unsent.is_empty() {
+            match self.stream.write(&self.unsent) {
+                Ok(n) => drop(self.unsent.drain(..n)),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        true
+    }
+
+    /// Echoes what the client sent, as far as the client reads; `false` once it
+    /// is gone.
+    fn echo(&mut self) -> bool {
+        let mut buffer = [0u8; 16 * 1024];
+        while self.flush() {
+            if self.unsent.len() >= MAX_UNSENT {
+                return true; // back when the client has read some
+            }
+            match self.stream.read(&mut buffer) {
+                Ok(0) => return false,
+                Ok(n) => self.unsent.extend_from_slice(&buffer[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => return false,
+            }
+        }
+        false
     }
 }
 
@@ -115,44 +184,44 @@ pub struct EchoStack {
     address: Vec<u8>,
     registry: mio::Registry,
     /// The service's ends of the connections, by fd.
-    connections: HashMap<RawFd, UnixStream>,
+    connections: HashMap<RawFd, Connection>,
+    /// The last round left connections at the listener (which is edge-triggered:
+    /// no new event comes for them).
+    more_waiting: bool,
 }
 
 impl EchoStack {
-    /// Takes every connection waiting at the listener.
-    fn accept_all(&mut self) {
-        while let Ok((mut connection, _)) = self.listener.accept() {
-            let fd = connection.as_raw_fd();
-            let source = &mut SourceFd(&fd);
-            if connection.set_nonblocking(true).is_err()
-                || connection.write_all(self.banner.as_bytes()).is_err()
-                || self.registry.register(source, Token(fd as usize), Interest::READABLE).is_err()
-            {
+    /// Takes the connections waiting at the listener, a bounded number a round;
+    /// notes whether more may wait.
+    fn accept_some(&mut self) {
+        self.more_waiting = true;
+        for _ in 0..ACCEPTS_PER_ROUND {
+            let Ok((stream, _)) = self.listener.accept() else {
+                self.more_waiting = false;
+                return;
+            };
+            if self.connections.len() >= MAX_CONNECTIONS || stream.set_nonblocking(true).is_err() {
+                continue; // closed: the client reads the end of the stream
+            }
+            let fd = stream.as_raw_fd();
+            let interest = Interest::READABLE | Interest::WRITABLE;
+            if self.registry.register(&mut SourceFd(&fd), Token(fd as usize), interest).is_err() {
                 continue;
             }
-            self.connections.insert(fd, connection);
+            let mut connection = Connection { stream, unsent: self.banner.clone().into_bytes() };
+            if connection.flush() {
+                self.connections.insert(fd, connection);
+            }
         }
     }
 
-    /// Sends back what connection `fd` has for the service; drops it at its end.
-    fn echo(&mut self, fd: RawFd) {
+    /// Serves connection `fd`, which turned readable or writable; drops it at its end.
+    fn serve(&mut self, fd: RawFd) {
         let Some(connection) = self.connections.get_mut(&fd) else { return };
-        let mut buffer = [0u8; 16 * 1024];
-        let open = loop {
-            match connection.read(&mut buffer) {
-                Ok(0) => break false,
-                Ok(n) => {
-                    if connection.write_all(&buffer[..n]).is_err() {
-                        break false;
-                    }
-                }
-                Err(e) if e.kind() == ErrorKind::WouldBlock => break true,
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break false,
-            }
-        };
-        if !open && let Some(connection) = self.connections.remove(&fd) {
-            let _ = self.registry.deregister(&mut SourceFd(&connection.as_raw_fd()));
+        if !connection.echo()
+            && let Some(connection) = self.connections.remove(&fd)
+        {
+            let _ = self.registry.deregister(&mut SourceFd(&connection.stream.as_raw_fd()));
         }
     }
 
@@ -222,13 +291,13 @@ impl Stack for EchoStack {
     }
 
     fn service(&mut self, _network: &mut Network, _now: Instant, ready: &[RawFd]) -> Activity {
-        for &fd in ready {
-            if fd == self.listener.as_raw_fd() {
-                self.accept_all();
-            } else {
-                self.echo(fd);
-            }
+        let listener = self.listener.as_raw_fd();
+        if self.more_waiting || ready.contains(&listener) {
+            self.accept_some();
         }
-        Activity::default()
+        for &fd in ready.iter().filter(|&&fd| fd != listener) {
+            self.serve(fd);
+        }
+        Activity { busy: self.more_waiting, deadline: None }
     }
 }
