@@ -39,12 +39,8 @@ use nix::unistd::Pid;
 
 pub use arch::Registers;
 pub use memory::TraceeMemory;
-// Temporary, while src/modules/vunet/smoltcp/ (being rewritten concurrently) and a
-// few modules still name the vocabulary through the tracer: new code imports
-// `crate::syscall`.
-pub use crate::syscall;
-pub use crate::syscall::Syscall;
 
+use crate::syscall::Syscall;
 use notify::{Notification, Notifier, Reply};
 use setup::WindowSetup;
 use window::{Inputs, Room, Slot, Windows};
@@ -228,7 +224,7 @@ impl SyscallStop {
     }
 
     /// At entry: replace the call's number, keeping its arguments.
-    pub fn set_number(&mut self, number: i64) {
+    fn set_number(&mut self, number: i64) {
         self.assert_stopped("replacing a call");
         self.regs.set_syscall_number(number);
         self.dirty = true;
@@ -239,7 +235,7 @@ impl SyscallStop {
     /// The `syscall` instruction preserves the argument registers, and compiled code
     /// relies on that; so the tracer takes the call's exit stop and puts the
     /// thread's own values back (after [`Handler::syscall_exit`]).
-    pub fn set_arg(&mut self, index: usize, value: u64) {
+    fn set_arg(&mut self, index: usize, value: u64) {
         self.assert_stopped("rewriting arguments");
         self.original_args.get_or_insert(self.regs.syscall_args());
         self.regs.set_syscall_arg(index, value);

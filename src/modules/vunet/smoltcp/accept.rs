@@ -18,7 +18,7 @@ use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::{encode, write_out};
 use crate::tracer::SyscallStop;
-use crate::tracer::syscall::Accept;
+use crate::syscall::Accept;
 
 impl SmoltcpStack {
     /// `accept` on listener `id`: the kernel accepts on the carrier; the exit

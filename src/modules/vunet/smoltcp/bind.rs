@@ -20,8 +20,9 @@ use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::read_in;
-use crate::tracer::syscall::{AddrIn, UserPtr};
-use crate::tracer::{Syscall, SyscallStop};
+use crate::syscall::{AddrIn, UserPtr};
+use crate::syscall::Syscall;
+use crate::tracer::SyscallStop;
 
 impl SmoltcpStack {
     /// `bind` of socket `id`, with Linux's checks; the carrier is bound by

@@ -23,8 +23,9 @@ use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::read_in;
-use crate::tracer::syscall::{AddrIn, Shutdown, UserPtr};
-use crate::tracer::{Syscall, SyscallStop};
+use crate::syscall::{AddrIn, Shutdown, UserPtr};
+use crate::syscall::Syscall;
+use crate::tracer::SyscallStop;
 
 impl SmoltcpStack {
     /// `connect` of socket `id`: reports what an earlier connect left, or

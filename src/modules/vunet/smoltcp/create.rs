@@ -16,8 +16,9 @@ use super::table::VSocket;
 use crate::modules::vunet::stack::is_fresh;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
-use crate::tracer::syscall::Socket;
-use crate::tracer::{Syscall, SyscallStop};
+use crate::syscall::Socket;
+use crate::syscall::Syscall;
+use crate::tracer::SyscallStop;
 
 impl SmoltcpStack {
     /// `socket()`: rewritten to create the carrier, whose fd the exit claims.

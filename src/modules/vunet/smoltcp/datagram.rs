@@ -20,8 +20,9 @@ use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::{encode, read_in, write_out};
-use crate::tracer::syscall::{Mmsg, Msg, Recvfrom, Sendto, UserPtr};
-use crate::tracer::{Syscall, SyscallStop, TraceeMemory};
+use crate::syscall::{Mmsg, Msg, Recvfrom, Sendto, UserPtr};
+use crate::syscall::Syscall;
+use crate::tracer::{SyscallStop, TraceeMemory};
 
 impl SmoltcpStack {
     /// Where a datagram to the address at `addr` goes, for the stopped `sendto`,

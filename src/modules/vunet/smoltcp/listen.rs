@@ -13,8 +13,9 @@ use super::stack::{Pending, SmoltcpStack};
 use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
-use crate::tracer::syscall::Listen;
-use crate::tracer::{Syscall, SyscallStop};
+use crate::syscall::Listen;
+use crate::syscall::Syscall;
+use crate::tracer::SyscallStop;
 
 /// The backlog every listening carrier gets (see [`SmoltcpStack::listen`]).
 const CARRIER_BACKLOG: i32 = 65535;

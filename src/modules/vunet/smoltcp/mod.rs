@@ -87,7 +87,8 @@ use super::status::StackStatus;
 use super::stack::{Activity, Claims, Stack};
 use crate::fdtable::SocketId;
 use crate::modules::Disposition;
-use crate::tracer::{Syscall, SyscallStop};
+use crate::syscall::Syscall;
+use crate::tracer::SyscallStop;
 pub use kind::KIND;
 pub use stack::SmoltcpStack;
 

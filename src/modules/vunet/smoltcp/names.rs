@@ -13,7 +13,7 @@ use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::modules::vunet::sockaddr::{encode, write_out};
 use crate::tracer::SyscallStop;
-use crate::tracer::syscall::AddrOut;
+use crate::syscall::AddrOut;
 
 impl SmoltcpStack {
     /// `getsockname` (or `getpeername`, with `peer`) of socket `id`: the virtual

@@ -11,7 +11,7 @@ use super::stack::SmoltcpStack;
 use super::table::ConnectState;
 use crate::fdtable::SocketId;
 use crate::modules::Disposition;
-use crate::tracer::syscall::{Getsockopt, Ioctl, Setsockopt};
+use crate::syscall::{Getsockopt, Ioctl, Setsockopt};
 use crate::tracer::{SyscallStop, TraceeMemory};
 
 /// Linux's `TCP_*` state number for a socket: listening, connected, and which
