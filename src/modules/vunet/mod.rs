@@ -398,8 +398,10 @@ impl Module for Vunet {
                 let disposition = Disposition::of(self.kernel_call(stop, socket));
                 return Answer { by: self.kernel.clone(), disposition };
             }
-            Route::Create(stack) => (stack, self.stacks[stack].create(stop)),
-            Route::Socket(stack, socket) => (stack, self.stacks[stack].on_socket(socket, stop)),
+            Route::Create(stack) => (stack, Disposition::of(self.stacks[stack].create(stop))),
+            Route::Socket(stack, socket) => {
+                (stack, Disposition::of(self.stacks[stack].on_socket(socket, stop)))
+            }
         };
         if disposition == Disposition::KernelThenFinish {
             self.in_flight.insert(stop.tid, stack);

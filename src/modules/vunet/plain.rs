@@ -5,7 +5,7 @@
 use std::rc::Rc;
 
 use crate::config::{Fault, Table};
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::tracer::SyscallStop;
 
 use super::kind::{KindConfig, Mount, StackKind};
@@ -75,7 +75,7 @@ impl Stack for PlainStack {
         self.kind
     }
 
-    fn create(&mut self, _stop: &mut SyscallStop) -> Disposition {
-        self.create
+    fn create(&mut self, _stop: &mut SyscallStop) -> Handled {
+        Ok(self.create)
     }
 }

@@ -15,7 +15,7 @@ use nix::unistd::Pid;
 use super::network::Network;
 use super::status;
 use crate::fdtable::{FdTable, FdTarget, SocketId};
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::tracer::SyscallStop;
 
 /// An index into the session's mounted stacks.
@@ -33,12 +33,12 @@ pub trait Stack {
     fn kind(&self) -> &'static str;
     /// `socket` or `socketpair` by a process on this stack (`AF_UNIX` never comes
     /// here: it is not trapped).
-    fn create(&mut self, stop: &mut SyscallStop) -> Disposition;
+    fn create(&mut self, stop: &mut SyscallStop) -> Handled;
     /// A call on `socket`, one of this stack's own. Stacks that own none (they
     /// leave every socket to the kernel) keep the default.
-    fn on_socket(&mut self, socket: SocketId, stop: &mut SyscallStop) -> Disposition {
+    fn on_socket(&mut self, socket: SocketId, stop: &mut SyscallStop) -> Handled {
         let _ = (socket, stop);
-        Disposition::Kernel
+        Ok(Disposition::Kernel)
     }
     /// Completes a call answered with [`Disposition::KernelThenFinish`]; sockets the
     /// call created are claimed through `claims`.

@@ -260,15 +260,15 @@ impl Stack for EchoStack {
         KIND.name()
     }
 
-    fn create(&mut self, stop: &mut SyscallStop) -> Disposition {
-        Disposition::of(match stop.call() {
+    fn create(&mut self, stop: &mut SyscallStop) -> Handled {
+        match stop.call() {
             Syscall::Socket(socket) => self.create_socket(stop, socket),
             _ => Err(Errno::EOPNOTSUPP),
-        })
+        }
     }
 
-    fn on_socket(&mut self, _socket: SocketId, stop: &mut SyscallStop) -> Disposition {
-        Disposition::of(match stop.call() {
+    fn on_socket(&mut self, _socket: SocketId, stop: &mut SyscallStop) -> Handled {
+        match stop.call() {
             Syscall::Connect(call) => self.connect(stop, call),
             // A program's own name or listener, or the kernel's interfaces, would
             // reach past the toy: not served.
@@ -277,7 +277,7 @@ impl Stack for EchoStack {
             }
             // Sends and receives on a connected stream ignore any address.
             _ => Ok(Disposition::Kernel),
-        })
+        }
     }
 
     fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {

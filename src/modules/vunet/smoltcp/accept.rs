@@ -14,7 +14,7 @@ use super::ports::Proto;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::VSocket;
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::Handled;
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::{encode, write_out};
 use crate::tracer::SyscallStop;
@@ -28,7 +28,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Accept,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let socket = &self.table[id];
         if socket.proto != Proto::Tcp {
             return Err(Errno::EOPNOTSUPP);

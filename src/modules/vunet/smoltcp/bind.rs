@@ -17,7 +17,7 @@ use super::proc::can_bind_service;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::BindLocks;
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::read_in;
 use crate::syscall::{AddrIn, UserPtr};
@@ -32,7 +32,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: AddrIn,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let socket = &self.table[id];
         let addr = inet_addr(&read_in(&stop.memory(), c.addr, c.addrlen)?, socket.family, true)?;
         if socket.proto == Proto::Raw {
@@ -81,7 +81,7 @@ impl SmoltcpStack {
         id: SocketId,
         local: SocketAddr,
         then: Option<Syscall>,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let proto = self.table.get(id).ok_or(Errno::EBADF)?.proto;
         let name = self.carriers.fresh();
         let port = self

@@ -20,7 +20,7 @@ use super::proc::is_nonblocking;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::ConnectState;
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::read_in;
 use crate::syscall::{AddrIn, Shutdown, UserPtr};
@@ -35,7 +35,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: AddrIn,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let bytes = read_in(&stop.memory(), c.addr, c.addrlen)?;
         if bytes.len() < 2 {
             return Err(Errno::EINVAL);
@@ -121,7 +121,7 @@ impl SmoltcpStack {
         id: SocketId,
         c: AddrIn,
         to: SocketAddr,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let source = self.host.source_for(to.ip());
         let proto = self.table[id].proto;
         let receiver = match (self.live_receiver(proto, to), proto) {
@@ -152,7 +152,7 @@ impl SmoltcpStack {
         id: SocketId,
         c: AddrIn,
         to: SocketAddr,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let ip = to.ip().to_canonical();
         let route = match self.net.as_ref().and_then(|n| n.route(ip)) {
             _ if self.host.is_local(ip) => Route { iface: 0, source: self.host.source_for(ip) },
@@ -223,7 +223,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: AddrIn,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         if !is_nonblocking(stop.tid, c.fd) {
             return Err(Errno::ECONNREFUSED);
         }
@@ -240,7 +240,7 @@ impl SmoltcpStack {
         stop: &SyscallStop,
         id: SocketId,
         c: Shutdown,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let socket = &mut self.table[id];
         if c.how != libc::SHUT_WR && socket.listening {
             self.stop_listening(stop, c.fd, id);

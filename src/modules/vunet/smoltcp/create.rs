@@ -14,7 +14,7 @@ use super::proc::{CAP_NET_RAW, has_capability};
 use super::stack::{Pending, SmoltcpStack};
 use super::table::VSocket;
 use crate::modules::vunet::stack::is_fresh;
-use crate::modules::Disposition;
+use crate::modules::Handled;
 use crate::modules::vunet::Claims;
 use crate::syscall::Socket;
 use crate::syscall::Syscall;
@@ -22,7 +22,7 @@ use crate::tracer::SyscallStop;
 
 impl SmoltcpStack {
     /// `socket()`: rewritten to create the carrier, whose fd the exit claims.
-    pub(super) fn socket(&mut self, stop: &mut SyscallStop) -> Result<Disposition, Errno> {
+    pub(super) fn socket(&mut self, stop: &mut SyscallStop) -> Handled {
         let c = match stop.call() {
             Syscall::Socket(c) => c,
             Syscall::Socketpair(c) => {

@@ -17,7 +17,7 @@ use super::ports::Proto;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::VSocket;
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::{encode, read_in, write_out};
 use crate::syscall::{Mmsg, Msg, Recvfrom, Sendto, UserPtr};
@@ -103,7 +103,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Sendto,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         // Without an address, to the connected peer.
         let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
         if self.table[id].proto == Proto::Tcp {
@@ -155,7 +155,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Msg,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let memory = stop.memory();
         let socket = &self.table[id];
         let Some((header, patch)) = MsgNamePatch::read(&memory, c.msg.0)? else {
@@ -202,7 +202,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Msg,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         if c.flags & libc::MSG_ERRQUEUE != 0 && self.table[id].proto != Proto::Tcp {
             return self.recv_error(stop, id, c.msg.0);
         }
@@ -235,7 +235,7 @@ impl SmoltcpStack {
         patch: MsgNamePatch,
         name: ShadowName,
         pending: impl FnOnce(MsgNamePatch, Option<u64>) -> Option<Box<dyn Pending>>,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let header = size_of::<libc::msghdr>();
         // A send: the kernel only reads the header and the name, so both are
         // sealed, out of reach of the program's other threads. A receive writes
@@ -272,7 +272,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Mmsg,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let memory = stop.memory();
         let stream = self.table[id].proto == Proto::Tcp;
         // Bind first (the call then runs again): never in the middle of a batch.
@@ -335,7 +335,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Mmsg,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let memory = stop.memory();
         let stream = self.table[id].proto == Proto::Tcp;
         let batch = c.vlen.min(UIO_MAXIOV) as usize;
@@ -446,7 +446,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Recvfrom,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         if self.table[id].proto == Proto::Tcp {
             stop.rewrite(Syscall::Recvfrom(Recvfrom {
                 addr: UserPtr(0),

@@ -24,7 +24,7 @@ use super::private::PrivateEnd;
 use super::stack::SmoltcpStack;
 use super::table::VSocket;
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::sockaddr::encode;
 use crate::tracer::SyscallStop;
 
@@ -115,7 +115,7 @@ impl SmoltcpStack {
         stop: &SyscallStop,
         id: SocketId,
         msg: u64,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let socket = self.table.get_mut(id).ok_or(Errno::EBADF)?;
         let error = socket.errors.pop_front().ok_or(Errno::EAGAIN)?;
         if socket.errors.is_empty() {

@@ -11,7 +11,7 @@ use super::carrier::poll_now;
 use super::ports::Proto;
 use super::stack::{Pending, SmoltcpStack};
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::Claims;
 use crate::syscall::Listen;
 use crate::syscall::Syscall;
@@ -28,7 +28,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Listen,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let socket = &self.table[id];
         if socket.proto != Proto::Tcp {
             return Err(Errno::EOPNOTSUPP);

@@ -79,14 +79,13 @@ use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
-use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use super::network::Network;
 use super::status::StackStatus;
 use super::stack::{Activity, Claims, Stack};
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::syscall::Syscall;
 use crate::tracer::SyscallStop;
 pub use kind::KIND;
@@ -101,15 +100,15 @@ impl Stack for SmoltcpStack {
         Self::KIND
     }
 
-    fn create(&mut self, stop: &mut SyscallStop) -> Disposition {
-        answer(self.socket(stop))
+    fn create(&mut self, stop: &mut SyscallStop) -> Handled {
+        self.socket(stop)
     }
 
-    fn on_socket(&mut self, id: SocketId, stop: &mut SyscallStop) -> Disposition {
+    fn on_socket(&mut self, id: SocketId, stop: &mut SyscallStop) -> Handled {
         if !self.table.contains(id) {
-            return Disposition::Kernel;
+            return Ok(Disposition::Kernel);
         }
-        answer(on_call(self, id, stop))
+        on_call(self, id, stop)
     }
 
     fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
@@ -153,7 +152,7 @@ fn on_call(
     stack: &mut SmoltcpStack,
     id: SocketId,
     stop: &mut SyscallStop,
-) -> Result<Disposition, Errno> {
+) -> Handled {
     match stop.call() {
         Syscall::Bind(c) => stack.bind(stop, id, c),
         Syscall::Listen(c) => stack.listen(stop, id, c),
@@ -173,9 +172,4 @@ fn on_call(
         Syscall::Recvmmsg(c) => stack.recvmmsg(stop, id, c),
         _ => Ok(Disposition::Kernel),
     }
-}
-
-/// A handler's answer as the tracer takes it: an error is the call's result.
-fn answer(handled: Result<Disposition, Errno>) -> Disposition {
-    handled.unwrap_or_else(|e| Disposition::Return(-(e as i64)))
 }

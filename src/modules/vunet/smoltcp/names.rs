@@ -10,7 +10,7 @@ use super::ports::Proto;
 use super::stack::SmoltcpStack;
 use super::table::VSocket;
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::sockaddr::{encode, write_out};
 use crate::tracer::SyscallStop;
 use crate::syscall::AddrOut;
@@ -24,7 +24,7 @@ impl SmoltcpStack {
         id: SocketId,
         c: AddrOut,
         peer: bool,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let socket = &self.table[id];
         let addr = if peer {
             // Linux reports a peer only with a port: a connected ping or raw

@@ -10,7 +10,7 @@ use super::sockopt::{self, Keeper};
 use super::stack::SmoltcpStack;
 use super::table::ConnectState;
 use crate::fdtable::SocketId;
-use crate::modules::Disposition;
+use crate::modules::{Disposition, Handled};
 use crate::syscall::{Getsockopt, Ioctl, Setsockopt};
 use crate::tracer::{SyscallStop, TraceeMemory};
 
@@ -57,7 +57,7 @@ impl SmoltcpStack {
         stop: &mut SyscallStop,
         id: SocketId,
         c: Getsockopt,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let so_error = (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_ERROR);
         if so_error {
             // What the program sent before asking may have been refused already.
@@ -159,7 +159,7 @@ impl SmoltcpStack {
         stop: &SyscallStop,
         id: SocketId,
         c: Ioctl,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         if ![libc::TIOCOUTQ as u32, SIOCOUTQNSD].contains(&c.request) {
             return Ok(Disposition::Kernel);
         }
@@ -176,7 +176,7 @@ impl SmoltcpStack {
         stop: &SyscallStop,
         id: SocketId,
         c: Setsockopt,
-    ) -> Result<Disposition, Errno> {
+    ) -> Handled {
         let hop_limit =
             [(libc::IPPROTO_IP, libc::IP_TTL), (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)];
         if hop_limit.contains(&(c.level, c.optname)) {
