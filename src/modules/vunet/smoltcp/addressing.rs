@@ -5,7 +5,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use nix::errno::Errno;
 
-use super::net::{InterfacePlan, RoutePlan};
+use super::net::InterfacePlan;
+use crate::modules::vunet::config::RouteSpec;
 
 /// A stack's addresses (loopback is implied), with the interfaces and routes
 /// they were configured as.
@@ -15,7 +16,7 @@ pub(super) struct Addressing {
     addresses: Vec<IpAddr>,
     /// The configured interfaces and routes, for `netvm status`.
     interfaces: Vec<InterfacePlan>,
-    routes: Vec<RoutePlan>,
+    routes: Vec<RouteSpec>,
 }
 
 impl Addressing {
@@ -25,9 +26,9 @@ impl Addressing {
     }
 
     /// A host with the addresses of `interfaces`, and `routes`.
-    pub(super) fn configured(interfaces: &[InterfacePlan], routes: &[RoutePlan]) -> Self {
+    pub(super) fn configured(interfaces: &[InterfacePlan], routes: &[RouteSpec]) -> Self {
         Self {
-            addresses: interfaces.iter().flat_map(|i| i.addresses.iter().map(|a| a.0)).collect(),
+            addresses: interfaces.iter().flat_map(|i| i.spec.addresses.iter().map(|a| a.ip)).collect(),
             interfaces: interfaces.to_vec(),
             routes: routes.to_vec(),
         }
@@ -44,7 +45,7 @@ impl Addressing {
     }
 
     /// The configured routes.
-    pub(super) fn routes(&self) -> &[RoutePlan] {
+    pub(super) fn routes(&self) -> &[RouteSpec] {
         &self.routes
     }
 
@@ -59,16 +60,13 @@ impl Addressing {
     /// (as Linux's local routing table lists them).
     pub(super) fn is_broadcast(&self, ip: IpAddr) -> bool {
         let IpAddr::V4(ip) = ip.to_canonical() else { return false };
-        let subnet_broadcast = |(address, prefix): &(IpAddr, u8)| match address {
-            IpAddr::V4(address) if *prefix < 31 => {
-                let host_bits = u32::MAX >> prefix;
-                u32::from(*address) | host_bits == u32::from(ip)
-            }
-            _ => false,
-        };
         ip.is_broadcast()
             || ip == Ipv4Addr::new(127, 255, 255, 255)
-            || self.interfaces.iter().flat_map(|i| &i.addresses).any(subnet_broadcast)
+            || self
+                .interfaces
+                .iter()
+                .flat_map(|i| &i.spec.addresses)
+                .any(|subnet| subnet.broadcast() == Some(ip))
     }
 
     /// Whether a socket may bind `ip`: a wildcard, one of the host's own addresses,

@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use super::stack::SmoltcpStack;
 use super::endpoint;
-use super::net::{InterfacePlan, RoutePlan};
+use super::net::InterfacePlan;
 use crate::config::{Fault, Table};
 use crate::modules::vunet::config::{HostSection, MAX_INTERFACES, NetworkConfig, StackConfig};
 use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
@@ -91,18 +91,9 @@ impl KindConfig for Config {
         let mut interfaces = Vec::new();
         for spec in StackConfig::resolve_network(&self.network, mount.index) {
             let link = mount.plug(&spec)?;
-            interfaces.push(InterfacePlan {
-                name: spec.name,
-                mac: spec.mac,
-                mtu: spec.mtu,
-                addresses: spec.addresses.iter().map(|c| (c.ip, c.prefix)).collect(),
-                link,
-            });
+            interfaces.push(InterfacePlan { spec, link });
         }
-        let routes: Vec<RoutePlan> = StackConfig::resolve_routes(&self.network)
-            .iter()
-            .map(|r| RoutePlan { to: (r.to.ip, r.to.prefix), via: r.via })
-            .collect();
+        let routes = StackConfig::resolve_routes(&self.network);
         let registry =
             mount.registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
         Ok(Box::new(SmoltcpStack::mount_networked(

@@ -40,6 +40,8 @@ use super::endpoint::EndpointName;
 use super::ports::Proto;
 use super::private::PrivateEnd;
 use crate::fdtable::SocketId;
+use crate::modules::vunet::cidr::Cidr;
+use crate::modules::vunet::config::{InterfaceSpec, RouteSpec};
 use crate::modules::vunet::earliest;
 use crate::modules::vunet::network::{LinkId, Network};
 
@@ -58,28 +60,13 @@ const DATAGRAM_BUFFER: usize = 256 * 1024;
 /// and Linux gives up resolving it after about 3 seconds.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// One interface of a stack, as configured.
+/// One interface of a stack, as configured, and where it was plugged in.
 #[derive(Clone, Debug)]
 pub struct InterfacePlan {
-    /// Its name (`eth0`).
-    pub name: String,
-    /// Its Ethernet address.
-    pub mac: [u8; 6],
-    /// Largest IP packet it sends.
-    pub mtu: usize,
-    /// Its addresses, each with its prefix length.
-    pub addresses: Vec<(IpAddr, u8)>,
+    /// The interface, as configured.
+    pub spec: InterfaceSpec,
     /// The link it is plugged into, if any, and the switch's name.
     pub link: Option<(LinkId, String)>,
-}
-
-/// One route of a stack: traffic to `to/prefix` goes through gateway `via`.
-#[derive(Clone, Copy, Debug)]
-pub struct RoutePlan {
-    /// The destination prefix (`0.0.0.0/0` or `::/0` for a default route).
-    pub to: (IpAddr, u8),
-    /// The gateway.
-    pub via: IpAddr,
 }
 
 /// Where traffic to a remote address leaves the stack.
@@ -160,7 +147,7 @@ struct Listening {
 /// A smoltcp stack's network side.
 pub(super) struct NetHost {
     ifaces: Vec<NetIface>,
-    routes: Vec<RoutePlan>,
+    routes: Vec<RouteSpec>,
     registry: Registry,
     pumps: Vec<Pump>,
     dials: Vec<Dial>,
@@ -271,22 +258,9 @@ fn smol_time(now: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(now.saturating_duration_since(epoch).as_micros() as i64)
 }
 
-fn contains(net: (IpAddr, u8), ip: IpAddr) -> bool {
-    match (net.0, ip) {
-        (IpAddr::V4(n), IpAddr::V4(i)) => {
-            let mask = u32::MAX.checked_shl(32 - u32::from(net.1)).unwrap_or(0);
-            u32::from(n) & mask == u32::from(i) & mask
-        }
-        (IpAddr::V6(n), IpAddr::V6(i)) => {
-            let mask = u128::MAX.checked_shl(128 - u32::from(net.1)).unwrap_or(0);
-            u128::from(n) & mask == u128::from(i) & mask
-        }
-        _ => false,
-    }
-}
-
-fn cidr((ip, prefix): (IpAddr, u8)) -> IpCidr {
-    IpCidr::new(IpAddress::from(ip), prefix)
+/// `cidr` as smoltcp writes it.
+fn smol_cidr(cidr: Cidr) -> IpCidr {
+    IpCidr::new(IpAddress::from(cidr.ip), cidr.prefix)
 }
 
 fn new_tcp() -> tcp::Socket<'static> {
@@ -339,7 +313,7 @@ impl NetHost {
     /// of its own addresses come from there).
     pub(super) fn new(
         interfaces: &[InterfacePlan],
-        routes: &[RoutePlan],
+        routes: &[RouteSpec],
         network: &mut Network,
         registry: Registry,
         seed: u64,
@@ -348,21 +322,22 @@ impl NetHost {
         let mut ifaces = Vec::new();
         for plan in interfaces {
             let Some((link, _)) = plan.link.clone() else { continue };
-            let mut device = LinkDevice { network, link, mtu: plan.mtu, now, moved: 0 };
-            let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(plan.mac)));
+            let spec = &plan.spec;
+            let mut device = LinkDevice { network, link, mtu: spec.mtu, now, moved: 0 };
+            let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(spec.mac)));
             config.random_seed = seed ^ ifaces.len() as u64;
             let mut iface = Interface::new(config, &mut device, smol_time(now));
             iface.update_ip_addrs(|addrs| {
-                for &a in &plan.addresses {
-                    let _ = addrs.push(cidr(a));
+                for &a in &spec.addresses {
+                    let _ = addrs.push(smol_cidr(a));
                 }
             });
             for route in routes {
-                if plan.addresses.iter().any(|&a| contains(a, route.via)) {
+                if spec.addresses.iter().any(|a| a.contains(route.via)) {
                     let via = IpAddress::from(route.via);
                     iface.routes_mut().update(|table| {
                         let _ = table.push(smoltcp::iface::Route {
-                            cidr: cidr(route.to),
+                            cidr: smol_cidr(route.to),
                             via_router: via,
                             preferred_until: None,
                             expires_at: None,
@@ -418,22 +393,23 @@ impl NetHost {
     pub(super) fn route(&self, to: IpAddr) -> Option<Route> {
         let on_link = |ip: IpAddr| {
             self.ifaces.iter().enumerate().find_map(|(i, f)| {
-                let a = f.plan.addresses.iter().find(|&&a| contains(a, ip))?;
-                Some(Route { iface: i, source: a.0 })
+                let a = f.plan.spec.addresses.iter().find(|a| a.contains(ip))?;
+                Some(Route { iface: i, source: a.ip })
             })
         };
         if let Some(route) = on_link(to) {
             return Some(route);
         }
-        let best = self.routes.iter().filter(|r| contains(r.to, to)).max_by_key(|r| r.to.1)?;
+        let best = self.routes.iter().filter(|r| r.to.contains(to)).max_by_key(|r| r.to.prefix)?;
         let gateway = on_link(best.via)?;
         // The source is the interface's address of the destination's family.
         let source = self.ifaces[gateway.iface]
             .plan
+            .spec
             .addresses
             .iter()
-            .find(|a| a.0.is_ipv4() == to.is_ipv4())
-            .map_or(gateway.source, |a| a.0);
+            .find(|a| a.ip.is_ipv4() == to.is_ipv4())
+            .map_or(gateway.source, |a| a.ip);
         Some(Route { iface: gateway.iface, source })
     }
 
@@ -530,7 +506,7 @@ impl NetHost {
     fn listen_on(&mut self, iface: usize, addr: Option<IpAddr>, port: u16) -> Option<SocketHandle> {
         let f = &mut self.ifaces[iface];
         if let Some(addr) = addr
-            && !f.plan.addresses.iter().any(|a| a.0 == addr)
+            && !f.plan.spec.addresses.iter().any(|a| a.ip == addr)
         {
             return None;
         }
@@ -704,7 +680,8 @@ impl NetHost {
     pub(super) fn poll(&mut self, network: &mut Network, now: Instant) -> (bool, Option<Instant>) {
         let (mut busy, mut deadline) = (false, None);
         for f in &mut self.ifaces {
-            let mut device = LinkDevice { network, link: f.link, mtu: f.plan.mtu, now, moved: 0 };
+            let mtu = f.plan.spec.mtu;
+            let mut device = LinkDevice { network, link: f.link, mtu, now, moved: 0 };
             let changed = f.iface.poll(smol_time(now), &mut device, &mut f.sockets);
             busy |= device.moved > 0 || changed == smoltcp::iface::PollResult::SocketStateChanged;
             let delay = f.iface.poll_delay(smol_time(now), &f.sockets);
@@ -954,17 +931,16 @@ impl NetHost {
 mod tests {
     use super::*;
 
-    #[test]
-    fn prefixes_contain_what_their_bits_say() {
-        let net = |s: &str, p| (s.parse::<IpAddr>().unwrap(), p);
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert!(contains(net("10.0.0.2", 24), ip("10.0.0.200")));
-        assert!(!contains(net("10.0.0.2", 24), ip("10.0.1.2")));
-        assert!(contains(net("0.0.0.0", 0), ip("192.0.2.1")));
-        assert!(!contains(net("0.0.0.0", 0), ip("::1")), "families never mix");
-        assert!(contains(net("fd00::2", 64), ip("fd00::ffff")));
-        assert!(contains(net("::", 0), ip("fd01::2")));
-        assert!(!contains(net("fd00::2", 64), ip("fd01::2")));
+    /// An interface `eth0` with `addresses`.
+    fn interface(addresses: &[&str]) -> InterfaceSpec {
+        InterfaceSpec {
+            name: "eth0".into(),
+            switch: None,
+            mac: [2, 0, 0, 0, 0, 2],
+            mtu: 1500,
+            addresses: addresses.iter().map(|a| Cidr::parse(a).unwrap()).collect(),
+            capture: None,
+        }
     }
 
     #[test]
@@ -973,16 +949,11 @@ mod tests {
         let switch = network.add_switch("sw0");
         let link = network.attach(switch, "s/eth0", None).unwrap();
         let plan = InterfacePlan {
-            name: "eth0".into(),
-            mac: [2, 0, 0, 0, 0, 2],
-            mtu: 1500,
-            addresses: vec![("10.0.0.2".parse().unwrap(), 24), ("fd00::2".parse().unwrap(), 64)],
+            spec: interface(&["10.0.0.2/24", "fd00::2/64"]),
             link: Some((link, "sw0".into())),
         };
-        let routes = [
-            RoutePlan { to: ("0.0.0.0".parse().unwrap(), 0), via: "10.0.0.1".parse().unwrap() },
-            RoutePlan { to: ("10.9.0.0".parse().unwrap(), 16), via: "10.0.0.9".parse().unwrap() },
-        ];
+        let route = |to, via: &str| RouteSpec { to: Cidr::parse(to).unwrap(), via: via.parse().unwrap() };
+        let routes = [route("0.0.0.0/0", "10.0.0.1"), route("10.9.0.0/16", "10.0.0.9")];
         let poll = mio::Poll::new().unwrap();
         let registry = poll.registry().try_clone().unwrap();
         let host = NetHost::new(&[plan], &routes, &mut network, registry, 1);
@@ -998,13 +969,7 @@ mod tests {
     #[test]
     fn a_stack_without_a_plugged_interface_reaches_no_other_host() {
         let mut network = Network::new(None);
-        let plan = InterfacePlan {
-            name: "eth0".into(),
-            mac: [2, 0, 0, 0, 0, 2],
-            mtu: 1500,
-            addresses: vec![("10.0.0.2".parse().unwrap(), 24)],
-            link: None,
-        };
+        let plan = InterfacePlan { spec: interface(&["10.0.0.2/24"]), link: None };
         let poll = mio::Poll::new().unwrap();
         let registry = poll.registry().try_clone().unwrap();
         let host = NetHost::new(&[plan], &[], &mut network, registry, 1);

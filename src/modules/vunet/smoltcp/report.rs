@@ -29,20 +29,21 @@ impl SmoltcpStack {
         }
         for plan in self.host.interfaces() {
             let counters = plan.link.as_ref().map(|(link, _)| network.counters(*link));
-            let mac = plan.mac.map(|b| format!("{b:02x}")).join(":");
+            let spec = &plan.spec;
+            let mac = spec.mac.map(|b| format!("{b:02x}")).join(":");
             status.interfaces.push(InterfaceStatus {
-                name: plan.name.clone(),
+                name: spec.name.clone(),
                 mac: Some(mac),
-                mtu: Some(plan.mtu),
+                mtu: Some(spec.mtu),
                 switch: plan.link.as_ref().map(|(_, switch)| switch.clone()),
-                addresses: plan.addresses.iter().map(|(ip, p)| format!("{ip}/{p}")).collect(),
+                addresses: spec.addresses.iter().map(ToString::to_string).collect(),
                 counters,
             });
         }
         for route in self.host.routes() {
-            let to = match route.to {
-                (_, 0) => "default".to_string(),
-                (ip, prefix) => format!("{ip}/{prefix}"),
+            let to = match route.to.prefix {
+                0 => "default".to_string(),
+                _ => route.to.to_string(),
             };
             status.routes.push(RouteStatus {
                 to,

@@ -19,7 +19,8 @@ use nix::unistd::Pid;
 use super::addressing::Addressing;
 use super::carrier::Carriers;
 use super::endpoint::EndpointName;
-use super::net::{InterfacePlan, NetHost, RoutePlan};
+use super::net::{InterfacePlan, NetHost};
+use crate::modules::vunet::config::RouteSpec;
 use super::ports::Proto;
 use super::table::SocketTable;
 use crate::fdtable::SocketId;
@@ -93,7 +94,7 @@ impl SmoltcpStack {
         index: usize,
         session: [u8; 4],
         interfaces: &[InterfacePlan],
-        routes: &[RoutePlan],
+        routes: &[RouteSpec],
         network: &mut Network,
         registry: mio::Registry,
     ) -> Self {
