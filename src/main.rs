@@ -235,7 +235,7 @@ fn run(args: RunArgs) -> Outcome {
     Ok(status as u8)
 }
 
-/// Makes buffers of 128 KiB and more (smoltcp's socket buffers) pages of their own,
+/// Makes buffers of 128 KiB and more (stacks' socket buffers) pages of their own,
 /// given back when freed. glibc raises that threshold after the first such free,
 /// from when on freed buffers stay in the heap, and a session's memory only grows
 /// as sockets come and go.
