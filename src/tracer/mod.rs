@@ -257,6 +257,11 @@ impl SyscallStop {
         self.regs.return_value()
     }
 
+    /// At exit: the descriptor the call returned, if it succeeded.
+    pub fn returned_fd(&self) -> Option<i32> {
+        i32::try_from(self.result()).ok().filter(|&fd| fd >= 0)
+    }
+
     /// At exit: change what the tracee sees returned.
     pub fn set_result(&mut self, result: i64) {
         self.regs.set_return_value(result);

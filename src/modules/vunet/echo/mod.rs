@@ -281,7 +281,7 @@ impl Stack for EchoStack {
     }
 
     fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
-        if let Ok(fd) = i32::try_from(stop.result()) {
+        if let Some(fd) = stop.returned_fd() {
             claims.claim_new(stop, fd, |copy| is_fresh(copy, nix::sys::socket::SockType::Stream));
         }
     }

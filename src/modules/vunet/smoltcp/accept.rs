@@ -111,10 +111,7 @@ impl Pending for PendingAccept {
         stop: &mut SyscallStop,
         claims: &mut Claims,
     ) {
-        if stop.result() < 0 {
-            return;
-        }
-        let fd = stop.result() as i32;
+        let Some(fd) = stop.returned_fd() else { return };
         let Some(listening) = stack.table.get(self.listener) else { return };
         // An accepted AF_UNIX socket bears its listener's name.
         let listener_name = listening.name;

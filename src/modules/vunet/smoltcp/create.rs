@@ -59,10 +59,7 @@ impl Pending for PendingSocket {
         stop: &mut SyscallStop,
         claims: &mut Claims,
     ) {
-        if stop.result() < 0 {
-            return;
-        }
-        let fd = stop.result() as i32;
+        let Some(fd) = stop.returned_fd() else { return };
         let carrier = self.proto.carrier();
         let Some((id, copy)) = claims.claim_new(stop, fd, |copy| is_fresh(copy, carrier)) else {
             return;
