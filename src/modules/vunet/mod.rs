@@ -15,6 +15,7 @@
 pub mod cidr;
 pub mod config;
 pub mod control;
+pub mod inside;
 pub mod kind;
 mod mount;
 pub mod network;
