@@ -45,9 +45,10 @@ use crate::tracer::{SyscallStop, TraceeMemory};
 
 use config::VunetConfig;
 use control::{ControlSocket, Reply, Request};
+use inside::socket::NetlinkSockets;
 use mount::{mount_all, mount_unconfigured};
 use network::Network;
-pub use stack::{Activity, Claims, SetupError, Stack, StackId, earliest};
+pub use stack::{Activity, Claims, Owner, SetupError, Stack, StackId, earliest};
 
 impl From<UnknownStack> for SetupError {
     fn from(e: UnknownStack) -> Self {
@@ -61,6 +62,11 @@ enum Route {
     Create(StackId),
     /// A call on a virtual socket, to the stack that owns it.
     Socket(StackId, SocketId),
+    /// A call on a program's netlink socket, to vunet's netlink service (from
+    /// what the stack shows of itself).
+    Netlink(StackId, SocketId),
+    /// `socket(AF_NETLINK)` on a stack that shows its inside.
+    NewNetlink(StackId, crate::syscall::Socket),
     /// A call on anything else, for the kernel: the socket's identity if it is one.
     Kernel(Option<SocketId>),
 }
@@ -72,7 +78,7 @@ pub struct Vunet {
     /// The stack of every traced process.
     processes: HashMap<Pid, StackId>,
     /// Virtual sockets and the stack that owns each.
-    sockets: FdTable<StackId>,
+    sockets: FdTable<Owner>,
     /// Who answers calls left to the kernel.
     kernel: Rc<str>,
     /// The stack of each thread whose call's exit a stack asked for.
@@ -98,6 +104,8 @@ pub struct Vunet {
     /// Threads whose `sendmmsg` on a socket no stack owns runs as the `sendmsg`
     /// of its first message, with the program's array.
     native_mmsg: HashMap<Pid, u64>,
+    /// The programs' netlink sockets, answered from what their stacks show.
+    netlink: NetlinkSockets,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -162,7 +170,10 @@ impl Vunet {
                 }
             },
         };
+        let registry =
+            poll.registry().try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
         Ok(Self {
+            netlink: NetlinkSockets::new(registry),
             network,
             poll,
             control: None,
@@ -229,6 +240,12 @@ impl Vunet {
     /// Where a call goes (see the module docs).
     fn route(&mut self, stop: &SyscallStop) -> Route {
         match stop.call() {
+            Syscall::Socket(c)
+                if c.domain == libc::AF_NETLINK
+                    && self.stacks[self.stack_of(stop.process)].inside(&self.network).is_some() =>
+            {
+                Route::NewNetlink(self.stack_of(stop.process), c)
+            }
             Syscall::Socket(_) | Syscall::Socketpair(_) => {
                 Route::Create(self.stack_of(stop.process))
             }
@@ -236,7 +253,8 @@ impl Vunet {
                 let Some(fd) = call.fd() else { return Route::Kernel(None) };
                 match self.sockets.resolve(stop.tid, fd) {
                     Ok(FdTarget::Socket(socket)) => match self.sockets.get(socket) {
-                        Some(&stack) => Route::Socket(stack, socket),
+                        Some(&Owner::Stack(stack)) => Route::Socket(stack, socket),
+                        Some(&Owner::Netlink(stack)) => Route::Netlink(stack, socket),
                         None => Route::Kernel(Some(socket)),
                     },
                     _ => Route::Kernel(None),
@@ -403,6 +421,14 @@ impl Module for Vunet {
             Route::Socket(stack, socket) => {
                 (stack, Disposition::of(self.stacks[stack].on_socket(socket, stop)))
             }
+            Route::NewNetlink(stack, call) => {
+                let disposition = Disposition::of(self.netlink.create(stop, stack, call));
+                return Answer { by: self.stacks[stack].name().clone(), disposition };
+            }
+            Route::Netlink(stack, socket) => {
+                let disposition = Disposition::of(self.netlink.on_socket(stop, socket));
+                return Answer { by: self.stacks[stack].name().clone(), disposition };
+            }
         };
         if disposition == Disposition::KernelThenFinish {
             self.in_flight.insert(stop.tid, stack);
@@ -414,10 +440,14 @@ impl Module for Vunet {
         if let Some(msgvec) = self.native_mmsg.remove(&stop.tid) {
             return outside::finish_first_message(stop, msgvec);
         }
+        if self.netlink.is_pending(stop.tid) {
+            self.netlink.finish(stop, &mut self.sockets);
+            return self.sweep_after_call();
+        }
         let Some(stack) = self.in_flight.remove(&stop.tid) else {
             return;
         };
-        let mut claims = Claims { table: &mut self.sockets, stack };
+        let mut claims = Claims { table: &mut self.sockets, owner: Owner::Stack(stack) };
         self.stacks[stack].finish(stop, &mut claims);
         self.sweep_after_call();
     }
@@ -461,6 +491,8 @@ impl Module for Vunet {
             self.control = Some(control);
         }
         let sweep = self.sweep_if_due(now);
+        let (stacks, network) = (&self.stacks, &self.network);
+        self.netlink.serve(&ready, |stack| stacks[stack].inside(network));
         earliest(self.run_network(now, &ready), sweep)
     }
 
@@ -472,6 +504,7 @@ impl Module for Vunet {
         self.sockets.forget_thread(tid);
         self.in_flight.remove(&tid);
         self.native_mmsg.remove(&tid);
+        self.netlink.thread_ended(tid);
         for stack in &mut self.stacks {
             stack.thread_ended(tid);
         }

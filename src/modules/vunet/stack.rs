@@ -12,6 +12,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
+use super::inside::Inside;
 use super::network::Network;
 use super::status;
 use crate::fdtable::{FdTable, FdTarget, SocketId};
@@ -20,6 +21,16 @@ use crate::tracer::SyscallStop;
 
 /// An index into the session's mounted stacks.
 pub type StackId = usize;
+
+/// Who answers the calls on a virtual socket.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Owner {
+    /// The stack that made it, through its kind.
+    Stack(StackId),
+    /// vunet's netlink service, from what that stack shows of itself (see
+    /// [`super::inside`]).
+    Netlink(StackId),
+}
 
 /// The most stacks one session mounts: a stack's index is one of 64 letters in the
 /// names kinds give their own objects (see [`Mount::index`](super::kind::Mount)).
@@ -74,6 +85,13 @@ pub trait Stack {
         let _ = (network, now, ready);
         Activity::default()
     }
+    /// What the stack shows of itself to programs that ask (`ip`, `getifaddrs`), if
+    /// it is a host on the network: then vunet serves their `NETLINK_ROUTE`
+    /// sockets from it (see [`super::inside`]).
+    fn inside(&self, network: &Network) -> Option<Inside> {
+        let _ = network;
+        None
+    }
     /// Fills in what `netvm status` shows of the stack beyond its name, kind and
     /// processes: interfaces, routes, sockets.
     fn status(&self, network: &Network, status: &mut status::StackStatus) {
@@ -118,8 +136,8 @@ pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 /// an `AF_UNIX` socket that no stack owns yet and that the stack recognizes as the
 /// one its call made ([`Claims::claim_new`]); anything else stays the kernel's.
 pub struct Claims<'a> {
-    pub(super) table: &'a mut FdTable<StackId>,
-    pub(super) stack: StackId,
+    pub(super) table: &'a mut FdTable<Owner>,
+    pub(super) owner: Owner,
 }
 
 impl Claims<'_> {
@@ -137,7 +155,7 @@ impl Claims<'_> {
         };
         let copy = stop.copy_fd(fd).ok()?;
         self.may_claim(socket, &copy, made_here).then(|| {
-            self.table.insert(socket, self.stack);
+            self.table.insert(socket, self.owner);
             (socket, copy)
         })
     }
@@ -202,7 +220,7 @@ mod tests {
     #[test]
     fn only_what_the_call_made_is_claimed() {
         let mut table = FdTable::new();
-        let claims = Claims { table: &mut table, stack: 0 };
+        let claims = Claims { table: &mut table, owner: Owner::Stack(0) };
         let fresh = |copy: &OwnedFd| is_fresh(copy, SockType::Stream);
         let stream = new_socket(AddressFamily::Unix, SockType::Stream);
         assert!(claims.may_claim(id(&stream), &stream, fresh));
@@ -218,8 +236,8 @@ mod tests {
         assert!(!claims.may_claim(id(&named), &stream, fresh), "renumbered since resolved");
 
         let mut table = FdTable::new();
-        table.insert(id(&stream), 1);
-        let claims = Claims { table: &mut table, stack: 0 };
+        table.insert(id(&stream), Owner::Stack(1));
+        let claims = Claims { table: &mut table, owner: Owner::Stack(0) };
         assert!(!claims.may_claim(id(&stream), &stream, fresh), "another stack's");
     }
 }

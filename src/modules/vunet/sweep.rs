@@ -70,6 +70,7 @@ impl Vunet {
         for stack in &mut self.stacks {
             stack.forget(&dead);
         }
+        self.netlink.forget(&dead);
         log::debug!("sweep: {} virtual sockets alive, {} closed", self.sockets.len(), dead.len());
     }
 }

@@ -1,1 +1,567 @@
 //! A program's `AF_NETLINK` socket on a stack: its carrier and its calls.
+//!
+//! As a virtual TCP or UDP socket, a netlink socket is a real kernel socket in the
+//! program: an `AF_UNIX` datagram socket (its *carrier*), connected to a datagram
+//! socket of the supervisor (its *server end*). What the program sends (`send`,
+//! `write`, or `sendto`/`sendmsg` to the kernel's address, which netvm strips)
+//! arrives at the server end; [`NetlinkSockets::serve`] answers it with
+//! [`rtnetlink::respond`](super::rtnetlink::respond) from the stack's
+//! [`Inside`](super::Inside), and the answers wait in the carrier for the
+//! program's `recv`, `read` or `poll`, which run in the kernel. netvm steps in only
+//! where netlink differs from `AF_UNIX`: the socket's own address (its port id and
+//! groups), the kernel's address reported by `recvmsg` and `recvfrom`, and the
+//! netlink options.
+//!
+//! Served: `NETLINK_ROUTE` requests that read (links, addresses, routes). Other
+//! netlink protocols are `EPROTONOSUPPORT`; `sendmmsg` and `recvmmsg` with
+//! addresses, and interface ioctls, are not served yet.
+
+use std::collections::{HashMap, VecDeque};
+use std::io::ErrorKind;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::linux::net::SocketAddrExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram};
+
+use mio::unix::SourceFd;
+use mio::{Interest, Registry, Token};
+use nix::errno::Errno;
+use nix::sys::socket::SockType;
+use nix::unistd::Pid;
+
+use super::Inside;
+use super::rtnetlink::respond;
+use crate::fdtable::{FdTable, SocketId};
+use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh};
+use crate::modules::{Disposition, Handled};
+use crate::syscall::{AddrIn, AddrOut, Getsockopt, Mmsg, Msg, Sendto, Setsockopt};
+use crate::syscall::{Socket, Syscall, UserPtr};
+use crate::tracer::{SyscallStop, TraceeMemory};
+
+/// `SOL_NETLINK`.
+const SOL_NETLINK: i32 = 270;
+/// `NETLINK_ADD_MEMBERSHIP` and `NETLINK_DROP_MEMBERSHIP`.
+const ADD_MEMBERSHIP: i32 = 1;
+const DROP_MEMBERSHIP: i32 = 2;
+/// `NETLINK_LIST_MEMBERSHIPS`.
+const LIST_MEMBERSHIPS: i32 = 9;
+/// The `SOL_NETLINK` options that are flags a socket keeps (`NETLINK_PKTINFO`,
+/// `BROADCAST_ERROR`, `NO_ENOBUFS`, `LISTEN_ALL_NSID`, `CAP_ACK`, `EXT_ACK`,
+/// `GET_STRICT_CHK`).
+const FLAG_OPTIONS: [i32; 7] = [3, 4, 5, 8, 10, 11, 12];
+/// `sizeof(struct sockaddr_nl)`.
+const SOCKADDR_NL_LEN: u32 = 12;
+/// The answers held for one socket whose program does not read them: beyond,
+/// netvm reads no more of its requests until it does.
+const MAX_HELD: usize = 64;
+
+/// The netlink sockets of a session's programs.
+pub struct NetlinkSockets {
+    sockets: HashMap<SocketId, NetlinkSocket>,
+    /// The socket behind each server end's fd.
+    by_server: HashMap<RawFd, SocketId>,
+    /// Calls in flight to their exit.
+    pending: HashMap<Pid, Pending>,
+    registry: Registry,
+    /// The prefix of the names of carriers and server ends, and the next number.
+    prefix: u64,
+    next_name: u64,
+}
+
+/// One program's netlink socket.
+struct NetlinkSocket {
+    stack: StackId,
+    /// `SOCK_RAW` or `SOCK_DGRAM`, as the program asked.
+    ty: i32,
+    /// The supervisor's end of the carrier.
+    server: UnixDatagram,
+    /// Its port id, once bound (0: not yet).
+    port: u32,
+    /// The multicast groups it joined (groups 1 to 32, as a mask).
+    groups: u32,
+    /// The `SOL_NETLINK` flags it set.
+    flags: HashMap<i32, bool>,
+    /// Answers the carrier had no room for yet.
+    held: VecDeque<Vec<u8>>,
+}
+
+/// What a call's exit needs.
+enum Pending {
+    /// `socket()` made the carrier of a netlink socket on `stack`.
+    Create { stack: StackId, ty: i32 },
+    /// A receive whose sender's address the program asked for.
+    Received(Receiver),
+}
+
+/// Where a receive's sender address goes.
+enum Receiver {
+    /// `recvfrom`'s `addr` and `addrlen`.
+    From { addr: UserPtr, addrlen: UserPtr },
+    /// `recvmsg`'s header.
+    Message { msg: u64 },
+}
+
+impl NetlinkSockets {
+    /// No sockets yet; server ends are watched through `registry`.
+    pub fn new(registry: Registry) -> Self {
+        Self {
+            sockets: HashMap::new(),
+            by_server: HashMap::new(),
+            pending: HashMap::new(),
+            registry,
+            prefix: random_u64(),
+            next_name: 0,
+        }
+    }
+
+    /// `socket(AF_NETLINK, ...)` by a process on `stack`, which shows its inside.
+    pub fn create(&mut self, stop: &mut SyscallStop, stack: StackId, call: Socket) -> Handled {
+        let flags = call.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
+        let ty = call.ty & !flags;
+        if ty != libc::SOCK_RAW && ty != libc::SOCK_DGRAM {
+            return Err(Errno::ESOCKTNOSUPPORT);
+        }
+        if call.protocol != libc::NETLINK_ROUTE {
+            return Err(Errno::EPROTONOSUPPORT);
+        }
+        stop.rewrite(Syscall::Socket(Socket {
+            domain: libc::AF_UNIX,
+            ty: libc::SOCK_DGRAM | flags,
+            protocol: 0,
+        }));
+        self.pending.insert(stop.tid, Pending::Create { stack, ty });
+        Ok(Disposition::KernelThenFinish)
+    }
+
+    /// Whether `socket` is a netlink socket of a program.
+    pub fn contains(&self, socket: SocketId) -> bool {
+        self.sockets.contains_key(&socket)
+    }
+
+    /// A call on netlink socket `id`.
+    pub fn on_socket(&mut self, stop: &mut SyscallStop, id: SocketId) -> Handled {
+        let memory = stop.memory();
+        match stop.call() {
+            Syscall::Bind(c) => self.bind(&memory, stop.process, id, c),
+            Syscall::Connect(c) => self.connect(&memory, stop.process, id, c),
+            Syscall::Getsockname(c) => {
+                let socket = self.socket(id)?;
+                write_address(&memory, c, socket.port, socket.groups)
+                    .map(|()| Disposition::Return(0))
+            }
+            Syscall::Getpeername(c) => {
+                write_address(&memory, c, 0, 0).map(|()| Disposition::Return(0))
+            }
+            Syscall::Getsockopt(c) => self.getsockopt(&memory, id, c),
+            Syscall::Setsockopt(c) => self.setsockopt(&memory, id, c),
+            Syscall::Sendto(c) => self.sendto(stop, id, c),
+            Syscall::Sendmsg(c) => self.sendmsg(stop, id, c),
+            Syscall::Recvfrom(c) => {
+                Ok(self.receive(stop, Receiver::From { addr: c.addr, addrlen: c.addrlen }))
+            }
+            Syscall::Recvmsg(c) => Ok(self.receive(stop, Receiver::Message { msg: c.msg.0 })),
+            Syscall::Sendmmsg(c) | Syscall::Recvmmsg(c) => refuse_named_batches(&memory, c),
+            Syscall::Listen(_) | Syscall::Accept(_) | Syscall::Shutdown(_) => {
+                Err(Errno::EOPNOTSUPP)
+            }
+            Syscall::Ioctl(c) if (0x890B..=0x89FF).contains(&c.request) => Err(Errno::ENODEV),
+            _ => Ok(Disposition::Kernel),
+        }
+    }
+
+    /// Completes a call answered with [`Disposition::KernelThenFinish`]; the
+    /// carrier of a new socket is recorded in `table`.
+    pub fn finish(&mut self, stop: &mut SyscallStop, table: &mut FdTable<Owner>) {
+        match self.pending.remove(&stop.tid) {
+            Some(Pending::Create { stack, ty }) => {
+                let mut claims = Claims { table, owner: Owner::Netlink(stack) };
+                self.adopt(stop, &mut claims, stack, ty);
+            }
+            Some(Pending::Received(receiver)) if stop.result() >= 0 => {
+                if let Err(e) = receiver.report_kernel(&stop.memory()) {
+                    stop.set_result(-(e as i64));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Whether a call of `tid` waits for its exit here.
+    pub fn is_pending(&self, tid: Pid) -> bool {
+        self.pending.contains_key(&tid)
+    }
+
+    /// A thread ended, perhaps inside a call.
+    pub fn thread_ended(&mut self, tid: Pid) {
+        self.pending.remove(&tid);
+    }
+
+    /// Forgets sockets whose last reference is gone.
+    pub fn forget(&mut self, sockets: &[SocketId]) {
+        for id in sockets {
+            if let Some(socket) = self.sockets.remove(id) {
+                let fd = socket.server.as_raw_fd();
+                let _ = self.registry.deregister(&mut SourceFd(&fd));
+                self.by_server.remove(&fd);
+            }
+        }
+    }
+
+    /// Answers what arrived at the server ends among `ready` (and what waited for
+    /// room), each from the inside of its socket's stack.
+    pub fn serve(&mut self, ready: &[RawFd], mut inside: impl FnMut(StackId) -> Option<Inside>) {
+        let ready: Vec<SocketId> =
+            ready.iter().filter_map(|fd| self.by_server.get(fd)).copied().collect();
+        for id in ready {
+            let Some(socket) = self.sockets.get_mut(&id) else { continue };
+            let Some(view) = inside(socket.stack) else { continue };
+            socket.serve(&view);
+        }
+    }
+
+    /// The socket `id`.
+    fn socket(&mut self, id: SocketId) -> Result<&mut NetlinkSocket, Errno> {
+        self.sockets.get_mut(&id).ok_or(Errno::EBADF)
+    }
+
+    /// `socket()` made a carrier at the fd it returned: claims it, names it and
+    /// connects it to a new server end.
+    fn adopt(&mut self, stop: &SyscallStop, claims: &mut Claims, stack: StackId, ty: i32) {
+        let Some(fd) = stop.returned_fd() else { return };
+        let fresh = |copy: &OwnedFd| is_fresh(copy, SockType::Datagram);
+        let Some((id, carrier)) = claims.claim_new(stop, fd, fresh) else { return };
+        match self.server_end(&carrier) {
+            Ok(server) => {
+                let server_fd = server.as_raw_fd();
+                let interest = Interest::READABLE | Interest::WRITABLE;
+                let _ = self.registry.register(
+                    &mut SourceFd(&server_fd),
+                    Token(server_fd as usize),
+                    interest,
+                );
+                self.by_server.insert(server_fd, id);
+                let socket = NetlinkSocket {
+                    stack,
+                    ty,
+                    server,
+                    port: 0,
+                    groups: 0,
+                    flags: HashMap::new(),
+                    held: VecDeque::new(),
+                };
+                self.sockets.insert(id, socket);
+            }
+            Err(e) => log::warn!("netlink socket: no server end: {e}"),
+        }
+    }
+
+    /// A server end for `carrier`, the two connected to each other.
+    fn server_end(&mut self, carrier: &OwnedFd) -> std::io::Result<UnixDatagram> {
+        let carrier_name = self.fresh_name()?;
+        let server_name = self.fresh_name()?;
+        nix::sys::socket::bind(carrier.as_raw_fd(), &unix_address(&carrier_name)?)?;
+        let server = UnixDatagram::bind_addr(&server_name)?;
+        server.set_nonblocking(true)?;
+        server.connect_addr(&carrier_name)?;
+        nix::sys::socket::connect(carrier.as_raw_fd(), &unix_address(&server_name)?)?;
+        Ok(server)
+    }
+
+    /// An abstract name no one can guess.
+    fn fresh_name(&mut self) -> std::io::Result<SocketAddr> {
+        self.next_name += 1;
+        let name = format!("netvm-nl-{:016x}-{}", self.prefix, self.next_name);
+        SocketAddr::from_abstract_name(name.as_bytes())
+    }
+}
+
+/// `addr` as nix takes it.
+fn unix_address(addr: &SocketAddr) -> std::io::Result<nix::sys::socket::UnixAddr> {
+    let name = addr.as_abstract_name().ok_or(ErrorKind::InvalidInput)?;
+    Ok(nix::sys::socket::UnixAddr::new_abstract(name)?)
+}
+
+/// Eight random bytes (zero if the kernel has none to give: names stay unique by
+/// their number).
+fn random_u64() -> u64 {
+    let mut bytes = [0u8; 8];
+    // SAFETY: getrandom writes at most `bytes.len()` bytes into the live buffer.
+    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
+    if n == bytes.len() as isize { u64::from_ne_bytes(bytes) } else { 0 }
+}
+
+/// A `struct sockaddr_nl` with `port` and `groups`.
+fn sockaddr_nl(port: u32, groups: u32) -> [u8; SOCKADDR_NL_LEN as usize] {
+    let mut bytes = [0u8; SOCKADDR_NL_LEN as usize];
+    bytes[..2].copy_from_slice(&(libc::AF_NETLINK as u16).to_ne_bytes());
+    bytes[4..8].copy_from_slice(&port.to_ne_bytes());
+    bytes[8..].copy_from_slice(&groups.to_ne_bytes());
+    bytes
+}
+
+/// Reads the `sockaddr_nl` a call passes (`EINVAL` if short or of another family,
+/// as `netlink_bind` and `netlink_connect` judge): its port and groups.
+fn read_sockaddr_nl(memory: &TraceeMemory, addr: UserPtr, len: u32) -> Result<(u32, u32), Errno> {
+    if len < SOCKADDR_NL_LEN {
+        return Err(Errno::EINVAL);
+    }
+    let bytes = memory.read_bytes(addr.0, SOCKADDR_NL_LEN as usize)?;
+    if u16::from_ne_bytes([bytes[0], bytes[1]]) != libc::AF_NETLINK as u16 {
+        return Err(Errno::EINVAL);
+    }
+    let word = |at: usize| u32::from_ne_bytes(bytes[at..at + 4].try_into().expect("4 bytes"));
+    Ok((word(4), word(8)))
+}
+
+/// Writes a `sockaddr_nl` for `getsockname`/`getpeername` through its value-result
+/// length, as the kernel does: as much as there is room for, and the full length.
+fn write_address(
+    memory: &TraceeMemory,
+    call: AddrOut,
+    port: u32,
+    groups: u32,
+) -> Result<(), Errno> {
+    write_name(memory, call.addr, call.addrlen, &sockaddr_nl(port, groups))
+}
+
+/// Writes `name` at `addr`, truncated to the room `*addrlen` gives, and its full
+/// length in `*addrlen`.
+fn write_name(
+    memory: &TraceeMemory,
+    addr: UserPtr,
+    addrlen: UserPtr,
+    name: &[u8],
+) -> Result<(), Errno> {
+    let room = memory.read::<u32>(addrlen.0)?;
+    if (room as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    let shown = name.len().min(room as usize);
+    memory.write_bytes(addr.0, &name[..shown])?;
+    memory.write(addrlen.0, &(name.len() as u32))
+}
+
+/// `sendmmsg` or `recvmmsg`: served natively when no entry names an address (the
+/// names netlink would report are not translated in batches yet).
+fn refuse_named_batches(memory: &TraceeMemory, call: Mmsg) -> Handled {
+    let entry = size_of::<libc::mmsghdr>() as u64;
+    for i in 0..u64::from(call.vlen.min(1024)) {
+        let header = memory.read::<libc::mmsghdr>(call.msgvec.0 + i * entry)?;
+        if !header.msg_hdr.msg_name.is_null() {
+            return Err(Errno::EOPNOTSUPP);
+        }
+    }
+    Ok(Disposition::Kernel)
+}
+
+impl Receiver {
+    /// The call received from the kernel (port 0): says so where the program
+    /// asked who sent it.
+    fn report_kernel(&self, memory: &TraceeMemory) -> Result<(), Errno> {
+        let kernel = sockaddr_nl(0, 0);
+        match *self {
+            Self::From { addr, addrlen } => write_name(memory, addr, addrlen, &kernel),
+            Self::Message { msg } => {
+                let header = memory.read::<libc::msghdr>(msg)?;
+                let namelen = msg + std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
+                let shown = kernel.len().min(header.msg_namelen as usize);
+                memory.write_bytes(header.msg_name as u64, &kernel[..shown])?;
+                memory.write(namelen, &SOCKADDR_NL_LEN)
+            }
+        }
+    }
+}
+
+impl NetlinkSockets {
+    /// `bind`: the socket's port id (0: one of netvm's choosing) and groups.
+    fn bind(&mut self, memory: &TraceeMemory, process: Pid, id: SocketId, call: AddrIn) -> Handled {
+        let (port, groups) = read_sockaddr_nl(memory, call.addr, call.addrlen)?;
+        let bound = self.socket(id)?.port;
+        if bound != 0 && port != 0 && port != bound {
+            return Err(Errno::EINVAL);
+        }
+        if bound == 0 {
+            let stack = self.socket(id)?.stack;
+            if port != 0 && self.port_taken(stack, port) {
+                return Err(Errno::EADDRINUSE);
+            }
+            let port = if port != 0 { port } else { self.free_port(stack, process) };
+            self.socket(id)?.port = port;
+        }
+        self.socket(id)?.groups |= groups;
+        Ok(Disposition::Return(0))
+    }
+
+    /// `connect`: to the kernel (port 0) only; `AF_UNSPEC` disconnects.
+    fn connect(
+        &mut self,
+        memory: &TraceeMemory,
+        process: Pid,
+        id: SocketId,
+        call: AddrIn,
+    ) -> Handled {
+        let family = memory.read::<u16>(call.addr.0)?;
+        if call.addrlen >= 2 && family == libc::AF_UNSPEC as u16 {
+            return Ok(Disposition::Return(0));
+        }
+        let (port, _) = read_sockaddr_nl(memory, call.addr, call.addrlen)?;
+        if port != 0 {
+            return Err(Errno::ECONNREFUSED);
+        }
+        self.autobind(id, process)?;
+        Ok(Disposition::Return(0))
+    }
+
+    /// A port for the socket if it has none: as `netlink_autobind` picks it.
+    fn autobind(&mut self, id: SocketId, process: Pid) -> Result<u32, Errno> {
+        let socket = self.socket(id)?;
+        if socket.port != 0 {
+            return Ok(socket.port);
+        }
+        let stack = socket.stack;
+        let port = self.free_port(stack, process);
+        self.socket(id)?.port = port;
+        Ok(port)
+    }
+
+    /// The process's own id if no socket of the stack has it, else one from -4096
+    /// down, as Linux hands them out.
+    fn free_port(&self, stack: StackId, process: Pid) -> u32 {
+        let own = process.as_raw() as u32;
+        if !self.port_taken(stack, own) {
+            return own;
+        }
+        (1..)
+            .map(|n: u32| (-4096i32 as u32).wrapping_sub(n))
+            .find(|&p| !self.port_taken(stack, p))
+            .expect("a free port")
+    }
+
+    fn port_taken(&self, stack: StackId, port: u32) -> bool {
+        self.sockets.values().any(|s| s.stack == stack && s.port == port)
+    }
+
+    /// `getsockopt`: netlink's own options and what identifies the socket; the
+    /// rest from the carrier.
+    fn getsockopt(&mut self, memory: &TraceeMemory, id: SocketId, call: Getsockopt) -> Handled {
+        let socket = self.socket(id)?;
+        let value = match (call.level, call.optname) {
+            (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_NETLINK,
+            (libc::SOL_SOCKET, libc::SO_PROTOCOL) => libc::NETLINK_ROUTE,
+            (libc::SOL_SOCKET, libc::SO_TYPE) => socket.ty,
+            (libc::SOL_SOCKET, _) => return Ok(Disposition::Kernel),
+            (SOL_NETLINK, LIST_MEMBERSHIPS) => socket.groups as i32,
+            (SOL_NETLINK, name) if FLAG_OPTIONS.contains(&name) => {
+                i32::from(socket.flags.get(&name).copied().unwrap_or(false))
+            }
+            (SOL_NETLINK, _) => return Err(Errno::ENOPROTOOPT),
+            _ => return Err(Errno::EOPNOTSUPP),
+        };
+        let room = memory.read::<u32>(call.optlen.0)?;
+        if room < 4 {
+            return Err(Errno::EINVAL);
+        }
+        memory.write(call.optval.0, &value)?;
+        memory.write(call.optlen.0, &4u32)?;
+        Ok(Disposition::Return(0))
+    }
+
+    /// `setsockopt`: netlink's own options kept; the rest set on the carrier.
+    fn setsockopt(&mut self, memory: &TraceeMemory, id: SocketId, call: Setsockopt) -> Handled {
+        match call.level {
+            libc::SOL_SOCKET => return Ok(Disposition::Kernel),
+            SOL_NETLINK => {}
+            _ => return Err(Errno::ENOPROTOOPT),
+        }
+        let known = FLAG_OPTIONS.contains(&call.optname)
+            || [ADD_MEMBERSHIP, DROP_MEMBERSHIP].contains(&call.optname);
+        if !known {
+            return Err(Errno::ENOPROTOOPT);
+        }
+        if call.optlen < 4 {
+            return Err(Errno::EINVAL);
+        }
+        let value = memory.read::<u32>(call.optval.0)?;
+        let socket = self.socket(id)?;
+        match call.optname {
+            ADD_MEMBERSHIP | DROP_MEMBERSHIP if !(1..=32).contains(&value) => {
+                return Err(Errno::EINVAL);
+            }
+            ADD_MEMBERSHIP => socket.groups |= 1 << (value - 1),
+            DROP_MEMBERSHIP => socket.groups &= !(1 << (value - 1)),
+            name => drop(socket.flags.insert(name, value != 0)),
+        }
+        Ok(Disposition::Return(0))
+    }
+
+    /// `sendto` with an address: to the kernel only, which the carrier is
+    /// connected to already (the address goes).
+    fn sendto(&mut self, stop: &mut SyscallStop, id: SocketId, call: Sendto) -> Handled {
+        let (port, groups) = read_sockaddr_nl(&stop.memory(), call.addr, call.addrlen)?;
+        if port != 0 || groups != 0 {
+            return Err(Errno::ECONNREFUSED);
+        }
+        self.autobind(id, stop.process)?;
+        stop.rewrite(Syscall::Sendto(Sendto { addr: UserPtr(0), addrlen: 0, ..call }));
+        Ok(Disposition::Kernel)
+    }
+
+    /// `sendmsg`: as [`sendto`](Self::sendto), through a sealed copy of the
+    /// header without its name.
+    fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, call: Msg) -> Handled {
+        let memory = stop.memory();
+        let mut header = memory.read::<libc::msghdr>(call.msg.0)?;
+        self.autobind(id, stop.process)?;
+        if header.msg_name.is_null() {
+            return Ok(Disposition::Kernel);
+        }
+        let (port, groups) =
+            read_sockaddr_nl(&memory, UserPtr(header.msg_name as u64), header.msg_namelen)?;
+        if port != 0 || groups != 0 {
+            return Err(Errno::ECONNREFUSED);
+        }
+        header.msg_name = std::ptr::null_mut();
+        header.msg_namelen = 0;
+        let (at, _) = stop.put_sealed_header(header, None)?;
+        stop.rewrite(Syscall::Sendmsg(Msg { msg: UserPtr(at), ..call }));
+        Ok(Disposition::Kernel)
+    }
+
+    /// A receive: the kernel runs it; its exit reports the sender as the kernel,
+    /// where the program asked (`recvfrom` is trapped only with an address).
+    fn receive(&mut self, stop: &SyscallStop, receiver: Receiver) -> Disposition {
+        self.pending.insert(stop.tid, Pending::Received(receiver));
+        Disposition::KernelThenFinish
+    }
+}
+
+impl NetlinkSocket {
+    /// Answers every request waiting at the server end from `inside`, and sends
+    /// what the carrier has room for.
+    fn serve(&mut self, inside: &Inside) {
+        let mut request = vec![0u8; 64 * 1024];
+        while self.flush() && self.held.len() < MAX_HELD {
+            match self.server.recv(&mut request) {
+                Ok(len) => {
+                    let port = self.port;
+                    self.held.extend(respond(inside, port, &request[..len]));
+                }
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Sends the held answers while the carrier takes them; whether all went.
+    fn flush(&mut self) -> bool {
+        while let Some(answer) = self.held.front() {
+            match self.server.send(answer) {
+                Ok(_) => drop(self.held.pop_front()),
+                Err(e) if e.kind() == ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return false,
+                // The program closed its socket: nothing will read them.
+                Err(_) => self.held.clear(),
+            }
+        }
+        true
+    }
+}

@@ -60,6 +60,7 @@ mod endpoint;
 mod errqueue;
 mod icmp;
 mod inet;
+mod inside;
 mod kind;
 mod listen;
 mod names;
@@ -81,6 +82,7 @@ use std::time::Instant;
 
 use nix::unistd::Pid;
 
+use super::inside::Inside;
 use super::network::Network;
 use super::status::StackStatus;
 use super::stack::{Activity, Claims, Stack};
@@ -129,6 +131,10 @@ impl Stack for SmoltcpStack {
 
     fn service(&mut self, network: &mut Network, now: Instant, ready: &[RawFd]) -> Activity {
         self.serve_network(network, now, ready)
+    }
+
+    fn inside(&self, network: &Network) -> Option<Inside> {
+        Some(self.inside_view(network))
     }
 
     fn status(&self, network: &Network, status: &mut StackStatus) {
