@@ -34,6 +34,7 @@ use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use nix::errno::Errno;
 use nix::unistd::Pid;
 
 use crate::fdtable::{FdTable, FdTarget, SocketId};
@@ -228,6 +229,26 @@ impl Vunet {
         self.stacks.iter().map(|s| (&**s.name(), s.kind(), s.addresses()))
     }
 
+    /// An interface ioctl by a process on a stack that shows its inside, on any
+    /// socket: answered from what the stack shows (see [`inside::ioctl`]).
+    fn interface_request(&mut self, stop: &SyscallStop) -> Option<Answer> {
+        let Syscall::Ioctl(call) = stop.call() else { return None };
+        if !inside::ioctl::is_interface_request(call.request) {
+            return None;
+        }
+        let stack = self.stack_of(stop.process);
+        let inside = self.stacks[stack].inside(&self.network)?;
+        let handled = match self.sockets.resolve(stop.tid, call.fd) {
+            Ok(FdTarget::Socket(_)) => inside::ioctl::serve(&stop.memory(), &inside, call),
+            Ok(FdTarget::Closed) | Err(_) => Err(Errno::EBADF),
+            Ok(_) => Err(Errno::ENOTTY),
+        };
+        Some(Answer {
+            by: self.stacks[stack].name().clone(),
+            disposition: Disposition::of(handled),
+        })
+    }
+
     /// Whether stack `stack` is the host's own network, passed through.
     fn passes_host_network(&self, stack: StackId) -> bool {
         KINDS.find(self.stacks[stack].kind()).is_some_and(|kind| kind.passes_host_network())
@@ -412,6 +433,9 @@ impl Module for Vunet {
     }
 
     fn handle(&mut self, stop: &mut SyscallStop) -> Answer {
+        if let Some(answer) = self.interface_request(stop) {
+            return answer;
+        }
         let (stack, disposition) = match self.route(stop) {
             Route::Kernel(socket) => {
                 let disposition = Disposition::of(self.kernel_call(stop, socket));

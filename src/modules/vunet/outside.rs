@@ -8,17 +8,12 @@
 use nix::errno::Errno;
 
 use super::Vunet;
+use super::inside::ioctl::is_interface_request;
 use crate::fdtable::SocketId;
 use crate::modules::{Disposition, Handled};
 use crate::sandbox::Fence;
 use crate::syscall::{AddrIn, Msg, Sendto, Syscall, UserPtr};
 use crate::tracer::{SyscallStop, TraceeMemory};
-
-/// Whether an `ioctl` request is about the network's interfaces (`SIOCGIFCONF`,
-/// `SIOCSIFFLAGS`, routes, ARP, ...) rather than about the socket it is made on.
-fn is_interface_request(request: u32) -> bool {
-    (0x890B..=0x89FF).contains(&request) && request != SIOCOUTQNSD_REQUEST
-}
 
 /// The largest socket address the kernel takes (`sizeof(struct sockaddr_storage)`).
 const MAX_SOCKADDR: u32 = 128;
@@ -130,9 +125,6 @@ pub(super) fn finish_first_message(stop: &mut SyscallStop, msgvec: u64) {
         Err(e) => stop.set_result(-(e as i64)),
     }
 }
-
-/// `SIOCOUTQNSD`, a socket's unsent bytes: no interface request.
-const SIOCOUTQNSD_REQUEST: u32 = 0x894B;
 
 impl Vunet {
     /// A call on something no stack owns, for the kernel, if it may run: an

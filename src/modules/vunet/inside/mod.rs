@@ -8,6 +8,7 @@
 //! itself (the routes to connected subnets, the local table); [`socket`] gives a
 //! program's `AF_NETLINK` socket its carrier and its calls their Linux answers.
 
+pub mod ioctl;
 pub mod rtnetlink;
 pub mod socket;
 

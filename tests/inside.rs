@@ -1,0 +1,165 @@
+//! The network seen from inside a stack (issue 13, first slice: reading it).
+//!
+//! `ip`, `hostname -I` and Python's `if_nameindex` run unmodified on a smoltcp
+//! stack and see that stack: its loopback and its interfaces, addresses and
+//! routes, never the host's. And the stack's view reads as a Linux host
+//! configured alike reads it: a network namespace with the same interfaces,
+//! addresses and routes gives the same `ip -j addr` and `ip -j route`, field by
+//! field, but for those the test lists with a reason.
+
+mod common;
+
+use std::process::Command;
+
+use common::{USERS, User, is_root, run, run_netvm_cmd, skip};
+
+/// Runs `cmd` on the default stack `lwip0` (10.0.0.2/24 and fd00::2/64 on eth0,
+/// 02:6e:76:00:00:00, on switch sw0 with the router at .1) as `user`.
+fn on_lwip0(user: User, cmd: &[&str]) -> String {
+    let cmd: Vec<String> = cmd.iter().map(|s| s.to_string()).collect();
+    let out = run_netvm_cmd(user, &["run"], &cmd);
+    out.assert_code(0);
+    out.stdout
+}
+
+/// The lines of `ip -o addr` (`INDEX: NAME FAMILY ADDRESS/PREFIX ...`) reduced to
+/// name, family and address.
+fn addresses(ip_o_addr: &str) -> Vec<String> {
+    ip_o_addr
+        .lines()
+        .map(|line| line.split_whitespace().skip(1).take(3).collect::<Vec<_>>().join(" "))
+        .collect()
+}
+
+#[test]
+fn ip_and_the_c_library_list_the_stacks_interfaces_and_addresses() {
+    for user in USERS {
+        let listed = addresses(&on_lwip0(user, &["ip", "-o", "addr"]));
+        let expected = [
+            "lo inet 127.0.0.1/8",
+            "lo inet6 ::1/128",
+            "eth0 inet 10.0.0.2/24",
+            "eth0 inet6 fd00::2/64",
+        ];
+        assert_eq!(listed, expected, "{user:?}");
+        let link = on_lwip0(user, &["ip", "-o", "link", "show", "eth0"]);
+        assert!(link.starts_with("2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500"), "{link}");
+        assert!(link.contains("link/ether 02:6e:76:00:00:00 brd ff:ff:ff:ff:ff:ff"), "{link}");
+        assert_eq!(on_lwip0(user, &["hostname", "-I"]).trim(), "10.0.0.2 fd00::2");
+        let names = "import socket; print(socket.if_nameindex())";
+        assert_eq!(on_lwip0(user, &["python3", "-c", names]), "[(1, 'lo'), (2, 'eth0')]\n");
+    }
+}
+
+/// Asks for eth0's index, flags and address with interface ioctls on an
+/// `AF_INET` socket and on an `AF_UNIX` one (any socket will do, as on Linux), and
+/// for an interface the stack lacks.
+const IOCTLS: &str = "import socket, fcntl, struct\n\
+    for s in (socket.socket(), socket.socket(socket.AF_UNIX)):\n    \
+    req = struct.pack('16s24x', b'eth0')\n    \
+    addr = fcntl.ioctl(s, 0x8915, req)\n    \
+    flags = struct.unpack_from('H', fcntl.ioctl(s, 0x8913, req), 16)[0]\n    \
+    print(socket.if_nametoindex('eth0'), hex(flags), socket.inet_ntoa(addr[20:24]))\n\
+    try:\n    fcntl.ioctl(socket.socket(), 0x8933, struct.pack('16s24x', b'wlan9'))\n\
+    except OSError as e:\n    print(e.errno == 19)\n";
+
+#[test]
+fn interface_ioctls_answer_for_the_stack() {
+    for user in USERS {
+        let out = on_lwip0(user, &["python3", "-c", IOCTLS]);
+        assert_eq!(out, "2 0x1043 10.0.0.2\n2 0x1043 10.0.0.2\nTrue\n", "{user:?}");
+        let ifconfig = on_lwip0(user, &["ifconfig", "eth0"]);
+        assert!(ifconfig.starts_with("eth0: flags=4163<UP,BROADCAST,RUNNING,MULTICAST>  mtu 1500"));
+        assert!(ifconfig.contains("inet 10.0.0.2  netmask 255.255.255.0  broadcast 10.0.0.255"));
+        assert!(ifconfig.contains("ether 02:6e:76:00:00:00  txqueuelen 1000"), "{ifconfig}");
+    }
+}
+
+#[test]
+fn ip_route_shows_the_stacks_routes() {
+    let routes = on_lwip0(User::Invoker, &["ip", "route"]);
+    assert_eq!(
+        routes,
+        "default via 10.0.0.1 dev eth0 proto boot \n\
+         10.0.0.0/24 dev eth0 proto kernel scope link src 10.0.0.2 \n"
+    );
+    let v6 = on_lwip0(User::Invoker, &["ip", "-6", "route"]);
+    assert!(v6.contains("fd00::/64 dev eth0 proto kernel metric 256"), "{v6}");
+    assert!(v6.contains("default via fd00::1 dev eth0 proto boot metric 1024"), "{v6}");
+}
+
+/// The host's own addresses, as `ip -o addr` lists them natively.
+fn host_addresses() -> Vec<String> {
+    let out = Command::new("ip").args(["-o", "addr"]).output().expect("ip");
+    addresses(&String::from_utf8_lossy(&out.stdout))
+}
+
+#[test]
+fn nothing_of_the_host_shows_and_nothing_changes() {
+    let before = host_addresses();
+    for user in USERS {
+        let listed = addresses(&on_lwip0(user, &["ip", "-o", "addr"]));
+        for host in before.iter().filter(|a| !a.starts_with("lo ")) {
+            assert!(!listed.contains(host), "{user:?} sees the host's {host}");
+        }
+    }
+    assert_eq!(host_addresses(), before);
+}
+
+/// Sets up a network namespace like lwip0 (a veth `eth0` with its MAC, MTU,
+/// addresses and default routes; no link-local address, which the stack lacks),
+/// then runs `ip -j ARGS`.
+const NAMESPACE_LIKE_LWIP0: &str = "set -e; ip link set lo up; \
+    ip link add eth0 address 02:6e:76:00:00:00 type veth peer name peer0; \
+    sysctl -qw net.ipv6.conf.eth0.addr_gen_mode=1; \
+    ip link set eth0 up; ip link set peer0 up; \
+    ip addr add 10.0.0.2/24 dev eth0; ip addr add fd00::2/64 dev eth0 nodad; \
+    ip route add default via 10.0.0.1; ip -6 route add default via fd00::1; \
+    ip -j \"$@\"";
+
+/// Fields a namespace and the stack give differently, by design.
+fn comparable(json: &str) -> serde_json::Value {
+    let mut value: serde_json::Value = serde_json::from_str(json).expect("ip -j prints JSON");
+    // The veth's peer, which only the namespace has.
+    if let Some(entries) = value.as_array_mut() {
+        entries.retain(|e| e.get("ifname").and_then(|n| n.as_str()) != Some("peer0"));
+    }
+    for entry in value.as_array_mut().into_iter().flatten() {
+        let object = entry.as_object_mut().expect("an object per entry");
+        // The veth's index and its peer (the stack's eth0 is index 2, plugged
+        // into a switch), and the veth's queueing and link details.
+        for field in ["ifindex", "link", "link_index", "qdisc", "group", "txqlen", "linkdown"] {
+            object.remove(field);
+        }
+        for info in object.get_mut("addr_info").and_then(|a| a.as_array_mut()).into_iter().flatten()
+        {
+            // `dynamic`/lifetimes: both permanent, written alike; kept.
+            let info = info.as_object_mut().expect("an object per address");
+            info.remove("noprefixroute");
+        }
+    }
+    value
+}
+
+#[test]
+fn the_stack_reads_as_a_namespace_configured_alike() {
+    if !is_root() {
+        return skip("needs root for a network namespace");
+    }
+    for args in [["addr", "show"], ["route", "show"]] {
+        let native = run({
+            let mut command = Command::new("unshare");
+            command.args(["-n", "sh", "-c", NAMESPACE_LIKE_LWIP0, "sh"]).args(args);
+            command
+        });
+        native.assert_code(0);
+        let under_netvm = on_lwip0(User::Invoker, &[&["ip", "-j"][..], &args].concat());
+        assert_eq!(
+            comparable(&under_netvm),
+            comparable(&native.stdout),
+            "ip -j {}:\nnetvm:  {under_netvm}\nnative: {}",
+            args.join(" "),
+            native.stdout
+        );
+    }
+}
