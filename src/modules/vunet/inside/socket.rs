@@ -362,6 +362,9 @@ impl Receiver {
             Self::From { addr, addrlen } => write_name(memory, addr, addrlen, &kernel),
             Self::Message { msg } => {
                 let header = memory.read::<libc::msghdr>(msg)?;
+                if header.msg_name.is_null() {
+                    return Ok(()); // no sender asked for
+                }
                 let namelen = msg + std::mem::offset_of!(libc::msghdr, msg_namelen) as u64;
                 let shown = kernel.len().min(header.msg_namelen as usize);
                 memory.write_bytes(header.msg_name as u64, &kernel[..shown])?;
