@@ -88,6 +88,31 @@ fn ip_route_shows_the_stacks_routes() {
     assert!(v6.contains("default via fd00::1 dev eth0 proto boot metric 1024"), "{v6}");
 }
 
+/// Sends 100,000 link dumps on a non-blocking netlink socket without reading the
+/// answers, and measures the supervisor (its parent) meanwhile: it stops reading
+/// requests while answers wait, so the sender is pushed back (EAGAIN) and the
+/// supervisor's memory stays put.
+const FLOOD: &str = "import socket, struct, os\n\
+    sup = os.getppid()\n\
+    def rss():\n    \
+    status = dict(l.split(':', 1) for l in open(f'/proc/{sup}/status') if ':' in l)\n    \
+    return sum(int(status[k].split()[0]) for k in ('RssAnon', 'RssShmem'))\n\
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, 0)\n\
+    s.bind((0, 0))\n\
+    req = struct.pack('=IHHII', 32, 18, 0x301, 1, 0) + bytes(16)\n\
+    before, blocked = rss(), 0\n\
+    for i in range(100000):\n    \
+    try: s.send(req)\n    \
+    except BlockingIOError: blocked += 1\n\
+    grew = rss() - before\n\
+    print('pushed back:', blocked > 0, 'grew under 4 MB:', grew < 4096, grew)\n";
+
+#[test]
+fn a_netlink_flood_is_pushed_back() {
+    let out = on_lwip0(User::Invoker, &["python3", "-c", FLOOD]);
+    assert!(out.starts_with("pushed back: True grew under 4 MB: True"), "{out}");
+}
+
 /// The host's own addresses, as `ip -o addr` lists them natively.
 fn host_addresses() -> Vec<String> {
     let out = Command::new("ip").args(["-o", "addr"]).output().expect("ip");
