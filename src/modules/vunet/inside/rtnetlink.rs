@@ -1,10 +1,382 @@
 //! Answers `NETLINK_ROUTE` requests from an [`Inside`] snapshot, as Linux would.
+//!
+//! A program on a stack talks rtnetlink to read its network (`ip`, glibc's
+//! `getifaddrs` and `if_nameindex`, Go's `net.Interfaces`); [`respond`] gives the
+//! datagrams Linux would deliver for one datagram the program sent. The protocol
+//! is the kernel's: `netlink_rcv_skb` cuts the datagram into messages, each request
+//! is dispatched as `rtnetlink_rcv_msg` does (a family's handler, else
+//! `AF_UNSPEC`'s), errors and acknowledgements are `netlink_ack`'s, dumps are
+//! `netlink_dump`'s multipart answers packed into datagrams of `NLMSG_GOODSIZE`.
+//! What is answered — links, addresses, the routes the kernel derives, rules,
+//! netconf, qdiscs — is in the submodules.
+//!
+//! For now only reading is answered: requests that change things (`RTM_NEW*`,
+//! `RTM_DEL*`, `RTM_SET*`) are refused with `EOPNOTSUPP`, and the neighbour
+//! tables are empty.
 
+mod address;
+mod link;
+mod other;
+mod request;
+mod route;
+
+use std::num::NonZeroI32;
+
+use netlink_packet_core::{
+    DoneMessage, ErrorMessage, NLM_F_ACK, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_FILTERED,
+    NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NetlinkSerializable,
+};
+use netlink_packet_route::RouteNetlinkMessage;
+
+use self::request::{HEADER_LEN, Message, align};
 use super::Inside;
+
+/// An errno, positive (`libc::ENODEV`), as the kernel's handlers fail with it.
+type Errno = i32;
+
+/// The socket options of the asking socket that change Linux's answers.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `NETLINK_GET_STRICT_CHK` is set (as `ip` sets it): dump requests are checked
+    /// strictly and their filters (an address's link, a route's table) applied.
+    pub strict_check: bool,
+}
 
 /// Answers the netlink messages in `request`, one datagram a program's socket with
 /// port id `port` sent, from `inside`: the datagrams to deliver to it, in order.
 pub fn respond(inside: &Inside, port: u32, request: &[u8]) -> Vec<Vec<u8>> {
-    let _ = (inside, port, request);
-    Vec::new()
+    respond_with(inside, port, Options::default(), request)
+}
+
+/// [`respond`] for a socket with `options`.
+pub fn respond_with(inside: &Inside, port: u32, options: Options, request: &[u8]) -> Vec<Vec<u8>> {
+    let mut exchange =
+        Exchange { inside, port, options, delivered: Vec::new(), running_dump: Vec::new() };
+    for message in request::messages(request) {
+        exchange.receive(message);
+    }
+    // What a running dump has left comes as the program reads on: after the
+    // answers to all of this datagram's messages.
+    exchange.delivered.extend(exchange.running_dump);
+    exchange.delivered
+}
+
+/// The highest rtnetlink message type (`RTM_MAX`).
+const RTM_MAX: u16 = 123;
+/// The largest datagram a dump fills (`NLMSG_GOODSIZE`: a page less the
+/// `skb_shared_info`); a single message larger than this goes alone.
+const DUMP_DATAGRAM_SIZE: usize = 3776;
+/// Control messages (`NLMSG_NOOP` to `NLMSG_OVERRUN`) are below this type
+/// (`NLMSG_MIN_TYPE`).
+const NLMSG_MIN_TYPE: u16 = 0x10;
+
+/// Address families as the family headers of requests carry them.
+mod family {
+    /// `AF_UNSPEC`: every family.
+    pub const UNSPEC: u8 = libc::AF_UNSPEC as u8;
+    /// `AF_INET`.
+    pub const INET: u8 = libc::AF_INET as u8;
+    /// `AF_INET6`.
+    pub const INET6: u8 = libc::AF_INET6 as u8;
+    /// `AF_BRIDGE`.
+    pub const BRIDGE: u8 = libc::AF_BRIDGE as u8;
+}
+
+/// Where the answers to one request message go: the asking socket's port, under
+/// the request's sequence number.
+#[derive(Clone, Copy, Debug)]
+struct Addressee {
+    port: u32,
+    sequence: u32,
+}
+
+impl Addressee {
+    /// A message to the asker with `flags` carrying `payload`, serialized.
+    fn message<I: NetlinkSerializable>(&self, flags: u16, payload: NetlinkPayload<I>) -> Vec<u8> {
+        let mut header = NetlinkHeader::default();
+        header.flags = flags;
+        header.sequence_number = self.sequence;
+        header.port_number = self.port;
+        let mut message = NetlinkMessage::new(header, payload);
+        message.finalize();
+        let mut bytes = vec![0; message.buffer_len()];
+        message.serialize(&mut bytes);
+        bytes
+    }
+
+    /// A single (not multipart) answer carrying `body`.
+    fn reply<I: NetlinkSerializable>(&self, body: I) -> Vec<u8> {
+        self.message(0, NetlinkPayload::InnerMessage(body))
+    }
+}
+
+/// One request message, with what its handler needs to know of the asker.
+struct Request<'a> {
+    /// The message.
+    message: Message<'a>,
+    /// Where its answers go.
+    to: Addressee,
+    /// Whether the asker's socket checks strictly ([`Options::strict_check`]).
+    strict: bool,
+}
+
+/// A dump's answer before it is packed into datagrams.
+struct Dump {
+    to: Addressee,
+    /// The flags of its messages: `NLM_F_MULTI`, and `NLM_F_DUMP_FILTERED` when a
+    /// filter applied.
+    message_flags: u16,
+    /// The flags of its `NLMSG_DONE` (`NLM_F_DUMP_FILTERED` only when the request
+    /// set a filter, while route messages carry it whenever checked strictly).
+    done_flags: u16,
+    messages: Vec<Vec<u8>>,
+    /// The errno its `NLMSG_DONE` reports, or 0.
+    errno: Errno,
+}
+
+impl Dump {
+    /// An empty dump to `to`.
+    fn new(to: Addressee) -> Self {
+        Dump {
+            to,
+            message_flags: NLM_F_MULTIPART,
+            done_flags: NLM_F_MULTIPART,
+            messages: Vec::new(),
+            errno: 0,
+        }
+    }
+
+    /// A dump that fails with `errno` before answering anything.
+    fn failed(to: Addressee, errno: Errno) -> Self {
+        Dump { errno, ..Dump::new(to) }
+    }
+
+    /// Marks the dump as filtered by the request (`NLM_F_DUMP_FILTERED`), its
+    /// messages and its end.
+    fn filtered(mut self) -> Self {
+        self.message_flags |= NLM_F_DUMP_FILTERED;
+        self.done_flags |= NLM_F_DUMP_FILTERED;
+        self
+    }
+
+    /// Adds a message carrying `body`.
+    fn add(&mut self, body: impl NetlinkSerializable) {
+        let message = self.to.message(self.message_flags, NetlinkPayload::InnerMessage(body));
+        self.messages.push(message);
+    }
+
+    /// Ends the dump with `errno`, dropping what it had gathered.
+    fn fail(&mut self, errno: Errno) {
+        self.messages.clear();
+        self.errno = errno;
+    }
+
+    /// Its datagrams: messages packed greedily, then `NLMSG_DONE`, in a datagram of
+    /// its own when `done_apart` and the dump said anything.
+    fn into_datagrams(self, done_apart: bool) -> Vec<Vec<u8>> {
+        let mut done = DoneMessage::default();
+        done.code = -self.errno;
+        let done =
+            self.to.message::<RouteNetlinkMessage>(self.done_flags, NetlinkPayload::Done(done));
+        let mut datagrams: Vec<Vec<u8>> = Vec::new();
+        for message in self.messages {
+            match datagrams.last_mut() {
+                Some(last) if last.len() + message.len() <= DUMP_DATAGRAM_SIZE => {
+                    last.extend(message)
+                }
+                _ => datagrams.push(message),
+            }
+        }
+        match datagrams.last_mut() {
+            Some(last) if !done_apart && last.len() + done.len() <= DUMP_DATAGRAM_SIZE => {
+                last.extend(done)
+            }
+            _ => datagrams.push(done),
+        }
+        datagrams
+    }
+}
+
+/// How a request message was handled.
+enum Handled {
+    /// Answered (or not), then to be acknowledged with this errno (0: success).
+    Acknowledge(Errno),
+    /// A dump started: dumps are not acknowledged.
+    Dumping,
+}
+
+/// The answering of one datagram's messages.
+struct Exchange<'a> {
+    inside: &'a Inside,
+    port: u32,
+    options: Options,
+    /// The datagrams delivered so far.
+    delivered: Vec<Vec<u8>>,
+    /// The datagrams a running dump has yet to produce: while it runs, another
+    /// dump is refused.
+    running_dump: Vec<Vec<u8>>,
+}
+
+impl Exchange<'_> {
+    /// Answers one message (`netlink_rcv_skb`): only requests are handled, control
+    /// messages are only acknowledged, errors always reported.
+    fn receive(&mut self, message: Message) {
+        let to = Addressee { port: self.port, sequence: message.header.sequence_number };
+        let request = Request { message, to, strict: self.options.strict_check };
+        let message = &request.message;
+        let handled =
+            if !message.has_flag(NLM_F_REQUEST) || message.header.message_type < NLMSG_MIN_TYPE {
+                Handled::Acknowledge(0)
+            } else {
+                self.handle(&request)
+            };
+        if let Handled::Acknowledge(errno) = handled
+            && (errno != 0 || message.has_flag(NLM_F_ACK))
+        {
+            self.delivered.push(acknowledgement(&request, errno));
+        }
+    }
+
+    /// Handles one request (`rtnetlink_rcv_msg`).
+    fn handle(&mut self, request: &Request) -> Handled {
+        let message = &request.message;
+        if message.header.message_type > RTM_MAX {
+            return Handled::Acknowledge(libc::EOPNOTSUPP);
+        }
+        if message.payload().is_empty() {
+            return Handled::Acknowledge(0);
+        }
+        if message.header.message_type % 4 != libc::RTM_GETLINK % 4 {
+            // A change: the later slice that changes stacks will answer it.
+            return Handled::Acknowledge(libc::EOPNOTSUPP);
+        }
+        if message.has_flag(NLM_F_DUMP) {
+            return self.dump(request);
+        }
+        Handled::Acknowledge(self.get(request))
+    }
+
+    /// Starts a dump (`netlink_dump_start`): its first datagram goes out now, the
+    /// rest as the program reads.
+    fn dump(&mut self, request: &Request) -> Handled {
+        if !self.running_dump.is_empty() {
+            return Handled::Acknowledge(libc::EBUSY);
+        }
+        let message = &request.message;
+        let Some(handler) = dump_handler(message.header.message_type, message.family()) else {
+            return Handled::Acknowledge(libc::EOPNOTSUPP);
+        };
+        let mut datagrams =
+            (handler.answer)(self.inside, request).into_datagrams(handler.done_apart).into_iter();
+        self.delivered.extend(datagrams.next());
+        self.running_dump = datagrams.collect();
+        Handled::Dumping
+    }
+
+    /// Answers a single get; the errno to acknowledge it with.
+    fn get(&mut self, request: &Request) -> Errno {
+        let message = &request.message;
+        let Some(get) = get_handler(message.header.message_type, message.family()) else {
+            return libc::EOPNOTSUPP;
+        };
+        match get(self.inside, request) {
+            Ok(answers) => {
+                self.delivered.extend(answers);
+                0
+            }
+            Err(errno) => errno,
+        }
+    }
+}
+
+/// The `NLMSG_ERROR` answering `request` with `errno` (`netlink_ack`): an error
+/// carries the whole request, an acknowledgement (`errno` 0) only its header.
+fn acknowledgement(request: &Request, errno: Errno) -> Vec<u8> {
+    let bytes = request.message.bytes;
+    let (flags, echoed) =
+        if errno == 0 { (NLM_F_CAPPED, &bytes[..HEADER_LEN]) } else { (0, bytes) };
+    let mut error = ErrorMessage::default();
+    error.code = NonZeroI32::new(-errno);
+    error.header = echoed.to_vec();
+    error.header.resize(align(echoed.len()), 0);
+    request.to.message::<RouteNetlinkMessage>(flags, NetlinkPayload::Error(error))
+}
+
+/// A dump handler as Linux registers one (`rtnl_register`).
+#[derive(Clone, Copy)]
+struct DumpHandler {
+    /// What it answers.
+    answer: fn(&Inside, &Request) -> Dump,
+    /// Whether its `NLMSG_DONE` comes in a datagram of its own (the handlers that
+    /// end by returning a length, or that Linux flags `RTNL_FLAG_DUMP_SPLIT_NLM_DONE`).
+    done_apart: bool,
+}
+
+/// The dump handler for message type `kind` and `family`: the family's own, else
+/// `AF_UNSPEC`'s.
+fn dump_handler(kind: u16, family: u8) -> Option<DumpHandler> {
+    registered_dump(kind, family).or_else(|| registered_dump(kind, family::UNSPEC))
+}
+
+/// Message types Linux has that the `libc` crate does not name.
+mod rtm {
+    pub const GETSTATS: u16 = 94;
+    pub const GETCHAIN: u16 = 102;
+    pub const GETNEXTHOP: u16 = 106;
+    pub const GETNEXTHOPBUCKET: u16 = 118;
+    pub const GETTUNNEL: u16 = 122;
+}
+
+/// The dump handler Linux registers for `kind` and `family` exactly.
+fn registered_dump(kind: u16, family: u8) -> Option<DumpHandler> {
+    use family::{BRIDGE, INET, INET6, UNSPEC};
+    let nothing: fn(&Inside, &Request) -> Dump = |_, request| Dump::new(request.to);
+    let (answer, done_apart): (fn(&Inside, &Request) -> Dump, bool) = match (kind, family) {
+        (libc::RTM_GETLINK, UNSPEC) => (link::dump, true),
+        (libc::RTM_GETLINK, INET6) => (link::dump_inet6, false),
+        (libc::RTM_GETADDR, UNSPEC | INET) => (address::dump, true),
+        (libc::RTM_GETADDR, INET6) => (address::dump, false),
+        (libc::RTM_GETROUTE, UNSPEC | INET | INET6) => (route::dump, true),
+        (libc::RTM_GETRULE, UNSPEC) => (other::dump_rules, false),
+        (libc::RTM_GETNEIGH, UNSPEC) => (other::dump_neighbours, false),
+        (libc::RTM_GETNETCONF, UNSPEC) => (other::dump_netconf, true),
+        (libc::RTM_GETNETCONF, INET | INET6) => (other::dump_netconf, false),
+        (libc::RTM_GETQDISC, UNSPEC) => (other::dump_qdiscs, true),
+        (rtm::GETSTATS, UNSPEC) => (other::dump_stats, false),
+        // Linux has these; a stack has none of what they list.
+        (libc::RTM_GETLINK | libc::RTM_GETNEIGH | libc::RTM_GETMDB | rtm::GETTUNNEL, BRIDGE)
+        | (libc::RTM_GETMULTICAST, INET | INET6)
+        | (libc::RTM_GETANYCAST | libc::RTM_GETADDRLABEL, INET6) => (nothing, false),
+        (
+            libc::RTM_GETTCLASS
+            | libc::RTM_GETTFILTER
+            | libc::RTM_GETACTION
+            | libc::RTM_GETNEIGHTBL
+            | libc::RTM_GETNSID
+            | rtm::GETCHAIN
+            | rtm::GETNEXTHOP
+            | rtm::GETNEXTHOPBUCKET,
+            UNSPEC,
+        ) => (nothing, false),
+        _ => return None,
+    };
+    Some(DumpHandler { answer, done_apart })
+}
+
+/// A single get's answer: the messages to deliver, or the errno to report.
+type GetAnswer = Result<Vec<Vec<u8>>, Errno>;
+
+/// The single-get handler for `kind` and `family`: the family's own, else
+/// `AF_UNSPEC`'s.
+fn get_handler(kind: u16, family: u8) -> Option<fn(&Inside, &Request) -> GetAnswer> {
+    let get: fn(&Inside, &Request) -> GetAnswer = match (kind, family) {
+        (libc::RTM_GETLINK, _) => link::get,
+        (libc::RTM_GETADDR, family::INET6) => address::get_inet6,
+        (libc::RTM_GETNEIGH, family::BRIDGE) => other::get_bridge_entry,
+        (libc::RTM_GETNEIGH, _) => other::get_neighbour,
+        (libc::RTM_GETNETCONF, family::INET | family::INET6) => other::get_netconf,
+        _ => return None,
+    };
+    Some(get)
 }
