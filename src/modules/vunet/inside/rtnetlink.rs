@@ -19,6 +19,8 @@ mod link;
 mod other;
 mod request;
 mod route;
+#[cfg(test)]
+mod tests;
 
 use std::num::NonZeroI32;
 
