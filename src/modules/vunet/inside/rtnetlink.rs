@@ -58,8 +58,8 @@ pub fn respond_with(inside: &Inside, port: u32, options: Options, request: &[u8]
     for message in request::messages(request) {
         exchange.receive(message);
     }
-    // What a dump has left is produced as the program reads, after everything
-    // this datagram's messages were answered.
+    // What a running dump has left comes as the program reads on: after the
+    // answers to all of this datagram's messages.
     exchange.delivered.extend(exchange.running_dump);
     exchange.delivered
 }
@@ -74,7 +74,7 @@ const DUMP_DATAGRAM_SIZE: usize = 3776;
 const NLMSG_MIN_TYPE: u16 = 0x10;
 
 /// Address families as the family headers of requests carry them.
-pub(super) mod family {
+mod family {
     /// `AF_UNSPEC`: every family.
     pub const UNSPEC: u8 = libc::AF_UNSPEC as u8;
     /// `AF_INET`.
@@ -375,6 +375,7 @@ fn get_handler(kind: u16, family: u8) -> Option<fn(&Inside, &Request) -> GetAnsw
     let get: fn(&Inside, &Request) -> GetAnswer = match (kind, family) {
         (libc::RTM_GETLINK, _) => link::get,
         (libc::RTM_GETADDR, family::INET6) => address::get_inet6,
+        (libc::RTM_GETNEIGH, family::BRIDGE) => other::get_bridge_entry,
         (libc::RTM_GETNEIGH, _) => other::get_neighbour,
         (libc::RTM_GETNETCONF, family::INET | family::INET6) => other::get_netconf,
         _ => return None,

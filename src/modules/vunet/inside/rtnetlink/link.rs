@@ -2,7 +2,7 @@
 //! device (`rtnl_fill_ifinfo`, and `inet6_fill_ifinfo` for `AF_INET6` dumps), the
 //! dump's filters and the single get by index or name (`rtnl_getlink`).
 
-use netlink_packet_core::{DefaultNla, Emitable};
+use netlink_packet_core::{DefaultNla, Emitable, NLM_F_DUMP_FILTERED};
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_packet_route::link::{
     AfSpecInet, AfSpecInet6, AfSpecUnspec, Icmp6Stats, In6AddrGenMode, Inet6DevConf,
@@ -77,9 +77,12 @@ const SKIP_STATS: u32 = libc::RTEXT_FILTER_SKIP_STATS as u32;
 struct DumpAsked {
     /// `IFLA_EXT_MASK`.
     ext_mask: u32,
-    /// A master (`IFLA_MASTER`) or a kind (`IFLA_LINKINFO`) to filter by: no link
-    /// of a stack has either.
+    /// A master (`IFLA_MASTER`) or a kind (`IFLA_LINKINFO`) to filter by: the
+    /// messages say they are filtered.
     filtered: bool,
+    /// The filter leaves nothing: no link of a stack has a master or a kind, and
+    /// only a master of -1 (none) lets them all through.
+    leaves_nothing: bool,
 }
 
 /// Answers an `AF_UNSPEC` link dump (and the families without their own).
@@ -88,11 +91,11 @@ pub(super) fn dump(inside: &Inside, request: &Request) -> Dump {
         Ok(asked) => asked,
         Err(errno) => return Dump::failed(request.to, errno),
     };
-    if asked.filtered {
-        return Dump::new(request.to).filtered();
-    }
     let mut dump = Dump::new(request.to);
-    for link in &inside.links {
+    if asked.filtered {
+        dump.message_flags |= NLM_F_DUMP_FILTERED;
+    }
+    for link in inside.links.iter().filter(|_| !asked.leaves_nothing) {
         dump.add(RouteNetlinkMessage::NewLink(link_message(link, asked.ext_mask)));
     }
     dump
@@ -108,16 +111,22 @@ fn dump_asked(request: &Request) -> Result<DumpAsked, Errno> {
         let header_len = if request.message.payload().len() < HEADER_LEN { 1 } else { HEADER_LEN };
         request::parse(&request.message, header_len, LINK_POLICIES, false).unwrap_or_default()
     };
-    let mut asked = DumpAsked { ext_mask: 0, filtered: false };
+    let mut asked = DumpAsked { ext_mask: 0, filtered: false, leaves_nothing: false };
     for kind in attributes.kinds() {
         match kind {
             ifla::TARGET_NETNSID => return Err(libc::EINVAL),
             ifla::EXT_MASK => asked.ext_mask = attributes.u32(kind).unwrap_or(0),
             ifla::MASTER => {
+                let master = attributes.u32(kind).unwrap_or(0);
+                asked.filtered |= master != 0;
                 // -1 asks for the links without a master: all of them.
-                asked.filtered |= !matches!(attributes.u32(kind), Some(0 | u32::MAX));
+                asked.leaves_nothing |= master != 0 && master != u32::MAX;
             }
-            ifla::LINKINFO => asked.filtered |= names_kind(attributes.get(kind)),
+            ifla::LINKINFO if names_kind(attributes.get(kind)) => {
+                asked.filtered = true;
+                asked.leaves_nothing = true;
+            }
+            ifla::LINKINFO => {}
             _ if request.strict => return Err(libc::EINVAL),
             _ => {}
         }
@@ -257,8 +266,9 @@ fn operstate(link: &LinkView) -> State {
     }
 }
 
-/// The link's `RTM_NEWLINK` message, in the kernel's order of attributes; the
-/// counters are left out when `ext_mask` asks to skip them.
+/// The link's `RTM_NEWLINK` message, in the kernel's order of attributes; its
+/// IPv6 statistics are left out when `ext_mask` asks to skip statistics (its
+/// counters never are).
 fn link_message(link: &LinkView, ext_mask: u32) -> LinkMessage {
     let mut attributes = identity_attributes(link);
     attributes.extend(capacity_attributes(link));
@@ -269,9 +279,7 @@ fn link_message(link: &LinkView, ext_mask: u32) -> LinkMessage {
     };
     attributes.push(LinkAttribute::Address(link.mac.to_vec()));
     attributes.push(LinkAttribute::Broadcast(broadcast.to_vec()));
-    if ext_mask & SKIP_STATS == 0 {
-        attributes.extend(counter_attributes(link));
-    }
+    attributes.extend(counter_attributes(link));
     attributes.extend([
         LinkAttribute::Xdp(vec![LinkXdp::Attached(XdpAttached::None)]),
         LinkAttribute::Qdisc("noqueue".into()),

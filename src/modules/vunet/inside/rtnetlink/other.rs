@@ -158,6 +158,12 @@ pub(super) fn get_neighbour(inside: &Inside, request: &Request) -> GetAnswer {
     Err(libc::ENOENT)
 }
 
+/// Answers a bridge forwarding entry get (`rtnl_fdb_get`): a stack has no
+/// bridge, and its requests are refused as Linux refuses those that name none.
+pub(super) fn get_bridge_entry(_inside: &Inside, _request: &Request) -> GetAnswer {
+    Err(libc::EINVAL)
+}
+
 /// `NETCONFA_*` attribute types (`linux/netconf.h`).
 mod netconfa {
     pub const IFINDEX: u16 = 1;
