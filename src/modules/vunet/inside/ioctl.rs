@@ -200,19 +200,10 @@ fn name_bytes(name: &str) -> [u8; IFNAMSIZ] {
 mod tests {
     use super::*;
     use crate::modules::vunet::cidr::Cidr;
+    use crate::modules::vunet::inside::fixtures::link;
     use crate::modules::vunet::inside::{AddressView, Scope};
 
     fn lwip0() -> Inside {
-        let link = |index, name: &str, kind, mac, mtu| LinkView {
-            index,
-            name: name.into(),
-            kind,
-            mac,
-            mtu,
-            up: true,
-            carrier: true,
-            counters: Default::default(),
-        };
         let address = |index, text: &str, label: &str| {
             let address = Cidr::parse(text).unwrap();
             AddressView {

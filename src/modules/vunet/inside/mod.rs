@@ -95,3 +95,23 @@ pub struct RouteView {
     /// The index of the link it leaves by.
     pub index: u32,
 }
+
+/// What tests of the inside view build snapshots from.
+#[cfg(test)]
+pub(crate) mod fixtures {
+    use super::{LinkKind, LinkView};
+
+    /// A link that is up and has carrier, with no traffic yet.
+    pub fn link(index: u32, name: &str, kind: LinkKind, mac: [u8; 6], mtu: u32) -> LinkView {
+        LinkView {
+            index,
+            name: name.into(),
+            kind,
+            mac,
+            mtu,
+            up: true,
+            carrier: true,
+            counters: Default::default(),
+        }
+    }
+}

@@ -29,7 +29,7 @@ use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
 use super::Inside;
-use super::rtnetlink::respond;
+use super::rtnetlink::{Options, respond_with};
 use crate::fdtable::{FdTable, SocketId};
 use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh};
 use crate::modules::{Disposition, Handled};
@@ -44,6 +44,8 @@ const ADD_MEMBERSHIP: i32 = 1;
 const DROP_MEMBERSHIP: i32 = 2;
 /// `NETLINK_LIST_MEMBERSHIPS`.
 const LIST_MEMBERSHIPS: i32 = 9;
+/// `NETLINK_GET_STRICT_CHK`.
+const GET_STRICT_CHK: i32 = 12;
 /// The `SOL_NETLINK` options that are flags a socket keeps (`NETLINK_PKTINFO`,
 /// `BROADCAST_ERROR`, `NO_ENOBUFS`, `LISTEN_ALL_NSID`, `CAP_ACK`, `EXT_ACK`,
 /// `GET_STRICT_CHK`).
@@ -545,8 +547,9 @@ impl NetlinkSocket {
         while self.flush() && self.held.len() < MAX_HELD {
             match self.server.recv(&mut request) {
                 Ok(len) => {
-                    let port = self.port;
-                    self.held.extend(respond(inside, port, &request[..len]));
+                    let strict_check = self.flags.get(&GET_STRICT_CHK).copied().unwrap_or(false);
+                    let options = Options { strict_check };
+                    self.held.extend(respond_with(inside, self.port, options, &request[..len]));
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => break,

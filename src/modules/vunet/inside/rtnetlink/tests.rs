@@ -23,10 +23,12 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::*;
 use crate::modules::vunet::cidr::Cidr;
-use crate::modules::vunet::inside::{AddressView, LinkKind, LinkView, RouteView, Scope};
+use crate::modules::vunet::inside::{AddressView, LinkKind, RouteView, Scope};
 use crate::modules::vunet::network::Counters;
 
 /// The asking socket's port in these tests.
+use crate::modules::vunet::inside::fixtures::link;
+
 const PORT: u32 = 4242;
 
 fn cidr(text: &str) -> Cidr {
@@ -35,19 +37,6 @@ fn cidr(text: &str) -> Cidr {
 
 fn ip(text: &str) -> IpAddr {
     text.parse().unwrap()
-}
-
-fn link(index: u32, name: &str, kind: LinkKind, mac: [u8; 6], mtu: u32) -> LinkView {
-    LinkView {
-        index,
-        name: name.into(),
-        kind,
-        mac,
-        mtu,
-        up: true,
-        carrier: true,
-        counters: Counters::default(),
-    }
 }
 
 fn address(index: u32, text: &str, scope: Scope) -> AddressView {
