@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{USERS, User, is_root, run, run_netvm_cmd, skip};
+use common::{NETVM, USERS, User, is_root, run, run_netvm_cmd, skip};
 
 /// Runs `cmd` on the default stack `lwip0` (10.0.0.2/24 and fd00::2/64 on eth0,
 /// 02:6e:76:00:00:00, on switch sw0 with the router at .1) as `user`.
@@ -143,6 +143,70 @@ const FUZZ: &str = "import socket, struct, random, select\n\
 fn random_netlink_messages_leave_the_supervisor_serving() {
     let out = on_lwip0(User::Invoker, &["python3", "-c", FUZZ]);
     assert_eq!(out, "links after the fuzz: 2\n");
+}
+
+/// Found by review: the names of netlink carriers and their server ends were
+/// predictable and free to take, so a program could squat the next server end's
+/// name and feed another program's netlink socket fake answers "from the
+/// kernel". Now no program may bind or send to such a name; a victim on another
+/// stack receives nothing it did not ask for.
+const SQUAT: &str = "import socket, errno\n\
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)\n\
+    try: s.bind(b'\\0netvm-nl-0000000000000000'); print('bound')\n\
+    except OSError as e: print('bind', errno.errorcode[e.errno])\n\
+    names = [l.split()[-1] for l in open('/proc/net/unix') if 'netvm-nl-' in l]\n\
+    sent = 0\n\
+    for name in names:\n    \
+    try: s.sendto(b'fake', b'\\0' + name[1:].encode()); sent += 1\n    \
+    except OSError: pass\n\
+    print('names', len(names) > 0, 'sent', sent)\n";
+
+/// A program on lwip1 whose netlink socket waits for the attack, then reads
+/// whatever is there.
+const VICTIM: &str = "import socket, time\n\
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, 0)\n\
+    s.bind((0, 0))\n\
+    time.sleep(1.5)\n\
+    try: print('victim got', s.recv(100))\n\
+    except BlockingIOError: print('victim got nothing')\n";
+
+#[test]
+fn no_program_can_take_or_feed_a_netlink_sockets_carrier() {
+    for user in USERS {
+        let script = format!(
+            "{NETVM} stack lwip1 -- python3 -c \"$VICTIM\" & sleep 0.7; python3 -c \"$SQUAT\"; wait"
+        );
+        let mut command = common::netvm_as(user, &["run", "--", "sh", "-c", &script]);
+        command.env("VICTIM", VICTIM).env("SQUAT", SQUAT);
+        let out = run(command);
+        out.assert_code(0);
+        assert!(out.stdout.contains("bind EADDRINUSE\nnames True sent 0\n"), "{user:?}: {out}");
+        assert!(out.stdout.contains("victim got nothing"), "{user:?}: {out}");
+    }
+}
+
+/// Found by review: one datagram of 1,800 link requests made the supervisor
+/// hold 2.6 MB of answers for each socket that did not read them. Now what one
+/// request's answers hold is bounded, and the next request waits for them.
+const AMPLIFY: &str = "import socket, struct, os\n\
+    sup = os.getppid()\n\
+    def rss():\n    \
+    status = dict(l.split(':', 1) for l in open(f'/proc/{sup}/status') if ':' in l)\n    \
+    return sum(int(status[k].split()[0]) for k in ('RssAnon', 'RssShmem'))\n\
+    get = struct.pack('=IHHII', 32, 18, 0x5, 1, 0) + struct.pack('=BxHiII', 0, 0, 2, 0, 0)\n\
+    before = rss()\n\
+    socks = []\n\
+    for i in range(50):\n    \
+    s = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_NONBLOCK, 0)\n    \
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)\n    \
+    s.send(get * 1800); socks.append(s)\n\
+    import time; time.sleep(0.5)\n\
+    print('grew under 32 MB:', rss() - before < 32768)\n";
+
+#[test]
+fn one_datagram_cannot_make_the_supervisor_hold_much() {
+    let out = on_lwip0(User::Invoker, &["python3", "-c", AMPLIFY]);
+    assert_eq!(out, "grew under 32 MB: True\n");
 }
 
 /// The host's own addresses, as `ip -o addr` lists them natively.

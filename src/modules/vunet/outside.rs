@@ -9,6 +9,7 @@ use nix::errno::Errno;
 
 use super::Vunet;
 use super::inside::ioctl::is_interface_request;
+use super::inside::socket::NetlinkSockets;
 use crate::fdtable::SocketId;
 use crate::modules::{Disposition, Handled};
 use crate::sandbox::Fence;
@@ -155,7 +156,10 @@ impl Vunet {
             // host's interfaces: as on a host without the interface asked for.
             return Err(Errno::ENODEV);
         }
-        if outgoing.name().is_some_and(|name| self.stacks.iter().any(|s| s.reserves(name))) {
+        let reserved = |name: &[u8]| {
+            self.stacks.iter().any(|s| s.reserves(name)) || NetlinkSockets::reserves(name)
+        };
+        if outgoing.name().is_some_and(reserved) {
             let refusal = match call {
                 Syscall::Bind(_) => Errno::EADDRINUSE,
                 _ => Errno::ECONNREFUSED,

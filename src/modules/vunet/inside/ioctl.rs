@@ -71,7 +71,7 @@ pub fn answer(
         SIOCGIFTXQLEN => union[..4].copy_from_slice(&1000u32.to_ne_bytes()),
         SIOCGIFHWADDR => union[..16].copy_from_slice(&hardware_address(link)),
         SIOCGIFADDR | SIOCGIFNETMASK | SIOCGIFBRDADDR | SIOCGIFDSTADDR => {
-            let ip = ipv4_field(inside, link, request)?;
+            let ip = ipv4_field(inside, link, requested_name(ifreq), request)?;
             union[..16].copy_from_slice(&sockaddr_in(ip));
         }
         _ => return Err(Errno::EOPNOTSUPP),
@@ -126,11 +126,16 @@ pub fn configured(inside: &Inside) -> Vec<[u8; IFREQ_LEN]> {
 
 /// The link `ifreq` names (`ENODEV` if none).
 fn link_named<'a>(inside: &'a Inside, ifreq: &[u8; IFREQ_LEN]) -> Result<&'a LinkView, Errno> {
-    let name = &ifreq[..IFNAMSIZ];
-    let name = &name[..name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ)];
+    let name = requested_name(ifreq);
     // An alias (`eth0:1`) names its interface.
     let base = name.split(|&b| b == b':').next().unwrap_or(name);
     inside.links.iter().find(|l| l.name.as_bytes() == base).ok_or(Errno::ENODEV)
+}
+
+/// The name in `ifreq`, up to its NUL.
+fn requested_name(ifreq: &[u8; IFREQ_LEN]) -> &[u8] {
+    let name = &ifreq[..IFNAMSIZ];
+    &name[..name.iter().position(|&b| b == 0).unwrap_or(IFNAMSIZ)]
 }
 
 /// `IFF_*` of `link` as `SIOCGIFFLAGS` gives them (the low 16 bits).
@@ -161,14 +166,24 @@ fn hardware_address(link: &LinkView) -> [u8; 16] {
     sockaddr
 }
 
-/// The first IPv4 address of `link` and what `request` asks of it: the address,
-/// its netmask, its broadcast, or (point-to-point) its peer, which is itself.
-/// `EADDRNOTAVAIL` if the link has no IPv4 address, as `devinet_ioctl` says.
-fn ipv4_field(inside: &Inside, link: &LinkView, request: u32) -> Result<Ipv4Addr, Errno> {
+/// The first IPv4 address of `link` labelled `label` (the name asked for, an
+/// alias's included) and what `request` asks of it: the address, its netmask,
+/// its broadcast, or (point-to-point) its peer, which is itself.
+/// `EADDRNOTAVAIL` if there is none, as `devinet_ioctl` says.
+fn ipv4_field(
+    inside: &Inside,
+    link: &LinkView,
+    label: &[u8],
+    request: u32,
+) -> Result<Ipv4Addr, Errno> {
     let address = inside
         .addresses
         .iter()
-        .find(|a| a.index == link.index && a.address.ip.is_ipv4())
+        .find(|a| {
+            a.index == link.index
+                && a.address.ip.is_ipv4()
+                && a.label.as_deref().map(str::as_bytes) == Some(label)
+        })
         .ok_or(Errno::EADDRNOTAVAIL)?;
     let IpAddr::V4(ip) = address.address.ip else { unreachable!("filtered above") };
     Ok(match request {
@@ -249,7 +264,8 @@ mod tests {
         assert_eq!(ipv4_of(&ask(SIOCGIFADDR, "eth0").unwrap()), Ipv4Addr::new(10, 0, 0, 2));
         assert_eq!(ipv4_of(&ask(SIOCGIFNETMASK, "eth0").unwrap()), Ipv4Addr::new(255, 255, 255, 0));
         assert_eq!(ipv4_of(&ask(SIOCGIFBRDADDR, "eth0").unwrap()), Ipv4Addr::new(10, 0, 0, 255));
-        assert_eq!(ipv4_of(&ask(SIOCGIFADDR, "eth0:1").unwrap()), Ipv4Addr::new(10, 0, 0, 2));
+        assert_eq!(ask(SIOCGIFADDR, "eth0:1"), Err(Errno::EADDRNOTAVAIL), "no such label");
+        assert_eq!(ask(SIOCGIFFLAGS, "eth0:1").unwrap()[16..18], 0x1043u16.to_ne_bytes());
         let hw = ask(SIOCGIFHWADDR, "eth0").unwrap();
         assert_eq!(hw[16..18], 1u16.to_ne_bytes());
         assert_eq!(hw[18..24], [2, 0x6e, 0x76, 0, 0, 0]);

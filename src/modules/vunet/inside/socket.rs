@@ -52,9 +52,14 @@ const GET_STRICT_CHK: i32 = 12;
 const FLAG_OPTIONS: [i32; 7] = [3, 4, 5, 8, 10, 11, 12];
 /// `sizeof(struct sockaddr_nl)`.
 const SOCKADDR_NL_LEN: u32 = 12;
-/// The answers held for one socket whose program does not read them: beyond,
-/// netvm reads no more of its requests until it does.
-const MAX_HELD: usize = 64;
+/// The bytes of answers held for one socket whose program does not read them. A
+/// request is read only once the answers to the one before are all delivered;
+/// what one request's answers have beyond this is dropped, as Linux drops what
+/// does not fit a socket's receive buffer.
+const MAX_HELD_BYTES: usize = 256 * 1024;
+/// The most netlink sockets one session's programs hold at once: each costs the
+/// supervisor a descriptor.
+const MAX_SOCKETS: usize = 1024;
 
 /// The netlink sockets of a session's programs.
 pub struct NetlinkSockets {
@@ -64,9 +69,10 @@ pub struct NetlinkSockets {
     /// Calls in flight to their exit.
     pending: HashMap<Pid, Pending>,
     registry: Registry,
-    /// The prefix of the names of carriers and server ends, and the next number.
-    prefix: u64,
-    next_name: u64,
+    /// The bound port ids, per stack (each stack is a network namespace of its own).
+    ports: HashMap<(StackId, u32), SocketId>,
+    /// The next port id to try below -4096, per stack.
+    next_port: HashMap<StackId, u32>,
 }
 
 /// One program's netlink socket.
@@ -78,8 +84,8 @@ struct NetlinkSocket {
     server: UnixDatagram,
     /// Its port id, once bound (0: not yet).
     port: u32,
-    /// The multicast groups it joined (groups 1 to 32, as a mask).
-    groups: u32,
+    /// The multicast groups it joined (groups 1 to 64, as a mask).
+    groups: u64,
     /// The `SOL_NETLINK` flags it set.
     flags: HashMap<i32, bool>,
     /// Answers the carrier had no room for yet.
@@ -110,8 +116,8 @@ impl NetlinkSockets {
             by_server: HashMap::new(),
             pending: HashMap::new(),
             registry,
-            prefix: random_u64(),
-            next_name: 0,
+            ports: HashMap::new(),
+            next_port: HashMap::new(),
         }
     }
 
@@ -124,6 +130,9 @@ impl NetlinkSockets {
         }
         if call.protocol != libc::NETLINK_ROUTE {
             return Err(Errno::EPROTONOSUPPORT);
+        }
+        if self.sockets.len() >= MAX_SOCKETS {
+            return Err(Errno::ENFILE);
         }
         stop.rewrite(Syscall::Socket(Socket {
             domain: libc::AF_UNIX,
@@ -147,7 +156,7 @@ impl NetlinkSockets {
             Syscall::Connect(c) => self.connect(&memory, stop.process, id, c),
             Syscall::Getsockname(c) => {
                 let socket = self.socket(id)?;
-                write_address(&memory, c, socket.port, socket.groups)
+                write_address(&memory, c, socket.port, socket.groups as u32)
                     .map(|()| Disposition::Return(0))
             }
             Syscall::Getpeername(c) => {
@@ -201,6 +210,7 @@ impl NetlinkSockets {
     pub fn forget(&mut self, sockets: &[SocketId]) {
         for id in sockets {
             if let Some(socket) = self.sockets.remove(id) {
+                self.ports.remove(&(socket.stack, socket.port));
                 let fd = socket.server.as_raw_fd();
                 let _ = self.registry.deregister(&mut SourceFd(&fd));
                 self.by_server.remove(&fd);
@@ -256,24 +266,59 @@ impl NetlinkSockets {
         }
     }
 
-    /// A server end for `carrier`, the two connected to each other.
+    /// A server end for `carrier`, the two connected to each other. Once a
+    /// datagram socket is connected, only its peer can send to it; what anyone
+    /// else slipped in before (the names show in `/proc/net/unix`) is thrown away.
     fn server_end(&mut self, carrier: &OwnedFd) -> std::io::Result<UnixDatagram> {
-        let carrier_name = self.fresh_name()?;
-        let server_name = self.fresh_name()?;
-        nix::sys::socket::bind(carrier.as_raw_fd(), &unix_address(&carrier_name)?)?;
-        let server = UnixDatagram::bind_addr(&server_name)?;
+        let (server, server_name) = self.bound(|name| UnixDatagram::bind_addr(name))?;
         server.set_nonblocking(true)?;
-        server.connect_addr(&carrier_name)?;
+        let carrier_bind = |name: &SocketAddr| -> std::io::Result<()> {
+            Ok(nix::sys::socket::bind(carrier.as_raw_fd(), &unix_address(name)?)?)
+        };
+        let ((), carrier_name) = self.bound(carrier_bind)?;
         nix::sys::socket::connect(carrier.as_raw_fd(), &unix_address(&server_name)?)?;
+        server.connect_addr(&carrier_name)?;
+        drain(carrier.as_raw_fd());
+        drain(server.as_raw_fd());
         Ok(server)
     }
 
-    /// An abstract name no one can guess.
-    fn fresh_name(&mut self) -> std::io::Result<SocketAddr> {
-        self.next_name += 1;
-        let name = format!("netvm-nl-{:016x}-{}", self.prefix, self.next_name);
-        SocketAddr::from_abstract_name(name.as_bytes())
+    /// What `bind` makes bound to a fresh name, and the name (another if someone
+    /// took one first).
+    fn bound<T>(
+        &mut self,
+        mut bind: impl FnMut(&SocketAddr) -> std::io::Result<T>,
+    ) -> std::io::Result<(T, SocketAddr)> {
+        let mut attempts = 0;
+        loop {
+            let name = format!("{NAME_PREFIX}{:016x}{:016x}", random_u64(), random_u64());
+            let name = SocketAddr::from_abstract_name(name.as_bytes())?;
+            match bind(&name) {
+                Ok(bound) => return Ok((bound, name)),
+                Err(e) if e.kind() == ErrorKind::AddrInUse && attempts < 8 => attempts += 1,
+                Err(e) => return Err(e),
+            }
+        }
     }
+
+    /// Whether `sockaddr`, an address a program hands the kernel, names a carrier
+    /// or a server end of a netlink socket (of any session): refused.
+    pub fn reserves(sockaddr: &[u8]) -> bool {
+        sockaddr
+            .strip_prefix(&(libc::AF_UNIX as u16).to_ne_bytes())
+            .and_then(|rest| rest.strip_prefix(&[0]))
+            .is_some_and(|name| name.starts_with(NAME_PREFIX.as_bytes()))
+    }
+}
+
+/// The prefix of the abstract names of carriers and server ends.
+const NAME_PREFIX: &str = "netvm-nl-";
+
+/// Throws away every datagram queued at `socket`, one of the supervisor's.
+fn drain(socket: RawFd) {
+    let mut byte = [0u8; 1];
+    let flags = nix::sys::socket::MsgFlags::MSG_DONTWAIT | nix::sys::socket::MsgFlags::MSG_TRUNC;
+    while nix::sys::socket::recv(socket, &mut byte, flags).is_ok() {}
 }
 
 /// `addr` as nix takes it.
@@ -303,7 +348,9 @@ fn sockaddr_nl(port: u32, groups: u32) -> [u8; SOCKADDR_NL_LEN as usize] {
 /// Reads the `sockaddr_nl` a call passes (`EINVAL` if short or of another family,
 /// as `netlink_bind` and `netlink_connect` judge): its port and groups.
 fn read_sockaddr_nl(memory: &TraceeMemory, addr: UserPtr, len: u32) -> Result<(u32, u32), Errno> {
-    if len < SOCKADDR_NL_LEN {
+    /// `sizeof(struct sockaddr_storage)`: the most any address may be.
+    const MAX_LEN: u32 = 128;
+    if !(SOCKADDR_NL_LEN..=MAX_LEN).contains(&len) {
         return Err(Errno::EINVAL);
     }
     let bytes = memory.read_bytes(addr.0, SOCKADDR_NL_LEN as usize)?;
@@ -381,7 +428,7 @@ impl NetlinkSockets {
     fn bind(&mut self, memory: &TraceeMemory, process: Pid, id: SocketId, call: AddrIn) -> Handled {
         let (port, groups) = read_sockaddr_nl(memory, call.addr, call.addrlen)?;
         let bound = self.socket(id)?.port;
-        if bound != 0 && port != 0 && port != bound {
+        if bound != 0 && port != bound {
             return Err(Errno::EINVAL);
         }
         if bound == 0 {
@@ -390,9 +437,9 @@ impl NetlinkSockets {
                 return Err(Errno::EADDRINUSE);
             }
             let port = if port != 0 { port } else { self.free_port(stack, process) };
-            self.socket(id)?.port = port;
+            self.take_port(id, port)?;
         }
-        self.socket(id)?.groups |= groups;
+        self.socket(id)?.groups |= u64::from(groups);
         Ok(Disposition::Return(0))
     }
 
@@ -404,8 +451,11 @@ impl NetlinkSockets {
         id: SocketId,
         call: AddrIn,
     ) -> Handled {
+        if call.addrlen < 2 {
+            return Err(Errno::EINVAL);
+        }
         let family = memory.read::<u16>(call.addr.0)?;
-        if call.addrlen >= 2 && family == libc::AF_UNSPEC as u16 {
+        if family == libc::AF_UNSPEC as u16 {
             return Ok(Disposition::Return(0));
         }
         let (port, _) = read_sockaddr_nl(memory, call.addr, call.addrlen)?;
@@ -424,25 +474,37 @@ impl NetlinkSockets {
         }
         let stack = socket.stack;
         let port = self.free_port(stack, process);
-        self.socket(id)?.port = port;
+        self.take_port(id, port)?;
         Ok(port)
     }
 
     /// The process's own id if no socket of the stack has it, else one from -4096
     /// down, as Linux hands them out.
-    fn free_port(&self, stack: StackId, process: Pid) -> u32 {
+    fn free_port(&mut self, stack: StackId, process: Pid) -> u32 {
         let own = process.as_raw() as u32;
         if !self.port_taken(stack, own) {
             return own;
         }
-        (1..)
-            .map(|n: u32| (-4096i32 as u32).wrapping_sub(n))
-            .find(|&p| !self.port_taken(stack, p))
-            .expect("a free port")
+        let next = self.next_port.entry(stack).or_insert(-4096i32 as u32);
+        loop {
+            *next = next.wrapping_sub(1);
+            if !self.ports.contains_key(&(stack, *next)) {
+                return *next;
+            }
+        }
     }
 
     fn port_taken(&self, stack: StackId, port: u32) -> bool {
-        self.sockets.values().any(|s| s.stack == stack && s.port == port)
+        self.ports.contains_key(&(stack, port))
+    }
+
+    /// Gives socket `id` port `port`.
+    fn take_port(&mut self, id: SocketId, port: u32) -> Result<(), Errno> {
+        let socket = self.socket(id)?;
+        socket.port = port;
+        let stack = socket.stack;
+        self.ports.insert((stack, port), id);
+        Ok(())
     }
 
     /// `getsockopt`: netlink's own options and what identifies the socket; the
@@ -454,12 +516,18 @@ impl NetlinkSockets {
             (libc::SOL_SOCKET, libc::SO_PROTOCOL) => libc::NETLINK_ROUTE,
             (libc::SOL_SOCKET, libc::SO_TYPE) => socket.ty,
             (libc::SOL_SOCKET, _) => return Ok(Disposition::Kernel),
-            (SOL_NETLINK, LIST_MEMBERSHIPS) => socket.groups as i32,
+            (SOL_NETLINK, LIST_MEMBERSHIPS) => {
+                // An array of u32 masks, as much as fits; its full length told.
+                let groups = socket.groups.to_ne_bytes();
+                let room = memory.read::<u32>(call.optlen.0)? as usize;
+                memory.write_bytes(call.optval.0, &groups[..room.min(groups.len()) & !3])?;
+                memory.write(call.optlen.0, &(groups.len() as u32))?;
+                return Ok(Disposition::Return(0));
+            }
             (SOL_NETLINK, name) if FLAG_OPTIONS.contains(&name) => {
                 i32::from(socket.flags.get(&name).copied().unwrap_or(false))
             }
-            (SOL_NETLINK, _) => return Err(Errno::ENOPROTOOPT),
-            _ => return Err(Errno::EOPNOTSUPP),
+            _ => return Err(Errno::ENOPROTOOPT),
         };
         let room = memory.read::<u32>(call.optlen.0)?;
         if room < 4 {
@@ -482,13 +550,12 @@ impl NetlinkSockets {
         if !known {
             return Err(Errno::ENOPROTOOPT);
         }
-        if call.optlen < 4 {
-            return Err(Errno::EINVAL);
-        }
-        let value = memory.read::<u32>(call.optval.0)?;
+        // A value shorter than an int reads as 0, as `netlink_setsockopt` has it.
+        let value = if call.optlen < 4 { 0 } else { memory.read::<u32>(call.optval.0)? };
         let socket = self.socket(id)?;
         match call.optname {
-            ADD_MEMBERSHIP | DROP_MEMBERSHIP if !(1..=32).contains(&value) => {
+            // NETLINK_ROUTE's groups number fewer than the 64 this keeps.
+            ADD_MEMBERSHIP | DROP_MEMBERSHIP if !(1..=64).contains(&value) => {
                 return Err(Errno::EINVAL);
             }
             ADD_MEMBERSHIP => socket.groups |= 1 << (value - 1),
@@ -544,12 +611,17 @@ impl NetlinkSocket {
     /// what the carrier has room for.
     fn serve(&mut self, inside: &Inside) {
         let mut request = vec![0u8; 64 * 1024];
-        while self.flush() && self.held.len() < MAX_HELD {
+        while self.flush() {
             match self.server.recv(&mut request) {
                 Ok(len) => {
                     let strict_check = self.flags.get(&GET_STRICT_CHK).copied().unwrap_or(false);
                     let options = Options { strict_check };
-                    self.held.extend(respond_with(inside, self.port, options, &request[..len]));
+                    let mut room = MAX_HELD_BYTES;
+                    let answers = respond_with(inside, self.port, options, &request[..len]);
+                    self.held.extend(answers.into_iter().take_while(|answer| {
+                        room = room.saturating_sub(answer.len());
+                        room > 0
+                    }));
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => break,
