@@ -270,7 +270,7 @@ impl NetlinkSockets {
     /// datagram socket is connected, only its peer can send to it; what anyone
     /// else slipped in before (the names show in `/proc/net/unix`) is thrown away.
     fn server_end(&mut self, carrier: &OwnedFd) -> std::io::Result<UnixDatagram> {
-        let (server, server_name) = self.bound(|name| UnixDatagram::bind_addr(name))?;
+        let (server, server_name) = self.bound(UnixDatagram::bind_addr)?;
         server.set_nonblocking(true)?;
         let carrier_bind = |name: &SocketAddr| -> std::io::Result<()> {
             Ok(nix::sys::socket::bind(carrier.as_raw_fd(), &unix_address(name)?)?)
