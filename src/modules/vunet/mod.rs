@@ -233,7 +233,7 @@ impl Vunet {
     /// socket: answered from what the stack shows (see [`inside::ioctl`]).
     fn interface_request(&mut self, stop: &SyscallStop) -> Option<Answer> {
         let Syscall::Ioctl(call) = stop.call() else { return None };
-        if !inside::ioctl::is_interface_request(call.request) {
+        if !inside::ioctl::is_answered_inside(call.request) {
             return None;
         }
         let stack = self.stack_of(stop.process);

@@ -35,6 +35,13 @@ const SIOCGIFMTU: u32 = 0x8921;
 const SIOCGIFHWADDR: u32 = 0x8927;
 const SIOCGIFINDEX: u32 = 0x8933;
 const SIOCGIFTXQLEN: u32 = 0x8942;
+const SIOCGIFMAP: u32 = 0x8970;
+const SIOCGIFPFLAGS: u32 = 0x8935;
+const SIOCGIFCOUNT: u32 = 0x8938;
+const SIOCGARP: u32 = 0x8954;
+/// `SIOCPROTOPRIVATE` to its last: protocols' own requests, none here.
+const SIOCPROTOPRIVATE: u32 = 0x89E0;
+const SIOCPROTOPRIVATE_LAST: u32 = 0x89EF;
 
 /// Whether an `ioctl` request is about the network's interfaces (`SIOCGIFCONF`,
 /// `SIOCSIFFLAGS`, routes, ARP, ...) rather than about the socket it is made on
@@ -47,6 +54,15 @@ pub fn is_interface_request(request: u32) -> bool {
     (FIRST..=0x89FF).contains(&request) && request != SOCKET_QUEUE
 }
 
+/// Whether `request` is an interface request a stack's inside answers: all but
+/// `SIOCGSKNS`, which gives the network namespace of the socket's own kernel
+/// object and is judged as any other call on that socket.
+pub fn is_answered_inside(request: u32) -> bool {
+    /// `SIOCGSKNS`.
+    const NAMESPACE: u32 = 0x894C;
+    is_interface_request(request) && request != NAMESPACE
+}
+
 /// Answers interface request `request` whose `struct ifreq` is `ifreq`: the
 /// `ifreq` the program gets back.
 pub fn answer(
@@ -55,6 +71,14 @@ pub fn answer(
     ifreq: &[u8; IFREQ_LEN],
 ) -> Result<[u8; IFREQ_LEN], Errno> {
     let mut out = *ifreq;
+    match request {
+        // What Linux answers before it looks for the device.
+        SIOCGIFCOUNT | SIOCPROTOPRIVATE..=SIOCPROTOPRIVATE_LAST => return Err(Errno::ENOTTY),
+        SIOCGIFPFLAGS => return Err(Errno::EINVAL),
+        // A `struct arpreq`, not an `ifreq`: the neighbour table is empty.
+        SIOCGARP => return Err(Errno::ENXIO),
+        _ => {}
+    }
     if request == SIOCGIFNAME {
         let index = u32::from_ne_bytes(ifreq[UNION..UNION + 4].try_into().expect("4 bytes"));
         let link = inside.links.iter().find(|l| l.index == index).ok_or(Errno::ENODEV)?;
@@ -69,6 +93,8 @@ pub fn answer(
         SIOCGIFMTU => union[..4].copy_from_slice(&link.mtu.to_ne_bytes()),
         SIOCGIFMETRIC => union[..4].copy_from_slice(&0u32.to_ne_bytes()),
         SIOCGIFTXQLEN => union[..4].copy_from_slice(&1000u32.to_ne_bytes()),
+        // A virtual device has no memory, I/O port or interrupt to map.
+        SIOCGIFMAP => union.fill(0),
         SIOCGIFHWADDR => union[..16].copy_from_slice(&hardware_address(link)),
         SIOCGIFADDR | SIOCGIFNETMASK | SIOCGIFBRDADDR | SIOCGIFDSTADDR => {
             let ip = ipv4_field(inside, link, requested_name(ifreq), request)?;
@@ -270,6 +296,12 @@ mod tests {
         assert_eq!(hw[16..18], 1u16.to_ne_bytes());
         assert_eq!(hw[18..24], [2, 0x6e, 0x76, 0, 0, 0]);
         assert_eq!(ask(SIOCGIFINDEX, "wlan0"), Err(Errno::ENODEV));
+        assert_eq!(ask(SIOCGIFMAP, "eth0").unwrap()[16..], [0; 24]);
+        assert_eq!(ask(SIOCGIFPFLAGS, "wlan0"), Err(Errno::EINVAL));
+        assert_eq!(ask(SIOCGIFCOUNT, "eth0"), Err(Errno::ENOTTY));
+        assert_eq!(ask(SIOCPROTOPRIVATE + 3, "eth0"), Err(Errno::ENOTTY));
+        assert_eq!(ask(SIOCGARP, "eth0"), Err(Errno::ENXIO));
+        assert!(is_interface_request(0x894C) && !is_answered_inside(0x894C));
         assert_eq!(ask(SIOCGIFINDEX, ""), Err(Errno::ENODEV));
         let mut by_index = [0u8; IFREQ_LEN];
         by_index[16..20].copy_from_slice(&2u32.to_ne_bytes());
