@@ -675,6 +675,20 @@ fn a_stack_claims_only_the_socket_its_call_made() {
     }
 }
 
+/// "What a netlink sendmsg sends to is what netvm checked": while one thread sends
+/// on a netlink socket with no name, another flips the header's name to an
+/// `AF_UNIX` socket of the program's. The netlink socket's carrier is an
+/// `AF_UNIX` socket: had the kernel read the program's header, some datagrams
+/// would have gone there (a stand-in for another stack's carrier). None do.
+#[test]
+fn a_netlink_send_goes_where_netvm_checked() {
+    let probe = compile_probe("escape_netlink_race");
+    for user in USERS {
+        let out = run(netvm_as(user, &["run", "--", path_str(&probe), "5000"]));
+        assert_stdout(&out, "reached: 0\n", &format!("{user:?}"));
+    }
+}
+
 // --- Small stacks ----------------------------------------------------------------
 
 /// A transcript with the `sendmmsg` counts left out (see

@@ -31,6 +31,7 @@ use nix::unistd::Pid;
 use super::Inside;
 use super::rtnetlink::{Options, respond_with};
 use crate::fdtable::{FdTable, SocketId};
+use crate::modules::vunet::outside::finish_first_message;
 use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh};
 use crate::modules::{Disposition, Handled};
 use crate::syscall::{AddrIn, AddrOut, Getsockopt, Mmsg, Msg, Sendto, Setsockopt};
@@ -98,6 +99,8 @@ enum Pending {
     Create { stack: StackId, ty: i32 },
     /// A receive whose sender's address the program asked for.
     Received(Receiver),
+    /// A `sendmmsg` made the `sendmsg` of its first message.
+    FirstMessage { msgvec: u64 },
 }
 
 /// Where a receive's sender address goes.
@@ -170,7 +173,8 @@ impl NetlinkSockets {
                 Ok(self.receive(stop, Receiver::From { addr: c.addr, addrlen: c.addrlen }))
             }
             Syscall::Recvmsg(c) => Ok(self.receive(stop, Receiver::Message { msg: c.msg.0 })),
-            Syscall::Sendmmsg(c) | Syscall::Recvmmsg(c) => refuse_named_batches(&memory, c),
+            Syscall::Sendmmsg(c) => self.sendmmsg(stop, id, c),
+            Syscall::Recvmmsg(c) => refuse_named_batches(&memory, c),
             Syscall::Listen(_) | Syscall::Accept(_) | Syscall::Shutdown(_) => {
                 Err(Errno::EOPNOTSUPP)
             }
@@ -187,6 +191,7 @@ impl NetlinkSockets {
                 let mut claims = Claims { table, owner: Owner::Netlink(stack) };
                 self.adopt(stop, &mut claims, stack, ty);
             }
+            Some(Pending::FirstMessage { msgvec }) => finish_first_message(stop, msgvec),
             Some(Pending::Received(receiver)) if stop.result() >= 0 => {
                 if let Err(e) = receiver.report_kernel(&stop.memory()) {
                     stop.set_result(-(e as i64));
@@ -392,14 +397,31 @@ fn write_name(
 /// `sendmmsg` or `recvmmsg`: served natively when no entry names an address (the
 /// names netlink would report are not translated in batches yet).
 fn refuse_named_batches(memory: &TraceeMemory, call: Mmsg) -> Handled {
-    let entry = size_of::<libc::mmsghdr>() as u64;
-    for i in 0..u64::from(call.vlen.min(1024)) {
-        let header = memory.read::<libc::mmsghdr>(call.msgvec.0 + i * entry)?;
-        if !header.msg_hdr.msg_name.is_null() {
-            return Err(Errno::EOPNOTSUPP);
+    let entry = size_of::<libc::mmsghdr>();
+    let entries = memory.read_bytes(call.msgvec.0, entry * call.vlen.min(1024) as usize)?;
+    // `msg_name` leads each entry; what the kernel writes there is the program's.
+    let named = entries.chunks(entry).any(|e| e[..8] != [0; 8]);
+    if named { Err(Errno::EOPNOTSUPP) } else { Ok(Disposition::Kernel) }
+}
+
+/// Points `call` (a `sendmsg`, perhaps made of a `sendmmsg`'s first entry) at a
+/// sealed copy of the header at `header_at` without its name, once the name, if
+/// any, is the kernel's (port 0, no groups).
+fn send_sealed(stop: &mut SyscallStop, header_at: UserPtr, call: Msg) -> Result<(), Errno> {
+    let memory = stop.memory();
+    let mut header = memory.read::<libc::msghdr>(header_at.0)?;
+    if !header.msg_name.is_null() {
+        let name = UserPtr(header.msg_name as u64);
+        let (port, groups) = read_sockaddr_nl(&memory, name, header.msg_namelen)?;
+        if port != 0 || groups != 0 {
+            return Err(Errno::ECONNREFUSED);
         }
     }
-    Ok(Disposition::Kernel)
+    header.msg_name = std::ptr::null_mut();
+    header.msg_namelen = 0;
+    let (at, _) = stop.put_sealed_header(header, None)?;
+    stop.rewrite(Syscall::Sendmsg(Msg { msg: UserPtr(at), ..call }));
+    Ok(())
 }
 
 impl Receiver {
@@ -579,23 +601,27 @@ impl NetlinkSockets {
 
     /// `sendmsg`: as [`sendto`](Self::sendto), through a sealed copy of the
     /// header without its name.
+    /// The header always goes sealed: another thread could otherwise name an
+    /// `AF_UNIX` socket in it between this check and the kernel's read, and the
+    /// carrier would send there.
     fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, call: Msg) -> Handled {
-        let memory = stop.memory();
-        let mut header = memory.read::<libc::msghdr>(call.msg.0)?;
         self.autobind(id, stop.process)?;
-        if header.msg_name.is_null() {
+        send_sealed(stop, call.msg, call)?;
+        Ok(Disposition::Kernel)
+    }
+
+    /// `sendmmsg`: the `sendmsg` of its first message, sealed as
+    /// [`sendmsg`](Self::sendmsg)'s (the kernel could send the rest to names it
+    /// reads later); the exit reports one message sent, as the outside path does
+    /// ([`finish_first_message`]).
+    fn sendmmsg(&mut self, stop: &mut SyscallStop, id: SocketId, call: Mmsg) -> Handled {
+        if call.vlen == 0 {
             return Ok(Disposition::Kernel);
         }
-        let (port, groups) =
-            read_sockaddr_nl(&memory, UserPtr(header.msg_name as u64), header.msg_namelen)?;
-        if port != 0 || groups != 0 {
-            return Err(Errno::ECONNREFUSED);
-        }
-        header.msg_name = std::ptr::null_mut();
-        header.msg_namelen = 0;
-        let (at, _) = stop.put_sealed_header(header, None)?;
-        stop.rewrite(Syscall::Sendmsg(Msg { msg: UserPtr(at), ..call }));
-        Ok(Disposition::Kernel)
+        self.autobind(id, stop.process)?;
+        send_sealed(stop, call.msgvec, Msg { fd: call.fd, msg: call.msgvec, flags: call.flags })?;
+        self.pending.insert(stop.tid, Pending::FirstMessage { msgvec: call.msgvec.0 });
+        Ok(Disposition::KernelThenFinish)
     }
 
     /// A receive: the kernel runs it; its exit reports the sender as the kernel,
