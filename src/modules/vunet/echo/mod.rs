@@ -36,7 +36,9 @@ use crate::fdtable::SocketId;
 use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
 use crate::modules::vunet::network::Network;
-use crate::modules::vunet::stack::{Activity, Claims, SetupError, Stack, is_fresh};
+use crate::modules::vunet::stack::{
+    Activity, Claims, SetupError, Stack, is_fresh, random_bytes,
+};
 use crate::syscall::{AddrIn, Socket, Syscall, UserPtr};
 use crate::tracer::SyscallStop;
 
@@ -105,7 +107,8 @@ impl KindConfig for Config {
         let failed = |e: std::io::Error| SetupError(format!("echo stack {}: {e}", mount.name));
         // A name nobody can guess or take first: without namespaces, other local
         // users share the abstract namespace.
-        let name = format!("netvm-echo-{:016x}", random_u64().map_err(failed)?);
+        let random = u64::from_ne_bytes(random_bytes().map_err(failed)?);
+        let name = format!("netvm-echo-{random:016x}");
         let listener = UnixListener::bind_addr(&SocketAddr::from_abstract_name(&name).map_err(failed)?)
             .map_err(failed)?;
         listener.set_nonblocking(true).map_err(failed)?;
@@ -125,13 +128,6 @@ impl KindConfig for Config {
             more_waiting: false,
         }))
     }
-}
-
-/// Eight random bytes.
-fn random_u64() -> std::io::Result<u64> {
-    let mut bytes = [0u8; 8];
-    std::fs::File::open("/dev/urandom")?.read_exact(&mut bytes)?;
-    Ok(u64::from_ne_bytes(bytes))
 }
 
 /// The service's end of one connection, and what it still has to send there.

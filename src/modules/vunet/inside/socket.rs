@@ -32,7 +32,7 @@ use super::Inside;
 use super::rtnetlink::{Options, respond_with};
 use crate::fdtable::{FdTable, SocketId};
 use crate::modules::vunet::outside::finish_first_message;
-use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh};
+use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh, random_bytes};
 use crate::modules::{Disposition, Handled};
 use crate::syscall::{AddrIn, AddrOut, Getsockopt, Mmsg, Msg, Sendto, Setsockopt};
 use crate::syscall::{Socket, Syscall, UserPtr};
@@ -74,6 +74,9 @@ pub struct NetlinkSockets {
     ports: HashMap<(StackId, u32), SocketId>,
     /// The next port id to try below -4096, per stack.
     next_port: HashMap<StackId, u32>,
+    /// Where a request is read (the largest a program sends at once is answered
+    /// in part: see [`NetlinkSocket::serve`]).
+    request: Vec<u8>,
 }
 
 /// One program's netlink socket.
@@ -121,6 +124,7 @@ impl NetlinkSockets {
             registry,
             ports: HashMap::new(),
             next_port: HashMap::new(),
+            request: vec![0; 64 * 1024],
         }
     }
 
@@ -231,7 +235,7 @@ impl NetlinkSockets {
         for id in ready {
             let Some(socket) = self.sockets.get_mut(&id) else { continue };
             let Some(view) = inside(socket.stack) else { continue };
-            socket.serve(&view);
+            socket.serve(&view, &mut self.request);
         }
     }
 
@@ -296,7 +300,7 @@ impl NetlinkSockets {
     ) -> std::io::Result<(T, SocketAddr)> {
         let mut attempts = 0;
         loop {
-            let name = format!("{NAME_PREFIX}{:016x}{:016x}", random_u64(), random_u64());
+            let name = format!("{NAME_PREFIX}{:032x}", u128::from_ne_bytes(random_bytes()?));
             let name = SocketAddr::from_abstract_name(name.as_bytes())?;
             match bind(&name) {
                 Ok(bound) => return Ok((bound, name)),
@@ -330,15 +334,6 @@ fn drain(socket: RawFd) {
 fn unix_address(addr: &SocketAddr) -> std::io::Result<nix::sys::socket::UnixAddr> {
     let name = addr.as_abstract_name().ok_or(ErrorKind::InvalidInput)?;
     Ok(nix::sys::socket::UnixAddr::new_abstract(name)?)
-}
-
-/// Eight random bytes (zero if the kernel has none to give: names stay unique by
-/// their number).
-fn random_u64() -> u64 {
-    let mut bytes = [0u8; 8];
-    // SAFETY: getrandom writes at most `bytes.len()` bytes into the live buffer.
-    let n = unsafe { libc::getrandom(bytes.as_mut_ptr().cast(), bytes.len(), 0) };
-    if n == bytes.len() as isize { u64::from_ne_bytes(bytes) } else { 0 }
 }
 
 /// A `struct sockaddr_nl` with `port` and `groups`.
@@ -633,12 +628,12 @@ impl NetlinkSockets {
 }
 
 impl NetlinkSocket {
-    /// Answers every request waiting at the server end from `inside`, and sends
-    /// what the carrier has room for.
-    fn serve(&mut self, inside: &Inside) {
-        let mut request = vec![0u8; 64 * 1024];
+    /// Answers every request waiting at the server end from `inside`, read into
+    /// `request` (a longer one is cut short), and sends what the carrier has room
+    /// for.
+    fn serve(&mut self, inside: &Inside, request: &mut [u8]) {
         while self.flush() {
-            match self.server.recv(&mut request) {
+            match self.server.recv(request) {
                 Ok(len) => {
                     let strict_check = self.flags.get(&GET_STRICT_CHK).copied().unwrap_or(false);
                     let options = Options { strict_check };

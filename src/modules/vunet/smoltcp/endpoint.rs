@@ -17,6 +17,8 @@ use nix::errno::Errno;
 pub use nix::sys::socket::SockType;
 use nix::sys::socket::{AddressFamily, SockFlag, UnixAddr, bind, socket};
 
+use crate::modules::vunet::stack::random_bytes;
+
 /// Length of an endpoint name.
 pub const NAME_LEN: usize = 13;
 
@@ -113,12 +115,7 @@ pub fn is_carrier_address(session: [u8; 4], sockaddr: &[u8]) -> bool {
 
 /// Random bytes for a session prefix.
 pub fn session_id() -> [u8; 4] {
-    let mut id = [0u8; 4];
-    // SAFETY: getrandom writes at most `id.len()` bytes into the live buffer.
-    let n = unsafe { libc::getrandom(id.as_mut_ptr().cast(), id.len(), 0) };
-    if n != id.len() as isize {
-        id = std::process::id().to_ne_bytes();
-    }
+    let id = random_bytes::<4>().unwrap_or_else(|_| std::process::id().to_ne_bytes());
     id.map(|b| ALPHABET[usize::from(b) % ALPHABET.len()])
 }
 
