@@ -11,12 +11,12 @@ use std::path::{Path, PathBuf};
 
 use toml::Spanned;
 
-use super::VunetConfig;
 use super::interface::{
     self, InterfaceConfig, InterfaceSpec, MAX_INTERFACES, MAX_MTU, MIN_IPV6_MTU, MIN_MTU,
     ROUTER_MAC_BYTE, RouteConfig, STACK_MAC_BYTE, parse_destination, parse_gateway,
     parse_host_address, parse_mac,
 };
+use super::{StackConfig, VunetConfig};
 use crate::config::{Fault, Table, is_valid_name};
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::kind::Registry;
@@ -504,18 +504,17 @@ fn check_capture(t: &InterfaceConfig) -> Result<(), Fault> {
     Ok(())
 }
 
-/// Checks the name of the next stack, read from `table`, against the stacks `seen`
-/// before it (their names and where each is), and records it: there is room for
-/// it, it is a valid name, and a new one.
+/// Checks the name of the next stack, read from `table`, against the stacks
+/// `earlier` than it: there is room for it, it is a valid name, and a new one.
 pub fn check_stack_name(
     table: &Table,
     name: &Spanned<String>,
     kinds: &Registry,
-    seen: &mut HashMap<String, usize>,
+    earlier: &[StackConfig],
 ) -> Result<(), Fault> {
     // Places are kept for the kinds that launch can add unconfigured.
     let room = MAX_STACKS - kinds.iter().filter(|k| k.unconfigured().is_some()).count();
-    if seen.len() >= room {
+    if earlier.len() >= room {
         let why = format!("at most {room} stacks can be mounted in one session");
         return Err((name.span(), why));
     }
@@ -524,13 +523,13 @@ pub fn check_stack_name(
         let why = format!("stack name `{text}` must be 1 to 32 letters, digits, `-`, `_` or `.`");
         return Err((name.span(), why));
     }
-    if let Some(&first) = seen.get(text) {
+    if let Some(first) = earlier.iter().find(|s| s.name.get_ref() == text) {
+        let first = first.name.span().start;
         let why = format!(
             "stack `{text}` is defined twice (first on line {}); rename one",
             table.line(first)
         );
         return Err((name.span(), why));
     }
-    seen.insert(text.clone(), name.span().start);
     Ok(())
 }

@@ -235,9 +235,9 @@ impl VunetConfig {
         }
         let stack_tables = table.tables("stack");
         let mut stacks = Vec::new();
-        let mut seen = HashMap::new();
         for stack in &stack_tables {
-            stacks.push(read_stack(stack, kinds, &mut seen)?);
+            let read = read_stack(stack, kinds, &stacks)?;
+            stacks.push(read);
         }
         let config = Self { default, switches, router_tables, stacks, kinds };
         check::check(&config, table)?;
@@ -282,11 +282,11 @@ impl VunetConfig {
 }
 
 /// Reads one `[[vunet.stack]]` table: its name and kind here, the rest by its kind;
-/// `seen` holds the names of the stacks before it, and where each is.
+/// `earlier` are the stacks before it.
 fn read_stack(
     table: &Table,
     kinds: &Registry,
-    seen: &mut HashMap<String, usize>,
+    earlier: &[StackConfig],
 ) -> Result<StackConfig, Fault> {
     let StackHead { name, kind } = table.read()?;
     let stack_kind = kind.as_ref().and_then(|kind| kinds.find(kind.get_ref()));
@@ -294,7 +294,7 @@ fn read_stack(
     let missing = |field| (table.span(), format!("missing field `{field}`"));
     let name = name.ok_or_else(|| missing("name"))?;
     let kind = kind.ok_or_else(|| missing("kind"))?;
-    check::check_stack_name(table, &name, kinds, seen)?;
+    check::check_stack_name(table, &name, kinds, earlier)?;
     let Some(stack_kind) = stack_kind else {
         let known: Vec<&str> = kinds.iter().map(|k| k.name()).collect();
         let why =
