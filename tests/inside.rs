@@ -216,35 +216,42 @@ fn host_addresses() -> Vec<String> {
 }
 
 /// What lwip0 has, as [`addresses`] reduces `ip -o addr`.
-const LWIP0: [&str; 4] =
-    ["lo inet 127.0.0.1/8", "lo inet6 ::1/128", "eth0 inet 10.0.0.2/24", "eth0 inet6 fd00::2/64"];
+const LWIP0: [&str; 5] = [
+    "lo inet 127.0.0.1/8",
+    "lo inet6 ::1/128",
+    "eth0 inet 10.0.0.2/24",
+    "eth0 inet6 fd00::2/64",
+    "eth0 inet6 fe80::6e:76ff:fe00:0/64",
+];
 
 /// `ip addr` inside lists the stack's addresses and no other (the host's are
-/// others, but for any the host happens to share with lwip0), and `ip addr add`,
-/// refused for now, changes nothing on the host.
+/// others, but for any the host happens to share with lwip0), and changes made
+/// inside (an address, a link down and up, a route) change nothing on the host.
 #[test]
 fn nothing_of_the_host_shows_and_nothing_changes() {
     let before = host_addresses();
     for user in USERS {
         assert_eq!(addresses(&on_lwip0(user, &["ip", "-o", "addr"])), LWIP0, "{user:?}");
-        let cmd =
-            ["sh", "-c", "ip addr add 10.9.9.9/24 dev eth0 2>&1; ip link set lo down 2>&1; true"];
-        let refused = on_lwip0(user, &cmd);
-        assert!(refused.contains("Operation not supported"), "{user:?}: {refused}");
+        let changes = "set -e; ip addr add 10.9.9.9/24 dev eth0; ip link set lo down; \
+            ip link set lo up; ip link set eth0 mtu 1400; ip route add 10.8.0.0/16 via 10.9.9.1; \
+            ip -o addr show eth0";
+        let changed = on_lwip0(user, &["sh", "-c", changes]);
+        assert!(changed.contains("inet 10.9.9.9/24"), "{user:?}: {changed}");
     }
     assert_eq!(host_addresses(), before);
 }
 
 /// Sets up a network namespace like lwip0 (a veth `eth0` with its MAC, MTU,
-/// addresses and default routes; no link-local address, which the stack lacks),
-/// then runs `ip -j ARGS`.
+/// addresses and default routes, and the link-local address Linux gives it
+/// without duplicate address detection, which the stack does not do), then runs
+/// the script in `$1`.
 const NAMESPACE_LIKE_LWIP0: &str = "set -e; ip link set lo up; \
     ip link add eth0 address 02:6e:76:00:00:00 type veth peer name peer0; \
-    sysctl -qw net.ipv6.conf.eth0.addr_gen_mode=1; \
+    sysctl -qw net.ipv6.conf.eth0.accept_dad=0; \
     ip link set eth0 up; ip link set peer0 up; \
     ip addr add 10.0.0.2/24 brd + dev eth0; ip addr add fd00::2/64 dev eth0 nodad; \
     ip route add default via 10.0.0.1; ip -6 route add default via fd00::1; \
-    ip -j \"$@\"";
+    eval \"$1\"";
 
 /// Fields a namespace and the stack give differently, by design.
 fn comparable(json: &str) -> serde_json::Value {
@@ -273,31 +280,100 @@ fn comparable(json: &str) -> serde_json::Value {
     value
 }
 
+/// What a script run in a namespace like lwip0 and on lwip0 must show alike:
+/// `ip -j` with each of these arguments.
+const VIEWS: [&str; 6] = [
+    "addr show",
+    "link show",
+    "route show table all",
+    "-6 route show table all",
+    "neigh show",
+    "rule show",
+];
+
+/// Runs `script` then prints each of [`VIEWS`] as `ip -j` gives it, one per line.
+fn script_then_views(script: &str) -> String {
+    let views: Vec<String> = VIEWS.iter().map(|args| format!("ip -j {args}")).collect();
+    format!("{script}\n{}", views.join("\n"))
+}
+
+/// Runs `script` in a namespace like lwip0 and on lwip0, and compares what
+/// `ip -j` shows after it, view by view.
+fn assert_script_reads_alike(script: &str) {
+    let script = script_then_views(script);
+    let native = run({
+        let mut command = Command::new("unshare");
+        command.args(["-n", "sh", "-c", NAMESPACE_LIKE_LWIP0, "sh", &script]);
+        command
+    });
+    native.assert_code(0);
+    let under_netvm = on_lwip0(User::Invoker, &["sh", "-c", &script]);
+    let (netvm_lines, native_lines): (Vec<&str>, Vec<&str>) =
+        (under_netvm.lines().collect(), native.stdout.lines().collect());
+    assert_eq!(netvm_lines.len(), VIEWS.len(), "{script}:\n{under_netvm}");
+    assert_eq!(native_lines.len(), VIEWS.len(), "{script}:\n{native}");
+    for (view, (ours, linux)) in VIEWS.iter().zip(netvm_lines.into_iter().zip(native_lines)) {
+        assert_eq!(
+            comparable(ours),
+            comparable(linux),
+            "after:\n{script}\nip -j {view}:\nnetvm:  {ours}\nnative: {linux}"
+        );
+    }
+}
+
 #[test]
 fn the_stack_reads_as_a_namespace_configured_alike() {
     if !is_root() {
         return skip("needs root for a network namespace");
     }
-    let cases: [&[&str]; 4] = [
-        &["addr", "show"],
-        &["route", "show", "table", "all"],
-        &["-6", "route", "show", "table", "all"],
-        &["rule", "show"],
-    ];
-    for args in cases {
-        let native = run({
-            let mut command = Command::new("unshare");
-            command.args(["-n", "sh", "-c", NAMESPACE_LIKE_LWIP0, "sh"]).args(args);
-            command
-        });
-        native.assert_code(0);
-        let under_netvm = on_lwip0(User::Invoker, &[&["ip", "-j"][..], args].concat());
-        assert_eq!(
-            comparable(&under_netvm),
-            comparable(&native.stdout),
-            "ip -j {}:\nnetvm:  {under_netvm}\nnative: {}",
-            args.join(" "),
-            native.stdout
-        );
+    assert_script_reads_alike("true");
+}
+
+/// Addresses, routes, link settings and neighbours added, replaced and deleted
+/// by `ip`, as a user would: the stack ends as Linux would.
+#[test]
+fn the_stack_changes_as_a_namespace_does() {
+    if !is_root() {
+        return skip("needs root for a network namespace");
     }
+    assert_script_reads_alike(
+        "set -e
+        ip addr add 10.0.0.50/24 dev eth0
+        ip addr add 10.1.0.2/16 brd + dev eth0
+        ip addr add 10.1.0.3/16 dev eth0 label eth0:9
+        ip addr add fd01::2/64 dev eth0
+        ip addr del 10.0.0.50/24 dev eth0
+        ip link set eth0 mtu 1400
+        ip link set eth0 address 02:6e:76:00:00:09
+        ip route add 10.9.0.0/24 via 10.1.0.1
+        ip route add 10.8.0.0/24 via 10.1.0.1 metric 5
+        ip route append 10.8.0.0/24 via 10.1.0.7 metric 5
+        ip -6 route add fd09::/64 via fd01::1
+        ip route replace 10.9.0.0/24 via 10.1.0.3
+        ip route del 10.8.0.0/24 via 10.1.0.1
+        ip neigh add 10.1.0.77 lladdr 02:00:00:00:00:77 dev eth0
+        ip neigh add fd01::77 lladdr 02:00:00:00:00:78 dev eth0
+        ip neigh replace 10.1.0.78 lladdr 02:00:00:00:00:79 dev eth0
+        ip neigh del 10.1.0.77 dev eth0",
+    );
+}
+
+/// A link taken down loses its IPv6 addresses and every route through it, keeps
+/// its IPv4 addresses; brought up, it gets a link-local address from its
+/// (changed) hardware address; a deleted primary address takes its secondaries.
+#[test]
+fn a_link_down_and_up_and_a_primary_deleted_end_as_on_linux() {
+    if !is_root() {
+        return skip("needs root for a network namespace");
+    }
+    assert_script_reads_alike(
+        "set -e
+        ip route add 10.9.0.0/24 via 10.0.0.1
+        ip addr add 10.0.0.60/24 dev eth0
+        ip link set eth0 down
+        ip link set eth0 address 02:6e:76:00:00:0a
+        ip link set eth0 up
+        ip addr del 10.0.0.2/24 dev eth0",
+    );
+    assert_script_reads_alike("ip link set eth0 down");
 }

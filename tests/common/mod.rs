@@ -569,3 +569,41 @@ pub fn assert_inet_socket_refused(trace: &[TraceLine], stack: &str) {
         "no refused socket(AF_INET, SOCK_STREAM...) by `{stack}` in the trace: {trace:#?}"
     );
 }
+
+/// What every session script starts with: `$N`, the netvm binary under test, and
+/// `listening PROTO PORT`, which waits (up to 5 s) until `netvm status` shows a
+/// socket of PROTO (`tcp` or `udp`) listening or bound on PORT on some stack.
+///
+/// Clients wait for their server this way rather than retrying until they get
+/// through: a connect that comes too early must fail, and whether it does is the
+/// business of other tests.
+pub const PRELUDE: &str = r#"
+listening() {
+    for i in $(seq 100); do
+        "$N" status | grep -Eq "^ *$1 +(LISTEN|UNCONN) +[^ ]*:$2 " && return 0
+        sleep 0.05
+    done
+    echo "nothing listens on $1 port $2" >&2
+    return 1
+}
+"#;
+
+/// Runs `script` with `sh -c` in a session (built-in configuration, default stack
+/// `lwip0`) as `user`, with `$N` and `listening` of [`PRELUDE`].
+pub fn session(user: User, script: &str) -> Output {
+    session_with(user, &[], script)
+}
+
+/// As [`session`], with `netvm run` options before the command.
+pub fn session_with(user: User, run_args: &[&str], script: &str) -> Output {
+    let script = format!("N='{NETVM}'\n{PRELUDE}\n{script}");
+    let mut args = vec!["run"];
+    args.extend_from_slice(run_args);
+    args.extend_from_slice(&["--", "sh", "-c", &script]);
+    run(netvm_as(user, &args))
+}
+
+/// Asserts that standard output has the line `line`.
+pub fn assert_line(output: &Output, line: &str) {
+    assert!(output.stdout.lines().any(|l| l == line), "no line {line:?}\n{output}");
+}

@@ -515,8 +515,11 @@ impl Module for Vunet {
             self.control = Some(control);
         }
         let sweep = self.sweep_if_due(now);
-        let (stacks, network) = (&self.stacks, &self.network);
-        self.netlink.serve(&ready, |stack| stacks[stack].inside(network));
+        for (socket, stack) in self.netlink.ready(&ready) {
+            let mut host =
+                StackHost { stack: &mut *self.stacks[stack], network: &mut self.network };
+            self.netlink.serve(socket, &mut host);
+        }
         earliest(self.run_network(now, &ready), sweep)
     }
 
@@ -532,6 +535,22 @@ impl Module for Vunet {
         for stack in &mut self.stacks {
             stack.thread_ended(tid);
         }
+    }
+}
+
+/// A stack as the programs on it reach it from inside (see [`inside::Host`]).
+struct StackHost<'a> {
+    stack: &'a mut dyn Stack,
+    network: &'a mut Network,
+}
+
+impl inside::Host for StackHost<'_> {
+    fn view(&self) -> inside::Inside {
+        self.stack.inside(self.network).unwrap_or_default()
+    }
+
+    fn change(&mut self, change: &inside::Change) -> Result<Vec<inside::Event>, inside::Errno> {
+        self.stack.change(self.network, change)
     }
 }
 

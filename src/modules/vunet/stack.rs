@@ -12,7 +12,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
-use super::inside::Inside;
+use super::inside::{Change, Event, Inside};
 use super::network::Network;
 use super::status;
 use crate::fdtable::{FdTable, FdTarget, SocketId};
@@ -91,6 +91,15 @@ pub trait Stack {
     fn inside(&self, network: &Network) -> Option<Inside> {
         let _ = network;
         None
+    }
+    /// Carries out a change a program asks of the stack from inside (`ip addr
+    /// add`, `ifconfig`), judged as Linux judges it (see
+    /// [`Inside::apply`](super::inside::Inside::apply)), and makes the stack's
+    /// network follow; what it changed. Only a stack that shows its inside is
+    /// asked.
+    fn change(&mut self, network: &mut Network, change: &Change) -> Result<Vec<Event>, i32> {
+        let _ = (network, change);
+        Err(libc::EOPNOTSUPP)
     }
     /// Fills in what `netvm status` shows of the stack beyond its name, kind and
     /// processes: interfaces, routes, sockets.

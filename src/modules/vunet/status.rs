@@ -59,6 +59,9 @@ pub struct InterfaceStatus {
     /// Its traffic counters, if the stack counts.
     #[serde(default)]
     pub counters: Option<Counters>,
+    /// Whether it is administratively up, if the stack says.
+    #[serde(default)]
+    pub up: Option<bool>,
 }
 
 /// An interface's traffic counters: its link's, as the network counts them.
@@ -201,6 +204,9 @@ fn render_interface(out: &mut String, iface: &InterfaceStatus, width: usize) {
     line.push_str(if iface.addresses.is_empty() { "-" } else { "" });
     line.push_str(&iface.addresses.join(" "));
     let mut details = Vec::new();
+    if iface.up == Some(false) {
+        details.push("DOWN".to_owned());
+    }
     if let Some(mac) = &iface.mac {
         details.push(format!("mac {mac}"));
     }
@@ -316,6 +322,7 @@ mod tests {
                                 tx_bytes: 240,
                                 dropped: 1,
                             }),
+                            up: Some(true),
                         },
                     ],
                     routes: vec![

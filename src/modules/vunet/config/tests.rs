@@ -544,22 +544,26 @@ fn routes_are_checked() {
 
 #[test]
 fn smoltcp_capacities_are_limits() {
-    let eight: Vec<String> = (1..=8).map(|i| format!("\"10.0.{i}.2/24\"")).collect();
-    parse_ok(&stack_a(&eight.join(", "), "", ""));
-    let nine: Vec<String> = (1..=9).map(|i| format!("\"10.0.{i}.2/24\"")).collect();
+    let addresses = |n: usize| -> String {
+        (1..=n).map(|i| format!("\"10.0.{i}.2/24\"")).collect::<Vec<_>>().join(", ")
+    };
+    parse_ok(&stack_a(&addresses(31), "", ""));
     assert_refused(
-        &stack_a(&nine.join(", "), "", ""),
+        &stack_a(&addresses(32), "", ""),
         "addresses",
-        "more than 8 addresses on one interface, the most smoltcp holds",
+        "more than 31 addresses on one interface, the most smoltcp holds",
     );
     let routes = |n: usize| {
         let routes: String = (1..=n)
-            .map(|i| format!("[[vunet.stack.route]]\nto = \"10.{i}.0.0/16\"\nvia = \"10.0.0.1\"\n"))
+            .map(|i| {
+                let to = format!("10.{}.{}.0/24", 1 + i / 256, i % 256);
+                format!("[[vunet.stack.route]]\nto = \"{to}\"\nvia = \"10.0.0.1\"\n")
+            })
             .collect();
         stack_a("\"10.0.0.2/24\"", "", &routes)
     };
-    assert_eq!(parse_ok(&routes(16)).stacks[0].routes().len(), 16);
-    assert_refused(&routes(17), "10.17.0.0", "stack `a` has more than 16 routes");
+    assert_eq!(parse_ok(&routes(256)).stacks[0].routes().len(), 256);
+    assert_refused(&routes(257), "10.2.1.0", "stack `a` has more than 256 routes");
     let interfaces = "[[vunet.stack.interface]]\n".repeat(16);
     assert_refused_last(
         &stack_a("", "", &interfaces),

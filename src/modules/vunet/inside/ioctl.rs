@@ -266,6 +266,7 @@ mod tests {
                 address(2, "fd00::2/64", "eth0"),
             ],
             routes: Vec::new(),
+            neighbours: Vec::new(),
         }
     }
 

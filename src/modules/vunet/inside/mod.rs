@@ -7,15 +7,46 @@
 //! `NETLINK_ROUTE` requests as Linux would, deriving what the kernel derives
 //! itself (the routes to connected subnets, the local table); [`socket`] gives a
 //! program's `AF_NETLINK` socket its carrier and its calls their Linux answers.
+//!
+//! A program may also change its stack (`ip addr add`, `ip link set down`,
+//! `ifconfig eth0 10.0.0.9`): requests become a typed [`Change`], which
+//! [`Inside::apply`] judges and carries out with the kernel's rules and errnos
+//! ([`change`]), on the snapshot a kind keeps as its configuration; the kind then
+//! makes its network follow ([`Host`]).
 
+pub mod change;
 pub mod ioctl;
 pub mod rtnetlink;
 pub mod socket;
 
 use std::net::{IpAddr, Ipv4Addr};
 
+pub use self::change::{Change, Event, Mode};
 use super::cidr::Cidr;
 use super::network::Counters;
+
+/// An errno, positive (`libc::ENODEV`), as the kernel's handlers fail with it.
+pub type Errno = i32;
+
+/// A stack as its programs reach it from inside: what it shows, and changes to it.
+pub trait Host {
+    /// What the stack shows now.
+    fn view(&self) -> Inside;
+
+    /// Carries out `change` (judged as Linux judges it), and what it changed.
+    fn change(&mut self, change: &Change) -> Result<Vec<Event>, Errno>;
+}
+
+/// A bare snapshot as a host: what tests of the answering code change.
+impl Host for Inside {
+    fn view(&self) -> Inside {
+        self.clone()
+    }
+
+    fn change(&mut self, change: &Change) -> Result<Vec<Event>, Errno> {
+        self.apply(change)
+    }
+}
 
 /// What a stack shows of itself to a program that asks, at one moment.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -27,6 +58,8 @@ pub struct Inside {
     /// The routes its configuration gives (not those Linux derives from the
     /// addresses: connected subnets, local and broadcast entries).
     pub routes: Vec<RouteView>,
+    /// Its neighbour entries (`ip neigh`).
+    pub neighbours: Vec<NeighbourView>,
 }
 
 /// A link (`ip link`).
@@ -94,6 +127,40 @@ pub struct RouteView {
     pub gateway: Option<IpAddr>,
     /// The index of the link it leaves by.
     pub index: u32,
+    /// Its metric (`RTA_PRIORITY`; an IPv6 route's is 1024 unless given).
+    pub metric: u32,
+    /// Who made it (`RTPROT_BOOT` as `ip route add` says, or the request's).
+    pub protocol: u8,
+}
+
+impl RouteView {
+    /// A route to `destination` through `gateway` on link `index`, as `ip route
+    /// add` makes it: the default metric of its family, protocol `boot`.
+    pub fn through(destination: Cidr, gateway: IpAddr, index: u32) -> Self {
+        let metric = if destination.ip.is_ipv6() { change::IPV6_DEFAULT_METRIC } else { 0 };
+        RouteView {
+            destination,
+            gateway: Some(gateway),
+            index,
+            metric,
+            protocol: libc::RTPROT_BOOT,
+        }
+    }
+}
+
+/// A neighbour entry (`ip neigh`): an address on a link and its hardware address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NeighbourView {
+    /// The link's index.
+    pub index: u32,
+    /// The neighbour's address.
+    pub ip: IpAddr,
+    /// Its hardware address, if known.
+    pub mac: Option<[u8; 6]>,
+    /// Its state (`NUD_PERMANENT`, `NUD_REACHABLE`, ...).
+    pub state: u16,
+    /// Whether it is a router (`NTF_ROUTER`, IPv6).
+    pub router: bool,
 }
 
 /// What tests of the inside view build snapshots from.

@@ -10,12 +10,15 @@
 //! What is answered — links, addresses, the routes the kernel derives, rules,
 //! netconf, qdiscs — is in the submodules.
 //!
-//! For now only reading is answered: requests that change things (`RTM_NEW*`,
-//! `RTM_DEL*`, `RTM_SET*`) are refused with `EOPNOTSUPP`, and the neighbour
-//! tables are empty.
+//! Requests that change things (`RTM_NEW*`, `RTM_DEL*`, `RTM_SETLINK`) are read
+//! into a [`Change`](super::Change) ([`changes`]) and carried out by the
+//! [`Host`]; what changed is notified to the sockets that joined its group
+//! (`ip monitor`), and echoed to the asker when it set `NLM_F_ECHO`.
 
 mod address;
+mod changes;
 mod link;
+mod neighbour;
 mod other;
 mod request;
 mod route;
@@ -26,16 +29,13 @@ use std::num::NonZeroI32;
 
 use netlink_packet_core::{
     DoneMessage, ErrorMessage, NLM_F_ACK, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_FILTERED,
-    NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ECHO, NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
     NetlinkSerializable,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 
 use self::request::{HEADER_LEN, Message, align};
-use super::Inside;
-
-/// An errno, positive (`libc::ENODEV`), as the kernel's handlers fail with it.
-type Errno = i32;
+use super::{Errno, Host, Inside};
 
 /// The socket options of the asking socket that change Linux's answers.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -45,23 +45,34 @@ pub struct Options {
     pub strict_check: bool,
 }
 
-/// Answers the netlink messages in `request`, one datagram a program's socket with
-/// port id `port` sent, from `inside`: the datagrams to deliver to it, in order.
-pub fn respond(inside: &Inside, port: u32, request: &[u8]) -> Vec<Vec<u8>> {
-    respond_with(inside, port, Options::default(), request)
+/// What one datagram a program sent is answered with.
+#[derive(Debug, Default)]
+pub struct Answers {
+    /// The datagrams for the asking socket, in order.
+    pub to_asker: Vec<Vec<u8>>,
+    /// The notifications of what its requests changed, for the sockets of the
+    /// stack that joined each one's group (`RTNLGRP_*`, from 1).
+    pub notifications: Vec<(u32, Vec<u8>)>,
 }
 
-/// [`respond`] for a socket with `options`.
-pub fn respond_with(inside: &Inside, port: u32, options: Options, request: &[u8]) -> Vec<Vec<u8>> {
+/// Answers the netlink messages in `request`, one datagram a program's socket with
+/// port id `port` sent, from `inside` (a bare snapshot: changes change it): the
+/// datagrams to deliver to it, in order.
+pub fn respond(inside: &mut Inside, port: u32, request: &[u8]) -> Vec<Vec<u8>> {
+    respond_with(inside, port, Options::default(), request).to_asker
+}
+
+/// Answers the messages in `request` from a socket with `options` on `host`.
+pub fn respond_with(host: &mut dyn Host, port: u32, options: Options, request: &[u8]) -> Answers {
     let mut exchange =
-        Exchange { inside, port, options, delivered: Vec::new(), running_dump: Vec::new() };
+        Exchange { host, port, options, answers: Answers::default(), running_dump: Vec::new() };
     for message in request::messages(request) {
         exchange.receive(message);
     }
     // What a running dump has left comes as the program reads on: after the
     // answers to all of this datagram's messages.
-    exchange.delivered.extend(exchange.running_dump);
-    exchange.delivered
+    exchange.answers.to_asker.extend(exchange.running_dump);
+    exchange.answers
 }
 
 /// The highest rtnetlink message type (`RTM_MAX`).
@@ -210,11 +221,11 @@ enum Handled {
 
 /// The answering of one datagram's messages.
 struct Exchange<'a> {
-    inside: &'a Inside,
+    host: &'a mut dyn Host,
     port: u32,
     options: Options,
-    /// The datagrams delivered so far.
-    delivered: Vec<Vec<u8>>,
+    /// What is delivered so far.
+    answers: Answers,
     /// The datagrams a running dump has yet to produce: while it runs, another
     /// dump is refused.
     running_dump: Vec<Vec<u8>>,
@@ -236,7 +247,7 @@ impl Exchange<'_> {
         if let Handled::Acknowledge(errno) = handled
             && (errno != 0 || message.has_flag(NLM_F_ACK))
         {
-            self.delivered.push(acknowledgement(&request, errno));
+            self.answers.to_asker.push(acknowledgement(&request, errno));
         }
     }
 
@@ -250,8 +261,7 @@ impl Exchange<'_> {
             return Handled::Acknowledge(0);
         }
         if message.header.message_type % 4 != libc::RTM_GETLINK % 4 {
-            // A change: the later slice that changes stacks will answer it.
-            return Handled::Acknowledge(libc::EOPNOTSUPP);
+            return Handled::Acknowledge(self.change(request).err().unwrap_or(0));
         }
         if message.has_flag(NLM_F_DUMP) {
             return self.dump(request);
@@ -269,9 +279,10 @@ impl Exchange<'_> {
         let Some(handler) = dump_handler(message.header.message_type, message.family()) else {
             return Handled::Acknowledge(libc::EOPNOTSUPP);
         };
+        let view = self.host.view();
         let mut datagrams =
-            (handler.answer)(self.inside, request).into_datagrams(handler.done_apart).into_iter();
-        self.delivered.extend(datagrams.next());
+            (handler.answer)(&view, request).into_datagrams(handler.done_apart).into_iter();
+        self.answers.to_asker.extend(datagrams.next());
         self.running_dump = datagrams.collect();
         Handled::Dumping
     }
@@ -282,13 +293,31 @@ impl Exchange<'_> {
         let Some(get) = get_handler(message.header.message_type, message.family()) else {
             return libc::EOPNOTSUPP;
         };
-        match get(self.inside, request) {
+        match get(&self.host.view(), request) {
             Ok(answers) => {
-                self.delivered.extend(answers);
+                self.answers.to_asker.extend(answers);
                 0
             }
             Err(errno) => errno,
         }
+    }
+
+    /// Carries out a request that changes the stack, and notifies what changed:
+    /// to its group's members, and to the asker if it asked for an echo.
+    fn change(&mut self, request: &Request) -> Result<(), Errno> {
+        let change = changes::read(&self.host.view(), request)?;
+        let events = self.host.change(&change)?;
+        let view = self.host.view();
+        for event in &events {
+            let Some((group, message)) = changes::notification(&view, event, request.to) else {
+                continue;
+            };
+            if request.message.has_flag(NLM_F_ECHO) {
+                self.answers.to_asker.push(message.clone());
+            }
+            self.answers.notifications.push((group, message));
+        }
+        Ok(())
     }
 }
 
@@ -341,7 +370,7 @@ fn registered_dump(kind: u16, family: u8) -> Option<DumpHandler> {
         (libc::RTM_GETADDR, INET6) => (address::dump, false),
         (libc::RTM_GETROUTE, UNSPEC | INET | INET6) => (route::dump, true),
         (libc::RTM_GETRULE, UNSPEC) => (other::dump_rules, false),
-        (libc::RTM_GETNEIGH, UNSPEC) => (other::dump_neighbours, false),
+        (libc::RTM_GETNEIGH, UNSPEC) => (neighbour::dump, false),
         (libc::RTM_GETNETCONF, UNSPEC) => (other::dump_netconf, true),
         (libc::RTM_GETNETCONF, INET | INET6) => (other::dump_netconf, false),
         (libc::RTM_GETQDISC, UNSPEC) => (other::dump_qdiscs, true),
@@ -375,8 +404,8 @@ fn get_handler(kind: u16, family: u8) -> Option<fn(&Inside, &Request) -> GetAnsw
     let get: fn(&Inside, &Request) -> GetAnswer = match (kind, family) {
         (libc::RTM_GETLINK, _) => link::get,
         (libc::RTM_GETADDR, family::INET6) => address::get_inet6,
-        (libc::RTM_GETNEIGH, family::BRIDGE) => other::get_bridge_entry,
-        (libc::RTM_GETNEIGH, _) => other::get_neighbour,
+        (libc::RTM_GETNEIGH, family::BRIDGE) => neighbour::get_bridge_entry,
+        (libc::RTM_GETNEIGH, _) => neighbour::get,
         (libc::RTM_GETNETCONF, family::INET | family::INET6) => other::get_netconf,
         _ => return None,
     };

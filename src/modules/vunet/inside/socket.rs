@@ -28,7 +28,7 @@ use nix::errno::Errno;
 use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
-use super::Inside;
+use super::Host;
 use super::rtnetlink::{Options, respond_with};
 use crate::fdtable::{FdTable, SocketId};
 use crate::modules::vunet::outside::finish_first_message;
@@ -227,15 +227,31 @@ impl NetlinkSockets {
         }
     }
 
-    /// Answers what arrived at the server ends among `ready` (and what waited for
-    /// room), each from the inside of its socket's stack.
-    pub fn serve(&mut self, ready: &[RawFd], mut inside: impl FnMut(StackId) -> Option<Inside>) {
-        let ready: Vec<SocketId> =
-            ready.iter().filter_map(|fd| self.by_server.get(fd)).copied().collect();
-        for id in ready {
-            let Some(socket) = self.sockets.get_mut(&id) else { continue };
-            let Some(view) = inside(socket.stack) else { continue };
-            socket.serve(&view, &mut self.request);
+    /// The sockets whose server ends are among `ready`: requests (or room for
+    /// held answers) may wait there, for [`serve`](Self::serve).
+    pub fn ready(&self, ready: &[RawFd]) -> Vec<(SocketId, StackId)> {
+        ready
+            .iter()
+            .filter_map(|fd| self.by_server.get(fd))
+            .filter_map(|id| Some((*id, self.sockets.get(id)?.stack)))
+            .collect()
+    }
+
+    /// Answers the requests waiting at socket `id`'s server end from `host`, its
+    /// stack, and hands the notifications of what they changed to the sockets of
+    /// that stack that joined their groups.
+    pub fn serve(&mut self, id: SocketId, host: &mut dyn Host) {
+        let Some(socket) = self.sockets.get_mut(&id) else { return };
+        let stack = socket.stack;
+        let notifications = socket.serve(host, &mut self.request);
+        for (group, message) in notifications {
+            let bit = 1u64.checked_shl(group.wrapping_sub(1)).unwrap_or(0);
+            let members =
+                self.sockets.values_mut().filter(|s| s.stack == stack && s.groups & bit != 0);
+            for member in members {
+                member.hold(vec![message.clone()]);
+                member.flush();
+            }
         }
     }
 
@@ -628,26 +644,35 @@ impl NetlinkSockets {
 }
 
 impl NetlinkSocket {
-    /// Answers every request waiting at the server end from `inside`, read into
+    /// Answers every request waiting at the server end from `host`, read into
     /// `request` (a longer one is cut short), and sends what the carrier has room
-    /// for.
-    fn serve(&mut self, inside: &Inside, request: &mut [u8]) {
+    /// for; the notifications of what the requests changed.
+    fn serve(&mut self, host: &mut dyn Host, request: &mut [u8]) -> Vec<(u32, Vec<u8>)> {
+        let mut notifications = Vec::new();
         while self.flush() {
             match self.server.recv(request) {
                 Ok(len) => {
                     let strict_check = self.flags.get(&GET_STRICT_CHK).copied().unwrap_or(false);
                     let options = Options { strict_check };
-                    let mut room = MAX_HELD_BYTES;
-                    let answers = respond_with(inside, self.port, options, &request[..len]);
-                    self.held.extend(answers.into_iter().take_while(|answer| {
-                        room = room.saturating_sub(answer.len());
-                        room > 0
-                    }));
+                    let answers = respond_with(host, self.port, options, &request[..len]);
+                    self.hold(answers.to_asker);
+                    notifications.extend(answers.notifications);
                 }
                 Err(e) if e.kind() == ErrorKind::Interrupted => {}
                 Err(_) => break,
             }
         }
+        notifications
+    }
+
+    /// Holds `datagrams` for the program, up to [`MAX_HELD_BYTES`]: what does not
+    /// fit is dropped, as Linux drops what does not fit a receive buffer.
+    fn hold(&mut self, datagrams: Vec<Vec<u8>>) {
+        let mut room = MAX_HELD_BYTES.saturating_sub(self.held.iter().map(Vec::len).sum());
+        self.held.extend(datagrams.into_iter().take_while(|datagram| {
+            room = room.saturating_sub(datagram.len());
+            room > 0
+        }));
     }
 
     /// Sends the held answers while the carrier takes them; whether all went.

@@ -154,7 +154,7 @@ impl SmoltcpStack {
         to: SocketAddr,
     ) -> Handled {
         let ip = to.ip().to_canonical();
-        let route = match self.net.as_ref().and_then(|n| n.route(ip)) {
+        let route = match self.route(ip) {
             _ if self.host.is_local(ip) => Route { iface: 0, source: self.host.source_for(ip) },
             Some(route) => route,
             None => return Err(Errno::ENETUNREACH),

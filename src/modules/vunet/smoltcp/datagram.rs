@@ -54,7 +54,7 @@ impl SmoltcpStack {
         }
         let remote = match self.host.is_local(to.ip()) {
             true => None,
-            false => match self.net.as_ref().and_then(|n| n.route(to.ip().to_canonical())) {
+            false => match self.route(to.ip()) {
                 Some(route) => Some(route),
                 None => return Err(Errno::ENETUNREACH),
             },

@@ -7,16 +7,16 @@ use super::stack::SmoltcpStack;
 use super::endpoint;
 use super::net::InterfacePlan;
 use crate::config::{Fault, Table};
+use crate::modules::vunet::inside::change;
 use crate::modules::vunet::config::{HostSection, MAX_INTERFACES, NetworkConfig, StackConfig};
 use crate::modules::vunet::kind::{Key, KindConfig, Mount, StackKind};
 use crate::modules::vunet::stack::{MAX_STACKS, SetupError, Stack};
 
-/// The most addresses one interface can have (smoltcp's compile-time
-/// `iface-max-addr-count-8`).
-pub const MAX_ADDRESSES: usize = 8;
-/// The most routes one stack can have (smoltcp's compile-time
-/// `iface-max-route-count-16`).
-pub const MAX_ROUTES: usize = 16;
+/// The most addresses one interface can be configured with: what a link holds,
+/// less one for the IPv6 link-local address it gets when it comes up.
+pub const MAX_ADDRESSES: usize = change::MAX_ADDRESSES_PER_LINK - 1;
+/// The most routes one stack can be configured with.
+pub const MAX_ROUTES: usize = change::MAX_ROUTES;
 
 // A stack's session index is one letter of its carriers' names.
 const _: () = assert!(MAX_STACKS <= endpoint::MAX_STACKS);

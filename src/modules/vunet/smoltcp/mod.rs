@@ -82,7 +82,7 @@ use std::time::Instant;
 
 use nix::unistd::Pid;
 
-use super::inside::Inside;
+use super::inside::{Change, Event, Inside};
 use super::network::Network;
 use super::status::StackStatus;
 use super::stack::{Activity, Claims, Stack};
@@ -135,6 +135,10 @@ impl Stack for SmoltcpStack {
 
     fn inside(&self, network: &Network) -> Option<Inside> {
         Some(self.inside_view(network))
+    }
+
+    fn change(&mut self, _network: &mut Network, change: &Change) -> Result<Vec<Event>, i32> {
+        self.change_inside(change)
     }
 
     fn status(&self, network: &Network, status: &mut StackStatus) {

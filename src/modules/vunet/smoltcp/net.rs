@@ -41,7 +41,8 @@ use super::ports::Proto;
 use super::private::PrivateEnd;
 use crate::fdtable::SocketId;
 use crate::modules::vunet::cidr::Cidr;
-use crate::modules::vunet::config::{InterfaceSpec, RouteSpec};
+use crate::modules::vunet::config::InterfaceSpec;
+use crate::modules::vunet::inside::Inside;
 use crate::modules::vunet::earliest;
 use crate::modules::vunet::network::{LinkId, Network};
 
@@ -80,8 +81,12 @@ pub struct Route {
 
 /// A plugged interface: smoltcp's interface and the sockets it serves.
 struct NetIface {
-    plan: InterfacePlan,
+    /// Its link's index as programs see it (`eth0` is 2).
+    index: u32,
     link: LinkId,
+    /// Administratively up: down, it passes no frame either way.
+    up: bool,
+    mtu: usize,
     iface: Interface,
     sockets: SocketSet<'static>,
 }
@@ -147,7 +152,6 @@ struct Listening {
 /// A smoltcp stack's network side.
 pub(super) struct NetHost {
     ifaces: Vec<NetIface>,
-    routes: Vec<RouteSpec>,
     registry: Registry,
     pumps: Vec<Pump>,
     dials: Vec<Dial>,
@@ -177,6 +181,8 @@ pub(super) struct NetHost {
 struct LinkDevice<'n> {
     network: &'n mut Network,
     link: LinkId,
+    /// The interface is up: down, frames that arrive are dropped and none leave.
+    up: bool,
     mtu: usize,
     now: Instant,
     /// Frames moved during this poll, either way.
@@ -222,6 +228,10 @@ impl phy::Device for LinkDevice<'_> {
         &mut self,
         _timestamp: smoltcp::time::Instant,
     ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        if !self.up {
+            while self.network.receive(self.link).is_some() {}
+            return None;
+        }
         let frame = self.network.receive(self.link)?;
         self.moved += 1;
         let tx = LinkTx {
@@ -234,6 +244,9 @@ impl phy::Device for LinkDevice<'_> {
     }
 
     fn transmit(&mut self, _timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
+        if !self.up {
+            return None;
+        }
         Some(LinkTx {
             network: self.network,
             link: self.link,
@@ -308,53 +321,36 @@ fn unsafe_borrow(fd: RawFd) -> std::os::fd::BorrowedFd<'static> {
 
 impl NetHost {
     /// The network side of a stack with `interfaces` (those plugged into a link
-    /// become smoltcp interfaces) and `routes`. With none plugged it reaches no
-    /// other host, and still stands in for the host itself (the replies to pings
-    /// of its own addresses come from there).
+    /// become smoltcp interfaces), configured as `view` says. With none plugged
+    /// it reaches no other host, and still stands in for the host itself (the
+    /// replies to pings of its own addresses come from there).
     pub(super) fn new(
         interfaces: &[InterfacePlan],
-        routes: &[RouteSpec],
+        view: &Inside,
         network: &mut Network,
         registry: Registry,
         seed: u64,
     ) -> Self {
         let now = Instant::now();
         let mut ifaces = Vec::new();
-        for plan in interfaces {
+        for (position, plan) in interfaces.iter().enumerate() {
             let Some((link, _)) = plan.link.clone() else { continue };
             let spec = &plan.spec;
-            let mut device = LinkDevice { network, link, mtu: spec.mtu, now, moved: 0 };
+            let mut device = LinkDevice { network, link, up: true, mtu: spec.mtu, now, moved: 0 };
             let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(spec.mac)));
             config.random_seed = seed ^ ifaces.len() as u64;
-            let mut iface = Interface::new(config, &mut device, smol_time(now));
-            iface.update_ip_addrs(|addrs| {
-                for &a in &spec.addresses {
-                    let _ = addrs.push(smol_cidr(a));
-                }
-            });
-            for route in routes {
-                if spec.addresses.iter().any(|a| a.contains(route.via)) {
-                    let via = IpAddress::from(route.via);
-                    iface.routes_mut().update(|table| {
-                        let _ = table.push(smoltcp::iface::Route {
-                            cidr: smol_cidr(route.to),
-                            via_router: via,
-                            preferred_until: None,
-                            expires_at: None,
-                        });
-                    });
-                }
-            }
+            let iface = Interface::new(config, &mut device, smol_time(now));
             ifaces.push(NetIface {
-                plan: plan.clone(),
+                index: position as u32 + 2,
                 link,
+                up: true,
+                mtu: spec.mtu,
                 iface,
                 sockets: SocketSet::new(Vec::new()),
             });
         }
         let mut host = Self {
             ifaces,
-            routes: routes.to_vec(),
             registry,
             pumps: Vec::new(),
             dials: Vec::new(),
@@ -385,32 +381,47 @@ impl NetHost {
                 host.icmp.insert((index, version), handle);
             }
         }
+        host.configure(view);
         host
     }
 
-    /// Where traffic to `to` leaves: the interface on its subnet, or the one on
-    /// the subnet of the gateway of the most specific route to it.
-    pub(super) fn route(&self, to: IpAddr) -> Option<Route> {
-        let on_link = |ip: IpAddr| {
-            self.ifaces.iter().enumerate().find_map(|(i, f)| {
-                let a = f.plan.spec.addresses.iter().find(|a| a.contains(ip))?;
-                Some(Route { iface: i, source: a.ip })
-            })
-        };
-        if let Some(route) = on_link(to) {
-            return Some(route);
+    /// Makes every interface follow `view`: up or down, its MTU and hardware
+    /// address, its addresses, and the routes through its gateways.
+    pub(super) fn configure(&mut self, view: &Inside) {
+        for f in &mut self.ifaces {
+            let Ok(link) = view.link(f.index) else { continue };
+            f.up = link.up;
+            f.mtu = link.mtu as usize;
+            let mac = HardwareAddress::Ethernet(EthernetAddress(link.mac));
+            if f.iface.hardware_addr() != mac {
+                f.iface.set_hardware_addr(mac);
+            }
+            let own = view.addresses.iter().filter(|a| a.index == f.index);
+            f.iface.update_ip_addrs(|addrs| {
+                addrs.clear();
+                for address in own {
+                    let _ = addrs.push(smol_cidr(address.address));
+                }
+            });
+            let gateways = view.routes.iter().filter(|r| r.index == f.index);
+            f.iface.routes_mut().update(|table| {
+                table.clear();
+                for route in gateways {
+                    let Some(via) = route.gateway else { continue };
+                    let _ = table.push(smoltcp::iface::Route {
+                        cidr: smol_cidr(route.destination),
+                        via_router: IpAddress::from(via),
+                        preferred_until: None,
+                        expires_at: None,
+                    });
+                }
+            });
         }
-        let best = self.routes.iter().filter(|r| r.to.contains(to)).max_by_key(|r| r.to.prefix)?;
-        let gateway = on_link(best.via)?;
-        // The source is the interface's address of the destination's family.
-        let source = self.ifaces[gateway.iface]
-            .plan
-            .spec
-            .addresses
-            .iter()
-            .find(|a| a.ip.is_ipv4() == to.is_ipv4())
-            .map_or(gateway.source, |a| a.ip);
-        Some(Route { iface: gateway.iface, source })
+    }
+
+    /// The plugged interface of link `index`, if it is plugged.
+    pub(super) fn iface_of(&self, index: u32) -> Option<usize> {
+        self.ifaces.iter().position(|f| f.index == index)
     }
 
     /// Watches a datagram socket of the supervisor for what carriers send it;
@@ -506,7 +517,7 @@ impl NetHost {
     fn listen_on(&mut self, iface: usize, addr: Option<IpAddr>, port: u16) -> Option<SocketHandle> {
         let f = &mut self.ifaces[iface];
         if let Some(addr) = addr
-            && !f.plan.spec.addresses.iter().any(|a| a.ip == addr)
+            && !f.iface.has_ip_addr(addr)
         {
             return None;
         }
@@ -680,8 +691,8 @@ impl NetHost {
     pub(super) fn poll(&mut self, network: &mut Network, now: Instant) -> (bool, Option<Instant>) {
         let (mut busy, mut deadline) = (false, None);
         for f in &mut self.ifaces {
-            let mtu = f.plan.spec.mtu;
-            let mut device = LinkDevice { network, link: f.link, mtu, now, moved: 0 };
+            let (link, up, mtu) = (f.link, f.up, f.mtu);
+            let mut device = LinkDevice { network, link, up, mtu, now, moved: 0 };
             let changed = f.iface.poll(smol_time(now), &mut device, &mut f.sockets);
             busy |= device.moved > 0 || changed == smoltcp::iface::PollResult::SocketStateChanged;
             let delay = f.iface.poll_delay(smol_time(now), &f.sockets);
@@ -930,6 +941,7 @@ impl NetHost {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::modules::vunet::smoltcp::addressing::Addressing;
 
     /// An interface `eth0` with `addresses`.
     fn interface(addresses: &[&str]) -> InterfaceSpec {
@@ -944,35 +956,18 @@ mod tests {
     }
 
     #[test]
-    fn routes_pick_the_subnet_then_the_most_specific_gateway() {
+    fn only_plugged_interfaces_reach_other_hosts() {
         let mut network = Network::new(None);
         let switch = network.add_switch("sw0");
-        let link = network.attach(switch, "s/eth0", None).unwrap();
-        let plan = InterfacePlan {
-            spec: interface(&["10.0.0.2/24", "fd00::2/64"]),
-            link: Some((link, "sw0".into())),
-        };
-        let route = |to, via: &str| RouteSpec { to: Cidr::parse(to).unwrap(), via: via.parse().unwrap() };
-        let routes = [route("0.0.0.0/0", "10.0.0.1"), route("10.9.0.0/16", "10.0.0.9")];
+        let link = network.attach(switch, "s/eth1", None).unwrap();
+        let unplugged = InterfacePlan { spec: interface(&["10.0.0.2/24"]), link: None };
+        let plugged = InterfacePlan { spec: interface(&["10.1.0.2/24"]), link: Some((link, "sw0".into())) };
+        let plans = [unplugged, plugged];
+        let view = Addressing::configured(&plans, &[]);
         let poll = mio::Poll::new().unwrap();
         let registry = poll.registry().try_clone().unwrap();
-        let host = NetHost::new(&[plan], &routes, &mut network, registry, 1);
-        let source = |to: &str| host.route(to.parse().unwrap()).map(|r| r.source.to_string());
-        assert_eq!(source("10.0.0.77").as_deref(), Some("10.0.0.2"));
-        assert_eq!(source("192.0.2.1").as_deref(), Some("10.0.0.2"));
-        assert_eq!(source("10.9.3.4").as_deref(), Some("10.0.0.2"));
-        assert_eq!(source("fd00::5").as_deref(), Some("fd00::2"));
-        // No IPv6 default route: other IPv6 networks are unreachable.
-        assert_eq!(source("fd01::2"), None);
-    }
-
-    #[test]
-    fn a_stack_without_a_plugged_interface_reaches_no_other_host() {
-        let mut network = Network::new(None);
-        let plan = InterfacePlan { spec: interface(&["10.0.0.2/24"]), link: None };
-        let poll = mio::Poll::new().unwrap();
-        let registry = poll.registry().try_clone().unwrap();
-        let host = NetHost::new(&[plan], &[], &mut network, registry, 1);
-        assert_eq!(host.route("10.0.0.3".parse().unwrap()), None);
+        let host = NetHost::new(&plans, view.view(), &mut network, registry, 1);
+        assert_eq!(host.iface_of(2), None);
+        assert_eq!(host.iface_of(3), Some(0));
     }
 }

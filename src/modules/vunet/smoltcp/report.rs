@@ -27,28 +27,32 @@ impl SmoltcpStack {
                 ..Default::default()
             });
         }
-        for plan in self.host.interfaces() {
+        let view = self.host.view();
+        for (position, plan) in self.host.interfaces().iter().enumerate() {
+            let Ok(link) = view.link(position as u32 + 2) else { continue };
             let counters = plan.link.as_ref().map(|(link, _)| network.counters(*link));
-            let spec = &plan.spec;
-            let mac = spec.mac.map(|b| format!("{b:02x}")).join(":");
+            let mac = link.mac.map(|b| format!("{b:02x}")).join(":");
+            let addresses = view.addresses.iter().filter(|a| a.index == link.index);
             status.interfaces.push(InterfaceStatus {
-                name: spec.name.clone(),
+                name: link.name.clone(),
                 mac: Some(mac),
-                mtu: Some(spec.mtu),
+                mtu: Some(link.mtu as usize),
                 switch: plan.link.as_ref().map(|(_, switch)| switch.clone()),
-                addresses: spec.addresses.iter().map(ToString::to_string).collect(),
+                addresses: addresses.map(|a| a.address.to_string()).collect(),
                 counters,
+                up: Some(link.up),
             });
         }
-        for route in self.host.routes() {
-            let to = match route.to.prefix {
+        for route in &view.routes {
+            let to = match route.destination.prefix {
                 0 => "default".to_string(),
-                _ => route.to.to_string(),
+                _ => route.destination.to_string(),
             };
+            let interface = view.link(route.index).ok().map(|link| link.name.clone());
             status.routes.push(RouteStatus {
                 to,
-                via: Some(route.via.to_string()),
-                interface: None,
+                via: route.gateway.map(|via| via.to_string()),
+                interface,
             });
         }
         let mut sockets: Vec<(SocketId, &VSocket)> =

@@ -151,7 +151,7 @@ impl SmoltcpStack {
                 None => self.report_error(net, icmp::port_unreachable(from, to, payload)),
             };
         }
-        let Some(route) = net.route(to.ip()) else { return };
+        let Some(route) = self.route_through(net, to.ip()) else { return };
         let Some(local) = sender.local else { return };
         let ttl = sender.options.hop_limit(sender.family == Family::V6);
         match proto {

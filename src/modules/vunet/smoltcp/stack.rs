@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 use super::addressing::Addressing;
 use super::carrier::Carriers;
 use super::endpoint::EndpointName;
-use super::net::{InterfacePlan, NetHost};
+use super::net::{InterfacePlan, NetHost, Route};
 use crate::modules::vunet::config::RouteSpec;
 use super::ports::Proto;
 use super::table::SocketTable;
@@ -98,8 +98,6 @@ impl SmoltcpStack {
         network: &mut Network,
         registry: mio::Registry,
     ) -> Self {
-        let host = Addressing::configured(interfaces, routes);
-        let mut stack = Self::with_host(name, index, session, host);
         let seed = u64::from_ne_bytes([
             session[0],
             session[1],
@@ -110,7 +108,10 @@ impl SmoltcpStack {
             0,
             index as u8,
         ]);
-        stack.net = Some(NetHost::new(interfaces, routes, network, registry, seed));
+        let host = Addressing::configured(interfaces, routes);
+        let net = NetHost::new(interfaces, host.view(), network, registry, seed);
+        let mut stack = Self::with_host(name, index, session, host);
+        stack.net = Some(net);
         stack
     }
 
@@ -129,6 +130,18 @@ impl SmoltcpStack {
             forgotten: Vec::new(),
             pending: HashMap::new(),
         }
+    }
+
+    /// Where traffic to `to` leaves the stack, if it reaches another host: the
+    /// plugged interface and the source address (see [`Addressing::route`]).
+    pub(super) fn route(&self, to: IpAddr) -> Option<Route> {
+        self.route_through(self.net.as_ref()?, to)
+    }
+
+    /// [`route`](Self::route) while a service round has the network side `net` out.
+    pub(super) fn route_through(&self, net: &NetHost, to: IpAddr) -> Option<Route> {
+        let (index, source) = self.host.route(to)?;
+        Some(Route { iface: net.iface_of(index)?, source })
     }
 
     /// Records `pending` as what thread `tid`'s call awaits at its exit.

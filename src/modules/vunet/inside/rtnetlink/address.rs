@@ -10,8 +10,10 @@ use netlink_packet_route::address::{
     AddressProtocol, AddressScope, CacheInfo,
 };
 
-use super::request::{self, Policies, Policy};
+use super::request::{self, Attributes, Policies, Policy};
 use super::{Dump, Errno, GetAnswer, Request, family};
+use crate::modules::vunet::cidr::Cidr;
+use crate::modules::vunet::inside::change::{Change, Mode};
 use crate::modules::vunet::inside::{AddressView, Inside, LinkKind, LinkView, Scope};
 
 /// `IFA_*` attribute types (`linux/if_addr.h`).
@@ -245,7 +247,7 @@ fn address_scope(scope: Scope) -> AddressScope {
 }
 
 /// The `RTM_NEWADDR` message of a listed address: permanent, valid forever.
-fn message(listed: &Listed) -> AddressMessage {
+pub(super) fn message(listed: &Listed) -> AddressMessage {
     let Listed { address, link, secondary } = *listed;
     let mut flags = AddressFlags::Permanent;
     if secondary {
@@ -296,6 +298,85 @@ fn ipv6_protocol(address: Ipv6Addr, link: &LinkView) -> Option<AddressProtocol> 
     match link.kind {
         LinkKind::Loopback if address == Ipv6Addr::LOCALHOST => Some(AddressProtocol::Loopback),
         LinkKind::Ethernet if address.is_unicast_link_local() => Some(AddressProtocol::LinkLocal),
+        _ => None,
+    }
+}
+
+/// The message of `address` as its notification carries it: listed as the
+/// stack lists it now (a deleted one as a primary).
+pub(super) fn notification_message(
+    inside: &Inside,
+    address: &AddressView,
+) -> Option<AddressMessage> {
+    let link = inside.links.iter().find(|link| link.index == address.index)?;
+    let secondary = listed(inside, address.address.ip.is_ipv6())
+        .iter()
+        .any(|listed| listed.address == address && listed.secondary);
+    Some(message(&Listed { address, link, secondary }))
+}
+
+/// Reads an `RTM_NEWADDR` or `RTM_DELADDR` request (`inet_rtm_newaddr`,
+/// `inet_rtm_deladdr`, and their IPv6 twins) into the change it asks.
+pub(super) fn read_change(inside: &Inside, request: &Request, mode: Mode) -> Result<Change, Errno> {
+    let family = request.message.family();
+    let (policies, len) = match family {
+        family::INET => (IPV4_POLICIES, 4),
+        family::INET6 => (IPV6_POLICIES, 16),
+        _ => return Err(libc::EOPNOTSUPP),
+    };
+    let attributes = request::parse(&request.message, HEADER_LEN, policies, false)?;
+    let header = AddressHeader::parse(request.message.payload()).map_err(|_| libc::EINVAL)?;
+    let ip_of = |kind| attributes.get(kind).and_then(|bytes| ip_of(bytes.get(..len)?));
+    // IPv6 takes its address from either attribute; IPv4's own is `IFA_LOCAL`.
+    let local = ip_of(ifa::LOCAL);
+    let ip = if family == family::INET6 { local.or_else(|| ip_of(ifa::ADDRESS)) } else { local };
+    let deleting = request.message.header.message_type == libc::RTM_DELADDR;
+    if deleting {
+        inside.link(header.index)?;
+        let ip = ip.or_else(|| ip_of(ifa::ADDRESS)).ok_or(libc::EADDRNOTAVAIL)?;
+        let prefix_given = family == family::INET6 || attributes.get(ifa::ADDRESS).is_some();
+        return Ok(Change::DeleteAddress {
+            index: header.index,
+            ip,
+            prefix: prefix_given.then_some(header.prefix_len),
+            label: label(&attributes),
+        });
+    }
+    let ip = ip.ok_or(libc::EINVAL)?;
+    if header.prefix_len > if family == family::INET { 32 } else { 128 } {
+        return Err(libc::EINVAL);
+    }
+    inside.link(header.index)?;
+    let broadcast = match ip_of(ifa::BROADCAST) {
+        Some(IpAddr::V4(broadcast)) => Some(broadcast),
+        _ => None,
+    };
+    let scope = match header.scope {
+        AddressScope::Host => Scope::Host,
+        AddressScope::Link => Scope::Link,
+        _ => Scope::Universe,
+    };
+    let address = AddressView {
+        index: header.index,
+        address: Cidr::new(ip, header.prefix_len),
+        scope,
+        broadcast,
+        label: label(&attributes),
+    };
+    Ok(Change::AddAddress { address, mode })
+}
+
+/// A request's `IFA_LABEL`.
+fn label(attributes: &Attributes) -> Option<String> {
+    let label = attributes.string(ifa::LABEL)?;
+    Some(String::from_utf8_lossy(label).into_owned())
+}
+
+/// The address `bytes` hold: IPv4 for 4 of them, IPv6 for 16.
+pub(super) fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
         _ => None,
     }
 }

@@ -12,6 +12,7 @@ use netlink_packet_route::link::{
 
 use super::request::{self, Attributes, Policies, Policy};
 use super::{Dump, Errno, GetAnswer, Request, family};
+use crate::modules::vunet::inside::change::{Change, LinkSettings};
 use crate::modules::vunet::inside::{Inside, LinkKind, LinkView};
 
 /// `IFLA_*` attribute types (`linux/if_link.h`).
@@ -19,6 +20,9 @@ mod ifla {
     pub const ADDRESS: u16 = 1;
     pub const BROADCAST: u16 = 2;
     pub const IFNAME: u16 = 3;
+    pub const MTU: u16 = 4;
+    pub const TXQLEN: u16 = 13;
+    pub const GROUP: u16 = 27;
     pub const MASTER: u16 = 10;
     pub const PROTINFO: u16 = 12;
     pub const MAP: u16 = 14;
@@ -269,7 +273,7 @@ fn operstate(link: &LinkView) -> State {
 /// The link's `RTM_NEWLINK` message, in the kernel's order of attributes; its
 /// IPv6 statistics are left out when `ext_mask` asks to skip statistics (its
 /// counters never are).
-fn link_message(link: &LinkView, ext_mask: u32) -> LinkMessage {
+pub(super) fn link_message(link: &LinkView, ext_mask: u32) -> LinkMessage {
     let mut attributes = identity_attributes(link);
     attributes.extend(capacity_attributes(link));
     attributes.extend(carrier_attributes(link));
@@ -479,4 +483,59 @@ fn inet6_devconf(link: &LinkView) -> Inet6DevConf {
     conf.ioam6_id_wide = -1;
     conf.ndisc_evict_nocarrier = 1;
     conf
+}
+
+/// The attributes of a link change that a stack's link takes or ignores as
+/// Linux's would leave it: its name (unchanged), queue length and group.
+const KEPT_ATTRIBUTES: [u16; 5] =
+    [ifla::IFNAME, ifla::MTU, ifla::ADDRESS, ifla::TXQLEN, ifla::GROUP];
+
+/// Reads an `RTM_NEWLINK`, `RTM_SETLINK` or `RTM_DELLINK` request (`rtnl_newlink`,
+/// `do_setlink`) into the change it asks: a stack's links are made by its
+/// configuration, so only their state, MTU and hardware address change.
+pub(super) fn read_change(inside: &Inside, request: &Request) -> Result<Change, Errno> {
+    let message = &request.message;
+    let payload = message.payload();
+    let attributes = request::parse(message, HEADER_LEN, LINK_POLICIES, false)?;
+    let creating = message.has_flag(netlink_packet_core::NLM_F_CREATE);
+    let newlink = message.header.message_type == libc::RTM_NEWLINK;
+    let link = match find(inside, payload, &attributes) {
+        // A new link: a stack's links are its configuration's.
+        Err(libc::ENODEV | libc::EINVAL) if creating && newlink => return Err(libc::EOPNOTSUPP),
+        // `rtnl_newlink` looks a link up and finds none where `rtnl_setlink`
+        // refuses a request that names none.
+        Err(libc::EINVAL) if newlink => return Err(libc::ENODEV),
+        found => found?,
+    };
+    match message.header.message_type {
+        libc::RTM_DELLINK => return Err(libc::EOPNOTSUPP),
+        libc::RTM_NEWLINK if message.has_flag(netlink_packet_core::NLM_F_EXCL) => {
+            return Err(libc::EEXIST);
+        }
+        libc::RTM_NEWLINK if message.has_flag(netlink_packet_core::NLM_F_REPLACE) => {
+            return Err(libc::EOPNOTSUPP);
+        }
+        _ => {}
+    }
+    let renamed = attributes.string(ifla::IFNAME).is_some_and(|name| name != link.name.as_bytes());
+    if renamed || attributes.kinds().any(|kind| !KEPT_ATTRIBUTES.contains(&kind)) {
+        return Err(libc::EOPNOTSUPP);
+    }
+    let mac = match attributes.get(ifla::ADDRESS) {
+        Some(bytes) if bytes.len() < 6 => return Err(libc::EINVAL),
+        Some(bytes) => Some(<[u8; 6]>::try_from(&bytes[..6]).map_err(|_| libc::EINVAL)?),
+        None => None,
+    };
+    let header = LinkHeader::parse(payload).map_err(|_| libc::EINVAL)?;
+    let (flags, change) = (header.flags.bits(), header.change_mask.bits());
+    // `rtnl_dev_combine_flags`: a change mask of 0 sets every flag.
+    let mask = if change == 0 { u32::MAX } else { change };
+    let up_flag = LinkFlags::Up.bits();
+    let up = (flags != 0 || change != 0) && mask & up_flag != 0;
+    Ok(Change::SetLink(LinkSettings {
+        index: link.index,
+        up: up.then_some(flags & up_flag != 0),
+        mtu: attributes.u32(ifla::MTU),
+        mac,
+    }))
 }

@@ -1,6 +1,6 @@
 //! The other reads a plain Linux host answers: its routing rules (`ip rule`), its
 //! forwarding settings (netconf), its queueing disciplines (`tc qdisc`), link
-//! statistics (`RTM_GETSTATS`) and neighbour tables (empty here for now).
+//! statistics (`RTM_GETSTATS`).
 
 use netlink_packet_core::{DefaultNla, Emitable, NetlinkSerializable};
 use netlink_packet_route::RouteNetlinkMessage;
@@ -12,7 +12,7 @@ use netlink_packet_route::tc::{
 };
 
 use super::request::{self, Policies, Policy};
-use super::{Dump, Errno, GetAnswer, Request, family};
+use super::{Dump, GetAnswer, Request, family};
 use crate::modules::vunet::inside::Inside;
 
 /// The rules of a new namespace, per family: table and priority (`ip rule`:
@@ -66,102 +66,6 @@ fn rule(family: u8, table: u8, priority: u32) -> RuleMessage {
     message.header = header;
     message.attributes = attributes;
     message
-}
-
-/// The length of a neighbour message's family header (`struct ndmsg`).
-const NEIGHBOUR_HEADER_LEN: usize = 12;
-/// `NTF_PROXY`: the proxy entries.
-const NTF_PROXY: u8 = 0x08;
-/// `NDA_MASTER`.
-const NDA_MASTER: u16 = 9;
-
-/// How `nda_policy` checks a neighbour request's attributes.
-const NEIGHBOUR_POLICIES: Policies = Policies {
-    max_kind: 16,
-    of: |kind| match kind {
-        libc::NDA_DST | libc::NDA_LLADDR => Policy::AtMost(32),
-        libc::NDA_CACHEINFO => Policy::AtLeast(16),
-        libc::NDA_VLAN | libc::NDA_PORT | 15 => Policy::AtLeast(2),
-        libc::NDA_PROBES | libc::NDA_VNI | libc::NDA_IFINDEX | 9..=11 | 13 | 14 => {
-            Policy::AtLeast(4)
-        }
-        12 | 16 => Policy::AtLeast(1),
-        _ => Policy::Any,
-    },
-};
-
-/// Checks a neighbour request's `ndmsg` as `neigh_valid_dump_req` and
-/// `neigh_valid_get_req` do: present, no state or type, no flag but `NTF_PROXY`.
-fn check_neighbour_header(payload: &[u8]) -> Result<(), Errno> {
-    let header = payload.get(..NEIGHBOUR_HEADER_LEN).ok_or(libc::EINVAL)?;
-    let pads = header[1..4].iter().any(|&byte| byte != 0);
-    let state_or_type = header[8..10].iter().chain(&header[11..]).any(|&byte| byte != 0);
-    if pads || state_or_type || header[10] & !NTF_PROXY != 0 {
-        return Err(libc::EINVAL);
-    }
-    Ok(())
-}
-
-/// Answers a neighbour dump (`neigh_dump`): a stack's tables are not shown yet, so
-/// it is empty once a strict request has been checked.
-pub(super) fn dump_neighbours(_inside: &Inside, request: &Request) -> Dump {
-    if request.strict {
-        let checked = check_neighbour_header(request.message.payload())
-            .and_then(|()| {
-                request::parse(&request.message, NEIGHBOUR_HEADER_LEN, NEIGHBOUR_POLICIES, true)
-            })
-            .and_then(|attributes| {
-                let filters = [libc::NDA_IFINDEX, NDA_MASTER];
-                if attributes.kinds().all(|kind| filters.contains(&kind)) {
-                    Ok(())
-                } else {
-                    Err(libc::EINVAL)
-                }
-            });
-        if let Err(errno) = checked {
-            return Dump::failed(request.to, errno);
-        }
-    }
-    Dump::new(request.to)
-}
-
-/// Answers a neighbour get (`neigh_get`), always checked strictly: with a stack's
-/// tables not shown yet, a well-formed request finds no entry.
-pub(super) fn get_neighbour(inside: &Inside, request: &Request) -> GetAnswer {
-    let payload = request.message.payload();
-    check_neighbour_header(payload)?;
-    let link = u32::from_ne_bytes(payload[4..8].try_into().map_err(|_| libc::EINVAL)?);
-    let proxy = payload[10] & NTF_PROXY != 0;
-    if !proxy && link == 0 {
-        return Err(libc::EINVAL);
-    }
-    let attributes =
-        request::parse(&request.message, NEIGHBOUR_HEADER_LEN, NEIGHBOUR_POLICIES, true)?;
-    let key_len = match request.message.family() {
-        family::INET => 4,
-        family::INET6 => 16,
-        _ => return Err(libc::EAFNOSUPPORT),
-    };
-    if attributes.kinds().any(|kind| kind != libc::NDA_DST) {
-        return Err(libc::EINVAL);
-    }
-    let destination = attributes.get(libc::NDA_DST);
-    if destination.is_some_and(|destination| destination.len() != key_len) {
-        return Err(libc::EINVAL);
-    }
-    if link != 0 && !inside.links.iter().any(|known| known.index == link) {
-        return Err(libc::ENODEV);
-    }
-    if destination.is_none() {
-        return Err(libc::EINVAL);
-    }
-    Err(libc::ENOENT)
-}
-
-/// Answers a bridge forwarding entry get (`rtnl_fdb_get`): a stack has no
-/// bridge, and its requests are refused as Linux refuses those that name none.
-pub(super) fn get_bridge_entry(_inside: &Inside, _request: &Request) -> GetAnswer {
-    Err(libc::EINVAL)
 }
 
 /// `NETCONFA_*` attribute types (`linux/netconf.h`).

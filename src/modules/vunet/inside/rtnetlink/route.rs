@@ -17,7 +17,8 @@ use super::address::{self, Listed};
 use super::request::{self, Policies, Policy};
 use super::{Dump, Errno, Request, family};
 use crate::modules::vunet::cidr::Cidr;
-use crate::modules::vunet::inside::{Inside, LinkKind, LinkView};
+use crate::modules::vunet::inside::change::{Change, IPV6_DEFAULT_METRIC, Mode, RouteMatch};
+use crate::modules::vunet::inside::{Inside, LinkKind, LinkView, RouteView};
 
 /// The main table (`RT_TABLE_MAIN`).
 const MAIN: u8 = libc::RT_TABLE_MAIN;
@@ -25,8 +26,6 @@ const MAIN: u8 = libc::RT_TABLE_MAIN;
 const LOCAL: u8 = libc::RT_TABLE_LOCAL;
 /// The metric of the routes IPv6 derives from addresses and for multicast.
 const IPV6_KERNEL_METRIC: u32 = 256;
-/// The metric `ip -6 route add` gives a route without one.
-const IPV6_CONFIGURED_METRIC: u32 = 1024;
 /// The length of a route message's family header (`struct rtmsg`).
 const HEADER_LEN: usize = 12;
 
@@ -192,26 +191,133 @@ fn ipv6_link_routes(inside: &Inside, link: &LinkView) -> Vec<Route> {
 /// The configured routes of one family (`proto boot`, as `ip route add` makes
 /// them), on links that are up.
 fn configured_routes(inside: &Inside, ipv6: bool) -> Vec<Route> {
-    let mut routes = Vec::new();
-    for configured in inside.routes.iter().filter(|route| route.destination.ip.is_ipv6() == ipv6) {
-        let Some(link) = inside.links.iter().find(|link| link.index == configured.index) else {
-            continue;
-        };
-        if !link.up {
-            continue;
-        }
-        let mut route = Route::kernel(MAIN, RouteType::Unicast, configured.destination, link);
-        route.protocol = RouteProtocol::Boot;
-        route.gateway = configured.gateway;
-        if ipv6 {
-            route.metric = Some(IPV6_CONFIGURED_METRIC);
-        } else if configured.gateway.is_some() {
-            route.scope = RouteScope::Universe;
-        }
-        route.linkdown = marked_linkdown(link, &route);
-        routes.push(route);
+    inside
+        .routes
+        .iter()
+        .filter(|route| route.destination.ip.is_ipv6() == ipv6)
+        .filter_map(|configured| configured_route(inside, configured))
+        .collect()
+}
+
+/// A configured route as the kernel holds it, if its link is up.
+fn configured_route(inside: &Inside, configured: &RouteView) -> Option<Route> {
+    let link = inside.links.iter().find(|link| link.index == configured.index)?;
+    if !link.up {
+        return None;
     }
-    routes
+    let ipv6 = configured.destination.ip.is_ipv6();
+    let mut route = Route::kernel(MAIN, RouteType::Unicast, configured.destination, link);
+    route.protocol = RouteProtocol::from(configured.protocol);
+    route.gateway = configured.gateway;
+    if ipv6 || configured.metric != 0 {
+        route.metric = Some(configured.metric);
+    }
+    if !ipv6 && configured.gateway.is_some() {
+        route.scope = RouteScope::Universe;
+    }
+    route.linkdown = marked_linkdown(link, &route);
+    Some(route)
+}
+
+/// The `RTM_NEWROUTE` message of a configured route, as its notification
+/// carries it (its link may be gone down since: the message is still made).
+pub(super) fn configured_message(inside: &Inside, configured: &RouteView) -> Option<RouteMessage> {
+    let link = inside.links.iter().find(|link| link.index == configured.index)?;
+    let mut up = inside.clone();
+    up.links = vec![LinkView { up: true, ..link.clone() }];
+    configured_route(&up, configured).map(|route| message(&route))
+}
+
+/// How `rtm_ipv4_policy` and `rtm_ipv6_policy` check a change's attributes.
+const CHANGE_POLICIES: Policies = Policies {
+    max_kind: 30,
+    of: |kind| match kind {
+        libc::RTA_TABLE | libc::RTA_OIF | libc::RTA_IIF | libc::RTA_PRIORITY => Policy::AtLeast(4),
+        _ => Policy::Any,
+    },
+};
+
+/// `RTA_VIA`, `RTA_NH_ID` and the other attributes a stack's routes cannot hold.
+const UNSUPPORTED_ATTRIBUTES: [u16; 7] = [
+    libc::RTA_SRC,
+    libc::RTA_METRICS,
+    libc::RTA_MULTIPATH,
+    libc::RTA_FLOW,
+    18, // RTA_VIA
+    22, // RTA_ENCAP
+    30, // RTA_NH_ID
+];
+
+/// Reads an `RTM_NEWROUTE` or `RTM_DELROUTE` request (`rtm_to_fib_config`,
+/// `rtm_to_fib6_config`) into the change it asks. A stack holds unicast routes
+/// of the main table, by a gateway.
+pub(super) fn read_change(inside: &Inside, request: &Request, mode: Mode) -> Result<Change, Errno> {
+    let family = request.message.family();
+    let (ipv6, max_prefix) = match family {
+        family::INET => (false, 32),
+        family::INET6 => (true, 128),
+        _ => return Err(libc::EOPNOTSUPP),
+    };
+    let attributes = request::parse(&request.message, HEADER_LEN, CHANGE_POLICIES, false)?;
+    let header =
+        RouteHeader::parse(&request.message.payload()[..HEADER_LEN]).map_err(|_| libc::EINVAL)?;
+    if header.destination_prefix_length > max_prefix {
+        return Err(libc::EINVAL);
+    }
+    let address = |kind| -> Result<Option<IpAddr>, Errno> {
+        let Some(bytes) = attributes.get(kind) else { return Ok(None) };
+        let ip = if ipv6 {
+            IpAddr::V6(Ipv6Addr::from(
+                <[u8; 16]>::try_from(bytes.get(..16).ok_or(libc::EINVAL)?).unwrap(),
+            ))
+        } else {
+            IpAddr::V4(Ipv4Addr::from(
+                <[u8; 4]>::try_from(bytes.get(..4).ok_or(libc::EINVAL)?).unwrap(),
+            ))
+        };
+        Ok(Some(ip))
+    };
+    let unspecified =
+        if ipv6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { Ipv4Addr::UNSPECIFIED.into() };
+    let destination =
+        Cidr::new(address(libc::RTA_DST)?.unwrap_or(unspecified), header.destination_prefix_length);
+    let gateway = address(libc::RTA_GATEWAY)?;
+    let index = attributes.u32(libc::RTA_OIF);
+    if let Some(index) = index.filter(|&index| index != 0) {
+        inside.link(index)?;
+    }
+    let table = attributes.u32(libc::RTA_TABLE).unwrap_or(u32::from(header.table));
+    let unsupported = header.source_prefix_length != 0
+        || header.tos != 0
+        || ![0, u32::from(MAIN)].contains(&table)
+        || attributes.kinds().any(|kind| UNSUPPORTED_ATTRIBUTES.contains(&kind));
+    if unsupported {
+        return Err(libc::EOPNOTSUPP);
+    }
+    let metric = attributes.u32(libc::RTA_PRIORITY);
+    let protocol = u8::from(header.protocol);
+    if request.message.header.message_type == libc::RTM_DELROUTE {
+        if destination.network() != destination {
+            return Err(libc::EINVAL);
+        }
+        let wanted = RouteMatch {
+            destination,
+            gateway,
+            index: index.filter(|&index| index != 0),
+            metric: metric.filter(|&metric| metric != 0 || !ipv6),
+            protocol: (protocol != 0).then_some(protocol),
+        };
+        return Ok(Change::DeleteRoute(wanted));
+    }
+    if header.kind != RouteType::Unicast {
+        return Err(libc::EOPNOTSUPP);
+    }
+    let metric = match metric.unwrap_or(0) {
+        0 if ipv6 => IPV6_DEFAULT_METRIC,
+        metric => metric,
+    };
+    let route = RouteView { destination, gateway, index: index.unwrap_or(0), metric, protocol };
+    Ok(Change::AddRoute { route, mode })
 }
 
 /// Whether `route` is marked `linkdown`: its link is up without a carrier, and it

@@ -59,9 +59,10 @@ fn lwip0() -> Inside {
             address(2, "fe80::6e:76ff:fe00:0/64", Scope::Link),
         ],
         routes: vec![
-            RouteView { destination: cidr("0.0.0.0/0"), gateway: Some(ip("10.0.0.1")), index: 2 },
-            RouteView { destination: cidr("::/0"), gateway: Some(ip("fd00::1")), index: 2 },
+            RouteView::through(cidr("0.0.0.0/0"), ip("10.0.0.1"), 2),
+            RouteView::through(cidr("::/0"), ip("fd00::1"), 2),
         ],
+        neighbours: Vec::new(),
     }
 }
 
@@ -118,7 +119,8 @@ fn answers_with(
     options: Options,
     request: &[u8],
 ) -> Vec<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
-    respond_with(inside, PORT, options, request)
+    respond_with(&mut inside.clone(), PORT, options, request)
+        .to_asker
         .iter()
         .map(|datagram| split(datagram).into_iter().map(parse).collect())
         .collect()
@@ -422,7 +424,7 @@ fn a_link_get_of_no_link_fails_as_linux_does() {
 fn an_inet6_link_dump_gives_each_links_ipv6_view() {
     let dump =
         dump_request(RouteNetlinkMessage::GetLink(link_request(AddressFamily::Inet6, 0, vec![])));
-    let datagrams = respond(&lwip0(), PORT, &dump);
+    let datagrams = respond(&mut lwip0(), PORT, &dump);
     // Its NLMSG_DONE comes with the links.
     assert_eq!(datagrams.len(), 1);
     let messages = split(&datagrams[0]);
@@ -702,8 +704,14 @@ fn routes_follow_linuxs_rules_for_more_addresses_and_routes() {
         address(2, "fd01::5/128", Scope::Universe),
     ]);
     inside.routes.extend([
-        RouteView { destination: cidr("192.168.50.0/24"), gateway: None, index: 2 },
-        RouteView { destination: cidr("fd00:0:0:0:8000::/65"), gateway: None, index: 2 },
+        RouteView {
+            gateway: None,
+            ..RouteView::through(cidr("192.168.50.0/24"), ip("10.0.0.1"), 2)
+        },
+        RouteView {
+            gateway: None,
+            ..RouteView::through(cidr("fd00:0:0:0:8000::/65"), ip("fd00::1"), 2)
+        },
     ]);
     let lines = route_lines(&inside, AddressFamily::Unspec);
     for expected in [
@@ -856,30 +864,37 @@ fn netconf_indexes(datagrams: &[Vec<u8>]) -> Vec<(u8, i32)> {
 fn netconf_lists_each_link_then_all_and_default() {
     let dump =
         raw(libc::RTM_GETNETCONF, NLM_F_REQUEST | NLM_F_DUMP, 1, &[libc::AF_UNSPEC as u8, 0, 0, 0]);
-    let datagrams = respond(&lwip0(), PORT, &dump);
+    let datagrams = respond(&mut lwip0(), PORT, &dump);
     let v4 = [1, 2, -1, -2].map(|index| (libc::AF_INET as u8, index));
     let v6 = [1, 2, -1, -2].map(|index| (libc::AF_INET6 as u8, index));
     assert_eq!(netconf_indexes(&datagrams), [v4, v6].concat());
 
     let mut get = vec![libc::AF_INET6 as u8, 0, 0, 0, 8, 0, 1, 0];
     get.extend(2i32.to_ne_bytes());
-    let datagrams = respond(&lwip0(), PORT, &raw(libc::RTM_GETNETCONF, NLM_F_REQUEST, 1, &get));
+    let datagrams = respond(&mut lwip0(), PORT, &raw(libc::RTM_GETNETCONF, NLM_F_REQUEST, 1, &get));
     assert_eq!(netconf_indexes(&datagrams), [(libc::AF_INET6 as u8, 2)]);
 }
 
 #[test]
-fn changes_are_refused_for_now() {
-    for kind in [
-        libc::RTM_NEWLINK,
-        libc::RTM_DELADDR,
-        libc::RTM_NEWROUTE,
-        libc::RTM_SETLINK,
-        libc::RTM_NEWNEIGH,
-    ] {
-        let change = raw(kind, NLM_F_REQUEST | NLM_F_ACK, 1, &[0; 16]);
+fn malformed_changes_get_linuxs_errno() {
+    // As a network namespace answers: (type, payload length, errno).
+    let linux = [
+        (libc::RTM_NEWLINK, 16, libc::ENODEV),
+        (libc::RTM_NEWLINK, 0, 0),
+        (libc::RTM_NEWLINK, 8, libc::EINVAL),
+        (libc::RTM_DELADDR, 16, libc::EOPNOTSUPP),
+        (libc::RTM_DELADDR, 8, libc::EOPNOTSUPP),
+        (libc::RTM_NEWROUTE, 16, libc::EOPNOTSUPP),
+        (libc::RTM_SETLINK, 16, libc::EINVAL),
+        (libc::RTM_SETLINK, 8, libc::EINVAL),
+        (libc::RTM_NEWNEIGH, 16, libc::EINVAL),
+        (libc::RTM_NEWNEIGH, 8, libc::EINVAL),
+    ];
+    for (kind, len, errno) in linux {
+        let change = raw(kind, NLM_F_REQUEST | NLM_F_ACK, 1, &vec![0; len]);
         let datagrams = answers(&lwip0(), &change);
         assert_eq!(datagrams.len(), 1);
-        assert_eq!(acknowledged(&datagrams[0][0], &change), libc::EOPNOTSUPP);
+        assert_eq!(acknowledged(&datagrams[0][0], &change), errno, "type {kind}, {len} bytes");
     }
 }
 
@@ -887,13 +902,14 @@ fn changes_are_refused_for_now() {
 fn only_requests_are_handled_and_control_messages_only_acknowledged() {
     let inside = lwip0();
     let get = |flags| raw(libc::RTM_GETLINK, flags, 1, &[0; 16]);
-    assert!(respond(&inside, PORT, &get(NLM_F_DUMP)).is_empty());
+    assert!(respond(&mut inside.clone(), PORT, &get(NLM_F_DUMP)).is_empty());
     let not_a_request = get(NLM_F_ACK);
     assert_eq!(acknowledged(&answers(&inside, &not_a_request)[0][0], &not_a_request), 0);
     let noop = raw(libc::NLMSG_NOOP as u16, NLM_F_REQUEST | NLM_F_ACK, 1, &[]);
     assert_eq!(acknowledged(&answers(&inside, &noop)[0][0], &noop), 0);
     assert!(
-        respond(&inside, PORT, &raw(libc::NLMSG_NOOP as u16, NLM_F_REQUEST, 1, &[])).is_empty()
+        respond(&mut inside.clone(), PORT, &raw(libc::NLMSG_NOOP as u16, NLM_F_REQUEST, 1, &[]))
+            .is_empty()
     );
     // Beyond RTM_MAX; an empty payload is acknowledged, not answered.
     let unknown = raw(200, NLM_F_REQUEST, 1, b"xy");
@@ -901,15 +917,19 @@ fn only_requests_are_handled_and_control_messages_only_acknowledged() {
     let empty = raw(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP | NLM_F_ACK, 1, &[]);
     assert_eq!(acknowledged(&answers(&inside, &empty)[0][0], &empty), 0);
     assert!(
-        respond(&inside, PORT, &raw(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[]))
-            .is_empty()
+        respond(
+            &mut inside.clone(),
+            PORT,
+            &raw(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[])
+        )
+        .is_empty()
     );
 }
 
 #[test]
 fn an_error_echoes_the_request_padded_and_a_dump_is_not_acknowledged() {
     let odd = raw(200, NLM_F_REQUEST, 5, b"xyz");
-    let datagram = &respond(&lwip0(), PORT, &odd[..19])[0];
+    let datagram = &respond(&mut lwip0(), PORT, &odd[..19])[0];
     // Header, errno, the request's 19 bytes and a pad byte.
     assert_eq!(datagram.len(), 16 + 4 + 20);
     assert_eq!(datagram[20..39], odd[..19]);
@@ -979,7 +999,7 @@ fn a_large_dump_is_packed_in_datagrams_of_a_page_without_splitting_a_message() {
         ));
     }
     let dump = raw(libc::RTM_GETLINK, NLM_F_REQUEST | NLM_F_DUMP, 1, &[0; 16]);
-    let datagrams = respond(&inside, PORT, &dump);
+    let datagrams = respond(&mut inside.clone(), PORT, &dump);
     assert!(datagrams.len() > 10);
     assert!(datagrams.iter().all(|datagram| datagram.len() <= DUMP_DATAGRAM_SIZE));
     let indexes: Vec<u32> = links(dumped(
@@ -1073,8 +1093,8 @@ fn mutate(random: &mut Random, sample: &[u8], samples: &[Vec<u8>]) -> Vec<u8> {
 /// Checks that the answers to `request` are well-formed and bounded: each
 /// datagram holds whole messages, none larger than a dump's datagram or an error
 /// echoing the request, and there are no more datagrams than messages could ask.
-fn check_bounded(inside: &Inside, options: Options, request: &[u8]) {
-    let datagrams = respond_with(inside, PORT, options, request);
+fn check_bounded(inside: &mut Inside, options: Options, request: &[u8]) {
+    let datagrams = respond_with(inside, PORT, options, request).to_asker;
     let largest = DUMP_DATAGRAM_SIZE.max(request.len().next_multiple_of(4) + 20);
     let messages = request.len() / 16;
     assert!(
@@ -1092,7 +1112,7 @@ fn check_bounded(inside: &Inside, options: Options, request: &[u8]) {
 
 #[test]
 fn fuzzed_requests_never_panic_and_answer_within_bounds() {
-    let inside = lwip0();
+    let mut inside = lwip0();
     let samples = sample_requests();
     let mut random = Random(0x6e65_7476_6d00_0013);
     for round in 0..6000 {
@@ -1103,6 +1123,6 @@ fn fuzzed_requests_never_panic_and_answer_within_bounds() {
             mutate(&mut random, sample, &samples)
         };
         let options = Options { strict_check: round % 2 == 0 };
-        check_bounded(&inside, options, &request);
+        check_bounded(&mut inside, options, &request);
     }
 }
