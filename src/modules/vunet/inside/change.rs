@@ -237,7 +237,8 @@ impl Inside {
             };
             events.extend(self.take_addresses(secondary).into_iter().map(Event::DeletedAddress));
         }
-        events.insert(0, Event::DeletedAddress(removed));
+        // The secondaries go first, as `__inet_del_ifa` deletes them.
+        events.push(Event::DeletedAddress(removed));
         Ok(events)
     }
 
@@ -288,7 +289,7 @@ impl Inside {
     }
 
     /// A link goes down (`NETDEV_DOWN`): its IPv6 addresses, the routes through
-    /// it and the neighbours it learnt go; its IPv4 addresses stay.
+    /// it and its neighbour entries go; its IPv4 addresses stay.
     fn bring_down(&mut self, index: u32) -> Vec<Event> {
         self.links.iter_mut().filter(|link| link.index == index).for_each(|link| link.up = false);
         let mut events = vec![Event::Link(index)];
@@ -298,10 +299,9 @@ impl Inside {
         events.extend(gone.into_iter().map(Event::DeletedRoute));
         let v6 = self.take_addresses(|a| a.index == index && a.address.ip.is_ipv6());
         events.extend(v6.into_iter().map(Event::DeletedAddress));
+        // `neigh_ifdown` flushes every entry of the link, permanent ones too.
         let (gone, kept): (Vec<NeighbourView>, Vec<NeighbourView>) =
-            std::mem::take(&mut self.neighbours)
-                .into_iter()
-                .partition(|n| n.index == index && n.state & NUD_PERMANENT == 0);
+            std::mem::take(&mut self.neighbours).into_iter().partition(|n| n.index == index);
         self.neighbours = kept;
         events.extend(gone.into_iter().map(Event::DeletedNeighbour));
         events

@@ -305,13 +305,11 @@ impl Exchange<'_> {
     /// Carries out a request that changes the stack, and notifies what changed:
     /// to its group's members, and to the asker if it asked for an echo.
     fn change(&mut self, request: &Request) -> Result<(), Errno> {
-        let change = changes::read(&self.host.view(), request)?;
+        let before = self.host.view();
+        let change = changes::read(&before, request)?;
         let events = self.host.change(&change)?;
-        let view = self.host.view();
-        for event in &events {
-            let Some((group, message)) = changes::notification(&view, event, request.to) else {
-                continue;
-            };
+        let after = self.host.view();
+        for (group, message) in changes::notifications(&before, &after, &events, request.to) {
             if request.message.has_flag(NLM_F_ECHO) {
                 self.answers.to_asker.push(message.clone());
             }
@@ -407,6 +405,7 @@ fn get_handler(kind: u16, family: u8) -> Option<fn(&Inside, &Request) -> GetAnsw
         (libc::RTM_GETNEIGH, family::BRIDGE) => neighbour::get_bridge_entry,
         (libc::RTM_GETNEIGH, _) => neighbour::get,
         (libc::RTM_GETNETCONF, family::INET | family::INET6) => other::get_netconf,
+        (libc::RTM_GETNSID, _) => other::get_nsid,
         _ => return None,
     };
     Some(get)

@@ -7,7 +7,7 @@ use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
 use netlink_packet_route::RouteNetlinkMessage;
 
 use super::{Addressee, Errno, Request, address, link, neighbour, route};
-use crate::modules::vunet::inside::{Change, Event, Inside, Mode};
+use crate::modules::vunet::inside::{AddressView, Change, Event, Inside, Mode};
 
 /// The rtnetlink multicast groups (`RTNLGRP_*`) of what changes.
 mod group {
@@ -40,45 +40,72 @@ pub(super) fn read(inside: &Inside, request: &Request) -> Result<Change, Errno> 
     }
 }
 
-/// The notification of `event` for the asker `to` (Linux sends it with the
-/// request's port and sequence): its group and its message, made from `inside`
-/// as it is after the change.
-pub(super) fn notification(
-    inside: &Inside,
-    event: &Event,
+/// The notifications of a change whose `events` took the stack from `before` to
+/// `after`, for the asker `to` (Linux sends them with the request's port and
+/// sequence), each with its group: the links, addresses and neighbours the events
+/// name, then every route that came or went, the kernel's own among them (an
+/// address brings its local and subnet routes, a link down takes its routes).
+pub(super) fn notifications(
+    before: &Inside,
+    after: &Inside,
+    events: &[Event],
     to: Addressee,
-) -> Option<(u32, Vec<u8>)> {
-    let v4_or_v6 = |ipv6: bool, v4, v6| if ipv6 { v6 } else { v4 };
-    let (group, body) = match event {
+) -> Vec<(u32, Vec<u8>)> {
+    let mut bodies: Vec<(u32, RouteNetlinkMessage)> =
+        events.iter().filter_map(|event| notification(before, after, event)).collect();
+    // IPv4 flushes the routes of a link gone down without a word (`fib_flush`).
+    let went_down = events.iter().any(|event| match event {
         Event::Link(index) => {
-            let link = inside.link(*index).ok()?;
-            (group::LINK, RouteNetlinkMessage::NewLink(link::link_message(link, 0)))
+            let up = |inside: &Inside| inside.link(*index).is_ok_and(|link| link.up);
+            up(before) && !up(after)
         }
-        Event::NewAddress(added) | Event::DeletedAddress(added) => {
-            let message = address::notification_message(inside, added)?;
-            let group =
-                v4_or_v6(added.address.ip.is_ipv6(), group::IPV4_IFADDR, group::IPV6_IFADDR);
-            let body = match event {
-                Event::NewAddress(_) => RouteNetlinkMessage::NewAddress(message),
-                _ => RouteNetlinkMessage::DelAddress(message),
-            };
-            (group, body)
+        _ => false,
+    });
+    for (added, ipv6, message) in route::changed(before, after) {
+        if went_down && !ipv6 && !added {
+            continue;
         }
-        Event::NewRoute(changed) | Event::DeletedRoute(changed) => {
-            let message = route::configured_message(inside, changed)?;
-            let ipv6 = changed.destination.ip.is_ipv6();
-            let body = match event {
-                Event::NewRoute(_) => RouteNetlinkMessage::NewRoute(message),
-                _ => RouteNetlinkMessage::DelRoute(message),
-            };
-            (v4_or_v6(ipv6, group::IPV4_ROUTE, group::IPV6_ROUTE), body)
+        let group = if ipv6 { group::IPV6_ROUTE } else { group::IPV4_ROUTE };
+        let body = match added {
+            true => RouteNetlinkMessage::NewRoute(message),
+            false => RouteNetlinkMessage::DelRoute(message),
+        };
+        bodies.push((group, body));
+    }
+    bodies
+        .into_iter()
+        .map(|(group, body)| (group, to.message(0, NetlinkPayload::InnerMessage(body))))
+        .collect()
+}
+
+/// The notification of one event but a route's (those come from the routes
+/// themselves): its group and message, a deleted object as it was `before`, a
+/// new or changed one as it is `after`.
+fn notification(before: &Inside, after: &Inside, event: &Event) -> Option<(u32, RouteNetlinkMessage)> {
+    match event {
+        Event::Link(index) => {
+            let link = after.link(*index).ok()?;
+            Some((group::LINK, RouteNetlinkMessage::NewLink(link::link_message(link, 0))))
+        }
+        Event::NewAddress(address) => {
+            let message = address::notification_message(after, address)?;
+            Some((address_group(address), RouteNetlinkMessage::NewAddress(message)))
+        }
+        Event::DeletedAddress(address) => {
+            let message = address::notification_message(before, address)?;
+            Some((address_group(address), RouteNetlinkMessage::DelAddress(message)))
         }
         Event::NewNeighbour(entry) => {
-            (group::NEIGH, RouteNetlinkMessage::NewNeighbour(neighbour::message(entry)))
+            Some((group::NEIGH, RouteNetlinkMessage::NewNeighbour(neighbour::message(entry))))
         }
         Event::DeletedNeighbour(entry) => {
-            (group::NEIGH, RouteNetlinkMessage::DelNeighbour(neighbour::message(entry)))
+            Some((group::NEIGH, RouteNetlinkMessage::DelNeighbour(neighbour::message(entry))))
         }
-    };
-    Some((group, to.message(0, NetlinkPayload::InnerMessage(body))))
+        Event::NewRoute(_) | Event::DeletedRoute(_) => None,
+    }
+}
+
+/// The group of an address's notifications.
+fn address_group(address: &AddressView) -> u32 {
+    if address.address.ip.is_ipv6() { group::IPV6_IFADDR } else { group::IPV4_IFADDR }
 }

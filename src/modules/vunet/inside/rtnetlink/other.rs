@@ -4,6 +4,7 @@
 
 use netlink_packet_core::{DefaultNla, Emitable, NetlinkSerializable};
 use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_route::nsid::{NsidAttribute, NsidMessage};
 use netlink_packet_route::route::RouteProtocol;
 use netlink_packet_route::rule::{RuleAction, RuleAttribute, RuleHeader, RuleMessage};
 use netlink_packet_route::stats::{StatsAttribute, StatsFilterMask, StatsHeader, StatsMessage};
@@ -243,4 +244,24 @@ pub(super) fn dump_stats(inside: &Inside, request: &Request) -> Dump {
         dump.add(RouteNetlinkMessage::NewStats(message));
     }
     dump
+}
+
+/// `NETNSA_PID` and `NETNSA_FD`: the namespace a `RTM_GETNSID` asks about.
+const NETNSA_PID: u16 = 2;
+const NETNSA_FD: u16 = 3;
+
+/// How `rtnl_net_policy` checks a namespace id request's attributes.
+const NSID_POLICIES: Policies = Policies { max_kind: 5, of: |_| Policy::AtLeast(4) };
+
+/// Answers a namespace id get (`rtnl_net_getid`), as `ip monitor` sends for its
+/// own namespace: a stack knows no other namespace, so none has an id here
+/// (`NETNSA_NSID_NOT_ASSIGNED`).
+pub(super) fn get_nsid(_inside: &Inside, request: &Request) -> GetAnswer {
+    let attributes = request::parse(&request.message, 1, NSID_POLICIES, request.strict)?;
+    if attributes.get(NETNSA_PID).is_none() && attributes.get(NETNSA_FD).is_none() {
+        return Err(libc::EINVAL);
+    }
+    let mut message = NsidMessage::default();
+    message.attributes.push(NsidAttribute::Id(-1));
+    Ok(vec![request.to.reply(RouteNetlinkMessage::NewNsId(message))])
 }

@@ -219,13 +219,17 @@ fn configured_route(inside: &Inside, configured: &RouteView) -> Option<Route> {
     Some(route)
 }
 
-/// The `RTM_NEWROUTE` message of a configured route, as its notification
-/// carries it (its link may be gone down since: the message is still made).
-pub(super) fn configured_message(inside: &Inside, configured: &RouteView) -> Option<RouteMessage> {
-    let link = inside.links.iter().find(|link| link.index == configured.index)?;
-    let mut up = inside.clone();
-    up.links = vec![LinkView { up: true, ..link.clone() }];
-    configured_route(&up, configured).map(|route| message(&route))
+/// The routes that differ between `before` and `after`, both families, in dump
+/// order: whether each came (or went), whether it is IPv6, and its message.
+pub(super) fn changed(before: &Inside, after: &Inside) -> Vec<(bool, bool, RouteMessage)> {
+    let mut changed = Vec::new();
+    for ipv6 in [false, true] {
+        let (old, new) = (routes(before, ipv6), routes(after, ipv6));
+        let gone = old.iter().filter(|route| !new.contains(route)).map(|route| (false, route));
+        let came = new.iter().filter(|route| !old.contains(route)).map(|route| (true, route));
+        changed.extend(gone.chain(came).map(|(added, route)| (added, ipv6, message(route))));
+    }
+    changed
 }
 
 /// How `rtm_ipv4_policy` and `rtm_ipv6_policy` check a change's attributes.
