@@ -183,9 +183,8 @@ fn no_program_can_take_or_feed_a_netlink_sockets_carrier() {
         let writable = std::os::unix::fs::PermissionsExt::from_mode(0o777);
         std::fs::set_permissions(dir.path(), writable).expect("chmod");
         let done = dir.path().join("done");
-        let script = format!(
-            "{NETVM} stack lwip1 -- python3 -c \"$VICTIM\" & python3 -c \"$SQUAT\"; wait"
-        );
+        let script =
+            format!("{NETVM} stack lwip1 -- python3 -c \"$VICTIM\" & python3 -c \"$SQUAT\"; wait");
         let mut command = common::netvm_as(user, &["run", "--", "sh", "-c", &script]);
         command.env("VICTIM", VICTIM).env("SQUAT", SQUAT).env("DONE", &done);
         let out = run(command);

@@ -176,6 +176,13 @@ impl Inside {
         if wanted.address.prefix > max_prefix {
             return Err(libc::EINVAL);
         }
+        match wanted.address.ip {
+            // IPv6 refuses multicast addresses (but with `IFA_F_MCAUTOJOIN`) and
+            // `::`; IPv4 takes `0.0.0.0` and lists nothing.
+            IpAddr::V6(ip) if ip.is_multicast() || ip.is_unspecified() => return Err(libc::EINVAL),
+            IpAddr::V4(ip) if ip.is_unspecified() => return Ok(Vec::new()),
+            _ => {}
+        }
         let same = |address: &AddressView| {
             address.index == wanted.index
                 && address.address.ip == wanted.address.ip
@@ -485,6 +492,19 @@ mod tests {
 
     fn add(address: AddressView) -> Change {
         Change::AddAddress { address, mode: Mode::ADD }
+    }
+
+    #[test]
+    fn addresses_linux_refuses_or_ignores() {
+        let mut inside = host();
+        for refused in ["ff02::5/64", "::/0"] {
+            assert_eq!(inside.apply(&add(address(2, refused))), Err(libc::EINVAL), "{refused}");
+        }
+        assert_eq!(inside.apply(&add(address(2, "0.0.0.0/0"))), Ok(Vec::new()));
+        // IPv4 takes a multicast or broadcast address as any other.
+        assert!(inside.apply(&add(address(2, "224.0.0.5/24"))).is_ok());
+        assert!(inside.apply(&add(address(2, "255.255.255.255/32"))).is_ok());
+        assert_eq!(inside.addresses.len(), 4);
     }
 
     #[test]

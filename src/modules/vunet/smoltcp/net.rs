@@ -396,13 +396,23 @@ impl NetHost {
             if f.iface.hardware_addr() != mac {
                 f.iface.set_hardware_addr(mac);
             }
-            let own = view.addresses.iter().filter(|a| a.index == f.index);
-            f.iface.update_ip_addrs(|addrs| {
-                addrs.clear();
-                for address in own {
-                    let _ = addrs.push(smol_cidr(address.address));
-                }
-            });
+            // smoltcp holds unicast addresses only (it panics on others), and
+            // forgets its neighbours whenever they change: only when they do.
+            let own: Vec<IpCidr> = view
+                .addresses
+                .iter()
+                .filter(|a| a.index == f.index)
+                .map(|a| smol_cidr(a.address))
+                .filter(|cidr| cidr.address().is_unicast())
+                .collect();
+            if f.iface.ip_addrs() != own.as_slice() {
+                f.iface.update_ip_addrs(|addrs| {
+                    addrs.clear();
+                    for cidr in own {
+                        let _ = addrs.push(cidr);
+                    }
+                });
+            }
             let gateways = view.routes.iter().filter(|r| r.index == f.index);
             f.iface.routes_mut().update(|table| {
                 table.clear();

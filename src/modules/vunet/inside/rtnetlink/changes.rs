@@ -81,7 +81,11 @@ pub(super) fn notifications(
 /// The notification of one event but a route's (those come from the routes
 /// themselves): its group and message, a deleted object as it was `before`, a
 /// new or changed one as it is `after`.
-fn notification(before: &Inside, after: &Inside, event: &Event) -> Option<(u32, RouteNetlinkMessage)> {
+fn notification(
+    before: &Inside,
+    after: &Inside,
+    event: &Event,
+) -> Option<(u32, RouteNetlinkMessage)> {
     match event {
         Event::Link(index) => {
             let link = after.link(*index).ok()?;
