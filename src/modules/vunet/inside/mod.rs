@@ -17,6 +17,7 @@
 pub mod change;
 pub mod ioctl;
 pub mod rtnetlink;
+pub mod sock_diag;
 pub mod socket;
 
 use std::net::{IpAddr, Ipv4Addr};
