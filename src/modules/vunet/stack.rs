@@ -13,6 +13,7 @@ use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
 use super::inside::{Change, Event, Inside};
+use super::inside::sock_diag::SocketView;
 use super::network::Network;
 use super::status;
 use crate::fdtable::{FdTable, FdTarget, SocketId};
@@ -100,6 +101,13 @@ pub trait Stack {
     fn change(&mut self, network: &mut Network, change: &Change) -> Result<Vec<Event>, i32> {
         let _ = (network, change);
         Err(libc::EOPNOTSUPP)
+    }
+    /// The stack's sockets as `ss` lists them, if it keeps its own (see
+    /// [`sock_diag`](super::inside::sock_diag)): then vunet answers its
+    /// programs' `NETLINK_SOCK_DIAG` sockets from them. Only the programs'
+    /// sockets, never what the stack holds for itself.
+    fn sockets(&self) -> Option<Vec<SocketView>> {
+        None
     }
     /// Fills in what `netvm status` shows of the stack beyond its name, kind and
     /// processes: interfaces, routes, sockets.

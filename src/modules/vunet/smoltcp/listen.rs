@@ -19,6 +19,8 @@ use crate::tracer::SyscallStop;
 
 /// The backlog every listening carrier gets (see [`SmoltcpStack::listen`]).
 const CARRIER_BACKLOG: i32 = 65535;
+/// `net.core.somaxconn` as Linux sets it in a new network namespace.
+const SOMAXCONN: u32 = 4096;
 
 impl SmoltcpStack {
     /// `listen` on socket `id`: the carrier listens with a backlog that never
@@ -29,10 +31,13 @@ impl SmoltcpStack {
         id: SocketId,
         c: Listen,
     ) -> Handled {
-        let socket = &self.table[id];
-        if socket.proto != Proto::Tcp {
+        if self.table[id].proto != Proto::Tcp {
             return Err(Errno::EOPNOTSUPP);
         }
+        // What `ss` shows as a listener's Send-Q (`sk_max_ack_backlog`): the
+        // program's backlog, capped as `__sys_listen` caps it.
+        self.table[id].backlog = (c.backlog as u32).min(SOMAXCONN);
+        let socket = &self.table[id];
         // Linux TCP never refuses a connection for a full backlog: the SYN is
         // retried until there is room. An AF_UNIX connect to a full listener fails
         // at once (EAGAIN) instead, so carriers listen with the largest backlog the

@@ -45,7 +45,7 @@
 //!    state and exit: `create` (`socket`), `connect` (and `shutdown`), `names`
 //!    (`getsockname`, `getpeername`), `datagram` (the calls that carry addresses
 //!    with data), `options` (`getsockopt`, `setsockopt`, queue ioctls); and
-//!    `report` (`netvm status`).
+//!    `diag` (the sockets `ss` lists) and `report` (`netvm status`).
 //! 7. This file: the [`Stack`] interface, which routes each call to its handler
 //!    and each exit to the pending state its call left.
 
@@ -56,6 +56,7 @@ mod carrier;
 mod connect;
 mod create;
 mod datagram;
+mod diag;
 mod endpoint;
 mod errqueue;
 mod icmp;
@@ -83,6 +84,7 @@ use std::time::Instant;
 use nix::unistd::Pid;
 
 use super::inside::{Change, Event, Inside};
+use super::inside::sock_diag::SocketView;
 use super::network::Network;
 use super::status::StackStatus;
 use super::stack::{Activity, Claims, Stack};
@@ -139,6 +141,9 @@ impl Stack for SmoltcpStack {
 
     fn change(&mut self, _network: &mut Network, change: &Change) -> Result<Vec<Event>, i32> {
         self.change_inside(change)
+    }
+    fn sockets(&self) -> Option<Vec<SocketView>> {
+        Some(self.socket_views())
     }
 
     fn status(&self, network: &Network, status: &mut StackStatus) {

@@ -17,7 +17,7 @@ use crate::tracer::{SyscallStop, TraceeMemory};
 /// Linux's `TCP_*` state number for a socket: listening, connected, and which
 /// sides have sent their FIN (this one with `SHUT_WR`, the peer as the carrier
 /// shows it).
-fn tcp_state(listening: bool, connected: bool, shut_wr: bool, peer_done: bool) -> u8 {
+pub(super) fn tcp_state(listening: bool, connected: bool, shut_wr: bool, peer_done: bool) -> u8 {
     const ESTABLISHED: u8 = 1;
     const FIN_WAIT2: u8 = 5;
     const TIME_WAIT: u8 = 6;

@@ -78,14 +78,14 @@ impl SmoltcpStack {
 
     /// The socket's state as `ss` names it.
     fn state_name(&self, id: SocketId, socket: &VSocket) -> &'static str {
-        let dialing = self.net.as_ref().is_some_and(|n| n.gate_of(id).is_some());
-        match (socket.proto, socket.listening, socket.peer) {
-            (Proto::Tcp, true, _) => "LISTEN",
-            (Proto::Tcp, false, Some(_)) if dialing => "SYN-SENT",
-            (Proto::Tcp, false, Some(_)) => "ESTAB",
-            (Proto::Tcp, false, None) => "CLOSE",
-            (_, _, Some(_)) => "ESTAB",
-            (_, _, None) => "UNCONN",
+        use crate::modules::vunet::inside::sock_diag::state;
+        match (socket.proto, self.linux_state(id, socket, false)) {
+            (_, state::LISTEN) => "LISTEN",
+            (_, state::SYN_SENT) => "SYN-SENT",
+            (Proto::Tcp, state::CLOSE) => "CLOSE",
+            (_, state::CLOSE) => "UNCONN",
+            (_, state::FIN_WAIT2) => "FIN-WAIT-2",
+            _ => "ESTAB",
         }
     }
 }

@@ -51,6 +51,8 @@ pub(super) struct VSocket {
     /// The program shut down this socket's sending side.
     pub(super) shut_wr: bool,
     pub(super) listening: bool,
+    /// The backlog of its last `listen`, capped at `somaxconn`.
+    pub(super) backlog: u32,
     pub(super) options: Options,
     /// Not a program's socket: the supervisor's stand-in for a remote host.
     pub(super) stand_in: bool,
@@ -75,6 +77,7 @@ impl VSocket {
             connect: ConnectState::Idle,
             shut_wr: false,
             listening: false,
+            backlog: 0,
             options: Options::default(),
             stand_in: false,
             locks: BindLocks::default(),
