@@ -26,8 +26,8 @@ use crate::modules::vunet::inside::sock_diag::{Transport, state};
 /// What the kernel says of one carrier.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 struct CarrierFacts {
-    /// Its owner.
-    uid: u32,
+    /// Its owner, if the kernel said.
+    uid: Option<u32>,
     /// A listener's waiting connections, else the bytes waiting to be read.
     rqueue: u32,
     /// `sk_shutdown` (`RCV_SHUTDOWN`: the peer sent its last byte).
@@ -43,19 +43,26 @@ impl SmoltcpStack {
         });
         // Without the kernel's word, the session's user (the supervisor's).
         // SAFETY: geteuid has no preconditions and cannot fail.
-        let fallback = CarrierFacts { uid: unsafe { libc::geteuid() }, ..CarrierFacts::default() };
+        let session_user = unsafe { libc::geteuid() };
         self.table
             .iter()
             .filter(|(_, socket)| !socket.stand_in && socket.proto != Proto::Icmp)
             .map(|(id, socket)| {
-                let facts = carriers.get(&id.0).copied().unwrap_or(fallback);
-                self.socket_view(id, socket, facts)
+                let facts = carriers.get(&id.0).copied().unwrap_or_default();
+                self.socket_view(id, socket, facts, session_user)
             })
             .collect()
     }
 
-    /// Socket `id` as `inet_diag` reports it, its carrier being as `facts` say.
-    fn socket_view(&self, id: SocketId, socket: &VSocket, facts: CarrierFacts) -> SocketView {
+    /// Socket `id` as `inet_diag` reports it, its carrier being as `facts` say
+    /// (its owner `session_user` if they do not say).
+    fn socket_view(
+        &self,
+        id: SocketId,
+        socket: &VSocket,
+        facts: CarrierFacts,
+        session_user: u32,
+    ) -> SocketView {
         let family = socket.family;
         let none = SocketAddr::new(family.unspecified(), 0);
         let remote = socket.peer.unwrap_or(none);
@@ -86,7 +93,7 @@ impl SmoltcpStack {
             remote,
             rqueue,
             wqueue,
-            uid: facts.uid,
+            uid: facts.uid.unwrap_or(session_user),
             inode: id.0,
             // The inode is unique among the session's sockets, and never 0.
             cookie: id.0,
@@ -125,7 +132,7 @@ mod unix_diag {
     /// `sizeof(struct unix_diag_msg)`.
     pub const MESSAGE_LEN: usize = 16;
     /// `UDIAG_SHOW_RQLEN | UDIAG_SHOW_UID`.
-    pub const SHOW: u32 = (1 << 4) | (1 << 7);
+    pub const SHOW: u32 = 0x10 | 0x40;
     /// Attribute types of an answer.
     pub const RQLEN: u16 = 4;
     pub const SHUTDOWN: u16 = 6;
@@ -217,7 +224,7 @@ fn read_socket(body: &[u8]) -> Option<(u64, CarrierFacts)> {
         let value = &rest[4..len];
         match kind {
             unix_diag::RQLEN => facts.rqueue = word(value, 0),
-            unix_diag::UID => facts.uid = word(value, 0),
+            unix_diag::UID => facts.uid = Some(word(value, 0)),
             unix_diag::SHUTDOWN => facts.shutdown = value.first().copied().unwrap_or(0),
             _ => {}
         }
@@ -255,7 +262,7 @@ mod tests {
         // SAFETY: geteuid has no preconditions and cannot fail.
         let uid = unsafe { libc::geteuid() };
         let of_listener = facts[&inode(&listener)];
-        assert_eq!((of_listener.uid, of_listener.rqueue), (uid, 1));
+        assert_eq!((of_listener.uid, of_listener.rqueue), (Some(uid), 1));
         let of_reader = facts[&inode(&reader)];
         assert_eq!((of_reader.rqueue, of_reader.shutdown), (5, 1));
     }
