@@ -552,6 +552,10 @@ impl inside::Host for StackHost<'_> {
     fn change(&mut self, change: &inside::Change) -> Result<Vec<inside::Event>, inside::Errno> {
         self.stack.change(self.network, change)
     }
+
+    fn sockets(&self) -> Vec<inside::sock_diag::SocketView> {
+        self.stack.sockets().unwrap_or_default()
+    }
 }
 
 #[cfg(test)]

@@ -36,6 +36,9 @@ pub trait Host {
 
     /// Carries out `change` (judged as Linux judges it), and what it changed.
     fn change(&mut self, change: &Change) -> Result<Vec<Event>, Errno>;
+
+    /// The stack's sockets, as `ss` lists them (see [`sock_diag`]).
+    fn sockets(&self) -> Vec<sock_diag::SocketView>;
 }
 
 /// A bare snapshot as a host: what tests of the answering code change.
@@ -46,6 +49,10 @@ impl Host for Inside {
 
     fn change(&mut self, change: &Change) -> Result<Vec<Event>, Errno> {
         self.apply(change)
+    }
+
+    fn sockets(&self) -> Vec<sock_diag::SocketView> {
+        Vec::new()
     }
 }
 

@@ -12,9 +12,11 @@
 //! groups), the kernel's address reported by `recvmsg` and `recvfrom`, and the
 //! netlink options.
 //!
-//! Served: `NETLINK_ROUTE` requests that read (links, addresses, routes). Other
-//! netlink protocols are `EPROTONOSUPPORT`; `sendmmsg` and `recvmmsg` with
-//! addresses, and interface ioctls, are not served yet.
+//! Served: `NETLINK_ROUTE` (the stack's links, addresses, routes and neighbours,
+//! read and changed, with notifications to the groups a socket joined) and
+//! `NETLINK_SOCK_DIAG` (the stack's sockets, for `ss`). Other netlink protocols
+//! are `EPROTONOSUPPORT`; `sendmmsg` and `recvmmsg` with addresses are not
+//! served yet.
 
 use std::collections::{HashMap, VecDeque};
 use std::io::ErrorKind;
@@ -29,7 +31,8 @@ use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
 use super::Host;
-use super::rtnetlink::{Options, respond_with};
+use super::rtnetlink::{Answers, Options, respond_with};
+use super::sock_diag;
 use crate::fdtable::{FdTable, SocketId};
 use crate::modules::vunet::outside::finish_first_message;
 use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh, random_bytes};
@@ -82,6 +85,8 @@ pub struct NetlinkSockets {
 /// One program's netlink socket.
 struct NetlinkSocket {
     stack: StackId,
+    /// `NETLINK_ROUTE` or `NETLINK_SOCK_DIAG`.
+    protocol: i32,
     /// `SOCK_RAW` or `SOCK_DGRAM`, as the program asked.
     ty: i32,
     /// The supervisor's end of the carrier.
@@ -99,7 +104,7 @@ struct NetlinkSocket {
 /// What a call's exit needs.
 enum Pending {
     /// `socket()` made the carrier of a netlink socket on `stack`.
-    Create { stack: StackId, ty: i32 },
+    Create { stack: StackId, ty: i32, protocol: i32 },
     /// A receive whose sender's address the program asked for.
     Received(Receiver),
     /// A `sendmmsg` made the `sendmsg` of its first message.
@@ -135,7 +140,7 @@ impl NetlinkSockets {
         if ty != libc::SOCK_RAW && ty != libc::SOCK_DGRAM {
             return Err(Errno::ESOCKTNOSUPPORT);
         }
-        if call.protocol != libc::NETLINK_ROUTE {
+        if ![libc::NETLINK_ROUTE, libc::NETLINK_SOCK_DIAG].contains(&call.protocol) {
             return Err(Errno::EPROTONOSUPPORT);
         }
         if self.sockets.len() >= MAX_SOCKETS {
@@ -146,7 +151,8 @@ impl NetlinkSockets {
             ty: libc::SOCK_DGRAM | flags,
             protocol: 0,
         }));
-        self.pending.insert(stop.tid, Pending::Create { stack, ty });
+        let protocol = call.protocol;
+        self.pending.insert(stop.tid, Pending::Create { stack, ty, protocol });
         Ok(Disposition::KernelThenFinish)
     }
 
@@ -191,9 +197,9 @@ impl NetlinkSockets {
     /// carrier of a new socket is recorded in `table`.
     pub fn finish(&mut self, stop: &mut SyscallStop, table: &mut FdTable<Owner>) {
         match self.pending.remove(&stop.tid) {
-            Some(Pending::Create { stack, ty }) => {
+            Some(Pending::Create { stack, ty, protocol }) => {
                 let mut claims = Claims { table, owner: Owner::Netlink(stack) };
-                self.adopt(stop, &mut claims, stack, ty);
+                self.adopt(stop, &mut claims, stack, (ty, protocol));
             }
             Some(Pending::FirstMessage { msgvec }) => finish_first_message(stop, msgvec),
             Some(Pending::Received(receiver)) if stop.result() >= 0 => {
@@ -262,7 +268,13 @@ impl NetlinkSockets {
 
     /// `socket()` made a carrier at the fd it returned: claims it, names it and
     /// connects it to a new server end.
-    fn adopt(&mut self, stop: &SyscallStop, claims: &mut Claims, stack: StackId, ty: i32) {
+    fn adopt(
+        &mut self,
+        stop: &SyscallStop,
+        claims: &mut Claims,
+        stack: StackId,
+        (ty, protocol): (i32, i32),
+    ) {
         let Some(fd) = stop.returned_fd() else { return };
         let fresh = |copy: &OwnedFd| is_fresh(copy, SockType::Datagram);
         let Some((id, carrier)) = claims.claim_new(stop, fd, fresh) else { return };
@@ -278,6 +290,7 @@ impl NetlinkSockets {
                 self.by_server.insert(server_fd, id);
                 let socket = NetlinkSocket {
                     stack,
+                    protocol,
                     ty,
                     server,
                     port: 0,
@@ -546,7 +559,7 @@ impl NetlinkSockets {
         let socket = self.socket(id)?;
         let value = match (call.level, call.optname) {
             (libc::SOL_SOCKET, libc::SO_DOMAIN) => libc::AF_NETLINK,
-            (libc::SOL_SOCKET, libc::SO_PROTOCOL) => libc::NETLINK_ROUTE,
+            (libc::SOL_SOCKET, libc::SO_PROTOCOL) => socket.protocol,
             (libc::SOL_SOCKET, libc::SO_TYPE) => socket.ty,
             (libc::SOL_SOCKET, _) => return Ok(Disposition::Kernel),
             (SOL_NETLINK, LIST_MEMBERSHIPS) => {
@@ -654,7 +667,14 @@ impl NetlinkSocket {
                 Ok(len) => {
                     let strict_check = self.flags.get(&GET_STRICT_CHK).copied().unwrap_or(false);
                     let options = Options { strict_check };
-                    let answers = respond_with(host, self.port, options, &request[..len]);
+                    let request = &request[..len];
+                    let answers = match self.protocol {
+                        libc::NETLINK_SOCK_DIAG => Answers {
+                            to_asker: sock_diag::respond(&host.sockets(), self.port, request),
+                            notifications: Vec::new(),
+                        },
+                        _ => respond_with(host, self.port, options, request),
+                    };
                     self.hold(answers.to_asker);
                     notifications.extend(answers.notifications);
                 }
