@@ -545,7 +545,7 @@ impl Module for Vunet {
             control.serve(|request, pid| self.control_request(request, pid));
             self.control = Some(control);
         }
-        let sweep = self.sweep_if_due(now);
+        let sweep = earliest(self.sweep_if_due(now), self.packet.refresh(now));
         let (stacks, network) = (&self.stacks, &self.network);
         self.netlink.serve(&ready, |stack| stacks[stack].inside(network));
         earliest(self.run_network(now, &ready), sweep)

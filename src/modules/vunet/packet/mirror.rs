@@ -13,9 +13,11 @@
 //!   to the stack is sent here, so it arrives at the device as a received one
 //!   (`PACKET_HOST`, `PACKET_BROADCAST`... by its destination, as on Linux).
 
+use std::cell::Cell;
 use std::io;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
+use std::rc::Rc;
 use std::time::Instant;
 
 use crate::modules::vunet::network::{Frame, Outbox, Plug};
@@ -41,20 +43,31 @@ pub(super) struct Mirror {
     echoes: usize,
     /// The last read stopped at [`READ_BATCH`]: more may wait.
     more: bool,
+    /// Whether a program holds a packet socket of the stack's namespace: only
+    /// then are frames copied, or read.
+    active: Rc<Cell<bool>>,
     buffer: Vec<u8>,
 }
 
 impl Mirror {
     /// Mirrors `inner`'s frames through `device` and `peer` (see the module
-    /// docs), frames of up to `mtu` bytes of payload.
-    pub(super) fn new(inner: Box<dyn Plug>, device: OwnedFd, peer: OwnedFd, mtu: u32) -> Self {
+    /// docs), frames of up to `mtu` bytes of payload, while `active` holds.
+    pub(super) fn new(
+        inner: Box<dyn Plug>,
+        (device, peer): (OwnedFd, OwnedFd),
+        mtu: u32,
+        active: Rc<Cell<bool>>,
+    ) -> Self {
         let buffer = vec![0; mtu as usize + 64];
-        Self { inner, device, peer, echoes: 0, more: false, buffer }
+        Self { inner, device, peer, echoes: 0, more: false, active, buffer }
     }
 
     /// Reads what programs sent on the device into `out`.
     fn read_programs_frames(&mut self, out: &mut Outbox) {
         self.more = false;
+        if !self.active.get() {
+            return;
+        }
         for _ in 0..READ_BATCH {
             // SAFETY: recv writes at most the buffer's length into the live buffer.
             let len = unsafe {
@@ -77,7 +90,9 @@ impl Mirror {
 
 impl Plug for Mirror {
     fn deliver(&mut self, frame: Frame, now: Instant, out: &mut Outbox) {
-        send(&self.peer, &frame);
+        if self.active.get() {
+            send(&self.peer, &frame);
+        }
         self.inner.deliver(frame, now, out);
     }
 
@@ -88,7 +103,7 @@ impl Plug for Mirror {
     fn sent(&mut self, frame: &[u8]) {
         if self.echoes > 0 {
             self.echoes -= 1;
-        } else {
+        } else if self.active.get() {
             send(&self.device, frame);
         }
         self.inner.sent(frame);
@@ -143,16 +158,10 @@ pub(super) fn bind_to_device(
     receives: bool,
     only_outgoing: bool,
 ) -> io::Result<OwnedFd> {
-    let ty = libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
-    // SAFETY: socket takes plain integers and returns a new descriptor or -1.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, ty, 0) };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: the descriptor was just made and nothing else owns it.
-    let socket = unsafe { OwnedFd::from_raw_fd(fd) };
+    let socket = super::packet_socket(libc::SOCK_RAW | libc::SOCK_NONBLOCK, 0)?;
+    let fd = socket.as_raw_fd();
     if only_outgoing {
-        keep_outgoing_only(socket.as_raw_fd())?;
+        keep_outgoing_only(fd)?;
     }
     // SAFETY: sockaddr_ll is plain data; all zero is a valid value.
     let mut address: libc::sockaddr_ll = unsafe { std::mem::zeroed() };

@@ -27,8 +27,13 @@ mod mirror;
 mod namespace;
 mod veth;
 
+use std::cell::Cell;
 use std::collections::HashMap;
-use std::os::fd::AsRawFd;
+use std::collections::hash_map::Entry;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::rc::Rc;
+use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
 
@@ -43,10 +48,25 @@ use mirror::{Mirror, bind_to_device};
 use namespace::NetNamespace;
 use veth::Device;
 
+/// How often a stack whose frames are copied is checked for packet sockets
+/// still open: the copying stops within this time of the last one's close.
+const CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
 /// The mirror namespaces of the session's stacks, made on first use.
 #[derive(Default)]
 pub struct PacketSockets {
-    namespaces: HashMap<StackId, NetNamespace>,
+    mirrors: HashMap<StackId, StackMirror>,
+    last_check: Option<Instant>,
+}
+
+/// One stack's mirror: its namespace, and whether its frames are copied.
+struct StackMirror {
+    namespace: NetNamespace,
+    /// Shared with the stack's [`Mirror`]s: whether a program holds a packet
+    /// socket of the namespace.
+    active: Rc<Cell<bool>>,
+    /// The inodes of the supervisor's own packet sockets in the namespace.
+    own: Vec<u64>,
 }
 
 /// Where a stack's mirror is made: its name, what it shows of itself, and the
@@ -79,82 +99,113 @@ impl PacketSockets {
         if !has_capability(stop.process, CAP_NET_RAW) {
             return Err(Errno::EPERM);
         }
-        let namespace = match self.namespaces.entry(stack.id) {
-            std::collections::hash_map::Entry::Occupied(entry) => entry.into_mut(),
-            std::collections::hash_map::Entry::Vacant(entry) => {
-                entry.insert(mirror_stack(&stack, network, registry).map_err(|e| {
+        let mirror = match self.mirrors.entry(stack.id) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => {
+                entry.insert(StackMirror::new(&stack, network, registry).map_err(|e| {
                     log::warn!("stack {}: no packet devices: {e}", stack.name);
                     Errno::ENOBUFS
                 })?)
             }
         };
-        let ty = (call.ty & !libc::SOCK_CLOEXEC) | libc::SOCK_CLOEXEC;
-        let socket = namespace
-            .run(|| {
-                // SAFETY: socket takes plain integers and returns a new descriptor or -1.
-                let fd = unsafe { libc::socket(libc::AF_PACKET, ty, call.protocol) };
-                if fd < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                // SAFETY: the descriptor was just made and nothing else owns it.
-                Ok(unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fd) })
-            })
+        let socket = mirror
+            .namespace
+            .run(|| packet_socket(call.ty & !libc::SOCK_CLOEXEC, call.protocol))
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOBUFS)))?;
         stop.return_new_fd(socket, call.ty & libc::SOCK_CLOEXEC != 0).map_err(|_| {
             log::warn!("packet sockets need seccomp notifications (not under --trace)");
             Errno::EAFNOSUPPORT
         })?;
+        mirror.active.set(true);
         Ok(Disposition::Kernel)
     }
 
     /// Whether `namespace` (an inode) is one of the stacks' mirror namespaces,
     /// whose sockets are the session's own.
     pub fn holds(&self, namespace: u64) -> bool {
-        self.namespaces.values().any(|ns| ns.inode() == namespace)
+        self.mirrors.values().any(|mirror| mirror.namespace.inode() == namespace)
+    }
+
+    /// Stops copying the frames of stacks where no program holds a packet
+    /// socket any more, checking every [`CHECK_INTERVAL`]; returns when to check
+    /// next, while some stack's frames are copied.
+    pub fn refresh(&mut self, now: Instant) -> Option<Instant> {
+        let mut copying = self.mirrors.values().filter(|mirror| mirror.active.get()).peekable();
+        copying.peek()?;
+        let last = *self.last_check.get_or_insert(now);
+        if now < last + CHECK_INTERVAL {
+            return Some(last + CHECK_INTERVAL);
+        }
+        for mirror in copying {
+            let held = mirror
+                .namespace
+                .packet_sockets()
+                .map_or(true, |sockets| sockets.iter().any(|inode| !mirror.own.contains(inode)));
+            mirror.active.set(held);
+        }
+        self.last_check = Some(now);
+        Some(now + CHECK_INTERVAL)
     }
 }
 
 /// `SOCK_MAX` (linux/net.h): socket types are below it.
 const SOCK_MAX: i32 = 11;
 
-/// Makes `stack`'s mirror namespace: a device for each of its Ethernet
-/// interfaces, mirroring the interface's link if it has one.
-fn mirror_stack(
-    stack: &StackSide,
-    network: &mut Network,
-    registry: &mio::Registry,
-) -> std::io::Result<NetNamespace> {
-    let namespace = NetNamespace::new()?;
-    // The peers are made in the session's namespace: none of them speaks IPv6.
-    std::fs::write(namespace::IPV6_DEFAULT, "1")?;
-    for link in stack.inside.links.iter().filter(|l| l.kind == LinkKind::Ethernet) {
-        let device =
-            Device { index: link.index, name: link.name.clone(), mac: link.mac, mtu: link.mtu };
-        let peer_name = format!("nvp{}.{}", stack.id, link.index);
-        veth::make_pair(&device, namespace.fd(), &peer_name)?;
-        let Some(link_id) = network.find_link(&format!("{}/{}", stack.name, link.name)) else {
-            continue; // unplugged: a device that never sees a frame
-        };
-        let peer_index = index_of(&peer_name)?;
-        let peer = bind_to_device(peer_index, false, false)?;
-        let on_device = namespace.run(|| bind_to_device(device.index, true, true))?;
-        let fd = on_device.as_raw_fd();
-        registry.register(
-            &mut mio::unix::SourceFd(&fd),
-            mio::Token(fd as usize),
-            mio::Interest::READABLE,
-        )?;
-        network.wrap(link_id, |plug| Box::new(Mirror::new(plug, on_device, peer, device.mtu)));
+impl StackMirror {
+    /// Makes `stack`'s mirror namespace: a device for each of its Ethernet
+    /// interfaces, mirroring the interface's link if it has one.
+    fn new(stack: &StackSide, network: &mut Network, registry: &mio::Registry) -> io::Result<Self> {
+        let namespace = NetNamespace::new()?;
+        // The peers are made in the session's namespace: none of them speaks IPv6.
+        std::fs::write(namespace::IPV6_DEFAULT, "1")?;
+        let active = Rc::new(Cell::new(false));
+        let mut own = Vec::new();
+        for link in stack.inside.links.iter().filter(|l| l.kind == LinkKind::Ethernet) {
+            let device =
+                Device { index: link.index, name: link.name.clone(), mac: link.mac, mtu: link.mtu };
+            let peer_name = format!("nvp{}.{}", stack.id, link.index);
+            veth::make_pair(&device, namespace.fd(), &peer_name)?;
+            let Some(link_id) = network.find_link(&format!("{}/{}", stack.name, link.name)) else {
+                continue; // unplugged: a device that never sees a frame
+            };
+            let peer = bind_to_device(index_of(&peer_name)?, false, false)?;
+            let on_device = namespace.run(|| bind_to_device(device.index, true, true))?;
+            own.push(inode_of(&on_device)?);
+            let fd = on_device.as_raw_fd();
+            let source = &mut mio::unix::SourceFd(&fd);
+            registry.register(source, mio::Token(fd as usize), mio::Interest::READABLE)?;
+            let ends = (on_device, peer);
+            let active = active.clone();
+            network.wrap(link_id, |plug| Box::new(Mirror::new(plug, ends, device.mtu, active)));
+        }
+        Ok(Self { namespace, active, own })
     }
-    Ok(namespace)
+}
+
+/// A packet socket of the calling thread's namespace (`socket(AF_PACKET, ty,
+/// protocol)`, close-on-exec).
+fn packet_socket(ty: i32, protocol: i32) -> io::Result<OwnedFd> {
+    // SAFETY: socket takes plain integers and returns a new descriptor or -1.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, ty | libc::SOCK_CLOEXEC, protocol) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the descriptor was just made and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The inode of `socket`.
+fn inode_of(socket: &OwnedFd) -> io::Result<u64> {
+    use std::os::unix::fs::MetadataExt;
+    Ok(std::fs::File::from(socket.try_clone()?).metadata()?.ino())
 }
 
 /// The index of device `name` in the supervisor's namespace.
-fn index_of(name: &str) -> std::io::Result<u32> {
-    let name = std::ffi::CString::new(name).map_err(std::io::Error::other)?;
+fn index_of(name: &str) -> io::Result<u32> {
+    let name = std::ffi::CString::new(name).map_err(io::Error::other)?;
     // SAFETY: if_nametoindex reads the live, NUL-terminated name.
     match unsafe { libc::if_nametoindex(name.as_ptr()) } {
-        0 => Err(std::io::Error::last_os_error()),
+        0 => Err(io::Error::last_os_error()),
         index => Ok(index),
     }
 }

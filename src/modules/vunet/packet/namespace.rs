@@ -5,9 +5,10 @@
 //! namespaces are per thread), so a failure can never leave the supervisor in
 //! the wrong one.
 
+use std::fs::File;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileExt, MetadataExt};
 
 /// The IPv6 switch every device made in a namespace starts with: off, so that
 /// the kernel never speaks on a mirror device (no link-local address, DAD,
@@ -18,6 +19,9 @@ pub(super) const IPV6_DEFAULT: &str = "/proc/sys/net/ipv6/conf/default/disable_i
 pub(super) struct NetNamespace {
     fd: OwnedFd,
     inode: u64,
+    /// Its `/proc/net/packet`, opened inside it: read again from the start, it
+    /// lists the namespace's packet sockets as they are then.
+    packet_table: File,
 }
 
 impl NetNamespace {
@@ -32,9 +36,10 @@ impl NetNamespace {
                         return Err(io::Error::last_os_error());
                     }
                     std::fs::write(IPV6_DEFAULT, "1")?;
-                    let file = std::fs::File::open("/proc/thread-self/ns/net")?;
+                    let file = File::open("/proc/thread-self/ns/net")?;
                     let inode = file.metadata()?.ino();
-                    Ok(Self { fd: file.into(), inode })
+                    let packet_table = File::open("/proc/thread-self/net/packet")?;
+                    Ok(Self { fd: file.into(), inode, packet_table })
                 })
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
@@ -44,6 +49,23 @@ impl NetNamespace {
     /// The namespace's inode (what `SIOCGSKNS` on its sockets names).
     pub(super) fn inode(&self) -> u64 {
         self.inode
+    }
+
+    /// The inodes of the namespace's packet sockets, whoever holds them.
+    pub(super) fn packet_sockets(&self) -> io::Result<Vec<u64>> {
+        let mut table = vec![0; 4096];
+        let mut len = 0;
+        loop {
+            let read = self.packet_table.read_at(&mut table[len..], len as u64)?;
+            if read == 0 {
+                break;
+            }
+            len += read;
+            if len == table.len() {
+                table.resize(len * 2, 0);
+            }
+        }
+        Ok(parse_packet_inodes(&String::from_utf8_lossy(&table[..len])))
     }
 
     /// The descriptor of the namespace (`IFLA_NET_NS_FD`).
@@ -70,5 +92,36 @@ impl NetNamespace {
                 .join()
                 .unwrap_or_else(|_| Err(io::Error::other("namespace thread panicked")))
         })
+    }
+}
+
+/// The inode column of `/proc/net/packet`
+/// (`sk RefCnt Type Proto Iface R Rmem User Inode`).
+fn parse_packet_inodes(table: &str) -> Vec<u64> {
+    table.lines().skip(1).filter_map(|line| line.split_whitespace().nth(8)?.parse().ok()).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_packet_table_gives_inodes() {
+        let table = "sk               RefCnt Type Proto  Iface R Rmem   User   Inode\n\
+            ffff8a0c0b5d8000 3      3    0003   2     1 0      0      105921\n\
+            ffff8a0c0b5d9000 3      2    0000   0     0 0      0      105925\n";
+        assert_eq!(parse_packet_inodes(table), [105921, 105925]);
+    }
+
+    #[test]
+    fn a_new_namespace_lists_the_packet_sockets_made_in_it() {
+        // Unprivileged test runs cannot make namespaces: nothing to check then.
+        let Ok(namespace) = NetNamespace::new() else { return };
+        assert_eq!(namespace.packet_sockets().unwrap(), [0u64; 0]);
+        let socket = namespace.run(|| super::super::packet_socket(libc::SOCK_RAW, 0)).unwrap();
+        let inode = File::from(socket.try_clone().unwrap()).metadata().unwrap().ino();
+        assert_eq!(namespace.packet_sockets().unwrap(), [inode]);
+        drop(socket);
+        assert_eq!(namespace.packet_sockets().unwrap(), [0u64; 0]);
     }
 }
