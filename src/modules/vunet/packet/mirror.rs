@@ -201,3 +201,75 @@ fn keep_outgoing_only(fd: RawFd) -> io::Result<()> {
     };
     if set == 0 { Ok(()) } else { Err(io::Error::last_os_error()) }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::os::fd::AsFd;
+
+    use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, recv, socketpair};
+
+    use super::*;
+    use crate::modules::vunet::network::Network;
+
+    /// Two connected datagram sockets: the mirror's end and the far one (what a
+    /// packet socket's device leads to).
+    fn pair() -> (OwnedFd, OwnedFd) {
+        let flags = SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC;
+        socketpair(AddressFamily::Unix, SockType::Datagram, None, flags).unwrap()
+    }
+
+    /// A 60-byte Ethernet frame from `source` to `destination`, tagged `tag`.
+    fn frame(destination: [u8; 6], source: [u8; 6], tag: u8) -> Frame {
+        let mut frame = [destination, source].concat();
+        frame.extend_from_slice(&[0x08, 0x00, tag]);
+        frame.resize(60, 0);
+        frame
+    }
+
+    /// The next datagram waiting at `far`, if any.
+    fn next(far: &OwnedFd) -> Option<Vec<u8>> {
+        let mut buffer = [0u8; 128];
+        let len = recv(far.as_fd().as_raw_fd(), &mut buffer, MsgFlags::MSG_DONTWAIT).ok()?;
+        Some(buffer[..len].to_vec())
+    }
+
+    #[test]
+    fn frames_cross_both_ways_and_a_programs_frames_come_back_to_no_one() {
+        const STACK: [u8; 6] = [2, 0, 0, 0, 0, 1];
+        const OTHER: [u8; 6] = [2, 0, 0, 0, 0, 2];
+        const BROADCAST: [u8; 6] = [0xff; 6];
+        let mut network = Network::new(None);
+        let switch = network.add_switch("sw0");
+        let stack = network.attach(switch, "s/eth0", None).unwrap();
+        let other = network.attach(switch, "o/eth0", None).unwrap();
+        let ((device, device_far), (peer, peer_far)) = (pair(), pair());
+        let active = Rc::new(Cell::new(true));
+        let flag = active.clone();
+        network.wrap(stack, |plug| Box::new(Mirror::new(plug, (device, peer), 1500, flag)));
+        let now = Instant::now();
+
+        // What the stack sends leaves through the device.
+        let sent = frame(BROADCAST, STACK, 1);
+        network.send(stack, sent.clone(), now);
+        assert_eq!(next(&device_far), Some(sent.clone()));
+        assert_eq!(network.receive(other), Some(sent));
+        // What is delivered to it arrives through the peer.
+        let delivered = frame(STACK, OTHER, 2);
+        network.send(other, delivered.clone(), now);
+        assert_eq!(next(&peer_far), Some(delivered.clone()));
+        assert_eq!(network.receive(stack), Some(delivered));
+        // What a program sends on the device goes into the link, as the stack's,
+        // and is not copied back out of the device.
+        let programs = frame(BROADCAST, STACK, 3);
+        nix::unistd::write(&device_far, &programs).unwrap();
+        network.poll(now);
+        assert_eq!(network.receive(other), Some(programs));
+        assert_eq!(network.counters(stack).tx_packets, 2);
+        assert_eq!(next(&device_far), None);
+        // With no packet socket left, nothing is copied.
+        active.set(false);
+        network.send(stack, frame(BROADCAST, STACK, 4), now);
+        network.send(other, frame(STACK, OTHER, 5), now);
+        assert_eq!((next(&device_far), next(&peer_far)), (None, None));
+    }
+}
