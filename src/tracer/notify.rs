@@ -115,12 +115,25 @@ impl Notifier {
     /// Installs a copy of `fd` in the process that made call `id` (close-on-exec),
     /// and returns its number there.
     pub fn add_fd(&self, id: u64, fd: RawFd) -> Result<i32, Errno> {
+        self.install(id, fd, 0, true)
+    }
+
+    /// Answers call `id` with a new descriptor in its process, a copy of `fd`
+    /// (close-on-exec if `cloexec`): installed and returned at once
+    /// (`SECCOMP_ADDFD_FLAG_SEND`), so the caller never has the one without the
+    /// other.
+    pub fn add_fd_as_result(&self, id: u64, fd: RawFd, cloexec: bool) -> Result<i32, Errno> {
+        self.install(id, fd, libc::SECCOMP_ADDFD_FLAG_SEND as u32, cloexec)
+    }
+
+    /// `SECCOMP_IOCTL_NOTIF_ADDFD` with `flags`.
+    fn install(&self, id: u64, fd: RawFd, flags: u32, cloexec: bool) -> Result<i32, Errno> {
         let addfd = libc::seccomp_notif_addfd {
             id,
-            flags: 0,
+            flags,
             srcfd: fd as u32,
             newfd: 0,
-            newfd_flags: libc::O_CLOEXEC as u32,
+            newfd_flags: if cloexec { libc::O_CLOEXEC as u32 } else { 0 },
         };
         // SAFETY: ADDFD reads the live struct it is given and returns the new fd.
         let added = unsafe { libc::ioctl(self.fd(), libc::SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) };

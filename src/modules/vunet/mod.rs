@@ -20,6 +20,7 @@ pub mod kind;
 mod mount;
 pub mod network;
 mod outside;
+mod packet;
 mod plain;
 pub mod sockaddr;
 pub mod stack;
@@ -68,6 +69,9 @@ enum Route {
     Netlink(StackId, SocketId),
     /// `socket(AF_NETLINK)` on a stack that shows its inside.
     NewNetlink(StackId, crate::syscall::Socket),
+    /// `socket(AF_PACKET)` on a stack that shows its inside, in a session with
+    /// a namespace of its own.
+    NewPacket(StackId, crate::syscall::Socket),
     /// A call on anything else, for the kernel: the socket's identity if it is one.
     Kernel(Option<SocketId>),
 }
@@ -107,6 +111,8 @@ pub struct Vunet {
     native_mmsg: HashMap<Pid, u64>,
     /// The programs' netlink sockets, answered from what their stacks show.
     netlink: NetlinkSockets,
+    /// The stacks' packet devices, for the programs' packet sockets.
+    packet: packet::PacketSockets,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -190,6 +196,7 @@ impl Vunet {
             session_network: None,
             foreign: HashMap::new(),
             native_mmsg: HashMap::new(),
+            packet: packet::PacketSockets::default(),
         })
     }
 
@@ -249,6 +256,19 @@ impl Vunet {
         })
     }
 
+    /// `socket(AF_PACKET)` by a process of `stack` (see [`packet`]).
+    fn new_packet_socket(
+        &mut self,
+        stop: &mut SyscallStop,
+        stack: StackId,
+        call: crate::syscall::Socket,
+    ) -> crate::modules::Handled {
+        let inside = self.stacks[stack].inside(&self.network).ok_or(Errno::EAFNOSUPPORT)?;
+        let side =
+            packet::StackSide { id: stack, name: self.stacks[stack].name(), inside: &inside };
+        self.packet.create(stop, side, call, &mut self.network, self.poll.registry())
+    }
+
     /// Whether stack `stack` is the host's own network, passed through.
     fn passes_host_network(&self, stack: StackId) -> bool {
         KINDS.find(self.stacks[stack].kind()).is_some_and(|kind| kind.passes_host_network())
@@ -266,6 +286,13 @@ impl Vunet {
                     && self.stacks[self.stack_of(stop.process)].inside(&self.network).is_some() =>
             {
                 Route::NewNetlink(self.stack_of(stop.process), c)
+            }
+            Syscall::Socket(c)
+                if c.domain == libc::AF_PACKET
+                    && self.fence == Fence::Namespaces
+                    && self.stacks[self.stack_of(stop.process)].inside(&self.network).is_some() =>
+            {
+                Route::NewPacket(self.stack_of(stop.process), c)
             }
             Syscall::Socket(_) | Syscall::Socketpair(_) => {
                 Route::Create(self.stack_of(stop.process))
@@ -449,6 +476,10 @@ impl Module for Vunet {
                 let disposition = Disposition::of(self.netlink.create(stop, stack, call));
                 return Answer { by: self.stacks[stack].name().clone(), disposition };
             }
+            Route::NewPacket(stack, call) => {
+                let disposition = Disposition::of(self.new_packet_socket(stop, stack, call));
+                return Answer { by: self.stacks[stack].name().clone(), disposition };
+            }
             Route::Netlink(stack, socket) => {
                 let disposition = Disposition::of(self.netlink.on_socket(stop, socket));
                 return Answer { by: self.stacks[stack].name().clone(), disposition };
@@ -514,7 +545,7 @@ impl Module for Vunet {
             control.serve(|request, pid| self.control_request(request, pid));
             self.control = Some(control);
         }
-        let sweep = self.sweep_if_due(now);
+        let sweep = earliest(self.sweep_if_due(now), self.packet.refresh(now));
         for (socket, stack) in self.netlink.ready(&ready) {
             let mut host =
                 StackHost { stack: &mut *self.stacks[stack], network: &mut self.network };

@@ -192,7 +192,8 @@ impl Vunet {
             return false; // closed meanwhile: the kernel says EBADF
         };
         let foreign = match self.session_network {
-            Some(network) => crate::sandbox::network_of(&copy) != Some(network),
+            Some(network) => crate::sandbox::network_of(&copy)
+                .is_none_or(|ns| ns != network && !self.packet.holds(ns)),
             None => crate::fdtable::family(&copy) != Some(libc::AF_UNIX),
         };
         // The fd may have been renumbered since it was resolved: the verdict is on

@@ -126,6 +126,15 @@ impl Network {
         Ok(self.connect(link, plug))
     }
 
+    /// Puts the plug at `link` inside another, made by `wrap` around it (a mirror
+    /// of the link's frames, added once the link is in use). Does nothing for a
+    /// link this network does not have.
+    pub fn wrap(&mut self, link: LinkId, wrap: impl FnOnce(Box<dyn Plug>) -> Box<dyn Plug>) {
+        let Some(link) = self.links.get_mut(link.0) else { return };
+        let plug = std::mem::replace(&mut link.plug, Box::new(StackInterface::default()));
+        link.plug = wrap(plug);
+    }
+
     /// Whoever is at `link` sends a frame: it is counted, captured and switched to
     /// whoever it reaches. Plugs it reaches (routers) handle it before this returns,
     /// and what they send is switched likewise; frames are delivered in the order they

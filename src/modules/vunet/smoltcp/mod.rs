@@ -69,7 +69,7 @@ pub mod net;
 mod options;
 mod ports;
 mod private;
-mod proc;
+pub(super) mod proc;
 mod report;
 mod service;
 mod sockopt;

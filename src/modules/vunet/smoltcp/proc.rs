@@ -7,7 +7,7 @@ use nix::unistd::Pid;
 const CAP_NET_BIND_SERVICE: u32 = 10;
 
 /// The capability bit that allows raw sockets (linux/capability.h).
-pub(super) const CAP_NET_RAW: u32 = 13;
+pub(in crate::modules::vunet) const CAP_NET_RAW: u32 = 13;
 
 /// Whether `process` may bind ports below 1024 (`CAP_NET_BIND_SERVICE`).
 pub(super) fn can_bind_service(process: Pid) -> bool {
@@ -15,7 +15,7 @@ pub(super) fn can_bind_service(process: Pid) -> bool {
 }
 
 /// Whether `process` has capability `bit` in its effective set.
-pub(super) fn has_capability(process: Pid, bit: u32) -> bool {
+pub(in crate::modules::vunet) fn has_capability(process: Pid, bit: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|status| {
