@@ -451,3 +451,48 @@ fn monitored_entries(text: &str) -> Vec<String> {
     entries.sort();
     entries
 }
+
+/// `ip route get` looks a destination up in the stack's routes as Linux does:
+/// on-link, through the gateway, local (its own addresses, all of loopback's
+/// subnet), broadcast, multicast, IPv6, with a source given or a link named.
+const ROUTE_GETS: &str = "get() { ip route get \"$@\" 2>&1 || true; }; \
+    for d in 10.0.0.3 8.8.8.8 10.0.0.2 127.0.0.1 127.5.5.5 10.0.0.255 224.0.0.1 fd00::3 ::1 \
+        fd09::1 fd00::2; do get $d; done; \
+    get 10.0.0.3 from 10.0.0.2; get 10.0.0.3 oif eth0; get 10.0.0.3 oif lo; \
+    ip route del default; get 8.8.8.8; \
+    ip link set eth0 down; get 10.0.0.3; get 10.0.0.2";
+
+#[test]
+fn ip_route_get_looks_up_as_linux_does() {
+    if !is_root() {
+        return skip("needs root for a network namespace");
+    }
+    let native = run({
+        let mut command = Command::new("unshare");
+        command.args(["-n", "sh", "-c", NAMESPACE_LIKE_LWIP0, "sh", ROUTE_GETS]);
+        command
+    });
+    native.assert_code(0);
+    assert!(native.stdout.contains("8.8.8.8 via 10.0.0.1 dev eth0 src 10.0.0.2"), "{native}");
+    let under_netvm = on_lwip0(User::Invoker, &["sh", "-c", ROUTE_GETS]);
+    assert_eq!(under_netvm, native.stdout);
+}
+
+/// A socket binds to the stack's own interfaces by name and index
+/// (`SO_BINDTODEVICE`, `SO_BINDTOIFINDEX`), as `arping` and `ping -I` do.
+const BIND_TO_DEVICE: &str = "import socket\n\
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n\
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'eth0')\n\
+    print(s.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16))\n\
+    s.setsockopt(socket.SOL_SOCKET, 62, 1)\n\
+    print(s.getsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, 16))\n\
+    try: s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b'wlan7')\n\
+    except OSError as e: print(e.errno == 19)\n";
+
+#[test]
+fn sockets_bind_to_the_stacks_interfaces() {
+    for user in USERS {
+        let out = on_lwip0(user, &["python3", "-c", BIND_TO_DEVICE]);
+        assert_eq!(out, "b'eth0\\x00'\nb'lo\\x00'\nTrue\n", "{user:?}");
+    }
+}

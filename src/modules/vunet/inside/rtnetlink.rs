@@ -18,6 +18,7 @@
 mod address;
 mod changes;
 mod link;
+mod lookup;
 mod neighbour;
 mod other;
 mod request;
@@ -43,6 +44,9 @@ pub struct Options {
     /// `NETLINK_GET_STRICT_CHK` is set (as `ip` sets it): dump requests are checked
     /// strictly and their filters (an address's link, a route's table) applied.
     pub strict_check: bool,
+    /// The real user id of the process that made the socket (`RTA_UID` of a
+    /// route lookup).
+    pub uid: u32,
 }
 
 /// What one datagram a program sent is answered with.
@@ -132,6 +136,8 @@ struct Request<'a> {
     to: Addressee,
     /// Whether the asker's socket checks strictly ([`Options::strict_check`]).
     strict: bool,
+    /// The asker's user id ([`Options::uid`]).
+    uid: u32,
 }
 
 /// A dump's answer before it is packed into datagrams.
@@ -236,7 +242,8 @@ impl Exchange<'_> {
     /// messages are only acknowledged, errors always reported.
     fn receive(&mut self, message: Message) {
         let to = Addressee { port: self.port, sequence: message.header.sequence_number };
-        let request = Request { message, to, strict: self.options.strict_check };
+        let request =
+            Request { message, to, strict: self.options.strict_check, uid: self.options.uid };
         let message = &request.message;
         let handled =
             if !message.has_flag(NLM_F_REQUEST) || message.header.message_type < NLMSG_MIN_TYPE {
@@ -401,6 +408,7 @@ type GetAnswer = Result<Vec<Vec<u8>>, Errno>;
 fn get_handler(kind: u16, family: u8) -> Option<fn(&Inside, &Request) -> GetAnswer> {
     let get: fn(&Inside, &Request) -> GetAnswer = match (kind, family) {
         (libc::RTM_GETLINK, _) => link::get,
+        (libc::RTM_GETROUTE, family::INET | family::INET6) => lookup::get,
         (libc::RTM_GETADDR, family::INET6) => address::get_inet6,
         (libc::RTM_GETNEIGH, family::BRIDGE) => neighbour::get_bridge_entry,
         (libc::RTM_GETNEIGH, _) => neighbour::get,

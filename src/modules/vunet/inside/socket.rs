@@ -95,6 +95,8 @@ struct NetlinkSocket {
     port: u32,
     /// The multicast groups it joined (groups 1 to 64, as a mask).
     groups: u64,
+    /// The real user id of the process that made it.
+    uid: u32,
     /// The `SOL_NETLINK` flags it set.
     flags: HashMap<i32, bool>,
     /// Answers the carrier had no room for yet.
@@ -295,6 +297,7 @@ impl NetlinkSockets {
                     server,
                     port: 0,
                     groups: 0,
+                    uid: real_uid(stop.process),
                     flags: HashMap::new(),
                     held: VecDeque::new(),
                 };
@@ -363,6 +366,17 @@ fn drain(socket: RawFd) {
 fn unix_address(addr: &SocketAddr) -> std::io::Result<nix::sys::socket::UnixAddr> {
     let name = addr.as_abstract_name().ok_or(ErrorKind::InvalidInput)?;
     Ok(nix::sys::socket::UnixAddr::new_abstract(name)?)
+}
+
+/// The real user id of `process` (0 if it cannot be read: it has ended).
+fn real_uid(process: Pid) -> u32 {
+    std::fs::read_to_string(format!("/proc/{process}/status"))
+        .ok()
+        .and_then(|status| {
+            let ids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
+            ids.split_whitespace().next()?.parse().ok()
+        })
+        .unwrap_or(0)
 }
 
 /// A `struct sockaddr_nl` with `port` and `groups`.
@@ -666,7 +680,7 @@ impl NetlinkSocket {
             match self.server.recv(request) {
                 Ok(len) => {
                     let strict_check = self.flags.get(&GET_STRICT_CHK).copied().unwrap_or(false);
-                    let options = Options { strict_check };
+                    let options = Options { strict_check, uid: self.uid };
                     let request = &request[..len];
                     let answers = match self.protocol {
                         libc::NETLINK_SOCK_DIAG => Answers {

@@ -6,7 +6,7 @@ use std::os::fd::AsRawFd;
 use nix::errno::Errno;
 
 use super::carrier::{clear_carrier_error, peer_shut_down};
-use super::sockopt::{self, Keeper};
+use super::sockopt::{self, Keeper, SO_BINDTOIFINDEX};
 use super::stack::SmoltcpStack;
 use super::table::ConnectState;
 use crate::fdtable::SocketId;
@@ -39,6 +39,9 @@ enum SocketError {
     Report(Errno),
     Answer(Disposition),
 }
+
+/// `IFNAMSIZ`: an interface name with its NUL.
+const IFNAMSIZ: usize = 16;
 
 /// An `int` option's value as `getsockopt` returns it.
 fn int_bytes(value: i32) -> Vec<u8> {
@@ -147,7 +150,46 @@ impl SmoltcpStack {
             }
             Keeper::NoPeerProcess => return Err(Errno::ENODATA),
             Keeper::Listening => int_bytes(i32::from(socket.listening)),
+            Keeper::Device if c.optname == SO_BINDTOIFINDEX => {
+                int_bytes(socket.options.bound_device as i32)
+            }
+            Keeper::Device => {
+                // `sock_getbindtodevice`: nothing when unbound, else the name.
+                let index = socket.options.bound_device;
+                if index == 0 {
+                    return Ok(Vec::new());
+                }
+                let link = self.host.view().link(index).map_err(Errno::from_raw)?;
+                if stop.memory().read::<i32>(c.optlen.0)? < IFNAMSIZ as i32 {
+                    return Err(Errno::EINVAL);
+                }
+                let mut name = link.name.clone().into_bytes();
+                name.push(0);
+                name
+            }
         })
+    }
+
+    /// The link index `SO_BINDTODEVICE` or `SO_BINDTOIFINDEX` names (0: none), as
+    /// `sock_setbindtodevice` reads it.
+    fn device_option(&self, stop: &SyscallStop, c: Setsockopt) -> Result<u32, Errno> {
+        let view = self.host.view();
+        if c.optname == SO_BINDTOIFINDEX {
+            let index = read_int_option(&stop.memory(), c.level, c.optname, c.optval.0, c.optlen)?;
+            // `sock_bindtoindex` takes any index that is not negative.
+            return u32::try_from(index).map_err(|_| Errno::EINVAL);
+        }
+        if (c.optlen as i32) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        let len = (c.optlen as usize).min(IFNAMSIZ - 1);
+        let name = stop.memory().read_bytes(c.optval.0, len)?;
+        let name = name.split(|&byte| byte == 0).next().unwrap_or_default();
+        if name.is_empty() {
+            return Ok(0);
+        }
+        let link = view.links.iter().find(|link| link.name.as_bytes() == name);
+        link.map(|link| link.index).ok_or(Errno::ENODEV)
     }
 
     /// The queue ioctls (`TIOCOUTQ`, `SIOCOUTQNSD`): bytes not yet acknowledged
@@ -197,6 +239,12 @@ impl SmoltcpStack {
         if keeper == Keeper::Carrier {
             return Ok(Disposition::Kernel);
         }
+        if keeper == Keeper::Device {
+            let index = self.device_option(stop, c)?;
+            self.table[id].options.bound_device = index;
+            return Ok(Disposition::Return(0));
+        }
+        let socket = &mut self.table[id];
         if keeper == Keeper::Congestion {
             let name = stop.memory().read_bytes(c.optval.0, c.optlen.min(16) as usize)?;
             if !name.starts_with(b"cubic") && !name.starts_with(b"reno") {
@@ -220,7 +268,7 @@ impl SmoltcpStack {
             Keeper::V6Only if socket.local.is_some() => return Err(Errno::EINVAL),
             Keeper::V6Only => socket.options.v6only = value != 0,
             Keeper::ReusePort => socket.options.reuse_port = value != 0,
-            Keeper::TcpInfo | Keeper::NoPeerProcess | Keeper::Listening => {
+            Keeper::TcpInfo | Keeper::NoPeerProcess | Keeper::Listening | Keeper::Device => {
                 return Err(Errno::ENOPROTOOPT);
             }
             _ => socket.options.set(c.level, c.optname, value, socket.proto)?,

@@ -75,6 +75,9 @@ const IPV6_DEFAULTS: &[(i32, i32)] = &[
     (IPV6_FREEBIND, 0),
 ];
 
+/// `SO_BINDTOIFINDEX`, which the `libc` crate does not name.
+pub const SO_BINDTOIFINDEX: i32 = 62;
+
 /// Where an option is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keeper {
@@ -96,6 +99,9 @@ pub enum Keeper {
     /// `SO_ACCEPTCONN`: whether the socket listens (a closed listener's carrier
     /// still does).
     Listening,
+    /// `SO_BINDTODEVICE` and `SO_BINDTOIFINDEX`: a link of the stack, by name or
+    /// index (the carrier would look for it among the session's own devices).
+    Device,
 }
 
 /// Decides who answers option `(level, name)` on a socket of `proto`, or the
@@ -124,6 +130,7 @@ pub fn keeper(
             libc::SO_REUSEPORT => Keeper::ReusePort,
             libc::SO_PEERCRED | SO_PEERPIDFD if getting => Keeper::NoPeerProcess,
             libc::SO_ACCEPTCONN if getting => Keeper::Listening,
+            libc::SO_BINDTODEVICE | SO_BINDTOIFINDEX => Keeper::Device,
             _ => Keeper::Carrier,
         }),
         libc::IPPROTO_TCP if proto == Proto::Tcp => match name {
@@ -156,6 +163,8 @@ pub struct Options {
     pub reuse_port: bool,
     pub reuse_addr: bool,
     pub congestion: Option<Vec<u8>>,
+    /// The link the socket is bound to (`SO_BINDTODEVICE`), by index; 0 for none.
+    pub bound_device: u32,
 }
 
 /// Where an option's value is kept: `IPV6_FREEBIND` and `IP_FREEBIND` are one flag.

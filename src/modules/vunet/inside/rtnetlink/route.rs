@@ -21,37 +21,37 @@ use crate::modules::vunet::inside::change::{Change, IPV6_DEFAULT_METRIC, Mode, R
 use crate::modules::vunet::inside::{Inside, LinkKind, LinkView, RouteView};
 
 /// The main table (`RT_TABLE_MAIN`).
-const MAIN: u8 = libc::RT_TABLE_MAIN;
+pub(super) const MAIN: u8 = libc::RT_TABLE_MAIN;
 /// The local table (`RT_TABLE_LOCAL`): addresses, broadcasts, multicast.
-const LOCAL: u8 = libc::RT_TABLE_LOCAL;
+pub(super) const LOCAL: u8 = libc::RT_TABLE_LOCAL;
 /// The metric of the routes IPv6 derives from addresses and for multicast.
 const IPV6_KERNEL_METRIC: u32 = 256;
 /// The length of a route message's family header (`struct rtmsg`).
-const HEADER_LEN: usize = 12;
+pub(super) const HEADER_LEN: usize = 12;
 
 /// A route as the kernel holds it.
 #[derive(Clone, Debug, PartialEq, Eq)]
-struct Route {
-    table: u8,
-    protocol: RouteProtocol,
-    scope: RouteScope,
-    kind: RouteType,
+pub(super) struct Route {
+    pub table: u8,
+    pub protocol: RouteProtocol,
+    pub scope: RouteScope,
+    pub kind: RouteType,
     /// The destination, host bits cleared.
-    destination: Cidr,
-    gateway: Option<IpAddr>,
+    pub destination: Cidr,
+    pub gateway: Option<IpAddr>,
     /// The preferred source (`RTA_PREFSRC`).
-    source: Option<IpAddr>,
+    pub source: Option<IpAddr>,
     /// The link it leaves by.
-    link: u32,
+    pub link: u32,
     /// Its metric (`RTA_PRIORITY`): IPv6 routes always have one.
-    metric: Option<u32>,
+    pub metric: Option<u32>,
     /// Its link has no carrier (`RTNH_F_LINKDOWN`).
-    linkdown: bool,
+    pub linkdown: bool,
 }
 
 impl Route {
     /// A route of the kernel's own (`proto kernel`) to `destination` by `link`.
-    fn kernel(table: u8, kind: RouteType, destination: Cidr, link: &LinkView) -> Route {
+    pub(super) fn kernel(table: u8, kind: RouteType, destination: Cidr, link: &LinkView) -> Route {
         let scope = match (destination.ip, kind) {
             (IpAddr::V6(_), _) => RouteScope::Universe,
             (IpAddr::V4(_), RouteType::Local) => RouteScope::Host,
@@ -84,7 +84,7 @@ impl Route {
 
 /// The routes of one family Linux holds for `inside`, in its dump order: the
 /// main table, then the local table.
-fn routes(inside: &Inside, ipv6: bool) -> Vec<Route> {
+pub(super) fn routes(inside: &Inside, ipv6: bool) -> Vec<Route> {
     let mut routes = Vec::new();
     for link in &inside.links {
         if ipv6 {
@@ -356,7 +356,7 @@ fn ipv6_walk_order(a: &Cidr, b: &Cidr) -> Ordering {
 
 /// The `RTM_NEWROUTE` message of `route`, attributes in the kernel's order
 /// (`fib_dump_info`, `rt6_fill_node`).
-fn message(route: &Route) -> RouteMessage {
+pub(super) fn message(route: &Route) -> RouteMessage {
     let address = |ip: IpAddr| match ip {
         IpAddr::V4(ip) => RouteAddress::Inet(ip),
         IpAddr::V6(ip) => RouteAddress::Inet6(ip),

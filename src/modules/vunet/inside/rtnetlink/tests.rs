@@ -131,7 +131,7 @@ fn answers(inside: &Inside, request: &[u8]) -> Vec<Vec<NetlinkMessage<RouteNetli
 }
 
 fn strict() -> Options {
-    Options { strict_check: true }
+    Options { strict_check: true, uid: 0 }
 }
 
 /// The inner messages of a dump's answers, checked to be one multipart answer:
@@ -1122,7 +1122,7 @@ fn fuzzed_requests_never_panic_and_answer_within_bounds() {
             let sample = &samples[random.below(samples.len())];
             mutate(&mut random, sample, &samples)
         };
-        let options = Options { strict_check: round % 2 == 0 };
+        let options = Options { strict_check: round % 2 == 0, uid: 0 };
         check_bounded(&mut inside, options, &request);
     }
 }
