@@ -189,6 +189,14 @@ fn python_binds_to_eth0_and_reads_back_the_stacks_interface() {
     let output = session(User::Invoker, &format!("/usr/bin/python3 -c \"{script}\""));
     output.assert_code(0);
     assert_eq!(output.stdout, "('eth0', 3, 0, 1, b'\\x02nv\\x00\\x00\\x00')\n", "{output}");
+    // A hardware address changed inside is the packet device's too.
+    let changed = format!(
+        "/usr/bin/python3 -c \"{script}\"; ip link set eth0 address 02:6e:76:00:00:99; \
+         /usr/bin/python3 -c \"{script}\""
+    );
+    let output = session(User::Invoker, &changed);
+    output.assert_code(0);
+    assert!(output.stdout.ends_with("b'\\x02nv\\x00\\x00\\x99')\n"), "{output}");
 }
 
 #[test]

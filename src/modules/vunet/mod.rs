@@ -550,6 +550,8 @@ impl Module for Vunet {
             let mut host =
                 StackHost { stack: &mut *self.stacks[stack], network: &mut self.network };
             self.netlink.serve(socket, &mut host);
+            let (stacks, network) = (&self.stacks, &self.network);
+            self.packet.follow(stack, || stacks[stack].inside(network));
         }
         earliest(self.run_network(now, &ready), sweep)
     }

@@ -51,14 +51,14 @@ pub(super) struct Mirror {
 
 impl Mirror {
     /// Mirrors `inner`'s frames through `device` and `peer` (see the module
-    /// docs), frames of up to `mtu` bytes of payload, while `active` holds.
+    /// docs), frames of up to the largest MTU a link takes, while `active` holds.
     pub(super) fn new(
         inner: Box<dyn Plug>,
         (device, peer): (OwnedFd, OwnedFd),
-        mtu: u32,
         active: Rc<Cell<bool>>,
     ) -> Self {
-        let buffer = vec![0; mtu as usize + 64];
+        // A program may raise the interface's MTU to 65535 at any time.
+        let buffer = vec![0; 65535 + 64];
         Self { inner, device, peer, echoes: 0, more: false, active, buffer }
     }
 
@@ -245,7 +245,7 @@ mod tests {
         let ((device, device_far), (peer, peer_far)) = (pair(), pair());
         let active = Rc::new(Cell::new(true));
         let flag = active.clone();
-        network.wrap(stack, |plug| Box::new(Mirror::new(plug, (device, peer), 1500, flag)));
+        network.wrap(stack, |plug| Box::new(Mirror::new(plug, (device, peer), flag)));
         let now = Instant::now();
 
         // What the stack sends leaves through the device.

@@ -67,6 +67,8 @@ struct StackMirror {
     active: Rc<Cell<bool>>,
     /// The inodes of the supervisor's own packet sockets in the namespace.
     own: Vec<u64>,
+    /// The devices as last made to look like the stack's interfaces.
+    devices: Vec<Device>,
 }
 
 /// Where a stack's mirror is made: its name, what it shows of itself, and the
@@ -120,6 +122,24 @@ impl PacketSockets {
         Ok(Disposition::Kernel)
     }
 
+    /// Makes stack `stack`'s devices, if it has them, follow what it shows of
+    /// its interfaces now (`ip link set eth0 down`, `mtu`, `address` inside):
+    /// what programs read of them with `getsockname` or the kernel's own calls.
+    pub fn follow(&mut self, stack: StackId, inside: impl FnOnce() -> Option<Inside>) {
+        let Some(mirror) = self.mirrors.get_mut(&stack) else { return };
+        let Some(inside) = inside() else { return };
+        let inside = &inside;
+        let now = devices(inside);
+        for (device, before) in now.iter().zip(&mirror.devices) {
+            if device != before
+                && let Err(e) = mirror.namespace.run(|| veth::set_link(device))
+            {
+                log::warn!("packet device {}: {e}", device.name);
+            }
+        }
+        mirror.devices = now;
+    }
+
     /// Whether `namespace` (an inode) is one of the stacks' mirror namespaces,
     /// whose sockets are the session's own.
     pub fn holds(&self, namespace: u64) -> bool {
@@ -160,12 +180,11 @@ impl StackMirror {
         std::fs::write(namespace::IPV6_DEFAULT, "1")?;
         let active = Rc::new(Cell::new(false));
         let mut own = Vec::new();
-        for link in stack.inside.links.iter().filter(|l| l.kind == LinkKind::Ethernet) {
-            let device =
-                Device { index: link.index, name: link.name.clone(), mac: link.mac, mtu: link.mtu };
-            let peer_name = format!("nvp{}.{}", stack.id, link.index);
+        for device in devices(stack.inside) {
+            let peer_name = format!("nvp{}.{}", stack.id, device.index);
             veth::make_pair(&device, namespace.fd(), &peer_name)?;
-            let Some(link_id) = network.find_link(&format!("{}/{}", stack.name, link.name)) else {
+            let Some(link_id) = network.find_link(&format!("{}/{}", stack.name, device.name))
+            else {
                 continue; // unplugged: a device that never sees a frame
             };
             let peer = bind_to_device(index_of(&peer_name)?, false, false)?;
@@ -176,10 +195,25 @@ impl StackMirror {
             registry.register(source, mio::Token(fd as usize), mio::Interest::READABLE)?;
             let ends = (on_device, peer);
             let active = active.clone();
-            network.wrap(link_id, |plug| Box::new(Mirror::new(plug, ends, device.mtu, active)));
+            network.wrap(link_id, |plug| Box::new(Mirror::new(plug, ends, active)));
         }
-        Ok(Self { namespace, active, own })
+        let devices = devices(stack.inside);
+        Ok(Self { namespace, active, own, devices })
     }
+}
+
+/// The mirror devices a stack's Ethernet interfaces have.
+fn devices(inside: &Inside) -> Vec<Device> {
+    let ethernet = inside.links.iter().filter(|link| link.kind == LinkKind::Ethernet);
+    ethernet
+        .map(|link| Device {
+            index: link.index,
+            name: link.name.clone(),
+            mac: link.mac,
+            mtu: link.mtu,
+            up: link.up,
+        })
+        .collect()
 }
 
 /// A packet socket of the calling thread's namespace (`socket(AF_PACKET, ty,

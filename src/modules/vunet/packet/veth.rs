@@ -31,6 +31,8 @@ pub(super) struct Device {
     pub mac: [u8; 6],
     /// Its MTU.
     pub mtu: u32,
+    /// Administratively up.
+    pub up: bool,
 }
 
 /// Makes the pair, both ends up: `device` in the namespace `inner` (a
@@ -44,8 +46,9 @@ pub(super) fn make_pair(device: &Device, inner: &OwnedFd, outer: &str) -> io::Re
     peer.attributes = vec![LinkAttribute::IfName(outer.into()), LinkAttribute::Mtu(device.mtu)];
     let mut link = LinkMessage::default();
     link.header.index = device.index;
-    link.header.flags = LinkFlags::Up | LinkFlags::Noarp;
-    link.header.change_mask = link.header.flags;
+    link.header.flags =
+        if device.up { LinkFlags::Up } else { LinkFlags::empty() } | LinkFlags::Noarp;
+    link.header.change_mask = LinkFlags::Up | LinkFlags::Noarp;
     link.attributes = vec![
         LinkAttribute::IfName(device.name.clone()),
         LinkAttribute::Address(device.mac.to_vec()),
@@ -63,6 +66,18 @@ pub(super) fn make_pair(device: &Device, inner: &OwnedFd, outer: &str) -> io::Re
     up.header.change_mask = LinkFlags::Up;
     up.attributes = vec![LinkAttribute::IfName(outer.into())];
     request(RouteNetlinkMessage::NewLink(up), NLM_F_REQUEST | NLM_F_ACK)
+}
+
+/// Gives the device at `device.index` of the caller's namespace `device`'s
+/// hardware address, MTU and state.
+pub(super) fn set_link(device: &Device) -> io::Result<()> {
+    let mut link = LinkMessage::default();
+    link.header.index = device.index;
+    link.header.flags = if device.up { LinkFlags::Up } else { LinkFlags::empty() };
+    link.header.change_mask = LinkFlags::Up;
+    link.attributes =
+        vec![LinkAttribute::Address(device.mac.to_vec()), LinkAttribute::Mtu(device.mtu)];
+    request(RouteNetlinkMessage::NewLink(link), NLM_F_REQUEST | NLM_F_ACK)
 }
 
 /// Sends `body` to the kernel's rtnetlink and waits for its acknowledgement.
