@@ -496,3 +496,81 @@ fn sockets_bind_to_the_stacks_interfaces() {
         assert_eq!(out, "b'eth0\\x00'\nb'lo\\x00'\nTrue\n", "{user:?}");
     }
 }
+
+/// A Go program listing the interfaces and addresses (`net.Interfaces`, which
+/// reads rtnetlink as `ip` does).
+const GO_INTERFACES: &str = "package main\n\
+    import (\"fmt\"; \"net\")\n\
+    func main() {\n\
+    \tifaces, err := net.Interfaces()\n\
+    \tif err != nil { fmt.Println(\"error:\", err); return }\n\
+    \tfor _, i := range ifaces { addrs, _ := i.Addrs(); fmt.Println(i.Index, i.Name, i.MTU, i.HardwareAddr, i.Flags, addrs) }\n\
+    \tall, err := net.InterfaceAddrs()\n\
+    \tfmt.Println(all, err)\n\
+    }\n";
+
+#[test]
+fn go_lists_the_stacks_interfaces() {
+    if Command::new("go").arg("version").output().is_err() {
+        return skip("needs go (golang-go)");
+    }
+    let dir = common::TempDir::new("go");
+    let source = dir.write("main.go", GO_INTERFACES.as_bytes(), 0o644);
+    let binary = dir.path().join("interfaces");
+    let build = run({
+        let mut command = Command::new("go");
+        command.arg("build").arg("-o").arg(&binary).arg(&source);
+        command.env("HOME", dir.path()).env("GOCACHE", dir.path().join("cache"));
+        command
+    });
+    build.assert_code(0);
+    for user in USERS {
+        let out = on_lwip0(user, &[binary.to_str().expect("a UTF-8 path")]);
+        assert_eq!(
+            out,
+            "1 lo 65536  up|loopback [127.0.0.1/8 ::1/128]\n\
+             2 eth0 1500 02:6e:76:00:00:00 up|broadcast|multicast \
+             [10.0.0.2/24 fd00::2/64 fe80::6e:76ff:fe00:0/64]\n\
+             [127.0.0.1/8 10.0.0.2/24 ::1/128 fd00::2/64 fe80::6e:76ff:fe00:0/64] <nil>\n",
+            "{user:?}"
+        );
+    }
+}
+
+/// glibc's `getifaddrs`, called through ctypes: each interface's addresses and
+/// its link entry.
+const GETIFADDRS: &str = "import ctypes, socket
+libc = ctypes.CDLL(None)
+class sockaddr(ctypes.Structure):
+    _fields_ = [(\"family\", ctypes.c_ushort), (\"data\", ctypes.c_ubyte * 14)]
+class ifaddrs(ctypes.Structure): pass
+ifaddrs._fields_ = [(\"next\", ctypes.POINTER(ifaddrs)), (\"name\", ctypes.c_char_p), (\"flags\", ctypes.c_uint), (\"addr\", ctypes.POINTER(sockaddr)), (\"netmask\", ctypes.POINTER(sockaddr))]
+p = ctypes.POINTER(ifaddrs)()
+assert libc.getifaddrs(ctypes.byref(p)) == 0
+out = []
+while p:
+    e = p.contents
+    fam = e.addr.contents.family if e.addr else 0
+    if fam == socket.AF_INET:
+        out.append((e.name.decode(), socket.inet_ntop(socket.AF_INET, bytes(e.addr.contents.data[2:6]))))
+    elif fam == socket.AF_INET6:
+        raw = ctypes.string_at(ctypes.addressof(e.addr.contents), 28)
+        out.append((e.name.decode(), socket.inet_ntop(socket.AF_INET6, raw[8:24])))
+    elif fam == socket.AF_PACKET:
+        out.append((e.name.decode(), \"link\"))
+    p = e.next
+print(sorted(out))
+";
+
+#[test]
+fn getifaddrs_lists_the_stacks_addresses() {
+    for user in USERS {
+        let out = on_lwip0(user, &["python3", "-c", GETIFADDRS]);
+        assert_eq!(
+            out,
+            "[('eth0', '10.0.0.2'), ('eth0', 'fd00::2'), ('eth0', 'fe80::6e:76ff:fe00:0'), \
+             ('eth0', 'link'), ('lo', '127.0.0.1'), ('lo', '::1'), ('lo', 'link')]\n",
+            "{user:?}"
+        );
+    }
+}
