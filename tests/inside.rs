@@ -253,15 +253,16 @@ fn nothing_of_the_host_shows_and_nothing_changes() {
 /// Sets up a network namespace like lwip0 (a veth `eth0` with its MAC, MTU,
 /// addresses and default routes, and the link-local address Linux gives it
 /// without duplicate address detection, which the stack does not do), waits for
-/// that address (Linux adds it once the link's carrier is seen), then runs the
-/// script in `$1`.
+/// that address (Linux adds it once the link's carrier is seen, tentative for a
+/// moment even so), then runs the script in `$1`.
 const NAMESPACE_LIKE_LWIP0: &str = "set -e; ip link set lo up; \
     ip link add eth0 index 2 address 02:6e:76:00:00:00 type veth peer name peer0 index 3; \
     sysctl -qw net.ipv6.conf.eth0.accept_dad=0; \
     ip link set eth0 up; ip link set peer0 up; \
     ip addr add 10.0.0.2/24 brd + dev eth0; ip addr add fd00::2/64 dev eth0 nodad; \
     ip route add default via 10.0.0.1; ip -6 route add default via fd00::1; \
-    until ip -6 addr show dev eth0 | grep -q fe80; do sleep 0.02; done; \
+    until ip -6 addr show dev eth0 | grep -q fe80 && \
+        [ -z \"$(ip -6 addr show dev eth0 tentative)\" ]; do sleep 0.02; done; \
     eval \"$1\"";
 
 /// Fields a namespace and the stack give differently, by design.
@@ -384,7 +385,7 @@ fn a_link_down_and_up_and_a_primary_deleted_end_as_on_linux() {
         ip link set eth0 down
         ip link set eth0 address 02:6e:76:00:00:0a
         ip link set eth0 up
-        until ip addr show dev eth0 | grep -q fe80; do sleep 0.02; done
+        until ip addr show dev eth0 | grep -q fe80 && [ -z \"$(ip addr show dev eth0 tentative)\" ]; do sleep 0.02; done
         ip addr del 10.0.0.2/24 dev eth0",
     );
     assert_script_reads_alike("ip link set eth0 down");
