@@ -157,3 +157,30 @@ fn odd_changes_leave_the_session_serving() {
         assert_line(&output, line);
     }
 }
+
+/// The neighbours a stack learns show in `ip neigh` (the router's reply
+/// `REACHABLE`, with the router flag over IPv6; a peer that only asked,
+/// `STALE`), and `ip neigh flush` forgets them.
+#[test]
+fn learnt_neighbours_show_and_flush() {
+    let output = session(
+        User::Invoker,
+        r#"
+        ping -c 1 10.0.0.1 >/dev/null
+        ping -6 -c 1 fd00::1 >/dev/null
+        "$N" stack lwip1 -- ping -c 1 10.0.0.2 >/dev/null
+        ip neigh
+        ip neigh flush dev eth0
+        ip neigh | wc -l
+        "#,
+    );
+    output.assert_code(0);
+    for line in [
+        "10.0.0.1 dev eth0 lladdr 02:6e:76:ff:00:00 REACHABLE ",
+        "10.0.0.3 dev eth0 lladdr 02:6e:76:00:01:00 STALE ",
+        "fd00::1 dev eth0 lladdr 02:6e:76:ff:00:00 router REACHABLE ",
+        "0",
+    ] {
+        assert_line(&output, line);
+    }
+}

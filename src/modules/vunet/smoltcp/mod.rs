@@ -65,6 +65,7 @@ mod inside;
 mod kind;
 mod listen;
 mod names;
+mod neighbours;
 pub mod net;
 mod options;
 mod ports;

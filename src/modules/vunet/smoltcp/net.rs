@@ -42,7 +42,8 @@ use super::private::PrivateEnd;
 use crate::fdtable::SocketId;
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::config::InterfaceSpec;
-use crate::modules::vunet::inside::Inside;
+use super::neighbours::Learnt;
+use crate::modules::vunet::inside::{Inside, NeighbourView};
 use crate::modules::vunet::earliest;
 use crate::modules::vunet::network::{LinkId, Network};
 
@@ -87,6 +88,8 @@ struct NetIface {
     /// Administratively up: down, it passes no frame either way.
     up: bool,
     mtu: usize,
+    /// The neighbours it learnt (smoltcp does not show its own cache).
+    learnt: Learnt,
     iface: Interface,
     sockets: SocketSet<'static>,
 }
@@ -187,6 +190,8 @@ struct LinkDevice<'n> {
     now: Instant,
     /// Frames moved during this poll, either way.
     moved: usize,
+    /// What the frames that reach the interface teach of its neighbours.
+    learnt: Option<&'n mut Learnt>,
 }
 
 struct LinkRx(Vec<u8>);
@@ -234,6 +239,9 @@ impl phy::Device for LinkDevice<'_> {
         }
         let frame = self.network.receive(self.link)?;
         self.moved += 1;
+        if let Some(learnt) = self.learnt.as_deref_mut() {
+            learnt.observe(&frame, self.now);
+        }
         let tx = LinkTx {
             network: self.network,
             link: self.link,
@@ -336,7 +344,8 @@ impl NetHost {
         for (position, plan) in interfaces.iter().enumerate() {
             let Some((link, _)) = plan.link.clone() else { continue };
             let spec = &plan.spec;
-            let mut device = LinkDevice { network, link, up: true, mtu: spec.mtu, now, moved: 0 };
+            let mtu = spec.mtu;
+            let mut device = LinkDevice { network, link, up: true, mtu, now, moved: 0, learnt: None };
             let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(spec.mac)));
             config.random_seed = seed ^ ifaces.len() as u64;
             let iface = Interface::new(config, &mut device, smol_time(now));
@@ -345,6 +354,7 @@ impl NetHost {
                 link,
                 up: true,
                 mtu: spec.mtu,
+                learnt: Learnt::default(),
                 iface,
                 sockets: SocketSet::new(Vec::new()),
             });
@@ -405,7 +415,9 @@ impl NetHost {
                 .map(|a| smol_cidr(a.address))
                 .filter(|cidr| cidr.address().is_unicast())
                 .collect();
-            if f.iface.ip_addrs() != own.as_slice() {
+            if f.iface.ip_addrs() != own.as_slice() || !f.up {
+                let own_ips = own.iter().map(|cidr| IpAddr::from(cidr.address())).collect();
+                f.learnt.reset(own_ips);
                 f.iface.update_ip_addrs(|addrs| {
                     addrs.clear();
                     for cidr in own {
@@ -427,6 +439,24 @@ impl NetHost {
                 }
             });
         }
+    }
+
+    /// The neighbours each plugged interface learnt, as `ip neigh` shows them.
+    pub(super) fn neighbours(&self, now: Instant) -> Vec<NeighbourView> {
+        self.ifaces.iter().flat_map(|f| f.learnt.views(f.index, now)).collect()
+    }
+
+    /// Forgets the neighbour `ip` interface `index` learnt, as it was at `now`.
+    pub(super) fn forget_neighbour(
+        &mut self,
+        index: u32,
+        ip: IpAddr,
+        now: Instant,
+    ) -> Option<NeighbourView> {
+        let f = self.ifaces.iter_mut().find(|f| f.index == index)?;
+        let view = f.learnt.views(index, now).find(|view| view.ip == ip)?;
+        f.learnt.forget(ip);
+        Some(view)
     }
 
     /// The plugged interface of link `index`, if it is plugged.
@@ -701,8 +731,8 @@ impl NetHost {
     pub(super) fn poll(&mut self, network: &mut Network, now: Instant) -> (bool, Option<Instant>) {
         let (mut busy, mut deadline) = (false, None);
         for f in &mut self.ifaces {
-            let (link, up, mtu) = (f.link, f.up, f.mtu);
-            let mut device = LinkDevice { network, link, up, mtu, now, moved: 0 };
+            let (link, up, mtu, learnt) = (f.link, f.up, f.mtu, Some(&mut f.learnt));
+            let mut device = LinkDevice { network, link, up, mtu, now, moved: 0, learnt };
             let changed = f.iface.poll(smol_time(now), &mut device, &mut f.sockets);
             busy |= device.moved > 0 || changed == smoltcp::iface::PollResult::SocketStateChanged;
             let delay = f.iface.poll_delay(smol_time(now), &f.sockets);
