@@ -280,6 +280,21 @@ impl SyscallStop {
         self.dirty = true;
     }
 
+    /// At exit of a `sendmsg` that stood for a `sendmmsg` of the message array at
+    /// `msgvec` (its first message only): returns what that `sendmmsg` returns,
+    /// one message sent with its length written back, as the kernel would.
+    pub fn finish_as_first_message(&mut self, msgvec: u64) {
+        let sent = self.result();
+        if sent < 0 {
+            return;
+        }
+        let at = msgvec + std::mem::offset_of!(libc::mmsghdr, msg_len) as u64;
+        match self.memory().write(at, &(sent as u32)) {
+            Ok(()) => self.set_result(1),
+            Err(e) => self.set_result(-(e as i64)),
+        }
+    }
+
     /// At exit: make the thread run the same call again (with any arguments changed
     /// by [`set_arg`](Self::set_arg)) when it resumes; it stops at the seccomp filter
     /// again like any new call. This lets a handler run a different call first (by

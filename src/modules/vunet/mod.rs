@@ -493,7 +493,7 @@ impl Module for Vunet {
 
     fn finish(&mut self, stop: &mut SyscallStop) {
         if let Some(msgvec) = self.native_mmsg.remove(&stop.tid) {
-            return outside::finish_first_message(stop, msgvec);
+            return stop.finish_as_first_message(msgvec);
         }
         if self.netlink.is_pending(stop.tid) {
             self.netlink.finish(stop, &mut self.sockets);
@@ -582,7 +582,10 @@ impl inside::Host for StackHost<'_> {
         self.stack.inside(self.network).unwrap_or_default()
     }
 
-    fn change(&mut self, change: &inside::Change) -> Result<Vec<inside::Event>, inside::Errno> {
+    fn change(
+        &mut self,
+        change: &inside::change::Change,
+    ) -> Result<Vec<inside::change::Event>, inside::Errno> {
         self.stack.change(self.network, change)
     }
 

@@ -84,7 +84,7 @@ impl Outgoing {
 
     /// Points the call at a sealed copy of what was read. A `sendmmsg` becomes the
     /// `sendmsg` of its first message, whose array is returned for the exit
-    /// (see [`finish_first_message`]).
+    /// (see [`SyscallStop::finish_as_first_message`]).
     fn seal(self, stop: &mut SyscallStop) -> Result<Option<u64>, Errno> {
         match self {
             Self::Nothing => Ok(None),
@@ -109,21 +109,6 @@ impl Outgoing {
                 Ok(msgvec)
             }
         }
-    }
-}
-
-/// A `sendmmsg` that ran as the `sendmsg` of its first message returns 1 and
-/// that message's length, in the program's array at `msgvec`, as the kernel
-/// would have written it.
-pub(super) fn finish_first_message(stop: &mut SyscallStop, msgvec: u64) {
-    let sent = stop.result();
-    if sent < 0 {
-        return;
-    }
-    let at = msgvec + std::mem::offset_of!(libc::mmsghdr, msg_len) as u64;
-    match stop.memory().write(at, &(sent as u32)) {
-        Ok(()) => stop.set_result(1),
-        Err(e) => stop.set_result(-(e as i64)),
     }
 }
 

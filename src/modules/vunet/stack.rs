@@ -12,8 +12,9 @@ use nix::errno::Errno;
 use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
+use super::inside::Inside;
+use super::inside::change::{Change, Event};
 use super::inside::sock_diag::SocketView;
-use super::inside::{Change, Event, Inside};
 use super::network::Network;
 use super::status;
 use crate::fdtable::{FdTable, FdTarget, SocketId};

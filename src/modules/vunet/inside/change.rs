@@ -13,11 +13,11 @@
 
 use std::net::{IpAddr, Ipv6Addr};
 
-use super::{AddressView, Errno, Inside, LinkKind, LinkView, NeighbourView, RouteView, Scope};
+use super::view::{
+    AddressView, Errno, Inside, LinkKind, LinkView, NeighbourView, RouteView, Scope,
+};
 use crate::modules::vunet::cidr::Cidr;
 
-/// The metric `ip -6 route add` gives a route without one (`IP6_RT_PRIO_USER`).
-pub const IPV6_DEFAULT_METRIC: u32 = 1024;
 /// The most addresses one link holds: smoltcp's interfaces hold a fixed number
 /// (`IFACE_MAX_ADDR_COUNT`, set in `.cargo/config.toml`).
 pub const MAX_ADDRESSES_PER_LINK: usize = 32;

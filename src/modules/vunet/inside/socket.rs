@@ -34,7 +34,6 @@ use super::Host;
 use super::rtnetlink::{Answers, Options, respond_with};
 use super::sock_diag;
 use crate::fdtable::{FdTable, SocketId};
-use crate::modules::vunet::outside::finish_first_message;
 use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh, random_bytes};
 use crate::modules::{Disposition, Handled};
 use crate::syscall::{AddrIn, AddrOut, Getsockopt, Mmsg, Msg, Sendto, Setsockopt};
@@ -203,7 +202,7 @@ impl NetlinkSockets {
                 let mut claims = Claims { table, owner: Owner::Netlink(stack) };
                 self.adopt(stop, &mut claims, stack, (ty, protocol));
             }
-            Some(Pending::FirstMessage { msgvec }) => finish_first_message(stop, msgvec),
+            Some(Pending::FirstMessage { msgvec }) => stop.finish_as_first_message(msgvec),
             Some(Pending::Received(receiver)) if stop.result() >= 0 => {
                 if let Err(e) = receiver.report_kernel(&stop.memory()) {
                     stop.set_result(-(e as i64));
@@ -651,7 +650,7 @@ impl NetlinkSockets {
     /// `sendmmsg`: the `sendmsg` of its first message, sealed as
     /// [`sendmsg`](Self::sendmsg)'s (the kernel could send the rest to names it
     /// reads later); the exit reports one message sent, as the outside path does
-    /// ([`finish_first_message`]).
+    /// ([`SyscallStop::finish_as_first_message`]).
     fn sendmmsg(&mut self, stop: &mut SyscallStop, id: SocketId, call: Mmsg) -> Handled {
         if call.vlen == 0 {
             return Ok(Disposition::Kernel);

@@ -14,9 +14,8 @@ use super::net::InterfacePlan;
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::config::RouteSpec;
 use crate::modules::vunet::inside::change::automatic_ipv6_address;
-use crate::modules::vunet::inside::{
-    AddressView, Change, Event, Inside, LinkKind, LinkView, RouteView, Scope,
-};
+use crate::modules::vunet::inside::change::{Change, Event};
+use crate::modules::vunet::inside::{AddressView, Inside, LinkKind, LinkView, RouteView, Scope};
 
 /// The loopback's MTU, as Linux gives `lo`.
 const LOOPBACK_MTU: u32 = 65536;

@@ -2,7 +2,8 @@
 //! and the changes they make to it from inside (`ip addr add`, `ifconfig`).
 
 use super::stack::SmoltcpStack;
-use crate::modules::vunet::inside::{Change, Event, Inside, NeighbourView};
+use crate::modules::vunet::inside::change::{Change, Event};
+use crate::modules::vunet::inside::{Inside, NeighbourView};
 use crate::modules::vunet::network::Network;
 
 impl SmoltcpStack {

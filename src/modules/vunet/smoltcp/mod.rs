@@ -84,7 +84,8 @@ use std::time::Instant;
 
 use nix::unistd::Pid;
 
-use super::inside::{Change, Event, Inside};
+use super::inside::Inside;
+use super::inside::change::{Change, Event};
 use super::inside::sock_diag::SocketView;
 use super::network::Network;
 use super::status::StackStatus;

@@ -7,7 +7,8 @@ use netlink_packet_core::{NLM_F_APPEND, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE,
 use netlink_packet_route::RouteNetlinkMessage;
 
 use super::{Addressee, Errno, Request, address, link, neighbour, route};
-use crate::modules::vunet::inside::{AddressView, Change, Event, Inside, Mode};
+use crate::modules::vunet::inside::change::{Change, Event, Mode};
+use crate::modules::vunet::inside::{AddressView, Inside};
 
 /// The rtnetlink multicast groups (`RTNLGRP_*`) of what changes.
 mod group {

@@ -17,7 +17,8 @@ use super::address::{self, Listed};
 use super::request::{self, Policies, Policy};
 use super::{Dump, Errno, Request, family};
 use crate::modules::vunet::cidr::Cidr;
-use crate::modules::vunet::inside::change::{Change, IPV6_DEFAULT_METRIC, Mode, RouteMatch};
+use crate::modules::vunet::inside::IPV6_DEFAULT_METRIC;
+use crate::modules::vunet::inside::change::{Change, Mode, RouteMatch};
 use crate::modules::vunet::inside::{Inside, LinkKind, LinkView, RouteView};
 
 /// The main table (`RT_TABLE_MAIN`).
