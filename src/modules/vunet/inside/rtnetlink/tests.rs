@@ -6,8 +6,8 @@
 use std::net::IpAddr;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_FILTERED, NLM_F_MULTIPART, NLM_F_REQUEST,
-    NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_CAPPED, NLM_F_CREATE, NLM_F_DUMP, NLM_F_DUMP_FILTERED, NLM_F_ECHO, NLM_F_EXCL,
+    NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
 };
 use netlink_packet_route::address::{
     AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage, AddressProtocol,
@@ -23,12 +23,11 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
 use super::*;
 use crate::modules::vunet::cidr::Cidr;
+use crate::modules::vunet::inside::fixtures::link;
 use crate::modules::vunet::inside::{AddressView, LinkKind, RouteView, Scope};
 use crate::modules::vunet::network::Counters;
 
 /// The asking socket's port in these tests.
-use crate::modules::vunet::inside::fixtures::link;
-
 const PORT: u32 = 4242;
 
 fn cidr(text: &str) -> Cidr {
@@ -1046,6 +1045,7 @@ fn sample_requests() -> Vec<Vec<u8>> {
     .into_iter()
     .flat_map(|body| [dump_request(body.clone()), request(NLM_F_REQUEST | NLM_F_ACK, 1, body)])
     .collect();
+    samples.extend(change_requests());
     for kind in [libc::RTM_GETNETCONF, libc::RTM_GETQDISC, 94, libc::RTM_NEWADDR, 1, 2, 3] {
         samples.push(raw(
             kind,
@@ -1055,6 +1055,79 @@ fn sample_requests() -> Vec<Vec<u8>> {
         ));
     }
     samples
+}
+
+/// Requests that change the stack, as `ip` sends them: addresses, link
+/// settings, routes and neighbours added and deleted, and a route lookup.
+fn change_requests() -> Vec<Vec<u8>> {
+    let change = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+    let mut v4 = address_request(AddressFamily::Inet, 2);
+    v4.header.prefix_len = 24;
+    v4.attributes =
+        vec![AddressAttribute::Local(ip("10.0.0.50")), AddressAttribute::Address(ip("10.0.0.50"))];
+    let mut v6 = address_request(AddressFamily::Inet6, 2);
+    v6.header.prefix_len = 64;
+    v6.attributes = vec![AddressAttribute::Local(ip("fd01::2"))];
+    let mut mtu = link_request(AddressFamily::Unspec, 2, vec![LinkAttribute::Mtu(1400)]);
+    mtu.header.flags = LinkFlags::Up;
+    mtu.header.change_mask = LinkFlags::Up;
+    let down = link_request(AddressFamily::Unspec, 2, vec![]);
+    let mut route = route_request(AddressFamily::Inet);
+    route.header.destination_prefix_length = 24;
+    route.header.table = libc::RT_TABLE_MAIN;
+    route.header.kind = RouteType::Unicast;
+    route.attributes = vec![
+        RouteAttribute::Destination(RouteAddress::Inet("10.9.0.0".parse().unwrap())),
+        RouteAttribute::Gateway(RouteAddress::Inet("10.0.0.1".parse().unwrap())),
+    ];
+    let mut lookup = route_request(AddressFamily::Inet);
+    lookup.header.destination_prefix_length = 32;
+    lookup.attributes =
+        vec![RouteAttribute::Destination(RouteAddress::Inet("10.9.0.7".parse().unwrap()))];
+    let mut neighbour = NeighbourMessage::default();
+    neighbour.header.family = AddressFamily::Inet;
+    neighbour.header.ifindex = 2;
+    neighbour.attributes = vec![
+        NeighbourAttribute::Destination(NeighbourAddress::Inet("10.0.0.77".parse().unwrap())),
+        NeighbourAttribute::LinkLayerAddress(vec![2, 0, 0, 0, 0, 0x77]),
+    ];
+    vec![
+        request(change, 1, RouteNetlinkMessage::NewAddress(v4.clone())),
+        request(change | NLM_F_ECHO, 2, RouteNetlinkMessage::NewAddress(v6.clone())),
+        request(NLM_F_REQUEST | NLM_F_ACK, 3, RouteNetlinkMessage::DelAddress(v4)),
+        request(NLM_F_REQUEST | NLM_F_ACK, 4, RouteNetlinkMessage::DelAddress(v6)),
+        request(NLM_F_REQUEST | NLM_F_ACK, 5, RouteNetlinkMessage::SetLink(mtu)),
+        request(NLM_F_REQUEST | NLM_F_ACK, 6, RouteNetlinkMessage::NewLink(down)),
+        request(change, 7, RouteNetlinkMessage::NewRoute(route.clone())),
+        request(NLM_F_REQUEST | NLM_F_ACK, 8, RouteNetlinkMessage::DelRoute(route)),
+        request(NLM_F_REQUEST, 9, RouteNetlinkMessage::GetRoute(lookup)),
+        request(change, 10, RouteNetlinkMessage::NewNeighbour(neighbour.clone())),
+        request(NLM_F_REQUEST | NLM_F_ACK, 11, RouteNetlinkMessage::DelNeighbour(neighbour)),
+    ]
+}
+
+#[test]
+fn a_change_is_acknowledged_echoed_and_notified() {
+    let mut inside = lwip0();
+    let added = &change_requests()[1];
+    let answers = respond_with(&mut inside, PORT, Options::default(), added);
+    // The new address and its routes (prefix, local) echoed, then the ack.
+    let kinds: Vec<u16> = answers
+        .to_asker
+        .iter()
+        .flat_map(|datagram| split(datagram))
+        .map(|message| u16::from_ne_bytes([message[4], message[5]]))
+        .collect();
+    let ack = libc::NLMSG_ERROR as u16;
+    assert_eq!(kinds, [libc::RTM_NEWADDR, libc::RTM_NEWROUTE, libc::RTM_NEWROUTE, ack]);
+    let groups: Vec<u32> = answers.notifications.iter().map(|(group, _)| *group).collect();
+    assert_eq!(groups, [9, 11, 11], "the IPv6 address group, then IPv6 routes'");
+    assert!(inside.addresses.iter().any(|a| a.address == cidr("fd01::2/64")));
+    // Again: the address exists.
+    let again = respond_with(&mut inside, PORT, Options::default(), added);
+    assert_eq!(again.to_asker.len(), 1);
+    assert_eq!(acknowledged(&parse(&again.to_asker[0]), added), libc::EEXIST);
+    assert!(again.notifications.is_empty());
 }
 
 /// A mutation of `sample`: bytes flipped, a truncation, a wrong length, or
