@@ -11,7 +11,7 @@ mod common;
 
 use std::process::Command;
 
-use common::namespace::{NAMESPACE_LIKE_LWIP0, assert_script_reads_alike, on_lwip0};
+use common::namespace::{assert_script_reads_alike, monitored_alike, monitored_entries, on_lwip0};
 use common::{NETVM, USERS, User, is_root, run, skip};
 
 /// The lines of `ip -o addr` (`INDEX: NAME FAMILY ADDRESS/PREFIX ...`) reduced to
@@ -329,37 +329,7 @@ fn ip_monitor_sees_changes_as_on_linux() {
     if !is_root() {
         return skip("needs root for a network namespace");
     }
-    let dir = common::TempDir::new("monitor");
-    let (ours, theirs) = (dir.path().join("netvm"), dir.path().join("native"));
-    let native = run({
-        let mut command = Command::new("unshare");
-        let script = format!("sh -c \"$MONITORED\" sh '{}'", theirs.display());
-        command.env("MONITORED", MONITORED);
-        command.args(["-n", "sh", "-c", NAMESPACE_LIKE_LWIP0, "sh", &script]);
-        command
-    });
-    native.assert_code(0);
-    let under_netvm =
-        on_lwip0(User::Invoker, &["sh", "-c", MONITORED, "sh", &ours.display().to_string()]);
-    assert!(native.stdout.contains("Deleted local 10.0.0.50"), "{native}");
-    assert_eq!(monitored_entries(&under_netvm), monitored_entries(&native.stdout));
-}
-
-/// What `ip monitor` printed, entry by entry (a line and the indented lines
-/// under it), sorted: the order of the notifications one change sends differs.
-/// Left out: IPv6's passing `tentative` state, the multicast neighbour entries
-/// of its listener reports (`NOARP`), and the veth's peer (the stack does none
-/// of these); the `nodad` of the namespace's own address.
-fn monitored_entries(text: &str) -> Vec<String> {
-    let mut entries: Vec<String> = Vec::new();
-    for line in text.replace(" nodad", "").lines() {
-        match entries.last_mut() {
-            Some(entry) if line.starts_with(' ') => entry.push_str(line),
-            _ => entries.push(line.to_owned()),
-        }
-    }
-    let unlike = |entry: &String| ["tentative", "NOARP", "peer0"].iter().any(|w| entry.contains(w));
-    entries.retain(|entry| !unlike(entry));
-    entries.sort();
-    entries
+    let (under_netvm, native) = monitored_alike(MONITORED);
+    assert!(native.contains("Deleted local 10.0.0.50"), "{native}");
+    assert_eq!(monitored_entries(&under_netvm), monitored_entries(&native));
 }

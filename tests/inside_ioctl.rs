@@ -7,7 +7,9 @@ mod common;
 
 use std::process::Command;
 
-use common::namespace::{NAMESPACE_LIKE_LWIP0, assert_script_reads_alike, on_lwip0};
+use common::namespace::{
+    NAMESPACE_LIKE_LWIP0, assert_script_reads_alike, monitored_alike, monitored_entries, on_lwip0,
+};
 use common::{USERS, User, assert_line, is_root, run, session, skip};
 
 /// Configures through ioctls alone: aliases, netmasks, broadcasts, MTU and
@@ -194,4 +196,36 @@ fn an_alias_made_with_ifconfig_answers_pings() {
             assert_line(&output, line);
         }
     }
+}
+
+/// Watches `ip monitor` while net-tools change the stack, and prints what it
+/// saw between two marks: changes of eth0's MTU to 1500 (once the monitor is
+/// seen to listen) and to 1280 (once it has seen the rest).
+const MONITORED: &str = r#"set -e
+ip monitor link address route neigh > "$1" &
+monitor=$!
+until grep -q "mtu 1450" "$1"; do ifconfig eth0 mtu 1450; ifconfig eth0 mtu 1451; sleep 0.05; done
+ifconfig eth0 mtu 1500
+ifconfig eth0:1 10.0.0.51 netmask 255.255.255.0 up
+ifconfig eth0:2 10.1.0.2
+route add -net 10.9.0.0 netmask 255.255.255.0 gw 10.0.0.1
+arp -s 10.0.0.77 02:00:00:00:00:77
+route del -net 10.9.0.0 netmask 255.255.255.0
+ifconfig eth0:1 down
+arp -d 10.0.0.77
+ifconfig eth0 mtu 1280
+until grep -q "mtu 1280" "$1"; do sleep 0.05; done
+kill $monitor
+sed -n '/mtu 1500/,/mtu 1280/p' "$1" | sed 's/@peer0//'"#;
+
+/// `ip monitor` sees what an ioctl changes as it sees a netlink request's
+/// changes, as on Linux.
+#[test]
+fn ip_monitor_sees_ioctl_changes_as_on_linux() {
+    if !is_root() {
+        return skip("needs root for a network namespace");
+    }
+    let (under_netvm, native) = monitored_alike(MONITORED);
+    assert!(native.contains("Deleted 10.0.0.77"), "{native}");
+    assert_eq!(monitored_entries(&under_netvm), monitored_entries(&native));
 }

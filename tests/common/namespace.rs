@@ -95,3 +95,41 @@ pub fn assert_script_reads_alike(script: &str) {
         );
     }
 }
+
+/// Runs `script`, which watches `ip monitor` into the file `$1` and prints what
+/// it saw, on lwip0 and in a namespace like lwip0: what each printed (netvm's,
+/// then the namespace's).
+pub fn monitored_alike(script: &str) -> (String, String) {
+    let dir = super::TempDir::new("monitor");
+    let (ours, theirs) = (dir.path().join("netvm"), dir.path().join("native"));
+    let native = run({
+        let mut command = Command::new("unshare");
+        let watched = format!("sh -c \"$MONITORED\" sh '{}'", theirs.display());
+        command.env("MONITORED", script);
+        command.args(["-n", "sh", "-c", NAMESPACE_LIKE_LWIP0, "sh", &watched]);
+        command
+    });
+    native.assert_code(0);
+    let under_netvm =
+        on_lwip0(User::Invoker, &["sh", "-c", script, "sh", &ours.display().to_string()]);
+    (under_netvm, native.stdout)
+}
+
+/// What `ip monitor` printed, entry by entry (a line and the indented lines
+/// under it), sorted: the order of the notifications one change sends differs.
+/// Left out: IPv6's passing `tentative` state, the multicast neighbour entries
+/// of its listener reports (`NOARP`), and the veth's peer (the stack does none
+/// of these); the `nodad` of the namespace's own address.
+pub fn monitored_entries(text: &str) -> Vec<String> {
+    let mut entries: Vec<String> = Vec::new();
+    for line in text.replace(" nodad", "").lines() {
+        match entries.last_mut() {
+            Some(entry) if line.starts_with(' ') => entry.push_str(line),
+            _ => entries.push(line.to_owned()),
+        }
+    }
+    let unlike = |entry: &String| ["tentative", "NOARP", "peer0"].iter().any(|w| entry.contains(w));
+    entries.retain(|entry| !unlike(entry));
+    entries.sort();
+    entries
+}

@@ -230,11 +230,14 @@ impl Exchange<'_> {
                 Ok(Disposition::Return(0))
             }
             SIOCSARP => self.carry_out(&request.set(&view)?),
-            _ => match self.carry_out(&request.delete(&view)?) {
+            _ => {
+                let first = self.events.len();
+                let done = self.carry_out(&request.delete(&view)?);
+                let deleted = self.events.split_off(first);
+                self.events.extend(arp::invalidated(deleted));
                 // `arp_invalidate` finds no entry.
-                Err(Errno::ENOENT) => Err(Errno::ENXIO),
-                done => done,
-            },
+                done.map_err(|e| if e == Errno::ENOENT { Errno::ENXIO } else { e })
+            }
         }
     }
 

@@ -12,7 +12,7 @@ use nix::errno::Errno;
 
 use super::{IFNAMSIZ, c_string, hardware_type, name_bytes, sockaddr_address, sockaddr_family};
 use crate::modules::vunet::inside::change::NUD_PERMANENT;
-use crate::modules::vunet::inside::{Change, Inside, LinkView, Mode, NeighbourView};
+use crate::modules::vunet::inside::{Change, Event, Inside, LinkView, Mode, NeighbourView};
 use crate::tracer::TraceeMemory;
 
 /// `sizeof(struct arpreq)`.
@@ -170,6 +170,23 @@ impl Request {
     }
 }
 
+/// What `arp_invalidate` notifies of the entries `events` delete: each fails
+/// first (`NUD_FAILED`, its hardware address no longer shown), then goes.
+pub(super) fn invalidated(events: Vec<Event>) -> Vec<Event> {
+    let failing = |entry: NeighbourView| {
+        let failed = NeighbourView { state: libc::NUD_FAILED, mac: None, ..entry };
+        [Event::NewNeighbour(failed.clone()), Event::DeletedNeighbour(failed)]
+    };
+    let mut notified = Vec::new();
+    for event in events {
+        match event {
+            Event::DeletedNeighbour(entry) => notified.extend(failing(entry)),
+            other => notified.push(other),
+        }
+    }
+    notified
+}
+
 /// The entry for `ip` on link `index`, if the stack has one.
 fn known(inside: &Inside, index: u32, ip: IpAddr) -> Option<&NeighbourView> {
     inside.neighbours.iter().find(|entry| entry.index == index && entry.ip == ip)
@@ -220,6 +237,22 @@ mod tests {
         assert_eq!(
             delete,
             [Change::DeleteNeighbour { index: 2, ip: "10.0.0.77".parse().unwrap() }]
+        );
+    }
+
+    #[test]
+    fn a_deleted_entry_is_notified_failed_then_gone() {
+        let entry = NeighbourView {
+            index: 2,
+            ip: "10.0.0.77".parse().unwrap(),
+            mac: Some([2, 0, 0, 0, 0, 0x77]),
+            state: NUD_PERMANENT,
+            router: false,
+        };
+        let failed = NeighbourView { state: libc::NUD_FAILED, mac: None, ..entry.clone() };
+        assert_eq!(
+            invalidated(vec![Event::DeletedNeighbour(entry)]),
+            [Event::NewNeighbour(failed.clone()), Event::DeletedNeighbour(failed)]
         );
     }
 
