@@ -23,6 +23,8 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
+pub mod namespace;
+
 /// How long any one child may run before the test gives up on it. Generous: it only
 /// turns a hang into a failure.
 pub const DEADLINE: Duration = Duration::from_secs(60);

@@ -237,23 +237,60 @@ impl Vunet {
     }
 
     /// An interface ioctl by a process on a stack that shows its inside, on any
-    /// socket: answered from what the stack shows (see [`inside::ioctl`]).
+    /// socket: answered by the stack, which it may change (see [`inside::ioctl`]).
+    /// A stack's socket asks its own stack, as a socket asks its own namespace
+    /// on Linux; any other asks the process's.
     fn interface_request(&mut self, stop: &SyscallStop) -> Option<Answer> {
         let Syscall::Ioctl(call) = stop.call() else { return None };
         if !inside::ioctl::is_answered_inside(call.request) {
             return None;
         }
-        let stack = self.stack_of(stop.process);
-        let inside = self.stacks[stack].inside(&self.network)?;
-        let handled = match self.sockets.resolve(stop.tid, call.fd) {
-            Ok(FdTarget::Socket(_)) => inside::ioctl::serve(&stop.memory(), &inside, call),
-            Ok(FdTarget::Closed) | Err(_) => Err(Errno::EBADF),
-            Ok(_) => Err(Errno::ENOTTY),
+        let own = self.stack_of(stop.process);
+        self.stacks[own].inside(&self.network)?;
+        let (stack, family) = match self.sockets.resolve(stop.tid, call.fd) {
+            Ok(FdTarget::Socket(socket)) => self.socket_family(stop, socket, call.fd, own),
+            Ok(FdTarget::Closed) | Err(_) => return Some(self.refusal(own, Errno::EBADF)),
+            Ok(_) => return Some(self.refusal(own, Errno::ENOTTY)),
         };
+        let before = self.stacks[stack].inside(&self.network)?;
+        let mut host = StackHost { stack: &mut *self.stacks[stack], network: &mut self.network };
+        let served = inside::ioctl::serve(&stop.memory(), &mut host, family, call);
+        if !served.events.is_empty() {
+            let after = inside::Host::view(&host);
+            let notifications = inside::rtnetlink::notifications(&before, &after, &served.events);
+            self.netlink.notify(stack, notifications);
+        }
         Some(Answer {
             by: self.stacks[stack].name().clone(),
-            disposition: Disposition::of(handled),
+            disposition: Disposition::of(served.handled),
         })
+    }
+
+    /// The stack socket `socket` (at `fd`) belongs to and its address family,
+    /// as a program sees it: a stack's socket is its stack's and of the family
+    /// the stack records; any other is the kernel's, seen from stack `own`.
+    fn socket_family(
+        &self,
+        stop: &SyscallStop,
+        socket: SocketId,
+        fd: i32,
+        own: StackId,
+    ) -> (StackId, i32) {
+        match self.sockets.get(socket) {
+            Some(&Owner::Stack(stack)) if let Some(family) = self.stacks[stack].family(socket) => {
+                (stack, family)
+            }
+            Some(&Owner::Netlink(stack)) => (stack, libc::AF_NETLINK),
+            _ => {
+                let copy = stop.copy_fd(fd).ok();
+                (own, copy.as_ref().and_then(crate::fdtable::family).unwrap_or(libc::AF_UNIX))
+            }
+        }
+    }
+
+    /// Stack `stack`'s refusal of a call with `errno`.
+    fn refusal(&self, stack: StackId, errno: Errno) -> Answer {
+        Answer { by: self.stacks[stack].name().clone(), disposition: Disposition::of(Err(errno)) }
     }
 
     /// `socket(AF_PACKET)` by a process of `stack` (see [`packet`]).

@@ -66,6 +66,13 @@ pub trait Stack {
     fn thread_ended(&mut self, tid: Pid) {
         let _ = tid;
     }
+    /// The address family (`AF_INET`, `AF_INET6`, ...) of `socket`, one of this
+    /// stack's own, as its program made it (the kernel object may be another
+    /// family's); `None` if the stack does not know it.
+    fn family(&self, socket: SocketId) -> Option<i32> {
+        let _ = socket;
+        None
+    }
     /// The stack's own addresses, as `netvm stacks` lists them (loopback first);
     /// empty for a stack with none of its own.
     fn addresses(&self) -> Vec<String> {

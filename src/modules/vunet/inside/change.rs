@@ -170,8 +170,9 @@ impl Inside {
 
     /// `inet_rtm_newaddr`, `inet6_rtm_newaddr`: an IPv4 address is the same as
     /// one with its address and prefix, an IPv6 one as one with its address.
+    /// An IPv4 address without a label gets its link's name, as Linux labels it.
     fn add_address(&mut self, wanted: &AddressView, mode: Mode) -> Result<Vec<Event>, Errno> {
-        self.link(wanted.index)?;
+        let link_name = self.link(wanted.index)?.name.clone();
         let max_prefix = if wanted.address.ip.is_ipv4() { 32 } else { 128 };
         if wanted.address.prefix > max_prefix {
             return Err(libc::EINVAL);
@@ -189,10 +190,15 @@ impl Inside {
                 && (wanted.address.ip.is_ipv6() || address.address.prefix == wanted.address.prefix)
         };
         let mut address = wanted.clone();
-        if let IpAddr::V6(ip) = address.address.ip {
-            address.scope = ipv6_scope(ip);
-            address.broadcast = None;
-            address.label = None;
+        match address.address.ip {
+            IpAddr::V6(ip) => {
+                address.scope = ipv6_scope(ip);
+                address.broadcast = None;
+                address.label = None;
+            }
+            IpAddr::V4(_) => {
+                address.label.get_or_insert(link_name);
+            }
         }
         match self.addresses.iter().position(same) {
             Some(_) if mode.exclusive || !mode.replace => Err(libc::EEXIST),
@@ -505,6 +511,17 @@ mod tests {
         assert!(inside.apply(&add(address(2, "224.0.0.5/24"))).is_ok());
         assert!(inside.apply(&add(address(2, "255.255.255.255/32"))).is_ok());
         assert_eq!(inside.addresses.len(), 4);
+    }
+
+    #[test]
+    fn an_ipv4_address_is_labelled_with_its_links_name_unless_given_one() {
+        let mut inside = host();
+        inside.apply(&add(address(2, "10.0.0.50/24"))).unwrap();
+        let mut alias = address(2, "10.0.0.51/24");
+        alias.label = Some("eth0:1".into());
+        inside.apply(&add(alias)).unwrap();
+        let labels: Vec<_> = inside.addresses[2..].iter().map(|a| a.label.as_deref()).collect();
+        assert_eq!(labels, [Some("eth0"), Some("eth0:1")]);
     }
 
     #[test]

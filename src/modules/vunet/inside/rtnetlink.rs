@@ -79,6 +79,17 @@ pub fn respond_with(host: &mut dyn Host, port: u32, options: Options, request: &
     exchange.answers
 }
 
+/// The notifications of a change made other than by a netlink request (an
+/// interface ioctl) whose `events` took the stack from `before` to `after`:
+/// each with its group, from port 0 with sequence 0, as the kernel sends them.
+pub fn notifications(
+    before: &Inside,
+    after: &Inside,
+    events: &[super::Event],
+) -> Vec<(u32, Vec<u8>)> {
+    changes::notifications(before, after, events, Addressee { port: 0, sequence: 0 })
+}
+
 /// The highest rtnetlink message type (`RTM_MAX`).
 const RTM_MAX: u16 = 123;
 /// The largest datagram a dump fills (`NLMSG_GOODSIZE`: a page less the

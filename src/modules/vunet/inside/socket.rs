@@ -251,6 +251,12 @@ impl NetlinkSockets {
         let Some(socket) = self.sockets.get_mut(&id) else { return };
         let stack = socket.stack;
         let notifications = socket.serve(host, &mut self.request);
+        self.notify(stack, notifications);
+    }
+
+    /// Hands `notifications`, each with its group, to the sockets of `stack`
+    /// that joined it.
+    pub fn notify(&mut self, stack: StackId, notifications: Vec<(u32, Vec<u8>)>) {
         for (group, message) in notifications {
             let bit = 1u64.checked_shl(group.wrapping_sub(1)).unwrap_or(0);
             let members =

@@ -123,6 +123,10 @@ impl Stack for SmoltcpStack {
         }
     }
 
+    fn family(&self, socket: SocketId) -> Option<i32> {
+        self.table.get(socket).map(|socket| socket.family.raw())
+    }
+
     fn addresses(&self) -> Vec<String> {
         let loopback = ["127.0.0.0/8".to_owned(), "::1".to_owned()];
         let own = self.host.addresses().iter().map(IpAddr::to_string);
