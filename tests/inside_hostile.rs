@@ -121,3 +121,25 @@ fn changes_stall_other_stacks_under_a_second(changes: &str) {
     output.assert_code(0);
     assert!(output.stdout.contains("lwip1 waited under a second: True"), "{output}");
 }
+
+/// Makes 3,000 UDP sockets on the stack, then runs `ss -uan` (for at most 20 s)
+/// and prints how many lines it printed.
+const MANY_SOCKETS: &str = "import socket, resource, subprocess\n\
+    resource.setrlimit(resource.RLIMIT_NOFILE, (3100, 3100))\n\
+    socks = [socket.socket(socket.AF_INET, socket.SOCK_DGRAM) for _ in range(3000)]\n\
+    for s in socks: s.bind(('0.0.0.0', 0))\n\
+    try:\n    \
+    out = subprocess.run(['ss', '-uan'], capture_output=True, timeout=20, text=True).stdout\n    \
+    print('ss lines', len(out.splitlines()))\n\
+    except subprocess.TimeoutExpired: print('ss hung')\n";
+
+/// Found by review: the answers one request gets were cut at 256 KB, a dump's
+/// too, and its `NLMSG_DONE` with them: `ss` on a stack with 3,000 sockets
+/// waited forever for the end of its dump. A dump is never cut (Linux goes on
+/// with it as the program reads); it is as large as the stack it lists.
+#[test]
+fn ss_lists_thousands_of_sockets() {
+    let output = session(User::Invoker, &format!("python3 -c \"{MANY_SOCKETS}\""));
+    output.assert_code(0);
+    common::assert_line(&output, "ss lines 3001");
+}

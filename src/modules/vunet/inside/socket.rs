@@ -352,6 +352,13 @@ impl NetlinkSockets {
     }
 }
 
+/// Whether `datagram` is part of a dump: its first message is multipart
+/// (`NLM_F_MULTI`, which the end of a dump, `NLMSG_DONE`, carries too).
+fn is_multipart(datagram: &[u8]) -> bool {
+    let flags = datagram.get(6..8).map_or(0, |flags| u16::from_ne_bytes([flags[0], flags[1]]));
+    flags & libc::NLM_F_MULTI as u16 != 0
+}
+
 /// The prefix of the abstract names of carriers and server ends.
 const NAME_PREFIX: &str = "netvm-nl-";
 
@@ -700,13 +707,18 @@ impl NetlinkSocket {
     }
 
     /// Holds `datagrams` for the program, up to [`MAX_HELD_BYTES`]: what does not
-    /// fit is dropped, as Linux drops what does not fit a receive buffer.
+    /// fit is dropped, as Linux drops what does not fit a receive buffer. A
+    /// dump's datagrams are never dropped (Linux goes on with a dump as the
+    /// program reads): they are as many as what the stack lists, and the socket's
+    /// next request waits for them.
     fn hold(&mut self, datagrams: Vec<Vec<u8>>) {
         let mut room = MAX_HELD_BYTES.saturating_sub(self.held.iter().map(Vec::len).sum());
-        self.held.extend(datagrams.into_iter().take_while(|datagram| {
+        for datagram in datagrams {
             room = room.saturating_sub(datagram.len());
-            room > 0
-        }));
+            if room > 0 || is_multipart(&datagram) {
+                self.held.push_back(datagram);
+            }
+        }
     }
 
     /// Sends the held answers while the carrier takes them; whether all went.
