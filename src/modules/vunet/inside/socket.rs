@@ -101,6 +101,9 @@ struct NetlinkSocket {
     flags: HashMap<i32, bool>,
     /// Answers the carrier had no room for yet.
     held: VecDeque<Vec<u8>>,
+    /// The carrier had no room for a notification: later ones are dropped
+    /// without trying it until it has room again (its next readiness).
+    full: bool,
 }
 
 /// What a call's exit needs.
@@ -257,8 +260,7 @@ impl NetlinkSockets {
             let members =
                 self.sockets.values_mut().filter(|s| s.stack == stack && s.groups & bit != 0);
             for member in members {
-                member.hold(vec![message.clone()]);
-                member.flush();
+                member.notify(&message);
             }
         }
     }
@@ -300,6 +302,7 @@ impl NetlinkSockets {
                     uid: real_uid(stop.process),
                     flags: HashMap::new(),
                     held: VecDeque::new(),
+                    full: false,
                 };
                 self.sockets.insert(id, socket);
             }
@@ -721,8 +724,24 @@ impl NetlinkSocket {
         }
     }
 
+    /// Delivers a notification of its group if the carrier has room for it now,
+    /// else drops it, as Linux drops a notification that does not fit a
+    /// socket's receive buffer (the carrier's is as large): a program that
+    /// never reads costs the supervisor nothing for the notifications it misses.
+    fn notify(&mut self, message: &[u8]) {
+        if self.full || !self.held.is_empty() {
+            return; // answers wait: the carrier is full
+        }
+        match self.server.send(message) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => self.full = true,
+            Err(_) => {}
+        }
+    }
+
     /// Sends the held answers while the carrier takes them; whether all went.
     fn flush(&mut self) -> bool {
+        self.full = false;
         while let Some(answer) = self.held.front() {
             match self.server.send(answer) {
                 Ok(_) => drop(self.held.pop_front()),
