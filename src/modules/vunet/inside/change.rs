@@ -344,8 +344,10 @@ impl Inside {
         }
         // A route with no gateway to a subnet no address gives: smoltcp sends off
         // its subnets only through a gateway.
-        let gateway = wanted.gateway.ok_or(libc::EOPNOTSUPP)?;
-        if gateway.is_ipv4() != destination.ip.is_ipv4() {
+        // `via 0.0.0.0` is no gateway to IPv4.
+        let no_gateway = IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED);
+        let gateway = wanted.gateway.filter(|&g| g != no_gateway).ok_or(libc::EOPNOTSUPP)?;
+        if gateway.is_ipv4() != destination.ip.is_ipv4() || !self.may_be_gateway(gateway) {
             return Err(libc::EINVAL);
         }
         if wanted.index != 0 {
@@ -372,6 +374,25 @@ impl Inside {
             _ => self.routes.push(route.clone()),
         }
         Ok(vec![Event::NewRoute(route)])
+    }
+
+    /// Whether `ip` may be a route's gateway: a unicast address, as
+    /// `fib_check_nh_v4_gw` (the route to it is unicast or local) and
+    /// `ip6_validate_gw` (unicast, not one of the host's own) judge it.
+    fn may_be_gateway(&self, ip: IpAddr) -> bool {
+        match ip {
+            IpAddr::V4(v4) => {
+                let broadcast =
+                    |a: &AddressView| a.broadcast == Some(v4) || a.address.broadcast() == Some(v4);
+                !(v4.is_multicast() || v4.is_broadcast() || self.addresses.iter().any(broadcast))
+            }
+            IpAddr::V6(v6) => {
+                !(v6.is_unspecified()
+                    || v6.is_multicast()
+                    || v6.is_loopback()
+                    || self.addresses.iter().any(|a| a.address.ip == ip))
+            }
+        }
     }
 
     /// The up link with an address whose subnet holds `ip`.
@@ -607,6 +628,34 @@ mod tests {
         assert_eq!(inside.apply(&delete("10.6.0.0/24")), Err(libc::ESRCH));
         assert!(inside.apply(&delete("10.9.0.0/24")).is_ok());
         assert_eq!(inside.routes.len(), 1);
+    }
+
+    /// Found by review: smoltcp panics on a packet routed through a gateway that
+    /// is not unicast; Linux refuses such gateways (`EINVAL`), and takes the
+    /// host's own IPv4 address as one.
+    #[test]
+    fn a_gateway_must_be_unicast_and_not_the_hosts_own_ipv6_address() {
+        let mut inside = host();
+        inside.apply(&add(address(2, "224.0.0.5/0"))).unwrap();
+        inside.apply(&add(address(2, "8000::1/1"))).unwrap();
+        let via = |to: &str, gateway: &str| Change::AddRoute {
+            route: RouteView::through(cidr(to), ip(gateway), 0),
+            mode: Mode::ADD,
+        };
+        let refused = [
+            ("10.9.0.0/24", "224.0.0.7"),
+            ("10.9.0.0/24", "255.255.255.255"),
+            ("10.9.0.0/24", "10.0.0.255"),
+            ("2001:db8::/64", "ff02::1"),
+            ("2001:db8::/64", "::"),
+            ("2001:db8::/64", "fd00::2"),
+        ];
+        for (to, gateway) in refused {
+            assert_eq!(inside.apply(&via(to, gateway)), Err(libc::EINVAL), "via {gateway}");
+        }
+        assert_eq!(inside.apply(&via("10.9.0.0/24", "0.0.0.0")), Err(libc::EOPNOTSUPP));
+        assert!(inside.apply(&via("10.9.0.0/24", "10.0.0.2")).is_ok(), "its own IPv4 address");
+        assert!(inside.apply(&via("2001:db8::/64", "fd00::1")).is_ok());
     }
 
     #[test]

@@ -100,6 +100,9 @@ struct NetlinkSocket {
     flags: HashMap<i32, bool>,
     /// Answers the carrier had no room for yet.
     held: VecDeque<Vec<u8>>,
+    /// The carrier had no room for a notification: later ones are dropped
+    /// without trying it until it has room again (its next readiness).
+    full: bool,
 }
 
 /// What a call's exit needs.
@@ -262,8 +265,7 @@ impl NetlinkSockets {
             let members =
                 self.sockets.values_mut().filter(|s| s.stack == stack && s.groups & bit != 0);
             for member in members {
-                member.hold(vec![message.clone()]);
-                member.flush();
+                member.notify(&message);
             }
         }
     }
@@ -305,6 +307,7 @@ impl NetlinkSockets {
                     uid: real_uid(stop.process),
                     flags: HashMap::new(),
                     held: VecDeque::new(),
+                    full: false,
                 };
                 self.sockets.insert(id, socket);
             }
@@ -355,6 +358,13 @@ impl NetlinkSockets {
             .and_then(|rest| rest.strip_prefix(&[0]))
             .is_some_and(|name| name.starts_with(NAME_PREFIX.as_bytes()))
     }
+}
+
+/// Whether `datagram` is part of a dump: its first message is multipart
+/// (`NLM_F_MULTI`, which the end of a dump, `NLMSG_DONE`, carries too).
+fn is_multipart(datagram: &[u8]) -> bool {
+    let flags = datagram.get(6..8).map_or(0, |flags| u16::from_ne_bytes([flags[0], flags[1]]));
+    flags & libc::NLM_F_MULTI as u16 != 0
 }
 
 /// The prefix of the abstract names of carriers and server ends.
@@ -705,17 +715,38 @@ impl NetlinkSocket {
     }
 
     /// Holds `datagrams` for the program, up to [`MAX_HELD_BYTES`]: what does not
-    /// fit is dropped, as Linux drops what does not fit a receive buffer.
+    /// fit is dropped, as Linux drops what does not fit a receive buffer. A
+    /// dump's datagrams are never dropped (Linux goes on with a dump as the
+    /// program reads): they are as many as what the stack lists, and the socket's
+    /// next request waits for them.
     fn hold(&mut self, datagrams: Vec<Vec<u8>>) {
         let mut room = MAX_HELD_BYTES.saturating_sub(self.held.iter().map(Vec::len).sum());
-        self.held.extend(datagrams.into_iter().take_while(|datagram| {
+        for datagram in datagrams {
             room = room.saturating_sub(datagram.len());
-            room > 0
-        }));
+            if room > 0 || is_multipart(&datagram) {
+                self.held.push_back(datagram);
+            }
+        }
+    }
+
+    /// Delivers a notification of its group if the carrier has room for it now,
+    /// else drops it, as Linux drops a notification that does not fit a
+    /// socket's receive buffer (the carrier's is as large): a program that
+    /// never reads costs the supervisor nothing for the notifications it misses.
+    fn notify(&mut self, message: &[u8]) {
+        if self.full || !self.held.is_empty() {
+            return; // answers wait: the carrier is full
+        }
+        match self.server.send(message) {
+            Ok(_) => {}
+            Err(e) if e.kind() == ErrorKind::WouldBlock => self.full = true,
+            Err(_) => {}
+        }
     }
 
     /// Sends the held answers while the carrier takes them; whether all went.
     fn flush(&mut self) -> bool {
+        self.full = false;
         while let Some(answer) = self.held.front() {
             match self.server.send(answer) {
                 Ok(_) => drop(self.held.pop_front()),

@@ -429,10 +429,14 @@ impl NetHost {
             f.iface.routes_mut().update(|table| {
                 table.clear();
                 for route in gateways {
-                    let Some(via) = route.gateway else { continue };
+                    // smoltcp asserts that a gateway is unicast when it routes.
+                    let Some(via) = route.gateway.map(IpAddress::from) else { continue };
+                    if !via.is_unicast() {
+                        continue;
+                    }
                     let _ = table.push(smoltcp::iface::Route {
                         cidr: smol_cidr(route.destination),
-                        via_router: IpAddress::from(via),
+                        via_router: via,
                         preferred_until: None,
                         expires_at: None,
                     });

@@ -52,6 +52,9 @@ pub(super) fn notifications(
     events: &[Event],
     to: Addressee,
 ) -> Vec<(u32, Vec<u8>)> {
+    if events.is_empty() {
+        return Vec::new(); // nothing changed: no route either
+    }
     let mut bodies: Vec<(u32, RouteNetlinkMessage)> =
         events.iter().filter_map(|event| notification(before, after, event)).collect();
     // IPv4 flushes the routes of a link gone down without a word (`fib_flush`).

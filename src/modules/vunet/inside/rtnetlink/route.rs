@@ -4,6 +4,7 @@
 //! strict dump's filters (`ip_valid_fib_dump_req`).
 
 use std::cmp::Ordering;
+use std::collections::HashSet;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use netlink_packet_core::{DefaultNla, NLM_F_DUMP_FILTERED};
@@ -81,7 +82,19 @@ impl Route {
     fn with_metric(self, metric: u32) -> Route {
         Route { metric: Some(metric), ..self }
     }
+
+    /// All that tells it from another route, hashable (the netlink types are
+    /// not): lists of routes are compared by it in linear time.
+    fn key(&self) -> RouteKey {
+        let kinds = [self.protocol.into(), self.scope.into(), self.kind.into()];
+        let (destination, gateway, source) = (self.destination, self.gateway, self.source);
+        (self.table, kinds, destination, gateway, source, self.link, self.metric, self.linkdown)
+    }
 }
+
+/// What [`Route::key`] gives: table, protocol, scope and type, destination,
+/// gateway, source, link, metric, `linkdown`.
+type RouteKey = (u8, [u8; 3], Cidr, Option<IpAddr>, Option<IpAddr>, u32, Option<u32>, bool);
 
 /// The routes of one family Linux holds for `inside`, in its dump order: the
 /// main table, then the local table.
@@ -95,12 +108,9 @@ pub(super) fn routes(inside: &Inside, ipv6: bool) -> Vec<Route> {
         }
     }
     routes.extend(configured_routes(inside, ipv6));
-    let mut unique: Vec<Route> = Vec::new();
-    for route in routes {
-        if !unique.contains(&route) {
-            unique.push(route);
-        }
-    }
+    let mut seen = HashSet::new();
+    let mut unique: Vec<Route> =
+        routes.into_iter().filter(|route| seen.insert(route.key())).collect();
     let walk = if ipv6 { ipv6_walk_order } else { ipv4_walk_order };
     unique.sort_by(|a, b| {
         a.table
@@ -226,8 +236,10 @@ pub(super) fn changed(before: &Inside, after: &Inside) -> Vec<(bool, bool, Route
     let mut changed = Vec::new();
     for ipv6 in [false, true] {
         let (old, new) = (routes(before, ipv6), routes(after, ipv6));
-        let gone = old.iter().filter(|route| !new.contains(route)).map(|route| (false, route));
-        let came = new.iter().filter(|route| !old.contains(route)).map(|route| (true, route));
+        let keys = |routes: &[Route]| routes.iter().map(Route::key).collect::<HashSet<_>>();
+        let (old_keys, new_keys) = (keys(&old), keys(&new));
+        let gone = old.iter().filter(|r| !new_keys.contains(&r.key())).map(|r| (false, r));
+        let came = new.iter().filter(|r| !old_keys.contains(&r.key())).map(|r| (true, r));
         changed.extend(gone.chain(came).map(|(added, route)| (added, ipv6, message(route))));
     }
     changed
