@@ -342,6 +342,7 @@ fn ip_monitor_sees_changes_as_on_linux() {
 const ROUTE_GETS: &str = "get() { ip route get \"$@\" 2>&1 || true; }; \
     for d in 10.0.0.3 8.8.8.8 10.0.0.2 127.0.0.1 127.5.5.5 10.0.0.255 224.0.0.1 fd00::3 ::1 \
         fd09::1 fd00::2; do get $d; done; \
+    get 255.255.255.255; get 0.0.0.0; get 10.0.0.3 from 1.2.3.4; get 10.0.0.3 from 127.0.0.9; \
     get 10.0.0.3 from 10.0.0.2; get 10.0.0.3 oif eth0; get 10.0.0.3 oif lo; \
     ip route del default; get 8.8.8.8; \
     ip link set eth0 down; get 10.0.0.3; get 10.0.0.2";

@@ -590,6 +590,7 @@ impl Module for Vunet {
             let (stacks, network) = (&self.stacks, &self.network);
             self.packet.follow(stack, || stacks[stack].inside(network));
         }
+        let sweep = earliest(sweep, self.netlink.deadline(now));
         earliest(self.run_network(now, &ready), sweep)
     }
 

@@ -57,20 +57,46 @@ pub struct Answers {
     /// The notifications of what its requests changed, for the sockets of the
     /// stack that joined each one's group (`RTNLGRP_*`, from 1).
     pub notifications: Vec<(u32, Vec<u8>)>,
+    /// Where in the datagram the work allowed ran out, if it did: the messages
+    /// from there on are to be answered later.
+    pub unanswered: Option<usize>,
 }
+
+/// The work one socket's requests may make the supervisor do in one round (see
+/// [`respond_with`]): a message costs 1, one that changes the stack
+/// [`CHANGE_COST`] (it derives and compares the stack's routes). Other stacks
+/// wait while it is done, so it is bounded, and the rest is done in the next
+/// rounds.
+pub const ROUND_BUDGET: u32 = 256;
+/// What a message that changes the stack costs of [`ROUND_BUDGET`].
+pub const CHANGE_COST: u32 = 16;
 
 /// Answers the netlink messages in `request`, one datagram a program's socket with
 /// port id `port` sent, from `inside` (a bare snapshot: changes change it): the
 /// datagrams to deliver to it, in order.
 pub fn respond(inside: &mut Inside, port: u32, request: &[u8]) -> Vec<Vec<u8>> {
-    respond_with(inside, port, Options::default(), request).to_asker
+    let mut unlimited = u32::MAX;
+    respond_with(inside, port, Options::default(), request, &mut unlimited).to_asker
 }
 
-/// Answers the messages in `request` from a socket with `options` on `host`.
-pub fn respond_with(host: &mut dyn Host, port: u32, options: Options, request: &[u8]) -> Answers {
+/// Answers the messages in `request` from a socket with `options` on `host`, as
+/// far as `budget` allows (see [`ROUND_BUDGET`]), which it spends.
+pub fn respond_with(
+    host: &mut dyn Host,
+    port: u32,
+    options: Options,
+    request: &[u8],
+    budget: &mut u32,
+) -> Answers {
     let mut exchange =
         Exchange { host, port, options, answers: Answers::default(), running_dump: Vec::new() };
     for message in request::messages(request) {
+        if *budget == 0 {
+            exchange.answers.unanswered = Some(message.at);
+            break;
+        }
+        let changes = message.header.message_type % 4 != libc::RTM_GETLINK % 4;
+        *budget = budget.saturating_sub(if changes { CHANGE_COST } else { 1 });
         exchange.receive(message);
     }
     // What a running dump has left comes as the program reads on: after the

@@ -18,7 +18,7 @@
 //! are `EPROTONOSUPPORT`; `sendmmsg` and `recvmmsg` with addresses are not
 //! served yet.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::ErrorKind;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
@@ -31,7 +31,7 @@ use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
 use super::Host;
-use super::rtnetlink::{Answers, Options, respond_with};
+use super::rtnetlink::{Answers, CHANGE_COST, Options, ROUND_BUDGET, respond_with};
 use super::sock_diag;
 use crate::fdtable::{FdTable, SocketId};
 use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh, random_bytes};
@@ -79,6 +79,9 @@ pub struct NetlinkSockets {
     /// Where a request is read (the largest a program sends at once is answered
     /// in part: see [`NetlinkSocket::serve`]).
     request: Vec<u8>,
+    /// The sockets a round left requests to, with room to answer them (see
+    /// [`ROUND_BUDGET`]).
+    unfinished: HashSet<SocketId>,
 }
 
 /// One program's netlink socket.
@@ -103,6 +106,10 @@ struct NetlinkSocket {
     /// The carrier had no room for a notification: later ones are dropped
     /// without trying it until it has room again (its next readiness).
     full: bool,
+    /// What is left of a request datagram a round stopped answering.
+    unanswered: Vec<u8>,
+    /// A round stopped reading requests, its budget spent: more may wait.
+    more: bool,
 }
 
 /// What a call's exit needs.
@@ -134,6 +141,7 @@ impl NetlinkSockets {
             ports: HashMap::new(),
             next_port: HashMap::new(),
             request: vec![0; 64 * 1024],
+            unfinished: HashSet::new(),
         }
     }
 
@@ -228,6 +236,7 @@ impl NetlinkSockets {
     /// Forgets sockets whose last reference is gone.
     pub fn forget(&mut self, sockets: &[SocketId]) {
         for id in sockets {
+            self.unfinished.remove(id);
             if let Some(socket) = self.sockets.remove(id) {
                 self.ports.remove(&(socket.stack, socket.port));
                 let fd = socket.server.as_raw_fd();
@@ -237,14 +246,20 @@ impl NetlinkSockets {
         }
     }
 
-    /// The sockets whose server ends are among `ready`: requests (or room for
-    /// held answers) may wait there, for [`serve`](Self::serve).
+    /// The sockets to [`serve`](Self::serve) now: those whose server ends are
+    /// among `ready` (requests, or room for held answers, may wait there), and
+    /// those a round left requests to (see [`ROUND_BUDGET`]).
     pub fn ready(&self, ready: &[RawFd]) -> Vec<(SocketId, StackId)> {
-        ready
-            .iter()
-            .filter_map(|fd| self.by_server.get(fd))
-            .filter_map(|id| Some((*id, self.sockets.get(id)?.stack)))
-            .collect()
+        let mut ids: Vec<SocketId> =
+            ready.iter().filter_map(|fd| self.by_server.get(fd)).copied().collect();
+        ids.extend(self.unfinished.iter().filter(|id| !ids.contains(id)).collect::<Vec<_>>());
+        ids.into_iter().filter_map(|id| Some((id, self.sockets.get(&id)?.stack))).collect()
+    }
+
+    /// When the sockets next want serving without readiness: now, if a round
+    /// left one requests it has room to answer.
+    pub fn deadline(&self, now: std::time::Instant) -> Option<std::time::Instant> {
+        (!self.unfinished.is_empty()).then_some(now)
     }
 
     /// Answers the requests waiting at socket `id`'s server end from `host`, its
@@ -254,6 +269,11 @@ impl NetlinkSockets {
         let Some(socket) = self.sockets.get_mut(&id) else { return };
         let stack = socket.stack;
         let notifications = socket.serve(host, &mut self.request);
+        if socket.wants_service() {
+            self.unfinished.insert(id);
+        } else {
+            self.unfinished.remove(&id);
+        }
         self.notify(stack, notifications);
     }
 
@@ -308,6 +328,8 @@ impl NetlinkSockets {
                     flags: HashMap::new(),
                     held: VecDeque::new(),
                     full: false,
+                    unanswered: Vec::new(),
+                    more: false,
                 };
                 self.sockets.insert(id, socket);
             }
@@ -691,27 +713,55 @@ impl NetlinkSocket {
     /// for; the notifications of what the requests changed.
     fn serve(&mut self, host: &mut dyn Host, request: &mut [u8]) -> Vec<(u32, Vec<u8>)> {
         let mut notifications = Vec::new();
+        let mut budget = ROUND_BUDGET;
+        self.more = false;
         while self.flush() {
-            match self.server.recv(request) {
-                Ok(len) => {
-                    let strict_check = self.flags.get(&GET_STRICT_CHK).copied().unwrap_or(false);
-                    let options = Options { strict_check, uid: self.uid };
-                    let request = &request[..len];
-                    let answers = match self.protocol {
-                        libc::NETLINK_SOCK_DIAG => Answers {
-                            to_asker: sock_diag::respond(&host.sockets(), self.port, request),
-                            notifications: Vec::new(),
-                        },
-                        _ => respond_with(host, self.port, options, request),
-                    };
-                    self.hold(answers.to_asker);
-                    notifications.extend(answers.notifications);
-                }
-                Err(e) if e.kind() == ErrorKind::Interrupted => {}
-                Err(_) => break,
+            if budget == 0 {
+                self.more = true;
+                break;
             }
+            let len = if self.unanswered.is_empty() {
+                match self.server.recv(request) {
+                    Ok(len) => len,
+                    Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                }
+            } else {
+                let rest = std::mem::take(&mut self.unanswered);
+                request[..rest.len()].copy_from_slice(&rest);
+                rest.len()
+            };
+            let answers = self.answer(host, &request[..len], &mut budget);
+            if let Some(at) = answers.unanswered {
+                self.unanswered = request[at..len].to_vec();
+            }
+            self.hold(answers.to_asker);
+            notifications.extend(answers.notifications);
         }
         notifications
+    }
+
+    /// Answers one request datagram from `host`, within `budget`.
+    fn answer(&self, host: &mut dyn Host, request: &[u8], budget: &mut u32) -> Answers {
+        match self.protocol {
+            libc::NETLINK_SOCK_DIAG => {
+                *budget = budget.saturating_sub(CHANGE_COST);
+                let to_asker = sock_diag::respond(&host.sockets(), self.port, request);
+                Answers { to_asker, ..Answers::default() }
+            }
+            _ => {
+                let strict_check = self.flags.get(&GET_STRICT_CHK).copied().unwrap_or(false);
+                let options = Options { strict_check, uid: self.uid };
+                respond_with(host, self.port, options, request, budget)
+            }
+        }
+    }
+
+    /// Whether the socket has requests left that a round stopped answering (its
+    /// budget spent), and room to answer them: it is to be served again at once,
+    /// with no readiness to say so.
+    fn wants_service(&self) -> bool {
+        (self.more || !self.unanswered.is_empty()) && self.held.is_empty() && !self.full
     }
 
     /// Holds `datagrams` for the program, up to [`MAX_HELD_BYTES`]: what does not

@@ -60,6 +60,14 @@ struct Asked {
 pub(super) fn get(inside: &Inside, request: &Request) -> GetAnswer {
     let asked = read(inside, request)?;
     let all = routes(inside, asked.ipv6);
+    let is_local = |ip: IpAddr| {
+        let local = |route: &&Route| route.table == LOCAL && route.kind == RouteType::Local;
+        all.iter().filter(local).any(|route| route.destination.contains(ip))
+    };
+    // `ip_route_output_key_hash_rcu`: a source must be one of the host's own.
+    if !asked.ipv6 && asked.source.is_some_and(|source| !is_local(source)) {
+        return Err(libc::ENETUNREACH);
+    }
     let found = |table: u8| {
         all.iter()
             .filter(|route| route.table == table && route.destination.contains(asked.destination))
@@ -67,8 +75,27 @@ pub(super) fn get(inside: &Inside, request: &Request) -> GetAnswer {
             .max_by_key(|route| (route.destination.prefix, u32::MAX - route.metric.unwrap_or(0)))
     };
     let forced = asked.link.and_then(|link| forced_route(inside, &asked, link));
-    let route =
-        found(LOCAL).or_else(|| found(MAIN)).or(forced.as_ref()).ok_or(libc::ENETUNREACH)?;
+    let special = ipv4_special(inside, &asked);
+    let route = special
+        .as_ref()
+        .or_else(|| found(LOCAL))
+        .or_else(|| found(MAIN))
+        .or(forced.as_ref())
+        .ok_or(libc::ENETUNREACH)?;
+    // A loopback source leaves by loopback only (`ip_route_output_key_hash_rcu`).
+    let looped = route.kind == RouteType::Local
+        || inside.link(route.link).is_ok_and(|link| link.kind == LinkKind::Loopback);
+    if asked.source.is_some_and(|source| source.is_loopback()) && !asked.ipv6 && !looped {
+        return Err(libc::EINVAL);
+    }
+    let broadcast;
+    let route = if asked.destination == IpAddr::V4(Ipv4Addr::BROADCAST) {
+        // The limited broadcast leaves by the route's link, to no gateway.
+        broadcast = Route { kind: RouteType::Broadcast, gateway: None, ..route.clone() };
+        &broadcast
+    } else {
+        route
+    };
     let answer = if asked.ipv6 {
         ipv6_answer(inside, &asked, route)
     } else {
@@ -124,6 +151,18 @@ fn route_address(ip: IpAddr) -> RouteAddress {
         IpAddr::V4(ip) => RouteAddress::Inet(ip),
         IpAddr::V6(ip) => RouteAddress::Inet6(ip),
     }
+}
+
+/// The route IPv4 gives `0.0.0.0` before any table: the host itself, by `lo`
+/// from `127.0.0.1` (`ip_route_output_key_hash_rcu`).
+fn ipv4_special(inside: &Inside, asked: &Asked) -> Option<Route> {
+    if asked.destination != IpAddr::V4(Ipv4Addr::UNSPECIFIED) {
+        return None;
+    }
+    let lo = inside.links.iter().find(|link| link.kind == LinkKind::Loopback)?;
+    let mut route = Route::kernel(LOCAL, RouteType::Local, Cidr::new(asked.destination, 32), lo);
+    route.source = Some(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    Some(route)
 }
 
 /// The route a lookup that names its link (`oif`) takes when no route leads

@@ -19,6 +19,8 @@ pub(super) fn align(len: usize) -> usize {
 /// One message of a request datagram: its header and its bytes (header included,
 /// `nlmsg_len` of them).
 pub(super) struct Message<'a> {
+    /// Where it starts in its datagram.
+    pub at: usize,
     /// Its header.
     pub header: NetlinkHeader,
     /// The whole message as the program sent it.
@@ -47,6 +49,7 @@ impl Message<'_> {
 /// stops at the first message shorter than its header or running past the end.
 pub(super) fn messages(datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
     let mut rest = datagram;
+    let mut at = 0;
     std::iter::from_fn(move || {
         if rest.len() < HEADER_LEN {
             return None;
@@ -57,8 +60,10 @@ pub(super) fn messages(datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
             rest = &[];
             return None;
         }
-        let message = Message { header, bytes: &rest[..len] };
-        rest = &rest[align(len).min(rest.len())..];
+        let message = Message { at, header, bytes: &rest[..len] };
+        let next = align(len).min(rest.len());
+        rest = &rest[next..];
+        at += next;
         Some(message)
     })
 }

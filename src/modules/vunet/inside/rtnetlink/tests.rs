@@ -30,6 +30,11 @@ use crate::modules::vunet::network::Counters;
 /// The asking socket's port in these tests.
 const PORT: u32 = 4242;
 
+/// A budget that never runs out (see [`ROUND_BUDGET`]).
+fn unlimited() -> u32 {
+    u32::MAX
+}
+
 fn cidr(text: &str) -> Cidr {
     Cidr::parse(text).unwrap()
 }
@@ -118,7 +123,7 @@ fn answers_with(
     options: Options,
     request: &[u8],
 ) -> Vec<Vec<NetlinkMessage<RouteNetlinkMessage>>> {
-    respond_with(&mut inside.clone(), PORT, options, request)
+    respond_with(&mut inside.clone(), PORT, options, request, &mut unlimited())
         .to_asker
         .iter()
         .map(|datagram| split(datagram).into_iter().map(parse).collect())
@@ -1110,7 +1115,7 @@ fn change_requests() -> Vec<Vec<u8>> {
 fn a_change_is_acknowledged_echoed_and_notified() {
     let mut inside = lwip0();
     let added = &change_requests()[1];
-    let answers = respond_with(&mut inside, PORT, Options::default(), added);
+    let answers = respond_with(&mut inside, PORT, Options::default(), added, &mut unlimited());
     // The new address and its routes (prefix, local) echoed, then the ack.
     let kinds: Vec<u16> = answers
         .to_asker
@@ -1124,7 +1129,7 @@ fn a_change_is_acknowledged_echoed_and_notified() {
     assert_eq!(groups, [9, 11, 11], "the IPv6 address group, then IPv6 routes'");
     assert!(inside.addresses.iter().any(|a| a.address == cidr("fd01::2/64")));
     // Again: the address exists.
-    let again = respond_with(&mut inside, PORT, Options::default(), added);
+    let again = respond_with(&mut inside, PORT, Options::default(), added, &mut unlimited());
     assert_eq!(again.to_asker.len(), 1);
     assert_eq!(acknowledged(&parse(&again.to_asker[0]), added), libc::EEXIST);
     assert!(again.notifications.is_empty());
@@ -1167,7 +1172,7 @@ fn mutate(random: &mut Random, sample: &[u8], samples: &[Vec<u8>]) -> Vec<u8> {
 /// datagram holds whole messages, none larger than a dump's datagram or an error
 /// echoing the request, and there are no more datagrams than messages could ask.
 fn check_bounded(inside: &mut Inside, options: Options, request: &[u8]) {
-    let datagrams = respond_with(inside, PORT, options, request).to_asker;
+    let datagrams = respond_with(inside, PORT, options, request, &mut unlimited()).to_asker;
     let largest = DUMP_DATAGRAM_SIZE.max(request.len().next_multiple_of(4) + 20);
     let messages = request.len() / 16;
     assert!(
@@ -1259,4 +1264,21 @@ fn random_change_requests_never_panic() {
         assert!(inside.addresses.iter().all(|a| a.address.prefix <= 128));
     }
     assert!(changed > 100, "only {changed} requests changed anything");
+}
+
+#[test]
+fn a_datagram_of_many_changes_is_answered_over_several_rounds() {
+    let mut inside = lwip0();
+    let one = change_requests()[0].clone();
+    let flood: Vec<u8> = std::iter::repeat_n(one.clone(), 100).flatten().collect();
+    let mut budget = ROUND_BUDGET;
+    let first = respond_with(&mut inside, PORT, Options::default(), &flood, &mut budget);
+    assert_eq!(budget, 0);
+    let at = first.unanswered.expect("the rest is left for later");
+    assert_eq!(at, one.len() * (ROUND_BUDGET / CHANGE_COST) as usize);
+    // The first added the address, the others found it: one ack, then errors.
+    assert_eq!(first.to_asker.len(), (ROUND_BUDGET / CHANGE_COST) as usize);
+    let rest = respond_with(&mut inside, PORT, Options::default(), &flood[at..], &mut unlimited());
+    assert_eq!(rest.unanswered, None);
+    assert_eq!(first.to_asker.len() + rest.to_asker.len(), 100);
 }
