@@ -267,6 +267,8 @@ fn the_stack_changes_as_a_namespace_does() {
         ip addr add 10.1.0.2/16 brd + dev eth0
         ip addr add 10.1.0.3/16 dev eth0 label eth0:9
         ip addr add fd01::2/64 dev eth0
+        ip addr add 224.0.0.5/24 dev eth0
+        ip addr add 255.255.255.255/32 dev eth0
         ip addr del 10.0.0.50/24 dev eth0
         ip link set eth0 mtu 1400
         ip link set eth0 address 02:6e:76:00:00:09

@@ -206,16 +206,23 @@ impl Inside {
                 self.addresses[at] = address.clone();
                 Ok(vec![Event::NewAddress(address)])
             }
-            None if self.addresses.iter().filter(|a| a.index == wanted.index).count()
-                >= MAX_ADDRESSES_PER_LINK =>
-            {
-                Err(libc::ENOBUFS)
-            }
+            None if !self.has_room_for_an_address(wanted.index) => Err(libc::ENOBUFS),
             None => {
                 self.addresses.push(address.clone());
                 Ok(vec![Event::NewAddress(address)])
             }
         }
+    }
+
+    /// Whether link `index` has room for another address, keeping one for the
+    /// link-local address an Ethernet link gets when it comes up.
+    fn has_room_for_an_address(&self, index: u32) -> bool {
+        let Ok(link) = self.link(index) else { return false };
+        let automatic = automatic_ipv6_address(link).address;
+        let own = self.addresses.iter().filter(|a| a.index == index);
+        let (count, has_automatic) =
+            own.fold((0, false), |(n, has), a| (n + 1, has || a.address == automatic));
+        count + usize::from(!has_automatic) < MAX_ADDRESSES_PER_LINK
     }
 
     /// `inet_rtm_deladdr`, `inet6_addr_del`: deleting a primary IPv4 address
@@ -543,6 +550,22 @@ mod tests {
         inside.apply(&add(alias)).unwrap();
         let labels: Vec<_> = inside.addresses[2..].iter().map(|a| a.label.as_deref()).collect();
         assert_eq!(labels, [Some("eth0"), Some("eth0:1")]);
+    }
+
+    #[test]
+    fn a_link_keeps_room_for_its_link_local_address() {
+        let mut inside = host();
+        let down = LinkSettings { index: 2, up: Some(false), ..LinkSettings::default() };
+        inside.apply(&Change::SetLink(down)).unwrap();
+        let mut added = 1; // 10.0.0.2/24 stays
+        while inside.apply(&add(address(2, &format!("10.1.0.{added}/24")))).is_ok() {
+            added += 1;
+        }
+        assert_eq!(added, MAX_ADDRESSES_PER_LINK - 1);
+        let up = LinkSettings { index: 2, up: Some(true), ..LinkSettings::default() };
+        inside.apply(&Change::SetLink(up)).unwrap();
+        let on_eth0 = inside.addresses.iter().filter(|a| a.index == 2).count();
+        assert_eq!(on_eth0, MAX_ADDRESSES_PER_LINK, "the link-local address found room");
     }
 
     #[test]

@@ -157,8 +157,10 @@ fn ipv4_address_routes(link: &LinkView, listed: &Listed, primary: IpAddr) -> Vec
         routes.push(Route::kernel(LOCAL, RouteType::Broadcast, host(broadcast), link));
     }
     let network = cidr.network();
-    let zeronet = matches!(network.ip, IpAddr::V4(ip) if ip.octets()[0] == 0);
-    if !listed.secondary && !zeronet && (network.ip != cidr.ip || cidr.prefix < 32) {
+    // Linux makes no route to a subnet of 0.0.0.0/8 or of multicast groups.
+    let routeless =
+        matches!(network.ip, IpAddr::V4(ip) if ip.octets()[0] == 0 || ip.is_multicast());
+    if !listed.secondary && !routeless && (network.ip != cidr.ip || cidr.prefix < 32) {
         routes.push(match link.kind {
             LinkKind::Loopback => Route::kernel(LOCAL, RouteType::Local, network, link),
             LinkKind::Ethernet => Route::kernel(MAIN, RouteType::Unicast, network, link),
