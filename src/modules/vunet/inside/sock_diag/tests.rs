@@ -523,3 +523,29 @@ fn ipv4_addresses_of_ipv6_sockets_are_reported_v4_mapped() {
     let to_10 = [8, 16, 20, 0, 2, 8, 0, 0, 0xff, 0xff, 0xff, 0xff, 10, 0, 0, 0];
     assert!(bytecode::run(&to_10, &entry), "an IPv4 condition matches a v4-mapped peer");
 }
+
+/// Bytecode of `count` port comparisons (`S_GE`), each jumping on failure to
+/// the last one: auditing each of those jumps walks the whole program.
+fn far_jumping_bytecode(count: usize) -> Vec<u8> {
+    let mut code = Vec::new();
+    for i in 0..count {
+        let left = (count - i) * 8;
+        let no = if left == 8 { 12 } else { left - 8 } as u16;
+        code.extend_from_slice(&[2, 8]);
+        code.extend_from_slice(&no.to_ne_bytes());
+        code.extend_from_slice(&[0; 4]);
+    }
+    code
+}
+
+#[test]
+fn the_longest_bytecode_is_audited_in_linear_time() {
+    // As long as a request datagram lets it be (the supervisor reads 64 KiB).
+    let code = far_jumping_bytecode((65536 - 16 - 56 - 4) / 8);
+    let started = std::time::Instant::now();
+    assert_eq!(bytecode::audit(&code), Ok(()));
+    // A walk of the program for each of its jumps took seconds; once is
+    // microseconds.
+    let spent = started.elapsed();
+    assert!(spent < std::time::Duration::from_millis(300), "audited in {spent:?}");
+}
