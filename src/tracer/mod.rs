@@ -319,10 +319,10 @@ impl SyscallStop {
     /// [`setup`]), answered with the descriptor. `EOPNOTSUPP` where the process
     /// has no notifier (`--trace`, a kernel before 5.19).
     pub fn return_new_fd(&mut self, fd: OwnedFd, cloexec: bool) -> Result<(), Errno> {
+        if !self.can_return_new_fd() {
+            return Err(Errno::EOPNOTSUPP);
+        }
         if !self.notified {
-            if !self.can_give_fds {
-                return Err(Errno::EOPNOTSUPP);
-            }
             self.set_number(libc::SYS_getsockname);
             for (index, value) in [setup::SENTINEL_FD as u64, 0, 0].into_iter().enumerate() {
                 self.set_arg(index, value);
@@ -330,6 +330,12 @@ impl SyscallStop {
         }
         self.gift = Some(Gift { fd, cloexec });
         Ok(())
+    }
+
+    /// Whether [`return_new_fd`](Self::return_new_fd) can give this call's
+    /// process a descriptor: asked before making one is worth it.
+    pub fn can_return_new_fd(&self) -> bool {
+        self.notified || self.can_give_fds
     }
 
     /// Copies fd `fd` of the stopped process into the supervisor (`pidfd_getfd`). The

@@ -321,6 +321,11 @@ impl Exchange<'_> {
         };
         let kind = message.header.message_type;
         if kind != kind::DESTROY && message.has_flag(NLM_F_DUMP) {
+            // `netlink_dump_start` refuses a dump while one runs before it
+            // reads the request further: a busy dump costs nothing.
+            if !self.running_dump.is_empty() {
+                return Handled::Acknowledge(libc::EBUSY);
+            }
             if let Some(code) = request.bytecode
                 && let Err(errno) = bytecode::audit(code)
             {

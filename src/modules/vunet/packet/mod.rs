@@ -57,6 +57,9 @@ const CHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub struct PacketSockets {
     mirrors: HashMap<StackId, StackMirror>,
     last_check: Option<Instant>,
+    /// Whether the session was told packet sockets need seccomp notifications:
+    /// once, however often a program asks.
+    warned_of_tracing: bool,
 }
 
 /// One stack's mirror: its namespace, and whether its frames are copied.
@@ -101,6 +104,14 @@ impl PacketSockets {
         if !has_capability(stop.process, CAP_NET_RAW) {
             return Err(Errno::EPERM);
         }
+        // Asked before the mirror is made: it would serve no one.
+        if !stop.can_return_new_fd() {
+            if !self.warned_of_tracing {
+                log::warn!("packet sockets need seccomp notifications (not under --trace)");
+                self.warned_of_tracing = true;
+            }
+            return Err(Errno::EAFNOSUPPORT);
+        }
         let mirror = match self.mirrors.entry(stack.id) {
             Entry::Occupied(entry) => entry.into_mut(),
             Entry::Vacant(entry) => {
@@ -114,10 +125,8 @@ impl PacketSockets {
             .namespace
             .run(|| packet_socket(call.ty & !libc::SOCK_CLOEXEC, call.protocol))
             .map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(libc::ENOBUFS)))?;
-        stop.return_new_fd(socket, call.ty & libc::SOCK_CLOEXEC != 0).map_err(|_| {
-            log::warn!("packet sockets need seccomp notifications (not under --trace)");
-            Errno::EAFNOSUPPORT
-        })?;
+        stop.return_new_fd(socket, call.ty & libc::SOCK_CLOEXEC != 0)
+            .map_err(|_| Errno::EAFNOSUPPORT)?;
         mirror.active.set(true);
         Ok(Disposition::Kernel)
     }

@@ -86,6 +86,7 @@ pub(super) fn audit(code: &[u8]) -> Result<(), Errno> {
     if code.len() < OP_LEN {
         return Err(libc::EINVAL);
     }
+    let starts = OperationStarts::of(code);
     let mut at = 0;
     let mut len = code.len() as isize;
     while len > 0 {
@@ -97,7 +98,7 @@ pub(super) fn audit(code: &[u8]) -> Result<(), Errno> {
             if !fits(no) {
                 return Err(libc::EINVAL);
             }
-            if (no as isize) < len && !lands_on_an_operation(code, len - no as isize) {
+            if (no as isize) < len && !starts.lands_on_one(len - no as isize) {
                 return Err(libc::EINVAL);
             }
         }
@@ -136,26 +137,37 @@ fn operand_len(kind: u8, op: &[u8]) -> Option<usize> {
     (op.len() >= OP_LEN + len).then_some(len)
 }
 
-/// Whether the jump leaving `remaining` bytes of `code` lands at the start of
-/// an operation (`valid_cc`).
-fn lands_on_an_operation(code: &[u8], remaining: isize) -> bool {
-    let mut at = 0;
-    let mut len = code.len() as isize;
-    while len >= 0 {
-        if remaining > len {
-            return false;
+/// Where the operations of a program start, as `valid_cc` finds them: following
+/// each operation's `yes` from the first, up to one that is not whole and
+/// aligned. Walked once, so that checking every jump costs no more than the
+/// program is long (`valid_cc` walks the program again for each).
+struct OperationStarts {
+    /// The bytes left from each start to the program's end, longest first.
+    remaining: Vec<isize>,
+}
+
+impl OperationStarts {
+    fn of(code: &[u8]) -> Self {
+        let mut remaining = Vec::new();
+        let mut at = 0;
+        let mut len = code.len() as isize;
+        while len >= 0 {
+            remaining.push(len);
+            let (_, yes, _) = header(code, at);
+            if yes < OP_LEN || !yes.is_multiple_of(4) {
+                break;
+            }
+            at += yes;
+            len -= yes as isize;
         }
-        if remaining == len {
-            return true;
-        }
-        let (_, yes, _) = header(code, at);
-        if yes < OP_LEN || !yes.is_multiple_of(4) {
-            return false;
-        }
-        at += yes;
-        len -= yes as isize;
+        OperationStarts { remaining }
     }
-    false
+
+    /// Whether the jump leaving `remaining` bytes of the program lands at the
+    /// start of an operation.
+    fn lands_on_one(&self, remaining: isize) -> bool {
+        self.remaining.binary_search_by(|left| remaining.cmp(left)).is_ok()
+    }
 }
 
 /// Runs audited `code` on `entry` (`inet_diag_bc_run`): whether it accepts.

@@ -523,3 +523,58 @@ fn ipv4_addresses_of_ipv6_sockets_are_reported_v4_mapped() {
     let to_10 = [8, 16, 20, 0, 2, 8, 0, 0, 0xff, 0xff, 0xff, 0xff, 10, 0, 0, 0];
     assert!(bytecode::run(&to_10, &entry), "an IPv4 condition matches a v4-mapped peer");
 }
+
+/// Bytecode of `count` port comparisons (`S_GE`), each jumping on failure to
+/// the last one: auditing each of those jumps walks the whole program.
+fn far_jumping_bytecode(count: usize) -> Vec<u8> {
+    let mut code = Vec::new();
+    for i in 0..count {
+        let left = (count - i) * 8;
+        let no = if left == 8 { 12 } else { left - 8 } as u16;
+        code.extend_from_slice(&[2, 8]);
+        code.extend_from_slice(&no.to_ne_bytes());
+        code.extend_from_slice(&[0; 4]);
+    }
+    code
+}
+
+#[test]
+fn the_longest_bytecode_is_audited_in_linear_time() {
+    // As long as a request datagram lets it be (the supervisor reads 64 KiB).
+    let code = far_jumping_bytecode((65536 - 16 - 56 - 4) / 8);
+    let started = std::time::Instant::now();
+    assert_eq!(bytecode::audit(&code), Ok(()));
+    // A walk of the program for each of its jumps took seconds; once is
+    // microseconds.
+    let spent = started.elapsed();
+    assert!(spent < std::time::Duration::from_millis(300), "audited in {spent:?}");
+}
+
+#[test]
+fn a_dump_while_one_runs_is_busy_before_its_bytecode_is_read() {
+    // `netlink_dump_start` refuses a second dump before its `start` callback
+    // (`inet_diag_dump_start`) audits the bytecode: refused bytecode is `EBUSY`.
+    let mut request = message(20, DUMP, &Ask::new(FAMILY_INET, UDP).v2());
+    request.extend(with_bytecode(&[99, 4, 8, 0]));
+    let datagrams = ask(&request);
+    assert_eq!(datagrams[1][0].errno(), libc::EBUSY);
+}
+
+#[test]
+fn dumps_refused_as_busy_cost_nothing() {
+    // A datagram full of dump requests: only the first lists the sockets.
+    let many: Vec<SocketView> = (0..2000u16)
+        .map(|i| {
+            let local = format!("10.0.0.2:{}", 1000 + i);
+            view(FAMILY_INET, Transport::Tcp, state::ESTABLISHED, &local, "10.0.0.3:80", 1)
+        })
+        .collect();
+    let one = message(20, DUMP, &Ask::new(FAMILY_INET, TCP).v2());
+    let request = one.repeat(65536 / one.len());
+    let started = std::time::Instant::now();
+    let answers = respond(&many, 1, &request);
+    let spent = started.elapsed();
+    let busy = parse(&answers).iter().flatten().filter(|a| a.kind == 2).count();
+    assert_eq!(busy, 65536 / one.len() - 1);
+    assert!(spent < std::time::Duration::from_millis(500), "answered in {spent:?}");
+}
