@@ -253,7 +253,7 @@ impl Vunet {
             Ok(_) => return Some(self.refusal(own, Errno::ENOTTY)),
         };
         let before = self.stacks[stack].inside(&self.network)?;
-        let mut host = StackHost { stack: &mut *self.stacks[stack], network: &mut self.network };
+        let mut host = StackHost::new(&mut *self.stacks[stack], &mut self.network);
         let served = inside::ioctl::serve(&stop.memory(), &mut host, family, call);
         if !served.events.is_empty() {
             let after = inside::Host::view(&host);
@@ -583,10 +583,16 @@ impl Module for Vunet {
             self.control = Some(control);
         }
         let sweep = earliest(self.sweep_if_due(now), self.packet.refresh(now));
+        // What each stack's sockets are, listed once for all requests of the
+        // round (a smoltcp stack asks the kernel of every AF_UNIX socket).
+        let mut listed = HashMap::new();
         for (socket, stack) in self.netlink.ready(&ready) {
-            let mut host =
-                StackHost { stack: &mut *self.stacks[stack], network: &mut self.network };
+            let mut host = StackHost::new(&mut *self.stacks[stack], &mut self.network);
+            host.sockets = listed.remove(&stack);
             self.netlink.serve(socket, &mut host);
+            if let Some(sockets) = host.sockets.take() {
+                listed.insert(stack, sockets);
+            }
             let (stacks, network) = (&self.stacks, &self.network);
             self.packet.follow(stack, || stacks[stack].inside(network));
         }
@@ -613,6 +619,15 @@ impl Module for Vunet {
 struct StackHost<'a> {
     stack: &'a mut dyn Stack,
     network: &'a mut Network,
+    /// Its sockets, once listed.
+    sockets: Option<Vec<inside::sock_diag::SocketView>>,
+}
+
+impl<'a> StackHost<'a> {
+    /// `stack` on `network`, its sockets not listed yet.
+    fn new(stack: &'a mut dyn Stack, network: &'a mut Network) -> Self {
+        StackHost { stack, network, sockets: None }
+    }
 }
 
 impl inside::Host for StackHost<'_> {
@@ -627,8 +642,9 @@ impl inside::Host for StackHost<'_> {
         self.stack.change(self.network, change)
     }
 
-    fn sockets(&self) -> Vec<inside::sock_diag::SocketView> {
-        self.stack.sockets().unwrap_or_default()
+    fn sockets(&mut self) -> Vec<inside::sock_diag::SocketView> {
+        let stack = &*self.stack;
+        self.sockets.get_or_insert_with(|| stack.sockets().unwrap_or_default()).clone()
     }
 }
 

@@ -38,7 +38,7 @@ pub trait Host {
     fn change(&mut self, change: &Change) -> Result<Vec<Event>, Errno>;
 
     /// The stack's sockets, as `ss` lists them (see [`sock_diag`]).
-    fn sockets(&self) -> Vec<sock_diag::SocketView>;
+    fn sockets(&mut self) -> Vec<sock_diag::SocketView>;
 }
 
 /// A bare snapshot as a host: what tests of the answering code change.
@@ -51,7 +51,7 @@ impl Host for Inside {
         self.apply(change)
     }
 
-    fn sockets(&self) -> Vec<sock_diag::SocketView> {
+    fn sockets(&mut self) -> Vec<sock_diag::SocketView> {
         Vec::new()
     }
 }

@@ -111,6 +111,18 @@ pub const SEND_SHUTDOWN: u8 = 2;
 /// `NETLINK_SOCK_DIAG` socket with port id `port` sent, from the stack's
 /// `sockets`: the datagrams to deliver to it, in order.
 pub fn respond(sockets: &[SocketView], port: u32, request: &[u8]) -> Vec<Vec<u8>> {
+    respond_listing(&mut || sockets.to_vec(), port, request)
+}
+
+/// [`respond`], with the sockets listed by `list` when a request first needs
+/// them, at most once: listing a stack's sockets costs more than most requests
+/// (a datagram of nothing, or a request refused, never asks).
+pub fn respond_listing(
+    list: &mut dyn FnMut() -> Vec<SocketView>,
+    port: u32,
+    request: &[u8],
+) -> Vec<Vec<u8>> {
+    let sockets = Listing { list, listed: None };
     let mut exchange = Exchange { sockets, port, delivered: Vec::new(), running_dump: Vec::new() };
     for message in messages(request) {
         exchange.receive(message);
@@ -229,9 +241,22 @@ enum Handled {
     Dumping,
 }
 
+/// A stack's sockets, listed when first needed.
+struct Listing<'a> {
+    list: &'a mut dyn FnMut() -> Vec<SocketView>,
+    listed: Option<Vec<SocketView>>,
+}
+
+impl Listing<'_> {
+    /// The sockets, listed now if they were not yet.
+    fn get(&mut self) -> &[SocketView] {
+        self.listed.get_or_insert_with(|| (self.list)())
+    }
+}
+
 /// The answering of one datagram's messages.
 struct Exchange<'a> {
-    sockets: &'a [SocketView],
+    sockets: Listing<'a>,
     port: u32,
     delivered: Vec<Vec<u8>>,
     /// What a running dump has yet to deliver: while it runs, another is `EBUSY`.
@@ -334,7 +359,7 @@ impl Exchange<'_> {
             let mut dump = Dump::new(to);
             match Table::of(request.protocol) {
                 Some(table) => {
-                    for socket in dumped(self.sockets, table, &request) {
+                    for socket in dumped(self.sockets.get(), table, &request) {
                         dump.messages.push(answer(socket, &request, to, kind, NLM_F_MULTIPART));
                     }
                 }
@@ -352,12 +377,12 @@ impl Exchange<'_> {
     }
 
     /// A single get (`inet_diag_cmd_exact`): the answer, or the errno.
-    fn exact(&self, request: &Request, to: Addressee, kind: u16) -> Result<Vec<u8>, Errno> {
+    fn exact(&mut self, request: &Request, to: Addressee, kind: u16) -> Result<Vec<u8>, Errno> {
         let table = Table::of(request.protocol).ok_or(libc::ENOENT)?;
         if kind == kind::DESTROY {
             return Err(libc::EOPNOTSUPP);
         }
-        let socket = find_one(self.sockets, table, request)?;
+        let socket = find_one(self.sockets.get(), table, request)?;
         Ok(answer(socket, request, to, kind, 0))
     }
 

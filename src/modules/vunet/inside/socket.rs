@@ -746,7 +746,8 @@ impl NetlinkSocket {
         match self.protocol {
             libc::NETLINK_SOCK_DIAG => {
                 *budget = budget.saturating_sub(CHANGE_COST);
-                let to_asker = sock_diag::respond(&host.sockets(), self.port, request);
+                let to_asker =
+                    sock_diag::respond_listing(&mut || host.sockets(), self.port, request);
                 Answers { to_asker, ..Answers::default() }
             }
             _ => {
