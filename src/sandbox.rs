@@ -13,7 +13,10 @@
 //! - a new, empty **network namespace**: a call that escapes every trap reaches no
 //!   interface of the host; the carriers' abstract names, `/proc/net` and the
 //!   kernel's interface calls show this session alone, and other local users can
-//!   neither see nor squat its names.
+//!   neither see nor squat its names;
+//! - a new **mount namespace** (the host's mounts still show, as slaves: nothing
+//!   mounted in it reaches the host), where each program's `/proc/PID/net` can
+//!   show its stack (see `vunet::procnet`).
 //!
 //! The host's network namespace stays reachable through one small helper, forked
 //! before the move, that keeps listening there for clients outside the session
@@ -127,7 +130,8 @@ pub fn enter(outside_listener: Option<OwnedFd>) -> Result<Entered, SandboxError>
     drop(outside_listener);
     drop(theirs);
     // SAFETY: unshare changes only this (single-threaded) process's namespaces.
-    let unshared = unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET) };
+    let unshared =
+        unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS) };
     let errno = if unshared == 0 { 0 } else { Errno::last() as i32 };
     // The helper, still outside, writes the maps (root's full one needs a writer
     // privileged over the outer namespace); it answers with an errno, or 0.

@@ -184,3 +184,52 @@ fn learnt_neighbours_show_and_flush() {
         assert_line(&output, line);
     }
 }
+
+/// What `route -n`, `arp -n`, `ifconfig` and `/proc/net/if_inet6` print (they
+/// read `/proc/net`), inside a stack after changes made there, as a namespace
+/// configured alike prints it; but the counters (the namespace's veth carries
+/// IPv6's own chatter, the stack's link nothing yet), the order of IPv6
+/// addresses (a hash order, random per namespace) and the `nodad` flag of the
+/// namespace's own address.
+const PROC_NET_READERS: &str = "ip addr add 10.0.0.50/24 dev eth0\n\
+    ip route add 10.9.0.0/24 via 10.0.0.1 metric 5\n\
+    ip neigh add 10.0.0.77 lladdr 02:00:00:00:00:77 dev eth0\n\
+    route -n; arp -n; sort /proc/net/if_inet6\n\
+    ifconfig eth0 | grep -v 'packets\\|errors' | sort\n";
+
+#[test]
+fn programs_that_read_proc_net_see_the_stack() {
+    if !common::is_root() {
+        return common::skip("needs root for a network namespace");
+    }
+    let native = common::run({
+        let mut command = std::process::Command::new("unshare");
+        let setup = common::namespace::NAMESPACE_LIKE_LWIP0;
+        command.args(["-n", "sh", "-c", setup, "sh", PROC_NET_READERS]);
+        command
+    });
+    native.assert_code(0);
+    for user in USERS {
+        let output = session(user, PROC_NET_READERS);
+        output.assert_code(0);
+        // The namespace's veth peer shows in its if_inet6; the stack has none.
+        let expected: String = native
+            .stdout
+            .replace(" 02 40 00 82 ", " 02 40 00 80 ")
+            .lines()
+            .filter(|line| !line.ends_with("peer0"))
+            .map(|line| format!("{line}\n"))
+            .collect();
+        assert_eq!(output.stdout, expected, "{user:?}");
+    }
+    // Each stack's programs read their own stack's.
+    let output = session(
+        User::Invoker,
+        "ip route add 10.9.0.0/24 via 10.0.0.1\n\"$N\" stack lwip1 -- route -n",
+    );
+    assert!(!output.stdout.contains("10.9.0.0"), "{output}");
+    assert!(
+        output.stdout.contains("0.0.0.0         10.0.0.1        0.0.0.0         UG"),
+        "{output}"
+    );
+}

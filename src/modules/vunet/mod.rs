@@ -22,6 +22,7 @@ pub mod network;
 mod outside;
 mod packet;
 mod plain;
+mod procnet;
 pub mod sockaddr;
 pub mod stack;
 pub mod status;
@@ -113,6 +114,9 @@ pub struct Vunet {
     netlink: NetlinkSockets,
     /// The stacks' packet devices, for the programs' packet sockets.
     packet: packet::PacketSockets,
+    /// The stacks' `/proc/net`, mounted for each program (with private
+    /// namespaces only).
+    procnet: Option<procnet::ProcNet>,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -197,6 +201,7 @@ impl Vunet {
             foreign: HashMap::new(),
             native_mmsg: HashMap::new(),
             packet: packet::PacketSockets::default(),
+            procnet: None,
         })
     }
 
@@ -210,6 +215,9 @@ impl Vunet {
         if let Some(entered) = entered {
             self.session_network = Some(entered.network);
             outside_clients = entered.outside_clients;
+            self.procnet = procnet::ProcNet::new()
+                .map_err(|e| log::info!("programs read the session's own /proc/net: {e}"))
+                .ok();
         }
         let mut control = match ControlSocket::bind(nix::unistd::getpid()) {
             Ok(control) => control,
@@ -259,6 +267,7 @@ impl Vunet {
             let after = inside::Host::view(&host);
             let notifications = inside::rtnetlink::notifications(&before, &after, &served.events);
             self.netlink.notify(stack, notifications);
+            self.refresh_proc_net(&[stack], Instant::now());
         }
         Some(Answer {
             by: self.stacks[stack].name().clone(),
@@ -304,6 +313,24 @@ impl Vunet {
         let side =
             packet::StackSide { id: stack, name: self.stacks[stack].name(), inside: &inside };
         self.packet.create(stop, side, call, &mut self.network, self.poll.registry())
+    }
+
+    /// Mounts stack `stack`'s `/proc/net` for process `process` (see [`procnet`]).
+    fn show_proc_net(&mut self, process: Pid, stack: StackId) {
+        if let Some(procnet) = &mut self.procnet {
+            let (stacks, network) = (&self.stacks, &self.network);
+            procnet.attach(process, stack, || stacks[stack].inside(network));
+        }
+    }
+
+    /// Rewrites the `/proc/net` files of `stacks` from what they show now.
+    fn refresh_proc_net(&mut self, stacks: &[StackId], now: Instant) {
+        let Some(procnet) = &mut self.procnet else { return };
+        for &stack in stacks {
+            if let Some(inside) = self.stacks[stack].inside(&self.network) {
+                procnet.refresh(stack, &inside, now);
+            }
+        }
     }
 
     /// Whether stack `stack` is the host's own network, passed through.
@@ -395,6 +422,7 @@ impl Vunet {
                     }
                     Some(stack) => {
                         self.processes.insert(pid, stack);
+                        self.show_proc_net(pid, stack);
                         Reply::Ok
                     }
                     None => {
@@ -551,6 +579,7 @@ impl Module for Vunet {
     fn process_started(&mut self, process: Pid, parent: Option<Pid>) {
         let stack = parent.map_or(self.launch_stack, |p| self.stack_of(p));
         self.processes.insert(process, stack);
+        self.show_proc_net(process, stack);
     }
 
     fn event_fd(&self) -> Option<RawFd> {
@@ -586,7 +615,9 @@ impl Module for Vunet {
         // What each stack's sockets are, listed once for all requests of the
         // round (a smoltcp stack asks the kernel of every AF_UNIX socket).
         let mut listed = HashMap::new();
+        let mut served = Vec::new();
         for (socket, stack) in self.netlink.ready(&ready) {
+            served.push(stack);
             let mut host = StackHost::new(&mut *self.stacks[stack], &mut self.network);
             host.sockets = listed.remove(&stack);
             self.netlink.serve(socket, &mut host);
@@ -596,12 +627,20 @@ impl Module for Vunet {
             let (stacks, network) = (&self.stacks, &self.network);
             self.packet.follow(stack, || stacks[stack].inside(network));
         }
+        let counters = self.procnet.as_ref().map(|p| p.counters_due(now)).unwrap_or_default();
+        served.extend(counters);
+        served.sort_unstable();
+        served.dedup();
+        self.refresh_proc_net(&served, now);
         let sweep = earliest(sweep, self.netlink.deadline(now));
         earliest(self.run_network(now, &ready), sweep)
     }
 
     fn process_ended(&mut self, process: Pid) {
         self.processes.remove(&process);
+        if let Some(procnet) = &mut self.procnet {
+            procnet.forget(process);
+        }
     }
 
     fn thread_ended(&mut self, tid: Pid) {

@@ -116,6 +116,13 @@ pub fn notifications(
     changes::notifications(before, after, events, Addressee { port: 0, sequence: 0 })
 }
 
+/// The main table's IPv4 unicast routes as the kernel holds them for `inside`
+/// (those it derives from addresses included), in its order: what
+/// `/proc/net/route` lists.
+pub fn main_ipv4_routes(inside: &Inside) -> Vec<super::RouteView> {
+    route::main_unicast(inside)
+}
+
 /// The highest rtnetlink message type (`RTM_MAX`).
 const RTM_MAX: u16 = 123;
 /// The largest datagram a dump fills (`NLMSG_GOODSIZE`: a page less the

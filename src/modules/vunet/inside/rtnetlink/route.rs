@@ -121,6 +121,21 @@ pub(super) fn routes(inside: &Inside, ipv6: bool) -> Vec<Route> {
     unique
 }
 
+/// The main table's IPv4 unicast routes (see [`super::main_ipv4_routes`]).
+pub(super) fn main_unicast(inside: &Inside) -> Vec<RouteView> {
+    routes(inside, false)
+        .into_iter()
+        .filter(|route| route.table == MAIN && route.kind == RouteType::Unicast)
+        .map(|route| RouteView {
+            destination: route.destination,
+            gateway: route.gateway,
+            index: route.link,
+            metric: route.metric.unwrap_or(0),
+            protocol: route.protocol.into(),
+        })
+        .collect()
+}
+
 /// The IPv4 routes `fib_add_ifaddr` gives a link's addresses; a link that is down
 /// keeps only the local ones, one without carrier has the others marked.
 fn ipv4_link_routes(inside: &Inside, link: &LinkView) -> Vec<Route> {
