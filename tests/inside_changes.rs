@@ -209,6 +209,8 @@ fn programs_that_read_proc_net_see_the_stack() {
         command
     });
     native.assert_code(0);
+    let host_mounts = || std::fs::read_to_string("/proc/self/mountinfo").expect("mountinfo");
+    let before = host_mounts();
     for user in USERS {
         let output = session(user, PROC_NET_READERS);
         output.assert_code(0);
@@ -222,6 +224,7 @@ fn programs_that_read_proc_net_see_the_stack() {
             .collect();
         assert_eq!(output.stdout, expected, "{user:?}");
     }
+    assert_eq!(host_mounts(), before, "the mounts stay in the session");
     // Each stack's programs read their own stack's.
     let output = session(
         User::Invoker,
