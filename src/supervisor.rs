@@ -115,6 +115,9 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
     // Only now: a child forked from a non-dumpable process could not be traced
     // from inside the session's user namespace.
     crate::sandbox::make_non_dumpable();
+    // The command keeps the limit it was given; the supervisor, which holds
+    // descriptors for many programs' sockets, takes all it may.
+    raise_descriptor_limit();
     let notified = filter::notified_calls(&rules);
     let mut tracer = Tracer::new(launched.pid, launched.listener, notified, &mut dispatcher);
     let mut waiter = Waiter::new(
@@ -195,5 +198,21 @@ fn pass_on(signal: Signal, code: i32, tracer: &Tracer) {
         if root_alive { vec![tracer.root()] } else { tracer.processes().collect() };
     for pid in targets {
         let _ = kill(pid, signal);
+    }
+}
+
+/// Raises the supervisor's soft limit on open descriptors to its hard limit: it
+/// holds descriptors for the sockets of every program of the session, and its
+/// running out must not fail a program's call.
+fn raise_descriptor_limit() {
+    use nix::sys::resource::{Resource, getrlimit, setrlimit};
+    match getrlimit(Resource::RLIMIT_NOFILE) {
+        Ok((soft, hard)) if soft < hard => {
+            if let Err(e) = setrlimit(Resource::RLIMIT_NOFILE, hard, hard) {
+                log::info!("cannot raise the descriptor limit from {soft} to {hard}: {e}");
+            }
+        }
+        Ok(_) => {}
+        Err(e) => log::info!("cannot read the descriptor limit: {e}"),
     }
 }

@@ -167,3 +167,31 @@ parked.accept()
     output.assert_code(0);
     assert_eq!(output.stdout, "same\n", "{output}");
 }
+
+/// Prints the soft and hard descriptor limits of this process and of its parent
+/// (the supervisor), from `/proc`.
+const LIMITS: &str = "import os\n\
+    def nofile(pid):\n    \
+    line = next(l for l in open(f'/proc/{pid}/limits') if l.startswith('Max open files'))\n    \
+    return line.split()[3:5]\n\
+    print(*nofile(os.getpid()), *nofile(os.getppid()))\n";
+
+/// The supervisor holds descriptors for every program's sockets: it raises its
+/// own soft limit to the hard one, while the command keeps the limit it was
+/// given (`select` and friends depend on it).
+#[test]
+fn the_supervisor_takes_every_descriptor_it_may_and_the_command_keeps_its_limit() {
+    let mut command = std::process::Command::new("sh");
+    let script =
+        format!("ulimit -S -n 1024; exec '{}' run -- {} -c \"$0\"", common::NETVM, python());
+    command.args(["-c", &script, LIMITS]);
+    let output = common::run(command);
+    output.assert_code(0);
+    let fields: Vec<&str> = output.stdout.split_whitespace().collect();
+    assert_eq!(fields.len(), 4, "{output}");
+    let (own_soft, own_hard, supervisor_soft, supervisor_hard) =
+        (fields[0], fields[1], fields[2], fields[3]);
+    assert_eq!(own_soft, "1024", "{output}");
+    assert_eq!(supervisor_soft, supervisor_hard, "{output}");
+    assert_eq!(own_hard, supervisor_hard, "{output}");
+}
