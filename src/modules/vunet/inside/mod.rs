@@ -16,6 +16,7 @@
 
 pub mod change;
 pub mod ioctl;
+mod netlink;
 pub mod rtnetlink;
 pub mod sock_diag;
 pub mod socket;

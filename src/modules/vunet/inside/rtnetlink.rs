@@ -26,16 +26,9 @@ mod route;
 #[cfg(test)]
 mod tests;
 
-use std::num::NonZeroI32;
+use netlink_packet_core::{NLM_F_DUMP, NLM_F_ECHO};
 
-use netlink_packet_core::{
-    DoneMessage, ErrorMessage, NLM_F_ACK, NLM_F_CAPPED, NLM_F_DUMP, NLM_F_DUMP_FILTERED,
-    NLM_F_ECHO, NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    NetlinkSerializable,
-};
-use netlink_packet_route::RouteNetlinkMessage;
-
-use self::request::{HEADER_LEN, Message, align};
+use super::netlink::{Addressee, Dump, Handled, Message, Replies, messages};
 use super::{Errno, Host, Inside};
 
 /// The socket options of the asking socket that change Linux's answers.
@@ -89,20 +82,22 @@ pub fn respond_with(
     budget: &mut u32,
 ) -> Answers {
     let mut exchange =
-        Exchange { host, port, options, answers: Answers::default(), running_dump: Vec::new() };
-    for message in request::messages(request) {
+        Exchange { host, port, options, replies: Replies::default(), notifications: Vec::new() };
+    let mut unanswered = None;
+    for message in messages(request) {
         if *budget == 0 {
-            exchange.answers.unanswered = Some(message.at);
+            unanswered = Some(message.at);
             break;
         }
         let changes = message.header.message_type % 4 != libc::RTM_GETLINK % 4;
         *budget = budget.saturating_sub(if changes { CHANGE_COST } else { 1 });
         exchange.receive(message);
     }
-    // What a running dump has left comes as the program reads on: after the
-    // answers to all of this datagram's messages.
-    exchange.answers.to_asker.extend(exchange.running_dump);
-    exchange.answers
+    Answers {
+        to_asker: exchange.replies.finish(),
+        notifications: exchange.notifications,
+        unanswered,
+    }
 }
 
 /// The notifications of a change made other than by a netlink request (an
@@ -125,12 +120,6 @@ pub fn main_ipv4_routes(inside: &Inside) -> Vec<super::RouteView> {
 
 /// The highest rtnetlink message type (`RTM_MAX`).
 const RTM_MAX: u16 = 123;
-/// The largest datagram a dump fills (`NLMSG_GOODSIZE`: a page less the
-/// `skb_shared_info`); a single message larger than this goes alone.
-const DUMP_DATAGRAM_SIZE: usize = 3776;
-/// Control messages (`NLMSG_NOOP` to `NLMSG_OVERRUN`) are below this type
-/// (`NLMSG_MIN_TYPE`).
-const NLMSG_MIN_TYPE: u16 = 0x10;
 
 /// Address families as the family headers of requests carry them.
 mod family {
@@ -142,34 +131,6 @@ mod family {
     pub const INET6: u8 = libc::AF_INET6 as u8;
     /// `AF_BRIDGE`.
     pub const BRIDGE: u8 = libc::AF_BRIDGE as u8;
-}
-
-/// Where the answers to one request message go: the asking socket's port, under
-/// the request's sequence number.
-#[derive(Clone, Copy, Debug)]
-struct Addressee {
-    port: u32,
-    sequence: u32,
-}
-
-impl Addressee {
-    /// A message to the asker with `flags` carrying `payload`, serialized.
-    fn message<I: NetlinkSerializable>(&self, flags: u16, payload: NetlinkPayload<I>) -> Vec<u8> {
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        header.sequence_number = self.sequence;
-        header.port_number = self.port;
-        let mut message = NetlinkMessage::new(header, payload);
-        message.finalize();
-        let mut bytes = vec![0; message.buffer_len()];
-        message.serialize(&mut bytes);
-        bytes
-    }
-
-    /// A single (not multipart) answer carrying `body`.
-    fn reply<I: NetlinkSerializable>(&self, body: I) -> Vec<u8> {
-        self.message(0, NetlinkPayload::InnerMessage(body))
-    }
 }
 
 /// One request message, with what its handler needs to know of the asker.
@@ -184,101 +145,15 @@ struct Request<'a> {
     uid: u32,
 }
 
-/// A dump's answer before it is packed into datagrams.
-struct Dump {
-    to: Addressee,
-    /// The flags of its messages: `NLM_F_MULTI`, and `NLM_F_DUMP_FILTERED` when a
-    /// filter applied.
-    message_flags: u16,
-    /// The flags of its `NLMSG_DONE` (`NLM_F_DUMP_FILTERED` only when the request
-    /// set a filter, while route messages carry it whenever checked strictly).
-    done_flags: u16,
-    messages: Vec<Vec<u8>>,
-    /// The errno its `NLMSG_DONE` reports, or 0.
-    errno: Errno,
-}
-
-impl Dump {
-    /// An empty dump to `to`.
-    fn new(to: Addressee) -> Self {
-        Dump {
-            to,
-            message_flags: NLM_F_MULTIPART,
-            done_flags: NLM_F_MULTIPART,
-            messages: Vec::new(),
-            errno: 0,
-        }
-    }
-
-    /// A dump that fails with `errno` before answering anything.
-    fn failed(to: Addressee, errno: Errno) -> Self {
-        Dump { errno, ..Dump::new(to) }
-    }
-
-    /// Marks the dump as filtered by the request (`NLM_F_DUMP_FILTERED`), its
-    /// messages and its end.
-    fn filtered(mut self) -> Self {
-        self.message_flags |= NLM_F_DUMP_FILTERED;
-        self.done_flags |= NLM_F_DUMP_FILTERED;
-        self
-    }
-
-    /// Adds a message carrying `body`.
-    fn add(&mut self, body: impl NetlinkSerializable) {
-        let message = self.to.message(self.message_flags, NetlinkPayload::InnerMessage(body));
-        self.messages.push(message);
-    }
-
-    /// Ends the dump with `errno`, dropping what it had gathered.
-    fn fail(&mut self, errno: Errno) {
-        self.messages.clear();
-        self.errno = errno;
-    }
-
-    /// Its datagrams: messages packed greedily, then `NLMSG_DONE`, in a datagram of
-    /// its own when `done_apart` and the dump said anything.
-    fn into_datagrams(self, done_apart: bool) -> Vec<Vec<u8>> {
-        let mut done = DoneMessage::default();
-        done.code = -self.errno;
-        let done =
-            self.to.message::<RouteNetlinkMessage>(self.done_flags, NetlinkPayload::Done(done));
-        let mut datagrams: Vec<Vec<u8>> = Vec::new();
-        for message in self.messages {
-            match datagrams.last_mut() {
-                Some(last) if last.len() + message.len() <= DUMP_DATAGRAM_SIZE => {
-                    last.extend(message)
-                }
-                _ => datagrams.push(message),
-            }
-        }
-        match datagrams.last_mut() {
-            Some(last) if !done_apart && last.len() + done.len() <= DUMP_DATAGRAM_SIZE => {
-                last.extend(done)
-            }
-            _ => datagrams.push(done),
-        }
-        datagrams
-    }
-}
-
-/// How a request message was handled.
-enum Handled {
-    /// Answered (or not), then to be acknowledged with this errno (0: success).
-    Acknowledge(Errno),
-    /// A dump started: dumps are not acknowledged.
-    Dumping,
-}
-
 /// The answering of one datagram's messages.
 struct Exchange<'a> {
     host: &'a mut dyn Host,
     port: u32,
     options: Options,
-    /// What is delivered so far.
-    answers: Answers,
-    /// The datagrams a running dump has yet to produce: while it runs, another
-    /// dump is refused.
-    running_dump: Vec<Vec<u8>>,
+    /// What is delivered to the asker so far.
+    replies: Replies,
+    /// The notifications of what its requests changed, with their groups.
+    notifications: Vec<(u32, Vec<u8>)>,
 }
 
 impl Exchange<'_> {
@@ -288,18 +163,12 @@ impl Exchange<'_> {
         let to = Addressee { port: self.port, sequence: message.header.sequence_number };
         let request =
             Request { message, to, strict: self.options.strict_check, uid: self.options.uid };
-        let message = &request.message;
-        let handled =
-            if !message.has_flag(NLM_F_REQUEST) || message.header.message_type < NLMSG_MIN_TYPE {
-                Handled::Acknowledge(0)
-            } else {
-                self.handle(&request)
-            };
-        if let Handled::Acknowledge(errno) = handled
-            && (errno != 0 || message.has_flag(NLM_F_ACK))
-        {
-            self.answers.to_asker.push(acknowledgement(&request, errno));
-        }
+        let handled = if request.message.is_request() {
+            self.handle(&request)
+        } else {
+            Handled::Acknowledge(0)
+        };
+        self.replies.conclude(&request.message, request.to, handled);
     }
 
     /// Handles one request (`rtnetlink_rcv_msg`).
@@ -323,7 +192,7 @@ impl Exchange<'_> {
     /// Starts a dump (`netlink_dump_start`): its first datagram goes out now, the
     /// rest as the program reads.
     fn dump(&mut self, request: &Request) -> Handled {
-        if !self.running_dump.is_empty() {
+        if self.replies.dumping() {
             return Handled::Acknowledge(libc::EBUSY);
         }
         let message = &request.message;
@@ -331,11 +200,7 @@ impl Exchange<'_> {
             return Handled::Acknowledge(libc::EOPNOTSUPP);
         };
         let view = self.host.view();
-        let mut datagrams =
-            (handler.answer)(&view, request).into_datagrams(handler.done_apart).into_iter();
-        self.answers.to_asker.extend(datagrams.next());
-        self.running_dump = datagrams.collect();
-        Handled::Dumping
+        self.replies.start_dump((handler.answer)(&view, request).into_datagrams(handler.done_apart))
     }
 
     /// Answers a single get; the errno to acknowledge it with.
@@ -346,7 +211,7 @@ impl Exchange<'_> {
         };
         match get(&self.host.view(), request) {
             Ok(answers) => {
-                self.answers.to_asker.extend(answers);
+                self.replies.delivered.extend(answers);
                 0
             }
             Err(errno) => errno,
@@ -362,25 +227,12 @@ impl Exchange<'_> {
         let after = self.host.view();
         for (group, message) in changes::notifications(&before, &after, &events, request.to) {
             if request.message.has_flag(NLM_F_ECHO) {
-                self.answers.to_asker.push(message.clone());
+                self.replies.delivered.push(message.clone());
             }
-            self.answers.notifications.push((group, message));
+            self.notifications.push((group, message));
         }
         Ok(())
     }
-}
-
-/// The `NLMSG_ERROR` answering `request` with `errno` (`netlink_ack`): an error
-/// carries the whole request, an acknowledgement (`errno` 0) only its header.
-fn acknowledgement(request: &Request, errno: Errno) -> Vec<u8> {
-    let bytes = request.message.bytes;
-    let (flags, echoed) =
-        if errno == 0 { (NLM_F_CAPPED, &bytes[..HEADER_LEN]) } else { (0, bytes) };
-    let mut error = ErrorMessage::default();
-    error.code = NonZeroI32::new(-errno);
-    error.header = echoed.to_vec();
-    error.header.resize(align(echoed.len()), 0);
-    request.to.message::<RouteNetlinkMessage>(flags, NetlinkPayload::Error(error))
 }
 
 /// A dump handler as Linux registers one (`rtnl_register`).

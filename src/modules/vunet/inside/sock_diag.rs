@@ -22,19 +22,13 @@ mod bytecode;
 mod tests;
 
 use std::net::{IpAddr, SocketAddr};
-use std::num::NonZeroI32;
 
-use netlink_packet_core::{
-    DefaultNla, DoneMessage, Emitable, ErrorMessage, NLM_F_ACK, NLM_F_CAPPED, NLM_F_DUMP,
-    NLM_F_MULTIPART, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    Parseable,
-};
-use netlink_packet_route::RouteNetlinkMessage;
+use netlink_packet_core::{DefaultNla, Emitable, NLM_F_DUMP};
 use netlink_packet_sock_diag::inet::nlas::{LegacyMemInfo, MemInfo, Nla};
 use netlink_packet_sock_diag::inet::{InetResponse, InetResponseHeader, SocketId};
 
-/// An errno, positive (`libc::ENOENT`), as the kernel's handlers fail with it.
-type Errno = i32;
+use super::Errno;
+use super::netlink::{Addressee, Dump, Handled, Message, Replies, align, messages};
 
 /// One socket of a stack, as `inet_diag` reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -123,13 +117,11 @@ pub fn respond_listing(
     request: &[u8],
 ) -> Vec<Vec<u8>> {
     let sockets = Listing { list, listed: None };
-    let mut exchange = Exchange { sockets, port, delivered: Vec::new(), running_dump: Vec::new() };
+    let mut exchange = Exchange { sockets, port, replies: Replies::default() };
     for message in messages(request) {
         exchange.receive(message);
     }
-    // What a running dump has left comes as the program reads on.
-    exchange.delivered.extend(exchange.running_dump);
-    exchange.delivered
+    exchange.replies.finish()
 }
 
 /// Message types (`linux/sock_diag.h`, `linux/inet_diag.h`).
@@ -144,102 +136,9 @@ mod kind {
     pub const DESTROY: u16 = 21;
 }
 
-/// The length of a netlink message header (`NLMSG_HDRLEN`).
-const HEADER_LEN: usize = 16;
-/// Control messages (`NLMSG_NOOP` to `NLMSG_OVERRUN`) are below this type.
-const NLMSG_MIN_TYPE: u16 = 0x10;
-/// The largest datagram a dump fills (`NLMSG_GOODSIZE`).
-const DUMP_DATAGRAM_SIZE: usize = 3776;
 /// The address families Linux knows (`AF_MAX`): a request for one past them is
 /// `EINVAL`, for one without a diag handler `ENOENT`.
 const AF_MAX: u8 = 46;
-
-/// `len` rounded up to netlink's 4-byte alignment.
-fn align(len: usize) -> usize {
-    len.next_multiple_of(4)
-}
-
-/// One message of a request datagram.
-struct Message<'a> {
-    header: NetlinkHeader,
-    /// The whole message, header included.
-    bytes: &'a [u8],
-}
-
-impl<'a> Message<'a> {
-    /// What follows the header.
-    fn payload(&self) -> &'a [u8] {
-        &self.bytes[HEADER_LEN..]
-    }
-
-    fn has_flag(&self, flag: u16) -> bool {
-        self.header.flags & flag != 0
-    }
-}
-
-/// The messages of `datagram`, as `netlink_rcv_skb` takes them: it stops at
-/// the first shorter than its header or running past the end.
-fn messages(datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
-    let mut rest = datagram;
-    std::iter::from_fn(move || {
-        if rest.len() < HEADER_LEN {
-            return None;
-        }
-        let header = NetlinkHeader::parse(&NetlinkBuffer::new(&rest)).ok()?;
-        let len = header.length as usize;
-        if len < HEADER_LEN || len > rest.len() {
-            rest = &[];
-            return None;
-        }
-        let message = Message { header, bytes: &rest[..len] };
-        rest = &rest[align(len).min(rest.len())..];
-        Some(message)
-    })
-}
-
-/// Where the answers to one request go.
-#[derive(Clone, Copy, Debug)]
-struct Addressee {
-    port: u32,
-    sequence: u32,
-}
-
-impl Addressee {
-    /// A message of type `kind` with `flags` carrying `payload`.
-    fn message(&self, kind: u16, flags: u16, payload: &[u8]) -> Vec<u8> {
-        let mut header = NetlinkHeader::default();
-        header.length = (HEADER_LEN + payload.len()) as u32;
-        header.message_type = kind;
-        header.flags = flags;
-        header.sequence_number = self.sequence;
-        header.port_number = self.port;
-        let mut bytes = vec![0; HEADER_LEN];
-        header.emit(&mut bytes);
-        bytes.extend_from_slice(payload);
-        bytes
-    }
-
-    /// A control message (`NLMSG_DONE`, `NLMSG_ERROR`) with `flags`.
-    fn control(&self, flags: u16, payload: NetlinkPayload<RouteNetlinkMessage>) -> Vec<u8> {
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        header.sequence_number = self.sequence;
-        header.port_number = self.port;
-        let mut message = NetlinkMessage::new(header, payload);
-        message.finalize();
-        let mut bytes = vec![0; message.buffer_len()];
-        message.serialize(&mut bytes);
-        bytes
-    }
-}
-
-/// How a request was handled.
-enum Handled {
-    /// Answered, to be acknowledged with this errno (0: success, only if asked).
-    Acknowledge(Errno),
-    /// A dump started: dumps are not acknowledged.
-    Dumping,
-}
 
 /// A stack's sockets, listed when first needed.
 struct Listing<'a> {
@@ -258,9 +157,7 @@ impl Listing<'_> {
 struct Exchange<'a> {
     sockets: Listing<'a>,
     port: u32,
-    delivered: Vec<Vec<u8>>,
-    /// What a running dump has yet to deliver: while it runs, another is `EBUSY`.
-    running_dump: Vec<Vec<u8>>,
+    replies: Replies,
 }
 
 impl Exchange<'_> {
@@ -268,16 +165,8 @@ impl Exchange<'_> {
     fn receive(&mut self, message: Message) {
         let to = Addressee { port: self.port, sequence: message.header.sequence_number };
         let handled =
-            if !message.has_flag(NLM_F_REQUEST) || message.header.message_type < NLMSG_MIN_TYPE {
-                Handled::Acknowledge(0)
-            } else {
-                self.handle(&message, to)
-            };
-        if let Handled::Acknowledge(errno) = handled
-            && (errno != 0 || message.has_flag(NLM_F_ACK))
-        {
-            self.delivered.push(acknowledgement(&message, to, errno));
-        }
+            if message.is_request() { self.handle(&message, to) } else { Handled::Acknowledge(0) };
+        self.replies.conclude(&message, to, handled);
     }
 
     /// Handles one request (`sock_diag_rcv_msg`, `__sock_diag_cmd`).
@@ -348,7 +237,7 @@ impl Exchange<'_> {
         if kind != kind::DESTROY && message.has_flag(NLM_F_DUMP) {
             // `netlink_dump_start` refuses a dump while one runs before it
             // reads the request further: a busy dump costs nothing.
-            if !self.running_dump.is_empty() {
+            if self.replies.dumping() {
                 return Handled::Acknowledge(libc::EBUSY);
             }
             if let Some(code) = request.bytecode
@@ -360,16 +249,16 @@ impl Exchange<'_> {
             match Table::of(request.protocol) {
                 Some(table) => {
                     for socket in dumped(self.sockets.get(), table, &request) {
-                        dump.messages.push(answer(socket, &request, to, kind, NLM_F_MULTIPART));
+                        dump.add_raw(kind, &response(socket, &request));
                     }
                 }
-                None => dump.errno = libc::ENOENT,
+                None => dump.fail(libc::ENOENT),
             }
             return self.dump(dump);
         }
         Handled::Acknowledge(match self.exact(&request, to, kind) {
             Ok(answer) => {
-                self.delivered.push(answer);
+                self.replies.delivered.push(answer);
                 0
             }
             Err(errno) => errno,
@@ -383,19 +272,17 @@ impl Exchange<'_> {
             return Err(libc::EOPNOTSUPP);
         }
         let socket = find_one(self.sockets.get(), table, request)?;
-        Ok(answer(socket, request, to, kind, 0))
+        Ok(to.raw(kind, 0, &response(socket, request)))
     }
 
-    /// Starts `dump` (`netlink_dump_start`): its first datagram now, the rest
-    /// as the program reads.
+    /// Starts `dump` (`netlink_dump_start`): `NLMSG_DONE` comes in a datagram
+    /// of its own (the dump callbacks end by returning a length, so the end
+    /// comes with the next read).
     fn dump(&mut self, dump: Dump) -> Handled {
-        if !self.running_dump.is_empty() {
+        if self.replies.dumping() {
             return Handled::Acknowledge(libc::EBUSY);
         }
-        let mut datagrams = dump.into_datagrams().into_iter();
-        self.delivered.extend(datagrams.next());
-        self.running_dump = datagrams.collect();
-        Handled::Dumping
+        self.replies.start_dump(dump.into_datagrams(true))
     }
 }
 
@@ -418,53 +305,6 @@ fn other_family(family: u8) -> Option<OtherFamily> {
         libc::AF_UNIX => Some(OtherFamily { request_len: 24 }),
         libc::AF_NETLINK | libc::AF_PACKET => Some(OtherFamily { request_len: 20 }),
         _ => None,
-    }
-}
-
-/// The `NLMSG_ERROR` answering `message` with `errno` (`netlink_ack`): an
-/// error carries the whole request, an acknowledgement only its header.
-fn acknowledgement(message: &Message, to: Addressee, errno: Errno) -> Vec<u8> {
-    let bytes = message.bytes;
-    let (flags, echoed) =
-        if errno == 0 { (NLM_F_CAPPED, &bytes[..HEADER_LEN]) } else { (0, bytes) };
-    let mut error = ErrorMessage::default();
-    error.code = NonZeroI32::new(-errno);
-    error.header = echoed.to_vec();
-    error.header.resize(align(echoed.len()), 0);
-    to.control(flags, NetlinkPayload::Error(error))
-}
-
-/// A dump's answer before it is packed into datagrams.
-struct Dump {
-    to: Addressee,
-    messages: Vec<Vec<u8>>,
-    /// The errno its `NLMSG_DONE` reports, or 0.
-    errno: Errno,
-}
-
-impl Dump {
-    fn new(to: Addressee) -> Self {
-        Dump { to, messages: Vec::new(), errno: 0 }
-    }
-
-    /// Its datagrams: messages packed greedily, then `NLMSG_DONE` in a datagram
-    /// of its own unless the dump said nothing (the dump callbacks end by
-    /// returning a length, so the end comes with the next read).
-    fn into_datagrams(self) -> Vec<Vec<u8>> {
-        let mut done = DoneMessage::default();
-        done.code = -self.errno;
-        let done = self.to.control(NLM_F_MULTIPART, NetlinkPayload::Done(done));
-        let mut datagrams: Vec<Vec<u8>> = Vec::new();
-        for message in self.messages {
-            match datagrams.last_mut() {
-                Some(last) if last.len() + message.len() <= DUMP_DATAGRAM_SIZE => {
-                    last.extend(message)
-                }
-                _ => datagrams.push(message),
-            }
-        }
-        datagrams.push(done);
-        datagrams
     }
 }
 
@@ -775,15 +615,16 @@ fn covers(own: IpAddr, asked: IpAddr) -> bool {
     own.is_unspecified() || same_ip(own, asked)
 }
 
-/// The message answering `request` with `socket` (`inet_sk_diag_fill`).
-fn answer(socket: &SocketView, request: &Request, to: Addressee, kind: u16, flags: u16) -> Vec<u8> {
+/// The payload of the message answering `request` with `socket`
+/// (`inet_sk_diag_fill`).
+fn response(socket: &SocketView, request: &Request) -> Vec<u8> {
     let response = InetResponse {
         header: header(socket),
         nlas: attributes(socket, request.extensions).into(),
     };
     let mut payload = vec![0; response.buffer_len()];
     response.emit(&mut payload);
-    to.message(kind, flags, &payload)
+    payload
 }
 
 /// The `inet_diag_msg` of `socket`.

@@ -1,72 +1,13 @@
-//! Reading a request as the kernel reads it: the messages of a datagram
-//! (`netlink_rcv_skb`), and a message's attributes after its family header
-//! (`nlmsg_parse`), each attribute checked against a policy (`struct nla_policy`).
+//! Reading a request's attributes as the kernel reads them: after its family
+//! header (`nlmsg_parse`), each checked against a policy (`struct nla_policy`).
 
-use netlink_packet_core::{NLA_TYPE_MASK, NetlinkBuffer, NetlinkHeader, Parseable};
+use netlink_packet_core::NLA_TYPE_MASK;
 
 use super::Errno;
+use crate::modules::vunet::inside::netlink::{HEADER_LEN, Message, align};
 
-/// The length of a netlink message header (`NLMSG_HDRLEN`).
-pub(super) const HEADER_LEN: usize = 16;
 /// The length of an attribute header (`NLA_HDRLEN`).
 const ATTRIBUTE_HEADER_LEN: usize = 4;
-
-/// `len` rounded up to netlink's 4-byte alignment (`NLMSG_ALIGN`, `NLA_ALIGN`).
-pub(super) fn align(len: usize) -> usize {
-    len.next_multiple_of(4)
-}
-
-/// One message of a request datagram: its header and its bytes (header included,
-/// `nlmsg_len` of them).
-pub(super) struct Message<'a> {
-    /// Where it starts in its datagram.
-    pub at: usize,
-    /// Its header.
-    pub header: NetlinkHeader,
-    /// The whole message as the program sent it.
-    pub bytes: &'a [u8],
-}
-
-impl Message<'_> {
-    /// What follows the header.
-    pub fn payload(&self) -> &[u8] {
-        &self.bytes[HEADER_LEN..]
-    }
-
-    /// The address family its family header starts with (`rtgen_family`); the
-    /// caller has checked that the payload is not empty.
-    pub fn family(&self) -> u8 {
-        self.payload()[0]
-    }
-
-    /// Whether its flags include `flag`.
-    pub fn has_flag(&self, flag: u16) -> bool {
-        self.header.flags & flag != 0
-    }
-}
-
-/// The messages of `datagram`, in order, as `netlink_rcv_skb` takes them: it
-/// stops at the first message shorter than its header or running past the end.
-pub(super) fn messages(datagram: &[u8]) -> impl Iterator<Item = Message<'_>> {
-    let mut rest = datagram;
-    let mut at = 0;
-    std::iter::from_fn(move || {
-        if rest.len() < HEADER_LEN {
-            return None;
-        }
-        let header = NetlinkHeader::parse(&NetlinkBuffer::new(&rest)).ok()?;
-        let len = header.length as usize;
-        if len < HEADER_LEN || len > rest.len() {
-            rest = &[];
-            return None;
-        }
-        let message = Message { at, header, bytes: &rest[..len] };
-        let next = align(len).min(rest.len());
-        rest = &rest[next..];
-        at += next;
-        Some(message)
-    })
-}
 
 /// How the kernel's policy checks one attribute's value, for the attribute types a
 /// request here may carry (`NLA_UNSPEC`, `NLA_U32`, `NLA_STRING`, ...).

@@ -24,6 +24,7 @@ use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 use super::*;
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::inside::fixtures::link;
+use crate::modules::vunet::inside::netlink::DUMP_DATAGRAM_SIZE;
 use crate::modules::vunet::inside::{AddressView, LinkKind, RouteView, Scope};
 use crate::modules::vunet::network::Counters;
 

@@ -1,7 +1,10 @@
 //! The answers `ss` gets, checked against what Linux 6.18 gave the same requests
 //! in a network namespace with the same sockets.
 
+use netlink_packet_core::{NLM_F_CAPPED, NLM_F_MULTIPART};
+
 use super::*;
+use crate::modules::vunet::inside::netlink::HEADER_LEN;
 
 const TCP: u8 = libc::IPPROTO_TCP as u8;
 const UDP: u8 = libc::IPPROTO_UDP as u8;
