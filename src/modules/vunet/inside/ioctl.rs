@@ -72,27 +72,6 @@ const SIOCGIFMAP: u32 = 0x8970;
 const SIOCPROTOPRIVATE: u32 = 0x89E0;
 const SIOCPROTOPRIVATE_LAST: u32 = 0x89EF;
 
-/// The requests only `inet_ioctl` or `inet6_ioctl` answer: on any other socket
-/// they reach `dev_ioctl`, which does not know them.
-const PROTOCOL_REQUESTS: [u32; 16] = [
-    SIOCADDRT,
-    SIOCDELRT,
-    SIOCRTMSG,
-    SIOCGIFADDR,
-    SIOCSIFADDR,
-    SIOCGIFDSTADDR,
-    SIOCSIFDSTADDR,
-    SIOCGIFBRDADDR,
-    SIOCSIFBRDADDR,
-    SIOCGIFNETMASK,
-    SIOCSIFNETMASK,
-    SIOCGIFPFLAGS,
-    SIOCSIFPFLAGS,
-    SIOCDIFADDR,
-    SIOCGARP,
-    SIOCSARP,
-];
-
 /// The requests `inet_ioctl` hands `devinet_ioctl`, with a `struct ifreq`.
 const DEVINET_REQUESTS: [u32; 11] = [
     SIOCGIFADDR,
@@ -107,6 +86,17 @@ const DEVINET_REQUESTS: [u32; 11] = [
     SIOCSIFPFLAGS,
     SIOCSIFFLAGS,
 ];
+
+/// The requests `inet_ioctl` answers itself: routes, ARP, `SIOCDIFADDR`.
+const INET_REQUESTS: [u32; 6] = [SIOCADDRT, SIOCDELRT, SIOCRTMSG, SIOCDIFADDR, SIOCGARP, SIOCSARP];
+
+/// Whether only `inet_ioctl` or `inet6_ioctl` answer `request`: on any other
+/// socket it reaches `dev_ioctl`, which knows of the devinet requests
+/// `SIOCSIFFLAGS` alone.
+fn is_protocol_request(request: u32) -> bool {
+    INET_REQUESTS.contains(&request)
+        || (request != SIOCSIFFLAGS && DEVINET_REQUESTS.contains(&request))
+}
 
 /// Whether an `ioctl` request is about the network's interfaces (`SIOCGIFCONF`,
 /// `SIOCSIFFLAGS`, routes, ARP, ...) rather than about the socket it is made on
@@ -203,7 +193,7 @@ impl Exchange<'_> {
         ifreq.copy_from_slice(&self.memory.read_bytes(call.arg, IFREQ_LEN)?);
         let request = call.request;
         let devinet = protocol == Protocol::Inet && DEVINET_REQUESTS.contains(&request);
-        if !devinet && PROTOCOL_REQUESTS.contains(&request) {
+        if !devinet && is_protocol_request(request) {
             return Err(Errno::ENOTTY);
         }
         let view = self.host.view();
