@@ -10,7 +10,7 @@ use netlink_packet_route::address::{
     AddressProtocol, AddressScope, CacheInfo,
 };
 
-use super::request::{self, Attributes, Policies, Policy};
+use super::request::{self, Attributes, Policies, Policy, ip_of};
 use super::{Dump, Errno, GetAnswer, Request, family};
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::inside::change::{Change, Mode};
@@ -370,13 +370,4 @@ pub(super) fn read_change(inside: &Inside, request: &Request, mode: Mode) -> Res
 fn label(attributes: &Attributes) -> Option<String> {
     let label = attributes.string(ifa::LABEL)?;
     Some(String::from_utf8_lossy(label).into_owned())
-}
-
-/// The address `bytes` hold: IPv4 for 4 of them, IPv6 for 16.
-pub(super) fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
-    match bytes.len() {
-        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
-        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
-        _ => None,
-    }
 }

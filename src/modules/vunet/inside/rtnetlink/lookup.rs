@@ -126,21 +126,14 @@ fn read(inside: &Inside, request: &Request) -> Result<Asked, Errno> {
         // A lookup as for a packet coming in: a stack forwards nothing.
         return Err(libc::EOPNOTSUPP);
     }
-    let address = |kind| -> Result<Option<IpAddr>, Errno> {
-        let Some(bytes) = attributes.get(kind) else { return Ok(None) };
-        let len = if ipv6 { 16 } else { 4 };
-        super::address::ip_of(bytes.get(..len).ok_or(libc::EINVAL)?).map(Some).ok_or(libc::EINVAL)
-    };
-    let unspecified =
-        if ipv6 { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() };
     let link = attributes.u32(libc::RTA_OIF).filter(|&link| link != 0);
     if let Some(link) = link {
         inside.link(link)?;
     }
     Ok(Asked {
         ipv6,
-        destination: address(libc::RTA_DST)?.unwrap_or(unspecified),
-        source: address(libc::RTA_SRC)?,
+        destination: attributes.ip(libc::RTA_DST, ipv6)?.unwrap_or(request::unspecified(ipv6)),
+        source: attributes.ip(libc::RTA_SRC, ipv6)?,
         link,
     })
 }

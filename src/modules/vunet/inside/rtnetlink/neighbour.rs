@@ -12,8 +12,7 @@ use netlink_packet_route::neighbour::{
 use netlink_packet_route::route::RouteType;
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
 
-use super::address::ip_of;
-use super::request::{self, Policies, Policy};
+use super::request::{self, Policies, Policy, ip_of};
 use super::{Dump, Errno, GetAnswer, Request, family};
 use crate::modules::vunet::inside::change::{Change, Mode, NUD_PERMANENT};
 use crate::modules::vunet::inside::{Inside, NeighbourView};

@@ -1,6 +1,8 @@
 //! Reading a request's attributes as the kernel reads them: after its family
 //! header (`nlmsg_parse`), each checked against a policy (`struct nla_policy`).
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
 use netlink_packet_core::NLA_TYPE_MASK;
 
 use super::Errno;
@@ -83,6 +85,15 @@ impl<'a> Attributes<'a> {
         Some(value.split(|&byte| byte == 0).next().unwrap_or(value))
     }
 
+    /// The address attribute `kind` holds, of the length of an IPv6 address if
+    /// `ipv6`, else of an IPv4 one (longer is cut, as `nla_get_in_addr` reads);
+    /// `EINVAL` if it is shorter.
+    pub fn ip(&self, kind: u16, ipv6: bool) -> Result<Option<IpAddr>, Errno> {
+        let Some(bytes) = self.get(kind) else { return Ok(None) };
+        let len = if ipv6 { 16 } else { 4 };
+        ip_of(bytes.get(..len).ok_or(libc::EINVAL)?).map(Some).ok_or(libc::EINVAL)
+    }
+
     /// The types present, each once.
     pub fn kinds(&self) -> impl Iterator<Item = u16> + '_ {
         let mut kinds: Vec<u16> = self.found.iter().map(|(kind, _)| *kind).collect();
@@ -95,6 +106,21 @@ impl<'a> Attributes<'a> {
     pub fn is_empty(&self) -> bool {
         self.found.is_empty()
     }
+}
+
+/// The address `bytes` hold: IPv4 for 4 of them, IPv6 for 16.
+pub(super) fn ip_of(bytes: &[u8]) -> Option<IpAddr> {
+    match bytes.len() {
+        4 => Some(IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?)),
+        16 => Some(IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?)),
+        _ => None,
+    }
+}
+
+/// The unspecified address of IPv6 if `ipv6`, else of IPv4: what a request
+/// without a destination means.
+pub(super) fn unspecified(ipv6: bool) -> IpAddr {
+    if ipv6 { Ipv6Addr::UNSPECIFIED.into() } else { Ipv4Addr::UNSPECIFIED.into() }
 }
 
 /// Parses the attributes that follow a family header of `header_len` bytes, as

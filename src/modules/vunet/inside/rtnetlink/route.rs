@@ -298,24 +298,9 @@ pub(super) fn read_change(inside: &Inside, request: &Request, mode: Mode) -> Res
     if header.destination_prefix_length > max_prefix {
         return Err(libc::EINVAL);
     }
-    let address = |kind| -> Result<Option<IpAddr>, Errno> {
-        let Some(bytes) = attributes.get(kind) else { return Ok(None) };
-        let ip = if ipv6 {
-            IpAddr::V6(Ipv6Addr::from(
-                <[u8; 16]>::try_from(bytes.get(..16).ok_or(libc::EINVAL)?).unwrap(),
-            ))
-        } else {
-            IpAddr::V4(Ipv4Addr::from(
-                <[u8; 4]>::try_from(bytes.get(..4).ok_or(libc::EINVAL)?).unwrap(),
-            ))
-        };
-        Ok(Some(ip))
-    };
-    let unspecified =
-        if ipv6 { IpAddr::V6(Ipv6Addr::UNSPECIFIED) } else { Ipv4Addr::UNSPECIFIED.into() };
-    let destination =
-        Cidr::new(address(libc::RTA_DST)?.unwrap_or(unspecified), header.destination_prefix_length);
-    let gateway = address(libc::RTA_GATEWAY)?;
+    let destination = attributes.ip(libc::RTA_DST, ipv6)?.unwrap_or(request::unspecified(ipv6));
+    let destination = Cidr::new(destination, header.destination_prefix_length);
+    let gateway = attributes.ip(libc::RTA_GATEWAY, ipv6)?;
     let index = attributes.u32(libc::RTA_OIF);
     if let Some(index) = index.filter(|&index| index != 0) {
         inside.link(index)?;
