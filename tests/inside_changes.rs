@@ -236,3 +236,26 @@ fn programs_that_read_proc_net_see_the_stack() {
         "{output}"
     );
 }
+
+/// Found in review: the counters of `/proc/net/dev` were rewritten for the
+/// first stack only each second (the second found the second not yet past).
+/// Every stack whose programs read it gets its own counters.
+#[test]
+fn every_stacks_proc_net_counts_its_traffic() {
+    let output = session(
+        User::Invoker,
+        r#"
+        "$N" stack lwip1 -- sleep 4 &
+        sleep 0.3
+        ping -c 3 -i 0.2 10.0.0.3 >/dev/null
+        sleep 1.5
+        ping -c 1 10.0.0.3 >/dev/null
+        "$N" stack lwip1 -- sh -c 'grep eth0: /proc/net/dev' | awk '{ print ($3 > 0) ? "lwip1 counted" : "lwip1 zero" }'
+        grep eth0: /proc/net/dev | awk '{ print ($3 > 0) ? "lwip0 counted" : "lwip0 zero" }'
+        wait
+        "#,
+    );
+    output.assert_code(0);
+    assert_line(&output, "lwip1 counted");
+    assert_line(&output, "lwip0 counted");
+}

@@ -267,7 +267,7 @@ impl Vunet {
             let after = inside::Host::view(&host);
             let notifications = inside::rtnetlink::notifications(&before, &after, &served.events);
             self.netlink.notify(stack, notifications);
-            self.refresh_proc_net(&[stack], Instant::now());
+            self.stack_changed(stack);
         }
         Some(Answer {
             by: self.stacks[stack].name().clone(),
@@ -323,12 +323,21 @@ impl Vunet {
         }
     }
 
-    /// Rewrites the `/proc/net` files of `stacks` from what they show now.
-    fn refresh_proc_net(&mut self, stacks: &[StackId], now: Instant) {
+    /// A program changed stack `stack` from inside: what mirrors it follows (its
+    /// packet devices, its programs' `/proc/net`).
+    fn stack_changed(&mut self, stack: StackId) {
+        let (stacks, network) = (&self.stacks, &self.network);
+        self.packet.follow(stack, || stacks[stack].inside(network));
+        self.refresh_proc_net(&[stack], false);
+    }
+
+    /// Rewrites the `/proc/net` files of `stacks` from what they show now, their
+    /// counters too if `counters`.
+    fn refresh_proc_net(&mut self, stacks: &[StackId], counters: bool) {
         let Some(procnet) = &mut self.procnet else { return };
         for &stack in stacks {
             if let Some(inside) = self.stacks[stack].inside(&self.network) {
-                procnet.refresh(stack, &inside, now);
+                procnet.refresh(stack, &inside, counters);
             }
         }
     }
@@ -615,23 +624,19 @@ impl Module for Vunet {
         // What each stack's sockets are, listed once for all requests of the
         // round (a smoltcp stack asks the kernel of every AF_UNIX socket).
         let mut listed = HashMap::new();
-        let mut served = Vec::new();
         for (socket, stack) in self.netlink.ready(&ready) {
-            served.push(stack);
             let mut host = StackHost::new(&mut *self.stacks[stack], &mut self.network);
             host.sockets = listed.remove(&stack);
-            self.netlink.serve(socket, &mut host);
+            let changed = self.netlink.serve(socket, &mut host);
             if let Some(sockets) = host.sockets.take() {
                 listed.insert(stack, sockets);
             }
-            let (stacks, network) = (&self.stacks, &self.network);
-            self.packet.follow(stack, || stacks[stack].inside(network));
+            if changed {
+                self.stack_changed(stack);
+            }
         }
-        let counters = self.procnet.as_ref().map(|p| p.counters_due(now)).unwrap_or_default();
-        served.extend(counters);
-        served.sort_unstable();
-        served.dedup();
-        self.refresh_proc_net(&served, now);
+        let counted = self.procnet.as_mut().map(|p| p.counters_due(now)).unwrap_or_default();
+        self.refresh_proc_net(&counted, true);
         let sweep = earliest(sweep, self.netlink.deadline(now));
         earliest(self.run_network(now, &ready), sweep)
     }

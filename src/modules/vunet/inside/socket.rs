@@ -264,9 +264,9 @@ impl NetlinkSockets {
 
     /// Answers the requests waiting at socket `id`'s server end from `host`, its
     /// stack, and hands the notifications of what they changed to the sockets of
-    /// that stack that joined their groups.
-    pub fn serve(&mut self, id: SocketId, host: &mut dyn Host) {
-        let Some(socket) = self.sockets.get_mut(&id) else { return };
+    /// that stack that joined their groups; whether they changed it.
+    pub fn serve(&mut self, id: SocketId, host: &mut dyn Host) -> bool {
+        let Some(socket) = self.sockets.get_mut(&id) else { return false };
         let stack = socket.stack;
         let notifications = socket.serve(host, &mut self.request);
         if socket.wants_service() {
@@ -274,7 +274,10 @@ impl NetlinkSockets {
         } else {
             self.unfinished.remove(&id);
         }
+        // Every change is notified (a link's, an address's, a route's).
+        let changed = !notifications.is_empty();
         self.notify(stack, notifications);
+        changed
     }
 
     /// Hands `notifications`, each with its group, to the sockets of `stack`

@@ -126,19 +126,15 @@ impl ProcNet {
         self.mounted.remove(&process);
     }
 
-    /// Rewrites stack `stack`'s files that `inside` changes (its configuration
-    /// at once; its counters at most every [`COUNTERS_INTERVAL`]).
-    pub fn refresh(&mut self, stack: StackId, inside: &Inside, now: Instant) {
+    /// Rewrites stack `stack`'s files from `inside`, its counters (`dev`) too
+    /// if `counters`, as far as they changed.
+    pub fn refresh(&mut self, stack: StackId, inside: &Inside, counters: bool) {
         if !self.written.contains_key(&stack) {
             return;
         }
-        let counters_due = self.counted.is_none_or(|at| now >= at + COUNTERS_INTERVAL);
-        if counters_due {
-            self.counted = Some(now);
-        }
         let routes = main_ipv4_routes(inside);
         for name in files::NAMES {
-            if name == "dev" && !counters_due {
+            if name == "dev" && !counters {
                 continue;
             }
             let contents = files::contents(name, inside, &routes);
@@ -148,12 +144,14 @@ impl ProcNet {
         }
     }
 
-    /// The stacks whose counters are due to be rewritten at `now`: those some
-    /// process has mounted, once every [`COUNTERS_INTERVAL`].
-    pub fn counters_due(&self, now: Instant) -> Vec<StackId> {
+    /// The stacks whose counters are due to be rewritten at `now` (those some
+    /// process has mounted, once every [`COUNTERS_INTERVAL`]), counted as
+    /// rewritten.
+    pub fn counters_due(&mut self, now: Instant) -> Vec<StackId> {
         if self.counted.is_some_and(|at| now < at + COUNTERS_INTERVAL) {
             return Vec::new();
         }
+        self.counted = Some(now);
         let mut stacks: Vec<StackId> = self.mounted.values().copied().collect();
         stacks.sort_unstable();
         stacks.dedup();
@@ -175,8 +173,7 @@ impl ProcNet {
             }
         }
         self.written.insert(stack, HashMap::new());
-        self.counted = None;
-        self.refresh(stack, inside, Instant::now());
+        self.refresh(stack, inside, true);
         Ok(())
     }
 
