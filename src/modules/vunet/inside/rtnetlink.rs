@@ -1,7 +1,7 @@
 //! Answers `NETLINK_ROUTE` requests from an [`Inside`] snapshot, as Linux would.
 //!
 //! A program on a stack talks rtnetlink to read its network (`ip`, glibc's
-//! `getifaddrs` and `if_nameindex`, Go's `net.Interfaces`); [`respond`] gives the
+//! `getifaddrs` and `if_nameindex`, Go's `net.Interfaces`); [`respond_with`] gives the
 //! datagrams Linux would deliver for one datagram the program sent. The protocol
 //! is the kernel's: `netlink_rcv_skb` cuts the datagram into messages, each request
 //! is dispatched as `rtnetlink_rcv_msg` does (a family's handler, else
@@ -66,7 +66,8 @@ pub const CHANGE_COST: u32 = 16;
 
 /// Answers the netlink messages in `request`, one datagram a program's socket with
 /// port id `port` sent, from `inside` (a bare snapshot: changes change it): the
-/// datagrams to deliver to it, in order.
+/// datagrams to deliver to it, in order (what tests ask).
+#[cfg(test)]
 pub fn respond(inside: &mut Inside, port: u32, request: &[u8]) -> Vec<Vec<u8>> {
     let mut unlimited = u32::MAX;
     respond_with(inside, port, Options::default(), request, &mut unlimited).to_asker

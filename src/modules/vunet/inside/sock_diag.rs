@@ -2,7 +2,7 @@
 //!
 //! `ss` (and anything else that lists sockets through `sock_diag`) asks the
 //! kernel for the sockets of its network namespace; a program on a stack must be
-//! told of the stack's sockets instead. [`respond`] gives the datagrams Linux
+//! told of the stack's sockets instead. [`respond_listing`] gives the datagrams Linux
 //! would deliver for one datagram sent on a `NETLINK_SOCK_DIAG` socket, from the
 //! stack's [`SocketView`]s. The protocol is the kernel's: `netlink_rcv_skb` cuts
 //! the datagram into messages, `sock_diag_rcv_msg` dispatches each by type and
@@ -103,13 +103,16 @@ pub const SEND_SHUTDOWN: u8 = 2;
 
 /// Answers the netlink messages in `request`, one datagram a program's
 /// `NETLINK_SOCK_DIAG` socket with port id `port` sent, from the stack's
-/// `sockets`: the datagrams to deliver to it, in order.
+/// `sockets`: the datagrams to deliver to it, in order (what tests ask; a
+/// socket's requests are answered by [`respond_listing`]).
+#[cfg(test)]
 pub fn respond(sockets: &[SocketView], port: u32, request: &[u8]) -> Vec<Vec<u8>> {
     respond_listing(&mut || sockets.to_vec(), port, request)
 }
 
-/// [`respond`], with the sockets listed by `list` when a request first needs
-/// them, at most once: listing a stack's sockets costs more than most requests
+/// Answers the netlink messages in `request`, one datagram a program's
+/// `NETLINK_SOCK_DIAG` socket with port id `port` sent, from the stack's sockets,
+/// listed by `list` when a request first needs them, at most once: listing a stack's sockets costs more than most requests
 /// (a datagram of nothing, or a request refused, never asks).
 pub fn respond_listing(
     list: &mut dyn FnMut() -> Vec<SocketView>,
