@@ -316,7 +316,7 @@ impl SyscallStop {
     /// [`Resume::Run`]. Descriptors go in only through the notifier
     /// (`SECCOMP_IOCTL_NOTIF_ADDFD`): at a ptrace stop the call becomes one the
     /// notifier filter sends to the supervisor (as a window set-up's, see
-    /// [`setup`]), answered with the descriptor. `EOPNOTSUPP` where the process
+    /// `setup`), answered with the descriptor. `EOPNOTSUPP` where the process
     /// has no notifier (`--trace`, a kernel before 5.19).
     pub fn return_new_fd(&mut self, fd: OwnedFd, cloexec: bool) -> Result<(), Errno> {
         if !self.can_return_new_fd() {

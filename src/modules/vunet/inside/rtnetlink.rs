@@ -11,7 +11,7 @@
 //! netconf, qdiscs — is in the submodules.
 //!
 //! Requests that change things (`RTM_NEW*`, `RTM_DEL*`, `RTM_SETLINK`) are read
-//! into a [`Change`](super::Change) ([`changes`]) and carried out by the
+//! into a [`Change`](super::change::Change) (`changes`) and carried out by the
 //! [`Host`]; what changed is notified to the sockets that joined its group
 //! (`ip monitor`), and echoed to the asker when it set `NLM_F_ECHO`.
 

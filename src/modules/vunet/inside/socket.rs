@@ -6,7 +6,7 @@
 //! `write`, or `sendto`/`sendmsg` to the kernel's address, which netvm strips)
 //! arrives at the server end; [`NetlinkSockets::serve`] answers it with
 //! [`rtnetlink::respond_with`](super::rtnetlink::respond_with) from the stack (a
-//! [`Host`](super::Host)), and the answers wait in the carrier for the
+//! [`Host`]), and the answers wait in the carrier for the
 //! program's `recv`, `read` or `poll`, which run in the kernel. netvm steps in only
 //! where netlink differs from `AF_UNIX`: the socket's own address (its port id and
 //! groups), the kernel's address reported by `recvmsg` and `recvfrom`, and the
