@@ -260,13 +260,11 @@ impl Vunet {
             Ok(FdTarget::Closed) | Err(_) => return Some(self.refusal(own, Errno::EBADF)),
             Ok(_) => return Some(self.refusal(own, Errno::ENOTTY)),
         };
-        let before = self.stacks[stack].inside(&self.network)?;
+        self.stacks[stack].inside(&self.network)?;
         let mut host = StackHost::new(&mut *self.stacks[stack], &mut self.network);
         let served = inside::ioctl::serve(&stop.memory(), &mut host, family, call);
-        if !served.events.is_empty() {
-            let after = inside::Host::view(&host);
-            let notifications = inside::rtnetlink::notifications(&before, &after, &served.events);
-            self.netlink.notify(stack, notifications);
+        if !served.notifications.is_empty() {
+            self.netlink.notify(stack, served.notifications);
             self.stack_changed(stack);
         }
         Some(Answer {

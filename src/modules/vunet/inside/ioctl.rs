@@ -22,7 +22,9 @@ use std::net::{IpAddr, Ipv4Addr};
 
 use nix::errno::Errno;
 
-use super::{Change, Event, Host, Inside, LinkKind, LinkView};
+use super::change::{Change, Event};
+use super::rtnetlink::notifications;
+use super::{Host, Inside, LinkKind, LinkView};
 use crate::modules::{Disposition, Handled};
 use crate::syscall::Ioctl;
 use crate::tracer::TraceeMemory;
@@ -145,22 +147,31 @@ impl Protocol {
 pub struct Served {
     /// The call's answer.
     pub handled: Handled,
-    /// What the stack changed, in order (empty if nothing did).
-    pub events: Vec<Event>,
+    /// The notifications of what it changed, each with its group, as rtnetlink
+    /// sends them (none if it changed nothing).
+    pub notifications: Vec<(u32, Vec<u8>)>,
 }
 
 /// Serves interface request `call`, made on a socket of family `family` by the
 /// stopped program, on `host`: reads and writes its argument in `memory`.
 pub fn serve(memory: &TraceeMemory, host: &mut dyn Host, family: i32, call: Ioctl) -> Served {
-    let mut exchange = Exchange { memory, host, events: Vec::new() };
+    let mut exchange = Exchange { memory, host, before: None, events: Vec::new() };
     let handled = exchange.serve(Protocol::of(family), call);
-    Served { handled, events: exchange.events }
+    let notifications = match exchange.before {
+        Some(before) if !exchange.events.is_empty() => {
+            notifications(&before, &exchange.host.view(), &exchange.events)
+        }
+        _ => Vec::new(),
+    };
+    Served { handled, notifications }
 }
 
 /// One request being served.
 struct Exchange<'a> {
     memory: &'a TraceeMemory,
     host: &'a mut dyn Host,
+    /// What the stack showed before the request changed it, once it does.
+    before: Option<Inside>,
     /// What the request changed so far.
     events: Vec<Event>,
 }
@@ -234,6 +245,9 @@ impl Exchange<'_> {
     /// Carries out `changes` in order, as one request's; the first refused
     /// stops the rest (what came before stays done, as in the kernel).
     fn carry_out(&mut self, changes: &[Change]) -> Handled {
+        if self.before.is_none() {
+            self.before = Some(self.host.view());
+        }
         for change in changes {
             let events = self.host.change(change).map_err(Errno::from_raw)?;
             self.events.extend(events);
