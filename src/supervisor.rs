@@ -118,6 +118,7 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
     // The command keeps the limit it was given; the supervisor, which holds
     // descriptors for many programs' sockets, takes all it may.
     raise_descriptor_limit();
+    return_freed_memory();
     let notified = filter::notified_calls(&rules);
     let mut tracer = Tracer::new(launched.pid, launched.listener, notified, &mut dispatcher);
     let mut waiter = Waiter::new(
@@ -198,6 +199,24 @@ fn pass_on(signal: Signal, code: i32, tracer: &Tracer) {
         if root_alive { vec![tracer.root()] } else { tracer.processes().collect() };
     for pid in targets {
         let _ = kill(pid, signal);
+    }
+}
+
+/// Makes the allocator map large blocks afresh and give them back when freed.
+///
+/// glibc raises its mapping threshold each time a mapped block is freed, after
+/// which blocks of a smoltcp socket's size (hundreds of KiB) come from the heap:
+/// zeroing them touches every page, and freeing them keeps the pages. A program
+/// that opens and closes many sockets would leave the supervisor that large. A
+/// fixed threshold keeps every such block a mapping of its own: its pages cost
+/// only once data passes through them, and go back to the system when freed.
+fn return_freed_memory() {
+    /// Blocks from this size on are mappings of their own.
+    const MAPPED_FROM: libc::c_int = 64 * 1024;
+    // SAFETY: mallopt only changes the allocator's tunables; the supervisor is
+    // single-threaded here.
+    if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MAPPED_FROM) } != 1 {
+        log::info!("cannot set the allocator's mapping threshold");
     }
 }
 

@@ -33,6 +33,13 @@ fn parse_unix_inodes(table: &[u8]) -> HashSet<SocketId> {
         .collect()
 }
 
+/// Returns the allocator's free pages to the system, so that the supervisor
+/// shrinks back once a program's sockets are gone.
+fn give_back_freed_memory() {
+    // SAFETY: malloc_trim only releases free memory of the allocator's own.
+    unsafe { libc::malloc_trim(0) };
+}
+
 impl Vunet {
     /// Drops the virtual sockets whose last reference closed. A carrier is an
     /// `AF_UNIX` socket, so `/proc/net/unix` lists every one still alive.
@@ -71,6 +78,9 @@ impl Vunet {
             stack.forget(&dead);
         }
         self.netlink.forget(&dead);
+        if !dead.is_empty() {
+            give_back_freed_memory();
+        }
         log::debug!("sweep: {} virtual sockets alive, {} closed", self.sockets.len(), dead.len());
     }
 }

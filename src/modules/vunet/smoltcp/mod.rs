@@ -53,6 +53,7 @@ mod accept;
 mod addressing;
 mod bind;
 mod carrier;
+mod cells;
 mod connect;
 mod create;
 mod datagram;

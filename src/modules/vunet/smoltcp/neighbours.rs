@@ -60,22 +60,26 @@ impl Learnt {
         self.entries.retain(|entry| entry.ip != ip);
     }
 
-    /// Learns from `frame`, which reached the interface at `now`.
-    pub(super) fn observe(&mut self, frame: &[u8], now: Instant) {
-        let Ok(ethernet) = EthernetFrame::new_checked(frame) else { return };
+    /// Learns from `frame`, which reached the interface at `now`. Returns whether
+    /// it may have resolved a neighbour for smoltcp too (a reply, a new or a
+    /// moved neighbour): sockets waiting for one can send now.
+    pub(super) fn observe(&mut self, frame: &[u8], now: Instant) -> bool {
+        let Ok(ethernet) = EthernetFrame::new_checked(frame) else { return false };
         let learnt = match ethernet.ethertype() {
             EthernetProtocol::Arp => arp(ethernet.payload(), &self.own),
             EthernetProtocol::Ipv6 => ndisc(ethernet.payload(), &self.own),
             _ => None,
         };
-        let Some((ip, mac, router, reply)) = learnt else { return };
+        let Some((ip, mac, router, reply)) = learnt else { return false };
         let confirmed = reply.then_some(now);
         match self.entries.iter_mut().find(|entry| entry.ip == ip) {
             Some(entry) => {
+                let moved = entry.mac != mac;
                 entry.mac = mac;
                 entry.router |= router;
                 entry.confirmed = confirmed.or(entry.confirmed);
                 entry.learnt = now;
+                reply || moved
             }
             None => {
                 if self.entries.len() >= MAX_ENTRIES {
@@ -84,6 +88,7 @@ impl Learnt {
                     self.entries.remove(at);
                 }
                 self.entries.push(Entry { ip, mac, router, confirmed, learnt: now });
+                true
             }
         }
     }

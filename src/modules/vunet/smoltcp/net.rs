@@ -18,7 +18,7 @@
 //! supervisor's ends move, in the stack's service rounds (`service`), which
 //! drive the `NetHost` here and tell the socket table what happened.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -28,13 +28,14 @@ use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
 use nix::sys::socket::{Backlog, MsgFlags, SockFlag, SockType, accept4, listen};
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{raw, tcp, udp};
 use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpProtocol, IpVersion,
 };
 
+use super::cells::{Cell, CellId, Cells, Destination, Tuple};
 use super::carrier::{Carriers, bind_to, connect_to, inode_of, unix_socket};
 use super::endpoint::EndpointName;
 use super::ports::Proto;
@@ -45,7 +46,7 @@ use crate::modules::vunet::config::InterfaceSpec;
 use super::neighbours::Learnt;
 use crate::modules::vunet::inside::{Inside, NeighbourView};
 use crate::modules::vunet::earliest;
-use crate::modules::vunet::network::{LinkId, Network};
+use crate::modules::vunet::network::{Frame, LinkId, Network};
 
 /// How many remotes (see [`Remote`]) a stack keeps at most.
 const MAX_REMOTES: usize = 256;
@@ -61,6 +62,10 @@ const DATAGRAM_BUFFER: usize = 256 * 1024;
 /// session every host answers at once; only a neighbour nobody holds stays silent,
 /// and Linux gives up resolving it after about 3 seconds.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How many connections to one port may wait, half open or not yet handed to
+/// the program: Linux's largest backlog (`somaxconn`). SYNs beyond are dropped,
+/// as Linux drops them when its queue is full; the client sends again.
+const MAX_HALF_OPEN: usize = 4096;
 
 /// One interface of a stack, as configured, and where it was plugged in.
 #[derive(Clone, Debug)]
@@ -80,7 +85,7 @@ pub struct Route {
     pub source: IpAddr,
 }
 
-/// A plugged interface: smoltcp's interface and the sockets it serves.
+/// A plugged interface: smoltcp's interface and its general sockets.
 struct NetIface {
     /// Its link's index as programs see it (`eth0` is 2).
     index: u32,
@@ -91,13 +96,29 @@ struct NetIface {
     /// The neighbours it learnt (smoltcp does not show its own cache).
     learnt: Learnt,
     iface: Interface,
-    sockets: SocketSet<'static>,
+    /// The sockets every frame that is for no cell goes to: the raw ICMP ones.
+    general: SocketSet<'static>,
+}
+
+/// What a cell's smoltcp socket is for.
+enum Role {
+    /// A TCP socket made for a SYN that arrived for listened port `port`.
+    Listen { port: u16 },
+    /// The UDP socket of a port of the stack.
+    Udp,
+    /// A connect under way.
+    Dial(Dial),
+    /// A connection a listener of `port` took, not handed to a program yet.
+    Arriving { port: u16 },
+    /// A connection between a carrier and the network.
+    Pump(Pump),
+    /// Done with: removed once its turn has sent what it still owes (a reset, a
+    /// last acknowledgement).
+    Retiring,
 }
 
 /// A TCP connection between a carrier and the network.
 struct Pump {
-    iface: usize,
-    handle: SocketHandle,
     /// The supervisor's end of the carrier's connection.
     end: OwnedFd,
     /// The program will send no more (its end read EOF).
@@ -118,12 +139,18 @@ struct Pump {
 /// Failed: the gate closes, and the waiting connect fails natively.
 struct Dial {
     socket: SocketId,
-    iface: usize,
-    handle: SocketHandle,
     gate: OwnedFd,
     gate_name: EndpointName,
     filler: Option<OwnedFd>,
     deadline: Instant,
+}
+
+impl Dial {
+    /// When the dial is next to be looked at, whatever happens: its handshake's
+    /// deadline, or the end of the wait for a program that never came for it.
+    fn wake(&self, now: Instant) -> Instant {
+        if now < self.deadline { self.deadline } else { self.deadline + DIAL_TIMEOUT }
+    }
 }
 
 /// A remote address as the stack's carriers see it (see the module docs).
@@ -144,27 +171,34 @@ impl Remote {
     }
 }
 
-/// The smoltcp sockets listening on one port.
-struct Listening {
-    /// The address they listen on; `None` for all.
-    addr: Option<IpAddr>,
-    /// One per interface that has the address: (interface, socket).
-    handles: Vec<(usize, SocketHandle)>,
-}
-
 /// A smoltcp stack's network side.
+///
+/// Its smoltcp sockets live in [`Cells`]: a listened port or a bound UDP port
+/// costs nothing until a frame comes for it, and a round works only on the
+/// cells something touched.
 pub(super) struct NetHost {
     ifaces: Vec<NetIface>,
     registry: Registry,
-    pumps: Vec<Pump>,
-    dials: Vec<Dial>,
-    /// Listening smoltcp sockets per port, and connections they took that are not
-    /// handed to a program yet.
-    listeners: HashMap<u16, Listening>,
-    arriving: Vec<(usize, SocketHandle)>,
-    /// smoltcp UDP sockets by interface and port.
-    udp: HashMap<(usize, u16), SocketHandle>,
-    /// One raw ICMP socket per interface and IP version: every ICMP packet in.
+    cells: Cells<Role>,
+    /// The cells whose turn this round is (see [`NetHost::begin_round`]).
+    turn: Vec<CellId>,
+    /// The cell each watched fd (a pump's end, a dial's gate) belongs to.
+    by_fd: HashMap<RawFd, CellId>,
+    /// The cell of each socket's connect under way.
+    dials: HashMap<SocketId, CellId>,
+    /// The listened TCP ports, with the one address listened on (`None`: all).
+    listeners: HashMap<u16, Option<IpAddr>>,
+    /// How many connections are in the making (or made, not handed over) per
+    /// listened port: at most [`MAX_HALF_OPEN`].
+    half_open: HashMap<u16, usize>,
+    /// The UDP ports bound, and the cells of those that had traffic, by
+    /// interface and port.
+    udp_ports: HashSet<u16>,
+    udp: HashMap<(usize, u16), CellId>,
+    /// UDP cells that took datagrams since they were last collected.
+    udp_received: Vec<CellId>,
+    /// One raw ICMP socket per interface and IP version (in its general set):
+    /// every ICMP packet in.
     icmp: HashMap<(usize, IpVersion), SocketHandle>,
     remotes: HashMap<(Proto, SocketAddr), Remote>,
     /// The TTL of the last packet each ICMP socket received, for `IP_RECVTTL`.
@@ -173,34 +207,35 @@ pub(super) struct NetHost {
     pub(super) privates: HashMap<EndpointName, PrivateEnd>,
     /// Carriers to mark with an error, and when.
     pub(super) raise_at: Vec<(Instant, EndpointName)>,
-    /// smoltcp sockets done with, removed after the next interface poll has sent
-    /// what they still owe (a reset, a last acknowledgement).
-    retiring: Vec<(usize, SocketHandle)>,
     /// When idle remotes were last looked for.
     remotes_checked: Instant,
 }
 
-/// The device of a plugged interface during one poll: its link of the network.
+/// The device of a plugged interface for one step of smoltcp: the frame it
+/// takes in, if any, and its link of the network for what it sends.
 struct LinkDevice<'n> {
     network: &'n mut Network,
     link: LinkId,
-    /// The interface is up: down, frames that arrive are dropped and none leave.
-    up: bool,
     mtu: usize,
     now: Instant,
-    /// Frames moved during this poll, either way.
-    moved: usize,
-    /// What the frames that reach the interface teach of its neighbours.
-    learnt: Option<&'n mut Learnt>,
+    incoming: Option<Frame>,
+    /// Frames sent.
+    sent: usize,
 }
 
-struct LinkRx(Vec<u8>);
+impl<'n> LinkDevice<'n> {
+    fn new(network: &'n mut Network, f: &NetIface, now: Instant, incoming: Option<Frame>) -> Self {
+        Self { network, link: f.link, mtu: f.mtu, now, incoming, sent: 0 }
+    }
+}
+
+struct LinkRx(Frame);
 
 struct LinkTx<'a> {
     network: &'a mut Network,
     link: LinkId,
     now: Instant,
-    moved: &'a mut usize,
+    sent: &'a mut usize,
 }
 
 impl phy::RxToken for LinkRx {
@@ -214,7 +249,7 @@ impl phy::TxToken for LinkTx<'_> {
         let mut frame = vec![0; len];
         let result = f(&mut frame);
         self.network.send(self.link, frame, self.now);
-        *self.moved += 1;
+        *self.sent += 1;
         result
     }
 }
@@ -233,34 +268,13 @@ impl phy::Device for LinkDevice<'_> {
         &mut self,
         _timestamp: smoltcp::time::Instant,
     ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        if !self.up {
-            while self.network.receive(self.link).is_some() {}
-            return None;
-        }
-        let frame = self.network.receive(self.link)?;
-        self.moved += 1;
-        if let Some(learnt) = self.learnt.as_deref_mut() {
-            learnt.observe(&frame, self.now);
-        }
-        let tx = LinkTx {
-            network: self.network,
-            link: self.link,
-            now: self.now,
-            moved: &mut self.moved,
-        };
+        let frame = self.incoming.take()?;
+        let tx = LinkTx { network: self.network, link: self.link, now: self.now, sent: &mut self.sent };
         Some((LinkRx(frame), tx))
     }
 
     fn transmit(&mut self, _timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        if !self.up {
-            return None;
-        }
-        Some(LinkTx {
-            network: self.network,
-            link: self.link,
-            now: self.now,
-            moved: &mut self.moved,
-        })
+        Some(LinkTx { network: self.network, link: self.link, now: self.now, sent: &mut self.sent })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -279,11 +293,20 @@ fn smol_time(now: Instant) -> smoltcp::time::Instant {
     smoltcp::time::Instant::from_micros(now.saturating_duration_since(epoch).as_micros() as i64)
 }
 
+/// `at`, a smoltcp time, on the supervisor's clock.
+fn std_time(at: smoltcp::time::Instant, now: Instant) -> Instant {
+    let ahead = at.total_micros() - smol_time(now).total_micros();
+    now + Duration::from_micros(ahead.max(0) as u64)
+}
+
 /// `cidr` as smoltcp writes it.
 fn smol_cidr(cidr: Cidr) -> IpCidr {
     IpCidr::new(IpAddress::from(cidr.ip), cidr.prefix)
 }
 
+/// A smoltcp TCP socket. Its buffers are zeroed allocations large enough to be
+/// mapped afresh (see `supervisor::return_freed_memory`): their pages cost
+/// nothing until data passes, and go back to the system when the socket goes.
 fn new_tcp() -> tcp::Socket<'static> {
     let mut socket = tcp::Socket::new(
         tcp::SocketBuffer::new(vec![0; TCP_BUFFER]),
@@ -344,53 +367,55 @@ impl NetHost {
         for (position, plan) in interfaces.iter().enumerate() {
             let Some((link, _)) = plan.link.clone() else { continue };
             let spec = &plan.spec;
-            let mtu = spec.mtu;
-            let mut device = LinkDevice { network, link, up: true, mtu, now, moved: 0, learnt: None };
             let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(spec.mac)));
             config.random_seed = seed ^ ifaces.len() as u64;
+            let mut device =
+                LinkDevice { network, link, mtu: spec.mtu, now, incoming: None, sent: 0 };
             let iface = Interface::new(config, &mut device, smol_time(now));
-            ifaces.push(NetIface {
-                index: position as u32 + 2,
-                link,
-                up: true,
-                mtu: spec.mtu,
-                learnt: Learnt::default(),
-                iface,
-                sockets: SocketSet::new(Vec::new()),
-            });
+            let mut general = SocketSet::new(Vec::new());
+            let mut icmp = |version, protocol| {
+                let (rx, tx) = datagram_buffers();
+                general.add(raw::Socket::new(Some(version), Some(protocol), rx, tx))
+            };
+            let v4 = icmp(IpVersion::Ipv4, IpProtocol::Icmp);
+            let v6 = icmp(IpVersion::Ipv6, IpProtocol::Icmpv6);
+            ifaces.push((
+                NetIface {
+                    index: position as u32 + 2,
+                    link,
+                    up: true,
+                    mtu: spec.mtu,
+                    learnt: Learnt::default(),
+                    iface,
+                    general,
+                },
+                [(IpVersion::Ipv4, v4), (IpVersion::Ipv6, v6)],
+            ));
         }
+        let icmp = ifaces
+            .iter()
+            .enumerate()
+            .flat_map(|(i, (_, handles))| handles.map(|(version, h)| ((i, version), h)))
+            .collect();
         let mut host = Self {
-            ifaces,
+            ifaces: ifaces.into_iter().map(|(f, _)| f).collect(),
             registry,
-            pumps: Vec::new(),
-            dials: Vec::new(),
+            cells: Cells::default(),
+            turn: Vec::new(),
+            by_fd: HashMap::new(),
+            dials: HashMap::new(),
             listeners: HashMap::new(),
-            arriving: Vec::new(),
+            half_open: HashMap::new(),
+            udp_ports: HashSet::new(),
             udp: HashMap::new(),
-            icmp: HashMap::new(),
+            udp_received: Vec::new(),
+            icmp,
             remotes: HashMap::new(),
             last_ttl: HashMap::new(),
             privates: HashMap::new(),
             raise_at: Vec::new(),
-            retiring: Vec::new(),
             remotes_checked: now,
         };
-        for index in 0..host.ifaces.len() {
-            for version in [IpVersion::Ipv4, IpVersion::Ipv6] {
-                let protocol = match version {
-                    IpVersion::Ipv4 => IpProtocol::Icmp,
-                    IpVersion::Ipv6 => IpProtocol::Icmpv6,
-                };
-                let (rx, tx) = datagram_buffers();
-                let handle = host.ifaces[index].sockets.add(raw::Socket::new(
-                    Some(version),
-                    Some(protocol),
-                    rx,
-                    tx,
-                ));
-                host.icmp.insert((index, version), handle);
-            }
-        }
         host.configure(view);
         host
     }
@@ -474,8 +499,17 @@ impl NetHost {
         let _ = self.registry.register(&mut SourceFd(&fd), Token(fd as usize), Interest::READABLE);
     }
 
-    fn register(&self, fd: RawFd, interest: Interest) {
-        let _ = self.registry.register(&mut SourceFd(&fd), Token(0), interest);
+    /// Watches `fd`, which belongs to cell `id`: when it fires, the cell gets a turn.
+    fn watch_for(&mut self, fd: RawFd, id: CellId, interest: Interest) {
+        let _ = self.registry.register(&mut SourceFd(&fd), Token(fd as usize), interest);
+        self.by_fd.insert(fd, id);
+    }
+
+    /// Stops watching `fd` (before it closes: its number may come back for
+    /// another).
+    fn unwatch(&mut self, fd: RawFd) {
+        let _ = self.registry.deregister(&mut SourceFd(&fd));
+        self.by_fd.remove(&fd);
     }
 
     /// Starts a TCP connect from `local` to `to` for the carrier of `socket`, and
@@ -500,108 +534,119 @@ impl NetHost {
         } else {
             None
         };
-        let iface = &mut self.ifaces[route.iface];
         let mut tcp = new_tcp();
-        tcp.connect(iface.iface.context(), IpEndpoint::from(to), IpEndpoint::from(local))
+        let context = self.ifaces[route.iface].iface.context();
+        tcp.connect(context, IpEndpoint::from(to), IpEndpoint::from(local))
             .map_err(|_| Errno::EADDRNOTAVAIL)?;
-        let handle = iface.sockets.add(tcp);
-        self.register(gate.as_raw_fd(), Interest::READABLE);
+        let tuple = Tuple::of(&tcp);
+        let gate_fd = gate.as_raw_fd();
         let deadline = Instant::now() + DIAL_TIMEOUT;
-        self.dials.push(Dial {
-            socket,
-            iface: route.iface,
-            handle,
-            gate,
-            gate_name,
-            filler,
-            deadline,
-        });
+        let dial = Dial { socket, gate, gate_name, filler, deadline };
+        let id = self.cells.add(route.iface, tcp, Role::Dial(dial));
+        if let Some(tuple) = tuple {
+            self.cells.index(id, tuple);
+        }
+        self.watch_for(gate_fd, id, Interest::READABLE);
+        if let Some(old) = self.dials.insert(socket, id) {
+            self.retire(old);
+        }
         Ok(())
     }
 
     /// Gives up `socket`'s connect under way, if it has one (the socket closed).
     pub(super) fn drop_dial(&mut self, socket: SocketId) {
-        while let Some(at) = self.dials.iter().position(|d| d.socket == socket) {
-            let dial = self.dials.swap_remove(at);
-            self.ifaces[dial.iface].sockets.get_mut::<tcp::Socket>(dial.handle).abort();
-            self.retiring.push((dial.iface, dial.handle));
+        if let Some(id) = self.dials.remove(&socket) {
+            self.retire(id);
+        }
+    }
+
+    /// Aborts cell `id`'s connection (if it has one) and retires it: its next
+    /// turn sends the reset, and removes it.
+    fn retire(&mut self, id: CellId) {
+        let Some(cell) = self.cells.get_mut(id) else { return };
+        let role = std::mem::replace(&mut cell.role, Role::Retiring);
+        if !matches!(role, Role::Udp) {
+            cell.tcp().abort();
+        }
+        match role {
+            Role::Dial(dial) => {
+                self.dials.remove(&dial.socket);
+                self.unwatch(dial.gate.as_raw_fd());
+            }
+            Role::Pump(pump) => self.unwatch(pump.end.as_raw_fd()),
+            Role::Listen { port } | Role::Arriving { port } => self.handed(port),
+            Role::Udp | Role::Retiring => {}
+        }
+        self.cells.touch(id);
+    }
+
+    /// One connection to `port` is no longer waiting (handed over or given up).
+    fn handed(&mut self, port: u16) {
+        if let Some(count) = self.half_open.get_mut(&port) {
+            *count -= 1;
+            if *count == 0 {
+                self.half_open.remove(&port);
+            }
         }
     }
 
     /// The gate of `socket`'s connect under way, if it has one.
     pub(super) fn gate_of(&self, socket: SocketId) -> Option<EndpointName> {
-        self.dials.iter().find(|d| d.socket == socket).map(|d| d.gate_name)
+        match &self.cells.get(*self.dials.get(&socket)?)?.role {
+            Role::Dial(dial) => Some(dial.gate_name),
+            _ => None,
+        }
     }
 
     /// Listens for connections to `port` on `ip` (every address for a wildcard)
     /// on the interfaces that have it. Loopback is on no link: a listener there
-    /// is not reachable from the network.
+    /// is not reachable from the network. Nothing is made until a SYN comes.
     pub(super) fn listen(&mut self, ip: IpAddr, port: u16) {
         let ip = ip.to_canonical();
         if ip.is_loopback() {
             return;
         }
         let wanted = (!ip.is_unspecified()).then_some(ip);
-        match self.listeners.get(&port) {
-            Some(listening) if listening.addr.is_none() || listening.addr == wanted => return,
-            // Two addresses on one port: listen on every one (what the port
-            // table has no listener for is refused when it arrives).
-            Some(_) => self.unlisten(port),
-            None => {}
-        }
-        let addr = if self.listeners.contains_key(&port) { None } else { wanted };
-        let handles = (0..self.ifaces.len())
-            .filter_map(|i| Some((i, self.listen_on(i, addr, port)?)))
-            .collect();
-        self.listeners.insert(port, Listening { addr, handles });
-    }
-
-    /// A smoltcp socket listening on `port` (on `addr` only, if given) on interface
-    /// `iface`, unless `addr` is not one of the interface's.
-    fn listen_on(&mut self, iface: usize, addr: Option<IpAddr>, port: u16) -> Option<SocketHandle> {
-        let f = &mut self.ifaces[iface];
-        if let Some(addr) = addr
-            && !f.iface.has_ip_addr(addr)
-        {
-            return None;
-        }
-        let mut tcp = new_tcp();
-        let endpoint = smoltcp::wire::IpListenEndpoint { addr: addr.map(IpAddress::from), port };
-        tcp.listen(endpoint).ok()?;
-        Some(f.sockets.add(tcp))
+        // Two addresses on one port: listen on every one (what the port table
+        // has no listener for is refused when it arrives).
+        let addr = match self.listeners.get(&port) {
+            Some(&addr) if addr != wanted => None,
+            _ => wanted,
+        };
+        self.listeners.insert(port, addr);
     }
 
     /// Stops listening on `port`.
     pub(super) fn unlisten(&mut self, port: u16) {
-        if let Some(listening) = self.listeners.remove(&port) {
-            for (iface, handle) in listening.handles {
-                self.ifaces[iface].sockets.remove(handle);
-            }
-        }
+        self.listeners.remove(&port);
     }
 
-    /// Opens a smoltcp UDP socket for `port` on every interface.
+    /// Lets UDP datagrams to `port` in.
     pub(super) fn open_udp(&mut self, port: u16) {
+        self.udp_ports.insert(port);
+    }
+
+    /// Closes UDP port `port`.
+    pub(super) fn close_udp(&mut self, port: u16) {
+        self.udp_ports.remove(&port);
         for i in 0..self.ifaces.len() {
-            if self.udp.contains_key(&(i, port)) {
-                continue;
-            }
-            let (rx, tx) = datagram_buffers();
-            let mut socket = udp::Socket::new(rx, tx);
-            if socket.bind(port).is_ok() {
-                let handle = self.ifaces[i].sockets.add(socket);
-                self.udp.insert((i, port), handle);
+            if let Some(id) = self.udp.remove(&(i, port)) {
+                self.cells.remove(id);
             }
         }
     }
 
-    /// Closes the smoltcp UDP sockets of `port`.
-    pub(super) fn close_udp(&mut self, port: u16) {
-        for i in 0..self.ifaces.len() {
-            if let Some(handle) = self.udp.remove(&(i, port)) {
-                self.ifaces[i].sockets.remove(handle);
-            }
+    /// The cell of UDP port `port` on interface `iface`, made on first use.
+    fn udp_cell(&mut self, iface: usize, port: u16) -> Option<CellId> {
+        if let Some(&id) = self.udp.get(&(iface, port)) {
+            return Some(id);
         }
+        let (rx, tx) = datagram_buffers();
+        let mut socket = udp::Socket::new(rx, tx);
+        socket.bind(port).ok()?;
+        let id = self.cells.add(iface, socket, Role::Udp);
+        self.udp.insert((iface, port), id);
+        Some(id)
     }
 
     /// The remote for `(proto, addr)`, made on first use (bound to a name of
@@ -670,9 +715,10 @@ impl NetHost {
         ttl: u8,
         payload: &[u8],
     ) {
-        self.open_udp(port);
-        let Some(&handle) = self.udp.get(&(route.iface, port)) else { return };
-        let socket = self.ifaces[route.iface].sockets.get_mut::<udp::Socket>(handle);
+        let Some(id) = self.udp_cell(route.iface, port) else { return };
+        self.cells.touch(id);
+        let Some(cell) = self.cells.get_mut(id) else { return };
+        let socket = cell.socket::<udp::Socket>();
         socket.set_hop_limit(Some(ttl));
         let meta = udp::UdpMetadata {
             endpoint: IpEndpoint::from(to),
@@ -686,15 +732,17 @@ impl NetHost {
     pub(super) fn send_icmp(&mut self, route: Route, to: IpAddr, packet: &[u8]) {
         let version = if to.is_ipv4() { IpVersion::Ipv4 } else { IpVersion::Ipv6 };
         let handle = self.icmp[&(route.iface, version)];
-        let socket = self.ifaces[route.iface].sockets.get_mut::<raw::Socket>(handle);
+        let socket = self.ifaces[route.iface].general.get_mut::<raw::Socket>(handle);
         let _ = socket.send_slice(packet);
     }
 
     /// The UDP datagrams smoltcp received since the last call: (from, to, payload).
     pub(super) fn received_udp(&mut self) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
         let mut received = Vec::new();
-        for (&(iface, port), &handle) in &self.udp {
-            let socket = self.ifaces[iface].sockets.get_mut::<udp::Socket>(handle);
+        for id in std::mem::take(&mut self.udp_received) {
+            let Some(cell) = self.cells.get_mut(id) else { continue };
+            let socket = cell.socket::<udp::Socket>();
+            let port = socket.endpoint().port;
             while let Ok((payload, meta)) = socket.recv() {
                 let from = SocketAddr::new(meta.endpoint.addr.into(), meta.endpoint.port);
                 let to_ip = meta.local_address.map_or(from.ip(), IpAddr::from);
@@ -708,7 +756,7 @@ impl NetHost {
     pub(super) fn received_icmp(&mut self) -> Vec<Vec<u8>> {
         let mut received = Vec::new();
         for (&(iface, _), &handle) in &self.icmp {
-            let socket = self.ifaces[iface].sockets.get_mut::<raw::Socket>(handle);
+            let socket = self.ifaces[iface].general.get_mut::<raw::Socket>(handle);
             while let Ok(packet) = socket.recv() {
                 received.push(packet.to_vec());
             }
@@ -723,122 +771,202 @@ impl NetHost {
         due
     }
 
-    /// When the next carrier error is due, and the next connect times out.
-    pub(super) fn next_deadline(&self) -> Option<Instant> {
+    /// When the next carrier error or cell timer is due.
+    pub(super) fn next_deadline(&mut self) -> Option<Instant> {
         let raise = self.raise_at.iter().map(|(at, _)| *at).min();
-        earliest(raise, self.dials.iter().map(|d| d.deadline).min())
+        earliest(raise, self.cells.next_due())
     }
 
-    /// One poll of every plugged interface: frames in and out of the links, then
-    /// the retired smoltcp sockets go. Returns whether anything moved, and when
-    /// the interfaces want polling again.
+    /// Starts a round: the cells whose fds fired (`ready`), whose timers are due
+    /// by `now`, or that something touched since the last round get their turn.
+    pub(super) fn begin_round(&mut self, ready: &[RawFd], now: Instant) {
+        for fd in ready {
+            if let Some(&id) = self.by_fd.get(fd) {
+                self.cells.touch(id);
+            }
+        }
+        self.cells.touch_due(now);
+        self.turn = self.cells.take_touched();
+    }
+
+    /// The cells of this round's turn whose role `wanted` accepts.
+    fn turn_of(&self, wanted: fn(&Role) -> bool) -> Vec<CellId> {
+        let cells = &self.cells;
+        self.turn.iter().copied().filter(|&id| cells.get(id).is_some_and(|c| wanted(&c.role))).collect()
+    }
+
+    /// One poll of every plugged interface: what this round's cells have to send
+    /// goes out (and the retired ones go), then the frames that wait at the links
+    /// come in, each to its cell. Returns whether anything moved, and when the
+    /// interfaces want polling again.
     pub(super) fn poll(&mut self, network: &mut Network, now: Instant) -> (bool, Option<Instant>) {
-        let (mut busy, mut deadline) = (false, None);
-        for f in &mut self.ifaces {
-            let (link, up, mtu, learnt) = (f.link, f.up, f.mtu, Some(&mut f.learnt));
-            let mut device = LinkDevice { network, link, up, mtu, now, moved: 0, learnt };
-            let changed = f.iface.poll(smol_time(now), &mut device, &mut f.sockets);
-            busy |= device.moved > 0 || changed == smoltcp::iface::PollResult::SocketStateChanged;
-            let delay = f.iface.poll_delay(smol_time(now), &f.sockets);
-            let at = delay.map(|delay| now + Duration::from_micros(delay.total_micros()));
+        // This round's cells, and those its work touched (a datagram to send, a
+        // connection to reset), send now.
+        let mut turn = std::mem::take(&mut self.turn);
+        turn.extend(self.cells.take_touched());
+        turn.sort_unstable();
+        turn.dedup();
+        let mut moved = 0;
+        for id in turn {
+            moved += self.egress(network, id, now);
+        }
+        let mut deadline = None;
+        for i in 0..self.ifaces.len() {
+            let f = &mut self.ifaces[i];
+            if f.up {
+                let mut device = LinkDevice::new(network, f, now, None);
+                while f.iface.poll_egress(smol_time(now), &mut device, &mut f.general)
+                    != PollResult::None
+                {}
+                moved += device.sent;
+            }
+            while let Some(frame) = network.receive(self.ifaces[i].link) {
+                moved += 1;
+                if self.ifaces[i].up {
+                    self.ingress(network, i, frame, now);
+                }
+            }
+            let f = &mut self.ifaces[i];
+            let at = f.iface.poll_at(smol_time(now), &f.general).map(|at| std_time(at, now));
             deadline = earliest(deadline, at);
         }
-        for (iface, handle) in std::mem::take(&mut self.retiring) {
-            self.ifaces[iface].sockets.remove(handle);
-        }
-        (busy, deadline)
+        let busy = moved > 0 || self.cells.any_touched();
+        (busy, earliest(deadline, self.next_deadline()))
     }
 
-    /// Moves TCP bytes between carriers and smoltcp; ends finished pumps, telling
-    /// `ended` of the stand-in each had.
+    /// Sends what cell `id` has to send, and sets its timer; removes it if it is
+    /// retired. Returns how many frames it sent.
+    fn egress(&mut self, network: &mut Network, id: CellId, now: Instant) -> usize {
+        let Some(cell) = self.cells.get_mut(id) else { return 0 };
+        let f = &mut self.ifaces[cell.iface];
+        let mut sent = 0;
+        if f.up {
+            let mut device = LinkDevice::new(network, f, now, None);
+            while f.iface.poll_egress(smol_time(now), &mut device, &mut cell.set) != PollResult::None
+            {
+            }
+            sent = device.sent;
+        }
+        let at = f.iface.poll_at(smol_time(now), &cell.set).map(|at| std_time(at, now));
+        let at = match &cell.role {
+            Role::Retiring => {
+                self.cells.remove(id);
+                return sent;
+            }
+            Role::Dial(dial) => earliest(at, Some(dial.wake(now))),
+            _ => at,
+        };
+        self.cells.schedule(id, at);
+        sent
+    }
+
+    /// Takes `frame`, which reached interface `i`, into the cell it is for (or
+    /// the interface's general sockets).
+    fn ingress(&mut self, network: &mut Network, i: usize, frame: Frame, now: Instant) {
+        if self.ifaces[i].learnt.observe(&frame, now) {
+            // Sockets smoltcp holds back until a neighbour answers may send now.
+            let waiting: Vec<CellId> = self.cells.iter_mut().map(|(id, _)| id).collect();
+            for id in waiting {
+                self.cells.touch(id);
+            }
+        }
+        let cell = match Destination::of(&frame) {
+            Destination::Tcp { tuple, opening } => match self.cells.find(i, &tuple) {
+                Some(id) => Some(id),
+                None if opening => match self.listener_for(i, tuple) {
+                    Ok(listener) => listener,
+                    // The port's queue is full: dropped, the client sends again.
+                    Err(Full) => return,
+                },
+                None => None,
+            },
+            Destination::Udp { port } if self.udp_ports.contains(&port) => self.udp_cell(i, port),
+            _ => None,
+        };
+        let f = &mut self.ifaces[i];
+        let mut device = LinkDevice::new(network, f, now, Some(frame));
+        let Some(id) = cell else {
+            f.iface.poll_ingress_single(smol_time(now), &mut device, &mut f.general);
+            return;
+        };
+        self.cells.touch(id);
+        let Some(cell) = self.cells.get_mut(id) else { return };
+        f.iface.poll_ingress_single(smol_time(now), &mut device, &mut cell.set);
+        match cell.role {
+            Role::Udp => self.udp_received.push(id),
+            Role::Listen { port } => match Tuple::of(cell.tcp()) {
+                // It took the SYN: a connection in the making.
+                Some(tuple) if cell.tcp().state() != tcp::State::Listen => {
+                    cell.role = Role::Arriving { port };
+                    self.cells.index(id, tuple);
+                }
+                _ => {
+                    self.cells.remove(id);
+                    self.handed(port);
+                }
+            },
+            _ => {}
+        }
+    }
+
+    /// A fresh listening cell for a SYN to `tuple` on interface `i`, if its port
+    /// is listened on that address; [`Full`] if the port has
+    /// [`MAX_HALF_OPEN`] connections waiting already.
+    fn listener_for(&mut self, i: usize, tuple: Tuple) -> Result<Option<CellId>, Full> {
+        let port = tuple.local.port();
+        let Some(&addr) = self.listeners.get(&port) else { return Ok(None) };
+        if addr.is_some_and(|addr| addr != tuple.local.ip().to_canonical()) {
+            return Ok(None);
+        }
+        let waiting = self.half_open.entry(port).or_default();
+        if *waiting >= MAX_HALF_OPEN {
+            return Err(Full);
+        }
+        let mut tcp = new_tcp();
+        let endpoint = smoltcp::wire::IpListenEndpoint { addr: addr.map(IpAddress::from), port };
+        if tcp.listen(endpoint).is_err() {
+            return Ok(None);
+        }
+        // A handshake nobody finishes is given up, as Linux gives up its SYN-ACKs.
+        tcp.set_timeout(Some(smoltcp::time::Duration::from_secs(DIAL_TIMEOUT.as_secs())));
+        *waiting += 1;
+        Ok(Some(self.cells.add(i, tcp, Role::Listen { port })))
+    }
+
+    /// Moves TCP bytes between carriers and smoltcp for this round's pumps; ends
+    /// finished ones, telling `ended` of the stand-in each had.
     pub(super) fn pump_all(&mut self, mut ended: impl FnMut(SocketId)) -> bool {
         let mut busy = false;
-        let mut index = 0;
-        while index < self.pumps.len() {
-            busy |= self.pump(index);
-            let pump = &self.pumps[index];
-            let tcp = self.ifaces[pump.iface].sockets.get::<tcp::Socket>(pump.handle);
-            let over = matches!(tcp.state(), tcp::State::Closed | tcp::State::TimeWait);
-            if over && pump.peer_done_told {
-                let pump = self.pumps.swap_remove(index);
-                self.retiring.push((pump.iface, pump.handle));
-                if let Some(id) = pump.stand_in {
-                    ended(id);
+        for id in self.turn_of(|role| matches!(role, Role::Pump(_))) {
+            let Some(cell) = self.cells.get_mut(id) else { continue };
+            busy |= pump(cell);
+            let state = cell.tcp().state();
+            let Role::Pump(pump) = &cell.role else { continue };
+            if matches!(state, tcp::State::Closed | tcp::State::TimeWait) && pump.peer_done_told {
+                let stand_in = pump.stand_in;
+                self.retire(id);
+                if let Some(stand_in) = stand_in {
+                    ended(stand_in);
                 }
                 busy = true;
-                continue;
             }
-            index += 1;
         }
         busy
     }
 
-    /// Moves the bytes of pump `index` each way; returns whether any moved.
-    fn pump(&mut self, index: usize) -> bool {
-        let mut busy = false;
-        let pump = &mut self.pumps[index];
-        let tcp = self.ifaces[pump.iface].sockets.get_mut::<tcp::Socket>(pump.handle);
-        let fd = pump.end.as_raw_fd();
-        // The program's bytes to the network.
-        while !pump.program_done && tcp.can_send() {
-            let read = tcp.send(|buf| match read_fd(fd, buf) {
-                Ok(n) => (n, Ok(n)),
-                Err(e) => (0, Err(e)),
-            });
-            match read {
-                Ok(Ok(0)) => {
-                    pump.program_done = true;
-                    tcp.close();
-                    busy = true;
-                }
-                Ok(Ok(_)) => busy = true,
-                Ok(Err(e)) if would_block(&e) => break,
-                Ok(Err(_)) | Err(_) => {
-                    pump.program_done = true;
-                    tcp.abort();
-                    break;
-                }
-            }
-        }
-        // The network's bytes to the program.
-        while tcp.can_recv() {
-            let written = tcp.recv(|buf| match write_fd(fd, buf) {
-                Ok(n) => (n, Ok(n)),
-                Err(e) => (0, Err(e)),
-            });
-            match written {
-                Ok(Ok(n)) if n > 0 => busy = true,
-                Ok(Err(e)) if !would_block(&e) => {
-                    // The program closed its end: Linux would reset.
-                    tcp.abort();
-                    pump.program_done = true;
-                    break;
-                }
-                _ => break,
-            }
-        }
-        if !tcp.may_recv() && tcp.recv_queue() == 0 && !pump.peer_done_told {
-            let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write);
-            pump.peer_done_told = true;
-            busy = true;
-        }
-        busy
-    }
-
-    /// Ends connects whose handshake finished or failed, telling `settled` of
-    /// each socket's outcome.
+    /// Ends this round's connects whose handshake finished or failed, telling
+    /// `settled` of each socket's outcome.
     pub(super) fn settle_dials(
         &mut self,
         now: Instant,
         mut settled: impl FnMut(SocketId, Result<(), Errno>),
     ) -> bool {
         let mut busy = false;
-        let mut index = 0;
-        while index < self.dials.len() {
-            let dial = &self.dials[index];
-            let deadline = dial.deadline;
-            let state = self.ifaces[dial.iface].sockets.get::<tcp::Socket>(dial.handle).state();
-            let failed = match state {
+        for id in self.turn_of(|role| matches!(role, Role::Dial(_))) {
+            let Some(cell) = self.cells.get_mut(id) else { continue };
+            let Role::Dial(dial) = &cell.role else { continue };
+            let (deadline, socket) = (dial.deadline, dial.socket);
+            let failed = match cell.tcp().state() {
                 tcp::State::SynSent if now >= deadline => Some(Errno::EHOSTUNREACH),
                 // Connected, but the program never came for it (its connect was
                 // interrupted and not repeated): give up the connection.
@@ -846,36 +974,30 @@ impl NetHost {
                 tcp::State::SynSent | tcp::State::SynReceived => None,
                 tcp::State::Closed => Some(Errno::ECONNREFUSED),
                 // Established (or already closing): let the carrier through.
-                _ => match self.let_through(index) {
-                    Some(socket) => {
+                _ => {
+                    if self.let_through(id) {
                         settled(socket, Ok(()));
                         busy = true;
-                        continue;
                     }
-                    None => None,
-                },
+                    None
+                }
             };
             if let Some(errno) = failed {
-                let dial = self.dials.swap_remove(index);
-                self.ifaces[dial.iface].sockets.get_mut::<tcp::Socket>(dial.handle).abort();
-                self.retiring.push((dial.iface, dial.handle));
-                settled(dial.socket, Err(errno));
                 // Closing the gate fails the waiting connect (or marks the
                 // non-blocking carrier's queued connection refused).
-                drop(dial);
+                self.retire(id);
+                settled(socket, Err(errno));
                 busy = true;
-                continue;
             }
-            index += 1;
         }
         busy
     }
 
-    /// Lets the carrier waiting at the gate of established dial `index` through:
-    /// the dial becomes a pump. Returns the dialing socket, or `None` if its
-    /// carrier is not there (yet).
-    fn let_through(&mut self, index: usize) -> Option<SocketId> {
-        let dial = &mut self.dials[index];
+    /// Lets the carrier waiting at the gate of established dial `id` through: the
+    /// dial becomes a pump. Returns whether the carrier was there (yet).
+    fn let_through(&mut self, id: CellId) -> bool {
+        let Some(cell) = self.cells.get_mut(id) else { return false };
+        let Role::Dial(dial) = &mut cell.role else { return false };
         if let Some(filler) = dial.filler.take() {
             if let Ok(taken) = accept4(dial.gate.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
                 // SAFETY: accept4 returned a new fd that nothing else owns.
@@ -884,102 +1006,115 @@ impl NetHost {
             drop(filler);
         }
         let flags = SockFlag::SOCK_CLOEXEC | SockFlag::SOCK_NONBLOCK;
-        let end = accept4(dial.gate.as_raw_fd(), flags).ok()?;
-        let dial = self.dials.swap_remove(index);
+        let Ok(end) = accept4(dial.gate.as_raw_fd(), flags) else { return false };
         // SAFETY: accept4 returned a new fd that nothing else owns.
         let end = unsafe { OwnedFd::from_raw_fd(end) };
-        self.register(end.as_raw_fd(), Interest::READABLE | Interest::WRITABLE);
-        self.pumps.push(Pump {
-            iface: dial.iface,
-            handle: dial.handle,
-            end,
-            program_done: false,
-            peer_done_told: false,
-            stand_in: None,
-        });
-        Some(dial.socket)
+        let end_fd = end.as_raw_fd();
+        let pump = Pump { end, program_done: false, peer_done_told: false, stand_in: None };
+        let Role::Dial(dial) = std::mem::replace(&mut cell.role, Role::Pump(pump)) else {
+            unreachable!("matched above")
+        };
+        self.dials.remove(&dial.socket);
+        self.unwatch(dial.gate.as_raw_fd());
+        self.watch_for(end_fd, id, Interest::READABLE | Interest::WRITABLE);
+        self.cells.touch(id);
+        true
     }
 
-    /// Hands the connections that listeners took to the programs' listening
-    /// carriers: `hand_over(local, remote)` connects a stand-in for `remote` to
-    /// the carrier listening at `local`, and gives its end and identity.
+    /// Hands this round's connections that listeners took to the programs'
+    /// listening carriers: `hand_over(local, remote)` connects a stand-in for
+    /// `remote` to the carrier listening at `local`, and gives its end and
+    /// identity.
     pub(super) fn take_arrivals(
         &mut self,
         mut hand_over: impl FnMut(SocketAddr, SocketAddr) -> Option<(OwnedFd, SocketId)>,
     ) -> bool {
-        let mut busy = self.renew_listeners();
-        let mut index = 0;
-        while index < self.arriving.len() {
-            let (iface, handle) = self.arriving[index];
-            let tcp = self.ifaces[iface].sockets.get_mut::<tcp::Socket>(handle);
+        let mut busy = false;
+        for id in self.turn_of(|role| matches!(role, Role::Arriving { .. })) {
+            let Some(cell) = self.cells.get_mut(id) else { continue };
+            let Role::Arriving { port } = cell.role else { continue };
+            let tcp = cell.tcp();
             match tcp.state() {
-                tcp::State::SynReceived => {
-                    index += 1;
-                    continue;
-                }
+                tcp::State::SynReceived => continue,
                 tcp::State::Established | tcp::State::CloseWait => {}
                 _ => {
-                    self.arriving.swap_remove(index);
-                    self.ifaces[iface].sockets.remove(handle);
+                    self.retire(id);
                     continue;
                 }
             }
-            self.arriving.swap_remove(index);
             busy = true;
-            let (Some(local), Some(remote)) = (tcp.local_endpoint(), tcp.remote_endpoint()) else {
-                tcp.abort();
-                self.retiring.push((iface, handle));
+            let handed = Tuple::of(tcp).and_then(|t| Some((hand_over(t.local, t.remote)?, t)));
+            let Some(((end, stand_in), _)) = handed else {
+                // Nobody listens there after all: Linux resets.
+                self.retire(id);
                 continue;
             };
-            let local = SocketAddr::new(local.addr.into(), local.port);
-            let remote = SocketAddr::new(remote.addr.into(), remote.port);
-            match hand_over(local, remote) {
-                Some((end, stand_in)) => {
-                    self.register(end.as_raw_fd(), Interest::READABLE | Interest::WRITABLE);
-                    self.pumps.push(Pump {
-                        iface,
-                        handle,
-                        end,
-                        program_done: false,
-                        peer_done_told: false,
-                        stand_in: Some(stand_in),
-                    });
-                }
-                // Nobody listens there after all: Linux resets.
-                None => {
-                    tcp.abort();
-                    self.retiring.push((iface, handle));
-                }
-            }
+            let end_fd = end.as_raw_fd();
+            let pump =
+                Pump { end, program_done: false, peer_done_told: false, stand_in: Some(stand_in) };
+            cell.role = Role::Pump(pump);
+            cell.tcp().set_timeout(None);
+            self.handed(port);
+            self.watch_for(end_fd, id, Interest::READABLE | Interest::WRITABLE);
+            self.cells.touch(id);
         }
         busy
     }
+}
 
-    /// Moves the connections listening sockets took to the arrivals, each
-    /// listener replaced by a fresh one; returns whether there were any.
-    fn renew_listeners(&mut self) -> bool {
-        let mut busy = false;
-        let ports: Vec<u16> = self.listeners.keys().copied().collect();
-        for port in ports {
-            let (addr, handles) = {
-                let listening = &self.listeners[&port];
-                (listening.addr, listening.handles.clone())
-            };
-            for (slot, (iface, handle)) in handles.into_iter().enumerate() {
-                let state = self.ifaces[iface].sockets.get::<tcp::Socket>(handle).state();
-                if state != tcp::State::Listen {
-                    self.arriving.push((iface, handle));
-                    // The interface had the address a moment ago: it still has.
-                    if let Some(fresh) = self.listen_on(iface, addr, port) {
-                        self.listeners.get_mut(&port).expect("listed").handles[slot] =
-                            (iface, fresh);
-                    }
-                    busy = true;
-                }
+/// A listened port's queue is full.
+struct Full;
+
+/// Moves the bytes of pump cell `cell` each way; returns whether any moved.
+fn pump(cell: &mut Cell<Role>) -> bool {
+    let mut busy = false;
+    let Role::Pump(pump) = &mut cell.role else { return false };
+    let tcp = cell.set.get_mut::<tcp::Socket>(cell.handle);
+    let fd = pump.end.as_raw_fd();
+    // The program's bytes to the network.
+    while !pump.program_done && tcp.can_send() {
+        let read = tcp.send(|buf| match read_fd(fd, buf) {
+            Ok(n) => (n, Ok(n)),
+            Err(e) => (0, Err(e)),
+        });
+        match read {
+            Ok(Ok(0)) => {
+                pump.program_done = true;
+                tcp.close();
+                busy = true;
+            }
+            Ok(Ok(_)) => busy = true,
+            Ok(Err(e)) if would_block(&e) => break,
+            Ok(Err(_)) | Err(_) => {
+                pump.program_done = true;
+                tcp.abort();
+                break;
             }
         }
-        busy
     }
+    // The network's bytes to the program.
+    while tcp.can_recv() {
+        let written = tcp.recv(|buf| match write_fd(fd, buf) {
+            Ok(n) => (n, Ok(n)),
+            Err(e) => (0, Err(e)),
+        });
+        match written {
+            Ok(Ok(n)) if n > 0 => busy = true,
+            Ok(Err(e)) if !would_block(&e) => {
+                // The program closed its end: Linux would reset.
+                tcp.abort();
+                pump.program_done = true;
+                break;
+            }
+            _ => break,
+        }
+    }
+    if !tcp.may_recv() && tcp.recv_queue() == 0 && !pump.peer_done_told {
+        let _ = nix::sys::socket::shutdown(fd, nix::sys::socket::Shutdown::Write);
+        pump.peer_done_told = true;
+        busy = true;
+    }
+    busy
 }
 
 #[cfg(test)]

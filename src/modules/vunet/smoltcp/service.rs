@@ -34,6 +34,7 @@ impl SmoltcpStack {
         ready: &[RawFd],
     ) -> Activity {
         let round = self.with_net(|stack, net| {
+            net.begin_round(ready, now);
             let mut busy = stack.send_datagrams(net, Some(ready));
             busy |= net.pump_all(|stand_in| drop(stack.table.remove(stand_in)));
             busy |= net.settle_dials(now, |socket, outcome| stack.dial_settled(socket, outcome));
