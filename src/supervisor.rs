@@ -212,7 +212,7 @@ fn pass_on(signal: Signal, code: i32, tracer: &Tracer) {
 /// only once data passes through them, and go back to the system when freed.
 fn return_freed_memory() {
     /// Blocks from this size on are mappings of their own.
-    const MAPPED_FROM: libc::c_int = 64 * 1024;
+    const MAPPED_FROM: libc::c_int = 128 * 1024;
     // SAFETY: mallopt only changes the allocator's tunables; the supervisor is
     // single-threaded here.
     if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MAPPED_FROM) } != 1 {

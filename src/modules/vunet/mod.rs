@@ -95,6 +95,9 @@ pub struct Vunet {
     last_sweep: Instant,
     /// The switches, routers and links between the stacks.
     network: Network,
+    /// What each stack's last round did, and whether a call or a sweep touched
+    /// it since: a session of a thousand stacks serves only those with work.
+    rounds: Vec<(Activity, bool)>,
     /// The event sources of the stacks' network work and of the control socket.
     poll: mio::Poll,
     /// Where `netvm stack` and `netvm status` reach this session; made when the
@@ -196,6 +199,7 @@ impl Vunet {
             in_flight: HashMap::new(),
             finished_since_sweep: 0,
             last_sweep: Instant::now(),
+            rounds: Vec::new(),
             fence: Fence::FilterOnly,
             session_network: None,
             foreign: HashMap::new(),
@@ -324,6 +328,7 @@ impl Vunet {
     /// A program changed stack `stack` from inside: what mirrors it follows (its
     /// packet devices, its programs' `/proc/net`).
     fn stack_changed(&mut self, stack: StackId) {
+        self.poke(stack);
         let (stacks, network) = (&self.stacks, &self.network);
         self.packet.follow(stack, || stacks[stack].inside(network));
         self.refresh_proc_net(&[stack], false);
@@ -382,20 +387,44 @@ impl Vunet {
         }
     }
 
+    /// Marks stack `stack` for a round: a call changed it.
+    fn poke(&mut self, stack: StackId) {
+        if let Some((_, poked)) = self.rounds.get_mut(stack) {
+            *poked = true;
+        }
+    }
+
     /// Lets the network run until nothing moves (or for a bounded number of rounds,
     /// to come back soon): packets between stacks, connects, arrivals.
+    ///
+    /// A stack takes part in a round if it was busy in the last, its deadline
+    /// is due, frames wait for it, a call touched it, or (in the first round) one
+    /// of its event sources fired: a session of a thousand stacks serves only
+    /// those with work.
     fn run_network(&mut self, now: Instant, ready: &[RawFd]) -> Option<Instant> {
         /// Rounds per call: enough for a handshake across a router, few enough
         /// that traced programs are not kept waiting behind a bulk transfer.
         const MAX_ROUNDS: usize = 64;
+        self.rounds.resize(self.stacks.len(), (Activity { busy: true, deadline: None }, true));
         let mut deadline = None;
         for round in 0..MAX_ROUNDS {
             // What turned readable is read in the first round (to the end: the
             // sources are edge-triggered); later rounds only move the network.
             let ready = if round == 0 { ready } else { &[] };
             let mut activity = Activity::default();
-            for stack in &mut self.stacks {
-                activity = activity.and(stack.service(&mut self.network, now, ready));
+            for (stack, (last, poked)) in self.stacks.iter_mut().zip(&mut self.rounds) {
+                let due = last.deadline.is_some_and(|at| at <= now);
+                let wanted = last.busy || due || *poked;
+                if !wanted
+                    && !ready.iter().any(|&fd| stack.watches(fd))
+                    && !stack.frames_waiting(&self.network)
+                {
+                    activity.deadline = earliest(activity.deadline, last.deadline);
+                    continue;
+                }
+                *poked = false;
+                *last = stack.service(&mut self.network, now, ready);
+                activity = activity.and(*last);
             }
             let routers = Activity { busy: false, deadline: self.network.poll(now) };
             activity = activity.and(routers);
@@ -557,6 +586,7 @@ impl Module for Vunet {
                 return Answer { by: self.stacks[stack].name().clone(), disposition };
             }
         };
+        self.poke(stack);
         if disposition == Disposition::KernelThenFinish {
             self.in_flight.insert(stop.tid, stack);
         }
@@ -576,6 +606,7 @@ impl Module for Vunet {
         };
         let mut claims = Claims { table: &mut self.sockets, owner: Owner::Stack(stack) };
         self.stacks[stack].finish(stop, &mut claims);
+        self.poke(stack);
         self.sweep_after_call();
     }
 

@@ -34,9 +34,9 @@ pub enum Owner {
     Netlink(StackId),
 }
 
-/// The most stacks one session mounts: a stack's index is one of 64 letters in the
-/// names kinds give their own objects (see [`Mount::index`](super::kind::Mount)).
-pub const MAX_STACKS: usize = 64;
+/// The most stacks one session mounts: a stack's index is two of 64 letters in
+/// the names kinds give their own objects (see [`Mount::index`](super::kind::Mount)).
+pub const MAX_STACKS: usize = 4096;
 
 /// One mounted stack instance: what a vunet submodule provides.
 pub trait Stack {
@@ -85,6 +85,20 @@ pub trait Stack {
     fn reserves(&self, sockaddr: &[u8]) -> bool {
         let _ = sockaddr;
         false
+    }
+    /// Whether `fd`, an event source that fired, may be one of the stack's own:
+    /// a stack is served for the events of its own sources only. By default
+    /// every source may be.
+    fn watches(&self, fd: RawFd) -> bool {
+        let _ = fd;
+        true
+    }
+    /// Whether frames wait at one of the stack's links. A stack that is not
+    /// busy, has no deadline due, had no call and no event is served again only
+    /// when this says so; by default it is served every round.
+    fn frames_waiting(&self, network: &Network) -> bool {
+        let _ = network;
+        true
     }
     /// One round of the stack's own network work (packets in and out); see
     /// [`Activity`].

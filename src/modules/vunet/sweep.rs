@@ -77,6 +77,9 @@ impl Vunet {
         for stack in &mut self.stacks {
             stack.forget(&dead);
         }
+        for (_, poked) in &mut self.rounds {
+            *poked = true;
+        }
         self.netlink.forget(&dead);
         if !dead.is_empty() {
             give_back_freed_memory();

@@ -65,8 +65,8 @@ pub struct InterfaceSpec {
     pub name: String,
     /// The switch it is plugged into; `None` if unplugged (a router's never is).
     pub switch: Option<String>,
-    /// Its MAC address: as given, or `02:6e:76:00:SS:II` for interface II of stack
-    /// SS, `02:6e:76:ff:RR:II` for interface II of router RR.
+    /// Its MAC address: as given, or `02:6e:76:SS:SS:II` for interface II of stack
+    /// SSSS, `02:6e:76:ff:RR:II` for interface II of router RR.
     pub mac: [u8; 6],
     /// Its MTU ([`MIN_MTU`] to [`MAX_MTU`]; [`DEFAULT_MTU`] if not given).
     pub mtu: usize,
@@ -100,10 +100,10 @@ pub struct RouterSpec {
 }
 
 /// The default MAC address of interface `interface` of party `party` (`role` tells
-/// stacks from routers).
+/// stacks from routers; a stack's number takes the role's byte too from 256 on).
 pub fn default_mac(role: u8, party: usize, interface: usize) -> [u8; 6] {
     let [a, b, c] = MAC_PREFIX;
-    [a, b, c, role, party as u8, interface as u8]
+    [a, b, c, role | (party >> 8) as u8, party as u8, interface as u8]
 }
 
 /// Interface tables `tables` of party number `party` (`role`: stack or router),

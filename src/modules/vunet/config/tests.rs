@@ -652,11 +652,13 @@ fn captures_are_files_of_their_own_relative_to_the_configuration() {
 }
 
 #[test]
-fn a_session_mounts_at_most_62_stacks() {
+fn a_session_mounts_at_most_4094_stacks() {
     let mut text = String::from("[vunet]\ndefault = \"s0\"\n");
-    for i in 0..63 {
+    for i in 0..4094 {
         text.push_str(&format!("[[vunet.stack]]\nname = \"s{i}\"\nkind = \"none\"\n"));
     }
+    parse_ok(&text);
+    text.push_str("[[vunet.stack]]\nname = \"s4094\"\nkind = \"none\"\n");
     let message = parse_err(&text);
-    assert!(message.ends_with("at most 62 stacks can be mounted in one session"), "{message}");
+    assert!(message.ends_with("at most 4094 stacks can be mounted in one session"), "{message}");
 }

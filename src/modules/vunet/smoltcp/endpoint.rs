@@ -7,7 +7,7 @@
 //!
 //! A name is 13 characters, so its `sockaddr_un` is exactly as long as a
 //! `sockaddr_in`: `"nv"`, 4 random characters per session (no clash with another
-//! netvm), one for the stack, and a 6-character counter, all from a 64-character
+//! netvm), two for the stack, and a 5-character counter, all from a 64-character
 //! alphabet with no space, newline, NUL or `@`, so that `/proc/net/unix` and
 //! `ss -x` show each on one readable line, like `@nvq3Xz0000004`.
 
@@ -29,32 +29,34 @@ pub struct EndpointName(pub [u8; NAME_LEN]);
 /// The characters names are made of.
 const ALPHABET: &[u8; 64] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz-_";
 
-/// How many stacks a session can name (one character each).
-pub const MAX_STACKS: usize = ALPHABET.len();
+/// How many stacks a session can name (two characters each).
+pub const MAX_STACKS: usize = ALPHABET.len() * ALPHABET.len();
 
 /// Hands out the names of one stack.
 #[derive(Debug)]
 pub struct Namer {
-    prefix: [u8; 7],
+    prefix: [u8; 8],
     next: u64,
 }
 
 impl Namer {
     /// A namer for stack number `stack` (below [`MAX_STACKS`]) of session `session`.
     pub fn new(session: [u8; 4], stack: usize) -> Self {
-        let mut prefix = [0u8; 7];
+        let mut prefix = [0u8; 8];
         prefix[..2].copy_from_slice(b"nv");
         prefix[2..6].copy_from_slice(&session);
-        prefix[6] = ALPHABET[stack % MAX_STACKS];
+        let stack = stack % MAX_STACKS;
+        prefix[6] = ALPHABET[stack / ALPHABET.len()];
+        prefix[7] = ALPHABET[stack % ALPHABET.len()];
         Self { prefix, next: 1 }
     }
 
-    /// A name never handed out before (64^6, some 68 billion, per stack).
+    /// A name never handed out before (64^5, some a billion, per stack).
     pub fn fresh(&mut self) -> EndpointName {
         let mut name = [0u8; NAME_LEN];
-        name[..7].copy_from_slice(&self.prefix);
+        name[..8].copy_from_slice(&self.prefix);
         let mut n = self.next;
-        for digit in name[7..].iter_mut().rev() {
+        for digit in name[8..].iter_mut().rev() {
             *digit = ALPHABET[(n % 64) as usize];
             n /= 64;
         }
@@ -128,12 +130,13 @@ mod tests {
         let mut namer = Namer::new(*b"abcd", 7);
         let (a, b) = (namer.fresh(), namer.fresh());
         assert_ne!(a, b);
-        assert_eq!(&a.0, b"nvabcd7000001");
+        assert_eq!(&a.0, b"nvabcd0700001");
+        assert_eq!(&Namer::new(*b"abcd", 64 * 3 + 10).fresh().0, b"nvabcd3A00001");
         let printable = |c: &u8| c.is_ascii_graphic() && *c != b'@';
         let session = session_id();
         assert!(session.iter().all(printable));
-        let mut busy = Namer::new(session, 63);
-        busy.next = 64u64.pow(6) - 1;
+        let mut busy = Namer::new(session, MAX_STACKS - 1);
+        busy.next = 64u64.pow(5) - 1;
         assert!(busy.fresh().0.iter().all(printable));
         assert_eq!(a.sockaddr().len(), size_of::<libc::sockaddr_in>());
         assert_eq!(EndpointName::from_sockaddr(&a.sockaddr()), Some(a));

@@ -18,7 +18,7 @@ pub const MAX_ADDRESSES: usize = change::MAX_ADDRESSES_PER_LINK - 1;
 /// The most routes one stack can be configured with.
 pub const MAX_ROUTES: usize = change::MAX_ROUTES;
 
-// A stack's session index is one letter of its carriers' names.
+// A stack's session index is two letters of its carriers' names.
 const _: () = assert!(MAX_STACKS <= endpoint::MAX_STACKS);
 
 /// The `smoltcp` kind.

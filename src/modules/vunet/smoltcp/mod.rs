@@ -138,6 +138,14 @@ impl Stack for SmoltcpStack {
         endpoint::is_carrier_address(kind::session(), sockaddr)
     }
 
+    fn watches(&self, fd: RawFd) -> bool {
+        self.net.as_ref().is_some_and(|net| net.watches(fd))
+    }
+
+    fn frames_waiting(&self, network: &Network) -> bool {
+        self.net.as_ref().is_some_and(|net| net.frames_waiting(network))
+    }
+
     fn service(&mut self, network: &mut Network, now: Instant, ready: &[RawFd]) -> Activity {
         self.serve_network(network, now, ready)
     }

@@ -184,6 +184,9 @@ pub(super) struct NetHost {
     turn: Vec<CellId>,
     /// The cell each watched fd (a pump's end, a dial's gate) belongs to.
     by_fd: HashMap<RawFd, CellId>,
+    /// Every fd this stack ever watched (a number may stay after its fd closed:
+    /// the stack is then served for another's event, which costs only time).
+    watched: HashSet<RawFd>,
     /// The cell of each socket's connect under way.
     dials: HashMap<SocketId, CellId>,
     /// The listened TCP ports, with the one address listened on (`None`: all).
@@ -403,6 +406,7 @@ impl NetHost {
             cells: Cells::default(),
             turn: Vec::new(),
             by_fd: HashMap::new(),
+            watched: HashSet::new(),
             dials: HashMap::new(),
             listeners: HashMap::new(),
             half_open: HashMap::new(),
@@ -488,6 +492,11 @@ impl NetHost {
         Some(view)
     }
 
+    /// Whether frames wait at one of the interfaces' links.
+    pub(super) fn frames_waiting(&self, network: &Network) -> bool {
+        self.ifaces.iter().any(|f| network.has_frames(f.link))
+    }
+
     /// The plugged interface of link `index`, if it is plugged.
     pub(super) fn iface_of(&self, index: u32) -> Option<usize> {
         self.ifaces.iter().position(|f| f.index == index)
@@ -495,14 +504,21 @@ impl NetHost {
 
     /// Watches a datagram socket of the supervisor for what carriers send it;
     /// its fd is its token, so that a round reads only the ones that fired.
-    pub(super) fn watch(&self, fd: RawFd) {
+    pub(super) fn watch(&mut self, fd: RawFd) {
         let _ = self.registry.register(&mut SourceFd(&fd), Token(fd as usize), Interest::READABLE);
+        self.watched.insert(fd);
+    }
+
+    /// Whether `fd` may be one the stack watches.
+    pub(super) fn watches(&self, fd: RawFd) -> bool {
+        self.watched.contains(&fd)
     }
 
     /// Watches `fd`, which belongs to cell `id`: when it fires, the cell gets a turn.
     fn watch_for(&mut self, fd: RawFd, id: CellId, interest: Interest) {
         let _ = self.registry.register(&mut SourceFd(&fd), Token(fd as usize), interest);
         self.by_fd.insert(fd, id);
+        self.watched.insert(fd);
     }
 
     /// Stops watching `fd` (before it closes: its number may come back for

@@ -119,7 +119,7 @@ impl SmoltcpStack {
     fn with_host(name: &str, index: usize, session: [u8; 4], host: Addressing) -> Self {
         // Stacks of one session start their ephemeral ports apart, as separate
         // hosts would.
-        let seed = u16::from_ne_bytes([session[0], session[1]]).wrapping_add(index as u16 * 7919);
+        let seed = u16::from_ne_bytes([session[0], session[1]]).wrapping_add((index as u16).wrapping_mul(7919));
         Self {
             name: name.into(),
             host,

@@ -1,0 +1,161 @@
+//! A session holds up when it is large: a thousand stacks in one configuration,
+//! bursts of connections across stacks, thousands of sockets that come and go.
+//! (How fast, and at what memory cost, is measured in `bench/scale.sh`, not
+//! here.)
+
+mod common;
+
+use common::{TempDir, USERS, netvm_as, path_str, python, run, session};
+
+/// A configuration of `stacks` smoltcp stacks spread over `switches` switches,
+/// joined by one router: stack `hN` on switch `swS` has an address of
+/// 10.S.0.0/16 and its default route through the router (10.S.0.1).
+fn many_stacks(stacks: usize, switches: usize) -> (String, Vec<String>) {
+    let mut file = String::from("[vunet]\ndefault = \"h0\"\n");
+    for s in 0..switches {
+        file += &format!("[[vunet.switch]]\nname = \"sw{s}\"\n");
+    }
+    file += "[[vunet.router]]\nname = \"gw\"\n";
+    for s in 0..switches {
+        file += &format!(
+            "[[vunet.router.interface]]\nswitch = \"sw{s}\"\naddresses = [\"10.{s}.0.1/16\"]\n"
+        );
+    }
+    let mut addresses = Vec::new();
+    for i in 0..stacks {
+        let s = i * switches / stacks;
+        let address = format!("10.{s}.{}.{}", (i + 2) / 250, (i + 2) % 250 + 1);
+        file += &format!(
+            "[[vunet.stack]]\nname = \"h{i}\"\nkind = \"smoltcp\"\n\
+             [[vunet.stack.interface]]\nswitch = \"sw{s}\"\naddresses = [\"{address}/16\"]\n\
+             [[vunet.stack.route]]\nto = \"default\"\nvia = \"10.{s}.0.1\"\n"
+        );
+        addresses.push(address);
+    }
+    (file, addresses)
+}
+
+#[test]
+fn a_thousand_stacks_start_and_the_first_pings_the_last() {
+    let dir = TempDir::new("thousand");
+    let (file, addresses) = many_stacks(1000, 4);
+    let config = dir.write("modules.toml", file.as_bytes(), 0o644);
+    let last = addresses.last().expect("stacks");
+    for user in USERS {
+        let args = ["run", "-c", path_str(&config), "--stack", "h0", "--"];
+        let ping = ["ping", "-c", "2", "-i", "0.2", "-W", "2", last];
+        let output = run(netvm_as(user, &[&args[..], &ping[..]].concat()));
+        output.assert_code(0);
+        assert!(
+            output.stdout.contains("2 packets transmitted, 2 received"),
+            "h0 did not reach h999 ({last})\n{output}"
+        );
+        // And a stack in the middle reaches the first, on another switch.
+        let args = ["run", "-c", path_str(&config), "--stack", "h500", "--"];
+        let ping = ["ping", "-c", "1", "-W", "2", &addresses[0]];
+        run(netvm_as(user, &[&args[..], &ping[..]].concat())).assert_code(0);
+    }
+}
+
+#[test]
+fn stacks_256_apart_on_one_switch_have_their_own_mac_addresses() {
+    // Stack numbers that agree in their low byte once made the same default MAC
+    // address: the switch then sent h0's frames to h256.
+    let dir = TempDir::new("macs");
+    let (file, addresses) = many_stacks(300, 1);
+    let config = dir.write("modules.toml", file.as_bytes(), 0o644);
+    let args = ["run", "-c", path_str(&config), "--stack", "h0", "--"];
+    let ping = ["ping", "-c", "2", "-i", "0.2", "-W", "2", &addresses[256]];
+    let output = run(netvm_as(USERS[0], &[&args[..], &ping[..]].concat()));
+    output.assert_code(0);
+    assert!(output.stdout.contains("2 received"), "{output}");
+}
+
+/// A listener on lwip1 with a backlog of 4,096 that accepts nothing until
+/// CONNECTIONS clients on lwip0 have all connected at once (non-blocking
+/// connects, then a wait for each): Linux queues them all, none is refused.
+const BURST: &str = r#"
+import errno, os, select, socket, subprocess, sys, time
+CONNECTIONS = 300
+if sys.argv[1:] == ["serve"]:
+    s = socket.socket()
+    s.bind(("10.0.0.3", 7100))
+    s.listen(4096)
+    print("listening", flush=True)
+    sys.stdin.readline()
+    taken = 0
+    s.settimeout(5)
+    try:
+        while taken < CONNECTIONS:
+            s.accept()[0].close()
+            taken += 1
+    except socket.timeout:
+        pass
+    print(taken, flush=True)
+    sys.exit(0)
+server = subprocess.Popen([os.environ["N"], "stack", "lwip1", "--", sys.executable, __file__, "serve"],
+                          stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+assert server.stdout.readline() == "listening\n"
+clients = []
+for _ in range(CONNECTIONS):
+    c = socket.socket()
+    c.setblocking(False)
+    try:
+        c.connect(("10.0.0.3", 7100))
+    except BlockingIOError:
+        pass
+    clients.append(c)
+outcomes = {}
+deadline = time.time() + 20
+for c in clients:
+    select.select([], [c], [], max(0, deadline - time.time()))
+    error = c.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    outcomes[errno.errorcode.get(error, "OK")] = outcomes.get(errno.errorcode.get(error, "OK"), 0) + 1
+server.stdin.write("go\n"); server.stdin.flush()
+print(sorted(outcomes.items()), server.stdout.readline().strip())
+"#;
+
+#[test]
+fn a_burst_of_connections_across_stacks_is_queued_not_refused() {
+    let dir = TempDir::new("burst");
+    let script = dir.write("burst.py", BURST.as_bytes(), 0o644);
+    for user in USERS {
+        let output = session(user, &format!("export N; {} {}", python(), path_str(&script)));
+        output.assert_code(0);
+        assert_eq!(output.stdout, "[('OK', 300)] 300\n", "{output}");
+    }
+}
+
+/// Thousands of sockets opened and closed in a row, by many processes in turn:
+/// the session goes on answering (nothing leaks into a limit).
+#[test]
+fn thousands_of_connections_across_stacks_come_and_go() {
+    let script = r#"
+import os, socket, subprocess, sys
+server = subprocess.Popen([os.environ["N"], "stack", "lwip1", "--", sys.executable, "-c", '''
+import socket
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("10.0.0.3", 7101)); s.listen(128); print("up", flush=True)
+while True:
+    c = s.accept()[0]
+    data = c.recv(16)
+    if data == b"stop": break
+    c.sendall(data); c.close()
+'''], stdout=subprocess.PIPE, text=True)
+assert server.stdout.readline() == "up\n"
+answered = 0
+for i in range(2000):
+    c = socket.create_connection(("10.0.0.3", 7101))
+    c.sendall(b"ping")
+    answered += c.recv(16) == b"ping"
+    c.close()
+socket.create_connection(("10.0.0.3", 7101)).sendall(b"stop")
+server.wait()
+print(answered)
+"#;
+    let dir = TempDir::new("come-and-go");
+    let script = dir.write("churn.py", script.as_bytes(), 0o644);
+    let output = session(USERS[0], &format!("export N; {} {}", python(), path_str(&script)));
+    output.assert_code(0);
+    assert_eq!(output.stdout, "2000\n", "{output}");
+}
