@@ -159,3 +159,34 @@ print(answered)
     output.assert_code(0);
     assert_eq!(output.stdout, "2000\n", "{output}");
 }
+
+#[test]
+fn datagrams_a_full_receiver_drops_are_counted_as_linux_counts_them() {
+    // A receiver on lwip1 that never reads, 2,000 datagrams from lwip0: what
+    // does not fit is dropped at the receiver, and `netvm status` counts every
+    // datagram either as delivered or as dropped (RcvbufErrors), none lost on
+    // the way.
+    let script = r#"
+"$N" stack lwip1 -- python3 -c '
+import socket, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("10.0.0.3", 7200))
+print("bound", flush=True); time.sleep(4)' | { read bound; echo "$bound"; cat; } &
+until "$N" status | grep -q "10.0.0.3:7200"; do sleep 0.05; done
+python3 -c '
+import socket
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for i in range(2000): s.sendto(b"x" * 100, ("10.0.0.3", 7200))'
+sleep 1
+"$N" status --json | python3 -c '
+import json, sys
+for stack in json.load(sys.stdin)["stacks"][:2]:
+    udp = stack["udp"]
+    print(stack["name"], udp["out_datagrams"], udp["in_datagrams"] + udp["rcvbuf_errors"], udp["rcvbuf_errors"] > 0)'
+wait
+"#;
+    for user in USERS {
+        let output = session(user, script);
+        output.assert_code(0);
+        assert_eq!(output.stdout, "bound\nlwip0 2000 0 False\nlwip1 0 2000 True\n", "{output}");
+    }
+}

@@ -37,6 +37,23 @@ pub struct StackStatus {
     /// Its sockets.
     #[serde(default)]
     pub sockets: Vec<SocketStatus>,
+    /// Its UDP counters, for kinds that keep them.
+    #[serde(default)]
+    pub udp: Option<UdpCounters>,
+}
+
+/// What a stack counted of the UDP datagrams that crossed its network side, as
+/// Linux counts them (`/proc/net/snmp`, `netstat -su`).
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct UdpCounters {
+    /// Datagrams delivered to a socket (`InDatagrams`).
+    pub in_datagrams: u64,
+    /// Datagrams sent (`OutDatagrams`).
+    pub out_datagrams: u64,
+    /// Datagrams for a port nobody had bound (`NoPorts`).
+    pub no_ports: u64,
+    /// Datagrams dropped because the receiving socket was full (`RcvbufErrors`).
+    pub rcvbuf_errors: u64,
 }
 
 /// One network interface of a stack.
@@ -153,6 +170,14 @@ fn render_stack(out: &mut String, stack: &StackStatus, name: &dyn Fn(i32) -> Opt
             }
             let _ = writeln!(out, "    {line}");
         }
+    }
+
+    if let Some(udp) = &stack.udp {
+        let _ = writeln!(
+            out,
+            "  udp: {} in, {} out, {} to no port, {} dropped (receive buffer full)",
+            udp.in_datagrams, udp.out_datagrams, udp.no_ports, udp.rcvbuf_errors
+        );
     }
 
     if !stack.sockets.is_empty() {
@@ -355,6 +380,12 @@ mod tests {
                             inode: 8,
                         },
                     ],
+                    udp: Some(UdpCounters {
+                        in_datagrams: 5,
+                        out_datagrams: 6,
+                        no_ports: 1,
+                        rcvbuf_errors: 2,
+                    }),
                 },
                 StackStatus { name: "none".into(), kind: "none".into(), ..Default::default() },
             ],
@@ -379,6 +410,7 @@ stack lwip0 (smoltcp), 2 processes: 100 (python3), 101
   routes:
     10.0.0.0/24 dev eth0
     default via 10.0.0.1 dev eth0
+  udp: 5 in, 6 out, 1 to no port, 2 dropped (receive buffer full)
   sockets:
     Netid State  Local Address:Port Peer Address:Port Process
     tcp   LISTEN 0.0.0.0:8080       0.0.0.0:*         users:((\"python3\",pid=100))

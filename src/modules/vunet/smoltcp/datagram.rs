@@ -78,7 +78,7 @@ impl SmoltcpStack {
             let port = if proto == Proto::Udp { to.port() } else { 0 };
             let key = SocketAddr::new(to.ip().to_canonical(), port);
             return Ok(match self.remote_name(proto, key) {
-                Some(name) => Destination::Carrier(name),
+                Some(name) => Destination::Remote(name),
                 None => Destination::Nobody,
             });
         }
@@ -123,7 +123,8 @@ impl SmoltcpStack {
                 return Err(Errno::EINVAL);
             }
         }
-        match self.datagram_destination(stop, id, c.addr, c.addrlen)? {
+        let destination = self.datagram_destination(stop, id, c.addr, c.addrlen)?;
+        match destination {
             Destination::BindFirst(bind) => Ok(bind),
             // Nobody listens: the datagram is lost, the sender is not told.
             Destination::Nobody => Ok(Disposition::Return(c.len as i64)),
@@ -136,12 +137,11 @@ impl SmoltcpStack {
                 stop.rewrite(Syscall::Sendto(Sendto { flags, ..to_peer }));
                 Ok(Disposition::Kernel)
             }
-            Destination::Carrier(name) => {
+            Destination::Carrier(name) | Destination::Remote(name) => {
+                let flags = flags | dropping(&destination);
                 let sockaddr = name.sockaddr();
                 let addr = UserPtr(stop.put_sealed(&sockaddr, 0)?);
                 let addrlen = sockaddr.len() as u32;
-                // A full receiver drops a UDP datagram; it never holds the sender.
-                let flags = flags | libc::MSG_DONTWAIT;
                 stop.rewrite(Syscall::Sendto(Sendto { flags, addr, addrlen, ..c }));
                 Ok(self.await_exit(stop.tid, PendingSend { socket: id, len: c.len as i64 }))
             }
@@ -179,13 +179,13 @@ impl SmoltcpStack {
             return Err(Errno::EMSGSIZE);
         }
         let c = Msg { flags: out_of_band(socket, c.flags)?, ..c };
-        match self.datagram_destination(stop, id, patch.name, patch.room)? {
+        let destination = self.datagram_destination(stop, id, patch.name, patch.room)?;
+        match destination {
             Destination::BindFirst(bind) => Ok(bind),
             Destination::Nobody | Destination::Echo(_) => Ok(Disposition::Return(len)),
             Destination::Peer => self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None),
-            Destination::Carrier(carrier) => {
-                // A full receiver drops a UDP datagram; it never holds the sender.
-                let c = Msg { flags: c.flags | libc::MSG_DONTWAIT, ..c };
+            Destination::Carrier(carrier) | Destination::Remote(carrier) => {
+                let c = Msg { flags: c.flags | dropping(&destination), ..c };
                 let name = carrier.sockaddr();
                 self.shadow_msg(stop, c, patch, ShadowName::Bytes(&name), |_, _| {
                     Some(Box::new(PendingSend { socket: id, len }))
@@ -306,7 +306,7 @@ impl SmoltcpStack {
             };
             let (name, len) = match destination {
                 Ok(Destination::Peer) => (UserPtr(0), 0),
-                Ok(Destination::Carrier(name)) => {
+                Ok(Destination::Carrier(name) | Destination::Remote(name)) => {
                     let slot = slots + (i * CARRIER_NAME_LEN) as u64;
                     memory.write_bytes(slot, &name.sockaddr())?;
                     (UserPtr(slot), CARRIER_NAME_LEN as u32)
@@ -736,8 +736,13 @@ const MSG_NAMELEN_OFFSET: u64 = std::mem::offset_of!(libc::msghdr, msg_namelen) 
 
 /// Where a datagram goes.
 enum Destination {
-    /// To the carrier bound to this name.
+    /// To the carrier bound to this name: a full one drops the datagram, it
+    /// never holds the sender.
     Carrier(EndpointName),
+    /// To the end of a remote host, bound to this name: like Linux's network
+    /// card, it holds a sender whose datagrams it cannot take yet (unless the
+    /// send is non-blocking), so that nothing is lost on the way.
+    Remote(EndpointName),
     /// Nowhere: no socket is bound there.
     Nobody,
     /// An echo request to the stack's own address (loopback included).
@@ -747,6 +752,15 @@ enum Destination {
     /// Nowhere yet: the call was rewritten into a bind of the sender, which
     /// runs first (the call itself runs again after it).
     BindFirst(Disposition),
+}
+
+/// The flag a datagram send to `destination` takes so that a full receiver
+/// drops the datagram rather than hold the sender (see [`Destination`]).
+fn dropping(destination: &Destination) -> i32 {
+    match destination {
+        Destination::Carrier(_) => libc::MSG_DONTWAIT,
+        _ => 0,
+    }
 }
 
 /// The flags a datagram send on `socket` goes with: `MSG_OOB` is refused

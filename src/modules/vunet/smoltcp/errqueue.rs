@@ -50,8 +50,7 @@ impl SmoltcpStack {
         let id = inode_of(&end)?;
         self.table.record_stand_in(id, name, remote.0, remote.1);
         let net = self.net.as_mut()?;
-        net.watch(end.as_raw_fd());
-        if let Some(old) = net.privates.insert(carrier, PrivateEnd { end, remote, id }) {
+        if let Some(old) = net.add_private(carrier, PrivateEnd { end, remote, id }) {
             self.table.remove(old.id);
         }
         Some(name)

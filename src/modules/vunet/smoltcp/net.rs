@@ -98,14 +98,18 @@ struct NetIface {
     iface: Interface,
     /// The sockets every frame that is for no cell goes to: the raw ICMP ones.
     general: SocketSet<'static>,
+    /// A frame held back until its cell has room (see [`Role::Udp`]).
+    held: Option<Frame>,
 }
 
 /// What a cell's smoltcp socket is for.
 enum Role {
     /// A TCP socket made for a SYN that arrived for listened port `port`.
     Listen { port: u16 },
-    /// The UDP socket of a port of the stack.
-    Udp,
+    /// The UDP socket of a port of the stack, with how many datagrams it took
+    /// since they were last collected: when its buffer may be full, frames for it
+    /// wait at the link until the datagrams have gone to their carriers.
+    Udp { waiting: usize },
     /// A connect under way.
     Dial(Dial),
     /// A connection a listener of `port` took, not handed to a program yet.
@@ -151,6 +155,14 @@ impl Dial {
     fn wake(&self, now: Instant) -> Instant {
         if now < self.deadline { self.deadline } else { self.deadline + DIAL_TIMEOUT }
     }
+}
+
+/// A datagram a carrier sent that smoltcp had no room for yet: its end is read
+/// no further until it went.
+pub(super) struct Parked {
+    /// The carrier that sent it.
+    pub(super) sender: EndpointName,
+    pub(super) payload: Vec<u8>,
 }
 
 /// A remote address as the stack's carriers see it (see the module docs).
@@ -208,6 +220,11 @@ pub(super) struct NetHost {
     pub(super) last_ttl: HashMap<SocketId, u8>,
     /// The private ends of connected datagram carriers, by carrier name.
     pub(super) privates: HashMap<EndpointName, PrivateEnd>,
+    /// The remote each end that carriers send to (a remote's, a private one)
+    /// stands for, by fd: a round reads only the ends that fired.
+    ends: HashMap<RawFd, (Proto, SocketAddr)>,
+    /// The datagram each end that carriers send to has parked, waiting for room.
+    pub(super) parked: HashMap<RawFd, Parked>,
     /// Carriers to mark with an error, and when.
     pub(super) raise_at: Vec<(Instant, EndpointName)>,
     /// When idle remotes were last looked for.
@@ -391,6 +408,7 @@ impl NetHost {
                     learnt: Learnt::default(),
                     iface,
                     general,
+                    held: None,
                 },
                 [(IpVersion::Ipv4, v4), (IpVersion::Ipv6, v6)],
             ));
@@ -417,6 +435,8 @@ impl NetHost {
             remotes: HashMap::new(),
             last_ttl: HashMap::new(),
             privates: HashMap::new(),
+            ends: HashMap::new(),
+            parked: HashMap::new(),
             raise_at: Vec::new(),
             remotes_checked: now,
         };
@@ -494,7 +514,7 @@ impl NetHost {
 
     /// Whether frames wait at one of the interfaces' links.
     pub(super) fn frames_waiting(&self, network: &Network) -> bool {
-        self.ifaces.iter().any(|f| network.has_frames(f.link))
+        self.ifaces.iter().any(|f| f.held.is_some() || network.has_frames(f.link))
     }
 
     /// The plugged interface of link `index`, if it is plugged.
@@ -581,7 +601,7 @@ impl NetHost {
     fn retire(&mut self, id: CellId) {
         let Some(cell) = self.cells.get_mut(id) else { return };
         let role = std::mem::replace(&mut cell.role, Role::Retiring);
-        if !matches!(role, Role::Udp) {
+        if !matches!(role, Role::Udp { .. }) {
             cell.tcp().abort();
         }
         match role {
@@ -591,7 +611,7 @@ impl NetHost {
             }
             Role::Pump(pump) => self.unwatch(pump.end.as_raw_fd()),
             Role::Listen { port } | Role::Arriving { port } => self.handed(port),
-            Role::Udp | Role::Retiring => {}
+            Role::Udp { .. } | Role::Retiring => {}
         }
         self.cells.touch(id);
     }
@@ -660,7 +680,7 @@ impl NetHost {
         let (rx, tx) = datagram_buffers();
         let mut socket = udp::Socket::new(rx, tx);
         socket.bind(port).ok()?;
-        let id = self.cells.add(iface, socket, Role::Udp);
+        let id = self.cells.add(iface, socket, Role::Udp { waiting: 0 });
         self.udp.insert((iface, port), id);
         Some(id)
     }
@@ -677,6 +697,7 @@ impl NetHost {
             let (end, name) = carriers.bound_socket(SockType::Datagram)?;
             let id = inode_of(&end)?;
             self.watch(end.as_raw_fd());
+            self.ends.insert(end.as_raw_fd(), (proto, addr));
             self.remotes.insert((proto, addr), Remote { end, used: Instant::now(), name, id });
         }
         let remote = self.remotes.get_mut(&(proto, addr))?;
@@ -690,12 +711,41 @@ impl NetHost {
         &self,
         ready: Option<&[RawFd]>,
     ) -> Vec<(RawFd, (Proto, SocketAddr))> {
-        self.remotes
-            .iter()
-            .map(|(key, r)| (r.end.as_raw_fd(), *key))
-            .chain(self.privates.values().map(|p| (p.end.as_raw_fd(), p.remote)))
-            .filter(|(fd, _)| ready.is_none_or(|ready| ready.contains(fd)))
-            .collect()
+        let Some(ready) = ready else {
+            return self.ends.iter().map(|(fd, key)| (*fd, *key)).collect();
+        };
+        let mut fds: Vec<RawFd> = ready.iter().chain(self.parked.keys()).copied().collect();
+        fds.sort_unstable();
+        fds.dedup();
+        fds.into_iter().filter_map(|fd| Some((fd, *self.ends.get(&fd)?))).collect()
+    }
+
+    /// Keeps `private`, the private end of the carrier named `carrier`; returns
+    /// the one it replaces.
+    pub(super) fn add_private(
+        &mut self,
+        carrier: EndpointName,
+        private: PrivateEnd,
+    ) -> Option<PrivateEnd> {
+        let fd = private.end.as_raw_fd();
+        self.watch(fd);
+        self.ends.insert(fd, private.remote);
+        let old = self.privates.insert(carrier, private)?;
+        self.end_closing(old.end.as_raw_fd());
+        Some(old)
+    }
+
+    /// Lets go of the private end of the carrier named `carrier`.
+    pub(super) fn remove_private(&mut self, carrier: &EndpointName) -> Option<PrivateEnd> {
+        let private = self.privates.remove(carrier)?;
+        self.end_closing(private.end.as_raw_fd());
+        Some(private)
+    }
+
+    /// Forgets end `fd`, about to close, and what it had parked.
+    fn end_closing(&mut self, fd: RawFd) {
+        self.ends.remove(&fd);
+        self.parked.remove(&fd);
     }
 
     /// Drops remotes no datagram has used for a while, and the least recently
@@ -715,6 +765,7 @@ impl NetHost {
             if (rank >= MAX_REMOTES || now.saturating_duration_since(used) > REMOTE_IDLE)
                 && let Some(remote) = self.remotes.remove(&key)
             {
+                self.end_closing(remote.fd());
                 expired.push(remote.id);
             }
         }
@@ -722,7 +773,8 @@ impl NetHost {
     }
 
     /// Sends a UDP datagram from the stack's `port` to `to` out through `route`,
-    /// with TTL `ttl`.
+    /// with TTL `ttl`; [`Full`] if the port's socket has no room for it until
+    /// its next turn.
     pub(super) fn send_udp(
         &mut self,
         route: Route,
@@ -730,10 +782,10 @@ impl NetHost {
         to: SocketAddr,
         ttl: u8,
         payload: &[u8],
-    ) {
-        let Some(id) = self.udp_cell(route.iface, port) else { return };
+    ) -> Result<(), Full> {
+        let Some(id) = self.udp_cell(route.iface, port) else { return Ok(()) };
         self.cells.touch(id);
-        let Some(cell) = self.cells.get_mut(id) else { return };
+        let Some(cell) = self.cells.get_mut(id) else { return Ok(()) };
         let socket = cell.socket::<udp::Socket>();
         socket.set_hop_limit(Some(ttl));
         let meta = udp::UdpMetadata {
@@ -741,7 +793,11 @@ impl NetHost {
             local_address: Some(IpAddress::from(route.source)),
             meta: Default::default(),
         };
-        let _ = socket.send_slice(payload, meta);
+        match socket.send_slice(payload, meta) {
+            Err(udp::SendError::BufferFull) => Err(Full),
+            // Unaddressable (a datagram too large for the buffer, say): dropped.
+            _ => Ok(()),
+        }
     }
 
     /// Sends `packet`, an IP packet carrying ICMP to `to`, out through `route`.
@@ -757,6 +813,9 @@ impl NetHost {
         let mut received = Vec::new();
         for id in std::mem::take(&mut self.udp_received) {
             let Some(cell) = self.cells.get_mut(id) else { continue };
+            if let Role::Udp { waiting } = &mut cell.role {
+                *waiting = 0;
+            }
             let socket = cell.socket::<udp::Socket>();
             let port = socket.endpoint().port;
             while let Ok((payload, meta)) = socket.recv() {
@@ -836,10 +895,14 @@ impl NetHost {
                 {}
                 moved += device.sent;
             }
-            while let Some(frame) = network.receive(self.ifaces[i].link) {
+            let link = self.ifaces[i].link;
+            while let Some(frame) = self.ifaces[i].held.take().or_else(|| network.receive(link)) {
                 moved += 1;
-                if self.ifaces[i].up {
-                    self.ingress(network, i, frame, now);
+                if self.ifaces[i].up
+                    && let Err(held) = self.ingress(network, i, frame, now)
+                {
+                    self.ifaces[i].held = Some(held);
+                    break;
                 }
             }
             let f = &mut self.ifaces[i];
@@ -877,8 +940,34 @@ impl NetHost {
     }
 
     /// Takes `frame`, which reached interface `i`, into the cell it is for (or
-    /// the interface's general sockets).
-    fn ingress(&mut self, network: &mut Network, i: usize, frame: Frame, now: Instant) {
+    /// the interface's general sockets); gives it back if the cell has no room
+    /// before its datagrams are collected.
+    fn ingress(
+        &mut self,
+        network: &mut Network,
+        i: usize,
+        frame: Frame,
+        now: Instant,
+    ) -> Result<(), Frame> {
+        let cell = match Destination::of(&frame) {
+            Destination::Tcp { tuple, opening } => match self.cells.find(i, &tuple) {
+                Some(id) => Some(id),
+                None if opening => match self.listener_for(i, tuple) {
+                    Ok(listener) => listener,
+                    // The port's queue is full: dropped, the client sends again.
+                    Err(Full) => return Ok(()),
+                },
+                None => None,
+            },
+            Destination::Udp { port } if self.udp_ports.contains(&port) => self.udp_cell(i, port),
+            _ => None,
+        };
+        if let Some(id) = cell
+            && let Some(Cell { role: Role::Udp { waiting }, .. }) = self.cells.get(id)
+            && *waiting >= DATAGRAM_SLOTS
+        {
+            return Err(frame);
+        }
         if self.ifaces[i].learnt.observe(&frame, now) {
             // Sockets smoltcp holds back until a neighbour answers may send now.
             let waiting: Vec<CellId> = self.cells.iter_mut().map(|(id, _)| id).collect();
@@ -886,31 +975,23 @@ impl NetHost {
                 self.cells.touch(id);
             }
         }
-        let cell = match Destination::of(&frame) {
-            Destination::Tcp { tuple, opening } => match self.cells.find(i, &tuple) {
-                Some(id) => Some(id),
-                None if opening => match self.listener_for(i, tuple) {
-                    Ok(listener) => listener,
-                    // The port's queue is full: dropped, the client sends again.
-                    Err(Full) => return,
-                },
-                None => None,
-            },
-            Destination::Udp { port } if self.udp_ports.contains(&port) => self.udp_cell(i, port),
-            _ => None,
-        };
         let f = &mut self.ifaces[i];
         let mut device = LinkDevice::new(network, f, now, Some(frame));
         let Some(id) = cell else {
             f.iface.poll_ingress_single(smol_time(now), &mut device, &mut f.general);
-            return;
+            return Ok(());
         };
         self.cells.touch(id);
-        let Some(cell) = self.cells.get_mut(id) else { return };
+        let Some(cell) = self.cells.get_mut(id) else { return Ok(()) };
         f.iface.poll_ingress_single(smol_time(now), &mut device, &mut cell.set);
-        match cell.role {
-            Role::Udp => self.udp_received.push(id),
-            Role::Listen { port } => match Tuple::of(cell.tcp()) {
+        match &mut cell.role {
+            Role::Udp { waiting } => {
+                *waiting += 1;
+                if *waiting == 1 {
+                    self.udp_received.push(id);
+                }
+            }
+            &mut Role::Listen { port } => match Tuple::of(cell.tcp()) {
                 // It took the SYN: a connection in the making.
                 Some(tuple) if cell.tcp().state() != tcp::State::Listen => {
                     cell.role = Role::Arriving { port };
@@ -923,6 +1004,7 @@ impl NetHost {
             },
             _ => {}
         }
+        Ok(())
     }
 
     /// A fresh listening cell for a SYN to `tuple` on interface `i`, if its port
@@ -1078,8 +1160,8 @@ impl NetHost {
     }
 }
 
-/// A listened port's queue is full.
-struct Full;
+/// A queue is full: a listened port's, or a socket's send buffer.
+pub(super) struct Full;
 
 /// Moves the bytes of pump cell `cell` each way; returns whether any moved.
 fn pump(cell: &mut Cell<Role>) -> bool {

@@ -55,6 +55,7 @@ impl SmoltcpStack {
                 interface,
             });
         }
+        status.udp = Some(self.udp_counters);
         let mut sockets: Vec<(SocketId, &VSocket)> =
             self.table.iter().filter(|(_, s)| !s.stand_in).collect();
         sockets.sort_by_key(|(id, _)| id.0);

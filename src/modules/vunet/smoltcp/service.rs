@@ -11,12 +11,13 @@ use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
+use nix::errno::Errno;
 use nix::sys::socket::{MsgFlags, UnixAddr, recvfrom, sendto};
 
 use super::endpoint::{EndpointName, NAME_LEN};
 use super::icmp;
 use super::inet::Family;
-use super::net::NetHost;
+use super::net::{NetHost, Parked};
 use super::ports::Proto;
 use super::stack::SmoltcpStack;
 use super::table::{ConnectState, VSocket};
@@ -108,55 +109,88 @@ impl SmoltcpStack {
 
     /// Sends what carriers wrote to the end `fd` (standing for remote `key`) out
     /// through smoltcp; returns whether there was anything.
+    ///
+    /// A datagram smoltcp has no room for yet is parked at the end, which is read
+    /// no further until it went: the sender waits (its carrier's queue fills),
+    /// nothing is lost.
     fn forward_from(&mut self, net: &mut NetHost, fd: RawFd, key: (Proto, SocketAddr)) -> bool {
+        if let Some(parked) = net.parked.remove(&fd) {
+            if !self.forward_one(net, key, parked.sender, &parked.payload) {
+                net.parked.insert(fd, parked);
+                return true;
+            }
+        }
         let mut busy = false;
         let mut buf = vec![0u8; 65536];
         while let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) {
             busy = true;
-            let Some(sender) = from
-                .as_abstract()
-                .and_then(|n| <[u8; NAME_LEN]>::try_from(n).ok())
-                .and_then(|n| self.table.named(&EndpointName(n)))
-                .and_then(|id| self.table.get(id).map(|s| (id, s.clone())))
+            let Some(sender) =
+                from.as_abstract().and_then(|n| <[u8; NAME_LEN]>::try_from(n).ok()).map(EndpointName)
             else {
                 continue;
             };
-            self.send_out(net, key, sender, &buf[..len]);
+            if !self.forward_one(net, key, sender, &buf[..len]) {
+                net.parked.insert(fd, Parked { sender, payload: buf[..len].to_vec() });
+                break;
+            }
         }
         busy
     }
 
-    /// Sends one datagram of socket `sender` to `key`'s remote through smoltcp.
+    /// Sends `payload`, which the carrier named `sender` sent to `key`'s remote,
+    /// through smoltcp; returns false if smoltcp has no room for it yet (a
+    /// datagram of no socket of the stack's is dropped).
+    fn forward_one(
+        &mut self,
+        net: &mut NetHost,
+        key: (Proto, SocketAddr),
+        sender: EndpointName,
+        payload: &[u8],
+    ) -> bool {
+        let Some(id) = self.table.named(&sender) else { return true };
+        let Some(socket) = self.table.get(id).cloned() else { return true };
+        self.send_out(net, key, (id, socket), payload)
+    }
+
+    /// Sends one datagram of socket `sender` to `key`'s remote through smoltcp;
+    /// returns false if a UDP socket of smoltcp's has no room for it yet.
     fn send_out(
         &mut self,
         net: &mut NetHost,
         (proto, to): (Proto, SocketAddr),
         (id, sender): (SocketId, VSocket),
         payload: &[u8],
-    ) {
+    ) -> bool {
         if proto == Proto::Icmp && self.host.is_local(to.ip()) {
             // A connected ping socket's request to the host itself.
-            return self.echo_locally(net, id, to.ip(), payload);
+            self.echo_locally(net, id, to.ip(), payload);
+            return true;
         }
         if proto == Proto::Udp && self.host.is_local(to.ip()) {
             // A connected UDP socket's datagram to a port of the host itself that
             // nobody had bound when it connected.
-            let Some(local) = sender.local else { return };
+            let Some(local) = sender.local else { return true };
             let ip = match sender.source {
                 Some(source) if local.ip().is_unspecified() => source,
                 _ => local.ip(),
             };
             let from = SocketAddr::new(ip.to_canonical(), local.port());
-            return match self.live_receiver(Proto::Udp, to) {
+            match self.live_receiver(Proto::Udp, to) {
                 Some(receiver) => self.deliver(net, Proto::Udp, from, receiver, payload),
                 None => self.report_error(net, icmp::port_unreachable(from, to, payload)),
-            };
+            }
+            return true;
         }
-        let Some(route) = self.route_through(net, to.ip()) else { return };
-        let Some(local) = sender.local else { return };
+        let Some(route) = self.route_through(net, to.ip()) else { return true };
+        let Some(local) = sender.local else { return true };
         let ttl = sender.options.hop_limit(sender.family == Family::V6);
         match proto {
-            Proto::Udp => net.send_udp(route, local.port(), to, ttl, payload),
+            Proto::Udp => {
+                if net.send_udp(route, local.port(), to, ttl, payload).is_err() {
+                    return false;
+                }
+                self.udp_counters.out_datagrams += 1;
+            }
             Proto::Icmp | Proto::Raw => {
                 let source = route.source;
                 if let Some(packet) =
@@ -167,6 +201,7 @@ impl SmoltcpStack {
             }
             Proto::Tcp => {}
         }
+        true
     }
 
     /// Answers an echo request that ping socket `id` sent to `to`, one of the
@@ -193,7 +228,10 @@ impl SmoltcpStack {
         let udp = net.received_udp();
         let mut busy = !udp.is_empty();
         for (from, to, payload) in udp {
-            let Some(receiver) = self.live_receiver(Proto::Udp, to) else { continue };
+            let Some(receiver) = self.live_receiver(Proto::Udp, to) else {
+                self.udp_counters.no_ports += 1;
+                continue;
+            };
             self.deliver(net, Proto::Udp, from, receiver, &payload);
         }
         let packets = net.received_icmp();
@@ -248,9 +286,15 @@ impl SmoltcpStack {
                 remote.fd()
             }
         };
-        if let Ok(to) = UnixAddr::new_abstract(&receiver.0) {
-            // A full receiver drops the datagram, as Linux's socket would.
-            let _ = sendto(fd, payload, &to, MsgFlags::MSG_DONTWAIT);
+        let Ok(to) = UnixAddr::new_abstract(&receiver.0) else { return };
+        // A full receiver drops the datagram, as Linux's socket would.
+        let sent = sendto(fd, payload, &to, MsgFlags::MSG_DONTWAIT);
+        if proto == Proto::Udp {
+            match sent {
+                Ok(_) => self.udp_counters.in_datagrams += 1,
+                Err(Errno::EAGAIN) => self.udp_counters.rcvbuf_errors += 1,
+                Err(_) => {}
+            }
         }
     }
 

@@ -27,6 +27,7 @@ use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::network::Network;
+use crate::modules::vunet::status::UdpCounters;
 use crate::tracer::SyscallStop;
 
 /// A call in flight whose exit the stack needs: each handler family's own
@@ -74,6 +75,8 @@ pub struct SmoltcpStack {
     forgotten: Vec<Forgotten>,
     /// Calls in flight, by thread, whose exit the stack needs.
     pub(super) pending: HashMap<Pid, Box<dyn Pending>>,
+    /// What the network side counted of UDP.
+    pub(super) udp_counters: UdpCounters,
 }
 
 impl SmoltcpStack {
@@ -128,6 +131,7 @@ impl SmoltcpStack {
             net: None,
             net_at_work: false,
             forgotten: Vec::new(),
+            udp_counters: UdpCounters::default(),
             pending: HashMap::new(),
         }
     }
@@ -206,7 +210,7 @@ impl SmoltcpStack {
         };
         net.last_ttl.remove(&id);
         net.drop_dial(id);
-        if let Some(private) = net.privates.remove(&name) {
+        if let Some(private) = net.remove_private(&name) {
             self.table.remove(private.id);
         }
     }

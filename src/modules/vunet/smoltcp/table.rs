@@ -2,7 +2,7 @@
 //! carrier names they are bound to, and the port table. It is the one place
 //! that changes a TCP connection's [`ConnectState`].
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::ops::{Index, IndexMut};
 
@@ -128,6 +128,9 @@ impl BindLocks {
 pub(super) struct SocketTable {
     sockets: HashMap<SocketId, VSocket>,
     by_name: HashMap<EndpointName, SocketId>,
+    /// The raw sockets among them: every ICMP packet in goes to each, and
+    /// finding them must not cost a walk through every socket.
+    raw: HashSet<SocketId>,
     /// The bound ports, with Linux's rules.
     pub(super) ports: PortTable,
 }
@@ -135,7 +138,12 @@ pub(super) struct SocketTable {
 impl SocketTable {
     /// An empty table whose first ephemeral port `seed` picks.
     pub(super) fn new(seed: u16) -> Self {
-        Self { sockets: HashMap::new(), by_name: HashMap::new(), ports: PortTable::new(seed) }
+        Self {
+            sockets: HashMap::new(),
+            by_name: HashMap::new(),
+            raw: HashSet::new(),
+            ports: PortTable::new(seed),
+        }
     }
 
     /// Whether socket `id` is the stack's.
@@ -160,12 +168,16 @@ impl SocketTable {
 
     /// Records socket `id`.
     pub(super) fn insert(&mut self, id: SocketId, socket: VSocket) {
+        if socket.proto == Proto::Raw && !socket.stand_in {
+            self.raw.insert(id);
+        }
         self.sockets.insert(id, socket);
     }
 
     /// Forgets socket `id` and its carrier's name (its ports are the caller's).
     pub(super) fn remove(&mut self, id: SocketId) -> Option<VSocket> {
         let socket = self.sockets.remove(&id)?;
+        self.raw.remove(&id);
         if let Some(name) = socket.name {
             self.by_name.remove(&name);
         }
@@ -218,8 +230,9 @@ impl SocketTable {
 
     /// The raw ICMP sockets of `family`, by carrier name.
     pub(super) fn raw_receivers(&self, family: Family) -> Vec<EndpointName> {
-        self.sockets
-            .values()
+        self.raw
+            .iter()
+            .filter_map(|id| self.sockets.get(id))
             .filter(|s| s.proto == Proto::Raw && s.family == family && !s.stand_in)
             .filter_map(|s| s.name)
             .collect()
