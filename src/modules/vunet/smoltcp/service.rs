@@ -114,11 +114,11 @@ impl SmoltcpStack {
     /// no further until it went: the sender waits (its carrier's queue fills),
     /// nothing is lost.
     fn forward_from(&mut self, net: &mut NetHost, fd: RawFd, key: (Proto, SocketAddr)) -> bool {
-        if let Some(parked) = net.parked.remove(&fd) {
-            if !self.forward_one(net, key, parked.sender, &parked.payload) {
-                net.parked.insert(fd, parked);
-                return true;
-            }
+        if let Some(parked) = net.parked.remove(&fd)
+            && !self.forward_one(net, key, parked.sender, &parked.payload)
+        {
+            net.parked.insert(fd, parked);
+            return true;
         }
         let mut busy = false;
         let mut buf = vec![0u8; 65536];
