@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{TempDir, USERS, netvm_as, path_str, python, run, session};
+use common::{NETVM, TempDir, USERS, netvm_as, path_str, python, run, session};
 
 /// A configuration of `stacks` smoltcp stacks spread over `switches` switches,
 /// joined by one router: stack `hN` on switch `swS` has an address of
@@ -188,5 +188,91 @@ wait
         let output = session(user, script);
         output.assert_code(0);
         assert_eq!(output.stdout, "bound\nlwip0 2000 0 False\nlwip1 0 2000 True\n", "{output}");
+    }
+}
+
+/// Servers, a greedy client and a modest one, for
+/// [`one_process_cannot_spend_the_supervisors_descriptors_for_another`].
+const GREEDY: &str = r#"
+import errno, os, resource, selectors, socket, subprocess, sys, time
+if sys.argv[1:2] == ["serve"]:
+    port = int(sys.argv[2])
+    s = socket.socket(); s.bind(("10.0.0.3", port)); s.listen(1024); s.setblocking(False)
+    chosen = selectors.DefaultSelector(); chosen.register(s, selectors.EVENT_READ)
+    print("up", flush=True)
+    while True:
+        for key, _ in chosen.select():
+            if key.fileobj is s:
+                try:
+                    c = s.accept()[0]
+                    chosen.register(c, selectors.EVENT_READ)
+                except OSError:
+                    pass
+                continue
+            data = key.fileobj.recv(64)
+            if data:
+                key.fileobj.sendall(data)
+            else:
+                chosen.unregister(key.fileobj); key.fileobj.close()
+servers = [subprocess.Popen([os.environ["N"], "stack", "lwip1", "--", sys.executable, __file__, "serve", str(port)],
+                            stdout=subprocess.PIPE, text=True) for port in (7300, 7301)]
+for server in servers:
+    assert server.stdout.readline() == "up\n"
+
+# A process at its own descriptor limit.
+own = subprocess.Popen([sys.executable, "-c", """
+import resource, socket, time
+resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+held = []
+try:
+    while True: held.append(socket.socket())
+except OSError as e:
+    print(e.errno, flush=True)
+time.sleep(30)
+"""], stdout=subprocess.PIPE, text=True)
+print("own limit:", errno.errorcode[int(own.stdout.readline())])
+
+# A process that connects until it is refused.
+greedy = []
+while True:
+    try:
+        greedy.append(socket.create_connection(("10.0.0.3", 7300), timeout=5))
+    except OSError as e:
+        print("greedy refused:", errno.errorcode.get(e.errno, e), len(greedy) > 50)
+        break
+
+# A third process still connects, talks, and sends datagrams.
+third = subprocess.run([sys.executable, "-c", """
+import socket
+fine = 0
+for i in range(20):
+    c = socket.create_connection(("10.0.0.3", 7301), timeout=5)
+    c.sendall(b"hi"); fine += c.recv(2) == b"hi"
+u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); u.connect(("10.0.0.3", 9)); u.send(b"x")
+print(fine)
+"""], capture_output=True, text=True)
+print("third:", third.stdout.strip(), third.stderr.strip()[-200:])
+own.kill()
+for server in servers:
+    server.kill()
+"#;
+
+#[test]
+fn one_process_cannot_spend_the_supervisors_descriptors_for_another() {
+    // The supervisor may open 512 descriptors: a quarter of what it keeps for
+    // programs is one process's share.
+    let dir = TempDir::new("greedy");
+    let script = dir.write("greedy.py", GREEDY.as_bytes(), 0o644);
+    for user in USERS {
+        let mut command = common::command_as(user, "sh");
+        let inner = format!("export N='{NETVM}'; exec {} {}", python(), path_str(&script));
+        let outer = format!("ulimit -n 512; exec '{NETVM}' run -- sh -c \"$0\"");
+        command.args(["-c", &outer, &inner]);
+        let output = run(command);
+        output.assert_code(0);
+        assert_eq!(
+            output.stdout, "own limit: EMFILE\ngreedy refused: ENOBUFS True\nthird: 20 \n",
+            "{output}"
+        );
     }
 }

@@ -21,6 +21,7 @@
 use std::collections::HashMap;
 use std::fmt;
 
+use super::budget::SharedBudget;
 use super::config::{InterfaceSpec, NetworkConfig};
 use super::network::{LinkId, Network, SwitchId};
 use super::stack::{SetupError, Stack};
@@ -93,6 +94,8 @@ pub struct Mount<'a> {
     pub switches: &'a HashMap<String, SwitchId>,
     /// Where the stack registers event sources of its own.
     pub registry: &'a mio::Registry,
+    /// The supervisor's descriptors, shared by the session's processes.
+    pub budget: &'a SharedBudget,
 }
 
 impl Mount<'_> {

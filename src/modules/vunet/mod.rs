@@ -12,6 +12,7 @@
 //! - a call on anything else (an `AF_UNIX` socket, a host socket, a file, a closed
 //!   fd) is left to the kernel, which gives its own answer or errno.
 
+pub mod budget;
 pub mod cidr;
 pub mod config;
 pub mod control;
@@ -30,11 +31,14 @@ mod sweep;
 
 kind::stack_kinds!(none, host, smoltcp, echo);
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
+
+use budget::Budget;
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -163,7 +167,8 @@ impl Vunet {
         capture_dir: Option<PathBuf>,
     ) -> Result<Self, SetupError> {
         let poll = mio::Poll::new().map_err(|e| SetupError(format!("epoll: {e}")))?;
-        let (mut network, mut stacks) = mount_all(config, capture_dir, poll.registry())?;
+        let budget = Rc::new(RefCell::new(Budget::new(config.descriptors_per_process)));
+        let (mut network, mut stacks) = mount_all(config, capture_dir, poll.registry(), &budget)?;
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
             Some(id) => id,
@@ -173,6 +178,7 @@ impl Vunet {
                 stacks.len(),
                 &mut network,
                 poll.registry(),
+                &budget,
             ) {
                 Some(stack) => {
                     stacks.push(stack?);

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::budget::SharedBudget;
 use super::config::VunetConfig;
 use super::kind::{Mount, Registry};
 use super::network::{Network, RouterInterface};
@@ -15,6 +16,7 @@ pub(super) fn mount_all(
     config: &VunetConfig,
     capture_dir: Option<PathBuf>,
     registry: &mio::Registry,
+    budget: &SharedBudget,
 ) -> Result<(Network, Vec<Box<dyn Stack>>), SetupError> {
     let mut network = Network::new(capture_dir);
     let mut switches = HashMap::new();
@@ -41,7 +43,8 @@ pub(super) fn mount_all(
     let mut stacks = Vec::new();
     for (index, stack) in config.stacks.iter().enumerate() {
         let name = stack.name.get_ref();
-        let mut mount = Mount { name, index, network: &mut network, switches: &switches, registry };
+        let network = &mut network;
+        let mut mount = Mount { name, index, network, switches: &switches, registry, budget };
         stacks.push(stack.section.mount(&mut mount)?);
     }
     Ok((network, stacks))
@@ -55,9 +58,10 @@ pub(super) fn mount_unconfigured(
     index: usize,
     network: &mut Network,
     registry: &mio::Registry,
+    budget: &SharedBudget,
 ) -> Option<Result<Box<dyn Stack>, SetupError>> {
     let config = kinds.find(name)?.unconfigured()?;
     let switches = HashMap::new();
-    let mut mount = Mount { name, index, network, switches: &switches, registry };
+    let mut mount = Mount { name, index, network, switches: &switches, registry, budget };
     Some(config.mount(&mut mount))
 }

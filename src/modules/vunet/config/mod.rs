@@ -43,6 +43,9 @@ pub struct VunetConfig {
     pub router_tables: Vec<RouterConfig>,
     /// The mounted stacks, as `[[vunet.stack]]` tables.
     pub stacks: Vec<StackConfig>,
+    /// How many of the supervisor's descriptors one process may hold (see
+    /// [`Budget`](super::budget::Budget)); `None`: a quarter of its limit.
+    pub descriptors_per_process: Option<usize>,
     /// The kinds the stacks were read with.
     kinds: &'static Registry,
 }
@@ -52,6 +55,8 @@ pub struct VunetConfig {
 #[serde(deny_unknown_fields)]
 struct VunetTable {
     default: Spanned<String>,
+    #[serde(default, rename = "descriptors-per-process")]
+    descriptors_per_process: Option<Spanned<i64>>,
     #[serde(default, rename = "switch")]
     switches: Vec<SwitchConfig>,
     #[serde(default, rename = "router")]
@@ -229,7 +234,15 @@ impl VunetConfig {
     /// Reads and checks the `[vunet]` table, whose stacks are of the kinds in
     /// `kinds`.
     pub fn read(table: &Table, kinds: &'static Registry) -> Result<Self, Fault> {
-        let VunetTable { default, switches, mut router_tables, .. } = table.read()?;
+        let VunetTable { default, switches, mut router_tables, descriptors_per_process, .. } =
+            table.read()?;
+        let descriptors_per_process = match descriptors_per_process {
+            Some(n) if *n.get_ref() < 1 || *n.get_ref() > i64::from(i32::MAX) => {
+                let why = "descriptors-per-process must be a number from 1 to 2147483647";
+                return Err((n.span(), why.to_owned()));
+            }
+            n => n.map(|n| *n.get_ref() as usize),
+        };
         for router in &mut router_tables {
             router.capture_dir = table.base_dir().to_owned();
         }
@@ -239,7 +252,8 @@ impl VunetConfig {
             let read = read_stack(stack, kinds, &stacks)?;
             stacks.push(read);
         }
-        let config = Self { default, switches, router_tables, stacks, kinds };
+        let config =
+            Self { default, switches, router_tables, stacks, descriptors_per_process, kinds };
         check::check(&config, table)?;
         Ok(config)
     }

@@ -10,6 +10,7 @@ use std::os::fd::OwnedFd;
 use std::time::Instant;
 
 use nix::errno::Errno;
+use nix::unistd::Pid;
 
 use super::carrier::{clear_carrier_error, may_broadcast, temporary_listener};
 use super::endpoint::EndpointName;
@@ -168,15 +169,14 @@ impl SmoltcpStack {
         let (target, pending): (_, Box<dyn Pending>) = if socket.proto == Proto::Tcp {
             let blocking = !is_nonblocking(stop.tid, c.fd);
             let from = SocketAddr::new(route.source, local.port());
-            let gate = self.dial(id, route, from, to, blocking)?;
+            let gate = self.dial(id, route, (from, to), (blocking, stop.process))?;
             (gate, Box::new(PendingDial { socket: id, blocking, source: route.source }))
         } else {
             let port = if socket.proto == Proto::Udp { to.port() } else { 0 };
             let remote = (socket.proto, SocketAddr::new(ip, port));
             let carrier = socket.name;
-            let name = carrier
-                .and_then(|carrier| self.private_end(carrier, remote))
-                .ok_or(Errno::ENETUNREACH)?;
+            let carrier = carrier.ok_or(Errno::ENETUNREACH)?;
+            let name = self.private_end(carrier, remote, stop.process)?;
             let source = route.source;
             (name, Box::new(PendingConnect { socket: id, nonblocking: false, source }))
         };
@@ -194,9 +194,8 @@ impl SmoltcpStack {
         &mut self,
         id: SocketId,
         route: Route,
-        from: SocketAddr,
-        to: SocketAddr,
-        blocking: bool,
+        (from, to): (SocketAddr, SocketAddr),
+        (blocking, owner): (bool, Pid),
     ) -> Result<EndpointName, Errno> {
         let net = self.net.as_mut().expect("routed to the network");
         match net.gate_of(id) {
@@ -206,7 +205,7 @@ impl SmoltcpStack {
             None => {
                 let gate = self.carriers.fresh();
                 let to = SocketAddr::new(to.ip().to_canonical(), to.port());
-                net.dial(id, route, from, to, gate, blocking)?;
+                net.dial(id, route, from, to, gate, (blocking, owner))?;
                 Ok(gate)
             }
         }

@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use nix::errno::Errno;
 use nix::sys::socket::SockType;
+use nix::unistd::Pid;
 
 use super::carrier::{clear_carrier_error, connect_to, inode_of};
 use super::endpoint::EndpointName;
@@ -38,22 +39,33 @@ const QUEUE_LIMIT: usize = 16;
 const RAISE_DELAY: std::time::Duration = std::time::Duration::from_millis(2);
 
 impl SmoltcpStack {
-    /// Makes socket `id`'s private end for `remote`, connected to its carrier
-    /// (named `carrier`); returns the name the carrier is to connect to.
+    /// Makes the private end for `remote` of a socket of process `owner`,
+    /// connected to its carrier (named `carrier`); returns the name the carrier
+    /// is to connect to. `ENOBUFS` if the process has had its share of the
+    /// supervisor's descriptors.
     pub(super) fn private_end(
         &mut self,
         carrier: EndpointName,
         remote: (Proto, SocketAddr),
-    ) -> Option<EndpointName> {
-        let (end, name) = self.carriers.bound_socket(SockType::Datagram)?;
-        connect_to(end.as_raw_fd(), &carrier).ok()?;
-        let id = inode_of(&end)?;
+        owner: Pid,
+    ) -> Result<EndpointName, Errno> {
+        let net = self.net.as_mut().ok_or(Errno::ENETUNREACH)?;
+        let budget = net.budget.clone();
+        budget.borrow_mut().take(Some(owner))?;
+        let made = self.carriers.bound_socket(SockType::Datagram).and_then(|(end, name)| {
+            connect_to(end.as_raw_fd(), &carrier).ok()?;
+            Some((inode_of(&end)?, end, name))
+        });
+        let Some((id, end, name)) = made else {
+            budget.borrow_mut().give(Some(owner));
+            return Err(Errno::ENETUNREACH);
+        };
         self.table.record_stand_in(id, name, remote.0, remote.1);
-        let net = self.net.as_mut()?;
-        if let Some(old) = net.add_private(carrier, PrivateEnd { end, remote, id }) {
+        let private = PrivateEnd { end, remote, id, holder: Some(owner) };
+        if let Some(old) = self.net.as_mut().and_then(|net| net.add_private(carrier, private)) {
             self.table.remove(old.id);
         }
-        Some(name)
+        Ok(name)
     }
 
     /// Socket `id`'s error was reported by a trapped call: its carrier is not to be
@@ -80,10 +92,8 @@ impl SmoltcpStack {
         }
         // Raw ICMP sockets connected to the destination get ICMP's errors too.
         if error.proto == Proto::Icmp {
-            let raw = self.table.iter().filter(|(_, s)| {
-                s.proto == Proto::Raw
-                    && !s.stand_in
-                    && s.peer.map(|p| p.ip()) == Some(error.remote.ip())
+            let raw = self.table.raw_sockets().filter(|(_, s)| {
+                s.peer.map(|p| p.ip()) == Some(error.remote.ip())
             });
             targets.extend(raw.map(|(id, _)| id));
         }

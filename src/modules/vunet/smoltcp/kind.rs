@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use super::stack::SmoltcpStack;
 use super::endpoint;
-use super::net::InterfacePlan;
+use super::net::{InterfacePlan, Resources};
 use crate::config::{Fault, Table};
 use crate::modules::vunet::inside::change;
 use crate::modules::vunet::config::{HostSection, MAX_INTERFACES, NetworkConfig, StackConfig};
@@ -103,7 +103,7 @@ impl KindConfig for Config {
             &interfaces,
             &routes,
             mount.network,
-            registry,
+            Resources { registry, budget: mount.budget.clone() },
         )))
     }
 }

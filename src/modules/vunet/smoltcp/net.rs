@@ -27,6 +27,7 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
+use nix::unistd::Pid;
 use nix::sys::socket::{Backlog, MsgFlags, SockFlag, SockType, accept4, listen};
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
@@ -41,6 +42,7 @@ use super::endpoint::EndpointName;
 use super::ports::Proto;
 use super::private::PrivateEnd;
 use crate::fdtable::SocketId;
+use crate::modules::vunet::budget::{Holder, SharedBudget};
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::config::InterfaceSpec;
 use super::neighbours::Learnt;
@@ -74,6 +76,15 @@ pub struct InterfacePlan {
     pub spec: InterfaceSpec,
     /// The link it is plugged into, if any, and the switch's name.
     pub link: Option<(LinkId, String)>,
+}
+
+/// What a stack's network side uses of its session's: where it watches its
+/// event sources, and the supervisor's descriptors it may take.
+pub struct Resources {
+    /// Where the stack's own event sources are watched.
+    pub registry: Registry,
+    /// The supervisor's descriptors, shared by the session's processes.
+    pub budget: SharedBudget,
 }
 
 /// Where traffic to a remote address leaves the stack.
@@ -125,6 +136,8 @@ enum Role {
 struct Pump {
     /// The supervisor's end of the carrier's connection.
     end: OwnedFd,
+    /// Who the end was taken from the budget for.
+    holder: Holder,
     /// The program will send no more (its end read EOF).
     program_done: bool,
     /// The program was told the peer sends no more.
@@ -143,6 +156,9 @@ struct Pump {
 /// Failed: the gate closes, and the waiting connect fails natively.
 struct Dial {
     socket: SocketId,
+    /// The process that connects: its gate, then its pump's end, is one
+    /// descriptor of its share.
+    owner: Pid,
     gate: OwnedFd,
     gate_name: EndpointName,
     filler: Option<OwnedFd>,
@@ -191,6 +207,9 @@ impl Remote {
 pub(super) struct NetHost {
     ifaces: Vec<NetIface>,
     registry: Registry,
+    /// The supervisor's descriptors: each pump's end, gate or private end is
+    /// taken from it for the process that caused it.
+    pub(super) budget: SharedBudget,
     cells: Cells<Role>,
     /// The cells whose turn this round is (see [`NetHost::begin_round`]).
     turn: Vec<CellId>,
@@ -379,9 +398,10 @@ impl NetHost {
         interfaces: &[InterfacePlan],
         view: &Inside,
         network: &mut Network,
-        registry: Registry,
+        resources: Resources,
         seed: u64,
     ) -> Self {
+        let Resources { registry, budget } = resources;
         let now = Instant::now();
         let mut ifaces = Vec::new();
         for (position, plan) in interfaces.iter().enumerate() {
@@ -421,6 +441,7 @@ impl NetHost {
         let mut host = Self {
             ifaces: ifaces.into_iter().map(|(f, _)| f).collect(),
             registry,
+            budget,
             cells: Cells::default(),
             turn: Vec::new(),
             by_fd: HashMap::new(),
@@ -557,7 +578,24 @@ impl NetHost {
         local: SocketAddr,
         to: SocketAddr,
         gate_name: EndpointName,
-        blocking: bool,
+        (blocking, owner): (bool, Pid),
+    ) -> Result<(), Errno> {
+        self.budget.borrow_mut().take(Some(owner))?;
+        let dialled = self.dial_for(socket, route, (local, to), gate_name, (blocking, owner));
+        if dialled.is_err() {
+            self.budget.borrow_mut().give(Some(owner));
+        }
+        dialled
+    }
+
+    /// [`NetHost::dial`], once its descriptor is taken.
+    fn dial_for(
+        &mut self,
+        socket: SocketId,
+        route: Route,
+        (local, to): (SocketAddr, SocketAddr),
+        gate_name: EndpointName,
+        (blocking, owner): (bool, Pid),
     ) -> Result<(), Errno> {
         let gate = unix_socket(SockType::Stream)?;
         bind_to(gate.as_raw_fd(), &gate_name)?;
@@ -577,7 +615,7 @@ impl NetHost {
         let tuple = Tuple::of(&tcp);
         let gate_fd = gate.as_raw_fd();
         let deadline = Instant::now() + DIAL_TIMEOUT;
-        let dial = Dial { socket, gate, gate_name, filler, deadline };
+        let dial = Dial { socket, owner, gate, gate_name, filler, deadline };
         let id = self.cells.add(route.iface, tcp, Role::Dial(dial));
         if let Some(tuple) = tuple {
             self.cells.index(id, tuple);
@@ -608,8 +646,12 @@ impl NetHost {
             Role::Dial(dial) => {
                 self.dials.remove(&dial.socket);
                 self.unwatch(dial.gate.as_raw_fd());
+                self.budget.borrow_mut().give(Some(dial.owner));
             }
-            Role::Pump(pump) => self.unwatch(pump.end.as_raw_fd()),
+            Role::Pump(pump) => {
+                self.unwatch(pump.end.as_raw_fd());
+                self.budget.borrow_mut().give(pump.holder);
+            }
             Role::Listen { port } | Role::Arriving { port } => self.handed(port),
             Role::Udp { .. } | Role::Retiring => {}
         }
@@ -732,6 +774,7 @@ impl NetHost {
         self.ends.insert(fd, private.remote);
         let old = self.privates.insert(carrier, private)?;
         self.end_closing(old.end.as_raw_fd());
+        self.budget.borrow_mut().give(old.holder);
         Some(old)
     }
 
@@ -739,6 +782,7 @@ impl NetHost {
     pub(super) fn remove_private(&mut self, carrier: &EndpointName) -> Option<PrivateEnd> {
         let private = self.privates.remove(carrier)?;
         self.end_closing(private.end.as_raw_fd());
+        self.budget.borrow_mut().give(private.holder);
         Some(private)
     }
 
@@ -1108,7 +1152,8 @@ impl NetHost {
         // SAFETY: accept4 returned a new fd that nothing else owns.
         let end = unsafe { OwnedFd::from_raw_fd(end) };
         let end_fd = end.as_raw_fd();
-        let pump = Pump { end, program_done: false, peer_done_told: false, stand_in: None };
+        let holder = Some(dial.owner);
+        let pump = Pump { end, holder, program_done: false, peer_done_told: false, stand_in: None };
         let Role::Dial(dial) = std::mem::replace(&mut cell.role, Role::Pump(pump)) else {
             unreachable!("matched above")
         };
@@ -1141,15 +1186,25 @@ impl NetHost {
                 }
             }
             busy = true;
-            let handed = Tuple::of(tcp).and_then(|t| Some((hand_over(t.local, t.remote)?, t)));
+            // The stand-in's end is the session's to hold: whoever connected
+            // caused it, and the listener's backlog bounds it.
+            let room = self.budget.borrow_mut().take(None).is_ok();
+            let handed = Tuple::of(tcp)
+                .filter(|_| room)
+                .and_then(|t| Some((hand_over(t.local, t.remote)?, t)));
             let Some(((end, stand_in), _)) = handed else {
-                // Nobody listens there after all: Linux resets.
+                if room {
+                    self.budget.borrow_mut().give(None);
+                }
+                // Nobody listens there after all (or the supervisor has no
+                // room): Linux resets.
                 self.retire(id);
                 continue;
             };
             let end_fd = end.as_raw_fd();
+            let stand_in = Some(stand_in);
             let pump =
-                Pump { end, program_done: false, peer_done_told: false, stand_in: Some(stand_in) };
+                Pump { end, holder: None, program_done: false, peer_done_told: false, stand_in };
             cell.role = Role::Pump(pump);
             cell.tcp().set_timeout(None);
             self.handed(port);
@@ -1243,7 +1298,11 @@ mod tests {
         let view = Addressing::configured(&plans, &[]);
         let poll = mio::Poll::new().unwrap();
         let registry = poll.registry().try_clone().unwrap();
-        let host = NetHost::new(&plans, view.view(), &mut network, registry, 1);
+        let budget = std::rc::Rc::new(std::cell::RefCell::new(
+            crate::modules::vunet::budget::Budget::new(None),
+        ));
+        let resources = Resources { registry, budget };
+        let host = NetHost::new(&plans, view.view(), &mut network, resources, 1);
         assert_eq!(host.iface_of(2), None);
         assert_eq!(host.iface_of(3), Some(0));
     }

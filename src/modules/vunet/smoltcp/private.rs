@@ -17,6 +17,7 @@ use super::carrier::unix_socket;
 use super::endpoint::EndpointName;
 use super::ports::Proto;
 use crate::fdtable::SocketId;
+use crate::modules::vunet::budget::Holder;
 
 /// The private end of a connected datagram socket (see the module docs).
 pub(super) struct PrivateEnd {
@@ -25,6 +26,8 @@ pub(super) struct PrivateEnd {
     pub(super) remote: (Proto, SocketAddr),
     /// Its stand-in socket.
     pub(super) id: SocketId,
+    /// Who it was taken from the supervisor's budget for.
+    pub(super) holder: Holder,
 }
 
 impl PrivateEnd {

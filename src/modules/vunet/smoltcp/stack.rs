@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 use super::addressing::Addressing;
 use super::carrier::Carriers;
 use super::endpoint::EndpointName;
-use super::net::{InterfacePlan, NetHost, Route};
+use super::net::{InterfacePlan, NetHost, Resources, Route};
 use crate::modules::vunet::config::RouteSpec;
 use super::ports::Proto;
 use super::table::SocketTable;
@@ -90,8 +90,8 @@ impl SmoltcpStack {
     }
 
     /// Mounts stack number `index` with `interfaces` (those plugged into a link of
-    /// `network` reach other hosts through it) and `routes`; `registry` is where
-    /// the stack's own event sources are watched.
+    /// `network` reach other hosts through it) and `routes`, with the session's
+    /// `resources`.
     pub fn mount_networked(
         name: &str,
         index: usize,
@@ -99,7 +99,7 @@ impl SmoltcpStack {
         interfaces: &[InterfacePlan],
         routes: &[RouteSpec],
         network: &mut Network,
-        registry: mio::Registry,
+        resources: Resources,
     ) -> Self {
         let seed = u64::from_ne_bytes([
             session[0],
@@ -112,7 +112,7 @@ impl SmoltcpStack {
             index as u8,
         ]);
         let host = Addressing::configured(interfaces, routes);
-        let net = NetHost::new(interfaces, host.view(), network, registry, seed);
+        let net = NetHost::new(interfaces, host.view(), network, resources, seed);
         let mut stack = Self::with_host(name, index, session, host);
         stack.net = Some(net);
         stack

@@ -228,14 +228,17 @@ impl SocketTable {
         self.by_name.insert(name, id);
     }
 
-    /// The raw ICMP sockets of `family`, by carrier name.
-    pub(super) fn raw_receivers(&self, family: Family) -> Vec<EndpointName> {
+    /// The raw sockets (stand-ins aside).
+    pub(super) fn raw_sockets(&self) -> impl Iterator<Item = (SocketId, &VSocket)> {
         self.raw
             .iter()
-            .filter_map(|id| self.sockets.get(id))
-            .filter(|s| s.proto == Proto::Raw && s.family == family && !s.stand_in)
-            .filter_map(|s| s.name)
-            .collect()
+            .filter_map(|id| Some((*id, self.sockets.get(id)?)))
+            .filter(|(_, s)| s.proto == Proto::Raw && !s.stand_in)
+    }
+
+    /// The raw ICMP sockets of `family`, by carrier name.
+    pub(super) fn raw_receivers(&self, family: Family) -> Vec<EndpointName> {
+        self.raw_sockets().filter(|(_, s)| s.family == family).filter_map(|(_, s)| s.name).collect()
     }
 
     /// Enters socket `id`, with carrier `name`, in the port table at `local` (port
