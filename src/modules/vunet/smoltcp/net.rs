@@ -864,9 +864,19 @@ impl NetHost {
             sent = device.sent;
         }
         let at = f.iface.poll_at(smol_time(now), &cell.set).map(|at| std_time(at, now));
+        let waiting = matches!(cell.role, Role::Listen { .. } | Role::Arriving { .. });
+        let closed = waiting && cell.tcp().state() == tcp::State::Closed;
         let at = match &cell.role {
             Role::Retiring => {
                 self.cells.remove(id);
+                return sent;
+            }
+            // A handshake nobody finished timed out in this turn: smoltcp sent its
+            // reset and forgot the peer, so no frame and no timer would touch the
+            // cell again, and the port would count it waiting for ever.
+            &Role::Listen { port } | &Role::Arriving { port } if closed => {
+                self.cells.remove(id);
+                self.handed(port);
                 return sent;
             }
             Role::Dial(dial) => earliest(at, Some(dial.wake(now))),
