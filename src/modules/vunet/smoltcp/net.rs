@@ -258,13 +258,16 @@ struct LinkDevice<'n> {
     mtu: usize,
     now: Instant,
     incoming: Option<Frame>,
+    /// The interface is up: down, what smoltcp sends is dropped (its timers
+    /// still run, as Linux's do for a connection whose route went down).
+    up: bool,
     /// Frames sent.
     sent: usize,
 }
 
 impl<'n> LinkDevice<'n> {
     fn new(network: &'n mut Network, f: &NetIface, now: Instant, incoming: Option<Frame>) -> Self {
-        Self { network, link: f.link, mtu: f.mtu, now, incoming, sent: 0 }
+        Self { network, link: f.link, mtu: f.mtu, now, incoming, up: f.up, sent: 0 }
     }
 }
 
@@ -274,6 +277,7 @@ struct LinkTx<'a> {
     network: &'a mut Network,
     link: LinkId,
     now: Instant,
+    up: bool,
     sent: &'a mut usize,
 }
 
@@ -287,8 +291,10 @@ impl phy::TxToken for LinkTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut frame = vec![0; len];
         let result = f(&mut frame);
-        self.network.send(self.link, frame, self.now);
-        *self.sent += 1;
+        if self.up {
+            self.network.send(self.link, frame, self.now);
+            *self.sent += 1;
+        }
         result
     }
 }
@@ -308,12 +314,14 @@ impl phy::Device for LinkDevice<'_> {
         _timestamp: smoltcp::time::Instant,
     ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let frame = self.incoming.take()?;
-        let tx = LinkTx { network: self.network, link: self.link, now: self.now, sent: &mut self.sent };
+        let (link, now, up) = (self.link, self.now, self.up);
+        let tx = LinkTx { network: self.network, link, now, up, sent: &mut self.sent };
         Some((LinkRx(frame), tx))
     }
 
     fn transmit(&mut self, _timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        Some(LinkTx { network: self.network, link: self.link, now: self.now, sent: &mut self.sent })
+        let (link, now, up) = (self.link, self.now, self.up);
+        Some(LinkTx { network: self.network, link, now, up, sent: &mut self.sent })
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
@@ -410,7 +418,7 @@ impl NetHost {
             let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(spec.mac)));
             config.random_seed = seed ^ ifaces.len() as u64;
             let mut device =
-                LinkDevice { network, link, mtu: spec.mtu, now, incoming: None, sent: 0 };
+                LinkDevice { network, link, mtu: spec.mtu, now, incoming: None, up: true, sent: 0 };
             let iface = Interface::new(config, &mut device, smol_time(now));
             let mut general = SocketSet::new(Vec::new());
             let mut icmp = |version, protocol| {
@@ -931,14 +939,14 @@ impl NetHost {
         }
         let mut deadline = None;
         for i in 0..self.ifaces.len() {
+            // Down, smoltcp still sends (into nothing): its timers move on instead
+            // of being due, and the round due again, at once for ever.
             let f = &mut self.ifaces[i];
-            if f.up {
-                let mut device = LinkDevice::new(network, f, now, None);
-                while f.iface.poll_egress(smol_time(now), &mut device, &mut f.general)
-                    != PollResult::None
-                {}
-                moved += device.sent;
-            }
+            let mut device = LinkDevice::new(network, f, now, None);
+            while f.iface.poll_egress(smol_time(now), &mut device, &mut f.general)
+                != PollResult::None
+            {}
+            moved += device.sent;
             let link = self.ifaces[i].link;
             while let Some(frame) = self.ifaces[i].held.take().or_else(|| network.receive(link)) {
                 moved += 1;
@@ -962,18 +970,23 @@ impl NetHost {
     fn egress(&mut self, network: &mut Network, id: CellId, now: Instant) -> usize {
         let Some(cell) = self.cells.get_mut(id) else { return 0 };
         let f = &mut self.ifaces[cell.iface];
-        let mut sent = 0;
-        if f.up {
-            let mut device = LinkDevice::new(network, f, now, None);
-            while f.iface.poll_egress(smol_time(now), &mut device, &mut cell.set) != PollResult::None
-            {
-            }
-            sent = device.sent;
-        }
+        let mut device = LinkDevice::new(network, f, now, None);
+        while f.iface.poll_egress(smol_time(now), &mut device, &mut cell.set) != PollResult::None {}
+        let sent = device.sent;
         let at = f.iface.poll_at(smol_time(now), &cell.set).map(|at| std_time(at, now));
+        let waiting = matches!(cell.role, Role::Listen { .. } | Role::Arriving { .. });
+        let closed = waiting && cell.tcp().state() == tcp::State::Closed;
         let at = match &cell.role {
             Role::Retiring => {
                 self.cells.remove(id);
+                return sent;
+            }
+            // A handshake nobody finished timed out in this turn: smoltcp sent its
+            // reset and forgot the peer, so no frame and no timer would touch the
+            // cell again, and the port would count it waiting for ever.
+            &Role::Listen { port } | &Role::Arriving { port } if closed => {
+                self.cells.remove(id);
+                self.handed(port);
                 return sent;
             }
             Role::Dial(dial) => earliest(at, Some(dial.wake(now))),
