@@ -185,6 +185,8 @@ def tcp(n, addr, server_prefix=None):
     server.wait()
     time.sleep(1.5)
     mark("closed")
+    time.sleep(3)
+    mark("settled")
 
 
 def receive(addr, port):

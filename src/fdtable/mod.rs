@@ -220,6 +220,14 @@ impl<T> FdTable<T> {
         self.sockets.remove(&socket)
     }
 
+    /// Gives back most of the table's room once it holds less than a quarter of
+    /// it (after many sockets closed).
+    pub fn shrink_idle(&mut self) {
+        if self.sockets.capacity() > 64 && self.sockets.len() < self.sockets.capacity() / 4 {
+            self.sockets.shrink_to(self.sockets.len() * 2);
+        }
+    }
+
     /// How many virtual sockets exist.
     pub fn len(&self) -> usize {
         self.sockets.len()

@@ -4,6 +4,8 @@
 //! Every kind of stack (see [`super::kind`]) mounts instances of this trait; vunet
 //! routes calls to them and knows nothing else of them.
 
+use std::collections::{BinaryHeap, HashMap, HashSet};
+use std::hash::Hash;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
@@ -155,6 +157,50 @@ impl Activity {
             deadline: earliest(self.deadline, other.deadline),
         }
     }
+}
+
+/// Gives back most of a map's room once it holds less than a quarter of what
+/// it has room for: a session that once held ten thousand sockets shrinks back
+/// when they close. (Each shrink at least halves the room, so the rehashing
+/// costs a constant per removal.)
+pub fn shrink_idle(collection: &mut impl Roomy) {
+    let (held, room) = (collection.held(), collection.room());
+    if room > 64 && held < room / 4 {
+        collection.keep_room(held * 2);
+    }
+}
+
+/// A collection that has room beyond what it holds (see [`shrink_idle`]).
+pub trait Roomy {
+    /// How many items it holds.
+    fn held(&self) -> usize;
+    /// How many it has room for.
+    fn room(&self) -> usize;
+    /// Lets go of room beyond `room` items.
+    fn keep_room(&mut self, room: usize);
+}
+
+/// [`Roomy`] for the standard collections, which all say the same.
+macro_rules! roomy {
+    ($($collection:ty, [$($bound:tt)*];)*) => {$(
+        impl<$($bound)*> Roomy for $collection {
+            fn held(&self) -> usize {
+                self.len()
+            }
+            fn room(&self) -> usize {
+                self.capacity()
+            }
+            fn keep_room(&mut self, room: usize) {
+                self.shrink_to(room)
+            }
+        }
+    )*};
+}
+
+roomy! {
+    HashMap<K, V>, [K: Eq + Hash, V];
+    HashSet<T>, [T: Eq + Hash];
+    BinaryHeap<T>, [T: Ord];
 }
 
 /// The earlier of two deadlines, either of which may be absent.

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::Vunet;
+use super::stack::shrink_idle;
 use crate::fdtable::SocketId;
 
 /// How many finished calls pass between sweeps of closed sockets.
@@ -82,6 +83,8 @@ impl Vunet {
         }
         self.netlink.forget(&dead);
         if !dead.is_empty() {
+            self.sockets.shrink_idle();
+            shrink_idle(&mut self.foreign);
             give_back_freed_memory();
         }
         log::debug!("sweep: {} virtual sockets alive, {} closed", self.sockets.len(), dead.len());

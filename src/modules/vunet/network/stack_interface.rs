@@ -12,6 +12,9 @@ use super::plug::{Outbox, Plug};
 /// it are dropped and counted in [`Counters::dropped`](super::Counters::dropped).
 pub const RECEIVE_QUEUE_LIMIT: usize = 4096;
 
+/// How many frames' room an empty receive queue keeps.
+const QUEUE_ROOM_KEPT: usize = 64;
+
 /// The plug of a stack's interface: a bounded queue of the frames delivered to it.
 #[derive(Default)]
 pub(super) struct StackInterface {
@@ -28,7 +31,12 @@ impl Plug for StackInterface {
     }
 
     fn take(&mut self) -> Option<Frame> {
-        self.inbox.pop_front()
+        let frame = self.inbox.pop_front();
+        // A burst that filled the queue leaves no room behind once it is taken.
+        if frame.is_none() && self.inbox.capacity() > QUEUE_ROOM_KEPT {
+            self.inbox.shrink_to(QUEUE_ROOM_KEPT);
+        }
+        frame
     }
 
     fn queued(&self) -> usize {

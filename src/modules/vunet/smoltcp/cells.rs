@@ -15,6 +15,8 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 use smoltcp::iface::{SocketHandle, SocketSet};
+
+use crate::modules::vunet::stack::shrink_idle;
 use smoltcp::socket::{AnySocket, tcp};
 use smoltcp::wire::{
     EthernetFrame, EthernetProtocol, IpProtocol, Ipv4Packet, Ipv6Packet, TcpPacket, UdpPacket,
@@ -251,6 +253,13 @@ impl<R> Cells<R> {
             self.timers.pop();
         }
         None
+    }
+
+    /// Gives back the room of many cells gone.
+    pub fn shrink_idle(&mut self) {
+        shrink_idle(&mut self.cells);
+        shrink_idle(&mut self.by_tuple);
+        shrink_idle(&mut self.timers);
     }
 
     /// Every cell, with its name.

@@ -48,6 +48,7 @@ use crate::modules::vunet::config::InterfaceSpec;
 use super::neighbours::Learnt;
 use crate::modules::vunet::inside::{Inside, NeighbourView};
 use crate::modules::vunet::earliest;
+use crate::modules::vunet::stack::shrink_idle;
 use crate::modules::vunet::network::{Frame, LinkId, Network};
 
 /// How many remotes (see [`Remote`]) a stack keeps at most.
@@ -215,9 +216,6 @@ pub(super) struct NetHost {
     turn: Vec<CellId>,
     /// The cell each watched fd (a pump's end, a dial's gate) belongs to.
     by_fd: HashMap<RawFd, CellId>,
-    /// Every fd this stack ever watched (a number may stay after its fd closed:
-    /// the stack is then served for another's event, which costs only time).
-    watched: HashSet<RawFd>,
     /// The cell of each socket's connect under way.
     dials: HashMap<SocketId, CellId>,
     /// The listened TCP ports, with the one address listened on (`None`: all).
@@ -453,7 +451,6 @@ impl NetHost {
             cells: Cells::default(),
             turn: Vec::new(),
             by_fd: HashMap::new(),
-            watched: HashSet::new(),
             dials: HashMap::new(),
             listeners: HashMap::new(),
             half_open: HashMap::new(),
@@ -553,21 +550,36 @@ impl NetHost {
 
     /// Watches a datagram socket of the supervisor for what carriers send it;
     /// its fd is its token, so that a round reads only the ones that fired.
-    pub(super) fn watch(&mut self, fd: RawFd) {
+    fn watch(&mut self, fd: RawFd) {
         let _ = self.registry.register(&mut SourceFd(&fd), Token(fd as usize), Interest::READABLE);
-        self.watched.insert(fd);
     }
 
-    /// Whether `fd` may be one the stack watches.
+    /// Whether `fd` is one the stack watches: a cell's, or an end carriers
+    /// send datagrams to.
     pub(super) fn watches(&self, fd: RawFd) -> bool {
-        self.watched.contains(&fd)
+        self.by_fd.contains_key(&fd) || self.ends.contains_key(&fd)
+    }
+
+    /// Gives back the room of many sockets gone.
+    pub(super) fn shrink_idle(&mut self) {
+        self.cells.shrink_idle();
+        shrink_idle(&mut self.by_fd);
+        shrink_idle(&mut self.dials);
+        shrink_idle(&mut self.udp);
+        shrink_idle(&mut self.ends);
+        shrink_idle(&mut self.parked);
+        shrink_idle(&mut self.last_ttl);
+        shrink_idle(&mut self.privates);
+        shrink_idle(&mut self.remotes);
+        shrink_idle(&mut self.half_open);
+        shrink_idle(&mut self.listeners);
+        shrink_idle(&mut self.udp_ports);
     }
 
     /// Watches `fd`, which belongs to cell `id`: when it fires, the cell gets a turn.
     fn watch_for(&mut self, fd: RawFd, id: CellId, interest: Interest) {
         let _ = self.registry.register(&mut SourceFd(&fd), Token(fd as usize), interest);
         self.by_fd.insert(fd, id);
-        self.watched.insert(fd);
     }
 
     /// Stops watching `fd` (before it closes: its number may come back for

@@ -15,6 +15,7 @@ use nix::errno::Errno;
 
 use super::endpoint::{EndpointName, SockType};
 use crate::fdtable::SocketId;
+use crate::modules::vunet::stack::shrink_idle;
 
 /// Linux's default `ip_local_port_range`.
 pub const EPHEMERAL: RangeInclusive<u16> = 32768..=60999;
@@ -134,6 +135,11 @@ impl PortTable {
     pub fn new(seed: u16) -> Self {
         let span = EPHEMERAL.end() - EPHEMERAL.start() + 1;
         Self { bound: HashMap::new(), next_ephemeral: EPHEMERAL.start() + seed % span }
+    }
+
+    /// Gives back the room of many ports let go of.
+    pub fn shrink_idle(&mut self) {
+        shrink_idle(&mut self.bound);
     }
 
     /// Binds `binding` to `port` (0: an ephemeral port from `range`) and returns

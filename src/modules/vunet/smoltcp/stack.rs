@@ -196,6 +196,10 @@ impl SmoltcpStack {
                 self.close_network_port(socket.proto, local.port());
             }
         }
+        self.table.shrink_idle();
+        if let Some(net) = self.net.as_mut() {
+            net.shrink_idle();
+        }
     }
 
     /// Drops what the network side kept for socket `id` (carrier `name`): its

@@ -14,6 +14,7 @@ use super::inet::Family;
 use super::ports::{self, Binding, PortTable, Proto, Scope};
 use super::sockopt::{self, Keeper, Options};
 use crate::fdtable::SocketId;
+use crate::modules::vunet::stack::shrink_idle;
 
 /// What Linux remembers of a TCP connect beyond what the carrier shows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -182,6 +183,14 @@ impl SocketTable {
             self.by_name.remove(&name);
         }
         Some(socket)
+    }
+
+    /// Gives back the room of many sockets gone.
+    pub(super) fn shrink_idle(&mut self) {
+        shrink_idle(&mut self.sockets);
+        shrink_idle(&mut self.by_name);
+        shrink_idle(&mut self.raw);
+        self.ports.shrink_idle();
     }
 
     /// Records that socket `id`'s carrier is bound to `name`.
