@@ -19,6 +19,13 @@ it goes on; results come as `RESULT {json}` lines. Usage:
                                        on ADDR (started with RECEIVER as above);
                                        reports how many arrived
     scale-load.py receive ADDR PORT    the receiver of udp-loss
+    scale-load.py idle                 marks `start` and ends (the supervisor
+                                       measured with nothing open)
+    scale-load.py stacks-config N SWITCHES
+                                       prints a modules.toml of N smoltcp stacks
+                                       h0..hN-1 on SWITCHES switches joined by one
+                                       router, and on stderr the address of the
+                                       last stack
 """
 
 import json
@@ -53,16 +60,11 @@ def family(addr):
     return socket.AF_INET6 if ":" in addr else socket.AF_INET
 
 
-def many(n, make):
-    sockets = []
-    for _ in range(n):
-        sockets.append(make())
-    return sockets
-
-
-def udp(n, addr):
+def hold(n, make):
+    """Marks `start`, makes `n` sockets with `make`, marks `open`, closes them
+    all, and marks `closed` once the supervisor had time to notice."""
     mark("start")
-    sockets = many(n, lambda: bound(socket.SOCK_DGRAM, addr))
+    sockets = [make() for _ in range(n)]
     mark("open")
     for s in sockets:
         s.close()
@@ -76,20 +78,17 @@ def bound(kind, addr):
     return s
 
 
-def listen(n, addr):
-    mark("start")
+def udp(n, addr):
+    hold(n, lambda: bound(socket.SOCK_DGRAM, addr))
 
+
+def listen(n, addr):
     def listener():
         s = bound(socket.SOCK_STREAM, addr)
         s.listen(16)
         return s
 
-    sockets = many(n, listener)
-    mark("open")
-    for s in sockets:
-        s.close()
-    time.sleep(1.5)
-    mark("closed")
+    hold(n, listener)
 
 
 def serve(addr, port):
@@ -224,6 +223,25 @@ def udp_loss(count, size, addr, receiver_prefix=None):
     result(sent=count, received=got, lost=count - got, send_s=round(elapsed, 3))
 
 
+def stacks_config(n, switches):
+    """A configuration of `n` stacks on `switches` switches (as tests/scale.rs)."""
+    lines = ['[vunet]', 'default = "h0"']
+    for s in range(switches):
+        lines += ['[[vunet.switch]]', f'name = "sw{s}"']
+    lines += ['[[vunet.router]]', 'name = "gw"']
+    for s in range(switches):
+        lines += ['[[vunet.router.interface]]', f'switch = "sw{s}"', f'addresses = ["10.{s}.0.1/16"]']
+    address = None
+    for i in range(n):
+        s = i * switches // n
+        address = f"10.{s}.{(i + 2) // 250}.{(i + 2) % 250 + 1}"
+        lines += ['[[vunet.stack]]', f'name = "h{i}"', 'kind = "smoltcp"',
+                  '[[vunet.stack.interface]]', f'switch = "sw{s}"', f'addresses = ["{address}/16"]',
+                  '[[vunet.stack.route]]', 'to = "default"', f'via = "10.{s}.0.1"']
+    print("\n".join(lines))
+    print(address, file=sys.stderr)
+
+
 def main():
     args = sys.argv[1:]
     if not args:
@@ -242,6 +260,10 @@ def main():
         udp_loss(int(rest[0]), int(rest[1]), rest[2], rest[3] if len(rest) > 3 else None)
     elif work == "receive":
         receive(rest[0], int(rest[1]))
+    elif work == "idle":
+        mark("start")
+    elif work == "stacks-config":
+        stacks_config(int(rest[0]), int(rest[1]))
     else:
         sys.exit(__doc__)
 

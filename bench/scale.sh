@@ -14,7 +14,11 @@
 # with, for the two tcp workloads, the median connect latency and echo round trip
 # (64 bytes) with 0, 1,000, 5,000 and N idle connections open (native loopback
 # alongside); and cross-stack UDP loss: COUNT datagrams of 1,400 bytes lwip0 ->
-# lwip1 at the sender's full speed, beside the same on the host's loopback.
+# lwip1 at the sender's full speed, beside the same on the host's loopback;
+# and a session of STACKS stacks on 4 switches joined by a router (stacks):
+# its start-up time (median of 5 runs of `true`), the supervisor's RSS, and the
+# ping round trip from the first stack to the second and to the last, beside
+# lwip0 -> lwip1 in the built-in three-party network.
 #
 #   bench/scale.sh                  (builds netvm in release mode first)
 #   N=2000 bench/scale.sh           (smaller, quicker)
@@ -27,7 +31,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 N=${N:-10000}
 N_CROSS=${N_CROSS:-5000}
 COUNT=${COUNT:-100000}
-WORKLOADS=${WORKLOADS:-udp listen tcp-local tcp-cross udp-loss}
+STACKS=${STACKS:-1000}
+WORKLOADS=${WORKLOADS:-udp listen tcp-local tcp-cross udp-loss stacks}
 if [[ -z ${NETVM:-} ]]; then
     cargo build --release --quiet --manifest-path "$here/../Cargo.toml"
     NETVM="$here/../target/release/netvm"
@@ -72,6 +77,32 @@ measure() {
 
 session=("$NETVM" run -c "$tmp/modules.toml" --)
 
+# ping_avg_ms CONFIG STACK ADDRESS: the mean round trip of 20 pings, in ms.
+ping_avg_ms() {
+    "$NETVM" run -c "$1" --stack "$2" -- ping -q -c 20 -i 0.05 "$3" |
+        awk -F/ '/^rtt/ { print $5 }'
+}
+
+# many_stacks: one JSON object for the session of $STACKS stacks.
+many_stacks() {
+    local config="$tmp/stacks.toml" last starts=() rss
+    last=$(python3 "$LOAD" stacks-config "$STACKS" 4 2>&1 >"$config")
+    for _ in 1 2 3 4 5; do
+        local start=$EPOCHREALTIME
+        "$NETVM" run -c "$config" --stack h0 -- true
+        starts+=("$(awk -v a="$start" -v b="$EPOCHREALTIME" 'BEGIN { printf "%.1f", (b - a) * 1000 }')")
+    done
+    rss=$(measure rss "$STACKS" "$NETVM" run -c "$config" --stack h0 -- python3 "$LOAD" idle |
+        python3 -c 'import json, sys; print(json.load(sys.stdin)["marks"]["start"]["rss_kb"])')
+    local start_ms
+    start_ms=$(printf '%s\n' "${starts[@]}" | sort -n | sed -n 3p)
+    local first last_ms builtin
+    first=$(ping_avg_ms "$config" h0 10.0.0.4)
+    last_ms=$(ping_avg_ms "$config" h0 "$last")
+    builtin=$(ping_avg_ms "$tmp/modules.toml" lwip0 10.0.0.3)
+    echo "{\"workload\":\"stacks\",\"sockets\":$STACKS,\"marks\":{},\"results\":[{\"start_ms\":$start_ms,\"rss_kb\":$rss,\"ping_first_two_ms\":$first,\"ping_first_last_ms\":$last_ms,\"ping_builtin_ms\":$builtin}]}"
+}
+
 all=()
 for workload in $WORKLOADS; do
     case $workload in
@@ -90,6 +121,7 @@ for workload in $WORKLOADS; do
                 10.0.0.3 "$NETVM stack lwip1 --")")
             all+=("$(measure udp-loss-native "$COUNT" python3 "$LOAD" udp-loss "$COUNT" 1400 127.0.0.1)")
             ;;
+        stacks) all+=("$(many_stacks)") ;;
         *) echo "unknown workload $workload" >&2; exit 2 ;;
     esac
 done

@@ -181,46 +181,52 @@ fn render_stack(out: &mut String, stack: &StackStatus, name: &dyn Fn(i32) -> Opt
     }
 
     if !stack.sockets.is_empty() {
-        out.push_str("  sockets:\n");
-        let mut rows = vec![[
-            "Netid".to_owned(),
-            "State".to_owned(),
-            "Local Address:Port".to_owned(),
-            "Peer Address:Port".to_owned(),
-            "Process".to_owned(),
-        ]];
-        for socket in &stack.sockets {
-            let users: Vec<String> = socket
-                .pids
-                .iter()
-                .map(|&p| match name(p) {
-                    Some(comm) => format!("(\"{comm}\",pid={p})"),
-                    None => format!("(pid={p})"),
-                })
-                .collect();
-            let process = if users.is_empty() {
-                String::new()
-            } else {
-                format!("users:({})", users.join(","))
-            };
-            rows.push([
-                socket.proto.clone(),
-                socket.state.clone(),
-                socket.local.clone(),
-                socket.peer.clone(),
-                process,
-            ]);
+        render_sockets(out, &stack.sockets, name);
+    }
+}
+
+/// The sockets of a stack, as `ss -tunap` lists them.
+fn render_sockets(
+    out: &mut String,
+    sockets: &[SocketStatus],
+    name: &dyn Fn(i32) -> Option<String>,
+) {
+    out.push_str("  sockets:\n");
+    let mut rows = vec![[
+        "Netid".to_owned(),
+        "State".to_owned(),
+        "Local Address:Port".to_owned(),
+        "Peer Address:Port".to_owned(),
+        "Process".to_owned(),
+    ]];
+    for socket in sockets {
+        let users: Vec<String> = socket
+            .pids
+            .iter()
+            .map(|&p| match name(p) {
+                Some(comm) => format!("(\"{comm}\",pid={p})"),
+                None => format!("(pid={p})"),
+            })
+            .collect();
+        let process =
+            if users.is_empty() { String::new() } else { format!("users:({})", users.join(",")) };
+        rows.push([
+            socket.proto.clone(),
+            socket.state.clone(),
+            socket.local.clone(),
+            socket.peer.clone(),
+            process,
+        ]);
+    }
+    let widths: Vec<usize> =
+        (0..4).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in &rows {
+        let mut line = String::from("    ");
+        for (cell, width) in row.iter().zip(&widths) {
+            let _ = write!(line, "{cell:<width$} ");
         }
-        let widths: Vec<usize> =
-            (0..4).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-        for row in &rows {
-            let mut line = String::from("    ");
-            for (cell, width) in row.iter().zip(&widths) {
-                let _ = write!(line, "{cell:<width$} ");
-            }
-            line.push_str(&row[4]);
-            let _ = writeln!(out, "{}", line.trim_end());
-        }
+        line.push_str(&row[4]);
+        let _ = writeln!(out, "{}", line.trim_end());
     }
 }
 

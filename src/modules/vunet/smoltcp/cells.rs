@@ -336,14 +336,15 @@ mod tests {
         assert_eq!(Destination::of(&[0; 10]), Destination::General);
     }
 
+    /// A TCP socket with tiny buffers.
+    fn small_tcp() -> tcp::Socket<'static> {
+        tcp::Socket::new(tcp::SocketBuffer::new(vec![0; 16]), tcp::SocketBuffer::new(vec![0; 16]))
+    }
+
     #[test]
     fn only_the_latest_timer_of_a_cell_counts() {
         let mut cells = Cells::default();
-        let socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 16]),
-            tcp::SocketBuffer::new(vec![0; 16]),
-        );
-        let id = cells.add(0, socket, ());
+        let id = cells.add(0, small_tcp(), ());
         cells.take_touched();
         let now = Instant::now();
         cells.schedule(id, Some(now + Duration::from_secs(5)));
@@ -361,11 +362,7 @@ mod tests {
     #[test]
     fn a_removed_cell_leaves_no_index() {
         let mut cells = Cells::default();
-        let socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 16]),
-            tcp::SocketBuffer::new(vec![0; 16]),
-        );
-        let id = cells.add(1, socket, ());
+        let id = cells.add(1, small_tcp(), ());
         let tuple = Tuple {
             local: "10.0.0.2:80".parse().unwrap(),
             remote: "10.0.0.3:4000".parse().unwrap(),

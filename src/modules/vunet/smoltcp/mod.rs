@@ -30,7 +30,8 @@
 //! 1. Leaves: `endpoint` (carrier names), `ports` (the port table), `sockopt`
 //!    (emulated options), `inet` (families, addresses as Linux decodes them),
 //!    `icmp` (ICMP packets), `proc` (what `/proc` says of a program), `carrier`
-//!    (carrier plumbing), `private` (private ends of connected datagram sockets).
+//!    (carrier plumbing), `private` (private ends of connected datagram sockets),
+//!    `cells` (smoltcp sockets each in a set of its own, found by 4-tuple).
 //! 2. The parts of a stack: `table` (the virtual sockets, their carriers' names
 //!    and ports; the one place that changes a connect's state), [`net`] (the
 //!    network side: smoltcp interfaces, TCP pumps, dials, remotes), `addressing`
