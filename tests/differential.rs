@@ -270,6 +270,7 @@ cases! {
     accept_not_listening,
     accept_timeout,
     addresses_raw,
+    argument_order,
     bind,
     bind_ephemeral,
     bind_freebind,

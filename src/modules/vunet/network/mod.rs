@@ -39,6 +39,7 @@ mod capture;
 mod link;
 pub mod pcap;
 mod plug;
+mod refusal;
 mod router;
 mod router_port;
 mod stack_interface;

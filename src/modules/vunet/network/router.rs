@@ -14,8 +14,9 @@
 //! router advertisements, and learned neighbours do not expire (they are refreshed by
 //! every ARP or NDP message the neighbour sends).
 //!
-//! Traffic to the router itself other than ICMP echo requests and NDP is dropped
-//! silently (no port unreachable).
+//! Traffic to the router itself is answered as a Linux host with no service
+//! answers it: TCP with a reset, UDP with "port unreachable"; other protocols
+//! than ICMP are dropped silently.
 //!
 //! Everything it receives is untrusted: malformed or truncated frames are dropped
 //! silently, never a panic.
@@ -37,6 +38,7 @@ use smoltcp::wire::{
 use std::path::PathBuf;
 
 use super::link::{Frame, SwitchId};
+use super::refusal::tcp_reset;
 use crate::modules::vunet::cidr::Cidr;
 
 /// One interface of a router.
@@ -308,7 +310,8 @@ impl Router {
         self.send_ip(egress, next_hop, forwarded, Some(arrival.port), now, out);
     }
 
-    /// Handles an IPv4 packet addressed to the router: answers echo requests.
+    /// Handles an IPv4 packet addressed to the router: answers echo requests,
+    /// refuses TCP and UDP.
     fn answer_ipv4(
         &mut self,
         arrival: Arrival,
@@ -317,13 +320,41 @@ impl Router {
         out: &mut Vec<(usize, Frame)>,
     ) {
         let packet = Ipv4Packet::new_unchecked(ip);
-        if packet.next_header() != IpProtocol::Icmp
-            || packet.more_frags()
+        if packet.more_frags()
             || packet.frag_offset() != 0
             || arrival.link_group_addressed
             || !is_ipv4_unicast(packet.src_addr())
         {
             return;
+        }
+        match packet.next_header() {
+            IpProtocol::Icmp => {}
+            IpProtocol::Udp => {
+                let code = Icmpv4DstUnreachable::PortUnreachable.into();
+                let message = Icmpv4Message::DstUnreachable;
+                return self.send_icmpv4_error(arrival.port, ip, message, code, now, out);
+            }
+            IpProtocol::Tcp => {
+                let (source, destination) = (packet.src_addr(), packet.dst_addr());
+                let Some(reset) =
+                    tcp_reset(source.into(), destination.into(), &ip[packet.header_len().into()..])
+                else {
+                    return;
+                };
+                let header = Ipv4Repr {
+                    src_addr: destination,
+                    dst_addr: source,
+                    next_header: IpProtocol::Tcp,
+                    payload_len: reset.len(),
+                    hop_limit: ORIGINATED_HOP_LIMIT,
+                };
+                let mut reply = vec![0; header.buffer_len()];
+                let checksums = ChecksumCapabilities::default();
+                header.emit(&mut Ipv4Packet::new_unchecked(&mut reply[..]), &checksums);
+                reply.extend_from_slice(&reset);
+                return self.send_own(IpAddr::V4(source), reply, arrival.port, now, out);
+            }
+            _ => return,
         }
         let Ok(icmp) = Icmpv4Packet::new_checked(packet.payload()) else { return };
         let Ok(Icmpv4Repr::EchoRequest { ident, seq_no, data }) =
@@ -464,7 +495,10 @@ impl Router {
             return; // multicast is never forwarded
         }
         if self.is_own_ipv6(arrival.port, destination) {
-            self.answer_icmpv6(arrival, ip, now, out);
+            match packet.next_header() {
+                IpProtocol::Tcp | IpProtocol::Udp => self.refuse_ipv6(arrival, ip, now, out),
+                _ => self.answer_icmpv6(arrival, ip, now, out),
+            }
             return;
         }
         if arrival.link_group_addressed
@@ -499,6 +533,41 @@ impl Router {
         packet.set_hop_limit(packet.hop_limit() - 1);
         let next_hop = IpAddr::V6(destination);
         self.send_ip(egress, next_hop, forwarded, Some(arrival.port), now, out);
+    }
+
+    /// Refuses a TCP segment (with a reset) or a UDP datagram ("port
+    /// unreachable") addressed to the router.
+    fn refuse_ipv6(
+        &mut self,
+        arrival: Arrival,
+        ip: &[u8],
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let packet = Ipv6Packet::new_unchecked(ip);
+        let (source, destination) = (packet.src_addr(), packet.dst_addr());
+        if arrival.link_group_addressed || source.is_unspecified() || source.is_multicast() {
+            return;
+        }
+        if packet.next_header() == IpProtocol::Udp {
+            let code = Icmpv6DstUnreachable::PortUnreachable.into();
+            let message = Icmpv6Message::DstUnreachable;
+            return self.send_icmpv6_error(arrival.port, ip, message, code, now, out);
+        }
+        let Some(reset) = tcp_reset(source.into(), destination.into(), packet.payload()) else {
+            return;
+        };
+        let header = Ipv6Repr {
+            src_addr: destination,
+            dst_addr: source,
+            next_header: IpProtocol::Tcp,
+            payload_len: reset.len(),
+            hop_limit: ORIGINATED_HOP_LIMIT,
+        };
+        let mut reply = vec![0; header.buffer_len()];
+        header.emit(&mut Ipv6Packet::new_unchecked(&mut reply[..]));
+        reply.extend_from_slice(&reset);
+        self.send_own(IpAddr::V6(source), reply, arrival.port, now, out);
     }
 
     /// Handles an ICMPv6 packet addressed to the router (unicast, or a group it listens

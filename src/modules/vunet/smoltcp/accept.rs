@@ -9,7 +9,8 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use nix::sys::socket::SockType;
 
-use super::carrier::{connect_to, inode_of, local_name, peer_name};
+use super::carrier::{carrier_events, connect_to, inode_of, local_name, peer_name};
+use super::proc::is_nonblocking;
 use super::ports::Proto;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::VSocket;
@@ -29,6 +30,10 @@ impl SmoltcpStack {
         id: SocketId,
         c: Accept,
     ) -> Handled {
+        // Linux judges the flags first, and the address length last.
+        if c.flags.is_some_and(|f| f & !(libc::SOCK_CLOEXEC | libc::SOCK_NONBLOCK) != 0) {
+            return Err(Errno::EINVAL);
+        }
         let socket = &self.table[id];
         if socket.proto != Proto::Tcp {
             return Err(Errno::EOPNOTSUPP);
@@ -39,9 +44,10 @@ impl SmoltcpStack {
         let room = if c.addr.is_null() {
             None
         } else {
-            match stop.memory().read::<i32>(c.addrlen.0)? {
-                room if room >= 0 => Some(room),
-                _ => return Err(Errno::EINVAL),
+            match stop.memory().read::<i32>(c.addrlen.0) {
+                Ok(room) if room >= 0 => Some(room),
+                Ok(_) => return Err(length_refused(stop, c.fd, Errno::EINVAL)),
+                Err(fault) => return Err(length_refused(stop, c.fd, fault)),
             }
         };
         Ok(self.await_exit(stop.tid, PendingAccept { listener: id, call: c, room }))
@@ -179,4 +185,14 @@ fn inherit_socket_options(listener: i32, accepted: i32) {
             libc::setsockopt(accepted, libc::SOL_SOCKET, option, value.as_ptr().cast(), len);
         }
     }
+}
+
+/// The error of an `accept` whose address length cannot be used (`error`):
+/// Linux looks at the length only once it has taken a connection, so with none
+/// pending a non-blocking listener says `EAGAIN` first. (With one pending Linux
+/// takes it and loses it; netvm leaves it queued. A blocking listener with none
+/// fails at once instead of after the next arrival.)
+fn length_refused(stop: &SyscallStop, fd: i32, error: Errno) -> Errno {
+    let pending = carrier_events(stop, fd, libc::POLLIN) & libc::POLLIN != 0;
+    if !pending && is_nonblocking(stop.tid, fd) { Errno::EAGAIN } else { error }
 }

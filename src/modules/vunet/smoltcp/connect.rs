@@ -170,7 +170,8 @@ impl SmoltcpStack {
             let blocking = !is_nonblocking(stop.tid, c.fd);
             let from = SocketAddr::new(route.source, local.port());
             let gate = self.dial(id, route, (from, to), (blocking, stop.process))?;
-            (gate, Box::new(PendingDial { socket: id, blocking, source: route.source }))
+            let fd = c.fd;
+            (gate, Box::new(PendingDial { socket: id, fd, blocking, source: route.source }))
         } else {
             let port = if socket.proto == Proto::Udp { to.port() } else { 0 };
             let remote = (socket.proto, SocketAddr::new(ip, port));
@@ -240,6 +241,10 @@ impl SmoltcpStack {
         id: SocketId,
         c: Shutdown,
     ) -> Handled {
+        // Linux judges `how` before anything else.
+        if !(libc::SHUT_RD..=libc::SHUT_RDWR).contains(&c.how) {
+            return Err(Errno::EINVAL);
+        }
         let socket = &mut self.table[id];
         if c.how != libc::SHUT_WR && socket.listening {
             self.stop_listening(stop, c.fd, id);
@@ -324,6 +329,8 @@ impl Pending for PendingConnect {
 /// A TCP connect across the network: the carrier connects to the dial's gate.
 struct PendingDial {
     socket: SocketId,
+    /// The program's fd of the socket.
+    fd: i32,
     blocking: bool,
     source: IpAddr,
 }
@@ -343,6 +350,12 @@ impl Pending for PendingDial {
                     return;
                 }
                 stop.set_result(-i64::from(libc::EINPROGRESS));
+                // Until the handshake ends the carrier must not poll writable.
+                if let (true, Some(net), Ok(carrier)) =
+                    (dialing, stack.net.as_mut(), stop.copy_fd(self.fd))
+                {
+                    net.plug(self.socket, carrier);
+                }
                 match state {
                     _ if dialing => ConnectState::InProgress(Instant::now()),
                     ConnectState::Failed(_) => return,

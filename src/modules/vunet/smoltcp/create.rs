@@ -20,25 +20,43 @@ use crate::syscall::Socket;
 use crate::syscall::Syscall;
 use crate::tracer::SyscallStop;
 
+/// The bits of a `socket()` type that are the type itself; the rest are flags.
+const SOCK_TYPE_MASK: i32 = 0xf;
+
 impl SmoltcpStack {
     /// `socket()`: rewritten to create the carrier, whose fd the exit claims.
+    ///
+    /// The arguments are judged in Linux's order: the type's flags, then (for
+    /// `socketpair`) the vector the descriptors go to, then the family.
     pub(super) fn socket(&mut self, stop: &mut SyscallStop) -> Handled {
-        let c = match stop.call() {
-            Syscall::Socket(c) => c,
+        let (c, vector) = match stop.call() {
+            Syscall::Socket(c) => (c, None),
             Syscall::Socketpair(c) => {
-                return Err(match c.domain {
-                    libc::AF_INET | libc::AF_INET6 => Errno::EOPNOTSUPP,
-                    _ => Errno::EAFNOSUPPORT,
-                });
+                let socket = Socket { domain: c.domain, ty: c.ty, protocol: c.protocol };
+                (socket, Some(c.sv))
             }
             _ => return Err(Errno::EINVAL),
         };
+        let flags = c.ty & !SOCK_TYPE_MASK;
+        if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        if let Some(vector) = vector {
+            // Linux writes the two descriptors' numbers before it makes the
+            // sockets: a vector it cannot write is EFAULT whatever the family.
+            let memory = stop.memory();
+            let numbers = memory.read::<[i32; 2]>(vector.0)?;
+            memory.write(vector.0, &numbers)?;
+            return Err(match c.domain {
+                libc::AF_INET | libc::AF_INET6 => Errno::EOPNOTSUPP,
+                _ => Errno::EAFNOSUPPORT,
+            });
+        }
         let family = match c.domain {
             libc::AF_INET => Family::V4,
             libc::AF_INET6 => Family::V6,
             _ => return Err(Errno::EAFNOSUPPORT),
         };
-        let flags = c.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         let proto = socket_proto(family, c.ty & !flags, c.protocol, stop.process)?;
         let ty = proto.carrier() as i32 | flags;
         stop.rewrite(Syscall::Socket(Socket { domain: libc::AF_UNIX, ty, protocol: 0 }));

@@ -126,8 +126,12 @@ impl SmoltcpStack {
         let destination = self.datagram_destination(stop, id, c.addr, c.addrlen)?;
         match destination {
             Destination::BindFirst(bind) => Ok(bind),
-            // Nobody listens: the datagram is lost, the sender is not told.
-            Destination::Nobody => Ok(Disposition::Return(c.len as i64)),
+            // Nobody listens: the datagram is lost, the sender is not told (but
+            // Linux copies it first, so a bad buffer is EFAULT).
+            Destination::Nobody => {
+                stop.memory().read_bytes(c.buf.0, c.len as usize)?;
+                Ok(Disposition::Return(c.len as i64))
+            }
             Destination::Echo(to) => {
                 let request = stop.memory().read_bytes(c.buf.0, c.len as usize)?;
                 self.with_net(|stack, net| stack.echo_locally(net, id, to, &request));

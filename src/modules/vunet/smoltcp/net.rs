@@ -164,7 +164,71 @@ struct Dial {
     gate_name: EndpointName,
     filler: Option<OwnedFd>,
     deadline: Instant,
+    /// What keeps a non-blocking connect's carrier from polling writable.
+    plug: Option<Plug>,
 }
+
+/// A non-blocking connect's carrier, kept from polling writable while the
+/// handshake goes on, as Linux's socket is.
+///
+/// The carrier's connection to the gate is made at once, and an `AF_UNIX`
+/// stream socket polls writable while its queued bytes take less than a quarter
+/// of its send buffer: so its send buffer is shrunk to the least and a few bytes
+/// are queued from the supervisor's copy of it. Established, the bytes are read
+/// off the carrier's connection before anything the program wrote, and the send
+/// buffer comes back; failed, the gate closes (which frees the bytes) and the
+/// carrier polls `POLLOUT | POLLERR | POLLHUP`, as Linux's after a failed connect.
+struct Plug {
+    /// The supervisor's copy of the program's carrier.
+    carrier: OwnedFd,
+    /// How many bytes it queued.
+    bytes: usize,
+    /// The carrier's send buffer as it was (as `SO_SNDBUF` is set).
+    sndbuf: usize,
+}
+
+impl Plug {
+    /// Plugs `carrier`, if the kernel lets it.
+    fn new(carrier: OwnedFd) -> Option<Self> {
+        use nix::sys::socket::{getsockopt, setsockopt, sockopt::SndBuf};
+        // The kernel doubles what it is given, and reports the doubled value.
+        let sndbuf = getsockopt(&carrier, SndBuf).ok()? / 2;
+        setsockopt(&carrier, SndBuf, &1).ok()?;
+        let filler = [0u8; PLUG_BYTES];
+        let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
+        match nix::sys::socket::send(carrier.as_raw_fd(), &filler, flags) {
+            Ok(bytes) => Some(Self { carrier, bytes, sndbuf }),
+            Err(_) => {
+                let _ = setsockopt(&carrier, SndBuf, &sndbuf);
+                None
+            }
+        }
+    }
+
+    /// Takes the plug out of the carrier's connection, whose supervisor end is
+    /// `end`: its bytes are read off, and the send buffer comes back.
+    fn pull(self, end: &OwnedFd) {
+        let mut left = self.bytes;
+        let mut scratch = [0u8; PLUG_BYTES];
+        while left > 0 {
+            match nix::unistd::read(end, &mut scratch[..left]) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => left -= n,
+            }
+        }
+        self.unplug();
+    }
+
+    /// Gives the carrier its send buffer back.
+    fn unplug(self) {
+        use nix::sys::socket::{setsockopt, sockopt::SndBuf};
+        let _ = setsockopt(&self.carrier, SndBuf, &self.sndbuf);
+    }
+}
+
+/// How many bytes a [`Plug`] queues: their buffer's size, four times over, is
+/// more than the least send buffer.
+const PLUG_BYTES: usize = 1024;
 
 impl Dial {
     /// When the dial is next to be looked at, whatever happens: its handshake's
@@ -635,7 +699,7 @@ impl NetHost {
         let tuple = Tuple::of(&tcp);
         let gate_fd = gate.as_raw_fd();
         let deadline = Instant::now() + DIAL_TIMEOUT;
-        let dial = Dial { socket, owner, gate, gate_name, filler, deadline };
+        let dial = Dial { socket, owner, gate, gate_name, filler, deadline, plug: None };
         let id = self.cells.add(route.iface, tcp, Role::Dial(dial));
         if let Some(tuple) = tuple {
             self.cells.index(id, tuple);
@@ -667,6 +731,9 @@ impl NetHost {
                 self.dials.remove(&dial.socket);
                 self.unwatch(dial.gate.as_raw_fd());
                 self.budget.borrow_mut().give(Some(dial.owner));
+                if let Some(plug) = dial.plug {
+                    plug.unplug();
+                }
             }
             Role::Pump(pump) => {
                 self.unwatch(pump.end.as_raw_fd());
@@ -685,6 +752,19 @@ impl NetHost {
             if *count == 0 {
                 self.half_open.remove(&port);
             }
+        }
+    }
+
+    /// Keeps `carrier`, the carrier of `socket`'s non-blocking connect under way,
+    /// from polling writable until the handshake ends (see [`Plug`]).
+    pub(super) fn plug(&mut self, socket: SocketId, carrier: OwnedFd) {
+        let Some(cell) = self.dials.get(&socket).and_then(|&id| self.cells.get_mut(id)) else {
+            return;
+        };
+        if let Role::Dial(dial) = &mut cell.role
+            && dial.plug.is_none()
+        {
+            dial.plug = Plug::new(carrier);
         }
     }
 
@@ -1182,6 +1262,9 @@ impl NetHost {
         let Role::Dial(dial) = std::mem::replace(&mut cell.role, Role::Pump(pump)) else {
             unreachable!("matched above")
         };
+        if let (Some(plug), Role::Pump(pump)) = (dial.plug, &cell.role) {
+            plug.pull(&pump.end);
+        }
         self.dials.remove(&dial.socket);
         self.unwatch(dial.gate.as_raw_fd());
         self.watch_for(end_fd, id, Interest::READABLE | Interest::WRITABLE);

@@ -202,6 +202,11 @@ impl SmoltcpStack {
         id: SocketId,
         c: Ioctl,
     ) -> Handled {
+        if [SIOCGSTAMP, SIOCGSTAMPNS].contains(&c.request) {
+            // No packet's arrival time is known (the data path is the kernel's
+            // carrier): Linux says so before the first packet.
+            return Err(Errno::ENOENT);
+        }
         if ![libc::TIOCOUTQ as u32, SIOCOUTQNSD].contains(&c.request) {
             return Ok(Disposition::Kernel);
         }
@@ -329,6 +334,10 @@ fn set_carrier_option(stop: &SyscallStop, fd: i32, name: i32, value: i32) {
 
 /// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
 const CONNECTED_MSS: i32 = 32768;
+
+/// `SIOCGSTAMP` and `SIOCGSTAMPNS`: the arrival time of the last packet.
+const SIOCGSTAMP: u32 = 0x8906;
+const SIOCGSTAMPNS: u32 = 0x8907;
 
 /// `SIOCOUTQNSD` (linux/sockios.h): bytes not yet sent.
 const SIOCOUTQNSD: u32 = 0x894B;
