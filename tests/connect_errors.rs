@@ -52,7 +52,7 @@ import (
 )
 
 func main() {
-	for _, target := range []string{"10.0.0.9:80", "10.0.0.3:81", "10.0.0.1:80"} {
+	for _, target := range []string{"10.0.0.9:80", "10.0.0.3:81", "10.0.0.1:80", "[fd00::1]:80"} {
 		_, err := net.DialTimeout("tcp", target, 8*time.Second)
 		fmt.Println("go:", err)
 	}
@@ -103,7 +103,8 @@ fn go_meets_an_absent_host_a_closed_port_and_the_router_as_on_linux() {
     let Some((_dir, binary)) = go_client() else { return };
     let expected = "go: dial tcp 10.0.0.9:80: connect: no route to host\n\
         go: dial tcp 10.0.0.3:81: connect: connection refused\n\
-        go: dial tcp 10.0.0.1:80: connect: connection refused\n";
+        go: dial tcp 10.0.0.1:80: connect: connection refused\n\
+        go: dial tcp [fd00::1]:80: connect: connection refused\n";
     for user in USERS {
         let output = session(user, &binary);
         output.assert_code(0);

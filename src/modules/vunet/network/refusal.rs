@@ -6,7 +6,25 @@
 use std::net::IpAddr;
 
 use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{IpAddress, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber};
+use smoltcp::wire::{IpAddress, IpProtocol, IpRepr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber};
+
+/// The IP packet (of `source`'s version) that carries the reset answering
+/// `segment`, a TCP segment from `source` to `destination`, back to `source`
+/// with hop limit `hop_limit`; `None` where [`tcp_reset`] gives none.
+pub(super) fn tcp_reset_packet(
+    source: IpAddr,
+    destination: IpAddr,
+    segment: &[u8],
+    hop_limit: u8,
+) -> Option<Vec<u8>> {
+    let reset = tcp_reset(source, destination, segment)?;
+    let (from, to) = (IpAddress::from(destination), IpAddress::from(source));
+    let header = IpRepr::new(from, to, IpProtocol::Tcp, reset.len(), hop_limit);
+    let mut packet = vec![0; header.header_len()];
+    header.emit(&mut packet[..], &ChecksumCapabilities::default());
+    packet.extend_from_slice(&reset);
+    Some(packet)
+}
 
 /// The reset that answers `segment`, a TCP segment from `source` to
 /// `destination`, as bytes of a TCP segment from `destination` to `source`;

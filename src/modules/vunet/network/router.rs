@@ -38,7 +38,7 @@ use smoltcp::wire::{
 use std::path::PathBuf;
 
 use super::link::{Frame, SwitchId};
-use super::refusal::tcp_reset;
+use super::refusal::tcp_reset_packet;
 use crate::modules::vunet::cidr::Cidr;
 
 /// One interface of a router.
@@ -335,24 +335,14 @@ impl Router {
                 return self.send_icmpv4_error(arrival.port, ip, message, code, now, out);
             }
             IpProtocol::Tcp => {
-                let (source, destination) = (packet.src_addr(), packet.dst_addr());
-                let Some(reset) =
-                    tcp_reset(source.into(), destination.into(), &ip[packet.header_len().into()..])
-                else {
-                    return;
-                };
-                let header = Ipv4Repr {
-                    src_addr: destination,
-                    dst_addr: source,
-                    next_header: IpProtocol::Tcp,
-                    payload_len: reset.len(),
-                    hop_limit: ORIGINATED_HOP_LIMIT,
-                };
-                let mut reply = vec![0; header.buffer_len()];
-                let checksums = ChecksumCapabilities::default();
-                header.emit(&mut Ipv4Packet::new_unchecked(&mut reply[..]), &checksums);
-                reply.extend_from_slice(&reset);
-                return self.send_own(IpAddr::V4(source), reply, arrival.port, now, out);
+                let (source, destination) = (packet.src_addr().into(), packet.dst_addr().into());
+                let segment = &ip[packet.header_len().into()..];
+                if let Some(reset) =
+                    tcp_reset_packet(source, destination, segment, ORIGINATED_HOP_LIMIT)
+                {
+                    self.send_own(source, reset, arrival.port, now, out);
+                }
+                return;
             }
             _ => return,
         }
@@ -554,20 +544,12 @@ impl Router {
             let message = Icmpv6Message::DstUnreachable;
             return self.send_icmpv6_error(arrival.port, ip, message, code, now, out);
         }
-        let Some(reset) = tcp_reset(source.into(), destination.into(), packet.payload()) else {
-            return;
-        };
-        let header = Ipv6Repr {
-            src_addr: destination,
-            dst_addr: source,
-            next_header: IpProtocol::Tcp,
-            payload_len: reset.len(),
-            hop_limit: ORIGINATED_HOP_LIMIT,
-        };
-        let mut reply = vec![0; header.buffer_len()];
-        header.emit(&mut Ipv6Packet::new_unchecked(&mut reply[..]));
-        reply.extend_from_slice(&reset);
-        self.send_own(IpAddr::V6(source), reply, arrival.port, now, out);
+        let (source, destination) = (source.into(), destination.into());
+        if let Some(reset) =
+            tcp_reset_packet(source, destination, packet.payload(), ORIGINATED_HOP_LIMIT)
+        {
+            self.send_own(source, reset, arrival.port, now, out);
+        }
     }
 
     /// Handles an ICMPv6 packet addressed to the router (unicast, or a group it listens

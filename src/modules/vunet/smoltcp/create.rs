@@ -22,6 +22,10 @@ use crate::tracer::SyscallStop;
 
 /// The bits of a `socket()` type that are the type itself; the rest are flags.
 const SOCK_TYPE_MASK: i32 = 0xf;
+/// One past the largest socket type (`SOCK_PACKET` is 10).
+const SOCK_MAX: i32 = 11;
+/// One past the largest IP protocol number Linux takes (`IPPROTO_MPTCP` is 262).
+const IPPROTO_MAX: i32 = 263;
 
 impl SmoltcpStack {
     /// `socket()`: rewritten to create the carrier, whose fd the exit claims.
@@ -110,6 +114,10 @@ fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<
         Family::V4 => libc::IPPROTO_ICMP,
         Family::V6 => libc::IPPROTO_ICMPV6,
     };
+    // Linux judges the type's range, then the protocol's, then the pair.
+    if !(0..SOCK_MAX).contains(&ty) || !(0..IPPROTO_MAX).contains(&protocol) {
+        return Err(Errno::EINVAL);
+    }
     match (ty, protocol) {
         (libc::SOCK_STREAM, 0 | libc::IPPROTO_TCP) => Ok(Proto::Tcp),
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(Proto::Udp),
@@ -118,8 +126,7 @@ fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<
         (libc::SOCK_RAW, _) if !has_capability(process, CAP_NET_RAW) => Err(Errno::EPERM),
         (libc::SOCK_RAW, p) if p == icmp => Ok(Proto::Raw),
         (libc::SOCK_RAW, _) => Err(Errno::EPROTONOSUPPORT),
-        (0..=10, _) => Err(Errno::ESOCKTNOSUPPORT),
-        _ => Err(Errno::EINVAL),
+        _ => Err(Errno::ESOCKTNOSUPPORT),
     }
 }
 

@@ -98,6 +98,64 @@ impl SmoltcpStack {
 
     /// `sendto` on socket `id`: a datagram goes to its receiver's carrier (or is
     /// lost, or answered by the host itself); a stream ignores the address.
+    /// Fails a data call (a send or a receive) on TCP socket `id` that is not
+    /// connected, as Linux TCP fails it before it looks at anything else: a
+    /// receive says `ENOTCONN` (`EINVAL` for `MSG_OOB`, which finds no urgent
+    /// data; `EAGAIN` for the empty error queue), a send `EPIPE`, with
+    /// `SIGPIPE` unless `MSG_NOSIGNAL`. (The carrier, an unconnected `AF_UNIX`
+    /// stream, would say `EINVAL` and `ENOTCONN`.)
+    pub(super) fn refuse_unconnected_stream(
+        &self,
+        stop: &SyscallStop,
+        id: SocketId,
+    ) -> Result<(), Errno> {
+        let socket = &self.table[id];
+        if socket.proto != Proto::Tcp || socket.peer.is_some() {
+            return Ok(());
+        }
+        let (sending, flags) = match stop.call() {
+            Syscall::Sendto(c) => (true, c.flags),
+            Syscall::Sendmsg(c) => (true, c.flags),
+            Syscall::Sendmmsg(c) if c.vlen > 0 => (true, c.flags),
+            Syscall::Recvfrom(c) => (false, c.flags),
+            Syscall::Recvmsg(c) => (false, c.flags),
+            Syscall::Recvmmsg(c) if c.vlen > 0 => (false, c.flags),
+            _ => return Ok(()),
+        };
+        // The message header (and its vector) is copied in before the socket
+        // is asked anything.
+        if let Syscall::Sendmsg(c) | Syscall::Recvmsg(c) = stop.call() {
+            let memory = stop.memory();
+            let header = memory.read::<libc::msghdr>(c.msg.0)?;
+            if header.msg_iovlen > UIO_MAXIOV as usize {
+                return Err(Errno::EMSGSIZE);
+            }
+            let vector = header.msg_iovlen * size_of::<libc::iovec>();
+            memory.read_bytes(header.msg_iov as u64, vector)?;
+        }
+        if sending {
+            if flags & libc::MSG_NOSIGNAL == 0 {
+                // Linux sends the calling thread SIGPIPE as the call fails.
+                // SAFETY: tgkill only sends a signal to the stopped thread.
+                unsafe {
+                    libc::syscall(
+                        libc::SYS_tgkill,
+                        stop.process.as_raw(),
+                        stop.tid.as_raw(),
+                        libc::SIGPIPE,
+                    )
+                };
+            }
+            return Err(Errno::EPIPE);
+        }
+        Err(match flags {
+            _ if flags & libc::MSG_ERRQUEUE != 0 => Errno::EAGAIN,
+            _ if socket.listening => Errno::ENOTCONN,
+            _ if flags & libc::MSG_OOB != 0 => Errno::EINVAL,
+            _ => Errno::ENOTCONN,
+        })
+    }
+
     pub(super) fn sendto(
         &mut self,
         stop: &mut SyscallStop,
@@ -223,6 +281,7 @@ impl SmoltcpStack {
             Some((header.msg_control as u64, header.msg_controllen))
         });
         let ttl_room = ttl_room.flatten();
+        let c = Msg { flags: receive_flags(&self.table[id], c.flags), ..c };
         self.shadow_msg(stop, c, patch, ShadowName::Room(NAME_ROOM), |patch, scratch| {
             Some(Box::new(PendingRecvmsg { patch, socket: id, scratch, ttl_room }))
         })
@@ -464,7 +523,8 @@ impl SmoltcpStack {
         let scratch = stop.scratch(NAME_ROOM as usize + 8)?;
         let addrlen = UserPtr(scratch + u64::from(NAME_ROOM));
         stop.memory().write(addrlen.0, &NAME_ROOM)?;
-        stop.rewrite(Syscall::Recvfrom(Recvfrom { addr: UserPtr(scratch), addrlen, ..c }));
+        let flags = receive_flags(&self.table[id], c.flags);
+        stop.rewrite(Syscall::Recvfrom(Recvfrom { addr: UserPtr(scratch), addrlen, flags, ..c }));
         Ok(self.await_exit(stop.tid, PendingRecvfrom { socket: id, call: c, scratch }))
     }
 
@@ -764,6 +824,15 @@ fn dropping(destination: &Destination) -> i32 {
     match destination {
         Destination::Carrier(_) => libc::MSG_DONTWAIT,
         _ => 0,
+    }
+}
+
+/// The flags a datagram receive on `socket` goes with: UDP ignores `MSG_OOB`
+/// (an `AF_UNIX` carrier would refuse it).
+fn receive_flags(socket: &VSocket, flags: i32) -> i32 {
+    match socket.proto {
+        Proto::Udp => flags & !libc::MSG_OOB,
+        _ => flags,
     }
 }
 

@@ -184,6 +184,7 @@ fn on_call(
     id: SocketId,
     stop: &mut SyscallStop,
 ) -> Handled {
+    stack.refuse_unconnected_stream(stop, id)?;
     match stop.call() {
         Syscall::Bind(c) => stack.bind(stop, id, c),
         Syscall::Listen(c) => stack.listen(stop, id, c),
