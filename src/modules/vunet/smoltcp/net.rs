@@ -727,11 +727,16 @@ impl NetHost {
             cell.tcp().abort();
         }
         match role {
-            Role::Dial(dial) => {
+            Role::Dial(mut dial) => {
                 self.dials.remove(&dial.socket);
                 self.unwatch(dial.gate.as_raw_fd());
                 self.budget.borrow_mut().give(Some(dial.owner));
-                if let Some(plug) = dial.plug {
+                // The gate closes first, which marks the carrier failed: given
+                // its send buffer back before, it would poll writable alone for
+                // a moment, and a program could take that for success.
+                let plug = dial.plug.take();
+                drop(dial);
+                if let Some(plug) = plug {
                     plug.unplug();
                 }
             }
