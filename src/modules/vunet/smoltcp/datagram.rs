@@ -8,14 +8,14 @@ use std::net::{IpAddr, SocketAddr};
 
 use nix::errno::Errno;
 
-use super::carrier::may_broadcast;
+use super::carrier::{clear_carrier_error, may_broadcast};
 use super::endpoint::EndpointName;
 use super::errqueue::control_message;
 use super::icmp;
 use super::inet::{Family, datagram_address};
 use super::ports::Proto;
 use super::stack::{Pending, SmoltcpStack};
-use super::table::VSocket;
+use super::table::{ConnectState, VSocket};
 use crate::fdtable::SocketId;
 use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::Claims;
@@ -105,7 +105,7 @@ impl SmoltcpStack {
     /// `SIGPIPE` unless `MSG_NOSIGNAL`. (The carrier, an unconnected `AF_UNIX`
     /// stream, would say `EINVAL` and `ENOTCONN`.)
     pub(super) fn refuse_unconnected_stream(
-        &self,
+        &mut self,
         stop: &SyscallStop,
         id: SocketId,
     ) -> Result<(), Errno> {
@@ -132,6 +132,12 @@ impl SmoltcpStack {
             }
             let vector = header.msg_iovlen * size_of::<libc::iovec>();
             memory.read_bytes(header.msg_iov as u64, vector)?;
+        }
+        if let ConnectState::Failed(error) = socket.connect_state() {
+            // A failed connect's error, not yet reported, is the call's (once).
+            self.table.set_connect_state(id, ConnectState::Refused);
+            clear_carrier_error(stop, stop_fd(stop));
+            return Err(error);
         }
         if sending {
             if flags & libc::MSG_NOSIGNAL == 0 {
@@ -873,3 +879,14 @@ const CARRIER_NAME_LEN: usize = 16;
 
 /// The most messages one `sendmmsg`/`recvmmsg` handles (`UIO_MAXIOV`).
 const UIO_MAXIOV: u32 = 1024;
+
+/// The fd a data call is made on.
+fn stop_fd(stop: &SyscallStop) -> i32 {
+    match stop.call() {
+        Syscall::Sendto(c) => c.fd,
+        Syscall::Recvfrom(c) => c.fd,
+        Syscall::Sendmsg(c) | Syscall::Recvmsg(c) => c.fd,
+        Syscall::Sendmmsg(c) | Syscall::Recvmmsg(c) => c.fd,
+        _ => -1,
+    }
+}

@@ -173,11 +173,18 @@ struct Dial {
 ///
 /// The carrier's connection to the gate is made at once, and an `AF_UNIX`
 /// stream socket polls writable while its queued bytes take less than a quarter
-/// of its send buffer: so its send buffer is shrunk to the least and a few bytes
-/// are queued from the supervisor's copy of it. Established, the bytes are read
-/// off the carrier's connection before anything the program wrote, and the send
-/// buffer comes back; failed, the gate closes (which frees the bytes) and the
-/// carrier polls `POLLOUT | POLLERR | POLLHUP`, as Linux's after a failed connect.
+/// of its send buffer, and takes a write while they take less than all of it:
+/// so its send buffer is shrunk to the least and filled from the supervisor's
+/// copy of it, and the program's writes meet `EAGAIN` as on Linux. Established,
+/// the bytes are read off the carrier's connection and the send buffer comes
+/// back; failed, the gate closes (which frees the bytes) and the carrier polls
+/// `POLLOUT | POLLERR | POLLHUP`, as Linux's after a failed connect.
+///
+/// Another thread of the program may write between the carrier's connect and
+/// the plug: the pull tells the supervisor's bytes from the program's by their
+/// writer (each queued write of an `AF_UNIX` stream carries its writer's
+/// process while nobody has accepted the connection yet), and keeps the
+/// program's.
 struct Plug {
     /// The supervisor's copy of the program's carrier.
     carrier: OwnedFd,
@@ -196,27 +203,63 @@ impl Plug {
         setsockopt(&carrier, SndBuf, &1).ok()?;
         let filler = [0u8; PLUG_BYTES];
         let flags = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_NOSIGNAL;
-        match nix::sys::socket::send(carrier.as_raw_fd(), &filler, flags) {
-            Ok(bytes) => Some(Self { carrier, bytes, sndbuf }),
-            Err(_) => {
-                let _ = setsockopt(&carrier, SndBuf, &sndbuf);
-                None
+        let mut bytes = 0;
+        // Until the send buffer is full: a write of the program's then waits.
+        while bytes < PLUG_LIMIT {
+            match nix::sys::socket::send(carrier.as_raw_fd(), &filler, flags) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => bytes += n,
             }
         }
+        if bytes == 0 {
+            let _ = setsockopt(&carrier, SndBuf, &sndbuf);
+            return None;
+        }
+        Some(Self { carrier, bytes, sndbuf })
     }
 
     /// Takes the plug out of the carrier's connection, whose supervisor end is
-    /// `end`: its bytes are read off, and the send buffer comes back.
-    fn pull(self, end: &OwnedFd) {
+    /// `end`: its bytes are read off, and the send buffer comes back. Returns
+    /// what the program wrote before them, to be sent first.
+    fn pull(self, end: &OwnedFd) -> Vec<u8> {
+        use nix::sys::socket::{ControlMessageOwned, recvmsg, setsockopt, sockopt::PassCred};
+        // With credentials asked for, a read stops where the writer changes.
+        let asked = setsockopt(end, PassCred, &true).is_ok();
+        let supervisor = Pid::this().as_raw();
         let mut left = self.bytes;
-        let mut scratch = [0u8; PLUG_BYTES];
+        let mut program = Vec::new();
+        // All of it at once where it can: each read that frees some of the
+        // carrier's buffer wakes its writers (an edge-triggered EPOLLOUT).
+        let mut scratch = vec![0u8; left];
         while left > 0 {
-            match nix::unistd::read(end, &mut scratch[..left]) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => left -= n,
+            let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
+            let mut iov = [std::io::IoSliceMut::new(&mut scratch[..left])];
+            let Ok(message) = recvmsg::<()>(
+                end.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_DONTWAIT,
+            ) else {
+                break;
+            };
+            let n = message.bytes;
+            let ours = !asked
+                || message.cmsgs().ok().into_iter().flatten().any(|m| {
+                    matches!(m, ControlMessageOwned::ScmCredentials(c) if c.pid() == supervisor)
+                });
+            if n == 0 {
+                break;
+            } else if ours {
+                left -= n;
+            } else {
+                program.extend_from_slice(&scratch[..n]);
             }
         }
+        if asked {
+            let _ = setsockopt(end, PassCred, &false);
+        }
         self.unplug();
+        program
     }
 
     /// Gives the carrier its send buffer back.
@@ -226,9 +269,9 @@ impl Plug {
     }
 }
 
-/// How many bytes a [`Plug`] queues: their buffer's size, four times over, is
-/// more than the least send buffer.
+/// How many bytes a [`Plug`] queues at a time, and at most.
 const PLUG_BYTES: usize = 1024;
+const PLUG_LIMIT: usize = 64 * 1024;
 
 impl Dial {
     /// When the dial is next to be looked at, whatever happens: its handshake's
@@ -773,6 +816,16 @@ impl NetHost {
         }
     }
 
+    /// The send buffer (as `SO_SNDBUF` sets it) that the plug of `socket`'s
+    /// connect under way gives back, if it has one.
+    pub(super) fn plugged_sndbuf(&mut self, socket: SocketId) -> Option<&mut usize> {
+        let cell = self.cells.get_mut(*self.dials.get(&socket)?)?;
+        match &mut cell.role {
+            Role::Dial(Dial { plug: Some(plug), .. }) => Some(&mut plug.sndbuf),
+            _ => None,
+        }
+    }
+
     /// The gate of `socket`'s connect under way, if it has one.
     pub(super) fn gate_of(&self, socket: SocketId) -> Option<EndpointName> {
         match &self.cells.get(*self.dials.get(&socket)?)?.role {
@@ -1268,7 +1321,10 @@ impl NetHost {
             unreachable!("matched above")
         };
         if let (Some(plug), Role::Pump(pump)) = (dial.plug, &cell.role) {
-            plug.pull(&pump.end);
+            let early = plug.pull(&pump.end);
+            // What the program wrote before the plug goes first (the buffer,
+            // empty when the handshake has just ended, holds it).
+            let _ = cell.tcp().send_slice(&early);
         }
         self.dials.remove(&dial.socket);
         self.unwatch(dial.gate.as_raw_fd());

@@ -75,11 +75,25 @@ impl SmoltcpStack {
                 }
                 SocketError::Answer(answer) => return Ok(answer),
             },
-            Keeper::Carrier => return Ok(Disposition::Kernel),
+            Keeper::Carrier => match self.plugged_sndbuf(id, c.level, c.optname) {
+                // A plugged carrier's send buffer is the plug's (see `Plug`):
+                // the program sees its own.
+                Some(sndbuf) => int_bytes(*sndbuf as i32 * 2),
+                None => return Ok(Disposition::Kernel),
+            },
             keeper => self.option_value(stop, id, c, keeper)?,
         };
         write_option(&stop.memory(), c.optval.0, c.optlen.0, &value)?;
         Ok(Disposition::Return(0))
+    }
+
+    /// The send buffer kept by the plug of socket `id`'s connect under way, if
+    /// it has one and option `(level, name)` is `SO_SNDBUF`.
+    fn plugged_sndbuf(&mut self, id: SocketId, level: i32, name: i32) -> Option<&mut usize> {
+        if (level, name) != (libc::SOL_SOCKET, libc::SO_SNDBUF) {
+            return None;
+        }
+        self.net.as_mut()?.plugged_sndbuf(id)
     }
 
     /// `SO_ERROR` of socket `id`: the error netvm raised on its carrier, or the
@@ -241,6 +255,15 @@ impl SmoltcpStack {
             socket.options.reuse_addr = value != 0;
             return Ok(Disposition::Return(0));
         }
+        if keeper == Keeper::Carrier && self.plugged_sndbuf(id, c.level, c.optname).is_some() {
+            // Kept for when the plug is pulled: now, it would unplug the carrier.
+            let value = read_value()?;
+            let kept = sndbuf_as_set(value);
+            if let Some(sndbuf) = self.plugged_sndbuf(id, c.level, c.optname) {
+                *sndbuf = kept;
+            }
+            return Ok(Disposition::Return(0));
+        }
         if keeper == Keeper::Carrier {
             return Ok(Disposition::Kernel);
         }
@@ -334,6 +357,20 @@ fn set_carrier_option(stop: &SyscallStop, fd: i32, name: i32, value: i32) {
 
 /// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
 const CONNECTED_MSS: i32 = 32768;
+
+/// The send buffer (as `SO_SNDBUF` sets it, half what it reports) that an
+/// `AF_UNIX` socket keeps when `SO_SNDBUF` is set to `value`: the kernel's own
+/// rounding and limits, asked of a socket of the supervisor's.
+fn sndbuf_as_set(value: i32) -> usize {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, getsockopt, setsockopt, socket};
+    use nix::sys::socket::sockopt::SndBuf;
+    let scratch = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None);
+    let reported = scratch.ok().and_then(|scratch| {
+        setsockopt(&scratch, SndBuf, &(value as usize)).ok()?;
+        getsockopt(&scratch, SndBuf).ok()
+    });
+    reported.unwrap_or(value.max(0) as usize * 2) / 2
+}
 
 /// `SIOCGSTAMP` and `SIOCGSTAMPNS`: the arrival time of the last packet.
 const SIOCGSTAMP: u32 = 0x8906;
