@@ -269,8 +269,9 @@ impl Plug {
     }
 }
 
-/// How many bytes a [`Plug`] queues at a time, and at most.
+/// How many bytes a [`Plug`] queues at a time.
 const PLUG_BYTES: usize = 1024;
+/// The most a [`Plug`] queues (the least send buffer fills long before).
 const PLUG_LIMIT: usize = 64 * 1024;
 
 impl Dial {
