@@ -44,13 +44,26 @@ pub(super) fn tcp_reset(source: IpAddr, destination: IpAddr, segment: &[u8]) -> 
         Some(ack) => (ack, None),
         None => (TcpSeqNumber(0), Some(arrived.seq_number + arrived.segment_len())),
     };
-    let reset = TcpRepr {
-        src_port: arrived.dst_port,
-        dst_port: arrived.src_port,
-        control: TcpControl::Rst,
+    let ports = (arrived.dst_port, arrived.src_port);
+    Some(bare_segment(ports, TcpControl::Rst, (seq_number, ack_number), 0, (to, from)))
+}
+
+/// The bytes of a TCP segment without options or payload from `ports.0` to
+/// `ports.1`, with its checksum over the pseudo-header of `addresses`.
+fn bare_segment(
+    ports: (u16, u16),
+    control: TcpControl,
+    (seq_number, ack_number): (TcpSeqNumber, Option<TcpSeqNumber>),
+    window_len: u16,
+    (from, to): (IpAddress, IpAddress),
+) -> Vec<u8> {
+    let repr = TcpRepr {
+        src_port: ports.0,
+        dst_port: ports.1,
+        control,
         seq_number,
         ack_number,
-        window_len: 0,
+        window_len,
         window_scale: None,
         max_seg_size: None,
         sack_permitted: false,
@@ -58,9 +71,10 @@ pub(super) fn tcp_reset(source: IpAddr, destination: IpAddr, segment: &[u8]) -> 
         timestamp: None,
         payload: &[],
     };
-    let mut bytes = vec![0; reset.buffer_len()];
-    reset.emit(&mut TcpPacket::new_unchecked(&mut bytes[..]), &to, &from, &checksums);
-    Some(bytes)
+    let mut bytes = vec![0; repr.buffer_len()];
+    let checksums = ChecksumCapabilities::default();
+    repr.emit(&mut TcpPacket::new_unchecked(&mut bytes[..]), &from, &to, &checksums);
+    bytes
 }
 
 #[cfg(test)]
@@ -70,29 +84,8 @@ mod tests {
     fn segment(control: TcpControl, ack: Option<u32>) -> Vec<u8> {
         let (from, to): (IpAddr, IpAddr) =
             ("10.0.0.2".parse().unwrap(), "10.0.0.1".parse().unwrap());
-        let repr = TcpRepr {
-            src_port: 40000,
-            dst_port: 80,
-            control,
-            seq_number: TcpSeqNumber(1000),
-            ack_number: ack.map(|a| TcpSeqNumber(a as i32)),
-            window_len: 100,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload: &[],
-        };
-        let mut bytes = vec![0; repr.buffer_len()];
-        let checksums = ChecksumCapabilities::default();
-        repr.emit(
-            &mut TcpPacket::new_unchecked(&mut bytes[..]),
-            &from.into(),
-            &to.into(),
-            &checksums,
-        );
-        bytes
+        let numbers = (TcpSeqNumber(1000), ack.map(|a| TcpSeqNumber(a as i32)));
+        bare_segment((40000, 80), control, numbers, 100, (from.into(), to.into()))
     }
 
     fn parse(bytes: &[u8]) -> (TcpControl, TcpSeqNumber, Option<TcpSeqNumber>, u16) {
