@@ -49,6 +49,7 @@ impl Budget {
     }
 
     /// A budget for a supervisor that may open `limit` descriptors.
+    #[cfg(test)]
     pub fn with_limit(limit: usize, per_process: Option<usize>) -> Self {
         let mut budget = Self::new(per_process);
         budget.settle(limit);
@@ -73,11 +74,12 @@ impl Budget {
                 self.limits.expect("settled")
             }
         };
-        let held = self.held.entry(holder).or_default();
-        if self.total >= available || (holder.is_some() && *held >= share) {
+        let held = self.held.get(&holder).copied().unwrap_or(0);
+        if self.total >= available || (holder.is_some() && held >= share) {
+            // Refused, it leaves no entry behind.
             return Err(Errno::ENOBUFS);
         }
-        *held += 1;
+        self.held.insert(holder, held + 1);
         self.total += 1;
         Ok(())
     }

@@ -136,7 +136,9 @@ impl SmoltcpStack {
         if let ConnectState::Failed(error) = socket.connect_state() {
             // A failed connect's error, not yet reported, is the call's (once).
             self.table.set_connect_state(id, ConnectState::Refused);
-            clear_carrier_error(stop, stop_fd(stop));
+            if let Some(fd) = stop.call().fd() {
+                clear_carrier_error(stop, fd);
+            }
             return Err(error);
         }
         if sending {
@@ -879,14 +881,3 @@ const CARRIER_NAME_LEN: usize = 16;
 
 /// The most messages one `sendmmsg`/`recvmmsg` handles (`UIO_MAXIOV`).
 const UIO_MAXIOV: u32 = 1024;
-
-/// The fd a data call is made on.
-fn stop_fd(stop: &SyscallStop) -> i32 {
-    match stop.call() {
-        Syscall::Sendto(c) => c.fd,
-        Syscall::Recvfrom(c) => c.fd,
-        Syscall::Sendmsg(c) | Syscall::Recvmsg(c) => c.fd,
-        Syscall::Sendmmsg(c) | Syscall::Recvmmsg(c) => c.fd,
-        _ => -1,
-    }
-}

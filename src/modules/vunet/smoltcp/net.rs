@@ -1224,8 +1224,7 @@ impl NetHost {
         if addr.is_some_and(|addr| addr != tuple.local.ip().to_canonical()) {
             return Ok(None);
         }
-        let waiting = self.half_open.entry(port).or_default();
-        if *waiting >= MAX_HALF_OPEN {
+        if self.half_open.get(&port).is_some_and(|&waiting| waiting >= MAX_HALF_OPEN) {
             return Err(Full);
         }
         let mut tcp = new_tcp();
@@ -1235,7 +1234,7 @@ impl NetHost {
         }
         // A handshake nobody finishes is given up, as Linux gives up its SYN-ACKs.
         tcp.set_timeout(Some(smoltcp::time::Duration::from_secs(DIAL_TIMEOUT.as_secs())));
-        *waiting += 1;
+        *self.half_open.entry(port).or_default() += 1;
         Ok(Some(self.cells.add(i, tcp, Role::Listen { port })))
     }
 

@@ -25,6 +25,9 @@ use crate::fdtable::SocketId;
 use crate::modules::vunet::network::Network;
 use crate::modules::vunet::stack::{Activity, earliest};
 
+/// The largest datagram a carrier can send an end of the supervisor's.
+const MAX_DATAGRAM: usize = 65536;
+
 impl SmoltcpStack {
     /// One round of the stack's network work: datagrams from carriers to the
     /// network, TCP bytes both ways, connects and arrivals, then the interfaces.
@@ -121,7 +124,9 @@ impl SmoltcpStack {
             return true;
         }
         let mut busy = false;
-        let mut buf = vec![0u8; 65536];
+        // One buffer for the stack's life, not a zeroed 64 KiB per ready end.
+        let mut buf = std::mem::take(&mut self.datagram_buffer);
+        buf.resize(MAX_DATAGRAM, 0);
         while let Ok((len, Some(from))) = recvfrom::<UnixAddr>(fd, &mut buf) {
             busy = true;
             let Some(sender) =
@@ -134,6 +139,7 @@ impl SmoltcpStack {
                 break;
             }
         }
+        self.datagram_buffer = buf;
         busy
     }
 

@@ -77,6 +77,9 @@ pub struct SmoltcpStack {
     pub(super) pending: HashMap<Pid, Box<dyn Pending>>,
     /// What the network side counted of UDP.
     pub(super) udp_counters: UdpCounters,
+    /// Where datagrams carriers sent to the network are read into (empty
+    /// until the first).
+    pub(super) datagram_buffer: Vec<u8>,
 }
 
 impl SmoltcpStack {
@@ -132,6 +135,7 @@ impl SmoltcpStack {
             net_at_work: false,
             forgotten: Vec::new(),
             udp_counters: UdpCounters::default(),
+            datagram_buffer: Vec::new(),
             pending: HashMap::new(),
         }
     }
