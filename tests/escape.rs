@@ -644,7 +644,8 @@ const ECHO_AND_SMOLTCP: &str = "[vunet]\ndefault = \"e\"\n\
 /// (`dup2`). Had a stack claimed the host socket as its own, calls on it would
 /// skip the fence every host socket gets: on the `echo` stack, which leaves
 /// sends to the kernel, a datagram reached the test's UDP socket on the host.
-/// Each swap is seen, and nothing is sent.
+/// Each swap is seen, and nothing is sent. The probe runs until it has won the
+/// race a few times (a slow machine may need many thousand sockets).
 #[test]
 fn a_stack_claims_only_the_socket_its_call_made() {
     let probe = compile_probe("escape_claim_race");
@@ -665,7 +666,7 @@ fn a_stack_claims_only_the_socket_its_call_made() {
                 path_str(&probe),
                 "6",
                 &port,
-                "3000",
+                "200000",
             ];
             let out = run(launched_netvm(user, HOST_SOCKETS_AT_5_AND_6, &args));
             let context = format!("{user:?} on {stack}");

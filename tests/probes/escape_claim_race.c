@@ -3,13 +3,15 @@
  * number the next socket() returns, hoping the stack claims the host socket as
  * its own and lets calls on it skip the checks a host socket gets.
  *
- *   escape_claim_race UDP_FD UDP_PORT ATTEMPTS
+ *   escape_claim_race UDP_FD UDP_PORT MAX_ATTEMPTS
  *
  * UDP_FD is an unconnected AF_INET UDP socket of the host's network, UDP_PORT a
  * UDP socket of the test on 127.0.0.1. Each time the race puts the host socket
  * at a new socket's number, the probe sends a datagram to UDP_PORT through it.
  * Prints "swapped: N" (how often the race was won that way) and "sent: M" (how
- * many of those sends went out); a fenced session sends none. */
+ * many of those sends went out); a fenced session sends none. The probe stops
+ * once it has won WINS times, or after MAX_ATTEMPTS sockets: how soon the race
+ * is won depends on the machine, and a test that never won it proved nothing. */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -19,6 +21,8 @@
 #include <unistd.h>
 
 #include "escape.h"
+
+enum { WINS = 5 };
 
 static volatile int target = -1, done = 0;
 static int host;
@@ -44,7 +48,7 @@ static void *swapper(void *unused)
 int main(int argc, char **argv)
 {
     if (argc != 4) {
-        fprintf(stderr, "usage: escape_claim_race UDP_FD UDP_PORT ATTEMPTS\n");
+        fprintf(stderr, "usage: escape_claim_race UDP_FD UDP_PORT MAX_ATTEMPTS\n");
         return 2;
     }
     host = atoi(argv[1]);
@@ -61,7 +65,7 @@ int main(int argc, char **argv)
     pthread_t thread;
     pthread_create(&thread, NULL, swapper, NULL);
     int swapped = 0, sent = 0;
-    for (int i = 0; i < attempts; i++) {
+    for (int i = 0; i < attempts && swapped < WINS; i++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
         if (fd < 0)
             continue;
