@@ -33,6 +33,7 @@ pub(super) fn mount_all(
                     mac: i.mac,
                     addresses: i.addresses.clone(),
                     capture: i.capture.clone(),
+                    mtu: i.mtu,
                 })
             })
             .collect();

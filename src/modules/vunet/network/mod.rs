@@ -36,7 +36,9 @@
 //! yet, only deadlines.)
 
 mod capture;
+pub mod fragment;
 mod link;
+pub mod path_mtu;
 pub mod pcap;
 mod plug;
 mod refusal;

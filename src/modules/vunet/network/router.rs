@@ -9,8 +9,12 @@
 //! with ARP and NDP, keeping a few packets per unresolved neighbour, and reports
 //! failures with ICMP errors (time exceeded, net/host unreachable).
 //!
-//! It is deliberately simple: no fragmentation (nothing is larger than the links' MTU
-//! here), no IPv6 extension-header processing (packets are forwarded untouched), no
+//! Each port has an MTU (1500 unless configured). A forwarded IPv4 packet larger
+//! than the next link's is fragmented, or, with "don't fragment", refused with
+//! "fragmentation needed" naming the MTU; an IPv6 one is refused with "packet too
+//! big" (RFC 1191, 8201). Fragments addressed to the router are reassembled.
+//!
+//! It is deliberately simple: no IPv6 extension-header processing (packets are forwarded untouched), no
 //! router advertisements, and learned neighbours do not expire (they are refreshed by
 //! every ARP or NDP message the neighbour sends).
 //!
@@ -37,6 +41,7 @@ use smoltcp::wire::{
 
 use std::path::PathBuf;
 
+use super::fragment::{Fit, Reassembly, Sender, fit};
 use super::link::{Frame, SwitchId};
 use super::refusal::tcp_reset_packet;
 use crate::modules::vunet::cidr::Cidr;
@@ -54,6 +59,9 @@ pub struct RouterInterface {
     pub addresses: Vec<Cidr>,
     /// An extra capture file for this interface's link (see `Network::plug`).
     pub capture: Option<PathBuf>,
+    /// The largest IP packet its link takes: larger ones are fragmented, or
+    /// refused with an ICMP error naming it.
+    pub mtu: usize,
 }
 
 /// TTL / hop limit of the packets the router originates (replies and errors).
@@ -82,11 +90,17 @@ pub(super) struct Router {
     neighbors: BTreeMap<(usize, IpAddr), EthernetAddress>,
     /// Neighbours being resolved, with the packets waiting for them.
     pending: BTreeMap<(usize, IpAddr), PendingResolution>,
+    /// Fragments of packets to the router itself, waiting for the rest.
+    reassembly: Reassembly,
+    /// The identification of the next packet the router fragments itself.
+    ident: u32,
 }
 
 /// One port: the router's interface on one switch.
 struct Port {
     mac: EthernetAddress,
+    /// The largest IP packet its link takes.
+    mtu: usize,
     ipv4: Vec<Ipv4Cidr>,
     /// Includes the EUI-64 link-local address.
     ipv6: Vec<Ipv6Cidr>,
@@ -131,7 +145,7 @@ impl Router {
             if !mac.is_unicast() || interface.mac == [0; 6] {
                 return Err(invalid(format!("router MAC address {mac} is not a unicast address")));
             }
-            let mut port = Port { mac, ipv4: Vec::new(), ipv6: Vec::new() };
+            let mut port = Port { mac, mtu: interface.mtu, ipv4: Vec::new(), ipv6: Vec::new() };
             for &Cidr { ip: address, prefix: prefix_len } in &interface.addresses {
                 match address {
                     IpAddr::V4(address) if prefix_len <= 32 => {
@@ -149,7 +163,13 @@ impl Router {
             }
             ports.push(port);
         }
-        Ok(Self { ports, neighbors: BTreeMap::new(), pending: BTreeMap::new() })
+        Ok(Self {
+            ports,
+            neighbors: BTreeMap::new(),
+            pending: BTreeMap::new(),
+            reassembly: Reassembly::default(),
+            ident: 0,
+        })
     }
 
     /// Handles one frame that arrived on `port`; the frames the router sends in
@@ -280,7 +300,9 @@ impl Router {
         let (source, destination) = (packet.src_addr(), packet.dst_addr());
 
         if self.is_own_ipv4(destination) {
-            self.answer_ipv4(arrival, ip, now, out);
+            if let Some(whole) = self.reassembly.take(ip.to_vec(), now) {
+                self.answer_ipv4(arrival, &whole, now, out);
+            }
             return;
         }
         if arrival.link_group_addressed
@@ -379,11 +401,24 @@ impl Router {
         now: Instant,
         out: &mut Vec<(usize, Frame)>,
     ) {
-        let Ok(offending) = Ipv4Packet::new_checked(original) else { return };
-        if !self.may_report_ipv4(&offending) {
-            return;
+        if let Some((to, error)) = self.icmpv4_error(ingress, original, message, code) {
+            self.send_own(IpAddr::V4(to), error, ingress, now, out);
         }
-        let Some(source) = self.ipv4_source(ingress, offending.src_addr()) else { return };
+    }
+
+    /// The ICMPv4 error [`Router::send_icmpv4_error`] sends, and where to.
+    fn icmpv4_error(
+        &self,
+        ingress: usize,
+        original: &[u8],
+        message: Icmpv4Message,
+        code: u8,
+    ) -> Option<(Ipv4Addr, Vec<u8>)> {
+        let offending = Ipv4Packet::new_checked(original).ok()?;
+        if !self.may_report_ipv4(&offending) {
+            return None;
+        }
+        let source = self.ipv4_source(ingress, offending.src_addr())?;
         let quoted_len =
             original.len().min(usize::from(offending.header_len()) + ICMPV4_QUOTED_PAYLOAD_LEN);
         let header = Ipv4Repr {
@@ -403,7 +438,47 @@ impl Router {
         icmp.set_msg_code(code);
         icmp.data_mut()[..quoted_len].copy_from_slice(&original[..quoted_len]);
         icmp.fill_checksum();
-        self.send_own(IpAddr::V4(offending.src_addr()), error_ip, ingress, now, out);
+        Some((offending.src_addr(), error_ip))
+    }
+
+    /// Tells the source of `original`, which came in on `ingress` and is too
+    /// large for `mtu` bytes: "fragmentation needed" (IPv4, with "don't
+    /// fragment") or "packet too big" (IPv6), naming the MTU (RFC 1191, 8201).
+    fn report_too_big(
+        &mut self,
+        ingress: usize,
+        original: &[u8],
+        mtu: usize,
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let error = match original.first().map(|b| b >> 4) {
+            Some(4) => {
+                let message = Icmpv4Message::DstUnreachable;
+                let code = Icmpv4DstUnreachable::FragRequired.into();
+                self.icmpv4_error(ingress, original, message, code).map(|(to, mut error)| {
+                    // The next hop's MTU, in the second half of the unused word.
+                    let word = &mut error[IPV4_HEADER_LEN + 4..IPV4_HEADER_LEN + 8];
+                    word.copy_from_slice(&(mtu as u32).to_be_bytes());
+                    Icmpv4Packet::new_unchecked(&mut error[IPV4_HEADER_LEN..]).fill_checksum();
+                    (IpAddr::V4(to), error)
+                })
+            }
+            Some(6) => self.icmpv6_error(ingress, original, Icmpv6Message::PktTooBig, 0).map(
+                |(to, mut error)| {
+                    error[IPV6_HEADER_LEN + 4..IPV6_HEADER_LEN + 8]
+                        .copy_from_slice(&(mtu as u32).to_be_bytes());
+                    let from = Ipv6Packet::new_unchecked(&error[..]).src_addr();
+                    Icmpv6Packet::new_unchecked(&mut error[IPV6_HEADER_LEN..])
+                        .fill_checksum(&from, &to);
+                    (IpAddr::V6(to), error)
+                },
+            ),
+            _ => None,
+        };
+        if let Some((to, error)) = error {
+            self.send_own(to, error, ingress, now, out);
+        }
     }
 
     /// RFC 1122 §3.2.2 / RFC 1812 §4.3.2.7: no error about an ICMP error, a non-first
@@ -485,9 +560,10 @@ impl Router {
             return; // multicast is never forwarded
         }
         if self.is_own_ipv6(arrival.port, destination) {
-            match packet.next_header() {
-                IpProtocol::Tcp | IpProtocol::Udp => self.refuse_ipv6(arrival, ip, now, out),
-                _ => self.answer_icmpv6(arrival, ip, now, out),
+            let Some(whole) = self.reassembly.take(ip.to_vec(), now) else { return };
+            match Ipv6Packet::new_unchecked(&whole[..]).next_header() {
+                IpProtocol::Tcp | IpProtocol::Udp => self.refuse_ipv6(arrival, &whole, now, out),
+                _ => self.answer_icmpv6(arrival, &whole, now, out),
             }
             return;
         }
@@ -650,12 +726,25 @@ impl Router {
         now: Instant,
         out: &mut Vec<(usize, Frame)>,
     ) {
-        let Ok(offending) = Ipv6Packet::new_checked(original) else { return };
+        if let Some((to, error)) = self.icmpv6_error(ingress, original, message, code) {
+            self.send_own(IpAddr::V6(to), error, ingress, now, out);
+        }
+    }
+
+    /// The ICMPv6 error [`Router::send_icmpv6_error`] sends, and where to.
+    fn icmpv6_error(
+        &self,
+        ingress: usize,
+        original: &[u8],
+        message: Icmpv6Message,
+        code: u8,
+    ) -> Option<(Ipv6Addr, Vec<u8>)> {
+        let offending = Ipv6Packet::new_checked(original).ok()?;
         if !may_report_ipv6(&offending) {
-            return;
+            return None;
         }
         let destination = offending.src_addr();
-        let Some(source) = self.ipv6_source(ingress, destination) else { return };
+        let source = self.ipv6_source(ingress, destination)?;
         let quoted_len =
             original.len().min(IPV6_MINIMUM_MTU - IPV6_HEADER_LEN - ICMP_ERROR_HEADER_LEN);
         let header = Ipv6Repr {
@@ -672,7 +761,7 @@ impl Router {
         icmp.set_msg_code(code);
         icmp.payload_mut()[..quoted_len].copy_from_slice(&original[..quoted_len]);
         icmp.fill_checksum(&source, &destination);
-        self.send_own(IpAddr::V6(destination), error_ip, ingress, now, out);
+        Some((destination, error_ip))
     }
 
     /// Whether `address` is one of the router's: a link-local address counts only on
@@ -747,8 +836,38 @@ impl Router {
     }
 
     /// Sends an IP packet out of `egress` to the neighbour `next_hop`, resolving its
-    /// link-layer address first if need be (the packet then waits).
+    /// link-layer address first if need be (the packet then waits). A packet
+    /// larger than the port's MTU goes in fragments, or, forwarded (it came in on
+    /// `ingress`) and not to be fragmented, is refused with an ICMP error.
     fn send_ip(
+        &mut self,
+        egress: usize,
+        next_hop: IpAddr,
+        ip: Vec<u8>,
+        ingress: Option<usize>,
+        now: Instant,
+        out: &mut Vec<(usize, Frame)>,
+    ) {
+        let sender = if ingress.is_some() { Sender::Router } else { Sender::Origin };
+        let mtu = self.ports[egress].mtu;
+        match fit(ip, mtu, sender, self.ident) {
+            Fit::Whole(ip) => self.send_fitting(egress, next_hop, ip, ingress, now, out),
+            Fit::Fragments(fragments) => {
+                self.ident = self.ident.wrapping_add(1);
+                for fragment in fragments {
+                    self.send_fitting(egress, next_hop, fragment, ingress, now, out);
+                }
+            }
+            Fit::TooBig(ip) => {
+                if let Some(ingress) = ingress {
+                    self.report_too_big(ingress, &ip, mtu, now, out);
+                }
+            }
+        }
+    }
+
+    /// [`Router::send_ip`] for a packet that fits the port's link.
+    fn send_fitting(
         &mut self,
         egress: usize,
         next_hop: IpAddr,

@@ -55,12 +55,14 @@ fn lab_with_captures(capture_dir: Option<PathBuf>) -> Lab {
                 mac: GW_MAC_0,
                 addresses: vec![Cidr::new(GW_V4_0.into(), 24), Cidr::new(GW_V6_0.into(), 64)],
                 capture: None,
+                mtu: 1500,
             },
             RouterInterface {
                 switch: sw1,
                 mac: GW_MAC_1,
                 addresses: vec![Cidr::new(GW_V4_1.into(), 24), Cidr::new(GW_V6_1.into(), 64)],
                 capture: None,
+                mtu: 1500,
             },
         ],
     )
@@ -819,6 +821,7 @@ fn router_configuration_errors_add_nothing() {
         mac,
         addresses: vec![Cidr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)), prefix)],
         capture: None,
+        mtu: 1500,
     };
     assert!(
         net.add_router("r", vec![interface([0x01, 0, 0, 0, 0, 1], 24)]).is_err(),

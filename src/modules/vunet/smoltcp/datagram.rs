@@ -25,14 +25,15 @@ use crate::syscall::Syscall;
 use crate::tracer::{SyscallStop, TraceeMemory};
 
 impl SmoltcpStack {
-    /// Where a datagram to the address at `addr` goes, for the stopped `sendto`,
-    /// `sendmsg` or `sendmmsg` on datagram socket `id`.
+    /// Where a datagram of `len` bytes to the address at `addr` goes, for the
+    /// stopped `sendto`, `sendmsg` or `sendmmsg` on datagram socket `id`.
     fn datagram_destination(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         addr: UserPtr,
         addrlen: u32,
+        len: u64,
     ) -> Result<Destination, Errno> {
         let socket = &self.table[id];
         let bytes = read_in(&stop.memory(), addr, addrlen)?;
@@ -68,8 +69,9 @@ impl SmoltcpStack {
         {
             return Ok(Destination::BindFirst(bind));
         }
-        let socket = &self.table[id];
         if let Some(route) = remote {
+            self.refuse_oversize(id, to, route, len)?;
+            let socket = &self.table[id];
             let (proto, family) = (socket.proto, socket.family);
             let source = family.map_ip(route.source);
             if let Some(socket) = self.table.get_mut(id) {
@@ -189,7 +191,7 @@ impl SmoltcpStack {
                 return Err(Errno::EINVAL);
             }
         }
-        let destination = self.datagram_destination(stop, id, c.addr, c.addrlen)?;
+        let destination = self.datagram_destination(stop, id, c.addr, c.addrlen, c.len)?;
         match destination {
             Destination::BindFirst(bind) => Ok(bind),
             // Nobody listens: the datagram is lost, the sender is not told (but
@@ -249,7 +251,7 @@ impl SmoltcpStack {
             return Err(Errno::EMSGSIZE);
         }
         let c = Msg { flags: out_of_band(socket, c.flags)?, ..c };
-        let destination = self.datagram_destination(stop, id, patch.name, patch.room)?;
+        let destination = self.datagram_destination(stop, id, patch.name, patch.room, len as u64)?;
         match destination {
             Destination::BindFirst(bind) => Ok(bind),
             Destination::Nobody | Destination::Echo(_) => Ok(Disposition::Return(len)),
@@ -373,7 +375,8 @@ impl SmoltcpStack {
             };
             let destination = match stream {
                 true => Ok(Destination::Peer),
-                false => self.datagram_destination(stop, id, patch.name, patch.room),
+                // (Each message's length is not read: a batch is not refused for its size.)
+                false => self.datagram_destination(stop, id, patch.name, patch.room, 0),
             };
             let (name, len) = match destination {
                 Ok(Destination::Peer) => (UserPtr(0), 0),

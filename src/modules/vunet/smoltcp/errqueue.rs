@@ -17,9 +17,9 @@ use nix::unistd::Pid;
 
 use super::carrier::{clear_carrier_error, connect_to, inode_of};
 use super::endpoint::EndpointName;
-use super::icmp::{IcmpError, extended_error};
+use super::icmp::{self, IcmpError, extended_error};
 use super::inet::Family;
-use super::net::NetHost;
+use super::net::{NetHost, Route};
 use super::ports::Proto;
 use super::private::PrivateEnd;
 use super::stack::SmoltcpStack;
@@ -115,6 +115,41 @@ impl SmoltcpStack {
                 net.raise_at.push((Instant::now() + RAISE_DELAY, carrier));
             }
         }
+    }
+
+    /// Refuses a datagram of `len` bytes from socket `id` to `to` (reached by
+    /// `route`) with `EMSGSIZE` when it is larger than its path and the socket
+    /// forbids fragments (`IP_PMTUDISC_DO`), as Linux does; with `IP_RECVERR`
+    /// the error is queued too, naming the MTU (ping prints it).
+    pub(super) fn refuse_oversize(
+        &mut self,
+        id: SocketId,
+        to: SocketAddr,
+        route: Route,
+        len: u64,
+    ) -> Result<(), Errno> {
+        const IP_PMTUDISC_DO: i32 = 2;
+        let Some(socket) = self.table.get(id) else { return Ok(()) };
+        if socket.ip_option(libc::IP_MTU_DISCOVER, libc::IPV6_MTU_DISCOVER) != IP_PMTUDISC_DO {
+            return Ok(());
+        }
+        let Some(mtu) = self.net.as_ref().map(|net| net.path_mtu(route.iface, to.ip())) else {
+            return Ok(());
+        };
+        let ip_header = if to.ip().to_canonical().is_ipv4() { 20 } else { 40 };
+        let transport_header = if socket.proto == Proto::Udp { 8 } else { 0 };
+        if len + ip_header + transport_header <= mtu as u64 {
+            return Ok(());
+        }
+        let local = SocketAddr::new(socket.source.unwrap_or(socket.family.unspecified()), 0);
+        let error = icmp::too_long(socket.proto, local, to, mtu);
+        if let Some(socket) = self.table.get_mut(id)
+            && wants_errors(socket)
+            && socket.errors.len() < QUEUE_LIMIT
+        {
+            socket.errors.push_back(error);
+        }
+        Err(Errno::EMSGSIZE)
     }
 
     /// `recvmsg(MSG_ERRQUEUE)` on datagram socket `id`: the oldest queued error,

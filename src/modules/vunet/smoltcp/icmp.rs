@@ -182,8 +182,11 @@ pub(super) struct IcmpError {
     pub(super) local: SocketAddr,
     /// The packet's destination.
     pub(super) remote: SocketAddr,
-    /// Who sent the error (a router, or the destination).
-    pub(super) offender: IpAddr,
+    /// Who sent the error (a router, or the destination); `None` for an error
+    /// of the host's own (`SO_EE_ORIGIN_LOCAL`).
+    pub(super) offender: Option<IpAddr>,
+    /// What Linux puts in `ee_info`: the MTU, for a datagram too large.
+    pub(super) info: u32,
     /// The error as Linux converts it, and whether it is fatal (reported without
     /// `IP_RECVERR` too).
     pub(super) errno: nix::errno::Errno,
@@ -238,7 +241,8 @@ pub(super) fn port_unreachable(local: SocketAddr, remote: SocketAddr, payload: &
         proto: Proto::Udp,
         local,
         remote,
-        offender: remote.ip(),
+        offender: Some(remote.ip()),
+        info: 0,
         errno,
         fatal,
         kind,
@@ -279,7 +283,13 @@ pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
         proto,
         local: SocketAddr::new(src, local_port),
         remote: SocketAddr::new(dst, remote_port),
-        offender: outer.src,
+        offender: Some(outer.src),
+        // "Fragmentation needed" and "packet too big" name the MTU.
+        info: match (outer.family, kind, code) {
+            (Family::V4, 3, 4) => u32::from(u16::from_be_bytes([outer.message[6], outer.message[7]])),
+            (Family::V6, 2, _) => u32::from_be_bytes(outer.message[4..8].try_into().ok()?),
+            _ => 0,
+        },
         errno,
         fatal,
         kind,
@@ -288,16 +298,43 @@ pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
     })
 }
 
+/// The error Linux queues for a datagram of socket `local` to `remote` that is
+/// larger than its path's `mtu` while fragments are forbidden (`ip_local_error`).
+pub(super) fn too_long(proto: Proto, local: SocketAddr, remote: SocketAddr, mtu: usize) -> IcmpError {
+    IcmpError {
+        proto,
+        local,
+        remote,
+        offender: None,
+        info: mtu as u32,
+        errno: nix::errno::Errno::EMSGSIZE,
+        fatal: false,
+        kind: 0,
+        code: 0,
+        payload: Vec::new(),
+    }
+}
+
 /// The data of an `IP_RECVERR` (`IPV6_RECVERR`) control message for `e`: a
-/// `struct sock_extended_err` and the offender's address.
+/// `struct sock_extended_err` and the offender's address (zeros for a local
+/// error, as Linux leaves it).
 pub(super) fn extended_error(e: &IcmpError, family: Family) -> Vec<u8> {
+    const SO_EE_ORIGIN_LOCAL: u8 = 1;
     const SO_EE_ORIGIN_ICMP: u8 = 2;
     const SO_EE_ORIGIN_ICMP6: u8 = 3;
-    let origin = if e.offender.is_ipv4() { SO_EE_ORIGIN_ICMP } else { SO_EE_ORIGIN_ICMP6 };
+    let origin = match e.offender {
+        None => SO_EE_ORIGIN_LOCAL,
+        Some(IpAddr::V4(_)) => SO_EE_ORIGIN_ICMP,
+        Some(IpAddr::V6(_)) => SO_EE_ORIGIN_ICMP6,
+    };
     let mut data = (e.errno as u32).to_ne_bytes().to_vec();
     data.extend_from_slice(&[origin, e.kind, e.code, 0]);
-    data.extend_from_slice(&[0; 8]); // ee_info, ee_data
-    data.extend(encode(SocketAddr::new(e.offender, 0), family.raw()));
+    data.extend_from_slice(&e.info.to_ne_bytes());
+    data.extend_from_slice(&[0; 4]); // ee_data
+    match e.offender {
+        Some(offender) => data.extend(encode(SocketAddr::new(offender, 0), family.raw())),
+        None => data.resize(data.len() + encode(e.remote, family.raw()).len(), 0),
+    }
     data
 }
 
@@ -410,7 +447,7 @@ mod tests {
         assert_eq!(e.proto, Proto::Udp);
         assert_eq!(e.local, "10.0.0.2:40000".parse().unwrap());
         assert_eq!(e.remote, "10.0.1.2:33434".parse().unwrap());
-        assert_eq!(e.offender, "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(e.offender, Some("10.0.0.1".parse::<IpAddr>().unwrap()));
         assert_eq!((e.errno, e.fatal), (nix::errno::Errno::EHOSTUNREACH, false));
         assert_eq!(e.payload, b"abc");
         let refused = error(&udp_error(3, 3, [10, 0, 1, 2])).unwrap();

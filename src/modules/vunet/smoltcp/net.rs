@@ -49,6 +49,8 @@ use super::neighbours::Learnt;
 use crate::modules::vunet::inside::{Inside, NeighbourView};
 use crate::modules::vunet::earliest;
 use crate::modules::vunet::stack::shrink_idle;
+use crate::modules::vunet::network::fragment::{Fit, Reassembly, Sender, fit};
+use crate::modules::vunet::network::path_mtu::{self, PathMtus};
 use crate::modules::vunet::network::{Frame, LinkId, Network};
 
 /// How many remotes (see [`Remote`]) a stack keeps at most.
@@ -101,10 +103,10 @@ pub struct Route {
 struct NetIface {
     /// Its link's index as programs see it (`eth0` is 2).
     index: u32,
-    link: LinkId,
-    /// Administratively up: down, it passes no frame either way.
-    up: bool,
-    mtu: usize,
+    /// Where its frames go, and how large they may be.
+    wire: Wire,
+    /// Fragments that came in, until their datagrams are whole.
+    reassembly: Reassembly,
     /// The neighbours it learnt (smoltcp does not show its own cache).
     learnt: Learnt,
     iface: Interface,
@@ -356,24 +358,74 @@ pub(super) struct NetHost {
     remotes_checked: Instant,
 }
 
+/// What an interface's device needs to put frames on its link.
+struct Wire {
+    link: LinkId,
+    /// Administratively up: down, it passes no frame either way (what smoltcp
+    /// sends is dropped; its timers still run, as Linux's do for a connection
+    /// whose route went down).
+    up: bool,
+    /// The link's MTU, as configured.
+    mtu: usize,
+    /// The path MTUs routers reported.
+    paths: PathMtus,
+    /// The identification of the next datagram sent in fragments.
+    ident: u32,
+}
+
+impl Wire {
+    /// Sends `frame`, which smoltcp made for a link of any size, as the link
+    /// takes it: a SYN announces the segment size of its path, and a datagram
+    /// larger than its path goes in fragments (see `network::fragment`).
+    fn send(&mut self, network: &mut Network, mut frame: Frame, now: Instant) -> usize {
+        if !self.up {
+            return 0;
+        }
+        let Some(destination) = frame.get(ETHERNET_HEADER..).and_then(path_mtu::destination) else {
+            network.send(self.link, frame, now);
+            return 1;
+        };
+        let mtu = self.paths.towards(destination, self.mtu, now);
+        path_mtu::clamp_syn(&mut frame[ETHERNET_HEADER..], mtu);
+        if frame.len() - ETHERNET_HEADER <= mtu {
+            network.send(self.link, frame, now);
+            return 1;
+        }
+        let packet = frame.split_off(ETHERNET_HEADER);
+        let fragments = match fit(packet, mtu, Sender::Origin, self.ident) {
+            Fit::Fragments(fragments) => fragments,
+            Fit::Whole(packet) | Fit::TooBig(packet) => vec![packet],
+        };
+        self.ident = self.ident.wrapping_add(1);
+        let sent = fragments.len();
+        for fragment in fragments {
+            network.send(self.link, [&frame[..], &fragment].concat(), now);
+        }
+        sent
+    }
+}
+
 /// The device of a plugged interface for one step of smoltcp: the frame it
-/// takes in, if any, and its link of the network for what it sends.
+/// takes in, if any, and its wire for what it sends.
+///
+/// smoltcp is told the largest MTU, so that datagrams of any size reach the
+/// wire, which cuts them to their path.
 struct LinkDevice<'n> {
     network: &'n mut Network,
-    link: LinkId,
-    mtu: usize,
+    wire: &'n mut Wire,
     now: Instant,
     incoming: Option<Frame>,
-    /// The interface is up: down, what smoltcp sends is dropped (its timers
-    /// still run, as Linux's do for a connection whose route went down).
-    up: bool,
     /// Frames sent.
     sent: usize,
 }
 
 impl<'n> LinkDevice<'n> {
-    fn new(network: &'n mut Network, f: &NetIface, now: Instant, incoming: Option<Frame>) -> Self {
-        Self { network, link: f.link, mtu: f.mtu, now, incoming, up: f.up, sent: 0 }
+    fn new(network: &'n mut Network, wire: &'n mut Wire, now: Instant, incoming: Option<Frame>) -> Self {
+        Self { network, wire, now, incoming, sent: 0 }
+    }
+
+    fn tx(&mut self) -> LinkTx<'_> {
+        LinkTx { network: self.network, wire: self.wire, now: self.now, sent: &mut self.sent }
     }
 }
 
@@ -381,9 +433,8 @@ struct LinkRx(Frame);
 
 struct LinkTx<'a> {
     network: &'a mut Network,
-    link: LinkId,
+    wire: &'a mut Wire,
     now: Instant,
-    up: bool,
     sent: &'a mut usize,
 }
 
@@ -397,10 +448,7 @@ impl phy::TxToken for LinkTx<'_> {
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut frame = vec![0; len];
         let result = f(&mut frame);
-        if self.up {
-            self.network.send(self.link, frame, self.now);
-            *self.sent += 1;
-        }
+        *self.sent += self.wire.send(self.network, frame, self.now);
         result
     }
 }
@@ -420,24 +468,26 @@ impl phy::Device for LinkDevice<'_> {
         _timestamp: smoltcp::time::Instant,
     ) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let frame = self.incoming.take()?;
-        let (link, now, up) = (self.link, self.now, self.up);
-        let tx = LinkTx { network: self.network, link, now, up, sent: &mut self.sent };
-        Some((LinkRx(frame), tx))
+        Some((LinkRx(frame), self.tx()))
     }
 
     fn transmit(&mut self, _timestamp: smoltcp::time::Instant) -> Option<Self::TxToken<'_>> {
-        let (link, now, up) = (self.link, self.now, self.up);
-        Some(LinkTx { network: self.network, link, now, up, sent: &mut self.sent })
+        Some(self.tx())
     }
 
     fn capabilities(&self) -> DeviceCapabilities {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ethernet;
-        caps.max_transmission_unit = self.mtu + 14;
+        caps.max_transmission_unit = MAX_IP_PACKET + ETHERNET_HEADER;
         caps.checksum = ChecksumCapabilities::default();
         caps
     }
 }
+
+/// The largest IP packet smoltcp is let make (see [`LinkDevice`]): IPv6's
+/// largest payload and its header.
+const MAX_IP_PACKET: usize = 65535 + 40;
+const ETHERNET_HEADER: usize = 14;
 
 /// smoltcp's clock: microseconds since the first call.
 fn smol_time(now: Instant) -> smoltcp::time::Instant {
@@ -523,8 +573,8 @@ impl NetHost {
             let spec = &plan.spec;
             let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(spec.mac)));
             config.random_seed = seed ^ ifaces.len() as u64;
-            let mut device =
-                LinkDevice { network, link, mtu: spec.mtu, now, incoming: None, up: true, sent: 0 };
+            let mut wire = Wire { link, up: true, mtu: spec.mtu, paths: PathMtus::default(), ident: 0 };
+            let mut device = LinkDevice::new(network, &mut wire, now, None);
             let iface = Interface::new(config, &mut device, smol_time(now));
             let mut general = SocketSet::new(Vec::new());
             let mut icmp = |version, protocol| {
@@ -536,9 +586,8 @@ impl NetHost {
             ifaces.push((
                 NetIface {
                     index: position as u32 + 2,
-                    link,
-                    up: true,
-                    mtu: spec.mtu,
+                    wire,
+                    reassembly: Reassembly::default(),
                     learnt: Learnt::default(),
                     iface,
                     general,
@@ -583,8 +632,11 @@ impl NetHost {
     pub(super) fn configure(&mut self, view: &Inside) {
         for f in &mut self.ifaces {
             let Ok(link) = view.link(f.index) else { continue };
-            f.up = link.up;
-            f.mtu = link.mtu as usize;
+            f.wire.up = link.up;
+            if f.wire.mtu != link.mtu as usize {
+                f.wire.mtu = link.mtu as usize;
+                f.wire.paths.clear();
+            }
             let mac = HardwareAddress::Ethernet(EthernetAddress(link.mac));
             if f.iface.hardware_addr() != mac {
                 f.iface.set_hardware_addr(mac);
@@ -598,7 +650,7 @@ impl NetHost {
                 .map(|a| smol_cidr(a.address))
                 .filter(|cidr| cidr.address().is_unicast())
                 .collect();
-            if f.iface.ip_addrs() != own.as_slice() || !f.up {
+            if f.iface.ip_addrs() != own.as_slice() || !f.wire.up {
                 let own_ips = own.iter().map(|cidr| IpAddr::from(cidr.address())).collect();
                 f.learnt.reset(own_ips);
                 f.iface.update_ip_addrs(|addrs| {
@@ -648,7 +700,14 @@ impl NetHost {
 
     /// Whether frames wait at one of the interfaces' links.
     pub(super) fn frames_waiting(&self, network: &Network) -> bool {
-        self.ifaces.iter().any(|f| f.held.is_some() || network.has_frames(f.link))
+        self.ifaces.iter().any(|f| f.held.is_some() || network.has_frames(f.wire.link))
+    }
+
+    /// The MTU of the path to `to` through interface `iface` (index among the
+    /// plugged ones): its link's, or less where a router reported less.
+    pub(super) fn path_mtu(&self, iface: usize, to: IpAddr) -> usize {
+        let Some(f) = self.ifaces.get(iface) else { return MAX_IP_PACKET };
+        f.wire.paths.towards(to.to_canonical(), f.wire.mtu, Instant::now())
     }
 
     /// The plugged interface of link `index`, if it is plugged.
@@ -1093,15 +1152,17 @@ impl NetHost {
             // Down, smoltcp still sends (into nothing): its timers move on instead
             // of being due, and the round due again, at once for ever.
             let f = &mut self.ifaces[i];
-            let mut device = LinkDevice::new(network, f, now, None);
+            let mut device = LinkDevice::new(network, &mut f.wire, now, None);
             while f.iface.poll_egress(smol_time(now), &mut device, &mut f.general)
                 != PollResult::None
             {}
             moved += device.sent;
-            let link = self.ifaces[i].link;
+            let link = self.ifaces[i].wire.link;
             while let Some(frame) = self.ifaces[i].held.take().or_else(|| network.receive(link)) {
                 moved += 1;
-                if self.ifaces[i].up
+                let f = &mut self.ifaces[i];
+                let Some(frame) = f.reassembly.take_frame(frame, now) else { continue };
+                if f.wire.up
                     && let Err(held) = self.ingress(network, i, frame, now)
                 {
                     self.ifaces[i].held = Some(held);
@@ -1121,7 +1182,7 @@ impl NetHost {
     fn egress(&mut self, network: &mut Network, id: CellId, now: Instant) -> usize {
         let Some(cell) = self.cells.get_mut(id) else { return 0 };
         let f = &mut self.ifaces[cell.iface];
-        let mut device = LinkDevice::new(network, f, now, None);
+        let mut device = LinkDevice::new(network, &mut f.wire, now, None);
         while f.iface.poll_egress(smol_time(now), &mut device, &mut cell.set) != PollResult::None {}
         let sent = device.sent;
         let at = f.iface.poll_at(smol_time(now), &cell.set).map(|at| std_time(at, now));
@@ -1184,7 +1245,12 @@ impl NetHost {
             }
         }
         let f = &mut self.ifaces[i];
-        let mut device = LinkDevice::new(network, f, now, Some(frame));
+        if cell.is_none()
+            && let Some((destination, mtu)) = path_mtu::reported(frame.get(ETHERNET_HEADER..).unwrap_or_default())
+        {
+            f.wire.paths.learn(destination, mtu, now);
+        }
+        let mut device = LinkDevice::new(network, &mut f.wire, now, Some(frame));
         let Some(id) = cell else {
             f.iface.poll_ingress_single(smol_time(now), &mut device, &mut f.general);
             return Ok(());
