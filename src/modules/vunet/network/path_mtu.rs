@@ -60,11 +60,17 @@ impl PathMtus {
     }
 }
 
-/// The destination of IP packet `packet`, if it is one.
-pub fn destination(packet: &[u8]) -> Option<IpAddr> {
+/// The source and destination of IP packet `packet`, if it is one.
+pub fn addresses(packet: &[u8]) -> Option<(IpAddr, IpAddr)> {
     match packet.first()? >> 4 {
-        4 => Some(IpAddr::V4(Ipv4Packet::new_checked(packet).ok()?.dst_addr())),
-        6 => Some(IpAddr::V6(Ipv6Packet::new_checked(packet).ok()?.dst_addr())),
+        4 => {
+            let ip = Ipv4Packet::new_checked(packet).ok()?;
+            Some((IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr())))
+        }
+        6 => {
+            let ip = Ipv6Packet::new_checked(packet).ok()?;
+            Some((IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr())))
+        }
         _ => None,
     }
 }
@@ -99,7 +105,9 @@ pub fn reported(packet: &[u8]) -> Option<(IpAddr, usize)> {
 
 /// Lowers the maximum segment size that TCP SYN `packet` (an IP packet)
 /// announces to what a path of `mtu` bytes carries, as Linux computes it from
-/// its route's MTU; anything else is left alone.
+/// its route's MTU; anything else is left alone. Done to the SYNs a host sends
+/// and to those it receives, a connection's segments take the smaller of both
+/// ends' paths, as Linux's do.
 pub fn clamp_syn(packet: &mut [u8], mtu: usize) {
     let (header, source, destination) = match packet.first().map(|b| b >> 4) {
         Some(4) => {

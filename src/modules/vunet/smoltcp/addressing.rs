@@ -18,7 +18,7 @@ use crate::modules::vunet::inside::change::{Change, Event};
 use crate::modules::vunet::inside::{AddressView, Inside, LinkKind, LinkView, RouteView, Scope};
 
 /// The loopback's MTU, as Linux gives `lo`.
-const LOOPBACK_MTU: u32 = 65536;
+pub(super) const LOOPBACK_MTU: u32 = 65536;
 
 /// A stack's configuration (loopback is implied for a stack given bare
 /// addresses), as it is now.

@@ -17,11 +17,11 @@ use super::ports::Proto;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::{ConnectState, VSocket};
 use crate::fdtable::SocketId;
-use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::{encode, read_in, write_out};
-use crate::syscall::{Mmsg, Msg, Recvfrom, Sendto, UserPtr};
+use crate::modules::{Disposition, Handled};
 use crate::syscall::Syscall;
+use crate::syscall::{Mmsg, Msg, Recvfrom, Sendto, UserPtr};
 use crate::tracer::{SyscallStop, TraceeMemory};
 
 impl SmoltcpStack {
@@ -166,12 +166,7 @@ impl SmoltcpStack {
         })
     }
 
-    pub(super) fn sendto(
-        &mut self,
-        stop: &mut SyscallStop,
-        id: SocketId,
-        c: Sendto,
-    ) -> Handled {
+    pub(super) fn sendto(&mut self, stop: &mut SyscallStop, id: SocketId, c: Sendto) -> Handled {
         // Without an address, to the connected peer.
         let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
         if self.table[id].proto == Proto::Tcp {
@@ -222,12 +217,7 @@ impl SmoltcpStack {
 
     /// `sendmsg` on socket `id`: as `sendto`, through a sealed shadow header
     /// naming the receiver's carrier.
-    pub(super) fn sendmsg(
-        &mut self,
-        stop: &mut SyscallStop,
-        id: SocketId,
-        c: Msg,
-    ) -> Handled {
+    pub(super) fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Handled {
         let memory = stop.memory();
         let socket = &self.table[id];
         let Some((header, patch)) = MsgNamePatch::read(&memory, c.msg.0)? else {
@@ -251,7 +241,8 @@ impl SmoltcpStack {
             return Err(Errno::EMSGSIZE);
         }
         let c = Msg { flags: out_of_band(socket, c.flags)?, ..c };
-        let destination = self.datagram_destination(stop, id, patch.name, patch.room, len as u64)?;
+        let destination =
+            self.datagram_destination(stop, id, patch.name, patch.room, len as u64)?;
         match destination {
             Destination::BindFirst(bind) => Ok(bind),
             Destination::Nobody | Destination::Echo(_) => Ok(Disposition::Return(len)),
@@ -269,12 +260,7 @@ impl SmoltcpStack {
     /// `recvmsg` on socket `id`: through a shadow header whose name the kernel
     /// fills with the sender's carrier name, which the exit translates; the
     /// error queue (`MSG_ERRQUEUE`) is netvm's.
-    pub(super) fn recvmsg(
-        &mut self,
-        stop: &mut SyscallStop,
-        id: SocketId,
-        c: Msg,
-    ) -> Handled {
+    pub(super) fn recvmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Handled {
         if c.flags & libc::MSG_ERRQUEUE != 0 && self.table[id].proto != Proto::Tcp {
             return self.recv_error(stop, id, c.msg.0);
         }
@@ -340,12 +326,7 @@ impl SmoltcpStack {
     /// or its address is refused): `sendmmsg` may send fewer than asked, and the
     /// program sends the rest again. A first datagram nobody receives is counted
     /// as sent and lost, as Linux sends it.
-    pub(super) fn sendmmsg(
-        &mut self,
-        stop: &mut SyscallStop,
-        id: SocketId,
-        c: Mmsg,
-    ) -> Handled {
+    pub(super) fn sendmmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Mmsg) -> Handled {
         let memory = stop.memory();
         let stream = self.table[id].proto == Proto::Tcp;
         // Bind first (the call then runs again): never in the middle of a batch.
@@ -404,12 +385,7 @@ impl SmoltcpStack {
 
     /// `recvmmsg`: each header's name as `recvmsg`'s, for every message the kernel
     /// takes (`UIO_MAXIOV`: a large slot of the scratch window holds their names).
-    pub(super) fn recvmmsg(
-        &mut self,
-        stop: &mut SyscallStop,
-        id: SocketId,
-        c: Mmsg,
-    ) -> Handled {
+    pub(super) fn recvmmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Mmsg) -> Handled {
         let memory = stop.memory();
         let stream = self.table[id].proto == Proto::Tcp;
         let batch = c.vlen.min(UIO_MAXIOV) as usize;

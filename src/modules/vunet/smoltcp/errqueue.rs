@@ -25,8 +25,8 @@ use super::private::PrivateEnd;
 use super::stack::SmoltcpStack;
 use super::table::VSocket;
 use crate::fdtable::SocketId;
-use crate::modules::{Disposition, Handled};
 use crate::modules::vunet::sockaddr::encode;
+use crate::modules::{Disposition, Handled};
 use crate::tracer::SyscallStop;
 
 /// How many errors a socket's queue holds; Linux bounds it by the receive buffer.
@@ -92,9 +92,10 @@ impl SmoltcpStack {
         }
         // Raw ICMP sockets connected to the destination get ICMP's errors too.
         if error.proto == Proto::Icmp {
-            let raw = self.table.raw_sockets().filter(|(_, s)| {
-                s.peer.map(|p| p.ip()) == Some(error.remote.ip())
-            });
+            let raw = self
+                .table
+                .raw_sockets()
+                .filter(|(_, s)| s.peer.map(|p| p.ip()) == Some(error.remote.ip()));
             targets.extend(raw.map(|(id, _)| id));
         }
         for id in targets {
@@ -154,12 +155,7 @@ impl SmoltcpStack {
 
     /// `recvmsg(MSG_ERRQUEUE)` on datagram socket `id`: the oldest queued error,
     /// written into the program's `msghdr` as Linux writes it, or `EAGAIN`.
-    pub(super) fn recv_error(
-        &mut self,
-        stop: &SyscallStop,
-        id: SocketId,
-        msg: u64,
-    ) -> Handled {
+    pub(super) fn recv_error(&mut self, stop: &SyscallStop, id: SocketId, msg: u64) -> Handled {
         let socket = self.table.get_mut(id).ok_or(Errno::EBADF)?;
         let error = socket.errors.pop_front().ok_or(Errno::EAGAIN)?;
         if socket.errors.is_empty() {

@@ -286,7 +286,9 @@ pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
         offender: Some(outer.src),
         // "Fragmentation needed" and "packet too big" name the MTU.
         info: match (outer.family, kind, code) {
-            (Family::V4, 3, 4) => u32::from(u16::from_be_bytes([outer.message[6], outer.message[7]])),
+            (Family::V4, 3, 4) => {
+                u32::from(u16::from_be_bytes([outer.message[6], outer.message[7]]))
+            }
             (Family::V6, 2, _) => u32::from_be_bytes(outer.message[4..8].try_into().ok()?),
             _ => 0,
         },
@@ -300,7 +302,12 @@ pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
 
 /// The error Linux queues for a datagram of socket `local` to `remote` that is
 /// larger than its path's `mtu` while fragments are forbidden (`ip_local_error`).
-pub(super) fn too_long(proto: Proto, local: SocketAddr, remote: SocketAddr, mtu: usize) -> IcmpError {
+pub(super) fn too_long(
+    proto: Proto,
+    local: SocketAddr,
+    remote: SocketAddr,
+    mtu: usize,
+) -> IcmpError {
     IcmpError {
         proto,
         local,

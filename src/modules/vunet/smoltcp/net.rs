@@ -27,8 +27,8 @@ use std::time::{Duration, Instant};
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
 use nix::errno::Errno;
-use nix::unistd::Pid;
 use nix::sys::socket::{Backlog, MsgFlags, SockFlag, SockType, accept4, listen};
+use nix::unistd::Pid;
 use smoltcp::iface::{Config, Interface, PollResult, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::{raw, tcp, udp};
@@ -36,22 +36,22 @@ use smoltcp::wire::{
     EthernetAddress, HardwareAddress, IpAddress, IpCidr, IpEndpoint, IpProtocol, IpVersion,
 };
 
-use super::cells::{Cell, CellId, Cells, Destination, Tuple};
 use super::carrier::{Carriers, bind_to, connect_to, inode_of, unix_socket};
+use super::cells::{Cell, CellId, Cells, Destination, Tuple};
 use super::endpoint::EndpointName;
+use super::neighbours::Learnt;
 use super::ports::Proto;
 use super::private::PrivateEnd;
 use crate::fdtable::SocketId;
 use crate::modules::vunet::budget::{Holder, SharedBudget};
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::config::InterfaceSpec;
-use super::neighbours::Learnt;
-use crate::modules::vunet::inside::{Inside, NeighbourView};
 use crate::modules::vunet::earliest;
-use crate::modules::vunet::stack::shrink_idle;
+use crate::modules::vunet::inside::{Inside, NeighbourView};
 use crate::modules::vunet::network::fragment::{Fit, Reassembly, Sender, fit};
 use crate::modules::vunet::network::path_mtu::{self, PathMtus};
 use crate::modules::vunet::network::{Frame, LinkId, Network};
+use crate::modules::vunet::stack::shrink_idle;
 
 /// How many remotes (see [`Remote`]) a stack keeps at most.
 const MAX_REMOTES: usize = 256;
@@ -236,12 +236,9 @@ impl Plug {
         while left > 0 {
             let mut space = nix::cmsg_space!(nix::sys::socket::UnixCredentials);
             let mut iov = [std::io::IoSliceMut::new(&mut scratch[..left])];
-            let Ok(message) = recvmsg::<()>(
-                end.as_raw_fd(),
-                &mut iov,
-                Some(&mut space),
-                MsgFlags::MSG_DONTWAIT,
-            ) else {
+            let Ok(message) =
+                recvmsg::<()>(end.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_DONTWAIT)
+            else {
                 break;
             };
             let n = message.bytes;
@@ -374,6 +371,15 @@ struct Wire {
 }
 
 impl Wire {
+    /// Makes arriving `frame` what smoltcp is to see: a SYN announces no more
+    /// than the path back carries (see `path_mtu::clamp_syn`).
+    fn arriving(&self, frame: &mut Frame, now: Instant) {
+        let Some(packet) = frame.get_mut(ETHERNET_HEADER..) else { return };
+        if let Some((source, _)) = path_mtu::addresses(packet) {
+            path_mtu::clamp_syn(packet, self.paths.towards(source, self.mtu, now));
+        }
+    }
+
     /// Sends `frame`, which smoltcp made for a link of any size, as the link
     /// takes it: a SYN announces the segment size of its path, and a datagram
     /// larger than its path goes in fragments (see `network::fragment`).
@@ -381,7 +387,8 @@ impl Wire {
         if !self.up {
             return 0;
         }
-        let Some(destination) = frame.get(ETHERNET_HEADER..).and_then(path_mtu::destination) else {
+        let Some((_, destination)) = frame.get(ETHERNET_HEADER..).and_then(path_mtu::addresses)
+        else {
             network.send(self.link, frame, now);
             return 1;
         };
@@ -420,7 +427,12 @@ struct LinkDevice<'n> {
 }
 
 impl<'n> LinkDevice<'n> {
-    fn new(network: &'n mut Network, wire: &'n mut Wire, now: Instant, incoming: Option<Frame>) -> Self {
+    fn new(
+        network: &'n mut Network,
+        wire: &'n mut Wire,
+        now: Instant,
+        incoming: Option<Frame>,
+    ) -> Self {
         Self { network, wire, now, incoming, sent: 0 }
     }
 
@@ -573,7 +585,8 @@ impl NetHost {
             let spec = &plan.spec;
             let mut config = Config::new(HardwareAddress::Ethernet(EthernetAddress(spec.mac)));
             config.random_seed = seed ^ ifaces.len() as u64;
-            let mut wire = Wire { link, up: true, mtu: spec.mtu, paths: PathMtus::default(), ident: 0 };
+            let mut wire =
+                Wire { link, up: true, mtu: spec.mtu, paths: PathMtus::default(), ident: 0 };
             let mut device = LinkDevice::new(network, &mut wire, now, None);
             let iface = Interface::new(config, &mut device, smol_time(now));
             let mut general = SocketSet::new(Vec::new());
@@ -1129,7 +1142,11 @@ impl NetHost {
     /// The cells of this round's turn whose role `wanted` accepts.
     fn turn_of(&self, wanted: fn(&Role) -> bool) -> Vec<CellId> {
         let cells = &self.cells;
-        self.turn.iter().copied().filter(|&id| cells.get(id).is_some_and(|c| wanted(&c.role))).collect()
+        self.turn
+            .iter()
+            .copied()
+            .filter(|&id| cells.get(id).is_some_and(|c| wanted(&c.role)))
+            .collect()
     }
 
     /// One poll of every plugged interface: what this round's cells have to send
@@ -1161,7 +1178,8 @@ impl NetHost {
             while let Some(frame) = self.ifaces[i].held.take().or_else(|| network.receive(link)) {
                 moved += 1;
                 let f = &mut self.ifaces[i];
-                let Some(frame) = f.reassembly.take_frame(frame, now) else { continue };
+                let Some(mut frame) = f.reassembly.take_frame(frame, now) else { continue };
+                f.wire.arriving(&mut frame, now);
                 if f.wire.up
                     && let Err(held) = self.ingress(network, i, frame, now)
                 {
@@ -1246,7 +1264,8 @@ impl NetHost {
         }
         let f = &mut self.ifaces[i];
         if cell.is_none()
-            && let Some((destination, mtu)) = path_mtu::reported(frame.get(ETHERNET_HEADER..).unwrap_or_default())
+            && let Some((destination, mtu)) =
+                path_mtu::reported(frame.get(ETHERNET_HEADER..).unwrap_or_default())
         {
             f.wire.paths.learn(destination, mtu, now);
         }
@@ -1528,7 +1547,8 @@ mod tests {
         let switch = network.add_switch("sw0");
         let link = network.attach(switch, "s/eth1", None).unwrap();
         let unplugged = InterfacePlan { spec: interface(&["10.0.0.2/24"]), link: None };
-        let plugged = InterfacePlan { spec: interface(&["10.1.0.2/24"]), link: Some((link, "sw0".into())) };
+        let plugged =
+            InterfacePlan { spec: interface(&["10.1.0.2/24"]), link: Some((link, "sw0".into())) };
         let plans = [unplugged, plugged];
         let view = Addressing::configured(&plans, &[]);
         let poll = mio::Poll::new().unwrap();

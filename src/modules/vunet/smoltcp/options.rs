@@ -5,6 +5,7 @@ use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 
+use super::addressing::LOOPBACK_MTU;
 use super::carrier::{clear_carrier_error, peer_shut_down};
 use super::sockopt::{self, Keeper, SO_BINDTOIFINDEX};
 use super::stack::SmoltcpStack;
@@ -131,6 +132,10 @@ impl SmoltcpStack {
         let socket = &self.table[id];
         Ok(match keeper {
             Keeper::Carrier => unreachable!("the carrier answers for itself"),
+            Keeper::PathMtu => {
+                let peer = socket.peer.ok_or(Errno::ENOTCONN)?.ip().to_canonical();
+                int_bytes(self.path_mtu(peer).map_or(LOOPBACK_MTU, |mtu| mtu as u32) as i32)
+            }
             Keeper::V6Only => int_bytes(i32::from(socket.options.v6only)),
             Keeper::ReusePort => int_bytes(i32::from(socket.options.reuse_port)),
             Keeper::TcpInfo => {
@@ -149,8 +154,15 @@ impl SmoltcpStack {
                     && socket.peer.is_some()
                     && !socket.options.is_set(c.level, c.optname) =>
             {
-                // What Linux reports for a connection over its own loopback.
-                int_bytes(CONNECTED_MSS)
+                // Over the network, what the path carries less the IP and TCP
+                // headers and the timestamps two Linux hosts agree on; over the
+                // stack's loopback, what Linux reports over its own.
+                let peer = socket.peer.map(|p| p.ip().to_canonical());
+                let mss = peer.and_then(|peer| {
+                    let headers = if peer.is_ipv4() { 20 } else { 40 } + TCP_HEADER_WITH_TIMESTAMPS;
+                    Some(self.path_mtu(peer)? as i32 - headers)
+                });
+                int_bytes(mss.unwrap_or(CONNECTED_MSS))
             }
             Keeper::Emulated => {
                 let value =
@@ -210,12 +222,7 @@ impl SmoltcpStack {
     /// (or not yet sent). On a stack's own loopback the peer's kernel
     /// acknowledges at once, so none; a carrier would count what the peer has
     /// not read. Other requests go to the carrier.
-    pub(super) fn ioctl(
-        &mut self,
-        stop: &SyscallStop,
-        id: SocketId,
-        c: Ioctl,
-    ) -> Handled {
+    pub(super) fn ioctl(&mut self, stop: &SyscallStop, id: SocketId, c: Ioctl) -> Handled {
         if [SIOCGSTAMP, SIOCGSTAMPNS].contains(&c.request) {
             // No packet's arrival time is known (the data path is the kernel's
             // carrier): Linux says so before the first packet.
@@ -357,13 +364,15 @@ fn set_carrier_option(stop: &SyscallStop, fd: i32, name: i32, value: i32) {
 
 /// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
 const CONNECTED_MSS: i32 = 32768;
+/// A TCP header with the timestamps option (as `TCP_MAXSEG` counts it).
+const TCP_HEADER_WITH_TIMESTAMPS: i32 = 32;
 
 /// The send buffer (as `SO_SNDBUF` sets it, half what it reports) that an
 /// `AF_UNIX` socket keeps when `SO_SNDBUF` is set to `value`: the kernel's own
 /// rounding and limits, asked of a socket of the supervisor's.
 fn sndbuf_as_set(value: i32) -> usize {
-    use nix::sys::socket::{AddressFamily, SockFlag, SockType, getsockopt, setsockopt, socket};
     use nix::sys::socket::sockopt::SndBuf;
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, getsockopt, setsockopt, socket};
     let scratch = socket(AddressFamily::Unix, SockType::Stream, SockFlag::SOCK_CLOEXEC, None);
     let reported = scratch.ok().and_then(|scratch| {
         setsockopt(&scratch, SndBuf, &(value as usize)).ok()?;

@@ -81,6 +81,8 @@ pub const SO_BINDTOIFINDEX: i32 = 62;
 /// Where an option is answered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Keeper {
+    /// `IP_MTU`, `IPV6_MTU`: the MTU of the connected socket's path.
+    PathMtu,
     /// The carrier socket answers it like the kernel's TCP/UDP would.
     Carrier,
     /// netvm answers it: an `int` option it keeps.
@@ -123,6 +125,11 @@ pub fn keeper(
     };
     if getting && !is_v6 && !own_levels.contains(&level) {
         return Err(Errno::EOPNOTSUPP);
+    }
+    match (level, name) {
+        (libc::IPPROTO_IP, libc::IP_MTU) if getting => return Ok(Keeper::PathMtu),
+        (libc::IPPROTO_IPV6, libc::IPV6_MTU) if getting && is_v6 => return Ok(Keeper::PathMtu),
+        _ => {}
     }
     match level {
         libc::SOL_SOCKET => Ok(match name {

@@ -20,12 +20,12 @@ use super::addressing::Addressing;
 use super::carrier::Carriers;
 use super::endpoint::EndpointName;
 use super::net::{InterfacePlan, NetHost, Resources, Route};
-use crate::modules::vunet::config::RouteSpec;
 use super::ports::Proto;
 use super::table::SocketTable;
 use crate::fdtable::SocketId;
 use crate::modules::Disposition;
 use crate::modules::vunet::Claims;
+use crate::modules::vunet::config::RouteSpec;
 use crate::modules::vunet::network::Network;
 use crate::modules::vunet::status::UdpCounters;
 use crate::tracer::SyscallStop;
@@ -125,7 +125,8 @@ impl SmoltcpStack {
     fn with_host(name: &str, index: usize, session: [u8; 4], host: Addressing) -> Self {
         // Stacks of one session start their ephemeral ports apart, as separate
         // hosts would.
-        let seed = u16::from_ne_bytes([session[0], session[1]]).wrapping_add((index as u16).wrapping_mul(7919));
+        let seed = u16::from_ne_bytes([session[0], session[1]])
+            .wrapping_add((index as u16).wrapping_mul(7919));
         Self {
             name: name.into(),
             host,
@@ -144,6 +145,16 @@ impl SmoltcpStack {
     /// plugged interface and the source address (see [`Addressing::route`]).
     pub(super) fn route(&self, to: IpAddr) -> Option<Route> {
         self.route_through(self.net.as_ref()?, to)
+    }
+
+    /// The MTU of the path to remote address `to`; `None` for the stack's own
+    /// addresses (its loopback) or where no route leads.
+    pub(super) fn path_mtu(&self, to: IpAddr) -> Option<usize> {
+        if self.host.is_local(to) {
+            return None;
+        }
+        let net = self.net.as_ref()?;
+        Some(net.path_mtu(self.route_through(net, to)?.iface, to))
     }
 
     /// [`route`](Self::route) while a service round has the network side `net` out.
