@@ -13,7 +13,7 @@ mod common;
 
 use std::process::Command;
 
-use common::{TempDir, USERS, is_root, path_str, python, run, session, skip};
+use common::{TempDir, USERS, path_str, python, run, session, skip};
 
 /// Python's and curl's attempts, one line each, timings left out.
 const CLIENTS: &str = r#"
@@ -129,30 +129,10 @@ fn go_client() -> Option<(TempDir, String)> {
     Some((dir, binary))
 }
 
-/// What `script` prints in a network namespace at 10.0.0.2/24 whose veth leads
-/// to another at 10.0.0.3/24 (nothing listens there, and 10.0.0.9 is nobody);
-/// `None` where namespaces cannot be made (not root).
+/// What `script` prints on two Linux hosts joined by a veth (see
+/// [`common::on_two_linux_hosts`]), if they can be made.
 fn on_linux_hosts(script: &str) -> Option<String> {
-    if !is_root() {
-        skip("the Linux reference needs root (ip netns)");
-        return None;
-    }
-    let (a, b) =
-        (format!("nvce-a-{}", std::process::id()), format!("nvce-b-{}", std::process::id()));
-    let setup = format!(
-        "set -e; ip netns add {a}; ip netns add {b}; \
-         ip link add eth0 netns {a} type veth peer name eth0 netns {b}; \
-         ip -n {a} link set lo up; ip -n {a} link set eth0 up; ip -n {b} link set eth0 up; \
-         ip -n {a} addr add 10.0.0.2/24 dev eth0; ip -n {b} addr add 10.0.0.3/24 dev eth0; \
-         ip netns exec {a} sh -c \"$0\"; status=$?; \
-         ip netns del {a}; ip netns del {b}; exit $status"
-    );
-    let mut command = Command::new("sh");
-    command.args(["-c", &setup, script]);
-    let output = run(command);
-    // Whatever happened, the namespaces go.
-    let _ = Command::new("ip").args(["netns", "del", &a]).output();
-    let _ = Command::new("ip").args(["netns", "del", &b]).output();
+    let output = common::on_two_linux_hosts(script)?;
     output.assert_code(0);
     Some(output.stdout)
 }

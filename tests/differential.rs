@@ -16,14 +16,16 @@
 //! network from the kernel's own. The native run must also exit 0 and print
 //! something: a case that fails natively is a broken case, not a netvm bug.
 //!
-//! Cases marked `#[ignore]` record known differences from Linux (each names
-//! what differs); `cargo test --test differential -- --ignored` shows their diffs.
-//! A reason that starts `carrier:` is a difference of the design itself: the
-//! call runs natively on the program's `AF_UNIX` carrier (see
-//! `src/modules/vunet/smoltcp/mod.rs`), which cannot behave as a TCP/IP socket
-//! there. Those observations are kept in cases of their own (`carrier_*` or
-//! whole cases), so that everything else is enforced. A reason that starts
-//! `netvm differs:` is a gap still to close.
+//! A case marked `differs` is a documented difference of the design itself
+//! (its doc comment starts `carrier:`): the call runs natively on the
+//! program's `AF_UNIX` carrier (see `src/modules/vunet/smoltcp/mod.rs`), which
+//! cannot behave as a TCP/IP socket there. Its differences from Linux are
+//! recorded line by line in `tests/differential/CASE.difference` and asserted,
+//! so that a change either way shows; man/netvm.1 lists them under
+//! LIMITATIONS. Those observations are kept in cases of their own
+//! (`carrier_*` or whole cases), so that everything else is enforced as equal.
+//! Cases marked `#[ignore = "netvm differs: ..."]` are gaps still to close;
+//! `cargo test --test differential -- --ignored` shows their diffs.
 
 mod common;
 
@@ -207,8 +209,8 @@ fn differences(case: &str, native: &str, netvm: &str) -> Vec<String> {
 }
 
 /// Runs case `name` natively and under netvm and compares the transcripts.
-fn check(name: &str, root_only: bool) {
-    if root_only && !is_root() {
+fn check(name: &str, flags: Flags) {
+    if flags.root_only && !is_root() {
         return skip("needs root: the case compares what root may do");
     }
     let case = cases_dir().join(format!("{name}.py"));
@@ -233,6 +235,9 @@ fn check(name: &str, root_only: bool) {
         show_run("netvm", &virt)
     );
     let diffs = differences(name, &native.stdout, &virt.stdout);
+    if flags.differs {
+        return check_documented(name, &diffs.join("\n"), &virt);
+    }
     if !diffs.is_empty() || !virt.succeeded() {
         const SHOWN: usize = 60;
         let more = diffs.len().saturating_sub(SHOWN);
@@ -248,20 +253,63 @@ fn check(name: &str, root_only: bool) {
     }
 }
 
+/// How a case is checked: `root_only` runs only as root; `differs` marks a
+/// documented difference of the carrier (see the module docs): the case's
+/// differences from Linux must be exactly those recorded in
+/// `tests/differential/CASE.difference`, so that any change shows.
+#[derive(Clone, Copy, Default)]
+struct Flags {
+    root_only: bool,
+    differs: bool,
+}
+
+impl Flags {
+    fn of(names: &[&str]) -> Self {
+        let mut flags = Self::default();
+        for name in names {
+            match *name {
+                "root_only" => flags.root_only = true,
+                "differs" => flags.differs = true,
+                other => panic!("unknown case flag {other}"),
+            }
+        }
+        flags
+    }
+}
+
+/// Asserts that case `name`'s differences from Linux, `diffs`, are the ones
+/// recorded in its `.difference` file. `NETVM_RECORD_DIFFERENCES=1` writes
+/// the file instead (review the diff before committing it).
+fn check_documented(name: &str, diffs: &str, virt: &Run) {
+    let path = cases_dir().join(format!("{name}.difference"));
+    if std::env::var_os("NETVM_RECORD_DIFFERENCES").is_some() {
+        std::fs::write(&path, format!("{diffs}\n")).expect("write the .difference file");
+        return;
+    }
+    let recorded = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(virt.succeeded(), "{name}: netvm failed ({})\n{}", virt.describe_status(), virt.stderr);
+    assert!(!diffs.is_empty(), "{name}: netvm now answers as Linux: make it an ordinary case");
+    assert_eq!(
+        recorded.trim_end(),
+        diffs,
+        "{name}: the difference from Linux changed (recorded in {}; \
+         NETVM_RECORD_DIFFERENCES=1 records the new one)",
+        path.display()
+    );
+}
+
 macro_rules! cases {
-    ($($(#[$attr:meta])* $name:ident $(($root:ident))?,)*) => {
+    ($($(#[$attr:meta])* $name:ident $(($($flag:ident),+))?,)*) => {
         /// Every case this file runs.
         const CASES: &[&str] = &[$(stringify!($name)),*];
         $(
             #[test]
             $(#[$attr])*
             fn $name() {
-                check(stringify!($name), cases!(@root $($root)?));
+                check(stringify!($name), Flags::of(&[$($(stringify!($flag)),+)?]));
             }
         )*
     };
-    (@root root_only) => { true };
-    (@root) => { false };
 }
 
 cases! {
@@ -280,14 +328,14 @@ cases! {
     bind_twice,
     bind_v4mapped,
     bind_v6only_port,
-    #[ignore = "carrier: a closed listener's carrier still listens (polls 0, Linux: POLLOUT|POLLHUP) and its waiting connection ends without a reset (Linux: ECONNRESET)"]
-    carrier_listener_closed,
-    #[ignore = "carrier: send() without an address runs natively on the AF_UNIX carrier, which says ENOTCONN (Linux: EDESTADDRREQ)"]
-    carrier_send_unaddressed,
-    #[ignore = "carrier: a plain recv() runs natively, and the carrier can only hold ECONNRESET (Linux: ECONNREFUSED after a port unreachable)"]
-    carrier_udp_refused_recv,
-    #[ignore = "carrier: AF_UNSPEC does not abort a connected socket (no reset for the peer, connecting again is EISCONN)"]
-    carrier_unspec_connected,
+    /// carrier: a closed listener's carrier still listens (polls 0, Linux: POLLOUT|POLLHUP) and its waiting connection ends without a reset (Linux: ECONNRESET)
+    carrier_listener_closed(differs),
+    /// carrier: send() without an address runs natively on the AF_UNIX carrier, which says ENOTCONN (Linux: EDESTADDRREQ)
+    carrier_send_unaddressed(differs),
+    /// carrier: a plain recv() runs natively, and the carrier can only hold ECONNRESET (Linux: ECONNREFUSED after a port unreachable)
+    carrier_udp_refused_recv(differs),
+    /// carrier: AF_UNSPEC does not abort a connected socket (no reset for the peer, connecting again is EISCONN)
+    carrier_unspec_connected(differs),
     closed_state,
     connect,
     connect_again,
@@ -320,18 +368,18 @@ cases! {
     opt_priority,
     opt_priority_tos,
     opt_rcvbuf,
-    #[ignore = "carrier: poll and select run natively, and an AF_UNIX stream reports readable below SO_RCVLOWAT"]
-    opt_rcvlowat,
+    /// carrier: poll and select run natively, and an AF_UNIX stream reports readable below SO_RCVLOWAT
+    opt_rcvlowat(differs),
     opt_short_len,
     opt_sndbuf,
     opt_sndtimeo_send,
     opt_tclass,
     opt_timeo,
-    #[ignore = "carrier: send() on a connected UDP socket runs natively, datagram by datagram: UDP_CORK is kept but cannot join them"]
-    opt_udp_cork,
+    /// carrier: send() on a connected UDP socket runs natively, datagram by datagram: UDP_CORK is kept but cannot join them
+    opt_udp_cork(differs),
     opt_udp_level,
-    #[ignore = "carrier: the program's close reaches the peer's AF_UNIX carrier as a full close: POLLHUP at once and EPIPE on the next send (Linux: only a FIN; the first send goes, the reset comes back)"]
-    peer_close,
+    /// carrier: the program's close reaches the peer's AF_UNIX carrier as a full close: POLLHUP at once and EPIPE on the next send (Linux: only a FIN; the first send goes, the reset comes back)
+    peer_close(differs),
     ping_bound,
     ping_disconnect,
     raw_icmp6_destinations(root_only),
@@ -343,12 +391,12 @@ cases! {
     poll_pair,
     poll_shutdown_wr,
     readiness,
-    #[ignore = "carrier: an AF_UNIX socket polls POLLWRBAND with POLLOUT (TCP does not)"]
-    readiness_bits,
+    /// carrier: an AF_UNIX socket polls POLLWRBAND with POLLOUT (TCP does not)
+    readiness_bits(differs),
     readv_writev,
     reset,
-    #[ignore = "carrier: close with SO_LINGER {1, 0} runs natively and an AF_UNIX close cannot send a reset (Linux: the peer gets ECONNRESET and POLLERR)"]
-    reset_linger,
+    /// carrier: close with SO_LINGER {1, 0} runs natively and an AF_UNIX close cannot send a reset (Linux: the peer gets ECONNRESET and POLLERR)
+    reset_linger(differs),
     reuse,
     select_many,
     sendfile_tcp,
@@ -367,11 +415,11 @@ cases! {
     tcp_info_state,
     tcp_oob,
     tcp_peek,
-    #[ignore = "carrier: recv(MSG_TRUNC) runs natively and an AF_UNIX stream copies the bytes (Linux TCP discards them without copying)"]
-    tcp_trunc,
+    /// carrier: recv(MSG_TRUNC) runs natively and an AF_UNIX stream copies the bytes (Linux TCP discards them without copying)
+    tcp_trunc(differs),
     tcp_waitall,
-    #[ignore = "carrier: closes run natively, so netvm cannot tell which side closed first; no TIME_WAIT, the port can be bound again at once"]
-    time_wait,
+    /// carrier: closes run natively, so netvm cannot tell which side closed first; no TIME_WAIT, the port can be bound again at once
+    time_wait(differs),
     udp,
     udp_addressing,
     udp_broadcast,
@@ -393,8 +441,8 @@ cases! {
     udp_trunc_peek,
     udp_unreachable,
     udp_zero_length,
-    #[ignore = "carrier: recv/send on an unconnected TCP socket run natively: AF_UNIX says EINVAL/ENOTCONN (Linux: ENOTCONN/EPIPE with SIGPIPE)"]
-    unconnected_io,
+    /// carrier: recv/send on an unconnected TCP socket run natively: AF_UNIX says EINVAL/ENOTCONN (Linux: ENOTCONN/EPIPE with SIGPIPE)
+    unconnected_io(differs),
     v4mapped,
 }
 

@@ -609,3 +609,47 @@ pub fn session_with(user: User, run_args: &[&str], script: &str) -> Output {
 pub fn assert_line(output: &Output, line: &str) {
     assert!(output.stdout.lines().any(|l| l == line), "no line {line:?}\n{output}");
 }
+
+/// What `script` does in a network namespace at 10.0.0.2/24 and fd00::2/64
+/// whose veth (MTU 1500) leads to another at 10.0.0.3/24 and fd00::3/64, where
+/// `on_b CMD...` runs CMD and `listening PROTO PORT` waits for a listener, as
+/// `netvm stack lwip1` and [`PRELUDE`] do in a session; `None` where
+/// namespaces cannot be made (not root).
+pub fn on_two_linux_hosts(script: &str) -> Option<Output> {
+    if !is_root() {
+        skip("the Linux reference needs root (ip netns)");
+        return None;
+    }
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let (a, b) = (
+        format!("nvln-a-{}-{n}", std::process::id()),
+        format!("nvln-b-{}-{n}", std::process::id()),
+    );
+    let functions = format!(
+        "on_b() {{ ip netns exec {b} \"$@\"; }}\n\
+         listening() {{\n\
+             for i in $(seq 100); do\n\
+                 [ -n \"$(ip netns exec {b} ss -Hln -A \"$1\" \"sport = :$2\")\" ] && return 0\n\
+                 sleep 0.05\n\
+             done\n\
+             echo \"nothing listens on $1 port $2\" >&2; return 1\n\
+         }}\n"
+    );
+    let setup = format!(
+        "set -e; ip netns add {a}; ip netns add {b}; \
+         ip link add eth0 netns {a} mtu 1500 type veth peer name eth0 netns {b} mtu 1500; \
+         for ns in {a} {b}; do ip -n $ns link set lo up; ip -n $ns link set eth0 up; done; \
+         ip -n {a} addr add 10.0.0.2/24 dev eth0; ip -n {a} addr add fd00::2/64 dev eth0 nodad; \
+         ip -n {b} addr add 10.0.0.3/24 dev eth0; ip -n {b} addr add fd00::3/64 dev eth0 nodad; \
+         set +e; ip netns exec {a} sh -c \"$0\"; status=$?; \
+         ip netns del {a}; ip netns del {b}; exit $status"
+    );
+    let mut command = Command::new("sh");
+    command.args(["-c", &setup, &format!("{functions}{script}")]);
+    let output = run(command);
+    // Whatever happened, the namespaces go.
+    let _ = Command::new("ip").args(["netns", "del", &a]).output();
+    let _ = Command::new("ip").args(["netns", "del", &b]).output();
+    Some(output)
+}

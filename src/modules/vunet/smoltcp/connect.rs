@@ -93,10 +93,21 @@ impl SmoltcpStack {
         bytes: &[u8],
     ) -> Result<SocketAddr, Errno> {
         let socket = &self.table[id];
-        let mut to = inet_addr(bytes, socket.family, false)?;
-        if to.ip().is_unspecified() {
+        let ipv4 = bytes.len() >= 2 && i32::from(u16::from_ne_bytes([bytes[0], bytes[1]])) == libc::AF_INET;
+        let mut to = if socket.family == Family::V6 && socket.proto == Proto::Udp && ipv4 {
+            // `ip6_datagram_connect` hands an IPv4 address to IPv4: the mapped address.
+            if socket.options.v6only {
+                return Err(Errno::EAFNOSUPPORT);
+            }
+            let to = inet_addr(bytes, Family::V4, false)?;
+            SocketAddr::new(mapped(to.ip()), to.port())
+        } else {
+            inet_addr(bytes, socket.family, false)?
+        };
+        if to.ip().to_canonical().is_unspecified() {
             // Linux connects to the unspecified address through loopback.
-            to.set_ip(socket.family.loopback());
+            let loopback = Family::of(to.ip().to_canonical()).loopback();
+            to.set_ip(if to.ip().is_ipv6() { mapped(loopback) } else { loopback });
         }
         if socket.family == Family::V6 && socket.options.v6only && to.ip().to_canonical().is_ipv4()
         {
@@ -391,5 +402,13 @@ impl Pending for PendingRefusal {
         if stop.result() == 0 {
             stop.set_result(-i64::from(libc::EINPROGRESS));
         }
+    }
+}
+
+/// `ip` as an IPv6 socket names it: IPv4 as `::ffff:a.b.c.d`.
+fn mapped(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_mapped()),
+        v6 => v6,
     }
 }

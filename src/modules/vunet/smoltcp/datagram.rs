@@ -34,6 +34,7 @@ impl SmoltcpStack {
         addr: UserPtr,
         addrlen: u32,
         len: u64,
+        flags: i32,
     ) -> Result<Destination, Errno> {
         let socket = &self.table[id];
         let bytes = read_in(&stop.memory(), addr, addrlen)?;
@@ -44,6 +45,15 @@ impl SmoltcpStack {
                 None => Err(Errno::EDESTADDRREQ),
             };
         };
+        // To IPv4, an IPv6 socket sends as IPv4's UDP does, if it may.
+        if socket.family == Family::V6 && to.ip().to_canonical().is_ipv4() {
+            if socket.options.v6only {
+                return Err(Errno::ENETUNREACH);
+            }
+            if flags & libc::MSG_OOB != 0 && socket.proto == Proto::Udp {
+                return Err(Errno::EOPNOTSUPP);
+            }
+        }
         let to = if to.ip().is_unspecified() {
             SocketAddr::new(socket.family.loopback(), to.port())
         } else {
@@ -186,7 +196,7 @@ impl SmoltcpStack {
                 return Err(Errno::EINVAL);
             }
         }
-        let destination = self.datagram_destination(stop, id, c.addr, c.addrlen, c.len)?;
+        let destination = self.datagram_destination(stop, id, c.addr, c.addrlen, c.len, c.flags)?;
         match destination {
             Destination::BindFirst(bind) => Ok(bind),
             // Nobody listens: the datagram is lost, the sender is not told (but
@@ -240,9 +250,10 @@ impl SmoltcpStack {
         if len as u64 > max_datagram(socket.family) {
             return Err(Errno::EMSGSIZE);
         }
+        let asked = c.flags;
         let c = Msg { flags: out_of_band(socket, c.flags)?, ..c };
         let destination =
-            self.datagram_destination(stop, id, patch.name, patch.room, len as u64)?;
+            self.datagram_destination(stop, id, patch.name, patch.room, len as u64, asked)?;
         match destination {
             Destination::BindFirst(bind) => Ok(bind),
             Destination::Nobody | Destination::Echo(_) => Ok(Disposition::Return(len)),
@@ -357,7 +368,7 @@ impl SmoltcpStack {
             let destination = match stream {
                 true => Ok(Destination::Peer),
                 // (Each message's length is not read: a batch is not refused for its size.)
-                false => self.datagram_destination(stop, id, patch.name, patch.room, 0),
+                false => self.datagram_destination(stop, id, patch.name, patch.room, 0, c.flags),
             };
             let (name, len) = match destination {
                 Ok(Destination::Peer) => (UserPtr(0), 0),

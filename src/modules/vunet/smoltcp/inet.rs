@@ -117,7 +117,12 @@ pub(super) fn datagram_address(
         (Family::V4, libc::AF_UNSPEC) => as_own_family(),
         (Family::V4, _) => inet_addr(bytes, family, false).map(Some),
         (Family::V6, libc::AF_UNSPEC) => Ok(None),
-        (Family::V6, libc::AF_INET) => Err(Errno::ENETUNREACH),
+        // `udpv6_sendmsg` hands an IPv4 address to IPv4's UDP: the mapped address.
+        (Family::V6, libc::AF_INET) => {
+            let to = inet_addr(bytes, Family::V4, false)?;
+            let IpAddr::V4(ip) = to.ip() else { unreachable!("an IPv4 address") };
+            Ok(Some(SocketAddr::new(IpAddr::V6(ip.to_ipv6_mapped()), to.port())))
+        }
         (Family::V6, _) => Err(Errno::EINVAL),
     }
 }

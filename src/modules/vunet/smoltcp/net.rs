@@ -168,6 +168,10 @@ struct Dial {
     deadline: Instant,
     /// What keeps a non-blocking connect's carrier from polling writable.
     plug: Option<Plug>,
+    /// A non-blocking connect whose exit was not seen yet: a failure waits for
+    /// it, or the carrier's own connect, not made yet, would fail at once
+    /// (Linux says `EINPROGRESS`, and the error comes later).
+    exit_pending: bool,
 }
 
 /// A non-blocking connect's carrier, kept from polling writable while the
@@ -815,7 +819,9 @@ impl NetHost {
         let tuple = Tuple::of(&tcp);
         let gate_fd = gate.as_raw_fd();
         let deadline = Instant::now() + DIAL_TIMEOUT;
-        let dial = Dial { socket, owner, gate, gate_name, filler, deadline, plug: None };
+        let exit_pending = !blocking;
+        let dial =
+            Dial { socket, owner, gate, gate_name, filler, deadline, plug: None, exit_pending };
         let id = self.cells.add(route.iface, tcp, Role::Dial(dial));
         if let Some(tuple) = tuple {
             self.cells.index(id, tuple);
@@ -879,14 +885,16 @@ impl NetHost {
     /// Keeps `carrier`, the carrier of `socket`'s non-blocking connect under way,
     /// from polling writable until the handshake ends (see [`Plug`]).
     pub(super) fn plug(&mut self, socket: SocketId, carrier: OwnedFd) {
-        let Some(cell) = self.dials.get(&socket).and_then(|&id| self.cells.get_mut(id)) else {
-            return;
-        };
-        if let Role::Dial(dial) = &mut cell.role
-            && dial.plug.is_none()
-        {
-            dial.plug = Plug::new(carrier);
+        let Some(&id) = self.dials.get(&socket) else { return };
+        let Some(cell) = self.cells.get_mut(id) else { return };
+        if let Role::Dial(dial) = &mut cell.role {
+            dial.exit_pending = false;
+            if dial.plug.is_none() {
+                dial.plug = Plug::new(carrier);
+            }
         }
+        // A failure that waited for the exit is settled now.
+        self.cells.touch(id);
     }
 
     /// The send buffer (as `SO_SNDBUF` sets it) that the plug of `socket`'s
@@ -1355,7 +1363,7 @@ impl NetHost {
         for id in self.turn_of(|role| matches!(role, Role::Dial(_))) {
             let Some(cell) = self.cells.get_mut(id) else { continue };
             let Role::Dial(dial) = &cell.role else { continue };
-            let (deadline, socket) = (dial.deadline, dial.socket);
+            let (deadline, socket, exit_pending) = (dial.deadline, dial.socket, dial.exit_pending);
             let failed = match cell.tcp().state() {
                 tcp::State::SynSent if now >= deadline => Some(Errno::EHOSTUNREACH),
                 // Connected, but the program never came for it (its connect was
@@ -1372,6 +1380,9 @@ impl NetHost {
                     None
                 }
             };
+            if failed.is_some() && exit_pending && now < deadline + DIAL_TIMEOUT {
+                continue;
+            }
             if let Some(errno) = failed {
                 // Closing the gate fails the waiting connect (or marks the
                 // non-blocking carrier's queued connection refused).

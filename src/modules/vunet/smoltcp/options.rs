@@ -6,6 +6,7 @@ use std::os::fd::AsRawFd;
 use nix::errno::Errno;
 
 use super::addressing::LOOPBACK_MTU;
+use super::ports::Proto;
 use super::carrier::{clear_carrier_error, peer_shut_down};
 use super::sockopt::{self, Keeper, SO_BINDTOIFINDEX};
 use super::stack::SmoltcpStack;
@@ -245,6 +246,7 @@ impl SmoltcpStack {
         id: SocketId,
         c: Setsockopt,
     ) -> Handled {
+        length_refused(self.table[id].proto, c)?;
         let hop_limit =
             [(libc::IPPROTO_IP, libc::IP_TTL), (libc::IPPROTO_IPV6, libc::IPV6_UNICAST_HOPS)];
         if hop_limit.contains(&(c.level, c.optname)) {
@@ -314,6 +316,24 @@ impl SmoltcpStack {
 
 /// Returns an option value as `getsockopt` does: at most the caller's length
 /// (`EINVAL` if negative), and the length actually written.
+/// The `EINVAL` Linux gives a `setsockopt` for its length before it looks at
+/// the option: a negative length (`__sys_setsockopt`), or less than an `int` at
+/// UDP's level (`udp_lib_setsockopt`) or TCP's, for all but TCP's string
+/// options (`do_tcp_setsockopt`).
+fn length_refused(proto: Proto, c: Setsockopt) -> Result<(), Errno> {
+    const TCP_STRING_OPTIONS: [i32; 3] = [libc::TCP_CONGESTION, libc::TCP_ULP, 33];
+    let len = c.optlen as i32;
+    let own_level = match proto {
+        Proto::Udp => c.level == libc::IPPROTO_UDP,
+        Proto::Tcp => c.level == libc::IPPROTO_TCP && !TCP_STRING_OPTIONS.contains(&c.optname),
+        Proto::Icmp | Proto::Raw => false,
+    };
+    if len < 0 || (own_level && len < size_of::<i32>() as i32) {
+        return Err(Errno::EINVAL);
+    }
+    Ok(())
+}
+
 fn write_option(
     memory: &TraceeMemory,
     optval: u64,
