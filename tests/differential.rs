@@ -432,7 +432,6 @@ cases! {
     udp_mmsg,
     udp_mmsg_counts,
     udp_msg_oob,
-    #[ignore = "netvm differs: IP_PKTINFO and IPV6_RECVPKTINFO bring no control message (Linux: the address each datagram was sent to)"]
     udp_pktinfo,
     udp_sendmsg,
     udp_sendto_family,

@@ -280,17 +280,22 @@ impl SmoltcpStack {
         };
         if self.table[id].proto == Proto::Tcp {
             return self.shadow_msg(stop, c, patch, ShadowName::Null, |patch, _| {
-                Some(Box::new(PendingRecvmsg { patch, socket: id, scratch: None, ttl_room: None }))
+                Some(Box::new(PendingRecvmsg {
+                    patch,
+                    socket: id,
+                    scratch: None,
+                    control_room: None,
+                }))
             });
         }
-        let ttl_room = self.wants_ttl(id).then(|| {
+        let control_room = (self.wants_ttl(id) || self.wants_pktinfo(id)).then(|| {
             let header = stop.memory().read::<libc::msghdr>(c.msg.0).ok()?;
             Some((header.msg_control as u64, header.msg_controllen))
         });
-        let ttl_room = ttl_room.flatten();
+        let control_room = control_room.flatten();
         let c = Msg { flags: receive_flags(&self.table[id], c.flags), ..c };
         self.shadow_msg(stop, c, patch, ShadowName::Room(NAME_ROOM), |patch, scratch| {
-            Some(Box::new(PendingRecvmsg { patch, socket: id, scratch, ttl_room }))
+            Some(Box::new(PendingRecvmsg { patch, socket: id, scratch, control_room }))
         })
     }
 
@@ -472,32 +477,88 @@ impl SmoltcpStack {
             && socket.ip_option(libc::IP_RECVTTL, libc::IPV6_RECVHOPLIMIT) != 0
     }
 
-    /// Appends the TTL control message to what `recvmsg` returned in the `msghdr`
-    /// at `msg`, whose control buffer is `room` (address, size) as the program gave
-    /// it; sets `MSG_CTRUNC` if it does not fit, as the kernel does.
-    fn append_ttl(
+    /// Whether datagram socket `id` asked for the address each datagram was
+    /// sent to (`IP_PKTINFO`, `IPV6_RECVPKTINFO`).
+    fn wants_pktinfo(&self, id: SocketId) -> bool {
+        let socket = &self.table[id];
+        socket.proto != Proto::Tcp && socket.ip_option(libc::IP_PKTINFO, libc::IPV6_RECVPKTINFO) != 0
+    }
+
+    /// Appends the control messages netvm adds to a datagram socket
+    /// `socket`'s `recvmsg` (header at `msg`, control buffer `control` of
+    /// `room` bytes) from `sender`, in Linux's order: `IP_PKTINFO`, then the
+    /// TTL; `MSG_CTRUNC` where they do not fit.
+    fn append_controls(
         &self,
         memory: &TraceeMemory,
         msg: u64,
         socket: SocketId,
         (control, room): (u64, usize),
+        sender: Option<SocketAddr>,
     ) -> Result<(), Errno> {
         let Some(s) = self.table.get(socket) else { return Ok(()) };
-        let ttl = self.net.as_ref().and_then(|n| n.last_ttl.get(&socket)).copied().unwrap_or(64);
-        let (level, kind) = match s.family {
-            Family::V4 => (libc::IPPROTO_IP, libc::IP_TTL),
-            Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT),
-        };
-        let mut header = memory.read::<libc::msghdr>(msg)?;
-        let used = (header.msg_controllen + 7) & !7;
-        let cmsg = control_message(level, kind, &i32::from(ttl).to_ne_bytes());
-        if control == 0 || used + cmsg.len() > room {
-            header.msg_flags |= libc::MSG_CTRUNC;
-            return memory.write_msghdr(msg, &header);
+        let mut messages = Vec::new();
+        if let (true, Some(sender)) = (self.wants_pktinfo(socket), sender) {
+            messages.push(self.pktinfo(socket, sender.ip()));
         }
-        memory.write_bytes(control + used as u64, &cmsg)?;
-        header.msg_controllen = used + cmsg.len();
+        if self.wants_ttl(socket) {
+            let ttl = self.net.as_ref().and_then(|n| n.last_ttl.get(&socket)).copied().unwrap_or(64);
+            let (level, kind) = match s.family {
+                Family::V4 => (libc::IPPROTO_IP, libc::IP_TTL),
+                Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT),
+            };
+            messages.push(control_message(level, kind, &i32::from(ttl).to_ne_bytes()));
+        }
+        let mut header = memory.read::<libc::msghdr>(msg)?;
+        let mut used = (header.msg_controllen + 7) & !7;
+        for cmsg in messages {
+            if control == 0 || used + cmsg.len() > room {
+                header.msg_flags |= libc::MSG_CTRUNC;
+                break;
+            }
+            memory.write_bytes(control + used as u64, &cmsg)?;
+            used += cmsg.len();
+            header.msg_controllen = used;
+        }
         memory.write_msghdr(msg, &header)
+    }
+
+    /// The `IP_PKTINFO` (`IPV6_PKTINFO`) control message of a datagram that
+    /// socket `socket` received from `sender`: the address it was sent to, and
+    /// that address's interface. netvm does not see the datagram itself: the
+    /// address is the socket's own if it is bound to one, else the stack's
+    /// address that `sender` reaches it by (for a sender of the same stack, the
+    /// address it sent from, which is the one it sent to unless it was bound to
+    /// another; from the network, the stack's address on the way back).
+    fn pktinfo(&self, socket: SocketId, sender: IpAddr) -> Vec<u8> {
+        let s = &self.table[socket];
+        let bound = s.local.map(|l| l.ip()).filter(|ip| !ip.is_unspecified());
+        let from = sender.to_canonical();
+        let to = bound.map(|ip| ip.to_canonical()).unwrap_or_else(|| {
+            if self.host.is_local(from) {
+                from
+            } else {
+                self.route(from).map_or(from, |route| route.source)
+            }
+        });
+        let index = self.host.view().addresses.iter().find(|a| a.address.ip == to).map_or(1, |a| a.index);
+        match (s.family, to) {
+            (Family::V4, IpAddr::V4(to)) => {
+                let mut data = (index as i32).to_ne_bytes().to_vec();
+                data.extend_from_slice(&to.octets()); // ipi_spec_dst
+                data.extend_from_slice(&to.octets()); // ipi_addr
+                control_message(libc::IPPROTO_IP, libc::IP_PKTINFO, &data)
+            }
+            (_, to) => {
+                let to = match to {
+                    IpAddr::V4(v4) => v4.to_ipv6_mapped(),
+                    IpAddr::V6(v6) => v6,
+                };
+                let mut data = to.octets().to_vec();
+                data.extend_from_slice(&(index as i32).to_ne_bytes());
+                control_message(libc::IPPROTO_IPV6, libc::IPV6_PKTINFO, &data)
+            }
+        }
     }
 
     /// `recvfrom` on socket `id`: the kernel writes the sender's carrier name to
@@ -530,14 +591,34 @@ impl SmoltcpStack {
     /// carrier name (as a `sockaddr_un`) is `name`.
     fn sender_address(&self, receiver: SocketId, name: &[u8]) -> Vec<u8> {
         let Some(me) = self.table.get(receiver) else { return Vec::new() };
+        let from =
+            self.sender(receiver, name).unwrap_or(SocketAddr::new(me.family.unspecified(), 0));
+        encode(from, me.family.raw())
+    }
+
+    /// The address of the sender whose carrier is named `name`, as `receiver`
+    /// sees it.
+    fn sender(&self, receiver: SocketId, name: &[u8]) -> Option<SocketAddr> {
+        let me = self.table.get(receiver)?;
         let toward = match me.local {
             Some(l) if !l.ip().is_unspecified() => l.ip(),
             _ => me.family.loopback(),
         };
-        let from = self
-            .address_of_name(name, toward)
-            .unwrap_or(SocketAddr::new(me.family.unspecified(), 0));
-        encode(from, me.family.raw())
+        self.address_of_name(name, toward)
+    }
+
+    /// The sender of the datagram a `recvmsg` through shadow header `patch` just
+    /// received on `receiver`: its carrier's name is in the shadow's `scratch`.
+    fn sender_of(
+        &self,
+        memory: &TraceeMemory,
+        patch: MsgNamePatch,
+        receiver: SocketId,
+        scratch: u64,
+    ) -> Option<SocketAddr> {
+        let header = memory.read::<libc::msghdr>(patch.shadow).ok()?;
+        let name = memory.read_bytes(scratch, header.msg_namelen.min(NAME_ROOM) as usize).ok()?;
+        self.sender(receiver, &name)
     }
 
     /// The virtual address behind a carrier name: the bound address of the socket
@@ -618,21 +699,23 @@ struct PendingRecvmsg {
     patch: MsgNamePatch,
     socket: SocketId,
     scratch: Option<u64>,
-    /// The control buffer (address, size), when a TTL is to be appended.
-    ttl_room: Option<(u64, usize)>,
+    /// The control buffer (address, size), when netvm adds control messages
+    /// (`IP_PKTINFO`, a TTL).
+    control_room: Option<(u64, usize)>,
 }
 
 impl Pending for PendingRecvmsg {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
-        let Self { patch, socket, scratch, ttl_room } = *self;
+        let Self { patch, socket, scratch, control_room } = *self;
         stack.translate_raised(stop, socket);
         let received = stop.result() >= 0;
         let memory = stop.memory();
         let mut given = patch
             .copy_back(&memory, false)
             .and_then(|()| stack.give_back_name(&memory, patch, socket, scratch, received));
-        if let (true, Some(room), Ok(())) = (received, ttl_room, given) {
-            given = stack.append_ttl(&memory, patch.msg, socket, room);
+        if let (true, Some(room), Ok(())) = (received, control_room, given) {
+            let sender = scratch.and_then(|scratch| stack.sender_of(&memory, patch, socket, scratch));
+            given = stack.append_controls(&memory, patch.msg, socket, room, sender);
         }
         if let Err(e) = given {
             stop.set_result(-(e as i64));

@@ -133,6 +133,10 @@ enum Role {
     /// Done with: removed once its turn has sent what it still owes (a reset, a
     /// last acknowledgement).
     Retiring,
+    /// A closed UDP port's socket with datagrams still waiting for a neighbour
+    /// to answer: they go out when it does (the socket's close does not take
+    /// back what it sent, as on Linux), or are dropped at `until`.
+    Draining { until: Instant },
 }
 
 /// A TCP connection between a carrier and the network.
@@ -845,7 +849,7 @@ impl NetHost {
     fn retire(&mut self, id: CellId) {
         let Some(cell) = self.cells.get_mut(id) else { return };
         let role = std::mem::replace(&mut cell.role, Role::Retiring);
-        if !matches!(role, Role::Udp { .. }) {
+        if !matches!(role, Role::Udp { .. } | Role::Draining { .. }) {
             cell.tcp().abort();
         }
         match role {
@@ -867,7 +871,7 @@ impl NetHost {
                 self.budget.borrow_mut().give(pump.holder);
             }
             Role::Listen { port } | Role::Arriving { port } => self.handed(port),
-            Role::Udp { .. } | Role::Retiring => {}
+            Role::Udp { .. } | Role::Draining { .. } | Role::Retiring => {}
         }
         self.cells.touch(id);
     }
@@ -947,7 +951,12 @@ impl NetHost {
     pub(super) fn close_udp(&mut self, port: u16) {
         self.udp_ports.remove(&port);
         for i in 0..self.ifaces.len() {
-            if let Some(id) = self.udp.remove(&(i, port)) {
+            let Some(id) = self.udp.remove(&(i, port)) else { continue };
+            let Some(cell) = self.cells.get_mut(id) else { continue };
+            if cell.socket::<udp::Socket>().send_queue() > 0 {
+                cell.role = Role::Draining { until: Instant::now() + DIAL_TIMEOUT };
+                self.cells.touch(id);
+            } else {
                 self.cells.remove(id);
             }
         }
@@ -1214,11 +1223,18 @@ impl NetHost {
         let at = f.iface.poll_at(smol_time(now), &cell.set).map(|at| std_time(at, now));
         let waiting = matches!(cell.role, Role::Listen { .. } | Role::Arriving { .. });
         let closed = waiting && cell.tcp().state() == tcp::State::Closed;
+        let drained = matches!(cell.role, Role::Draining { .. })
+            && cell.socket::<udp::Socket>().send_queue() == 0;
         let at = match &cell.role {
             Role::Retiring => {
                 self.cells.remove(id);
                 return sent;
             }
+            &Role::Draining { until } if drained || now >= until => {
+                self.cells.remove(id);
+                return sent;
+            }
+            &Role::Draining { until } => earliest(at, Some(until)),
             // A handshake nobody finished timed out in this turn: smoltcp sent its
             // reset and forgot the peer, so no frame and no timer would touch the
             // cell again, and the port would count it waiting for ever.

@@ -1,0 +1,100 @@
+//! Datagrams that cross the network, as between two Linux hosts:
+//! - `IP_PKTINFO` and `IPV6_RECVPKTINFO` name the address each datagram was
+//!   sent to and its interface (every DNS server answers from it); the
+//!   differential suite (`udp_pktinfo`) checks the same within one stack;
+//! - a datagram sent just before its socket closes still leaves, even when it
+//!   must wait for a neighbour to be resolved first.
+
+mod common;
+
+use common::{TempDir, USERS, on_two_linux_hosts, path_str, python, session};
+
+/// A UDP server bound to the wildcard, v4 (port 9797) and v6 (9798), that asks for each
+/// datagram's destination and prints it with its interface.
+const SERVER: &str = r#"
+import socket, struct
+v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v4.bind(("0.0.0.0", 9797))
+v4.setsockopt(socket.IPPROTO_IP, 8, 1)  # IP_PKTINFO
+v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); v6.bind(("::", 9798))
+v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVPKTINFO, 1)
+lines = []
+for s in (v4, v6):
+    d, anc, flags, frm = s.recvmsg(100, 256)
+    for level, kind, data in anc:
+        if s is v4:
+            index, spec, dst = struct.unpack("i4s4s", data[:12])
+            lines.append("v4 cmsg %d %d %d %s %s" % (level, kind, index,
+                         socket.inet_ntoa(spec), socket.inet_ntoa(dst)))
+        else:
+            index, = struct.unpack("i", data[16:20])
+            lines.append("v6 cmsg %d %d %d %s" % (level, kind, index,
+                         socket.inet_ntop(socket.AF_INET6, data[:16])))
+    lines.append("flags %d" % flags)
+print("\n".join(lines))
+"#;
+
+/// The client: one datagram to each of the other host's addresses.
+const CLIENT: &str = r#"
+import socket
+socket.socket(socket.AF_INET, socket.SOCK_DGRAM).sendto(b"4", ("10.0.0.3", 9797))
+socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).sendto(b"6", ("fd00::3", 9798))
+"#;
+
+const EXPECTED: &str =
+    "v4 cmsg 0 8 2 10.0.0.3 10.0.0.3\nflags 0\nv6 cmsg 41 50 2 fd00::3\nflags 0\n";
+
+#[test]
+fn pktinfo_names_the_address_a_datagram_from_another_host_was_sent_to() {
+    let dir = TempDir::new("datagrams");
+    let server = dir.write("server.py", SERVER.as_bytes(), 0o644);
+    let client = dir.write("client.py", CLIENT.as_bytes(), 0o644);
+    let script = format!(
+        "on_b {py} {server} & listening udp 9797 && listening udp 9798 || exit 1\n\
+         {py} {client}; wait",
+        py = python(),
+        server = path_str(&server),
+        client = path_str(&client),
+    );
+    for user in USERS {
+        let output =
+            session(user, &format!("on_b() {{ \"$N\" stack lwip1 -- \"$@\"; }}\n{script}"));
+        output.assert_code(0);
+        assert_eq!(output.stdout, EXPECTED, "{user:?}\n{output}");
+    }
+    if let Some(native) = on_two_linux_hosts(&script) {
+        native.assert_code(0);
+        assert_eq!(native.stdout, EXPECTED, "Linux itself says otherwise\n{native}");
+    }
+}
+
+/// Sends one datagram to each address given (`HOST PORT` pairs) and exits at
+/// once: the socket closes before the neighbour answers.
+const SEND_AND_GO: &str = r#"
+import socket, sys
+args = sys.argv[1:]
+for host, port in zip(args[::2], args[1::2]):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    socket.socket(family, socket.SOCK_DGRAM).sendto(b"x", (host, int(port)))
+"#;
+
+#[test]
+fn a_datagram_sent_just_before_its_socket_closes_still_arrives() {
+    let dir = TempDir::new("send-and-go");
+    let receiver = dir.write("receiver.py", SERVER.as_bytes(), 0o644);
+    let sender = dir.write("sender.py", SEND_AND_GO.as_bytes(), 0o644);
+    // Both addresses at once: the second neighbour is resolved a second later
+    // (smoltcp asks for one neighbour at a time), long after the sender left.
+    let script = format!(
+        "\"$N\" stack lwip1 -- {py} {receiver} & listening udp 9797 && listening udp 9798 || exit 1\n\
+         {py} {sender} 10.0.0.3 9797 fd00::3 9798; wait",
+        py = python(),
+        receiver = path_str(&receiver),
+        sender = path_str(&sender),
+    );
+    for user in USERS {
+        let output = session(user, &script);
+        output.assert_code(0);
+        assert_eq!(output.stdout, EXPECTED, "{user:?}\n{output}");
+    }
+}
