@@ -4,7 +4,10 @@
 #   cross:  server on lwip1, client on lwip0 to 10.0.0.3, through smoltcp and the
 #           virtual switch sw0 (MTU 1500: datagrams larger than 1,472 bytes travel
 #           in fragments and are put together again);
-# with iperf3's default datagram size and with 32 KB datagrams (-l 32K).
+# with iperf3's default datagram size (which follows the control connection's
+# TCP_MAXSEG: 32 KB over the host loopback, 1,448 bytes across stacks at MTU
+# 1500), with 1,448-byte datagrams on both (the size-matched comparison), and
+# with 32 KB datagrams (-l 32K).
 #
 #   bench/udp-loss.sh                     (builds netvm in release mode first)
 #   NETVM=path SECONDS_EACH=5 REPS=5 RATE=1G bench/udp-loss.sh
@@ -61,7 +64,7 @@ cross() {
 
 declare -A results
 for ((round = 0; round < REPS; round++)); do
-    for length in default 32K; do
+    for length in default 1448 32K; do
         results[host-$length]+="$(native "$length");"
         results[cross-$length]+="$(cross "$length");"
     done
@@ -79,7 +82,7 @@ for key in sorted(runs):
     loss = statistics.median(r[0] for r in runs[key])
     pps = statistics.median(r[1] for r in runs[key])
     summary[key] = {"lost_percent": loss, "received_per_second": pps}
-for length in ("default", "32K"):
+for length in ("default", "1448", "32K"):
     host, cross = summary[f"host-{length}"], summary[f"cross-{length}"]
     print(f"{length:>8} datagrams at {rate}: host loopback lost {host['lost_percent']:.2f}% "
           f"({host['received_per_second']:.0f}/s), across stacks lost {cross['lost_percent']:.2f}% "
