@@ -18,9 +18,9 @@
 //! oversized ping is lost while the path MTU is learnt, the next ones get through
 //! in fragments; a TCP transfer across it is intact, the server's TCP_MAXSEG is
 //! 1228 (IPv6: 1208), and it puts no fragment on the far link, where a 3,000-byte
-//! ping puts several. Two `#[ignore]`d tests show what netvm still gets wrong
-//! there: the client's TCP_MAXSEG, and pings to a second neighbour within a second
-//! of the first.
+//! ping puts several, and a ping to a second neighbour right after the first
+//! is not held back a second. One `#[ignore]`d test shows what netvm still gets
+//! wrong there: the client's TCP_MAXSEG.
 //!
 //! Before this work, UDP datagrams of 1,473 bytes or more and `ping -s 2000`
 //! between stacks vanished silently, TCP_MAXSEG said 32768 and IP_MTU
@@ -455,10 +455,6 @@ fn a_1400_byte_ping_through_a_narrower_router_port_gets_through_once_the_path_mt
 }
 
 #[test]
-#[ignore = "netvm: within a second of soliciting one neighbour (here 10.1.0.1 by ARP), a \
-            stack does not solicit another (fd01::1): smoltcp's neighbour cache rate-limits all \
-            addresses together, so the pings wait a second, then all go out before the router's \
-            \"packet too big\" is learnt, and all are lost"]
 fn a_1400_byte_ping_over_ipv6_right_after_one_over_ipv4_gets_through_the_narrower_port() {
     let (_dir, config) = narrow();
     let script = "ping -c 3 -i 0.2 -s 1400 10.2.0.2; ping -c 3 -i 0.2 -s 1400 fd02::2";

@@ -38,6 +38,7 @@
 mod capture;
 pub mod fragment;
 mod link;
+pub mod neighbour;
 pub mod path_mtu;
 pub mod pcap;
 mod plug;

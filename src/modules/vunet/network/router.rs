@@ -43,6 +43,7 @@ use std::path::PathBuf;
 
 use super::fragment::{Fit, Reassembly, Sender, fit};
 use super::link::{Frame, SwitchId};
+use super::neighbour::{arp_frame, solicitation};
 use super::refusal::tcp_reset_packet;
 use crate::modules::vunet::cidr::Cidr;
 
@@ -275,9 +276,7 @@ impl Router {
 
     /// An Ethernet frame carrying an ARP message from `port`.
     fn arp_frame(&self, port: usize, destination: EthernetAddress, arp: &ArpRepr) -> Frame {
-        let mut payload = vec![0; arp.buffer_len()];
-        arp.emit(&mut ArpPacket::new_unchecked(&mut payload[..]));
-        ethernet_frame(self.ports[port].mac, destination, EthernetProtocol::Arp, &payload)
+        arp_frame(self.ports[port].mac, destination, arp)
     }
 
     // ---------------------------------------------------------------- IPv4
@@ -902,31 +901,12 @@ impl Router {
     /// Asks who has `target` on `port`: a broadcast ARP request, or a neighbour
     /// solicitation to the target's solicited-node group.
     fn solicit(&self, port: usize, target: IpAddr, out: &mut Vec<(usize, Frame)>) {
-        let our_mac = self.ports[port].mac;
-        match target {
-            IpAddr::V4(target) => {
-                let Some(source) = self.ipv4_source(port, target) else { return };
-                let request = ArpRepr::EthernetIpv4 {
-                    operation: ArpOperation::Request,
-                    source_hardware_addr: our_mac,
-                    source_protocol_addr: source,
-                    target_hardware_addr: EthernetAddress([0; 6]),
-                    target_protocol_addr: target,
-                };
-                out.push((port, self.arp_frame(port, EthernetAddress::BROADCAST, &request)));
-            }
-            IpAddr::V6(target) => {
-                let Some(source) = self.ipv6_source(port, target) else { return };
-                let group = solicited_node(target);
-                let solicitation = Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit {
-                    target_addr: target,
-                    lladdr: Some(RawHardwareAddress::from(our_mac)),
-                });
-                let ip = icmpv6_packet(source, group, NDISC_HOP_LIMIT, &solicitation);
-                let frame =
-                    ethernet_frame(our_mac, multicast_mac(group), EthernetProtocol::Ipv6, &ip);
-                out.push((port, frame));
-            }
+        let source = match target {
+            IpAddr::V4(target) => self.ipv4_source(port, target).map(IpAddr::V4),
+            IpAddr::V6(target) => self.ipv6_source(port, target).map(IpAddr::V6),
+        };
+        if let Some(frame) = source.and_then(|s| solicitation(self.ports[port].mac, s, target)) {
+            out.push((port, frame));
         }
     }
 
@@ -999,7 +979,7 @@ pub(super) fn solicited_node(address: Ipv6Addr) -> Ipv6Addr {
 }
 
 /// The Ethernet address an IPv6 multicast group maps to, `33:33` + its last 32 bits.
-fn multicast_mac(group: Ipv6Addr) -> EthernetAddress {
+pub(super) fn multicast_mac(group: Ipv6Addr) -> EthernetAddress {
     let g = group.octets();
     EthernetAddress([0x33, 0x33, g[12], g[13], g[14], g[15]])
 }
@@ -1080,7 +1060,7 @@ pub(super) fn icmpv6_packet(
 }
 
 /// An Ethernet frame around `payload`.
-fn ethernet_frame(
+pub(super) fn ethernet_frame(
     source: EthernetAddress,
     destination: EthernetAddress,
     ethertype: EthernetProtocol,

@@ -55,6 +55,16 @@ impl Learnt {
         self.own = own;
     }
 
+    /// Whether a reply confirmed `ip` recently enough that smoltcp still holds
+    /// it (its cache keeps an entry a minute).
+    pub(super) fn confirmed(&self, ip: IpAddr, now: Instant) -> bool {
+        const SMOLTCP_KEEPS: std::time::Duration = std::time::Duration::from_secs(50);
+        self.entries.iter().any(|entry| {
+            entry.ip == ip
+                && entry.confirmed.is_some_and(|at| now.saturating_duration_since(at) < SMOLTCP_KEEPS)
+        })
+    }
+
     /// Forgets the entry of `ip` (`ip neigh del`).
     pub(super) fn forget(&mut self, ip: IpAddr) {
         self.entries.retain(|entry| entry.ip != ip);

@@ -49,6 +49,7 @@ use crate::modules::vunet::config::InterfaceSpec;
 use crate::modules::vunet::earliest;
 use crate::modules::vunet::inside::{Inside, NeighbourView};
 use crate::modules::vunet::network::fragment::{Fit, Reassembly, Sender, fit};
+use crate::modules::vunet::network::neighbour;
 use crate::modules::vunet::network::path_mtu::{self, PathMtus};
 use crate::modules::vunet::network::{Frame, LinkId, Network};
 use crate::modules::vunet::stack::shrink_idle;
@@ -114,6 +115,12 @@ struct NetIface {
     general: SocketSet<'static>,
     /// A frame held back until its cell has room (see [`Role::Udp`]).
     held: Option<Frame>,
+    /// The neighbours asked for ahead of smoltcp (see [`NetHost::ask_ahead`]),
+    /// and when.
+    asked: HashMap<IpAddr, Instant>,
+    /// Destinations traffic was just given to smoltcp for, whose neighbours
+    /// the round asks for ahead.
+    to_ask: Vec<IpAddr>,
 }
 
 /// What a cell's smoltcp socket is for.
@@ -522,6 +529,32 @@ fn std_time(at: smoltcp::time::Instant, now: Instant) -> Instant {
     now + Duration::from_micros(ahead.max(0) as u64)
 }
 
+/// The neighbour that traffic to `to` out of `iface` goes to: `to` itself on
+/// a connected subnet, else the gateway of the longest matching route.
+fn next_hop(iface: &mut Interface, to: IpAddr) -> Option<IpAddr> {
+    let to = IpAddress::from(to);
+    let broadcast = |cidr: &IpCidr| match cidr {
+        IpCidr::Ipv4(v4) => v4.broadcast().map(IpAddress::Ipv4) == Some(to),
+        IpCidr::Ipv6(_) => false,
+    };
+    // Groups and broadcasts have no neighbour to ask for.
+    if !to.is_unicast() || iface.ip_addrs().iter().any(broadcast) {
+        return None;
+    }
+    if iface.ip_addrs().iter().any(|cidr| cidr.contains_addr(&to)) {
+        return Some(to.into());
+    }
+    let mut best: Option<(u8, IpAddress)> = None;
+    iface.routes_mut().update(|table| {
+        for route in table.iter().filter(|r| r.cidr.contains_addr(&to)) {
+            if best.is_none_or(|(len, _)| route.cidr.prefix_len() > len) {
+                best = Some((route.cidr.prefix_len(), route.via_router));
+            }
+        }
+    });
+    best.map(|(_, via)| via.into())
+}
+
 /// `cidr` as smoltcp writes it.
 fn smol_cidr(cidr: Cidr) -> IpCidr {
     IpCidr::new(IpAddress::from(cidr.ip), cidr.prefix)
@@ -613,6 +646,8 @@ impl NetHost {
                     iface,
                     general,
                     held: None,
+                    asked: HashMap::new(),
+                    to_ask: Vec::new(),
                 },
                 [(IpVersion::Ipv4, v4), (IpVersion::Ipv6, v6)],
             ));
@@ -827,6 +862,7 @@ impl NetHost {
         let dial =
             Dial { socket, owner, gate, gate_name, filler, deadline, plug: None, exit_pending };
         let id = self.cells.add(route.iface, tcp, Role::Dial(dial));
+        self.will_send(route.iface, to.ip());
         if let Some(tuple) = tuple {
             self.cells.index(id, tuple);
         }
@@ -835,6 +871,52 @@ impl NetHost {
             self.retire(old);
         }
         Ok(())
+    }
+
+    /// Notes that traffic to `to` goes to smoltcp on interface `iface`: the
+    /// round asks for its neighbour ahead (see [`NetHost::ask_ahead`]).
+    fn will_send(&mut self, iface: usize, to: IpAddr) {
+        const MAX_TO_ASK: usize = 64;
+        if let Some(f) = self.ifaces.get_mut(iface)
+            && f.to_ask.len() < MAX_TO_ASK
+            && !f.to_ask.contains(&to)
+        {
+            f.to_ask.push(to);
+        }
+    }
+
+    /// Asks for the neighbour that traffic to `to` out of interface `iface`
+    /// goes through, unless it answered lately or was just asked for.
+    ///
+    /// smoltcp asks for one neighbour at a time: within a second of asking for
+    /// one, traffic to another waits that second (a DNS query to the router,
+    /// then a connect to a host, would). Asked here, the answer fills smoltcp's
+    /// cache before its own request is due, as a Linux host's parallel requests
+    /// would.
+    fn ask_ahead(&mut self, network: &mut Network, iface: usize, to: IpAddr, now: Instant) {
+        const AGAIN_AFTER: Duration = Duration::from_secs(1);
+        const MAX_ASKED: usize = 256;
+        let Some(f) = self.ifaces.get_mut(iface) else { return };
+        let Some(hop) = next_hop(&mut f.iface, to) else { return };
+        if f.learnt.confirmed(hop, now)
+            || f.asked.get(&hop).is_some_and(|&at| now.saturating_duration_since(at) < AGAIN_AFTER)
+        {
+            return;
+        }
+        let Some(source) = f.iface.ip_addrs().iter().map(|c| IpAddr::from(c.address())).find(|ip| {
+            ip.is_ipv4() == hop.is_ipv4() && !matches!(ip, IpAddr::V6(v6) if v6.is_unicast_link_local())
+        }) else {
+            return;
+        };
+        let HardwareAddress::Ethernet(mac) = f.iface.hardware_addr();
+        let Some(frame) = neighbour::solicitation(mac, source, hop) else { return };
+        if f.asked.len() >= MAX_ASKED {
+            f.asked.retain(|_, at| now.saturating_duration_since(*at) < AGAIN_AFTER);
+        }
+        if f.asked.len() < MAX_ASKED {
+            f.asked.insert(hop, now);
+            f.wire.send(network, frame, now);
+        }
     }
 
     /// Gives up `socket`'s connect under way, if it has one (the socket closed).
@@ -1077,6 +1159,7 @@ impl NetHost {
     ) -> Result<(), Full> {
         let Some(id) = self.udp_cell(route.iface, port) else { return Ok(()) };
         self.cells.touch(id);
+        self.will_send(route.iface, to.ip());
         let Some(cell) = self.cells.get_mut(id) else { return Ok(()) };
         let socket = cell.socket::<udp::Socket>();
         socket.set_hop_limit(Some(ttl));
@@ -1094,6 +1177,7 @@ impl NetHost {
 
     /// Sends `packet`, an IP packet carrying ICMP to `to`, out through `route`.
     pub(super) fn send_icmp(&mut self, route: Route, to: IpAddr, packet: &[u8]) {
+        self.will_send(route.iface, to);
         let version = if to.is_ipv4() { IpVersion::Ipv4 } else { IpVersion::Ipv6 };
         let handle = self.icmp[&(route.iface, version)];
         let socket = self.ifaces[route.iface].general.get_mut::<raw::Socket>(handle);
@@ -1173,6 +1257,11 @@ impl NetHost {
     pub(super) fn poll(&mut self, network: &mut Network, now: Instant) -> (bool, Option<Instant>) {
         // This round's cells, and those its work touched (a datagram to send, a
         // connection to reset), send now.
+        for i in 0..self.ifaces.len() {
+            for to in std::mem::take(&mut self.ifaces[i].to_ask) {
+                self.ask_ahead(network, i, to, now);
+            }
+        }
         let mut turn = std::mem::take(&mut self.turn);
         turn.extend(self.cells.take_touched());
         turn.sort_unstable();
