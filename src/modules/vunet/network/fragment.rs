@@ -21,8 +21,15 @@ use smoltcp::wire::{Ipv4Packet, Ipv6Packet};
 
 /// How long the fragments of one datagram wait for the rest (Linux's `ipfrag_time`).
 pub const REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(30);
-/// How many bytes of fragments wait at most (Linux's `ipfrag_high_thresh`).
+/// How many bytes of fragments wait at most (Linux's `ipfrag_high_thresh`),
+/// each fragment and each datagram charged for what holding it costs too, as
+/// Linux charges a buffer's true size: tiny fragments cannot make the limit
+/// hold many times its worth.
 pub const REASSEMBLY_BYTES: usize = 4 * 1024 * 1024;
+/// What holding one fragment, and one datagram's fragments, cost beyond their
+/// bytes (the map entries and allocations; Linux charges about a kilobyte).
+const PIECE_COST: usize = 256;
+const DATAGRAM_COST: usize = 512;
 /// The largest IP datagram (the IPv4 total length, the IPv6 payload length).
 const MAX_DATAGRAM: usize = 65535;
 const ETHERNET_HEADER: usize = 14;
@@ -325,7 +332,7 @@ impl Partial {
             self.head = Some(head);
         }
         self.received += piece.data.len();
-        self.bytes += piece.data.len() + piece.head.len();
+        self.bytes += piece.data.len() + piece.head.len() + PIECE_COST;
         self.pieces.insert(piece.offset, piece.data.to_vec());
         true
     }
@@ -384,13 +391,14 @@ impl Reassembly {
         let key = piece.key;
         let partial = self.partial.entry(key).or_insert_with(|| {
             self.arrivals.push_back((now, key));
+            self.bytes += DATAGRAM_COST;
             Partial {
                 head: None,
                 pieces: BTreeMap::new(),
                 len: None,
                 started: now,
                 received: 0,
-                bytes: 0,
+                bytes: DATAGRAM_COST,
             }
         });
         let before = partial.bytes;

@@ -40,10 +40,11 @@ impl SmoltcpStack {
         let bytes = read_in(&stop.memory(), addr, addrlen)?;
         let Some(to) = datagram_address(&bytes, socket.family, socket.proto)? else {
             // No address after all: the connected peer, or none.
-            return match socket.peer {
-                Some(_) => Ok(Destination::Peer),
-                None => Err(Errno::EDESTADDRREQ),
-            };
+            if socket.peer.is_none() {
+                return Err(Errno::EDESTADDRREQ);
+            }
+            self.refuse_oversize_to_peer(id, len)?;
+            return Ok(Destination::Peer);
         };
         // To IPv4, an IPv6 socket sends as IPv4's UDP does, if it may.
         if socket.family == Family::V6 && to.ip().to_canonical().is_ipv4() {
@@ -108,8 +109,19 @@ impl SmoltcpStack {
         })
     }
 
-    /// `sendto` on socket `id`: a datagram goes to its receiver's carrier (or is
-    /// lost, or answered by the host itself); a stream ignores the address.
+    /// [`SmoltcpStack::refuse_oversize`] for a datagram of `len` bytes from
+    /// socket `id` to its connected peer, when the peer is across the network.
+    fn refuse_oversize_to_peer(&mut self, id: SocketId, len: u64) -> Result<(), Errno> {
+        let Some(peer) = self.table[id].peer else { return Ok(()) };
+        if self.host.is_local(peer.ip()) {
+            return Ok(());
+        }
+        match self.route(peer.ip()) {
+            Some(route) => self.refuse_oversize(id, peer, route, len),
+            None => Ok(()),
+        }
+    }
+
     /// Fails a data call (a send or a receive) on TCP socket `id` that is not
     /// connected, as Linux TCP fails it before it looks at anything else: a
     /// receive says `ENOTCONN` (`EINVAL` for `MSG_OOB`, which finds no urgent
@@ -176,6 +188,8 @@ impl SmoltcpStack {
         })
     }
 
+    /// `sendto` on socket `id`: a datagram goes to its receiver's carrier (or is
+    /// lost, or answered by the host itself); a stream ignores the address.
     pub(super) fn sendto(&mut self, stop: &mut SyscallStop, id: SocketId, c: Sendto) -> Handled {
         // Without an address, to the connected peer.
         let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
@@ -238,6 +252,8 @@ impl SmoltcpStack {
                 // To the connected peer: the header still goes sealed, or another
                 // thread could give it a name (a carrier's) before the kernel reads it.
                 _ => {
+                    let header = memory.read::<libc::msghdr>(c.msg.0)?;
+                    self.refuse_oversize_to_peer(id, total_iov_len(&memory, &header)? as u64)?;
                     let patch = MsgNamePatch { msg: c.msg.0, name: UserPtr(0), room: 0, shadow: 0 };
                     self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None)
                 }
@@ -479,7 +495,7 @@ impl SmoltcpStack {
 
     /// Whether datagram socket `id` asked for the address each datagram was
     /// sent to (`IP_PKTINFO`, `IPV6_RECVPKTINFO`).
-    fn wants_pktinfo(&self, id: SocketId) -> bool {
+    pub(super) fn wants_pktinfo(&self, id: SocketId) -> bool {
         let socket = &self.table[id];
         socket.proto != Proto::Tcp && socket.ip_option(libc::IP_PKTINFO, libc::IPV6_RECVPKTINFO) != 0
     }
@@ -489,21 +505,21 @@ impl SmoltcpStack {
     /// `room` bytes) from `sender`, in Linux's order: `IP_PKTINFO`, then the
     /// TTL; `MSG_CTRUNC` where they do not fit.
     fn append_controls(
-        &self,
+        &mut self,
         memory: &TraceeMemory,
         msg: u64,
         socket: SocketId,
         (control, room): (u64, usize),
         sender: Option<SocketAddr>,
     ) -> Result<(), Errno> {
-        let Some(s) = self.table.get(socket) else { return Ok(()) };
+        let Some(family) = self.table.get(socket).map(|s| s.family) else { return Ok(()) };
         let mut messages = Vec::new();
         if let (true, Some(sender)) = (self.wants_pktinfo(socket), sender) {
-            messages.push(self.pktinfo(socket, sender.ip()));
+            messages.push(self.pktinfo(socket, sender));
         }
         if self.wants_ttl(socket) {
             let ttl = self.net.as_ref().and_then(|n| n.last_ttl.get(&socket)).copied().unwrap_or(64);
-            let (level, kind) = match s.family {
+            let (level, kind) = match family {
                 Family::V4 => (libc::IPPROTO_IP, libc::IP_TTL),
                 Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT),
             };
@@ -526,15 +542,19 @@ impl SmoltcpStack {
     /// The `IP_PKTINFO` (`IPV6_PKTINFO`) control message of a datagram that
     /// socket `socket` received from `sender`: the address it was sent to, and
     /// that address's interface. netvm does not see the datagram itself: the
-    /// address is the socket's own if it is bound to one, else the stack's
-    /// address that `sender` reaches it by (for a sender of the same stack, the
-    /// address it sent from, which is the one it sent to unless it was bound to
-    /// another; from the network, the stack's address on the way back).
-    fn pktinfo(&self, socket: SocketId, sender: IpAddr) -> Vec<u8> {
+    /// address is the socket's own if it is bound to one; from the network,
+    /// the one noted when the datagram was handed over (see
+    /// `note_destination`); from a sender of the same stack, the address it
+    /// sent from, which is the one it sent to unless it was bound to another.
+    fn pktinfo(&mut self, socket: SocketId, sender: SocketAddr) -> Vec<u8> {
+        let noted = self.destinations.get_mut(&socket).and_then(|noted| {
+            let at = noted.iter().position(|(from, _)| *from == sender)?;
+            noted.remove(at).map(|(_, to)| to)
+        });
         let s = &self.table[socket];
         let bound = s.local.map(|l| l.ip()).filter(|ip| !ip.is_unspecified());
-        let from = sender.to_canonical();
-        let to = bound.map(|ip| ip.to_canonical()).unwrap_or_else(|| {
+        let from = sender.ip().to_canonical();
+        let to = bound.map(|ip| ip.to_canonical()).or(noted).unwrap_or_else(|| {
             if self.host.is_local(from) {
                 from
             } else {

@@ -119,9 +119,11 @@ impl SmoltcpStack {
     }
 
     /// Refuses a datagram of `len` bytes from socket `id` to `to` (reached by
-    /// `route`) with `EMSGSIZE` when it is larger than its path and the socket
-    /// forbids fragments (`IP_PMTUDISC_DO`), as Linux does; with `IP_RECVERR`
-    /// the error is queued too, naming the MTU (ping prints it).
+    /// `route`) with `EMSGSIZE` when the socket forbids fragments and it is
+    /// larger than its path (`IP_PMTUDISC_DO`) or its link (`IP_PMTUDISC_PROBE`,
+    /// `IP_PMTUDISC_INTERFACE`), as Linux does; with `IP_RECVERR` the error is
+    /// queued too, naming the MTU (ping prints it). The option is IPv4's for
+    /// an IPv4 destination, even on an IPv6 socket.
     pub(super) fn refuse_oversize(
         &mut self,
         id: SocketId,
@@ -130,14 +132,22 @@ impl SmoltcpStack {
         len: u64,
     ) -> Result<(), Errno> {
         const IP_PMTUDISC_DO: i32 = 2;
+        const IP_PMTUDISC_PROBE: i32 = 3;
+        const IP_PMTUDISC_INTERFACE: i32 = 4;
         let Some(socket) = self.table.get(id) else { return Ok(()) };
-        if socket.ip_option(libc::IP_MTU_DISCOVER, libc::IPV6_MTU_DISCOVER) != IP_PMTUDISC_DO {
-            return Ok(());
-        }
-        let Some(mtu) = self.net.as_ref().map(|net| net.path_mtu(route.iface, to.ip())) else {
-            return Ok(());
+        let ipv4 = to.ip().to_canonical().is_ipv4();
+        let (level, name) = match ipv4 {
+            true => (libc::IPPROTO_IP, libc::IP_MTU_DISCOVER),
+            false => (libc::IPPROTO_IPV6, libc::IPV6_MTU_DISCOVER),
         };
-        let ip_header = if to.ip().to_canonical().is_ipv4() { 20 } else { 40 };
+        let mode = socket.options.get(level, name, socket.family.raw(), socket.proto);
+        let Some(net) = self.net.as_ref() else { return Ok(()) };
+        let mtu = match mode {
+            IP_PMTUDISC_DO => net.path_mtu(route.iface, to.ip()),
+            IP_PMTUDISC_PROBE | IP_PMTUDISC_INTERFACE => net.link_mtu(route.iface),
+            _ => return Ok(()),
+        };
+        let ip_header = if ipv4 { 20 } else { 40 };
         let transport_header = if socket.proto == Proto::Udp { 8 } else { 0 };
         if len + ip_header + transport_header <= mtu as u64 {
             return Ok(());

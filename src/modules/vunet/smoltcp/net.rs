@@ -68,6 +68,10 @@ const DATAGRAM_BUFFER: usize = 256 * 1024;
 /// session every host answers at once; only a neighbour nobody holds stays silent,
 /// and Linux gives up resolving it after about 3 seconds.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How many bytes closed UDP sockets may leave waiting for neighbours, per
+/// interface: Linux's default limit on an unresolved neighbour's queue
+/// (`unres_qlen_bytes`, 212,992 bytes).
+const MAX_DRAINING: usize = 212_992;
 /// How many connections to one port may wait, half open or not yet handed to
 /// the program: Linux's largest backlog (`somaxconn`). SYNs beyond are dropped,
 /// as Linux drops them when its queue is full; the client sends again.
@@ -121,6 +125,9 @@ struct NetIface {
     /// Destinations traffic was just given to smoltcp for, whose neighbours
     /// the round asks for ahead.
     to_ask: Vec<IpAddr>,
+    /// The bytes closed UDP sockets' cells still hold to send (see
+    /// [`Role::Draining`]): at most [`MAX_DRAINING`].
+    draining: usize,
 }
 
 /// What a cell's smoltcp socket is for.
@@ -140,10 +147,10 @@ enum Role {
     /// Done with: removed once its turn has sent what it still owes (a reset, a
     /// last acknowledgement).
     Retiring,
-    /// A closed UDP port's socket with datagrams still waiting for a neighbour
-    /// to answer: they go out when it does (the socket's close does not take
-    /// back what it sent, as on Linux), or are dropped at `until`.
-    Draining { until: Instant },
+    /// A closed UDP port's socket with `bytes` of datagrams still waiting for
+    /// a neighbour to answer: they go out when it does (the socket's close does
+    /// not take back what it sent, as on Linux), or are dropped at `until`.
+    Draining { until: Instant, bytes: usize },
 }
 
 /// A TCP connection between a carrier and the network.
@@ -648,6 +655,7 @@ impl NetHost {
                     held: None,
                     asked: HashMap::new(),
                     to_ask: Vec::new(),
+                    draining: 0,
                 },
                 [(IpVersion::Ipv4, v4), (IpVersion::Ipv6, v6)],
             ));
@@ -757,6 +765,11 @@ impl NetHost {
     /// Whether frames wait at one of the interfaces' links.
     pub(super) fn frames_waiting(&self, network: &Network) -> bool {
         self.ifaces.iter().any(|f| f.held.is_some() || network.has_frames(f.wire.link))
+    }
+
+    /// The MTU of interface `iface`'s link (index among the plugged ones).
+    pub(super) fn link_mtu(&self, iface: usize) -> usize {
+        self.ifaces.get(iface).map_or(MAX_IP_PACKET, |f| f.wire.mtu)
     }
 
     /// The MTU of the path to `to` through interface `iface` (index among the
@@ -1035,8 +1048,13 @@ impl NetHost {
         for i in 0..self.ifaces.len() {
             let Some(id) = self.udp.remove(&(i, port)) else { continue };
             let Some(cell) = self.cells.get_mut(id) else { continue };
-            if cell.socket::<udp::Socket>().send_queue() > 0 {
-                cell.role = Role::Draining { until: Instant::now() + DIAL_TIMEOUT };
+            let bytes = cell.socket::<udp::Socket>().send_queue();
+            let f = &mut self.ifaces[i];
+            // What waits for neighbours is bounded, as Linux bounds the queue of
+            // an unresolved neighbour: beyond, a closed socket's datagrams go.
+            if bytes > 0 && f.draining + bytes <= MAX_DRAINING {
+                f.draining += bytes;
+                cell.role = Role::Draining { until: Instant::now() + DIAL_TIMEOUT, bytes };
                 self.cells.touch(id);
             } else {
                 self.cells.remove(id);
@@ -1319,11 +1337,12 @@ impl NetHost {
                 self.cells.remove(id);
                 return sent;
             }
-            &Role::Draining { until } if drained || now >= until => {
+            &Role::Draining { until, bytes } if drained || now >= until => {
+                self.ifaces[cell.iface].draining -= bytes;
                 self.cells.remove(id);
                 return sent;
             }
-            &Role::Draining { until } => earliest(at, Some(until)),
+            &Role::Draining { until, .. } => earliest(at, Some(until)),
             // A handshake nobody finished timed out in this turn: smoltcp sent its
             // reset and forgot the peer, so no frame and no timer would touch the
             // cell again, and the port would count it waiting for ever.

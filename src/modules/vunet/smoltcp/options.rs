@@ -160,8 +160,9 @@ impl SmoltcpStack {
                 // stack's loopback, what Linux reports over its own.
                 let peer = socket.peer.map(|p| p.ip().to_canonical());
                 let mss = peer.and_then(|peer| {
-                    let headers = if peer.is_ipv4() { 20 } else { 40 } + TCP_HEADER_WITH_TIMESTAMPS;
-                    Some(self.path_mtu(peer)? as i32 - headers)
+                    let headers = if peer.is_ipv4() { 20 } else { 40 } + TCP_HEADER;
+                    let mss = (self.path_mtu(peer)? as i32 - headers).max(TCP_MIN_SND_MSS);
+                    Some(mss - TIMESTAMPS_OPTION)
                 });
                 int_bytes(mss.unwrap_or(CONNECTED_MSS))
             }
@@ -384,8 +385,12 @@ fn set_carrier_option(stop: &SyscallStop, fd: i32, name: i32, value: i32) {
 
 /// The `TCP_MAXSEG` of a connected socket, as Linux 6 reports it over loopback.
 const CONNECTED_MSS: i32 = 32768;
-/// A TCP header with the timestamps option (as `TCP_MAXSEG` counts it).
-const TCP_HEADER_WITH_TIMESTAMPS: i32 = 32;
+/// A TCP header, the timestamps option in it (as `TCP_MAXSEG` counts it), and
+/// the least segment size Linux uses however small the path
+/// (`TCP_MIN_SND_MSS`).
+const TCP_HEADER: i32 = 20;
+const TIMESTAMPS_OPTION: i32 = 12;
+const TCP_MIN_SND_MSS: i32 = 48;
 
 /// The send buffer (as `SO_SNDBUF` sets it, half what it reports) that an
 /// `AF_UNIX` socket keeps when `SO_SNDBUF` is set to `value`: the kernel's own

@@ -182,7 +182,7 @@ impl SmoltcpStack {
             };
             let from = SocketAddr::new(ip.to_canonical(), local.port());
             match self.live_receiver(Proto::Udp, to) {
-                Some(receiver) => self.deliver(net, Proto::Udp, from, receiver, payload),
+                Some(receiver) => drop(self.deliver(net, Proto::Udp, from, receiver, payload)),
                 None => self.report_error(net, icmp::port_unreachable(from, to, payload)),
             }
             return true;
@@ -238,7 +238,9 @@ impl SmoltcpStack {
                 self.udp_counters.no_ports += 1;
                 continue;
             };
-            self.deliver(net, Proto::Udp, from, receiver, &payload);
+            if self.deliver(net, Proto::Udp, from, receiver, &payload) {
+                self.note_destination(receiver, from, to.ip());
+            }
         }
         let packets = net.received_icmp();
         busy |= !packets.is_empty();
@@ -282,17 +284,19 @@ impl SmoltcpStack {
         from: SocketAddr,
         receiver: EndpointName,
         payload: &[u8],
-    ) {
+    ) -> bool {
         // A carrier connected to the remote has its own end for it.
         let fd = match net.privates.get(&receiver).filter(|p| p.remote == (proto, from)) {
             Some(private) => private.end.as_raw_fd(),
             None => {
-                let Some(remote) = net.remote(proto, from, &mut self.carriers) else { return };
+                let Some(remote) = net.remote(proto, from, &mut self.carriers) else {
+                    return false;
+                };
                 self.table.record_stand_in(remote.id, remote.name, proto, from);
                 remote.fd()
             }
         };
-        let Ok(to) = UnixAddr::new_abstract(&receiver.0) else { return };
+        let Ok(to) = UnixAddr::new_abstract(&receiver.0) else { return false };
         // A full receiver drops the datagram, as Linux's socket would.
         let sent = sendto(fd, payload, &to, MsgFlags::MSG_DONTWAIT);
         if proto == Proto::Udp {
@@ -302,6 +306,29 @@ impl SmoltcpStack {
                 Err(_) => {}
             }
         }
+        sent.is_ok()
+    }
+
+    /// Notes, for a `receiver` that asked for `IP_PKTINFO`, that the datagram
+    /// just handed to it came from `from` to the stack's address `to`: only the
+    /// network side saw that address.
+    fn note_destination(&mut self, receiver: EndpointName, from: SocketAddr, to: IpAddr) {
+        /// Datagrams noted per socket; beyond, the oldest are forgotten (a
+        /// program reading with plain `recv` never collects them).
+        const MOST_NOTED: usize = 256;
+        let Some(id) = self.table.named(&receiver) else { return };
+        if !self.wants_pktinfo(id) {
+            return;
+        }
+        if self.destinations.len() >= MOST_NOTED && !self.destinations.contains_key(&id) {
+            let table = &self.table;
+            self.destinations.retain(|id, _| table.get(*id).is_some());
+        }
+        let noted = self.destinations.entry(id).or_default();
+        if noted.len() >= MOST_NOTED {
+            noted.pop_front();
+        }
+        noted.push_back((from, to));
     }
 
     /// The carrier name datagrams for remote `(proto, to)` go to, made on first use.

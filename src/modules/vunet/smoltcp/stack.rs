@@ -10,7 +10,7 @@
 //! the stack that work on these parts; what spans parts lives here: finding a
 //! live receiver, forgetting closed sockets on every side.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::rc::Rc;
 
@@ -77,6 +77,10 @@ pub struct SmoltcpStack {
     pub(super) pending: HashMap<Pid, Box<dyn Pending>>,
     /// What the network side counted of UDP.
     pub(super) udp_counters: UdpCounters,
+    /// For sockets that asked for `IP_PKTINFO`: the sender and destination of
+    /// each datagram from the network handed to their carrier, oldest first,
+    /// for `recvmsg` to report (see `datagram.rs`).
+    pub(super) destinations: HashMap<SocketId, VecDeque<(SocketAddr, IpAddr)>>,
     /// Where datagrams carriers sent to the network are read into (empty
     /// until the first).
     pub(super) datagram_buffer: Vec<u8>,
@@ -136,6 +140,7 @@ impl SmoltcpStack {
             net_at_work: false,
             forgotten: Vec::new(),
             udp_counters: UdpCounters::default(),
+            destinations: HashMap::new(),
             datagram_buffer: Vec::new(),
             pending: HashMap::new(),
         }
