@@ -14,7 +14,7 @@
 //! 10.0.0.2 whose veth leads to another at 10.0.0.3 (see [`on_two_linux_hosts`]),
 //! and must print the same lines.
 //!
-//! Through a router whose far port has MTU 1280 ([`NARROW`]): the first
+//! Through a router whose far port has MTU 1280 ([`narrow_hop`]): the first
 //! oversized ping is lost while the path MTU is learnt, the next ones get through
 //! in fragments; a TCP transfer across it is intact, the server's TCP_MAXSEG is
 //! 1228 (IPv6: 1208), and it puts no fragment on the far link, where a 3,000-byte
@@ -32,8 +32,8 @@ use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 
 use common::{
-    Output, TempDir, USERS, User, on_two_linux_hosts, path_str, python, run, session, session_with,
-    skip,
+    Output, TempDir, USERS, User, narrow_hop, on_two_linux_hosts, path_str, python, run, session,
+    session_with, skip,
 };
 use serde_json::Value;
 
@@ -360,73 +360,10 @@ fn tcp_maxseg_and_ip_mtu_of_a_connection_across_stacks_follow_the_mtu() {
     }
 }
 
-/// Stack `a` on switch `near` and stack `b` on switch `far`, joined by the router
-/// `gw`, whose port on `far` (like `b`) has an MTU of 1280:
-///
-/// ```text
-///   a 10.1.0.2 --- near --- 10.1.0.1 gw 10.2.0.1 --- far (MTU 1280) --- 10.2.0.2 b
-///     fd01::2                fd01::1    fd02::1                          fd02::2
-/// ```
-const NARROW: &str = r#"
-[vunet]
-default = "a"
-
-[[vunet.switch]]
-name = "near"
-
-[[vunet.switch]]
-name = "far"
-
-[[vunet.router]]
-name = "gw"
-
-[[vunet.router.interface]]
-switch = "near"
-addresses = ["10.1.0.1/24", "fd01::1/64"]
-
-[[vunet.router.interface]]
-switch = "far"
-addresses = ["10.2.0.1/24", "fd02::1/64"]
-mtu = 1280
-
-[[vunet.stack]]
-name = "a"
-kind = "smoltcp"
-
-[[vunet.stack.interface]]
-switch = "near"
-addresses = ["10.1.0.2/24", "fd01::2/64"]
-
-[[vunet.stack.route]]
-to = "default"
-via = "10.1.0.1"
-
-[[vunet.stack.route]]
-to = "::/0"
-via = "fd01::1"
-
-[[vunet.stack]]
-name = "b"
-kind = "smoltcp"
-
-[[vunet.stack.interface]]
-switch = "far"
-addresses = ["10.2.0.2/24", "fd02::2/64"]
-mtu = 1280
-
-[[vunet.stack.route]]
-to = "default"
-via = "10.2.0.1"
-
-[[vunet.stack.route]]
-to = "::/0"
-via = "fd02::1"
-"#;
-
-/// [`NARROW`] in a directory that lives as long as the first value.
+/// [`narrow_hop`] in a directory that lives as long as the first value.
 fn narrow() -> (TempDir, String) {
     let dir = TempDir::new("narrow");
-    let path = dir.write("modules.toml", NARROW.as_bytes(), 0o644);
+    let path = dir.write("modules.toml", narrow_hop(Some(1280)).as_bytes(), 0o644);
     let path = path_str(&path).to_owned();
     (dir, path)
 }
@@ -466,7 +403,7 @@ fn a_1400_byte_ping_over_ipv6_right_after_one_over_ipv4_gets_through_the_narrowe
     }
 }
 
-/// A session on [`NARROW`] (with `run_args` as well) in which a client on `a`
+/// A session on [`narrow_hop`] (with `run_args` as well) in which a client on `a`
 /// reads 3,000,000 random bytes from a server on `b`, over IPv4 then IPv6, and
 /// then pings `b` with 3,000 bytes. Both ends print TCP_MAXSEG ("server maxseg
 /// HOST N", "client maxseg HOST N"), the server "stream LEN SHA256" of what it

@@ -30,7 +30,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
-    Session, TempDir, USERS, User, netvm_as, path_str, python, run, session, session_with,
+    Session, TempDir, USERS, User, narrow_hop, netvm_as, path_str, python, run, session,
+    session_with,
 };
 use netvm::modules::vunet::network::fragment::Reassembly;
 
@@ -268,64 +269,6 @@ fn pktinfo_names_the_secondary_address_a_datagram_was_sent_to() {
     }
 }
 
-/// Two stacks of MTU 1500 on either side of a router whose far port has MTU
-/// 1280 (a careless configuration, or a real narrow hop): a on "near"
-/// (10.1.0.2, fd01::2), b on "far" (10.2.0.2, fd02::2).
-const NARROW_HOP: &str = r#"
-[vunet]
-default = "a"
-
-[[vunet.switch]]
-name = "near"
-
-[[vunet.switch]]
-name = "far"
-
-[[vunet.router]]
-name = "gw"
-
-[[vunet.router.interface]]
-switch = "near"
-addresses = ["10.1.0.1/24", "fd01::1/64"]
-
-[[vunet.router.interface]]
-switch = "far"
-addresses = ["10.2.0.1/24", "fd02::1/64"]
-mtu = 1280
-
-[[vunet.stack]]
-name = "a"
-kind = "smoltcp"
-
-[[vunet.stack.interface]]
-switch = "near"
-addresses = ["10.1.0.2/24", "fd01::2/64"]
-
-[[vunet.stack.route]]
-to = "default"
-via = "10.1.0.1"
-
-[[vunet.stack.route]]
-to = "::/0"
-via = "fd01::1"
-
-[[vunet.stack]]
-name = "b"
-kind = "smoltcp"
-
-[[vunet.stack.interface]]
-switch = "far"
-addresses = ["10.2.0.2/24", "fd02::2/64"]
-
-[[vunet.stack.route]]
-to = "default"
-via = "10.2.0.1"
-
-[[vunet.stack.route]]
-to = "::/0"
-via = "fd02::1"
-"#;
-
 /// Serves `SIZE` bytes to one client on `HOST PORT`.
 const TCP_SOURCE: &str = r#"
 import socket, sys
@@ -377,7 +320,7 @@ print("tcp fragments", count)
 fn tcp_sends_no_fragment_once_a_router_reports_a_smaller_path_mtu() {
     let dir = TempDir::new("narrow-hop");
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let config = dir.write("modules.toml", NARROW_HOP.as_bytes(), 0o644);
+    let config = dir.write("modules.toml", narrow_hop(None).as_bytes(), 0o644);
     let source = dir.write("source.py", TCP_SOURCE.as_bytes(), 0o644);
     let sink = dir.write("sink.py", TCP_SINK.as_bytes(), 0o644);
     let captures = dir.path().join("pcap");

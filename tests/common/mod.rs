@@ -653,3 +653,74 @@ pub fn on_two_linux_hosts(script: &str) -> Option<Output> {
     let _ = Command::new("ip").args(["netns", "del", &b]).output();
     Some(output)
 }
+
+/// Stack `a` on switch `near` and stack `b` on switch `far`, joined by the router
+/// `gw`, whose port on `far` has an MTU of 1280:
+///
+/// ```text
+///   a 10.1.0.2 --- near --- 10.1.0.1 gw 10.2.0.1 --- far (MTU 1280) --- 10.2.0.2 b
+///     fd01::2                fd01::1    fd02::1                          fd02::2
+/// ```
+///
+/// `far_stack_mtu` is b's interface MTU (`None`: 1500, more than the hop, as a careless
+/// configuration or a real narrow hop has it).
+pub fn narrow_hop(far_stack_mtu: Option<u32>) -> String {
+    let far_mtu = far_stack_mtu.map(|mtu| format!("mtu = {mtu}\n")).unwrap_or_default();
+    NARROW_HOP.replace("FAR_MTU", &far_mtu)
+}
+
+/// The configuration of [`narrow_hop`], with `FAR_MTU` for b's MTU line.
+const NARROW_HOP: &str = r#"
+[vunet]
+default = "a"
+
+[[vunet.switch]]
+name = "near"
+
+[[vunet.switch]]
+name = "far"
+
+[[vunet.router]]
+name = "gw"
+
+[[vunet.router.interface]]
+switch = "near"
+addresses = ["10.1.0.1/24", "fd01::1/64"]
+
+[[vunet.router.interface]]
+switch = "far"
+addresses = ["10.2.0.1/24", "fd02::1/64"]
+mtu = 1280
+
+[[vunet.stack]]
+name = "a"
+kind = "smoltcp"
+
+[[vunet.stack.interface]]
+switch = "near"
+addresses = ["10.1.0.2/24", "fd01::2/64"]
+
+[[vunet.stack.route]]
+to = "default"
+via = "10.1.0.1"
+
+[[vunet.stack.route]]
+to = "::/0"
+via = "fd01::1"
+
+[[vunet.stack]]
+name = "b"
+kind = "smoltcp"
+
+[[vunet.stack.interface]]
+switch = "far"
+addresses = ["10.2.0.2/24", "fd02::2/64"]
+FAR_MTU
+[[vunet.stack.route]]
+to = "default"
+via = "10.2.0.1"
+
+[[vunet.stack.route]]
+to = "::/0"
+via = "fd02::1"
+"#;

@@ -37,6 +37,7 @@
 
 mod capture;
 pub mod fragment;
+mod frames;
 mod link;
 pub mod neighbour;
 pub mod path_mtu;

@@ -10,8 +10,8 @@ use smoltcp::wire::{
     RawHardwareAddress,
 };
 
+use super::frames::{ethernet_frame, icmpv6_packet, multicast_mac, solicited_node};
 use super::link::Frame;
-use super::router::{ethernet_frame, icmpv6_packet, multicast_mac, solicited_node};
 
 /// Hop limit every NDP message carries (RFC 4861 §7.1: others are forged off-link).
 const NDISC_HOP_LIMIT: u8 = 255;

@@ -32,16 +32,17 @@ use std::time::{Duration, Instant};
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, ETHERNET_HEADER_LEN, EthernetAddress, EthernetFrame,
-    EthernetProtocol, EthernetRepr, IPV4_HEADER_LEN, IPV6_HEADER_LEN, Icmpv4DstUnreachable,
-    Icmpv4Message, Icmpv4Packet, Icmpv4Repr, Icmpv4TimeExceeded, Icmpv6DstUnreachable,
-    Icmpv6Message, Icmpv6Packet, Icmpv6Repr, Icmpv6TimeExceeded, IpProtocol, Ipv4Cidr, Ipv4Packet,
-    Ipv4Repr, Ipv6Cidr, Ipv6Packet, Ipv6Repr, NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    IPV4_HEADER_LEN, IPV6_HEADER_LEN, Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet,
+    Icmpv4Repr, Icmpv4TimeExceeded, Icmpv6DstUnreachable, Icmpv6Message, Icmpv6Packet, Icmpv6Repr,
+    Icmpv6TimeExceeded, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr, Ipv6Cidr, Ipv6Packet, Ipv6Repr,
+    NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
 };
 
 use std::path::PathBuf;
 
 use super::fragment::{Fit, Reassembly, Sender, fit};
+use super::frames::{ethernet_frame, icmpv6_packet, multicast_mac, solicited_node};
 use super::link::{Frame, SwitchId};
 use super::neighbour::{arp_frame, solicitation};
 use super::refusal::tcp_reset_packet;
@@ -966,24 +967,6 @@ pub(super) fn link_local_address(mac: EthernetAddress) -> Ipv6Addr {
     Ipv6Addr::from(octets)
 }
 
-/// The solicited-node multicast group of an address, `ff02::1:ffXX:XXXX` (RFC 4291 §2.7.1).
-pub(super) fn solicited_node(address: Ipv6Addr) -> Ipv6Addr {
-    let a = address.octets();
-    let mut octets = [0u8; 16];
-    octets[0] = 0xff;
-    octets[1] = 0x02;
-    octets[11] = 0x01;
-    octets[12] = 0xff;
-    octets[13..16].copy_from_slice(&a[13..16]);
-    Ipv6Addr::from(octets)
-}
-
-/// The Ethernet address an IPv6 multicast group maps to, `33:33` + its last 32 bits.
-pub(super) fn multicast_mac(group: Ipv6Addr) -> EthernetAddress {
-    let g = group.octets();
-    EthernetAddress([0x33, 0x33, g[12], g[13], g[14], g[15]])
-}
-
 /// An NDP link-layer address option as an Ethernet address, if it is one.
 fn ethernet_address(raw: RawHardwareAddress) -> Option<EthernetAddress> {
     let bytes: [u8; 6] = raw.as_bytes().try_into().ok()?;
@@ -1032,43 +1015,4 @@ fn ethertype_of(address: IpAddr) -> EthernetProtocol {
         IpAddr::V4(_) => EthernetProtocol::Ipv4,
         IpAddr::V6(_) => EthernetProtocol::Ipv6,
     }
-}
-
-/// A complete IPv6 packet carrying one ICMPv6 message, checksum included.
-pub(super) fn icmpv6_packet(
-    source: Ipv6Addr,
-    destination: Ipv6Addr,
-    hop_limit: u8,
-    message: &Icmpv6Repr,
-) -> Vec<u8> {
-    let header = Ipv6Repr {
-        src_addr: source,
-        dst_addr: destination,
-        next_header: IpProtocol::Icmpv6,
-        payload_len: message.buffer_len(),
-        hop_limit,
-    };
-    let mut ip = vec![0; header.buffer_len() + header.payload_len];
-    header.emit(&mut Ipv6Packet::new_unchecked(&mut ip[..]));
-    message.emit(
-        &source,
-        &destination,
-        &mut Icmpv6Packet::new_unchecked(&mut ip[IPV6_HEADER_LEN..]),
-        &ChecksumCapabilities::default(),
-    );
-    ip
-}
-
-/// An Ethernet frame around `payload`.
-pub(super) fn ethernet_frame(
-    source: EthernetAddress,
-    destination: EthernetAddress,
-    ethertype: EthernetProtocol,
-    payload: &[u8],
-) -> Frame {
-    let mut frame = vec![0; ETHERNET_HEADER_LEN + payload.len()];
-    let mut ethernet = EthernetFrame::new_unchecked(&mut frame[..]);
-    EthernetRepr { src_addr: source, dst_addr: destination, ethertype }.emit(&mut ethernet);
-    ethernet.payload_mut().copy_from_slice(payload);
-    frame
 }

@@ -12,7 +12,8 @@ use smoltcp::wire::{
     UdpRepr,
 };
 
-use super::router::{MAX_PACKETS_PER_UNRESOLVED_NEIGHBOR, link_local_address, solicited_node};
+use super::frames::solicited_node;
+use super::router::{MAX_PACKETS_PER_UNRESOLVED_NEIGHBOR, link_local_address};
 use super::*;
 use crate::modules::vunet::cidr::Cidr;
 
@@ -187,7 +188,7 @@ fn icmpv6_bytes(
     hop_limit: u8,
     message: &Icmpv6Repr,
 ) -> Vec<u8> {
-    super::router::icmpv6_packet(source, destination, hop_limit, message)
+    super::frames::icmpv6_packet(source, destination, hop_limit, message)
 }
 
 /// An IPv6 packet (UDP, or ICMPv6 echo request).

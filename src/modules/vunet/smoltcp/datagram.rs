@@ -46,15 +46,7 @@ impl SmoltcpStack {
             self.refuse_oversize_to_peer(id, len)?;
             return Ok(Destination::Peer);
         };
-        // To IPv4, an IPv6 socket sends as IPv4's UDP does, if it may.
-        if socket.family == Family::V6 && to.ip().to_canonical().is_ipv4() {
-            if socket.options.v6only {
-                return Err(Errno::ENETUNREACH);
-            }
-            if flags & libc::MSG_OOB != 0 && socket.proto == Proto::Udp {
-                return Err(Errno::EOPNOTSUPP);
-            }
-        }
+        ipv4_from_ipv6(socket, to, flags)?;
         let to = if to.ip().is_unspecified() {
             SocketAddr::new(socket.family.loopback(), to.port())
         } else {
@@ -945,6 +937,22 @@ fn out_of_band(socket: &VSocket, flags: i32) -> Result<i32, Errno> {
         (Family::V6, Proto::Udp) => Ok(flags & !libc::MSG_OOB),
         _ => Err(Errno::EOPNOTSUPP),
     }
+}
+
+/// Refuses what IPv4's UDP refuses of an IPv6 `socket` sending to IPv4
+/// address `to` with `flags` (it sends as IPv4's UDP does, if it may): an
+/// `IPV6_V6ONLY` socket, `MSG_OOB`.
+fn ipv4_from_ipv6(socket: &VSocket, to: SocketAddr, flags: i32) -> Result<(), Errno> {
+    if socket.family != Family::V6 || !to.ip().to_canonical().is_ipv4() {
+        return Ok(());
+    }
+    if socket.options.v6only {
+        return Err(Errno::ENETUNREACH);
+    }
+    if flags & libc::MSG_OOB != 0 && socket.proto == Proto::Udp {
+        return Err(Errno::EOPNOTSUPP);
+    }
+    Ok(())
 }
 
 /// The largest UDP payload: 65535 less the UDP header, and for IPv4 its header
