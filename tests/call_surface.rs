@@ -23,8 +23,9 @@ const SEED: &str = "1";
 const CALLS: usize = 3000;
 /// The most mismatches allowed (measured: 175 of 3,000 on 2026-12-07, kernel
 /// 6.18, then 144 the same day once setsockopt's length checks and IPv6 UDP's
-/// IPv4 destinations answered as Linux; lower it as differences close).
-const CEILING: usize = 150;
+/// IPv4 destinations answered as Linux, and 132 with RFC 2292's IPv6 options
+/// and `IPV6_ADDRFORM`; lower it as differences close).
+const CEILING: usize = 140;
 
 /// The native namespace's set-up, as the differential suite's.
 const NATIVE_SETUP: &str = "{ sysctl -qw net.ipv4.ping_group_range='0 2147483647' 2>/dev/null || \

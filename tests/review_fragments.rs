@@ -328,9 +328,11 @@ fn tcp_sends_no_fragment_once_a_router_reports_a_smaller_path_mtu() {
     std::fs::set_permissions(&captures, std::fs::Permissions::from_mode(0o777)).expect("chmod");
     let py = python();
     let script = format!(
-        "for host in 10.1.0.2 fd01::2; do\n\
-             {py} {source} $host 7000 1000000 & listening tcp 7000 || exit 1\n\
-             \"$N\" stack b -- {py} {sink} $host 7000; wait\n\
+        "for pair in \"10.1.0.2 7000\" \"fd01::2 7001\"; do\n\
+             set -- $pair\n\
+             {py} {source} $1 $2 1000000 & server=$!\n\
+             listening tcp $2 || exit 1\n\
+             \"$N\" stack b -- {py} {sink} $1 $2 || kill $server; wait\n\
          done",
         source = path_str(&source),
         sink = path_str(&sink),

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::{Duration, Instant};
 
-use smoltcp::wire::{IpAddress, Ipv4Packet, Ipv6Packet, TcpPacket};
+use smoltcp::wire::{IpAddress, IpVersion, Ipv4Packet, Ipv6Packet, TcpPacket};
 
 /// How long a learnt path MTU holds (Linux's `mtu_expires`).
 pub const PATH_MTU_EXPIRES: Duration = Duration::from_secs(600);
@@ -103,64 +103,81 @@ pub fn reported(packet: &[u8]) -> Option<(IpAddr, usize)> {
     }
 }
 
+/// The maximum segment size TCP SYN `packet` (an IP packet) announces, if it
+/// is a SYN that announces one.
+pub fn announced_mss(packet: &[u8]) -> Option<u16> {
+    let (segment, _, _) = tcp_segment(packet)?;
+    let segment = &packet[segment];
+    let at = mss_option(segment)?;
+    Some(u16::from_be_bytes([segment[at + 2], segment[at + 3]]))
+}
+
+/// Where the TCP segment of IP packet `packet` is (its padding left out), and
+/// its source and destination; `None` if it carries no whole TCP segment.
+fn tcp_segment(packet: &[u8]) -> Option<(std::ops::Range<usize>, IpAddress, IpAddress)> {
+    match packet.first()? >> 4 {
+        4 => {
+            let ip = Ipv4Packet::new_checked(packet).ok()?;
+            if u8::from(ip.next_header()) != 6 || ip.more_frags() || ip.frag_offset() != 0 {
+                return None;
+            }
+            let range = usize::from(ip.header_len())..usize::from(ip.total_len());
+            Some((range, IpAddress::Ipv4(ip.src_addr()), IpAddress::Ipv4(ip.dst_addr())))
+        }
+        6 => {
+            let ip = Ipv6Packet::new_checked(packet).ok()?;
+            if u8::from(ip.next_header()) != 6 {
+                return None;
+            }
+            let range = IPV6_HEADER..IPV6_HEADER + usize::from(ip.payload_len());
+            Some((range, IpAddress::Ipv6(ip.src_addr()), IpAddress::Ipv6(ip.dst_addr())))
+        }
+        _ => None,
+    }
+}
+
+/// Where the maximum segment size option of TCP SYN `segment` starts, if it
+/// has a well-formed one.
+fn mss_option(segment: &[u8]) -> Option<usize> {
+    let tcp = TcpPacket::new_checked(segment).ok()?;
+    if !tcp.syn() {
+        return None;
+    }
+    let options_end = usize::from(tcp.header_len());
+    let mut at = TCP_HEADER;
+    while at < options_end {
+        match segment[at] {
+            TCP_OPTION_END => return None,
+            TCP_OPTION_NOP => at += 1,
+            kind => {
+                let len = usize::from(*segment.get(at + 1)?);
+                if len < 2 || at + len > options_end {
+                    return None;
+                }
+                if kind == TCP_OPTION_MSS && len == 4 {
+                    return Some(at);
+                }
+                at += len;
+            }
+        }
+    }
+    None
+}
+
 /// Lowers the maximum segment size that TCP SYN `packet` (an IP packet)
 /// announces to what a path of `mtu` bytes carries, as Linux computes it from
 /// its route's MTU; anything else is left alone. Done to the SYNs a host sends
 /// and to those it receives, a connection's segments take the smaller of both
 /// ends' paths, as Linux's do.
 pub fn clamp_syn(packet: &mut [u8], mtu: usize) {
-    let (header, source, destination) = match packet.first().map(|b| b >> 4) {
-        Some(4) => {
-            let Ok(ip) = Ipv4Packet::new_checked(&*packet) else { return };
-            if u8::from(ip.next_header()) != 6 || ip.more_frags() || ip.frag_offset() != 0 {
-                return;
-            }
-            let (src, dst) = (ip.src_addr(), ip.dst_addr());
-            (usize::from(ip.header_len()), IpAddress::Ipv4(src), IpAddress::Ipv4(dst))
-        }
-        Some(6) => {
-            let Ok(ip) = Ipv6Packet::new_checked(&*packet) else { return };
-            if u8::from(ip.next_header()) != 6 {
-                return;
-            }
-            (IPV6_HEADER, IpAddress::Ipv6(ip.src_addr()), IpAddress::Ipv6(ip.dst_addr()))
-        }
-        _ => return,
-    };
-    let ip_overhead =
-        if source.version() == smoltcp::wire::IpVersion::Ipv4 { IPV4_HEADER } else { IPV6_HEADER };
+    let Some((range, source, destination)) = tcp_segment(packet) else { return };
+    let ip_overhead = if source.version() == IpVersion::Ipv4 { IPV4_HEADER } else { IPV6_HEADER };
     let Some(most) = mtu.checked_sub(ip_overhead + TCP_HEADER) else { return };
     let most = most.min(usize::from(u16::MAX)) as u16;
-    let segment = &mut packet[header..];
-    let Ok(tcp) = TcpPacket::new_checked(&*segment) else { return };
-    if !tcp.syn() {
-        return;
-    }
-    let options_end = usize::from(tcp.header_len());
-    let mut at = TCP_HEADER;
-    let mut clamped = false;
-    while at < options_end {
-        match segment[at] {
-            TCP_OPTION_END => break,
-            TCP_OPTION_NOP => at += 1,
-            kind => {
-                let Some(&len) = segment.get(at + 1) else { return };
-                let len = usize::from(len);
-                if len < 2 || at + len > options_end {
-                    return;
-                }
-                if kind == TCP_OPTION_MSS && len == 4 {
-                    let announced = u16::from_be_bytes([segment[at + 2], segment[at + 3]]);
-                    if announced > most {
-                        segment[at + 2..at + 4].copy_from_slice(&most.to_be_bytes());
-                        clamped = true;
-                    }
-                }
-                at += len;
-            }
-        }
-    }
-    if clamped {
+    let segment = &mut packet[range];
+    let Some(at) = mss_option(segment) else { return };
+    if u16::from_be_bytes([segment[at + 2], segment[at + 3]]) > most {
+        segment[at + 2..at + 4].copy_from_slice(&most.to_be_bytes());
         TcpPacket::new_unchecked(segment).fill_checksum(&source, &destination);
     }
 }

@@ -184,6 +184,11 @@ impl<R> Cells<R> {
     }
 
     /// Takes cell `id` out, with its index.
+    /// How many cells there are.
+    pub fn len(&self) -> usize {
+        self.cells.len()
+    }
+
     pub fn remove(&mut self, id: CellId) -> Option<Cell<R>> {
         let cell = self.cells.remove(&id)?;
         if let Some(tuple) = cell.tuple {

@@ -375,6 +375,9 @@ pub(super) struct NetHost {
     pub(super) raise_at: Vec<(Instant, EndpointName)>,
     /// When idle remotes were last looked for.
     remotes_checked: Instant,
+    /// The segment size each connection's peer announced in its SYN, by
+    /// interface and connection (for `TCP_MAXSEG`).
+    peer_mss: HashMap<(usize, Tuple), u16>,
 }
 
 /// What an interface's device needs to put frames on its link.
@@ -686,6 +689,7 @@ impl NetHost {
             parked: HashMap::new(),
             raise_at: Vec::new(),
             remotes_checked: now,
+            peer_mss: HashMap::new(),
         };
         host.configure(view);
         host
@@ -1368,7 +1372,11 @@ impl NetHost {
         frame: Frame,
         now: Instant,
     ) -> Result<(), Frame> {
-        let cell = match Destination::of(&frame) {
+        let destination = Destination::of(&frame);
+        if let Destination::Tcp { tuple, .. } = destination {
+            self.note_peer_mss(i, tuple, &frame);
+        }
+        let cell = match destination {
             Destination::Tcp { tuple, opening } => match self.cells.find(i, &tuple) {
                 Some(id) => Some(id),
                 None if opening => match self.listener_for(i, tuple) {
@@ -1430,6 +1438,28 @@ impl NetHost {
             _ => {}
         }
         Ok(())
+    }
+
+    /// Notes the segment size that SYN `frame` of connection `tuple` on
+    /// interface `i` announces (clamped to the path back already), if it is one.
+    fn note_peer_mss(&mut self, i: usize, tuple: Tuple, frame: &[u8]) {
+        let Some(mss) = frame.get(ETHERNET_HEADER..).and_then(path_mtu::announced_mss) else {
+            return;
+        };
+        // Connections gone are forgotten once they are most of what is noted.
+        if self.peer_mss.len() >= 2 * self.cells.len() + 64 {
+            let cells = &self.cells;
+            self.peer_mss.retain(|(i, tuple), _| cells.find(*i, tuple).is_some());
+        }
+        self.peer_mss.insert((i, tuple), mss);
+    }
+
+    /// The segment size the peer of connection `local`-`remote` announced, if
+    /// it crossed an interface of the stack.
+    pub(super) fn peer_mss(&self, local: SocketAddr, remote: SocketAddr) -> Option<u16> {
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let tuple = Tuple { local: canonical(local), remote: canonical(remote) };
+        (0..self.ifaces.len()).find_map(|i| self.peer_mss.get(&(i, tuple)).copied())
     }
 
     /// A fresh listening cell for a SYN to `tuple` on interface `i`, if its port

@@ -133,6 +133,10 @@ impl SmoltcpStack {
         let socket = &self.table[id];
         Ok(match keeper {
             Keeper::Carrier => unreachable!("the carrier answers for itself"),
+            Keeper::AddressForm => {
+                socket.peer.ok_or(Errno::ENOTCONN)?;
+                int_bytes(socket.family.raw())
+            }
             Keeper::PathMtu => {
                 let peer = socket.peer.ok_or(Errno::ENOTCONN)?.ip().to_canonical();
                 int_bytes(self.path_mtu(peer).map_or(LOOPBACK_MTU, |mtu| mtu as u32) as i32)
@@ -158,11 +162,18 @@ impl SmoltcpStack {
                 // Over the network, what the path carries less the IP and TCP
                 // headers and the timestamps two Linux hosts agree on; over the
                 // stack's loopback, what Linux reports over its own.
+                // The smaller of what the path carries and what the peer
+                // announced, as Linux takes it.
+                let announced = match (socket.local, socket.peer, self.net.as_ref()) {
+                    (Some(local), Some(peer), Some(net)) => net.peer_mss(local, peer),
+                    _ => None,
+                };
                 let peer = socket.peer.map(|p| p.ip().to_canonical());
                 let mss = peer.and_then(|peer| {
                     let headers = if peer.is_ipv4() { 20 } else { 40 } + TCP_HEADER;
-                    let mss = (self.path_mtu(peer)? as i32 - headers).max(TCP_MIN_SND_MSS);
-                    Some(mss - TIMESTAMPS_OPTION)
+                    let path = self.path_mtu(peer)? as i32 - headers;
+                    let mss = announced.map_or(path, |a| path.min(i32::from(a)));
+                    Some(mss.max(TCP_MIN_SND_MSS) - TIMESTAMPS_OPTION)
                 });
                 int_bytes(mss.unwrap_or(CONNECTED_MSS))
             }

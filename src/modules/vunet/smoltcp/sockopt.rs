@@ -73,7 +73,20 @@ const IPV6_DEFAULTS: &[(i32, i32)] = &[
     (libc::IPV6_TCLASS, 0),
     (libc::IPV6_MTU_DISCOVER, 1),
     (IPV6_FREEBIND, 0),
+    // RFC 2292's receive flags (linux/in6.h): kept, as Linux keeps them.
+    (IPV6_2292PKTINFO, 0),
+    (IPV6_2292HOPOPTS, 0),
+    (IPV6_2292DSTOPTS, 0),
+    (IPV6_2292RTHDR, 0),
+    (IPV6_2292HOPLIMIT, 0),
 ];
+
+/// RFC 2292's names of the IPv6 receive options (linux/in6.h).
+const IPV6_2292PKTINFO: i32 = 2;
+const IPV6_2292HOPOPTS: i32 = 3;
+const IPV6_2292DSTOPTS: i32 = 4;
+const IPV6_2292RTHDR: i32 = 5;
+const IPV6_2292HOPLIMIT: i32 = 8;
 
 /// `SO_BINDTOIFINDEX`, which the `libc` crate does not name.
 pub const SO_BINDTOIFINDEX: i32 = 62;
@@ -83,6 +96,8 @@ pub const SO_BINDTOIFINDEX: i32 = 62;
 pub enum Keeper {
     /// `IP_MTU`, `IPV6_MTU`: the MTU of the connected socket's path.
     PathMtu,
+    /// `IPV6_ADDRFORM` read: a connected TCP or UDP socket's family.
+    AddressForm,
     /// The carrier socket answers it like the kernel's TCP/UDP would.
     Carrier,
     /// netvm answers it: an `int` option it keeps.
@@ -129,6 +144,11 @@ pub fn keeper(
     match (level, name) {
         (libc::IPPROTO_IP, libc::IP_MTU) if getting => return Ok(Keeper::PathMtu),
         (libc::IPPROTO_IPV6, libc::IPV6_MTU) if getting && is_v6 => return Ok(Keeper::PathMtu),
+        (libc::IPPROTO_IPV6, libc::IPV6_ADDRFORM)
+            if getting && is_v6 && matches!(proto, Proto::Tcp | Proto::Udp) =>
+        {
+            return Ok(Keeper::AddressForm);
+        }
         _ => {}
     }
     match level {
