@@ -2,6 +2,8 @@
 //! - `IP_PKTINFO` and `IPV6_RECVPKTINFO` name the address each datagram was
 //!   sent to and its interface (every DNS server answers from it); the
 //!   differential suite (`udp_pktinfo`) checks the same within one stack;
+//! - `IP_RECVTTL` and `IPV6_RECVHOPLIMIT` give the TTL the datagram arrived
+//!   with;
 //! - a datagram sent just before its socket closes still leaves, even when it
 //!   must wait for a neighbour to be resolved first.
 
@@ -96,5 +98,44 @@ fn a_datagram_sent_just_before_its_socket_closes_still_arrives() {
         let output = session(user, &script);
         output.assert_code(0);
         assert_eq!(output.stdout, EXPECTED, "{user:?}\n{output}");
+    }
+}
+
+/// A UDP server bound to the wildcard, v4 (9797) and v6 (9798), that asks for
+/// each datagram's TTL (hop limit) and prints it.
+const TTL_SERVER: &str = r#"
+import socket, struct
+v4 = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); v4.bind(("0.0.0.0", 9797))
+v4.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL
+v6 = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1); v6.bind(("::", 9798))
+v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_RECVHOPLIMIT, 1)
+for s in (v4, v6):
+    d, anc, flags, frm = s.recvmsg(100, 256)
+    print(*[(level, kind, struct.unpack("i", data)[0]) for level, kind, data in anc])
+"#;
+
+#[test]
+fn recvttl_gives_the_ttl_a_datagram_from_another_host_arrived_with() {
+    let dir = TempDir::new("recvttl");
+    let server = dir.write("server.py", TTL_SERVER.as_bytes(), 0o644);
+    let client = dir.write("client.py", CLIENT.as_bytes(), 0o644);
+    let script = format!(
+        "on_b {py} {server} & listening udp 9797 && listening udp 9798 || exit 1\n\
+         {py} {client}; wait",
+        py = python(),
+        server = path_str(&server),
+        client = path_str(&client),
+    );
+    let expected = "(0, 2, 64)\n(41, 52, 64)\n";
+    for user in USERS {
+        let output =
+            session(user, &format!("on_b() {{ \"$N\" stack lwip1 -- \"$@\"; }}\n{script}"));
+        output.assert_code(0);
+        assert_eq!(output.stdout, expected, "{user:?}\n{output}");
+    }
+    if let Some(native) = on_two_linux_hosts(&script) {
+        native.assert_code(0);
+        assert_eq!(native.stdout, expected, "Linux itself says otherwise\n{native}");
     }
 }

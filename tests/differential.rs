@@ -433,6 +433,7 @@ cases! {
     udp_mmsg_counts,
     udp_msg_oob,
     udp_pktinfo,
+    udp_recv_ttl_tos,
     udp_sendmsg,
     udp_sendto_family,
     udp_silent,

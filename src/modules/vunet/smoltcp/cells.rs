@@ -64,7 +64,17 @@ impl Destination {
         Self::parse(frame).unwrap_or(Self::General)
     }
 
-    fn parse(frame: &[u8]) -> Option<Self> {
+    /// Whether Ethernet frame `frame` is a UDP datagram without payload.
+    pub fn is_empty_datagram(frame: &[u8]) -> bool {
+        Self::transport(frame).is_some_and(|(protocol, _, _, payload)| {
+            protocol == IpProtocol::Udp
+                && UdpPacket::new_checked(payload).is_ok_and(|udp| udp.len() == 8)
+        })
+    }
+
+    /// The transport protocol, source, destination and transport bytes of the
+    /// unfragmented IP packet in Ethernet frame `frame`.
+    fn transport(frame: &[u8]) -> Option<(IpProtocol, IpAddr, IpAddr, &[u8])> {
         let ethernet = EthernetFrame::new_checked(frame).ok()?;
         let (protocol, src, dst, payload): (_, IpAddr, IpAddr, &[u8]) = match ethernet.ethertype()
         {
@@ -83,6 +93,11 @@ impl Destination {
             }
             _ => return None,
         };
+        Some((protocol, src, dst, payload))
+    }
+
+    fn parse(frame: &[u8]) -> Option<Self> {
+        let (protocol, src, dst, payload) = Self::transport(frame)?;
         match protocol {
             IpProtocol::Tcp => {
                 let tcp = TcpPacket::new_checked(payload).ok()?;

@@ -14,7 +14,8 @@ use super::errqueue::control_message;
 use super::icmp;
 use super::inet::{Family, datagram_address};
 use super::ports::Proto;
-use super::stack::{Pending, SmoltcpStack};
+use super::sockopt::IPV6_RECVTCLASS;
+use super::stack::{Noted, Pending, SmoltcpStack};
 use super::table::{ConnectState, VSocket};
 use crate::fdtable::SocketId;
 use crate::modules::vunet::Claims;
@@ -296,7 +297,7 @@ impl SmoltcpStack {
                 }))
             });
         }
-        let control_room = (self.wants_ttl(id) || self.wants_pktinfo(id)).then(|| {
+        let control_room = self.wants_controls(id).then(|| {
             let header = stop.memory().read::<libc::msghdr>(c.msg.0).ok()?;
             Some((header.msg_control as u64, header.msg_controllen))
         });
@@ -476,13 +477,23 @@ impl SmoltcpStack {
         patch.set_name_len(memory, reported.len() as u32)
     }
 
-    /// Whether socket `id` asked for the TTL (hop limit) of what it receives: an
-    /// ICMP socket with `IP_RECVTTL` (`IPV6_RECVHOPLIMIT`) set. (A datagram that
-    /// came from within the stack has no TTL; netvm reports the last one seen.)
+    /// Whether datagram socket `id` asked for each datagram's TTL (hop limit):
+    /// `IP_RECVTTL`, `IPV6_RECVHOPLIMIT`.
     fn wants_ttl(&self, id: SocketId) -> bool {
         let socket = &self.table[id];
-        matches!(socket.proto, Proto::Icmp | Proto::Raw)
-            && socket.ip_option(libc::IP_RECVTTL, libc::IPV6_RECVHOPLIMIT) != 0
+        socket.proto != Proto::Tcp && socket.ip_option(libc::IP_RECVTTL, libc::IPV6_RECVHOPLIMIT) != 0
+    }
+
+    /// Whether datagram socket `id` asked for each datagram's type of service
+    /// (traffic class): `IP_RECVTOS`, `IPV6_RECVTCLASS`.
+    fn wants_tos(&self, id: SocketId) -> bool {
+        let socket = &self.table[id];
+        socket.proto != Proto::Tcp && socket.ip_option(libc::IP_RECVTOS, IPV6_RECVTCLASS) != 0
+    }
+
+    /// Whether datagram socket `id` asked for any control message netvm adds.
+    pub(super) fn wants_controls(&self, id: SocketId) -> bool {
+        self.wants_pktinfo(id) || self.wants_ttl(id) || self.wants_tos(id)
     }
 
     /// Whether datagram socket `id` asked for the address each datagram was
@@ -494,8 +505,8 @@ impl SmoltcpStack {
 
     /// Appends the control messages netvm adds to a datagram socket
     /// `socket`'s `recvmsg` (header at `msg`, control buffer `control` of
-    /// `room` bytes) from `sender`, in Linux's order: `IP_PKTINFO`, then the
-    /// TTL; `MSG_CTRUNC` where they do not fit.
+    /// `room` bytes) from `sender`, in Linux's order: `IP_PKTINFO`, the TTL,
+    /// the type of service; `MSG_CTRUNC` where they do not fit.
     fn append_controls(
         &mut self,
         memory: &TraceeMemory,
@@ -505,17 +516,34 @@ impl SmoltcpStack {
         sender: Option<SocketAddr>,
     ) -> Result<(), Errno> {
         let Some(family) = self.table.get(socket).map(|s| s.family) else { return Ok(()) };
+        let noted = sender.and_then(|sender| self.take_noted(socket, sender));
+        let local_sender = sender.and_then(|sender| self.local_sender(socket, sender));
+        let v4 = family == Family::V4;
         let mut messages = Vec::new();
         if let (true, Some(sender)) = (self.wants_pktinfo(socket), sender) {
-            messages.push(self.pktinfo(socket, sender));
+            messages.push(self.pktinfo(socket, sender, noted.map(|n| n.to)));
         }
         if self.wants_ttl(socket) {
-            let ttl = self.net.as_ref().and_then(|n| n.last_ttl.get(&socket)).copied().unwrap_or(64);
-            let (level, kind) = match family {
-                Family::V4 => (libc::IPPROTO_IP, libc::IP_TTL),
-                Family::V6 => (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT),
+            let ttl = match (noted, local_sender) {
+                (Some(noted), _) => noted.marks.ttl,
+                (None, Some(sender)) => sender.options.hop_limit(sender.family == Family::V6),
+                (None, None) => self.net.as_ref().and_then(|n| n.last_ttl.get(&socket)).copied().unwrap_or(64),
             };
+            let (level, kind) = if v4 { (libc::IPPROTO_IP, libc::IP_TTL) } else { (libc::IPPROTO_IPV6, libc::IPV6_HOPLIMIT) };
             messages.push(control_message(level, kind, &i32::from(ttl).to_ne_bytes()));
+        }
+        if self.wants_tos(socket) {
+            let tos = match (noted, local_sender) {
+                (Some(noted), _) => noted.marks.tos,
+                (None, Some(sender)) => sender.ip_option(libc::IP_TOS, libc::IPV6_TCLASS) as u8,
+                (None, None) => 0,
+            };
+            let level = if v4 { libc::IPPROTO_IP } else { libc::IPPROTO_IPV6 };
+            // IPv4 gives the byte as it is; IPv6 an int.
+            messages.push(match v4 {
+                true => control_message(level, libc::IP_TOS, &[tos]),
+                false => control_message(level, libc::IPV6_TCLASS, &i32::from(tos).to_ne_bytes()),
+            });
         }
         let mut header = memory.read::<libc::msghdr>(msg)?;
         let mut used = (header.msg_controllen + 7) & !7;
@@ -531,6 +559,26 @@ impl SmoltcpStack {
         memory.write_msghdr(msg, &header)
     }
 
+    /// What the network side noted of the oldest datagram from `sender` that
+    /// `socket` was handed, taken (see `service.rs`).
+    fn take_noted(&mut self, socket: SocketId, sender: SocketAddr) -> Option<Noted> {
+        let queue = self.noted.get_mut(&socket)?;
+        let at = queue.iter().position(|n| n.from == sender)?;
+        queue.remove(at)
+    }
+
+    /// The socket of the same stack that sent `receiver` a datagram from
+    /// `sender`, if one did.
+    fn local_sender(&self, receiver: SocketId, sender: SocketAddr) -> Option<&VSocket> {
+        let me = self.table.get(receiver)?;
+        let ip = sender.ip().to_canonical();
+        if !self.host.is_local(ip) {
+            return None;
+        }
+        let binding = self.table.ports.receiver(me.proto, SocketAddr::new(ip, sender.port()))?;
+        self.table.get(binding.socket)
+    }
+
     /// The `IP_PKTINFO` (`IPV6_PKTINFO`) control message of a datagram that
     /// socket `socket` received from `sender`: the address it was sent to, and
     /// that address's interface. netvm does not see the datagram itself: the
@@ -538,11 +586,7 @@ impl SmoltcpStack {
     /// the one noted when the datagram was handed over (see
     /// `note_destination`); from a sender of the same stack, the address it
     /// sent from, which is the one it sent to unless it was bound to another.
-    fn pktinfo(&mut self, socket: SocketId, sender: SocketAddr) -> Vec<u8> {
-        let noted = self.destinations.get_mut(&socket).and_then(|noted| {
-            let at = noted.iter().position(|(from, _)| *from == sender)?;
-            noted.remove(at).map(|(_, to)| to)
-        });
+    fn pktinfo(&self, socket: SocketId, sender: SocketAddr, noted: Option<IpAddr>) -> Vec<u8> {
         let s = &self.table[socket];
         let bound = s.local.map(|l| l.ip()).filter(|ip| !ip.is_unspecified());
         let from = sender.ip().to_canonical();

@@ -18,7 +18,7 @@
 //! supervisor's ends move, in the stack's service rounds (`service`), which
 //! drive the `NetHost` here and tell the socket table what happened.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -137,7 +137,7 @@ enum Role {
     /// The UDP socket of a port of the stack, with how many datagrams it took
     /// since they were last collected: when its buffer may be full, frames for it
     /// wait at the link until the datagrams have gone to their carriers.
-    Udp { waiting: usize },
+    Udp { waiting: usize, marks: VecDeque<Marks> },
     /// A connect under way.
     Dial(Dial),
     /// A connection a listener of `port` took, not handed to a program yet.
@@ -151,6 +151,29 @@ enum Role {
     /// a neighbour to answer: they go out when it does (the socket's close does
     /// not take back what it sent, as on Linux), or are dropped at `until`.
     Draining { until: Instant, bytes: usize },
+}
+
+/// What the IP header of a datagram from the network said that smoltcp does
+/// not keep: its TTL (hop limit) and type of service (traffic class).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(super) struct Marks {
+    pub(super) ttl: u8,
+    pub(super) tos: u8,
+}
+
+impl Marks {
+    /// The marks of Ethernet frame `frame`'s IP header, if it has one.
+    fn of(frame: &[u8]) -> Option<Self> {
+        let ip = frame.get(ETHERNET_HEADER..)?;
+        match ip.first()? >> 4 {
+            4 => Some(Self { ttl: *ip.get(8)?, tos: *ip.get(1)? }),
+            6 => {
+                let tclass = (u16::from_be_bytes([*ip.first()?, *ip.get(1)?]) >> 4) as u8;
+                Some(Self { ttl: *ip.get(7)?, tos: tclass })
+            }
+            _ => None,
+        }
+    }
 }
 
 /// A TCP connection between a carrier and the network.
@@ -1074,7 +1097,7 @@ impl NetHost {
         let (rx, tx) = datagram_buffers();
         let mut socket = udp::Socket::new(rx, tx);
         socket.bind(port).ok()?;
-        let id = self.cells.add(iface, socket, Role::Udp { waiting: 0 });
+        let id = self.cells.add(iface, socket, Role::Udp { waiting: 0, marks: VecDeque::new() });
         self.udp.insert((iface, port), id);
         Some(id)
     }
@@ -1207,19 +1230,24 @@ impl NetHost {
     }
 
     /// The UDP datagrams smoltcp received since the last call: (from, to, payload).
-    pub(super) fn received_udp(&mut self) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+    pub(super) fn received_udp(&mut self) -> Vec<(SocketAddr, SocketAddr, Vec<u8>, Marks)> {
         let mut received = Vec::new();
         for id in std::mem::take(&mut self.udp_received) {
             let Some(cell) = self.cells.get_mut(id) else { continue };
-            if let Role::Udp { waiting } = &mut cell.role {
-                *waiting = 0;
-            }
+            let mut marks = match &mut cell.role {
+                Role::Udp { waiting, marks } => {
+                    *waiting = 0;
+                    std::mem::take(marks)
+                }
+                _ => VecDeque::new(),
+            };
             let socket = cell.socket::<udp::Socket>();
             let port = socket.endpoint().port;
             while let Ok((payload, meta)) = socket.recv() {
                 let from = SocketAddr::new(meta.endpoint.addr.into(), meta.endpoint.port);
                 let to_ip = meta.local_address.map_or(from.ip(), IpAddr::from);
-                received.push((from, SocketAddr::new(to_ip, port), payload.to_vec()));
+                let mark = marks.pop_front().unwrap_or_default();
+                received.push((from, SocketAddr::new(to_ip, port), payload.to_vec(), mark));
             }
         }
         received
@@ -1390,7 +1418,7 @@ impl NetHost {
             _ => None,
         };
         if let Some(id) = cell
-            && let Some(Cell { role: Role::Udp { waiting }, .. }) = self.cells.get(id)
+            && let Some(Cell { role: Role::Udp { waiting, .. }, .. }) = self.cells.get(id)
             && *waiting >= DATAGRAM_SLOTS
         {
             return Err(frame);
@@ -1402,6 +1430,8 @@ impl NetHost {
                 self.cells.touch(id);
             }
         }
+        let arrival_marks = Marks::of(&frame);
+        let empty_datagram = Destination::is_empty_datagram(&frame);
         let f = &mut self.ifaces[i];
         if cell.is_none()
             && let Some((destination, mtu)) =
@@ -1416,16 +1446,33 @@ impl NetHost {
         };
         self.cells.touch(id);
         let Some(cell) = self.cells.get_mut(id) else { return Ok(()) };
+        let queued = |cell: &mut Cell<Role>| match cell.role {
+            Role::Udp { .. } => cell.socket::<udp::Socket>().recv_queue(),
+            _ => 0,
+        };
+        let before = queued(cell);
         f.iface.poll_ingress_single(smol_time(now), &mut device, &mut cell.set);
+        // (An empty datagram adds no bytes to the queue.)
+        let taken = queued(cell) > before || empty_datagram;
+        self.took(id, taken.then_some(arrival_marks).flatten());
+        Ok(())
+    }
+
+    /// Follows up cell `id`'s taking a frame: a UDP socket's datagram (with
+    /// `marks` if the socket kept it) waits to be collected; a listening
+    /// socket that took a SYN is a connection in the making.
+    fn took(&mut self, id: CellId, marks: Option<Marks>) {
+        let Some(cell) = self.cells.get_mut(id) else { return };
         match &mut cell.role {
-            Role::Udp { waiting } => {
+            Role::Udp { waiting, marks: kept } => {
+                // One mark per datagram the socket took, in its order.
+                kept.extend(marks);
                 *waiting += 1;
                 if *waiting == 1 {
                     self.udp_received.push(id);
                 }
             }
             &mut Role::Listen { port } => match Tuple::of(cell.tcp()) {
-                // It took the SYN: a connection in the making.
                 Some(tuple) if cell.tcp().state() != tcp::State::Listen => {
                     cell.role = Role::Arriving { port };
                     self.cells.index(id, tuple);
@@ -1437,7 +1484,6 @@ impl NetHost {
             },
             _ => {}
         }
-        Ok(())
     }
 
     /// Notes the segment size that SYN `frame` of connection `tuple` on

@@ -10,7 +10,7 @@ use super::ports::Proto;
 use super::carrier::{clear_carrier_error, peer_shut_down};
 use super::sockopt::{self, Keeper, SO_BINDTOIFINDEX};
 use super::stack::SmoltcpStack;
-use super::table::ConnectState;
+use super::table::{ConnectState, VSocket};
 use crate::fdtable::SocketId;
 use crate::modules::{Disposition, Handled};
 use crate::syscall::{Getsockopt, Ioctl, Setsockopt};
@@ -159,23 +159,7 @@ impl SmoltcpStack {
                     && socket.peer.is_some()
                     && !socket.options.is_set(c.level, c.optname) =>
             {
-                // Over the network, what the path carries less the IP and TCP
-                // headers and the timestamps two Linux hosts agree on; over the
-                // stack's loopback, what Linux reports over its own.
-                // The smaller of what the path carries and what the peer
-                // announced, as Linux takes it.
-                let announced = match (socket.local, socket.peer, self.net.as_ref()) {
-                    (Some(local), Some(peer), Some(net)) => net.peer_mss(local, peer),
-                    _ => None,
-                };
-                let peer = socket.peer.map(|p| p.ip().to_canonical());
-                let mss = peer.and_then(|peer| {
-                    let headers = if peer.is_ipv4() { 20 } else { 40 } + TCP_HEADER;
-                    let path = self.path_mtu(peer)? as i32 - headers;
-                    let mss = announced.map_or(path, |a| path.min(i32::from(a)));
-                    Some(mss.max(TCP_MIN_SND_MSS) - TIMESTAMPS_OPTION)
-                });
-                int_bytes(mss.unwrap_or(CONNECTED_MSS))
+                int_bytes(self.connected_mss(socket))
             }
             Keeper::Emulated => {
                 let value =
@@ -207,6 +191,26 @@ impl SmoltcpStack {
                 name
             }
         })
+    }
+
+    /// The `TCP_MAXSEG` of connected `socket`: over the network, the smaller of
+    /// what its path carries and what the peer announced, less the IP and TCP
+    /// headers and the timestamps two Linux hosts agree on (never below
+    /// Linux's least); over the stack's loopback, what Linux reports over its
+    /// own.
+    fn connected_mss(&self, socket: &VSocket) -> i32 {
+        let announced = match (socket.local, socket.peer, self.net.as_ref()) {
+            (Some(local), Some(peer), Some(net)) => net.peer_mss(local, peer),
+            _ => None,
+        };
+        let peer = socket.peer.map(|p| p.ip().to_canonical());
+        let mss = peer.and_then(|peer| {
+            let headers = if peer.is_ipv4() { 20 } else { 40 } + TCP_HEADER;
+            let path = self.path_mtu(peer)? as i32 - headers;
+            let mss = announced.map_or(path, |a| path.min(i32::from(a)));
+            Some(mss.max(TCP_MIN_SND_MSS) - TIMESTAMPS_OPTION)
+        });
+        mss.unwrap_or(CONNECTED_MSS)
     }
 
     /// The link index `SO_BINDTODEVICE` or `SO_BINDTOIFINDEX` names (0: none), as

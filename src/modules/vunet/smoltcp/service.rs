@@ -19,7 +19,7 @@ use super::icmp;
 use super::inet::Family;
 use super::net::{NetHost, Parked};
 use super::ports::Proto;
-use super::stack::SmoltcpStack;
+use super::stack::{Noted, SmoltcpStack};
 use super::table::{ConnectState, VSocket};
 use crate::fdtable::SocketId;
 use crate::modules::vunet::network::Network;
@@ -233,13 +233,13 @@ impl SmoltcpStack {
     fn deliver_datagrams(&mut self, net: &mut NetHost) -> bool {
         let udp = net.received_udp();
         let mut busy = !udp.is_empty();
-        for (from, to, payload) in udp {
+        for (from, to, payload, marks) in udp {
             let Some(receiver) = self.live_receiver(Proto::Udp, to) else {
                 self.udp_counters.no_ports += 1;
                 continue;
             };
             if self.deliver(net, Proto::Udp, from, receiver, &payload) {
-                self.note_destination(receiver, from, to.ip());
+                self.note(receiver, Noted { from, to: to.ip(), marks });
             }
         }
         let packets = net.received_icmp();
@@ -309,26 +309,25 @@ impl SmoltcpStack {
         sent.is_ok()
     }
 
-    /// Notes, for a `receiver` that asked for `IP_PKTINFO`, that the datagram
-    /// just handed to it came from `from` to the stack's address `to`: only the
-    /// network side saw that address.
-    fn note_destination(&mut self, receiver: EndpointName, from: SocketAddr, to: IpAddr) {
+    /// Notes, for a `receiver` that asked for control messages, what the
+    /// network side saw of the datagram just handed to it.
+    fn note(&mut self, receiver: EndpointName, noted: Noted) {
         /// Datagrams noted per socket; beyond, the oldest are forgotten (a
         /// program reading with plain `recv` never collects them).
         const MOST_NOTED: usize = 256;
         let Some(id) = self.table.named(&receiver) else { return };
-        if !self.wants_pktinfo(id) {
+        if !self.wants_controls(id) {
             return;
         }
-        if self.destinations.len() >= MOST_NOTED && !self.destinations.contains_key(&id) {
+        if self.noted.len() >= MOST_NOTED && !self.noted.contains_key(&id) {
             let table = &self.table;
-            self.destinations.retain(|id, _| table.get(*id).is_some());
+            self.noted.retain(|id, _| table.get(*id).is_some());
         }
-        let noted = self.destinations.entry(id).or_default();
-        if noted.len() >= MOST_NOTED {
-            noted.pop_front();
+        let queue = self.noted.entry(id).or_default();
+        if queue.len() >= MOST_NOTED {
+            queue.pop_front();
         }
-        noted.push_back((from, to));
+        queue.push_back(noted);
     }
 
     /// The carrier name datagrams for remote `(proto, to)` go to, made on first use.

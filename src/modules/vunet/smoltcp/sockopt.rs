@@ -79,7 +79,11 @@ const IPV6_DEFAULTS: &[(i32, i32)] = &[
     (IPV6_2292DSTOPTS, 0),
     (IPV6_2292RTHDR, 0),
     (IPV6_2292HOPLIMIT, 0),
+    (IPV6_RECVTCLASS, 0),
 ];
+
+/// `IPV6_RECVTCLASS` (linux/in6.h): a traffic class message with each datagram.
+pub const IPV6_RECVTCLASS: i32 = 66;
 
 /// RFC 2292's names of the IPv6 receive options (linux/in6.h).
 const IPV6_2292PKTINFO: i32 = 2;
@@ -305,6 +309,7 @@ impl Options {
                 libc::IPV6_RECVERR
                 | libc::IPV6_RECVPKTINFO
                 | libc::IPV6_RECVHOPLIMIT
+                | IPV6_RECVTCLASS
                 | IPV6_FREEBIND,
             ) => i32::from(value != 0),
             // A TCP socket keeps the ECN bits of its traffic class to itself.

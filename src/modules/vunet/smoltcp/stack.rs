@@ -19,7 +19,7 @@ use nix::unistd::Pid;
 use super::addressing::Addressing;
 use super::carrier::Carriers;
 use super::endpoint::EndpointName;
-use super::net::{InterfacePlan, NetHost, Resources, Route};
+use super::net::{InterfacePlan, Marks, NetHost, Resources, Route};
 use super::ports::Proto;
 use super::table::SocketTable;
 use crate::fdtable::SocketId;
@@ -57,6 +57,18 @@ enum Forgotten {
     Port(Proto, u16),
 }
 
+/// What the network side saw of a datagram from the network that a socket
+/// asking for control messages was handed.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Noted {
+    /// Its sender.
+    pub(super) from: SocketAddr,
+    /// The stack's address it was sent to.
+    pub(super) to: IpAddr,
+    /// Its TTL and type of service.
+    pub(super) marks: Marks,
+}
+
 /// A mounted `smoltcp` stack.
 pub struct SmoltcpStack {
     pub(super) name: Rc<str>,
@@ -77,10 +89,11 @@ pub struct SmoltcpStack {
     pub(super) pending: HashMap<Pid, Box<dyn Pending>>,
     /// What the network side counted of UDP.
     pub(super) udp_counters: UdpCounters,
-    /// For sockets that asked for `IP_PKTINFO`: the sender and destination of
-    /// each datagram from the network handed to their carrier, oldest first,
-    /// for `recvmsg` to report (see `datagram.rs`).
-    pub(super) destinations: HashMap<SocketId, VecDeque<(SocketAddr, IpAddr)>>,
+    /// For sockets that asked for control messages (`IP_PKTINFO`,
+    /// `IP_RECVTTL`, ...): what only the network side saw of each datagram
+    /// from the network handed to their carrier, oldest first, for `recvmsg`
+    /// to report (see `datagram.rs`).
+    pub(super) noted: HashMap<SocketId, VecDeque<Noted>>,
     /// Where datagrams carriers sent to the network are read into (empty
     /// until the first).
     pub(super) datagram_buffer: Vec<u8>,
@@ -140,7 +153,7 @@ impl SmoltcpStack {
             net_at_work: false,
             forgotten: Vec::new(),
             udp_counters: UdpCounters::default(),
-            destinations: HashMap::new(),
+            noted: HashMap::new(),
             datagram_buffer: Vec::new(),
             pending: HashMap::new(),
         }
