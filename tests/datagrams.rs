@@ -48,8 +48,15 @@ const EXPECTED: &str =
 
 #[test]
 fn pktinfo_names_the_address_a_datagram_from_another_host_was_sent_to() {
+    assert_server_prints_as_on_linux(SERVER, EXPECTED);
+}
+
+/// Runs `server` (a Python UDP server on ports 9797 and 9798) on lwip1 and
+/// [`CLIENT`] on lwip0, as each user, and on two Linux hosts (as root): the
+/// server prints `expected` each time.
+fn assert_server_prints_as_on_linux(server: &str, expected: &str) {
     let dir = TempDir::new("datagrams");
-    let server = dir.write("server.py", SERVER.as_bytes(), 0o644);
+    let server = dir.write("server.py", server.as_bytes(), 0o644);
     let client = dir.write("client.py", CLIENT.as_bytes(), 0o644);
     let script = format!(
         "on_b {py} {server} & listening udp 9797 && listening udp 9798 || exit 1\n\
@@ -62,11 +69,11 @@ fn pktinfo_names_the_address_a_datagram_from_another_host_was_sent_to() {
         let output =
             session(user, &format!("on_b() {{ \"$N\" stack lwip1 -- \"$@\"; }}\n{script}"));
         output.assert_code(0);
-        assert_eq!(output.stdout, EXPECTED, "{user:?}\n{output}");
+        assert_eq!(output.stdout, expected, "{user:?}\n{output}");
     }
     if let Some(native) = on_two_linux_hosts(&script) {
         native.assert_code(0);
-        assert_eq!(native.stdout, EXPECTED, "Linux itself says otherwise\n{native}");
+        assert_eq!(native.stdout, expected, "Linux itself says otherwise\n{native}");
     }
 }
 
@@ -117,25 +124,5 @@ for s in (v4, v6):
 
 #[test]
 fn recvttl_gives_the_ttl_a_datagram_from_another_host_arrived_with() {
-    let dir = TempDir::new("recvttl");
-    let server = dir.write("server.py", TTL_SERVER.as_bytes(), 0o644);
-    let client = dir.write("client.py", CLIENT.as_bytes(), 0o644);
-    let script = format!(
-        "on_b {py} {server} & listening udp 9797 && listening udp 9798 || exit 1\n\
-         {py} {client}; wait",
-        py = python(),
-        server = path_str(&server),
-        client = path_str(&client),
-    );
-    let expected = "(0, 2, 64)\n(41, 52, 64)\n";
-    for user in USERS {
-        let output =
-            session(user, &format!("on_b() {{ \"$N\" stack lwip1 -- \"$@\"; }}\n{script}"));
-        output.assert_code(0);
-        assert_eq!(output.stdout, expected, "{user:?}\n{output}");
-    }
-    if let Some(native) = on_two_linux_hosts(&script) {
-        native.assert_code(0);
-        assert_eq!(native.stdout, expected, "Linux itself says otherwise\n{native}");
-    }
+    assert_server_prints_as_on_linux(TTL_SERVER, "(0, 2, 64)\n(41, 52, 64)\n");
 }
