@@ -313,8 +313,10 @@ impl SmoltcpStack {
     /// network side saw of the datagram just handed to it.
     fn note(&mut self, receiver: EndpointName, noted: Noted) {
         /// Datagrams noted per socket; beyond, the oldest are forgotten (a
-        /// program reading with plain `recv` never collects them).
-        const MOST_NOTED: usize = 256;
+        /// program reading with plain `recv` never collects them): about 3 KB
+        /// of the supervisor's per socket at most, less than the program's
+        /// own socket costs the kernel.
+        const MOST_NOTED: usize = 64;
         let Some(id) = self.table.named(&receiver) else { return };
         if !self.wants_controls(id) {
             return;
