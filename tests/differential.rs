@@ -432,6 +432,7 @@ cases! {
     udp_mmsg,
     udp_mmsg_counts,
     udp_msg_oob,
+    udp_origdstaddr,
     udp_pktinfo,
     udp_recv_ttl_tos,
     udp_sendmsg,

@@ -14,7 +14,7 @@ use super::errqueue::control_message;
 use super::icmp;
 use super::inet::{Family, datagram_address};
 use super::ports::Proto;
-use super::sockopt::IPV6_RECVTCLASS;
+use super::sockopt::{IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, IPV6_RECVTCLASS};
 use super::stack::{Noted, Pending, SmoltcpStack};
 use super::table::{ConnectState, VSocket};
 use crate::fdtable::SocketId;
@@ -491,9 +491,16 @@ impl SmoltcpStack {
         socket.proto != Proto::Tcp && socket.ip_option(libc::IP_RECVTOS, IPV6_RECVTCLASS) != 0
     }
 
+    /// Whether datagram socket `id` asked for each datagram's original
+    /// destination (`IP_RECVORIGDSTADDR`, `IPV6_RECVORIGDSTADDR`).
+    fn wants_origdst(&self, id: SocketId) -> bool {
+        let socket = &self.table[id];
+        socket.proto != Proto::Tcp && socket.ip_option(IP_ORIGDSTADDR, IPV6_ORIGDSTADDR) != 0
+    }
+
     /// Whether datagram socket `id` asked for any control message netvm adds.
     pub(super) fn wants_controls(&self, id: SocketId) -> bool {
-        self.wants_pktinfo(id) || self.wants_ttl(id) || self.wants_tos(id)
+        self.wants_pktinfo(id) || self.wants_ttl(id) || self.wants_tos(id) || self.wants_origdst(id)
     }
 
     /// Whether datagram socket `id` asked for the address each datagram was
@@ -520,8 +527,9 @@ impl SmoltcpStack {
         let local_sender = sender.and_then(|sender| self.local_sender(socket, sender));
         let v4 = family == Family::V4;
         let mut messages = Vec::new();
-        if let (true, Some(sender)) = (self.wants_pktinfo(socket), sender) {
-            messages.push(self.pktinfo(socket, sender, noted.map(|n| n.to)));
+        let to = sender.map(|sender| self.destination_of(socket, sender, noted.map(|n| n.to)));
+        if let (true, Some(to)) = (self.wants_pktinfo(socket), to) {
+            messages.push(self.pktinfo(socket, to));
         }
         if self.wants_ttl(socket) {
             let ttl = match (noted, local_sender) {
@@ -544,6 +552,15 @@ impl SmoltcpStack {
                 true => control_message(level, libc::IP_TOS, &[tos]),
                 false => control_message(level, libc::IPV6_TCLASS, &i32::from(tos).to_ne_bytes()),
             });
+        }
+        if let (true, Some(to)) = (self.wants_origdst(socket), to) {
+            let port = self.table[socket].local.map_or(0, |l| l.port());
+            let (level, kind) = match family {
+                Family::V4 => (libc::IPPROTO_IP, IP_ORIGDSTADDR),
+                Family::V6 => (libc::IPPROTO_IPV6, IPV6_ORIGDSTADDR),
+            };
+            let to = family.map_ip(to);
+            messages.push(control_message(level, kind, &encode(SocketAddr::new(to, port), family.raw())));
         }
         let mut header = memory.read::<libc::msghdr>(msg)?;
         let mut used = (header.msg_controllen + 7) & !7;
@@ -579,24 +596,28 @@ impl SmoltcpStack {
         self.table.get(binding.socket)
     }
 
-    /// The `IP_PKTINFO` (`IPV6_PKTINFO`) control message of a datagram that
-    /// socket `socket` received from `sender`: the address it was sent to, and
-    /// that address's interface. netvm does not see the datagram itself: the
-    /// address is the socket's own if it is bound to one; from the network,
-    /// the one noted when the datagram was handed over (see
-    /// `note_destination`); from a sender of the same stack, the address it
-    /// sent from, which is the one it sent to unless it was bound to another.
-    fn pktinfo(&self, socket: SocketId, sender: SocketAddr, noted: Option<IpAddr>) -> Vec<u8> {
-        let s = &self.table[socket];
-        let bound = s.local.map(|l| l.ip()).filter(|ip| !ip.is_unspecified());
+    /// The address a datagram that socket `socket` received from `sender` was
+    /// sent to. netvm does not see the datagram itself: the address is the
+    /// socket's own if it is bound to one; from the network, the one `noted`
+    /// when the datagram was handed over (see `service.rs`); from a sender of
+    /// the same stack, the address it sent from, which is the one it sent to
+    /// unless it was bound to another.
+    fn destination_of(&self, socket: SocketId, sender: SocketAddr, noted: Option<IpAddr>) -> IpAddr {
+        let bound = self.table[socket].local.map(|l| l.ip()).filter(|ip| !ip.is_unspecified());
         let from = sender.ip().to_canonical();
-        let to = bound.map(|ip| ip.to_canonical()).or(noted).unwrap_or_else(|| {
+        bound.map(|ip| ip.to_canonical()).or(noted).unwrap_or_else(|| {
             if self.host.is_local(from) {
                 from
             } else {
                 self.route(from).map_or(from, |route| route.source)
             }
-        });
+        })
+    }
+
+    /// The `IP_PKTINFO` (`IPV6_PKTINFO`) control message of a datagram that
+    /// socket `socket` received, sent to `to`: the address, and its interface.
+    fn pktinfo(&self, socket: SocketId, to: IpAddr) -> Vec<u8> {
+        let s = &self.table[socket];
         let index = self.host.view().addresses.iter().find(|a| a.address.ip == to).map_or(1, |a| a.index);
         match (s.family, to) {
             (Family::V4, IpAddr::V4(to)) => {

@@ -46,6 +46,7 @@ const IP_DEFAULTS: &[(i32, i32)] = &[
     (libc::IP_MULTICAST_LOOP, 1),
     (libc::IP_FREEBIND, 0),
     (IP_LOCAL_PORT_RANGE, 0),
+    (IP_ORIGDSTADDR, 0),
 ];
 
 /// `IPPROTO_UDP`-level options, with Linux's defaults. They are kept, not
@@ -80,10 +81,15 @@ const IPV6_DEFAULTS: &[(i32, i32)] = &[
     (IPV6_2292RTHDR, 0),
     (IPV6_2292HOPLIMIT, 0),
     (IPV6_RECVTCLASS, 0),
+    (IPV6_ORIGDSTADDR, 0),
 ];
 
 /// `IPV6_RECVTCLASS` (linux/in6.h): a traffic class message with each datagram.
 pub const IPV6_RECVTCLASS: i32 = 66;
+/// `IP_RECVORIGDSTADDR` and `IPV6_RECVORIGDSTADDR` (linux/in.h, in6.h): each
+/// datagram's destination address and port, in a message of the same number.
+pub const IP_ORIGDSTADDR: i32 = 20;
+pub const IPV6_ORIGDSTADDR: i32 = 74;
 
 /// RFC 2292's names of the IPv6 receive options (linux/in6.h).
 const IPV6_2292PKTINFO: i32 = 2;
@@ -302,6 +308,7 @@ impl Options {
                 | libc::IP_RECVOPTS
                 | libc::IP_RETOPTS
                 | libc::IP_PKTINFO
+                | IP_ORIGDSTADDR
                 | libc::IP_FREEBIND,
             )
             | (
@@ -310,6 +317,7 @@ impl Options {
                 | libc::IPV6_RECVPKTINFO
                 | libc::IPV6_RECVHOPLIMIT
                 | IPV6_RECVTCLASS
+                | IPV6_ORIGDSTADDR
                 | IPV6_FREEBIND,
             ) => i32::from(value != 0),
             // A TCP socket keeps the ECN bits of its traffic class to itself.
