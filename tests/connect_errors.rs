@@ -136,3 +136,34 @@ fn on_linux_hosts(script: &str) -> Option<String> {
     output.assert_code(0);
     Some(output.stdout)
 }
+
+/// Connecting to a network the router has no route for: the router answers
+/// the SYN with "net unreachable", and the connect fails with `ENETUNREACH`
+/// at once, as Linux's does (`tcp_v4_err`, `tcp_v6_err`), blocking or not.
+/// It waited for its 3-second timeout and said `EHOSTUNREACH`.
+const UNROUTED: &str = r#"
+import errno, select, socket
+for host in ("10.9.9.9", "fd09::9"):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        socket.socket(family).connect((host, 80)); print("connected")
+    except OSError as e:
+        print(host, "blocking:", errno.errorcode[e.errno])
+    s = socket.socket(family); s.setblocking(False)
+    print(host, "non-blocking:", errno.errorcode.get(s.connect_ex((host, 80))))
+    p = select.poll(); p.register(s, select.POLLOUT); p.poll(8000)
+    print(host, "SO_ERROR:", errno.errorcode[s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)])
+"#;
+
+#[test]
+fn a_connect_the_router_answers_net_unreachable_fails_at_once_with_enetunreach() {
+    let expected = "10.9.9.9 blocking: ENETUNREACH\n10.9.9.9 non-blocking: EINPROGRESS\n\
+        10.9.9.9 SO_ERROR: ENETUNREACH\nfd09::9 blocking: ENETUNREACH\n\
+        fd09::9 non-blocking: EINPROGRESS\nfd09::9 SO_ERROR: ENETUNREACH\n";
+    let command = format!("{} -c '{UNROUTED}'", python());
+    for user in USERS {
+        let output = session(user, &command);
+        output.assert_code(0);
+        assert_eq!(output.stdout, expected, "{user:?}\n{output}");
+    }
+}

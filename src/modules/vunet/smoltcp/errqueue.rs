@@ -88,7 +88,13 @@ impl SmoltcpStack {
                     targets.push(binding.socket);
                 }
             }
-            Proto::Tcp | Proto::Raw => {}
+            // A connect under way fails with it at once, as Linux's does
+            // (`tcp_v4_err`); "fragmentation needed" only lowers the path MTU.
+            Proto::Tcp if error.errno != Errno::EMSGSIZE => {
+                net.refuse_dial(error.local, error.remote, error.errno);
+                return;
+            }
+            Proto::Tcp | Proto::Raw => return,
         }
         // Raw ICMP sockets connected to the destination get ICMP's errors too.
         if error.proto == Proto::Icmp {

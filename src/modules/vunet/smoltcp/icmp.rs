@@ -251,7 +251,7 @@ pub(super) fn port_unreachable(local: SocketAddr, remote: SocketAddr, payload: &
     }
 }
 
-/// The error an ICMP error packet reports, if it is one about UDP or ICMP.
+/// The error an ICMP error packet reports, if it is one about UDP, TCP or ICMP.
 pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
     let outer = parse(packet)?;
     let (kind, code) = (*outer.message.first()?, *outer.message.get(1)?);
@@ -275,6 +275,8 @@ pub(super) fn error(packet: &[u8]) -> Option<IcmpError> {
     let port = |at: usize| u16::from_be_bytes([transport[at], transport[at + 1]]);
     let (proto, local_port, remote_port, payload) = match proto_number {
         17 => (Proto::Udp, port(0), port(2), quoted.get(header + 8..).unwrap_or_default()),
+        // A connection's segment: what matters is which connection.
+        6 => (Proto::Tcp, port(0), port(2), &[][..]),
         // Ping and raw sockets get the quoted ICMP message itself.
         1 | 58 => (Proto::Icmp, port(4), 0, &quoted[header..]),
         _ => return None,

@@ -213,6 +213,9 @@ struct Dial {
     /// it, or the carrier's own connect, not made yet, would fail at once
     /// (Linux says `EINPROGRESS`, and the error comes later).
     exit_pending: bool,
+    /// The error an ICMP message about the handshake's SYN reported: the
+    /// connect fails with it.
+    refused_by: Option<Errno>,
 }
 
 /// A non-blocking connect's carrier, kept from polling writable while the
@@ -899,8 +902,17 @@ impl NetHost {
         let gate_fd = gate.as_raw_fd();
         let deadline = Instant::now() + DIAL_TIMEOUT;
         let exit_pending = !blocking;
-        let dial =
-            Dial { socket, owner, gate, gate_name, filler, deadline, plug: None, exit_pending };
+        let dial = Dial {
+            socket,
+            owner,
+            gate,
+            gate_name,
+            filler,
+            deadline,
+            plug: None,
+            exit_pending,
+            refused_by: None,
+        };
         let id = self.cells.add(route.iface, tcp, Role::Dial(dial));
         self.will_send(route.iface, to.ip());
         if let Some(tuple) = tuple {
@@ -956,6 +968,20 @@ impl NetHost {
         if f.asked.len() < MAX_ASKED {
             f.asked.insert(hop, now);
             f.wire.send(network, frame, now);
+        }
+    }
+
+    /// Fails the connect under way from `local` to `remote`, if there is one
+    /// still sending its SYN, with `errno`: an ICMP error reported about it.
+    pub(super) fn refuse_dial(&mut self, local: SocketAddr, remote: SocketAddr, errno: Errno) {
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        let tuple = Tuple { local: canonical(local), remote: canonical(remote) };
+        let Some(id) = (0..self.ifaces.len()).find_map(|i| self.cells.find(i, &tuple)) else {
+            return;
+        };
+        if let Some(Cell { role: Role::Dial(dial), .. }) = self.cells.get_mut(id) {
+            dial.refused_by = Some(errno);
+            self.cells.touch(id);
         }
     }
 
@@ -1564,7 +1590,9 @@ impl NetHost {
             let Some(cell) = self.cells.get_mut(id) else { continue };
             let Role::Dial(dial) = &cell.role else { continue };
             let (deadline, socket, exit_pending) = (dial.deadline, dial.socket, dial.exit_pending);
+            let refused_by = dial.refused_by;
             let failed = match cell.tcp().state() {
+                tcp::State::SynSent if refused_by.is_some() => refused_by,
                 tcp::State::SynSent if now >= deadline => Some(Errno::EHOSTUNREACH),
                 // Connected, but the program never came for it (its connect was
                 // interrupted and not repeated): give up the connection.
