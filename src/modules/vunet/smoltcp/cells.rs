@@ -36,6 +36,13 @@ pub(super) struct Tuple {
 }
 
 impl Tuple {
+    /// The connection from `local` to `remote` as a socket names them (an
+    /// IPv6 socket's IPv4 ends v4-mapped), in the plain form smoltcp uses.
+    pub fn between(local: SocketAddr, remote: SocketAddr) -> Self {
+        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
+        Self { local: canonical(local), remote: canonical(remote) }
+    }
+
     /// The ends of `tcp`, once it has both.
     pub fn of(tcp: &tcp::Socket) -> Option<Self> {
         let (local, remote) = (tcp.local_endpoint()?, tcp.remote_endpoint()?);
@@ -51,8 +58,9 @@ impl Tuple {
 pub(super) enum Destination {
     /// A TCP segment; `opening` when it is a SYN without ACK.
     Tcp { tuple: Tuple, opening: bool },
-    /// A UDP datagram to port `port` of the stack.
-    Udp { port: u16 },
+    /// A UDP datagram to port `port` of the stack; `empty` without payload
+    /// (which adds nothing to a socket's queued bytes).
+    Udp { port: u16, empty: bool },
     /// Anything else (ARP, ICMP, neighbour discovery, fragments, IPv6 extension
     /// headers): the interface's general sockets take it.
     General,
@@ -62,14 +70,6 @@ impl Destination {
     /// The destination of Ethernet frame `frame`.
     pub fn of(frame: &[u8]) -> Self {
         Self::parse(frame).unwrap_or(Self::General)
-    }
-
-    /// Whether Ethernet frame `frame` is a UDP datagram without payload.
-    pub fn is_empty_datagram(frame: &[u8]) -> bool {
-        Self::transport(frame).is_some_and(|(protocol, _, _, payload)| {
-            protocol == IpProtocol::Udp
-                && UdpPacket::new_checked(payload).is_ok_and(|udp| udp.len() == 8)
-        })
     }
 
     /// The transport protocol, source, destination and transport bytes of the
@@ -107,7 +107,10 @@ impl Destination {
                 };
                 Some(Self::Tcp { tuple, opening: tcp.syn() && !tcp.ack() })
             }
-            IpProtocol::Udp => Some(Self::Udp { port: UdpPacket::new_checked(payload).ok()?.dst_port() }),
+            IpProtocol::Udp => {
+                let udp = UdpPacket::new_checked(payload).ok()?;
+                Some(Self::Udp { port: udp.dst_port(), empty: udp.len() == 8 })
+            }
             _ => None,
         }
     }

@@ -100,14 +100,14 @@ impl SmoltcpStack {
                 return Err(Errno::EAFNOSUPPORT);
             }
             let to = inet_addr(bytes, Family::V4, false)?;
-            SocketAddr::new(mapped(to.ip()), to.port())
+            SocketAddr::new(Family::V6.map_ip(to.ip()), to.port())
         } else {
             inet_addr(bytes, socket.family, false)?
         };
         if to.ip().to_canonical().is_unspecified() {
             // Linux connects to the unspecified address through loopback.
             let loopback = Family::of(to.ip().to_canonical()).loopback();
-            to.set_ip(if to.ip().is_ipv6() { mapped(loopback) } else { loopback });
+            to.set_ip(if to.ip().is_ipv6() { Family::V6.map_ip(loopback) } else { loopback });
         }
         if socket.family == Family::V6 && socket.options.v6only && to.ip().to_canonical().is_ipv4()
         {
@@ -402,13 +402,5 @@ impl Pending for PendingRefusal {
         if stop.result() == 0 {
             stop.set_result(-i64::from(libc::EINPROGRESS));
         }
-    }
-}
-
-/// `ip` as an IPv6 socket names it: IPv4 as `::ffff:a.b.c.d`.
-fn mapped(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => IpAddr::V6(v4.to_ipv6_mapped()),
-        v6 => v6,
     }
 }

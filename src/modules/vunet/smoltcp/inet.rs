@@ -120,8 +120,7 @@ pub(super) fn datagram_address(
         // `udpv6_sendmsg` hands an IPv4 address to IPv4's UDP: the mapped address.
         (Family::V6, libc::AF_INET) => {
             let to = inet_addr(bytes, Family::V4, false)?;
-            let IpAddr::V4(ip) = to.ip() else { unreachable!("an IPv4 address") };
-            Ok(Some(SocketAddr::new(IpAddr::V6(ip.to_ipv6_mapped()), to.port())))
+            Ok(Some(SocketAddr::new(Family::V6.map_ip(to.ip()), to.port())))
         }
         (Family::V6, _) => Err(Errno::EINVAL),
     }

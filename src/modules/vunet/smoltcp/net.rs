@@ -974,8 +974,7 @@ impl NetHost {
     /// Fails the connect under way from `local` to `remote`, if there is one
     /// still sending its SYN, with `errno`: an ICMP error reported about it.
     pub(super) fn refuse_dial(&mut self, local: SocketAddr, remote: SocketAddr, errno: Errno) {
-        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
-        let tuple = Tuple { local: canonical(local), remote: canonical(remote) };
+        let tuple = Tuple::between(local, remote);
         let Some(id) = (0..self.ifaces.len()).find_map(|i| self.cells.find(i, &tuple)) else {
             return;
         };
@@ -1440,7 +1439,9 @@ impl NetHost {
                 },
                 None => None,
             },
-            Destination::Udp { port } if self.udp_ports.contains(&port) => self.udp_cell(i, port),
+            Destination::Udp { port, .. } if self.udp_ports.contains(&port) => {
+                self.udp_cell(i, port)
+            }
             _ => None,
         };
         if let Some(id) = cell
@@ -1457,7 +1458,7 @@ impl NetHost {
             }
         }
         let arrival_marks = Marks::of(&frame);
-        let empty_datagram = Destination::is_empty_datagram(&frame);
+        let empty_datagram = matches!(destination, Destination::Udp { empty: true, .. });
         let f = &mut self.ifaces[i];
         if cell.is_none()
             && let Some((destination, mtu)) =
@@ -1529,8 +1530,7 @@ impl NetHost {
     /// The segment size the peer of connection `local`-`remote` announced, if
     /// it crossed an interface of the stack.
     pub(super) fn peer_mss(&self, local: SocketAddr, remote: SocketAddr) -> Option<u16> {
-        let canonical = |a: SocketAddr| SocketAddr::new(a.ip().to_canonical(), a.port());
-        let tuple = Tuple { local: canonical(local), remote: canonical(remote) };
+        let tuple = Tuple::between(local, remote);
         (0..self.ifaces.len()).find_map(|i| self.peer_mss.get(&(i, tuple)).copied())
     }
 
