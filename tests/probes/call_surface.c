@@ -118,8 +118,10 @@ static void one(int i)
         int d = pick(5), t = pick(5), p = pick(5);
         rc = socket(domains[d], types[t] | SOCK_NONBLOCK, protos[p]);
         snprintf(what, sizeof what, "socket d%d t%d p%d", d, t, p);
+        /* The slot is picked whatever the answer, so that one different
+         * answer does not change every call after it. */
+        int slot = pick(POOL);
         if (rc >= 0) {
-            int slot = pick(POOL);
             if (pool[slot] >= 0)
                 close(pool[slot]);
             pool[slot] = (int)rc;
@@ -203,9 +205,14 @@ static void one(int i)
     case 11: {
         int f = pick(6), k = pick(3);
         len = any_address(&address, &choice);
+        int named = pick(4);
         rc = sendto(fd, k == 1 ? BAD : buffer, k == 2 ? 0 : 8, flag_set[f] | MSG_NOSIGNAL,
-                    pick(4) ? (struct sockaddr *)&address : NULL, len);
-        snprintf(what, sizeof what, "sendto f%d k%d a%d", f, k, choice);
+                    named ? (struct sockaddr *)&address : NULL, len);
+        /* "a-": no address, a plain send. */
+        if (named)
+            snprintf(what, sizeof what, "sendto f%d k%d a%d", f, k, choice);
+        else
+            snprintf(what, sizeof what, "sendto f%d k%d a-", f, k);
         break;
     }
     case 12: {

@@ -44,7 +44,7 @@ impl SmoltcpStack {
             return Ok(Disposition::Return(0));
         }
         // A disconnect may have given up the port (`inet_num` 0): bind again.
-        let released = socket.local.is_some_and(|l| l.port() == 0) && socket.proto.unhashes();
+        let released = socket.local.is_some_and(|l| l.port() == 0);
         if socket.local.is_some() && !released {
             return Err(Errno::EINVAL);
         }
@@ -112,7 +112,7 @@ impl SmoltcpStack {
         let call = stop.call();
         match (socket.local, socket.name) {
             (None, _) => self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(call)).map(Some),
-            (Some(local), Some(name)) if local.port() == 0 && socket.proto.unhashes() => {
+            (Some(local), Some(name)) if local.port() == 0 => {
                 let proto = socket.proto;
                 self.retake_port(id, name, local)
                     .map_err(|e| implicit_bind_error(e, proto, Some(&call)))
@@ -122,8 +122,8 @@ impl SmoltcpStack {
         }
     }
 
-    /// Binds UDP socket `id`, whose carrier is named `name` already (its
-    /// disconnect gave up its port), to `local` again: the table alone changes.
+    /// Binds socket `id`, whose carrier is named `name` already (a disconnect
+    /// gave up its port), to `local` again: the table alone changes.
     fn retake_port(
         &mut self,
         id: SocketId,

@@ -14,7 +14,7 @@ use nix::unistd::Pid;
 
 use super::carrier::{clear_carrier_error, may_broadcast, temporary_listener};
 use super::endpoint::EndpointName;
-use super::inet::{Family, inet_addr};
+use super::inet::{Family, inet_addr, unspecified_as_loopback};
 use super::net::Route;
 use super::ports::Proto;
 use super::proc::is_nonblocking;
@@ -79,7 +79,13 @@ impl SmoltcpStack {
                 Err(error)
             }
             ConnectState::InProgress(_) => Err(Errno::EALREADY),
-            ConnectState::Refused => Err(Errno::ECONNABORTED),
+            ConnectState::Refused => {
+                // `__inet_stream_connect` finds the socket closed and disconnects
+                // it (`tcp_disconnect`), which opens it again for receives.
+                let socket = &mut self.table[id];
+                (socket.shut_rd, socket.shut_wr) = (false, false);
+                Err(Errno::ECONNABORTED)
+            }
             ConnectState::Idle => Ok(None),
         }
     }
@@ -104,11 +110,8 @@ impl SmoltcpStack {
         } else {
             inet_addr(bytes, socket.family, false)?
         };
-        if to.ip().to_canonical().is_unspecified() {
-            // Linux connects to the unspecified address through loopback.
-            let loopback = Family::of(to.ip().to_canonical()).loopback();
-            to.set_ip(if to.ip().is_ipv6() { Family::V6.map_ip(loopback) } else { loopback });
-        }
+        // Linux connects to the unspecified address through loopback.
+        to = unspecified_as_loopback(to);
         if socket.family == Family::V6 && socket.options.v6only && to.ip().to_canonical().is_ipv4()
         {
             return Err(Errno::ENETUNREACH);
@@ -261,12 +264,15 @@ impl SmoltcpStack {
             self.stop_listening(stop, c.fd, id);
             return Ok(Disposition::Return(0));
         }
-        // An unconnected carrier would shut down quietly; Linux refuses.
-        if socket.peer.is_none() && !socket.listening {
-            return Err(Errno::ENOTCONN);
-        }
-        if c.how == libc::SHUT_WR || c.how == libc::SHUT_RDWR {
+        if c.how != libc::SHUT_RD {
             socket.shut_wr = true;
+        }
+        // An unconnected carrier would shut down quietly; Linux refuses, though
+        // it marks the socket shut all the same (`inet_shutdown`): a TCP receive
+        // then reads end of file, a datagram send fails with EPIPE.
+        if socket.peer.is_none() && !socket.listening {
+            socket.shut_rd |= c.how != libc::SHUT_WR;
+            return Err(Errno::ENOTCONN);
         }
         Ok(Disposition::Kernel)
     }
@@ -275,17 +281,9 @@ impl SmoltcpStack {
     fn disconnect(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) -> Disposition {
         let socket = &mut self.table[id];
         socket.peer = None;
-        if let (true, Some(local)) = (socket.proto.unhashes(), socket.local) {
+        if socket.proto.unhashes() {
             // What the program's bind did not fix is given up (`__udp_disconnect`).
-            let ip = if socket.locks.address { local.ip() } else { socket.family.unspecified() };
-            let port = if socket.locks.port { local.port() } else { 0 };
-            let proto = socket.proto;
-            socket.local = Some(SocketAddr::new(ip, port));
-            socket.source = None;
-            if port == 0 {
-                self.table.ports.unbind(proto, local.port(), id);
-                self.close_network_port(proto, local.port());
-            }
+            self.release_unlocked(id);
             return Disposition::Kernel;
         }
         match socket.proto {
@@ -299,6 +297,26 @@ impl SmoltcpStack {
                 }
                 Disposition::Return(0)
             }
+        }
+    }
+}
+
+impl SmoltcpStack {
+    /// Gives up what the program's `bind` did not fix of socket `id`'s
+    /// address: as a UDP socket's disconnect does (`__udp_disconnect`), and a
+    /// TCP listener's (`tcp_disconnect`). A port given up is taken again by the
+    /// next `bind`, or by the call that binds implicitly.
+    pub(super) fn release_unlocked(&mut self, id: SocketId) {
+        let Some(socket) = self.table.get_mut(id) else { return };
+        let Some(local) = socket.local else { return };
+        let ip = if socket.locks.address { local.ip() } else { socket.family.unspecified() };
+        let port = if socket.locks.port { local.port() } else { 0 };
+        let proto = socket.proto;
+        socket.local = Some(SocketAddr::new(ip, port));
+        socket.source = None;
+        if port == 0 {
+            self.table.ports.unbind(proto, local.port(), id);
+            self.close_network_port(proto, local.port());
         }
     }
 }
@@ -328,7 +346,11 @@ impl Pending for PendingConnect {
         if let Some(local) = s.local.as_mut().filter(|l| l.ip().is_unspecified()) {
             local.set_ip(self.source);
         }
-        if self.nonblocking && s.proto == Proto::Tcp {
+        if let (Proto::Udp | Proto::Icmp | Proto::Raw, Some(carrier)) = (s.proto, s.name) {
+            stack.join_private_end(carrier);
+            return;
+        }
+        if self.nonblocking {
             // A TCP connect never completes within the call; the carrier's did, so
             // the socket is writable as soon as the program polls.
             stop.set_result(-i64::from(libc::EINPROGRESS));

@@ -12,7 +12,7 @@ use super::carrier::{clear_carrier_error, may_broadcast};
 use super::endpoint::EndpointName;
 use super::errqueue::control_message;
 use super::icmp;
-use super::inet::{Family, datagram_address};
+use super::inet::{Family, datagram_address, unspecified_as_loopback};
 use super::ports::Proto;
 use super::sockopt::{IP_ORIGDSTADDR, IPV6_ORIGDSTADDR, IPV6_RECVTCLASS};
 use super::stack::{Noted, Pending, SmoltcpStack};
@@ -48,11 +48,7 @@ impl SmoltcpStack {
             return Ok(Destination::Peer);
         };
         ipv4_from_ipv6(socket, to, flags)?;
-        let to = if to.ip().is_unspecified() {
-            SocketAddr::new(socket.family.loopback(), to.port())
-        } else {
-            to
-        };
+        let to = unspecified_as_loopback(to);
         // A ping or raw socket's "port" means nothing to its destination.
         if to.port() == 0 && socket.proto == Proto::Udp {
             return Err(Errno::EINVAL);
@@ -67,11 +63,9 @@ impl SmoltcpStack {
         if self.host.is_broadcast(to.ip()) && !may_broadcast(stop) {
             return Err(Errno::EACCES);
         }
-        // Linux binds an unbound sender to the wildcard and an ephemeral port.
-        if socket.proto != Proto::Raw
-            && let Some(bind) = self.bind_implicitly(stop, id, socket.family.unspecified())?
-        {
-            return Ok(Destination::BindFirst(bind));
+        if self.table[id].shut_wr {
+            // Shut down for sending, connected or not: no buffer is given.
+            return Err(Errno::EPIPE);
         }
         if let Some(route) = remote {
             self.refuse_oversize(id, to, route, len)?;
@@ -102,6 +96,18 @@ impl SmoltcpStack {
         })
     }
 
+    /// Binds datagram socket `id` to the wildcard and an ephemeral port before
+    /// a send if it is unbound, as `inet_send_prepare` does before UDP (or ICMP)
+    /// looks at the send at all, so even a send that fails leaves it bound.
+    /// (A raw socket sends unbound; a stream binds as it connects.)
+    fn bind_sender(&mut self, stop: &mut SyscallStop, id: SocketId) -> Result<Option<Disposition>, Errno> {
+        let socket = &self.table[id];
+        if matches!(socket.proto, Proto::Raw | Proto::Tcp) {
+            return Ok(None);
+        }
+        self.bind_implicitly(stop, id, socket.family.unspecified())
+    }
+
     /// [`SmoltcpStack::refuse_oversize`] for a datagram of `len` bytes from
     /// socket `id` to its connected peer, when the peer is across the network.
     fn refuse_oversize_to_peer(&mut self, id: SocketId, len: u64) -> Result<(), Errno> {
@@ -115,20 +121,23 @@ impl SmoltcpStack {
         }
     }
 
-    /// Fails a data call (a send or a receive) on TCP socket `id` that is not
-    /// connected, as Linux TCP fails it before it looks at anything else: a
-    /// receive says `ENOTCONN` (`EINVAL` for `MSG_OOB`, which finds no urgent
-    /// data; `EAGAIN` for the empty error queue), a send `EPIPE`, with
-    /// `SIGPIPE` unless `MSG_NOSIGNAL`. (The carrier, an unconnected `AF_UNIX`
-    /// stream, would say `EINVAL` and `ENOTCONN`.)
-    pub(super) fn refuse_unconnected_stream(
+    /// Answers a data call (a send or a receive) on TCP socket `id` that is not
+    /// connected as Linux TCP answers it (`tcp_recvmsg`, `tcp_sendmsg`), before
+    /// it looks at anything else; `None` for the other calls. A receive says
+    /// `ENOTCONN` (on a listener too; `EINVAL` for `MSG_OOB`, which finds no
+    /// urgent data; `EAGAIN` for the empty error queue), or reads end of file
+    /// once the socket is shut down (a failed connect shuts it); a send says
+    /// `EPIPE`, with `SIGPIPE` unless `MSG_NOSIGNAL`. A failed connect's error
+    /// comes first, once. (The carrier, an unconnected `AF_UNIX` stream, would
+    /// say `EINVAL` and `ENOTCONN`.)
+    pub(super) fn unconnected_stream(
         &mut self,
         stop: &SyscallStop,
         id: SocketId,
-    ) -> Result<(), Errno> {
+    ) -> Result<Option<Disposition>, Errno> {
         let socket = &self.table[id];
         if socket.proto != Proto::Tcp || socket.peer.is_some() {
-            return Ok(());
+            return Ok(None);
         }
         let (sending, flags) = match stop.call() {
             Syscall::Sendto(c) => (true, c.flags),
@@ -137,18 +146,37 @@ impl SmoltcpStack {
             Syscall::Recvfrom(c) => (false, c.flags),
             Syscall::Recvmsg(c) => (false, c.flags),
             Syscall::Recvmmsg(c) if c.vlen > 0 => (false, c.flags),
-            _ => return Ok(()),
+            _ => return Ok(None),
         };
-        // The message header (and its vector) is copied in before the socket
-        // is asked anything.
-        if let Syscall::Sendmsg(c) | Syscall::Recvmsg(c) = stop.call() {
-            let memory = stop.memory();
-            let header = memory.read::<libc::msghdr>(c.msg.0)?;
-            if header.msg_iovlen > UIO_MAXIOV as usize {
-                return Err(Errno::EMSGSIZE);
+        let memory = stop.memory();
+        // The address, or the message header and its vector and name, are
+        // copied in before the socket is asked anything.
+        match stop.call() {
+            Syscall::Sendto(c) if c.addr.0 != 0 => {
+                read_in(&memory, c.addr, c.addrlen)?;
             }
-            let vector = header.msg_iovlen * size_of::<libc::iovec>();
-            memory.read_bytes(header.msg_iov as u64, vector)?;
+            Syscall::Sendmsg(c) | Syscall::Recvmsg(c) => {
+                let header = memory.read::<libc::msghdr>(c.msg.0)?;
+                if !header.msg_name.is_null() {
+                    let room = name_room(header.msg_namelen)?;
+                    if sending {
+                        memory.read_bytes(header.msg_name as u64, room as usize)?;
+                    }
+                }
+                iovecs(&memory, &header)?;
+            }
+            _ => {}
+        }
+        if !sending {
+            if flags & libc::MSG_ERRQUEUE != 0 {
+                return Err(Errno::EAGAIN);
+            }
+            if socket.listening {
+                return Err(Errno::ENOTCONN);
+            }
+            if flags & libc::MSG_OOB != 0 {
+                return Err(Errno::EINVAL);
+            }
         }
         if let ConnectState::Failed(error) = socket.connect_state() {
             // A failed connect's error, not yet reported, is the call's (once).
@@ -173,12 +201,10 @@ impl SmoltcpStack {
             }
             return Err(Errno::EPIPE);
         }
-        Err(match flags {
-            _ if flags & libc::MSG_ERRQUEUE != 0 => Errno::EAGAIN,
-            _ if socket.listening => Errno::ENOTCONN,
-            _ if flags & libc::MSG_OOB != 0 => Errno::EINVAL,
-            _ => Errno::ENOTCONN,
-        })
+        if !socket.shut_rd {
+            return Err(Errno::ENOTCONN);
+        }
+        end_of_file(&memory, stop.call()).map(Some)
     }
 
     /// `sendto` on socket `id`: a datagram goes to its receiver's carrier (or is
@@ -186,6 +212,11 @@ impl SmoltcpStack {
     pub(super) fn sendto(&mut self, stop: &mut SyscallStop, id: SocketId, c: Sendto) -> Handled {
         // Without an address, to the connected peer.
         let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
+        // The address is copied in before the socket is asked anything.
+        read_in(&stop.memory(), c.addr, c.addrlen)?;
+        if let Some(bind) = self.bind_sender(stop, id)? {
+            return Ok(bind);
+        }
         if self.table[id].proto == Proto::Tcp {
             // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
             stop.rewrite(Syscall::Sendto(to_peer));
@@ -205,7 +236,6 @@ impl SmoltcpStack {
         }
         let destination = self.datagram_destination(stop, id, c.addr, c.addrlen, c.len, c.flags)?;
         match destination {
-            Destination::BindFirst(bind) => Ok(bind),
             // Nobody listens: the datagram is lost, the sender is not told (but
             // Linux copies it first, so a bad buffer is EFAULT).
             Destination::Nobody => {
@@ -237,35 +267,50 @@ impl SmoltcpStack {
     pub(super) fn sendmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Msg) -> Handled {
         let memory = stop.memory();
         let socket = &self.table[id];
-        let Some((header, patch)) = MsgNamePatch::read(&memory, c.msg.0)? else {
-            return match socket.proto {
-                Proto::Tcp => Ok(Disposition::Kernel),
-                // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
-                _ if socket.peer.is_none() => Err(Errno::EDESTADDRREQ),
-                // To the connected peer: the header still goes sealed, or another
-                // thread could give it a name (a carrier's) before the kernel reads it.
-                _ => {
-                    let header = memory.read::<libc::msghdr>(c.msg.0)?;
-                    self.refuse_oversize_to_peer(id, total_iov_len(&memory, &header)? as u64)?;
-                    let patch = MsgNamePatch { msg: c.msg.0, name: UserPtr(0), room: 0, shadow: 0 };
-                    self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None)
-                }
-            };
-        };
+        let named = MsgNamePatch::read(&memory, c.msg.0)?;
         if socket.proto == Proto::Tcp {
-            return self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None);
+            // A stream ignores the name, which the kernel must not see.
+            return match named {
+                Some((_, patch)) => self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None),
+                None => Ok(Disposition::Kernel),
+            };
         }
+        // A name of length 0 is no name (`__copy_msghdr`), which copies the
+        // name and then the vector in before the socket is asked anything.
+        let named = named.filter(|(_, patch)| patch.room > 0);
+        if let Some((_, patch)) = named {
+            memory.read_bytes(patch.name.0, patch.room as usize)?;
+        }
+        let header = memory.read::<libc::msghdr>(c.msg.0)?;
         let len = total_iov_len(&memory, &header)?;
+        if let Some(bind) = self.bind_sender(stop, id)? {
+            return Ok(bind);
+        }
+        let socket = &self.table[id];
         if len as u64 > max_datagram(socket.family) {
             return Err(Errno::EMSGSIZE);
         }
         let asked = c.flags;
         let c = Msg { flags: out_of_band(socket, c.flags)?, ..c };
+        let Some((_, patch)) = named else {
+            // No destination: Linux UDP says EDESTADDRREQ, a carrier ENOTCONN.
+            if socket.peer.is_none() {
+                return Err(Errno::EDESTADDRREQ);
+            }
+            // To the connected peer: the header still goes sealed, or another
+            // thread could give it a name (a carrier's) before the kernel reads it.
+            self.refuse_oversize_to_peer(id, len as u64)?;
+            let patch = MsgNamePatch { msg: c.msg.0, name: UserPtr(0), room: 0, shadow: 0 };
+            return self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None);
+        };
         let destination =
             self.datagram_destination(stop, id, patch.name, patch.room, len as u64, asked)?;
         match destination {
-            Destination::BindFirst(bind) => Ok(bind),
-            Destination::Nobody | Destination::Echo(_) => Ok(Disposition::Return(len)),
+            // Lost or answered here: Linux copies the data all the same.
+            Destination::Nobody | Destination::Echo(_) => {
+                read_iov_data(&memory, &header)?;
+                Ok(Disposition::Return(len))
+            }
             Destination::Peer => self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None),
             Destination::Carrier(carrier) | Destination::Remote(carrier) => {
                 let c = Msg { flags: c.flags | dropping(&destination), ..c };
@@ -355,8 +400,7 @@ impl SmoltcpStack {
         let memory = stop.memory();
         let stream = self.table[id].proto == Proto::Tcp;
         // Bind first (the call then runs again): never in the middle of a batch.
-        let any = self.table[id].family.unspecified();
-        if !stream && let Some(bind) = self.bind_implicitly(stop, id, any)? {
+        if let Some(bind) = self.bind_sender(stop, id)? {
             return Ok(bind);
         }
         let batch = c.vlen.min(UIO_MAXIOV) as usize;
@@ -394,7 +438,6 @@ impl SmoltcpStack {
                 Ok(Destination::Nobody | Destination::Echo(_)) if i == 0 => {
                     return Ok(Disposition::Return(1));
                 }
-                Ok(Destination::BindFirst(bind)) if i == 0 => return Ok(bind),
                 Err(e) if i == 0 => return Err(e),
                 Ok(_) | Err(_) => {
                     count = i;
@@ -841,8 +884,11 @@ impl MsgNamePatch {
     fn read(memory: &TraceeMemory, msg: u64) -> Result<Option<(libc::msghdr, Self)>, Errno> {
         let header = memory.read::<libc::msghdr>(msg)?;
         let name = UserPtr(header.msg_name as u64);
-        let patch = Self { msg, name, room: header.msg_namelen, shadow: 0 };
-        Ok((!name.is_null()).then_some((header, patch)))
+        if name.is_null() {
+            return Ok(None);
+        }
+        let patch = Self { msg, name, room: name_room(header.msg_namelen)?, shadow: 0 };
+        Ok(Some((header, patch)))
     }
 
     /// This header's patch with its shadow at `shadow`.
@@ -971,9 +1017,6 @@ enum Destination {
     Echo(IpAddr),
     /// To the connected peer: the call named no address after all.
     Peer,
-    /// Nowhere yet: the call was rewritten into a bind of the sender, which
-    /// runs first (the call itself runs again after it).
-    BindFirst(Disposition),
 }
 
 /// The flag a datagram send to `destination` takes so that a full receiver
@@ -1029,14 +1072,81 @@ fn max_datagram(family: Family) -> u64 {
     }
 }
 
+/// What a receive that reads end of file writes besides its 0, for the
+/// trapped receive `call`: the sender's address length (0) where it was asked
+/// for; for `recvmsg`, also no control messages and no flags; a `recvmmsg`
+/// fills each entry so, as every one of its receives reads end of file.
+fn end_of_file(memory: &TraceeMemory, call: Syscall) -> Result<Disposition, Errno> {
+    let empty_message = |msg: u64| {
+        let mut header = memory.read::<libc::msghdr>(msg)?;
+        if !header.msg_name.is_null() {
+            header.msg_namelen = 0;
+        }
+        header.msg_controllen = 0;
+        header.msg_flags = 0;
+        memory.write_msghdr(msg, &header)
+    };
+    match call {
+        Syscall::Recvfrom(c) if c.addr.0 != 0 => {
+            // `move_addr_to_user` reads the room before it writes the length.
+            if memory.read::<i32>(c.addrlen.0)? < 0 {
+                return Err(Errno::EINVAL);
+            }
+            memory.write(c.addrlen.0, &0u32)?;
+        }
+        Syscall::Recvmsg(c) => empty_message(c.msg.0)?,
+        Syscall::Recvmmsg(c) => {
+            let vlen = c.vlen.min(UIO_MAXIOV);
+            for i in 0..u64::from(vlen) {
+                let entry = c.msgvec.0 + i * size_of::<libc::mmsghdr>() as u64;
+                let filled = empty_message(entry)
+                    .and_then(|()| memory.write(entry + MMSG_LEN_OFFSET, &0u32));
+                match filled {
+                    // A batch reports the messages it received before a failure.
+                    Err(error) if i == 0 => return Err(error),
+                    Err(_) => return Ok(Disposition::Return(i as i64)),
+                    Ok(()) => {}
+                }
+            }
+            return Ok(Disposition::Return(i64::from(vlen)));
+        }
+        _ => {}
+    }
+    Ok(Disposition::Return(0))
+}
+
+/// The iovecs of a `msghdr`, as the kernel copies them in: at most
+/// `UIO_MAXIOV` (else `EMSGSIZE`).
+fn iovecs(memory: &TraceeMemory, header: &libc::msghdr) -> Result<Vec<libc::iovec>, Errno> {
+    if header.msg_iovlen > UIO_MAXIOV as usize {
+        return Err(Errno::EMSGSIZE);
+    }
+    (0..header.msg_iovlen as u64)
+        .map(|i| memory.read::<libc::iovec>(header.msg_iov as u64 + i * size_of::<libc::iovec>() as u64))
+        .collect()
+}
+
 /// The bytes a `msghdr`'s iovecs describe (what a lost datagram "sent").
 fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Errno> {
-    let mut total = 0i64;
-    for i in 0..header.msg_iovlen as u64 {
-        let iov = memory.read::<libc::iovec>(header.msg_iov as u64 + i * 16)?;
-        total += iov.iov_len as i64;
+    Ok(iovecs(memory, header)?.iter().map(|iov| iov.iov_len as i64).sum())
+}
+
+/// Reads the data a datagram's iovecs hold, as the kernel copies it: `EFAULT`
+/// if it cannot. (A datagram is at most 64 KiB; the caller checked its size.)
+fn read_iov_data(memory: &TraceeMemory, header: &libc::msghdr) -> Result<(), Errno> {
+    for iov in iovecs(memory, header)? {
+        memory.read_bytes(iov.iov_base as u64, iov.iov_len)?;
     }
-    Ok(total)
+    Ok(())
+}
+
+/// The name length `__copy_msghdr` takes from a `msghdr` whose name is not
+/// NULL: `EINVAL` if negative as an `int`, at most a `sockaddr_storage`.
+fn name_room(namelen: u32) -> Result<u32, Errno> {
+    if (namelen as i32) < 0 {
+        return Err(Errno::EINVAL);
+    }
+    Ok(namelen.min(size_of::<libc::sockaddr_storage>() as u32))
 }
 
 /// Room in the scratch area for a `sockaddr_un` and its length.

@@ -53,7 +53,10 @@ impl SmoltcpStack {
         let budget = net.budget.clone();
         budget.borrow_mut().take(Some(owner))?;
         let made = self.carriers.bound_socket(SockType::Datagram).and_then(|(end, name)| {
-            connect_to(end.as_raw_fd(), &carrier).ok()?;
+            // A carrier connected elsewhere takes no new peer (`unix_may_send`):
+            // the end then joins it once the carrier has connected to the end
+            // ([`SmoltcpStack::join_private_end`]).
+            let _ = connect_to(end.as_raw_fd(), &carrier);
             Some((inode_of(&end)?, end, name))
         });
         let Some((id, end, name)) = made else {
@@ -66,6 +69,16 @@ impl SmoltcpStack {
             self.table.remove(old.id);
         }
         Ok(name)
+    }
+
+    /// Connects the private end of the carrier named `carrier` to it, once the
+    /// carrier is connected to the end (it may have been connected elsewhere
+    /// when the end was made).
+    pub(super) fn join_private_end(&self, carrier: EndpointName) {
+        let end = self.net.as_ref().and_then(|net| net.privates.get(&carrier));
+        if let Some(private) = end {
+            let _ = connect_to(private.end.as_raw_fd(), &carrier);
+        }
     }
 
     /// Socket `id`'s error was reported by a trapped call: its carrier is not to be

@@ -88,6 +88,18 @@ pub(super) fn inet_addr(bytes: &[u8], family: Family, binding: bool) -> Result<S
     }
 }
 
+/// `to`, or where Linux sends what is sent to the unspecified address (IPv4's,
+/// also v4-mapped, or IPv6's): to loopback, in the same form.
+pub(super) fn unspecified_as_loopback(to: SocketAddr) -> SocketAddr {
+    let ip = to.ip().to_canonical();
+    if !ip.is_unspecified() {
+        return to;
+    }
+    let loopback = Family::of(ip).loopback();
+    let ip = if to.ip().is_ipv6() { Family::V6.map_ip(loopback) } else { loopback };
+    SocketAddr::new(ip, to.port())
+}
+
 /// The destination of a datagram send on a `proto` socket of `family`, with
 /// Linux's rules (`udp_sendmsg`, `udpv6_sendmsg`, `ping_v6_sendmsg`): `Ok(None)`
 /// is no address at all.

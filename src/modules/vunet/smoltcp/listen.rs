@@ -1,7 +1,6 @@
 //! `listen`, and a listener's close (`shutdown` of its receiving side, or a
 //! connect to `AF_UNSPEC`), which Linux handles as a disconnect.
 
-use std::net::SocketAddr;
 use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
@@ -49,11 +48,12 @@ impl SmoltcpStack {
         if socket.peer.is_some() {
             return Err(Errno::EINVAL);
         }
-        let Some(local) = socket.local else {
-            // Linux binds an unbound listener to the wildcard and an ephemeral port.
-            let any = SocketAddr::new(socket.family.unspecified(), 0);
-            return self.bind_carrier(stop, id, any, Some(Syscall::Listen(c)));
-        };
+        // Linux binds an unbound listener to the wildcard and an ephemeral port,
+        // and one whose port was given up to a port again.
+        if let Some(bind) = self.bind_implicitly(stop, id, socket.family.unspecified())? {
+            return Ok(bind);
+        }
+        let local = self.table[id].local.ok_or(Errno::EINVAL)?;
         self.table.ports.listen(local.port(), id, |name| name.is_held(SockType::Stream))?;
         Ok(self.await_exit(stop.tid, PendingListen { socket: id, port: local.port() }))
     }
@@ -65,10 +65,14 @@ impl SmoltcpStack {
     pub(super) fn stop_listening(&mut self, stop: &SyscallStop, fd: i32, id: SocketId) {
         let Some(socket) = self.table.get_mut(id) else { return };
         socket.listening = false;
+        // `tcp_disconnect`: open again both ways, and what the program's bind
+        // did not fix is given up.
+        (socket.shut_rd, socket.shut_wr) = (false, false);
         if let Some(local) = socket.local {
             self.table.ports.unlisten(local.port(), id);
             self.close_network_port(Proto::Tcp, local.port());
         }
+        self.release_unlocked(id);
         let Ok(listener) = stop.copy_fd(fd) else { return };
         // The carrier's file may be blocking (its flags are the program's): accept
         // only what poll shows is there.

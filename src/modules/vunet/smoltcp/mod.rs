@@ -184,7 +184,9 @@ fn on_call(
     id: SocketId,
     stop: &mut SyscallStop,
 ) -> Handled {
-    stack.refuse_unconnected_stream(stop, id)?;
+    if let Some(answer) = stack.unconnected_stream(stop, id)? {
+        return Ok(answer);
+    }
     match stop.call() {
         Syscall::Bind(c) => stack.bind(stop, id, c),
         Syscall::Listen(c) => stack.listen(stop, id, c),

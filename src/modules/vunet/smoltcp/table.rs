@@ -51,6 +51,9 @@ pub(super) struct VSocket {
     connect: ConnectState,
     /// The program shut down this socket's sending side.
     pub(super) shut_wr: bool,
+    /// Its receiving side is shut (by the program, or by a TCP connect that
+    /// failed, as Linux's `tcp_done` shuts both): a TCP receive reads end of file.
+    pub(super) shut_rd: bool,
     pub(super) listening: bool,
     /// The backlog of its last `listen`, capped at `somaxconn`.
     pub(super) backlog: u32,
@@ -77,6 +80,7 @@ impl VSocket {
             source: None,
             connect: ConnectState::Idle,
             shut_wr: false,
+            shut_rd: false,
             listening: false,
             backlog: 0,
             options: Options::default(),
@@ -85,6 +89,12 @@ impl VSocket {
             errors: VecDeque::new(),
             error: None,
         }
+    }
+
+    /// Shuts both sides, as Linux's `tcp_done` does when a TCP connect fails.
+    pub(super) fn shut_down(&mut self) {
+        self.shut_rd = true;
+        self.shut_wr = true;
     }
 
     /// What Linux remembers of the socket's TCP connect.
@@ -212,6 +222,9 @@ impl SocketTable {
         let Some(socket) = self.sockets.get_mut(&id) else { return };
         if socket.connect != to {
             log::trace!("socket {id}: connect {:?} -> {to:?}", socket.connect);
+        }
+        if let ConnectState::Failed(_) = to {
+            socket.shut_down();
         }
         socket.connect = to;
     }
