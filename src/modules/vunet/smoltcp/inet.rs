@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use super::ports::Proto;
 
 /// The address family of a virtual socket.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub(super) enum Family {
     V4,
     V6,

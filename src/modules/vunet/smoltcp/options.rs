@@ -7,6 +7,7 @@ use nix::errno::Errno;
 
 use super::addressing::LOOPBACK_MTU;
 use super::ports::Proto;
+use super::shadow;
 use super::carrier::{clear_carrier_error, peer_shut_down};
 use super::sockopt::{self, Keeper, SO_BINDTOIFINDEX};
 use super::stack::SmoltcpStack;
@@ -83,6 +84,18 @@ impl SmoltcpStack {
                 Some(sndbuf) => int_bytes(*sndbuf as i32 * 2),
                 None => return Ok(Disposition::Kernel),
             },
+            Keeper::Kernel => {
+                let memory = stop.memory();
+                let room = memory.read::<i32>(c.optlen.0)?;
+                let socket = &self.table[id];
+                let kind = (socket.family, socket.proto);
+                let asker = (id, stop.process);
+                let (value, len) = self.shadows.get(asker, kind, (c.level, c.optname), room)?;
+                // As the kernel: the length first, then the value.
+                memory.write(c.optlen.0, &(len as u32))?;
+                memory.write_bytes(c.optval.0, &value)?;
+                return Ok(Disposition::Return(0));
+            }
             keeper => self.option_value(stop, id, c, keeper)?,
         };
         write_option(&stop.memory(), c.optval.0, c.optlen.0, &value)?;
@@ -132,7 +145,7 @@ impl SmoltcpStack {
     ) -> Result<Vec<u8>, Errno> {
         let socket = &self.table[id];
         Ok(match keeper {
-            Keeper::Carrier => unreachable!("the carrier answers for itself"),
+            Keeper::Carrier | Keeper::Kernel => unreachable!("answered by a kernel socket"),
             Keeper::AddressForm => {
                 socket.peer.ok_or(Errno::ENOTCONN)?;
                 int_bytes(socket.family.raw())
@@ -148,11 +161,6 @@ impl SmoltcpStack {
                     (socket.listening, socket.peer.is_some(), socket.shut_wr);
                 let peer_done = connected && peer_shut_down(stop, c.fd);
                 sockopt::tcp_info(tcp_state(listening, connected, shut_wr, peer_done))
-            }
-            Keeper::Congestion => {
-                let mut name = socket.options.congestion.clone().unwrap_or(b"cubic".to_vec());
-                name.resize(16, 0);
-                name
             }
             Keeper::Emulated
                 if (c.level, c.optname) == (libc::IPPROTO_TCP, libc::TCP_MAXSEG)
@@ -292,21 +300,26 @@ impl SmoltcpStack {
         if keeper == Keeper::Carrier {
             return Ok(Disposition::Kernel);
         }
+        if keeper == Keeper::Kernel {
+            let room = (c.optlen as usize).min(shadow::MAX_VALUE);
+            let value = stop.memory().read_bytes(c.optval.0, room).ok();
+            let socket = &self.table[id];
+            let kind = (socket.family, socket.proto);
+            let optlen = room as u32;
+            let option = (c.level, c.optname);
+            self.shadows.set((id, stop.process), kind, option, (value.as_deref(), optlen))?;
+            return Ok(Disposition::Return(0));
+        }
         if keeper == Keeper::Device {
             let index = self.device_option(stop, c)?;
             self.table[id].options.bound_device = index;
             return Ok(Disposition::Return(0));
         }
-        let socket = &mut self.table[id];
-        if keeper == Keeper::Congestion {
-            let name = stop.memory().read_bytes(c.optval.0, c.optlen.min(16) as usize)?;
-            if !name.starts_with(b"cubic") && !name.starts_with(b"reno") {
-                return Err(Errno::ENOENT);
-            }
-            socket.options.congestion = Some(name);
-            return Ok(Disposition::Return(0));
+        if let Some(answer) = self.set_interface_option(stop, id, c) {
+            return answer.map(|()| Disposition::Return(0));
         }
         let value = read_value()?;
+        let socket = &mut self.table[id];
         if (c.level, c.optname) == (libc::IPPROTO_IP, libc::IP_TOS) {
             let old = socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
             let set = socket.options.set(c.level, c.optname, value, socket.proto);
@@ -361,8 +374,9 @@ fn write_option(
         return Err(Errno::EINVAL);
     }
     let n = value.len().min(room as usize);
-    memory.write_bytes(optval, &value[..n])?;
-    memory.write(optlen, &(n as u32))
+    // As the kernel: the length first, then the value.
+    memory.write(optlen, &(n as u32))?;
+    memory.write_bytes(optval, &value[..n])
 }
 
 /// Reads an `int` option for `setsockopt`, as wide as Linux reads it at `level`

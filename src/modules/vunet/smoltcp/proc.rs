@@ -1,5 +1,7 @@
 //! What `/proc` tells of a traced process that its virtual sockets depend on:
-//! its capabilities, and the file status flags of its descriptors.
+//! its capabilities, and the file status flags of its descriptors; and the
+//! supervisor's own capabilities, cut to a process's while the kernel judges
+//! something on its behalf.
 
 use nix::unistd::Pid;
 
@@ -16,13 +18,18 @@ pub(super) fn can_bind_service(process: Pid) -> bool {
 
 /// Whether `process` has capability `bit` in its effective set.
 pub(in crate::modules::vunet) fn has_capability(process: Pid, bit: u32) -> bool {
+    effective_capabilities(process) & (1 << bit) != 0
+}
+
+/// The effective capabilities of `process` (none if it cannot be read).
+pub(super) fn effective_capabilities(process: Pid) -> u64 {
     std::fs::read_to_string(format!("/proc/{process}/status"))
         .ok()
         .and_then(|status| {
             let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
             u64::from_str_radix(caps.trim(), 16).ok()
         })
-        .is_some_and(|caps| caps & (1 << bit) != 0)
+        .unwrap_or(0)
 }
 
 /// Whether fd `fd` of thread `tid` has `O_NONBLOCK` set (from `/proc`'s fdinfo).
@@ -34,4 +41,59 @@ pub(super) fn is_nonblocking(tid: Pid, fd: i32) -> bool {
             i64::from_str_radix(flags.trim(), 8).ok()
         })
         .is_some_and(|flags| flags & i64::from(libc::O_NONBLOCK) != 0)
+}
+
+/// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, as two 32-bit halves.
+const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+/// The header of `capget`/`capset` (linux/capability.h).
+#[repr(C)]
+struct CapHeader {
+    version: u32,
+    pid: i32,
+}
+
+/// One 32-bit half of each capability set (linux/capability.h).
+#[repr(C)]
+#[derive(Clone, Copy, Default, PartialEq, Eq)]
+struct CapData {
+    effective: u32,
+    permitted: u32,
+    inheritable: u32,
+}
+
+/// The calling thread's capability sets.
+fn own_capabilities() -> Option<[CapData; 2]> {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [CapData::default(); 2];
+    // SAFETY: capget fills two CapData for version 3, from a live header.
+    let done = unsafe { libc::syscall(libc::SYS_capget, &raw mut header, data.as_mut_ptr()) };
+    (done == 0).then_some(data)
+}
+
+/// Sets the calling thread's capability sets.
+fn set_own_capabilities(data: &[CapData; 2]) -> bool {
+    let mut header = CapHeader { version: CAPABILITY_VERSION_3, pid: 0 };
+    // SAFETY: capset reads two CapData for version 3, from a live header.
+    unsafe { libc::syscall(libc::SYS_capset, &raw mut header, data.as_ptr()) == 0 }
+}
+
+/// Runs `work` with the calling thread's effective capabilities cut to those
+/// of `process`, so that what the kernel checks (`ns_capable`) it checks as
+/// if `process` asked; then restores them (lowering the effective set keeps
+/// the permitted one, from which it is raised again).
+pub(super) fn as_capable_as<R>(process: Pid, work: impl FnOnce() -> R) -> R {
+    let theirs = effective_capabilities(process);
+    let Some(ours) = own_capabilities() else { return work() };
+    let mut cut = ours;
+    cut[0].effective &= theirs as u32;
+    cut[1].effective &= (theirs >> 32) as u32;
+    if cut == ours || !set_own_capabilities(&cut) {
+        return work();
+    }
+    let result = work();
+    if !set_own_capabilities(&ours) {
+        log::warn!("the supervisor could not restore its capabilities");
+    }
+    result
 }

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 
 use nix::errno::Errno;
 
+use super::interface_options::IPV6_UNICAST_IF;
 use super::ports::Proto;
 
 /// The level of raw socket options (`ICMP_FILTER`).
@@ -47,6 +48,9 @@ const IP_DEFAULTS: &[(i32, i32)] = &[
     (libc::IP_FREEBIND, 0),
     (IP_LOCAL_PORT_RANGE, 0),
     (IP_ORIGDSTADDR, 0),
+    // Interfaces, by address and by index (see `interface_options.rs`).
+    (libc::IP_MULTICAST_IF, 0),
+    (libc::IP_UNICAST_IF, 0),
 ];
 
 /// `IPPROTO_UDP`-level options, with Linux's defaults. They are kept, not
@@ -82,6 +86,9 @@ const IPV6_DEFAULTS: &[(i32, i32)] = &[
     (IPV6_2292HOPLIMIT, 0),
     (IPV6_RECVTCLASS, 0),
     (IPV6_ORIGDSTADDR, 0),
+    // Interfaces, by index (see `interface_options.rs`).
+    (libc::IPV6_MULTICAST_IF, 0),
+    (IPV6_UNICAST_IF, 0),
 ];
 
 /// `IPV6_RECVTCLASS` (linux/in6.h): a traffic class message with each datagram.
@@ -118,8 +125,6 @@ pub enum Keeper {
     ReusePort,
     /// `TCP_INFO`: a `struct tcp_info` made up from what netvm knows.
     TcpInfo,
-    /// `TCP_CONGESTION`: a name.
-    Congestion,
     /// `SO_PEERCRED` and `SO_PEERPIDFD`: a TCP/IP socket has no peer process (a
     /// carrier would name the process at its other end).
     NoPeerProcess,
@@ -129,6 +134,9 @@ pub enum Keeper {
     /// `SO_BINDTODEVICE` and `SO_BINDTOIFINDEX`: a link of the stack, by name or
     /// index (the carrier would look for it among the session's own devices).
     Device,
+    /// An option of TCP or UDP netvm does not model: a kernel socket of the
+    /// same kind answers (see `shadow.rs`).
+    Kernel,
 }
 
 /// Decides who answers option `(level, name)` on a socket of `proto`, or the
@@ -136,6 +144,25 @@ pub enum Keeper {
 /// call asks: an IPv4 socket's `getsockopt` at a level it lacks is `EOPNOTSUPP`
 /// (`ip_getsockopt`), everything else missing is `ENOPROTOOPT`.
 pub fn keeper(
+    proto: Proto,
+    is_v6: bool,
+    level: i32,
+    name: i32,
+    getting: bool,
+) -> Result<Keeper, Errno> {
+    let modelled = modelled_keeper(proto, is_v6, level, name, getting);
+    match proto {
+        // What netvm leaves unmodelled of TCP and UDP, the kernel answers.
+        Proto::Tcp | Proto::Udp if modelled.is_err() && level != libc::SOL_SOCKET => {
+            Ok(Keeper::Kernel)
+        }
+        _ => modelled,
+    }
+}
+
+/// The keepers of the options netvm models, and its errors for the rest (those
+/// of ping and raw sockets, which have no kernel shadow).
+fn modelled_keeper(
     proto: Proto,
     is_v6: bool,
     level: i32,
@@ -172,7 +199,6 @@ pub fn keeper(
         }),
         libc::IPPROTO_TCP if proto == Proto::Tcp => match name {
             libc::TCP_INFO => Ok(Keeper::TcpInfo),
-            libc::TCP_CONGESTION => Ok(Keeper::Congestion),
             _ if known(TCP_DEFAULTS) => Ok(Keeper::Emulated),
             _ => Err(Errno::ENOPROTOOPT),
         },
@@ -181,12 +207,20 @@ pub fn keeper(
         // ICMP_FILTER (raw IPv4) and ICMP6_FILTER (IPv6): kept, not applied.
         SOL_RAW if proto == Proto::Raw && !is_v6 && name == 1 => Ok(Keeper::Emulated),
         libc::IPPROTO_ICMPV6 if proto != Proto::Tcp && is_v6 && name == 1 => Ok(Keeper::Emulated),
+        libc::IPPROTO_IPV6 if is_v6 && name == libc::IPV6_RECVHOPLIMIT => Ok(Keeper::Emulated),
+        // Only a raw socket has a checksum offset to set.
         libc::IPPROTO_IPV6
-            if is_v6 && [libc::IPV6_RECVHOPLIMIT, libc::IPV6_CHECKSUM].contains(&name) =>
+            if is_v6 && name == libc::IPV6_CHECKSUM && matches!(proto, Proto::Icmp | Proto::Raw) =>
         {
             Ok(Keeper::Emulated)
         }
         libc::IPPROTO_IPV6 if is_v6 && name == libc::IPV6_V6ONLY => Ok(Keeper::V6Only),
+        // A stream has no multicast hops to set (the kernel says how).
+        libc::IPPROTO_IPV6
+            if !getting && proto == Proto::Tcp && name == libc::IPV6_MULTICAST_HOPS =>
+        {
+            Err(Errno::ENOPROTOOPT)
+        }
         libc::IPPROTO_IPV6 if is_v6 && known(IPV6_DEFAULTS) => Ok(Keeper::Emulated),
         _ => Err(Errno::ENOPROTOOPT),
     }
@@ -199,7 +233,6 @@ pub struct Options {
     pub v6only: bool,
     pub reuse_port: bool,
     pub reuse_addr: bool,
-    pub congestion: Option<Vec<u8>>,
     /// The link the socket is bound to (`SO_BINDTODEVICE`), by index; 0 for none.
     pub bound_device: u32,
 }
@@ -278,6 +311,10 @@ impl Options {
                 (-1..=255).contains(&value)
             }
             (libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_LOOP) => (0..=1).contains(&value),
+            // (`tcp_v4_do_setsockopt` takes 0, for the route's, or a segment
+            // TCP can carry.)
+            (libc::IPPROTO_TCP, libc::TCP_MAXSEG) => value == 0 || (88..=32767).contains(&value),
+            (libc::IPPROTO_TCP, libc::TCP_SYNCNT) => (1..=127).contains(&value),
             (libc::IPPROTO_TCP, libc::TCP_KEEPIDLE | libc::TCP_KEEPINTVL) => {
                 (1..=32767).contains(&value)
             }
@@ -410,26 +447,32 @@ mod tests {
             keeper(Proto::Tcp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY, true),
             Ok(Keeper::Emulated)
         );
-        // A level the socket lacks: get is EOPNOTSUPP on IPv4, set is ENOPROTOOPT.
+        // What TCP and UDP do not model, the kernel answers; a ping or raw
+        // socket's are netvm's: a level the socket lacks is EOPNOTSUPP for an
+        // IPv4 get, ENOPROTOOPT for a set.
         let udp_tcp =
             |getting| keeper(Proto::Udp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY, getting);
-        assert_eq!(udp_tcp(true), Err(Errno::EOPNOTSUPP));
-        assert_eq!(udp_tcp(false), Err(Errno::ENOPROTOOPT));
+        assert_eq!(udp_tcp(true), Ok(Keeper::Kernel));
         assert_eq!(
-            keeper(Proto::Tcp, false, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true),
-            Err(Errno::EOPNOTSUPP)
+            keeper(Proto::Tcp, false, libc::IPPROTO_TCP, 9999, true),
+            Ok(Keeper::Kernel)
         );
+        let ping_tcp =
+            |getting| keeper(Proto::Icmp, false, libc::IPPROTO_TCP, libc::TCP_NODELAY, getting);
+        assert_eq!(ping_tcp(true), Err(Errno::EOPNOTSUPP));
+        assert_eq!(ping_tcp(false), Err(Errno::ENOPROTOOPT));
         assert_eq!(
-            keeper(Proto::Udp, true, libc::IPPROTO_TCP, libc::TCP_NODELAY, true),
+            keeper(Proto::Icmp, true, libc::IPPROTO_TCP, libc::TCP_NODELAY, true),
             Err(Errno::ENOPROTOOPT)
         );
         assert_eq!(
             keeper(Proto::Tcp, true, libc::IPPROTO_IPV6, libc::IPV6_V6ONLY, true),
             Ok(Keeper::V6Only)
         );
+        // A stream's multicast hops read, but do not set, here.
         assert_eq!(
-            keeper(Proto::Tcp, false, libc::IPPROTO_TCP, 9999, true),
-            Err(Errno::ENOPROTOOPT)
+            keeper(Proto::Tcp, true, libc::IPPROTO_IPV6, libc::IPV6_MULTICAST_HOPS, false),
+            Ok(Keeper::Kernel)
         );
     }
 

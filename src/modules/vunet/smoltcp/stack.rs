@@ -20,6 +20,7 @@ use super::addressing::Addressing;
 use super::carrier::Carriers;
 use super::endpoint::EndpointName;
 use super::net::{InterfacePlan, Marks, NetHost, Resources, Route};
+use super::shadow::Shadows;
 use super::ports::Proto;
 use super::table::SocketTable;
 use crate::fdtable::SocketId;
@@ -97,6 +98,8 @@ pub struct SmoltcpStack {
     /// Where datagrams carriers sent to the network are read into (empty
     /// until the first).
     pub(super) datagram_buffer: Vec<u8>,
+    /// The kernel's sockets that answer the options netvm does not model.
+    pub(super) shadows: Shadows,
 }
 
 impl SmoltcpStack {
@@ -132,9 +135,11 @@ impl SmoltcpStack {
             index as u8,
         ]);
         let host = Addressing::configured(interfaces, routes);
+        let shadows = Shadows::new(resources.budget.clone());
         let net = NetHost::new(interfaces, host.view(), network, resources, seed);
         let mut stack = Self::with_host(name, index, session, host);
         stack.net = Some(net);
+        stack.shadows = shadows;
         stack
     }
 
@@ -156,6 +161,7 @@ impl SmoltcpStack {
             noted: HashMap::new(),
             datagram_buffer: Vec::new(),
             pending: HashMap::new(),
+            shadows: Shadows::default(),
         }
     }
 
@@ -221,6 +227,7 @@ impl SmoltcpStack {
     pub(super) fn forget_sockets(&mut self, sockets: &[SocketId]) {
         for &id in sockets {
             let Some(socket) = self.table.remove(id) else { continue };
+            self.shadows.forget(id);
             if let Some(name) = socket.name {
                 self.forget_network_side(id, name);
             }
