@@ -405,7 +405,6 @@ cases! {
     sigpipe,
     socket_create,
     socket_privilege(root_only),
-    #[ignore = "netvm differs: root gets EPROTONOSUPPORT for SOCK_RAW with IPPROTO_UDP or IPPROTO_RAW (Linux: allowed)"]
     socket_raw(root_only),
     sockname_fresh,
     sockopt,

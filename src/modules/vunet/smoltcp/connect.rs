@@ -420,8 +420,10 @@ struct PendingRefusal {
 impl Pending for PendingRefusal {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
         drop(self.listener);
-        stack.table.set_connect_state(self.socket, ConnectState::Failed(Errno::ECONNREFUSED));
+        // A carrier that could not connect (a listener's, say) failed the call
+        // with its own error, and no refusal is to come.
         if stop.result() == 0 {
+            stack.table.set_connect_state(self.socket, ConnectState::Failed(Errno::ECONNREFUSED));
             stop.set_result(-i64::from(libc::EINPROGRESS));
         }
     }

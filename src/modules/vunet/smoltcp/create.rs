@@ -62,16 +62,28 @@ impl SmoltcpStack {
             _ => return Err(Errno::EAFNOSUPPORT),
         };
         let proto = socket_proto(family, c.ty & !flags, c.protocol, stop.process)?;
+        // A raw socket's protocol: the IP protocol number (below 256; IPPROTO_MPTCP
+        // and the like are not IP's).
+        let raw_protocol = u8::try_from(c.protocol).map_err(|_| Errno::EPROTONOSUPPORT);
+        let raw_protocol = if proto == Proto::Raw { raw_protocol? } else { 0 };
+        if proto == Proto::Raw
+            && raw_protocol != family.icmp_protocol()
+            && let Some(net) = self.net.as_mut()
+        {
+            net.open_raw(raw_protocol)?;
+        }
         let ty = proto.carrier() as i32 | flags;
         stop.rewrite(Syscall::Socket(Socket { domain: libc::AF_UNIX, ty, protocol: 0 }));
-        Ok(self.await_exit(stop.tid, PendingSocket { family, proto }))
+        Ok(self.await_exit(stop.tid, PendingSocket { family, proto, raw_protocol }))
     }
 }
 
-/// `socket()` rewritten to create a carrier for a `proto` socket of `family`.
+/// `socket()` rewritten to create a carrier for a `proto` socket of `family`
+/// (of IP protocol `raw_protocol`, if raw).
 struct PendingSocket {
     family: Family,
     proto: Proto,
+    raw_protocol: u8,
 }
 
 impl Pending for PendingSocket {
@@ -87,6 +99,11 @@ impl Pending for PendingSocket {
             return;
         };
         let mut socket = VSocket::new(self.family, self.proto);
+        socket.raw_protocol = self.raw_protocol;
+        if self.raw_protocol == libc::IPPROTO_RAW as u8 && self.family == Family::V4 {
+            // An IPPROTO_RAW socket writes its own IP header.
+            let _ = socket.options.set(libc::IPPROTO_IP, libc::IP_HDRINCL, 1, self.proto);
+        }
         let mut name = None;
         if self.proto == Proto::Raw {
             // A raw socket receives without ever binding: its carrier takes a
@@ -108,7 +125,7 @@ impl Pending for PendingSocket {
 ///
 /// Ping sockets are open to every user, as with `net.ipv4.ping_group_range` set
 /// wide open (a virtual host's own policy). Raw sockets need `CAP_NET_RAW`, as on
-/// Linux; netvm serves raw ICMP only.
+/// Linux, and a protocol (any but 0).
 fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<Proto, Errno> {
     let icmp = match family {
         Family::V4 => libc::IPPROTO_ICMP,
@@ -124,8 +141,8 @@ fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<
         (libc::SOCK_DGRAM, p) if p == icmp => Ok(Proto::Icmp),
         (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => Err(Errno::EPROTONOSUPPORT),
         (libc::SOCK_RAW, _) if !has_capability(process, CAP_NET_RAW) => Err(Errno::EPERM),
-        (libc::SOCK_RAW, p) if p == icmp => Ok(Proto::Raw),
-        (libc::SOCK_RAW, _) => Err(Errno::EPROTONOSUPPORT),
+        (libc::SOCK_RAW, 0) => Err(Errno::EPROTONOSUPPORT),
+        (libc::SOCK_RAW, _) => Ok(Proto::Raw),
         _ => Err(Errno::ESOCKTNOSUPPORT),
     }
 }

@@ -39,6 +39,10 @@ impl SmoltcpStack {
     ) -> Result<Destination, Errno> {
         let socket = &self.table[id];
         let bytes = read_in(&stop.memory(), addr, addrlen)?;
+        // An IPv4 address goes to IPv4's UDP, which judges the flags before it
+        // reads the address.
+        let names_ipv4 = bytes.len() >= 2 && sa_family(&bytes) == libc::AF_INET;
+        ipv4_from_ipv6(socket, names_ipv4, flags)?;
         let Some(to) = datagram_address(&bytes, socket.family, socket.proto)? else {
             // No address after all: the connected peer, or none.
             if socket.peer.is_none() {
@@ -47,7 +51,7 @@ impl SmoltcpStack {
             self.refuse_oversize_to_peer(id, len)?;
             return Ok(Destination::Peer);
         };
-        ipv4_from_ipv6(socket, to, flags)?;
+        ipv4_from_ipv6(socket, to.ip().to_canonical().is_ipv4(), flags)?;
         let to = unspecified_as_loopback(to);
         // A ping or raw socket's "port" means nothing to its destination.
         if to.port() == 0 && socket.proto == Proto::Udp {
@@ -90,7 +94,7 @@ impl SmoltcpStack {
             Proto::Icmp => Destination::Echo(to.ip()),
             Proto::Udp => match self.live_receiver(Proto::Udp, to) {
                 Some(receiver) => Destination::Carrier(receiver),
-                None => Destination::Nobody,
+                None => Destination::Silent(to),
             },
             Proto::Raw | Proto::Tcp => Destination::Nobody,
         })
@@ -106,6 +110,16 @@ impl SmoltcpStack {
             return Ok(None);
         }
         self.bind_implicitly(stop, id, socket.family.unspecified())
+    }
+
+    /// The port unreachable the host answers `payload`, sent by socket `id` to
+    /// `to` (one of its own addresses, a port nobody is bound to), with:
+    /// reported to the socket as any ICMP error.
+    fn refused_by_host(&mut self, id: SocketId, to: SocketAddr, payload: &[u8]) {
+        let Some(from) = self.table.get(id).and_then(VSocket::sent_from) else { return };
+        let to = SocketAddr::new(to.ip().to_canonical(), to.port());
+        let error = icmp::port_unreachable(from, to, payload);
+        self.with_net(|stack, net| stack.report_error(net, error));
     }
 
     /// [`SmoltcpStack::refuse_oversize`] for a datagram of `len` bytes from
@@ -242,6 +256,11 @@ impl SmoltcpStack {
                 stop.memory().read_bytes(c.buf.0, c.len as usize)?;
                 Ok(Disposition::Return(c.len as i64))
             }
+            Destination::Silent(to) => {
+                let payload = stop.memory().read_bytes(c.buf.0, c.len as usize)?;
+                self.refused_by_host(id, to, &payload);
+                Ok(Disposition::Return(c.len as i64))
+            }
             Destination::Echo(to) => {
                 let request = stop.memory().read_bytes(c.buf.0, c.len as usize)?;
                 self.with_net(|stack, net| stack.echo_locally(net, id, to, &request));
@@ -307,8 +326,17 @@ impl SmoltcpStack {
             self.datagram_destination(stop, id, patch.name, patch.room, len as u64, asked)?;
         match destination {
             // Lost or answered here: Linux copies the data all the same.
-            Destination::Nobody | Destination::Echo(_) => {
-                read_iov_data(&memory, &header)?;
+            Destination::Nobody => {
+                iov_data(&memory, &header)?;
+                Ok(Disposition::Return(len))
+            }
+            Destination::Silent(to) => {
+                self.refused_by_host(id, to, &iov_data(&memory, &header)?);
+                Ok(Disposition::Return(len))
+            }
+            Destination::Echo(to) => {
+                let request = iov_data(&memory, &header)?;
+                self.with_net(|stack, net| stack.echo_locally(net, id, to, &request));
                 Ok(Disposition::Return(len))
             }
             Destination::Peer => self.shadow_msg(stop, c, patch, ShadowName::Null, |_, _| None),
@@ -435,7 +463,7 @@ impl SmoltcpStack {
                     memory.write_bytes(slot, &name.sockaddr())?;
                     (UserPtr(slot), CARRIER_NAME_LEN as u32)
                 }
-                Ok(Destination::Nobody | Destination::Echo(_)) if i == 0 => {
+                Ok(Destination::Nobody | Destination::Echo(_) | Destination::Silent(_)) if i == 0 => {
                     return Ok(Disposition::Return(1));
                 }
                 Err(e) if i == 0 => return Err(e),
@@ -1013,6 +1041,9 @@ enum Destination {
     Remote(EndpointName),
     /// Nowhere: no socket is bound there.
     Nobody,
+    /// A port of the stack's own address that no socket is bound to: the host
+    /// answers with a port unreachable.
+    Silent(SocketAddr),
     /// An echo request to the stack's own address (loopback included).
     Echo(IpAddr),
     /// To the connected peer: the call named no address after all.
@@ -1047,11 +1078,11 @@ fn out_of_band(socket: &VSocket, flags: i32) -> Result<i32, Errno> {
     }
 }
 
-/// Refuses what IPv4's UDP refuses of an IPv6 `socket` sending to IPv4
-/// address `to` with `flags` (it sends as IPv4's UDP does, if it may): an
-/// `IPV6_V6ONLY` socket, `MSG_OOB`.
-fn ipv4_from_ipv6(socket: &VSocket, to: SocketAddr, flags: i32) -> Result<(), Errno> {
-    if socket.family != Family::V6 || !to.ip().to_canonical().is_ipv4() {
+/// Refuses what IPv4's UDP refuses of an IPv6 `socket` sending to an IPv4
+/// address (`to_ipv4`) with `flags` (it sends as IPv4's UDP does, if it may):
+/// an `IPV6_V6ONLY` socket, `MSG_OOB`.
+fn ipv4_from_ipv6(socket: &VSocket, to_ipv4: bool, flags: i32) -> Result<(), Errno> {
+    if socket.family != Family::V6 || !to_ipv4 {
         return Ok(());
     }
     if socket.options.v6only {
@@ -1061,6 +1092,11 @@ fn ipv4_from_ipv6(socket: &VSocket, to: SocketAddr, flags: i32) -> Result<(), Er
         return Err(Errno::EOPNOTSUPP);
     }
     Ok(())
+}
+
+/// The family a `sockaddr` of at least two bytes names.
+fn sa_family(bytes: &[u8]) -> i32 {
+    i32::from(u16::from_ne_bytes([bytes[0], bytes[1]]))
 }
 
 /// The largest UDP payload: 65535 less the UDP header, and for IPv4 its header
@@ -1131,13 +1167,14 @@ fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Er
     Ok(iovecs(memory, header)?.iter().map(|iov| iov.iov_len as i64).sum())
 }
 
-/// Reads the data a datagram's iovecs hold, as the kernel copies it: `EFAULT`
+/// The data a datagram's iovecs hold, read as the kernel copies it: `EFAULT`
 /// if it cannot. (A datagram is at most 64 KiB; the caller checked its size.)
-fn read_iov_data(memory: &TraceeMemory, header: &libc::msghdr) -> Result<(), Errno> {
+fn iov_data(memory: &TraceeMemory, header: &libc::msghdr) -> Result<Vec<u8>, Errno> {
+    let mut data = Vec::new();
     for iov in iovecs(memory, header)? {
-        memory.read_bytes(iov.iov_base as u64, iov.iov_len)?;
+        data.extend(memory.read_bytes(iov.iov_base as u64, iov.iov_len)?);
     }
-    Ok(())
+    Ok(data)
 }
 
 /// The name length `__copy_msghdr` takes from a `msghdr` whose name is not

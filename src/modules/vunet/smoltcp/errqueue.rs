@@ -120,8 +120,11 @@ impl SmoltcpStack {
         for id in targets {
             let Some(socket) = self.table.get_mut(id) else { continue };
             let recverr = wants_errors(socket);
+            // A socket connected to port 0 matches every port of its peer
+            // (`compute_score` skips a destination port of 0).
             let connected = socket.peer.is_some_and(|p| {
-                p.ip().to_canonical() == error.remote.ip() && p.port() == error.remote.port()
+                p.ip().to_canonical() == error.remote.ip()
+                    && (p.port() == 0 || p.port() == error.remote.port())
             });
             if recverr {
                 if socket.errors.len() < QUEUE_LIMIT {

@@ -14,17 +14,16 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::inet::Family;
 use super::ports::Proto;
+use super::raw::{IPV4_HEADER, IPV6_HEADER, ipv4_header, ipv6_header};
 use crate::modules::vunet::sockaddr::encode;
 
 const ICMP_ECHO_REPLY: u8 = 0;
 const ICMP_ECHO_REQUEST: u8 = 8;
 const ICMPV6_ECHO_REQUEST: u8 = 128;
 const ICMPV6_ECHO_REPLY: u8 = 129;
-const IPV4_HEADER: usize = 20;
-const IPV6_HEADER: usize = 40;
 
 /// The Internet checksum of `parts` (RFC 1071).
-fn checksum(parts: &[&[u8]]) -> u16 {
+pub(super) fn checksum(parts: &[&[u8]]) -> u16 {
     let mut sum: u32 = 0;
     for part in parts {
         for pair in part.chunks(2) {
@@ -83,14 +82,7 @@ pub(super) fn outgoing(
                 let sum = checksum(&[&message]);
                 message[2..4].copy_from_slice(&sum.to_be_bytes());
             }
-            let total = (IPV4_HEADER + message.len()) as u16;
-            let mut packet = vec![0x45, 0];
-            packet.extend_from_slice(&total.to_be_bytes());
-            packet.extend_from_slice(&[0, 0, 0x40, 0, ttl, 1, 0, 0]);
-            packet.extend_from_slice(&src.octets());
-            packet.extend_from_slice(&dst.octets());
-            let sum = checksum(&[&packet]);
-            packet[10..12].copy_from_slice(&sum.to_be_bytes());
+            let mut packet = ipv4_header((src, dst), ttl, 1, message.len());
             packet.extend_from_slice(&message);
             Some(packet)
         }
@@ -98,11 +90,7 @@ pub(super) fn outgoing(
             message[2..4].fill(0);
             let sum = checksum(&[&pseudo_header_v6(src, dst, message.len()), &message]);
             message[2..4].copy_from_slice(&sum.to_be_bytes());
-            let mut packet = vec![0x60, 0, 0, 0];
-            packet.extend_from_slice(&(message.len() as u16).to_be_bytes());
-            packet.extend_from_slice(&[58, ttl]);
-            packet.extend_from_slice(&src.octets());
-            packet.extend_from_slice(&dst.octets());
+            let mut packet = ipv6_header((src, dst), ttl, 58, message.len());
             packet.extend_from_slice(&message);
             Some(packet)
         }

@@ -15,6 +15,14 @@ pub(super) enum Family {
 }
 
 impl Family {
+    /// The number of its ICMP (`IPPROTO_ICMP`, `IPPROTO_ICMPV6`).
+    pub(super) fn icmp_protocol(self) -> u8 {
+        match self {
+            Family::V4 => libc::IPPROTO_ICMP as u8,
+            Family::V6 => libc::IPPROTO_ICMPV6 as u8,
+        }
+    }
+
     /// The family's `AF_*` number.
     pub(super) fn raw(self) -> i32 {
         match self {
@@ -121,6 +129,8 @@ pub(super) fn datagram_address(
     match (family, sa_family) {
         // An IPv6 ping socket takes a whole sockaddr_in6, and only that family.
         (Family::V6, _) if proto == Proto::Icmp && bytes.len() < 28 => Err(Errno::EINVAL),
+        // `rawv6_sendmsg` judges the length (RFC 2133's) before the family.
+        (Family::V6, _) if proto == Proto::Raw && bytes.len() < 24 => Err(Errno::EINVAL),
         (Family::V6, libc::AF_INET6) => inet_addr(bytes, family, false).map(Some),
         // `rawv6_sendmsg` takes a family left 0 as AF_INET6.
         (Family::V6, libc::AF_UNSPEC) if proto == Proto::Raw => as_own_family(),

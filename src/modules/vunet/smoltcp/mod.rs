@@ -73,6 +73,7 @@ pub mod net;
 mod options;
 mod ports;
 mod private;
+mod raw;
 pub(super) mod proc;
 mod report;
 mod service;

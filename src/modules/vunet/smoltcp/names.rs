@@ -33,11 +33,21 @@ impl SmoltcpStack {
                 return Err(Errno::ENOTCONN);
             }
             match socket.peer {
-                Some(addr) if !socket.listening && !connection_over(stop, socket) => addr,
+                // A datagram socket connected to port 0 has no peer to name.
+                Some(addr)
+                    if addr.port() != 0 && !socket.listening && !connection_over(stop, socket) =>
+                {
+                    addr
+                }
                 _ => return Err(Errno::ENOTCONN),
             }
         } else {
-            socket.local.unwrap_or(SocketAddr::new(socket.family.unspecified(), 0))
+            let local = socket.local.unwrap_or(SocketAddr::new(socket.family.unspecified(), 0));
+            match socket.proto {
+                // A raw socket's "port" is its protocol (`inet_create`).
+                Proto::Raw => SocketAddr::new(local.ip(), u16::from(socket.raw_protocol)),
+                _ => local,
+            }
         };
         let bytes = encode(addr, socket.family.raw());
         write_out(&stop.memory(), c.addr, c.addrlen, &bytes)?;

@@ -64,6 +64,13 @@ const TCP_BUFFER: usize = 256 * 1024;
 /// Datagrams (and bytes) each smoltcp UDP or raw socket buffers each way.
 const DATAGRAM_SLOTS: usize = 64;
 const DATAGRAM_BUFFER: usize = 256 * 1024;
+/// The most IP protocols besides ICMP that a stack's raw sockets may use at
+/// once, and each one's smoltcp buffers (per interface, version and
+/// direction): a raw socket of a new protocol costs the supervisor memory
+/// that is never given back, so the protocols are bounded.
+const RAW_PROTOCOLS: usize = 16;
+const RAW_SLOTS: usize = 32;
+const RAW_BUFFER: usize = 64 * 1024;
 /// How long a connect waits for its handshake before giving up. Inside the
 /// session every host answers at once; only a neighbour nobody holds stays silent,
 /// and Linux gives up resolving it after about 3 seconds.
@@ -387,6 +394,14 @@ pub(super) struct NetHost {
     /// One raw ICMP socket per interface and IP version (in its general set):
     /// every ICMP packet in.
     icmp: HashMap<(usize, IpVersion), SocketHandle>,
+    /// Raw smoltcp sockets of the other IP protocols the stack's raw sockets
+    /// use, by interface, IP version and protocol: a copy of every packet of
+    /// theirs in, and theirs out. Opened as raw sockets ask, never closed, at
+    /// most [`RAW_PROTOCOLS`] protocols.
+    raw: HashMap<(usize, IpVersion, u8), SocketHandle>,
+    /// Copies of packets a socket's cell took, for the raw sockets of their
+    /// protocol (see [`NetHost::copy_for_raw`]).
+    raw_copies: Vec<Vec<u8>>,
     remotes: HashMap<(Proto, SocketAddr), Remote>,
     /// The TTL of the last packet each ICMP socket received, for `IP_RECVTTL`.
     pub(super) last_ttl: HashMap<SocketId, u8>,
@@ -708,6 +723,8 @@ impl NetHost {
             udp: HashMap::new(),
             udp_received: Vec::new(),
             icmp,
+            raw: HashMap::new(),
+            raw_copies: Vec::new(),
             remotes: HashMap::new(),
             last_ttl: HashMap::new(),
             privates: HashMap::new(),
@@ -1247,11 +1264,56 @@ impl NetHost {
 
     /// Sends `packet`, an IP packet carrying ICMP to `to`, out through `route`.
     pub(super) fn send_icmp(&mut self, route: Route, to: IpAddr, packet: &[u8]) {
-        self.will_send(route.iface, to);
         let version = if to.is_ipv4() { IpVersion::Ipv4 } else { IpVersion::Ipv6 };
         let handle = self.icmp[&(route.iface, version)];
+        self.send_through(route, to, handle, packet);
+    }
+
+    /// Sends `packet`, an IP packet of protocol `protocol` (not ICMP) to `to`,
+    /// out through `route` (opening the protocol if no raw socket did: one
+    /// that writes its own header may send any).
+    pub(super) fn send_raw(&mut self, route: Route, to: IpAddr, protocol: u8, packet: &[u8]) {
+        let version = if to.is_ipv4() { IpVersion::Ipv4 } else { IpVersion::Ipv6 };
+        if self.open_raw(protocol).is_err() {
+            return;
+        }
+        if let Some(&handle) = self.raw.get(&(route.iface, version, protocol)) {
+            self.send_through(route, to, handle, packet);
+        }
+    }
+
+    /// Sends `packet` to `to` through raw smoltcp socket `handle` of `route`'s
+    /// interface.
+    fn send_through(&mut self, route: Route, to: IpAddr, handle: SocketHandle, packet: &[u8]) {
+        self.will_send(route.iface, to);
         let socket = self.ifaces[route.iface].general.get_mut::<raw::Socket>(handle);
         let _ = socket.send_slice(packet);
+    }
+
+    /// Opens IP protocol `protocol` (not ICMP) for raw sockets on every
+    /// interface, both versions: `ENOBUFS` past [`RAW_PROTOCOLS`] protocols.
+    pub(super) fn open_raw(&mut self, protocol: u8) -> Result<(), nix::errno::Errno> {
+        let open: HashSet<u8> = self.raw.keys().map(|&(_, _, p)| p).collect();
+        if open.contains(&protocol) {
+            return Ok(());
+        }
+        if open.len() >= RAW_PROTOCOLS {
+            return Err(nix::errno::Errno::ENOBUFS);
+        }
+        for (index, iface) in self.ifaces.iter_mut().enumerate() {
+            for version in [IpVersion::Ipv4, IpVersion::Ipv6] {
+                let buffer = || {
+                    smoltcp::storage::PacketBuffer::new(
+                        vec![smoltcp::storage::PacketMetadata::EMPTY; RAW_SLOTS],
+                        vec![0; RAW_BUFFER],
+                    )
+                };
+                let socket =
+                    raw::Socket::new(Some(version), Some(protocol.into()), buffer(), buffer());
+                self.raw.insert((index, version, protocol), iface.general.add(socket));
+            }
+        }
+        Ok(())
     }
 
     /// The UDP datagrams smoltcp received since the last call: (from, to, payload).
@@ -1278,16 +1340,23 @@ impl NetHost {
         received
     }
 
-    /// The ICMP packets (IP header included) smoltcp received since the last call.
-    pub(super) fn received_icmp(&mut self) -> Vec<Vec<u8>> {
-        let mut received = Vec::new();
-        for (&(iface, _), &handle) in &self.icmp {
-            let socket = self.ifaces[iface].general.get_mut::<raw::Socket>(handle);
-            while let Ok(packet) = socket.recv() {
-                received.push(packet.to_vec());
+    /// The ICMP packets (IP header included) smoltcp received since the last
+    /// call, and those of the other protocols raw sockets opened, apart.
+    pub(super) fn received_raw(&mut self) -> (Vec<Vec<u8>>, Vec<Vec<u8>>) {
+        let mut take = |handles: &mut dyn Iterator<Item = (usize, SocketHandle)>| {
+            let mut received = Vec::new();
+            for (iface, handle) in handles {
+                let socket = self.ifaces[iface].general.get_mut::<raw::Socket>(handle);
+                while let Ok(packet) = socket.recv() {
+                    received.push(packet.to_vec());
+                }
             }
-        }
-        received
+            received
+        };
+        let icmp = take(&mut self.icmp.iter().map(|(&(iface, _), &h)| (iface, h)));
+        let mut others = take(&mut self.raw.iter().map(|(&(iface, ..), &h)| (iface, h)));
+        others.append(&mut self.raw_copies);
+        (icmp, others)
     }
 
     /// The carriers whose errors are due to be raised by now, taken off the list.
@@ -1457,6 +1526,11 @@ impl NetHost {
                 self.cells.touch(id);
             }
         }
+        if cell.is_some() {
+            // A socket's cell takes the packet; raw sockets of its protocol
+            // get their copy here (the general sockets see the others).
+            self.copy_for_raw(i, frame.get(ETHERNET_HEADER..).unwrap_or_default());
+        }
         let arrival_marks = Marks::of(&frame);
         let empty_datagram = matches!(destination, Destination::Udp { empty: true, .. });
         let f = &mut self.ifaces[i];
@@ -1483,6 +1557,22 @@ impl NetHost {
         let taken = queued(cell) > before || empty_datagram;
         self.took(id, taken.then_some(arrival_marks).flatten());
         Ok(())
+    }
+
+    /// Keeps a copy of IP `packet`, which reached interface `i`, for the raw
+    /// sockets of its protocol, if there are any (at most [`RAW_SLOTS`]
+    /// waiting: a raw socket that does not keep up loses packets, as Linux's
+    /// does).
+    fn copy_for_raw(&mut self, i: usize, packet: &[u8]) {
+        let version = match packet.first().map(|b| b >> 4) {
+            Some(4) => IpVersion::Ipv4,
+            Some(6) => IpVersion::Ipv6,
+            _ => return,
+        };
+        let Some(protocol) = super::raw::protocol_of(packet) else { return };
+        if self.raw.contains_key(&(i, version, protocol)) && self.raw_copies.len() < RAW_SLOTS {
+            self.raw_copies.push(packet.to_vec());
+        }
     }
 
     /// Follows up cell `id`'s taking a frame: a UDP socket's datagram (with

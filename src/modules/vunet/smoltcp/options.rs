@@ -7,6 +7,7 @@ use nix::errno::Errno;
 
 use super::addressing::LOOPBACK_MTU;
 use super::ports::Proto;
+use super::proc::{CAP_NET_ADMIN, has_capability};
 use super::shadow;
 use super::carrier::{clear_carrier_error, peer_shut_down};
 use super::sockopt::{self, Keeper, SO_BINDTOIFINDEX};
@@ -169,6 +170,12 @@ impl SmoltcpStack {
             {
                 int_bytes(self.connected_mss(socket))
             }
+            Keeper::Emulated
+                if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_PROTOCOL)
+                    && socket.proto == Proto::Raw =>
+            {
+                int_bytes(i32::from(socket.raw_protocol))
+            }
             Keeper::Emulated => {
                 let value =
                     socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
@@ -320,6 +327,12 @@ impl SmoltcpStack {
         }
         let value = read_value()?;
         let socket = &mut self.table[id];
+        if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_DEBUG)
+            && value != 0
+            && !has_capability(stop.process, CAP_NET_ADMIN)
+        {
+            return Err(Errno::EACCES);
+        }
         if (c.level, c.optname) == (libc::IPPROTO_IP, libc::IP_TOS) {
             let old = socket.options.get(c.level, c.optname, socket.family.raw(), socket.proto);
             let set = socket.options.set(c.level, c.optname, value, socket.proto);

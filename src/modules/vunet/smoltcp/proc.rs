@@ -8,6 +8,9 @@ use nix::unistd::Pid;
 /// The capability bit that allows binding ports below 1024 (linux/capability.h).
 const CAP_NET_BIND_SERVICE: u32 = 10;
 
+/// The capability bit that allows network administration (linux/capability.h).
+pub(super) const CAP_NET_ADMIN: u32 = 12;
+
 /// The capability bit that allows raw sockets (linux/capability.h).
 pub(in crate::modules::vunet) const CAP_NET_RAW: u32 = 13;
 

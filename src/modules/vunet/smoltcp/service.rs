@@ -16,6 +16,7 @@ use nix::sys::socket::{MsgFlags, UnixAddr, recvfrom, sendto};
 
 use super::endpoint::{EndpointName, NAME_LEN};
 use super::icmp;
+use super::raw;
 use super::inet::Family;
 use super::net::{NetHost, Parked};
 use super::ports::Proto;
@@ -175,12 +176,7 @@ impl SmoltcpStack {
         if proto == Proto::Udp && self.host.is_local(to.ip()) {
             // A connected UDP socket's datagram to a port of the host itself that
             // nobody had bound when it connected.
-            let Some(local) = sender.local else { return true };
-            let ip = match sender.source {
-                Some(source) if local.ip().is_unspecified() => source,
-                _ => local.ip(),
-            };
-            let from = SocketAddr::new(ip.to_canonical(), local.port());
+            let Some(from) = sender.sent_from() else { return true };
             match self.live_receiver(Proto::Udp, to) {
                 Some(receiver) => drop(self.deliver(net, Proto::Udp, from, receiver, payload)),
                 None => self.report_error(net, icmp::port_unreachable(from, to, payload)),
@@ -196,6 +192,14 @@ impl SmoltcpStack {
                     return false;
                 }
                 self.udp_counters.out_datagrams += 1;
+            }
+            Proto::Raw if !sender.is_raw_icmp() => {
+                let hdrincl = sender.options.is_on(libc::IPPROTO_IP, libc::IP_HDRINCL);
+                let addresses = (route.source, to.ip());
+                let packet = raw::raw_packet(sender.raw_protocol, addresses, ttl, payload, hdrincl);
+                if let Some((protocol, packet)) = packet {
+                    net.send_raw(route, to.ip(), protocol, &packet);
+                }
             }
             Proto::Icmp | Proto::Raw => {
                 let source = route.source;
@@ -242,10 +246,13 @@ impl SmoltcpStack {
                 self.note(receiver, Noted { from, to: to.ip(), marks });
             }
         }
-        let packets = net.received_icmp();
-        busy |= !packets.is_empty();
-        for packet in packets {
+        let (icmp, others) = net.received_raw();
+        busy |= !icmp.is_empty() || !others.is_empty();
+        for packet in icmp {
             self.deliver_icmp(net, &packet);
+        }
+        for packet in others {
+            self.deliver_raw(net, &packet);
         }
         busy
     }
@@ -261,7 +268,8 @@ impl SmoltcpStack {
             {
                 receivers.push((Proto::Icmp, receiver, arrival.message));
             }
-            for name in self.table.raw_receivers(arrival.family) {
+            let icmp = arrival.family.icmp_protocol();
+            for name in self.table.raw_receivers(arrival.family, icmp) {
                 receivers.push((Proto::Raw, name, arrival.raw));
             }
             for (proto, receiver, bytes) in receivers {
@@ -273,6 +281,21 @@ impl SmoltcpStack {
         }
         if let Some(error) = icmp::error(packet) {
             self.report_error(net, error);
+        }
+    }
+
+    /// Delivers a packet of another IP protocol than ICMP that reached the
+    /// stack to each raw socket of its family and protocol (smoltcp handles
+    /// TCP and UDP all the same).
+    fn deliver_raw(&mut self, net: &mut NetHost, packet: &[u8]) {
+        let Some((arrival, protocol)) = icmp::arrival(packet).zip(raw::protocol_of(packet)) else {
+            return;
+        };
+        for receiver in self.table.raw_receivers(arrival.family, protocol) {
+            if let Some(id) = self.table.named(&receiver) {
+                net.last_ttl.insert(id, arrival.ttl);
+            }
+            self.deliver(net, Proto::Raw, arrival.from, receiver, arrival.raw);
         }
     }
 

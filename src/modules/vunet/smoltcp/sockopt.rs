@@ -48,6 +48,8 @@ const IP_DEFAULTS: &[(i32, i32)] = &[
     (libc::IP_FREEBIND, 0),
     (IP_LOCAL_PORT_RANGE, 0),
     (IP_ORIGDSTADDR, 0),
+    // A raw socket's own IP header (`IPPROTO_RAW` sets it at once).
+    (libc::IP_HDRINCL, 0),
     // Interfaces, by address and by index (see `interface_options.rs`).
     (libc::IP_MULTICAST_IF, 0),
     (libc::IP_UNICAST_IF, 0),
@@ -190,7 +192,9 @@ fn modelled_keeper(
     }
     match level {
         libc::SOL_SOCKET => Ok(match name {
-            libc::SO_DOMAIN | libc::SO_PROTOCOL => Keeper::Emulated,
+            // SO_DEBUG: the carrier would judge the capability in the host's
+            // namespace, which the session's programs have none in.
+            libc::SO_DOMAIN | libc::SO_PROTOCOL | libc::SO_DEBUG => Keeper::Emulated,
             libc::SO_REUSEPORT => Keeper::ReusePort,
             libc::SO_PEERCRED | SO_PEERPIDFD if getting => Keeper::NoPeerProcess,
             libc::SO_ACCEPTCONN if getting => Keeper::Listening,
@@ -256,6 +260,7 @@ impl Options {
             libc::SOL_SOCKET => {
                 return match name {
                     libc::SO_DOMAIN => family,
+                    libc::SO_DEBUG => 0,
                     _ => match proto {
                         Proto::Tcp => libc::IPPROTO_TCP,
                         Proto::Udp => libc::IPPROTO_UDP,
@@ -284,6 +289,11 @@ impl Options {
         self.values.get(&(level, name)).map_or(64, |&v| v.clamp(1, 255) as u8)
     }
 
+    /// Whether a flag option is set.
+    pub fn is_on(&self, level: i32, name: i32) -> bool {
+        self.values.get(&slot(level, name)).is_some_and(|&v| v != 0)
+    }
+
     /// Whether the program set this option itself.
     pub fn is_set(&self, level: i32, name: i32) -> bool {
         self.values.contains_key(&slot(level, name))
@@ -300,6 +310,9 @@ impl Options {
     pub fn set(&mut self, level: i32, name: i32, value: i32, proto: Proto) -> Result<(), Errno> {
         let in_range = match (level, name) {
             (libc::SOL_SOCKET, libc::SO_DOMAIN | libc::SO_PROTOCOL) => {
+                return Err(Errno::ENOPROTOOPT);
+            }
+            (libc::IPPROTO_IP, libc::IP_HDRINCL) if proto != Proto::Raw => {
                 return Err(Errno::ENOPROTOOPT);
             }
             (libc::IPPROTO_IP, libc::IP_TTL) => value == -1 || (1..=255).contains(&value),
@@ -346,7 +359,8 @@ impl Options {
                 | libc::IP_RETOPTS
                 | libc::IP_PKTINFO
                 | IP_ORIGDSTADDR
-                | libc::IP_FREEBIND,
+                | libc::IP_FREEBIND
+                | libc::IP_HDRINCL,
             )
             | (
                 libc::IPPROTO_IPV6,
@@ -359,7 +373,8 @@ impl Options {
             ) => i32::from(value != 0),
             // A TCP socket keeps the ECN bits of its traffic class to itself.
             (libc::IPPROTO_IPV6, libc::IPV6_TCLASS) if proto == Proto::Tcp => value & !0x3,
-            (libc::IPPROTO_TCP, libc::TCP_NODELAY | libc::TCP_CORK) => i32::from(value != 0),
+            (libc::IPPROTO_TCP, libc::TCP_NODELAY | libc::TCP_CORK)
+            | (libc::SOL_SOCKET, libc::SO_DEBUG) => i32::from(value != 0),
             // A TCP socket keeps the ECN bits of IP_TOS to itself.
             (libc::IPPROTO_IP, libc::IP_TOS) if proto == Proto::Tcp => value & !0x3,
             _ => value,

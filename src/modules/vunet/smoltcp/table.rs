@@ -66,6 +66,8 @@ pub(super) struct VSocket {
     pub(super) errors: VecDeque<IcmpError>,
     /// The error raised on the carrier that `SO_ERROR` or the next call reports.
     pub(super) error: Option<Errno>,
+    /// A raw socket's IP protocol (`SO_PROTOCOL`); 0 for the others.
+    pub(super) raw_protocol: u8,
 }
 
 impl VSocket {
@@ -88,6 +90,7 @@ impl VSocket {
             locks: BindLocks::default(),
             errors: VecDeque::new(),
             error: None,
+            raw_protocol: 0,
         }
     }
 
@@ -97,6 +100,23 @@ impl VSocket {
         self.shut_wr = true;
     }
 
+    /// The address its datagrams leave from: its bound one, or for a wildcard
+    /// the source it last sent from (in its canonical form).
+    pub(super) fn sent_from(&self) -> Option<SocketAddr> {
+        let local = self.local?;
+        let ip = match self.source {
+            Some(source) if local.ip().is_unspecified() => source,
+            _ => local.ip(),
+        };
+        Some(SocketAddr::new(ip.to_canonical(), local.port()))
+    }
+
+    /// Whether it is a raw socket of ICMP (ICMPv6 for IPv6), whose packets go
+    /// with the stack's own ICMP.
+    pub(super) fn is_raw_icmp(&self) -> bool {
+        self.proto == Proto::Raw && self.raw_protocol == self.family.icmp_protocol()
+    }
+
     /// What Linux remembers of the socket's TCP connect.
     pub(super) fn connect_state(&self) -> ConnectState {
         self.connect
@@ -104,6 +124,13 @@ impl VSocket {
 
     /// Who answers option `(level, name)` on this socket (see [`sockopt::keeper`]).
     pub(super) fn keeper(&self, level: i32, name: i32, getting: bool) -> Result<Keeper, Errno> {
+        // ICMP's filter is a raw ICMP socket's alone.
+        const ICMP_FILTER: (i32, i32) = (255, 1);
+        const ICMP6_FILTER: (i32, i32) = (libc::IPPROTO_ICMPV6, 1);
+        let filter = if self.family == Family::V4 { ICMP_FILTER } else { ICMP6_FILTER };
+        if self.proto == Proto::Raw && !self.is_raw_icmp() && (level, name) == filter {
+            return Err(Errno::EOPNOTSUPP);
+        }
         sockopt::keeper(self.proto, self.family == Family::V6, level, name, getting)
     }
 
@@ -258,9 +285,12 @@ impl SocketTable {
             .filter(|(_, s)| s.proto == Proto::Raw && !s.stand_in)
     }
 
-    /// The raw ICMP sockets of `family`, by carrier name.
-    pub(super) fn raw_receivers(&self, family: Family) -> Vec<EndpointName> {
-        self.raw_sockets().filter(|(_, s)| s.family == family).filter_map(|(_, s)| s.name).collect()
+    /// The raw sockets of `family` and IP protocol `protocol`, by carrier name.
+    pub(super) fn raw_receivers(&self, family: Family, protocol: u8) -> Vec<EndpointName> {
+        self.raw_sockets()
+            .filter(|(_, s)| s.family == family && s.raw_protocol == protocol)
+            .filter_map(|(_, s)| s.name)
+            .collect()
     }
 
     /// Enters socket `id`, with carrier `name`, in the port table at `local` (port
