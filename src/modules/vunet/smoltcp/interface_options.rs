@@ -10,13 +10,11 @@ use std::net::{IpAddr, Ipv4Addr};
 use nix::errno::Errno;
 
 use super::ports::Proto;
+use super::sockopt::IPV6_UNICAST_IF;
 use super::stack::SmoltcpStack;
 use crate::fdtable::SocketId;
 use crate::syscall::Setsockopt;
 use crate::tracer::SyscallStop;
-
-/// `IPV6_UNICAST_IF` (linux/in6.h).
-pub(super) const IPV6_UNICAST_IF: i32 = 76;
 
 impl SmoltcpStack {
     /// `setsockopt` `c` on socket `id` if it names an interface (`None` if

@@ -308,14 +308,7 @@ impl SmoltcpStack {
             return Ok(Disposition::Kernel);
         }
         if keeper == Keeper::Kernel {
-            let room = (c.optlen as usize).min(shadow::MAX_VALUE);
-            let value = stop.memory().read_bytes(c.optval.0, room).ok();
-            let socket = &self.table[id];
-            let kind = (socket.family, socket.proto);
-            let optlen = room as u32;
-            let option = (c.level, c.optname);
-            self.shadows.set((id, stop.process), kind, option, (value.as_deref(), optlen))?;
-            return Ok(Disposition::Return(0));
+            return self.set_by_kernel(stop, id, c).map(|()| Disposition::Return(0));
         }
         if keeper == Keeper::Device {
             let index = self.device_option(stop, c)?;
@@ -326,6 +319,30 @@ impl SmoltcpStack {
             return answer.map(|()| Disposition::Return(0));
         }
         let value = read_value()?;
+        self.set_int_option(stop, id, c, keeper, value).map(|()| Disposition::Return(0))
+    }
+
+    /// `setsockopt` `c` of an option the kernel answers for socket `id` (see
+    /// `shadow.rs`): the value as the program's memory holds it, if it can be
+    /// read (the kernel judges a value it cannot read).
+    fn set_by_kernel(&mut self, stop: &SyscallStop, id: SocketId, c: Setsockopt) -> Result<(), Errno> {
+        let room = (c.optlen as usize).min(shadow::MAX_VALUE);
+        let value = stop.memory().read_bytes(c.optval.0, room).ok();
+        let socket = &self.table[id];
+        let kind = (socket.family, socket.proto);
+        let option = (c.level, c.optname);
+        self.shadows.set((id, stop.process), kind, option, (value.as_deref(), room as u32))
+    }
+
+    /// Sets `int` option `c` of socket `id`, kept by `keeper`, to `value`.
+    fn set_int_option(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        c: Setsockopt,
+        keeper: Keeper,
+        value: i32,
+    ) -> Result<(), Errno> {
         let socket = &mut self.table[id];
         if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_DEBUG)
             && value != 0
@@ -341,7 +358,7 @@ impl SmoltcpStack {
                 // Linux derives the socket's priority from its type of service.
                 set_carrier_option(stop, c.fd, libc::SO_PRIORITY, sockopt::tos_priority(new));
             }
-            return set.map(|()| Disposition::Return(0));
+            return set;
         }
         match keeper {
             Keeper::V6Only if socket.local.is_some() => return Err(Errno::EINVAL),
@@ -352,12 +369,10 @@ impl SmoltcpStack {
             }
             _ => socket.options.set(c.level, c.optname, value, socket.proto)?,
         }
-        Ok(Disposition::Return(0))
+        Ok(())
     }
 }
 
-/// Returns an option value as `getsockopt` does: at most the caller's length
-/// (`EINVAL` if negative), and the length actually written.
 /// The `EINVAL` Linux gives a `setsockopt` for its length before it looks at
 /// the option: a negative length (`__sys_setsockopt`), or less than an `int` at
 /// UDP's level (`udp_lib_setsockopt`) or TCP's, for all but TCP's string
@@ -376,6 +391,8 @@ fn length_refused(proto: Proto, c: Setsockopt) -> Result<(), Errno> {
     Ok(())
 }
 
+/// Returns an option value as `getsockopt` does: at most the caller's length
+/// (`EINVAL` if negative), and the length actually written.
 fn write_option(
     memory: &TraceeMemory,
     optval: u64,

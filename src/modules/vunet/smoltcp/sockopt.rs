@@ -9,7 +9,6 @@ use std::collections::HashMap;
 
 use nix::errno::Errno;
 
-use super::interface_options::IPV6_UNICAST_IF;
 use super::ports::Proto;
 
 /// The level of raw socket options (`ICMP_FILTER`).
@@ -59,6 +58,9 @@ const IP_DEFAULTS: &[(i32, i32)] = &[
 /// applied: a corked socket sends each datagram as it comes.
 const UDP_DEFAULTS: &[(i32, i32)] =
     &[(libc::UDP_CORK, 0), (libc::UDP_SEGMENT, 0), (libc::UDP_GRO, 0)];
+
+/// `IPV6_UNICAST_IF` (linux/in6.h): the interface unicast leaves by.
+pub const IPV6_UNICAST_IF: i32 = 76;
 
 /// `IPV6_FREEBIND` (linux/in6.h): the same flag as `IP_FREEBIND`, set at the IPv6 level.
 pub const IPV6_FREEBIND: i32 = 78;
