@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::budget::SharedBudget;
 use super::config::VunetConfig;
 use super::kind::{Mount, Registry};
-use super::network::{Network, RouterInterface};
+use super::network::{Network, RouterInterface, StaticRoute};
 use super::stack::{SetupError, Stack};
 
 /// Builds the session's network (switches and routers) and mounts every stack of
@@ -37,8 +37,9 @@ pub(super) fn mount_all(
                 })
             })
             .collect();
+        let routes = router.routes.iter().map(|r| StaticRoute { to: r.to, via: r.via }).collect();
         network
-            .add_router(&router.name, interfaces)
+            .add_router(&router.name, interfaces, routes)
             .map_err(|e| SetupError(format!("router {}: {e}", router.name)))?;
     }
     let mut stacks = Vec::new();

@@ -22,6 +22,8 @@ use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::kind::Registry;
 use crate::modules::vunet::stack::MAX_STACKS;
 
+/// The most static routes one router takes (as many as a stack).
+const MAX_ROUTER_ROUTES: usize = 256;
 /// The most routers one configuration can declare.
 const MAX_ROUTERS: usize = 64;
 /// The most addresses one router interface can have.
@@ -106,7 +108,7 @@ impl<'a> Checker<'a> {
             index: r,
             offset: router.name.span().start,
             tables: Cow::Borrowed(&router.interface_tables[..]),
-            routes: &[],
+            routes: &router.route_tables,
             capture_dir: &router.capture_dir,
         });
         let mut parties: Vec<Party> = stacks.chain(routers).collect();
@@ -192,6 +194,13 @@ impl<'a> Checker<'a> {
                 return Err((at, why));
             }
             names.insert(name, at.start);
+            if let Some(extra) = router.route_tables.get(MAX_ROUTER_ROUTES) {
+                let why = format!(
+                    "router `{name}` has more than {MAX_ROUTER_ROUTES} routes; keep at most \
+                     {MAX_ROUTER_ROUTES}, with a default route for the rest"
+                );
+                return Err((extra.to.span(), why));
+            }
             if router.interface_tables.is_empty() {
                 let why = format!(
                     "router `{name}` has no interface; give it [[vunet.router.interface]] tables \

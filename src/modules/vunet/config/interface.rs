@@ -54,7 +54,7 @@ pub struct InterfaceConfig {
 pub struct RouteConfig {
     /// `default`, or a prefix such as `10.1.0.0/16` or `fd01::/64`.
     pub to: Spanned<String>,
-    /// The gateway: an address on one of the stack's subnets.
+    /// The gateway: an address on one of the stack's (or router's) subnets.
     pub via: Spanned<String>,
 }
 
@@ -97,6 +97,8 @@ pub struct RouterSpec {
     /// Its interfaces, in order; each has a switch (`switch` is always `Some`) and
     /// at least one address.
     pub interfaces: Vec<InterfaceSpec>,
+    /// Its static routes, in file order.
+    pub routes: Vec<RouteSpec>,
 }
 
 /// The default MAC address of interface `interface` of party `party` (`role` tells

@@ -85,6 +85,10 @@ pub struct RouterConfig {
     /// Its `[[vunet.router.interface]]` tables.
     #[serde(default, rename = "interface")]
     pub interface_tables: Vec<Spanned<InterfaceConfig>>,
+    /// Its `[[vunet.router.route]]` tables: static routes through gateways on
+    /// its subnets, besides the subnets it is connected to.
+    #[serde(default, rename = "route")]
+    pub route_tables: Vec<RouteConfig>,
     /// The directory relative capture paths are in.
     #[serde(skip)]
     capture_dir: PathBuf,
@@ -290,6 +294,7 @@ impl VunetConfig {
                     r,
                     &router.capture_dir,
                 ),
+                routes: interface::resolve_routes(&router.route_tables),
             })
             .collect()
     }

@@ -91,7 +91,10 @@ fn the_built_in_network() {
         addresses: vec![cidr("10.0.0.1/24"), cidr("fd00::1/64")],
         capture: None,
     };
-    assert_eq!(vunet.routers(), [RouterSpec { name: "gw".into(), interfaces: vec![gw] }]);
+    assert_eq!(
+        vunet.routers(),
+        [RouterSpec { name: "gw".into(), interfaces: vec![gw], routes: vec![] }]
+    );
     let names: Vec<_> = vunet.stacks.iter().map(|s| s.name.get_ref().as_str()).collect();
     assert_eq!(names, ["lwip0", "lwip1", "none"]);
     for (s, host) in [(0, 2), (1, 3)] {
@@ -661,4 +664,64 @@ fn a_session_mounts_at_most_4094_stacks() {
     text.push_str("[[vunet.stack]]\nname = \"s4094\"\nkind = \"none\"\n");
     let message = parse_err(&text);
     assert!(message.ends_with("at most 4094 stacks can be mounted in one session"), "{message}");
+}
+
+#[test]
+fn a_router_takes_static_routes_through_gateways_on_its_subnets() {
+    let router = |routes: &str| {
+        stack_a(
+            "\"10.0.0.2/24\"",
+            "",
+            &format!(
+                "[[vunet.router]]\nname = \"gw\"\n\
+                 [[vunet.router.interface]]\nswitch = \"sw0\"\naddresses = [\"10.0.0.1/24\"]\n\
+                 [[vunet.router.interface]]\nswitch = \"sw1\"\n\
+                 addresses = [\"10.0.2.1/24\", \"fd02::1/64\"]\n{routes}"
+            ),
+        )
+    };
+    let routes = "[[vunet.router.route]]\nto = \"default\"\nvia = \"10.0.2.2\"\n\
+                  [[vunet.router.route]]\nto = \"::/0\"\nvia = \"fd02::2\"\n\
+                  [[vunet.router.route]]\nto = \"10.8.0.0/16\"\nvia = \"10.0.0.9\"\n";
+    let vunet = parse_ok(&router(routes));
+    let spec = |to: &str, via: &str| RouteSpec { to: cidr(to), via: via.parse().unwrap() };
+    assert_eq!(
+        vunet.routers()[0].routes,
+        [spec("0.0.0.0/0", "10.0.2.2"), spec("::/0", "fd02::2"), spec("10.8.0.0/16", "10.0.0.9")]
+    );
+    // A router's gateway is checked as a stack's.
+    let far = router("[[vunet.router.route]]\nto = \"default\"\nvia = \"192.168.1.1\"\n");
+    assert_refused(
+        &far,
+        "via = ",
+        "gateway 192.168.1.1 is on none of router `gw`'s subnets (10.0.0.0/24, 10.0.2.0/24)",
+    );
+    let own = router("[[vunet.router.route]]\nto = \"default\"\nvia = \"10.0.2.1\"\n");
+    assert_refused(&own, "via = ", "gateway 10.0.2.1 is router `gw`'s own address");
+    let twice = router(&format!(
+        "{routes}[[vunet.router.route]]\nto = \"0.0.0.0/0\"\nvia = \"10.0.0.3\"\n"
+    ));
+    assert_refused_last(&twice, "to = \"0.0.0.0/0\"", "a route to default (IPv4) is already given");
+}
+
+#[test]
+fn a_router_takes_at_most_256_routes() {
+    let routes: String = (0..257)
+        .map(|i| {
+            format!(
+                "[[vunet.router.route]]\nto = \"10.{}.{}.0/24\"\nvia = \"10.0.0.9\"\n",
+                i / 256 + 100,
+                i % 256
+            )
+        })
+        .collect();
+    let text = stack_a(
+        "\"10.0.0.2/24\"",
+        "",
+        &format!(
+            "[[vunet.router]]\nname = \"gw\"\n\
+             [[vunet.router.interface]]\nswitch = \"sw0\"\naddresses = [\"10.0.0.1/24\"]\n{routes}"
+        ),
+    );
+    assert_refused(&text, "to = \"10.101.0.0/24\"", "router `gw` has more than 256 routes");
 }

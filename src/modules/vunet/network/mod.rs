@@ -59,7 +59,7 @@ pub use link::{Counters, Frame, LinkId, SwitchId};
 use pcap::PcapWriter;
 pub use plug::{Outbox, Plug};
 use router::Router;
-pub use router::RouterInterface;
+pub use router::{RouterInterface, StaticRoute};
 use router_port::RouterPort;
 pub use stack_interface::RECEIVE_QUEUE_LIMIT;
 use stack_interface::StackInterface;
@@ -367,14 +367,20 @@ impl Network {
 }
 
 impl Network {
-    /// Adds a router with one port per interface, each plugged into its switch by a
+    /// Adds a router with one port per interface and `routes` besides its
+    /// connected subnets, each interface plugged into its switch by a
     /// link named `<router name>/<switch name>` (so captured as
     /// `<router name>-<switch name>.pcap`); a second interface on the same switch gets
     /// `<router name>/<switch name>-<interface index>`. Nothing is added on error: an
     /// unknown switch, a taken link name, a bad address or MAC, a capture file that
     /// cannot be created.
-    pub fn add_router(&mut self, name: &str, interfaces: Vec<RouterInterface>) -> io::Result<()> {
-        let router = Router::new(&interfaces)?;
+    pub fn add_router(
+        &mut self,
+        name: &str,
+        interfaces: Vec<RouterInterface>,
+        routes: Vec<StaticRoute>,
+    ) -> io::Result<()> {
+        let router = Router::new(&interfaces, routes)?;
         let mut prepared: Vec<PreparedLink> = Vec::new();
         for (index, interface) in interfaces.iter().enumerate() {
             let mut link_name = format!("{name}/{}", self.switch_name(interface.switch));

@@ -1,8 +1,9 @@
 //! A small built-in IPv4/IPv6 router, so that stacks on different switches can reach
 //! each other without running a router program.
 //!
-//! It has one port per interface and knows only its connected subnets (no static or
-//! default routes). It answers ARP and neighbour solicitations for its own addresses
+//! It has one port per interface and routes to its connected subnets and through
+//! the gateways of its static routes (a default route among them), by longest
+//! prefix. It answers ARP and neighbour solicitations for its own addresses
 //! (each port also has an EUI-64 link-local `fe80::` address), answers ICMP echo
 //! requests to any of its addresses, and forwards unicast IPv4 and IPv6 packets between
 //! its ports by longest prefix, decrementing the TTL / hop limit. It resolves next hops
@@ -66,6 +67,16 @@ pub struct RouterInterface {
     pub mtu: usize,
 }
 
+/// A route besides the connected subnets: traffic to `to` goes through the
+/// gateway `via`, a neighbour on one of the router's subnets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StaticRoute {
+    /// The destination prefix (`0.0.0.0/0` or `::/0` for a default route).
+    pub to: Cidr,
+    /// The gateway, of the destination's family.
+    pub via: IpAddr,
+}
+
 /// TTL / hop limit of the packets the router originates (replies and errors).
 const ORIGINATED_HOP_LIMIT: u8 = 64;
 /// Hop limit every NDP message carries (RFC 4861 §7.1: others are forged off-link).
@@ -88,6 +99,8 @@ const ICMPV4_QUOTED_PAYLOAD_LEN: usize = 8;
 /// The IPv4 and IPv6 side of a router.
 pub(super) struct Router {
     ports: Vec<Port>,
+    /// Its static routes, besides the connected subnets.
+    routes: Vec<StaticRoute>,
     /// Resolved neighbours, by the port they are on and their address.
     neighbors: BTreeMap<(usize, IpAddr), EthernetAddress>,
     /// Neighbours being resolved, with the packets waiting for them.
@@ -137,9 +150,13 @@ struct Arrival {
 }
 
 impl Router {
-    /// A router with one port per interface, in order. Fails (InvalidInput) on a
-    /// multicast or all-zero MAC address or a prefix length beyond 32 / 128.
-    pub(super) fn new(interfaces: &[RouterInterface]) -> io::Result<Self> {
+    /// A router with one port per interface, in order, and `routes` besides
+    /// their subnets. Fails (InvalidInput) on a multicast or all-zero MAC
+    /// address or a prefix length beyond 32 / 128.
+    pub(super) fn new(
+        interfaces: &[RouterInterface],
+        routes: Vec<StaticRoute>,
+    ) -> io::Result<Self> {
         let invalid = |message: String| io::Error::new(io::ErrorKind::InvalidInput, message);
         let mut ports = Vec::with_capacity(interfaces.len());
         for interface in interfaces {
@@ -167,6 +184,7 @@ impl Router {
         }
         Ok(Self {
             ports,
+            routes,
             neighbors: BTreeMap::new(),
             pending: BTreeMap::new(),
             reassembly: Reassembly::default(),
@@ -314,7 +332,7 @@ impl Router {
         {
             return; // not forwardable
         }
-        let Some(egress) = self.route_ipv4(destination) else {
+        let Some((egress, next_hop)) = self.route(IpAddr::V4(destination)) else {
             let code = Icmpv4DstUnreachable::NetUnreachable.into();
             self.send_icmpv4_error(arrival.port, ip, Icmpv4Message::DstUnreachable, code, now, out);
             return;
@@ -328,7 +346,6 @@ impl Router {
         let mut packet = Ipv4Packet::new_unchecked(&mut forwarded[..]);
         packet.set_hop_limit(packet.hop_limit() - 1);
         packet.fill_checksum();
-        let next_hop = IpAddr::V4(destination);
         self.send_ip(egress, next_hop, forwarded, Some(arrival.port), now, out);
     }
 
@@ -512,15 +529,40 @@ impl Router {
         self.ports.iter().flat_map(|port| &port.ipv4).any(|cidr| cidr.broadcast() == Some(address))
     }
 
-    /// The port whose connected subnet holds `destination` with the longest prefix.
-    fn route_ipv4(&self, destination: Ipv4Addr) -> Option<usize> {
+    /// Where a packet to `destination` goes: the egress port and the next hop,
+    /// by longest prefix over the connected subnets (the destination is its
+    /// own next hop) and the static routes (their gateway is); a connected
+    /// subnet wins a tie.
+    fn route(&self, destination: IpAddr) -> Option<(usize, IpAddr)> {
+        let connected = self.connected(destination);
+        let through = self
+            .routes
+            .iter()
+            .filter(|route| route.to.contains(destination))
+            .max_by_key(|route| route.to.prefix)
+            .filter(|route| connected.is_none_or(|(_, prefix)| route.to.prefix > prefix))
+            .and_then(|route| Some((self.connected(route.via)?.0, route.via)));
+        through.or(connected.map(|(port, _)| (port, destination)))
+    }
+
+    /// The port whose connected subnet holds `destination` with the longest
+    /// prefix, and that prefix's length.
+    fn connected(&self, destination: IpAddr) -> Option<(usize, u8)> {
+        match destination {
+            IpAddr::V4(address) => self.connected_ipv4(address),
+            IpAddr::V6(address) => self.connected_ipv6(address),
+        }
+    }
+
+    /// [`connected`](Self::connected) for IPv4.
+    fn connected_ipv4(&self, destination: Ipv4Addr) -> Option<(usize, u8)> {
         self.ports
             .iter()
             .enumerate()
             .flat_map(|(index, port)| port.ipv4.iter().map(move |cidr| (index, cidr)))
             .filter(|(_, cidr)| cidr.contains_addr(&destination))
             .max_by_key(|(index, cidr)| (cidr.prefix_len(), std::cmp::Reverse(*index)))
-            .map(|(index, _)| index)
+            .map(|(index, cidr)| (index, cidr.prefix_len()))
     }
 
     /// The address the router speaks from on `port` towards `peer`: the port's address
@@ -578,7 +620,7 @@ impl Router {
         {
             return; // not forwardable
         }
-        let Some(egress) = self.route_ipv6(destination) else {
+        let Some((egress, next_hop)) = self.route(IpAddr::V6(destination)) else {
             let code = Icmpv6DstUnreachable::NoRoute.into();
             self.send_icmpv6_error(arrival.port, ip, Icmpv6Message::DstUnreachable, code, now, out);
             return;
@@ -597,7 +639,6 @@ impl Router {
         let mut forwarded = ip.to_vec();
         let mut packet = Ipv6Packet::new_unchecked(&mut forwarded[..]);
         packet.set_hop_limit(packet.hop_limit() - 1);
-        let next_hop = IpAddr::V6(destination);
         self.send_ip(egress, next_hop, forwarded, Some(arrival.port), now, out);
     }
 
@@ -781,9 +822,9 @@ impl Router {
             || self.ports[port].ipv6.iter().any(|cidr| solicited_node(cidr.address()) == group)
     }
 
-    /// The port whose connected subnet holds `destination` with the longest prefix
-    /// (link-local subnets are not routes).
-    fn route_ipv6(&self, destination: Ipv6Addr) -> Option<usize> {
+    /// [`connected`](Self::connected) for IPv6 (link-local subnets are not
+    /// routes).
+    fn connected_ipv6(&self, destination: Ipv6Addr) -> Option<(usize, u8)> {
         self.ports
             .iter()
             .enumerate()
@@ -791,7 +832,7 @@ impl Router {
             .filter(|(_, cidr)| !cidr.address().is_unicast_link_local())
             .filter(|(_, cidr)| cidr.contains_addr(&destination))
             .max_by_key(|(index, cidr)| (cidr.prefix_len(), std::cmp::Reverse(*index)))
-            .map(|(index, _)| index)
+            .map(|(index, cidr)| (index, cidr.prefix_len()))
     }
 
     /// The address the router speaks from on `port` towards `peer`: its link-local
@@ -825,13 +866,14 @@ impl Router {
         now: Instant,
         out: &mut Vec<(usize, Frame)>,
     ) {
-        let egress = match destination {
-            IpAddr::V4(address) => self.route_ipv4(address),
-            IpAddr::V6(address) if address.is_unicast_link_local() => Some(arrival_port),
-            IpAddr::V6(address) => self.route_ipv6(address),
+        let route = match destination {
+            IpAddr::V6(address) if address.is_unicast_link_local() => {
+                Some((arrival_port, destination))
+            }
+            _ => self.route(destination),
         };
-        if let Some(egress) = egress {
-            self.send_ip(egress, destination, ip, None, now, out);
+        if let Some((egress, next_hop)) = route {
+            self.send_ip(egress, next_hop, ip, None, now, out);
         }
     }
 

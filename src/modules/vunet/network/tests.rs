@@ -43,6 +43,11 @@ struct Lab {
 }
 
 fn lab_with_captures(capture_dir: Option<PathBuf>) -> Lab {
+    lab_with(capture_dir, vec![])
+}
+
+/// The lab with `routes` in the router besides its two subnets.
+fn lab_with(capture_dir: Option<PathBuf>, routes: Vec<StaticRoute>) -> Lab {
     let mut net = Network::new(capture_dir);
     let sw0 = net.add_switch("sw0");
     let sw1 = net.add_switch("sw1");
@@ -66,6 +71,7 @@ fn lab_with_captures(capture_dir: Option<PathBuf>) -> Lab {
                 mtu: 1500,
             },
         ],
+        routes,
     )
     .unwrap();
     let a = Host {
@@ -580,6 +586,47 @@ fn no_route_gets_net_unreachable() {
 }
 
 #[test]
+fn static_routes_lead_through_their_gateway_by_longest_prefix() {
+    let b_v4 = Ipv4Addr::new(10, 0, 2, 20);
+    let b_v6 = Ipv6Addr::new(0xfd02, 0, 0, 0, 0, 0, 0, 0x20);
+    let a_v4 = Ipv4Addr::new(10, 0, 1, 10);
+    let route = |to: &str, via: IpAddr| StaticRoute { to: Cidr::parse(to).unwrap(), via };
+    let mut lab = lab_with(
+        None,
+        vec![
+            route("0.0.0.0/0", b_v4.into()),
+            route("::/0", b_v6.into()),
+            // Narrower than a's own subnet: through b.
+            route("10.0.1.128/25", b_v4.into()),
+            // As wide as b's subnet: the connected subnet wins.
+            route("10.0.2.0/24", a_v4.into()),
+        ],
+    );
+    let (a, b) = (lab.a, lab.b);
+    lab.introduce(a, GW_V4_0, GW_V6_0);
+    lab.introduce(b, GW_V4_1, GW_V6_1);
+    for far in [Ipv4Addr::new(192, 0, 2, 1), Ipv4Addr::new(10, 0, 1, 200), b.v4] {
+        lab.send(
+            a,
+            ethernet(a.mac, GW_MAC_0, EthernetProtocol::Ipv4, &ipv4_packet(a.v4, far, 64, false)),
+        );
+        let frames = lab.take_all(b);
+        assert_eq!(frames.len(), 1, "{far} goes out towards b");
+        assert_eq!(frames[0][0..6], b.mac, "{far}: to the gateway's address");
+        assert_eq!((ipv4_of(&frames[0]).dst_addr(), ipv4_of(&frames[0]).hop_limit()), (far, 63));
+        assert!(lab.take_all(a).is_empty(), "{far}: no error");
+    }
+    let far: Ipv6Addr = "2001:db8::1".parse().unwrap();
+    lab.send(
+        a,
+        ethernet(a.mac, GW_MAC_0, EthernetProtocol::Ipv6, &ipv6_packet(a.v6, far, 64, false)),
+    );
+    let frames = lab.take_all(b);
+    assert_eq!(frames.len(), 1);
+    assert_eq!((&frames[0][0..6], ipv6_of(&frames[0]).dst_addr()), (&b.mac[..], far));
+}
+
+#[test]
 fn unresolved_next_hop_is_resolved_then_the_packet_forwarded() {
     let mut lab = lab();
     let (a, b) = (lab.a, lab.b);
@@ -825,23 +872,30 @@ fn router_configuration_errors_add_nothing() {
         mtu: 1500,
     };
     assert!(
-        net.add_router("r", vec![interface([0x01, 0, 0, 0, 0, 1], 24)]).is_err(),
+        net.add_router("r", vec![interface([0x01, 0, 0, 0, 0, 1], 24)], vec![]).is_err(),
         "multicast MAC"
     );
-    assert!(net.add_router("r", vec![interface([0x02, 0, 0, 0, 0, 1], 33)]).is_err(), "bad prefix");
+    assert!(
+        net.add_router("r", vec![interface([0x02, 0, 0, 0, 0, 1], 33)], vec![]).is_err(),
+        "bad prefix"
+    );
     let mut elsewhere = interface([0x02, 0, 0, 0, 0, 1], 24);
     elsewhere.switch = SwitchId(5);
-    assert!(net.add_router("r", vec![elsewhere]).is_err(), "unknown switch");
+    assert!(net.add_router("r", vec![elsewhere], vec![]).is_err(), "unknown switch");
     assert_eq!(net.links().count(), 0);
     // Two interfaces on one switch get distinct link names.
     net.add_router(
         "r",
         vec![interface([0x02, 0, 0, 0, 0, 1], 24), interface([0x02, 0, 0, 0, 0, 2], 24)],
+        vec![],
     )
     .unwrap();
     let names: Vec<&str> = net.links().map(|link| net.link_name(link)).collect();
     assert_eq!(names, ["r/sw0", "r/sw0-1"]);
-    assert!(net.add_router("r", vec![interface([0x02, 0, 0, 0, 0, 3], 24)]).is_err(), "taken name");
+    assert!(
+        net.add_router("r", vec![interface([0x02, 0, 0, 0, 0, 3], 24)], vec![]).is_err(),
+        "taken name"
+    );
     assert_eq!(net.links().count(), 2);
 }
 

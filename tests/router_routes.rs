@@ -1,0 +1,104 @@
+//! A router's static routes (`[[vunet.router.route]]`): traffic to a network
+//! no interface of the router is on leaves through the route's gateway, as
+//! the capture of the gateway's link shows; without the route the router
+//! answers "net unreachable".
+
+mod common;
+
+use std::os::unix::fs::PermissionsExt;
+use std::process::Command;
+
+use common::{TempDir, USERS, netvm_as, path_str, run};
+
+/// Stack `a` behind router `gw`, whose default route leads to stack `up`
+/// (standing for an upstream router).
+const CONFIG: &str = r#"
+[vunet]
+default = "a"
+
+[[vunet.switch]]
+name = "near"
+
+[[vunet.switch]]
+name = "far"
+
+[[vunet.router]]
+name = "gw"
+[[vunet.router.interface]]
+switch = "near"
+addresses = ["10.1.0.1/24", "fd01::1/64"]
+[[vunet.router.interface]]
+switch = "far"
+addresses = ["10.2.0.1/24", "fd02::1/64"]
+ROUTES
+
+[[vunet.stack]]
+name = "a"
+kind = "smoltcp"
+[[vunet.stack.interface]]
+switch = "near"
+addresses = ["10.1.0.2/24", "fd01::2/64"]
+[[vunet.stack.route]]
+to = "default"
+via = "10.1.0.1"
+[[vunet.stack.route]]
+to = "default"
+via = "fd01::1"
+
+[[vunet.stack]]
+name = "up"
+kind = "smoltcp"
+[[vunet.stack.interface]]
+switch = "far"
+addresses = ["10.2.0.2/24", "fd02::2/64"]
+capture = "up.pcap"
+"#;
+
+const ROUTES: &str = r#"
+[[vunet.router.route]]
+to = "default"
+via = "10.2.0.2"
+[[vunet.router.route]]
+to = "default"
+via = "fd02::2"
+"#;
+
+/// What the capture of `up`'s link shows of pings to 192.0.2.1 and
+/// 2001:db8::1, after `a` sent one to each.
+fn pings_seen_upstream(user: common::User, routes: &str) -> (String, String) {
+    let dir = TempDir::new("router-routes");
+    // The session's user writes the capture.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
+    let config = dir.write("modules.toml", CONFIG.replace("ROUTES", routes).as_bytes(), 0o644);
+    let script = "ping -c 1 -W 1 192.0.2.1; ping -c 1 -W 1 2001:db8::1; true";
+    let output =
+        run(netvm_as(user, &["run", "--config", path_str(&config), "--", "sh", "-c", script]));
+    output.assert_code(0);
+    let capture = dir.path().join("up.pcap");
+    let mut tcpdump = Command::new("tcpdump");
+    tcpdump.args(["-nr", path_str(&capture), "icmp or icmp6"]);
+    let seen = run(tcpdump);
+    (seen.stdout.clone(), output.stdout.clone())
+}
+
+#[test]
+fn a_default_route_leads_through_its_gateway() {
+    for user in USERS {
+        let (seen, _) = pings_seen_upstream(user, ROUTES);
+        assert!(
+            seen.contains("IP 10.1.0.2 > 192.0.2.1: ICMP echo request"),
+            "{user:?}: the IPv4 ping went upstream:\n{seen}"
+        );
+        assert!(
+            seen.contains("IP6 fd01::2 > 2001:db8::1: ICMP6, echo request"),
+            "{user:?}: the IPv6 ping went upstream:\n{seen}"
+        );
+    }
+}
+
+#[test]
+fn without_a_route_nothing_goes_upstream() {
+    let (seen, pings) = pings_seen_upstream(common::User::Invoker, "");
+    assert!(!seen.contains("echo request"), "nothing reached up:\n{seen}");
+    assert!(pings.contains("100% packet loss"), "{pings}");
+}
