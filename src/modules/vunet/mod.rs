@@ -417,6 +417,9 @@ impl Vunet {
             // What turned readable is read in the first round (to the end: the
             // sources are edge-triggered); later rounds only move the network.
             let ready = if round == 0 { ready } else { &[] };
+            // Plugs that read descriptors of their own go first: what they
+            // send waits at the stacks' links for this round.
+            self.network.ready(ready, now);
             let mut activity = Activity::default();
             for (stack, (last, poked)) in self.stacks.iter_mut().zip(&mut self.rounds) {
                 let due = last.deadline.is_some_and(|at| at <= now);
@@ -432,8 +435,8 @@ impl Vunet {
                 *last = stack.service(&mut self.network, now, ready);
                 activity = activity.and(*last);
             }
-            let routers = Activity { busy: false, deadline: self.network.poll(now) };
-            activity = activity.and(routers);
+            let plugs = Activity { busy: self.network.busy(), deadline: self.network.poll(now) };
+            activity = activity.and(plugs);
             deadline = activity.deadline;
             if !activity.busy {
                 break;

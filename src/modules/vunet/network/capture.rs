@@ -5,6 +5,7 @@
 //! frame crossing the link: the frames delivered to the plug and the frames sent from
 //! its link. Any kind of plug can be captured, and captures stack (one per file).
 
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::Instant;
 
@@ -47,6 +48,18 @@ impl Plug for Capture {
 
     fn next_deadline(&self) -> Option<Instant> {
         self.inner.next_deadline()
+    }
+
+    fn watches(&self, fd: RawFd) -> bool {
+        self.inner.watches(fd)
+    }
+
+    fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Outbox) {
+        self.inner.ready(fd, now, out);
+    }
+
+    fn busy(&self) -> bool {
+        self.inner.busy()
     }
 
     fn flush(&mut self) {

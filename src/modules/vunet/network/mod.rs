@@ -51,6 +51,7 @@ mod switch;
 
 use std::collections::VecDeque;
 use std::io;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -164,6 +165,27 @@ impl Network {
     /// How many frames are waiting at `link`.
     pub fn queued_frames(&self, link: LinkId) -> usize {
         self.links.get(link.0).map_or(0, |link| link.plug.queued())
+    }
+
+    /// Hands each of `fds`, which turned ready, to the plugs that watch it
+    /// ([`Plug::watches`]), and switches what they send.
+    pub fn ready(&mut self, fds: &[RawFd], now: Instant) {
+        let mut work = Work::new();
+        for &fd in fds {
+            for index in 0..self.links.len() {
+                if self.links[index].plug.watches(fd) {
+                    let mut out = Outbox::new(LinkId(index));
+                    self.links[index].plug.ready(fd, now, &mut out);
+                    self.enter(out, &mut work);
+                }
+            }
+        }
+        self.switch_frames(work, now);
+    }
+
+    /// Whether a plug has work it could do at once (see [`Plug::busy`]).
+    pub fn busy(&self) -> bool {
+        self.links.iter().any(|link| link.plug.busy())
     }
 
     /// Runs the plugs' timers (a router's ARP / NDP retries, giving up on silent

@@ -5,6 +5,7 @@
 //! plug through this one trait, whatever its kind. Counting a link's traffic is the
 //! network's job, not the plug's, so that every kind is counted alike.
 
+use std::os::fd::RawFd;
 use std::path::Path;
 use std::time::Instant;
 
@@ -12,7 +13,7 @@ use super::link::{Frame, LinkId};
 
 /// Whatever is plugged into a switch port, at the far end of a link: a stack's
 /// interface, a router's port, a capture wrapped around either; next, a NAT, VDE or
-/// VXLAN uplink.
+/// VXLAN uplink, which reads descriptors of its own ([`Plug::watches`]).
 ///
 /// The network calls a plug from one thread and never while another call into the
 /// same plug runs: frames a plug sends go into an [`Outbox`] and are switched after the
@@ -41,6 +42,24 @@ pub trait Plug {
     /// When [`Plug::poll`] next has work to do, if ever.
     fn next_deadline(&self) -> Option<Instant> {
         None
+    }
+
+    /// Whether the plug reads descriptor `fd` of the supervisor's (an uplink's
+    /// host sockets): the session's event loop then hands it to
+    /// [`Plug::ready`] when it turns ready.
+    fn watches(&self, _fd: RawFd) -> bool {
+        false
+    }
+
+    /// Works on `fd`, which [`Plug::watches`] and which turned ready; frames
+    /// go into `out`.
+    fn ready(&mut self, _fd: RawFd, _now: Instant, _out: &mut Outbox) {}
+
+    /// Whether the plug has work it could do at once (bytes it could not move
+    /// for want of room): the event loop then runs [`Plug::poll`] again
+    /// before it waits.
+    fn busy(&self) -> bool {
+        false
     }
 
     /// Pushes buffered output where it goes (a capture's file). Called at the end of

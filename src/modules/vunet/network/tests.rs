@@ -333,6 +333,57 @@ fn switch_learns_and_floods_between_stacks() {
     assert!(net.attach(SwitchId(9), "s9/eth0", None).is_err());
 }
 
+/// A plug fed by a pipe of its own: what it reads there it sends as one
+/// broadcast frame; it is busy while a read filled its buffer.
+struct PipePlug {
+    pipe: std::os::fd::OwnedFd,
+    full: bool,
+}
+
+impl Plug for PipePlug {
+    fn deliver(&mut self, _frame: Frame, _now: Instant, _out: &mut Outbox) {}
+
+    fn watches(&self, fd: std::os::fd::RawFd) -> bool {
+        fd == std::os::fd::AsRawFd::as_raw_fd(&self.pipe)
+    }
+
+    fn ready(&mut self, _fd: std::os::fd::RawFd, _now: Instant, out: &mut Outbox) {
+        let mut buf = [0u8; 8];
+        if let Ok(n) = nix::unistd::read(&self.pipe, &mut buf) {
+            self.full = n == buf.len();
+            out.send(ethernet([2, 0, 0, 0, 0, 9], [0xff; 6], EthernetProtocol::Ipv4, &buf[..n]));
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.full
+    }
+}
+
+#[test]
+fn a_plug_that_watches_a_descriptor_sends_what_it_reads_there() {
+    let mut net = Network::new(None);
+    let sw0 = net.add_switch("sw0");
+    let stack = net.attach(sw0, "a/eth0", None).unwrap();
+    let (read_end, write_end) = nix::unistd::pipe().unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&read_end);
+    let plug = PipePlug { pipe: read_end, full: false };
+    net.plug(sw0, "uplink", Box::new(plug), None).unwrap();
+    let now = Instant::now();
+    nix::unistd::write(&write_end, b"12345678").unwrap();
+    // Another descriptor is none of its business.
+    net.ready(&[fd + 100], now);
+    assert!(net.receive(stack).is_none());
+    net.ready(&[fd], now);
+    let frame = net.receive(stack).expect("the plug's frame reached the stack");
+    assert_eq!(&frame[14..], b"12345678");
+    assert!(net.busy(), "a full read may have left more");
+    nix::unistd::write(&write_end, b"end").unwrap();
+    net.ready(&[fd], now);
+    assert_eq!(&net.receive(stack).unwrap()[14..], b"end");
+    assert!(!net.busy());
+}
+
 #[test]
 fn a_full_receive_queue_drops_and_counts() {
     let mut net = Network::new(None);
