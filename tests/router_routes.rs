@@ -102,3 +102,34 @@ fn without_a_route_nothing_goes_upstream() {
     assert!(!seen.contains("echo request"), "nothing reached up:\n{seen}");
     assert!(pings.contains("100% packet loss"), "{pings}");
 }
+
+/// Connects (non-blocking) to a host beyond `up`, which nothing answers for,
+/// and tells what the connect says after 4 seconds.
+const SILENT_FAR_END: &str = r#"
+import socket, select, errno
+s = socket.socket(); s.setblocking(False)
+s.connect_ex(("192.0.2.1", 80))
+select.select([], [s], [], 4)
+error = s.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+print("after 4 s:", errno.errorcode.get(error, "in progress") if error else "in progress")
+"#;
+
+#[test]
+fn a_syn_the_far_end_leaves_unanswered_is_retried_as_on_linux() {
+    // The router's neighbour `up` answers; only the far end is silent. Linux
+    // sends the SYN again for two minutes (netvm used to give up after 3 s
+    // with EHOSTUNREACH, as for a neighbour that never answers).
+    let dir = TempDir::new("silent-far-end");
+    let config = dir.write(
+        "modules.toml",
+        CONFIG.replace("ROUTES", ROUTES).replace("capture = \"up.pcap\"\n", "").as_bytes(),
+        0o644,
+    );
+    let script = dir.write("connect.py", SILENT_FAR_END.as_bytes(), 0o644);
+    let output = run(netvm_as(
+        common::User::Invoker,
+        &["run", "--config", path_str(&config), "--", common::python(), path_str(&script)],
+    ));
+    output.assert_code(0);
+    assert_eq!(output.stdout, "after 4 s: in progress\n", "{output}");
+}

@@ -82,6 +82,20 @@ impl TraceeMemory {
         Ok(buf)
     }
 
+    /// The bytes from `addr` up to `len` that can be read, in order: all of
+    /// them, or those before the first that cannot (none if the first cannot).
+    pub fn read_prefix(&self, addr: u64, len: usize) -> Vec<u8> {
+        let mut buf = vec![0u8; len];
+        if len == 0 {
+            return buf;
+        }
+        let remote = [RemoteIoVec { base: addr as usize, len }];
+        // The kernel copies up to the first byte it cannot read.
+        let read = process_vm_readv(self.pid, &mut [IoSliceMut::new(&mut buf)], &remote);
+        buf.truncate(read.unwrap_or(0));
+        buf
+    }
+
     /// Fills `buf` from `addr`; a short or failed copy is `EFAULT`.
     pub fn read_into(&self, addr: u64, buf: &mut [u8]) -> Result<(), Errno> {
         if buf.is_empty() {

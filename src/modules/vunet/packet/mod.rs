@@ -101,7 +101,7 @@ impl PacketSockets {
         if call.ty & !(flags | 0xf) != 0 || call.ty & 0xf >= SOCK_MAX {
             return Err(Errno::EINVAL);
         }
-        if !has_capability(stop.process, CAP_NET_RAW) {
+        if !has_capability(stop.tid, CAP_NET_RAW) {
             return Err(Errno::EPERM);
         }
         // Asked before the mirror is made: it would serve no one.

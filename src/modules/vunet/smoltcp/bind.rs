@@ -55,7 +55,7 @@ impl SmoltcpStack {
             return Err(Errno::EINVAL);
         }
         self.host.bindable(addr.ip(), socket.options.freebind())?;
-        if addr.port() != 0 && addr.port() < 1024 && !can_bind_service(stop.process) {
+        if addr.port() != 0 && addr.port() < 1024 && !can_bind_service(stop.tid) {
             return Err(Errno::EACCES);
         }
         if let IpAddr::V6(v6) = addr.ip() {

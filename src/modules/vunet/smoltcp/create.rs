@@ -61,7 +61,7 @@ impl SmoltcpStack {
             libc::AF_INET6 => Family::V6,
             _ => return Err(Errno::EAFNOSUPPORT),
         };
-        let proto = socket_proto(family, c.ty & !flags, c.protocol, stop.process)?;
+        let proto = socket_proto(family, c.ty & !flags, c.protocol, stop.tid)?;
         // A raw socket's protocol: the IP protocol number (below 256; IPPROTO_MPTCP
         // and the like are not IP's).
         let raw_protocol = u8::try_from(c.protocol).map_err(|_| Errno::EPROTONOSUPPORT);
@@ -126,7 +126,7 @@ impl Pending for PendingSocket {
 /// Ping sockets are open to every user, as with `net.ipv4.ping_group_range` set
 /// wide open (a virtual host's own policy). Raw sockets need `CAP_NET_RAW`, as on
 /// Linux, and a protocol (any but 0).
-fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<Proto, Errno> {
+fn socket_proto(family: Family, ty: i32, protocol: i32, thread: Pid) -> Result<Proto, Errno> {
     let icmp = match family {
         Family::V4 => libc::IPPROTO_ICMP,
         Family::V6 => libc::IPPROTO_ICMPV6,
@@ -140,7 +140,7 @@ fn socket_proto(family: Family, ty: i32, protocol: i32, process: Pid) -> Result<
         (libc::SOCK_DGRAM, 0 | libc::IPPROTO_UDP) => Ok(Proto::Udp),
         (libc::SOCK_DGRAM, p) if p == icmp => Ok(Proto::Icmp),
         (libc::SOCK_STREAM | libc::SOCK_DGRAM, _) => Err(Errno::EPROTONOSUPPORT),
-        (libc::SOCK_RAW, _) if !has_capability(process, CAP_NET_RAW) => Err(Errno::EPERM),
+        (libc::SOCK_RAW, _) if !has_capability(thread, CAP_NET_RAW) => Err(Errno::EPERM),
         (libc::SOCK_RAW, 0) => Err(Errno::EPROTONOSUPPORT),
         (libc::SOCK_RAW, _) => Ok(Proto::Raw),
         _ => Err(Errno::ESOCKTNOSUPPORT),

@@ -441,8 +441,8 @@ impl SmoltcpStack {
         let mut count = batch;
         for i in 0..batch {
             let header = c.msgvec.0 + (i * entry) as u64;
-            let patch = match MsgNamePatch::read(&memory, header) {
-                Ok(Some((_, patch))) => patch.shadowed(copy + (i * entry) as u64),
+            let (msghdr, patch) = match MsgNamePatch::read(&memory, header) {
+                Ok(Some((msghdr, patch))) => (msghdr, patch.shadowed(copy + (i * entry) as u64)),
                 Ok(None) if stream || self.table[id].peer.is_some() => continue,
                 Ok(None) if i == 0 => return Err(Errno::EDESTADDRREQ),
                 Err(e) if i == 0 => return Err(e),
@@ -463,7 +463,15 @@ impl SmoltcpStack {
                     memory.write_bytes(slot, &name.sockaddr())?;
                     (UserPtr(slot), CARRIER_NAME_LEN as u32)
                 }
-                Ok(Destination::Nobody | Destination::Echo(_) | Destination::Silent(_)) if i == 0 => {
+                // The first datagram is answered here, as `sendmsg`'s would be.
+                Ok(Destination::Nobody) if i == 0 => return Ok(Disposition::Return(1)),
+                Ok(Destination::Silent(to)) if i == 0 => {
+                    self.refused_by_host(id, to, &iov_data(&memory, &msghdr)?);
+                    return Ok(Disposition::Return(1));
+                }
+                Ok(Destination::Echo(to)) if i == 0 => {
+                    let request = iov_data(&memory, &msghdr)?;
+                    self.with_net(|stack, net| stack.echo_locally(net, id, to, &request));
                     return Ok(Disposition::Return(1));
                 }
                 Err(e) if i == 0 => return Err(e),
@@ -1151,15 +1159,28 @@ fn end_of_file(memory: &TraceeMemory, call: Syscall) -> Result<Disposition, Errn
     Ok(Disposition::Return(0))
 }
 
-/// The iovecs of a `msghdr`, as the kernel copies them in: at most
-/// `UIO_MAXIOV` (else `EMSGSIZE`).
+/// The iovecs of a `msghdr`, as the kernel takes them in (`import_iovec`): at
+/// most `UIO_MAXIOV` (else `EMSGSIZE`), none longer than `ssize_t` holds
+/// (else `EINVAL`), and cut where their total reaches `MAX_RW_COUNT`.
 fn iovecs(memory: &TraceeMemory, header: &libc::msghdr) -> Result<Vec<libc::iovec>, Errno> {
+    /// The most one call moves: `INT_MAX` rounded down to a page.
+    const MAX_RW_COUNT: usize = (i32::MAX as usize) & !4095;
     if header.msg_iovlen > UIO_MAXIOV as usize {
         return Err(Errno::EMSGSIZE);
     }
-    (0..header.msg_iovlen as u64)
-        .map(|i| memory.read::<libc::iovec>(header.msg_iov as u64 + i * size_of::<libc::iovec>() as u64))
-        .collect()
+    let mut total = 0usize;
+    let mut vector = Vec::with_capacity(header.msg_iovlen);
+    for i in 0..header.msg_iovlen as u64 {
+        let at = header.msg_iov as u64 + i * size_of::<libc::iovec>() as u64;
+        let mut iov = memory.read::<libc::iovec>(at)?;
+        if (iov.iov_len as isize) < 0 {
+            return Err(Errno::EINVAL);
+        }
+        iov.iov_len = iov.iov_len.min(MAX_RW_COUNT - total);
+        total += iov.iov_len;
+        vector.push(iov);
+    }
+    Ok(vector)
 }
 
 /// The bytes a `msghdr`'s iovecs describe (what a lost datagram "sent").
@@ -1168,10 +1189,15 @@ fn total_iov_len(memory: &TraceeMemory, header: &libc::msghdr) -> Result<i64, Er
 }
 
 /// The data a datagram's iovecs hold, read as the kernel copies it: `EFAULT`
-/// if it cannot. (A datagram is at most 64 KiB; the caller checked its size.)
+/// if it cannot, `EMSGSIZE` for more than a datagram holds (so a program
+/// cannot make the supervisor read gigabytes).
 fn iov_data(memory: &TraceeMemory, header: &libc::msghdr) -> Result<Vec<u8>, Errno> {
+    let vector = iovecs(memory, header)?;
+    if vector.iter().map(|iov| iov.iov_len as u64).sum::<u64>() > max_datagram(Family::V6) {
+        return Err(Errno::EMSGSIZE);
+    }
     let mut data = Vec::new();
-    for iov in iovecs(memory, header)? {
+    for iov in vector {
         data.extend(memory.read_bytes(iov.iov_base as u64, iov.iov_len)?);
     }
     Ok(data)

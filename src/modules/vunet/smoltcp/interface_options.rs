@@ -1,9 +1,11 @@
 //! The options that name one of the stack's interfaces, by index or by
-//! address: `IP_MULTICAST_IF`, `IP_UNICAST_IF`, `IPV6_MULTICAST_IF` and
-//! `IPV6_UNICAST_IF`. A kernel socket of the supervisor would look for the
-//! interface among the supervisor's own devices; netvm looks among the
-//! stack's, with the checks of Linux's `do_ip_setsockopt` and
-//! `do_ipv6_setsockopt`, and keeps the value for `getsockopt`.
+//! address: `IP_MULTICAST_IF`, `IP_UNICAST_IF`, `IPV6_MULTICAST_IF`,
+//! `IPV6_UNICAST_IF`, and the group memberships (`IP_ADD_MEMBERSHIP`,
+//! `IPV6_ADD_MEMBERSHIP` and their drops). A kernel socket of the supervisor
+//! would look for the interface among the supervisor's own devices; netvm
+//! looks among the stack's, with the checks of Linux's `do_ip_setsockopt` and
+//! `do_ipv6_setsockopt`, and keeps the value for `getsockopt` (a membership
+//! carries no multicast traffic: the stacks have none).
 
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -26,6 +28,10 @@ impl SmoltcpStack {
         c: Setsockopt,
     ) -> Option<Result<(), Errno>> {
         let answer = match (c.level, c.optname) {
+            (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP)
+            | (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP | libc::IPV6_DROP_MEMBERSHIP) => {
+                return Some(self.membership(stop, id, c));
+            }
             (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) => self.multicast_source(stop, id, c),
             (libc::IPPROTO_IP, libc::IP_UNICAST_IF)
             | (libc::IPPROTO_IPV6, IPV6_UNICAST_IF | libc::IPV6_MULTICAST_IF) => {
@@ -73,6 +79,84 @@ impl SmoltcpStack {
         }
         // IPv4 reads its index back in host order, IPv6 as it was given.
         Ok(if c.level == libc::IPPROTO_IP { index } else { value })
+    }
+
+    /// Joins or leaves a multicast group (`ip_mreq`/`ip_mreqn` for IPv4,
+    /// `ipv6_mreq` for IPv6) on one of the stack's links: named by index, by
+    /// address (IPv4), or the one the route to the group leaves by.
+    fn membership(&mut self, stop: &SyscallStop, id: SocketId, c: Setsockopt) -> Result<(), Errno> {
+        /// The most groups one socket joins (`igmp_max_memberships`; IPv6
+        /// counts against a socket's option memory instead).
+        const MAX_V4: usize = 20;
+        const MAX_V6: usize = 256;
+        let v6 = c.level == libc::IPPROTO_IPV6;
+        let (least, stream_first) = if v6 { (20, false) } else { (8, true) };
+        let stream = self.table[id].proto == Proto::Tcp;
+        if stream && stream_first {
+            return Err(Errno::EPROTO);
+        }
+        if (c.optlen as i32) < least {
+            return Err(Errno::EINVAL);
+        }
+        if stream {
+            return Err(Errno::EPROTO);
+        }
+        let memory = stop.memory();
+        let (group, index) = if v6 {
+            let mreq = memory.read_bytes(c.optval.0, 20)?;
+            let group: [u8; 16] = mreq[..16].try_into().expect("16 bytes");
+            let index = u32::from_ne_bytes(mreq[16..20].try_into().expect("4 bytes"));
+            (IpAddr::from(group), index)
+        } else {
+            let wanted = if (c.optlen as i32) >= 12 { 12 } else { 8 };
+            let mreq = memory.read_bytes(c.optval.0, wanted)?;
+            let word = |at: usize| <[u8; 4]>::try_from(&mreq[at..at + 4]).expect("4 bytes");
+            let index = if wanted == 12 { u32::from_ne_bytes(word(8)) } else { 0 };
+            (IpAddr::from(word(0)), self.group_link_v4(Ipv4Addr::from(word(4)), index))
+        };
+        let joining = matches!(c.optname, libc::IP_ADD_MEMBERSHIP | libc::IPV6_ADD_MEMBERSHIP);
+        if !group.is_multicast() {
+            return Err(Errno::EINVAL);
+        }
+        let link = match index {
+            0 => self.host.route(group).map(|(index, _)| index),
+            index => self.host.view().link(index).ok().map(|_| index),
+        };
+        let joined = &mut self.table[id].options.memberships;
+        let found = joined.iter().position(|&(g, l)| g == group && Some(l) == link.or(Some(index)));
+        match (joining, found, link) {
+            (true, Some(_), _) if v6 => Err(Errno::EADDRINUSE),
+            (true, _, None) => Err(Errno::ENODEV),
+            (true, Some(_), _) => Err(Errno::EADDRINUSE),
+            (true, None, Some(link)) => {
+                let count = joined.iter().filter(|(g, _)| g.is_ipv6() == v6).count();
+                if count >= if v6 { MAX_V6 } else { MAX_V4 } {
+                    return Err(Errno::ENOBUFS);
+                }
+                joined.push((group, link));
+                Ok(())
+            }
+            (false, Some(at), _) => {
+                joined.remove(at);
+                Ok(())
+            }
+            (false, None, None) if !v6 && index == 0 => Err(Errno::ENODEV),
+            (false, None, _) => Err(Errno::EADDRNOTAVAIL),
+        }
+    }
+
+    /// The link an IPv4 membership names: by index, else by one of the
+    /// stack's addresses (0 if neither names one; `membership` then takes the
+    /// route's).
+    fn group_link_v4(&self, address: Ipv4Addr, index: u32) -> u32 {
+        if index != 0 || address.is_unspecified() {
+            return index;
+        }
+        let view = self.host.view();
+        view.addresses
+            .iter()
+            .find(|a| a.address.ip == IpAddr::V4(address))
+            .map_or(u32::MAX, |a| a.index)
     }
 
     /// `IP_MULTICAST_IF`: an `in_addr`, `ip_mreq` or `ip_mreqn` naming the

@@ -71,10 +71,13 @@ const DATAGRAM_BUFFER: usize = 256 * 1024;
 const RAW_PROTOCOLS: usize = 16;
 const RAW_SLOTS: usize = 32;
 const RAW_BUFFER: usize = 64 * 1024;
-/// How long a connect waits for its handshake before giving up. Inside the
-/// session every host answers at once; only a neighbour nobody holds stays silent,
-/// and Linux gives up resolving it after about 3 seconds.
+/// How long a connect waits for the neighbour its SYN goes to before giving
+/// up (Linux gives up resolving one after about 3 seconds); a neighbour that
+/// answered lets the SYN be retried until [`SYN_RETRIES_END`].
 const DIAL_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long an unanswered SYN is sent again before the connect fails with
+/// `ETIMEDOUT`: Linux's six retries (`tcp_syn_retries`), 1 + 2 + ... + 64 s.
+const SYN_RETRIES_END: Duration = Duration::from_secs(127);
 /// How many bytes closed UDP sockets may leave waiting for neighbours, per
 /// interface: Linux's default limit on an unresolved neighbour's queue
 /// (`unres_qlen_bytes`, 212,992 bytes).
@@ -122,8 +125,15 @@ struct NetIface {
     /// The neighbours it learnt (smoltcp does not show its own cache).
     learnt: Learnt,
     iface: Interface,
-    /// The sockets every frame that is for no cell goes to: the raw ICMP ones.
+    /// The sockets every frame that is for no cell goes to: the raw ICMP ones,
+    /// and those of the protocols smoltcp does not handle itself.
     general: SocketSet<'static>,
+    /// Raw sockets of TCP and UDP, for what raw sockets of theirs send: only
+    /// ever polled to send. In `general` they would take every TCP and UDP
+    /// packet for handled, and smoltcp would answer no closed port with a
+    /// reset or "port unreachable" (their copies are taken at ingress, see
+    /// [`NetHost::copy_for_raw`]).
+    raw_out: SocketSet<'static>,
     /// A frame held back until its cell has room (see [`Role::Udp`]).
     held: Option<Frame>,
     /// The neighbours asked for ahead of smoltcp (see [`NetHost::ask_ahead`]),
@@ -206,6 +216,8 @@ struct Pump {
 /// filler is taken, the carrier's connection goes through and becomes a pump.
 /// Failed: the gate closes, and the waiting connect fails natively.
 struct Dial {
+    /// When the program's connect began.
+    started: Instant,
     socket: SocketId,
     /// The process that connects: its gate, then its pump's end, is one
     /// descriptor of its share.
@@ -625,6 +637,21 @@ fn new_tcp() -> tcp::Socket<'static> {
     socket
 }
 
+/// Whether raw sockets of `protocol` only send through smoltcp (TCP and UDP,
+/// which smoltcp handles itself; see [`NetIface::raw_out`]).
+fn sends_only(protocol: u8) -> bool {
+    [IpProtocol::Tcp, IpProtocol::Udp].contains(&protocol.into())
+}
+
+/// Whether `protocol` is the ICMP of IP `version`, whose raw smoltcp sockets
+/// the stack has from the start.
+fn is_own_icmp(version: IpVersion, protocol: u8) -> bool {
+    match version {
+        IpVersion::Ipv4 => protocol == u8::from(IpProtocol::Icmp),
+        IpVersion::Ipv6 => protocol == u8::from(IpProtocol::Icmpv6),
+    }
+}
+
 /// A pair of datagram buffers (receive, send) for a smoltcp UDP or raw socket.
 fn datagram_buffers<M: Clone>()
 -> (smoltcp::storage::PacketBuffer<'static, M>, smoltcp::storage::PacketBuffer<'static, M>) {
@@ -696,6 +723,7 @@ impl NetHost {
                     learnt: Learnt::default(),
                     iface,
                     general,
+                    raw_out: SocketSet::new(Vec::new()),
                     held: None,
                     asked: HashMap::new(),
                     to_ask: Vec::new(),
@@ -917,9 +945,11 @@ impl NetHost {
             .map_err(|_| Errno::EADDRNOTAVAIL)?;
         let tuple = Tuple::of(&tcp);
         let gate_fd = gate.as_raw_fd();
-        let deadline = Instant::now() + DIAL_TIMEOUT;
+        let started = Instant::now();
+        let deadline = started + DIAL_TIMEOUT;
         let exit_pending = !blocking;
         let dial = Dial {
+            started,
             socket,
             owner,
             gate,
@@ -1266,32 +1296,43 @@ impl NetHost {
     pub(super) fn send_icmp(&mut self, route: Route, to: IpAddr, packet: &[u8]) {
         let version = if to.is_ipv4() { IpVersion::Ipv4 } else { IpVersion::Ipv6 };
         let handle = self.icmp[&(route.iface, version)];
-        self.send_through(route, to, handle, packet);
+        self.send_through(route, to, (handle, false), packet);
     }
 
-    /// Sends `packet`, an IP packet of protocol `protocol` (not ICMP) to `to`,
-    /// out through `route` (opening the protocol if no raw socket did: one
-    /// that writes its own header may send any).
+    /// Sends `packet`, an IP packet of protocol `protocol` to `to`, out
+    /// through `route` (opening the protocol if no raw socket did: one that
+    /// writes its own header may send any).
     pub(super) fn send_raw(&mut self, route: Route, to: IpAddr, protocol: u8, packet: &[u8]) {
         let version = if to.is_ipv4() { IpVersion::Ipv4 } else { IpVersion::Ipv6 };
+        if is_own_icmp(version, protocol) {
+            return self.send_icmp(route, to, packet);
+        }
         if self.open_raw(protocol).is_err() {
             return;
         }
         if let Some(&handle) = self.raw.get(&(route.iface, version, protocol)) {
-            self.send_through(route, to, handle, packet);
+            self.send_through(route, to, (handle, sends_only(protocol)), packet);
         }
     }
 
     /// Sends `packet` to `to` through raw smoltcp socket `handle` of `route`'s
-    /// interface.
-    fn send_through(&mut self, route: Route, to: IpAddr, handle: SocketHandle, packet: &[u8]) {
+    /// interface (in its sending-only set, if `sending_only`).
+    fn send_through(
+        &mut self,
+        route: Route,
+        to: IpAddr,
+        (handle, sending_only): (SocketHandle, bool),
+        packet: &[u8],
+    ) {
         self.will_send(route.iface, to);
-        let socket = self.ifaces[route.iface].general.get_mut::<raw::Socket>(handle);
-        let _ = socket.send_slice(packet);
+        let f = &mut self.ifaces[route.iface];
+        let set = if sending_only { &mut f.raw_out } else { &mut f.general };
+        let _ = set.get_mut::<raw::Socket>(handle).send_slice(packet);
     }
 
-    /// Opens IP protocol `protocol` (not ICMP) for raw sockets on every
-    /// interface, both versions: `ENOBUFS` past [`RAW_PROTOCOLS`] protocols.
+    /// Opens IP protocol `protocol` for raw sockets on every interface, both
+    /// versions (ICMP of each version is open from the start): `ENOBUFS` past
+    /// [`RAW_PROTOCOLS`] protocols.
     pub(super) fn open_raw(&mut self, protocol: u8) -> Result<(), nix::errno::Errno> {
         let open: HashSet<u8> = self.raw.keys().map(|&(_, _, p)| p).collect();
         if open.contains(&protocol) {
@@ -1302,15 +1343,21 @@ impl NetHost {
         }
         for (index, iface) in self.ifaces.iter_mut().enumerate() {
             for version in [IpVersion::Ipv4, IpVersion::Ipv6] {
-                let buffer = || {
+                if is_own_icmp(version, protocol) {
+                    continue;
+                }
+                let buffer = |bytes| {
                     smoltcp::storage::PacketBuffer::new(
                         vec![smoltcp::storage::PacketMetadata::EMPTY; RAW_SLOTS],
-                        vec![0; RAW_BUFFER],
+                        vec![0; bytes],
                     )
                 };
+                // A sending-only socket takes nothing in.
+                let rx = if sends_only(protocol) { 0 } else { RAW_BUFFER };
                 let socket =
-                    raw::Socket::new(Some(version), Some(protocol.into()), buffer(), buffer());
-                self.raw.insert((index, version, protocol), iface.general.add(socket));
+                    raw::Socket::new(Some(version), Some(protocol.into()), buffer(rx), buffer(RAW_BUFFER));
+                let set = if sends_only(protocol) { &mut iface.raw_out } else { &mut iface.general };
+                self.raw.insert((index, version, protocol), set.add(socket));
             }
         }
         Ok(())
@@ -1354,7 +1401,8 @@ impl NetHost {
             received
         };
         let icmp = take(&mut self.icmp.iter().map(|(&(iface, _), &h)| (iface, h)));
-        let mut others = take(&mut self.raw.iter().map(|(&(iface, ..), &h)| (iface, h)));
+        let receiving = self.raw.iter().filter(|((.., protocol), _)| !sends_only(*protocol));
+        let mut others = take(&mut receiving.map(|(&(iface, ..), &h)| (iface, h)));
         others.append(&mut self.raw_copies);
         (icmp, others)
     }
@@ -1421,6 +1469,9 @@ impl NetHost {
             let f = &mut self.ifaces[i];
             let mut device = LinkDevice::new(network, &mut f.wire, now, None);
             while f.iface.poll_egress(smol_time(now), &mut device, &mut f.general)
+                != PollResult::None
+            {}
+            while f.iface.poll_egress(smol_time(now), &mut device, &mut f.raw_out)
                 != PollResult::None
             {}
             moved += device.sent;
@@ -1526,11 +1577,9 @@ impl NetHost {
                 self.cells.touch(id);
             }
         }
-        if cell.is_some() {
-            // A socket's cell takes the packet; raw sockets of its protocol
-            // get their copy here (the general sockets see the others).
-            self.copy_for_raw(i, frame.get(ETHERNET_HEADER..).unwrap_or_default());
-        }
+        // Raw sockets of TCP and UDP get their copy here, whoever takes the
+        // packet (the general sockets take the other protocols' copies).
+        self.copy_for_raw(i, frame.get(ETHERNET_HEADER..).unwrap_or_default());
         let arrival_marks = Marks::of(&frame);
         let empty_datagram = matches!(destination, Destination::Udp { empty: true, .. });
         let f = &mut self.ifaces[i];
@@ -1570,7 +1619,10 @@ impl NetHost {
             _ => return,
         };
         let Some(protocol) = super::raw::protocol_of(packet) else { return };
-        if self.raw.contains_key(&(i, version, protocol)) && self.raw_copies.len() < RAW_SLOTS {
+        if sends_only(protocol)
+            && self.raw.contains_key(&(i, version, protocol))
+            && self.raw_copies.len() < RAW_SLOTS
+        {
             self.raw_copies.push(packet.to_vec());
         }
     }
@@ -1678,16 +1730,38 @@ impl NetHost {
         let mut busy = false;
         for id in self.turn_of(|role| matches!(role, Role::Dial(_))) {
             let Some(cell) = self.cells.get_mut(id) else { continue };
-            let Role::Dial(dial) = &cell.role else { continue };
+            let state = cell.tcp().state();
+            let remote = Tuple::of(cell.tcp()).map(|tuple| tuple.remote.ip());
+            let iface = cell.iface;
+            let Role::Dial(dial) = &mut cell.role else { continue };
             let (deadline, socket, exit_pending) = (dial.deadline, dial.socket, dial.exit_pending);
             let refused_by = dial.refused_by;
-            let failed = match cell.tcp().state() {
+            // Whether the neighbour the SYN goes to answered: then only the
+            // far end is silent.
+            let mut hop_answered = || {
+                let f = &mut self.ifaces[iface];
+                remote
+                    .and_then(|to| next_hop(&mut f.iface, to))
+                    .is_some_and(|hop| f.learnt.confirmed(hop, now))
+            };
+            let failed = match state {
                 tcp::State::SynSent if refused_by.is_some() => refused_by,
+                tcp::State::SynSent if now >= dial.started + SYN_RETRIES_END => {
+                    Some(Errno::ETIMEDOUT)
+                }
+                tcp::State::SynSent if now >= deadline && hop_answered() => {
+                    // The SYN is sent again and again, as Linux's, until the
+                    // far end answers or the retries run out.
+                    dial.deadline = now + DIAL_TIMEOUT;
+                    None
+                }
+                // The neighbour never answered (Linux gives up its ARP or
+                // neighbour solicitation after three tries).
                 tcp::State::SynSent if now >= deadline => Some(Errno::EHOSTUNREACH),
+                tcp::State::SynSent | tcp::State::SynReceived => None,
                 // Connected, but the program never came for it (its connect was
                 // interrupted and not repeated): give up the connection.
                 _ if now >= deadline + DIAL_TIMEOUT => Some(Errno::ETIMEDOUT),
-                tcp::State::SynSent | tcp::State::SynReceived => None,
                 tcp::State::Closed => Some(Errno::ECONNREFUSED),
                 // Established (or already closing): let the carrier through.
                 _ => {

@@ -8,7 +8,7 @@ use nix::errno::Errno;
 use super::addressing::LOOPBACK_MTU;
 use super::ports::Proto;
 use super::proc::{CAP_NET_ADMIN, has_capability};
-use super::shadow;
+use super::shadow::{self, Asker};
 use super::carrier::{clear_carrier_error, peer_shut_down};
 use super::sockopt::{self, Keeper, SO_BINDTOIFINDEX};
 use super::stack::SmoltcpStack;
@@ -85,12 +85,15 @@ impl SmoltcpStack {
                 Some(sndbuf) => int_bytes(*sndbuf as i32 * 2),
                 None => return Ok(Disposition::Kernel),
             },
+            Keeper::PacketFilter => {
+                return Err(self.packet_filter_refusal(stop, id, (c.level, c.optname), true));
+            }
             Keeper::Kernel => {
                 let memory = stop.memory();
                 let room = memory.read::<i32>(c.optlen.0)?;
                 let socket = &self.table[id];
                 let kind = (socket.family, socket.proto);
-                let asker = (id, stop.process);
+                let asker = Asker { socket: id, process: stop.process, thread: stop.tid };
                 let (value, len) = self.shadows.get(asker, kind, (c.level, c.optname), room)?;
                 // As the kernel: the length first, then the value.
                 memory.write(c.optlen.0, &(len as u32))?;
@@ -147,6 +150,8 @@ impl SmoltcpStack {
         let socket = &self.table[id];
         Ok(match keeper {
             Keeper::Carrier | Keeper::Kernel => unreachable!("answered by a kernel socket"),
+            Keeper::PacketFilter => unreachable!("refused by packet_filter_refusal"),
+            Keeper::Refused(error) => return Err(error),
             Keeper::AddressForm => {
                 socket.peer.ok_or(Errno::ENOTCONN)?;
                 int_bytes(socket.family.raw())
@@ -310,6 +315,12 @@ impl SmoltcpStack {
         if keeper == Keeper::Kernel {
             return self.set_by_kernel(stop, id, c).map(|()| Disposition::Return(0));
         }
+        if keeper == Keeper::PacketFilter {
+            return Err(self.packet_filter_refusal(stop, id, (c.level, c.optname), false));
+        }
+        if let Keeper::Refused(error) = keeper {
+            return Err(error);
+        }
         if keeper == Keeper::Device {
             let index = self.device_option(stop, c)?;
             self.table[id].options.bound_device = index;
@@ -322,16 +333,39 @@ impl SmoltcpStack {
         self.set_int_option(stop, id, c, keeper, value).map(|()| Disposition::Return(0))
     }
 
+    /// How netfilter's option `(level, name)` is refused to the stopped
+    /// thread, on socket `id` (`getting` or setting): `EPERM` without
+    /// `CAP_NET_ADMIN` where the host's kernel has the module (netfilter's
+    /// first check), else `ENOPROTOOPT` (a stack has no packet filter).
+    fn packet_filter_refusal(
+        &mut self,
+        stop: &SyscallStop,
+        id: SocketId,
+        option: (i32, i32),
+        getting: bool,
+    ) -> Errno {
+        let socket = &self.table[id];
+        let kind = (socket.family, socket.proto);
+        let guarded = matches!(socket.proto, Proto::Tcp | Proto::Udp)
+            && self.shadows.guarded(kind, option, getting);
+        if guarded && !has_capability(stop.tid, CAP_NET_ADMIN) {
+            Errno::EPERM
+        } else {
+            Errno::ENOPROTOOPT
+        }
+    }
+
     /// `setsockopt` `c` of an option the kernel answers for socket `id` (see
-    /// `shadow.rs`): the value as the program's memory holds it, if it can be
-    /// read (the kernel judges a value it cannot read).
+    /// `shadow.rs`): the value as far as the program's memory holds it (the
+    /// kernel faults past that, as it would have in the program).
     fn set_by_kernel(&mut self, stop: &SyscallStop, id: SocketId, c: Setsockopt) -> Result<(), Errno> {
         let room = (c.optlen as usize).min(shadow::MAX_VALUE);
-        let value = stop.memory().read_bytes(c.optval.0, room).ok();
+        let readable = stop.memory().read_prefix(c.optval.0, room);
         let socket = &self.table[id];
         let kind = (socket.family, socket.proto);
         let option = (c.level, c.optname);
-        self.shadows.set((id, stop.process), kind, option, (value.as_deref(), room as u32))
+        let asker = Asker { socket: id, process: stop.process, thread: stop.tid };
+        self.shadows.set(asker, kind, option, (&readable, room as u32))
     }
 
     /// Sets `int` option `c` of socket `id`, kept by `keeper`, to `value`.
@@ -346,7 +380,7 @@ impl SmoltcpStack {
         let socket = &mut self.table[id];
         if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_DEBUG)
             && value != 0
-            && !has_capability(stop.process, CAP_NET_ADMIN)
+            && !has_capability(stop.tid, CAP_NET_ADMIN)
         {
             return Err(Errno::EACCES);
         }

@@ -14,19 +14,20 @@ pub(super) const CAP_NET_ADMIN: u32 = 12;
 /// The capability bit that allows raw sockets (linux/capability.h).
 pub(in crate::modules::vunet) const CAP_NET_RAW: u32 = 13;
 
-/// Whether `process` may bind ports below 1024 (`CAP_NET_BIND_SERVICE`).
-pub(super) fn can_bind_service(process: Pid) -> bool {
-    has_capability(process, CAP_NET_BIND_SERVICE)
+/// Whether thread `task` may bind ports below 1024 (`CAP_NET_BIND_SERVICE`).
+pub(super) fn can_bind_service(task: Pid) -> bool {
+    has_capability(task, CAP_NET_BIND_SERVICE)
 }
 
-/// Whether `process` has capability `bit` in its effective set.
-pub(in crate::modules::vunet) fn has_capability(process: Pid, bit: u32) -> bool {
-    effective_capabilities(process) & (1 << bit) != 0
+/// Whether thread `task` (or a process, by its main thread) has capability
+/// `bit` in its effective set.
+pub(in crate::modules::vunet) fn has_capability(task: Pid, bit: u32) -> bool {
+    effective_capabilities(task) & (1 << bit) != 0
 }
 
-/// The effective capabilities of `process` (none if it cannot be read).
-pub(super) fn effective_capabilities(process: Pid) -> u64 {
-    std::fs::read_to_string(format!("/proc/{process}/status"))
+/// The effective capabilities of thread `task` (none if they cannot be read).
+pub(super) fn effective_capabilities(task: Pid) -> u64 {
+    std::fs::read_to_string(format!("/proc/{task}/status"))
         .ok()
         .and_then(|status| {
             let caps = status.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
@@ -82,11 +83,17 @@ fn set_own_capabilities(data: &[CapData; 2]) -> bool {
 }
 
 /// Runs `work` with the calling thread's effective capabilities cut to those
-/// of `process`, so that what the kernel checks (`ns_capable`) it checks as
-/// if `process` asked; then restores them (lowering the effective set keeps
-/// the permitted one, from which it is raised again).
-pub(super) fn as_capable_as<R>(process: Pid, work: impl FnOnce() -> R) -> R {
-    let theirs = effective_capabilities(process);
+/// of thread `thread` (capabilities are a thread's own), so that what the
+/// kernel checks (`ns_capable`) it checks as if `thread` asked; then restores
+/// them (lowering the effective set keeps the permitted one, from which it is
+/// raised again).
+pub(super) fn as_capable_as<R>(thread: Pid, work: impl FnOnce() -> R) -> R {
+    with_effective(effective_capabilities(thread), work)
+}
+
+/// Runs `work` with the calling thread's effective capabilities cut to
+/// `theirs` (see [`as_capable_as`]).
+pub(super) fn with_effective<R>(theirs: u64, work: impl FnOnce() -> R) -> R {
     let Some(ours) = own_capabilities() else { return work() };
     let mut cut = ours;
     cut[0].effective &= theirs as u32;

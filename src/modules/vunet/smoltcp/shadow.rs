@@ -24,7 +24,7 @@ use nix::unistd::Pid;
 
 use super::inet::Family;
 use super::ports::Proto;
-use super::proc::as_capable_as;
+use super::proc::{as_capable_as, with_effective};
 use crate::fdtable::SocketId;
 use crate::modules::vunet::budget::{Holder, SharedBudget};
 
@@ -40,6 +40,80 @@ const UNBUDGETED_SHADOWS: usize = 1024;
 /// the kernel for a value the program's memory could not supply, so that the
 /// kernel says `EFAULT` exactly when it reads the value.
 const UNREADABLE: usize = 8;
+
+/// An option value as the program's memory holds it, for the kernel to read
+/// as it would have read the program's: the bytes that could be read, right
+/// before a page that cannot be, so that the kernel faults (`EFAULT`) where it
+/// would have faulted in the program, and only if it reads that far (an `int`
+/// option reads 4 bytes whatever the length given).
+pub(super) struct Value {
+    /// The mapping: the bytes' pages, then the guard page.
+    map: *mut libc::c_void,
+    size: usize,
+    /// Where the bytes start.
+    start: *const libc::c_void,
+}
+
+impl Value {
+    /// `bytes`, the readable start of a longer value, before a guard page.
+    pub(super) fn guarded(bytes: &[u8]) -> Option<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        let data = bytes.len().div_ceil(page) * page;
+        let size = data + page;
+        // SAFETY: a fresh private anonymous mapping, owned by the Value.
+        let map = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        if map == libc::MAP_FAILED {
+            return None;
+        }
+        // Unmapped again on every way out.
+        let mut value = Self { map, size, start: std::ptr::null() };
+        // SAFETY: the last page lies inside the mapping just made.
+        let guard = unsafe { map.cast::<u8>().add(data) };
+        // SAFETY: `guard` is page-aligned, within the mapping.
+        if unsafe { libc::mprotect(guard.cast(), page, libc::PROT_NONE) } != 0 {
+            return None;
+        }
+        // SAFETY: the bytes end where the guard page starts, inside the
+        // mapping's writable pages (`data` bytes, at least `bytes.len()`).
+        let start = unsafe { guard.sub(bytes.len()) };
+        // SAFETY: `start` has room for `bytes` (see above); they do not overlap.
+        unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), start, bytes.len()) };
+        value.start = start.cast();
+        Some(value)
+    }
+
+    /// Where the kernel is to read the value.
+    fn as_ptr(&self) -> *const libc::c_void {
+        self.start
+    }
+}
+
+impl Drop for Value {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made by `guarded` and is unmapped once.
+        unsafe { libc::munmap(self.map, self.size) };
+    }
+}
+
+/// Who asks about an option: the socket, the process (whose share of the
+/// descriptor budget a new shadow takes) and the thread (whose capabilities
+/// the kernel checks: they are a thread's own).
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Asker {
+    pub(super) socket: SocketId,
+    pub(super) process: Pid,
+    pub(super) thread: Pid,
+}
 
 /// The shadows of one stack's sockets.
 #[derive(Default)]
@@ -58,17 +132,17 @@ impl Shadows {
         Self { budget: Some(budget), ..Self::default() }
     }
 
-    /// Linux's `getsockopt(level, name)` of socket `id` (a `family` `proto`
-    /// socket) with `room` bytes (as the program gave it, negative or not):
+    /// Linux's `getsockopt(level, name)` of the asker's socket (a `family`
+    /// `proto` socket) with `room` bytes (as the program gave it, negative or not):
     /// the value and the length the kernel reports.
     pub(super) fn get(
         &mut self,
-        (id, process): (SocketId, Pid),
+        asker: Asker,
         (family, proto): (Family, Proto),
         (level, name): (i32, i32),
         room: i32,
     ) -> Result<(Vec<u8>, usize), Errno> {
-        let fd = match self.own.get(&id) {
+        let fd = match self.own.get(&asker.socket) {
             Some((fd, _)) => fd.as_raw_fd(),
             None => self.pristine(family, proto)?,
         };
@@ -77,7 +151,7 @@ impl Shadows {
         let buffer = value.as_mut_ptr().cast();
         // SAFETY: the kernel writes at most `len` bytes into `value`, which
         // holds that many (or nothing, for a negative `len` it refuses).
-        let done = as_capable_as(process, || unsafe {
+        let done = as_capable_as(asker.thread, || unsafe {
             libc::getsockopt(fd, level, name, buffer, &mut len)
         });
         if done < 0 {
@@ -88,20 +162,28 @@ impl Shadows {
         Ok((value, reported))
     }
 
-    /// Linux's `setsockopt(level, name)` of socket `id` of process `process`
-    /// with `value` (`None`: the program's memory could not supply it) of
-    /// `optlen` bytes: on the socket's shadow, made for it if it has none
-    /// (and dropped again if the kernel refuses the value).
+    /// Linux's `setsockopt(level, name)` of the asker's socket with the
+    /// value the program gave, `optlen` bytes long, of which `readable` are
+    /// the bytes its memory holds (all of them, or those before the first it
+    /// does not): on the socket's shadow, made for it if it has none (and
+    /// dropped again if the kernel refuses the value).
     pub(super) fn set(
         &mut self,
-        (id, process): (SocketId, Pid),
+        asker: Asker,
         (family, proto): (Family, Proto),
         (level, name): (i32, i32),
-        (value, optlen): (Option<&[u8]>, u32),
+        (readable, optlen): (&[u8], u32),
     ) -> Result<(), Errno> {
+        // Short of the length given, the bytes go before a guard page.
+        let guarded = match readable.len() < optlen as usize {
+            true => Some(Value::guarded(readable).ok_or(Errno::ENOMEM)?),
+            false => None,
+        };
+        let pointer = guarded.as_ref().map_or(readable.as_ptr().cast(), Value::as_ptr);
+        let id = asker.socket;
         let made = !self.own.contains_key(&id);
         if made {
-            let holder = Some(process);
+            let holder = Some(asker.process);
             self.take(holder)?;
             match kernel_socket(family, proto) {
                 Ok(fd) => {
@@ -114,11 +196,9 @@ impl Shadows {
             }
         }
         let fd = self.own[&id].0.as_raw_fd();
-        let pointer = value.map_or(UNREADABLE as *const libc::c_void, |v| v.as_ptr().cast());
-        // SAFETY: the kernel reads at most `optlen` bytes at `pointer`, which
-        // is `value` (that long: the caller read it so) or an address it
-        // cannot read and answers EFAULT for.
-        let done = as_capable_as(process, || unsafe {
+        // SAFETY: the kernel reads at most `optlen` bytes at `pointer`: all of
+        // `readable`, or its bytes and then a page it cannot read (EFAULT).
+        let done = as_capable_as(asker.thread, || unsafe {
             libc::setsockopt(fd, level, name, pointer, optlen)
         });
         if done < 0 {
@@ -129,6 +209,34 @@ impl Shadows {
             return Err(error);
         }
         Ok(())
+    }
+
+    /// Whether the kernel has a handler for option `(level, name)` of a
+    /// `family` `proto` socket (`getting` or setting) that refuses a caller
+    /// without capabilities (`EPERM`), as netfilter's do, rather than knowing
+    /// no such option (`ENOPROTOOPT`). Asked of the pristine socket with no
+    /// capabilities at all, so that the kernel reads no value: none is given.
+    pub(super) fn guarded(
+        &mut self,
+        (family, proto): (Family, Proto),
+        (level, name): (i32, i32),
+        getting: bool,
+    ) -> bool {
+        let Ok(fd) = self.pristine(family, proto) else { return false };
+        let mut len: libc::socklen_t = 0;
+        let unreadable = UNREADABLE as *mut libc::c_void;
+        let done = with_effective(0, || {
+            // SAFETY: the kernel refuses the call before it looks at the value
+            // (an address it cannot use, and no length), or fails on it.
+            unsafe {
+                if getting {
+                    libc::getsockopt(fd, level, name, unreadable, &mut len)
+                } else {
+                    libc::setsockopt(fd, level, name, unreadable, 0)
+                }
+            }
+        });
+        done < 0 && Errno::last() == Errno::EPERM
     }
 
     /// Lets go of socket `id`'s shadow, if it has one.
@@ -190,35 +298,43 @@ mod tests {
         SocketId(n)
     }
 
+    fn asker(n: u64) -> Asker {
+        let me = nix::unistd::getpid();
+        Asker { socket: id(n), process: me, thread: nix::unistd::gettid() }
+    }
+
     #[test]
     fn the_kernel_judges_and_keeps_what_it_is_given() {
         let mut shadows = Shadows::default();
-        let me = nix::unistd::getpid();
         let tcp = (Family::V4, Proto::Tcp);
         const TCP_WINDOW_CLAMP: i32 = 10;
         let clamp = (libc::IPPROTO_TCP, TCP_WINDOW_CLAMP);
         let get = |shadows: &mut Shadows, n| {
-            let (value, len) = shadows.get((id(n), me), tcp, clamp, 4).unwrap();
+            let (value, len) = shadows.get(asker(n), tcp, clamp, 4).unwrap();
             (i32::from_ne_bytes(value.try_into().unwrap()), len)
         };
         assert_eq!(get(&mut shadows, 1), (0, 4));
         let value = 5000i32.to_ne_bytes();
-        shadows.set((id(1), me), tcp, clamp, (Some(&value), 4)).unwrap();
+        shadows.set(asker(1), tcp, clamp, (&value, 4)).unwrap();
         assert!(get(&mut shadows, 1).0 > 0, "kept");
         assert_eq!(get(&mut shadows, 2), (0, 4), "another socket is untouched");
         // Refused values leave no shadow behind.
         assert_eq!(
-            shadows.set((id(3), me), tcp, (libc::IPPROTO_TCP, libc::TCP_MAXSEG), (Some(&[1]), 1)),
+            shadows.set(asker(3), tcp, (libc::IPPROTO_TCP, libc::TCP_MAXSEG), (&[1], 1)),
             Err(Errno::EINVAL)
         );
         assert!(!shadows.own.contains_key(&id(3)));
-        // What the program could not supply the kernel finds unreadable.
-        assert_eq!(
-            shadows.set((id(4), me), tcp, clamp, (None, 4)),
-            Err(Errno::EFAULT)
-        );
-        assert_eq!(shadows.get((id(5), me), tcp, clamp, -1), Err(Errno::EINVAL));
+        // What the program could not supply the kernel finds unreadable, if
+        // it reads that far (an int option reads an int).
+        assert_eq!(shadows.set(asker(4), tcp, clamp, (&[], 4)), Err(Errno::EFAULT));
+        assert_eq!(shadows.set(asker(4), tcp, clamp, (&[0; 4], 4096)), Ok(()));
+        assert_eq!(shadows.set(asker(6), tcp, clamp, (&[0; 3], 4)), Err(Errno::EFAULT));
+        assert_eq!(shadows.get(asker(5), tcp, clamp, -1), Err(Errno::EINVAL));
         shadows.forget(id(1));
+        shadows.forget(id(4));
         assert!(shadows.own.is_empty());
+        // Netfilter's options refuse a caller without capabilities, if the
+        // kernel has them at all; an IPv4 option is no such thing.
+        assert!(!shadows.guarded(tcp, (libc::IPPROTO_IP, libc::IP_TTL), true));
     }
 }

@@ -6,6 +6,7 @@
 //! here, with Linux's defaults and its `EINVAL`/`ENOPROTOOPT` answers.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 
 use nix::errno::Errno;
 
@@ -141,7 +142,36 @@ pub enum Keeper {
     /// An option of TCP or UDP netvm does not model: a kernel socket of the
     /// same kind answers (see `shadow.rs`).
     Kernel,
+    /// Netfilter's options (iptables, ip6tables, arptables, ebtables, IPVS):
+    /// a stack has no packet filter, and their values hold pointers that the
+    /// kernel would follow in the supervisor. Where the host's kernel has the
+    /// module, `EPERM` without `CAP_NET_ADMIN` (netfilter's first check);
+    /// otherwise, and for an administrator, `ENOPROTOOPT`.
+    PacketFilter,
+    /// Answered with this error, never by a kernel socket: `TCP_ZEROCOPY_RECEIVE`
+    /// (its value holds pointers; a carrier has no mapping to receive into).
+    Refused(Errno),
 }
+
+/// Whether option `(level, name)` may be netfilter's (see
+/// [`Keeper::PacketFilter`]) on a socket of that family (`is_v6`: IPv6
+/// sockets take IPv4's too): the names its modules register that the IP
+/// levels do not answer themselves, for getting and for setting (iptables,
+/// arptables, ebtables, IPVS; ip6tables).
+fn is_packet_filter(level: i32, name: i32, is_v6: bool, getting: bool) -> bool {
+    let ranges: &[(i32, i32)] = match (level, getting) {
+        (libc::IPPROTO_IP, false) => &[(64, 65), (96, 97), (128, 129), (1152, 1167)],
+        (libc::IPPROTO_IP, true) => &[(64, 67), (96, 99), (128, 131), (1152, 1160)],
+        (libc::IPPROTO_IPV6, false) if is_v6 => &[(64, 65)],
+        // (IPV6_RECVTCLASS and IPV6_TCLASS, 66 and 67, are IPv6's own.)
+        (libc::IPPROTO_IPV6, true) if is_v6 => &[(64, 65), (68, 69)],
+        _ => &[],
+    };
+    ranges.iter().any(|&(low, high)| (low..=high).contains(&name))
+}
+
+/// `TCP_ZEROCOPY_RECEIVE` (linux/tcp.h).
+const TCP_ZEROCOPY_RECEIVE: i32 = 35;
 
 /// Decides who answers option `(level, name)` on a socket of `proto`, or the
 /// kernel's error for an option that does not exist there. `getting` says which
@@ -154,6 +184,23 @@ pub fn keeper(
     name: i32,
     getting: bool,
 ) -> Result<Keeper, Errno> {
+    if is_packet_filter(level, name, is_v6, getting) {
+        return Ok(Keeper::PacketFilter);
+    }
+    if (level, name) == (libc::IPPROTO_TCP, TCP_ZEROCOPY_RECEIVE) && proto == Proto::Tcp {
+        return Ok(Keeper::Refused(if getting { Errno::EINVAL } else { Errno::ENOPROTOOPT }));
+    }
+    let joins = match level {
+        libc::IPPROTO_IP => [libc::IP_ADD_MEMBERSHIP, libc::IP_DROP_MEMBERSHIP].contains(&name),
+        libc::IPPROTO_IPV6 => {
+            is_v6 && [libc::IPV6_ADD_MEMBERSHIP, libc::IPV6_DROP_MEMBERSHIP].contains(&name)
+        }
+        _ => false,
+    };
+    if joins && !getting && matches!(proto, Proto::Tcp | Proto::Udp) {
+        // Judged against the stack's links (see `interface_options.rs`).
+        return Ok(Keeper::Emulated);
+    }
     let modelled = modelled_keeper(proto, is_v6, level, name, getting);
     match proto {
         // What netvm leaves unmodelled of TCP and UDP, the kernel answers.
@@ -241,6 +288,9 @@ pub struct Options {
     pub reuse_addr: bool,
     /// The link the socket is bound to (`SO_BINDTODEVICE`), by index; 0 for none.
     pub bound_device: u32,
+    /// The multicast groups it joined, with the link of each (see
+    /// `interface_options.rs`).
+    pub memberships: Vec<(IpAddr, u32)>,
 }
 
 /// Where an option's value is kept: `IPV6_FREEBIND` and `IP_FREEBIND` are one flag.
