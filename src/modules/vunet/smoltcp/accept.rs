@@ -75,15 +75,21 @@ impl SmoltcpStack {
 
     /// The socket a connection accepted from `listening` is: a copy of its
     /// listener, connected from the socket whose carrier is bound to the name the
-    /// accepted carrier (`accepted`, a copy of the program's fd) is connected to.
-    fn accepted_socket(&self, listening: &VSocket, accepted: Option<&OwnedFd>) -> VSocket {
+    /// accepted carrier (`accepted`, a copy of the program's fd) is connected to;
+    /// and that connecting socket (a stand-in, for a connection that arrived
+    /// from the network).
+    fn accepted_socket(
+        &self,
+        listening: &VSocket,
+        accepted: Option<&OwnedFd>,
+    ) -> (VSocket, Option<SocketId>) {
         let mut socket = VSocket::new(listening.family, Proto::Tcp);
         socket.options = listening.options.clone();
         // The carrier's peer is the connecting carrier, bound to a name of ours.
-        let connector = accepted
+        let connector_id = accepted
             .and_then(|copy| peer_name(copy.as_raw_fd()))
-            .and_then(|name| self.table.named(&name))
-            .and_then(|id| self.table.get(id));
+            .and_then(|name| self.table.named(&name));
+        let connector = connector_id.and_then(|id| self.table.get(id));
         if let Some(connector) = connector {
             socket.local = connector.peer;
             // The connector's own address may still be its wildcard bind (its
@@ -97,7 +103,7 @@ impl SmoltcpStack {
                     _ => local,
                 });
         }
-        socket
+        (socket, connector_id)
     }
 }
 
@@ -127,10 +133,20 @@ impl Pending for PendingAccept {
         if let Ok(listener) = stop.copy_fd(self.call.fd) {
             inherit_socket_options(listener.as_raw_fd(), copy.as_raw_fd());
         }
-        let accepted = stack.accepted_socket(listening, Some(&copy));
+        let (accepted, connector) = stack.accepted_socket(listening, Some(&copy));
         let peer = accepted.peer.unwrap_or(SocketAddr::new(listening.family.unspecified(), 0));
         let family = listening.family.raw();
         stack.table.insert(id, accepted);
+        if let Some(net) = stack.net.as_mut() {
+            // A connection from the network: its pump learns whose it is, and
+            // the accepted socket inherits its listener's SO_LINGER.
+            if let Some(stand_in) = connector {
+                net.adopt(stand_in, id);
+            }
+            if net.abortive.contains(&self.listener) {
+                net.abortive.insert(id);
+            }
+        }
         let Some(room) = self.room else { return };
         let (c, memory) = (self.call, stop.memory());
         // Restore the caller's buffer length (the kernel overwrote it) first.

@@ -205,6 +205,10 @@ struct Pump {
     peer_done_told: bool,
     /// A stand-in for the remote peer that `accept` looked up, dropped with the pump.
     stand_in: Option<SocketId>,
+    /// The program's socket, once known (a connect's at once, an arrival's
+    /// when the program accepts it): if it closes with `SO_LINGER` {1, 0}
+    /// (see [`NetHost::abortive`]), its end of file is a reset, not a FIN.
+    socket: Option<SocketId>,
 }
 
 /// A TCP connect under way, the program's carrier waiting at `gate`.
@@ -392,6 +396,15 @@ pub(super) struct NetHost {
     by_fd: HashMap<RawFd, CellId>,
     /// The cell of each socket's connect under way.
     dials: HashMap<SocketId, CellId>,
+    /// The pump of each connection that arrived, by its stand-in (until the
+    /// program accepts it, the pump does not know the program's socket).
+    arrived: HashMap<SocketId, CellId>,
+    /// The program's sockets that close with `SO_LINGER` {1, 0}: their
+    /// connections across the network end with a reset.
+    pub(super) abortive: HashSet<SocketId>,
+    /// The pump of each program socket that has one: its flag above outlives
+    /// the socket's record, until the pump has seen the program's close.
+    pumps: HashMap<SocketId, CellId>,
     /// The listened TCP ports, with the one address listened on (`None`: all).
     listeners: HashMap<u16, Option<IpAddr>>,
     /// How many connections are in the making (or made, not handed over) per
@@ -745,6 +758,9 @@ impl NetHost {
             turn: Vec::new(),
             by_fd: HashMap::new(),
             dials: HashMap::new(),
+            arrived: HashMap::new(),
+            abortive: HashSet::new(),
+            pumps: HashMap::new(),
             listeners: HashMap::new(),
             half_open: HashMap::new(),
             udp_ports: HashSet::new(),
@@ -1063,6 +1079,13 @@ impl NetHost {
             Role::Pump(pump) => {
                 self.unwatch(pump.end.as_raw_fd());
                 self.budget.borrow_mut().give(pump.holder);
+                if let Some(stand_in) = pump.stand_in {
+                    self.arrived.remove(&stand_in);
+                }
+                if let Some(socket) = pump.socket {
+                    self.pumps.remove(&socket);
+                    self.abortive.remove(&socket);
+                }
             }
             Role::Listen { port } | Role::Arriving { port } => self.handed(port),
             Role::Udp { .. } | Role::Draining { .. } | Role::Retiring => {}
@@ -1705,7 +1728,11 @@ impl NetHost {
         let mut busy = false;
         for id in self.turn_of(|role| matches!(role, Role::Pump(_))) {
             let Some(cell) = self.cells.get_mut(id) else { continue };
-            busy |= pump(cell);
+            let socket = match &cell.role {
+                Role::Pump(pump) => pump.socket,
+                _ => None,
+            };
+            busy |= pump(cell, socket.is_some_and(|socket| self.abortive.contains(&socket)));
             let state = cell.tcp().state();
             let Role::Pump(pump) = &cell.role else { continue };
             if matches!(state, tcp::State::Closed | tcp::State::TimeWait) && pump.peer_done_told {
@@ -1804,7 +1831,14 @@ impl NetHost {
         let end = unsafe { OwnedFd::from_raw_fd(end) };
         let end_fd = end.as_raw_fd();
         let holder = Some(dial.owner);
-        let pump = Pump { end, holder, program_done: false, peer_done_told: false, stand_in: None };
+        let pump = Pump {
+            end,
+            holder,
+            program_done: false,
+            peer_done_told: false,
+            stand_in: None,
+            socket: Some(dial.socket),
+        };
         let Role::Dial(dial) = std::mem::replace(&mut cell.role, Role::Pump(pump)) else {
             unreachable!("matched above")
         };
@@ -1815,10 +1849,29 @@ impl NetHost {
             let _ = cell.tcp().send_slice(&early);
         }
         self.dials.remove(&dial.socket);
+        self.pumps.insert(dial.socket, id);
         self.unwatch(dial.gate.as_raw_fd());
         self.watch_for(end_fd, id, Interest::READABLE | Interest::WRITABLE);
         self.cells.touch(id);
         true
+    }
+
+    /// Tells the pump of the connection that arrived for `stand_in` that the
+    /// program accepted it as `socket`.
+    pub(super) fn adopt(&mut self, stand_in: SocketId, socket: SocketId) {
+        let Some(&id) = self.arrived.get(&stand_in) else { return };
+        if let Some(Cell { role: Role::Pump(pump), .. }) = self.cells.get_mut(id) {
+            pump.socket = Some(socket);
+            self.pumps.insert(socket, id);
+        }
+    }
+
+    /// Forgets socket `socket`, closed: its `SO_LINGER` flag goes too, unless
+    /// its connection's pump is yet to see the close.
+    pub(super) fn forget_socket(&mut self, socket: SocketId) {
+        if !self.pumps.contains_key(&socket) {
+            self.abortive.remove(&socket);
+        }
     }
 
     /// Hands this round's connections that listeners took to the programs'
@@ -1860,8 +1913,17 @@ impl NetHost {
             };
             let end_fd = end.as_raw_fd();
             let stand_in = Some(stand_in);
-            let pump =
-                Pump { end, holder: None, program_done: false, peer_done_told: false, stand_in };
+            let pump = Pump {
+                end,
+                holder: None,
+                program_done: false,
+                peer_done_told: false,
+                stand_in,
+                socket: None,
+            };
+            if let Some(stand_in) = stand_in {
+                self.arrived.insert(stand_in, id);
+            }
             cell.role = Role::Pump(pump);
             cell.tcp().set_timeout(None);
             self.handed(port);
@@ -1875,8 +1937,9 @@ impl NetHost {
 /// A queue is full: a listened port's, or a socket's send buffer.
 pub(super) struct Full;
 
-/// Moves the bytes of pump cell `cell` each way; returns whether any moved.
-fn pump(cell: &mut Cell<Role>) -> bool {
+/// Moves the bytes of pump cell `cell` each way; returns whether any moved. An
+/// end of file from the program resets the connection if `abortive`.
+fn pump(cell: &mut Cell<Role>, abortive: bool) -> bool {
     let mut busy = false;
     let Role::Pump(pump) = &mut cell.role else { return false };
     let tcp = cell.set.get_mut::<tcp::Socket>(cell.handle);
@@ -1890,7 +1953,11 @@ fn pump(cell: &mut Cell<Role>) -> bool {
         match read {
             Ok(Ok(0)) => {
                 pump.program_done = true;
-                tcp.close();
+                if abortive {
+                    tcp.abort();
+                } else {
+                    tcp.close();
+                }
                 busy = true;
             }
             Ok(Ok(_)) => busy = true,

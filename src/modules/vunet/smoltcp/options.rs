@@ -309,6 +309,9 @@ impl SmoltcpStack {
             }
             return Ok(Disposition::Return(0));
         }
+        if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_LINGER) {
+            self.note_linger(stop, id, c);
+        }
         if keeper == Keeper::Carrier {
             return Ok(Disposition::Kernel);
         }
@@ -331,6 +334,23 @@ impl SmoltcpStack {
         }
         let value = read_value()?;
         self.set_int_option(stop, id, c, keeper, value).map(|()| Disposition::Return(0))
+    }
+
+    /// Notes whether socket `id` is to close abortively (`SO_LINGER` {1, 0},
+    /// which the carrier keeps too): its connections across the network then
+    /// end with a reset, as Linux's do. A value the kernel will refuse changes
+    /// nothing.
+    fn note_linger(&mut self, stop: &SyscallStop, id: SocketId, c: Setsockopt) {
+        if (c.optlen as i32) < size_of::<libc::linger>() as i32 {
+            return;
+        }
+        let Ok(linger) = stop.memory().read::<[i32; 2]>(c.optval.0) else { return };
+        let Some(net) = self.net.as_mut() else { return };
+        if linger[0] != 0 && linger[1] == 0 {
+            net.abortive.insert(id);
+        } else {
+            net.abortive.remove(&id);
+        }
     }
 
     /// How netfilter's option `(level, name)` is refused to the stopped

@@ -228,6 +228,9 @@ impl SmoltcpStack {
         for &id in sockets {
             let Some(socket) = self.table.remove(id) else { continue };
             self.shadows.forget(id);
+            if let Some(net) = self.net.as_mut() {
+                net.forget_socket(id);
+            }
             if let Some(name) = socket.name {
                 self.forget_network_side(id, name);
             }
