@@ -1,10 +1,12 @@
-//! Hostile review of 82abd63..6055568 (shadow sockets, raw sockets of every protocol,
-//! data calls on unconnected sockets). Each test FAILS on 6055568.
+//! Hostile review of 82abd63..fda95a3 (shadow sockets, raw sockets of every
+//! protocol, data calls on unconnected sockets, memberships, SYN retries).
+//! Each test failed on the code it was written against.
 
 mod common;
 
 use common::{
-    TempDir, User, compile_probe, is_root, path_str, python, run, run_netvm, session, skip,
+    TempDir, User, compile_probe, is_root, netvm_as, path_str, python, run, run_netvm, session,
+    skip,
 };
 
 /// A root program's `IPT_SO_SET_REPLACE` reaches the supervisor's shadow socket
@@ -189,4 +191,181 @@ fn an_option_value_is_read_no_further_than_linux_reads_it() {
     let netvm = run_netvm(&["run", "--", path_str(&probe)]);
     netvm.assert_code(0);
     assert_eq!(netvm.stdout, native.stdout, "{netvm}");
+}
+
+/// Stack `a` behind router `gw`, whose default route leads to `up`, which
+/// answers for nothing beyond itself: a SYN to 192.0.2.1 is retried (the
+/// router answers ARP) for 127 s. Each process holds at most 8 descriptors.
+const SILENT_BEYOND: &str = r#"
+[vunet]
+default = "a"
+descriptors-per-process = 8
+
+[[vunet.switch]]
+name = "near"
+
+[[vunet.switch]]
+name = "far"
+
+[[vunet.router]]
+name = "gw"
+[[vunet.router.interface]]
+switch = "near"
+addresses = ["10.1.0.1/24"]
+[[vunet.router.interface]]
+switch = "far"
+addresses = ["10.2.0.1/24"]
+[[vunet.router.route]]
+to = "default"
+via = "10.2.0.2"
+
+[[vunet.stack]]
+name = "a"
+kind = "smoltcp"
+[[vunet.stack.interface]]
+switch = "near"
+addresses = ["10.1.0.2/24"]
+[[vunet.stack.route]]
+to = "default"
+via = "10.1.0.1"
+
+[[vunet.stack]]
+name = "up"
+kind = "smoltcp"
+[[vunet.stack.interface]]
+switch = "far"
+addresses = ["10.2.0.2/24"]
+"#;
+
+/// Non-blocking connects to the silent host, each closed at once (a client
+/// with a short connect timeout, a port scanner, happy eyeballs), then a
+/// connect to the router's closed port.
+const CONNECT_AND_CLOSE: &str = r#"
+import socket, time, errno
+for i in range(40):
+    s = socket.socket(); s.setblocking(False)
+    r = s.connect_ex(("192.0.2.1", 80))
+    s.close()
+    if r != errno.EINPROGRESS:
+        print("connect", i, errno.errorcode.get(r, r)); break
+    time.sleep(0.1)
+else:
+    print("40 connects")
+s = socket.socket(); s.settimeout(5)
+try:
+    s.connect(("10.1.0.1", 9))
+except OSError as e:
+    print("router:", errno.errorcode.get(e.errno, e))
+"#;
+
+/// A non-blocking connect's carrier is plugged with a copy the supervisor
+/// keeps (`Plug::carrier`), so closing the program's socket leaves the carrier
+/// alive in `/proc/net/unix`: the sweep never forgets the socket and the dial
+/// goes on. Since fda95a3 a dial whose router answered lives 127 s (it was
+/// 3 s): the SYNs keep going out after close, and every closed connect keeps
+/// a descriptor of the process's share, until `connect` fails with ENOBUFS
+/// (here the 9th of 40 closed connects; with the default share ~4700) and so
+/// does any later connect of the process, to anywhere, for two minutes.
+/// Linux: a socket in SYN_SENT is gone on close; every connect says
+/// EINPROGRESS and the router's closed port refuses.
+#[test]
+fn a_closed_connect_under_way_gives_its_descriptor_back() {
+    let dir = TempDir::new("review-dial-close");
+    let config = dir.write("modules.toml", SILENT_BEYOND.as_bytes(), 0o644);
+    let script = dir.write("connect.py", CONNECT_AND_CLOSE.as_bytes(), 0o644);
+    let output = run(netvm_as(
+        User::Invoker,
+        &["run", "--config", path_str(&config), "--", python(), path_str(&script)],
+    ));
+    output.assert_code(0);
+    assert_eq!(output.stdout, "40 connects\nrouter: ECONNREFUSED\n", "{output}");
+}
+
+/// `has_capability` reads `CapEff` of `/proc/TID/status`, which is the
+/// thread's set in *its own* user namespace. A process that drops to nobody
+/// and makes a user namespace of its own (`unshare -U -r`, no new network
+/// namespace) shows a full `CapEff`, and netvm lets it bind port 80 and open
+/// raw sockets on the stack (and cuts the supervisor's capabilities to that
+/// full set for the shadow sockets' calls). Linux checks capabilities against
+/// the network namespace's owner (`ns_capable(net->user_ns, ...)`): EACCES
+/// and EPERM.
+#[test]
+fn capabilities_of_a_user_namespace_of_its_own_give_nothing_on_the_stack() {
+    if !is_root() {
+        return skip("needs root (to drop to nobody inside the session)");
+    }
+    let userns = run({
+        let mut c = std::process::Command::new("setpriv");
+        c.args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "unshare",
+            "-U",
+            "-r",
+            "true",
+        ]);
+        c
+    });
+    if userns.code() != 0 {
+        return skip("unprivileged user namespaces are not allowed here");
+    }
+    let script = "import socket\n\
+        for name, make in [('bind 80', lambda: socket.socket().bind(('0.0.0.0', 80))),\n\
+            ('raw', lambda: socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP))]:\n\
+        \x20   try: make(); print(name, 'allowed')\n\
+        \x20   except OSError as e: print(name, e.errno)\n";
+    let dir = TempDir::new("review-userns-caps");
+    let script = dir.write("caps.py", script.as_bytes(), 0o644);
+    std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755))
+        .expect("chmod");
+    let output = run_netvm(&[
+        "run",
+        "--",
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "--",
+        "unshare",
+        "-U",
+        "-r",
+        python(),
+        path_str(&script),
+    ]);
+    output.assert_code(0);
+    assert_eq!(output.stdout, "bind 80 13\nraw 1\n", "{output}");
+}
+
+/// The protocol-independent membership options (RFC 3678) are not judged
+/// against the stack's links as `IP_ADD_MEMBERSHIP` is since fda95a3: they
+/// reach the supervisor's shadow socket, whose namespace has only a loopback,
+/// so a join on the stack's eth0 (index 2) is ENODEV, and a join on index 1
+/// succeeds whatever the stack has. Linux (eth0 at 2, a default route): 0.
+#[test]
+fn mcast_join_group_is_judged_against_the_stacks_links() {
+    let probe = compile_probe("review2_mcast_group_req");
+    let output = run_netvm(&["run", "--", path_str(&probe)]);
+    output.assert_code(0);
+    assert_eq!(
+        output.stdout,
+        "IP_ADD_MEMBERSHIP: 0 \nMCAST_JOIN_GROUP: 0 \nIP_ADD_SOURCE_MEMBERSHIP: 0 \n",
+        "{output}"
+    );
+}
+
+/// `membership` matches a join or a drop with index 0 only against the link
+/// the route to the group leaves by; Linux's IPv6 (`ipv6_sock_mc_join`,
+/// `ipv6_sock_mc_drop`) takes index 0 to match a membership on any link.
+#[test]
+fn an_ipv6_membership_by_index_zero_matches_any_link() {
+    let probe = compile_probe("review2_mcast_match");
+    let output = run_netvm(&["run", "--", path_str(&probe)]);
+    output.assert_code(0);
+    assert_eq!(
+        output.stdout,
+        "join lo: 0 \njoin any: -1 EADDRINUSE\ndrop any: 0 \ndrop lo: -1 EADDRNOTAVAIL\n",
+        "{output}"
+    );
 }

@@ -12,7 +12,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use nix::errno::Errno;
 
 use super::ports::Proto;
-use super::sockopt::IPV6_UNICAST_IF;
+use super::sockopt::{IPV6_UNICAST_IF, is_membership};
 use super::stack::SmoltcpStack;
 use crate::fdtable::SocketId;
 use crate::syscall::Setsockopt;
@@ -28,8 +28,7 @@ impl SmoltcpStack {
         c: Setsockopt,
     ) -> Option<Result<(), Errno>> {
         let answer = match (c.level, c.optname) {
-            (libc::IPPROTO_IP, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP)
-            | (libc::IPPROTO_IPV6, libc::IPV6_ADD_MEMBERSHIP | libc::IPV6_DROP_MEMBERSHIP) => {
+            (libc::IPPROTO_IP | libc::IPPROTO_IPV6, name) if is_membership(c.level, name) => {
                 return Some(self.membership(stop, id, c));
             }
             (libc::IPPROTO_IP, libc::IP_MULTICAST_IF) => self.multicast_source(stop, id, c),
@@ -81,40 +80,22 @@ impl SmoltcpStack {
         Ok(if c.level == libc::IPPROTO_IP { index } else { value })
     }
 
-    /// Joins or leaves a multicast group (`ip_mreq`/`ip_mreqn` for IPv4,
-    /// `ipv6_mreq` for IPv6) on one of the stack's links: named by index, by
-    /// address (IPv4), or the one the route to the group leaves by.
+    /// Joins or leaves a multicast group on one of the stack's links, named by
+    /// index, by address (IPv4), or the one the route to the group leaves by:
+    /// `IP_ADD_MEMBERSHIP` (`ip_mreq`, `ip_mreqn`), `IPV6_ADD_MEMBERSHIP`
+    /// (`ipv6_mreq`), the source forms (`ip_mreq_source`), RFC 3678's
+    /// `MCAST_JOIN_GROUP` and `MCAST_JOIN_SOURCE_GROUP` (`group_req`,
+    /// `group_source_req`), and their drops. Sources are not kept: a source
+    /// joins its group, and dropping one leaves the group joined.
     fn membership(&mut self, stop: &SyscallStop, id: SocketId, c: Setsockopt) -> Result<(), Errno> {
         /// The most groups one socket joins (`igmp_max_memberships`; IPv6
         /// counts against a socket's option memory instead).
         const MAX_V4: usize = 20;
-        const MAX_V6: usize = 256;
-        let v6 = c.level == libc::IPPROTO_IPV6;
-        let (least, stream_first) = if v6 { (20, false) } else { (8, true) };
+        const MAX_V6: usize = 512;
         let stream = self.table[id].proto == Proto::Tcp;
-        if stream && stream_first {
-            return Err(Errno::EPROTO);
-        }
-        if (c.optlen as i32) < least {
-            return Err(Errno::EINVAL);
-        }
-        if stream {
-            return Err(Errno::EPROTO);
-        }
-        let memory = stop.memory();
-        let (group, index) = if v6 {
-            let mreq = memory.read_bytes(c.optval.0, 20)?;
-            let group: [u8; 16] = mreq[..16].try_into().expect("16 bytes");
-            let index = u32::from_ne_bytes(mreq[16..20].try_into().expect("4 bytes"));
-            (IpAddr::from(group), index)
-        } else {
-            let wanted = if (c.optlen as i32) >= 12 { 12 } else { 8 };
-            let mreq = memory.read_bytes(c.optval.0, wanted)?;
-            let word = |at: usize| <[u8; 4]>::try_from(&mreq[at..at + 4]).expect("4 bytes");
-            let index = if wanted == 12 { u32::from_ne_bytes(word(8)) } else { 0 };
-            (IpAddr::from(word(0)), self.group_link_v4(Ipv4Addr::from(word(4)), index))
-        };
-        let joining = matches!(c.optname, libc::IP_ADD_MEMBERSHIP | libc::IPV6_ADD_MEMBERSHIP);
+        let request = self.membership_request(stop, c, stream)?;
+        let Membership { group, index, action } = request;
+        let v6 = group.is_ipv6();
         if !group.is_multicast() {
             return Err(Errno::EINVAL);
         }
@@ -123,12 +104,18 @@ impl SmoltcpStack {
             index => self.host.view().link(index).ok().map(|_| index),
         };
         let joined = &mut self.table[id].options.memberships;
-        let found = joined.iter().position(|&(g, l)| g == group && Some(l) == link.or(Some(index)));
-        match (joining, found, link) {
-            (true, Some(_), _) if v6 => Err(Errno::EADDRINUSE),
-            (true, _, None) => Err(Errno::ENODEV),
-            (true, Some(_), _) => Err(Errno::EADDRINUSE),
-            (true, None, Some(link)) => {
+        // IPv6 takes index 0 for any link (`ipv6_sock_mc_join`); IPv4 matches
+        // the link the request resolves to.
+        let found = joined.iter().position(|&(g, l)| {
+            g == group && if v6 { index == 0 || l == index } else { Some(l) == link }
+        });
+        let joining = matches!(action, Action::Join | Action::AddSource);
+        match (action, found, link) {
+            (Action::Join, Some(_), _) if v6 => Err(Errno::EADDRINUSE),
+            (Action::Join | Action::AddSource, _, None) => Err(Errno::ENODEV),
+            (Action::Join, Some(_), _) => Err(Errno::EADDRINUSE),
+            (Action::AddSource | Action::DropSource, Some(_), _) => Ok(()),
+            (_, None, Some(link)) if joining => {
                 let count = joined.iter().filter(|(g, _)| g.is_ipv6() == v6).count();
                 if count >= if v6 { MAX_V6 } else { MAX_V4 } {
                     return Err(Errno::ENOBUFS);
@@ -136,13 +123,87 @@ impl SmoltcpStack {
                 joined.push((group, link));
                 Ok(())
             }
-            (false, Some(at), _) => {
+            (Action::Leave, Some(at), _) => {
                 joined.remove(at);
                 Ok(())
             }
-            (false, None, None) if !v6 && index == 0 => Err(Errno::ENODEV),
-            (false, None, _) => Err(Errno::EADDRNOTAVAIL),
+            (_, None, None) if !v6 && index == 0 => Err(Errno::ENODEV),
+            _ => Err(Errno::EADDRNOTAVAIL),
         }
+    }
+
+    /// Reads membership option `c` of a socket (a `stream` or not), with
+    /// Linux's checks of its form before the group is looked at.
+    fn membership_request(
+        &self,
+        stop: &SyscallStop,
+        c: Setsockopt,
+        stream: bool,
+    ) -> Result<Membership, Errno> {
+        /// `struct group_req` and `struct group_source_req` (a `u32` index
+        /// padded to 8, then one or two `sockaddr_storage`).
+        const GROUP_REQ: i32 = 8 + 128;
+        const GROUP_SOURCE_REQ: i32 = 8 + 2 * 128;
+        let v6 = c.level == libc::IPPROTO_IPV6;
+        let action = match c.optname {
+            libc::IP_ADD_MEMBERSHIP | libc::MCAST_JOIN_GROUP => Action::Join,
+            libc::IPV6_ADD_MEMBERSHIP if v6 => Action::Join,
+            libc::IP_ADD_SOURCE_MEMBERSHIP | libc::MCAST_JOIN_SOURCE_GROUP => Action::AddSource,
+            libc::IP_DROP_SOURCE_MEMBERSHIP | libc::MCAST_LEAVE_SOURCE_GROUP => Action::DropSource,
+            _ => Action::Leave,
+        };
+        let len = c.optlen as i32;
+        let least = match c.optname {
+            libc::MCAST_JOIN_GROUP | libc::MCAST_LEAVE_GROUP => GROUP_REQ,
+            libc::MCAST_JOIN_SOURCE_GROUP | libc::MCAST_LEAVE_SOURCE_GROUP => GROUP_SOURCE_REQ,
+            _ if v6 => 20,
+            libc::IP_ADD_SOURCE_MEMBERSHIP | libc::IP_DROP_SOURCE_MEMBERSHIP => 12,
+            _ => 8,
+        };
+        // A stream is refused: at IPv4's level before the length is looked
+        // at (EPROTO for the plain forms, EINVAL for the others), at IPv6's
+        // after it (EPROTO, for the plain forms only).
+        let plain = match v6 {
+            false => matches!(c.optname, libc::IP_ADD_MEMBERSHIP | libc::IP_DROP_MEMBERSHIP),
+            true => matches!(c.optname, libc::IPV6_ADD_MEMBERSHIP | libc::IPV6_DROP_MEMBERSHIP),
+        };
+        if stream && !v6 {
+            return Err(if plain { Errno::EPROTO } else { Errno::EINVAL });
+        }
+        if len < least {
+            return Err(Errno::EINVAL);
+        }
+        if stream && plain {
+            return Err(Errno::EPROTO);
+        }
+        let memory = stop.memory();
+        let word = |bytes: &[u8], at: usize| <[u8; 4]>::try_from(&bytes[at..at + 4]).expect("4");
+        if least >= GROUP_REQ {
+            let request = memory.read_bytes(c.optval.0, least as usize)?;
+            let index = u32::from_ne_bytes(word(&request, 0));
+            let family = i32::from(u16::from_ne_bytes([request[8], request[9]]));
+            let group = match (v6, family) {
+                (false, libc::AF_INET) => IpAddr::from(word(&request, 12)),
+                (true, libc::AF_INET6) => {
+                    IpAddr::from(<[u8; 16]>::try_from(&request[16..32]).expect("16"))
+                }
+                _ => return Err(Errno::EADDRNOTAVAIL),
+            };
+            return Ok(Membership { group, index, action });
+        }
+        if v6 {
+            let request = memory.read_bytes(c.optval.0, 20)?;
+            let group = IpAddr::from(<[u8; 16]>::try_from(&request[..16]).expect("16"));
+            return Ok(Membership { group, index: u32::from_ne_bytes(word(&request, 16)), action });
+        }
+        // ip_mreqn { group, address, index }, ip_mreq { group, address },
+        // ip_mreq_source { group, interface address, source }.
+        let source_form = least == 12;
+        let wanted = if !source_form && len >= 12 { 12 } else { 8 };
+        let request = memory.read_bytes(c.optval.0, wanted)?;
+        let index = if wanted == 12 && !source_form { u32::from_ne_bytes(word(&request, 8)) } else { 0 };
+        let index = self.group_link_v4(Ipv4Addr::from(word(&request, 4)), index);
+        Ok(Membership { group: IpAddr::from(word(&request, 0)), index, action })
     }
 
     /// The link an IPv4 membership names: by index, else by one of the
@@ -193,4 +254,21 @@ impl SmoltcpStack {
         }
         Ok(i32::from_ne_bytes(address))
     }
+}
+
+/// What a membership option asks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Action {
+    Join,
+    Leave,
+    AddSource,
+    DropSource,
+}
+
+/// A membership option, read: the group, the link's index (0: the route's),
+/// and what to do.
+struct Membership {
+    group: IpAddr,
+    index: u32,
+    action: Action,
 }

@@ -927,12 +927,38 @@ impl NetHost {
         gate_name: EndpointName,
         (blocking, owner): (bool, Pid),
     ) -> Result<(), Errno> {
-        self.budget.borrow_mut().take(Some(owner))?;
+        if self.budget.borrow_mut().take(Some(owner)).is_err() {
+            // Connects the process closed under way may hold its share.
+            self.drop_abandoned_dials(owner);
+            self.budget.borrow_mut().take(Some(owner))?;
+        }
         let dialled = self.dial_for(socket, route, (local, to), gate_name, (blocking, owner));
         if dialled.is_err() {
             self.budget.borrow_mut().give(Some(owner));
         }
         dialled
+    }
+
+    /// Ends the connects under way of `owner` whose socket it no longer
+    /// holds: it closed them (their carriers outlive the close, kept by the
+    /// supervisor's copy; Linux frees a closed socket's connect at once).
+    fn drop_abandoned_dials(&mut self, owner: Pid) {
+        let abandoned: Vec<CellId> = self
+            .dials
+            .iter()
+            .filter(|&(&socket, &id)| {
+                let Some(Cell { role: Role::Dial(dial), .. }) = self.cells.get(id) else {
+                    return false;
+                };
+                dial.owner == owner
+                    && dial.filler.is_none()
+                    && !super::proc::holds_socket(owner, socket.0)
+            })
+            .map(|(_, &id)| id)
+            .collect();
+        for id in abandoned {
+            self.retire(id);
+        }
     }
 
     /// [`NetHost::dial`], once its descriptor is taken.
@@ -1778,9 +1804,17 @@ impl NetHost {
                 }
                 tcp::State::SynSent if now >= deadline && hop_answered() => {
                     // The SYN is sent again and again, as Linux's, until the
-                    // far end answers or the retries run out.
-                    dial.deadline = now + DIAL_TIMEOUT;
-                    None
+                    // far end answers or the retries run out, while the
+                    // program holds the socket: a closed one's connect ends
+                    // (a non-blocking connect's carrier is kept alive by the
+                    // supervisor's copy, so the sweep would never see it go).
+                    let blocking = dial.filler.is_some();
+                    if blocking || super::proc::holds_socket(dial.owner, socket.0) {
+                        dial.deadline = now + DIAL_TIMEOUT;
+                        None
+                    } else {
+                        Some(Errno::ECONNABORTED)
+                    }
                 }
                 // The neighbour never answered (Linux gives up its ARP or
                 // neighbour solicitation after three tries).

@@ -25,8 +25,17 @@ pub(in crate::modules::vunet) fn has_capability(task: Pid, bit: u32) -> bool {
     effective_capabilities(task) & (1 << bit) != 0
 }
 
-/// The effective capabilities of thread `task` (none if they cannot be read).
+/// The effective capabilities of thread `task` over the session's network
+/// (none if they cannot be read): its effective set, if it is in the
+/// supervisor's user namespace. A thread in a user namespace of its own has
+/// its capabilities there, and none over the namespace the stacks' network
+/// belongs to (Linux checks `ns_capable` against that namespace's owner).
 pub(super) fn effective_capabilities(task: Pid) -> u64 {
+    let user_namespace = |of: &str| std::fs::read_link(format!("/proc/{of}/ns/user")).ok();
+    let theirs = user_namespace(&task.to_string());
+    if theirs.is_none() || theirs != user_namespace("self") {
+        return 0;
+    }
     std::fs::read_to_string(format!("/proc/{task}/status"))
         .ok()
         .and_then(|status| {
@@ -34,6 +43,17 @@ pub(super) fn effective_capabilities(task: Pid) -> u64 {
             u64::from_str_radix(caps.trim(), 16).ok()
         })
         .unwrap_or(0)
+}
+
+/// Whether `process` holds socket `socket` by one of its descriptors (from
+/// `/proc`'s fd links): a closed socket, or a process that is gone, holds it
+/// no more.
+pub(super) fn holds_socket(process: Pid, socket: u64) -> bool {
+    let wanted = format!("socket:[{socket}]");
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{process}/fd")) else { return false };
+    fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str())
+    })
 }
 
 /// Whether fd `fd` of thread `tid` has `O_NONBLOCK` set (from `/proc`'s fdinfo).

@@ -170,6 +170,34 @@ fn is_packet_filter(level: i32, name: i32, is_v6: bool, getting: bool) -> bool {
     ranges.iter().any(|&(low, high)| (low..=high).contains(&name))
 }
 
+/// Whether option `name` at `level` is a multicast membership netvm judges
+/// (the block, unblock and filter forms are the kernel's).
+pub fn is_membership(level: i32, name: i32) -> bool {
+    let rfc3678 = [
+        libc::MCAST_JOIN_GROUP,
+        libc::MCAST_LEAVE_GROUP,
+        libc::MCAST_JOIN_SOURCE_GROUP,
+        libc::MCAST_LEAVE_SOURCE_GROUP,
+    ];
+    match level {
+        libc::IPPROTO_IP => {
+            rfc3678.contains(&name)
+                || [
+                    libc::IP_ADD_MEMBERSHIP,
+                    libc::IP_DROP_MEMBERSHIP,
+                    libc::IP_ADD_SOURCE_MEMBERSHIP,
+                    libc::IP_DROP_SOURCE_MEMBERSHIP,
+                ]
+                .contains(&name)
+        }
+        libc::IPPROTO_IPV6 => {
+            rfc3678.contains(&name)
+                || [libc::IPV6_ADD_MEMBERSHIP, libc::IPV6_DROP_MEMBERSHIP].contains(&name)
+        }
+        _ => false,
+    }
+}
+
 /// `TCP_ZEROCOPY_RECEIVE` (linux/tcp.h).
 const TCP_ZEROCOPY_RECEIVE: i32 = 35;
 
@@ -190,13 +218,8 @@ pub fn keeper(
     if (level, name) == (libc::IPPROTO_TCP, TCP_ZEROCOPY_RECEIVE) && proto == Proto::Tcp {
         return Ok(Keeper::Refused(if getting { Errno::EINVAL } else { Errno::ENOPROTOOPT }));
     }
-    let joins = match level {
-        libc::IPPROTO_IP => [libc::IP_ADD_MEMBERSHIP, libc::IP_DROP_MEMBERSHIP].contains(&name),
-        libc::IPPROTO_IPV6 => {
-            is_v6 && [libc::IPV6_ADD_MEMBERSHIP, libc::IPV6_DROP_MEMBERSHIP].contains(&name)
-        }
-        _ => false,
-    };
+    // IPv6's level is an IPv6 socket's alone.
+    let joins = (level != libc::IPPROTO_IPV6 || is_v6) && is_membership(level, name);
     if joins && !getting && matches!(proto, Proto::Tcp | Proto::Udp) {
         // Judged against the stack's links (see `interface_options.rs`).
         return Ok(Keeper::Emulated);
