@@ -133,3 +133,37 @@ fn a_syn_the_far_end_leaves_unanswered_is_retried_as_on_linux() {
     output.assert_code(0);
     assert_eq!(output.stdout, "after 4 s: in progress\n", "{output}");
 }
+
+/// `ping` prints the errors a router answers its echo requests with, as on a
+/// Linux host: its ping socket is unconnected, with `IP_RECVERR`, and waits
+/// for them with `poll` (netvm wakes it, see `alarm.rs`).
+#[test]
+fn ping_prints_the_routers_errors() {
+    for user in USERS {
+        let dir = TempDir::new("ping-errors");
+        let config = dir.write(
+            "modules.toml",
+            CONFIG.replace("ROUTES", ROUTES).replace("capture = \"up.pcap\"\n", "").as_bytes(),
+            0o644,
+        );
+        // 198.51.100.1 is beyond up, which has no route there: the router's
+        // answer to TTL 1 is "time exceeded"; the built-in network's router
+        // has no route to 192.0.2.1 at all: "net unreachable".
+        let beyond = "ping -c 1 -t 1 -W 1 198.51.100.1; true";
+        let output =
+            run(netvm_as(user, &["run", "--config", path_str(&config), "--", "sh", "-c", beyond]));
+        output.assert_code(0);
+        assert!(
+            output.stdout.contains("From 10.1.0.1 icmp_seq=1 Time to live exceeded"),
+            "{user:?}\n{output}"
+        );
+        let unrouted =
+            run(netvm_as(user, &["run", "--", "sh", "-c", "ping -c 2 -W 1 192.0.2.1; true"]));
+        unrouted.assert_code(0);
+        for seq in [1, 2] {
+            let line = format!("From 10.0.0.1 icmp_seq={seq} Destination Net Unreachable");
+            assert!(unrouted.stdout.lines().any(|l| l == line), "{user:?}: {line}\n{unrouted}");
+        }
+        assert!(!unrouted.stdout.contains("bytes from"), "{user:?}: no reply\n{unrouted}");
+    }
+}

@@ -100,6 +100,21 @@ impl SmoltcpStack {
         })
     }
 
+    /// Fails a receive on unconnected datagram socket `id` (at `fd`) with the
+    /// error an ICMP message left it, once, as Linux's receive does before it
+    /// looks for data (taking away the alarm that woke it, see `alarm.rs`).
+    /// A connected socket's carrier holds its error itself.
+    fn fail_with_error(&mut self, stop: &SyscallStop, id: SocketId, fd: i32) -> Result<(), Errno> {
+        let socket = &self.table[id];
+        if socket.peer.is_some() || !matches!(socket.proto, Proto::Icmp | Proto::Udp) {
+            return Ok(());
+        }
+        match self.answer_alarm(stop, id, fd) {
+            Some(error) => Err(error),
+            None => Ok(()),
+        }
+    }
+
     /// Binds datagram socket `id` to the wildcard and an ephemeral port before
     /// a send if it is unbound, as `inet_send_prepare` does before UDP (or ICMP)
     /// looks at the send at all, so even a send that fails leaves it bound.
@@ -357,6 +372,7 @@ impl SmoltcpStack {
         if c.flags & libc::MSG_ERRQUEUE != 0 && self.table[id].proto != Proto::Tcp {
             return self.recv_error(stop, id, c.msg.0);
         }
+        self.fail_with_error(stop, id, c.fd)?;
         let Some((_, patch)) = MsgNamePatch::read(&stop.memory(), c.msg.0)? else {
             return Ok(Disposition::Kernel);
         };
@@ -733,6 +749,9 @@ impl SmoltcpStack {
             }));
             return Ok(self.await_exit(stop.tid, PendingStreamRecvfrom { call: c }));
         }
+        if c.flags & libc::MSG_ERRQUEUE == 0 {
+            self.fail_with_error(stop, id, c.fd)?;
+        }
         // The kernel writes the sender's carrier name to scratch; the exit
         // translates it into the sender's virtual address.
         let scratch = stop.scratch(NAME_ROOM as usize + 8)?;
@@ -829,6 +848,11 @@ impl Pending for PendingRecvfrom {
         let (memory, scratch) = (stop.memory(), self.scratch);
         let len = memory.read::<u32>(scratch + u64::from(NAME_ROOM)).unwrap_or(0);
         let name = memory.read_bytes(scratch, len.min(NAME_ROOM) as usize).unwrap_or_default();
+        if let Some(error) = stack.alarm_taken(self.socket, &name) {
+            // The alarm that woke the socket (see `alarm.rs`).
+            stop.set_result(-(error as i64));
+            return;
+        }
         let from = stack.sender_address(self.socket, &name);
         if let Err(e) = write_out(&memory, self.call.addr, self.call.addrlen, &from) {
             stop.set_result(-(e as i64));
@@ -864,8 +888,20 @@ impl Pending for PendingRecvmsg {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
         let Self { patch, socket, scratch, control_room } = *self;
         stack.translate_raised(stop, socket);
-        let received = stop.result() >= 0;
         let memory = stop.memory();
+        if stop.result() >= 0
+            && let Some(error) = scratch.and_then(|scratch| {
+                let header = memory.read::<libc::msghdr>(patch.shadow).ok()?;
+                let len = header.msg_namelen.min(NAME_ROOM) as usize;
+                stack.alarm_taken(socket, &memory.read_bytes(scratch, len).ok()?)
+            })
+        {
+            // The alarm that woke the socket (see `alarm.rs`): the receive
+            // fails with the error it stands for; the header is the program's.
+            stop.set_result(-(error as i64));
+            return;
+        }
+        let received = stop.result() >= 0;
         let mut given = patch
             .copy_back(&memory, false)
             .and_then(|()| stack.give_back_name(&memory, patch, socket, scratch, received));

@@ -117,6 +117,7 @@ impl SmoltcpStack {
                 .filter(|(_, s)| s.peer.map(|p| p.ip()) == Some(error.remote.ip()));
             targets.extend(raw.map(|(id, _)| id));
         }
+        let mut to_wake = Vec::new();
         for id in targets {
             let Some(socket) = self.table.get_mut(id) else { continue };
             let recverr = wants_errors(socket);
@@ -136,7 +137,14 @@ impl SmoltcpStack {
             socket.error = Some(error.errno);
             if let Some(carrier) = socket.name {
                 net.raise_at.push((Instant::now() + RAISE_DELAY, carrier));
+                // An unconnected ping socket polls no error: it is woken.
+                if recverr && socket.peer.is_none() && socket.proto == Proto::Icmp {
+                    to_wake.push((id, carrier));
+                }
             }
+        }
+        for (id, carrier) in to_wake {
+            self.sound_alarm(id, carrier);
         }
     }
 

@@ -52,6 +52,7 @@
 
 mod accept;
 mod addressing;
+mod alarm;
 mod bind;
 mod carrier;
 mod cells;

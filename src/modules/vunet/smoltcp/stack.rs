@@ -20,6 +20,7 @@ use super::addressing::Addressing;
 use super::carrier::Carriers;
 use super::endpoint::EndpointName;
 use super::net::{InterfacePlan, Marks, NetHost, Resources, Route};
+use super::alarm::Alarms;
 use super::shadow::Shadows;
 use super::ports::Proto;
 use super::table::SocketTable;
@@ -100,6 +101,8 @@ pub struct SmoltcpStack {
     pub(super) datagram_buffer: Vec<u8>,
     /// The kernel's sockets that answer the options netvm does not model.
     pub(super) shadows: Shadows,
+    /// What wakes ping sockets for their ICMP errors (see `alarm.rs`).
+    pub(super) alarms: Alarms,
 }
 
 impl SmoltcpStack {
@@ -162,6 +165,7 @@ impl SmoltcpStack {
             datagram_buffer: Vec::new(),
             pending: HashMap::new(),
             shadows: Shadows::default(),
+            alarms: Alarms::default(),
         }
     }
 
@@ -228,6 +232,7 @@ impl SmoltcpStack {
         for &id in sockets {
             let Some(socket) = self.table.remove(id) else { continue };
             self.shadows.forget(id);
+            self.forget_alarm(id);
             if let Some(net) = self.net.as_mut() {
                 net.forget_socket(id);
             }
