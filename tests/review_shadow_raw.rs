@@ -193,49 +193,15 @@ fn an_option_value_is_read_no_further_than_linux_reads_it() {
     assert_eq!(netvm.stdout, native.stdout, "{netvm}");
 }
 
-/// Stack `a` behind router `gw`, whose default route leads to `up`, which
+/// Stack `a` behind router `gw`, whose default route leads to `b`, which
 /// answers for nothing beyond itself: a SYN to 192.0.2.1 is retried (the
 /// router answers ARP) for 127 s. Each process holds at most 8 descriptors.
-const SILENT_BEYOND: &str = r#"
-[vunet]
-default = "a"
-descriptors-per-process = 8
-
-[[vunet.switch]]
-name = "near"
-
-[[vunet.switch]]
-name = "far"
-
-[[vunet.router]]
-name = "gw"
-[[vunet.router.interface]]
-switch = "near"
-addresses = ["10.1.0.1/24"]
-[[vunet.router.interface]]
-switch = "far"
-addresses = ["10.2.0.1/24"]
-[[vunet.router.route]]
-to = "default"
-via = "10.2.0.2"
-
-[[vunet.stack]]
-name = "a"
-kind = "smoltcp"
-[[vunet.stack.interface]]
-switch = "near"
-addresses = ["10.1.0.2/24"]
-[[vunet.stack.route]]
-to = "default"
-via = "10.1.0.1"
-
-[[vunet.stack]]
-name = "up"
-kind = "smoltcp"
-[[vunet.stack.interface]]
-switch = "far"
-addresses = ["10.2.0.2/24"]
-"#;
+fn silent_beyond() -> String {
+    let routes = "[[vunet.router.route]]\nto = \"default\"\nvia = \"10.2.0.2\"\n";
+    let config = common::narrow_hop(None)
+        .replace("default = \"a\"\n", "default = \"a\"\ndescriptors-per-process = 8\n");
+    format!("{config}{routes}")
+}
 
 /// Non-blocking connects to the silent host, each closed at once (a client
 /// with a short connect timeout, a port scanner, happy eyeballs), then a
@@ -271,7 +237,7 @@ except OSError as e:
 #[test]
 fn a_closed_connect_under_way_gives_its_descriptor_back() {
     let dir = TempDir::new("review-dial-close");
-    let config = dir.write("modules.toml", SILENT_BEYOND.as_bytes(), 0o644);
+    let config = dir.write("modules.toml", silent_beyond().as_bytes(), 0o644);
     let script = dir.write("connect.py", CONNECT_AND_CLOSE.as_bytes(), 0o644);
     let output = run(netvm_as(
         User::Invoker,

@@ -10,49 +10,13 @@ use std::process::Command;
 
 use common::{TempDir, USERS, netvm_as, path_str, run};
 
-/// Stack `a` behind router `gw`, whose default route leads to stack `up`
-/// (standing for an upstream router).
-const CONFIG: &str = r#"
-[vunet]
-default = "a"
-
-[[vunet.switch]]
-name = "near"
-
-[[vunet.switch]]
-name = "far"
-
-[[vunet.router]]
-name = "gw"
-[[vunet.router.interface]]
-switch = "near"
-addresses = ["10.1.0.1/24", "fd01::1/64"]
-[[vunet.router.interface]]
-switch = "far"
-addresses = ["10.2.0.1/24", "fd02::1/64"]
-ROUTES
-
-[[vunet.stack]]
-name = "a"
-kind = "smoltcp"
-[[vunet.stack.interface]]
-switch = "near"
-addresses = ["10.1.0.2/24", "fd01::2/64"]
-[[vunet.stack.route]]
-to = "default"
-via = "10.1.0.1"
-[[vunet.stack.route]]
-to = "default"
-via = "fd01::1"
-
-[[vunet.stack]]
-name = "up"
-kind = "smoltcp"
-[[vunet.stack.interface]]
-switch = "far"
-addresses = ["10.2.0.2/24", "fd02::2/64"]
-capture = "up.pcap"
-"#;
+/// Stack `a` behind router `gw`, whose routes (`routes`, `[[vunet.router.route]]`
+/// tables) may lead to stack `b` (standing for an upstream router): the
+/// configuration of [`common::narrow_hop`], whose last tables the routes
+/// join (TOML gives them to the last router).
+fn config(routes: &str) -> String {
+    format!("{}{routes}", common::narrow_hop(None))
+}
 
 const ROUTES: &str = r#"
 [[vunet.router.route]]
@@ -63,18 +27,20 @@ to = "default"
 via = "fd02::2"
 "#;
 
-/// What the capture of `up`'s link shows of pings to 192.0.2.1 and
+/// What the capture of `b`'s link shows of pings to 192.0.2.1 and
 /// 2001:db8::1, after `a` sent one to each.
 fn pings_seen_upstream(user: common::User, routes: &str) -> (String, String) {
     let dir = TempDir::new("router-routes");
-    // The session's user writes the capture.
+    // The session's user writes the captures.
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).expect("chmod");
-    let config = dir.write("modules.toml", CONFIG.replace("ROUTES", routes).as_bytes(), 0o644);
+    let config = dir.write("modules.toml", config(routes).as_bytes(), 0o644);
     let script = "ping -c 1 -W 1 192.0.2.1; ping -c 1 -W 1 2001:db8::1; true";
-    let output =
-        run(netvm_as(user, &["run", "--config", path_str(&config), "--", "sh", "-c", script]));
+    let pcap = ["--pcap", path_str(dir.path())];
+    let run_args =
+        [&["run", "--config", path_str(&config)][..], &pcap, &["--", "sh", "-c", script]].concat();
+    let output = run(netvm_as(user, &run_args));
     output.assert_code(0);
-    let capture = dir.path().join("up.pcap");
+    let capture = dir.path().join("b-eth0.pcap");
     let mut tcpdump = Command::new("tcpdump");
     tcpdump.args(["-nr", path_str(&capture), "icmp or icmp6"]);
     let seen = run(tcpdump);
@@ -99,11 +65,11 @@ fn a_default_route_leads_through_its_gateway() {
 #[test]
 fn without_a_route_nothing_goes_upstream() {
     let (seen, pings) = pings_seen_upstream(common::User::Invoker, "");
-    assert!(!seen.contains("echo request"), "nothing reached up:\n{seen}");
+    assert!(!seen.contains("echo request"), "nothing reached b:\n{seen}");
     assert!(pings.contains("100% packet loss"), "{pings}");
 }
 
-/// Connects (non-blocking) to a host beyond `up`, which nothing answers for,
+/// Connects (non-blocking) to a host beyond `b`, which nothing answers for,
 /// and tells what the connect says after 4 seconds.
 const SILENT_FAR_END: &str = r#"
 import socket, select, errno
@@ -116,15 +82,11 @@ print("after 4 s:", errno.errorcode.get(error, "in progress") if error else "in 
 
 #[test]
 fn a_syn_the_far_end_leaves_unanswered_is_retried_as_on_linux() {
-    // The router's neighbour `up` answers; only the far end is silent. Linux
+    // The router's neighbour `b` answers; only the far end is silent. Linux
     // sends the SYN again for two minutes (netvm used to give up after 3 s
     // with EHOSTUNREACH, as for a neighbour that never answers).
     let dir = TempDir::new("silent-far-end");
-    let config = dir.write(
-        "modules.toml",
-        CONFIG.replace("ROUTES", ROUTES).replace("capture = \"up.pcap\"\n", "").as_bytes(),
-        0o644,
-    );
+    let config = dir.write("modules.toml", config(ROUTES).as_bytes(), 0o644);
     let script = dir.write("connect.py", SILENT_FAR_END.as_bytes(), 0o644);
     let output = run(netvm_as(
         common::User::Invoker,
@@ -141,12 +103,8 @@ fn a_syn_the_far_end_leaves_unanswered_is_retried_as_on_linux() {
 fn ping_prints_the_routers_errors() {
     for user in USERS {
         let dir = TempDir::new("ping-errors");
-        let config = dir.write(
-            "modules.toml",
-            CONFIG.replace("ROUTES", ROUTES).replace("capture = \"up.pcap\"\n", "").as_bytes(),
-            0o644,
-        );
-        // 198.51.100.1 is beyond up, which has no route there: the router's
+        let config = dir.write("modules.toml", config(ROUTES).as_bytes(), 0o644);
+        // 198.51.100.1 is beyond b, which has no route there: the router's
         // answer to TTL 1 is "time exceeded"; the built-in network's router
         // has no route to 192.0.2.1 at all: "net unreachable".
         let beyond = "ping -c 1 -t 1 -W 1 198.51.100.1; true";

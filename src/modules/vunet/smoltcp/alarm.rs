@@ -13,11 +13,10 @@
 use std::collections::HashSet;
 use std::os::fd::{AsRawFd, OwnedFd};
 
-use nix::errno::Errno;
 use nix::sys::socket::{SockType, UnixAddr};
 
 use super::endpoint::EndpointName;
-use super::stack::SmoltcpStack;
+use super::carrier::Carriers;
 use crate::fdtable::SocketId;
 use crate::tracer::SyscallStop;
 
@@ -30,13 +29,14 @@ pub(super) struct Alarms {
     pending: HashSet<SocketId>,
 }
 
-impl SmoltcpStack {
-    /// Wakes socket `id` (carrier `carrier`), which an ICMP error is for.
-    pub(super) fn sound_alarm(&mut self, id: SocketId, carrier: EndpointName) {
-        if self.alarms.end.is_none() {
-            self.alarms.end = self.carriers.bound_socket(SockType::Datagram);
+impl Alarms {
+    /// Wakes socket `id` (carrier `carrier`), which an ICMP error is for; the
+    /// alarm end is made from `carriers` on first use.
+    pub(super) fn sound(&mut self, carriers: &mut Carriers, id: SocketId, carrier: EndpointName) {
+        if self.end.is_none() {
+            self.end = carriers.bound_socket(SockType::Datagram);
         }
-        let Some((end, _)) = &self.alarms.end else { return };
+        let Some((end, _)) = &self.end else { return };
         let Ok(to) = UnixAddr::new_abstract(&carrier.0) else { return };
         // A full carrier takes no alarm: the error still waits in its queue.
         let sent = nix::sys::socket::sendto(
@@ -46,16 +46,16 @@ impl SmoltcpStack {
             nix::sys::socket::MsgFlags::MSG_DONTWAIT,
         );
         if sent.is_ok() {
-            self.alarms.pending.insert(id);
+            self.pending.insert(id);
         }
     }
 
-    /// At a receive (not of the error queue) of socket `id` at `fd`: takes the
-    /// alarm away if it is the next datagram, and the error the socket holds,
-    /// which the receive fails with (once).
-    pub(super) fn answer_alarm(&mut self, stop: &SyscallStop, id: SocketId, fd: i32) -> Option<Errno> {
-        if self.alarms.pending.contains(&id)
-            && let (Some((_, alarm)), Ok(carrier)) = (&self.alarms.end, stop.copy_fd(fd))
+    /// At a receive (not of the error queue) of socket `id` at `fd`, before it
+    /// runs: takes the alarm away if it is the next datagram. The receive
+    /// then fails with the socket's error, if it holds one.
+    pub(super) fn take_next(&mut self, stop: &SyscallStop, id: SocketId, fd: i32) {
+        if self.pending.contains(&id)
+            && let (Some((_, alarm)), Ok(carrier)) = (&self.end, stop.copy_fd(fd))
             && next_sender(&carrier) == Some(*alarm)
         {
             let mut nothing = [0u8; 1];
@@ -63,27 +63,26 @@ impl SmoltcpStack {
             unsafe {
                 libc::recv(carrier.as_raw_fd(), nothing.as_mut_ptr().cast(), 1, libc::MSG_DONTWAIT)
             };
-            self.alarms.pending.remove(&id);
+            self.pending.remove(&id);
         }
-        self.table.get_mut(id)?.error.take()
     }
 
     /// At the exit of a receive of socket `id` that took a datagram from the
-    /// carrier named `sender` (as a `sockaddr_un`): whether it was the alarm,
-    /// and then the error the receive fails with instead (a receive that
-    /// waited in the kernel when the alarm came).
-    pub(super) fn alarm_taken(&mut self, id: SocketId, sender: &[u8]) -> Option<Errno> {
-        let (_, alarm) = self.alarms.end.as_ref()?;
+    /// carrier named `sender` (as a `sockaddr_un`): whether it was the alarm
+    /// (a receive that waited in the kernel when it came). The receive then
+    /// fails with the socket's error instead.
+    pub(super) fn taken(&mut self, id: SocketId, sender: &[u8]) -> bool {
+        let Some((_, alarm)) = &self.end else { return false };
         if EndpointName::from_sockaddr(sender) != Some(*alarm) {
-            return None;
+            return false;
         }
-        self.alarms.pending.remove(&id);
-        Some(self.table.get_mut(id).and_then(|s| s.error.take()).unwrap_or(Errno::EAGAIN))
+        self.pending.remove(&id);
+        true
     }
 
     /// Forgets socket `id`'s alarm, closed.
-    pub(super) fn forget_alarm(&mut self, id: SocketId) {
-        self.alarms.pending.remove(&id);
+    pub(super) fn forget(&mut self, id: SocketId) {
+        self.pending.remove(&id);
     }
 }
 

@@ -109,10 +109,20 @@ impl SmoltcpStack {
         if socket.peer.is_some() || !matches!(socket.proto, Proto::Icmp | Proto::Udp) {
             return Ok(());
         }
-        match self.answer_alarm(stop, id, fd) {
+        self.alarms.take_next(stop, id, fd);
+        match self.table.get_mut(id).and_then(|socket| socket.error.take()) {
             Some(error) => Err(error),
             None => Ok(()),
         }
+    }
+
+    /// The error a receive of socket `id` fails with if the datagram it took
+    /// came from `sender` and was the alarm that woke it (see `alarm.rs`).
+    fn alarm_error(&mut self, id: SocketId, sender: &[u8]) -> Option<Errno> {
+        if !self.alarms.taken(id, sender) {
+            return None;
+        }
+        Some(self.table.get_mut(id).and_then(|s| s.error.take()).unwrap_or(Errno::EAGAIN))
     }
 
     /// Binds datagram socket `id` to the wildcard and an ephemeral port before
@@ -848,7 +858,7 @@ impl Pending for PendingRecvfrom {
         let (memory, scratch) = (stop.memory(), self.scratch);
         let len = memory.read::<u32>(scratch + u64::from(NAME_ROOM)).unwrap_or(0);
         let name = memory.read_bytes(scratch, len.min(NAME_ROOM) as usize).unwrap_or_default();
-        if let Some(error) = stack.alarm_taken(self.socket, &name) {
+        if let Some(error) = stack.alarm_error(self.socket, &name) {
             // The alarm that woke the socket (see `alarm.rs`).
             stop.set_result(-(error as i64));
             return;
@@ -893,7 +903,8 @@ impl Pending for PendingRecvmsg {
             && let Some(error) = scratch.and_then(|scratch| {
                 let header = memory.read::<libc::msghdr>(patch.shadow).ok()?;
                 let len = header.msg_namelen.min(NAME_ROOM) as usize;
-                stack.alarm_taken(socket, &memory.read_bytes(scratch, len).ok()?)
+                let sender = memory.read_bytes(scratch, len).ok()?;
+                stack.alarm_error(socket, &sender)
             })
         {
             // The alarm that woke the socket (see `alarm.rs`): the receive

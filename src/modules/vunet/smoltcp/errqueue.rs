@@ -144,7 +144,7 @@ impl SmoltcpStack {
             }
         }
         for (id, carrier) in to_wake {
-            self.sound_alarm(id, carrier);
+            self.alarms.sound(&mut self.carriers, id, carrier);
         }
     }
 

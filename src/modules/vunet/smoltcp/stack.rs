@@ -232,7 +232,7 @@ impl SmoltcpStack {
         for &id in sockets {
             let Some(socket) = self.table.remove(id) else { continue };
             self.shadows.forget(id);
-            self.forget_alarm(id);
+            self.alarms.forget(id);
             if let Some(net) = self.net.as_mut() {
                 net.forget_socket(id);
             }
