@@ -12,7 +12,6 @@ use std::os::fd::AsRawFd;
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::sys::socket::SockType;
 use nix::unistd::Pid;
 
 use super::carrier::{clear_carrier_error, connect_to, inode_of};
@@ -52,7 +51,7 @@ impl SmoltcpStack {
         let net = self.net.as_mut().ok_or(Errno::ENETUNREACH)?;
         let budget = net.budget.clone();
         budget.borrow_mut().take(Some(owner))?;
-        let made = self.carriers.bound_socket(SockType::Datagram).and_then(|(end, name)| {
+        let made = self.carriers.datagram_end().and_then(|(end, name)| {
             // A carrier connected elsewhere takes no new peer (`unix_may_send`):
             // the end then joins it once the carrier has connected to the end
             // ([`SmoltcpStack::join_private_end`]).

@@ -1232,7 +1232,7 @@ impl NetHost {
         carriers: &mut Carriers,
     ) -> Option<&Remote> {
         if !self.remotes.contains_key(&(proto, addr)) {
-            let (end, name) = carriers.bound_socket(SockType::Datagram)?;
+            let (end, name) = carriers.datagram_end()?;
             let id = inode_of(&end)?;
             self.watch(end.as_raw_fd());
             self.ends.insert(end.as_raw_fd(), (proto, addr));
