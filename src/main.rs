@@ -143,6 +143,11 @@ struct RunArgs {
     /// Wireshark.
     #[arg(long, value_name = "DIR")]
     pcap: Option<PathBuf>,
+    /// Run without the configuration's uplinks (the built-in one's is `host`): the
+    /// session's stacks reach nothing beyond the session, and routes through an
+    /// uplink lead nowhere ("network unreachable").
+    #[arg(long, env = "NETVM_NO_UPLINK", value_parser = clap::builder::FalseyValueParser::new())]
+    no_uplink: bool,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     command: Vec<OsString>,
@@ -191,7 +196,10 @@ fn run(args: RunArgs) -> Outcome {
     if !args.keep_sockets {
         sandbox::close_inherited_sockets();
     }
-    let (_, config) = load_config(args.config.as_deref())?;
+    let (_, mut config) = load_config(args.config.as_deref())?;
+    if args.no_uplink {
+        config.vunet.without_uplinks();
+    }
     let launch_stack = args.stack.as_deref().unwrap_or(config.vunet.default.get_ref());
     let fence = if config.vunet.kind_of(launch_stack).is_some_and(|k| k.passes_host_network()) {
         Fence::HostNetwork

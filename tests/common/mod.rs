@@ -24,6 +24,7 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
 pub mod namespace;
+pub mod world;
 
 /// How long any one child may run before the test gives up on it. Generous: it only
 /// turns a hang into a failure.
@@ -104,8 +105,15 @@ pub fn skip(reason: &str) {
     }
 }
 
+/// What keeps a test's sessions off the host's network: netvm leaves the
+/// configuration's uplinks out (as `--no-uplink`) where this is set. Tests of
+/// the uplink run netvm inside network namespaces of their own
+/// (`common::world`) and remove it.
+pub const NO_UPLINK: (&str, &str) = ("NETVM_NO_UPLINK", "1");
+
 /// A command running `program` as `user`, with no standard input and `/` as its
-/// working directory (readable by anyone).
+/// working directory (readable by anyone). Sessions it starts have no uplink
+/// ([`NO_UPLINK`]).
 pub fn command_as(user: User, program: impl AsRef<OsStr>) -> Command {
     let mut command = if user == User::Unprivileged && is_root() {
         let mut setpriv = Command::new("setpriv");
@@ -114,7 +122,7 @@ pub fn command_as(user: User, program: impl AsRef<OsStr>) -> Command {
     } else {
         Command::new(program)
     };
-    command.stdin(Stdio::null()).current_dir("/");
+    command.stdin(Stdio::null()).current_dir("/").env(NO_UPLINK.0, NO_UPLINK.1);
     command
 }
 

@@ -24,10 +24,12 @@ mod outside;
 mod packet;
 mod plain;
 mod procnet;
+mod smol_time;
 pub mod sockaddr;
 pub mod stack;
 pub mod status;
 mod sweep;
+mod uplink;
 
 kind::stack_kinds!(none, host, smoltcp, echo);
 
@@ -45,6 +47,7 @@ use nix::unistd::Pid;
 
 use crate::fdtable::{FdTable, FdTarget, SocketId};
 use crate::modules::{Answer, Disposition, Module};
+use crate::sandbox::host_sockets::HostSockets;
 use crate::sandbox::{Entered, Fence};
 use crate::syscall::Syscall;
 use crate::tracer::filter::{ArgTest, TrapRule};
@@ -124,6 +127,10 @@ pub struct Vunet {
     /// The stacks' `/proc/net`, mounted for each program (with private
     /// namespaces only).
     procnet: Option<procnet::ProcNet>,
+    /// Where the uplinks' host sockets come from: made here until the sandbox
+    /// moves the supervisor out of the host's network namespace, then by its
+    /// helper.
+    host_sockets: Rc<HostSockets>,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -168,7 +175,9 @@ impl Vunet {
     ) -> Result<Self, SetupError> {
         let poll = mio::Poll::new().map_err(|e| SetupError(format!("epoll: {e}")))?;
         let budget = Rc::new(RefCell::new(Budget::new(config.descriptors_per_process)));
-        let (mut network, mut stacks) = mount_all(config, capture_dir, poll.registry(), &budget)?;
+        let host_sockets = Rc::new(HostSockets::direct());
+        let (mut network, mut stacks) =
+            mount_all(config, capture_dir, poll.registry(), &budget, &host_sockets)?;
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
             Some(id) => id,
@@ -212,6 +221,7 @@ impl Vunet {
             native_mmsg: HashMap::new(),
             packet: packet::PacketSockets::default(),
             procnet: None,
+            host_sockets,
         })
     }
 
@@ -225,6 +235,7 @@ impl Vunet {
         if let Some(entered) = entered {
             self.session_network = Some(entered.network);
             outside_clients = entered.outside_clients;
+            self.host_sockets.use_helper(entered.host_sockets);
             self.procnet = procnet::ProcNet::new()
                 .map_err(|e| log::info!("programs read the session's own /proc/net: {e}"))
                 .ok();

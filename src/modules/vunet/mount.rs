@@ -3,20 +3,26 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
+use std::time::Instant;
 
 use super::budget::SharedBudget;
 use super::config::VunetConfig;
 use super::kind::{Mount, Registry};
-use super::network::{Network, RouterInterface, StaticRoute};
+use super::network::{IpPort, Network, RouterInterface, StaticRoute};
 use super::stack::{SetupError, Stack};
+use super::uplink::Uplink;
+use crate::sandbox::host_sockets::HostSockets;
 
-/// Builds the session's network (switches and routers) and mounts every stack of
-/// `config`, plugging their interfaces into it.
+/// Builds the session's network (switches, routers and uplinks, whose host
+/// sockets come from `host`) and mounts every stack of `config`, plugging their
+/// interfaces into it.
 pub(super) fn mount_all(
     config: &VunetConfig,
     capture_dir: Option<PathBuf>,
     registry: &mio::Registry,
     budget: &SharedBudget,
+    host: &Rc<HostSockets>,
 ) -> Result<(Network, Vec<Box<dyn Stack>>), SetupError> {
     let mut network = Network::new(capture_dir);
     let mut switches = HashMap::new();
@@ -41,6 +47,24 @@ pub(super) fn mount_all(
         network
             .add_router(&router.name, interfaces, routes)
             .map_err(|e| SetupError(format!("router {}: {e}", router.name)))?;
+    }
+    for uplink in config.uplinks() {
+        let interface = uplink.interface;
+        let Some(&switch) = interface.switch.as_ref().and_then(|s| switches.get(s)) else {
+            continue;
+        };
+        let watcher = registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
+        let nat = Uplink::new(
+            interface.addresses.clone(),
+            interface.mtu,
+            Rc::clone(host),
+            Rc::new(watcher),
+            Instant::now(),
+        );
+        let port = IpPort::new(interface.mac, interface.addresses, interface.mtu, nat);
+        network
+            .plug(switch, &uplink.name, Box::new(port), interface.capture.as_deref())
+            .map_err(|e| SetupError(format!("uplink {}: {e}", uplink.name)))?;
     }
     let mut stacks = Vec::new();
     for (index, stack) in config.stacks.iter().enumerate() {

@@ -13,8 +13,8 @@ use toml::Spanned;
 
 use super::interface::{
     self, InterfaceConfig, InterfaceSpec, MAX_INTERFACES, MAX_MTU, MIN_IPV6_MTU, MIN_MTU,
-    ROUTER_MAC_BYTE, RouteConfig, STACK_MAC_BYTE, parse_destination, parse_gateway,
-    parse_host_address, parse_mac,
+    ROUTER_MAC_BYTE, RouteConfig, STACK_MAC_BYTE, UPLINK_MAC_BYTE, parse_destination,
+    parse_gateway, parse_host_address, parse_mac,
 };
 use super::{StackConfig, VunetConfig};
 use crate::config::{Fault, Table, is_valid_name};
@@ -26,17 +26,19 @@ use crate::modules::vunet::stack::MAX_STACKS;
 const MAX_ROUTER_ROUTES: usize = 256;
 /// The most routers one configuration can declare.
 const MAX_ROUTERS: usize = 64;
-/// The most addresses one router interface can have.
+/// The most addresses one router interface (or uplink) can have.
 const MAX_ROUTER_ADDRESSES: usize = 8;
+/// The most uplinks one configuration can declare.
+const MAX_UPLINKS: usize = 8;
 
 /// Checks `vunet`, read from `table`.
 pub fn check(vunet: &VunetConfig, table: &Table) -> Result<(), Fault> {
     Checker::new(table).check(vunet)
 }
 
-/// A stack or a router: something with interfaces on the network.
+/// A stack, a router or an uplink: something with interfaces on the network.
 struct Party<'a> {
-    /// `stack` or `router`.
+    /// `stack`, `router` or `uplink`.
     what: &'static str,
     name: &'a str,
     /// Its position among the tables of its kind (for default MAC addresses).
@@ -49,8 +51,19 @@ struct Party<'a> {
 }
 
 impl Party<'_> {
-    fn is_router(&self) -> bool {
-        self.what == "router"
+    /// Whether it is a device of the network (a router, an uplink), whose
+    /// interfaces must be on switches and have addresses; a stack's need not.
+    fn is_device(&self) -> bool {
+        self.what != "stack"
+    }
+
+    /// The fourth byte of its default MAC addresses.
+    fn mac_role(&self) -> u8 {
+        match self.what {
+            "router" => ROUTER_MAC_BYTE,
+            "uplink" => UPLINK_MAC_BYTE,
+            _ => STACK_MAC_BYTE,
+        }
     }
 }
 
@@ -93,6 +106,7 @@ impl<'a> Checker<'a> {
         let stack_names = self.check_stacks(vunet)?;
         self.check_switches(vunet)?;
         self.check_routers(vunet, &stack_names)?;
+        self.check_uplinks(vunet, &stack_names)?;
         let stacks = vunet.stacks.iter().enumerate().map(|(s, stack)| Party {
             what: "stack",
             name: stack.name.get_ref(),
@@ -111,7 +125,20 @@ impl<'a> Checker<'a> {
             routes: &router.route_tables,
             capture_dir: &router.capture_dir,
         });
-        let mut parties: Vec<Party> = stacks.chain(routers).collect();
+        let uplink_tables: Vec<_> =
+            vunet.uplink_tables.iter().map(|u| [u.interface_table()]).collect();
+        let uplinks = vunet.uplink_tables.iter().zip(&uplink_tables).enumerate().map(
+            |(u, (uplink, table))| Party {
+                what: "uplink",
+                name: uplink.name.get_ref(),
+                index: u,
+                offset: uplink.name.span().start,
+                tables: Cow::Borrowed(&table[..]),
+                routes: &[],
+                capture_dir: &uplink.capture_dir,
+            },
+        );
+        let mut parties: Vec<Party> = stacks.chain(routers).chain(uplinks).collect();
         parties.sort_by_key(|p| p.offset);
         for (id, party) in parties.iter().enumerate() {
             self.check_party(id, party)?;
@@ -227,6 +254,41 @@ impl<'a> Checker<'a> {
         Ok(())
     }
 
+    /// The uplinks' names and numbers (their interfaces are checked as every
+    /// party's).
+    fn check_uplinks(
+        &self,
+        vunet: &'a VunetConfig,
+        stack_names: &HashMap<&str, usize>,
+    ) -> Result<(), Fault> {
+        if let Some(extra) = vunet.uplink_tables.get(MAX_UPLINKS) {
+            let why = format!("at most {MAX_UPLINKS} uplinks can be declared");
+            return Err((extra.name.span(), why));
+        }
+        let routers = vunet.router_tables.iter().map(|r| (r.name.get_ref().as_str(), "a router's"));
+        let stacks = stack_names.keys().map(|name| (*name, "a stack's"));
+        let mut taken: HashMap<&str, &str> = routers.chain(stacks).collect();
+        for uplink in &vunet.uplink_tables {
+            let (name, at) = (uplink.name.get_ref(), uplink.name.span());
+            if !is_valid_name(name) {
+                let why = format!(
+                    "uplink name `{name}` must be 1 to 32 letters, digits, `-`, `_` or `.`"
+                );
+                return Err((at, why));
+            }
+            if let Some(whose) = taken.insert(name, "another uplink's") {
+                let why =
+                    format!("`{name}` is already {whose} name; give the uplink a name of its own");
+                return Err((at, why));
+            }
+            if let Some(extra) = uplink.addresses.get(MAX_ROUTER_ADDRESSES) {
+                let why = format!("an uplink takes at most {MAX_ROUTER_ADDRESSES} addresses");
+                return Err((extra.span(), why));
+            }
+        }
+        Ok(())
+    }
+
     /// Party number `id` in check order: its interfaces, then its routes.
     fn check_party(&mut self, id: usize, party: &Party) -> Result<(), Fault> {
         let mut names: HashMap<String, usize> = HashMap::new();
@@ -281,8 +343,7 @@ impl<'a> Checker<'a> {
     ) -> Result<InterfaceSpec, Fault> {
         self.check_interface_keys(party, table)?;
         let (at, t) = (table.span(), table.get_ref());
-        let role = if party.is_router() { ROUTER_MAC_BYTE } else { STACK_MAC_BYTE };
-        let default_mac = interface::default_mac(role, party.index, index);
+        let default_mac = interface::default_mac(party.mac_role(), party.index, index);
         let spec = interface::resolve_interface(t, index, default_mac, party.capture_dir);
         if spec.mtu < MIN_IPV6_MTU
             && let (Some(v6), Some(mtu)) = (spec.addresses.iter().find(|a| a.ip.is_ipv6()), &t.mtu)
@@ -354,7 +415,7 @@ impl<'a> Checker<'a> {
                 return Err((address.span(), why));
             }
         }
-        if party.is_router() && t.addresses.is_empty() {
+        if party.is_device() && t.addresses.is_empty() {
             let why = "a router interface needs addresses: add addresses = [\"ADDRESS/PREFIX\"] \
                        on its switch's subnet"
                 .to_owned();
@@ -378,7 +439,7 @@ impl<'a> Checker<'a> {
                 );
                 Err((switch.span(), why))
             }
-            None if party.is_router() => {
+            None if party.is_device() => {
                 let why = "a router interface needs a switch: add switch = \"NAME\", \
                            a [[vunet.switch]]'s name"
                     .to_owned();

@@ -27,6 +27,8 @@ const MAC_PREFIX: [u8; 3] = [0x02, 0x6e, 0x76];
 pub const STACK_MAC_BYTE: u8 = 0x00;
 /// The fourth byte of a router's default MAC addresses.
 pub const ROUTER_MAC_BYTE: u8 = 0xff;
+/// The fourth byte of an uplink's default MAC address.
+pub const UPLINK_MAC_BYTE: u8 = 0xfe;
 
 /// One `[[vunet.stack.interface]]` or `[[vunet.router.interface]]`, as written.
 #[derive(Clone, Debug, Default, Deserialize)]
@@ -99,6 +101,15 @@ pub struct RouterSpec {
     pub interfaces: Vec<InterfaceSpec>,
     /// Its static routes, in file order.
     pub routes: Vec<RouteSpec>,
+}
+
+/// One uplink, resolved.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UplinkSpec {
+    /// Its name.
+    pub name: String,
+    /// Its one interface (`switch` is always `Some`, with at least one address).
+    pub interface: InterfaceSpec,
 }
 
 /// The default MAC address of interface `interface` of party `party` (`role` tells

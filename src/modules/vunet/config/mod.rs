@@ -2,7 +2,8 @@
 //! them.
 //!
 //! `[[vunet.switch]]` tables declare named L2 segments; `[[vunet.router]]` tables
-//! declare built-in routers, each with interfaces on switches; `[[vunet.stack]]`
+//! declare built-in routers, each with interfaces on switches; `[[vunet.uplink]]`
+//! tables plug ways out to the host's network into switches; `[[vunet.stack]]`
 //! tables mount stacks. A stack table's `name` and `kind` are read here; the rest of
 //! it belongs to its kind ([`StackKind::configure`]), which may make the stack a
 //! host on the network with the common keys of [`HostSection`]. Everything that
@@ -28,7 +29,7 @@ use toml::Spanned;
 use super::kind::{Key, KindConfig, Registry, StackKind};
 use crate::config::{Fault, Table};
 pub use interface::{
-    InterfaceConfig, InterfaceSpec, MAX_INTERFACES, RouteConfig, RouteSpec, RouterSpec,
+    InterfaceConfig, InterfaceSpec, MAX_INTERFACES, RouteConfig, RouteSpec, RouterSpec, UplinkSpec,
 };
 
 /// The `[vunet]` table: the network module, its stacks and the network between them.
@@ -41,6 +42,9 @@ pub struct VunetConfig {
     /// The routers as written, as `[[vunet.router]]` tables; see
     /// [`VunetConfig::routers`] for them resolved.
     pub router_tables: Vec<RouterConfig>,
+    /// The uplinks as written, as `[[vunet.uplink]]` tables; see
+    /// [`VunetConfig::uplinks`] for them resolved.
+    pub uplink_tables: Vec<UplinkConfig>,
     /// The mounted stacks, as `[[vunet.stack]]` tables.
     pub stacks: Vec<StackConfig>,
     /// How many of the supervisor's descriptors one process may hold (see
@@ -61,6 +65,8 @@ struct VunetTable {
     switches: Vec<SwitchConfig>,
     #[serde(default, rename = "router")]
     router_tables: Vec<RouterConfig>,
+    #[serde(default, rename = "uplink")]
+    uplink_tables: Vec<UplinkConfig>,
     /// Tables, each read on its own (see [`read_stack`]).
     #[serde(default, rename = "stack")]
     #[allow(dead_code)]
@@ -92,6 +98,46 @@ pub struct RouterConfig {
     /// The directory relative capture paths are in.
     #[serde(skip)]
     capture_dir: PathBuf,
+}
+
+/// One `[[vunet.uplink]]`, as written: a host on a switch through which the
+/// session's stacks reach the host's network, their flows carried by the
+/// supervisor's own sockets (see `vunet::uplink`). Its one interface's keys are
+/// the table's own.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UplinkConfig {
+    /// Its name (distinct from every stack's and router's).
+    pub name: Spanned<String>,
+    /// The switch it is plugged into.
+    pub switch: Option<Spanned<String>>,
+    /// Its MAC address; a default if not given.
+    pub mac: Option<Spanned<String>>,
+    /// Its link's MTU.
+    pub mtu: Option<Spanned<i64>>,
+    /// Its addresses: the routers' gateway towards the host's network.
+    #[serde(default)]
+    pub addresses: Vec<Spanned<String>>,
+    /// A pcap file for its link.
+    pub capture: Option<Spanned<String>>,
+    /// The directory relative capture paths are in.
+    #[serde(skip)]
+    capture_dir: PathBuf,
+}
+
+impl UplinkConfig {
+    /// Its interface, as a table of a router's would be written.
+    fn interface_table(&self) -> Spanned<InterfaceConfig> {
+        let interface = InterfaceConfig {
+            name: None,
+            switch: self.switch.clone(),
+            mac: self.mac.clone(),
+            mtu: self.mtu.clone(),
+            addresses: self.addresses.clone(),
+            capture: self.capture.clone(),
+        };
+        Spanned::new(self.name.span(), interface)
+    }
 }
 
 /// One `[[vunet.stack]]`: a mounted stack instance.
@@ -238,8 +284,14 @@ impl VunetConfig {
     /// Reads and checks the `[vunet]` table, whose stacks are of the kinds in
     /// `kinds`.
     pub fn read(table: &Table, kinds: &'static Registry) -> Result<Self, Fault> {
-        let VunetTable { default, switches, mut router_tables, descriptors_per_process, .. } =
-            table.read()?;
+        let VunetTable {
+            default,
+            switches,
+            mut router_tables,
+            mut uplink_tables,
+            descriptors_per_process,
+            ..
+        } = table.read()?;
         let descriptors_per_process = match descriptors_per_process {
             Some(n) if *n.get_ref() < 1 || *n.get_ref() > i64::from(i32::MAX) => {
                 let why = "descriptors-per-process must be a number from 1 to 2147483647";
@@ -250,14 +302,24 @@ impl VunetConfig {
         for router in &mut router_tables {
             router.capture_dir = table.base_dir().to_owned();
         }
+        for uplink in &mut uplink_tables {
+            uplink.capture_dir = table.base_dir().to_owned();
+        }
         let stack_tables = table.tables("stack");
         let mut stacks = Vec::new();
         for stack in &stack_tables {
             let read = read_stack(stack, kinds, &stacks)?;
             stacks.push(read);
         }
-        let config =
-            Self { default, switches, router_tables, stacks, descriptors_per_process, kinds };
+        let config = Self {
+            default,
+            switches,
+            router_tables,
+            uplink_tables,
+            stacks,
+            descriptors_per_process,
+            kinds,
+        };
         check::check(&config, table)?;
         Ok(config)
     }
@@ -297,6 +359,43 @@ impl VunetConfig {
                 routes: interface::resolve_routes(&router.route_tables),
             })
             .collect()
+    }
+}
+
+impl VunetConfig {
+    /// The uplinks, resolved, in file order.
+    pub fn uplinks(&self) -> Vec<UplinkSpec> {
+        self.uplink_tables
+            .iter()
+            .enumerate()
+            .map(|(u, uplink)| UplinkSpec {
+                name: uplink.name.get_ref().clone(),
+                interface: interface::resolve_interface(
+                    uplink.interface_table().get_ref(),
+                    0,
+                    interface::default_mac(interface::UPLINK_MAC_BYTE, u, 0),
+                    &uplink.capture_dir,
+                ),
+            })
+            .collect()
+    }
+
+    /// Leaves the uplinks out (`--no-uplink`), and the routers' routes through
+    /// them: the session reaches nothing beyond its own network, and a router
+    /// says so at once ("network unreachable").
+    pub fn without_uplinks(&mut self) {
+        let gateways: Vec<IpAddr> = self
+            .uplinks()
+            .iter()
+            .flat_map(|u| u.interface.addresses.iter().map(|c| c.ip))
+            .collect();
+        for router in &mut self.router_tables {
+            router.route_tables.retain(|route| {
+                interface::parse_gateway(route.via.get_ref())
+                    .map_or(true, |via| !gateways.contains(&via))
+            });
+        }
+        self.uplink_tables.clear();
     }
 }
 

@@ -82,18 +82,35 @@ fn the_built_in_configuration_is_valid() {
 fn the_built_in_network() {
     let vunet = load(&Origin::BuiltIn).unwrap().vunet;
     assert_eq!(vunet.default.get_ref(), "lwip0");
-    assert_eq!(vunet.switch_names(), ["sw0"]);
-    let gw = InterfaceSpec {
-        name: "eth0".into(),
-        switch: Some("sw0".into()),
-        mac: [0x02, 0x6e, 0x76, 0xff, 0, 0],
+    assert_eq!(vunet.switch_names(), ["sw0", "up0"]);
+    let interface = |index: u8, switch: &str, addresses: [&str; 2], role: u8| InterfaceSpec {
+        name: format!("eth{index}"),
+        switch: Some(switch.into()),
+        mac: [0x02, 0x6e, 0x76, role, 0, index],
         mtu: 1500,
-        addresses: vec![cidr("10.0.0.1/24"), cidr("fd00::1/64")],
+        addresses: addresses.map(cidr).into(),
         capture: None,
     };
+    let gw = vec![
+        interface(0, "sw0", ["10.0.0.1/24", "fd00::1/64"], 0xff),
+        interface(1, "up0", ["10.0.2.1/24", "fd00:0:0:2::1/64"], 0xff),
+    ];
+    let defaults = vec![
+        RouteSpec { to: cidr("0.0.0.0/0"), via: "10.0.2.2".parse().unwrap() },
+        RouteSpec { to: cidr("::/0"), via: "fd00:0:0:2::2".parse().unwrap() },
+    ];
     assert_eq!(
         vunet.routers(),
-        [RouterSpec { name: "gw".into(), interfaces: vec![gw], routes: vec![] }]
+        [RouterSpec { name: "gw".into(), interfaces: gw.clone(), routes: defaults }]
+    );
+    let host = interface(0, "up0", ["10.0.2.2/24", "fd00:0:0:2::2/64"], 0xfe);
+    assert_eq!(vunet.uplinks(), [UplinkSpec { name: "host".into(), interface: host }]);
+    let mut isolated = load(&Origin::BuiltIn).unwrap().vunet;
+    isolated.without_uplinks();
+    assert!(isolated.uplinks().is_empty());
+    assert_eq!(
+        isolated.routers(),
+        [RouterSpec { name: "gw".into(), interfaces: gw, routes: vec![] }]
     );
     let names: Vec<_> = vunet.stacks.iter().map(|s| s.name.get_ref().as_str()).collect();
     assert_eq!(names, ["lwip0", "lwip1", "none"]);
@@ -724,4 +741,31 @@ fn a_router_takes_at_most_256_routes() {
         ),
     );
     assert_refused(&text, "to = \"10.101.0.0/24\"", "router `gw` has more than 256 routes");
+}
+
+#[test]
+fn an_uplink_is_checked_as_every_device_on_the_network() {
+    let uplink = |keys: &str| stack_a("\"10.0.0.2/24\"", "", &format!("[[vunet.uplink]]\n{keys}"));
+    let fine = uplink("name = \"out\"\nswitch = \"sw1\"\naddresses = [\"10.0.2.2/24\"]\n");
+    let config = parse(&fine, &Origin::File("m.toml".into())).unwrap().vunet;
+    let spec = &config.uplinks()[0];
+    assert_eq!((spec.name.as_str(), spec.interface.mac), ("out", [0x02, 0x6e, 0x76, 0xfe, 0, 0]));
+    assert_refused(
+        &uplink("name = \"a\"\nswitch = \"sw1\"\naddresses = [\"10.0.2.2/24\"]\n"),
+        "name = \"a\"\nswitch",
+        "`a` is already a stack's name",
+    );
+    assert_refused(
+        &uplink("name = \"out\"\nswitch = \"sw9\"\naddresses = [\"10.0.2.2/24\"]\n"),
+        "\"sw9\"",
+        "no switch named `sw9`",
+    );
+    assert_refused_last(
+        &uplink("name = \"out\"\nswitch = \"sw0\"\naddresses = [\"10.0.0.2/24\"]\n"),
+        "\"10.0.0.2/24\"",
+        "10.0.0.2",
+    );
+    assert_refused(&uplink("name = \"out\"\naddresses = [\"10.0.2.2/24\"]\n"), "\"out\"", "switch");
+    assert_refused(&uplink("name = \"out\"\nswitch = \"sw1\"\n"), "\"out\"", "addresses");
+    assert_refused(&uplink("name = \"out\"\nswtich = \"sw1\"\n"), "swtich", "unknown field");
 }

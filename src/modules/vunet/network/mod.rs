@@ -37,7 +37,8 @@
 
 mod capture;
 pub mod fragment;
-mod frames;
+pub mod frames;
+mod ip_port;
 mod link;
 pub mod neighbour;
 pub mod path_mtu;
@@ -56,9 +57,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use capture::Capture;
+pub use ip_port::{IpEndpoint, IpPort};
 pub use link::{Counters, Frame, LinkId, SwitchId};
 use pcap::PcapWriter;
 pub use plug::{Outbox, Plug};
+pub use refusal::tcp_reset_packet;
 use router::Router;
 pub use router::{RouterInterface, StaticRoute};
 use router_port::RouterPort;

@@ -11,7 +11,7 @@ use smoltcp::wire::{IpAddress, IpProtocol, IpRepr, TcpControl, TcpPacket, TcpRep
 /// The IP packet (of `source`'s version) that carries the reset answering
 /// `segment`, a TCP segment from `source` to `destination`, back to `source`
 /// with hop limit `hop_limit`; `None` where [`tcp_reset`] gives none.
-pub(super) fn tcp_reset_packet(
+pub fn tcp_reset_packet(
     source: IpAddr,
     destination: IpAddr,
     segment: &[u8],

@@ -36,14 +36,17 @@ use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
     IPV4_HEADER_LEN, IPV6_HEADER_LEN, Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet,
     Icmpv4Repr, Icmpv4TimeExceeded, Icmpv6DstUnreachable, Icmpv6Message, Icmpv6Packet, Icmpv6Repr,
-    Icmpv6TimeExceeded, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr, Ipv6Cidr, Ipv6Packet, Ipv6Repr,
+    Icmpv6TimeExceeded, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr, Ipv6Cidr, Ipv6Packet,
     NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
 };
 
 use std::path::PathBuf;
 
 use super::fragment::{Fit, Reassembly, Sender, fit};
-use super::frames::{ethernet_frame, icmpv6_packet, multicast_mac, solicited_node};
+use super::frames::{
+    ethernet_frame, icmpv4_error_packet, icmpv6_error_packet, icmpv6_packet, multicast_mac,
+    solicited_node,
+};
 use super::link::{Frame, SwitchId};
 use super::neighbour::{arp_frame, solicitation};
 use super::refusal::tcp_reset_packet;
@@ -89,12 +92,6 @@ pub(super) const RESOLUTION_ATTEMPTS: u32 = 3;
 /// dropped. Linux keeps 101 (`unres_qlen`): a burst (traceroute's probes, a
 /// window of TCP segments) must survive the first ARP exchange.
 pub(super) const MAX_PACKETS_PER_UNRESOLVED_NEIGHBOR: usize = 101;
-/// ICMPv6 errors quote the offending packet up to this total packet size (RFC 4443 §2.4).
-const IPV6_MINIMUM_MTU: usize = 1280;
-/// Size of the ICMP header in front of the quote of an error message.
-const ICMP_ERROR_HEADER_LEN: usize = 8;
-/// How much of the offending packet's payload an ICMPv4 error quotes (RFC 792).
-const ICMPV4_QUOTED_PAYLOAD_LEN: usize = 8;
 
 /// The IPv4 and IPv6 side of a router.
 pub(super) struct Router {
@@ -436,26 +433,7 @@ impl Router {
             return None;
         }
         let source = self.ipv4_source(ingress, offending.src_addr())?;
-        let quoted_len =
-            original.len().min(usize::from(offending.header_len()) + ICMPV4_QUOTED_PAYLOAD_LEN);
-        let header = Ipv4Repr {
-            src_addr: source,
-            dst_addr: offending.src_addr(),
-            next_header: IpProtocol::Icmp,
-            payload_len: ICMP_ERROR_HEADER_LEN + quoted_len,
-            hop_limit: ORIGINATED_HOP_LIMIT,
-        };
-        let mut error_ip = vec![0; header.buffer_len() + header.payload_len];
-        header.emit(
-            &mut Ipv4Packet::new_unchecked(&mut error_ip[..]),
-            &ChecksumCapabilities::default(),
-        );
-        let mut icmp = Icmpv4Packet::new_unchecked(&mut error_ip[IPV4_HEADER_LEN..]);
-        icmp.set_msg_type(message);
-        icmp.set_msg_code(code);
-        icmp.data_mut()[..quoted_len].copy_from_slice(&original[..quoted_len]);
-        icmp.fill_checksum();
-        Some((offending.src_addr(), error_ip))
+        Some((offending.src_addr(), icmpv4_error_packet(source, original, message, code)?))
     }
 
     /// Tells the source of `original`, which came in on `ingress` and is too
@@ -786,23 +764,7 @@ impl Router {
         }
         let destination = offending.src_addr();
         let source = self.ipv6_source(ingress, destination)?;
-        let quoted_len =
-            original.len().min(IPV6_MINIMUM_MTU - IPV6_HEADER_LEN - ICMP_ERROR_HEADER_LEN);
-        let header = Ipv6Repr {
-            src_addr: source,
-            dst_addr: destination,
-            next_header: IpProtocol::Icmpv6,
-            payload_len: ICMP_ERROR_HEADER_LEN + quoted_len,
-            hop_limit: ORIGINATED_HOP_LIMIT,
-        };
-        let mut error_ip = vec![0; header.buffer_len() + header.payload_len];
-        header.emit(&mut Ipv6Packet::new_unchecked(&mut error_ip[..]));
-        let mut icmp = Icmpv6Packet::new_unchecked(&mut error_ip[IPV6_HEADER_LEN..]);
-        icmp.set_msg_type(message);
-        icmp.set_msg_code(code);
-        icmp.payload_mut()[..quoted_len].copy_from_slice(&original[..quoted_len]);
-        icmp.fill_checksum(&source, &destination);
-        Some((destination, error_ip))
+        Some((destination, icmpv6_error_packet(source, original, message, code)?))
     }
 
     /// Whether `address` is one of the router's: a link-local address counts only on

@@ -52,6 +52,7 @@ use crate::modules::vunet::network::fragment::{Fit, Reassembly, Sender, fit};
 use crate::modules::vunet::network::neighbour;
 use crate::modules::vunet::network::path_mtu::{self, PathMtus};
 use crate::modules::vunet::network::{Frame, LinkId, Network};
+use crate::modules::vunet::smol_time::{smol_time, std_time};
 use crate::modules::vunet::stack::shrink_idle;
 
 /// How many remotes (see [`Remote`]) a stack keeps at most.
@@ -592,19 +593,6 @@ impl phy::Device for LinkDevice<'_> {
 const MAX_IP_PACKET: usize = 65535 + 40;
 const ETHERNET_HEADER: usize = 14;
 
-/// smoltcp's clock: microseconds since the first call.
-fn smol_time(now: Instant) -> smoltcp::time::Instant {
-    static EPOCH: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let epoch = *EPOCH.get_or_init(Instant::now);
-    smoltcp::time::Instant::from_micros(now.saturating_duration_since(epoch).as_micros() as i64)
-}
-
-/// `at`, a smoltcp time, on the supervisor's clock.
-fn std_time(at: smoltcp::time::Instant, now: Instant) -> Instant {
-    let ahead = at.total_micros() - smol_time(now).total_micros();
-    now + Duration::from_micros(ahead.max(0) as u64)
-}
-
 /// The neighbour that traffic to `to` out of `iface` goes to: `to` itself on
 /// a connected subnet, else the gateway of the longest matching route.
 fn next_hop(iface: &mut Interface, to: IpAddr) -> Option<IpAddr> {
@@ -1049,7 +1037,7 @@ impl NetHost {
         }) else {
             return;
         };
-        let HardwareAddress::Ethernet(mac) = f.iface.hardware_addr();
+        let HardwareAddress::Ethernet(mac) = f.iface.hardware_addr() else { return };
         let Some(frame) = neighbour::solicitation(mac, source, hop) else { return };
         if f.asked.len() >= MAX_ASKED {
             f.asked.retain(|_, at| now.saturating_duration_since(*at) < AGAIN_AFTER);

@@ -19,10 +19,13 @@
 //!   show its stack (see `vunet::procnet`).
 //!
 //! The host's network namespace stays reachable through one small helper, forked
-//! before the move, that keeps listening there for clients outside the session
+//! before the move. It keeps listening there for clients outside the session
 //! (`netvm status`) and hands each over with a verdict on who it is, taken where
 //! its credentials can still be read: inside, every user but the invoker reads as
-//! the overflow id.
+//! the overflow id. And it makes the sockets an uplink needs to reach the host's
+//! network ([`host_sockets`]).
+
+pub mod host_sockets;
 
 use std::fmt;
 use std::io::IoSlice;
@@ -56,6 +59,9 @@ pub struct Entered {
     /// one byte (1: the invoking user or root; 0: anyone else) with the connection
     /// as `SCM_RIGHTS`.
     pub outside_clients: Option<OwnedFd>,
+    /// The channel on which the helper makes sockets of the host's network
+    /// namespace (see [`host_sockets::HostSockets::through`]).
+    pub host_sockets: OwnedFd,
 }
 
 /// The namespaces could not be made.
@@ -113,22 +119,25 @@ pub fn make_non_dumpable() {
 /// its own `/proc` files. Make it non-dumpable afterwards.
 pub fn enter(outside_listener: Option<OwnedFd>) -> Result<Entered, SandboxError> {
     let error = |what: &str, e: Errno| SandboxError(format!("{what}: {}", e.desc()));
-    let (ours, theirs) = socket::socketpair(
-        socket::AddressFamily::Unix,
-        socket::SockType::SeqPacket,
-        None,
-        SockFlag::SOCK_CLOEXEC,
-    )
-    .map_err(|e| error("socketpair", e))?;
+    let pair = || {
+        socket::socketpair(
+            socket::AddressFamily::Unix,
+            socket::SockType::SeqPacket,
+            None,
+            SockFlag::SOCK_CLOEXEC,
+        )
+        .map_err(|e| error("socketpair", e))
+    };
+    let (ours, theirs) = pair()?;
+    let (factory, factory_helper) = pair()?;
     // SAFETY: the supervisor is single-threaded here, so the child may go on
     // running ordinary code; it never returns from `host_side`.
     if let ForkResult::Child = unsafe { fork() }.map_err(|e| error("fork", e))? {
-        drop(ours);
-        host_side(outside_listener.as_ref(), &theirs)
+        drop((ours, factory));
+        host_side(outside_listener.as_ref(), &theirs, &factory_helper)
     }
     let serves_outside = outside_listener.is_some();
-    drop(outside_listener);
-    drop(theirs);
+    drop((outside_listener, theirs, factory_helper));
     // SAFETY: unshare changes only this (single-threaded) process's namespaces.
     let unshared =
         unsafe { libc::unshare(libc::CLONE_NEWUSER | libc::CLONE_NEWNET | libc::CLONE_NEWNS) };
@@ -160,7 +169,7 @@ pub fn enter(outside_listener: Option<OwnedFd>) -> Result<Entered, SandboxError>
     let network = std::fs::metadata("/proc/thread-self/ns/net")
         .map_err(|e| SandboxError(format!("cannot read the session's network namespace: {e}")))?
         .ino();
-    Ok(Entered { network, outside_clients: serves_outside.then_some(ours) })
+    Ok(Entered { network, outside_clients: serves_outside.then_some(ours), host_sockets: factory })
 }
 
 /// `net.unix.max_dgram_qlen` in the session's namespace.
@@ -201,8 +210,9 @@ fn map_ids(process: libc::pid_t, uid: u32, gid: u32) -> std::io::Result<()> {
 
 /// The helper's life: write the supervisor's id maps once it has unshared, then
 /// hand over every client of `listener` (if any) on `channel`, with its verdict,
-/// until the supervisor's end closes.
-fn host_side(listener: Option<&OwnedFd>, channel: &OwnedFd) -> ! {
+/// and make the host sockets asked for on `factory`, until the supervisor's ends
+/// close.
+fn host_side(listener: Option<&OwnedFd>, channel: &OwnedFd, factory: &OwnedFd) -> ! {
     // SAFETY: prctl and signal take plain integers; they change only this process,
     // which then ends with the supervisor, keeps every process of its user out of
     // its memory, and is left alone by the terminal's job-control signals (the
@@ -224,40 +234,44 @@ fn host_side(listener: Option<&OwnedFd>, channel: &OwnedFd) -> ! {
             map_ids(supervisor, uid, gid)
                 .map_or_else(|e| e.raw_os_error().unwrap_or(libc::EIO), |()| 0)
         };
-        if nix::unistd::write(channel, &answer.to_ne_bytes()).is_ok()
-            && let Some(listener) = listener
-        {
-            serve_outside(listener, channel, uid);
+        if nix::unistd::write(channel, &answer.to_ne_bytes()).is_ok() {
+            serve(listener, channel, factory, uid);
         }
     }
     // SAFETY: _exit ends this helper without running the supervisor's destructors.
     unsafe { libc::_exit(0) }
 }
 
-/// Hands over the clients of `listener` until the supervisor's end of `channel`
-/// closes.
-fn serve_outside(listener: &OwnedFd, channel: &OwnedFd, uid: u32) {
-    let mut fds = [
-        libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-        libc::pollfd { fd: channel.as_raw_fd(), events: libc::POLLIN, revents: 0 },
-    ];
-    loop {
+/// Hands over the clients of `listener` (if any) on `channel` and answers the
+/// requests on `factory`, each until the supervisor's end of it closes; returns
+/// when both have.
+fn serve(listener: Option<&OwnedFd>, channel: &OwnedFd, factory: &OwnedFd, uid: u32) {
+    let pollfd = |fd: RawFd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    // poll skips a negative descriptor: what is not (or no longer) served.
+    let listening = listener.map_or(-1, AsRawFd::as_raw_fd);
+    let mut fds = [pollfd(channel.as_raw_fd()), pollfd(factory.as_raw_fd()), pollfd(listening)];
+    while fds[0].fd >= 0 || fds[1].fd >= 0 {
         // SAFETY: `fds` is a live array of its length.
-        if unsafe { libc::poll(fds.as_mut_ptr(), 2, -1) } < 0 && Errno::last() != Errno::EINTR {
+        if unsafe { libc::poll(fds.as_mut_ptr(), 3, -1) } < 0 && Errno::last() != Errno::EINTR {
             return;
         }
-        if fds[1].revents != 0 {
-            return; // the supervisor is gone (it sends nothing more this way)
+        // The supervisor sends nothing on `channel`: readable means closed.
+        let outside_done = fds[0].revents != 0
+            || (fds[2].revents != 0 && hand_over(listener, channel, uid).is_err());
+        if outside_done {
+            fds[0].fd = -1;
+            fds[2].fd = -1;
         }
-        if fds[0].revents != 0 && hand_over(listener, channel, uid).is_err() {
-            return;
+        if fds[1].revents != 0 && !host_sockets::answer(factory) {
+            fds[1].fd = -1;
         }
     }
 }
 
 /// Accepts one client and passes it on with its verdict; an error means the
 /// channel is broken.
-fn hand_over(listener: &OwnedFd, channel: &OwnedFd, uid: u32) -> Result<(), Errno> {
+fn hand_over(listener: Option<&OwnedFd>, channel: &OwnedFd, uid: u32) -> Result<(), Errno> {
+    let Some(listener) = listener else { return Ok(()) };
     let client = match socket::accept4(listener.as_raw_fd(), SockFlag::SOCK_CLOEXEC) {
         // SAFETY: accept4 returned a new descriptor that nothing else owns.
         Ok(fd) => unsafe { OwnedFd::from_raw_fd(fd) },

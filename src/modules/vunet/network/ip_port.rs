@@ -1,0 +1,242 @@
+//! A host on a switch that speaks IP and nothing above it: the Ethernet face of
+//! an endpoint that works on whole IP packets (the uplink's NAT).
+//!
+//! It answers ARP and neighbour solicitations for its own addresses, learns the
+//! link-layer address of whoever sends it IP (the router in front of it), puts
+//! fragments back together, and hands each whole IP packet addressed to its MAC
+//! to its [`IpEndpoint`]. What the endpoint sends goes to that learned neighbour,
+//! cut to the link's MTU. It never forwards and never routes: the router in
+//! front of it does, and every packet it sends goes back there.
+//!
+//! Everything it receives is untrusted: what does not parse is dropped.
+
+use std::net::IpAddr;
+use std::os::fd::RawFd;
+use std::time::Instant;
+
+use smoltcp::wire::{
+    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
+    Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Packet, NdiscNeighborFlags, NdiscRepr,
+    RawHardwareAddress,
+};
+
+use super::fragment::{Fit, Reassembly, Sender, fit};
+use super::frames::{ethernet_frame, icmpv6_packet, multicast_mac, solicited_node};
+use super::link::Frame;
+use super::neighbour::arp_frame;
+use super::plug::{Outbox, Plug};
+use crate::modules::vunet::cidr::Cidr;
+
+/// What works on the IP packets an [`IpPort`] takes in, and sends its own.
+///
+/// Packets go out through the `out` of each call, as complete IP packets of
+/// either version; the port frames and sends them.
+pub trait IpEndpoint {
+    /// Takes a whole IP packet (reassembled) addressed to the port's MAC.
+    fn packet(&mut self, ip: Vec<u8>, now: Instant, out: &mut Vec<Vec<u8>>);
+
+    /// Runs the endpoint's timers.
+    fn poll(&mut self, _now: Instant, _out: &mut Vec<Vec<u8>>) {}
+
+    /// When [`IpEndpoint::poll`] next has work to do.
+    fn next_deadline(&self) -> Option<Instant> {
+        None
+    }
+
+    /// Whether the endpoint reads descriptor `fd` (see [`Plug::watches`]).
+    fn watches(&self, _fd: RawFd) -> bool {
+        false
+    }
+
+    /// Works on `fd`, which turned ready.
+    fn ready(&mut self, _fd: RawFd, _now: Instant, _out: &mut Vec<Vec<u8>>) {}
+
+    /// Whether the endpoint could do work at once (see [`Plug::busy`]).
+    fn busy(&self) -> bool {
+        false
+    }
+}
+
+/// Hop limit every NDP message carries (RFC 4861 §7.1).
+const NDISC_HOP_LIMIT: u8 = 255;
+
+/// An IP endpoint's port on a switch.
+pub struct IpPort<E> {
+    mac: EthernetAddress,
+    addresses: Vec<Cidr>,
+    mtu: usize,
+    /// The neighbour packets of each version go to (IPv4, IPv6), as last seen
+    /// sending to this port.
+    gateway: [Option<EthernetAddress>; 2],
+    reassembly: Reassembly,
+    /// The identification of the next IPv4 packet this port fragments.
+    ident: u32,
+    endpoint: E,
+}
+
+impl<E: IpEndpoint> IpPort<E> {
+    /// A port with MAC `mac`, addresses `addresses`, on a link of `mtu`, in front of
+    /// `endpoint`.
+    pub fn new(mac: [u8; 6], addresses: Vec<Cidr>, mtu: usize, endpoint: E) -> Self {
+        Self {
+            mac: EthernetAddress(mac),
+            addresses,
+            mtu,
+            gateway: [None; 2],
+            reassembly: Reassembly::default(),
+            ident: 0,
+            endpoint,
+        }
+    }
+
+    /// The endpoint behind the port.
+    pub fn endpoint(&self) -> &E {
+        &self.endpoint
+    }
+
+    fn owns(&self, address: IpAddr) -> bool {
+        self.addresses.iter().any(|cidr| cidr.ip == address)
+    }
+
+    fn handle_arp(&mut self, payload: &[u8], out: &mut Outbox) {
+        let Ok(packet) = ArpPacket::new_checked(payload) else { return };
+        let Ok(ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Request,
+            source_hardware_addr,
+            source_protocol_addr,
+            target_protocol_addr,
+            ..
+        }) = ArpRepr::parse(&packet)
+        else {
+            return;
+        };
+        if !self.owns(IpAddr::V4(target_protocol_addr)) || !source_hardware_addr.is_unicast() {
+            return;
+        }
+        self.gateway[0] = Some(source_hardware_addr);
+        let reply = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Reply,
+            source_hardware_addr: self.mac,
+            source_protocol_addr: target_protocol_addr,
+            target_hardware_addr: source_hardware_addr,
+            target_protocol_addr: source_protocol_addr,
+        };
+        out.send(arp_frame(self.mac, source_hardware_addr, &reply));
+    }
+
+    /// Answers a neighbour solicitation for one of the port's addresses; true
+    /// if `ip` was one (it goes no further).
+    fn answer_solicitation(
+        &mut self,
+        ip: &[u8],
+        link_source: EthernetAddress,
+        out: &mut Outbox,
+    ) -> bool {
+        let Ok(packet) = Ipv6Packet::new_checked(ip) else { return false };
+        if packet.next_header() != IpProtocol::Icmpv6 || packet.hop_limit() != NDISC_HOP_LIMIT {
+            return false;
+        }
+        let (source, destination) = (packet.src_addr(), packet.dst_addr());
+        let Ok(icmp) = Icmpv6Packet::new_checked(packet.payload()) else { return false };
+        let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. })) =
+            Icmpv6Repr::parse(&source, &destination, &icmp, &Default::default())
+        else {
+            return false;
+        };
+        let addressed = destination == target_addr || destination == solicited_node(target_addr);
+        if !addressed || !self.owns(IpAddr::V6(target_addr)) || source.is_unspecified() {
+            return true;
+        }
+        self.gateway[1] = Some(link_source);
+        let flags = NdiscNeighborFlags::SOLICITED | NdiscNeighborFlags::OVERRIDE;
+        let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
+            flags,
+            target_addr,
+            lladdr: Some(RawHardwareAddress::from(self.mac)),
+        });
+        let answer = icmpv6_packet(target_addr, source, NDISC_HOP_LIMIT, &advert);
+        out.send(ethernet_frame(self.mac, link_source, EthernetProtocol::Ipv6, &answer));
+        true
+    }
+
+    /// Frames and sends the endpoint's packets, each to the neighbour of its
+    /// version, cut to the link's MTU.
+    fn send(&mut self, packets: Vec<Vec<u8>>, out: &mut Outbox) {
+        for ip in packets {
+            let (version, ethertype) = match ip.first().map(|b| b >> 4) {
+                Some(4) => (0, EthernetProtocol::Ipv4),
+                Some(6) => (1, EthernetProtocol::Ipv6),
+                _ => continue,
+            };
+            // Nothing has spoken from there yet: lost, as the endpoint only
+            // answers what came in, which taught the port its neighbour.
+            let Some(gateway) = self.gateway[version] else { continue };
+            self.ident = self.ident.wrapping_add(1);
+            let pieces = match fit(ip, self.mtu, Sender::Origin, self.ident) {
+                Fit::Whole(ip) => vec![ip],
+                Fit::Fragments(pieces) => pieces,
+                Fit::TooBig(_) => continue,
+            };
+            for piece in pieces {
+                out.send(ethernet_frame(self.mac, gateway, ethertype, &piece));
+            }
+        }
+    }
+
+    fn is_for_us(&self, destination: EthernetAddress) -> bool {
+        destination == self.mac
+            || destination.is_broadcast()
+            || self.addresses.iter().any(|cidr| match cidr.ip {
+                IpAddr::V6(ip) => destination == multicast_mac(solicited_node(ip)),
+                IpAddr::V4(_) => false,
+            })
+    }
+}
+
+impl<E: IpEndpoint> Plug for IpPort<E> {
+    fn deliver(&mut self, frame: Frame, now: Instant, out: &mut Outbox) {
+        let Ok(ethernet) = EthernetFrame::new_checked(&frame[..]) else { return };
+        let (destination, source) = (ethernet.dst_addr(), ethernet.src_addr());
+        if !self.is_for_us(destination) || !source.is_unicast() {
+            return;
+        }
+        let ethertype = ethernet.ethertype();
+        let payload = ethernet.payload();
+        match ethertype {
+            EthernetProtocol::Arp => return self.handle_arp(payload, out),
+            EthernetProtocol::Ipv6 if self.answer_solicitation(payload, source, out) => return,
+            EthernetProtocol::Ipv4 | EthernetProtocol::Ipv6 if destination == self.mac => {}
+            _ => return,
+        }
+        let version = usize::from(ethertype == EthernetProtocol::Ipv6);
+        self.gateway[version] = Some(source);
+        let Some(ip) = self.reassembly.take(payload.to_vec(), now) else { return };
+        let mut packets = Vec::new();
+        self.endpoint.packet(ip, now, &mut packets);
+        self.send(packets, out);
+    }
+
+    fn poll(&mut self, now: Instant, out: &mut Outbox) {
+        let mut packets = Vec::new();
+        self.endpoint.poll(now, &mut packets);
+        self.send(packets, out);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.endpoint.next_deadline()
+    }
+
+    fn watches(&self, fd: RawFd) -> bool {
+        self.endpoint.watches(fd)
+    }
+
+    fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Outbox) {
+        let mut packets = Vec::new();
+        self.endpoint.ready(fd, now, &mut packets);
+        self.send(packets, out);
+    }
+
+    fn busy(&self) -> bool {
+        self.endpoint.busy()
+    }
+}

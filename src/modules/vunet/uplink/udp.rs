@@ -1,0 +1,134 @@
+//! UDP through the uplink: one host socket per stack endpoint.
+//!
+//! The mapping is endpoint-independent (RFC 4787 REQ-1): every datagram a
+//! stack's socket sends out, to whatever destination, leaves from the same host
+//! socket, so a program that learns its outside port (STUN) keeps it. Filtering
+//! is address-and-port-dependent: only datagrams from a destination the stack
+//! endpoint sent to within [`IDLE`] come back in. A mapping idle for [`IDLE`]
+//! is closed.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::time::{Duration, Instant};
+
+use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
+
+use super::packets::{self, Unreachable};
+use super::{Flows, Verdict};
+use crate::sandbox::host_sockets::HostSocketKind;
+
+/// How long a mapping, and each destination it lets answer, lives unused
+/// (Linux's conntrack keeps a UDP stream 180 s).
+const IDLE: Duration = Duration::from_secs(180);
+/// The largest datagram read from a host socket.
+const LARGEST_DATAGRAM: usize = 65535;
+
+/// The UDP mappings of one uplink.
+#[derive(Default)]
+pub(super) struct Udp {
+    /// By the stack endpoint they serve.
+    mappings: HashMap<SocketAddr, Mapping>,
+    /// The stack endpoint of each host socket.
+    by_fd: HashMap<RawFd, SocketAddr>,
+}
+
+/// One stack endpoint's host socket.
+struct Mapping {
+    socket: OwnedFd,
+    /// The destinations it sent to, and when last.
+    peers: HashMap<SocketAddr, Instant>,
+    last_used: Instant,
+}
+
+impl Udp {
+    /// Sends datagram `payload` of `ip` (a whole packet from `from` to `to`)
+    /// out; what the host refuses at once comes back in `out` as an ICMP error.
+    pub fn send(
+        &mut self,
+        flows: &mut Flows,
+        (from, to): (SocketAddr, SocketAddr),
+        ip: &[u8],
+        payload: &[u8],
+        now: Instant,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let outside = match flows.admit(to) {
+            Verdict::Allow(outside) => outside,
+            Verdict::Refuse(why) => return out.extend(packets::unreachable(ip, why)),
+        };
+        let mapping = match self.mappings.get_mut(&from) {
+            Some(mapping) => mapping,
+            None => {
+                let kind = if from.is_ipv4() { HostSocketKind::Udp4 } else { HostSocketKind::Udp6 };
+                let Some(socket) = flows.open(kind) else { return };
+                self.by_fd.insert(socket.as_raw_fd(), from);
+                let mapping = Mapping { socket, peers: HashMap::new(), last_used: now };
+                self.mappings.entry(from).or_insert(mapping)
+            }
+        };
+        mapping.last_used = now;
+        mapping.peers.insert(outside, now);
+        let destination = SockaddrStorage::from(outside);
+        let sent = socket::sendto(
+            mapping.socket.as_raw_fd(),
+            payload,
+            &destination,
+            MsgFlags::MSG_DONTWAIT,
+        );
+        if let Err(e) = sent
+            && let Some(why) = Unreachable::of_errno(e as i32)
+        {
+            out.extend(packets::unreachable(ip, why));
+        }
+    }
+
+    /// Whether `fd` is one of the mappings' host sockets.
+    pub fn watches(&self, fd: RawFd) -> bool {
+        self.by_fd.contains_key(&fd)
+    }
+
+    /// Reads every datagram waiting at host socket `fd` and passes those from
+    /// the mapping's destinations on to its stack endpoint.
+    pub fn ready(&mut self, flows: &Flows, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
+        let Some(&stack) = self.by_fd.get(&fd) else { return };
+        let Some(mapping) = self.mappings.get_mut(&stack) else { return };
+        let mut buffer = vec![0; LARGEST_DATAGRAM];
+        loop {
+            let (len, from) = match socket::recvfrom::<SockaddrStorage>(fd, &mut buffer) {
+                Ok((len, Some(from))) => (len, from),
+                Ok((_, None)) => continue,
+                Err(_) => break,
+            };
+            let Some(from) = socket_address(&from) else { continue };
+            let answered = mapping.peers.get(&from).is_some_and(|at| now - *at < IDLE);
+            if answered {
+                mapping.last_used = now;
+                out.push(packets::udp(flows.inside(from), stack, &buffer[..len]));
+            }
+        }
+    }
+
+    /// Closes the mappings idle for [`IDLE`], and forgets idle destinations.
+    pub fn expire(&mut self, now: Instant) {
+        self.mappings.retain(|_, mapping| {
+            mapping.peers.retain(|_, at| now - *at < IDLE);
+            now - mapping.last_used < IDLE
+        });
+        let mappings = &self.mappings;
+        self.by_fd.retain(|_, stack| mappings.contains_key(stack));
+    }
+
+    /// How many mappings are open.
+    pub fn len(&self) -> usize {
+        self.mappings.len()
+    }
+}
+
+/// `address` as an IP socket address, if it is one.
+pub(super) fn socket_address(address: &SockaddrStorage) -> Option<SocketAddr> {
+    if let Some(v4) = address.as_sockaddr_in() {
+        return Some(SocketAddr::from(*v4));
+    }
+    address.as_sockaddr_in6().map(|v6| SocketAddr::from(*v6))
+}
