@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{TempDir, USERS, on_two_linux_hosts, path_str, python, session};
+use common::{TempDir, USERS, compile_probe, on_two_linux_hosts, path_str, python, session};
 
 /// A UDP server bound to the wildcard, v4 (port 9797) and v6 (9798), that asks for each
 /// datagram's destination and prints it with its interface.
@@ -125,4 +125,25 @@ for s in (v4, v6):
 #[test]
 fn recvttl_gives_the_ttl_a_datagram_from_another_host_arrived_with() {
     assert_server_prints_as_on_linux(TTL_SERVER, "(0, 2, 64)\n(41, 52, 64)\n");
+}
+
+/// glibc's resolver sends its A and AAAA queries in one `sendmmsg` on a
+/// connected socket, and gives up on the socket unless each header's
+/// `msg_len` is its query's length: the lengths must reach the program's own
+/// headers, not only netvm's copies of them. Found by the uplink's tests
+/// (`curl http://NAME/` could not resolve).
+#[test]
+fn sendmmsg_gives_each_message_its_length() {
+    let probe = compile_probe("sendmmsg_lengths");
+    let expected = "connected sent 2 lengths 3 5\naddressed sent 2 lengths 3 5\n";
+    for user in USERS {
+        let script = format!(
+            "\"$N\" stack lwip1 -- socat -u UDP-RECVFROM:9799,fork OPEN:/dev/null & \
+             listening udp 9799 || exit 1; '{}' 10.0.0.3 9799; kill $!",
+            path_str(&probe)
+        );
+        let output = session(user, &script);
+        output.assert_code(0);
+        assert_eq!(output.stdout, expected, "{user:?}\n{output}");
+    }
 }

@@ -489,15 +489,20 @@ impl SmoltcpStack {
                     memory.write_bytes(slot, &name.sockaddr())?;
                     (UserPtr(slot), CARRIER_NAME_LEN as u32)
                 }
-                // The first datagram is answered here, as `sendmsg`'s would be.
-                Ok(Destination::Nobody) if i == 0 => return Ok(Disposition::Return(1)),
-                Ok(Destination::Silent(to)) if i == 0 => {
-                    self.refused_by_host(id, to, &iov_data(&memory, &msghdr)?);
-                    return Ok(Disposition::Return(1));
-                }
-                Ok(Destination::Echo(to)) if i == 0 => {
-                    let request = iov_data(&memory, &msghdr)?;
-                    self.with_net(|stack, net| stack.echo_locally(net, id, to, &request));
+                // The first datagram is answered here, as `sendmsg`'s would be,
+                // its length reported in its header as the kernel reports it.
+                Ok(destination @ (Destination::Nobody | Destination::Silent(_) | Destination::Echo(_)))
+                    if i == 0 =>
+                {
+                    let datagram = iov_data(&memory, &msghdr)?;
+                    match destination {
+                        Destination::Silent(to) => self.refused_by_host(id, to, &datagram),
+                        Destination::Echo(to) => {
+                            self.with_net(|stack, net| stack.echo_locally(net, id, to, &datagram));
+                        }
+                        _ => {}
+                    }
+                    memory.write(header + MMSG_LEN_OFFSET, &(datagram.len() as u32))?;
                     return Ok(Disposition::Return(1));
                 }
                 Err(e) if i == 0 => return Err(e),
@@ -510,7 +515,9 @@ impl SmoltcpStack {
         }
         let vlen = if count < batch { count as u32 } else { c.vlen };
         stop.rewrite(Syscall::Sendmmsg(Mmsg { msgvec: UserPtr(copy), vlen, ..c }));
-        Ok(Disposition::Kernel)
+        let lengths = (0..count).map(|i| (i * entry) as u64);
+        let entries = lengths.map(|at| (c.msgvec.0 + at, copy + at)).collect();
+        Ok(self.await_exit(stop.tid, PendingSendmmsg { entries }))
     }
 
     /// `recvmmsg`: each header's name as `recvmsg`'s, for every message the kernel
@@ -941,6 +948,25 @@ impl Pending for PendingRecvmmsg {
                 let _ = patch.copy_back(&memory, true);
             }
             let _ = stack.give_back_name(&memory, patch, self.socket, scratch, received);
+        }
+    }
+}
+
+/// `sendmmsg` through shadow headers: each sent message's `msg_len`, which the
+/// kernel wrote in the shadow, goes to the program's own header.
+struct PendingSendmmsg {
+    /// The program's header and its shadow, for each message of the batch.
+    entries: Vec<(u64, u64)>,
+}
+
+impl Pending for PendingSendmmsg {
+    fn finish(self: Box<Self>, _: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        let memory = stop.memory();
+        let sent = usize::try_from(stop.result()).unwrap_or(0);
+        for &(header, shadow) in self.entries.iter().take(sent) {
+            if let Ok(len) = memory.read::<u32>(shadow + MMSG_LEN_OFFSET) {
+                let _ = memory.write(header + MMSG_LEN_OFFSET, &len);
+            }
         }
     }
 }
