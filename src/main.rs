@@ -6,13 +6,15 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use nix::unistd::Pid;
 
 use netvm::config::{self, Origin};
 use netvm::modules::boundary::Boundary;
 use netvm::modules::trace::TraceLog;
 use netvm::modules::vunet::control::{self, Reply, Request};
+use netvm::modules::vunet::uplink::AuditLog;
+use netvm::modules::vunet::uplink::policy::{Rule, Verdict};
 use netvm::modules::vunet::{self, Vunet, status};
 use netvm::modules::{Config, Dispatcher, Module};
 use netvm::sandbox::{self, Fence};
@@ -148,24 +150,65 @@ struct RunArgs {
     /// uplink lead nowhere ("network unreachable").
     #[arg(long, env = "NETVM_NO_UPLINK", value_parser = clap::builder::FalseyValueParser::new())]
     no_uplink: bool,
+    /// Let flows matching SPEC leave through the uplink. SPEC is
+    /// PROTO[:PORT[-PORT]][@PREFIX] with PROTO tcp, udp, icmp or all:
+    /// `--allow tcp:443 --allow udp:53@192.0.2.0/24 --deny all`. The rules of
+    /// --allow, --deny and --drop are tried in the order given, before every
+    /// stack's own (`egress` in modules.toml); the first that matches decides, and
+    /// a flow none matches is allowed.
+    #[arg(long, value_name = "SPEC", value_parser = rule_parser(Verdict::Allow))]
+    allow: Vec<Rule>,
+    /// Refuse flows matching SPEC at once, as a firewall's REJECT does: TCP
+    /// connect fails with ECONNREFUSED, UDP and ping get "port unreachable".
+    #[arg(long, value_name = "SPEC", value_parser = rule_parser(Verdict::Deny))]
+    deny: Vec<Rule>,
+    /// Drop flows matching SPEC: nothing answers (a connect times out).
+    #[arg(long, value_name = "SPEC", value_parser = rule_parser(Verdict::Drop))]
+    drop: Vec<Rule>,
+    /// Write a JSON line for every flow that tries to leave through the uplink
+    /// (time, stack, protocol, source, destination, verdict, rule; and bytes when
+    /// it closes) to FILE, or to standard error for `-`.
+    #[arg(long, value_name = "FILE")]
+    audit: Option<PathBuf>,
     /// The command and its arguments.
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     command: Vec<OsString>,
+}
+
+/// A parser of `--allow`, `--deny` or `--drop`'s SPEC into a rule of `verdict`.
+fn rule_parser(verdict: Verdict) -> impl Fn(&str) -> Result<Rule, String> + Clone {
+    move |spec| Rule::new(verdict, spec)
+}
+
+/// The egress rules of `run`'s command line, in the order they were given
+/// across `--allow`, `--deny` and `--drop`.
+fn rules_in_order(run: &clap::ArgMatches) -> Vec<Rule> {
+    let mut rules: Vec<(usize, Rule)> = ["allow", "deny", "drop"]
+        .into_iter()
+        .filter_map(|flag| Some(run.indices_of(flag)?.zip(run.get_many::<Rule>(flag)?.cloned())))
+        .flatten()
+        .collect();
+    rules.sort_by_key(|(index, _)| *index);
+    rules.into_iter().map(|(_, rule)| rule).collect()
 }
 
 fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::new().filter_or("NETVM_LOG", "warn"))
         .format_target(false)
         .init();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command().try_get_matches().and_then(|m| Ok((Cli::from_arg_matches(&m)?, m)));
+    let (cli, matches) = match parsed {
+        Ok(parsed) => parsed,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() { ExitCode::from(OWN_FAILURE) } else { ExitCode::SUCCESS };
         }
     };
     let status = match cli.command {
-        Commands::Run(args) => run(args),
+        Commands::Run(args) => {
+            let rules = matches.subcommand_matches("run").map(rules_in_order).unwrap_or_default();
+            run(args, rules)
+        }
         Commands::Stacks { config } => stacks(config),
         Commands::Stack(args) => stack(args),
         Commands::Status(args) => status(args),
@@ -191,7 +234,7 @@ fn load_config(flag: Option<&std::path::Path>) -> Result<(Origin, Config), (u8, 
     Ok((origin, config))
 }
 
-fn run(args: RunArgs) -> Outcome {
+fn run(args: RunArgs, egress: Vec<Rule>) -> Outcome {
     give_back_large_buffers();
     if !args.keep_sockets {
         sandbox::close_inherited_sockets();
@@ -227,6 +270,13 @@ fn run(args: RunArgs) -> Outcome {
     let mut vunet = Vunet::with_captures(&config.vunet, Some(launch_stack), args.pcap.clone())
         .map_err(own_failure)?;
     vunet.fence(fence, entered);
+    let audit = match &args.audit {
+        Some(path) => Some(AuditLog::create(path).map_err(|e| {
+            own_failure(format!("cannot write the audit log to {}: {e}", path.display()))
+        })?),
+        None => None,
+    };
+    vunet.egress(egress, audit);
     let trace = match args.trace.as_deref() {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(TraceLog::stderr()),

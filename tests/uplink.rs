@@ -13,12 +13,19 @@ use common::{NETVM, NO_UPLINK, Output, PRELUDE, USERS, User, is_root, python, ru
 /// Runs `script` with `sh -c` in a session of the built-in configuration,
 /// started in H by `user` (`$N` is netvm).
 fn session_in_host(world: &World, user: User, script: &str) -> Output {
+    session_in_host_with(world, user, &[], script)
+}
+
+/// As [`session_in_host`], with `netvm run` options `run_args`.
+fn session_in_host_with(world: &World, user: User, run_args: &[&str], script: &str) -> Output {
     let script = format!("N='{NETVM}'\n{PRELUDE}\n{script}");
     let mut args: Vec<&str> = Vec::new();
     if user == User::Unprivileged && is_root() {
         args.extend(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
     }
-    args.extend([NETVM, "run", "--", "sh", "-c", &script]);
+    args.extend([NETVM, "run"]);
+    args.extend(run_args);
+    args.extend(["--", "sh", "-c", &script]);
     let mut command = world.in_host(args[0], &args[1..]);
     command.env_remove(NO_UPLINK.0).env_remove("NETVM_CONFIG").current_dir("/");
     run(command)
@@ -140,4 +147,89 @@ fn without_the_uplink_nothing_leaves_the_session() {
     assert!(output.stderr.contains("Couldn't connect"), "{output}");
     assert!(output.stdout.contains("Net Unreachable"), "{output}");
     assert_eq!(capture.read(&format!("host {INTERNET_V4}")), "", "{output}");
+}
+
+/// What the policy probe prints: `connect` to TCP port 443 (its errno and how
+/// long it took, in whole tenths of a second), and the `SO_ERROR` a connected
+/// UDP socket holds after a send to port 5353.
+const POLICY_PROBE: &str = r#"
+import errno, socket, sys, time
+host = sys.argv[1]
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
+s = socket.socket(family, socket.SOCK_STREAM); s.settimeout(2)
+start = time.monotonic()
+try:
+    s.connect((host, 443)); print("tcp ok")
+except socket.timeout:
+    print("tcp timeout")
+except OSError as e:
+    print("tcp", errno.errorcode[e.errno], int((time.monotonic() - start) * 10))
+u = socket.socket(family, socket.SOCK_DGRAM); u.connect((host, 5353)); u.send(b"?")
+time.sleep(0.5)
+print("udp", errno.errorcode.get(u.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR), 0))
+"#;
+
+#[test]
+fn the_egress_policy_refuses_at_once_drops_silently_and_logs_every_flow() {
+    let Some(world) = World::new() else { return };
+    allow_ping_sockets(&world);
+    let dir = common::TempDir::new("uplink-audit");
+    // The unprivileged session writes the log.
+    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+    std::fs::set_permissions(dir.path(), writable).unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    let capture = world.start_capture();
+    let probe = format!("{} -c '{}'", python(), POLICY_PROBE.replace('\'', "'\\''"));
+    for (verdict, host) in [("--deny", INTERNET_V4), ("--drop", INTERNET_V6)] {
+        let script = format!(
+            "curl -sSf --max-time 10 http://{WEB_NAME}/ >/dev/null && echo web ok
+             {probe} {host}
+             ping -c1 -W1 {host} >/dev/null 2>&1 || echo ping refused"
+        );
+        let args = [
+            "--allow",
+            "tcp:80",
+            "--allow",
+            "udp:53",
+            verdict,
+            "all",
+            "--audit",
+            common::path_str(&audit),
+        ];
+        let output = session_in_host_with(&world, User::Unprivileged, &args, &script);
+        output.assert_code(0);
+        let expected = match verdict {
+            "--deny" => "web ok\ntcp ECONNREFUSED 0\nudp ECONNREFUSED\nping refused\n",
+            _ => "web ok\ntcp timeout\nudp 0\nping refused\n",
+        };
+        assert_eq!(output.stdout, expected, "{verdict}\n{output}");
+    }
+    // Nothing refused reached the internet; what was allowed did (the
+    // capture worked).
+    let refused = "tcp port 443 or udp port 5353 or icmp or (icmp6 and ip6[40] == 128)";
+    assert_eq!(capture.read(refused), "");
+    assert!(capture.read("tcp port 80").contains(" > 192.0.2.2.80: Flags [S]"));
+    let lines: Vec<serde_json::Value> = std::fs::read_to_string(&audit)
+        .unwrap()
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    let has = |event: &str, proto: &str, dst: &str, rule: &str| {
+        lines.iter().any(|l| {
+            l["event"] == event
+                && l["proto"] == proto
+                && l["dst"] == dst
+                && l["rule"] == rule
+                && l["stack"] == "lwip0"
+        })
+    };
+    let web = format!("{INTERNET_V4}:80");
+    assert!(has("open", "tcp", &web, "allow tcp:80"), "{lines:#?}");
+    let closed = lines.iter().find(|l| l["event"] == "close" && l["dst"] == web.as_str());
+    assert!(closed.is_some_and(|l| l["bytes_in"].as_u64() > Some(0)), "{lines:#?}");
+    assert!(has("deny", "tcp", &format!("{INTERNET_V4}:443"), "deny all"), "{lines:#?}");
+    assert!(has("deny", "udp", &format!("{INTERNET_V4}:5353"), "deny all"), "{lines:#?}");
+    assert!(has("deny", "icmp", INTERNET_V4, "deny all"), "{lines:#?}");
+    assert!(has("drop", "tcp", &format!("[{INTERNET_V6}]:443"), "drop all"), "{lines:#?}");
+    assert!(has("drop", "icmp", INTERNET_V6, "drop all"), "{lines:#?}");
 }

@@ -29,7 +29,7 @@ pub mod sockaddr;
 pub mod stack;
 pub mod status;
 mod sweep;
-mod uplink;
+pub mod uplink;
 
 kind::stack_kinds!(none, host, smoltcp, echo);
 
@@ -47,11 +47,13 @@ use nix::unistd::Pid;
 
 use crate::fdtable::{FdTable, FdTarget, SocketId};
 use crate::modules::{Answer, Disposition, Module};
-use crate::sandbox::host_sockets::HostSockets;
 use crate::sandbox::{Entered, Fence};
 use crate::syscall::Syscall;
 use crate::tracer::filter::{ArgTest, TrapRule};
 use crate::tracer::{SyscallStop, TraceeMemory};
+use cidr::Cidr;
+use uplink::AuditLog;
+use uplink::policy::Rule;
 
 use config::VunetConfig;
 use control::{ControlSocket, Reply, Request};
@@ -127,10 +129,12 @@ pub struct Vunet {
     /// The stacks' `/proc/net`, mounted for each program (with private
     /// namespaces only).
     procnet: Option<procnet::ProcNet>,
-    /// Where the uplinks' host sockets come from: made here until the sandbox
-    /// moves the supervisor out of the host's network namespace, then by its
-    /// helper.
-    host_sockets: Rc<HostSockets>,
+    /// What the uplinks share: where their host sockets come from (made here
+    /// until the sandbox moves the supervisor out of the host's network
+    /// namespace, then by its helper), the egress policy and the audit log.
+    uplinks: uplink::Shared,
+    /// Each stack's own egress rules (`egress` in its table), by name.
+    stack_egress: Vec<(String, Vec<Rule>)>,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -175,9 +179,9 @@ impl Vunet {
     ) -> Result<Self, SetupError> {
         let poll = mio::Poll::new().map_err(|e| SetupError(format!("epoll: {e}")))?;
         let budget = Rc::new(RefCell::new(Budget::new(config.descriptors_per_process)));
-        let host_sockets = Rc::new(HostSockets::direct());
+        let uplinks = uplink::Shared::default();
         let (mut network, mut stacks) =
-            mount_all(config, capture_dir, poll.registry(), &budget, &host_sockets)?;
+            mount_all(config, capture_dir, poll.registry(), &budget, &uplinks)?;
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
             Some(id) => id,
@@ -221,7 +225,16 @@ impl Vunet {
             native_mmsg: HashMap::new(),
             packet: packet::PacketSockets::default(),
             procnet: None,
-            host_sockets,
+            uplinks,
+            stack_egress: config
+                .stacks
+                .iter()
+                .map(|s| (s.name.get_ref().clone(), s.egress().to_vec()))
+                .collect(),
+        })
+        .map(|mut vunet| {
+            vunet.follow_egress_sources();
+            vunet
         })
     }
 
@@ -235,7 +248,7 @@ impl Vunet {
         if let Some(entered) = entered {
             self.session_network = Some(entered.network);
             outside_clients = entered.outside_clients;
-            self.host_sockets.use_helper(entered.host_sockets);
+            self.uplinks.host.use_helper(entered.host_sockets);
             self.procnet = procnet::ProcNet::new()
                 .map_err(|e| log::info!("programs read the session's own /proc/net: {e}"))
                 .ok();
@@ -258,6 +271,31 @@ impl Vunet {
         let source = &mut mio::unix::SourceFd(&fd);
         let _ = self.poll.registry().register(source, CONTROL, mio::Interest::READABLE);
         self.control = Some(control);
+    }
+
+    /// Sets the session's own egress rules (tried before every stack's) and
+    /// its audit log (see [`uplink::policy`]).
+    pub fn egress(&mut self, rules: Vec<Rule>, audit: Option<AuditLog>) {
+        let mut egress = self.uplinks.egress.borrow_mut();
+        egress.policy.session = rules;
+        egress.audit = audit;
+    }
+
+    /// Tells the policy which addresses are whose, so that a flow is judged
+    /// by its stack's rules (again whenever a stack's addresses may change).
+    fn follow_egress_sources(&mut self) {
+        let stacks = self.stacks.iter().map(|stack| {
+            let name = stack.name().to_string();
+            let addresses = stack
+                .addresses()
+                .iter()
+                .filter_map(|a| Cidr::parse(a).ok())
+                .map(|c| c.ip)
+                .collect();
+            let rules = self.stack_egress.iter().find(|(n, _)| *n == name).map(|(_, r)| r.clone());
+            (name, addresses, rules.unwrap_or_default())
+        });
+        self.uplinks.egress.borrow_mut().policy.stacks = stacks.collect();
     }
 
     /// The mounted stacks: name, kind and own addresses.
@@ -346,6 +384,7 @@ impl Vunet {
     /// packet devices, its programs' `/proc/net`).
     fn stack_changed(&mut self, stack: StackId) {
         self.poke(stack);
+        self.follow_egress_sources();
         let (stacks, network) = (&self.stacks, &self.network);
         self.packet.follow(stack, || stacks[stack].inside(network));
         self.refresh_proc_net(&[stack], false);
@@ -687,7 +726,11 @@ impl Module for Vunet {
         let counted = self.procnet.as_mut().map(|p| p.counters_due(now)).unwrap_or_default();
         self.refresh_proc_net(&counted, true);
         let sweep = earliest(sweep, self.netlink.deadline(now));
-        earliest(self.run_network(now, &ready), sweep)
+        let deadline = earliest(self.run_network(now, &ready), sweep);
+        if let Some(audit) = &mut self.uplinks.egress.borrow_mut().audit {
+            audit.flush();
+        }
+        deadline
     }
 
     fn process_ended(&mut self, process: Pid) {

@@ -3,7 +3,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::rc::Rc;
 use std::time::Instant;
 
 use super::budget::SharedBudget;
@@ -11,18 +10,17 @@ use super::config::VunetConfig;
 use super::kind::{Mount, Registry};
 use super::network::{IpPort, Network, RouterInterface, StaticRoute};
 use super::stack::{SetupError, Stack};
-use super::uplink::Uplink;
-use crate::sandbox::host_sockets::HostSockets;
+use super::uplink::{self, Uplink};
 
-/// Builds the session's network (switches, routers and uplinks, whose host
-/// sockets come from `host`) and mounts every stack of `config`, plugging their
-/// interfaces into it.
+/// Builds the session's network (switches, routers and uplinks, which share
+/// `shared`) and mounts every stack of `config`, plugging their interfaces into
+/// it.
 pub(super) fn mount_all(
     config: &VunetConfig,
     capture_dir: Option<PathBuf>,
     registry: &mio::Registry,
     budget: &SharedBudget,
-    host: &Rc<HostSockets>,
+    shared: &uplink::Shared,
 ) -> Result<(Network, Vec<Box<dyn Stack>>), SetupError> {
     let mut network = Network::new(capture_dir);
     let mut switches = HashMap::new();
@@ -54,13 +52,8 @@ pub(super) fn mount_all(
             continue;
         };
         let watcher = registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
-        let nat = Uplink::new(
-            interface.addresses.clone(),
-            interface.mtu,
-            Rc::clone(host),
-            Rc::new(watcher),
-            Instant::now(),
-        );
+        let own = interface.addresses.clone();
+        let nat = Uplink::new(own, interface.mtu, shared, watcher, Instant::now());
         let port = IpPort::new(interface.mac, interface.addresses, interface.mtu, nat);
         network
             .plug(switch, &uplink.name, Box::new(port), interface.capture.as_deref())

@@ -27,6 +27,7 @@ use serde::de::IgnoredAny;
 use toml::Spanned;
 
 use super::kind::{Key, KindConfig, Registry, StackKind};
+use super::uplink::policy::Rule;
 use crate::config::{Fault, Table};
 pub use interface::{
     InterfaceConfig, InterfaceSpec, MAX_INTERFACES, RouteConfig, RouteSpec, RouterSpec, UplinkSpec,
@@ -178,6 +179,10 @@ pub struct HostSection {
     /// Its `[[vunet.stack.route]]` tables.
     #[serde(default, rename = "route")]
     pub route_tables: Vec<RouteConfig>,
+    /// Its egress rules (`allow tcp:443`, ...), for flows that leave the
+    /// session through an uplink.
+    #[serde(default)]
+    pub egress: Vec<Spanned<String>>,
 }
 
 impl HostSection {
@@ -201,6 +206,7 @@ impl HostSection {
             written: "[[vunet.stack.route]]",
             point_at: Some("to"),
         },
+        Key { key: "egress", lacks: "egress rules", written: "`egress`", point_at: None },
     ];
 
     /// The host's interfaces and routes; the older stack-level `addresses` make one
@@ -219,9 +225,15 @@ impl HostSection {
             }
             None => self.interface_tables,
         };
+        let egress = self
+            .egress
+            .iter()
+            .map(|rule| rule.get_ref().parse::<Rule>().map_err(|why| (rule.span(), why)))
+            .collect::<Result<_, _>>()?;
         Ok(NetworkConfig {
             interface_tables,
             route_tables: self.route_tables,
+            egress,
             capture_dir: table.base_dir().to_owned(),
         })
     }
@@ -234,6 +246,8 @@ pub struct NetworkConfig {
     pub interface_tables: Vec<Spanned<InterfaceConfig>>,
     /// Its route tables.
     pub route_tables: Vec<RouteConfig>,
+    /// Its egress rules, in order.
+    pub egress: Vec<Rule>,
     /// The directory relative capture paths are in.
     pub capture_dir: PathBuf,
 }
@@ -265,6 +279,11 @@ impl StackConfig {
     /// The routes of host network `network`, resolved, in file order.
     pub fn resolve_routes(network: &NetworkConfig) -> Vec<RouteSpec> {
         interface::resolve_routes(&network.route_tables)
+    }
+
+    /// The stack's egress rules, in order.
+    pub fn egress(&self) -> &[Rule] {
+        self.section.network().map_or(&[], |n| &n.egress[..])
     }
 
     /// Every address of every interface (checked when the file was read).

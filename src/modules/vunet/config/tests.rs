@@ -769,3 +769,17 @@ fn an_uplink_is_checked_as_every_device_on_the_network() {
     assert_refused(&uplink("name = \"out\"\nswitch = \"sw1\"\n"), "\"out\"", "addresses");
     assert_refused(&uplink("name = \"out\"\nswtich = \"sw1\"\n"), "swtich", "unknown field");
 }
+
+#[test]
+fn a_stacks_egress_rules_are_read_in_order_and_checked() {
+    let text = stack_a("\"10.0.0.2/24\"", "", "");
+    let text = text.replace(
+        "kind = \"smoltcp\"\n",
+        "kind = \"smoltcp\"\negress = [\"allow tcp:443\", \"deny all\"]\n",
+    );
+    let config = parse(&text, &Origin::File("m.toml".into())).unwrap().vunet;
+    let rules: Vec<String> = config.stacks[0].egress().iter().map(|r| r.to_string()).collect();
+    assert_eq!(rules, ["allow tcp:443", "deny all"]);
+    let bad = text.replace("deny all", "deny tcp:https");
+    assert_refused(&bad, "egress", "`https` is not a port");
+}

@@ -19,11 +19,14 @@
 //! loopback, unspecified, multicast and broadcast addresses, link-local ones,
 //! and the uplink's own subnets.
 
+mod audit;
 mod packets;
 mod ping;
+pub mod policy;
 mod tcp;
 mod udp;
 
+use std::cell::RefCell;
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
@@ -36,7 +39,10 @@ use smoltcp::wire::IpProtocol;
 use super::cidr::Cidr;
 use super::network::IpEndpoint;
 use crate::sandbox::host_sockets::{HostSocketKind, HostSockets};
+pub use audit::AuditLog;
+use audit::FlowRecord;
 use packets::{Header, Unreachable};
+use policy::{Decision, Policy, Protocol, Verdict};
 
 /// How often idle UDP mappings and echoes are looked for.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(10);
@@ -52,30 +58,97 @@ pub struct Uplink {
     next_expiry: Instant,
 }
 
-/// What every kind of flow shares: where host sockets come from, the event
-/// loop they are watched by, and which destinations may be reached.
-struct Flows {
-    host: Rc<HostSockets>,
-    registry: Rc<Registry>,
-    /// The uplink's own addresses, whose subnets are not the host's network.
-    own: Vec<Cidr>,
+/// What the session gives all its uplinks: the egress policy, the audit log,
+/// and the count of flows.
+#[derive(Default)]
+pub struct Egress {
+    /// Which flows may leave.
+    pub policy: Policy,
+    /// Where each flow's lines go, if anywhere.
+    pub audit: Option<AuditLog>,
+    /// Flows decided on so far, in the whole session.
+    flows: u64,
 }
 
-/// Whether a destination may be reached, and as which address outside.
-enum Verdict {
-    /// Yes, at this address.
-    Allow(SocketAddr),
+/// An [`Egress`] shared by the session and its uplinks.
+pub type SharedEgress = Rc<RefCell<Egress>>;
+
+/// What a session shares with all its uplinks.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// Where host sockets come from.
+    pub host: Rc<HostSockets>,
+    /// The egress policy and the audit log.
+    pub egress: SharedEgress,
+}
+
+/// The rule named for destinations that are not the host's network.
+const NOT_OUTSIDE: &str = "not the host's network";
+
+/// What every kind of flow shares: where host sockets come from, the event
+/// loop they are watched by, which destinations may be reached, and the log.
+struct Flows {
+    host: Rc<HostSockets>,
+    registry: Registry,
+    /// The uplink's own addresses, whose subnets are not the host's network.
+    own: Vec<Cidr>,
+    egress: SharedEgress,
+}
+
+/// Whether a new flow may go out.
+enum Admission {
+    /// Yes, to this address outside; the flow's record.
+    Allow(SocketAddr, FlowRecord),
     /// No: answered as this.
     Refuse(Unreachable),
+    /// No, and nothing answers.
+    Drop,
 }
 
 impl Flows {
-    /// Whether `to` may be reached through the uplink.
-    fn admit(&self, to: SocketAddr) -> Verdict {
-        if is_outside(to.ip()) && !self.own.iter().any(|cidr| cidr.contains(to.ip())) {
-            Verdict::Allow(to)
-        } else {
-            Verdict::Refuse(Unreachable::Port)
+    /// Decides on a new flow of `protocol` from `from` (a stack's end) to `to`,
+    /// and logs what was decided.
+    fn admit(
+        &mut self,
+        protocol: Protocol,
+        (from, to): (SocketAddr, SocketAddr),
+        now: Instant,
+    ) -> Admission {
+        let mut egress = self.egress.borrow_mut();
+        let outside = is_outside(to.ip()) && !self.own.iter().any(|cidr| cidr.contains(to.ip()));
+        let decision = match outside {
+            true => egress.policy.decide(protocol, from.ip(), to),
+            false => Decision {
+                verdict: Verdict::Deny,
+                rule: Some(NOT_OUTSIDE.to_owned()),
+                stack: egress.policy.stack_of(from.ip()),
+            },
+        };
+        egress.flows += 1;
+        let record = FlowRecord {
+            id: egress.flows,
+            protocol,
+            source: from,
+            destination: to,
+            decision,
+            started: now,
+            bytes_out: 0,
+            bytes_in: 0,
+        };
+        if let Some(audit) = &mut egress.audit {
+            audit.write(&record, record.decided_event(), now);
+        }
+        match record.decision.verdict {
+            Verdict::Allow => Admission::Allow(to, record),
+            Verdict::Deny => Admission::Refuse(Unreachable::Port),
+            Verdict::Drop => Admission::Drop,
+        }
+    }
+
+    /// Logs the end of an allowed flow.
+    fn closed(&self, record: &FlowRecord, now: Instant) {
+        if let Some(audit) = &mut self.egress.borrow_mut().audit {
+            audit.write(record, "close", now);
         }
     }
 
@@ -122,21 +195,35 @@ fn is_outside(ip: IpAddr) -> bool {
 }
 
 impl Uplink {
-    /// The NAT of an uplink with addresses `own` on a link of `mtu`; host
-    /// sockets come from `host` and are watched by `registry`.
+    /// The NAT of an uplink with addresses `own` on a link of `mtu`, of a
+    /// session that shares `shared`; host sockets are watched by `registry`.
     pub fn new(
         own: Vec<Cidr>,
         mtu: usize,
-        host: Rc<HostSockets>,
-        registry: Rc<Registry>,
+        shared: &Shared,
+        registry: Registry,
         now: Instant,
     ) -> Self {
+        let (host, egress) = (Rc::clone(&shared.host), Rc::clone(&shared.egress));
         Self {
             tcp: tcp::Tcp::new(&own, mtu, now),
-            flows: Flows { host, registry, own },
+            flows: Flows { host, registry, own, egress },
             udp: udp::Udp::default(),
             ping: ping::Ping::default(),
             next_expiry: now + EXPIRY_INTERVAL,
+        }
+    }
+}
+
+impl Drop for Uplink {
+    /// The session ends: every open flow is logged as closed.
+    fn drop(&mut self) {
+        let now = Instant::now();
+        for record in self.tcp.records().chain(self.udp.records()).chain(self.ping.records()) {
+            self.flows.closed(record, now);
+        }
+        if let Some(audit) = &mut self.flows.egress.borrow_mut().audit {
+            audit.flush();
         }
     }
 }
@@ -162,10 +249,10 @@ impl IpEndpoint for Uplink {
     }
 
     fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
-        self.tcp.poll(now, out);
+        self.tcp.poll(&self.flows, now, out);
         if now >= self.next_expiry {
-            self.udp.expire(now);
-            self.ping.expire(now);
+            self.udp.expire(&self.flows, now);
+            self.ping.expire(&self.flows, now);
             self.next_expiry = now + EXPIRY_INTERVAL;
         }
     }
@@ -181,7 +268,7 @@ impl IpEndpoint for Uplink {
 
     fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
         if self.tcp.watches(fd) {
-            self.tcp.ready(fd, now, out);
+            self.tcp.ready(&self.flows, fd, now, out);
         } else if self.udp.watches(fd) {
             self.udp.ready(&self.flows, fd, now, out);
         } else {

@@ -13,9 +13,11 @@ use std::time::{Duration, Instant};
 
 use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
 
+use super::audit::FlowRecord;
 use super::packets;
+use super::policy::Protocol;
 use super::udp::socket_address;
-use super::{Flows, Verdict};
+use super::{Admission, Flows};
 use crate::sandbox::host_sockets::HostSocketKind;
 
 /// How long an echo's socket lives unused.
@@ -34,7 +36,7 @@ struct Echo {
 /// The echoes of one uplink.
 #[derive(Default)]
 pub(super) struct Ping {
-    sockets: HashMap<Echo, (OwnedFd, Instant)>,
+    sockets: HashMap<Echo, (OwnedFd, Instant, FlowRecord)>,
     by_fd: HashMap<RawFd, Echo>,
     /// Whether the user was told that the host refuses ping sockets.
     told: bool,
@@ -55,23 +57,26 @@ impl Ping {
         if icmp.len() < ECHO_HEADER {
             return;
         }
-        let outside = match flows.admit(SocketAddr::new(destination, 0)) {
-            Verdict::Allow(outside) => outside,
-            Verdict::Refuse(why) => return out.extend(packets::unreachable(ip, why)),
-        };
         let ident = u16::from_be_bytes([icmp[4], icmp[5]]);
         let echo = Echo { stack, destination, ident };
         if !self.sockets.contains_key(&echo) {
+            let ends = (SocketAddr::new(stack, 0), SocketAddr::new(destination, 0));
+            let record = match flows.admit(Protocol::Icmp, ends, now) {
+                Admission::Allow(_, record) => record,
+                Admission::Refuse(why) => return out.extend(packets::unreachable(ip, why)),
+                Admission::Drop => return,
+            };
             let kind = if stack.is_ipv4() { HostSocketKind::Ping4 } else { HostSocketKind::Ping6 };
             let Some(socket) = flows.open(kind) else {
                 return self.tell_unavailable();
             };
             self.by_fd.insert(socket.as_raw_fd(), echo);
-            self.sockets.insert(echo, (socket, now));
+            self.sockets.insert(echo, (socket, now, record));
         }
-        let Some((socket, last_used)) = self.sockets.get_mut(&echo) else { return };
+        let Some((socket, last_used, record)) = self.sockets.get_mut(&echo) else { return };
         *last_used = now;
-        let to = SockaddrStorage::from(outside);
+        record.bytes_out += (icmp.len() - ECHO_HEADER) as u64;
+        let to = SockaddrStorage::from(record.destination);
         let _ = socket::sendto(socket.as_raw_fd(), icmp, &to, MsgFlags::MSG_DONTWAIT);
     }
 
@@ -100,8 +105,9 @@ impl Ping {
             if !from_destination {
                 continue;
             }
-            if let Some((_, last_used)) = self.sockets.get_mut(&echo) {
+            if let Some((_, last_used, record)) = self.sockets.get_mut(&echo) {
                 *last_used = now;
+                record.bytes_in += (len - ECHO_HEADER) as u64;
             }
             let seq_no = u16::from_be_bytes([reply[6], reply[7]]);
             let data = &reply[ECHO_HEADER..];
@@ -114,9 +120,20 @@ impl Ping {
         self.sockets.len()
     }
 
+    /// The echoes open.
+    pub fn records(&self) -> impl Iterator<Item = &FlowRecord> {
+        self.sockets.values().map(|(_, _, record)| record)
+    }
+
     /// Closes the echoes idle for [`IDLE`].
-    pub fn expire(&mut self, now: Instant) {
-        self.sockets.retain(|_, (_, at)| now - *at < IDLE);
+    pub fn expire(&mut self, flows: &Flows, now: Instant) {
+        self.sockets.retain(|_, (_, at, record)| {
+            let live = now - *at < IDLE;
+            if !live {
+                flows.closed(record, now);
+            }
+            live
+        });
         let sockets = &self.sockets;
         self.by_fd.retain(|_, echo| sockets.contains_key(echo));
     }

@@ -25,8 +25,10 @@ use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
 use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, TcpPacket};
 
+use super::audit::FlowRecord;
 use super::packets::{self, Unreachable};
-use super::{Flows, Verdict};
+use super::policy::Protocol;
+use super::{Admission, Flows};
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::network::tcp_reset_packet;
 use crate::modules::vunet::smol_time::{smol_time, std_time};
@@ -57,6 +59,7 @@ struct Connection {
     host_ended: bool,
     /// The stack's end of stream was passed on (`shutdown(SHUT_WR)`).
     stack_ended: bool,
+    record: FlowRecord,
 }
 
 /// The TCP connections of one uplink.
@@ -124,14 +127,14 @@ impl Tcp {
             Some(connection) if connection.handle.is_some() => {
                 self.device.incoming.push_back(ip);
                 self.touched.insert(key);
-                self.run(now, out);
+                self.run(flows, now, out);
             }
             Some(connection) => {
                 if opening {
                     connection.syn = Some(ip); // a retransmission: the newest is replayed
                 }
             }
-            None if opening => self.dial(flows, key, ip, out),
+            None if opening => self.dial(flows, key, ip, now, out),
             None => out.extend(tcp_reset_packet(
                 header.source,
                 header.destination,
@@ -142,16 +145,27 @@ impl Tcp {
     }
 
     /// Starts the host's side of a new connection, holding its SYN.
-    fn dial(&mut self, flows: &mut Flows, key: Key, syn: Vec<u8>, out: &mut Vec<Vec<u8>>) {
-        let outside = match flows.admit(key.remote) {
-            Verdict::Allow(outside) => outside,
-            Verdict::Refuse(why) => return refuse(&syn, why, out),
+    fn dial(
+        &mut self,
+        flows: &mut Flows,
+        key: Key,
+        syn: Vec<u8>,
+        now: Instant,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let (outside, record) = match flows.admit(Protocol::Tcp, (key.stack, key.remote), now) {
+            Admission::Allow(outside, record) => (outside, record),
+            Admission::Refuse(why) => return refuse(&syn, why, out),
+            Admission::Drop => return,
         };
         let kind = if key.remote.is_ipv4() { HostSocketKind::Tcp4 } else { HostSocketKind::Tcp6 };
         let Some(host) = flows.open(kind) else { return };
         match socket::connect(host.as_raw_fd(), &SockaddrStorage::from(outside)) {
             Ok(()) | Err(Errno::EINPROGRESS) => {}
-            Err(e) => return refuse_with(&syn, e, out),
+            Err(e) => {
+                flows.closed(&record, now);
+                return refuse_with(&syn, e, out);
+            }
         }
         self.by_fd.insert(host.as_raw_fd(), key);
         let connection = Connection {
@@ -162,6 +176,7 @@ impl Tcp {
             writable: false,
             host_ended: false,
             stack_ended: false,
+            record,
         };
         self.connections.insert(key, connection);
     }
@@ -172,7 +187,7 @@ impl Tcp {
     }
 
     /// Works on host socket `fd`, which turned ready.
-    pub fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
+    pub fn ready(&mut self, flows: &Flows, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
         let Some(&key) = self.by_fd.get(&fd) else { return };
         let Some(connection) = self.connections.get_mut(&key) else { return };
         connection.readable = true;
@@ -182,14 +197,14 @@ impl Tcp {
                 Ok(0) => self.accept(key, now),
                 Ok(errno) => {
                     let syn = connection.syn.take().unwrap_or_default();
-                    self.forget(key);
+                    self.forget(flows, key, now);
                     return refuse_with(&syn, Errno::from_raw(errno), out);
                 }
                 Err(_) => return,
             }
         }
         self.touched.insert(key);
-        self.run(now, out);
+        self.run(flows, now, out);
     }
 
     /// The host's connection is up: a socket of the uplink's takes the held SYN.
@@ -213,11 +228,11 @@ impl Tcp {
 
     /// Polls the interface, moves bytes of the touched connections, polls
     /// again to send what they gave, and hands out what the interface sent.
-    fn run(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    fn run(&mut self, flows: &Flows, now: Instant, out: &mut Vec<Vec<u8>>) {
         let at = smol_time(now);
         let _ = self.iface.poll(at, &mut self.device, &mut self.sockets);
         for key in std::mem::take(&mut self.touched) {
-            self.pump(key);
+            self.pump(flows, key, now);
         }
         let _ = self.iface.poll(at, &mut self.device, &mut self.sockets);
         out.append(&mut self.device.outgoing);
@@ -226,7 +241,7 @@ impl Tcp {
 
     /// Moves what can move between connection `key`'s two ends, and ends it
     /// once both are done.
-    fn pump(&mut self, key: Key) {
+    fn pump(&mut self, flows: &Flows, key: Key, now: Instant) {
         let Some(connection) = self.connections.get_mut(&key) else { return };
         let Some(handle) = connection.handle else { return };
         let socket = self.sockets.get_mut::<tcp::Socket>(handle);
@@ -236,7 +251,7 @@ impl Tcp {
                 Ok(n) => (n, Ok(n)),
                 Err(e) => (0, Err(e)),
             }) {
-                Ok(Ok(_)) => {}
+                Ok(Ok(n)) => connection.record.bytes_out += n as u64,
                 Ok(Err(Errno::EAGAIN)) => connection.writable = false,
                 Ok(Err(_)) | Err(_) => {
                     socket.abort();
@@ -253,7 +268,7 @@ impl Tcp {
                     connection.host_ended = true;
                     socket.close();
                 }
-                Ok(Ok(_)) => {}
+                Ok(Ok(n)) => connection.record.bytes_in += n as u64,
                 Ok(Err(Errno::EAGAIN)) => connection.readable = false,
                 Ok(Err(_)) | Err(_) => {
                     socket.abort();
@@ -284,13 +299,14 @@ impl Tcp {
                     &libc::linger { l_onoff: 1, l_linger: 0 },
                 );
             }
-            self.forget(key);
+            self.forget(flows, key, now);
         }
     }
 
     /// Closes connection `key` and lets go of its sockets.
-    fn forget(&mut self, key: Key) {
+    fn forget(&mut self, flows: &Flows, key: Key, now: Instant) {
         let Some(connection) = self.connections.remove(&key) else { return };
+        flows.closed(&connection.record, now);
         self.by_fd.remove(&connection.host.as_raw_fd());
         if let Some(handle) = connection.handle {
             self.sockets.remove(handle);
@@ -299,12 +315,17 @@ impl Tcp {
     }
 
     /// Runs the interface's timers (retransmissions), when due.
-    pub fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+    pub fn poll(&mut self, flows: &Flows, now: Instant, out: &mut Vec<Vec<u8>>) {
         if self.deadline.is_some_and(|at| at <= now) {
             // A timer may have ended a connection: look at every one.
             self.touched.extend(self.by_handle.values().copied());
-            self.run(now, out);
+            self.run(flows, now, out);
         }
+    }
+
+    /// The connections open.
+    pub fn records(&self) -> impl Iterator<Item = &FlowRecord> {
+        self.connections.values().map(|c| &c.record)
     }
 
     /// When [`Tcp::poll`] next has work.

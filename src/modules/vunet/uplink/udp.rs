@@ -14,8 +14,10 @@ use std::time::{Duration, Instant};
 
 use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
 
+use super::audit::FlowRecord;
 use super::packets::{self, Unreachable};
-use super::{Flows, Verdict};
+use super::policy::Protocol;
+use super::{Admission, Flows};
 use crate::sandbox::host_sockets::HostSocketKind;
 
 /// How long a mapping, and each destination it lets answer, lives unused
@@ -36,8 +38,8 @@ pub(super) struct Udp {
 /// One stack endpoint's host socket.
 struct Mapping {
     socket: OwnedFd,
-    /// The destinations it sent to, and when last.
-    peers: HashMap<SocketAddr, Instant>,
+    /// The destinations it sent to: when last, and the flow to each.
+    peers: HashMap<SocketAddr, (Instant, FlowRecord)>,
     last_used: Instant,
 }
 
@@ -53,9 +55,14 @@ impl Udp {
         now: Instant,
         out: &mut Vec<Vec<u8>>,
     ) {
-        let outside = match flows.admit(to) {
-            Verdict::Allow(outside) => outside,
-            Verdict::Refuse(why) => return out.extend(packets::unreachable(ip, why)),
+        let known = self.mappings.get(&from).is_some_and(|m| m.peers.contains_key(&to));
+        let admitted = match known {
+            true => None,
+            false => match flows.admit(Protocol::Udp, (from, to), now) {
+                Admission::Allow(_, record) => Some(record),
+                Admission::Refuse(why) => return out.extend(packets::unreachable(ip, why)),
+                Admission::Drop => return,
+            },
         };
         let mapping = match self.mappings.get_mut(&from) {
             Some(mapping) => mapping,
@@ -68,7 +75,13 @@ impl Udp {
             }
         };
         mapping.last_used = now;
-        mapping.peers.insert(outside, now);
+        if let Some(record) = admitted {
+            mapping.peers.insert(to, (now, record));
+        }
+        let Some((last_used, record)) = mapping.peers.get_mut(&to) else { return };
+        *last_used = now;
+        record.bytes_out += payload.len() as u64;
+        let outside = record.destination;
         let destination = SockaddrStorage::from(outside);
         let sent = socket::sendto(
             mapping.socket.as_raw_fd(),
@@ -101,18 +114,27 @@ impl Udp {
                 Err(_) => break,
             };
             let Some(from) = socket_address(&from) else { continue };
-            let answered = mapping.peers.get(&from).is_some_and(|at| now - *at < IDLE);
-            if answered {
+            let inside = flows.inside(from);
+            let Some((last_used, record)) = mapping.peers.get_mut(&inside) else { continue };
+            if now - *last_used < IDLE {
+                record.bytes_in += len as u64;
                 mapping.last_used = now;
-                out.push(packets::udp(flows.inside(from), stack, &buffer[..len]));
+                out.push(packets::udp(inside, stack, &buffer[..len]));
             }
         }
     }
 
-    /// Closes the mappings idle for [`IDLE`], and forgets idle destinations.
-    pub fn expire(&mut self, now: Instant) {
+    /// Closes the mappings idle for [`IDLE`], and ends the flows to idle
+    /// destinations.
+    pub fn expire(&mut self, flows: &Flows, now: Instant) {
         self.mappings.retain(|_, mapping| {
-            mapping.peers.retain(|_, at| now - *at < IDLE);
+            mapping.peers.retain(|_, (at, record)| {
+                let live = now - *at < IDLE;
+                if !live {
+                    flows.closed(record, now);
+                }
+                live
+            });
             now - mapping.last_used < IDLE
         });
         let mappings = &self.mappings;
@@ -122,6 +144,11 @@ impl Udp {
     /// How many mappings are open.
     pub fn len(&self) -> usize {
         self.mappings.len()
+    }
+
+    /// The flows open, one per destination of each mapping.
+    pub fn records(&self) -> impl Iterator<Item = &FlowRecord> {
+        self.mappings.values().flat_map(|m| m.peers.values().map(|(_, record)| record))
     }
 }
 

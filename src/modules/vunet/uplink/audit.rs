@@ -1,0 +1,131 @@
+//! The audit log: one JSON object a line for every flow that tried to leave
+//! the session (`netvm run --audit FILE`), so a user can see what a program
+//! contacted and what the policy said.
+//!
+//! A flow the policy lets out gets an `open` line when it starts and a `close`
+//! line, with its byte counts, when it ends (or when the session does); one it
+//! refuses gets a `deny` (or `drop`) line. Lines are buffered and flushed when
+//! the session's event loop goes idle, never synced on the way.
+
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::json;
+
+use super::policy::{Decision, Protocol};
+
+/// Where audit lines go.
+pub struct AuditLog {
+    out: BufWriter<Box<dyn Write>>,
+}
+
+/// What is known of one flow, from its start to its end (for the log and for
+/// `netvm status`).
+#[derive(Clone, Debug)]
+pub struct FlowRecord {
+    /// Its number in the session, from 1.
+    pub id: u64,
+    pub protocol: Protocol,
+    /// The stack's end and the destination it asked for.
+    pub source: SocketAddr,
+    pub destination: SocketAddr,
+    pub decision: Decision,
+    pub started: Instant,
+    /// Payload bytes from the stack out, and in to the stack.
+    pub bytes_out: u64,
+    pub bytes_in: u64,
+}
+
+impl FlowRecord {
+    /// The line that tells what was decided: `open`, or `deny` / `drop`.
+    pub fn decided_event(&self) -> &'static str {
+        match self.decision.verdict.name() {
+            "allow" => "open",
+            refused => refused,
+        }
+    }
+}
+
+impl AuditLog {
+    /// A log written to `path` (appended to), or to standard error for `-`.
+    pub fn create(path: &Path) -> io::Result<Self> {
+        let out: Box<dyn Write> = if path.as_os_str() == "-" {
+            Box::new(io::stderr())
+        } else {
+            Box::new(File::options().create(true).append(true).open(path)?)
+        };
+        Ok(Self { out: BufWriter::new(out) })
+    }
+
+    /// Writes the line of `event` (`open`, `deny`, `drop`, `close`) of `record`;
+    /// a `close` line has its byte counts and duration.
+    pub fn write(&mut self, record: &FlowRecord, event: &str, now: Instant) {
+        // A ping has no ports.
+        let end = |address: SocketAddr| match record.protocol {
+            Protocol::Icmp => address.ip().to_string(),
+            _ => address.to_string(),
+        };
+        let mut line = json!({
+            "time": utc_now(),
+            "event": event,
+            "flow": record.id,
+            "stack": record.decision.stack,
+            "proto": record.protocol.name(),
+            "src": end(record.source),
+            "dst": end(record.destination),
+            "verdict": record.decision.verdict.name(),
+            "rule": record.decision.rule,
+        });
+        if event == "close" {
+            line["bytes_out"] = json!(record.bytes_out);
+            line["bytes_in"] = json!(record.bytes_in);
+            line["ms"] = json!(now.duration_since(record.started).as_millis() as u64);
+        }
+        let _ = writeln!(self.out, "{line}");
+    }
+
+    /// Writes what is buffered.
+    pub fn flush(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+/// The time now, UTC, as RFC 3339 with milliseconds: `2026-12-07T09:06:01.123Z`.
+fn utc_now() -> String {
+    let since = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+    rfc3339(since.as_millis() as i64)
+}
+
+/// `millis` since the epoch as RFC 3339, UTC (days to a civil date as in
+/// Howard Hinnant's `civil_from_days`).
+fn rfc3339(millis: i64) -> String {
+    let (days, ms_of_day) = (millis.div_euclid(86_400_000), millis.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z.rem_euclid(146_097);
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let month_index = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * month_index + 2) / 5 + 1;
+    let month = if month_index < 10 { month_index + 3 } else { month_index - 9 };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    let (h, m, s, ms) =
+        (ms_of_day / 3_600_000, ms_of_day / 60_000 % 60, ms_of_day / 1000 % 60, ms_of_day % 1000);
+    format!("{year:04}-{month:02}-{day:02}T{h:02}:{m:02}:{s:02}.{ms:03}Z")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn times_are_rfc3339_utc() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000Z");
+        assert_eq!(rfc3339(951_782_400_000), "2000-02-29T00:00:00.000Z");
+        assert_eq!(rfc3339(1_796_634_361_123), "2026-12-07T09:06:01.123Z");
+    }
+}
