@@ -14,6 +14,7 @@ use netvm::modules::boundary::Boundary;
 use netvm::modules::trace::TraceLog;
 use netvm::modules::vunet::control::{self, Reply, Request};
 use netvm::modules::vunet::uplink::AuditLog;
+use netvm::modules::vunet::uplink::forward::Publish;
 use netvm::modules::vunet::uplink::policy::{Rule, Verdict};
 use netvm::modules::vunet::{self, Vunet, status};
 use netvm::modules::{Config, Dispatcher, Module};
@@ -165,6 +166,13 @@ struct RunArgs {
     /// Drop flows matching SPEC: nothing answers (a connect times out).
     #[arg(long, value_name = "SPEC", value_parser = rule_parser(Verdict::Drop))]
     drop: Vec<Rule>,
+    /// Publish a port of the host's to a stack's: [HOSTADDR:]HOSTPORT:STACK:PORT[/tcp|/udp],
+    /// like `-p 8080:lwip1:80` (every host address, both families) or
+    /// `-p 127.0.0.1:5353:lwip1:53/udp`. The service sees each client's real
+    /// address; a client on the host's loopback appears as the uplink's
+    /// (10.0.2.2 in the built-in network).
+    #[arg(short, long, value_name = "FORWARD")]
+    publish: Vec<Publish>,
     /// Write a JSON line for every flow that tries to leave through the uplink
     /// (time, stack, protocol, source, destination, verdict, rule; and bytes when
     /// it closes) to FILE, or to standard error for `-`.
@@ -240,8 +248,16 @@ fn run(args: RunArgs, egress: Vec<Rule>) -> Outcome {
         sandbox::close_inherited_sockets();
     }
     let (_, mut config) = load_config(args.config.as_deref())?;
+    let mut publish = config.vunet.published();
     if args.no_uplink {
         config.vunet.without_uplinks();
+    }
+    publish.extend(args.publish.iter().cloned());
+    // The host's ports are taken here, in the host's namespace: a taken port
+    // fails the start, and root may publish one below 1024.
+    let mut listeners = Vec::new();
+    for forward in &publish {
+        listeners.extend(forward.listen().map_err(own_failure)?);
     }
     let launch_stack = args.stack.as_deref().unwrap_or(config.vunet.default.get_ref());
     let fence = if config.vunet.kind_of(launch_stack).is_some_and(|k| k.passes_host_network()) {
@@ -277,6 +293,7 @@ fn run(args: RunArgs, egress: Vec<Rule>) -> Outcome {
         None => None,
     };
     vunet.egress(egress, audit);
+    vunet.publish(listeners).map_err(own_failure)?;
     let trace = match args.trace.as_deref() {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(TraceLog::stderr()),

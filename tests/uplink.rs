@@ -7,8 +7,8 @@
 
 mod common;
 
-use common::world::{ECHO_PORT, INTERNET_V4, INTERNET_V6, WEB_NAME, World};
-use common::{NETVM, NO_UPLINK, Output, PRELUDE, USERS, User, is_root, python, run};
+use common::world::{ECHO_PORT, HOST_V4, HOST_V6, INTERNET_V4, INTERNET_V6, WEB_NAME, World};
+use common::{NETVM, NO_UPLINK, Output, PRELUDE, Session, USERS, User, is_root, python, run};
 
 /// Runs `script` with `sh -c` in a session of the built-in configuration,
 /// started in H by `user` (`$N` is netvm).
@@ -18,6 +18,11 @@ fn session_in_host(world: &World, user: User, script: &str) -> Output {
 
 /// As [`session_in_host`], with `netvm run` options `run_args`.
 fn session_in_host_with(world: &World, user: User, run_args: &[&str], script: &str) -> Output {
+    session_in_host_spawn(world, user, run_args, script).finish()
+}
+
+/// As [`session_in_host_with`], left running.
+fn session_in_host_spawn(world: &World, user: User, run_args: &[&str], script: &str) -> Session {
     let script = format!("N='{NETVM}'\n{PRELUDE}\n{script}");
     let mut args: Vec<&str> = Vec::new();
     if user == User::Unprivileged && is_root() {
@@ -28,7 +33,7 @@ fn session_in_host_with(world: &World, user: User, run_args: &[&str], script: &s
     args.extend(["--", "sh", "-c", &script]);
     let mut command = world.in_host(args[0], &args[1..]);
     command.env_remove(NO_UPLINK.0).env_remove("NETVM_CONFIG").current_dir("/");
-    run(command)
+    Session::spawn(command)
 }
 
 /// Lets every group of H open ping sockets, as a desktop distribution does.
@@ -232,4 +237,85 @@ fn the_egress_policy_refuses_at_once_drops_silently_and_logs_every_flow() {
     assert!(has("deny", "icmp", INTERNET_V4, "deny all"), "{lines:#?}");
     assert!(has("drop", "tcp", &format!("[{INTERNET_V6}]:443"), "drop all"), "{lines:#?}");
     assert!(has("drop", "icmp", INTERNET_V6, "drop all"), "{lines:#?}");
+}
+
+#[test]
+fn published_ports_reach_a_stack_with_the_clients_real_address() {
+    let Some(world) = World::new() else { return };
+    let dir = common::TempDir::new("uplink-publish");
+    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+    std::fs::set_permissions(dir.path(), writable).unwrap();
+    let log = dir.path().join("http.log");
+    // The clients run once the session's services listen, and the session
+    // ends when they are done (the test removes the file).
+    let done = dir.path().join("running");
+    let script = format!(
+        "\"$N\" stack lwip1 -- {python} -m http.server 8000 --bind :: 2>'{log}' & web=$!
+         \"$N\" stack lwip1 -- socat UDP6-RECVFROM:7007,fork EXEC:cat & echo=$!
+         trap 'kill $web $echo' EXIT
+         listening tcp 8000 && listening udp 7007 || exit 1
+         touch '{done}'
+         while [ -e '{done}' ]; do sleep 0.1; done",
+        python = python(),
+        log = log.display(),
+        done = done.display(),
+    );
+    let args = ["-p", "8080:lwip1:8000", "-p", "8081:lwip1:7007/udp"];
+    let mut session = session_in_host_spawn(&world, User::Unprivileged, &args, &script);
+    for _ in 0..200 {
+        if done.exists() || session.has_ended() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let fetch = |command: std::process::Command| run(command).stdout.trim().to_owned();
+    let curl = |url: &str| {
+        ["-sS", "-m", "5", "-g", "-o", "/dev/null", "-w", "%{http_code}", url].map(String::from)
+    };
+    let from_internet_v4 =
+        fetch(world.in_internet("curl", curl(&format!("http://{HOST_V4}:8080/"))));
+    let from_internet_v6 =
+        fetch(world.in_internet("curl", curl(&format!("http://[{HOST_V6}]:8080/"))));
+    let from_host_loopback = fetch(world.in_host("curl", curl("http://127.0.0.1:8080/")));
+    let mut echo =
+        world.in_internet("sh", ["-c", &format!("echo over-udp | socat -t2 - UDP:{HOST_V4}:8081")]);
+    echo.stdin(std::process::Stdio::null());
+    let echoed = fetch(echo);
+    let _ = std::fs::remove_file(&done);
+    let output = session.finish();
+    assert_eq!(
+        [from_internet_v4.as_str(), &from_internet_v6, &from_host_loopback, &echoed],
+        ["200", "200", "200", "over-udp"],
+        "{output}"
+    );
+    // Each request came from where the client was: W's addresses, and the
+    // host's loopback as the uplink's address.
+    let served = std::fs::read_to_string(&log).unwrap();
+    let clients: Vec<&str> = served.lines().filter_map(|l| l.split(" - - ").next()).collect();
+    assert_eq!(
+        clients,
+        [&format!("::ffff:{INTERNET_V4}")[..], INTERNET_V6, "::ffff:10.0.2.2"],
+        "{served}"
+    );
+}
+
+#[test]
+fn a_taken_port_or_no_uplink_fails_the_start_with_a_message() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port();
+    let forward = format!("127.0.0.1:{port}:lwip1:80");
+    // (The harness runs sessions without the uplink: the port is taken
+    // before that matters.)
+    let output = common::run_netvm(&["run", "-p", &forward, "--", "true"]);
+    output.assert_code(125);
+    let taken = format!("cannot publish {forward}/tcp: 127.0.0.1:{port}: the port is taken");
+    output.assert_stderr_has(&taken);
+    drop(holder);
+    let output = common::run_netvm(&["run", "--no-uplink", "-p", &forward, "--", "true"]);
+    output.assert_code(125);
+    output.assert_stderr_has("published ports need an uplink");
+    let unknown = format!("127.0.0.1:{port}:nosuch:80");
+    let output = common::run_netvm(&["run", "-p", &unknown, "--", "true"]);
+    output.assert_code(125);
+    output.assert_stderr_has("published ports need an uplink");
 }

@@ -35,6 +35,7 @@ kind::stack_kinds!(none, host, smoltcp, echo);
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -53,6 +54,7 @@ use crate::tracer::filter::{ArgTest, TrapRule};
 use crate::tracer::{SyscallStop, TraceeMemory};
 use cidr::Cidr;
 use uplink::AuditLog;
+use uplink::forward::Listener;
 use uplink::policy::Rule;
 
 use config::VunetConfig;
@@ -135,6 +137,8 @@ pub struct Vunet {
     uplinks: uplink::Shared,
     /// Each stack's own egress rules (`egress` in its table), by name.
     stack_egress: Vec<(String, Vec<Rule>)>,
+    /// Whether the session has an uplink (ports can be published).
+    has_uplink: bool,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -231,6 +235,7 @@ impl Vunet {
                 .iter()
                 .map(|s| (s.name.get_ref().clone(), s.egress().to_vec()))
                 .collect(),
+            has_uplink: !config.uplinks().is_empty(),
         })
         .map(|mut vunet| {
             vunet.follow_egress_sources();
@@ -279,6 +284,50 @@ impl Vunet {
         let mut egress = self.uplinks.egress.borrow_mut();
         egress.policy.session = rules;
         egress.audit = audit;
+    }
+
+    /// Publishes `listeners`, host sockets opened before the sandbox
+    /// (`netvm run -p`), each to its stack's address of the listener's family.
+    /// Fails, with a line to show, when the session has no uplink, a stack is
+    /// not mounted, or a forward leads to no address of its stack's.
+    pub fn publish(&mut self, listeners: Vec<Listener>) -> Result<(), String> {
+        if listeners.is_empty() {
+            return Ok(());
+        }
+        if !self.has_uplink {
+            return Err("published ports need an uplink (drop --no-uplink, or add a \
+                        [[vunet.uplink]] to the configuration)"
+                .to_owned());
+        }
+        let mut published = Vec::new();
+        let mut unmatched: Vec<String> = Vec::new();
+        for listener in listeners {
+            let publish = &listener.publish;
+            let Some(stack) = self.stacks.iter().find(|s| **s.name() == publish.stack) else {
+                return Err(format!(
+                    "cannot publish {publish}: no stack named `{}`",
+                    publish.stack
+                ));
+            };
+            let target = stack
+                .addresses()
+                .iter()
+                .filter_map(|a| Cidr::parse(a).ok())
+                .map(|c| c.ip)
+                .find(|ip| ip.is_ipv4() == listener.address.is_ipv4() && !ip.is_loopback());
+            match target {
+                Some(ip) => published.push((SocketAddr::new(ip, publish.port), listener)),
+                None => unmatched.push(publish.to_string()),
+            }
+        }
+        if let Some(lost) =
+            unmatched.iter().find(|p| !published.iter().any(|(_, l)| l.publish.to_string() == **p))
+        {
+            return Err(format!("cannot publish {lost}: its stack has no address to lead it to"));
+        }
+        let mut forwards = self.uplinks.forwards.borrow_mut();
+        forwards.extend(published.into_iter().map(|(target, listener)| (listener, target)));
+        Ok(())
     }
 
     /// Tells the policy which addresses are whose, so that a flow is judged

@@ -2,6 +2,7 @@
 //! configuration, each by its kind.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -27,7 +28,8 @@ pub(super) fn mount_all(
     for name in config.switch_names() {
         switches.insert(name.clone(), network.add_switch(&name));
     }
-    for router in config.routers() {
+    let routers = config.routers();
+    for router in &routers {
         let interfaces = router
             .interfaces
             .iter()
@@ -54,7 +56,15 @@ pub(super) fn mount_all(
         let watcher = registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
         let own = interface.addresses.clone();
         let nat = Uplink::new(own, interface.mtu, shared, watcher, Instant::now());
-        let port = IpPort::new(interface.mac, interface.addresses, interface.mtu, nat);
+        // Its gateways: the routers' addresses on its switch.
+        let gateways: Vec<IpAddr> = routers
+            .iter()
+            .flat_map(|r| &r.interfaces)
+            .filter(|i| i.switch == interface.switch)
+            .flat_map(|i| i.addresses.iter().map(|c| c.ip))
+            .collect();
+        let face = (interface.mac, interface.addresses, interface.mtu);
+        let port = IpPort::new(face, &gateways, nat);
         network
             .plug(switch, &uplink.name, Box::new(port), interface.capture.as_deref())
             .map_err(|e| SetupError(format!("uplink {}: {e}", uplink.name)))?;

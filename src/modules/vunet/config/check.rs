@@ -21,6 +21,7 @@ use crate::config::{Fault, Table, is_valid_name};
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::kind::Registry;
 use crate::modules::vunet::stack::MAX_STACKS;
+use crate::modules::vunet::uplink::forward::Publish;
 
 /// The most static routes one router takes (as many as a stack).
 const MAX_ROUTER_ROUTES: usize = 256;
@@ -280,6 +281,10 @@ impl<'a> Checker<'a> {
                 let why =
                     format!("`{name}` is already {whose} name; give the uplink a name of its own");
                 return Err((at, why));
+            }
+            for publish in &uplink.publish {
+                let parsed = publish.get_ref().parse::<Publish>();
+                parsed.map_err(|why| (publish.span(), why))?;
             }
             if let Some(extra) = uplink.addresses.get(MAX_ROUTER_ADDRESSES) {
                 let why = format!("an uplink takes at most {MAX_ROUTER_ADDRESSES} addresses");

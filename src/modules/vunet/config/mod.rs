@@ -27,6 +27,7 @@ use serde::de::IgnoredAny;
 use toml::Spanned;
 
 use super::kind::{Key, KindConfig, Registry, StackKind};
+use super::uplink::forward::Publish;
 use super::uplink::policy::Rule;
 use crate::config::{Fault, Table};
 pub use interface::{
@@ -121,6 +122,10 @@ pub struct UplinkConfig {
     pub addresses: Vec<Spanned<String>>,
     /// A pcap file for its link.
     pub capture: Option<Spanned<String>>,
+    /// Ports of the host's published to stacks through it, as `netvm run -p`
+    /// writes them (`8080:lwip1:80`).
+    #[serde(default)]
+    pub publish: Vec<Spanned<String>>,
     /// The directory relative capture paths are in.
     #[serde(skip)]
     capture_dir: PathBuf,
@@ -397,6 +402,12 @@ impl VunetConfig {
                 ),
             })
             .collect()
+    }
+
+    /// The ports the uplinks publish, in file order (checked when read).
+    pub fn published(&self) -> Vec<Publish> {
+        let written = self.uplink_tables.iter().flat_map(|u| &u.publish);
+        written.filter_map(|p| p.get_ref().parse().ok()).collect()
     }
 
     /// Leaves the uplinks out (`--no-uplink`), and the routers' routes through

@@ -768,6 +768,11 @@ fn an_uplink_is_checked_as_every_device_on_the_network() {
     assert_refused(&uplink("name = \"out\"\naddresses = [\"10.0.2.2/24\"]\n"), "\"out\"", "switch");
     assert_refused(&uplink("name = \"out\"\nswitch = \"sw1\"\n"), "\"out\"", "addresses");
     assert_refused(&uplink("name = \"out\"\nswtich = \"sw1\"\n"), "swtich", "unknown field");
+    let published = fine.replace("name = \"out\"\n", "name = \"out\"\npublish = [\"8080:a:80\"]\n");
+    let config = parse(&published, &Origin::File("m.toml".into())).unwrap().vunet;
+    assert_eq!(config.published().iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["8080:a:80/tcp"]);
+    let bad = published.replace("8080:a:80", "8080:a");
+    assert_refused(&bad, "publish", "is not a forward");
 }
 
 #[test]

@@ -4,15 +4,17 @@
 //! It answers ARP and neighbour solicitations for its own addresses, learns the
 //! link-layer address of whoever sends it IP (the router in front of it), puts
 //! fragments back together, and hands each whole IP packet addressed to its MAC
-//! to its [`IpEndpoint`]. What the endpoint sends goes to that learned neighbour,
-//! cut to the link's MTU. It never forwards and never routes: the router in
-//! front of it does, and every packet it sends goes back there.
+//! to its [`IpEndpoint`]. What the endpoint sends goes to that neighbour, cut to
+//! the link's MTU; before anything came from there, the port asks for its
+//! gateway's address (ARP, NDP) and holds the packets meanwhile. It never
+//! forwards and never routes: the router in front of it does, and every packet
+//! it sends goes there.
 //!
 //! Everything it receives is untrusted: what does not parse is dropped.
 
 use std::net::IpAddr;
 use std::os::fd::RawFd;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
@@ -23,7 +25,7 @@ use smoltcp::wire::{
 use super::fragment::{Fit, Reassembly, Sender, fit};
 use super::frames::{ethernet_frame, icmpv6_packet, multicast_mac, solicited_node};
 use super::link::Frame;
-use super::neighbour::arp_frame;
+use super::neighbour::{arp_frame, solicitation};
 use super::plug::{Outbox, Plug};
 use crate::modules::vunet::cidr::Cidr;
 
@@ -59,30 +61,56 @@ pub trait IpEndpoint {
 
 /// Hop limit every NDP message carries (RFC 4861 §7.1).
 const NDISC_HOP_LIMIT: u8 = 255;
+/// How often an unanswered request for the gateway is repeated.
+const ASK_AGAIN: Duration = Duration::from_secs(1);
+/// How many packets of each version wait for the gateway's address.
+const MAX_WAITING: usize = 64;
 
 /// An IP endpoint's port on a switch.
 pub struct IpPort<E> {
     mac: EthernetAddress,
     addresses: Vec<Cidr>,
     mtu: usize,
-    /// The neighbour packets of each version go to (IPv4, IPv6), as last seen
-    /// sending to this port.
-    gateway: [Option<EthernetAddress>; 2],
+    /// Where packets of each version (IPv4, IPv6) go: the gateway's address
+    /// (a router's on this link), and its link-layer address once known.
+    gateway: [Gateway; 2],
     reassembly: Reassembly,
     /// The identification of the next IPv4 packet this port fragments.
     ident: u32,
     endpoint: E,
 }
 
+/// The neighbour packets of one version go to.
+#[derive(Default)]
+struct Gateway {
+    /// Its address, to ask for it by.
+    address: Option<IpAddr>,
+    /// Its link-layer address: what it answered, or the sender of the last IP
+    /// packet of this version.
+    mac: Option<EthernetAddress>,
+    /// Packets waiting for `mac`, and when it was last asked for.
+    waiting: Vec<Vec<u8>>,
+    asked: Option<Instant>,
+}
+
 impl<E: IpEndpoint> IpPort<E> {
     /// A port with MAC `mac`, addresses `addresses`, on a link of `mtu`, in front of
-    /// `endpoint`.
-    pub fn new(mac: [u8; 6], addresses: Vec<Cidr>, mtu: usize, endpoint: E) -> Self {
+    /// `endpoint`; packets go to `gateways` (an address of each version, a
+    /// router's on this link).
+    pub fn new(
+        (mac, addresses, mtu): ([u8; 6], Vec<Cidr>, usize),
+        gateways: &[IpAddr],
+        endpoint: E,
+    ) -> Self {
+        let gateway = |v4: bool| Gateway {
+            address: gateways.iter().copied().find(|g| g.is_ipv4() == v4),
+            ..Gateway::default()
+        };
         Self {
             mac: EthernetAddress(mac),
             addresses,
             mtu,
-            gateway: [None; 2],
+            gateway: [gateway(true), gateway(false)],
             reassembly: Reassembly::default(),
             ident: 0,
             endpoint,
@@ -101,7 +129,7 @@ impl<E: IpEndpoint> IpPort<E> {
     fn handle_arp(&mut self, payload: &[u8], out: &mut Outbox) {
         let Ok(packet) = ArpPacket::new_checked(payload) else { return };
         let Ok(ArpRepr::EthernetIpv4 {
-            operation: ArpOperation::Request,
+            operation,
             source_hardware_addr,
             source_protocol_addr,
             target_protocol_addr,
@@ -113,7 +141,10 @@ impl<E: IpEndpoint> IpPort<E> {
         if !self.owns(IpAddr::V4(target_protocol_addr)) || !source_hardware_addr.is_unicast() {
             return;
         }
-        self.gateway[0] = Some(source_hardware_addr);
+        self.learn(0, source_hardware_addr, out);
+        if operation != ArpOperation::Request {
+            return;
+        }
         let reply = ArpRepr::EthernetIpv4 {
             operation: ArpOperation::Reply,
             source_hardware_addr: self.mac,
@@ -138,16 +169,28 @@ impl<E: IpEndpoint> IpPort<E> {
         }
         let (source, destination) = (packet.src_addr(), packet.dst_addr());
         let Ok(icmp) = Icmpv6Packet::new_checked(packet.payload()) else { return false };
-        let Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. })) =
-            Icmpv6Repr::parse(&source, &destination, &icmp, &Default::default())
-        else {
-            return false;
+        let target_addr = match Icmpv6Repr::parse(&source, &destination, &icmp, &Default::default())
+        {
+            Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborSolicit { target_addr, .. })) => target_addr,
+            Ok(Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert { target_addr, lladdr, .. })) => {
+                let answered = self.gateway[1].address == Some(IpAddr::V6(target_addr));
+                let given = lladdr.map(|raw| raw.as_bytes().to_vec());
+                let mac = match given.as_deref() {
+                    Some(bytes) if bytes.len() == 6 => EthernetAddress::from_bytes(bytes),
+                    _ => link_source,
+                };
+                if answered && mac.is_unicast() {
+                    self.learn(1, mac, out);
+                }
+                return true;
+            }
+            _ => return false,
         };
         let addressed = destination == target_addr || destination == solicited_node(target_addr);
         if !addressed || !self.owns(IpAddr::V6(target_addr)) || source.is_unspecified() {
             return true;
         }
-        self.gateway[1] = Some(link_source);
+        self.learn(1, link_source, out);
         let flags = NdiscNeighborFlags::SOLICITED | NdiscNeighborFlags::OVERRIDE;
         let advert = Icmpv6Repr::Ndisc(NdiscRepr::NeighborAdvert {
             flags,
@@ -159,27 +202,66 @@ impl<E: IpEndpoint> IpPort<E> {
         true
     }
 
-    /// Frames and sends the endpoint's packets, each to the neighbour of its
-    /// version, cut to the link's MTU.
-    fn send(&mut self, packets: Vec<Vec<u8>>, out: &mut Outbox) {
+    /// Frames and sends the endpoint's packets, each to the gateway of its
+    /// version, cut to the link's MTU; a packet for a gateway not known yet
+    /// waits for its answer.
+    fn send(&mut self, packets: Vec<Vec<u8>>, now: Instant, out: &mut Outbox) {
         for ip in packets {
-            let (version, ethertype) = match ip.first().map(|b| b >> 4) {
-                Some(4) => (0, EthernetProtocol::Ipv4),
-                Some(6) => (1, EthernetProtocol::Ipv6),
+            let version = match ip.first().map(|b| b >> 4) {
+                Some(4) => 0,
+                Some(6) => 1,
                 _ => continue,
             };
-            // Nothing has spoken from there yet: lost, as the endpoint only
-            // answers what came in, which taught the port its neighbour.
-            let Some(gateway) = self.gateway[version] else { continue };
-            self.ident = self.ident.wrapping_add(1);
-            let pieces = match fit(ip, self.mtu, Sender::Origin, self.ident) {
-                Fit::Whole(ip) => vec![ip],
-                Fit::Fragments(pieces) => pieces,
-                Fit::TooBig(_) => continue,
-            };
-            for piece in pieces {
-                out.send(ethernet_frame(self.mac, gateway, ethertype, &piece));
+            match self.gateway[version].mac {
+                Some(mac) => self.send_to(mac, ip, out),
+                None => {
+                    let gateway = &mut self.gateway[version];
+                    if gateway.waiting.len() < MAX_WAITING {
+                        gateway.waiting.push(ip);
+                    }
+                    self.ask(version, now, out);
+                }
             }
+        }
+    }
+
+    /// Sends IP packet `ip` to `mac`, in fragments if it must.
+    fn send_to(&mut self, mac: EthernetAddress, ip: Vec<u8>, out: &mut Outbox) {
+        let ethertype =
+            if ip[0] >> 4 == 4 { EthernetProtocol::Ipv4 } else { EthernetProtocol::Ipv6 };
+        self.ident = self.ident.wrapping_add(1);
+        let pieces = match fit(ip, self.mtu, Sender::Origin, self.ident) {
+            Fit::Whole(ip) => vec![ip],
+            Fit::Fragments(pieces) => pieces,
+            Fit::TooBig(_) => return,
+        };
+        for piece in pieces {
+            out.send(ethernet_frame(self.mac, mac, ethertype, &piece));
+        }
+    }
+
+    /// Asks for the link-layer address of the gateway of `version`, unless it
+    /// was asked for within [`ASK_AGAIN`].
+    fn ask(&mut self, version: usize, now: Instant, out: &mut Outbox) {
+        let gateway = &mut self.gateway[version];
+        let Some(target) = gateway.address else { return };
+        if gateway.asked.is_some_and(|at| now < at + ASK_AGAIN) {
+            return;
+        }
+        gateway.asked = Some(now);
+        let own = self.addresses.iter().find(|c| c.ip.is_ipv4() == target.is_ipv4());
+        if let Some(frame) = own.and_then(|own| solicitation(self.mac, own.ip, target)) {
+            out.send(frame);
+        }
+    }
+
+    /// The gateway of `version` is at `mac`: what waited for it goes.
+    fn learn(&mut self, version: usize, mac: EthernetAddress, out: &mut Outbox) {
+        let gateway = &mut self.gateway[version];
+        gateway.mac = Some(mac);
+        gateway.asked = None;
+        for ip in std::mem::take(&mut gateway.waiting) {
+            self.send_to(mac, ip, out);
         }
     }
 
@@ -204,26 +286,35 @@ impl<E: IpEndpoint> Plug for IpPort<E> {
         let payload = ethernet.payload();
         match ethertype {
             EthernetProtocol::Arp => return self.handle_arp(payload, out),
-            EthernetProtocol::Ipv6 if self.answer_solicitation(payload, source, out) => return,
+            EthernetProtocol::Ipv6 if self.answer_solicitation(payload, source, out) => {
+                return;
+            }
             EthernetProtocol::Ipv4 | EthernetProtocol::Ipv6 if destination == self.mac => {}
             _ => return,
         }
         let version = usize::from(ethertype == EthernetProtocol::Ipv6);
-        self.gateway[version] = Some(source);
+        self.learn(version, source, out);
         let Some(ip) = self.reassembly.take(payload.to_vec(), now) else { return };
         let mut packets = Vec::new();
         self.endpoint.packet(ip, now, &mut packets);
-        self.send(packets, out);
+        self.send(packets, now, out);
     }
 
     fn poll(&mut self, now: Instant, out: &mut Outbox) {
         let mut packets = Vec::new();
         self.endpoint.poll(now, &mut packets);
-        self.send(packets, out);
+        self.send(packets, now, out);
+        for version in 0..2 {
+            if !self.gateway[version].waiting.is_empty() {
+                self.ask(version, now, out);
+            }
+        }
     }
 
     fn next_deadline(&self) -> Option<Instant> {
-        self.endpoint.next_deadline()
+        let asking = self.gateway.iter().filter(|g| !g.waiting.is_empty());
+        let again = asking.filter_map(|g| Some(g.asked? + ASK_AGAIN)).min();
+        [self.endpoint.next_deadline(), again].into_iter().flatten().min()
     }
 
     fn watches(&self, fd: RawFd) -> bool {
@@ -233,7 +324,7 @@ impl<E: IpEndpoint> Plug for IpPort<E> {
     fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Outbox) {
         let mut packets = Vec::new();
         self.endpoint.ready(fd, now, &mut packets);
-        self.send(packets, out);
+        self.send(packets, now, out);
     }
 
     fn busy(&self) -> bool {

@@ -33,6 +33,8 @@ pub struct FlowRecord {
     pub source: SocketAddr,
     pub destination: SocketAddr,
     pub decision: Decision,
+    /// Whether it came in by a published port (else it went out).
+    pub inbound: bool,
     pub started: Instant,
     /// Payload bytes from the stack out, and in to the stack.
     pub bytes_out: u64,
@@ -76,6 +78,7 @@ impl AuditLog {
             "proto": record.protocol.name(),
             "src": end(record.source),
             "dst": end(record.destination),
+            "direction": if record.inbound { "in" } else { "out" },
             "verdict": record.decision.verdict.name(),
             "rule": record.decision.rule,
         });

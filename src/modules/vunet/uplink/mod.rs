@@ -20,6 +20,7 @@
 //! and the uplink's own subnets.
 
 mod audit;
+pub mod forward;
 mod packets;
 mod ping;
 pub mod policy;
@@ -27,13 +28,15 @@ mod tcp;
 mod udp;
 
 use std::cell::RefCell;
+use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use mio::unix::SourceFd;
 use mio::{Interest, Registry, Token};
+use nix::sys::socket::{self, SockFlag, SockaddrStorage};
 use smoltcp::wire::IpProtocol;
 
 use super::cidr::Cidr;
@@ -41,6 +44,7 @@ use super::network::IpEndpoint;
 use crate::sandbox::host_sockets::{HostSocketKind, HostSockets};
 pub use audit::AuditLog;
 use audit::FlowRecord;
+use forward::{Listener, Publish, Transport};
 use packets::{Header, Unreachable};
 use policy::{Decision, Policy, Protocol, Verdict};
 
@@ -56,6 +60,10 @@ pub struct Uplink {
     udp: udp::Udp,
     ping: ping::Ping,
     next_expiry: Instant,
+    /// Where published ports are taken from, and the ones taken, by their
+    /// host socket, with the stack's end each leads to.
+    forwards: Rc<RefCell<Vec<(Listener, SocketAddr)>>>,
+    published: HashMap<RawFd, (Listener, SocketAddr)>,
 }
 
 /// What the session gives all its uplinks: the egress policy, the audit log,
@@ -80,6 +88,9 @@ pub struct Shared {
     pub host: Rc<HostSockets>,
     /// The egress policy and the audit log.
     pub egress: SharedEgress,
+    /// Published ports not taken by an uplink yet, each with the stack's end
+    /// it leads to (the first uplink takes them all).
+    pub forwards: Rc<RefCell<Vec<(Listener, SocketAddr)>>>,
 }
 
 /// The rule named for destinations that are not the host's network.
@@ -131,6 +142,7 @@ impl Flows {
             source: from,
             destination: to,
             decision,
+            inbound: false,
             started: now,
             bytes_out: 0,
             bytes_in: 0,
@@ -165,10 +177,67 @@ impl Flows {
             .open(kind)
             .map_err(|e| log::info!("uplink: no host socket ({kind:?}): {e}"))
             .ok()?;
+        self.watch(&socket).then_some(socket)
+    }
+
+    /// Has the session's event loop watch host socket `socket` (token: its
+    /// descriptor); false if it cannot.
+    fn watch(&self, socket: &OwnedFd) -> bool {
         let fd = socket.as_raw_fd();
         let interest = Interest::READABLE | Interest::WRITABLE;
-        self.registry.register(&mut SourceFd(&fd), Token(fd as usize), interest).ok()?;
-        Some(socket)
+        self.registry.register(&mut SourceFd(&fd), Token(fd as usize), interest).is_ok()
+    }
+
+    /// The address the stacks see host-side client `client` as: itself, or for
+    /// a client on the host's own loopback, the uplink's address of its family.
+    fn inside_client(&self, client: SocketAddr) -> Option<SocketAddr> {
+        let ip = client.ip();
+        let loopback = ip.is_loopback()
+            || matches!(ip, IpAddr::V6(v6) if v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()));
+        if !loopback {
+            return Some(match ip {
+                IpAddr::V6(v6) => {
+                    SocketAddr::new(v6.to_ipv4_mapped().map_or(ip, IpAddr::V4), client.port())
+                }
+                IpAddr::V4(_) => client,
+            });
+        }
+        let own = self.own.iter().find(|c| c.ip.is_ipv4() == client.is_ipv4())?;
+        Some(SocketAddr::new(own.ip, client.port()))
+    }
+
+    /// The record of a flow that came in by forward `publish` from `client`
+    /// to `target`.
+    fn inbound(
+        &self,
+        publish: &Publish,
+        (client, target): (SocketAddr, SocketAddr),
+        now: Instant,
+    ) -> FlowRecord {
+        let mut egress = self.egress.borrow_mut();
+        egress.flows += 1;
+        let record = FlowRecord {
+            id: egress.flows,
+            protocol: match publish.transport {
+                Transport::Tcp => Protocol::Tcp,
+                Transport::Udp => Protocol::Udp,
+            },
+            source: client,
+            destination: target,
+            decision: Decision {
+                verdict: Verdict::Allow,
+                rule: Some(format!("publish {publish}")),
+                stack: Some(publish.stack.clone()),
+            },
+            inbound: true,
+            started: now,
+            bytes_out: 0,
+            bytes_in: 0,
+        };
+        if let Some(audit) = &mut egress.audit {
+            audit.write(&record, "open", now);
+        }
+        record
     }
 }
 
@@ -207,6 +276,8 @@ impl Uplink {
         let (host, egress) = (Rc::clone(&shared.host), Rc::clone(&shared.egress));
         Self {
             tcp: tcp::Tcp::new(&own, mtu, now),
+            forwards: Rc::clone(&shared.forwards),
+            published: HashMap::new(),
             flows: Flows { host, registry, own, egress },
             udp: udp::Udp::default(),
             ping: ping::Ping::default(),
@@ -249,6 +320,11 @@ impl IpEndpoint for Uplink {
     }
 
     fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        for (listener, target) in self.forwards.borrow_mut().drain(..) {
+            if self.flows.watch(&listener.socket) {
+                self.published.insert(listener.socket.as_raw_fd(), (listener, target));
+            }
+        }
         self.tcp.poll(&self.flows, now, out);
         if now >= self.next_expiry {
             self.udp.expire(&self.flows, now);
@@ -263,16 +339,48 @@ impl IpEndpoint for Uplink {
     }
 
     fn watches(&self, fd: RawFd) -> bool {
-        self.tcp.watches(fd) || self.udp.watches(fd) || self.ping.watches(fd)
+        self.tcp.watches(fd)
+            || self.udp.watches(fd)
+            || self.ping.watches(fd)
+            || self.published.contains_key(&fd)
     }
 
     fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
-        if self.tcp.watches(fd) {
+        if self.published.contains_key(&fd) {
+            self.arrive(fd, now, out);
+        } else if self.tcp.watches(fd) {
             self.tcp.ready(&self.flows, fd, now, out);
         } else if self.udp.watches(fd) {
             self.udp.ready(&self.flows, fd, now, out);
         } else {
             self.ping.ready(fd, now, out);
+        }
+    }
+}
+
+impl Uplink {
+    /// Takes what came to published port `fd`: every connection waiting, or
+    /// every datagram.
+    fn arrive(&mut self, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
+        let Some((listener, target)) = self.published.get(&fd) else { return };
+        let (publish, target) = (listener.publish.clone(), *target);
+        match publish.transport {
+            Transport::Tcp => {
+                while let Ok(accepted) =
+                    socket::accept4(fd, SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC)
+                {
+                    // SAFETY: accept4 returned a new descriptor that nothing else owns.
+                    let host = unsafe { OwnedFd::from_raw_fd(accepted) };
+                    let peer = socket::getpeername::<SockaddrStorage>(accepted).ok();
+                    let Some(client) = peer.as_ref().and_then(udp::socket_address) else {
+                        continue;
+                    };
+                    let Some(client) = self.flows.inside_client(client) else { continue };
+                    let record = self.flows.inbound(&publish, (client, target), now);
+                    self.tcp.inbound(&mut self.flows, host, (client, target), record, now, out);
+                }
+            }
+            Transport::Udp => self.udp.arrive(&mut self.flows, fd, (&publish, target), now, out),
         }
     }
 }

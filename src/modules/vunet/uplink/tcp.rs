@@ -181,6 +181,48 @@ impl Tcp {
         self.connections.insert(key, connection);
     }
 
+    /// Takes connection `host`, accepted on a published port from `client` (as
+    /// the stacks are to see it), into the session: a socket of the uplink's
+    /// connects from the client's address to `target`, a stack's.
+    pub fn inbound(
+        &mut self,
+        flows: &mut Flows,
+        host: OwnedFd,
+        (client, target): (SocketAddr, SocketAddr),
+        record: FlowRecord,
+        now: Instant,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let key = Key { stack: target, remote: client };
+        if self.connections.contains_key(&key) || !flows.watch(&host) {
+            return; // (the same client port twice: the older goes on)
+        }
+        let buffer = || tcp::SocketBuffer::new(vec![0; BUFFER]);
+        let mut socket = tcp::Socket::new(buffer(), buffer());
+        socket.set_nagle_enabled(false);
+        let remote = IpEndpoint::new(IpAddress::from(target.ip()), target.port());
+        let local = IpEndpoint::new(IpAddress::from(client.ip()), client.port());
+        if socket.connect(self.iface.context(), remote, local).is_err() {
+            return;
+        }
+        let handle = self.sockets.add(socket);
+        self.by_handle.insert(handle, key);
+        self.by_fd.insert(host.as_raw_fd(), key);
+        let connection = Connection {
+            host,
+            syn: None,
+            handle: Some(handle),
+            readable: true,
+            writable: true,
+            host_ended: false,
+            stack_ended: false,
+            record,
+        };
+        self.connections.insert(key, connection);
+        self.touched.insert(key);
+        self.run(flows, now, out);
+    }
+
     /// Whether `fd` is one of the connections' host sockets.
     pub fn watches(&self, fd: RawFd) -> bool {
         self.by_fd.contains_key(&fd)

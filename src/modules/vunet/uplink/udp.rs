@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
 
 use super::audit::FlowRecord;
+use super::forward::Publish;
 use super::packets::{self, Unreachable};
 use super::policy::Protocol;
 use super::{Admission, Flows};
@@ -33,6 +34,19 @@ pub(super) struct Udp {
     mappings: HashMap<SocketAddr, Mapping>,
     /// The stack endpoint of each host socket.
     by_fd: HashMap<RawFd, SocketAddr>,
+    /// Clients of published ports, by the stack's end and the client as the
+    /// stack sees it.
+    clients: HashMap<(SocketAddr, SocketAddr), Client>,
+}
+
+/// A client of a published UDP port.
+struct Client {
+    /// The published port's host socket (the uplink's), and the client's
+    /// address on the host's side.
+    published: RawFd,
+    address: SocketAddr,
+    last_used: Instant,
+    record: FlowRecord,
 }
 
 /// One stack endpoint's host socket.
@@ -55,6 +69,14 @@ impl Udp {
         now: Instant,
         out: &mut Vec<Vec<u8>>,
     ) {
+        if let Some(client) = self.clients.get_mut(&(from, to)) {
+            // An answer to a client of a published port: from that port.
+            client.last_used = now;
+            client.record.bytes_in += payload.len() as u64;
+            let address = SockaddrStorage::from(client.address);
+            let _ = socket::sendto(client.published, payload, &address, MsgFlags::MSG_DONTWAIT);
+            return;
+        }
         let known = self.mappings.get(&from).is_some_and(|m| m.peers.contains_key(&to));
         let admitted = match known {
             true => None,
@@ -124,9 +146,42 @@ impl Udp {
         }
     }
 
+    /// Passes the datagrams waiting at published port `fd` on to `target`, a
+    /// stack's end, each as from its client.
+    pub fn arrive(
+        &mut self,
+        flows: &mut Flows,
+        fd: RawFd,
+        (publish, target): (&Publish, SocketAddr),
+        now: Instant,
+        out: &mut Vec<Vec<u8>>,
+    ) {
+        let mut buffer = vec![0; LARGEST_DATAGRAM];
+        while let Ok((len, from)) = socket::recvfrom::<SockaddrStorage>(fd, &mut buffer) {
+            let Some(address) = from.as_ref().and_then(socket_address) else { continue };
+            let Some(inside) = flows.inside_client(address) else { continue };
+            let client = self.clients.entry((target, inside)).or_insert_with(|| Client {
+                published: fd,
+                address,
+                last_used: now,
+                record: flows.inbound(publish, (inside, target), now),
+            });
+            client.last_used = now;
+            client.record.bytes_out += len as u64;
+            out.push(packets::udp(inside, target, &buffer[..len]));
+        }
+    }
+
     /// Closes the mappings idle for [`IDLE`], and ends the flows to idle
     /// destinations.
     pub fn expire(&mut self, flows: &Flows, now: Instant) {
+        self.clients.retain(|_, client| {
+            let live = now - client.last_used < IDLE;
+            if !live {
+                flows.closed(&client.record, now);
+            }
+            live
+        });
         self.mappings.retain(|_, mapping| {
             mapping.peers.retain(|_, (at, record)| {
                 let live = now - *at < IDLE;
@@ -141,14 +196,15 @@ impl Udp {
         self.by_fd.retain(|_, stack| mappings.contains_key(stack));
     }
 
-    /// How many mappings are open.
+    /// How many mappings and clients are open.
     pub fn len(&self) -> usize {
-        self.mappings.len()
+        self.mappings.len() + self.clients.len()
     }
 
     /// The flows open, one per destination of each mapping.
     pub fn records(&self) -> impl Iterator<Item = &FlowRecord> {
-        self.mappings.values().flat_map(|m| m.peers.values().map(|(_, record)| record))
+        let out = self.mappings.values().flat_map(|m| m.peers.values().map(|(_, record)| record));
+        out.chain(self.clients.values().map(|client| &client.record))
     }
 }
 
