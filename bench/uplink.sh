@@ -6,9 +6,9 @@
 #   slirp4netns:     CLIENT in a namespace held by `unshare -n sleep`, plugged into H
 #                    by `slirp4netns --configure --disable-host-loopback`, with
 #                    --mtu=65520 and with --mtu=1500 (two variants);
-#   netvm:           `netvm run -- CLIENT` in H: the built-in network (lwip0 -> router
-#                    gw -> uplink `host`, every link at MTU 1500), whose uplink carries
-#                    the flow on a socket of its own in H.
+#   netvm:           `netvm run -- CLIENT` in H on netvm's built-in network (lwip0 ->
+#                    router gw -> uplink `host`, every link at MTU 1500), whose uplink
+#                    carries the flow on a socket of its own in H.
 # Every NAT makes its host sockets in H, so all of them leave H the same way.
 #
 #   sudo bench/uplink.sh                 (builds netvm in release mode first)
@@ -117,9 +117,13 @@ ip netns exec "$W" "$tmp/uplink-connect" server "$CONNECT_PORT" &
 started+=("$!")
 wait_listen "$CONNECT_PORT" || die "the connect server in W did not start"
 
-# The netvm variant runs on a copy of the repository's modules.toml (netvm's built-in
-# default), so a user's ~/.config/netvm/modules.toml does not change what is measured.
-cp modules.toml "$tmp/default.toml"
+# The netvm variant runs on the binary's built-in network (its copy of modules.toml,
+# which matches it even when NETVM_BIN is another build): no NETVM_CONFIG, an empty
+# XDG_CONFIG_HOME (so no ~/.config/netvm/modules.toml), and no NETVM_NO_UPLINK. Only
+# /etc/netvm/modules.toml would still come first; the probe below checks with
+# `netvm stacks`.
+mkdir "$tmp/xdg"
+NETVM_ENV=(env -u NETVM_CONFIG -u NETVM_NO_UPLINK XDG_CONFIG_HOME="$tmp/xdg")
 
 # --- the variants -----------------------------------------------------------------------
 
@@ -172,8 +176,7 @@ run_in() {
         slirp65520) "${t[@]}" nsenter -t "${slirp_holder[65520]}" -n "$@" ;;
         slirp1500) "${t[@]}" nsenter -t "${slirp_holder[1500]}" -n "$@" ;;
         netvm)
-            "${t[@]}" ip netns exec "$H" env -u NETVM_NO_UPLINK -u NETVM_CONFIG \
-                "$NETVM_BIN" run -c "$tmp/default.toml" -- "$@"
+            "${t[@]}" ip netns exec "$H" "${NETVM_ENV[@]}" "$NETVM_BIN" run -- "$@"
             ;;
     esac
 }
@@ -198,6 +201,12 @@ for v in $VARIANTS; do
                 why="no slirp4netns (apt-get install slirp4netns)"
             elif ! start_slirp "${v#slirp}"; then
                 why="slirp4netns did not start (above)"
+            fi
+            ;;
+        netvm)
+            if ! "${NETVM_ENV[@]}" "$NETVM_BIN" stacks | grep -q '^configuration: (built-in'; then
+                why="it would not use its built-in network: $("${NETVM_ENV[@]}" \
+                    "$NETVM_BIN" stacks 2>&1 | head -1)"
             fi
             ;;
     esac

@@ -319,3 +319,29 @@ fn a_taken_port_or_no_uplink_fails_the_start_with_a_message() {
     output.assert_code(125);
     output.assert_stderr_has("published ports need an uplink");
 }
+
+#[test]
+fn a_stub_resolver_on_the_hosts_loopback_answers_through_the_uplink() {
+    let Some(world) = World::new() else { return };
+    let _stub = world.start_stub_resolver();
+    for user in USERS {
+        // The session reads the uplink's DNS addresses where the host's
+        // resolv.conf names 127.0.0.53; both reach the stub, over UDP and TCP.
+        let script = format!(
+            "set -e
+             grep '^nameserver' /etc/resolv.conf
+             curl -sSf --max-time 10 http://{WEB_NAME}/ >/dev/null && echo web ok
+             \"$N\" stack lwip1 -- dig +short +tcp +time=2 +tries=1 {WEB_NAME} AAAA
+             dig +short +time=2 +tries=1 @fd00:0:0:2::3 {WEB_NAME} A"
+        );
+        let output = session_in_host(&world, user, &script);
+        output.assert_code(0);
+        let expected = format!(
+            "nameserver 10.0.2.3\nnameserver fd00:0:0:2::3\nweb ok\n{INTERNET_V6}\n{INTERNET_V4}\n"
+        );
+        assert_eq!(output.stdout, expected, "{user:?}\n{output}");
+    }
+    // The host's own file is untouched.
+    let host = run(world.in_host("cat", ["/etc/resolv.conf"])).stdout;
+    assert!(host.contains("nameserver 127.0.0.53"), "{host}");
+}

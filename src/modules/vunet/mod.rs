@@ -139,6 +139,9 @@ pub struct Vunet {
     stack_egress: Vec<(String, Vec<Rule>)>,
     /// Whether the session has an uplink (ports can be published).
     has_uplink: bool,
+    /// The uplinks' DNS addresses, which the session's `resolv.conf` names
+    /// in place of the host's loopback nameservers.
+    dns_relays: Vec<std::net::IpAddr>,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -236,6 +239,12 @@ impl Vunet {
                 .map(|s| (s.name.get_ref().clone(), s.egress().to_vec()))
                 .collect(),
             has_uplink: !config.uplinks().is_empty(),
+            dns_relays: config
+                .uplinks()
+                .iter()
+                .flat_map(|u| uplink::dns::relays(&u.dns))
+                .map(|(relay, _)| relay)
+                .collect(),
         })
         .map(|mut vunet| {
             vunet.follow_egress_sources();
@@ -257,6 +266,7 @@ impl Vunet {
             self.procnet = procnet::ProcNet::new()
                 .map_err(|e| log::info!("programs read the session's own /proc/net: {e}"))
                 .ok();
+            self.relay_loopback_nameservers();
         }
         let mut control = match ControlSocket::bind(nix::unistd::getpid()) {
             Ok(control) => control,
@@ -328,6 +338,18 @@ impl Vunet {
         let mut forwards = self.uplinks.forwards.borrow_mut();
         forwards.extend(published.into_iter().map(|(target, listener)| (listener, target)));
         Ok(())
+    }
+
+    /// Shows the session's programs a `resolv.conf` whose loopback nameservers
+    /// are the uplinks' DNS addresses (see [`uplink::dns`]); the host's own
+    /// file where it names none.
+    fn relay_loopback_nameservers(&self) {
+        let host = std::fs::read_to_string(uplink::dns::RESOLV_CONF).unwrap_or_default();
+        let Some(rewritten) = uplink::dns::rewrite(&host, &self.dns_relays) else { return };
+        let Some(procnet) = &self.procnet else { return };
+        if let Err(e) = procnet.mount_file("resolv.conf", &rewritten, uplink::dns::RESOLV_CONF) {
+            log::warn!("the host's nameserver on its loopback will not answer in the session: {e}");
+        }
     }
 
     /// Tells the policy which addresses are whose, so that a flow is judged

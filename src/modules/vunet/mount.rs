@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use std::time::Instant;
 
 use super::budget::SharedBudget;
+use super::cidr::Cidr;
 use super::config::VunetConfig;
 use super::kind::{Mount, Registry};
 use super::network::{IpPort, Network, RouterInterface, StaticRoute};
@@ -55,7 +56,8 @@ pub(super) fn mount_all(
         };
         let watcher = registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
         let own = interface.addresses.clone();
-        let nat = Uplink::new(own, interface.mtu, shared, watcher, Instant::now());
+        let relays = uplink::dns::relays(&uplink.dns);
+        let nat = Uplink::new((own, interface.mtu), relays, shared, watcher, Instant::now());
         // Its gateways: the routers' addresses on its switch.
         let gateways: Vec<IpAddr> = routers
             .iter()
@@ -63,7 +65,12 @@ pub(super) fn mount_all(
             .filter(|i| i.switch == interface.switch)
             .flat_map(|i| i.addresses.iter().map(|c| c.ip))
             .collect();
-        let face = (interface.mac, interface.addresses, interface.mtu);
+        // It answers for its DNS addresses too.
+        let mut addresses = interface.addresses;
+        addresses.extend(
+            uplink.dns.iter().map(|&ip| Cidr::new(ip, if ip.is_ipv4() { 32 } else { 128 })),
+        );
+        let face = (interface.mac, addresses, interface.mtu);
         let port = IpPort::new(face, &gateways, nat);
         network
             .plug(switch, &uplink.name, Box::new(port), interface.capture.as_deref())

@@ -282,6 +282,22 @@ impl<'a> Checker<'a> {
                     format!("`{name}` is already {whose} name; give the uplink a name of its own");
                 return Err((at, why));
             }
+            let own: Vec<Cidr> =
+                uplink.addresses.iter().filter_map(|a| Cidr::parse(a.get_ref()).ok()).collect();
+            for dns in &uplink.dns {
+                let on_link = match dns.get_ref().parse::<IpAddr>() {
+                    Ok(ip) => own.iter().any(|c| c.contains(ip) && c.ip != ip),
+                    Err(_) => false,
+                };
+                if !on_link {
+                    let why = format!(
+                        "dns address `{}` must be one address on the uplink's subnets, not one \
+                         of its own (like 10.0.2.3 beside 10.0.2.2/24)",
+                        dns.get_ref()
+                    );
+                    return Err((dns.span(), why));
+                }
+            }
             for publish in &uplink.publish {
                 let parsed = publish.get_ref().parse::<Publish>();
                 parsed.map_err(|why| (publish.span(), why))?;

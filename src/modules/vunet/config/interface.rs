@@ -110,6 +110,8 @@ pub struct UplinkSpec {
     pub name: String,
     /// Its one interface (`switch` is always `Some`, with at least one address).
     pub interface: InterfaceSpec,
+    /// Its DNS addresses (see `vunet::uplink::dns`).
+    pub dns: Vec<IpAddr>,
 }
 
 /// The default MAC address of interface `interface` of party `party` (`role` tells

@@ -126,6 +126,10 @@ pub struct UplinkConfig {
     /// writes them (`8080:lwip1:80`).
     #[serde(default)]
     pub publish: Vec<Spanned<String>>,
+    /// Its DNS addresses, on its subnets: port 53 there reaches the host's
+    /// nameservers, even those on the host's loopback.
+    #[serde(default)]
+    pub dns: Vec<Spanned<String>>,
     /// The directory relative capture paths are in.
     #[serde(skip)]
     capture_dir: PathBuf,
@@ -394,6 +398,7 @@ impl VunetConfig {
             .enumerate()
             .map(|(u, uplink)| UplinkSpec {
                 name: uplink.name.get_ref().clone(),
+                dns: uplink.dns.iter().filter_map(|a| a.get_ref().parse().ok()).collect(),
                 interface: interface::resolve_interface(
                     uplink.interface_table().get_ref(),
                     0,

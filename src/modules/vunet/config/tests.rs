@@ -104,7 +104,8 @@ fn the_built_in_network() {
         [RouterSpec { name: "gw".into(), interfaces: gw.clone(), routes: defaults }]
     );
     let host = interface(0, "up0", ["10.0.2.2/24", "fd00:0:0:2::2/64"], 0xfe);
-    assert_eq!(vunet.uplinks(), [UplinkSpec { name: "host".into(), interface: host }]);
+    let dns = vec!["10.0.2.3".parse().unwrap(), "fd00:0:0:2::3".parse().unwrap()];
+    assert_eq!(vunet.uplinks(), [UplinkSpec { name: "host".into(), interface: host, dns }]);
     let mut isolated = load(&Origin::BuiltIn).unwrap().vunet;
     isolated.without_uplinks();
     assert!(isolated.uplinks().is_empty());
@@ -768,9 +769,14 @@ fn an_uplink_is_checked_as_every_device_on_the_network() {
     assert_refused(&uplink("name = \"out\"\naddresses = [\"10.0.2.2/24\"]\n"), "\"out\"", "switch");
     assert_refused(&uplink("name = \"out\"\nswitch = \"sw1\"\n"), "\"out\"", "addresses");
     assert_refused(&uplink("name = \"out\"\nswtich = \"sw1\"\n"), "swtich", "unknown field");
+    let off_link = fine.replace("name = \"out\"\n", "name = \"out\"\ndns = [\"10.9.2.3\"]\n");
+    assert_refused(&off_link, "\"10.9.2.3\"", "must be one address on the uplink's subnets");
     let published = fine.replace("name = \"out\"\n", "name = \"out\"\npublish = [\"8080:a:80\"]\n");
     let config = parse(&published, &Origin::File("m.toml".into())).unwrap().vunet;
-    assert_eq!(config.published().iter().map(|p| p.to_string()).collect::<Vec<_>>(), ["8080:a:80/tcp"]);
+    assert_eq!(
+        config.published().iter().map(|p| p.to_string()).collect::<Vec<_>>(),
+        ["8080:a:80/tcp"]
+    );
     let bad = published.replace("8080:a:80", "8080:a");
     assert_refused(&bad, "publish", "is not a forward");
 }

@@ -177,6 +177,16 @@ impl ProcNet {
         Ok(())
     }
 
+    /// Shows `contents` at `target`, a file, to the session's processes: a file
+    /// `name` of the tmpfs, mounted over it (the session's `resolv.conf`, see
+    /// `uplink::dns`).
+    pub fn mount_file(&self, name: &str, contents: &str, target: &str) -> io::Result<()> {
+        let file = open_at(&self.tmpfs, name, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
+        nix::unistd::write(&file, contents.as_bytes())?;
+        let tree = open_tree(self.tmpfs.as_raw_fd(), name, api::OPEN_TREE_CLONE)?;
+        move_mount(&tree, libc::AT_FDCWD, target)
+    }
+
     /// Mounts stack `stack`'s directory (with `.real` in it) at `target`.
     fn mount(&self, stack: StackId, target: &str) -> io::Result<()> {
         let flags = api::OPEN_TREE_CLONE | api::AT_RECURSIVE;

@@ -20,6 +20,7 @@
 //! and the uplink's own subnets.
 
 mod audit;
+pub mod dns;
 pub mod forward;
 mod packets;
 mod ping;
@@ -103,6 +104,8 @@ struct Flows {
     registry: Registry,
     /// The uplink's own addresses, whose subnets are not the host's network.
     own: Vec<Cidr>,
+    /// Its DNS addresses, each with the host's nameserver it leads to.
+    relays: Vec<(IpAddr, IpAddr)>,
     egress: SharedEgress,
 }
 
@@ -126,8 +129,13 @@ impl Flows {
         now: Instant,
     ) -> Admission {
         let mut egress = self.egress.borrow_mut();
-        let outside = is_outside(to.ip()) && !self.own.iter().any(|cidr| cidr.contains(to.ip()));
-        let decision = match outside {
+        let relayed =
+            self.relays.iter().find(|(relay, _)| *relay == to.ip() && to.port() == dns::PORT);
+        let (outside, reachable) = match relayed {
+            Some(&(_, nameserver)) => (SocketAddr::new(nameserver, dns::PORT), true),
+            None => (to, is_outside(to.ip()) && !self.own.iter().any(|c| c.contains(to.ip()))),
+        };
+        let decision = match reachable {
             true => egress.policy.decide(protocol, from.ip(), to),
             false => Decision {
                 verdict: Verdict::Deny,
@@ -151,7 +159,7 @@ impl Flows {
             audit.write(&record, record.decided_event(), now);
         }
         match record.decision.verdict {
-            Verdict::Allow => Admission::Allow(to, record),
+            Verdict::Allow => Admission::Allow(outside, record),
             Verdict::Deny => Admission::Refuse(Unreachable::Port),
             Verdict::Drop => Admission::Drop,
         }
@@ -162,11 +170,6 @@ impl Flows {
         if let Some(audit) = &mut self.egress.borrow_mut().audit {
             audit.write(record, "close", now);
         }
-    }
-
-    /// The address the stacks see a host-side address `from` as.
-    fn inside(&self, from: SocketAddr) -> SocketAddr {
-        from
     }
 
     /// A new host socket of `kind`, watched by the session's event loop (token:
@@ -264,11 +267,12 @@ fn is_outside(ip: IpAddr) -> bool {
 }
 
 impl Uplink {
-    /// The NAT of an uplink with addresses `own` on a link of `mtu`, of a
+    /// The NAT of an uplink with addresses `own` on a link of `mtu`, whose
+    /// DNS addresses lead to the host's nameservers as `relays` says, of a
     /// session that shares `shared`; host sockets are watched by `registry`.
     pub fn new(
-        own: Vec<Cidr>,
-        mtu: usize,
+        (own, mtu): (Vec<Cidr>, usize),
+        relays: Vec<(IpAddr, IpAddr)>,
         shared: &Shared,
         registry: Registry,
         now: Instant,
@@ -278,7 +282,7 @@ impl Uplink {
             tcp: tcp::Tcp::new(&own, mtu, now),
             forwards: Rc::clone(&shared.forwards),
             published: HashMap::new(),
-            flows: Flows { host, registry, own, egress },
+            flows: Flows { host, registry, own, relays, egress },
             udp: udp::Udp::default(),
             ping: ping::Ping::default(),
             next_expiry: now + EXPIRY_INTERVAL,
@@ -351,7 +355,7 @@ impl IpEndpoint for Uplink {
         } else if self.tcp.watches(fd) {
             self.tcp.ready(&self.flows, fd, now, out);
         } else if self.udp.watches(fd) {
-            self.udp.ready(&self.flows, fd, now, out);
+            self.udp.ready(fd, now, out);
         } else {
             self.ping.ready(fd, now, out);
         }

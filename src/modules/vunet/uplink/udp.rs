@@ -39,6 +39,15 @@ pub(super) struct Udp {
     clients: HashMap<(SocketAddr, SocketAddr), Client>,
 }
 
+/// A destination of a mapping's.
+struct Peer {
+    last_used: Instant,
+    record: FlowRecord,
+    /// The destination on the host's side (a nameserver for the uplink's DNS
+    /// address).
+    outside: SocketAddr,
+}
+
 /// A client of a published UDP port.
 struct Client {
     /// The published port's host socket (the uplink's), and the client's
@@ -52,8 +61,9 @@ struct Client {
 /// One stack endpoint's host socket.
 struct Mapping {
     socket: OwnedFd,
-    /// The destinations it sent to: when last, and the flow to each.
-    peers: HashMap<SocketAddr, (Instant, FlowRecord)>,
+    /// The destinations it sent to, as the stack named them: when last, the
+    /// flow to each, and where it is on the host's side.
+    peers: HashMap<SocketAddr, Peer>,
     last_used: Instant,
 }
 
@@ -81,7 +91,7 @@ impl Udp {
         let admitted = match known {
             true => None,
             false => match flows.admit(Protocol::Udp, (from, to), now) {
-                Admission::Allow(_, record) => Some(record),
+                Admission::Allow(outside, record) => Some((outside, record)),
                 Admission::Refuse(why) => return out.extend(packets::unreachable(ip, why)),
                 Admission::Drop => return,
             },
@@ -97,14 +107,13 @@ impl Udp {
             }
         };
         mapping.last_used = now;
-        if let Some(record) = admitted {
-            mapping.peers.insert(to, (now, record));
+        if let Some((outside, record)) = admitted {
+            mapping.peers.insert(to, Peer { last_used: now, record, outside });
         }
-        let Some((last_used, record)) = mapping.peers.get_mut(&to) else { return };
-        *last_used = now;
-        record.bytes_out += payload.len() as u64;
-        let outside = record.destination;
-        let destination = SockaddrStorage::from(outside);
+        let Some(peer) = mapping.peers.get_mut(&to) else { return };
+        peer.last_used = now;
+        peer.record.bytes_out += payload.len() as u64;
+        let destination = SockaddrStorage::from(peer.outside);
         let sent = socket::sendto(
             mapping.socket.as_raw_fd(),
             payload,
@@ -125,7 +134,7 @@ impl Udp {
 
     /// Reads every datagram waiting at host socket `fd` and passes those from
     /// the mapping's destinations on to its stack endpoint.
-    pub fn ready(&mut self, flows: &Flows, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
+    pub fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
         let Some(&stack) = self.by_fd.get(&fd) else { return };
         let Some(mapping) = self.mappings.get_mut(&stack) else { return };
         let mut buffer = vec![0; LARGEST_DATAGRAM];
@@ -136,10 +145,10 @@ impl Udp {
                 Err(_) => break,
             };
             let Some(from) = socket_address(&from) else { continue };
-            let inside = flows.inside(from);
-            let Some((last_used, record)) = mapping.peers.get_mut(&inside) else { continue };
-            if now - *last_used < IDLE {
-                record.bytes_in += len as u64;
+            let peer = mapping.peers.iter_mut().find(|(_, peer)| peer.outside == from);
+            let Some((&inside, peer)) = peer else { continue };
+            if now - peer.last_used < IDLE {
+                peer.record.bytes_in += len as u64;
                 mapping.last_used = now;
                 out.push(packets::udp(inside, stack, &buffer[..len]));
             }
@@ -183,10 +192,10 @@ impl Udp {
             live
         });
         self.mappings.retain(|_, mapping| {
-            mapping.peers.retain(|_, (at, record)| {
-                let live = now - *at < IDLE;
+            mapping.peers.retain(|_, peer| {
+                let live = now - peer.last_used < IDLE;
                 if !live {
-                    flows.closed(record, now);
+                    flows.closed(&peer.record, now);
                 }
                 live
             });
@@ -203,7 +212,7 @@ impl Udp {
 
     /// The flows open, one per destination of each mapping.
     pub fn records(&self) -> impl Iterator<Item = &FlowRecord> {
-        let out = self.mappings.values().flat_map(|m| m.peers.values().map(|(_, record)| record));
+        let out = self.mappings.values().flat_map(|m| m.peers.values().map(|peer| &peer.record));
         out.chain(self.clients.values().map(|client| &client.record))
     }
 }
