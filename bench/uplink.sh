@@ -204,9 +204,9 @@ for v in $VARIANTS; do
             fi
             ;;
         netvm)
-            if ! "${NETVM_ENV[@]}" "$NETVM_BIN" stacks | grep -q '^configuration: (built-in'; then
-                why="it would not use its built-in network: $("${NETVM_ENV[@]}" \
-                    "$NETVM_BIN" stacks 2>&1 | head -1)"
+            stacks=$("${NETVM_ENV[@]}" "$NETVM_BIN" stacks 2>&1) || true
+            if [[ ${stacks%%$'\n'*} != "configuration: (built-in modules.toml)" ]]; then
+                why="it would not use its built-in network: ${stacks%%$'\n'*}"
             fi
             ;;
     esac

@@ -173,6 +173,13 @@ struct RunArgs {
     /// (10.0.2.2 in the built-in network).
     #[arg(short, long, value_name = "FORWARD")]
     publish: Vec<Publish>,
+    /// Let ADDR lead to the host's own loopback: a connection or datagram to
+    /// ADDR goes to 127.0.0.1 (::1 for an IPv6 ADDR) on the host, same port, as
+    /// pasta's option of this name. ADDR must be routed to the uplink, like its
+    /// own address (`--map-host-loopback 10.0.2.2`). Without it, the host's
+    /// loopback is out of reach.
+    #[arg(long, value_name = "ADDR")]
+    map_host_loopback: Vec<std::net::IpAddr>,
     /// Write a JSON line for every flow that tries to leave through the uplink
     /// (time, stack, protocol, source, destination, verdict, rule; and bytes when
     /// it closes) to FILE, or to standard error for `-`.
@@ -292,7 +299,7 @@ fn run(args: RunArgs, egress: Vec<Rule>) -> Outcome {
         })?),
         None => None,
     };
-    vunet.egress(egress, audit);
+    vunet.egress(egress, audit, args.map_host_loopback.clone());
     vunet.publish(listeners).map_err(own_failure)?;
     let trace = match args.trace.as_deref() {
         None => None,

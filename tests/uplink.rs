@@ -345,3 +345,24 @@ fn a_stub_resolver_on_the_hosts_loopback_answers_through_the_uplink() {
     let host = run(world.in_host("cat", ["/etc/resolv.conf"])).stdout;
     assert!(host.contains("nameserver 127.0.0.53"), "{host}");
 }
+
+#[test]
+fn the_hosts_loopback_is_reached_only_through_a_mapped_address() {
+    let Some(world) = World::new() else { return };
+    let mut server = world.in_host(python(), ["-m", "http.server", "--bind", "127.0.0.1", "8124"]);
+    let mut server = server.spawn().unwrap();
+    let up = "for i in $(seq 50); do curl -sf -o /dev/null http://127.0.0.1:8124/ && exit; sleep 0.1; done; exit 1";
+    run(world.in_host("sh", ["-c", up])).assert_code(0);
+    let fetch = "curl -sS --max-time 5 -o /dev/null -w '%{http_code}\\n' http://10.0.2.2:8124/";
+    let mapped = session_in_host_with(
+        &world,
+        User::Unprivileged,
+        &["--map-host-loopback", "10.0.2.2"],
+        fetch,
+    );
+    let unmapped = session_in_host(&world, User::Unprivileged, fetch);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert_eq!(mapped.stdout, "200\n", "{mapped}");
+    assert_eq!(unmapped.stdout, "000\n", "{unmapped}");
+}

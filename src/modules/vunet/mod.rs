@@ -35,7 +35,7 @@ kind::stack_kinds!(none, host, smoltcp, echo);
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::PathBuf;
 use std::rc::Rc;
@@ -141,7 +141,7 @@ pub struct Vunet {
     has_uplink: bool,
     /// The uplinks' DNS addresses, which the session's `resolv.conf` names
     /// in place of the host's loopback nameservers.
-    dns_relays: Vec<std::net::IpAddr>,
+    dns_relays: Vec<IpAddr>,
 }
 
 /// The token of the control socket among the event sources (the others are
@@ -288,12 +288,19 @@ impl Vunet {
         self.control = Some(control);
     }
 
-    /// Sets the session's own egress rules (tried before every stack's) and
-    /// its audit log (see [`uplink::policy`]).
-    pub fn egress(&mut self, rules: Vec<Rule>, audit: Option<AuditLog>) {
+    /// Sets the session's own egress rules (tried before every stack's), its
+    /// audit log (see [`uplink::policy`]), and the addresses that lead to the
+    /// host's loopback (`--map-host-loopback`).
+    pub fn egress(
+        &mut self,
+        rules: Vec<Rule>,
+        audit: Option<AuditLog>,
+        host_loopback: Vec<IpAddr>,
+    ) {
         let mut egress = self.uplinks.egress.borrow_mut();
         egress.policy.session = rules;
         egress.audit = audit;
+        egress.host_loopback = host_loopback;
     }
 
     /// Publishes `listeners`, host sockets opened before the sandbox

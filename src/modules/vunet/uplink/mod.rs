@@ -30,7 +30,7 @@ mod udp;
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
@@ -75,6 +75,9 @@ pub struct Egress {
     pub policy: Policy,
     /// Where each flow's lines go, if anywhere.
     pub audit: Option<AuditLog>,
+    /// Addresses that lead to the host's own loopback (`--map-host-loopback`):
+    /// an IPv4 one to 127.0.0.1, an IPv6 one to ::1.
+    pub host_loopback: Vec<IpAddr>,
     /// Flows decided on so far, in the whole session.
     flows: u64,
 }
@@ -133,6 +136,13 @@ impl Flows {
             self.relays.iter().find(|(relay, _)| *relay == to.ip() && to.port() == dns::PORT);
         let (outside, reachable) = match relayed {
             Some(&(_, nameserver)) => (SocketAddr::new(nameserver, dns::PORT), true),
+            None if egress.host_loopback.contains(&to.ip()) => {
+                let loopback = match to.ip() {
+                    IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+                    IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::LOCALHOST),
+                };
+                (SocketAddr::new(loopback, to.port()), true)
+            }
             None => (to, is_outside(to.ip()) && !self.own.iter().any(|c| c.contains(to.ip()))),
         };
         let decision = match reachable {
