@@ -53,7 +53,7 @@ enum Commands {
     /// Run a command (and everything it starts) on a virtual network stack.
     #[command(after_help = "Exit status: the command's own, 128+N if signal N killed it, \
         125 if netvm itself failed, 126 if the command cannot run, 127 if it is not found.")]
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// List the stacks the configuration mounts, and where it was read from.
     Stacks {
         /// Read this configuration instead of the usual places.
@@ -222,7 +222,7 @@ fn main() -> ExitCode {
     let status = match cli.command {
         Commands::Run(args) => {
             let rules = matches.subcommand_matches("run").map(rules_in_order).unwrap_or_default();
-            run(args, rules)
+            run(*args, rules)
         }
         Commands::Stacks { config } => stacks(config),
         Commands::Stack(args) => stack(args),
