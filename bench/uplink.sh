@@ -67,10 +67,13 @@ H=nvup$$h   # names unique to this run (the pid), as world.rs does
 W=nvup$$w
 tmp=$(mktemp -d)
 started=()  # pids of every long-lived process this script starts
+current=""  # the measurement under way (a timeout(1) leading its process group)
 
 cleanup() {
     set +e
     local pid
+    # timeout(1) passes the signal on to its whole process group.
+    [[ -n $current ]] && kill "$current" 2>/dev/null && wait "$current" 2>/dev/null
     for pid in "${started[@]}"; do kill "$pid" 2>/dev/null; done
     # Anything still in the run's own namespaces is ours too (a client a timeout
     # left behind); a namespace lives on while a process is in it.
@@ -160,23 +163,37 @@ start_slirp() {   # $1: the MTU
 # What pasta prints every time it runs as root in a network namespace (it cannot
 # map users in the namespace it makes, has no syslog here): noise, not errors.
 pasta_noise='syslog|uid_map|user mappings|ping_group_range'
+# pasta (Debian's passt 0.0~git20230309) as root: --runas 0, or it changes to nobody
+# and the command never runs; -f, or it goes to the background when started from a
+# terminal; --no-map-gw, or the gateway's address (W's, the server's) is mapped to
+# H's own loopback, where nothing listens and the client hangs.
 PASTA=(pasta -q -f --runas 0 --no-map-gw --config-net --)
 
 # run_in VARIANT LIMIT CMD...: runs CMD on VARIANT's network, killed after LIMIT
-# seconds (timeout(1) signals its whole process group).
+# seconds (timeout(1) signals its whole process group). It runs in the background
+# while the script waits for it: bash runs a trap (Ctrl-C) at once during `wait`,
+# but only after a foreground command ends.
 run_in() {
+    local rc=0
+    on_network "$@" &
+    current=$!
+    wait "$current" || rc=$?
+    current=""
+    return "$rc"
+}
+# on_network VARIANT LIMIT CMD...: becomes (exec) the timeout(1) running CMD, so that
+# run_in's $! is the timeout.
+on_network() {
     local variant=$1 limit=$2
     shift 2
     local t=(timeout -k 5 "$limit")
     case $variant in
-        native) "${t[@]}" ip netns exec "$H" "$@" ;;
-        # --no-map-gw: by default pasta maps the gateway's address (here W's, the
-        # server's) to H's own loopback, where nothing listens.
-        pasta) "${t[@]}" ip netns exec "$H" "${PASTA[@]}" "$@" ;;
-        slirp65520) "${t[@]}" nsenter -t "${slirp_holder[65520]}" -n "$@" ;;
-        slirp1500) "${t[@]}" nsenter -t "${slirp_holder[1500]}" -n "$@" ;;
+        native) exec "${t[@]}" ip netns exec "$H" "$@" ;;
+        pasta) exec "${t[@]}" ip netns exec "$H" "${PASTA[@]}" "$@" ;;
+        slirp65520) exec "${t[@]}" nsenter -t "${slirp_holder[65520]}" -n "$@" ;;
+        slirp1500) exec "${t[@]}" nsenter -t "${slirp_holder[1500]}" -n "$@" ;;
         netvm)
-            "${t[@]}" ip netns exec "$H" "${NETVM_ENV[@]}" "$NETVM_BIN" run -- "$@"
+            exec "${t[@]}" ip netns exec "$H" "${NETVM_ENV[@]}" "$NETVM_BIN" run -- "$@"
             ;;
     esac
 }
@@ -286,11 +303,12 @@ print("%.3f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))' "$tmp/iperf
 # connrate VARIANT: CONNECT_SECONDS of connect-and-close; appends connections per
 # second (or "fail") to the results.
 connrate() {
-    local v=$1 out ok failed elapsed
-    out=$(run_in "$v" $((CONNECT_SECONDS + 30)) \
+    local v=$1 ok="" failed="" elapsed=""
+    run_in "$v" $((CONNECT_SECONDS + 30)) \
         "$tmp/uplink-connect" client "$SERVER" "$CONNECT_PORT" "$CONNECT_SECONDS" \
-        2>"$tmp/err") || true
-    if read -r ok failed elapsed <<<"$out" && [[ $ok =~ ^[0-9]+$ ]]; then
+        >"$tmp/connect.out" 2>"$tmp/err" || true
+    read -r ok failed elapsed <"$tmp/connect.out" || true
+    if [[ $ok =~ ^[0-9]+$ ]]; then
         [[ $failed == 0 ]] || explain "${label[$v]}, connect ($failed attempts)" "$tmp/err"
         awk -v n="$ok" -v s="$elapsed" 'BEGIN {printf "%.0f\n", n / s}' >>"$tmp/results/$v.connect"
     else

@@ -366,3 +366,30 @@ fn the_hosts_loopback_is_reached_only_through_a_mapped_address() {
     assert_eq!(mapped.stdout, "200\n", "{mapped}");
     assert_eq!(unmapped.stdout, "000\n", "{unmapped}");
 }
+
+#[test]
+fn status_shows_the_uplink_its_published_ports_and_its_flows() {
+    let Some(world) = World::with_big_file(8 << 20) else { return };
+    // A slow download keeps a flow open while status is asked.
+    let script = format!(
+        "curl -sS --limit-rate 1M -o /dev/null http://{INTERNET_V4}/big & sleep 1
+         \"$N\" status --json; kill $!"
+    );
+    let output =
+        session_in_host_with(&world, User::Unprivileged, &["-p", "18080:lwip1:80"], &script);
+    let report: serde_json::Value = serde_json::from_str(&output.stdout).expect("JSON");
+    let uplink = &report["uplinks"][0];
+    assert_eq!(uplink["name"], "host", "{output}");
+    assert_eq!(uplink["switch"], "up0");
+    assert_eq!(uplink["addresses"], serde_json::json!(["10.0.2.2/24", "fd00:0:0:2::2/64"]));
+    let published = uplink["published"].as_array().unwrap();
+    assert!(published.contains(&"0.0.0.0:18080 -> 10.0.0.3:80/tcp".into()), "{published:?}");
+    let flows = uplink["flows"].as_array().unwrap();
+    let download = flows.iter().find(|f| f["dst"] == format!("{INTERNET_V4}:80").as_str());
+    let download = download.unwrap_or_else(|| panic!("no flow to the web server: {flows:?}"));
+    assert_eq!(
+        (&download["proto"], &download["direction"], &download["stack"]),
+        (&"tcp".into(), &"out".into(), &"lwip0".into())
+    );
+    assert!(download["bytes_in"].as_u64() > Some(0), "{download}");
+}

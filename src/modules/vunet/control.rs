@@ -580,9 +580,9 @@ mod tests {
             serde_json::to_string(&Reply::error("no")).unwrap(),
             r#"{"reply":"error","message":"no"}"#
         );
-        let status = Reply::Status { report: StatusReport { supervisor: 9, stacks: vec![] } };
+        let status = Reply::Status { report: StatusReport { supervisor: 9, ..Default::default() } };
         let json = serde_json::to_string(&status).unwrap();
-        assert_eq!(json, r#"{"reply":"status","report":{"supervisor":9,"stacks":[]}}"#);
+        assert_eq!(json, r#"{"reply":"status","report":{"supervisor":9,"stacks":[],"uplinks":[]}}"#);
         assert_eq!(serde_json::from_str::<Reply>(&json).unwrap(), status);
     }
 

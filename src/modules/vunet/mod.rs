@@ -139,6 +139,8 @@ pub struct Vunet {
     stack_egress: Vec<(String, Vec<Rule>)>,
     /// Whether the session has an uplink (ports can be published).
     has_uplink: bool,
+    /// The uplinks, for `netvm status`.
+    mounted_uplinks: Vec<uplink::Mounted>,
     /// The uplinks' DNS addresses, which the session's `resolv.conf` names
     /// in place of the host's loopback nameservers.
     dns_relays: Vec<IpAddr>,
@@ -187,7 +189,7 @@ impl Vunet {
         let poll = mio::Poll::new().map_err(|e| SetupError(format!("epoll: {e}")))?;
         let budget = Rc::new(RefCell::new(Budget::new(config.descriptors_per_process)));
         let uplinks = uplink::Shared::default();
-        let (mut network, mut stacks) =
+        let (mut network, mut stacks, mounted_uplinks) =
             mount_all(config, capture_dir, poll.registry(), &budget, &uplinks)?;
         let wanted = launch_stack.unwrap_or(config.default.get_ref());
         let launch_stack = match stacks.iter().position(|s| &**s.name() == wanted) {
@@ -238,7 +240,8 @@ impl Vunet {
                 .iter()
                 .map(|s| (s.name.get_ref().clone(), s.egress().to_vec()))
                 .collect(),
-            has_uplink: !config.uplinks().is_empty(),
+            has_uplink: !mounted_uplinks.is_empty(),
+            mounted_uplinks,
             dns_relays: config
                 .uplinks()
                 .iter()
@@ -639,7 +642,9 @@ impl Vunet {
         for socket in stacks.iter_mut().flat_map(|s| s.sockets.iter_mut()) {
             socket.pids = owners.get(&socket.inode).cloned().unwrap_or_default();
         }
-        status::StatusReport { supervisor: std::process::id() as i32, stacks }
+        let now = Instant::now();
+        let uplinks = self.mounted_uplinks.iter().map(|u| u.status(now)).collect();
+        status::StatusReport { supervisor: std::process::id() as i32, stacks, uplinks }
     }
 }
 

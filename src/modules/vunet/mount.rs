@@ -1,9 +1,11 @@
 //! Mounting a session: its network (switches and routers), then every stack of the
 //! configuration, each by its kind.
 
+use std::cell::RefCell;
 use std::collections::HashMap;
 use std::net::IpAddr;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::Instant;
 
 use super::budget::SharedBudget;
@@ -14,6 +16,9 @@ use super::network::{IpPort, Network, RouterInterface, StaticRoute};
 use super::stack::{SetupError, Stack};
 use super::uplink::{self, Uplink};
 
+/// A session's network, its stacks and its uplinks, as mounted.
+pub(super) type Mounted = (Network, Vec<Box<dyn Stack>>, Vec<uplink::Mounted>);
+
 /// Builds the session's network (switches, routers and uplinks, which share
 /// `shared`) and mounts every stack of `config`, plugging their interfaces into
 /// it.
@@ -23,7 +28,7 @@ pub(super) fn mount_all(
     registry: &mio::Registry,
     budget: &SharedBudget,
     shared: &uplink::Shared,
-) -> Result<(Network, Vec<Box<dyn Stack>>), SetupError> {
+) -> Result<Mounted, SetupError> {
     let mut network = Network::new(capture_dir);
     let mut switches = HashMap::new();
     for name in config.switch_names() {
@@ -49,6 +54,7 @@ pub(super) fn mount_all(
             .add_router(&router.name, interfaces, routes)
             .map_err(|e| SetupError(format!("router {}: {e}", router.name)))?;
     }
+    let mut uplinks = Vec::new();
     for uplink in config.uplinks() {
         let interface = uplink.interface;
         let Some(&switch) = interface.switch.as_ref().and_then(|s| switches.get(s)) else {
@@ -58,6 +64,17 @@ pub(super) fn mount_all(
         let own = interface.addresses.clone();
         let relays = uplink::dns::relays(&uplink.dns);
         let nat = Uplink::new((own, interface.mtu), relays, shared, watcher, Instant::now());
+        let nat = uplink::SharedUplink(Rc::new(RefCell::new(nat)));
+        uplinks.push(uplink::Mounted {
+            name: uplink.name.clone(),
+            switch: interface.switch.clone().unwrap_or_default(),
+            addresses: interface
+                .addresses
+                .iter()
+                .map(|c| format!("{}/{}", c.ip, c.prefix))
+                .collect(),
+            uplink: nat.clone(),
+        });
         // Its gateways: the routers' addresses on its switch.
         let gateways: Vec<IpAddr> = routers
             .iter()
@@ -83,7 +100,7 @@ pub(super) fn mount_all(
         let mut mount = Mount { name, index, network, switches: &switches, registry, budget };
         stacks.push(stack.section.mount(&mut mount)?);
     }
-    Ok((network, stacks))
+    Ok((network, stacks, uplinks))
 }
 
 /// Mounts the stack `name` that no configuration declares, if its kind allows

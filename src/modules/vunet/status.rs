@@ -1,5 +1,6 @@
 //! What `netvm status` shows: a session's stacks, each with its processes,
-//! interfaces, routes and sockets.
+//! interfaces, routes and sockets, and its uplinks with their published ports
+//! and flows.
 //!
 //! The supervisor fills a [`StatusReport`] and sends it over the control channel
 //! (see [`super::control`]) as JSON; `netvm status` prints it with [`render`], in the
@@ -17,6 +18,54 @@ pub struct StatusReport {
     pub supervisor: i32,
     /// Every mounted stack, in the configuration's order.
     pub stacks: Vec<StackStatus>,
+    /// Every uplink, in the configuration's order.
+    #[serde(default)]
+    pub uplinks: Vec<UplinkStatus>,
+}
+
+/// One uplink: where it is, what it publishes, and the flows it carries.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct UplinkStatus {
+    /// Its name (`[[vunet.uplink]]`).
+    pub name: String,
+    /// The switch it is plugged into.
+    pub switch: String,
+    /// Its addresses, `ADDRESS/PREFIX`.
+    pub addresses: Vec<String>,
+    /// Its DNS addresses, each with the host's nameserver it leads to:
+    /// `10.0.2.3 -> 127.0.0.53`.
+    #[serde(default)]
+    pub dns: Vec<String>,
+    /// Its published ports: `0.0.0.0:8080 -> 10.0.0.3:80/tcp`.
+    #[serde(default)]
+    pub published: Vec<String>,
+    /// The flows open.
+    #[serde(default)]
+    pub flows: Vec<FlowStatus>,
+}
+
+/// One flow through an uplink.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct FlowStatus {
+    /// Its number in the session (as the audit log numbers it).
+    pub id: u64,
+    /// `tcp`, `udp` or `icmp`.
+    pub proto: String,
+    /// `out`, or `in` by a published port.
+    pub direction: String,
+    /// The stack it comes from or goes to, if known.
+    pub stack: Option<String>,
+    /// Who started it and whom it reaches: for `out`, the stack's end and its
+    /// destination; for `in`, the client and the stack's end.
+    pub src: String,
+    /// See `src`.
+    pub dst: String,
+    /// Payload bytes from the source, and towards it.
+    pub bytes_out: u64,
+    /// See `bytes_out`.
+    pub bytes_in: u64,
+    /// Seconds since it started.
+    pub age_s: u64,
 }
 
 /// One mounted stack.
@@ -136,7 +185,45 @@ pub fn render_with(report: &StatusReport, name: &dyn Fn(i32) -> Option<String>) 
         out.push('\n');
         render_stack(&mut out, stack, name);
     }
+    for uplink in &report.uplinks {
+        out.push('\n');
+        render_uplink(&mut out, uplink);
+    }
     out
+}
+
+/// An uplink: a header line, its DNS addresses, published ports and flows.
+fn render_uplink(out: &mut String, uplink: &UplinkStatus) {
+    let addresses = uplink.addresses.join(" ");
+    let _ = writeln!(out, "uplink {} (switch {}): {addresses}", uplink.name, uplink.switch);
+    if !uplink.dns.is_empty() {
+        let _ = writeln!(out, "  dns: {}", uplink.dns.join(", "));
+    }
+    if !uplink.published.is_empty() {
+        out.push_str("  published:\n");
+        for publish in &uplink.published {
+            let _ = writeln!(out, "    {publish}");
+        }
+    }
+    if uplink.flows.is_empty() {
+        return;
+    }
+    out.push_str("  flows:\n");
+    let header = ["Proto", "Dir", "Stack", "Source", "Destination", "Out", "In", "Age"];
+    let mut rows = vec![header.map(str::to_owned)];
+    for flow in &uplink.flows {
+        rows.push([
+            flow.proto.clone(),
+            flow.direction.clone(),
+            flow.stack.clone().unwrap_or_else(|| "-".to_owned()),
+            flow.src.clone(),
+            flow.dst.clone(),
+            flow.bytes_out.to_string(),
+            flow.bytes_in.to_string(),
+            format!("{}s", flow.age_s),
+        ]);
+    }
+    write_table(out, &rows);
 }
 
 fn render_stack(out: &mut String, stack: &StackStatus, name: &dyn Fn(i32) -> Option<String>) {
@@ -218,14 +305,20 @@ fn render_sockets(
             process,
         ]);
     }
+    write_table(out, &rows);
+}
+
+/// `rows` as a table indented by four spaces, each column but the last as wide
+/// as its widest cell.
+fn write_table<const N: usize>(out: &mut String, rows: &[[String; N]]) {
     let widths: Vec<usize> =
-        (0..4).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
-    for row in &rows {
+        (0..N - 1).map(|c| rows.iter().map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+    for row in rows {
         let mut line = String::from("    ");
         for (cell, width) in row.iter().zip(&widths) {
             let _ = write!(line, "{cell:<width$} ");
         }
-        line.push_str(&row[4]);
+        line.push_str(&row[N - 1]);
         let _ = writeln!(out, "{}", line.trim_end());
     }
 }
@@ -327,6 +420,7 @@ mod tests {
 
     fn sample() -> StatusReport {
         StatusReport {
+            uplinks: Vec::new(),
             supervisor: 4242,
             stacks: vec![
                 StackStatus {
@@ -429,7 +523,7 @@ stack none (none), no processes
 
     #[test]
     fn renders_an_empty_report() {
-        let text = render_with(&StatusReport { supervisor: 1, stacks: vec![] }, &|_| None);
+        let text = render_with(&StatusReport { supervisor: 1, ..Default::default() }, &|_| None);
         assert_eq!(text, "session of netvm supervisor 1\nno stacks mounted\n");
     }
 

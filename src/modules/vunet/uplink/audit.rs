@@ -16,6 +16,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use super::policy::{Decision, Protocol};
+use crate::modules::vunet::status::FlowStatus;
 
 /// Where audit lines go.
 pub struct AuditLog {
@@ -42,6 +43,29 @@ pub struct FlowRecord {
 }
 
 impl FlowRecord {
+    /// What `netvm status` shows of the flow at `now`.
+    pub fn status(&self, now: Instant) -> FlowStatus {
+        FlowStatus {
+            id: self.id,
+            proto: self.protocol.name().to_owned(),
+            direction: if self.inbound { "in" } else { "out" }.to_owned(),
+            stack: self.decision.stack.clone(),
+            src: self.end(self.source),
+            dst: self.end(self.destination),
+            bytes_out: self.bytes_out,
+            bytes_in: self.bytes_in,
+            age_s: now.duration_since(self.started).as_secs(),
+        }
+    }
+
+    /// One end as shown: a ping's without its port.
+    fn end(&self, address: SocketAddr) -> String {
+        match self.protocol {
+            Protocol::Icmp => address.ip().to_string(),
+            _ => address.to_string(),
+        }
+    }
+
     /// The line that tells what was decided: `open`, or `deny` / `drop`.
     pub fn decided_event(&self) -> &'static str {
         match self.decision.verdict.name() {
@@ -65,19 +89,14 @@ impl AuditLog {
     /// Writes the line of `event` (`open`, `deny`, `drop`, `close`) of `record`;
     /// a `close` line has its byte counts and duration.
     pub fn write(&mut self, record: &FlowRecord, event: &str, now: Instant) {
-        // A ping has no ports.
-        let end = |address: SocketAddr| match record.protocol {
-            Protocol::Icmp => address.ip().to_string(),
-            _ => address.to_string(),
-        };
         let mut line = json!({
             "time": utc_now(),
             "event": event,
             "flow": record.id,
             "stack": record.decision.stack,
             "proto": record.protocol.name(),
-            "src": end(record.source),
-            "dst": end(record.destination),
+            "src": record.end(record.source),
+            "dst": record.end(record.destination),
             "direction": if record.inbound { "in" } else { "out" },
             "verdict": record.decision.verdict.name(),
             "rule": record.decision.rule,

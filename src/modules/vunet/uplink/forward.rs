@@ -26,6 +26,16 @@ pub enum Transport {
     Udp,
 }
 
+impl Transport {
+    /// `tcp` or `udp`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Tcp => "tcp",
+            Self::Udp => "udp",
+        }
+    }
+}
+
 /// One forward as written: `[HOSTADDR:]HOSTPORT:STACK:PORT[/tcp|/udp]`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Publish {
@@ -94,8 +104,7 @@ impl fmt::Display for Publish {
             Some(v4) => write!(f, "{v4}:")?,
             None => {}
         }
-        let transport = if self.transport == Transport::Udp { "udp" } else { "tcp" };
-        write!(f, "{}:{}:{}/{transport}", self.host_port, self.stack, self.port)
+        write!(f, "{}:{}:{}/{}", self.host_port, self.stack, self.port, self.transport.name())
     }
 }
 

@@ -49,6 +49,8 @@ use forward::{Listener, Publish, Transport};
 use packets::{Header, Unreachable};
 use policy::{Decision, Policy, Protocol, Verdict};
 
+use super::status::{FlowStatus, UplinkStatus};
+
 /// How often idle UDP mappings and echoes are looked for.
 const EXPIRY_INTERVAL: Duration = Duration::from_secs(10);
 /// ICMP echo request types (ICMPv4, ICMPv6).
@@ -297,6 +299,86 @@ impl Uplink {
             ping: ping::Ping::default(),
             next_expiry: now + EXPIRY_INTERVAL,
         }
+    }
+}
+
+/// An uplink shared by its port on the network and the session, which asks it
+/// for `netvm status`.
+#[derive(Clone)]
+pub struct SharedUplink(pub Rc<RefCell<Uplink>>);
+
+/// A mounted uplink, as the session knows it.
+pub struct Mounted {
+    /// Its name and the switch it is on.
+    pub name: String,
+    /// See `name`.
+    pub switch: String,
+    /// Its addresses, `ADDRESS/PREFIX`.
+    pub addresses: Vec<String>,
+    /// The uplink.
+    pub uplink: SharedUplink,
+}
+
+impl Mounted {
+    /// What `netvm status` shows of it at `now`.
+    pub fn status(&self, now: Instant) -> UplinkStatus {
+        let mut status = UplinkStatus {
+            name: self.name.clone(),
+            switch: self.switch.clone(),
+            addresses: self.addresses.clone(),
+            ..UplinkStatus::default()
+        };
+        self.uplink.0.borrow().report(&mut status, now);
+        status
+    }
+}
+
+impl IpEndpoint for SharedUplink {
+    fn packet(&mut self, ip: Vec<u8>, now: Instant, out: &mut Vec<Vec<u8>>) {
+        self.0.borrow_mut().packet(ip, now, out);
+    }
+
+    fn poll(&mut self, now: Instant, out: &mut Vec<Vec<u8>>) {
+        self.0.borrow_mut().poll(now, out);
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.0.borrow().next_deadline()
+    }
+
+    fn watches(&self, fd: RawFd) -> bool {
+        self.0.borrow().watches(fd)
+    }
+
+    fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
+        self.0.borrow_mut().ready(fd, now, out);
+    }
+}
+
+impl Uplink {
+    /// Fills in what the uplink knows of itself for `netvm status`: its DNS
+    /// addresses, published ports and open flows.
+    pub fn report(&self, status: &mut UplinkStatus, now: Instant) {
+        status.dns = self
+            .flows
+            .relays
+            .iter()
+            .map(|(relay, server)| format!("{relay} -> {server}"))
+            .collect();
+        let mut published: Vec<String> = self
+            .published
+            .values()
+            .map(|(listener, target)| {
+                let transport = listener.publish.transport.name();
+                format!("{} -> {target}/{transport}", listener.address)
+            })
+            .collect();
+        published.sort();
+        status.published = published;
+        let records = self.tcp.records().chain(self.udp.records()).chain(self.ping.records());
+        let mut flows: Vec<FlowStatus> = records.map(|r| r.status(now)).collect();
+        flows.sort_by_key(|f| f.id);
+        status.flows = flows;
     }
 }
 
