@@ -233,6 +233,11 @@ fn the_egress_policy_refuses_at_once_drops_silently_and_logs_every_flow() {
     let closed = lines.iter().find(|l| l["event"] == "close" && l["dst"] == web.as_str());
     assert!(closed.is_some_and(|l| l["bytes_in"].as_u64() > Some(0)), "{lines:#?}");
     assert!(has("deny", "tcp", &format!("{INTERNET_V4}:443"), "deny all"), "{lines:#?}");
+    // Each line names the process that opened the flow.
+    let by = |dst: &str| lines.iter().find(|l| l["dst"] == dst).map(|l| l["comm"].clone());
+    assert_eq!(by(&web), Some("curl".into()), "{lines:#?}");
+    let python = std::path::Path::new(python()).file_name().unwrap().to_str().unwrap();
+    assert_eq!(by(&format!("{INTERNET_V4}:443")), Some(python[..python.len().min(15)].into()));
     assert!(has("deny", "udp", &format!("{INTERNET_V4}:5353"), "deny all"), "{lines:#?}");
     assert!(has("deny", "icmp", INTERNET_V4, "deny all"), "{lines:#?}");
     assert!(has("drop", "tcp", &format!("[{INTERNET_V6}]:443"), "drop all"), "{lines:#?}");

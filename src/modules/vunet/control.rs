@@ -582,7 +582,10 @@ mod tests {
         );
         let status = Reply::Status { report: StatusReport { supervisor: 9, ..Default::default() } };
         let json = serde_json::to_string(&status).unwrap();
-        assert_eq!(json, r#"{"reply":"status","report":{"supervisor":9,"stacks":[],"uplinks":[]}}"#);
+        assert_eq!(
+            json,
+            r#"{"reply":"status","report":{"supervisor":9,"stacks":[],"uplinks":[]}}"#
+        );
         assert_eq!(serde_json::from_str::<Reply>(&json).unwrap(), status);
     }
 

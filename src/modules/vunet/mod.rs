@@ -811,7 +811,11 @@ impl Module for Vunet {
         let sweep = earliest(sweep, self.netlink.deadline(now));
         let deadline = earliest(self.run_network(now, &ready), sweep);
         if let Some(audit) = &mut self.uplinks.egress.borrow_mut().audit {
-            audit.flush();
+            let stacks = &self.stacks;
+            audit.flush(&|stack, tcp, source| {
+                let stack = stacks.iter().find(|s| **s.name() == *stack)?;
+                Some(stack.originator(tcp, source)?.as_raw())
+            });
         }
         deadline
     }

@@ -6,6 +6,7 @@
 
 use std::collections::{BinaryHeap, HashMap, HashSet};
 use std::hash::Hash;
+use std::net::SocketAddr;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::Instant;
@@ -73,6 +74,13 @@ pub trait Stack {
     /// family's); `None` if the stack does not know it.
     fn family(&self, socket: SocketId) -> Option<i32> {
         let _ = socket;
+        None
+    }
+    /// The process that last connected or sent with the stack's socket bound
+    /// to `local` (TCP if `tcp`, else UDP), if the stack knows: who an uplink's
+    /// audit log names for a flow from there.
+    fn originator(&self, tcp: bool, local: SocketAddr) -> Option<Pid> {
+        let _ = (tcp, local);
         None
     }
     /// The stack's own addresses, as `netvm stacks` lists them (loopback first);

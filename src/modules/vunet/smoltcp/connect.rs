@@ -198,6 +198,7 @@ impl SmoltcpStack {
         connect_carrier(stop, c, target)?;
         if let Some(socket) = self.table.get_mut(id) {
             socket.peer = Some(to);
+            socket.sender = Some(stop.process);
         }
         self.pending.insert(stop.tid, pending);
         Ok(Disposition::KernelThenFinish)

@@ -37,6 +37,7 @@ impl SmoltcpStack {
         len: u64,
         flags: i32,
     ) -> Result<Destination, Errno> {
+        self.table[id].sender = Some(stop.process);
         let socket = &self.table[id];
         let bytes = read_in(&stop.memory(), addr, addrlen)?;
         // An IPv4 address goes to IPv4's UDP, which judges the flags before it

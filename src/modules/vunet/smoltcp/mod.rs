@@ -83,13 +83,14 @@ mod sockopt;
 mod stack;
 mod table;
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::time::Instant;
 
 use nix::unistd::Pid;
 
+use ports::Proto;
 use super::inside::Inside;
 use super::inside::change::{Change, Event};
 use super::inside::sock_diag::SocketView;
@@ -131,6 +132,12 @@ impl Stack for SmoltcpStack {
 
     fn family(&self, socket: SocketId) -> Option<i32> {
         self.table.get(socket).map(|socket| socket.family.raw())
+    }
+
+    fn originator(&self, tcp: bool, local: SocketAddr) -> Option<Pid> {
+        let proto = if tcp { Proto::Tcp } else { Proto::Udp };
+        let binding = self.table.ports.sender(proto, local)?;
+        self.table.get(binding.socket)?.sender
     }
 
     fn addresses(&self) -> Vec<String> {

@@ -215,6 +215,14 @@ impl PortTable {
         candidates.iter().filter(eligible).max_by_key(|b| !b.scope.is_wildcard())
     }
 
+    /// The socket that sends from `local`: bound there (exactly, or to its
+    /// wildcard), and for TCP not a listener.
+    pub fn sender(&self, proto: Proto, local: SocketAddr) -> Option<&Binding> {
+        let candidates = self.bound.get(&(proto, local.port()))?;
+        let eligible = |b: &&Binding| !b.listening && b.scope.accepts(local.ip());
+        candidates.iter().filter(eligible).max_by_key(|b| !b.scope.is_wildcard())
+    }
+
     fn take(&mut self, key: (Proto, u16), socket: SocketId) -> Option<Binding> {
         let list = self.bound.get_mut(&key)?;
         let at = list.iter().position(|b| b.socket == socket)?;

@@ -7,6 +7,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::ops::{Index, IndexMut};
 
 use nix::errno::Errno;
+use nix::unistd::Pid;
 
 use super::endpoint::EndpointName;
 use super::icmp::IcmpError;
@@ -68,6 +69,9 @@ pub(super) struct VSocket {
     pub(super) error: Option<Errno>,
     /// A raw socket's IP protocol (`SO_PROTOCOL`); 0 for the others.
     pub(super) raw_protocol: u8,
+    /// The process that last connected it or sent with it to an address: who
+    /// an uplink's audit log names for its flows.
+    pub(super) sender: Option<Pid>,
 }
 
 impl VSocket {
@@ -91,6 +95,7 @@ impl VSocket {
             errors: VecDeque::new(),
             error: None,
             raw_protocol: 0,
+            sender: None,
         }
     }
 

@@ -4,9 +4,12 @@
 //!
 //! A flow the policy lets out gets an `open` line when it starts and a `close`
 //! line, with its byte counts, when it ends (or when the session does); one it
-//! refuses gets a `deny` (or `drop`) line. Lines are buffered and flushed when
-//! the session's event loop goes idle, never synced on the way.
+//! refuses gets a `deny` (or `drop`) line. Lines wait until the session's event
+//! loop has run its network ([`AuditLog::flush`]): then the process that opened
+//! each flow is asked of its stack (the network knows only addresses), and the
+//! lines are written, never synced on the way.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
@@ -16,12 +19,29 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use super::policy::{Decision, Protocol};
-use crate::modules::vunet::status::FlowStatus;
+use crate::modules::vunet::status::{FlowStatus, process_name};
 
 /// Where audit lines go.
 pub struct AuditLog {
     out: BufWriter<Box<dyn Write>>,
+    /// Lines not written yet, each with whom to ask for its process.
+    pending: Vec<(serde_json::Value, Origin)>,
+    /// The process of each open flow, as found when it opened.
+    processes: HashMap<u64, Option<i32>>,
 }
+
+/// Where a flow came from, to find the process that opened it.
+struct Origin {
+    flow: u64,
+    /// The stack, whether TCP, and the source address; `None` where there is
+    /// nobody to ask (a ping, a flow that came in).
+    socket: Option<(String, bool, SocketAddr)>,
+    /// Whether the line ends the flow.
+    closing: bool,
+}
+
+/// Who asks a stack for the process behind a flow: `(stack, tcp, source)`.
+pub type Originator<'a> = &'a dyn Fn(&str, bool, SocketAddr) -> Option<i32>;
 
 /// What is known of one flow, from its start to its end (for the log and for
 /// `netvm status`).
@@ -83,7 +103,7 @@ impl AuditLog {
         } else {
             Box::new(File::options().create(true).append(true).open(path)?)
         };
-        Ok(Self { out: BufWriter::new(out) })
+        Ok(Self { out: BufWriter::new(out), pending: Vec::new(), processes: HashMap::new() })
     }
 
     /// Writes the line of `event` (`open`, `deny`, `drop`, `close`) of `record`;
@@ -101,16 +121,42 @@ impl AuditLog {
             "verdict": record.decision.verdict.name(),
             "rule": record.decision.rule,
         });
-        if event == "close" {
+        let closing = event == "close";
+        if closing {
             line["bytes_out"] = json!(record.bytes_out);
             line["bytes_in"] = json!(record.bytes_in);
             line["ms"] = json!(now.duration_since(record.started).as_millis() as u64);
         }
-        let _ = writeln!(self.out, "{line}");
+        let socket = match (&record.decision.stack, record.protocol, record.inbound) {
+            (Some(stack), Protocol::Tcp | Protocol::Udp, false) => {
+                Some((stack.clone(), record.protocol == Protocol::Tcp, record.source))
+            }
+            _ => None,
+        };
+        self.pending.push((line, Origin { flow: record.id, socket, closing }));
     }
 
-    /// Writes what is buffered.
-    pub fn flush(&mut self) {
+    /// Writes the lines waiting, each with the process that opened its flow
+    /// (`pid` and `comm`, or nulls), as `originator` finds it.
+    pub fn flush(&mut self, originator: Originator) {
+        for (mut line, origin) in std::mem::take(&mut self.pending) {
+            let pid = match self.processes.get(&origin.flow) {
+                Some(pid) => *pid,
+                None => {
+                    let socket = origin.socket.as_ref();
+                    let pid =
+                        socket.and_then(|(stack, tcp, source)| originator(stack, *tcp, *source));
+                    self.processes.insert(origin.flow, pid);
+                    pid
+                }
+            };
+            if origin.closing || line["event"] != "open" {
+                self.processes.remove(&origin.flow);
+            }
+            line["pid"] = json!(pid);
+            line["comm"] = json!(pid.and_then(process_name));
+            let _ = writeln!(self.out, "{line}");
+        }
         let _ = self.out.flush();
     }
 }

@@ -43,8 +43,8 @@ use smoltcp::wire::IpProtocol;
 use super::cidr::Cidr;
 use super::network::IpEndpoint;
 use crate::sandbox::host_sockets::{HostSocketKind, HostSockets};
-pub use audit::AuditLog;
 use audit::FlowRecord;
+pub use audit::{AuditLog, Originator};
 use forward::{Listener, Publish, Transport};
 use packets::{Header, Unreachable};
 use policy::{Decision, Policy, Protocol, Verdict};
@@ -390,7 +390,7 @@ impl Drop for Uplink {
             self.flows.closed(record, now);
         }
         if let Some(audit) = &mut self.flows.egress.borrow_mut().audit {
-            audit.flush();
+            audit.flush(&|_, _, _| None);
         }
     }
 }
