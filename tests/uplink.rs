@@ -398,3 +398,26 @@ fn status_shows_the_uplink_its_published_ports_and_its_flows() {
     );
     assert!(download["bytes_in"].as_u64() > Some(0), "{download}");
 }
+
+#[test]
+fn an_uplink_carries_at_most_4096_flows_and_refuses_the_next() {
+    let Some(world) = World::new() else { return };
+    let dir = common::TempDir::new("uplink-limit");
+    let writable = std::os::unix::fs::PermissionsExt::from_mode(0o777);
+    std::fs::set_permissions(dir.path(), writable).unwrap();
+    let audit = dir.path().join("audit.jsonl");
+    // One UDP socket, 4,100 destinations: each is a flow (and costs the
+    // supervisor its state), though all share one host socket.
+    let script = format!(
+        "{} -c 'import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+for port in range(20000, 24100): s.sendto(b\"x\", (\"{INTERNET_V4}\", port))'",
+        python()
+    );
+    let args = ["--audit", common::path_str(&audit)];
+    session_in_host_with(&world, User::Unprivileged, &args, &script).assert_code(0);
+    let log = std::fs::read_to_string(&audit).unwrap();
+    let opened = log.lines().filter(|l| l.contains(r#""event":"open""#)).count();
+    let refused: Vec<&str> =
+        log.lines().filter(|l| l.contains("too many flows open (4096)")).collect();
+    assert_eq!((opened, refused.len()), (4096, 4), "{}", refused.join("\n"));
+}

@@ -28,7 +28,7 @@ pub mod policy;
 mod tcp;
 mod udp;
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -101,6 +101,12 @@ pub struct Shared {
 
 /// The rule named for destinations that are not the host's network.
 const NOT_OUTSIDE: &str = "not the host's network";
+/// The most flows one uplink carries at once (each holds a host socket, and
+/// a TCP one up to two buffers): beyond, new ones are refused, and logged
+/// with the rule [`AT_LIMIT`].
+const MAX_FLOWS: usize = 4096;
+/// The rule named for flows refused at [`MAX_FLOWS`].
+const AT_LIMIT: &str = "too many flows open (4096)";
 
 /// What every kind of flow shares: where host sockets come from, the event
 /// loop they are watched by, which destinations may be reached, and the log.
@@ -112,6 +118,8 @@ struct Flows {
     /// Its DNS addresses, each with the host's nameserver it leads to.
     relays: Vec<(IpAddr, IpAddr)>,
     egress: SharedEgress,
+    /// How many flows are open (allowed and not closed yet).
+    open: Cell<usize>,
 }
 
 /// Whether a new flow may go out.
@@ -147,13 +155,18 @@ impl Flows {
             }
             None => (to, is_outside(to.ip()) && !self.own.iter().any(|c| c.contains(to.ip()))),
         };
+        let refused = |rule: &str| Decision {
+            verdict: Verdict::Deny,
+            rule: Some(rule.to_owned()),
+            stack: egress.policy.stack_of(from.ip()),
+        };
         let decision = match reachable {
             true => egress.policy.decide(protocol, from.ip(), to),
-            false => Decision {
-                verdict: Verdict::Deny,
-                rule: Some(NOT_OUTSIDE.to_owned()),
-                stack: egress.policy.stack_of(from.ip()),
-            },
+            false => refused(NOT_OUTSIDE),
+        };
+        let decision = match decision.verdict {
+            Verdict::Allow if self.open.get() >= MAX_FLOWS => refused(AT_LIMIT),
+            _ => decision,
         };
         egress.flows += 1;
         let record = FlowRecord {
@@ -171,7 +184,10 @@ impl Flows {
             audit.write(&record, record.decided_event(), now);
         }
         match record.decision.verdict {
-            Verdict::Allow => Admission::Allow(outside, record),
+            Verdict::Allow => {
+                self.open.set(self.open.get() + 1);
+                Admission::Allow(outside, record)
+            }
             Verdict::Deny => Admission::Refuse(Unreachable::Port),
             Verdict::Drop => Admission::Drop,
         }
@@ -179,6 +195,7 @@ impl Flows {
 
     /// Logs the end of an allowed flow.
     fn closed(&self, record: &FlowRecord, now: Instant) {
+        self.open.set(self.open.get().saturating_sub(1));
         if let Some(audit) = &mut self.egress.borrow_mut().audit {
             audit.write(record, "close", now);
         }
@@ -229,6 +246,7 @@ impl Flows {
         (client, target): (SocketAddr, SocketAddr),
         now: Instant,
     ) -> FlowRecord {
+        self.open.set(self.open.get() + 1);
         let mut egress = self.egress.borrow_mut();
         egress.flows += 1;
         let record = FlowRecord {
@@ -294,7 +312,7 @@ impl Uplink {
             tcp: tcp::Tcp::new(&own, mtu, now),
             forwards: Rc::clone(&shared.forwards),
             published: HashMap::new(),
-            flows: Flows { host, registry, own, relays, egress },
+            flows: Flows { host, registry, own, relays, egress, open: Cell::new(0) },
             udp: udp::Udp::default(),
             ping: ping::Ping::default(),
             next_expiry: now + EXPIRY_INTERVAL,

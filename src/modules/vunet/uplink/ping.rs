@@ -68,6 +68,7 @@ impl Ping {
             };
             let kind = if stack.is_ipv4() { HostSocketKind::Ping4 } else { HostSocketKind::Ping6 };
             let Some(socket) = flows.open(kind) else {
+                flows.closed(&record, now);
                 return self.tell_unavailable();
             };
             self.by_fd.insert(socket.as_raw_fd(), echo);

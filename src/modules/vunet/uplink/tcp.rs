@@ -159,7 +159,9 @@ impl Tcp {
             Admission::Drop => return,
         };
         let kind = if key.remote.is_ipv4() { HostSocketKind::Tcp4 } else { HostSocketKind::Tcp6 };
-        let Some(host) = flows.open(kind) else { return };
+        let Some(host) = flows.open(kind) else {
+            return flows.closed(&record, now);
+        };
         match socket::connect(host.as_raw_fd(), &SockaddrStorage::from(outside)) {
             Ok(()) | Err(Errno::EINPROGRESS) => {}
             Err(e) => {
@@ -195,7 +197,8 @@ impl Tcp {
     ) {
         let key = Key { stack: target, remote: client };
         if self.connections.contains_key(&key) || !flows.watch(&host) {
-            return; // (the same client port twice: the older goes on)
+            // (The same client port twice: the older goes on.)
+            return flows.closed(&record, now);
         }
         let buffer = || tcp::SocketBuffer::new(vec![0; BUFFER]);
         let mut socket = tcp::Socket::new(buffer(), buffer());
@@ -203,7 +206,7 @@ impl Tcp {
         let remote = IpEndpoint::new(IpAddress::from(target.ip()), target.port());
         let local = IpEndpoint::new(IpAddress::from(client.ip()), client.port());
         if socket.connect(self.iface.context(), remote, local).is_err() {
-            return;
+            return flows.closed(&record, now);
         }
         let handle = self.sockets.add(socket);
         self.by_handle.insert(handle, key);

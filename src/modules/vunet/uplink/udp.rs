@@ -100,7 +100,12 @@ impl Udp {
             Some(mapping) => mapping,
             None => {
                 let kind = if from.is_ipv4() { HostSocketKind::Udp4 } else { HostSocketKind::Udp6 };
-                let Some(socket) = flows.open(kind) else { return };
+                let Some(socket) = flows.open(kind) else {
+                    if let Some((_, record)) = &admitted {
+                        flows.closed(record, now);
+                    }
+                    return;
+                };
                 self.by_fd.insert(socket.as_raw_fd(), from);
                 let mapping = Mapping { socket, peers: HashMap::new(), last_used: now };
                 self.mappings.entry(from).or_insert(mapping)
