@@ -109,6 +109,7 @@ fn report(supervisor: Pid, sockets: usize) -> StatusReport {
             },
             StackStatus { name: "none".into(), kind: "none".into(), ..Default::default() },
         ],
+        uplinks: Vec::new(),
     }
 }
 
