@@ -371,6 +371,10 @@ impl IpEndpoint for SharedUplink {
     fn ready(&mut self, fd: RawFd, now: Instant, out: &mut Vec<Vec<u8>>) {
         self.0.borrow_mut().ready(fd, now, out);
     }
+
+    fn busy(&self) -> bool {
+        self.0.borrow().busy()
+    }
 }
 
 impl Uplink {
@@ -450,6 +454,10 @@ impl IpEndpoint for Uplink {
     fn next_deadline(&self) -> Option<Instant> {
         let expiry = (self.udp.len() + self.ping.len() > 0).then_some(self.next_expiry);
         super::earliest(self.tcp.deadline(), expiry)
+    }
+
+    fn busy(&self) -> bool {
+        self.tcp.busy()
     }
 
     fn watches(&self, fd: RawFd) -> bool {

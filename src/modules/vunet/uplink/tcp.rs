@@ -125,9 +125,11 @@ impl Tcp {
         let opening = segment.syn() && !segment.ack();
         match self.connections.get_mut(&key) {
             Some(connection) if connection.handle.is_some() => {
+                // Taken in at the end of the network's round, with the others
+                // that came meanwhile (see `Tcp::poll`): what they carry goes
+                // to the host in as few writes as it came in segments.
                 self.device.incoming.push_back(ip);
                 self.touched.insert(key);
-                self.run(flows, now, out);
             }
             Some(connection) => {
                 if opening {
@@ -359,13 +361,21 @@ impl Tcp {
         }
     }
 
-    /// Runs the interface's timers (retransmissions), when due.
+    /// Takes in the segments that came since the last call, and runs the
+    /// interface's timers (retransmissions) when due.
     pub fn poll(&mut self, flows: &Flows, now: Instant, out: &mut Vec<Vec<u8>>) {
         if self.deadline.is_some_and(|at| at <= now) {
             // A timer may have ended a connection: look at every one.
             self.touched.extend(self.by_handle.values().copied());
+        }
+        if !self.touched.is_empty() || !self.device.incoming.is_empty() {
             self.run(flows, now, out);
         }
+    }
+
+    /// Whether segments wait to be taken in ([`Tcp::poll`]).
+    pub fn busy(&self) -> bool {
+        !self.device.incoming.is_empty()
     }
 
     /// The connections open.
