@@ -66,21 +66,23 @@ NETVM_BIN=$(realpath "$(command -v "$NETVM_BIN")")
 H=nvup$$h   # names unique to this run (the pid), as world.rs does
 W=nvup$$w
 tmp=$(mktemp -d)
-started=()  # pids of every long-lived process this script starts
+started=()  # pids of the long-lived processes this script starts (never reaped
+            # before the end, so their pids cannot go to another process)
 current=""  # the measurement under way (a timeout(1) leading its process group)
+iperf_server=""  # the iperf3 server of the measurement under way
 
 cleanup() {
     set +e
     local pid
     # timeout(1) passes the signal on to its whole process group.
     [[ -n $current ]] && kill "$current" 2>/dev/null && wait "$current" 2>/dev/null
-    for pid in "${started[@]}"; do kill "$pid" 2>/dev/null; done
+    for pid in $iperf_server "${started[@]}"; do kill "$pid" 2>/dev/null; done
     # Anything still in the run's own namespaces is ours too (a client a timeout
     # left behind); a namespace lives on while a process is in it.
     for ns in "$H" "$W"; do
         for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null; done
     done
-    for pid in "${started[@]}"; do wait "$pid" 2>/dev/null; done
+    for pid in $iperf_server "${started[@]}"; do wait "$pid" 2>/dev/null; done
     ip netns del "$H" 2>/dev/null
     ip netns del "$W" 2>/dev/null
     rm -rf "$tmp"
@@ -274,11 +276,10 @@ explain() {   # $1: what failed; $2: the file with its stderr
 # iperf VARIANT up|down: one iperf3 test against a fresh `iperf3 -s -1` in W; appends
 # the receiver's Gbit/s (or "fail") to the results.
 iperf() {
-    local v=$1 dir=$2 server result reverse=()
+    local v=$1 dir=$2 result reverse=()
     [[ $dir == down ]] && reverse=(-R)
     ip netns exec "$W" iperf3 -s -1 -p "$PORT" >/dev/null 2>&1 &
-    server=$!
-    started+=("$server")
+    iperf_server=$!
     wait_listen "$PORT" || die "iperf3 -s did not start in W"
     run_in "$v" $((SECONDS_EACH + 30)) \
         iperf3 -J -c "$SERVER" -p "$PORT" -t "$SECONDS_EACH" "${reverse[@]}" \
@@ -294,9 +295,10 @@ if "error" in d:
 print("%.3f" % (d["end"]["sum_received"]["bits_per_second"] / 1e9))' "$tmp/iperf.json" \
         2>>"$tmp/err") || { explain "${label[$v]}, $dir" "$tmp/err"; result=fail; }
     # The server ends with its test; one a failed client left waiting does not.
-    for _ in {1..20}; do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
+    for _ in {1..20}; do kill -0 "$iperf_server" 2>/dev/null || break; sleep 0.1; done
+    kill "$iperf_server" 2>/dev/null || true
+    wait "$iperf_server" 2>/dev/null || true
+    iperf_server=""
     echo "$result" >>"$tmp/results/$v.$dir"
 }
 
@@ -366,12 +368,15 @@ for v, _ in variants:
     s["failed"] = sum(x == "fail" for m, _ in MEASURES for x in runs(v, m))
 
 native = summary.get("native", {})
+ratios = {}   # unrounded, for the table
 for v, _ in variants:
     for _, key in MEASURES:
         a, b = summary[v][key], native.get(key)
-        summary[v][prefix(key) + "_ratio"] = round(a / b, 3) if a is not None and b else None
+        r = ratios[v, key] = a / b if a is not None and b else None
+        summary[v][prefix(key) + "_ratio"] = None if r is None else round(r, 3)
 
-def cell(value, fmt, r):
+def cell(v, key, fmt):
+    value, r = summary[v][key], ratios[v, key]
     if value is None:
         return f"{'failed':>8} {'':>7}"
     return f"{value:>8{fmt}} {('(%.2f)' % r) if r is not None else '':>7}"
@@ -380,10 +385,8 @@ print(f"medians of {reps} rounds: iperf3 single stream {secs} s each way, "
       f"connect-and-close {csecs} s; in brackets: x native")
 print(f"{'':42} {'up Gbit/s':>16} {'down Gbit/s':>16} {'connects/s':>16} {'failed':>6}")
 for v, name in variants:
-    s = summary[v]
-    print(f"{name:42} {cell(s['up_gbps'], '.2f', s['up_ratio'])} "
-          f"{cell(s['down_gbps'], '.2f', s['down_ratio'])} "
-          f"{cell(s['connects_per_s'], '.0f', s['connects_ratio'])} {s['failed']:>6}")
+    print(f"{name:42} {cell(v, 'up_gbps', '.2f')} {cell(v, 'down_gbps', '.2f')} "
+          f"{cell(v, 'connects_per_s', '.0f')} {summary[v]['failed']:>6}")
 print(json.dumps({"variants": summary, "reps": int(reps), "seconds": int(secs),
                   "connect_seconds": int(csecs), "kernel": kernel, "pasta": pasta,
                   "slirp4netns": slirp, "iperf3": iperf, "netvm": netvm},
