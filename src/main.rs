@@ -1,6 +1,7 @@
 //! The `netvm` command line.
 
 use std::ffi::{CString, OsString};
+use std::fmt::Write as _;
 use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
@@ -330,26 +331,37 @@ fn give_back_large_buffers() {
 fn stacks(config: Option<PathBuf>) -> Outcome {
     let (origin, config) = load_config(config.as_deref())?;
     let vunet = Vunet::new(&config.vunet, None).map_err(own_failure)?;
-    println!("configuration: {origin}");
+    let mut text = format!("configuration: {origin}\n");
     let default = config.vunet.default.get_ref();
     for (name, kind, _) in vunet.stacks() {
         let marker = if name == default { "  (default)" } else { "" };
-        println!("  {name:<16} {kind}{marker}");
+        let _ = writeln!(text, "  {name:<16} {kind}{marker}");
     }
-    println!("addresses:");
+    text.push_str("addresses:\n");
     for (name, _, addresses) in vunet.stacks() {
         if !addresses.is_empty() {
-            println!("  {name:<16} {}", addresses.join(", "));
+            let _ = writeln!(text, "  {name:<16} {}", addresses.join(", "));
         }
     }
     let always: Vec<&str> =
         vunet::KINDS.iter().filter(|k| k.unconfigured().is_some()).map(|k| k.name()).collect();
-    println!("always available at launch: {}", always.join(", "));
-    println!("stack kinds:");
+    let _ = writeln!(text, "always available at launch: {}", always.join(", "));
+    text.push_str("stack kinds:\n");
     for kind in vunet::KINDS.iter() {
-        println!("  {:<16} {}", kind.name(), kind.summary());
+        let _ = writeln!(text, "  {:<16} {}", kind.name(), kind.summary());
     }
-    Ok(0)
+    print_out(&text)
+}
+
+/// Writes `text` to standard output. A reader that went away (`netvm status |
+/// head`) has what it wanted: that is no failure.
+fn print_out(text: &str) -> Outcome {
+    let mut stdout = std::io::stdout().lock();
+    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
+        Ok(()) => Ok(0),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
+        Err(e) => Err(own_failure(format!("cannot write to standard output: {e}"))),
+    }
 }
 
 /// `netvm stack NAME -- CMD`: asks the session to move this process to stack NAME,
@@ -404,13 +416,7 @@ fn status(args: StatusArgs) -> Outcome {
     } else {
         status::render(&report)
     };
-    let mut stdout = std::io::stdout().lock();
-    match stdout.write_all(text.as_bytes()).and_then(|()| stdout.flush()) {
-        Ok(()) => Ok(0),
-        // `netvm status | head`: the reader has what it wanted.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(0),
-        Err(e) => Err(own_failure(format!("cannot write the report: {e}"))),
-    }
+    print_out(&text)
 }
 
 /// The one session running, for `netvm status` outside any session.

@@ -233,3 +233,18 @@ fn stacks_lists_the_configurations_stacks() {
     assert!(lines.contains(&vec!["quiet", "none", "(default)"]), "{out}");
     assert!(lines.contains(&vec!["real", "host"]), "{out}");
 }
+
+/// Found by the uplink's benchmark: `netvm stacks | head -1` panicked ("failed
+/// printing to stdout: Broken pipe"); a reader that has what it wanted ends
+/// the listing quietly, as for `netvm status`.
+#[test]
+fn stacks_into_a_closed_pipe_ends_quietly() {
+    let mut command = common::netvm_as(common::User::Invoker, &["stacks"]);
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    command.stdout(writer).stderr(std::process::Stdio::piped());
+    let output = command.output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+}
