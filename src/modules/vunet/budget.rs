@@ -29,6 +29,11 @@ pub type SharedBudget = Rc<RefCell<Budget>>;
 /// arrivals, which whoever connected caused).
 pub type Holder = Option<Pid>;
 
+/// The holder of the uplinks' host sockets: they take at most one process's
+/// share, so that flows out of the session can never make another process's
+/// call fail (pid 0 is no process of a session's).
+pub const UPLINKS: Holder = Some(Pid::from_raw(0));
+
 /// How many supervisor descriptors each process holds, and may hold.
 #[derive(Debug)]
 pub struct Budget {

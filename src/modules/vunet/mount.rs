@@ -63,7 +63,8 @@ pub(super) fn mount_all(
         let watcher = registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
         let own = interface.addresses.clone();
         let relays = uplink::dns::relays(&uplink.dns);
-        let nat = Uplink::new((own, interface.mtu), relays, shared, watcher, Instant::now());
+        let nat =
+            Uplink::new((own, interface.mtu), relays, (shared, budget), watcher, Instant::now());
         let nat = uplink::SharedUplink(Rc::new(RefCell::new(nat)));
         uplinks.push(uplink::Mounted {
             name: uplink.name.clone(),

@@ -60,9 +60,9 @@ pub struct FlowStatus {
     pub src: String,
     /// See `src`.
     pub dst: String,
-    /// Payload bytes from the source, and towards it.
+    /// Payload bytes from the stack out to the host's side.
     pub bytes_out: u64,
-    /// See `bytes_out`.
+    /// Payload bytes from the host's side into the stack.
     pub bytes_in: u64,
     /// Seconds since it started.
     pub age_s: u64,

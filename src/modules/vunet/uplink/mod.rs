@@ -31,7 +31,7 @@ mod udp;
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -40,6 +40,7 @@ use mio::{Interest, Registry, Token};
 use nix::sys::socket::{self, SockFlag, SockaddrStorage};
 use smoltcp::wire::IpProtocol;
 
+use super::budget::{SharedBudget, UPLINKS};
 use super::cidr::Cidr;
 use super::network::IpEndpoint;
 use crate::sandbox::host_sockets::{HostSocketKind, HostSockets};
@@ -105,6 +106,12 @@ const NOT_OUTSIDE: &str = "not the host's network";
 /// a TCP one up to two buffers): beyond, new ones are refused, and logged
 /// with the rule [`AT_LIMIT`].
 const MAX_FLOWS: usize = 4096;
+/// How long a refused flow's verdict holds for its next packets (a resent
+/// SYN, the next datagram), which are refused alike without a new decision
+/// or audit line.
+const REFUSAL_MEMORY: Duration = Duration::from_secs(10);
+/// The most refusals remembered at once.
+const MAX_REFUSALS: usize = 4096;
 /// The rule named for flows refused at [`MAX_FLOWS`].
 const AT_LIMIT: &str = "too many flows open (4096)";
 
@@ -120,6 +127,39 @@ struct Flows {
     egress: SharedEgress,
     /// How many flows are open (allowed and not closed yet).
     open: Cell<usize>,
+    /// The session's descriptor budget, which host sockets count in.
+    budget: SharedBudget,
+    /// Whether the user was told the uplinks' share is spent.
+    told_limit: Cell<bool>,
+    /// Flows refused lately, with when and how (see [`REFUSAL_MEMORY`]).
+    refusals: HashMap<(Protocol, SocketAddr, SocketAddr), (Instant, Option<Unreachable>)>,
+}
+
+/// A host socket of a flow's, counted in the session's descriptor budget
+/// until it closes.
+pub(super) struct HostSocket {
+    socket: OwnedFd,
+    budget: SharedBudget,
+}
+
+impl Drop for HostSocket {
+    fn drop(&mut self) {
+        self.budget.borrow_mut().give(UPLINKS);
+    }
+}
+
+impl std::ops::Deref for HostSocket {
+    type Target = OwnedFd;
+
+    fn deref(&self) -> &OwnedFd {
+        &self.socket
+    }
+}
+
+impl AsFd for HostSocket {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.socket.as_fd()
+    }
 }
 
 /// Whether a new flow may go out.
@@ -136,6 +176,34 @@ impl Flows {
     /// Decides on a new flow of `protocol` from `from` (a stack's end) to `to`,
     /// and logs what was decided.
     fn admit(
+        &mut self,
+        protocol: Protocol,
+        (from, to): (SocketAddr, SocketAddr),
+        now: Instant,
+    ) -> Admission {
+        let key = (protocol, from, to);
+        if let Some(&(at, how)) = self.refusals.get(&key)
+            && now.saturating_duration_since(at) < REFUSAL_MEMORY
+        {
+            return how.map_or(Admission::Drop, Admission::Refuse);
+        }
+        let admission = self.decide(protocol, (from, to), now);
+        let refusal = match &admission {
+            Admission::Allow(..) => return admission,
+            Admission::Refuse(why) => Some(*why),
+            Admission::Drop => None,
+        };
+        if self.refusals.len() >= MAX_REFUSALS {
+            self.refusals.retain(|_, (at, _)| now.saturating_duration_since(*at) < REFUSAL_MEMORY);
+        }
+        if self.refusals.len() < MAX_REFUSALS {
+            self.refusals.insert(key, (now, refusal));
+        }
+        admission
+    }
+
+    /// [`Flows::admit`]'s decision on a flow not refused lately.
+    fn decide(
         &mut self,
         protocol: Protocol,
         (from, to): (SocketAddr, SocketAddr),
@@ -201,15 +269,29 @@ impl Flows {
         }
     }
 
-    /// A new host socket of `kind`, watched by the session's event loop (token:
-    /// its descriptor); `None`, logged, if the host refused it.
-    fn open(&mut self, kind: HostSocketKind) -> Option<OwnedFd> {
-        let socket = self
-            .host
-            .open(kind)
-            .map_err(|e| log::info!("uplink: no host socket ({kind:?}): {e}"))
-            .ok()?;
-        self.watch(&socket).then_some(socket)
+    /// A new host socket of `kind`, counted in the budget and watched by the
+    /// session's event loop (token: its descriptor). Fails with the host's
+    /// error, or with none if the uplinks' share of descriptors is spent.
+    fn open(&mut self, kind: HostSocketKind) -> Result<HostSocket, Option<std::io::Error>> {
+        let socket = self.host.open(kind).map_err(|e| {
+            log::info!("uplink: no host socket ({kind:?}): {e}");
+            Some(e)
+        })?;
+        self.adopt(socket).ok_or(None)
+    }
+
+    /// Host socket `socket`, counted and watched as [`Flows::open`]'s.
+    fn adopt(&self, socket: OwnedFd) -> Option<HostSocket> {
+        if self.budget.borrow_mut().take(UPLINKS).is_err() {
+            if !self.told_limit.replace(true) {
+                log::warn!(
+                    "the uplink holds as many host sockets as one process may: new flows are refused"
+                );
+            }
+            return None;
+        }
+        let socket = HostSocket { socket, budget: Rc::clone(&self.budget) };
+        self.watch(&socket.socket).then_some(socket)
     }
 
     /// Has the session's event loop watch host socket `socket` (token: its
@@ -285,9 +367,10 @@ fn is_outside(ip: IpAddr) -> bool {
                 || v4.is_link_local()
                 || v4.octets()[0] == 0)
         }
+        // An IPv4-mapped address never belongs on an IPv6 wire: the host's
+        // socket would reach its IPv4 address past an IPv4 rule.
         IpAddr::V6(v6) => {
-            let mapped = v6.to_ipv4_mapped().is_none_or(|v4| is_outside(IpAddr::V4(v4)));
-            mapped
+            v6.to_ipv4_mapped().is_none()
                 && !(v6.is_loopback()
                     || v6.is_unspecified()
                     || v6.is_multicast()
@@ -303,7 +386,7 @@ impl Uplink {
     pub fn new(
         (own, mtu): (Vec<Cidr>, usize),
         relays: Vec<(IpAddr, IpAddr)>,
-        shared: &Shared,
+        (shared, budget): (&Shared, &SharedBudget),
         registry: Registry,
         now: Instant,
     ) -> Self {
@@ -312,7 +395,17 @@ impl Uplink {
             tcp: tcp::Tcp::new(&own, mtu, now),
             forwards: Rc::clone(&shared.forwards),
             published: HashMap::new(),
-            flows: Flows { host, registry, own, relays, egress, open: Cell::new(0) },
+            flows: Flows {
+                host,
+                registry,
+                own,
+                relays,
+                egress,
+                open: Cell::new(0),
+                budget: Rc::clone(budget),
+                told_limit: Cell::new(false),
+                refusals: HashMap::new(),
+            },
             udp: udp::Udp::default(),
             ping: ping::Ping::default(),
             next_expiry: now + EXPIRY_INTERVAL,
@@ -493,6 +586,8 @@ impl Uplink {
                 {
                     // SAFETY: accept4 returned a new descriptor that nothing else owns.
                     let host = unsafe { OwnedFd::from_raw_fd(accepted) };
+                    // (Beyond the uplinks' share, the client is closed on.)
+                    let Some(host) = self.flows.adopt(host) else { continue };
                     let peer = socket::getpeername::<SockaddrStorage>(accepted).ok();
                     let Some(client) = peer.as_ref().and_then(udp::socket_address) else {
                         continue;
@@ -526,11 +621,13 @@ mod tests {
     #[test]
     fn only_the_hosts_network_is_outside() {
         let outside = |text: &str| is_outside(text.parse().unwrap());
-        assert!(outside("192.0.2.2") && outside("2001:db8::2") && outside("::ffff:192.0.2.2"));
+        assert!(outside("192.0.2.2") && outside("2001:db8::2"));
         for inside in ["127.0.0.53", "::1", "0.0.0.0", "0.1.2.3", "224.0.0.1", "255.255.255.255"] {
             assert!(!outside(inside), "{inside}");
         }
-        for inside in ["169.254.1.1", "fe80::1", "ff02::1", "::", "::ffff:127.0.0.1"] {
+        for inside in
+            ["169.254.1.1", "fe80::1", "ff02::1", "::", "::ffff:127.0.0.1", "::ffff:192.0.2.2"]
+        {
             assert!(!outside(inside), "{inside}");
         }
     }

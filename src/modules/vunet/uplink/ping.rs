@@ -8,16 +8,16 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
 
 use super::audit::FlowRecord;
-use super::packets;
+use super::packets::{self, Unreachable};
 use super::policy::Protocol;
 use super::udp::socket_address;
-use super::{Admission, Flows};
+use super::{Admission, Flows, HostSocket};
 use crate::sandbox::host_sockets::HostSocketKind;
 
 /// How long an echo's socket lives unused.
@@ -36,7 +36,9 @@ struct Echo {
 /// The echoes of one uplink.
 #[derive(Default)]
 pub(super) struct Ping {
-    sockets: HashMap<Echo, (OwnedFd, Instant, FlowRecord)>,
+    /// Each echo's socket, when last used, its flow, and where it goes on the
+    /// host's side.
+    sockets: HashMap<Echo, (HostSocket, Instant, FlowRecord, IpAddr)>,
     by_fd: HashMap<RawFd, Echo>,
     /// Whether the user was told that the host refuses ping sockets.
     told: bool,
@@ -61,23 +63,32 @@ impl Ping {
         let echo = Echo { stack, destination, ident };
         if !self.sockets.contains_key(&echo) {
             let ends = (SocketAddr::new(stack, 0), SocketAddr::new(destination, 0));
-            let record = match flows.admit(Protocol::Icmp, ends, now) {
-                Admission::Allow(_, record) => record,
+            let (outside, record) = match flows.admit(Protocol::Icmp, ends, now) {
+                Admission::Allow(outside, record) => (outside.ip(), record),
                 Admission::Refuse(why) => return out.extend(packets::unreachable(ip, why)),
                 Admission::Drop => return,
             };
             let kind = if stack.is_ipv4() { HostSocketKind::Ping4 } else { HostSocketKind::Ping6 };
-            let Some(socket) = flows.open(kind) else {
-                flows.closed(&record, now);
-                return self.tell_unavailable();
+            let socket = match flows.open(kind) {
+                Ok(socket) => socket,
+                Err(refused) => {
+                    flows.closed(&record, now);
+                    let denied = [Some(libc::EACCES), Some(libc::EPERM)];
+                    if denied.contains(&refused.and_then(|e| e.raw_os_error())) {
+                        self.tell_unavailable();
+                    }
+                    return out.extend(packets::unreachable(ip, Unreachable::Port));
+                }
             };
             self.by_fd.insert(socket.as_raw_fd(), echo);
-            self.sockets.insert(echo, (socket, now, record));
+            self.sockets.insert(echo, (socket, now, record, outside));
         }
-        let Some((socket, last_used, record)) = self.sockets.get_mut(&echo) else { return };
+        let Some((socket, last_used, record, outside)) = self.sockets.get_mut(&echo) else {
+            return;
+        };
         *last_used = now;
         record.bytes_out += (icmp.len() - ECHO_HEADER) as u64;
-        let to = SockaddrStorage::from(record.destination);
+        let to = SockaddrStorage::from(SocketAddr::new(*outside, 0));
         let _ = socket::sendto(socket.as_raw_fd(), icmp, &to, MsgFlags::MSG_DONTWAIT);
     }
 
@@ -106,7 +117,7 @@ impl Ping {
             if !from_destination {
                 continue;
             }
-            if let Some((_, last_used, record)) = self.sockets.get_mut(&echo) {
+            if let Some((_, last_used, record, _)) = self.sockets.get_mut(&echo) {
                 *last_used = now;
                 record.bytes_in += (len - ECHO_HEADER) as u64;
             }
@@ -123,12 +134,12 @@ impl Ping {
 
     /// The echoes open.
     pub fn records(&self) -> impl Iterator<Item = &FlowRecord> {
-        self.sockets.values().map(|(_, _, record)| record)
+        self.sockets.values().map(|(_, _, record, _)| record)
     }
 
     /// Closes the echoes idle for [`IDLE`].
     pub fn expire(&mut self, flows: &Flows, now: Instant) {
-        self.sockets.retain(|_, (_, at, record)| {
+        self.sockets.retain(|_, (_, at, record, _)| {
             let live = now - *at < IDLE;
             if !live {
                 flows.closed(record, now);

@@ -45,7 +45,7 @@ impl Verdict {
 }
 
 /// The protocols a rule can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Protocol {
     /// TCP.
     Tcp,

@@ -15,7 +15,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::Instant;
 
 use nix::errno::Errno;
@@ -23,12 +23,14 @@ use nix::sys::socket::{self, Shutdown, SockaddrStorage, sockopt};
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::{self, ChecksumCapabilities, DeviceCapabilities, Medium};
 use smoltcp::socket::tcp;
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, TcpPacket};
+use smoltcp::wire::{
+    HardwareAddress, IpAddress, IpCidr, IpEndpoint, TcpControl, TcpPacket, TcpRepr,
+};
 
 use super::audit::FlowRecord;
 use super::packets::{self, Unreachable};
 use super::policy::Protocol;
-use super::{Admission, Flows};
+use super::{Admission, Flows, HostSocket};
 use crate::modules::vunet::cidr::Cidr;
 use crate::modules::vunet::network::tcp_reset_packet;
 use crate::modules::vunet::smol_time::{smol_time, std_time};
@@ -46,7 +48,7 @@ struct Key {
 
 /// One connection.
 struct Connection {
-    host: OwnedFd,
+    host: HostSocket,
     /// The stack's SYN, held while the host socket connects.
     syn: Option<Vec<u8>>,
     /// The uplink's socket for it, once the host's connection is up.
@@ -124,6 +126,11 @@ impl Tcp {
         };
         let opening = segment.syn() && !segment.ack();
         match self.connections.get_mut(&key) {
+            Some(connection) if connection.handle.is_none() && segment.rst() => {
+                // The stack gave up the connection the host is still making.
+                let _ = connection;
+                self.forget(flows, key, now);
+            }
             Some(connection) if connection.handle.is_some() => {
                 // Taken in at the end of the network's round, with the others
                 // that came meanwhile (see `Tcp::poll`): what they carry goes
@@ -136,7 +143,13 @@ impl Tcp {
                     connection.syn = Some(ip); // a retransmission: the newest is replayed
                 }
             }
-            None if opening => self.dial(flows, key, ip, now, out),
+            // Only a SYN the uplink's socket will take starts a flow (a bad
+            // checksum, a port 0, other flags with it start nothing).
+            None if opening => {
+                if is_plain_syn(&ip, &header) {
+                    self.dial(flows, key, ip, now, out);
+                }
+            }
             None => out.extend(tcp_reset_packet(
                 header.source,
                 header.destination,
@@ -161,8 +174,9 @@ impl Tcp {
             Admission::Drop => return,
         };
         let kind = if key.remote.is_ipv4() { HostSocketKind::Tcp4 } else { HostSocketKind::Tcp6 };
-        let Some(host) = flows.open(kind) else {
-            return flows.closed(&record, now);
+        let Ok(host) = flows.open(kind) else {
+            flows.closed(&record, now);
+            return refuse(&syn, Unreachable::Port, out);
         };
         match socket::connect(host.as_raw_fd(), &SockaddrStorage::from(outside)) {
             Ok(()) | Err(Errno::EINPROGRESS) => {}
@@ -191,14 +205,14 @@ impl Tcp {
     pub fn inbound(
         &mut self,
         flows: &mut Flows,
-        host: OwnedFd,
+        host: HostSocket,
         (client, target): (SocketAddr, SocketAddr),
         record: FlowRecord,
         now: Instant,
         out: &mut Vec<Vec<u8>>,
     ) {
         let key = Key { stack: target, remote: client };
-        if self.connections.contains_key(&key) || !flows.watch(&host) {
+        if self.connections.contains_key(&key) {
             // (The same client port twice: the older goes on.)
             return flows.closed(&record, now);
         }
@@ -323,8 +337,9 @@ impl Tcp {
                 }
             }
         }
+        let state = socket.state();
         let stack_ended = matches!(
-            socket.state(),
+            state,
             tcp::State::CloseWait
                 | tcp::State::LastAck
                 | tcp::State::Closing
@@ -334,9 +349,13 @@ impl Tcp {
             connection.stack_ended = true;
             let _ = socket::shutdown(fd, Shutdown::Write);
         }
-        let done = matches!(socket.state(), tcp::State::Closed | tcp::State::TimeWait);
+        // Done once both ends are, and what the stack sent reached the host; a
+        // socket back to listening took a reset in the handshake.
+        let reset = state == tcp::State::Listen;
+        let drained = !socket.can_recv();
+        let done = reset || (drained && matches!(state, tcp::State::Closed | tcp::State::TimeWait));
         if done {
-            let graceful = connection.host_ended && connection.stack_ended;
+            let graceful = !reset && connection.host_ended && connection.stack_ended;
             if !graceful {
                 // A reset from the stack, or a failed host socket: the host's
                 // peer is reset too.
@@ -387,6 +406,21 @@ impl Tcp {
     pub fn deadline(&self) -> Option<Instant> {
         self.deadline
     }
+}
+
+/// Whether `ip` (whose header is `header`) carries a SYN that the uplink's
+/// smoltcp socket will take: a valid checksum, no port 0, SYN alone.
+fn is_plain_syn(ip: &[u8], header: &packets::Header) -> bool {
+    let Ok(segment) = TcpPacket::new_checked(&ip[header.payload.clone()]) else { return false };
+    let (source, destination) =
+        (IpAddress::from(header.source), IpAddress::from(header.destination));
+    let parsed = TcpRepr::parse(&segment, &source, &destination, &ChecksumCapabilities::default());
+    parsed.is_ok_and(|repr| {
+        repr.control == TcpControl::Syn
+            && repr.ack_number.is_none()
+            && repr.src_port != 0
+            && repr.dst_port != 0
+    })
 }
 
 /// Answers SYN `syn` as the host's `connect` failed with `errno`.

@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::sys::socket::{self, MsgFlags, SockaddrStorage};
@@ -18,7 +18,7 @@ use super::audit::FlowRecord;
 use super::forward::Publish;
 use super::packets::{self, Unreachable};
 use super::policy::Protocol;
-use super::{Admission, Flows};
+use super::{Admission, Flows, HostSocket};
 use crate::sandbox::host_sockets::HostSocketKind;
 
 /// How long a mapping, and each destination it lets answer, lives unused
@@ -60,7 +60,7 @@ struct Client {
 
 /// One stack endpoint's host socket.
 struct Mapping {
-    socket: OwnedFd,
+    socket: HostSocket,
     /// The destinations it sent to, as the stack named them: when last, the
     /// flow to each, and where it is on the host's side.
     peers: HashMap<SocketAddr, Peer>,
@@ -82,7 +82,7 @@ impl Udp {
         if let Some(client) = self.clients.get_mut(&(from, to)) {
             // An answer to a client of a published port: from that port.
             client.last_used = now;
-            client.record.bytes_in += payload.len() as u64;
+            client.record.bytes_out += payload.len() as u64;
             let address = SockaddrStorage::from(client.address);
             let _ = socket::sendto(client.published, payload, &address, MsgFlags::MSG_DONTWAIT);
             return;
@@ -100,11 +100,11 @@ impl Udp {
             Some(mapping) => mapping,
             None => {
                 let kind = if from.is_ipv4() { HostSocketKind::Udp4 } else { HostSocketKind::Udp6 };
-                let Some(socket) = flows.open(kind) else {
+                let Ok(socket) = flows.open(kind) else {
                     if let Some((_, record)) = &admitted {
                         flows.closed(record, now);
                     }
-                    return;
+                    return out.extend(packets::unreachable(ip, Unreachable::Port));
                 };
                 self.by_fd.insert(socket.as_raw_fd(), from);
                 let mapping = Mapping { socket, peers: HashMap::new(), last_used: now };
@@ -181,7 +181,7 @@ impl Udp {
                 record: flows.inbound(publish, (inside, target), now),
             });
             client.last_used = now;
-            client.record.bytes_out += len as u64;
+            client.record.bytes_in += len as u64;
             out.push(packets::udp(inside, target, &buffer[..len]));
         }
     }
