@@ -296,7 +296,11 @@ fn run(args: RunArgs, egress: Vec<Rule>) -> Outcome {
     vunet.fence(fence, entered);
     let audit = match &args.audit {
         Some(path) => Some(AuditLog::create(path).map_err(|e| {
-            own_failure(format!("cannot write the audit log to {}: {e}", path.display()))
+            let why = match e.raw_os_error() {
+                Some(libc::ENXIO) => "nobody reads that FIFO; start its reader first".to_owned(),
+                _ => e.to_string(),
+            };
+            own_failure(format!("cannot write the audit log to {}: {why}", path.display()))
         })?),
         None => None,
     };

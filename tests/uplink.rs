@@ -421,3 +421,16 @@ for port in range(20000, 24100): s.sendto(b\"x\", (\"{INTERNET_V4}\", port))'",
         log.lines().filter(|l| l.contains("too many flows open (4096)")).collect();
     assert_eq!((opened, refused.len()), (4096, 4), "{}", refused.join("\n"));
 }
+
+/// Found by review: `--audit` naming a FIFO nobody reads held the session's
+/// start for good; it fails at once with what to do.
+#[test]
+fn an_audit_fifo_nobody_reads_fails_the_start_at_once() {
+    let dir = common::TempDir::new("uplink-fifo");
+    let fifo = dir.path().join("audit");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let output = common::run_netvm(&["run", "--audit", common::path_str(&fifo), "--", "true"]);
+    output.assert_code(125);
+    output.assert_stderr_has("nobody reads that FIFO; start its reader first");
+}
