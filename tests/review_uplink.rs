@@ -13,40 +13,30 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use common::world::{ECHO_PORT, HOST_V4, INTERNET_V4, INTERNET_V6, World};
-use common::{NETVM, NO_UPLINK, Output, PRELUDE, Session, TempDir, User, is_root, python, run};
+use common::{Output, Session, TempDir, User, python, run};
 
-/// Runs `script` with `sh -c` in a session of the built-in configuration,
-/// started in H by `user` with `netvm run` options `run_args`, netvm itself
-/// started by `prefix` (`prlimit ...`, or nothing); left running.
-fn spawn_in_host(
-    world: &World,
-    prefix: &[&str],
-    user: User,
-    run_args: &[&str],
-    script: &str,
-) -> Session {
-    let script = format!("N='{NETVM}'\n{PRELUDE}\n{script}");
-    let mut args: Vec<&str> = prefix.to_vec();
-    if user == User::Unprivileged && is_root() {
-        args.extend(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
-    }
-    args.extend([NETVM, "run"]);
-    args.extend(run_args);
-    args.extend(["--", "sh", "-c", &script]);
-    let mut command = world.in_host(args[0], &args[1..]);
-    command.env_remove(NO_UPLINK.0).env_remove("NETVM_CONFIG").current_dir("/");
-    Session::spawn(command)
-}
-
-/// As [`spawn_in_host`] with no prefix, run to its end.
+/// Runs `script` in a session of the built-in configuration started in H by
+/// `user` with `netvm run` options `run_args`, to its end.
 fn session_in_host_with(world: &World, user: User, run_args: &[&str], script: &str) -> Output {
-    spawn_in_host(world, &[], user, run_args, script).finish()
+    world.netvm_session(&[], user, run_args, script).finish()
 }
 
 /// `python3 -c 'CODE' ARGS` for a shell script.
+/// Every snippet may use `struct` and `csum`, the Internet checksum.
 fn py(code: &str, args: &str) -> String {
+    let code = format!("{CHECKSUM}{code}");
     format!("{} -c '{}' {args}", python(), code.replace('\'', "'\\''"))
 }
+
+/// The Internet checksum (RFC 1071), for the snippets that forge packets.
+const CHECKSUM: &str = r#"
+import struct
+def csum(b):
+    if len(b) % 2: b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16: s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+"#;
 
 /// A temporary directory anyone may write (the unprivileged sessions write there).
 fn shared_dir(tag: &str) -> TempDir {
@@ -77,7 +67,7 @@ impl Held {
             marker.display(),
             jobs = jobs.display(),
         );
-        let mut session = spawn_in_host(world, &[], user, run_args, &script);
+        let mut session = world.netvm_session(&[], user, run_args, &script);
         while session.next_line() != "HELD" {}
         Self { session, marker, _dir: dir }
     }
@@ -95,12 +85,6 @@ fn established_in_internet(world: &World, port: u16) -> Vec<String> {
     output.stdout.lines().map(str::to_owned).collect()
 }
 
-/// Lets every group of H open ping sockets, as a desktop distribution does.
-fn allow_ping_sockets(world: &World) {
-    let range = "net.ipv4.ping_group_range=0 2147483647";
-    run(world.in_host("sysctl", ["-qw", range])).assert_code(0);
-}
-
 /// The audit log at `path`, one JSON value a line (failing on a line that is
 /// not JSON).
 fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
@@ -116,11 +100,6 @@ fn audit_lines(path: &Path) -> Vec<serde_json::Value> {
 /// through a raw socket of lwip0 (root's), the stack writing the IP header.
 const RAW_TCP: &str = r#"
 import socket, struct, sys, time
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_TCP)
 def segment(src, dst, sport, dport, flags, checksum=True):
     tcp = struct.pack("!HHIIBBHHH", sport, dport, 1000, 0, 5 << 4, flags, 65535, 0, 0)
@@ -270,7 +249,7 @@ fn after_a_flood(world: &World, user: User, flood: &str) -> Output {
          timeout 5 \"$N\" status >/dev/null && echo status ok"
     );
     let prlimit = ["prlimit", "--nofile=256:256", "--"];
-    spawn_in_host(world, &prlimit, user, &[], &script).finish()
+    world.netvm_session(&prlimit, user, &[], &script).finish()
 }
 
 /// Asserts that the session still worked after its flood.
@@ -344,11 +323,6 @@ fn half_open_connections_cannot_exhaust_the_supervisor() {
 /// Sends N echo requests with N identifiers from a raw ICMP socket (root's).
 const PING_IDENT_FLOOD: &str = r#"
 import socket, struct, sys
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 host, n = sys.argv[1], int(sys.argv[2])
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
 for ident in range(n):
@@ -364,7 +338,7 @@ print("flood done")
 #[test]
 fn ping_identifiers_cannot_exhaust_the_supervisor() {
     let Some(world) = World::new() else { return };
-    allow_ping_sockets(&world);
+    world.allow_ping_sockets();
     let flood = py(PING_IDENT_FLOOD, &format!("{INTERNET_V4} 300"));
     assert_survived(&after_a_flood(&world, User::Invoker, &flood));
 }
@@ -374,11 +348,6 @@ fn ping_identifiers_cannot_exhaust_the_supervisor() {
 /// no socket of the stack could send.
 const FORGED_IPV6_UDP: &str = r#"
 import socket, struct, sys, time
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 dst, port, router = sys.argv[1], int(sys.argv[2]), bytes.fromhex(sys.argv[3].replace(":", ""))
 p = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
 p.bind(("eth0", 0))
@@ -422,7 +391,7 @@ fn an_ipv4_mapped_destination_cannot_pass_a_prefix_rule() {
 #[test]
 fn a_ping_to_the_mapped_host_loopback_stays_on_the_host() {
     let Some(world) = World::new() else { return };
-    allow_ping_sockets(&world);
+    world.allow_ping_sockets();
     let capture = world.start_capture();
     let args = ["--map-host-loopback", "10.0.2.2"];
     let output = session_in_host_with(
@@ -529,11 +498,6 @@ u.sendto(b"x" * 100, (sys.argv[1], 8300)); print(u.recv(10).decode())
 const MALFORMED: &str = r#"
 import socket, struct, sys, time
 W4, W6 = sys.argv[1], sys.argv[2]
-def csum(b):
-    if len(b) % 2: b += b"\0"
-    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
-    while s >> 16: s = (s & 0xffff) + (s >> 16)
-    return ~s & 0xffff
 raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
 ident = [100]
 def ip4(proto, payload, dst=W4, frag=0x4000, options=b""):

@@ -39,7 +39,9 @@ use std::time::{Duration, Instant};
 use nix::sys::signal::{Signal, kill, killpg};
 use nix::unistd::Pid;
 
-use super::{TempDir, is_root, path_str, python, run, skip};
+use super::{
+    NETVM, NO_UPLINK, PRELUDE, Session, TempDir, User, is_root, path_str, python, run, skip,
+};
 
 /// H's address on its link to W.
 pub const HOST_V4: &str = "192.0.2.1";
@@ -243,6 +245,37 @@ impl World {
             if said.contains("listening on") { Ok(()) } else { Err(format!("it said {said:?}")) }
         });
         Capture { _world: PhantomData, file, tcpdump: Mutex::new(Some(tcpdump)) }
+    }
+
+    /// A session of netvm's built-in configuration, with its uplink, started
+    /// in H by `user` with `netvm run` options `run_args` (netvm itself run by
+    /// `prefix`, like `prlimit ...`, if given), running `script` with `sh -c`
+    /// (`$N` is netvm, and [`PRELUDE`]'s functions are defined); left running.
+    pub fn netvm_session(
+        &self,
+        prefix: &[&str],
+        user: User,
+        run_args: &[&str],
+        script: &str,
+    ) -> Session {
+        let script = format!("N='{NETVM}'\n{PRELUDE}\n{script}");
+        let mut args: Vec<&str> = prefix.to_vec();
+        if user == User::Unprivileged && is_root() {
+            args.extend(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        }
+        args.extend([NETVM, "run"]);
+        args.extend(run_args);
+        args.extend(["--", "sh", "-c", &script]);
+        let mut command = self.in_host(args[0], &args[1..]);
+        command.env_remove(NO_UPLINK.0).env_remove("NETVM_CONFIG").current_dir("/");
+        Session::spawn(command)
+    }
+
+    /// Lets every group of H open ping sockets, as a desktop distribution does
+    /// (a fresh namespace lets none: `net.ipv4.ping_group_range` is "1 0").
+    pub fn allow_ping_sockets(&self) {
+        let range = "net.ipv4.ping_group_range=0 2147483647";
+        run(self.in_host("sysctl", ["-qw", range])).assert_code(0);
     }
 
     /// Starts a caching-free stub resolver on [`STUB_RESOLVER`] in H (dnsmasq, as

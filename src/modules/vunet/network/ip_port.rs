@@ -17,15 +17,14 @@ use std::os::fd::RawFd;
 use std::time::{Duration, Instant};
 
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    Icmpv6Packet, Icmpv6Repr, IpProtocol, Ipv6Packet, NdiscNeighborFlags, NdiscRepr,
-    RawHardwareAddress,
+    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, Icmpv6Packet, Icmpv6Repr,
+    IpProtocol, Ipv6Packet, NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
 };
 
 use super::fragment::{Fit, Reassembly, Sender, fit};
 use super::frames::{ethernet_frame, icmpv6_packet, multicast_mac, solicited_node};
 use super::link::Frame;
-use super::neighbour::{arp_frame, solicitation};
+use super::neighbour::{Arp, solicitation};
 use super::plug::{Outbox, Plug};
 use crate::modules::vunet::cidr::Cidr;
 
@@ -126,33 +125,17 @@ impl<E: IpEndpoint> IpPort<E> {
         self.addresses.iter().any(|cidr| cidr.ip == address)
     }
 
+    /// Answers ARP requests for the port's addresses, and learns the gateway
+    /// from whoever asks or answers.
     fn handle_arp(&mut self, payload: &[u8], out: &mut Outbox) {
-        let Ok(packet) = ArpPacket::new_checked(payload) else { return };
-        let Ok(ArpRepr::EthernetIpv4 {
-            operation,
-            source_hardware_addr,
-            source_protocol_addr,
-            target_protocol_addr,
-            ..
-        }) = ArpRepr::parse(&packet)
-        else {
-            return;
-        };
-        if !self.owns(IpAddr::V4(target_protocol_addr)) || !source_hardware_addr.is_unicast() {
+        let Some(arp) = Arp::read(payload) else { return };
+        if !self.owns(IpAddr::V4(arp.target_ip)) || !arp.sender_mac.is_unicast() {
             return;
         }
-        self.learn(0, source_hardware_addr, out);
-        if operation != ArpOperation::Request {
-            return;
+        self.learn(0, arp.sender_mac, out);
+        if arp.operation == ArpOperation::Request {
+            out.send(arp.reply_from(self.mac));
         }
-        let reply = ArpRepr::EthernetIpv4 {
-            operation: ArpOperation::Reply,
-            source_hardware_addr: self.mac,
-            source_protocol_addr: target_protocol_addr,
-            target_hardware_addr: source_hardware_addr,
-            target_protocol_addr: source_protocol_addr,
-        };
-        out.send(arp_frame(self.mac, source_hardware_addr, &reply));
     }
 
     /// Answers a neighbour solicitation for one of the port's addresses; true

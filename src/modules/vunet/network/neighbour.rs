@@ -3,7 +3,7 @@
 //! it forwards; a stack sends them ahead of smoltcp, which asks for one
 //! neighbour at a time (see `smoltcp/net.rs`).
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 
 use smoltcp::wire::{
     ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetProtocol, Icmpv6Repr, NdiscRepr,
@@ -53,4 +53,48 @@ pub(super) fn arp_frame(
     let mut payload = vec![0; arp.buffer_len()];
     arp.emit(&mut ArpPacket::new_unchecked(&mut payload[..]));
     ethernet_frame(source, destination, EthernetProtocol::Arp, &payload)
+}
+
+/// An ARP message of IPv4 over Ethernet, as a host reads it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Arp {
+    pub operation: ArpOperation,
+    pub sender_mac: EthernetAddress,
+    pub sender_ip: Ipv4Addr,
+    pub target_ip: Ipv4Addr,
+}
+
+impl Arp {
+    /// The ARP message in Ethernet payload `payload`, if it is one of IPv4.
+    pub fn read(payload: &[u8]) -> Option<Self> {
+        let packet = ArpPacket::new_checked(payload).ok()?;
+        match ArpRepr::parse(&packet).ok()? {
+            ArpRepr::EthernetIpv4 {
+                operation,
+                source_hardware_addr,
+                source_protocol_addr,
+                target_protocol_addr,
+                ..
+            } => Some(Self {
+                operation,
+                sender_mac: source_hardware_addr,
+                sender_ip: source_protocol_addr,
+                target_ip: target_protocol_addr,
+            }),
+            _ => None,
+        }
+    }
+
+    /// The frame that answers this request from `mac`, which has its target
+    /// address.
+    pub fn reply_from(&self, mac: EthernetAddress) -> Frame {
+        let reply = ArpRepr::EthernetIpv4 {
+            operation: ArpOperation::Reply,
+            source_hardware_addr: mac,
+            source_protocol_addr: self.target_ip,
+            target_hardware_addr: self.sender_mac,
+            target_protocol_addr: self.sender_ip,
+        };
+        arp_frame(mac, self.sender_mac, &reply)
+    }
 }

@@ -33,9 +33,9 @@ use std::time::{Duration, Instant};
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{
-    ArpOperation, ArpPacket, ArpRepr, EthernetAddress, EthernetFrame, EthernetProtocol,
-    IPV4_HEADER_LEN, IPV6_HEADER_LEN, Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet,
-    Icmpv4Repr, Icmpv4TimeExceeded, Icmpv6DstUnreachable, Icmpv6Message, Icmpv6Packet, Icmpv6Repr,
+    ArpOperation, EthernetAddress, EthernetFrame, EthernetProtocol, IPV4_HEADER_LEN,
+    IPV6_HEADER_LEN, Icmpv4DstUnreachable, Icmpv4Message, Icmpv4Packet, Icmpv4Repr,
+    Icmpv4TimeExceeded, Icmpv6DstUnreachable, Icmpv6Message, Icmpv6Packet, Icmpv6Repr,
     Icmpv6TimeExceeded, IpProtocol, Ipv4Cidr, Ipv4Packet, Ipv4Repr, Ipv6Cidr, Ipv6Packet,
     NdiscNeighborFlags, NdiscRepr, RawHardwareAddress,
 };
@@ -48,7 +48,7 @@ use super::frames::{
     solicited_node,
 };
 use super::link::{Frame, SwitchId};
-use super::neighbour::{arp_frame, solicitation};
+use super::neighbour::{Arp, solicitation};
 use super::refusal::tcp_reset_packet;
 use crate::modules::vunet::cidr::Cidr;
 
@@ -255,44 +255,19 @@ impl Router {
 
     /// Answers ARP requests for the port's own addresses and learns senders.
     fn handle_arp(&mut self, arrival: Arrival, payload: &[u8], out: &mut Vec<(usize, Frame)>) {
-        let Ok(packet) = ArpPacket::new_checked(payload) else { return };
-        let Ok(ArpRepr::EthernetIpv4 {
-            operation,
-            source_hardware_addr,
-            source_protocol_addr,
-            target_protocol_addr,
-            ..
-        }) = ArpRepr::parse(&packet)
-        else {
-            return;
-        };
+        let Some(arp) = Arp::read(payload) else { return };
         let port = arrival.port;
-        let for_us =
-            self.ports[port].ipv4.iter().any(|cidr| cidr.address() == target_protocol_addr);
-        let sender = IpAddr::V4(source_protocol_addr);
+        let for_us = self.ports[port].ipv4.iter().any(|cidr| cidr.address() == arp.target_ip);
+        let sender = IpAddr::V4(arp.sender_ip);
         let sender_known = self.neighbors.contains_key(&(port, sender));
         // RFC 826: merge the sender if known, add it if the message is for us.
-        if source_hardware_addr.is_unicast()
-            && is_ipv4_unicast(source_protocol_addr)
-            && (for_us || sender_known)
+        if arp.sender_mac.is_unicast() && is_ipv4_unicast(arp.sender_ip) && (for_us || sender_known)
         {
-            self.learn(port, sender, source_hardware_addr, out);
+            self.learn(port, sender, arp.sender_mac, out);
         }
-        if for_us && operation == ArpOperation::Request && source_hardware_addr.is_unicast() {
-            let reply = ArpRepr::EthernetIpv4 {
-                operation: ArpOperation::Reply,
-                source_hardware_addr: self.ports[port].mac,
-                source_protocol_addr: target_protocol_addr,
-                target_hardware_addr: source_hardware_addr,
-                target_protocol_addr: source_protocol_addr,
-            };
-            out.push((port, self.arp_frame(port, source_hardware_addr, &reply)));
+        if for_us && arp.operation == ArpOperation::Request && arp.sender_mac.is_unicast() {
+            out.push((port, arp.reply_from(self.ports[port].mac)));
         }
-    }
-
-    /// An Ethernet frame carrying an ARP message from `port`.
-    fn arp_frame(&self, port: usize, destination: EthernetAddress, arp: &ArpRepr) -> Frame {
-        arp_frame(self.ports[port].mac, destination, arp)
     }
 
     // ---------------------------------------------------------------- IPv4

@@ -104,11 +104,16 @@ impl AuditLog {
             // Opened without waiting: a FIFO nobody reads fails (ENXIO) rather
             // than holding the session's start.
             use std::os::unix::fs::OpenOptionsExt;
-            let file =
-                File::options().create(true).append(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+            let file = File::options()
+                .create(true)
+                .append(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path)?;
             // SAFETY: fcntl F_SETFL on the live descriptor, clearing O_NONBLOCK
             // so that lines are written whole.
-            unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_SETFL, libc::O_APPEND) };
+            unsafe {
+                libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&file), libc::F_SETFL, libc::O_APPEND)
+            };
             Box::new(file)
         };
         Ok(Self { out: BufWriter::new(out), pending: Vec::new(), processes: HashMap::new() })
