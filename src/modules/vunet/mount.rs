@@ -10,9 +10,9 @@ use std::time::Instant;
 
 use super::budget::SharedBudget;
 use super::cidr::Cidr;
-use super::config::VunetConfig;
+use super::config::{UplinkSpec, VunetConfig};
 use super::kind::{Mount, Registry};
-use super::network::{IpPort, Network, RouterInterface, StaticRoute};
+use super::network::{IpPort, Network, RouterInterface, StaticRoute, SwitchId};
 use super::stack::{SetupError, Stack};
 use super::uplink::{self, Uplink};
 
@@ -56,43 +56,19 @@ pub(super) fn mount_all(
     }
     let mut uplinks = Vec::new();
     for uplink in config.uplinks() {
-        let interface = uplink.interface;
-        let Some(&switch) = interface.switch.as_ref().and_then(|s| switches.get(s)) else {
+        let Some(&switch) = uplink.interface.switch.as_ref().and_then(|s| switches.get(s)) else {
             continue;
         };
-        let watcher = registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
-        let own = interface.addresses.clone();
-        let relays = uplink::dns::relays(&uplink.dns);
-        let nat =
-            Uplink::new((own, interface.mtu), relays, (shared, budget), watcher, Instant::now());
-        let nat = uplink::SharedUplink(Rc::new(RefCell::new(nat)));
-        uplinks.push(uplink::Mounted {
-            name: uplink.name.clone(),
-            switch: interface.switch.clone().unwrap_or_default(),
-            addresses: interface
-                .addresses
-                .iter()
-                .map(|c| format!("{}/{}", c.ip, c.prefix))
-                .collect(),
-            uplink: nat.clone(),
-        });
         // Its gateways: the routers' addresses on its switch.
         let gateways: Vec<IpAddr> = routers
             .iter()
             .flat_map(|r| &r.interfaces)
-            .filter(|i| i.switch == interface.switch)
+            .filter(|i| i.switch == uplink.interface.switch)
             .flat_map(|i| i.addresses.iter().map(|c| c.ip))
             .collect();
-        // It answers for its DNS addresses too.
-        let mut addresses = interface.addresses;
-        addresses.extend(
-            uplink.dns.iter().map(|&ip| Cidr::new(ip, if ip.is_ipv4() { 32 } else { 128 })),
-        );
-        let face = (interface.mac, addresses, interface.mtu);
-        let port = IpPort::new(face, &gateways, nat);
-        network
-            .plug(switch, &uplink.name, Box::new(port), interface.capture.as_deref())
-            .map_err(|e| SetupError(format!("uplink {}: {e}", uplink.name)))?;
+        let watcher = registry.try_clone().map_err(|e| SetupError(format!("epoll: {e}")))?;
+        let context = (shared, budget, watcher);
+        uplinks.push(plug_uplink(&mut network, switch, uplink, &gateways, context)?);
     }
     let mut stacks = Vec::new();
     for (index, stack) in config.stacks.iter().enumerate() {
@@ -102,6 +78,37 @@ pub(super) fn mount_all(
         stacks.push(stack.section.mount(&mut mount)?);
     }
     Ok((network, stacks, uplinks))
+}
+
+/// Plugs `uplink` into `switch`, its packets going to `gateways`; its flows
+/// share `shared`, count in `budget` and are watched by `watcher`.
+fn plug_uplink(
+    network: &mut Network,
+    switch: SwitchId,
+    uplink: UplinkSpec,
+    gateways: &[IpAddr],
+    (shared, budget, watcher): (&uplink::Shared, &SharedBudget, mio::Registry),
+) -> Result<uplink::Mounted, SetupError> {
+    let interface = uplink.interface;
+    let own = interface.addresses.clone();
+    let relays = uplink::dns::relays(&uplink.dns);
+    let nat = Uplink::new((own, interface.mtu), relays, (shared, budget), watcher, Instant::now());
+    let nat = uplink::SharedUplink(Rc::new(RefCell::new(nat)));
+    let mounted = uplink::Mounted {
+        name: uplink.name.clone(),
+        switch: interface.switch.clone().unwrap_or_default(),
+        addresses: interface.addresses.iter().map(|c| format!("{}/{}", c.ip, c.prefix)).collect(),
+        uplink: nat.clone(),
+    };
+    // It answers for its DNS addresses too.
+    let mut addresses = interface.addresses;
+    let host_route = |ip: IpAddr| Cidr::new(ip, if ip.is_ipv4() { 32 } else { 128 });
+    addresses.extend(uplink.dns.iter().map(|&ip| host_route(ip)));
+    let port = IpPort::new((interface.mac, addresses, interface.mtu), gateways, nat);
+    network
+        .plug(switch, &uplink.name, Box::new(port), interface.capture.as_deref())
+        .map_err(|e| SetupError(format!("uplink {}: {e}", uplink.name)))?;
+    Ok(mounted)
 }
 
 /// Mounts the stack `name` that no configuration declares, if its kind allows
