@@ -106,8 +106,10 @@ fn arping_gets_the_routers_replies() {
         return skip("needs root: a packet socket needs CAP_NET_RAW in the session");
     }
     // arping finds its interface with a route lookup, and binds a probe socket
-    // to it by name: both the stack's.
-    let output = session(User::Invoker, "arping -c 2 10.0.0.1");
+    // to it by name: both the stack's. With a deadline it waits for two
+    // replies (without one, a reply later than the next tick of its 1 s timer
+    // is not waited for, and a loaded machine lost one that way).
+    let output = session(User::Invoker, "arping -c 2 -w 20 10.0.0.1");
     output.assert_code(0);
     assert!(output.stdout.contains("ARPING 10.0.0.1 from 10.0.0.2 eth0"), "{output}");
     assert!(!output.stderr.contains("WARNING"), "{output}");
