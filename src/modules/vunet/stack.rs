@@ -167,6 +167,13 @@ impl Activity {
     }
 }
 
+/// Returns the allocator's free pages to the system, so that the supervisor
+/// shrinks back once a program's sockets are gone.
+pub fn give_back_freed_memory() {
+    // SAFETY: malloc_trim only releases free memory of the allocator's own.
+    unsafe { libc::malloc_trim(0) };
+}
+
 /// Gives back most of a map's room once it holds less than a quarter of what
 /// it has room for: a session that once held ten thousand sockets shrinks back
 /// when they close. (Each shrink at least halves the room, so the rehashing

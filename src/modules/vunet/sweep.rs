@@ -5,7 +5,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use super::Vunet;
-use super::stack::shrink_idle;
+use super::stack::{give_back_freed_memory, shrink_idle};
 use crate::fdtable::SocketId;
 
 /// How many finished calls pass between sweeps of closed sockets.
@@ -32,13 +32,6 @@ fn parse_unix_inodes(table: &[u8]) -> HashSet<SocketId> {
         })
         .map(SocketId)
         .collect()
-}
-
-/// Returns the allocator's free pages to the system, so that the supervisor
-/// shrinks back once a program's sockets are gone.
-fn give_back_freed_memory() {
-    // SAFETY: malloc_trim only releases free memory of the allocator's own.
-    unsafe { libc::malloc_trim(0) };
 }
 
 impl Vunet {

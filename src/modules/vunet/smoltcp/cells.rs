@@ -151,6 +151,8 @@ pub(super) struct Cells<R> {
     by_tuple: HashMap<(usize, Tuple), CellId>,
     timers: BinaryHeap<Reverse<(Instant, CellId)>>,
     touched: Vec<CellId>,
+    /// Cells removed since the room was last given back.
+    gone: usize,
 }
 
 impl<R> Default for Cells<R> {
@@ -161,6 +163,7 @@ impl<R> Default for Cells<R> {
             by_tuple: HashMap::new(),
             timers: BinaryHeap::new(),
             touched: Vec::new(),
+            gone: 0,
         }
     }
 }
@@ -201,14 +204,15 @@ impl<R> Cells<R> {
         self.cells.get_mut(&id)
     }
 
-    /// Takes cell `id` out, with its index.
     /// How many cells there are.
     pub fn len(&self) -> usize {
         self.cells.len()
     }
 
+    /// Takes cell `id` out, with its index.
     pub fn remove(&mut self, id: CellId) -> Option<Cell<R>> {
         let cell = self.cells.remove(&id)?;
+        self.gone += 1;
         if let Some(tuple) = cell.tuple {
             self.by_tuple.remove(&(cell.iface, tuple));
         }
@@ -278,8 +282,17 @@ impl<R> Cells<R> {
         None
     }
 
+    /// Whether most of the cells there were since the room was last given
+    /// back are gone (a few dozen at least): connections that outlived their
+    /// sockets (`TIME-WAIT`, a drain) end in a round, long after the sweep
+    /// that shrank the rest.
+    pub fn mostly_gone(&self) -> bool {
+        self.gone >= 64 && self.gone > self.cells.len()
+    }
+
     /// Gives back the room of many cells gone.
     pub fn shrink_idle(&mut self) {
+        self.gone = 0;
         shrink_idle(&mut self.cells);
         shrink_idle(&mut self.by_tuple);
         shrink_idle(&mut self.timers);
@@ -396,5 +409,22 @@ mod tests {
         cells.remove(id);
         assert_eq!(cells.find(1, &tuple), None);
         assert!(cells.get(id).is_none());
+    }
+
+    #[test]
+    fn cells_gone_in_a_round_call_for_their_room_back() {
+        let mut cells = Cells::default();
+        let ids: Vec<CellId> = (0..200).map(|_| cells.add(0, small_tcp(), ())).collect();
+        for &id in &ids[..60] {
+            cells.remove(id);
+        }
+        assert!(!cells.mostly_gone(), "60 of 200 gone");
+        for &id in &ids[60..150] {
+            cells.remove(id);
+        }
+        assert!(cells.mostly_gone(), "150 of 200 gone");
+        cells.shrink_idle();
+        assert!(!cells.mostly_gone(), "the room was given back");
+        assert!(cells.cells.capacity() < 150, "room for {} cells", cells.cells.capacity());
     }
 }

@@ -53,7 +53,7 @@ use crate::modules::vunet::network::neighbour;
 use crate::modules::vunet::network::path_mtu::{self, PathMtus};
 use crate::modules::vunet::network::{Frame, LinkId, Network};
 use crate::modules::vunet::smol_time::{smol_time, std_time};
-use crate::modules::vunet::stack::shrink_idle;
+use crate::modules::vunet::stack::{give_back_freed_memory, shrink_idle};
 
 /// How many remotes (see [`Remote`]) a stack keeps at most.
 const MAX_REMOTES: usize = 256;
@@ -877,9 +877,14 @@ impl NetHost {
 
     /// Gives back the room of many sockets gone.
     pub(super) fn shrink_idle(&mut self) {
+        self.forget_gone_peer_mss();
         self.cells.shrink_idle();
         shrink_idle(&mut self.by_fd);
         shrink_idle(&mut self.dials);
+        shrink_idle(&mut self.arrived);
+        shrink_idle(&mut self.pumps);
+        shrink_idle(&mut self.abortive);
+        shrink_idle(&mut self.peer_mss);
         shrink_idle(&mut self.udp);
         shrink_idle(&mut self.ends);
         shrink_idle(&mut self.parked);
@@ -1529,6 +1534,10 @@ impl NetHost {
             let at = f.iface.poll_at(smol_time(now), &f.general).map(|at| std_time(at, now));
             deadline = earliest(deadline, at);
         }
+        if self.cells.mostly_gone() {
+            self.shrink_idle();
+            give_back_freed_memory();
+        }
         let busy = moved > 0 || self.cells.any_touched();
         (busy, earliest(deadline, self.next_deadline()))
     }
@@ -1700,10 +1709,15 @@ impl NetHost {
         };
         // Connections gone are forgotten once they are most of what is noted.
         if self.peer_mss.len() >= 2 * self.cells.len() + 64 {
-            let cells = &self.cells;
-            self.peer_mss.retain(|(i, tuple), _| cells.find(*i, tuple).is_some());
+            self.forget_gone_peer_mss();
         }
         self.peer_mss.insert((i, tuple), mss);
+    }
+
+    /// Forgets the segment sizes of connections that have no cell any more.
+    fn forget_gone_peer_mss(&mut self) {
+        let cells = &self.cells;
+        self.peer_mss.retain(|(i, tuple), _| cells.find(*i, tuple).is_some());
     }
 
     /// The segment size the peer of connection `local`-`remote` announced, if
