@@ -1,26 +1,27 @@
-//! `bind`, and the binds netvm slips in before a call that needs its socket
-//! bound (Linux binds implicitly on `listen`, `connect` and the first send).
+//! `bind`, and the binds netvm does before a call that needs its socket bound
+//! (Linux binds implicitly on `listen`, `connect` and the first send).
 //!
-//! A bind enters the socket in the stack's port table at once and binds its
-//! carrier to a fresh endpoint name by rewriting the call into that `bind`;
-//! the exit confirms the table entry (or withdraws it) and, for a bind netvm
-//! slipped in, restarts the program's own call.
+//! A bind enters the socket in the stack's port table and binds its carrier to
+//! a fresh endpoint name through the supervisor's copy of the program's fd (one
+//! socket, two fds), all within the stop: the program's `bind` returns at once,
+//! and a call that needed the bind goes on in the same stop.
 
 use std::net::{IpAddr, SocketAddr};
+use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 
+use super::carrier::bind_to;
 use super::endpoint::EndpointName;
 use super::inet::{Family, inet_addr};
 use super::ports::Proto;
 use super::proc::can_bind_service;
-use super::stack::{Pending, SmoltcpStack};
+use super::stack::SmoltcpStack;
 use super::table::BindLocks;
 use crate::fdtable::SocketId;
-use crate::modules::{Disposition, Handled};
-use crate::modules::vunet::Claims;
 use crate::modules::vunet::sockaddr::read_in;
-use crate::syscall::{AddrIn, UserPtr};
+use crate::modules::{Disposition, Handled};
+use crate::syscall::AddrIn;
 use crate::syscall::Syscall;
 use crate::tracer::SyscallStop;
 
@@ -65,60 +66,66 @@ impl SmoltcpStack {
             }
         }
         let Some(name) = self.table[id].name.filter(|_| released) else {
-            return self.bind_carrier(stop, id, addr, None);
+            self.bind_carrier(stop, id, addr, None)?;
+            return Ok(Disposition::Return(0));
         };
         self.retake_port(id, name, addr)?;
         self.table[id].locks = BindLocks::of(addr);
         Ok(Disposition::Return(0))
     }
 
-    /// Binds socket `id` to `local` (port 0: ephemeral): the table entry now, the
-    /// carrier by rewriting the current call into `bind` to a fresh name. `then`
-    /// is the program's own call to run next, if this bind is netvm's idea.
+    /// Binds socket `id` to `local` (port 0: ephemeral): the table entry, and
+    /// the carrier to a fresh name through the supervisor's copy of the fd (the
+    /// same socket), so the stopped call goes on at once. `implicit` is the
+    /// program's call this bind comes before, if it is netvm's idea (a connect,
+    /// a listen, a send), for the errno Linux gives when no port is free.
     pub(super) fn bind_carrier(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         local: SocketAddr,
-        then: Option<Syscall>,
-    ) -> Handled {
+        implicit: Option<&Syscall>,
+    ) -> Result<(), Errno> {
         let proto = self.table.get(id).ok_or(Errno::EBADF)?.proto;
         let name = self.carriers.fresh();
-        let port = self
-            .table
-            .take_port(id, name, local)
-            .map_err(|e| implicit_bind_error(e, proto, then.as_ref()))?;
-        let (asked, local) = (local, SocketAddr::new(local.ip(), port));
+        let port =
+            self.table.take_port(id, name, local).map_err(|e| implicit_bind_error(e, proto, implicit))?;
         let fd = stop.call().fd().ok_or(Errno::EBADF)?;
-        let addr = stop.put_sealed(&name.sockaddr(), 0).inspect_err(|_| {
+        let bound = stop.copy_fd(fd).and_then(|copy| bind_to(copy.as_raw_fd(), &name));
+        if let Err(e) = bound {
             self.table.ports.unbind(proto, port, id);
-        })?;
-        let addrlen = name.sockaddr().len() as u32;
-        stop.rewrite(Syscall::Bind(AddrIn { fd, addr: UserPtr(addr), addrlen }));
-        Ok(self.await_exit(stop.tid, PendingBind { socket: id, asked, local, name, then }))
+            return Err(e);
+        }
+        let socket = &mut self.table[id];
+        socket.local = Some(SocketAddr::new(local.ip(), port));
+        if implicit.is_none() {
+            socket.locks = BindLocks::of(local);
+        }
+        if let (Some(net), Proto::Udp) = (self.net.as_mut(), proto) {
+            net.open_udp(port);
+        }
+        self.table.name_carrier(id, name);
+        Ok(())
     }
 
     /// Gives a socket an implicit bind before the stopped call, which needs one:
-    /// unbound, its carrier is bound (rewriting the call into that bind, and
-    /// `Some`); a UDP socket whose disconnect gave up its port takes a new one at
-    /// once.
+    /// an unbound one is bound to `ip` and an ephemeral port; a UDP socket whose
+    /// disconnect gave up its port takes a new one.
     pub(super) fn bind_implicitly(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         ip: IpAddr,
-    ) -> Result<Option<Disposition>, Errno> {
+    ) -> Result<(), Errno> {
         let socket = &self.table[id];
         let call = stop.call();
         match (socket.local, socket.name) {
-            (None, _) => self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(call)).map(Some),
+            (None, _) => self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(&call)),
             (Some(local), Some(name)) if local.port() == 0 => {
                 let proto = socket.proto;
-                self.retake_port(id, name, local)
-                    .map_err(|e| implicit_bind_error(e, proto, Some(&call)))
-                    .map(|()| None)
+                self.retake_port(id, name, local).map_err(|e| implicit_bind_error(e, proto, Some(&call)))
             }
-            _ => Ok(None),
+            _ => Ok(()),
         }
     }
 
@@ -137,44 +144,6 @@ impl SmoltcpStack {
             net.open_udp(port);
         }
         Ok(())
-    }
-}
-
-/// A bind of the carrier to `name`: the program's own `bind` of `asked`, or
-/// (`then` holding the program's call) one netvm slipped in before that call.
-struct PendingBind {
-    socket: SocketId,
-    asked: SocketAddr,
-    local: SocketAddr,
-    name: EndpointName,
-    then: Option<Syscall>,
-}
-
-impl Pending for PendingBind {
-    fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
-        if stop.result() != 0 {
-            return self.abandon(stack);
-        }
-        if let Some(s) = stack.table.get_mut(self.socket) {
-            s.local = Some(self.local);
-            if self.then.is_none() {
-                s.locks = BindLocks::of(self.asked);
-            }
-            if let (Some(net), Proto::Udp) = (stack.net.as_mut(), s.proto) {
-                net.open_udp(self.local.port());
-            }
-            stack.table.name_carrier(self.socket, self.name);
-        }
-        if let Some(call) = self.then {
-            stop.restart(call.number());
-        }
-    }
-
-    /// The bind never ran (or failed): its table entry goes.
-    fn abandon(self: Box<Self>, stack: &mut SmoltcpStack) {
-        if let Some(proto) = stack.table.get(self.socket).map(|s| s.proto) {
-            stack.table.ports.unbind(proto, self.local.port(), self.socket);
-        }
     }
 }
 

@@ -147,9 +147,7 @@ impl SmoltcpStack {
             // would: with a port unreachable.
             (None, _) => return self.connect_remote(stop, id, c, to),
         };
-        if let Some(bind) = self.bind_implicitly(stop, id, source)? {
-            return Ok(bind);
-        }
+        self.bind_implicitly(stop, id, source)?;
         let nonblocking = is_nonblocking(stop.tid, c.fd);
         connect_carrier(stop, c, receiver)?;
         if let Some(socket) = self.table.get_mut(id) {
@@ -175,9 +173,7 @@ impl SmoltcpStack {
             None => return Err(Errno::ENETUNREACH),
         };
         let source = self.table[id].family.map_ip(route.source);
-        if let Some(bind) = self.bind_implicitly(stop, id, source)? {
-            return Ok(bind);
-        }
+        self.bind_implicitly(stop, id, source)?;
         let socket = &self.table[id];
         let local = socket.local.ok_or(Errno::EINVAL)?;
         let (target, pending): (_, Box<dyn Pending>) = if socket.proto == Proto::Tcp {

@@ -130,10 +130,10 @@ impl SmoltcpStack {
     /// a send if it is unbound, as `inet_send_prepare` does before UDP (or ICMP)
     /// looks at the send at all, so even a send that fails leaves it bound.
     /// (A raw socket sends unbound; a stream binds as it connects.)
-    fn bind_sender(&mut self, stop: &mut SyscallStop, id: SocketId) -> Result<Option<Disposition>, Errno> {
+    fn bind_sender(&mut self, stop: &mut SyscallStop, id: SocketId) -> Result<(), Errno> {
         let socket = &self.table[id];
         if matches!(socket.proto, Proto::Raw | Proto::Tcp) {
-            return Ok(None);
+            return Ok(());
         }
         self.bind_implicitly(stop, id, socket.family.unspecified())
     }
@@ -254,9 +254,7 @@ impl SmoltcpStack {
         let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
         // The address is copied in before the socket is asked anything.
         read_in(&stop.memory(), c.addr, c.addrlen)?;
-        if let Some(bind) = self.bind_sender(stop, id)? {
-            return Ok(bind);
-        }
+        self.bind_sender(stop, id)?;
         if self.table[id].proto == Proto::Tcp {
             // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
             stop.rewrite(Syscall::Sendto(to_peer));
@@ -328,9 +326,7 @@ impl SmoltcpStack {
         }
         let header = memory.read::<libc::msghdr>(c.msg.0)?;
         let len = total_iov_len(&memory, &header)?;
-        if let Some(bind) = self.bind_sender(stop, id)? {
-            return Ok(bind);
-        }
+        self.bind_sender(stop, id)?;
         let socket = &self.table[id];
         if len as u64 > max_datagram(socket.family) {
             return Err(Errno::EMSGSIZE);
@@ -454,10 +450,8 @@ impl SmoltcpStack {
     pub(super) fn sendmmsg(&mut self, stop: &mut SyscallStop, id: SocketId, c: Mmsg) -> Handled {
         let memory = stop.memory();
         let stream = self.table[id].proto == Proto::Tcp;
-        // Bind first (the call then runs again): never in the middle of a batch.
-        if let Some(bind) = self.bind_sender(stop, id)? {
-            return Ok(bind);
-        }
+        // Bind first: never in the middle of a batch.
+        self.bind_sender(stop, id)?;
         let batch = c.vlen.min(UIO_MAXIOV) as usize;
         if batch == 0 {
             return Ok(Disposition::Kernel);

@@ -38,8 +38,8 @@
 //!    (the host's own addresses).
 //! 3. `stack`: [`SmoltcpStack`], composing the parts, and `Pending`, the state a
 //!    call in flight leaves for its exit.
-//! 4. Handlers the network side also needs: `bind` (and the binds netvm slips
-//!    in), `listen`, `accept` (and connections arriving from the network),
+//! 4. Handlers the network side also needs: `bind` (and the implicit binds
+//!    before a connect, listen or send), `listen`, `accept` (and connections arriving from the network),
 //!    `errqueue` (ICMP errors).
 //! 5. `service`: the stack's network rounds.
 //! 6. The other handlers, one file per call family, each with its own pending
@@ -178,10 +178,8 @@ impl Stack for SmoltcpStack {
     }
 
     fn thread_ended(&mut self, tid: Pid) {
-        // A bind slipped in for it, say, leaves a table entry nobody will confirm.
-        if let Some(pending) = self.pending.remove(&tid) {
-            pending.abandon(self);
-        }
+        // Its call in flight will never finish.
+        self.pending.remove(&tid);
     }
 
     fn forget(&mut self, sockets: &[SocketId]) {

@@ -42,11 +42,6 @@ pub(super) trait Pending {
         stop: &mut SyscallStop,
         claims: &mut Claims,
     );
-
-    /// The thread ended before the call's exit: let go of what the call holds.
-    fn abandon(self: Box<Self>, stack: &mut SmoltcpStack) {
-        let _ = stack;
-    }
 }
 
 /// What the network side must let go of for a closed socket (see
