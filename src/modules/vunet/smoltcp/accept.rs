@@ -130,7 +130,9 @@ impl Pending for PendingAccept {
         let accepted_here =
             |copy: &OwnedFd| listener_name.is_some_and(|name| local_name(copy) == Some(name));
         let Some((id, copy)) = claims.claim_new(stop, fd, accepted_here) else { return };
-        if let Ok(listener) = stop.copy_fd(self.call.fd) {
+        if listening.options.inheritable_set
+            && let Ok(listener) = stop.copy_fd(self.call.fd)
+        {
             inherit_socket_options(listener.as_raw_fd(), copy.as_raw_fd());
         }
         let (accepted, connector) = stack.accepted_socket(listening, Some(&copy));
@@ -161,7 +163,7 @@ impl Pending for PendingAccept {
 
 /// `SOL_SOCKET` options a TCP socket accepted by Linux inherits from its listener
 /// (it is a copy of it) but an `AF_UNIX` carrier does not.
-const INHERITED_OPTIONS: [libc::c_int; 8] = [
+pub(super) const INHERITED_OPTIONS: [libc::c_int; 8] = [
     libc::SO_KEEPALIVE,
     libc::SO_OOBINLINE,
     libc::SO_RCVLOWAT,

@@ -5,6 +5,7 @@ use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 
+use super::accept::INHERITED_OPTIONS;
 use super::addressing::LOOPBACK_MTU;
 use super::ports::Proto;
 use super::proc::{CAP_NET_ADMIN, has_capability};
@@ -311,6 +312,9 @@ impl SmoltcpStack {
         }
         if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_LINGER) {
             self.note_linger(stop, id, c);
+        }
+        if c.level == libc::SOL_SOCKET && INHERITED_OPTIONS.contains(&c.optname) {
+            self.table[id].options.inheritable_set = true;
         }
         if keeper == Keeper::Carrier {
             return Ok(Disposition::Kernel);

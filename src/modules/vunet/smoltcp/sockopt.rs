@@ -314,6 +314,10 @@ pub struct Options {
     /// The multicast groups it joined, with the link of each (see
     /// `interface_options.rs`).
     pub memberships: Vec<(IpAddr, u32)>,
+    /// The program set (or tried to set) one of the options its carrier keeps
+    /// that a TCP socket it accepts inherits: until then, accepting need not
+    /// copy them.
+    pub inheritable_set: bool,
 }
 
 /// Where an option's value is kept: `IPV6_FREEBIND` and `IP_FREEBIND` are one flag.
