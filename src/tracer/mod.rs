@@ -918,7 +918,9 @@ impl Tracer {
     /// Records a new thread of `creator`'s making and, if it starts a new process
     /// (rather than joining the creator's), tells the handler.
     fn adopt(&mut self, tid: Pid, creator: Pid, handler: &mut dyn Handler) {
-        let process = thread_group_of(tid).unwrap_or(tid);
+        // A new thread joins its creator's process (`CLONE_THREAD`), or leads
+        // a new one.
+        let process = if leads_thread_group(tid) { tid } else { creator };
         if process == tid {
             self.windows.forked(creator, tid, shares_memory(creator, tid));
             handler.process_started(tid, Some(creator));
@@ -1051,6 +1053,14 @@ fn ignore_esrch(result: nix::Result<()>) {
     }
 }
 
+/// Whether thread `tid` leads its thread group (is a process's first thread):
+/// `tgkill(tid, tid, 0)` finds it only then. Cheaper than reading
+/// `/proc/TID/status`, which a fork would pay for otherwise.
+fn leads_thread_group(tid: Pid) -> bool {
+    // SAFETY: tgkill with signal 0 only checks that the thread exists in the group.
+    unsafe { libc::syscall(libc::SYS_tgkill, tid.as_raw(), tid.as_raw(), 0) == 0 }
+}
+
 /// The process a thread belongs to (`None` once it is gone).
 pub fn thread_group_of(tid: Pid) -> Option<Pid> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
@@ -1063,4 +1073,24 @@ pub fn thread_group_of(tid: Pid) -> Option<Pid> {
 fn in_foreground_of_terminal() -> bool {
     let stdin = std::io::stdin();
     nix::unistd::tcgetpgrp(&stdin).is_ok_and(|pgrp| pgrp == nix::unistd::getpgrp())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_processs_first_thread_leads_its_group() {
+        assert!(leads_thread_group(nix::unistd::getpid()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let live = std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid()).expect("the test listens");
+            done_rx.recv().ok();
+        });
+        let tid = rx.recv().expect("the thread sent its id");
+        assert!(!leads_thread_group(tid), "thread {tid} counted as a process");
+        done_tx.send(()).expect("the thread waits");
+        live.join().expect("the thread ended");
+    }
 }
