@@ -1,7 +1,23 @@
 //! Forgetting closed sockets: a carrier is an `AF_UNIX` socket, so the virtual
 //! sockets still alive are those `/proc/net/unix` lists.
+//!
+//! Not every one, though, while sockets close or get names. The kernel writes
+//! the listing a page at a time, and each read finds its place again by hash
+//! bucket and rank within the bucket: a socket already listed that closes (or
+//! is bound to a name, which moves it to another bucket) before the next read
+//! moves the sockets after it in its bucket up one rank, and the one that
+//! moves into the place already read is left out. Forgotten alive, a socket
+//! lost its record: a connect under way across the network was given up (its
+//! gate closed, and the program's first write failed with EPIPE), a listener
+//! stopped listening on the network, a bound UDP port was closed, calls on the
+//! socket were answered as on a plain `AF_UNIX` socket.
+//!
+//! So a socket is taken for closed only when a second listing, whose pages
+//! begin half a page off the first's, leaves it out too: a live one would have
+//! to stand where a page begins in both, and lose its place there twice.
 
 use std::collections::HashSet;
+use std::io::Read;
 use std::time::{Duration, Instant};
 
 use super::Vunet;
@@ -13,12 +29,30 @@ const SWEEP_EVERY: u32 = 256;
 /// The longest time between sweeps while sockets are open.
 const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
 
-/// The inodes of every `AF_UNIX` socket of this network namespace.
-fn live_unix_sockets() -> std::io::Result<HashSet<SocketId>> {
+/// The inodes of every `AF_UNIX` socket of this network namespace, as one
+/// listing shows them (see the module docs): read `first` bytes first, then a
+/// page and more at a time (the kernel gives at most a page a read).
+fn live_unix_sockets(first: usize) -> std::io::Result<HashSet<SocketId>> {
     // Bytes, not text: abstract names (carriers' among them) are printed raw.
-    let table = std::fs::read("/proc/net/unix")?;
-    Ok(parse_unix_inodes(&table))
+    let mut file = std::fs::File::open("/proc/net/unix")?;
+    let mut table = Vec::new();
+    let mut chunk = vec![0u8; 64 * 1024];
+    let mut want = first.min(chunk.len());
+    loop {
+        let n = file.read(&mut chunk[..want])?;
+        if n == 0 {
+            return Ok(parse_unix_inodes(&table));
+        }
+        table.extend_from_slice(&chunk[..n]);
+        want = chunk.len();
+    }
 }
+
+/// The size of a first listing's first read: whole pages from the start.
+const WHOLE_PAGES: usize = 64 * 1024;
+/// The size of a second listing's first read: half a page, so that its pages
+/// begin where the first listing's are halfway through.
+const HALF_PAGE: usize = 2048;
 
 /// The inode column of `/proc/net/unix`
 /// (`Num RefCount Protocol Flags Type St Inode [Path]`).
@@ -35,9 +69,9 @@ fn parse_unix_inodes(table: &[u8]) -> HashSet<SocketId> {
 }
 
 impl Vunet {
-    /// Drops the virtual sockets whose last reference closed. A carrier is an
-    /// `AF_UNIX` socket, so `/proc/net/unix` lists every one still alive.
-    /// Counts a finished call, and sweeps every [`SWEEP_EVERY`] of them.
+    /// Drops the virtual sockets whose last reference closed: those two
+    /// listings of `/proc/net/unix` leave out (see the module docs). Counts a
+    /// finished call, and sweeps every [`SWEEP_EVERY`] of them.
     pub(super) fn sweep_after_call(&mut self) {
         self.finished_since_sweep += 1;
         if self.finished_since_sweep >= SWEEP_EVERY {
@@ -58,11 +92,18 @@ impl Vunet {
     fn sweep(&mut self) {
         self.finished_since_sweep = 0;
         self.last_sweep = Instant::now();
-        let Ok(alive) = live_unix_sockets() else {
+        let Ok(alive) = live_unix_sockets(WHOLE_PAGES) else {
             return;
         };
-        let dead: Vec<SocketId> =
+        let mut dead: Vec<SocketId> =
             self.sockets.iter().map(|(id, _)| id).filter(|id| !alive.contains(id)).collect();
+        if !dead.is_empty() {
+            // What the first listing left out, the second must leave out too.
+            let Ok(again) = live_unix_sockets(HALF_PAGE) else {
+                return;
+            };
+            dead.retain(|id| !again.contains(id));
+        }
         for id in &dead {
             self.sockets.remove(*id);
         }
@@ -107,6 +148,7 @@ mod tests {
         else {
             panic!("not a socket")
         };
-        assert!(live_unix_sockets().unwrap().contains(&id));
+        assert!(live_unix_sockets(WHOLE_PAGES).unwrap().contains(&id));
+        assert!(live_unix_sockets(HALF_PAGE).unwrap().contains(&id));
     }
 }
