@@ -48,14 +48,10 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 REPS=${REPS:-5}
 CYCLES=${CYCLES:-3000}
-SECONDS_EACH=${SECONDS_EACH:-5}
-WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
-NGINX_WORKERS=${NGINX_WORKERS:-1}
 PORT=${PORT:-5301}
-NGINX_PORT=${NGINX_PORT:-8081}
 PARTS=${PARTS:-a b}
-positive REPS CYCLES SECONDS_EACH WRK_CONNECTIONS PORT NGINX_PORT
-[[ $NGINX_WORKERS =~ ^([1-9][0-9]*|auto)$ ]] || die "NGINX_WORKERS must be a number or auto"
+positive REPS CYCLES PORT
+nginx_wrk_settings
 part_a=false part_b=false
 for p in $PARTS; do
     case $p in

@@ -59,6 +59,16 @@ json_list() {
 
 # --- nginx and wrk (connections.sh and nginx.sh) -------------------------------------
 
+# nginx_wrk_settings: the defaults and checks of the knobs connections.sh and nginx.sh share.
+nginx_wrk_settings() {
+    SECONDS_EACH=${SECONDS_EACH:-5}
+    WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
+    NGINX_WORKERS=${NGINX_WORKERS:-1}
+    NGINX_PORT=${NGINX_PORT:-8081}
+    positive SECONDS_EACH WRK_CONNECTIONS NGINX_PORT
+    [[ $NGINX_WORKERS =~ ^([1-9][0-9]*|auto)$ ]] || die "NGINX_WORKERS must be a number or auto"
+}
+
 # nginx_site DIR: the document root DIR/html, holding index.html of 600 bytes, and the
 # temporary directories nginx would otherwise make under /var/lib/nginx.
 nginx_site() {

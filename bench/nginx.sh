@@ -42,13 +42,9 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 . "$here/lib.sh"
 
 REPS=${REPS:-5}
-SECONDS_EACH=${SECONDS_EACH:-5}
-WRK_CONNECTIONS=${WRK_CONNECTIONS:-32}
-NGINX_WORKERS=${NGINX_WORKERS:-1}
-NGINX_PORT=${NGINX_PORT:-8081}
 NOPUSH=${NOPUSH:-on off}
-positive REPS SECONDS_EACH WRK_CONNECTIONS NGINX_PORT
-[[ $NGINX_WORKERS =~ ^([1-9][0-9]*|auto)$ ]] || die "NGINX_WORKERS must be a number or auto"
+positive REPS
+nginx_wrk_settings
 read -ra nopush <<<"$NOPUSH"
 for p in "${nopush[@]}"; do
     [[ $p == on || $p == off ]] || die "NOPUSH takes on and off, not '$p'"
