@@ -18,7 +18,7 @@ use super::ports::Proto;
 use super::proc::can_bind_service;
 use super::stack::SmoltcpStack;
 use super::table::BindLocks;
-use crate::fdtable::SocketId;
+use crate::fdtable::{SocketId, identity};
 use crate::modules::vunet::sockaddr::read_in;
 use crate::modules::{Disposition, Handled};
 use crate::syscall::AddrIn;
@@ -66,8 +66,7 @@ impl SmoltcpStack {
             }
         }
         let Some(name) = self.table[id].name.filter(|_| released) else {
-            self.bind_carrier(stop, id, addr, None)?;
-            return Ok(Disposition::Return(0));
+            return Ok(self.bind_carrier(stop, id, addr, None)?.then().unwrap_or(Disposition::Return(0)));
         };
         self.retake_port(id, name, addr)?;
         self.table[id].locks = BindLocks::of(addr);
@@ -79,20 +78,27 @@ impl SmoltcpStack {
     /// same socket), so the stopped call goes on at once. `implicit` is the
     /// program's call this bind comes before, if it is netvm's idea (a connect,
     /// a listen, a send), for the errno Linux gives when no port is free.
+    ///
+    /// `Raced` if another thread put another file at the fd since the call was
+    /// routed: nothing is bound, and the call is to be made again (it then goes
+    /// to whatever the fd holds, as the kernel's would).
     pub(super) fn bind_carrier(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         local: SocketAddr,
         implicit: Option<&Syscall>,
-    ) -> Result<(), Errno> {
+    ) -> Result<Bound, Errno> {
         let proto = self.table.get(id).ok_or(Errno::EBADF)?.proto;
+        let fd = stop.call().fd().ok_or(Errno::EBADF)?;
+        let copy = stop.copy_fd(fd)?;
+        if identity(&copy) != Some(id) {
+            return Ok(Bound::Raced);
+        }
         let name = self.carriers.fresh();
         let port =
             self.table.take_port(id, name, local).map_err(|e| implicit_bind_error(e, proto, implicit))?;
-        let fd = stop.call().fd().ok_or(Errno::EBADF)?;
-        let bound = stop.copy_fd(fd).and_then(|copy| bind_to(copy.as_raw_fd(), &name));
-        if let Err(e) = bound {
+        if let Err(e) = bind_to(copy.as_raw_fd(), &name) {
             self.table.ports.unbind(proto, port, id);
             return Err(e);
         }
@@ -105,27 +111,30 @@ impl SmoltcpStack {
             net.open_udp(port);
         }
         self.table.name_carrier(id, name);
-        Ok(())
+        Ok(Bound::Done)
     }
 
     /// Gives a socket an implicit bind before the stopped call, which needs one:
     /// an unbound one is bound to `ip` and an ephemeral port; a UDP socket whose
-    /// disconnect gave up its port takes a new one.
+    /// disconnect gave up its port takes a new one. `Some` disposition if the
+    /// call is not to go on now (its fd changed under it: it is made again).
     pub(super) fn bind_implicitly(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         ip: IpAddr,
-    ) -> Result<(), Errno> {
+    ) -> Result<Option<Disposition>, Errno> {
         let socket = &self.table[id];
         let call = stop.call();
         match (socket.local, socket.name) {
-            (None, _) => self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(&call)),
+            (None, _) => Ok(self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(&call))?.then()),
             (Some(local), Some(name)) if local.port() == 0 => {
                 let proto = socket.proto;
-                self.retake_port(id, name, local).map_err(|e| implicit_bind_error(e, proto, Some(&call)))
+                self.retake_port(id, name, local)
+                    .map_err(|e| implicit_bind_error(e, proto, Some(&call)))
+                    .map(|()| None)
             }
-            _ => Ok(()),
+            _ => Ok(None),
         }
     }
 
@@ -144,6 +153,25 @@ impl SmoltcpStack {
             net.open_udp(port);
         }
         Ok(())
+    }
+}
+
+/// How [`bind_carrier`](SmoltcpStack::bind_carrier) went.
+#[must_use]
+pub(super) enum Bound {
+    /// The socket is bound.
+    Done,
+    /// The fd holds another file now: nothing was bound.
+    Raced,
+}
+
+impl Bound {
+    /// What becomes of the stopped call: it goes on (`None`), or is made again.
+    fn then(self) -> Option<Disposition> {
+        match self {
+            Self::Done => None,
+            Self::Raced => Some(Disposition::Retry),
+        }
     }
 }
 

@@ -147,7 +147,9 @@ impl SmoltcpStack {
             // would: with a port unreachable.
             (None, _) => return self.connect_remote(stop, id, c, to),
         };
-        self.bind_implicitly(stop, id, source)?;
+        if let Some(again) = self.bind_implicitly(stop, id, source)? {
+            return Ok(again);
+        }
         let nonblocking = is_nonblocking(stop.tid, c.fd);
         connect_carrier(stop, c, receiver)?;
         if let Some(socket) = self.table.get_mut(id) {
@@ -173,7 +175,9 @@ impl SmoltcpStack {
             None => return Err(Errno::ENETUNREACH),
         };
         let source = self.table[id].family.map_ip(route.source);
-        self.bind_implicitly(stop, id, source)?;
+        if let Some(again) = self.bind_implicitly(stop, id, source)? {
+            return Ok(again);
+        }
         let socket = &self.table[id];
         let local = socket.local.ok_or(Errno::EINVAL)?;
         let (target, pending): (_, Box<dyn Pending>) = if socket.proto == Proto::Tcp {

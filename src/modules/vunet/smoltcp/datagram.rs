@@ -130,10 +130,14 @@ impl SmoltcpStack {
     /// a send if it is unbound, as `inet_send_prepare` does before UDP (or ICMP)
     /// looks at the send at all, so even a send that fails leaves it bound.
     /// (A raw socket sends unbound; a stream binds as it connects.)
-    fn bind_sender(&mut self, stop: &mut SyscallStop, id: SocketId) -> Result<(), Errno> {
+    fn bind_sender(
+        &mut self,
+        stop: &mut SyscallStop,
+        id: SocketId,
+    ) -> Result<Option<Disposition>, Errno> {
         let socket = &self.table[id];
         if matches!(socket.proto, Proto::Raw | Proto::Tcp) {
-            return Ok(());
+            return Ok(None);
         }
         self.bind_implicitly(stop, id, socket.family.unspecified())
     }
@@ -254,7 +258,9 @@ impl SmoltcpStack {
         let to_peer = Sendto { addr: UserPtr(0), addrlen: 0, ..c };
         // The address is copied in before the socket is asked anything.
         read_in(&stop.memory(), c.addr, c.addrlen)?;
-        self.bind_sender(stop, id)?;
+        if let Some(again) = self.bind_sender(stop, id)? {
+            return Ok(again);
+        }
         if self.table[id].proto == Proto::Tcp {
             // A stream ignores the address (Linux TCP does; an AF_UNIX stream would not).
             stop.rewrite(Syscall::Sendto(to_peer));
@@ -326,7 +332,9 @@ impl SmoltcpStack {
         }
         let header = memory.read::<libc::msghdr>(c.msg.0)?;
         let len = total_iov_len(&memory, &header)?;
-        self.bind_sender(stop, id)?;
+        if let Some(again) = self.bind_sender(stop, id)? {
+            return Ok(again);
+        }
         let socket = &self.table[id];
         if len as u64 > max_datagram(socket.family) {
             return Err(Errno::EMSGSIZE);
@@ -451,7 +459,9 @@ impl SmoltcpStack {
         let memory = stop.memory();
         let stream = self.table[id].proto == Proto::Tcp;
         // Bind first: never in the middle of a batch.
-        self.bind_sender(stop, id)?;
+        if let Some(again) = self.bind_sender(stop, id)? {
+            return Ok(again);
+        }
         let batch = c.vlen.min(UIO_MAXIOV) as usize;
         if batch == 0 {
             return Ok(Disposition::Kernel);

@@ -50,7 +50,9 @@ impl SmoltcpStack {
         }
         // Linux binds an unbound listener to the wildcard and an ephemeral port,
         // and one whose port was given up to a port again.
-        self.bind_implicitly(stop, id, socket.family.unspecified())?;
+        if let Some(again) = self.bind_implicitly(stop, id, socket.family.unspecified())? {
+            return Ok(again);
+        }
         let local = self.table[id].local.ok_or(Errno::EINVAL)?;
         self.table.ports.listen(local.port(), id, |name| name.is_held(SockType::Stream))?;
         Ok(self.await_exit(stop.tid, PendingListen { socket: id, port: local.port() }))

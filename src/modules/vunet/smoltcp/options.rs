@@ -313,7 +313,11 @@ impl SmoltcpStack {
         if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_LINGER) {
             self.note_linger(stop, id, c);
         }
-        if c.level == libc::SOL_SOCKET && INHERITED_OPTIONS.contains(&c.optname) {
+        // The forcing forms of the buffer sizes set what SO_RCVBUF/SO_SNDBUF read.
+        let inheritable = [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE];
+        if c.level == libc::SOL_SOCKET
+            && (INHERITED_OPTIONS.contains(&c.optname) || inheritable.contains(&c.optname))
+        {
             self.table[id].options.inheritable_set = true;
         }
         if keeper == Keeper::Carrier {
