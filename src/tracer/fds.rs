@@ -9,10 +9,14 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-/// Opens a pidfd for `pid`.
-fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
+/// `PIDFD_THREAD` (linux/pidfd.h, Linux 6.9): a pidfd for one thread, not
+/// only a process's first.
+const PIDFD_THREAD: u32 = libc::O_EXCL as u32;
+
+/// Opens a pidfd for `pid` with `flags`.
+fn pidfd_open(pid: Pid, flags: u32) -> Result<OwnedFd, Errno> {
     // SAFETY: pidfd_open takes a pid and flags, no pointers.
-    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), flags) };
     if fd < 0 {
         return Err(Errno::last());
     }
@@ -20,11 +24,19 @@ fn pidfd_open(pid: Pid) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// Duplicates fd `fd` of process `pid` into the supervisor (close-on-exec).
+/// Duplicates fd `fd` of thread `tid` of process `process` into the supervisor
+/// (close-on-exec).
+///
+/// Through a pidfd of the thread itself where the kernel has them: a process
+/// whose first thread has exited keeps its fd table, but a pidfd of that
+/// thread no longer reaches it.
 ///
 /// `EBADF` if the tracee has no such fd; `ESRCH` if it is gone.
-pub fn copy_fd(pid: Pid, fd: RawFd) -> Result<OwnedFd, Errno> {
-    let pidfd = pidfd_open(pid)?;
+pub fn copy_fd(tid: Pid, process: Pid, fd: RawFd) -> Result<OwnedFd, Errno> {
+    let pidfd = match pidfd_open(tid, PIDFD_THREAD) {
+        Err(Errno::EINVAL) => pidfd_open(process, 0)?,
+        other => other?,
+    };
     // SAFETY: pidfd_getfd takes two fds and flags, no pointers.
     let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
     if copy < 0 {
@@ -43,7 +55,7 @@ mod tests {
     #[test]
     fn a_copy_refers_to_the_same_socket() {
         let (a, mut b) = UnixStream::pair().unwrap();
-        let copy = copy_fd(nix::unistd::getpid(), a.as_raw_fd()).unwrap();
+        let copy = copy_fd(nix::unistd::gettid(), nix::unistd::getpid(), a.as_raw_fd()).unwrap();
         assert_ne!(copy.as_raw_fd(), a.as_raw_fd());
         let mut copy = UnixStream::from(copy);
         copy.write_all(b"via the copy").unwrap();
@@ -54,7 +66,13 @@ mod tests {
 
     #[test]
     fn missing_fds_and_processes_are_errors() {
-        assert_eq!(copy_fd(nix::unistd::getpid(), 1_000_000).err(), Some(Errno::EBADF));
-        assert_eq!(copy_fd(Pid::from_raw(i32::MAX), 0).err(), Some(Errno::ESRCH));
+        assert_eq!(
+            copy_fd(nix::unistd::gettid(), nix::unistd::getpid(), 1_000_000).err(),
+            Some(Errno::EBADF)
+        );
+        assert_eq!(
+            copy_fd(Pid::from_raw(i32::MAX), Pid::from_raw(i32::MAX), 0).err(),
+            Some(Errno::ESRCH)
+        );
     }
 }

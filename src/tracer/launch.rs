@@ -291,7 +291,7 @@ fn take_listener(
     }
     let number = i32::from_ne_bytes(number);
     let listener = if number >= 0 {
-        let copy = super::fds::copy_fd(child, number).map_err(|e| {
+        let copy = super::fds::copy_fd(child, child, number).map_err(|e| {
             fail(format!("cannot take the seccomp notification listener: {}", e.desc()))
         })?;
         Some(copy)

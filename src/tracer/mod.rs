@@ -342,7 +342,7 @@ impl SyscallStop {
     /// copy refers to the same open file; drop it promptly, or the tracee's `close`
     /// can never release the object.
     pub fn copy_fd(&self, fd: i32) -> Result<std::os::fd::OwnedFd, Errno> {
-        fds::copy_fd(self.process, fd)
+        fds::copy_fd(self.tid, self.process, fd)
     }
 
     fn flush(&self) -> nix::Result<()> {
