@@ -343,7 +343,6 @@ fn guard_threads_and_children_keep_their_stack_and_bind() {
 /// Fix: update the socket's binding in the port table when SO_REUSEADDR or
 /// SO_REUSEPORT changes on a bound socket.
 #[test]
-#[ignore = "a known difference (man/netvm.1 LIMITATIONS): SO_REUSEADDR and SO_REUSEPORT count as they were at bind time"]
 fn found_reuseaddr_set_after_bind_is_ignored() {
     assert_python_alike(
         &[],

@@ -299,6 +299,7 @@ impl SmoltcpStack {
             let value = read_value()?;
             set_carrier_option(stop, c.fd, libc::SO_REUSEADDR, value);
             socket.options.reuse_addr = value != 0;
+            self.table.reuse_changed(id);
             return Ok(Disposition::Return(0));
         }
         if keeper == Keeper::Carrier && self.plugged_sndbuf(id, c.level, c.optname).is_some() {
@@ -425,7 +426,10 @@ impl SmoltcpStack {
         match keeper {
             Keeper::V6Only if socket.local.is_some() => return Err(Errno::EINVAL),
             Keeper::V6Only => socket.options.v6only = value != 0,
-            Keeper::ReusePort => socket.options.reuse_port = value != 0,
+            Keeper::ReusePort => {
+                socket.options.reuse_port = value != 0;
+                self.table.reuse_changed(id);
+            }
             Keeper::TcpInfo | Keeper::NoPeerProcess | Keeper::Listening | Keeper::Device => {
                 return Err(Errno::ENOPROTOOPT);
             }

@@ -201,6 +201,16 @@ impl PortTable {
         self.bound.contains_key(&(proto, port))
     }
 
+    /// Sets the reuse flags that socket `socket`'s binding to `port` is judged
+    /// by: Linux reads them from the bound socket at each later bind, so a
+    /// change after the bind counts.
+    pub fn set_reuse(&mut self, proto: Proto, port: u16, socket: SocketId, reuse: (bool, bool)) {
+        let list = self.bound.get_mut(&(proto, port));
+        if let Some(binding) = list.and_then(|l| l.iter_mut().find(|b| b.socket == socket)) {
+            (binding.reuse_addr, binding.reuse_port) = reuse;
+        }
+    }
+
     /// Forgets a socket's binding.
     pub fn unbind(&mut self, proto: Proto, port: u16, socket: SocketId) {
         self.take((proto, port), socket);

@@ -298,6 +298,15 @@ impl SocketTable {
             .collect()
     }
 
+    /// Socket `id`'s `SO_REUSEADDR` or `SO_REUSEPORT` changed: its binding, if
+    /// it has one, is judged by the new flags.
+    pub(super) fn reuse_changed(&mut self, id: SocketId) {
+        let Some(socket) = self.sockets.get(&id) else { return };
+        let Some(local) = socket.local.filter(|l| l.port() != 0) else { return };
+        let reuse = (socket.options.reuse_addr, socket.options.reuse_port);
+        self.ports.set_reuse(socket.proto, local.port(), id, reuse);
+    }
+
     /// Enters socket `id`, with carrier `name`, in the port table at `local` (port
     /// 0: an ephemeral one); returns the port.
     pub(super) fn take_port(
