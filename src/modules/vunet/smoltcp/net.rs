@@ -240,6 +240,10 @@ struct Dial {
     /// The error an ICMP message about the handshake's SYN reported: the
     /// connect fails with it.
     refused_by: Option<Errno>,
+    /// The handshake ended: the connect succeeds, even if a reset closes the
+    /// connection before the program comes for it (as on Linux, the reset is
+    /// then the connected socket's to report).
+    established: bool,
 }
 
 /// A non-blocking connect's carrier, kept from polling writable while the
@@ -994,6 +998,7 @@ impl NetHost {
             plug: None,
             exit_pending,
             refused_by: None,
+            established: false,
         };
         let id = self.cells.add(route.iface, tcp, Role::Dial(dial));
         self.will_send(route.iface, to.ip());
@@ -1687,6 +1692,13 @@ impl NetHost {
                     self.udp_received.push(id);
                 }
             }
+            Role::Dial(dial) => {
+                let state = cell.set.get::<tcp::Socket>(cell.handle).state();
+                dial.established |= !matches!(
+                    state,
+                    tcp::State::Closed | tcp::State::SynSent | tcp::State::SynReceived
+                );
+            }
             &mut Role::Listen { port } => match Tuple::of(cell.tcp()) {
                 Some(tuple) if cell.tcp().state() != tcp::State::Listen => {
                     cell.role = Role::Arriving { port };
@@ -1790,7 +1802,7 @@ impl NetHost {
             let iface = cell.iface;
             let Role::Dial(dial) = &mut cell.role else { continue };
             let (deadline, socket, exit_pending) = (dial.deadline, dial.socket, dial.exit_pending);
-            let refused_by = dial.refused_by;
+            let (refused_by, established) = (dial.refused_by, dial.established);
             // Whether the neighbour the SYN goes to answered: then only the
             // far end is silent.
             let mut hop_answered = || {
@@ -1825,7 +1837,7 @@ impl NetHost {
                 // Connected, but the program never came for it (its connect was
                 // interrupted and not repeated): give up the connection.
                 _ if now >= deadline + DIAL_TIMEOUT => Some(Errno::ETIMEDOUT),
-                tcp::State::Closed => Some(Errno::ECONNREFUSED),
+                tcp::State::Closed if !established => Some(Errno::ECONNREFUSED),
                 // Established (or already closing): let the carrier through.
                 _ => {
                     if self.let_through(id) {
