@@ -67,10 +67,7 @@ if $part_b; then
 fi
 netvm_binary
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/netvm-bench.XXXXXX")
-chmod 755 "$tmp" # nginx's workers (root's, as root) read the site
-trap 'rm -rf "$tmp"' EXIT
-cp "$here/../modules.toml" "$tmp/modules.toml"
+bench_workdir
 netvm_run() { "$NETVM" run -c "$tmp/modules.toml" --stack lwip0 -- "$@"; }
 cross=("$NETVM" stack lwip1 --) # the launcher that puts a server on lwip1
 

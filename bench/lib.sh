@@ -34,6 +34,16 @@ netvm_binary() {
     NETVM=$(realpath "$(command -v "$NETVM")") || die "no netvm at '$NETVM'"
 }
 
+# bench_workdir: makes the run's temporary directory `tmp` (removed on exit, readable by
+# all: nginx's workers read the site there) with a copy of the repository's modules.toml,
+# so that a user's ~/.config/netvm/modules.toml or $NETVM_CONFIG changes nothing measured.
+bench_workdir() {
+    tmp=$(mktemp -d "${TMPDIR:-/tmp}/netvm-bench.XXXXXX")
+    chmod 755 "$tmp"
+    trap 'rm -rf "$tmp"' EXIT
+    cp "$here/../modules.toml" "$tmp/modules.toml"
+}
+
 # in_fresh_netns CMD...: runs CMD natively, in a fresh network namespace with only its
 # loopback up when root can make one (so the host's other sockets, TIME_WAIT entries and
 # port range stay out of the way), else in the host's own.

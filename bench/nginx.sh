@@ -54,10 +54,7 @@ need nginx nginx-light
 need wrk wrk
 netvm_binary
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/netvm-bench.XXXXXX")
-chmod 755 "$tmp" # nginx's workers (root's, as root) read the site
-trap 'rm -rf "$tmp"' EXIT
-cp "$here/../modules.toml" "$tmp/modules.toml"
+bench_workdir
 export WRK_CONNECTIONS NGINX_WORKERS NGINX_PORT
 nginx_site "$tmp"
 nginx_wrk_script "$tmp"

@@ -43,9 +43,7 @@ positive REPS SPAWNS STARTUP_REPS
 true_bin=$(type -P true) || die "needs a true(1) program: sudo apt-get install -y coreutils"
 netvm_binary
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/netvm-bench.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-cp "$here/../modules.toml" "$tmp/modules.toml"
+bench_workdir
 "$NETVM" run -c "$tmp/modules.toml" -- "$true_bin" || die "$NETVM cannot run a command"
 
 # Seconds one run of "$@" takes, with six decimals.

@@ -42,13 +42,7 @@ use common::{is_root, skip};
 const DEADLINE: Duration = Duration::from_secs(60);
 
 /// The stack the netvm runs use: the addresses match the native namespace's.
-const CONFIG: &str = r#"[vunet]
-default = "lwip0"
-[[vunet.stack]]
-name = "lwip0"
-kind = "smoltcp"
-addresses = ["10.0.0.2/24", "fd00::2/64"]
-"#;
+const CONFIG: &str = common::ONE_STACK_CONFIG;
 
 /// Sets up the native namespace, then runs `python3 CASE`: its loopback carries
 /// the stack's addresses, and ping sockets are open to every group, as on netvm's

@@ -15,13 +15,7 @@ use std::process::Command;
 use common::{NETVM, Output, User, compile_probe, is_root, path_str, run, run_netvm_cmd, skip};
 
 /// A stack with the addresses of the native namespace [`native_python`] makes.
-const CONFIG: &str = r#"[vunet]
-default = "lwip0"
-[[vunet.stack]]
-name = "lwip0"
-kind = "smoltcp"
-addresses = ["10.0.0.2/24", "fd00::2/64"]
-"#;
+const CONFIG: &str = common::ONE_STACK_CONFIG;
 
 /// Runs a Python program natively in a fresh network namespace (loopback up,
 /// 10.0.0.2/24 and fd00::2/64 on it) as root; `None` (and a skip) otherwise.

@@ -111,6 +111,16 @@ pub fn skip(reason: &str) {
 /// (`common::world`) and remove it.
 pub const NO_UPLINK: (&str, &str) = ("NETVM_NO_UPLINK", "1");
 
+/// One stack, lwip0, with the addresses of the namespace a differential test
+/// runs its native side in (10.0.0.2/24, fd00::2/64 on the loopback's side).
+pub const ONE_STACK_CONFIG: &str = r#"[vunet]
+default = "lwip0"
+[[vunet.stack]]
+name = "lwip0"
+kind = "smoltcp"
+addresses = ["10.0.0.2/24", "fd00::2/64"]
+"#;
+
 /// A command running `program` as `user`, with no standard input and `/` as its
 /// working directory (readable by anyone). Sessions it starts have no uplink
 /// ([`NO_UPLINK`]).
