@@ -191,7 +191,6 @@ for opt, name, get in ((33, "SO_RCVBUFFORCE", socket.SO_RCVBUF), (32, "SO_SNDBUF
 /// (`connect_local` returns `self.refuse` before `bind_implicitly`,
 /// src/modules/vunet/smoltcp/connect.rs:144) and shows port 0.
 #[test]
-#[ignore = "a known difference (man/netvm.1 LIMITATIONS): a refused TCP connect leaves the socket unbound (port 0), where Linux keeps showing the port it released"]
 fn found_a_refused_connect_shows_no_local_port() {
     assert_python_alike(
         &[],

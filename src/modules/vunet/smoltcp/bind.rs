@@ -104,6 +104,7 @@ impl SmoltcpStack {
         }
         let socket = &mut self.table[id];
         socket.local = Some(SocketAddr::new(local.ip(), port));
+        socket.given_back_port = None;
         if implicit.is_none() {
             socket.locks = BindLocks::of(local);
         }
@@ -149,6 +150,7 @@ impl SmoltcpStack {
         let port = self.table.take_port(id, name, local)?;
         let socket = &mut self.table[id];
         socket.local = Some(SocketAddr::new(local.ip(), port));
+        socket.given_back_port = None;
         if let (Proto::Udp, Some(net)) = (socket.proto, self.net.as_mut()) {
             net.open_udp(port);
         }

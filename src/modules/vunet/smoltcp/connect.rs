@@ -239,6 +239,7 @@ impl SmoltcpStack {
         id: SocketId,
         c: AddrIn,
     ) -> Handled {
+        self.take_and_give_back_a_port(id);
         if !is_nonblocking(stop.tid, c.fd) {
             return Err(Errno::ECONNREFUSED);
         }
@@ -246,6 +247,21 @@ impl SmoltcpStack {
         let listener = temporary_listener(&name).map_err(|_| Errno::ECONNREFUSED)?;
         connect_carrier(stop, c, name)?;
         Ok(self.await_exit(stop.tid, PendingRefusal { socket: id, listener }))
+    }
+
+    /// Linux binds a connecting socket to an ephemeral port before its SYN
+    /// goes, and a refusal puts the port back but leaves its number for
+    /// `getsockname`: an unbound socket `id` takes a free port's number so.
+    fn take_and_give_back_a_port(&mut self, id: SocketId) {
+        let socket = &self.table[id];
+        if socket.local.is_some() {
+            return;
+        }
+        let (proto, any) = (socket.proto, SocketAddr::new(socket.family.unspecified(), 0));
+        if let Ok(port) = self.table.take_port(id, self.carriers.fresh(), any) {
+            self.table.ports.unbind(proto, port, id);
+            self.table[id].given_back_port = Some(port);
+        }
     }
 
     /// `shutdown`: a listener's receiving side closes it (`inet_shutdown`); a

@@ -46,6 +46,9 @@ impl SmoltcpStack {
             match socket.proto {
                 // A raw socket's "port" is its protocol (`inet_create`).
                 Proto::Raw => SocketAddr::new(local.ip(), u16::from(socket.raw_protocol)),
+                _ if local.port() == 0 => {
+                    SocketAddr::new(local.ip(), socket.given_back_port.unwrap_or(0))
+                }
                 _ => local,
             }
         };

@@ -72,6 +72,10 @@ pub(super) struct VSocket {
     /// The process that last connected it or sent with it to an address: who
     /// an uplink's audit log names for its flows.
     pub(super) sender: Option<Pid>,
+    /// The ephemeral port a refused TCP connect took and gave back, which
+    /// `getsockname` still shows until the next bind (Linux's `tcp_done` puts
+    /// the port back but leaves `inet_sport`).
+    pub(super) given_back_port: Option<u16>,
 }
 
 impl VSocket {
@@ -96,6 +100,7 @@ impl VSocket {
             error: None,
             raw_protocol: 0,
             sender: None,
+            given_back_port: None,
         }
     }
 
