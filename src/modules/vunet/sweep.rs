@@ -36,7 +36,7 @@ fn live_unix_sockets(first: usize) -> std::io::Result<HashSet<SocketId>> {
     // Bytes, not text: abstract names (carriers' among them) are printed raw.
     let mut file = std::fs::File::open("/proc/net/unix")?;
     let mut table = Vec::new();
-    let mut chunk = vec![0u8; 64 * 1024];
+    let mut chunk = vec![0u8; WHOLE_PAGES];
     let mut want = first.min(chunk.len());
     loop {
         let n = file.read(&mut chunk[..want])?;

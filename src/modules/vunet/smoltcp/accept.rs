@@ -161,9 +161,16 @@ impl Pending for PendingAccept {
     }
 }
 
+/// Whether setting `SOL_SOCKET` option `name` on a listener changes what its
+/// accepted sockets inherit: one of the [`INHERITED_OPTIONS`], or a forcing
+/// form of the buffer sizes, which sets what `SO_RCVBUF`/`SO_SNDBUF` read.
+pub(super) fn passes_to_accepted(name: libc::c_int) -> bool {
+    INHERITED_OPTIONS.contains(&name) || [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE].contains(&name)
+}
+
 /// `SOL_SOCKET` options a TCP socket accepted by Linux inherits from its listener
 /// (it is a copy of it) but an `AF_UNIX` carrier does not.
-pub(super) const INHERITED_OPTIONS: [libc::c_int; 8] = [
+const INHERITED_OPTIONS: [libc::c_int; 8] = [
     libc::SO_KEEPALIVE,
     libc::SO_OOBINLINE,
     libc::SO_RCVLOWAT,

@@ -66,7 +66,7 @@ impl SmoltcpStack {
             }
         }
         let Some(name) = self.table[id].name.filter(|_| released) else {
-            return Ok(self.bind_carrier(stop, id, addr, None)?.then().unwrap_or(Disposition::Return(0)));
+            return Ok(self.bind_carrier(stop, id, addr, None)?.unwrap_or(Disposition::Return(0)));
         };
         self.retake_port(id, name, addr)?;
         self.table[id].locks = BindLocks::of(addr);
@@ -79,21 +79,21 @@ impl SmoltcpStack {
     /// program's call this bind comes before, if it is netvm's idea (a connect,
     /// a listen, a send), for the errno Linux gives when no port is free.
     ///
-    /// `Raced` if another thread put another file at the fd since the call was
-    /// routed: nothing is bound, and the call is to be made again (it then goes
-    /// to whatever the fd holds, as the kernel's would).
+    /// `Some(Retry)` if another thread put another file at the fd since the
+    /// call was routed: nothing is bound, and the call is made again (it then
+    /// goes to whatever the fd holds, as the kernel's would).
     pub(super) fn bind_carrier(
         &mut self,
         stop: &mut SyscallStop,
         id: SocketId,
         local: SocketAddr,
         implicit: Option<&Syscall>,
-    ) -> Result<Bound, Errno> {
+    ) -> Result<Option<Disposition>, Errno> {
         let proto = self.table.get(id).ok_or(Errno::EBADF)?.proto;
         let fd = stop.call().fd().ok_or(Errno::EBADF)?;
         let copy = stop.copy_fd(fd)?;
         if identity(&copy) != Some(id) {
-            return Ok(Bound::Raced);
+            return Ok(Some(Disposition::Retry));
         }
         let name = self.carriers.fresh();
         let port =
@@ -102,17 +102,12 @@ impl SmoltcpStack {
             self.table.ports.unbind(proto, port, id);
             return Err(e);
         }
-        let socket = &mut self.table[id];
-        socket.local = Some(SocketAddr::new(local.ip(), port));
-        socket.given_back_port = None;
+        self.note_bound(id, SocketAddr::new(local.ip(), port));
         if implicit.is_none() {
-            socket.locks = BindLocks::of(local);
-        }
-        if let (Some(net), Proto::Udp) = (self.net.as_mut(), proto) {
-            net.open_udp(port);
+            self.table[id].locks = BindLocks::of(local);
         }
         self.table.name_carrier(id, name);
-        Ok(Bound::Done)
+        Ok(None)
     }
 
     /// Gives a socket an implicit bind before the stopped call, which needs one:
@@ -128,7 +123,7 @@ impl SmoltcpStack {
         let socket = &self.table[id];
         let call = stop.call();
         match (socket.local, socket.name) {
-            (None, _) => Ok(self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(&call))?.then()),
+            (None, _) => self.bind_carrier(stop, id, SocketAddr::new(ip, 0), Some(&call)),
             (Some(local), Some(name)) if local.port() == 0 => {
                 let proto = socket.proto;
                 self.retake_port(id, name, local)
@@ -148,31 +143,18 @@ impl SmoltcpStack {
         local: SocketAddr,
     ) -> Result<(), Errno> {
         let port = self.table.take_port(id, name, local)?;
-        let socket = &mut self.table[id];
-        socket.local = Some(SocketAddr::new(local.ip(), port));
-        socket.given_back_port = None;
-        if let (Proto::Udp, Some(net)) = (socket.proto, self.net.as_mut()) {
-            net.open_udp(port);
-        }
+        self.note_bound(id, SocketAddr::new(local.ip(), port));
         Ok(())
     }
-}
 
-/// How [`bind_carrier`](SmoltcpStack::bind_carrier) went.
-#[must_use]
-pub(super) enum Bound {
-    /// The socket is bound.
-    Done,
-    /// The fd holds another file now: nothing was bound.
-    Raced,
-}
-
-impl Bound {
-    /// What becomes of the stopped call: it goes on (`None`), or is made again.
-    fn then(self) -> Option<Disposition> {
-        match self {
-            Self::Done => None,
-            Self::Raced => Some(Disposition::Retry),
+    /// Socket `id` now holds `local` in the port table: it shows it, and a UDP
+    /// socket's port is open on the network.
+    fn note_bound(&mut self, id: SocketId, local: SocketAddr) {
+        let socket = &mut self.table[id];
+        socket.local = Some(local);
+        socket.given_back_port = None;
+        if let (Proto::Udp, Some(net)) = (socket.proto, self.net.as_mut()) {
+            net.open_udp(local.port());
         }
     }
 }

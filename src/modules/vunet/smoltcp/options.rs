@@ -5,7 +5,7 @@ use std::os::fd::AsRawFd;
 
 use nix::errno::Errno;
 
-use super::accept::INHERITED_OPTIONS;
+use super::accept::passes_to_accepted;
 use super::addressing::LOOPBACK_MTU;
 use super::ports::Proto;
 use super::proc::{CAP_NET_ADMIN, has_capability};
@@ -314,11 +314,7 @@ impl SmoltcpStack {
         if (c.level, c.optname) == (libc::SOL_SOCKET, libc::SO_LINGER) {
             self.note_linger(stop, id, c);
         }
-        // The forcing forms of the buffer sizes set what SO_RCVBUF/SO_SNDBUF read.
-        let inheritable = [libc::SO_RCVBUFFORCE, libc::SO_SNDBUFFORCE];
-        if c.level == libc::SOL_SOCKET
-            && (INHERITED_OPTIONS.contains(&c.optname) || inheritable.contains(&c.optname))
-        {
+        if c.level == libc::SOL_SOCKET && passes_to_accepted(c.optname) {
             self.table[id].options.inheritable_set = true;
         }
         if keeper == Keeper::Carrier {
