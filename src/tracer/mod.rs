@@ -1055,10 +1055,15 @@ fn ignore_esrch(result: nix::Result<()>) {
 
 /// Whether thread `tid` leads its thread group (is a process's first thread):
 /// `tgkill(tid, tid, 0)` finds it only then. Cheaper than reading
-/// `/proc/TID/status`, which a fork would pay for otherwise.
+/// `/proc/TID/status`, which a fork would pay for otherwise; read only if the
+/// kernel will not say (a permission check that fails).
 fn leads_thread_group(tid: Pid) -> bool {
     // SAFETY: tgkill with signal 0 only checks that the thread exists in the group.
-    unsafe { libc::syscall(libc::SYS_tgkill, tid.as_raw(), tid.as_raw(), 0) == 0 }
+    match unsafe { libc::syscall(libc::SYS_tgkill, tid.as_raw(), tid.as_raw(), 0) } {
+        0 => true,
+        _ if Errno::last() == Errno::ESRCH => false,
+        _ => thread_group_of(tid) == Some(tid),
+    }
 }
 
 /// The process a thread belongs to (`None` once it is gone).
