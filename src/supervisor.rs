@@ -99,8 +99,11 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
     let rules = dispatcher.trap_rules();
     let program = filter::build(&rules).map_err(|e| setup("filter", &e))?;
     // `--trace` shows every call's result, which only a ptrace stop lets it see.
-    let notifier =
-        if dispatcher.follows_every_call() { None } else { filter::build_notifier(&rules) };
+    let notifier = if dispatcher.follows_every_call() {
+        None
+    } else {
+        filter::build_notifier(&rules).map_err(|e| setup("notifier filter", &e))?
+    };
 
     let mut handled = SigSet::empty();
     HANDLED.iter().for_each(|&s| handled.add(s));

@@ -24,6 +24,15 @@ fn pidfd_open(pid: Pid, flags: u32) -> Result<OwnedFd, Errno> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
+/// A pidfd of thread `tid` of process `process`: of the thread itself where the
+/// kernel has them, else of the process.
+pub(super) fn pidfd_of_thread(tid: Pid, process: Pid) -> Result<OwnedFd, Errno> {
+    match pidfd_open(tid, PIDFD_THREAD) {
+        Err(Errno::EINVAL) => pidfd_open(process, 0),
+        other => other,
+    }
+}
+
 /// Duplicates fd `fd` of thread `tid` of process `process` into the supervisor
 /// (close-on-exec).
 ///
@@ -33,10 +42,7 @@ fn pidfd_open(pid: Pid, flags: u32) -> Result<OwnedFd, Errno> {
 ///
 /// `EBADF` if the tracee has no such fd; `ESRCH` if it is gone.
 pub fn copy_fd(tid: Pid, process: Pid, fd: RawFd) -> Result<OwnedFd, Errno> {
-    let pidfd = match pidfd_open(tid, PIDFD_THREAD) {
-        Err(Errno::EINVAL) => pidfd_open(process, 0)?,
-        other => other?,
-    };
+    let pidfd = pidfd_of_thread(tid, process)?;
     // SAFETY: pidfd_getfd takes two fds and flags, no pointers.
     let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
     if copy < 0 {

@@ -82,10 +82,8 @@ impl TrapRule {
         Self { syscall, tests: vec![(index, test)], delivery: Delivery::Stop }
     }
 
-    /// Deliver the call as a notification ([`Delivery::Notify`]). Only for rules
-    /// without argument tests: the notifier filter matches call numbers alone.
+    /// Deliver the call as a notification ([`Delivery::Notify`]).
     pub fn notified(self) -> Self {
-        assert!(self.tests.is_empty(), "notified rules take no argument tests");
         Self { delivery: Delivery::Notify, ..self }
     }
 }
@@ -104,6 +102,15 @@ impl std::error::Error for FilterError {}
 
 /// Builds the whole program: the guard, then the trap rules.
 pub fn build(rules: &[TrapRule]) -> Result<BpfProgram, FilterError> {
+    let mut program = guard();
+    program.extend(matching(rules, SeccompAction::Trace(0))?);
+    Ok(program)
+}
+
+/// The program that returns `on_match` for a call one of `rules` matches, and
+/// `SECCOMP_RET_ALLOW` for every other (after seccompiler's own architecture
+/// check, which the callers' prologues make moot).
+fn matching(rules: &[TrapRule], on_match: SeccompAction) -> Result<BpfProgram, FilterError> {
     let err = |e: seccompiler::BackendError| FilterError(e.to_string());
     let mut by_call: BTreeMap<i64, Vec<SeccompRule>> = BTreeMap::new();
     let mut unconditional = BTreeSet::new();
@@ -126,46 +133,49 @@ pub fn build(rules: &[TrapRule]) -> Result<BpfProgram, FilterError> {
         by_call.insert(syscall, Vec::new());
     }
     let arch = TargetArch::try_from(std::env::consts::ARCH).map_err(err)?;
-    let filter = SeccompFilter::new(
-        by_call.into_iter().collect(),
-        SeccompAction::Allow,
-        SeccompAction::Trace(0),
-        arch,
-    )
-    .map_err(err)?;
-    let rules: BpfProgram = filter.try_into().map_err(err)?;
-    let mut program = guard();
-    program.extend(rules);
-    Ok(program)
+    let filter =
+        SeccompFilter::new(by_call.into_iter().collect(), SeccompAction::Allow, on_match, arch)
+            .map_err(err)?;
+    filter.try_into().map_err(err)
 }
 
-/// The call numbers that [`build_notifier`] turns into notifications.
+/// The rules whose calls [`build_notifier`] turns into notifications.
+fn notified(rules: &[TrapRule]) -> Vec<TrapRule> {
+    rules.iter().filter(|r| r.delivery == Delivery::Notify).cloned().collect()
+}
+
+/// The call numbers of which some are notifications (see [`build_notifier`]).
 pub fn notified_calls(rules: &[TrapRule]) -> BTreeSet<i64> {
-    rules.iter().filter(|r| r.delivery == Delivery::Notify).map(|r| r.syscall).collect()
+    notified(rules).iter().map(|r| r.syscall).collect()
 }
 
-/// The notifier filter: `SECCOMP_RET_USER_NOTIF` for the native calls of
-/// [`notified_calls`], `SECCOMP_RET_ALLOW` (which defers to the main filter) for
-/// everything else. `None` when no rule asks for notification.
-pub fn build_notifier(rules: &[TrapRule]) -> Option<BpfProgram> {
-    let calls = notified_calls(rules);
-    if calls.is_empty() {
-        return None;
+/// The action the notifier's rules are compiled with, then replaced by
+/// `SECCOMP_RET_USER_NOTIF` (which seccompiler does not know): a trace value no
+/// other filter of netvm returns.
+const NOTIFY_MARK: u32 = 0x4e56;
+
+/// The notifier filter: `SECCOMP_RET_USER_NOTIF` for the native calls that the
+/// [notified](TrapRule::notified) rules match, `SECCOMP_RET_ALLOW` (which defers
+/// to the main filter) for everything else. `None` when no rule asks for
+/// notification.
+pub fn build_notifier(rules: &[TrapRule]) -> Result<Option<BpfProgram>, FilterError> {
+    let rules = notified(rules);
+    if rules.is_empty() {
+        return Ok(None);
     }
-    let count = calls.len();
-    // Layout: arch check, load nr, one jump per call, allow, notify.
     let mut program = vec![
         stmt(LD_W_ABS, DATA_ARCH),
-        jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 0, short_jump(count + 1)), // foreign ABI: allow
-        stmt(LD_W_ABS, DATA_NR),
+        jump(JMP_JEQ_K, AUDIT_ARCH_NATIVE, 1, 0),
+        stmt(RET_K, libc::SECCOMP_RET_ALLOW), // a foreign ABI: the main filter's
     ];
-    for (i, &call) in calls.iter().enumerate() {
-        // Hit: skip the remaining jumps and the allow, to the notify.
-        program.push(jump(JMP_JEQ_K, call as u32, short_jump(count - i), 0));
+    let marked = libc::SECCOMP_RET_TRACE | NOTIFY_MARK;
+    for mut insn in matching(&rules, SeccompAction::Trace(NOTIFY_MARK))? {
+        if insn.code == RET_K && insn.k == marked {
+            insn.k = libc::SECCOMP_RET_USER_NOTIF;
+        }
+        program.push(insn);
     }
-    program.push(stmt(RET_K, libc::SECCOMP_RET_ALLOW));
-    program.push(stmt(RET_K, libc::SECCOMP_RET_USER_NOTIF));
-    Some(program)
+    Ok(Some(program))
 }
 
 fn condition(index: u8, test: ArgTest) -> Result<SeccompCondition, seccompiler::BackendError> {
@@ -256,21 +266,49 @@ mod tests {
         run(&guard(), arch, nr)
     }
 
-    /// Runs a program made of loads, jumps and returns for one (arch, nr).
+    /// Runs a program for one (arch, nr) with all arguments zero.
     fn run(program: &[sock_filter], arch: u32, nr: u32) -> Option<u32> {
+        run_call(program, arch, nr, [0; 6])
+    }
+
+    /// Runs a program of the instructions netvm's filters are made of (word
+    /// loads, `AND`, conditional and plain jumps, returns) on one call, as the
+    /// kernel would: `Some(action)` for a return, `None` for running off the end.
+    fn run_call(program: &[sock_filter], arch: u32, nr: u32, args: [u64; 6]) -> Option<u32> {
+        const ALU_AND_K: u16 = 0x04 | 0x50;
+        const JMP_JGT_K: u16 = 0x05 | 0x20;
+        const JMP_JSET_K: u16 = 0x05 | 0x40;
+        // struct seccomp_data: nr, arch, instruction pointer, then the arguments.
+        let word = |offset: u32| -> u32 {
+            match offset {
+                DATA_NR => nr,
+                DATA_ARCH => arch,
+                16..=63 if offset.is_multiple_of(4) => {
+                    let arg = args[(offset as usize - 16) / 8];
+                    // Little-endian: the low half first.
+                    if offset.is_multiple_of(8) { arg as u32 } else { (arg >> 32) as u32 }
+                }
+                other => panic!("unexpected load at {other}"),
+            }
+        };
         let mut pc = 0;
         let mut acc = 0;
         while pc < program.len() {
             let insn = &program[pc];
-            match insn.code {
-                LD_W_ABS => acc = if insn.k == DATA_ARCH { arch } else { nr },
-                JMP_JEQ_K | JMP_JGE_K => {
-                    let taken = if insn.code == JMP_JEQ_K { acc == insn.k } else { acc >= insn.k };
-                    pc += usize::from(if taken { insn.jt } else { insn.jf });
-                }
-                JMP_JA => pc += insn.k as usize,
-                RET_K => return Some(insn.k),
-                other => panic!("unexpected opcode {other:#x}"),
+            let condition = match insn.code {
+                JMP_JEQ_K => Some(acc == insn.k),
+                JMP_JGE_K => Some(acc >= insn.k),
+                JMP_JGT_K => Some(acc > insn.k),
+                JMP_JSET_K => Some(acc & insn.k != 0),
+                _ => None,
+            };
+            match (insn.code, condition) {
+                (_, Some(taken)) => pc += usize::from(if taken { insn.jt } else { insn.jf }),
+                (LD_W_ABS, _) => acc = word(insn.k),
+                (ALU_AND_K, _) => acc &= insn.k,
+                (JMP_JA, _) => pc += insn.k as usize,
+                (RET_K, _) => return Some(insn.k),
+                (other, _) => panic!("unexpected opcode {other:#x}"),
             }
             pc += 1;
         }
@@ -323,7 +361,7 @@ mod tests {
             TrapRule::always(libc::SYS_getpeername).notified(),
             TrapRule::when(libc::SYS_sendto, 4, ArgTest::NotNull),
         ];
-        let program = build_notifier(&rules).unwrap();
+        let program = build_notifier(&rules).unwrap().unwrap();
         let notify = Some(libc::SECCOMP_RET_USER_NOTIF);
         let allow = Some(libc::SECCOMP_RET_ALLOW);
         for nr in [libc::SYS_getsockname, libc::SYS_getpeername] {
@@ -335,13 +373,38 @@ mod tests {
         for nr in [libc::SYS_connect, libc::SYS_sendto, libc::SYS_read] {
             assert_eq!(run(&program, AUDIT_ARCH_NATIVE, nr as u32), allow);
         }
-        assert_eq!(build_notifier(&rules[1..2]), None);
+        assert!(build_notifier(&rules[1..2]).unwrap().is_none());
     }
 
+    /// `socket` is notified for the families netvm serves, and `AF_UNIX`'s is
+    /// left to the kernel by both filters.
     #[test]
-    #[should_panic(expected = "no argument tests")]
-    fn notified_rules_take_no_tests() {
-        let _ = TrapRule::when(libc::SYS_sendto, 4, ArgTest::NotNull).notified();
+    fn the_notifier_judges_arguments_as_the_main_filter_does() {
+        let not_unix = ArgTest::IntNotEqual(libc::AF_UNIX as u32);
+        let rules = [
+            TrapRule::when(libc::SYS_socket, 0, not_unix).notified(),
+            TrapRule::when(libc::SYS_sendto, 4, ArgTest::NotNull).notified(),
+        ];
+        let notifier = build_notifier(&rules).unwrap().unwrap();
+        let main = build(&rules).unwrap();
+        let socket = libc::SYS_socket as u32;
+        let sendto = libc::SYS_sendto as u32;
+        let notify = Some(libc::SECCOMP_RET_USER_NOTIF);
+        let allow = Some(libc::SECCOMP_RET_ALLOW);
+        let trace = Some(libc::SECCOMP_RET_TRACE);
+        let on = |program: &[sock_filter], nr, args| run_call(program, AUDIT_ARCH_NATIVE, nr, args);
+        for family in [libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK, libc::AF_PACKET] {
+            // The upper half of an int argument is not the kernel's to read.
+            for domain in [family as u64, family as u64 | 1 << 32] {
+                assert_eq!(on(&notifier, socket, [domain, 1, 0, 0, 0, 0]), notify);
+                assert_eq!(on(&main, socket, [domain, 1, 0, 0, 0, 0]), trace);
+            }
+        }
+        let unix = [libc::AF_UNIX as u64 | 7 << 32, 1, 0, 0, 0, 0];
+        assert_eq!(on(&notifier, socket, unix), allow);
+        assert_eq!(on(&main, socket, unix), allow);
+        assert_eq!(on(&notifier, sendto, [3, 0, 0, 0, 0, 0]), allow);
+        assert_eq!(on(&notifier, sendto, [3, 0, 0, 0, 1 << 40, 0]), notify);
     }
 
     #[test]

@@ -18,6 +18,7 @@
 //! [retry](Tracer::next_retry) is due.
 
 pub mod arch;
+mod credentials;
 pub mod fds;
 pub mod filter;
 pub mod launch;
@@ -28,7 +29,7 @@ pub mod window;
 
 use std::cell::Cell;
 use std::collections::{BTreeSet, HashMap, HashSet};
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::time::{Duration, Instant};
 
 use nix::errno::Errno;
@@ -332,10 +333,22 @@ impl SyscallStop {
         Ok(())
     }
 
+    /// The descriptor [`return_new_fd`](Self::return_new_fd) is to give, lent
+    /// until the call returns it.
+    pub fn new_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.gift.as_ref().map(|gift| gift.fd.as_fd())
+    }
+
     /// Whether [`return_new_fd`](Self::return_new_fd) can give this call's
     /// process a descriptor: asked before making one is worth it.
     pub fn can_return_new_fd(&self) -> bool {
         self.notified || self.can_give_fds
+    }
+
+    /// The calling thread's file system user and group ids: whose the files it
+    /// makes are.
+    pub fn file_system_ids(&self) -> Result<(u32, u32), Errno> {
+        credentials::file_system_ids(self.tid, self.process)
     }
 
     /// Copies fd `fd` of the stopped process into the supervisor (`pidfd_getfd`). The

@@ -1,6 +1,6 @@
 /* Tries every way a program has to change the sealed half of netvm's scratch
- * window (the mapping of /memfd:netvm-window): it first makes a socket call, so
- * that the window exists, then prints one line per attempt. */
+ * window (the mapping of /memfd:netvm-window): it first makes a call that stops
+ * in netvm (a bind), so that the window exists, then prints one line per attempt. */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <netinet/in.h>
 #include <unistd.h>
 
 static sigjmp_buf back;
@@ -20,7 +21,9 @@ static void on_segv(int sig) { (void)sig; siglongjmp(back, 1); }
 static const char *outcome(long r) { return r < 0 ? strerrorname_np(errno) : "changed"; }
 
 int main(void) {
-    int s = socket(AF_INET, SOCK_STREAM, 0); /* a trapped call: the window is made */
+    int s = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    bind(s, (struct sockaddr *)&any, sizeof any); /* a ptrace stop: the window is made */
     close(s);
     FILE *maps = fopen("/proc/self/maps", "r");
     char line[512];

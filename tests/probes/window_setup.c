@@ -1,9 +1,10 @@
-/* The scratch window's set-up under pressure, at a process's first trapped call:
+/* The scratch window's set-up under pressure, at a process's first call that
+ * stops in netvm (a bind: a socket() is a notification, which needs no window):
  *
  *   window_setup signals   SIGALRM every 50 us (SA_RESTART) during the first
- *                          socket(); then a sendto on a native AF_UNIX socket to a
+ *                          bind(); then a sendto on a native AF_UNIX socket to a
  *                          name nothing binds must say ECONNREFUSED, as natively
- *   window_setup threads   8 threads make their first socket() at once, 20 times
+ *   window_setup threads   8 threads make their first bind() at once, 20 times
  *                          in 20 children; prints the supervisor's VmSize growth
  *                          in kB (its mappings of set-ups that lost the race)
  */
@@ -19,10 +20,19 @@
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <netinet/in.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 static void on_alarm(int sig) { (void)sig; }
+
+/* A new UDP socket bound to any port: its bind is a process's first stop. */
+static int bound_socket(void)
+{
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in any = {.sin_family = AF_INET};
+    return s >= 0 && bind(s, (struct sockaddr *)&any, sizeof any) == 0 ? s : -1;
+}
 
 static int signals(void)
 {
@@ -30,7 +40,7 @@ static int signals(void)
     sigaction(SIGALRM, &sa, NULL);
     struct itimerval every = {{0, 50}, {0, 50}}, off = {0};
     setitimer(ITIMER_REAL, &every, NULL);
-    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    int s = bound_socket();
     setitimer(ITIMER_REAL, &off, NULL);
     int u = socket(AF_UNIX, SOCK_DGRAM, 0);
     struct sockaddr_un to = {.sun_family = AF_UNIX};
@@ -48,7 +58,7 @@ static void *first_call(void *unused)
     (void)unused;
     while (!go)
         ;
-    close(socket(AF_INET, SOCK_DGRAM, 0));
+    close(bound_socket());
     return NULL;
 }
 

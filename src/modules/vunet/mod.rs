@@ -656,8 +656,9 @@ impl Module for Vunet {
     fn trap_rules(&self) -> Vec<TrapRule> {
         let not_unix = ArgTest::IntNotEqual(libc::AF_UNIX as u32);
         let mut rules = vec![
-            TrapRule::when(libc::SYS_socket, 0, not_unix),
-            TrapRule::when(libc::SYS_socketpair, 0, not_unix),
+            // Served by making the carrier here and giving it to the program.
+            TrapRule::when(libc::SYS_socket, 0, not_unix).notified(),
+            TrapRule::when(libc::SYS_socketpair, 0, not_unix).notified(),
             // With a NULL address these are plain send/recv: the data path stays native.
             TrapRule::when(libc::SYS_sendto, 4, ArgTest::NotNull),
             TrapRule::when(libc::SYS_recvfrom, 4, ArgTest::NotNull),
@@ -711,12 +712,17 @@ impl Module for Vunet {
                 let disposition = Disposition::of(self.kernel_call(stop, socket));
                 return Answer { by: self.kernel.clone(), disposition };
             }
-            Route::Create(stack) => (stack, Disposition::of(self.stacks[stack].create(stop))),
+            Route::Create(stack) => {
+                let mut claims = Claims { table: &mut self.sockets, owner: Owner::Stack(stack) };
+                (stack, Disposition::of(self.stacks[stack].create(stop, &mut claims)))
+            }
             Route::Socket(stack, socket) => {
                 (stack, Disposition::of(self.stacks[stack].on_socket(socket, stop)))
             }
             Route::NewNetlink(stack, call) => {
-                let disposition = Disposition::of(self.netlink.create(stop, stack, call));
+                let mut claims = Claims { table: &mut self.sockets, owner: Owner::Netlink(stack) };
+                let disposition =
+                    Disposition::of(self.netlink.create(stop, &mut claims, stack, call));
                 return Answer { by: self.stacks[stack].name().clone(), disposition };
             }
             Route::NewPacket(stack, call) => {

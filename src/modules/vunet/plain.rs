@@ -9,7 +9,7 @@ use crate::modules::{Disposition, Handled};
 use crate::tracer::SyscallStop;
 
 use super::kind::{KindConfig, Mount, StackKind};
-use super::stack::{SetupError, Stack};
+use super::stack::{Claims, SetupError, Stack};
 
 /// A kind whose stacks are a name and one answer to `socket`.
 pub struct PlainKind {
@@ -75,7 +75,7 @@ impl Stack for PlainStack {
         self.kind
     }
 
-    fn create(&mut self, _stop: &mut SyscallStop) -> Handled {
+    fn create(&mut self, _stop: &mut SyscallStop, _claims: &mut Claims) -> Handled {
         Ok(self.create)
     }
 }

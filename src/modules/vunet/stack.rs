@@ -12,7 +12,7 @@ use std::rc::Rc;
 use std::time::Instant;
 
 use nix::errno::Errno;
-use nix::sys::socket::SockType;
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socket};
 use nix::unistd::Pid;
 
 use super::inside::Inside;
@@ -22,6 +22,7 @@ use super::network::Network;
 use super::status;
 use crate::fdtable::{FdTable, FdTarget, SocketId};
 use crate::modules::{Disposition, Handled};
+use crate::syscall::{Socket, Syscall};
 use crate::tracer::SyscallStop;
 
 /// An index into the session's mounted stacks.
@@ -48,8 +49,9 @@ pub trait Stack {
     /// The submodule's kind (`kind = ...` in `modules.toml`).
     fn kind(&self) -> &'static str;
     /// `socket` or `socketpair` by a process on this stack (`AF_UNIX` never comes
-    /// here: it is not trapped).
-    fn create(&mut self, stop: &mut SyscallStop) -> Handled;
+    /// here: it is not trapped). A socket of the stack's own gets its carrier
+    /// from [`Claims::new_carrier`].
+    fn create(&mut self, stop: &mut SyscallStop, claims: &mut Claims) -> Handled;
     /// A call on `socket`, one of this stack's own. Stacks that own none (they
     /// leave every socket to the kernel) keep the default.
     fn on_socket(&mut self, socket: SocketId, stop: &mut SyscallStop) -> Handled {
@@ -228,7 +230,9 @@ pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 
 /// Lets a stack record the kernel sockets that are its own.
 ///
-/// A stack claims the socket a call it rewrote made, found at the fd the call
+/// A socket the supervisor makes for a program ([`Claims::new_carrier`]) is the
+/// stack's from the start. Otherwise a stack claims the socket a call it rewrote
+/// made, found at the fd the call
 /// returned. By the time the supervisor looks, another thread of the program may
 /// have put another socket at that number (`dup2`): a host socket kept from outside,
 /// another stack's carrier. Such a socket must not become the stack's, or calls on
@@ -260,6 +264,34 @@ impl Claims<'_> {
         })
     }
 
+    /// Makes the carrier of a new virtual socket for the `socket()` at `stop`: an
+    /// `AF_UNIX` socket of type `ty`, with the call's `SOCK_NONBLOCK` and
+    /// `SOCK_CLOEXEC` `flags`. See [`NewCarrier`] for the two ways it reaches the
+    /// program.
+    pub fn new_carrier(
+        &mut self,
+        stop: &mut SyscallStop,
+        ty: SockType,
+        flags: i32,
+    ) -> Result<NewCarrier, Errno> {
+        if !stop.can_return_new_fd() {
+            let ty = ty as i32 | flags;
+            stop.rewrite(Syscall::Socket(Socket { domain: libc::AF_UNIX, ty, protocol: 0 }));
+            return Ok(NewCarrier::Rewritten);
+        }
+        let nonblocking = if flags & libc::SOCK_NONBLOCK != 0 {
+            SockFlag::SOCK_NONBLOCK
+        } else {
+            SockFlag::empty()
+        };
+        let carrier = socket(AddressFamily::Unix, ty, nonblocking | SockFlag::SOCK_CLOEXEC, None)?;
+        owned_as_by(&carrier, stop)?;
+        let id = crate::fdtable::identity(&carrier).ok_or(Errno::EBADF)?;
+        stop.return_new_fd(carrier, flags & libc::SOCK_CLOEXEC != 0)?;
+        self.table.insert(id, self.owner);
+        Ok(NewCarrier::Given(id))
+    }
+
     /// Whether `copy`, a copy of what was resolved as `socket`, may be claimed.
     fn may_claim(
         &self,
@@ -272,6 +304,46 @@ impl Claims<'_> {
             && self.table.get(socket).is_none()
             && crate::fdtable::family(copy) == Some(libc::AF_UNIX)
             && made_here(copy)
+    }
+}
+
+/// The carrier of a new virtual socket (see [`Claims::new_carrier`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NewCarrier {
+    /// Made by the supervisor, claimed already, and given to the program as the
+    /// call's result ([`SyscallStop::return_new_fd`]): the answer is
+    /// [`Disposition::Kernel`], and [`SyscallStop::new_fd`] lends it until then.
+    Given(SocketId),
+    /// Where nothing can be given (no seccomp notifier: `--trace`, a kernel
+    /// before 5.19), the call was rewritten to make it in the program, to be
+    /// claimed at the exit ([`Claims::claim_new`]): the answer is
+    /// [`Disposition::KernelThenFinish`].
+    Rewritten,
+}
+
+impl NewCarrier {
+    /// The answer to the call, for a stack that needs nothing more of it.
+    pub fn disposition(self) -> Disposition {
+        match self {
+            Self::Given(_) => Disposition::Kernel,
+            Self::Rewritten => Disposition::KernelThenFinish,
+        }
+    }
+}
+
+/// Makes the supervisor's new socket `fd` belong to whom one made by the thread
+/// at `stop` would: its file system user and group. Only a supervisor running as
+/// root makes sockets for programs of other users (a program that dropped its
+/// privileges); for anyone else the two are the same.
+fn owned_as_by(fd: &OwnedFd, stop: &SyscallStop) -> Result<(), Errno> {
+    // SAFETY: geteuid takes nothing and cannot fail.
+    if unsafe { libc::geteuid() } != 0 {
+        return Ok(());
+    }
+    match stop.file_system_ids()? {
+        (0, 0) => Ok(()),
+        // SAFETY: fchown takes a live descriptor of ours and two plain ids.
+        (uid, gid) => Errno::result(unsafe { libc::fchown(fd.as_raw_fd(), uid, gid) }).map(drop),
     }
 }
 

@@ -28,6 +28,7 @@ use std::time::Instant;
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 use nix::errno::Errno;
+use nix::sys::socket::SockType;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
@@ -222,7 +223,7 @@ impl EchoStack {
     }
 
     /// `socket`: a TCP socket becomes an `AF_UNIX` stream socket.
-    fn create_socket(&self, stop: &mut SyscallStop, socket: Socket) -> Handled {
+    fn create_socket(stop: &mut SyscallStop, socket: Socket, claims: &mut Claims) -> Handled {
         let flags = socket.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         let inet = [libc::AF_INET, libc::AF_INET6].contains(&socket.domain);
         let tcp = socket.ty & !flags == libc::SOCK_STREAM
@@ -230,12 +231,7 @@ impl EchoStack {
         if !inet || !tcp {
             return Err(Errno::EAFNOSUPPORT);
         }
-        stop.rewrite(Syscall::Socket(Socket {
-            domain: libc::AF_UNIX,
-            ty: libc::SOCK_STREAM | flags,
-            protocol: 0,
-        }));
-        Ok(Disposition::KernelThenFinish)
+        Ok(claims.new_carrier(stop, SockType::Stream, flags)?.disposition())
     }
 
     /// `connect`, to wherever: to the service.
@@ -256,9 +252,9 @@ impl Stack for EchoStack {
         KIND.name()
     }
 
-    fn create(&mut self, stop: &mut SyscallStop) -> Handled {
+    fn create(&mut self, stop: &mut SyscallStop, claims: &mut Claims) -> Handled {
         match stop.call() {
-            Syscall::Socket(socket) => self.create_socket(stop, socket),
+            Syscall::Socket(socket) => Self::create_socket(stop, socket, claims),
             _ => Err(Errno::EOPNOTSUPP),
         }
     }
@@ -278,7 +274,7 @@ impl Stack for EchoStack {
 
     fn finish(&mut self, stop: &mut SyscallStop, claims: &mut Claims) {
         if let Some(fd) = stop.returned_fd() {
-            claims.claim_new(stop, fd, |copy| is_fresh(copy, nix::sys::socket::SockType::Stream));
+            claims.claim_new(stop, fd, |copy| is_fresh(copy, SockType::Stream));
         }
     }
 

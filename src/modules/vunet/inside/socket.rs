@@ -20,7 +20,7 @@
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::ErrorKind;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::os::linux::net::SocketAddrExt;
 use std::os::unix::net::{SocketAddr, UnixDatagram};
 
@@ -34,7 +34,7 @@ use super::Host;
 use super::rtnetlink::{Answers, CHANGE_COST, Options, ROUND_BUDGET, respond_with};
 use super::sock_diag;
 use crate::fdtable::{FdTable, SocketId};
-use crate::modules::vunet::stack::{Claims, Owner, StackId, is_fresh, random_bytes};
+use crate::modules::vunet::stack::{Claims, NewCarrier, Owner, StackId, is_fresh, random_bytes};
 use crate::modules::{Disposition, Handled};
 use crate::syscall::{AddrIn, AddrOut, Getsockopt, Mmsg, Msg, Sendto, Setsockopt};
 use crate::syscall::{Socket, Syscall, UserPtr};
@@ -112,10 +112,19 @@ struct NetlinkSocket {
     more: bool,
 }
 
+/// A new netlink socket: of `protocol` and type `ty`, by a process on `stack`
+/// whose real user is `uid`.
+struct NewNetlink {
+    stack: StackId,
+    ty: i32,
+    protocol: i32,
+    uid: u32,
+}
+
 /// What a call's exit needs.
 enum Pending {
-    /// `socket()` made the carrier of a netlink socket on `stack`.
-    Create { stack: StackId, ty: i32, protocol: i32 },
+    /// `socket()` made the carrier of a netlink socket.
+    Create(NewNetlink),
     /// A receive whose sender's address the program asked for.
     Received(Receiver),
     /// A `sendmmsg` made the `sendmsg` of its first message.
@@ -145,8 +154,15 @@ impl NetlinkSockets {
         }
     }
 
-    /// `socket(AF_NETLINK, ...)` by a process on `stack`, which shows its inside.
-    pub fn create(&mut self, stop: &mut SyscallStop, stack: StackId, call: Socket) -> Handled {
+    /// `socket(AF_NETLINK, ...)` by a process on `stack`, which shows its inside;
+    /// the carrier is claimed through `claims`.
+    pub fn create(
+        &mut self,
+        stop: &mut SyscallStop,
+        claims: &mut Claims,
+        stack: StackId,
+        call: Socket,
+    ) -> Handled {
         let flags = call.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         let ty = call.ty & !flags;
         if ty != libc::SOCK_RAW && ty != libc::SOCK_DGRAM {
@@ -158,14 +174,13 @@ impl NetlinkSockets {
         if self.sockets.len() >= MAX_SOCKETS {
             return Err(Errno::ENFILE);
         }
-        stop.rewrite(Syscall::Socket(Socket {
-            domain: libc::AF_UNIX,
-            ty: libc::SOCK_DGRAM | flags,
-            protocol: 0,
-        }));
-        let protocol = call.protocol;
-        self.pending.insert(stop.tid, Pending::Create { stack, ty, protocol });
-        Ok(Disposition::KernelThenFinish)
+        let new = NewNetlink { stack, ty, protocol: call.protocol, uid: real_uid(stop.process) };
+        let carrier = claims.new_carrier(stop, SockType::Datagram, flags)?;
+        match carrier {
+            NewCarrier::Given(id) => self.adopt(id, stop.new_fd().ok_or(Errno::EBADF)?, new),
+            NewCarrier::Rewritten => _ = self.pending.insert(stop.tid, Pending::Create(new)),
+        }
+        Ok(carrier.disposition())
     }
 
     /// Whether `socket` is a netlink socket of a program.
@@ -209,9 +224,14 @@ impl NetlinkSockets {
     /// carrier of a new socket is recorded in `table`.
     pub fn finish(&mut self, stop: &mut SyscallStop, table: &mut FdTable<Owner>) {
         match self.pending.remove(&stop.tid) {
-            Some(Pending::Create { stack, ty, protocol }) => {
-                let mut claims = Claims { table, owner: Owner::Netlink(stack) };
-                self.adopt(stop, &mut claims, stack, (ty, protocol));
+            Some(Pending::Create(new)) => {
+                let mut claims = Claims { table, owner: Owner::Netlink(new.stack) };
+                let fresh = |copy: &OwnedFd| is_fresh(copy, SockType::Datagram);
+                if let Some(fd) = stop.returned_fd()
+                    && let Some((id, carrier)) = claims.claim_new(stop, fd, fresh)
+                {
+                    self.adopt(id, carrier.as_fd(), new);
+                }
             }
             Some(Pending::FirstMessage { msgvec }) => stop.finish_as_first_message(msgvec),
             Some(Pending::Received(receiver)) if stop.result() >= 0 => {
@@ -300,17 +320,8 @@ impl NetlinkSockets {
 
     /// `socket()` made a carrier at the fd it returned: claims it, names it and
     /// connects it to a new server end.
-    fn adopt(
-        &mut self,
-        stop: &SyscallStop,
-        claims: &mut Claims,
-        stack: StackId,
-        (ty, protocol): (i32, i32),
-    ) {
-        let Some(fd) = stop.returned_fd() else { return };
-        let fresh = |copy: &OwnedFd| is_fresh(copy, SockType::Datagram);
-        let Some((id, carrier)) = claims.claim_new(stop, fd, fresh) else { return };
-        match self.server_end(&carrier) {
+    fn adopt(&mut self, id: SocketId, carrier: BorrowedFd, new: NewNetlink) {
+        match self.server_end(carrier) {
             Ok(server) => {
                 let server_fd = server.as_raw_fd();
                 let interest = Interest::READABLE | Interest::WRITABLE;
@@ -321,13 +332,13 @@ impl NetlinkSockets {
                 );
                 self.by_server.insert(server_fd, id);
                 let socket = NetlinkSocket {
-                    stack,
-                    protocol,
-                    ty,
+                    stack: new.stack,
+                    protocol: new.protocol,
+                    ty: new.ty,
                     server,
                     port: 0,
                     groups: 0,
-                    uid: real_uid(stop.process),
+                    uid: new.uid,
                     flags: HashMap::new(),
                     held: VecDeque::new(),
                     full: false,
@@ -343,7 +354,7 @@ impl NetlinkSockets {
     /// A server end for `carrier`, the two connected to each other. Once a
     /// datagram socket is connected, only its peer can send to it; what anyone
     /// else slipped in before (the names show in `/proc/net/unix`) is thrown away.
-    fn server_end(&mut self, carrier: &OwnedFd) -> std::io::Result<UnixDatagram> {
+    fn server_end(&mut self, carrier: BorrowedFd) -> std::io::Result<UnixDatagram> {
         let (server, server_name) = self.bound(UnixDatagram::bind_addr)?;
         server.set_nonblocking(true)?;
         let carrier_bind = |name: &SocketAddr| -> std::io::Result<()> {

@@ -1,8 +1,10 @@
 //! `socket()`: a virtual TCP/IP socket is created as its carrier, an `AF_UNIX`
-//! socket of the program, which the exit records in the stack's table.
+//! socket the supervisor makes and gives the program (or, without a notifier to
+//! give it through, that the program makes and the exit claims), recorded in the
+//! stack's table.
 
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 
 use nix::errno::Errno;
 use nix::unistd::Pid;
@@ -13,9 +15,10 @@ use super::ports::Proto;
 use super::proc::{CAP_NET_RAW, has_capability};
 use super::stack::{Pending, SmoltcpStack};
 use super::table::VSocket;
-use crate::modules::vunet::stack::is_fresh;
-use crate::modules::Handled;
+use crate::fdtable::SocketId;
 use crate::modules::vunet::Claims;
+use crate::modules::vunet::stack::{NewCarrier, is_fresh};
+use crate::modules::{Disposition, Handled};
 use crate::syscall::Socket;
 use crate::syscall::Syscall;
 use crate::tracer::SyscallStop;
@@ -28,11 +31,11 @@ const SOCK_MAX: i32 = 11;
 const IPPROTO_MAX: i32 = 263;
 
 impl SmoltcpStack {
-    /// `socket()`: rewritten to create the carrier, whose fd the exit claims.
+    /// `socket()`: the carrier is made (see [`Claims::new_carrier`]).
     ///
     /// The arguments are judged in Linux's order: the type's flags, then (for
     /// `socketpair`) the vector the descriptors go to, then the family.
-    pub(super) fn socket(&mut self, stop: &mut SyscallStop) -> Handled {
+    pub(super) fn socket(&mut self, stop: &mut SyscallStop, claims: &mut Claims) -> Handled {
         let (c, vector) = match stop.call() {
             Syscall::Socket(c) => (c, None),
             Syscall::Socketpair(c) => {
@@ -72,21 +75,52 @@ impl SmoltcpStack {
         {
             net.open_raw(raw_protocol)?;
         }
-        let ty = proto.carrier() as i32 | flags;
-        stop.rewrite(Syscall::Socket(Socket { domain: libc::AF_UNIX, ty, protocol: 0 }));
-        Ok(self.await_exit(stop.tid, PendingSocket { family, proto, raw_protocol }))
+        let new = NewSocket { family, proto, raw_protocol };
+        match claims.new_carrier(stop, proto.carrier(), flags)? {
+            NewCarrier::Given(id) => {
+                let carrier = stop.new_fd().ok_or(Errno::EBADF)?;
+                self.adopt(id, carrier, new);
+                Ok(Disposition::Kernel)
+            }
+            NewCarrier::Rewritten => Ok(self.await_exit(stop.tid, new)),
+        }
+    }
+
+    /// Records `id`, the carrier `carrier` (the supervisor's descriptor of it),
+    /// as the stack's new socket `new`.
+    fn adopt(&mut self, id: SocketId, carrier: BorrowedFd, new: NewSocket) {
+        let mut socket = VSocket::new(new.family, new.proto);
+        socket.raw_protocol = new.raw_protocol;
+        if new.raw_protocol == libc::IPPROTO_RAW as u8 && new.family == Family::V4 {
+            // An IPPROTO_RAW socket writes its own IP header.
+            let _ = socket.options.set(libc::IPPROTO_IP, libc::IP_HDRINCL, 1, new.proto);
+        }
+        let mut name = None;
+        if new.proto == Proto::Raw {
+            // A raw socket receives without ever binding: its carrier takes a
+            // name now.
+            let fresh = self.carriers.fresh();
+            if bind_to(carrier.as_raw_fd(), &fresh).is_ok() {
+                socket.local = Some(SocketAddr::new(new.family.unspecified(), 0));
+                name = Some(fresh);
+            }
+        }
+        self.table.insert(id, socket);
+        if let Some(name) = name {
+            self.table.name_carrier(id, name);
+        }
     }
 }
 
-/// `socket()` rewritten to create a carrier for a `proto` socket of `family`
-/// (of IP protocol `raw_protocol`, if raw).
-struct PendingSocket {
+/// A new socket of `proto` and `family` (of IP protocol `raw_protocol`, if raw),
+/// and, while the program makes its carrier, the call in flight.
+struct NewSocket {
     family: Family,
     proto: Proto,
     raw_protocol: u8,
 }
 
-impl Pending for PendingSocket {
+impl Pending for NewSocket {
     fn finish(
         self: Box<Self>,
         stack: &mut SmoltcpStack,
@@ -95,28 +129,8 @@ impl Pending for PendingSocket {
     ) {
         let Some(fd) = stop.returned_fd() else { return };
         let carrier = self.proto.carrier();
-        let Some((id, copy)) = claims.claim_new(stop, fd, |copy| is_fresh(copy, carrier)) else {
-            return;
-        };
-        let mut socket = VSocket::new(self.family, self.proto);
-        socket.raw_protocol = self.raw_protocol;
-        if self.raw_protocol == libc::IPPROTO_RAW as u8 && self.family == Family::V4 {
-            // An IPPROTO_RAW socket writes its own IP header.
-            let _ = socket.options.set(libc::IPPROTO_IP, libc::IP_HDRINCL, 1, self.proto);
-        }
-        let mut name = None;
-        if self.proto == Proto::Raw {
-            // A raw socket receives without ever binding: its carrier takes a
-            // name now, bound through a copy of the fd.
-            let fresh = stack.carriers.fresh();
-            if bind_to(copy.as_raw_fd(), &fresh).is_ok() {
-                socket.local = Some(SocketAddr::new(self.family.unspecified(), 0));
-                name = Some(fresh);
-            }
-        }
-        stack.table.insert(id, socket);
-        if let Some(name) = name {
-            stack.table.name_carrier(id, name);
+        if let Some((id, copy)) = claims.claim_new(stop, fd, |copy| is_fresh(copy, carrier)) {
+            stack.adopt(id, copy.as_fd(), *self);
         }
     }
 }

@@ -7,8 +7,10 @@
 //!
 //! A virtual TCP or UDP socket is a real kernel socket in the traced program: an
 //! `AF_UNIX` socket (the *carrier*: `SOCK_STREAM` for TCP, `SOCK_DGRAM` for UDP, so
-//! datagrams keep their boundaries). `socket()` is rewritten to create it, so the
-//! kernel picks the fd number and honours `SOCK_NONBLOCK`/`SOCK_CLOEXEC`; from then on
+//! datagrams keep their boundaries). `socket()` creates it in the supervisor, which
+//! installs it in the program as the call's result (or, without a seccomp notifier,
+//! `socket()` is rewritten to create it), so the kernel picks the fd number and
+//! honours `SOCK_NONBLOCK`/`SOCK_CLOEXEC`; from then on
 //! `read`, `write`, `send`/`recv` without addresses, `poll`/`epoll`/`select`, `dup`,
 //! `fork`, `SCM_RIGHTS` and `close` all run in the kernel.
 //!
@@ -113,8 +115,8 @@ impl Stack for SmoltcpStack {
         Self::KIND
     }
 
-    fn create(&mut self, stop: &mut SyscallStop) -> Handled {
-        self.socket(stop)
+    fn create(&mut self, stop: &mut SyscallStop, claims: &mut Claims) -> Handled {
+        self.socket(stop, claims)
     }
 
     fn on_socket(&mut self, id: SocketId, stop: &mut SyscallStop) -> Handled {
