@@ -61,8 +61,8 @@ server=$!
 sleep "$SERVER_WAIT"
 udp=
 [ "$MODE" = udp ] && udp="-u -b 0 -l 1460"
-# shellcheck disable=SC2086
 # (-J reports errors in its JSON; stderr has only the warning that 1460 > the MSS.)
+# shellcheck disable=SC2086
 if $CLIENT_LAUNCHER iperf3 -J $udp -c "$addr" -p "$PORT" -t "$SECONDS_EACH" 2>/dev/null | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
