@@ -5,7 +5,9 @@
 //! - `IP_RECVTTL` and `IPV6_RECVHOPLIMIT` give the TTL the datagram arrived
 //!   with;
 //! - a datagram sent just before its socket closes still leaves, even when it
-//!   must wait for a neighbour to be resolved first.
+//!   must wait for a neighbour to be resolved first;
+//! - a datagram for a receiver that has just closed reaches the next socket
+//!   bound to its port.
 
 mod common;
 
@@ -145,5 +147,50 @@ fn sendmmsg_gives_each_message_its_length() {
         let output = session(user, &script);
         output.assert_code(0);
         assert_eq!(output.stdout, expected, "{user:?}\n{output}");
+    }
+}
+
+/// Two UDP sockets on port 9797 of lwip1 (`SO_REUSEADDR`): one bound to
+/// 10.0.0.3, which Linux prefers, and one to the wildcard. The first closes
+/// (which netvm learns of only later) and then a datagram arrives from lwip0.
+/// It must reach the wildcard's socket, as on Linux. A guard for delivery,
+/// which finds a receiver's carrier gone by the kernel's refusal of its name
+/// and then tries the next (before, a probe socket per datagram told).
+const CLOSED_PREFERRED: &str = r#"
+import socket
+def bound(address):
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((address, 9797))
+    return s
+wildcard, preferred = bound("0.0.0.0"), bound("10.0.0.3")
+preferred.close()
+ready = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+ready.bind(("0.0.0.0", 9798))  # for the script: the preferred one is closed
+wildcard.settimeout(10)
+print(wildcard.recv(100).decode())
+"#;
+
+#[test]
+fn a_datagram_for_a_closed_preferred_receiver_reaches_the_next() {
+    let dir = TempDir::new("closed-preferred");
+    let server = dir.write("server.py", CLOSED_PREFERRED.as_bytes(), 0o644);
+    let client = dir.write("client.py", SEND_AND_GO.as_bytes(), 0o644);
+    let script = format!(
+        "on_b {py} {server} & listening udp 9798 || exit 1\n\
+         {py} {client} 10.0.0.3 9797; wait",
+        py = python(),
+        server = path_str(&server),
+        client = path_str(&client),
+    );
+    for user in USERS {
+        let output =
+            session(user, &format!("on_b() {{ \"$N\" stack lwip1 -- \"$@\"; }}\n{script}"));
+        output.assert_code(0);
+        assert_eq!(output.stdout, "x\n", "{user:?}\n{output}");
+    }
+    if let Some(native) = on_two_linux_hosts(&script) {
+        native.assert_code(0);
+        assert_eq!(native.stdout, "x\n", "Linux itself says otherwise\n{native}");
     }
 }

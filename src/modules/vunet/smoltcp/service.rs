@@ -178,7 +178,7 @@ impl SmoltcpStack {
             // nobody had bound when it connected.
             let Some(from) = sender.sent_from() else { return true };
             match self.live_receiver(Proto::Udp, to) {
-                Some(receiver) => drop(self.deliver(net, Proto::Udp, from, receiver, payload)),
+                Some(receiver) => _ = self.deliver(net, Proto::Udp, from, receiver, payload),
                 None => self.report_error(net, icmp::port_unreachable(from, to, payload)),
             }
             return true;
@@ -229,7 +229,7 @@ impl SmoltcpStack {
         let source = socket.source.unwrap_or(to);
         if let Some(reply) = icmp::echo_reply(to, source, local.port(), request) {
             net.last_ttl.insert(id, 64);
-            self.deliver(net, Proto::Icmp, SocketAddr::new(to, 0), receiver, &reply);
+            _ = self.deliver(net, Proto::Icmp, SocketAddr::new(to, 0), receiver, &reply);
         }
     }
 
@@ -238,11 +238,7 @@ impl SmoltcpStack {
         let udp = net.received_udp();
         let mut busy = !udp.is_empty();
         for (from, to, payload, marks) in udp {
-            let Some(receiver) = self.live_receiver(Proto::Udp, to) else {
-                self.udp_counters.no_ports += 1;
-                continue;
-            };
-            if self.deliver(net, Proto::Udp, from, receiver, &payload) {
+            if let Some(receiver) = self.deliver_to_port(net, from, to, &payload) {
                 self.note(receiver, Noted { from, to: to.ip(), marks });
             }
         }
@@ -276,7 +272,7 @@ impl SmoltcpStack {
                 if let Some(id) = self.table.named(&receiver) {
                     net.last_ttl.insert(id, arrival.ttl);
                 }
-                self.deliver(net, proto, arrival.from, receiver, bytes);
+                _ = self.deliver(net, proto, arrival.from, receiver, bytes);
             }
         }
         if let Some(error) = icmp::error(packet) {
@@ -295,11 +291,43 @@ impl SmoltcpStack {
             if let Some(id) = self.table.named(&receiver) {
                 net.last_ttl.insert(id, arrival.ttl);
             }
-            self.deliver(net, Proto::Raw, arrival.from, receiver, arrival.raw);
+            _ = self.deliver(net, Proto::Raw, arrival.from, receiver, arrival.raw);
         }
     }
 
-    /// Sends `payload` to carrier `receiver` from the remote standing for `from`.
+    /// Delivers UDP datagram `payload` from `from` to the socket of the stack's
+    /// that receives traffic to `to`; returns its carrier's name if it took it.
+    ///
+    /// A receiver whose carrier has closed since it bound is found out by the
+    /// kernel's refusal of its name, then forgotten, and the next is tried: the
+    /// test [`live_receiver`](SmoltcpStack::live_receiver) makes with a probe
+    /// socket per call, here for free on every datagram.
+    fn deliver_to_port(
+        &mut self,
+        net: &mut NetHost,
+        from: SocketAddr,
+        to: SocketAddr,
+        payload: &[u8],
+    ) -> Option<EndpointName> {
+        loop {
+            let Some(binding) = self.table.ports.receiver(Proto::Udp, to) else {
+                self.udp_counters.no_ports += 1;
+                return None;
+            };
+            let (name, socket) = (binding.name, binding.socket);
+            match self.deliver(net, Proto::Udp, from, name, payload) {
+                Ok(()) => return Some(name),
+                Err(Errno::ECONNREFUSED) => {
+                    self.forget_sockets(&[socket]);
+                    self.table.ports.unbind(Proto::Udp, to.port(), socket);
+                }
+                Err(_) => return None,
+            }
+        }
+    }
+
+    /// Sends `payload` to carrier `receiver` from the remote standing for `from`;
+    /// `ECONNREFUSED` if no carrier holds that name any more.
     fn deliver(
         &mut self,
         net: &mut NetHost,
@@ -307,19 +335,17 @@ impl SmoltcpStack {
         from: SocketAddr,
         receiver: EndpointName,
         payload: &[u8],
-    ) -> bool {
+    ) -> Result<(), Errno> {
         // A carrier connected to the remote has its own end for it.
         let fd = match net.privates.get(&receiver).filter(|p| p.remote == (proto, from)) {
             Some(private) => private.end.as_raw_fd(),
             None => {
-                let Some(remote) = net.remote(proto, from, &mut self.carriers) else {
-                    return false;
-                };
+                let remote = net.remote(proto, from, &mut self.carriers).ok_or(Errno::ENOBUFS)?;
                 self.table.record_stand_in(remote.id, remote.name, proto, from);
                 remote.fd()
             }
         };
-        let Ok(to) = UnixAddr::new_abstract(&receiver.0) else { return false };
+        let to = UnixAddr::new_abstract(&receiver.0)?;
         // A full receiver drops the datagram, as Linux's socket would.
         let sent = sendto(fd, payload, &to, MsgFlags::MSG_DONTWAIT);
         if proto == Proto::Udp {
@@ -329,7 +355,7 @@ impl SmoltcpStack {
                 Err(_) => {}
             }
         }
-        sent.is_ok()
+        sent.map(drop)
     }
 
     /// Notes, for a `receiver` that asked for control messages, what the
