@@ -82,6 +82,27 @@ pub fn resolve(tid: Pid, fd: i32) -> Result<FdTarget, Errno> {
     }
 }
 
+/// The `count` lowest fd numbers free in the fd table of thread `tid` of
+/// `process`, as the kernel would hand them out next: `EMFILE` if the process's
+/// `RLIMIT_NOFILE` leaves fewer (what `socketpair` says before anything else).
+pub fn lowest_free(tid: Pid, process: Pid, count: usize) -> Result<Vec<i32>, Errno> {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit writes the process's limit into the live local; it sets none.
+    if unsafe { libc::prlimit(process.as_raw(), libc::RLIMIT_NOFILE, std::ptr::null(), &mut limit) }
+        != 0
+    {
+        return Err(Errno::last());
+    }
+    let used: std::collections::HashSet<i32> = std::fs::read_dir(format!("/proc/{tid}/fd"))
+        .map_err(|_| Errno::ESRCH)?
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
+        .collect();
+    let limit = i32::try_from(limit.rlim_cur).unwrap_or(i32::MAX);
+    let free: Vec<i32> = (0..limit).filter(|n| !used.contains(n)).take(count).collect();
+    if free.len() < count { Err(Errno::EMFILE) } else { Ok(free) }
+}
+
 /// Resolves fds quickly: keeps each thread's `/proc/TID/fd` directory open, so a
 /// lookup is one `readlinkat` instead of a walk down `/proc` (measured: about 9 µs
 /// less per trapped call). A kept directory stays bound to the task it was opened

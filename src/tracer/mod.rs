@@ -51,6 +51,10 @@ use window::{Inputs, Room, Slot, Windows};
 const RETRY_PAUSE: Duration = Duration::from_micros(200);
 /// The most notifications one [`Tracer::serve`] takes.
 const NOTIFICATION_BATCH: usize = 32;
+/// How long a new thread waits for its creator's event before the tracer looks
+/// whether its creator is gone (see [`Tracer::adopt_orphans`]): the event comes
+/// within microseconds unless the creator was killed.
+const ORPHAN_AFTER: Duration = Duration::from_millis(100);
 
 /// What a handler wants to happen once it has seen a trapped call.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -440,9 +444,14 @@ impl Notifications {
 pub struct Tracer {
     root: Pid,
     threads: HashMap<Pid, Thread>,
-    /// New threads that stopped before their creator's event told us about them:
-    /// they stay stopped until it does, so no call of theirs arrives unattributed.
-    unannounced: HashSet<Pid>,
+    /// New threads that stopped before their creator's event told us about them,
+    /// with when: they stay stopped until it does, so no call of theirs arrives
+    /// unattributed (or until their creator is found gone, see
+    /// [`adopt_orphans`](Self::adopt_orphans)).
+    unannounced: HashMap<Pid, Instant>,
+    /// The process that ended last: the creator of a new one whose creator was
+    /// killed before telling us of it.
+    last_ended: Option<Pid>,
     /// New threads announced by their creator's event, whose first stop is pending,
     /// with the creator's process.
     announced: HashMap<Pid, Pid>,
@@ -474,7 +483,8 @@ impl Tracer {
         Self {
             root,
             threads,
-            unannounced: HashSet::new(),
+            unannounced: HashMap::new(),
+            last_ended: None,
             announced: HashMap::new(),
             root_status: None,
             mirror_stops: in_foreground_of_terminal(),
@@ -495,15 +505,49 @@ impl Tracer {
         self.notifications.as_ref().map(|n| n.notifier.fd())
     }
 
-    /// When the earliest call put off with [`Resume::Retry`] is due.
+    /// When the earliest call put off with [`Resume::Retry`] is due, or the
+    /// earliest check for an orphan ([`adopt_orphans`](Self::adopt_orphans)).
     pub fn next_retry(&self) -> Option<Instant> {
-        self.notifications.as_ref()?.deferred.iter().map(|(due, _)| *due).min()
+        let retries =
+            self.notifications.iter().flat_map(|n| n.deferred.iter().map(|(due, _)| *due));
+        let orphans = self.unannounced.values().map(|&since| since + ORPHAN_AFTER);
+        retries.chain(orphans).min()
     }
 
     /// Handles every pending stop, exit and notification, and every retry that is
     /// due, without blocking; says how many there were.
     pub fn serve(&mut self, handler: &mut dyn Handler) -> usize {
-        self.reap(handler) + self.serve_notifications(handler)
+        let handled = self.reap(handler) + self.serve_notifications(handler);
+        self.adopt_orphans(handler);
+        handled
+    }
+
+    /// Takes in the new processes whose creator ended before its fork event told
+    /// of them (a `SIGKILL` cancels the event), or they would stay stopped for
+    /// ever: those still unannounced after [`ORPHAN_AFTER`] whose parent is no
+    /// traced process any more (the kernel handed them to a reaper). Their
+    /// creator is taken to be the process that ended last, whose stack they keep.
+    fn adopt_orphans(&mut self, handler: &mut dyn Handler) {
+        let now = Instant::now();
+        let due: Vec<Pid> = self
+            .unannounced
+            .iter()
+            .filter(|&(_, &since)| now >= since + ORPHAN_AFTER)
+            .map(|(&tid, _)| tid)
+            .collect();
+        for tid in due {
+            self.unannounced.insert(tid, now);
+            let Some(creator) = self.last_ended else { continue };
+            let parent = parent_of(tid);
+            let traced = |p: Pid| self.threads.values().any(|t| t.process == p);
+            if leads_thread_group(tid)
+                && parent.is_some_and(|p| !traced(p) && p != nix::unistd::getpid())
+            {
+                self.unannounced.remove(&tid);
+                self.adopt(tid, creator, handler);
+                resume(tid);
+            }
+        }
     }
 
     fn serve_notifications(&mut self, handler: &mut dyn Handler) -> usize {
@@ -742,6 +786,7 @@ impl Tracer {
         // The leader's exit is reported after all its threads': the process is gone.
         if tid == thread.process {
             self.windows.leave(thread.process);
+            self.last_ended = Some(thread.process);
             handler.process_ended(thread.process);
         }
     }
@@ -906,10 +951,10 @@ impl Tracer {
         let creator_process = self.threads.get(&creator).map(|t| t.process);
         if let (Ok(raw), Some(creator_process)) = (ptrace::getevent(creator), creator_process) {
             let child = Pid::from_raw(raw as i32);
-            if self.unannounced.remove(&child) {
+            if self.unannounced.remove(&child).is_some() {
                 self.adopt(child, creator_process, handler);
                 resume(child);
-            } else if kill(child, None).is_ok() {
+            } else if !self.threads.contains_key(&child) && kill(child, None).is_ok() {
                 // (A child killed before this event was reaped already; waiting for
                 // its first stop would wait forever.)
                 self.announced.insert(child, creator_process);
@@ -924,7 +969,7 @@ impl Tracer {
             self.adopt(tid, creator_process, handler);
             resume(tid);
         } else {
-            self.unannounced.insert(tid);
+            self.unannounced.insert(tid, Instant::now());
         }
     }
 
@@ -1077,6 +1122,13 @@ fn leads_thread_group(tid: Pid) -> bool {
         _ if Errno::last() == Errno::ESRCH => false,
         _ => thread_group_of(tid) == Some(tid),
     }
+}
+
+/// The parent of process `pid`, as `/proc` tells (`None` once it is gone).
+fn parent_of(pid: Pid) -> Option<Pid> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("PPid:"))?;
+    line.trim().parse().ok().map(Pid::from_raw)
 }
 
 /// The process a thread belongs to (`None` once it is gone).

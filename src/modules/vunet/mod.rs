@@ -94,6 +94,8 @@ pub struct Vunet {
     launch_stack: StackId,
     /// The stack of every traced process.
     processes: HashMap<Pid, StackId>,
+    /// The process that ended last, and its stack.
+    last_ended: Option<(Pid, StackId)>,
     /// Virtual sockets and the stack that owns each.
     sockets: FdTable<Owner>,
     /// Who answers calls left to the kernel.
@@ -222,6 +224,7 @@ impl Vunet {
             stacks,
             launch_stack,
             processes: HashMap::new(),
+            last_ended: None,
             sockets: FdTable::new(),
             kernel: "kernel".into(),
             in_flight: HashMap::new(),
@@ -488,7 +491,8 @@ impl Vunet {
     }
 
     fn stack_of(&self, process: Pid) -> StackId {
-        self.processes.get(&process).copied().unwrap_or(self.launch_stack)
+        let ended = self.last_ended.filter(|&(pid, _)| pid == process).map(|(_, stack)| stack);
+        self.processes.get(&process).copied().or(ended).unwrap_or(self.launch_stack)
     }
 
     /// Where a call goes (see the module docs).
@@ -714,15 +718,22 @@ impl Module for Vunet {
             }
             Route::Create(stack) => {
                 let mut claims = Claims { table: &mut self.sockets, owner: Owner::Stack(stack) };
-                (stack, Disposition::of(self.stacks[stack].create(stop, &mut claims)))
+                let disposition = Disposition::of(self.stacks[stack].create(stop, &mut claims));
+                self.count_unfinished(disposition);
+                (stack, disposition)
             }
             Route::Socket(stack, socket) => {
                 (stack, Disposition::of(self.stacks[stack].on_socket(socket, stop)))
             }
             Route::NewNetlink(stack, call) => {
+                if self.netlink.is_full() {
+                    // Closed ones may still be counted: they are let go of first.
+                    self.sweep();
+                }
                 let mut claims = Claims { table: &mut self.sockets, owner: Owner::Netlink(stack) };
                 let disposition =
                     Disposition::of(self.netlink.create(stop, &mut claims, stack, call));
+                self.count_unfinished(disposition);
                 return Answer { by: self.stacks[stack].name().clone(), disposition };
             }
             Route::NewPacket(stack, call) => {
@@ -827,7 +838,8 @@ impl Module for Vunet {
     }
 
     fn process_ended(&mut self, process: Pid) {
-        self.processes.remove(&process);
+        // Kept for a child whose creator was killed before it was told of.
+        self.last_ended = self.processes.remove(&process).map(|stack| (process, stack));
         if let Some(procnet) = &mut self.procnet {
             procnet.forget(process);
         }

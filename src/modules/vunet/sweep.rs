@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 use super::Vunet;
 use super::stack::{give_back_freed_memory, shrink_idle};
 use crate::fdtable::SocketId;
+use crate::modules::Disposition;
 
 /// How many finished calls pass between sweeps of closed sockets.
 const SWEEP_EVERY: u32 = 256;
@@ -89,7 +90,17 @@ impl Vunet {
         (!self.sockets.is_empty()).then_some(self.last_sweep + SWEEP_INTERVAL)
     }
 
-    fn sweep(&mut self) {
+    /// Counts a call that [`finish`](crate::modules::Module::finish) will not
+    /// see (it has no exit: answered at its entry, or notified) as finished.
+    pub(super) fn count_unfinished(&mut self, disposition: Disposition) {
+        if disposition != Disposition::KernelThenFinish {
+            self.sweep_after_call();
+        }
+    }
+
+    /// Drops the virtual sockets whose last reference closed (see
+    /// [`sweep_after_call`](Self::sweep_after_call)), now.
+    pub(super) fn sweep(&mut self) {
         self.finished_since_sweep = 0;
         self.last_sweep = Instant::now();
         let Ok(alive) = live_unix_sockets(WHOLE_PAGES) else {

@@ -165,13 +165,17 @@ impl NetlinkSockets {
     ) -> Handled {
         let flags = call.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
         let ty = call.ty & !flags;
+        // Linux judges the flags first (any bit above the type's 4 but these two).
+        if ty & !0xf != 0 {
+            return Err(Errno::EINVAL);
+        }
         if ty != libc::SOCK_RAW && ty != libc::SOCK_DGRAM {
             return Err(Errno::ESOCKTNOSUPPORT);
         }
         if ![libc::NETLINK_ROUTE, libc::NETLINK_SOCK_DIAG].contains(&call.protocol) {
             return Err(Errno::EPROTONOSUPPORT);
         }
-        if self.sockets.len() >= MAX_SOCKETS {
+        if self.is_full() {
             return Err(Errno::ENFILE);
         }
         let new = NewNetlink { stack, ty, protocol: call.protocol, uid: real_uid(stop.process) };
@@ -181,6 +185,12 @@ impl NetlinkSockets {
             NewCarrier::Rewritten => _ = self.pending.insert(stop.tid, Pending::Create(new)),
         }
         Ok(carrier.disposition())
+    }
+
+    /// Whether programs hold as many netlink sockets as one session may (as far
+    /// as the last sweep of closed sockets knows).
+    pub fn is_full(&self) -> bool {
+        self.sockets.len() >= MAX_SOCKETS
     }
 
     /// Whether `socket` is a netlink socket of a program.

@@ -49,15 +49,12 @@ impl SmoltcpStack {
             return Err(Errno::EINVAL);
         }
         if let Some(vector) = vector {
-            // Linux writes the two descriptors' numbers before it makes the
-            // sockets: a vector it cannot write is EFAULT whatever the family.
-            let memory = stop.memory();
-            let numbers = memory.read::<[i32; 2]>(vector.0)?;
-            memory.write(vector.0, &numbers)?;
-            return Err(match c.domain {
-                libc::AF_INET | libc::AF_INET6 => Errno::EOPNOTSUPP,
-                _ => Errno::EAFNOSUPPORT,
-            });
+            // Linux takes two descriptor numbers and writes them before it makes
+            // the sockets: no room is EMFILE, a vector it cannot write EFAULT,
+            // whatever the family.
+            let numbers = crate::fdtable::lowest_free(stop.tid, stop.process, 2)?;
+            stop.memory().write(vector.0, &[numbers[0], numbers[1]])?;
+            return Err(socketpair_refusal(c, stop.tid));
         }
         let family = match c.domain {
             libc::AF_INET => Family::V4,
@@ -134,6 +131,36 @@ impl Pending for NewSocket {
         }
     }
 }
+
+/// What `socketpair(domain, type, protocol)` fails with once its descriptors'
+/// numbers are written: the error of making such a socket, else `EOPNOTSUPP`, as
+/// from every family but `AF_UNIX` (`type` holds no flags but the two allowed).
+fn socketpair_refusal(c: Socket, thread: Pid) -> Errno {
+    let ty = c.ty & SOCK_TYPE_MASK;
+    let made = match c.domain {
+        libc::AF_INET => socket_proto(Family::V4, ty, c.protocol, thread).map(drop),
+        libc::AF_INET6 => socket_proto(Family::V6, ty, c.protocol, thread).map(drop),
+        // As netlink_create and packet_create judge.
+        libc::AF_NETLINK if ty != libc::SOCK_RAW && ty != libc::SOCK_DGRAM => {
+            Err(Errno::ESOCKTNOSUPPORT)
+        }
+        libc::AF_NETLINK if !(0..NETLINK_MAX_LINKS).contains(&c.protocol) => {
+            Err(Errno::EPROTONOSUPPORT)
+        }
+        libc::AF_PACKET if !has_capability(thread, CAP_NET_RAW) => Err(Errno::EPERM),
+        libc::AF_PACKET if ![libc::SOCK_DGRAM, libc::SOCK_RAW, SOCK_PACKET].contains(&ty) => {
+            Err(Errno::ESOCKTNOSUPPORT)
+        }
+        libc::AF_NETLINK | libc::AF_PACKET => Ok(()),
+        _ => Err(Errno::EAFNOSUPPORT),
+    };
+    made.err().unwrap_or(Errno::EOPNOTSUPP)
+}
+
+/// `SOCK_PACKET`, the obsolete packet socket type Linux still takes.
+const SOCK_PACKET: i32 = 10;
+/// One past the largest netlink protocol (`MAX_LINKS`, linux/netlink.h).
+const NETLINK_MAX_LINKS: i32 = 32;
 
 /// The transport a `socket(AF_INET*, type, protocol)` asks for, or Linux's error.
 ///
