@@ -67,13 +67,20 @@ fn assert_server_prints_as_on_linux(server: &str, expected: &str) {
         server = path_str(&server),
         client = path_str(&client),
     );
+    assert_prints_as_on_linux(&script, expected);
+}
+
+/// Runs `script` with lwip0 and lwip1 as the two hosts (`on_b` runs a command on
+/// lwip1), as each user, and on two Linux hosts (as root): it prints `expected`
+/// each time.
+fn assert_prints_as_on_linux(script: &str, expected: &str) {
     for user in USERS {
         let output =
             session(user, &format!("on_b() {{ \"$N\" stack lwip1 -- \"$@\"; }}\n{script}"));
         output.assert_code(0);
         assert_eq!(output.stdout, expected, "{user:?}\n{output}");
     }
-    if let Some(native) = on_two_linux_hosts(&script) {
+    if let Some(native) = on_two_linux_hosts(script) {
         native.assert_code(0);
         assert_eq!(native.stdout, expected, "Linux itself says otherwise\n{native}");
     }
@@ -183,14 +190,5 @@ fn a_datagram_for_a_closed_preferred_receiver_reaches_the_next() {
         server = path_str(&server),
         client = path_str(&client),
     );
-    for user in USERS {
-        let output =
-            session(user, &format!("on_b() {{ \"$N\" stack lwip1 -- \"$@\"; }}\n{script}"));
-        output.assert_code(0);
-        assert_eq!(output.stdout, "x\n", "{user:?}\n{output}");
-    }
-    if let Some(native) = on_two_linux_hosts(&script) {
-        native.assert_code(0);
-        assert_eq!(native.stdout, "x\n", "Linux itself says otherwise\n{native}");
-    }
+    assert_prints_as_on_linux(&script, "x\n");
 }

@@ -226,13 +226,17 @@ static void *clobber(void *a) {
     }
     return 0;
 }
-static void threads(int secs) {
+/* Runs 10 threads of `work` beside 2 that clobber fd numbers, for `secs` seconds. */
+static void with_clobbers(void *(*work)(void *), int secs) {
     pthread_t t[12];
-    for (int i = 0; i < 10; i++) pthread_create(&t[i], 0, maker, 0);
+    for (int i = 0; i < 10; i++) pthread_create(&t[i], 0, work, 0);
     for (int i = 10; i < 12; i++) pthread_create(&t[i], 0, clobber, 0);
     sleep(secs);
     stop_flag = 1;
     for (int i = 0; i < 12; i++) pthread_join(t[i], 0);
+}
+static void threads(int secs) {
+    with_clobbers(maker, secs);
     printf("threads done bad=%ld\n", (long)bad);
 }
 
@@ -260,12 +264,7 @@ static void *race_maker(void *a) {
     return 0;
 }
 static void race(int secs) {
-    pthread_t t[12];
-    for (int i = 0; i < 10; i++) pthread_create(&t[i], 0, race_maker, 0);
-    for (int i = 10; i < 12; i++) pthread_create(&t[i], 0, clobber, 0);
-    sleep(secs);
-    stop_flag = 1;
-    for (int i = 0; i < 12; i++) pthread_join(t[i], 0);
+    with_clobbers(race_maker, secs);
     printf("errors=%ld inet=%ld unix=%ld\n", (long)race_errors, (long)families[AF_INET],
            (long)families[AF_UNIX]);
 }
