@@ -333,6 +333,7 @@ cases! {
     closed_state,
     connect,
     connect_again,
+    connect_listener_just_closed,
     connect_refused_nonblocking,
     #[ignore = "netvm differs: connecting a TCP socket to its own bound address is ECONNREFUSED (Linux: a simultaneous open connects it to itself)"]
     connect_self,

@@ -139,7 +139,10 @@ impl SmoltcpStack {
     ) -> Handled {
         let source = self.host.source_for(to.ip());
         let proto = self.table[id].proto;
-        let receiver = match (self.live_receiver(proto, to), proto) {
+        // The receiver as the table has it: if its carrier has closed since, the
+        // kernel refuses the connect, and the exit tries again without it.
+        let receiver = self.table.ports.receiver(proto, to).map(|b| (b.name, b.socket));
+        let (name, receiver) = match (receiver, proto) {
             (Some(receiver), _) => receiver,
             (None, Proto::Tcp) => return self.refuse(stop, id, c),
             // UDP connects to a silent port all the same. The carrier is connected
@@ -151,11 +154,12 @@ impl SmoltcpStack {
             return Ok(again);
         }
         let nonblocking = is_nonblocking(stop.tid, c.fd);
-        connect_carrier(stop, c, receiver)?;
+        connect_carrier(stop, c, name)?;
         if let Some(socket) = self.table.get_mut(id) {
             socket.peer = Some(to);
         }
-        Ok(self.await_exit(stop.tid, PendingConnect { socket: id, nonblocking, source }))
+        let receiver = Some((receiver, to.port()));
+        Ok(self.await_exit(stop.tid, PendingConnect { socket: id, nonblocking, source, receiver }))
     }
 
     /// A connect to another host, through the stack's network: TCP dials (see
@@ -193,7 +197,8 @@ impl SmoltcpStack {
             let carrier = carrier.ok_or(Errno::ENETUNREACH)?;
             let name = self.private_end(carrier, remote, stop.process)?;
             let source = route.source;
-            (name, Box::new(PendingConnect { socket: id, nonblocking: false, source }))
+            let connect = PendingConnect { socket: id, nonblocking: false, source, receiver: None };
+            (name, Box::new(connect))
         };
         connect_carrier(stop, c, target)?;
         if let Some(socket) = self.table.get_mut(id) {
@@ -351,10 +356,25 @@ struct PendingConnect {
     socket: SocketId,
     nonblocking: bool,
     source: IpAddr,
+    /// The socket of the stack's connected to, and its port, if any.
+    receiver: Option<(SocketId, u16)>,
 }
 
 impl Pending for PendingConnect {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
+        if let Some((receiver, port)) = self.receiver
+            && stop.result() == -i64::from(libc::ECONNREFUSED)
+        {
+            // Nobody holds the receiver's carrier's name any more: it closed.
+            // Forgotten, the call is made again and finds who else receives.
+            if let Some(socket) = stack.table.get_mut(self.socket) {
+                socket.peer = None;
+                let proto = socket.proto;
+                stack.forget_sockets(&[receiver]);
+                stack.table.ports.unbind(proto, port, receiver);
+                return stop.restart(libc::SYS_connect);
+            }
+        }
         let Some(s) = stack.table.get_mut(self.socket) else { return };
         if stop.result() != 0 {
             s.peer = None;

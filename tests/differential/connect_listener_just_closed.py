@@ -1,0 +1,47 @@
+# A connect() to a port whose listener has just closed, before anything else
+# happened: refused as if nobody had listened, blocking (ECONNREFUSED) and
+# non-blocking (EINPROGRESS, then the error); and with two listeners on the port
+# (SO_REUSEPORT), the one left takes the connection when the other closed.
+import socket
+
+from lib import *
+
+SO = socket.SOL_SOCKET
+
+for fam in (V4, V6):
+    note("family %d" % fam)
+    l = listener(fam)
+    port = l.getsockname()[1]
+    l.close()
+    c = sock(fam, TCP)
+    attempt("blocking connect", c.connect, (lo(fam), port))
+    c.close()
+    l = listener(fam)
+    port = l.getsockname()[1]
+    l.close()
+    c = sock(fam, TCP)
+    c.setblocking(False)
+    out("non-blocking connect", ename(c.connect_ex((lo(fam), port))))
+    p = select.poll()
+    p.register(c, select.POLLOUT | select.POLLIN)
+    ev = p.poll(5000)
+    out("poll", mask_text(ev[0][1]) if ev else "0")
+    out("SO_ERROR", ename(c.getsockopt(SO, socket.SO_ERROR)))
+    c.close()
+    first = sock(fam, TCP)
+    first.setsockopt(SO, socket.SO_REUSEPORT, 1)
+    first.bind((lo(fam), 0))
+    first.listen(4)
+    port = first.getsockname()[1]
+    second = sock(fam, TCP)
+    second.setsockopt(SO, socket.SO_REUSEPORT, 1)
+    second.bind((lo(fam), port))
+    second.listen(4)
+    first.close()
+    c = sock(fam, TCP)
+    attempt("connect with one listener left", c.connect, (lo(fam), port))
+    n, _ = second.accept()
+    out("accepted by the one left", peer(n) == local(c))
+    n.close()
+    c.close()
+    second.close()
