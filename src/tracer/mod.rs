@@ -1126,15 +1126,18 @@ fn leads_thread_group(tid: Pid) -> bool {
 
 /// The parent of process `pid`, as `/proc` tells (`None` once it is gone).
 fn parent_of(pid: Pid) -> Option<Pid> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("PPid:"))?;
-    line.trim().parse().ok().map(Pid::from_raw)
+    pid_in_status(pid, "PPid:")
 }
 
 /// The process a thread belongs to (`None` once it is gone).
 pub fn thread_group_of(tid: Pid) -> Option<Pid> {
+    pid_in_status(tid, "Tgid:")
+}
+
+/// The pid that `/proc/TID/status` gives after `key` (`None` once it is gone).
+fn pid_in_status(tid: Pid, key: &str) -> Option<Pid> {
     let status = std::fs::read_to_string(format!("/proc/{tid}/status")).ok()?;
-    let line = status.lines().find_map(|l| l.strip_prefix("Tgid:"))?;
+    let line = status.lines().find_map(|l| l.strip_prefix(key))?;
     line.trim().parse().ok().map(Pid::from_raw)
 }
 

@@ -232,13 +232,13 @@ pub fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 ///
 /// A socket the supervisor makes for a program ([`Claims::new_carrier`]) is the
 /// stack's from the start. Otherwise a stack claims the socket a call it rewrote
-/// made, found at the fd the call
-/// returned. By the time the supervisor looks, another thread of the program may
-/// have put another socket at that number (`dup2`): a host socket kept from outside,
-/// another stack's carrier. Such a socket must not become the stack's, or calls on
-/// it would skip the checks every socket no stack owns gets. So a claim takes only
-/// an `AF_UNIX` socket that no stack owns yet and that the stack recognizes as the
-/// one its call made ([`Claims::claim_new`]); anything else stays the kernel's.
+/// made, found at the fd the call returned. By the time the supervisor looks,
+/// another thread of the program may have put another socket at that number
+/// (`dup2`): a host socket kept from outside, another stack's carrier. Such a
+/// socket must not become the stack's, or calls on it would skip the checks every
+/// socket no stack owns gets. So a claim takes only an `AF_UNIX` socket that no
+/// stack owns yet and that the stack recognizes as the one its call made
+/// ([`Claims::claim_new`]); anything else stays the kernel's.
 pub struct Claims<'a> {
     pub(super) table: &'a mut FdTable<Owner>,
     pub(super) owner: Owner,
@@ -285,7 +285,7 @@ impl Claims<'_> {
             SockFlag::empty()
         };
         let carrier = socket(AddressFamily::Unix, ty, nonblocking | SockFlag::SOCK_CLOEXEC, None)?;
-        owned_as_by(&carrier, stop)?;
+        chown_to_caller(&carrier, stop)?;
         let id = crate::fdtable::identity(&carrier).ok_or(Errno::EBADF)?;
         stop.return_new_fd(carrier, flags & libc::SOCK_CLOEXEC != 0)?;
         self.table.insert(id, self.owner);
@@ -331,11 +331,11 @@ impl NewCarrier {
     }
 }
 
-/// Makes the supervisor's new socket `fd` belong to whom one made by the thread
-/// at `stop` would: its file system user and group. Only a supervisor running as
+/// Gives the supervisor's new socket `fd` the owner one made by the thread at
+/// `stop` would have: its file system user and group. Only a supervisor running as
 /// root makes sockets for programs of other users (a program that dropped its
 /// privileges); for anyone else the two are the same.
-fn owned_as_by(fd: &OwnedFd, stop: &SyscallStop) -> Result<(), Errno> {
+fn chown_to_caller(fd: &OwnedFd, stop: &SyscallStop) -> Result<(), Errno> {
     // SAFETY: geteuid takes nothing and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         return Ok(());
