@@ -88,8 +88,6 @@ pub struct SyscallStop {
     room: Room,
     /// The slot of `room` that [`scratch`](Self::scratch) handed out.
     used: Cell<Option<Slot>>,
-    /// Whether the notifier can install descriptors in the process.
-    can_give_fds: bool,
     /// The descriptor the call returns (see [`return_new_fd`](Self::return_new_fd)).
     gift: Option<Gift>,
 }
@@ -119,7 +117,6 @@ impl SyscallStop {
             notified: false,
             room: Room::default(),
             used: Cell::new(None),
-            can_give_fds: false,
             gift: None,
         }
     }
@@ -316,22 +313,14 @@ impl SyscallStop {
         self.restarting
     }
 
-    /// At entry: the call returns a new descriptor of the process, a copy of `fd`
+    /// The notified call returns a new descriptor of the process, a copy of `fd`
     /// (close-on-exec if `cloexec`), rather than run; the handler answers
     /// [`Resume::Run`]. Descriptors go in only through the notifier
-    /// (`SECCOMP_IOCTL_NOTIF_ADDFD`): at a ptrace stop the call becomes one the
-    /// notifier filter sends to the supervisor (as a window set-up's, see
-    /// `setup`), answered with the descriptor. `EOPNOTSUPP` where the process
-    /// has no notifier (`--trace`, a kernel before 5.19).
+    /// (`SECCOMP_IOCTL_NOTIF_ADDFD`): `EOPNOTSUPP` for a call that stopped
+    /// instead (a process without a notifier: `--trace`, a kernel before 5.19).
     pub fn return_new_fd(&mut self, fd: OwnedFd, cloexec: bool) -> Result<(), Errno> {
         if !self.can_return_new_fd() {
             return Err(Errno::EOPNOTSUPP);
-        }
-        if !self.notified {
-            self.set_number(libc::SYS_getsockname);
-            for (index, value) in [setup::SENTINEL_FD as u64, 0, 0].into_iter().enumerate() {
-                self.set_arg(index, value);
-            }
         }
         self.gift = Some(Gift { fd, cloexec });
         Ok(())
@@ -346,7 +335,7 @@ impl SyscallStop {
     /// Whether [`return_new_fd`](Self::return_new_fd) can give this call's
     /// process a descriptor: asked before making one is worth it.
     pub fn can_return_new_fd(&self) -> bool {
-        self.notified || self.can_give_fds
+        self.notified
     }
 
     /// The calling thread's file system user and group ids: whose the files it
@@ -426,18 +415,6 @@ struct Notifications {
     calls: BTreeSet<i64>,
     /// Calls put off with [`Resume::Retry`], with when to present them again.
     deferred: Vec<(Instant, Notification)>,
-    /// The descriptors threads stopped by ptrace are to get, from the notifier,
-    /// in answer to the call their own became (see [`SyscallStop::return_new_fd`]).
-    gifts: HashMap<Pid, Gift>,
-}
-
-impl Notifications {
-    /// The gift of `tid`, if its call (`number`, `args`) is the one its own became
-    /// (see [`SyscallStop::return_new_fd`]).
-    fn take_gift(&mut self, tid: Pid, number: i64, args: &[u64; 6]) -> Option<Gift> {
-        let asks = number == libc::SYS_getsockname && args[0] as u32 as i32 == setup::SENTINEL_FD;
-        if asks { self.gifts.remove(&tid) } else { None }
-    }
 }
 
 /// The set of traced threads and the state machine that drives them.
@@ -495,7 +472,6 @@ impl Tracer {
                 notifier: Notifier::new(listener),
                 calls: notified,
                 deferred: Vec::new(),
-                gifts: HashMap::new(),
             }),
         }
     }
@@ -586,11 +562,6 @@ impl Tracer {
             None => thread_group_of(tid).unwrap_or(tid),
         };
         let (number, args) = (notification.number, notification.args);
-        if let Some(gift) =
-            self.notifications.as_mut().and_then(|n| n.take_gift(tid, number, &args))
-        {
-            return self.give(notification.id, gift);
-        }
         if let Some(setup) = self.setups.get_mut(&tid)
             && setup.is_installing(number, &args)
             && let Some(notifications) = &self.notifications
@@ -769,9 +740,6 @@ impl Tracer {
         self.setups.remove(&tid);
         self.set_up_failed.remove(&tid);
         self.forget_retries(&[tid]);
-        if let Some(notifications) = &mut self.notifications {
-            notifications.gifts.remove(&tid);
-        }
         if self.announced.remove(&tid).is_some() {
             return;
         }
@@ -803,7 +771,6 @@ impl Tracer {
         let args = regs.syscall_args();
         let mut stop = SyscallStop::new(tid, process, call, regs, None);
         let notified = self.can_install_fds();
-        stop.can_give_fds = notified;
         // One thread of a process sets its window up; the others wait for it. A
         // thread whose set-up just failed makes its call without (see `setup`).
         let busy = self.is_setting_up(process);
@@ -824,11 +791,6 @@ impl Tracer {
         } else {
             stop.room = self.windows.room(process, tid);
             let resumption = handler.syscall_entry(&mut stop);
-            if let Some(gift) = stop.gift.take()
-                && let Some(notifications) = &mut self.notifications
-            {
-                notifications.gifts.insert(tid, gift);
-            }
             if let Some(slot) = stop.used.get() {
                 self.windows.hold(process, tid, slot);
             }
@@ -863,12 +825,8 @@ impl Tracer {
                 return self.on_setup_exit(tid, process, regs, call, original_args);
             }
             let mut stop = SyscallStop::new(tid, process, call, regs, original_args);
-            let ungiven = self.notifications.as_mut().and_then(|n| n.gifts.remove(&tid));
             match first {
                 Some(Interlude::Pause(number)) => stop.restart(number),
-                // A signal came before the notifier answered: the thread's own call
-                // runs again, after the handler, and is seen anew.
-                _ if ungiven.is_some() => stop.restart(call.encode().0),
                 _ => {
                     stop.room = self.windows.room(process, tid);
                     handler.syscall_exit(&mut stop);
