@@ -56,6 +56,19 @@ pub struct Socket {
     pub protocol: i32,
 }
 
+impl Socket {
+    /// The type proper and its flags (`SOCK_NONBLOCK`, `SOCK_CLOEXEC`), or
+    /// `EINVAL` for any other flag, which `socket(2)` judges before anything else.
+    pub fn type_and_flags(&self) -> Result<(i32, i32), Errno> {
+        const TYPE_MASK: i32 = 0xf;
+        let flags = self.ty & !TYPE_MASK;
+        if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
+            return Err(Errno::EINVAL);
+        }
+        Ok((self.ty & TYPE_MASK, flags))
+    }
+}
+
 /// `socketpair(domain, type, protocol, sv)`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Socketpair {

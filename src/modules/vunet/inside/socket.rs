@@ -163,12 +163,7 @@ impl NetlinkSockets {
         stack: StackId,
         call: Socket,
     ) -> Handled {
-        let flags = call.ty & (libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC);
-        let ty = call.ty & !flags;
-        // Linux judges the flags first (any bit above the type's 4 but these two).
-        if ty & !0xf != 0 {
-            return Err(Errno::EINVAL);
-        }
+        let (ty, flags) = call.type_and_flags()?;
         if ty != libc::SOCK_RAW && ty != libc::SOCK_DGRAM {
             return Err(Errno::ESOCKTNOSUPPORT);
         }

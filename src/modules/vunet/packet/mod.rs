@@ -96,9 +96,9 @@ impl PacketSockets {
         network: &mut Network,
         registry: &mio::Registry,
     ) -> Handled {
-        let flags = libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
         // As `__sys_socket` and `__sock_create` judge before the family does.
-        if call.ty & !(flags | 0xf) != 0 || call.ty & 0xf >= SOCK_MAX {
+        let (ty, _) = call.type_and_flags()?;
+        if ty >= SOCK_MAX {
             return Err(Errno::EINVAL);
         }
         if !has_capability(stop.tid, CAP_NET_RAW) {

@@ -23,8 +23,6 @@ use crate::syscall::Socket;
 use crate::syscall::Syscall;
 use crate::tracer::SyscallStop;
 
-/// The bits of a `socket()` type that are the type itself; the rest are flags.
-const SOCK_TYPE_MASK: i32 = 0xf;
 /// One past the largest socket type (`SOCK_PACKET` is 10).
 const SOCK_MAX: i32 = 11;
 /// One past the largest IP protocol number Linux takes (`IPPROTO_MPTCP` is 262).
@@ -44,24 +42,21 @@ impl SmoltcpStack {
             }
             _ => return Err(Errno::EINVAL),
         };
-        let flags = c.ty & !SOCK_TYPE_MASK;
-        if flags & !(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) != 0 {
-            return Err(Errno::EINVAL);
-        }
+        let (ty, flags) = c.type_and_flags()?;
         if let Some(vector) = vector {
             // Linux takes two descriptor numbers and writes them before it makes
             // the sockets: no room is EMFILE, a vector it cannot write EFAULT,
             // whatever the family.
             let numbers = crate::fdtable::lowest_free(stop.tid, stop.process, 2)?;
             stop.memory().write(vector.0, &[numbers[0], numbers[1]])?;
-            return Err(socketpair_refusal(c, stop.tid));
+            return Err(socketpair_refusal(c.domain, ty, c.protocol, stop.tid));
         }
         let family = match c.domain {
             libc::AF_INET => Family::V4,
             libc::AF_INET6 => Family::V6,
             _ => return Err(Errno::EAFNOSUPPORT),
         };
-        let proto = socket_proto(family, c.ty & !flags, c.protocol, stop.tid)?;
+        let proto = socket_proto(family, ty, c.protocol, stop.tid)?;
         // A raw socket's protocol: the IP protocol number (below 256; IPPROTO_MPTCP
         // and the like are not IP's).
         let raw_protocol = u8::try_from(c.protocol).map_err(|_| Errno::EPROTONOSUPPORT);
@@ -132,19 +127,18 @@ impl Pending for NewSocket {
     }
 }
 
-/// What `socketpair(domain, type, protocol)` fails with once its descriptors'
+/// What `socketpair(domain, ty, protocol)` fails with once its descriptors'
 /// numbers are written: the error of making such a socket, else `EOPNOTSUPP`, as
-/// from every family but `AF_UNIX` (`type` holds no flags but the two allowed).
-fn socketpair_refusal(c: Socket, thread: Pid) -> Errno {
-    let ty = c.ty & SOCK_TYPE_MASK;
-    let made = match c.domain {
-        libc::AF_INET => socket_proto(Family::V4, ty, c.protocol, thread).map(drop),
-        libc::AF_INET6 => socket_proto(Family::V6, ty, c.protocol, thread).map(drop),
+/// from every family but `AF_UNIX` (`ty` without its flags).
+fn socketpair_refusal(domain: i32, ty: i32, protocol: i32, thread: Pid) -> Errno {
+    let made = match domain {
+        libc::AF_INET => socket_proto(Family::V4, ty, protocol, thread).map(drop),
+        libc::AF_INET6 => socket_proto(Family::V6, ty, protocol, thread).map(drop),
         // As netlink_create and packet_create judge.
         libc::AF_NETLINK if ty != libc::SOCK_RAW && ty != libc::SOCK_DGRAM => {
             Err(Errno::ESOCKTNOSUPPORT)
         }
-        libc::AF_NETLINK if !(0..NETLINK_MAX_LINKS).contains(&c.protocol) => {
+        libc::AF_NETLINK if !(0..NETLINK_MAX_LINKS).contains(&protocol) => {
             Err(Errno::EPROTONOSUPPORT)
         }
         libc::AF_PACKET if !has_capability(thread, CAP_NET_RAW) => Err(Errno::EPERM),
