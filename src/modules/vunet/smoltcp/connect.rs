@@ -158,7 +158,7 @@ impl SmoltcpStack {
         if let Some(socket) = self.table.get_mut(id) {
             socket.peer = Some(to);
         }
-        let receiver = Some((receiver, to.port()));
+        let receiver = Some(Receiver { socket: receiver, name, port: to.port() });
         Ok(self.await_exit(stop.tid, PendingConnect { socket: id, nonblocking, source, receiver }))
     }
 
@@ -356,24 +356,25 @@ struct PendingConnect {
     socket: SocketId,
     nonblocking: bool,
     source: IpAddr,
-    /// The socket of the stack's connected to, and its port, if any.
-    receiver: Option<(SocketId, u16)>,
+    /// The socket of the stack's connected to, if any.
+    receiver: Option<Receiver>,
 }
 
 impl Pending for PendingConnect {
     fn finish(self: Box<Self>, stack: &mut SmoltcpStack, stop: &mut SyscallStop, _: &mut Claims) {
-        if let Some((receiver, port)) = self.receiver
+        if let Some(receiver) = self.receiver
             && stop.result() == -i64::from(libc::ECONNREFUSED)
+            && let Some(socket) = stack.table.get_mut(self.socket)
+            // The kernel may have run the connect on another socket, which a
+            // thread put at the fd meanwhile: only a name nobody holds tells.
+            && !receiver.name.is_held(socket.proto.carrier())
         {
-            // Nobody holds the receiver's carrier's name any more: it closed.
-            // Forgotten, the call is made again and finds who else receives.
-            if let Some(socket) = stack.table.get_mut(self.socket) {
-                socket.peer = None;
-                let proto = socket.proto;
-                stack.forget_sockets(&[receiver]);
-                stack.table.ports.unbind(proto, port, receiver);
-                return stop.restart(libc::SYS_connect);
-            }
+            // The receiver's carrier closed. Forgotten, the call is made again
+            // and finds who else receives.
+            socket.peer = None;
+            let proto = socket.proto;
+            stack.forget_closed_receiver(proto, receiver.port, receiver.socket);
+            return stop.restart(libc::SYS_connect);
         }
         let Some(s) = stack.table.get_mut(self.socket) else { return };
         if stop.result() != 0 {
@@ -394,6 +395,15 @@ impl Pending for PendingConnect {
             stack.table.set_connect_state(self.socket, ConnectState::DoneUnreported);
         }
     }
+}
+
+/// The socket of the stack's a carrier connects to: its carrier's name, and the
+/// port it is bound to.
+#[derive(Clone, Copy)]
+struct Receiver {
+    socket: SocketId,
+    name: EndpointName,
+    port: u16,
 }
 
 /// A TCP connect across the network: the carrier connects to the dial's gate.

@@ -317,10 +317,7 @@ impl SmoltcpStack {
             let (name, socket) = (binding.name, binding.socket);
             match self.deliver(net, Proto::Udp, from, name, payload) {
                 Ok(()) => return Some(name),
-                Err(Errno::ECONNREFUSED) => {
-                    self.forget_sockets(&[socket]);
-                    self.table.ports.unbind(Proto::Udp, to.port(), socket);
-                }
+                Err(Errno::ECONNREFUSED) => self.forget_closed_receiver(Proto::Udp, to.port(), socket),
                 Err(_) => return None,
             }
         }

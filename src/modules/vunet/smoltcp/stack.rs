@@ -216,9 +216,15 @@ impl SmoltcpStack {
             if name.is_held(proto.carrier()) {
                 return Some(name);
             }
-            self.forget_sockets(&[socket]);
-            self.table.ports.unbind(proto, to.port(), socket);
+            self.forget_closed_receiver(proto, to.port(), socket);
         }
+    }
+
+    /// Forgets `socket`, bound to `port` for `proto`, whose carrier turned out to
+    /// have closed (nothing else tells netvm of a close): its binding goes with it.
+    pub(super) fn forget_closed_receiver(&mut self, proto: Proto, port: u16, socket: SocketId) {
+        self.forget_sockets(&[socket]);
+        self.table.ports.unbind(proto, port, socket);
     }
 
     /// Forgets closed sockets on every side: the table, their ports, and what
