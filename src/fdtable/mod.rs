@@ -93,14 +93,24 @@ pub fn lowest_free(tid: Pid, process: Pid, count: usize) -> Result<Vec<i32>, Err
     {
         return Err(Errno::last());
     }
-    let used: std::collections::HashSet<i32> = std::fs::read_dir(format!("/proc/{tid}/fd"))
+    let limit = i32::try_from(limit.rlim_cur).unwrap_or(i32::MAX);
+    // The kernel lists a table's fds in ascending order: the walk stops at the
+    // gaps it wants, so a program with many fds does not cost a whole listing.
+    let mut free = Vec::with_capacity(count);
+    let mut next = 0;
+    let numbers = std::fs::read_dir(format!("/proc/{tid}/fd"))
         .map_err(|_| Errno::ESRCH)?
         .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse().ok())
-        .collect();
-    let limit = i32::try_from(limit.rlim_cur).unwrap_or(i32::MAX);
-    let free: Vec<i32> = (0..limit).filter(|n| !used.contains(n)).take(count).collect();
-    if free.len() < count { Err(Errno::EMFILE) } else { Ok(free) }
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok());
+    for used in numbers {
+        free.extend((next..used).take(count - free.len()));
+        next = next.max(used + 1);
+        if free.len() == count {
+            break;
+        }
+    }
+    free.extend((next..).take(count - free.len()));
+    if free.iter().any(|&n| n >= limit) { Err(Errno::EMFILE) } else { Ok(free) }
 }
 
 /// Resolves fds quickly: keeps each thread's `/proc/TID/fd` directory open, so a
