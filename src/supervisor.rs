@@ -26,6 +26,13 @@ use crate::tracer::{Tracer, filter, trace_options};
 /// call went from about 105 to 40-75 us). The window grows while stops keep
 /// arriving in it and shrinks when one passes empty, so a program that traps
 /// rarely costs at most a few microseconds of spinning per stop.
+///
+/// While it spins, the modules' own work (a frame between stacks, a peer's close)
+/// is served as soon as their sources turn ready: the network must not wait
+/// while the loop waits for stops. (Measured: with a few stops in quick
+/// succession the window grows to its longest, and a close across two stacks then
+/// took 400 us to reach the peer instead of 70; nginx with a connection per
+/// request across two stacks served 1,958 requests a second instead of 1,204.)
 struct Spinner {
     window: Duration,
 }
@@ -37,8 +44,14 @@ impl Spinner {
     const SLICE: Duration = Duration::from_millis(1);
 
     /// Reaps stops as they come until a window passes without one (false), or a
-    /// slice has gone by with stops still coming (true: a burst goes on).
-    fn spin(&mut self, tracer: &mut Tracer, dispatcher: &mut Dispatcher) -> bool {
+    /// slice has gone by with stops still coming (true: a burst goes on); serves
+    /// the modules whenever their sources (`module_events`) turn ready meanwhile.
+    fn spin(
+        &mut self,
+        tracer: &mut Tracer,
+        dispatcher: &mut Dispatcher,
+        module_events: &mut Waiter,
+    ) -> bool {
         let start = Instant::now();
         let mut deadline = start + self.window;
         let mut caught = false;
@@ -55,6 +68,8 @@ impl Spinner {
                 caught = true;
                 self.window = (self.window * 2).min(Self::MAX);
                 deadline = Instant::now() + self.window;
+            } else if module_events.ready_now() {
+                dispatcher.service(Instant::now());
             } else {
                 std::hint::spin_loop();
             }
@@ -130,6 +145,7 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
             .chain(tracer.notification_fd())
             .chain(dispatcher.event_fds().into_iter().map(|(_, fd)| fd)),
     );
+    let mut module_events = Waiter::new(dispatcher.event_fds().into_iter().map(|(_, fd)| fd));
     let mut spinner = Spinner::default();
     loop {
         // Signals first: a SIGCHLD that arrives after this drain stays pending and
@@ -139,8 +155,8 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
                 pass_on(signal, info.ssi_code, &tracer);
             }
         }
-        let in_burst =
-            tracer.serve(&mut dispatcher) > 0 && spinner.spin(&mut tracer, &mut dispatcher);
+        let in_burst = tracer.serve(&mut dispatcher) > 0
+            && spinner.spin(&mut tracer, &mut dispatcher, &mut module_events);
         if tracer.is_finished() {
             break;
         }
@@ -171,6 +187,14 @@ struct Waiter {
 impl Waiter {
     fn new(fds: impl Iterator<Item = RawFd>) -> Self {
         Self { fds: fds.map(|fd| libc::pollfd { fd, events: libc::POLLIN, revents: 0 }).collect() }
+    }
+
+    /// Whether any of the fds is readable now.
+    fn ready_now(&mut self) -> bool {
+        let fds = &mut self.fds;
+        // SAFETY: `fds` is a live array of its length; no timeout, no mask.
+        let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as _, 0) };
+        n > 0
     }
 
     /// Waits for readability or `timeout` (forever if `None`), or a signal.

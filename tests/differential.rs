@@ -308,6 +308,7 @@ macro_rules! cases {
 
 cases! {
     accept4_flags,
+    accept_edges,
     accept_names,
     accept_not_listening,
     accept_timeout,
