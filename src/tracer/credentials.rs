@@ -4,12 +4,10 @@
 //! Read through a pidfd (`PIDFD_GET_INFO`, Linux 6.13: one ioctl), or else from
 //! `/proc/TID/status`, which costs a page of text.
 
-use std::os::fd::AsRawFd;
-
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-use super::fds::pidfd_of_thread;
+use super::fds::with_pidfd;
 
 /// `struct pidfd_info` (linux/pidfd.h), as of its first size (64 bytes).
 #[repr(C)]
@@ -39,16 +37,17 @@ const PIDFD_GET_INFO: libc::c_ulong =
 
 /// The file system user and group ids of thread `tid` of process `process`.
 pub fn file_system_ids(tid: Pid, process: Pid) -> Result<(u32, u32), Errno> {
-    let pidfd = pidfd_of_thread(tid, process)?;
-    let mut info = PidfdInfo { mask: PIDFD_INFO_CREDS, ..PidfdInfo::default() };
-    // SAFETY: PIDFD_GET_INFO fills the live struct it is given, whose size the
-    // request number carries.
-    if unsafe { libc::ioctl(pidfd.as_raw_fd(), PIDFD_GET_INFO, &raw mut info) } == 0
-        && info.mask & PIDFD_INFO_CREDS != 0
-    {
-        return Ok((info.fsuid, info.fsgid));
+    let info = with_pidfd(tid, process, |pidfd| {
+        let mut info = PidfdInfo { mask: PIDFD_INFO_CREDS, ..PidfdInfo::default() };
+        // SAFETY: PIDFD_GET_INFO fills the live struct it is given, whose size the
+        // request number carries.
+        let got = unsafe { libc::ioctl(pidfd, PIDFD_GET_INFO, &raw mut info) };
+        if got == 0 { Ok(info) } else { Err(Errno::last()) }
+    });
+    match info {
+        Ok(info) if info.mask & PIDFD_INFO_CREDS != 0 => Ok((info.fsuid, info.fsgid)),
+        _ => from_status(tid),
     }
-    from_status(tid)
 }
 
 /// The ids from `/proc/TID/status`, whose `Uid:` and `Gid:` lines list the real,

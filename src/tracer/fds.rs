@@ -3,7 +3,16 @@
 //! `pidfd_getfd(2)` gives the supervisor its own reference to an object a tracee
 //! holds (a socket it must inspect, say). Access is checked like `ptrace` attach,
 //! which the tracer always has over its tracees.
+//!
+//! The pidfds are kept while their threads live, so that a copy is one call
+//! rather than three (`pidfd_open`, `pidfd_getfd`, `close`): a connection
+//! through a stack copies a few fds. The tracer drops a thread's pidfd when the
+//! thread ends ([`forget_thread`]); one found stale (`ESRCH`: its thread gone,
+//! its id perhaps reused) is opened again.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::collections::hash_map::Entry;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -33,6 +42,49 @@ pub(super) fn pidfd_of_thread(tid: Pid, process: Pid) -> Result<OwnedFd, Errno> 
     }
 }
 
+/// The most pidfds kept: past it the cache starts again (a program of more
+/// threads costs the supervisor a `pidfd_open` per copy, as before the cache).
+const MOST_KEPT: usize = 256;
+
+thread_local! {
+    /// The supervisor's pidfds of traced threads, by thread id (see the module's
+    /// documentation). The supervisor is one thread: one cache.
+    static PIDFDS: RefCell<HashMap<Pid, OwnedFd>> = RefCell::new(HashMap::new());
+}
+
+/// Runs `use_it` on a pidfd of thread `tid` of process `process` (see
+/// [`pidfd_of_thread`]), kept from an earlier call if it still reaches the
+/// thread: `use_it` saying `ESRCH` makes it run once more, on a fresh one.
+pub(super) fn with_pidfd<T>(
+    tid: Pid,
+    process: Pid,
+    use_it: impl Fn(RawFd) -> Result<T, Errno>,
+) -> Result<T, Errno> {
+    PIDFDS.with_borrow_mut(|kept| {
+        if let Some(pidfd) = kept.get(&tid) {
+            match use_it(pidfd.as_raw_fd()) {
+                Err(Errno::ESRCH) => {
+                    kept.remove(&tid);
+                }
+                done => return done,
+            }
+        }
+        if kept.len() >= MOST_KEPT {
+            kept.clear();
+        }
+        let pidfd = match kept.entry(tid) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            Entry::Vacant(entry) => entry.insert(pidfd_of_thread(tid, process)?),
+        };
+        use_it(pidfd.as_raw_fd())
+    })
+}
+
+/// Drops the kept pidfd of thread `tid`, which ended.
+pub fn forget_thread(tid: Pid) {
+    PIDFDS.with_borrow_mut(|kept| kept.remove(&tid));
+}
+
 /// Duplicates fd `fd` of thread `tid` of process `process` into the supervisor
 /// (close-on-exec).
 ///
@@ -42,14 +94,15 @@ pub(super) fn pidfd_of_thread(tid: Pid, process: Pid) -> Result<OwnedFd, Errno> 
 ///
 /// `EBADF` if the tracee has no such fd; `ESRCH` if it is gone.
 pub fn copy_fd(tid: Pid, process: Pid, fd: RawFd) -> Result<OwnedFd, Errno> {
-    let pidfd = pidfd_of_thread(tid, process)?;
-    // SAFETY: pidfd_getfd takes two fds and flags, no pointers.
-    let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd.as_raw_fd(), fd, 0) };
-    if copy < 0 {
-        return Err(Errno::last());
-    }
-    // SAFETY: the kernel just returned this new fd to us; nothing else owns it.
-    Ok(unsafe { OwnedFd::from_raw_fd(copy as RawFd) })
+    with_pidfd(tid, process, |pidfd| {
+        // SAFETY: pidfd_getfd takes two fds and flags, no pointers.
+        let copy = unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) };
+        if copy < 0 {
+            return Err(Errno::last());
+        }
+        // SAFETY: the kernel just returned this new fd to us; nothing else owns it.
+        Ok(unsafe { OwnedFd::from_raw_fd(copy as RawFd) })
+    })
 }
 
 #[cfg(test)]
@@ -80,5 +133,25 @@ mod tests {
             copy_fd(Pid::from_raw(i32::MAX), Pid::from_raw(i32::MAX), 0).err(),
             Some(Errno::ESRCH)
         );
+    }
+
+    /// A kept pidfd that no longer reaches its thread (here: of a process that
+    /// has ended, kept under a live thread's id, as a reused id would leave it)
+    /// is opened again rather than failing the copy.
+    #[test]
+    fn a_stale_kept_pidfd_is_opened_again() {
+        // SAFETY: the child only calls _exit, which is async-signal-safe.
+        let child = match unsafe { nix::unistd::fork() }.unwrap() {
+            nix::unistd::ForkResult::Child => unsafe { libc::_exit(0) },
+            nix::unistd::ForkResult::Parent { child } => child,
+        };
+        let stale = pidfd_open(child, 0).unwrap();
+        nix::sys::wait::waitpid(child, None).unwrap();
+        let (tid, process) = (nix::unistd::gettid(), nix::unistd::getpid());
+        PIDFDS.with_borrow_mut(|kept| kept.insert(tid, stale));
+        let (a, _b) = UnixStream::pair().unwrap();
+        assert!(copy_fd(tid, process, a.as_raw_fd()).is_ok());
+        forget_thread(tid);
+        assert!(!PIDFDS.with_borrow(|kept| kept.contains_key(&tid)));
     }
 }

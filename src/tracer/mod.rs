@@ -736,6 +736,7 @@ impl Tracer {
     }
 
     fn on_thread_gone(&mut self, tid: Pid, status: i32, handler: &mut dyn Handler) {
+        fds::forget_thread(tid);
         self.unannounced.remove(&tid);
         self.setups.remove(&tid);
         self.set_up_failed.remove(&tid);
@@ -954,6 +955,7 @@ impl Tracer {
             self.setups.remove(&former);
             self.setups.remove(&tid);
             if former != tid {
+                fds::forget_thread(former);
                 self.threads.remove(&former);
                 handler.thread_ended(former);
                 handler.thread_ended(tid);

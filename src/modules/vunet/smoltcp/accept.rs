@@ -9,8 +9,9 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use nix::errno::Errno;
 use nix::sys::socket::SockType;
 
-use super::carrier::{carrier_events, connect_to, inode_of, local_name, peer_name};
-use super::proc::is_nonblocking;
+use super::carrier::{
+    carrier_events, connect_to, inode_of, is_nonblocking, local_name, peer_name,
+};
 use super::ports::Proto;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::VSocket;
@@ -219,5 +220,5 @@ fn inherit_socket_options(listener: i32, accepted: i32) {
 /// fails at once instead of after the next arrival.)
 fn length_refused(stop: &SyscallStop, fd: i32, error: Errno) -> Errno {
     let pending = carrier_events(stop, fd, libc::POLLIN) & libc::POLLIN != 0;
-    if !pending && is_nonblocking(stop.tid, fd) { Errno::EAGAIN } else { error }
+    if !pending && is_nonblocking(stop, fd) { Errno::EAGAIN } else { error }
 }

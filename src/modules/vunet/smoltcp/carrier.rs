@@ -111,6 +111,16 @@ pub(super) fn poll_now(fd: RawFd, events: libc::c_short) -> libc::c_short {
     if ready == 1 { poll.revents } else { 0 }
 }
 
+/// Whether fd `fd` of the stopped program is non-blocking (`O_NONBLOCK`, read
+/// from the supervisor's copy, which shares the program's open file).
+pub(super) fn is_nonblocking(stop: &SyscallStop, fd: i32) -> bool {
+    stop.copy_fd(fd).is_ok_and(|copy| {
+        // SAFETY: F_GETFL on a live descriptor of ours takes no pointers.
+        let flags = unsafe { libc::fcntl(copy.as_raw_fd(), libc::F_GETFL) };
+        flags >= 0 && flags & libc::O_NONBLOCK != 0
+    })
+}
+
 /// What a poll of the carrier at fd `fd` of the stopped program reports now, for
 /// `events` (`POLLERR` and `POLLHUP` always); nothing if it cannot be polled.
 pub(super) fn carrier_events(stop: &SyscallStop, fd: i32, events: libc::c_short) -> libc::c_short {

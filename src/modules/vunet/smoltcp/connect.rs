@@ -12,12 +12,11 @@ use std::time::Instant;
 use nix::errno::Errno;
 use nix::unistd::Pid;
 
-use super::carrier::{clear_carrier_error, may_broadcast, temporary_listener};
+use super::carrier::{clear_carrier_error, is_nonblocking, may_broadcast, temporary_listener};
 use super::endpoint::EndpointName;
 use super::inet::{Family, inet_addr, unspecified_as_loopback};
 use super::net::Route;
 use super::ports::Proto;
-use super::proc::is_nonblocking;
 use super::stack::{Pending, SmoltcpStack};
 use super::table::ConnectState;
 use crate::fdtable::SocketId;
@@ -153,7 +152,7 @@ impl SmoltcpStack {
         if let Some(again) = self.bind_implicitly(stop, id, source)? {
             return Ok(again);
         }
-        let nonblocking = is_nonblocking(stop.tid, c.fd);
+        let nonblocking = is_nonblocking(stop, c.fd);
         connect_carrier(stop, c, name)?;
         if let Some(socket) = self.table.get_mut(id) {
             socket.peer = Some(to);
@@ -185,7 +184,7 @@ impl SmoltcpStack {
         let socket = &self.table[id];
         let local = socket.local.ok_or(Errno::EINVAL)?;
         let (target, pending): (_, Box<dyn Pending>) = if socket.proto == Proto::Tcp {
-            let blocking = !is_nonblocking(stop.tid, c.fd);
+            let blocking = !is_nonblocking(stop, c.fd);
             let from = SocketAddr::new(route.source, local.port());
             let gate = self.dial(id, route, (from, to), (blocking, stop.process))?;
             let fd = c.fd;
@@ -245,7 +244,7 @@ impl SmoltcpStack {
         c: AddrIn,
     ) -> Handled {
         self.take_and_give_back_a_port(id);
-        if !is_nonblocking(stop.tid, c.fd) {
+        if !is_nonblocking(stop, c.fd) {
             return Err(Errno::ECONNREFUSED);
         }
         let name = self.carriers.fresh();

@@ -56,17 +56,6 @@ pub(super) fn holds_socket(process: Pid, socket: u64) -> bool {
     })
 }
 
-/// Whether fd `fd` of thread `tid` has `O_NONBLOCK` set (from `/proc`'s fdinfo).
-pub(super) fn is_nonblocking(tid: Pid, fd: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}"))
-        .ok()
-        .and_then(|info| {
-            let flags = info.lines().find_map(|l| l.strip_prefix("flags:"))?;
-            i64::from_str_radix(flags.trim(), 8).ok()
-        })
-        .is_some_and(|flags| flags & i64::from(libc::O_NONBLOCK) != 0)
-}
-
 /// `_LINUX_CAPABILITY_VERSION_3`: 64-bit sets, as two 32-bit halves.
 const CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
