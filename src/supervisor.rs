@@ -33,6 +33,12 @@ use crate::tracer::{Tracer, filter, trace_options};
 /// succession the window grows to its longest, and a close across two stacks then
 /// took 400 us to reach the peer instead of 70; nginx with a connection per
 /// request across two stacks served 1,958 requests a second instead of 1,204.)
+///
+/// Between looks it yields the CPU (`sched_yield`): where the supervisor shares
+/// its CPU with the tracee it waits for, spinning only keeps that tracee from
+/// running, and with nothing else runnable the yield returns at once. (Measured:
+/// a connect/accept/close cycle pinned to one CPU, 110 -> 84 us; nginx keep-alive
+/// with `tcp_nopush on` in one stack, about 14,500 -> 20,600 requests a second.)
 struct Spinner {
     window: Duration,
 }
@@ -71,7 +77,8 @@ impl Spinner {
             } else if module_events.ready_now() {
                 dispatcher.service(Instant::now());
             } else {
-                std::hint::spin_loop();
+                // SAFETY: sched_yield takes nothing.
+                unsafe { libc::sched_yield() };
             }
         }
     }
