@@ -12,7 +12,6 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::collections::hash_map::Entry;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::errno::Errno;
@@ -63,20 +62,19 @@ pub(super) fn with_pidfd<T>(
     PIDFDS.with_borrow_mut(|kept| {
         if let Some(pidfd) = kept.get(&tid) {
             match use_it(pidfd.as_raw_fd()) {
-                Err(Errno::ESRCH) => {
-                    kept.remove(&tid);
-                }
+                Err(Errno::ESRCH) => kept.remove(&tid),
                 done => return done,
+            };
+        }
+        let pidfd = pidfd_of_thread(tid, process)?;
+        let done = use_it(pidfd.as_raw_fd());
+        if !matches!(done, Err(Errno::ESRCH)) {
+            if kept.len() >= MOST_KEPT {
+                kept.clear();
             }
+            kept.insert(tid, pidfd);
         }
-        if kept.len() >= MOST_KEPT {
-            kept.clear();
-        }
-        let pidfd = match kept.entry(tid) {
-            Entry::Occupied(entry) => entry.into_mut(),
-            Entry::Vacant(entry) => entry.insert(pidfd_of_thread(tid, process)?),
-        };
-        use_it(pidfd.as_raw_fd())
+        done
     })
 }
 
