@@ -146,13 +146,14 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
     return_freed_memory();
     let notified = filter::notified_calls(&rules);
     let mut tracer = Tracer::new(launched.pid, launched.listener, notified, &mut dispatcher);
+    let module_fds: Vec<RawFd> = dispatcher.event_fds().into_iter().map(|(_, fd)| fd).collect();
     let mut waiter = Waiter::new(
         [signals.as_raw_fd()]
             .into_iter()
             .chain(tracer.notification_fd())
-            .chain(dispatcher.event_fds().into_iter().map(|(_, fd)| fd)),
+            .chain(module_fds.iter().copied()),
     );
-    let mut module_events = Waiter::new(dispatcher.event_fds().into_iter().map(|(_, fd)| fd));
+    let mut module_events = Waiter::new(module_fds.into_iter());
     let mut spinner = Spinner::default();
     loop {
         // Signals first: a SIGCHLD that arrives after this drain stays pending and
