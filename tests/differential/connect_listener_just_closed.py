@@ -8,24 +8,24 @@ from lib import *
 
 SO = socket.SOL_SOCKET
 
+
+def just_closed_port(fam):
+    """A port whose listener has just closed."""
+    l = listener(fam)
+    port = l.getsockname()[1]
+    l.close()
+    return port
+
+
 for fam in (V4, V6):
     note("family %d" % fam)
-    l = listener(fam)
-    port = l.getsockname()[1]
-    l.close()
     c = sock(fam, TCP)
-    attempt("blocking connect", c.connect, (lo(fam), port))
+    attempt("blocking connect", c.connect, (lo(fam), just_closed_port(fam)))
     c.close()
-    l = listener(fam)
-    port = l.getsockname()[1]
-    l.close()
     c = sock(fam, TCP)
     c.setblocking(False)
-    out("non-blocking connect", ename(c.connect_ex((lo(fam), port))))
-    p = select.poll()
-    p.register(c, select.POLLOUT | select.POLLIN)
-    ev = p.poll(5000)
-    out("poll", mask_text(ev[0][1]) if ev else "0")
+    out("non-blocking connect", ename(c.connect_ex((lo(fam), just_closed_port(fam)))))
+    out("poll", poll_mask(c, select.POLLOUT | select.POLLIN, 5000))
     out("SO_ERROR", ename(c.getsockopt(SO, socket.SO_ERROR)))
     c.close()
     first = sock(fam, TCP)
