@@ -251,7 +251,7 @@ fn load_config(flag: Option<&std::path::Path>) -> Result<(Origin, Config), (u8, 
 }
 
 fn run(args: RunArgs, egress: Vec<Rule>) -> Outcome {
-    give_back_large_buffers();
+    supervisor::return_freed_memory();
     if !args.keep_sockets {
         sandbox::close_inherited_sockets();
     }
@@ -320,16 +320,6 @@ fn run(args: RunArgs, egress: Vec<Rule>) -> Outcome {
     let status = supervisor::run(&command, Dispatcher::new(modules, trace))
         .map_err(|e| (e.exit_status() as u8, e.to_string()))?;
     Ok(status as u8)
-}
-
-/// Makes buffers of 128 KiB and more (stacks' socket buffers) pages of their own,
-/// given back when freed. glibc raises that threshold after the first such free,
-/// from when on freed buffers stay in the heap, and a session's memory only grows
-/// as sockets come and go.
-fn give_back_large_buffers() {
-    // SAFETY: mallopt only tunes the allocator, before this process allocates
-    // anything large; a value it refuses changes nothing.
-    unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024) };
 }
 
 fn stacks(config: Option<PathBuf>) -> Outcome {

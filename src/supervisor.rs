@@ -143,7 +143,6 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
     // The command keeps the limit it was given; the supervisor, which holds
     // descriptors for many programs' sockets, takes all it may.
     raise_descriptor_limit();
-    return_freed_memory();
     let notified = filter::notified_calls(&rules);
     let mut tracer = Tracer::new(launched.pid, launched.listener, notified, &mut dispatcher);
     let module_fds: Vec<RawFd> = dispatcher.event_fds().into_iter().map(|(_, fd)| fd).collect();
@@ -245,11 +244,12 @@ fn pass_on(signal: Signal, code: i32, tracer: &Tracer) {
 /// that opens and closes many sockets would leave the supervisor that large. A
 /// fixed threshold keeps every such block a mapping of its own: its pages cost
 /// only once data passes through them, and go back to the system when freed.
-fn return_freed_memory() {
+/// Called first thing, before the stacks allocate their buffers.
+pub fn return_freed_memory() {
     /// Blocks from this size on are mappings of their own.
     const MAPPED_FROM: libc::c_int = 128 * 1024;
-    // SAFETY: mallopt only changes the allocator's tunables; the supervisor is
-    // single-threaded here.
+    // SAFETY: mallopt only changes the allocator's tunables; netvm is
+    // single-threaded when it starts.
     if unsafe { libc::mallopt(libc::M_MMAP_THRESHOLD, MAPPED_FROM) } != 1 {
         log::info!("cannot set the allocator's mapping threshold");
     }
