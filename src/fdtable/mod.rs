@@ -236,9 +236,25 @@ impl<T> FdTable<T> {
     }
 
     /// What fd `fd` of thread `tid` refers to, through the table's cached
-    /// `/proc` directories (as [`resolve`]).
-    pub fn resolve(&mut self, tid: Pid, fd: i32) -> Result<FdTarget, Errno> {
-        self.resolver.resolve(tid, fd)
+    /// `/proc` directories (as [`resolve`]); where the thread's `/proc/TID/fd` is
+    /// closed to the supervisor (`EACCES`: a process that made itself
+    /// non-dumpable, whose `/proc` entries then belong to a root the session does
+    /// not map), from a copy of the fd that `copy` makes (`pidfd_getfd`, which a
+    /// tracer holding `CAP_SYS_PTRACE` in the session is allowed).
+    pub fn resolve(
+        &mut self,
+        tid: Pid,
+        fd: i32,
+        copy: impl FnOnce() -> Result<OwnedFd, Errno>,
+    ) -> Result<FdTarget, Errno> {
+        match self.resolver.resolve(tid, fd) {
+            Err(Errno::EACCES) => match copy() {
+                Ok(copy) => Ok(identity(&copy).map_or(FdTarget::NotSocket, FdTarget::Socket)),
+                Err(Errno::EBADF) => Ok(FdTarget::Closed),
+                Err(e) => Err(e),
+            },
+            resolved => resolved,
+        }
     }
 
     /// Forgets a thread that ended (its cached `/proc` directory).

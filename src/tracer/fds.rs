@@ -43,7 +43,20 @@ pub(super) fn pidfd_of_thread(tid: Pid, process: Pid) -> Result<OwnedFd, Errno> 
 
 /// The most pidfds kept: past it the cache starts again (a program of more
 /// threads costs the supervisor a `pidfd_open` per copy, as before the cache).
-const MOST_KEPT: usize = 256;
+/// A small share of the supervisor's descriptors, whatever their limit: a
+/// program's threads cost it none, and must not take from the supervisor the
+/// descriptors its sockets need.
+fn most_kept() -> usize {
+    use nix::sys::resource::{Resource, getrlimit};
+    /// The share of the descriptor limit kept pidfds may hold: one in 64.
+    const SHARE: u64 = 64;
+    const MOST: u64 = 256;
+    thread_local! {
+        static MOST_KEPT: usize = getrlimit(Resource::RLIMIT_NOFILE)
+            .map_or(0, |(soft, _)| (soft / SHARE).min(MOST) as usize);
+    }
+    MOST_KEPT.with(|most| *most)
+}
 
 thread_local! {
     /// The supervisor's pidfds of traced threads, by thread id (see the module's
@@ -66,10 +79,17 @@ pub(super) fn with_pidfd<T>(
                 done => return done,
             };
         }
-        let pidfd = pidfd_of_thread(tid, process)?;
+        let pidfd = match pidfd_of_thread(tid, process) {
+            // Out of descriptors: the kept ones go first.
+            Err(Errno::EMFILE | Errno::ENFILE) if !kept.is_empty() => {
+                kept.clear();
+                pidfd_of_thread(tid, process)?
+            }
+            other => other?,
+        };
         let done = use_it(pidfd.as_raw_fd());
-        if !matches!(done, Err(Errno::ESRCH)) {
-            if kept.len() >= MOST_KEPT {
+        if !matches!(done, Err(Errno::ESRCH)) && most_kept() > 0 {
+            if kept.len() >= most_kept() {
                 kept.clear();
             }
             kept.insert(tid, pidfd);

@@ -398,11 +398,12 @@ impl Vunet {
         }
         let own = self.stack_of(stop.process);
         self.stacks[own].inside(&self.network)?;
-        let (stack, family) = match self.sockets.resolve(stop.tid, call.fd) {
-            Ok(FdTarget::Socket(socket)) => self.socket_family(stop, socket, call.fd, own),
-            Ok(FdTarget::Closed) | Err(_) => return Some(self.refusal(own, Errno::EBADF)),
-            Ok(_) => return Some(self.refusal(own, Errno::ENOTTY)),
-        };
+        let (stack, family) =
+            match self.sockets.resolve(stop.tid, call.fd, || stop.copy_fd(call.fd)) {
+                Ok(FdTarget::Socket(socket)) => self.socket_family(stop, socket, call.fd, own),
+                Ok(FdTarget::Closed) | Err(_) => return Some(self.refusal(own, Errno::EBADF)),
+                Ok(_) => return Some(self.refusal(own, Errno::ENOTTY)),
+            };
         self.stacks[stack].inside(&self.network)?;
         let mut host = StackHost::new(&mut *self.stacks[stack], &mut self.network);
         let served = inside::ioctl::serve(&stop.memory(), &mut host, family, call);
@@ -516,7 +517,7 @@ impl Vunet {
             }
             call => {
                 let Some(fd) = call.fd() else { return Route::Kernel(None) };
-                match self.sockets.resolve(stop.tid, fd) {
+                match self.sockets.resolve(stop.tid, fd, || stop.copy_fd(fd)) {
                     Ok(FdTarget::Socket(socket)) => match self.sockets.get(socket) {
                         Some(&Owner::Stack(stack)) => Route::Socket(stack, socket),
                         Some(&Owner::Netlink(stack)) => Route::Netlink(stack, socket),

@@ -254,7 +254,8 @@ impl Claims<'_> {
         fd: i32,
         made_here: impl FnOnce(&OwnedFd) -> bool,
     ) -> Option<(SocketId, OwnedFd)> {
-        let Ok(FdTarget::Socket(socket)) = self.table.resolve(stop.tid, fd) else {
+        let Ok(FdTarget::Socket(socket)) = self.table.resolve(stop.tid, fd, || stop.copy_fd(fd))
+        else {
             return None;
         };
         let copy = stop.copy_fd(fd).ok()?;

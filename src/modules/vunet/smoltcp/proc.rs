@@ -47,10 +47,14 @@ pub(super) fn effective_capabilities(task: Pid) -> u64 {
 
 /// Whether `process` holds socket `socket` by one of its descriptors (from
 /// `/proc`'s fd links): a closed socket, or a process that is gone, holds it
-/// no more.
+/// no more. A process that made itself non-dumpable hides its fds from the
+/// supervisor: it is taken to hold the socket until it ends.
 pub(super) fn holds_socket(process: Pid, socket: u64) -> bool {
     let wanted = format!("socket:[{socket}]");
-    let Ok(fds) = std::fs::read_dir(format!("/proc/{process}/fd")) else { return false };
+    let fds = match std::fs::read_dir(format!("/proc/{process}/fd")) {
+        Ok(fds) => fds,
+        Err(e) => return e.kind() == std::io::ErrorKind::PermissionDenied,
+    };
     fds.flatten().any(|fd| {
         std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == wanted.as_str())
     })
