@@ -208,29 +208,38 @@ const SOCKET_HOLDER: &str = "import os, socket, time\n\
 /// A host process of the same user, outside netvm, cannot be attached, read,
 /// written, compared, or opened as a pidfd; and the TCP socket it holds cannot be
 /// taken with pidfd_getfd (even through a pidfd of it the program inherited), so it
-/// cannot carry the program to a listener on the host's 127.0.0.1.
+/// cannot carry the program to a listener on the host's 127.0.0.1. Nor by a
+/// program that made itself non-dumpable, which closes its `/proc/PID/fdinfo`
+/// (where netvm reads whose pidfd it holds) to a supervisor not run by root:
+/// with `--filter-only`, where no user namespace separates the program from
+/// the host process, netvm's refusal is all that stands in the way.
 #[test]
 fn a_host_process_of_the_same_user_and_its_socket_are_out_of_reach() {
     let probe = compile_probe("escape_reach");
-    for user in USERS {
-        for stack in STACKS {
-            let mut holder = command_as(user, python());
-            holder.args(["-c", SOCKET_HOLDER]);
-            let mut holder = Session::spawn(holder);
-            let pid = holder.next_line();
-            let listener = Listener::new();
-            let port = listener.port().to_string();
-            let prelude = format!("os.dup2(os.pidfd_open({pid}), 7)");
-            let args =
-                ["run", "--stack", stack, "--", path_str(&probe), "host", &pid, "7", "5", &port];
-            let out = run(launched_netvm(user, &prelude, &args));
-            let expected = "ptrace_attach: EPERM\nptrace_seize: EPERM\nprocess_vm_readv: EPERM\n\
-                process_vm_writev: EPERM\nkcmp: EPERM\npidfd_open: EPERM\npidfd_getfd: EPERM\n\
-                stolen_connect: no socket\n";
-            assert_stdout(&out, expected, &format!("{user:?} on {stack}"));
-            listener.assert_no_connection();
-            assert!(!holder.has_ended(), "the host process ended\n{}", holder.finish());
+    let variants = USERS
+        .into_iter()
+        .flat_map(|user| STACKS.into_iter().map(move |stack| (user, stack, "host")))
+        .chain(USERS.into_iter().map(|user| (user, STACKS[1], "host-nondumpable")));
+    for (user, stack, mode) in variants {
+        let mut holder = command_as(user, python());
+        holder.args(["-c", SOCKET_HOLDER]);
+        let mut holder = Session::spawn(holder);
+        let pid = holder.next_line();
+        let listener = Listener::new();
+        let port = listener.port().to_string();
+        let prelude = format!("os.dup2(os.pidfd_open({pid}), 7)");
+        let mut args = vec!["run", "--stack", stack];
+        if mode != "host" {
+            args.push("--filter-only");
         }
+        args.extend(["--", path_str(&probe), mode, &pid, "7", "5", &port]);
+        let out = run(launched_netvm(user, &prelude, &args));
+        let expected = "ptrace_attach: EPERM\nptrace_seize: EPERM\nprocess_vm_readv: EPERM\n\
+            process_vm_writev: EPERM\nkcmp: EPERM\npidfd_open: EPERM\npidfd_getfd: EPERM\n\
+            stolen_connect: no socket\n";
+        assert_stdout(&out, expected, &format!("{user:?} on {stack}, {mode}"));
+        listener.assert_no_connection();
+        assert!(!holder.has_ended(), "the host process ended\n{}", holder.finish());
     }
 }
 

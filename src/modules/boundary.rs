@@ -18,6 +18,7 @@
 //! in the filter's fixed guard; C libraries then fall back to `clone`.
 
 use std::collections::HashSet;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 
 use nix::errno::Errno;
@@ -81,13 +82,14 @@ impl Boundary {
 
     /// `setns` joins a namespace of a session process, or none.
     fn answer_setns(&self, stop: &SyscallStop, fd: i32) -> Disposition {
-        let link = std::fs::read_link(format!("/proc/{}/fd/{fd}", stop.tid));
-        let Ok(link) = link.map(|l| l.to_string_lossy().into_owned()) else {
-            return Disposition::Kernel; // EBADF from the kernel
+        let link = match read_proc(stop, "fd", fd, std::fs::read_link) {
+            Ok(link) => link.to_string_lossy().into_owned(),
+            Err(Errno::EBADF | Errno::ENOENT) => return Disposition::Kernel, // EBADF from the kernel
+            Err(_) => return refuse(),
         };
         if link == "anon_inode:[pidfd]" {
-            return match pidfd_target(stop.tid, fd) {
-                Some(pid) if self.is_inside(pid) => Disposition::Kernel,
+            return match pidfd_target(stop, fd) {
+                Ok(Some(pid)) if self.is_inside(pid) => Disposition::Kernel,
                 _ => refuse(),
             };
         }
@@ -143,10 +145,12 @@ impl Module for Boundary {
                     refuse()
                 }
             }
-            Syscall::PidfdGetfd(c) => match pidfd_target(stop.tid, c.pidfd) {
-                Some(pid) if !self.is_inside(pid) => refuse(),
-                // Not a pidfd: the kernel's own error.
-                _ => Disposition::Kernel,
+            Syscall::PidfdGetfd(c) => match pidfd_target(stop, c.pidfd) {
+                Ok(Some(pid)) if !self.is_inside(pid) => refuse(),
+                // Not a pidfd, or no fd: the kernel's own error.
+                Ok(_) => Disposition::Kernel,
+                // Whose pidfd it is cannot be told: refused all the same.
+                Err(_) => refuse(),
             },
             Syscall::Setns(c) => self.answer_setns(stop, c.fd),
             _ => Disposition::Kernel,
@@ -177,11 +181,40 @@ impl Module for Boundary {
     }
 }
 
-/// The process a pidfd of thread `tid` refers to (its `fdinfo` says `Pid:`), or
-/// `None` if `fd` is no pidfd of a live process.
-fn pidfd_target(tid: Pid, fd: i32) -> Option<i32> {
-    let info = std::fs::read_to_string(format!("/proc/{tid}/fdinfo/{fd}")).ok()?;
+/// The process a pidfd of the stopped thread refers to (its `fdinfo` says
+/// `Pid:`), or `None` if `fd` is no pidfd or no fd at all; an error if the
+/// supervisor may not look.
+fn pidfd_target(stop: &SyscallStop, fd: i32) -> Result<Option<i32>, Errno> {
+    match read_proc(stop, "fdinfo", fd, std::fs::read_to_string) {
+        Ok(info) => Ok(pidfd_pid(&info)),
+        Err(Errno::EBADF | Errno::ENOENT) => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `Pid:` a pidfd's `fdinfo` names.
+fn pidfd_pid(info: &str) -> Option<i32> {
     info.lines().find_map(|l| l.strip_prefix("Pid:")).and_then(|v| v.trim().parse().ok())
+}
+
+/// Reads (with `read`) the entry `/proc/TID/DIR/FD` of the stopped thread's fd
+/// `fd` (`DIR` being `fd` or `fdinfo`). A process that made itself non-dumpable
+/// has its `/proc` entries owned by a root the session does not map, and closed
+/// to the supervisor: then the entry of the supervisor's own copy of the fd.
+fn read_proc<T>(
+    stop: &SyscallStop,
+    dir: &str,
+    fd: i32,
+    read: impl Fn(String) -> std::io::Result<T>,
+) -> Result<T, Errno> {
+    let errno = |e: std::io::Error| Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO));
+    match read(format!("/proc/{}/{dir}/{fd}", stop.tid)) {
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            let copy = stop.copy_fd(fd)?;
+            read(format!("/proc/self/{dir}/{}", copy.as_raw_fd())).map_err(errno)
+        }
+        other => other.map_err(errno),
+    }
 }
 
 #[cfg(test)]
@@ -225,8 +258,9 @@ mod tests {
         // SAFETY: pidfd_open takes a pid and flags; the result is checked.
         let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, me.as_raw(), 0) } as i32;
         assert!(fd >= 0);
-        assert_eq!(pidfd_target(nix::unistd::gettid(), fd), Some(me.as_raw()));
-        assert_eq!(pidfd_target(nix::unistd::gettid(), 0), None);
+        let info = |fd: i32| std::fs::read_to_string(format!("/proc/self/fdinfo/{fd}")).unwrap();
+        assert_eq!(pidfd_pid(&info(fd)), Some(me.as_raw()));
+        assert_eq!(pidfd_pid(&info(0)), None);
         // SAFETY: closes the pidfd opened above.
         unsafe { libc::close(fd) };
     }

@@ -13,6 +13,9 @@
  *       PID. The same attempts but open_mem, then "stolen_connect": connect the
  *       socket taken with pidfd_getfd (if any) to 127.0.0.1:PORT ("no socket" if
  *       none was taken).
+ *   escape_reach host-nondumpable PID PIDFD FD PORT
+ *       The same, after making itself non-dumpable (PR_SET_DUMPABLE 0), which
+ *       closes its /proc entries to a supervisor that does not run as root.
  *
  * An attach that succeeds is undone at once (interrupt, wait, detach), and
  * process_vm_writev writes back the very bytes process_vm_readv read, so that a
@@ -29,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -136,6 +140,11 @@ int main(int argc, char **argv)
         if (taken >= 0)
             close(taken);
         return 0;
+    }
+    if (argc == 6 && strcmp(argv[1], "host-nondumpable") == 0) {
+        if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0)
+            return 2;
+        argv[1] = "host";
     }
     if (argc == 6 && strcmp(argv[1], "host") == 0) {
         int taken = try_all(atoi(argv[2]), atoi(argv[3]), atoi(argv[4]));
