@@ -20,7 +20,7 @@
 //! [`config`] finds and parses `modules.toml`, and knows no module: each module
 //! reads its own table (`modules::Config`); [`sandbox`] puts the session in namespaces of
 //! its own, so that the kernel holds its boundary; [`supervisor`] is the
-//! event loop, on one thread, that ties the tracer to the modules.
+//! single-threaded event loop that ties the tracer to the modules.
 //! `ARCHITECTURE.md` follows a `connect` and a packet through the layers.
 
 #![warn(missing_docs)]

@@ -18,8 +18,6 @@ use crate::modules::Dispatcher;
 use crate::tracer::launch::{self, Command, LaunchError};
 use crate::tracer::{Tracer, filter, trace_options};
 
-mod awake;
-
 /// Stays awake for the tracees' next stop while that pays off.
 ///
 /// A tracee just resumed is often back within microseconds (a loop of socket
@@ -41,12 +39,8 @@ mod awake;
 /// running, and with nothing else runnable the yield returns at once. (Measured:
 /// a connect/accept/close cycle pinned to one CPU, 110 -> 84 us; nginx keep-alive
 /// with `tcp_nopush on` in one stack, about 14,500 -> 20,600 requests a second.)
-///
-/// Meanwhile its [`awake::Pollers`] keep the other CPUs from going idle, so that
-/// the tracees it resumes wake on a CPU that is awake.
 struct Spinner {
     window: Duration,
-    pollers: awake::Pollers,
 }
 
 impl Spinner {
@@ -55,16 +49,9 @@ impl Spinner {
     /// The longest stretch without a look at signals and other events.
     const SLICE: Duration = Duration::from_millis(1);
 
-    /// A spinner whose window starts at its shortest. Its pollers start now:
-    /// the signals the supervisor reads must be blocked already.
-    fn new() -> Self {
-        Self { window: Self::MIN, pollers: awake::Pollers::start() }
-    }
-
     /// Reaps stops as they come until a window passes without one (false), or a
     /// slice has gone by with stops still coming (true: a burst goes on); serves
     /// the modules whenever their sources (`module_events`) turn ready meanwhile.
-    /// Called just after stops were served.
     fn spin(
         &mut self,
         tracer: &mut Tracer,
@@ -72,7 +59,6 @@ impl Spinner {
         module_events: &mut Waiter,
     ) -> bool {
         let start = Instant::now();
-        self.pollers.stirred(start);
         let mut deadline = start + self.window;
         let mut caught = false;
         loop {
@@ -87,9 +73,7 @@ impl Spinner {
             if tracer.serve(dispatcher) > 0 {
                 caught = true;
                 self.window = (self.window * 2).min(Self::MAX);
-                let now = Instant::now();
-                self.pollers.stirred(now);
-                deadline = now + self.window;
+                deadline = Instant::now() + self.window;
             } else if module_events.ready_now() {
                 dispatcher.service(Instant::now());
             } else {
@@ -97,6 +81,12 @@ impl Spinner {
                 unsafe { libc::sched_yield() };
             }
         }
+    }
+}
+
+impl Default for Spinner {
+    fn default() -> Self {
+        Self { window: Self::MIN }
     }
 }
 
@@ -163,7 +153,7 @@ pub fn run(command: &Command, mut dispatcher: Dispatcher) -> Result<i32, LaunchE
             .chain(module_fds.iter().copied()),
     );
     let mut module_events = Waiter::new(module_fds.into_iter());
-    let mut spinner = Spinner::new();
+    let mut spinner = Spinner::default();
     loop {
         // Signals first: a SIGCHLD that arrives after this drain stays pending and
         // wakes the poll below, so no stop reaped later can be missed.
