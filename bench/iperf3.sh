@@ -8,13 +8,17 @@
 #   pasta:      the client in pasta's namespace to 127.0.0.1, forwarded (`-T PORT`)
 #               to the server on the host's loopback: pasta's splice path, its
 #               fastest (needs passt installed, and root; skipped otherwise);
+#   slirp4netns: the client in a namespace plugged by `slirp4netns --mtu=65520` (its
+#               fastest) into the server's fresh namespace, to 10.0.2.2, which
+#               slirp4netns forwards to that namespace's loopback (needs slirp4netns
+#               and root; skipped otherwise);
 # and iperf3 UDP (`-u -b 0 -l 1460`, datagrams a second that reached the server)
 # on the host loopback and across stacks.
 #
 #   bench/iperf3.sh                  (builds netvm in release mode first)
 #   NETVM=path SECONDS_EACH=10 REPS=3 bench/iperf3.sh
 #   BIG_MTU=0 bench/iperf3.sh        (skips the large-MTU variant)
-#   UDP=0 PASTA=0 bench/iperf3.sh    (skips the UDP and the pasta variants)
+#   UDP=0 PASTA=0 SLIRP=0 bench/iperf3.sh   (skips the UDP, pasta and slirp4netns variants)
 #
 # The netvm variants run with `-c` on a copy of the repository's modules.toml (the
 # built-in default: lwip0 10.0.0.2 and lwip1 10.0.0.3 on sw0), so a user's
@@ -35,6 +39,11 @@ PASTA=${PASTA:-1}
 if [[ $PASTA != 0 ]] && ! { [[ $(id -u) -eq 0 ]] && command -v pasta >/dev/null; }; then
     echo "bench/iperf3.sh: no pasta variant (needs root and pasta: apt-get install passt)" >&2
     PASTA=0
+fi
+SLIRP=${SLIRP:-1}
+if [[ $SLIRP != 0 ]] && ! { [[ $(id -u) -eq 0 ]] && command -v slirp4netns >/dev/null; }; then
+    echo "bench/iperf3.sh: no slirp4netns variant (needs root and slirp4netns)" >&2
+    SLIRP=0
 fi
 SERVER_WAIT=${SERVER_WAIT:-0.5}   # seconds between starting a server and its client
 if [[ -z "${NETVM:-}" ]]; then
@@ -117,6 +126,33 @@ pasta_splice() {
         unshare -n sh -c "$up"'; exec sh "$0" 127.0.0.1' "$tmp/pair.sh" 2> >(
             grep -Ev 'syslog|uid_map|user mappings|ping_group_range' >&2)
 }
+# slirp4netns as root: the server's fresh namespace (loopback up) holds, in a
+# namespace of its own, a `sleep` that slirp4netns plugs in at MTU 65520; the
+# client runs there (nsenter) and reaches the server's loopback as 10.0.2.2.
+cat >"$tmp/slirp.sh" <<'SLIRP'
+ip link set lo up
+own=$(stat -L -c %i /proc/self/ns/net)
+unshare -n sleep infinity &
+holder=$!
+i=0
+# Until unshare has run, the holder is still here: slirp4netns would plug this one.
+while [ "$(stat -L -c %i "/proc/$holder/ns/net" 2>/dev/null)" = "$own" ] && [ $i -lt 100 ]; do
+    sleep 0.05; i=$((i + 1))
+done
+slirp4netns --configure --mtu=65520 "$holder" tap0 >/dev/null 2>&1 &
+slirp=$!
+i=0
+until nsenter -t "$holder" -n ip -4 -o addr show dev tap0 2>/dev/null | grep -q 10.0.2.100; do
+    [ $i -ge 200 ] && { echo "slirp4netns did not configure tap0" >&2; kill $slirp $holder; exit 1; }
+    sleep 0.05; i=$((i + 1))
+done
+CLIENT_LAUNCHER="nsenter -t $holder -n" sh "$1" 10.0.2.2
+status=$?
+kill $slirp $holder
+wait
+exit $status
+SLIRP
+slirp() { unshare -n sh "$tmp/slirp.sh" "$tmp/pair.sh"; }
 same_stack() { "$NETVM" run -c "$tmp/default.toml" --stack lwip0 -- sh "$tmp/pair.sh" 127.0.0.1; }
 cross_stack() {   # $1: the configuration
     "$NETVM" run -c "$1" --stack lwip0 -- sh "$tmp/pair.sh" 10.0.0.3 "$NETVM" stack lwip1 --
@@ -134,7 +170,7 @@ measure() {
 median() { sort -g | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
 minmax() { sort -g | awk 'NR == 1 {lo = $1} {hi = $1} END {print lo "-" hi}'; }
 
-host_runs=() same_runs=() cross_runs=() big_runs=() pasta_runs=()
+host_runs=() same_runs=() cross_runs=() big_runs=() pasta_runs=() slirp_runs=()
 udp_host_runs=() udp_cross_runs=()
 for ((rep = 0; rep < REPS; rep++)); do
     MODE=tcp
@@ -146,6 +182,9 @@ for ((rep = 0; rep < REPS; rep++)); do
     fi
     if [[ $PASTA != 0 ]]; then
         pasta_runs+=("$(measure pasta_splice)")
+    fi
+    if [[ $SLIRP != 0 ]]; then
+        slirp_runs+=("$(measure slirp)")
     fi
     if [[ $UDP != 0 ]]; then
         MODE=udp
@@ -174,6 +213,9 @@ fi
 if [[ $PASTA != 0 ]]; then
     row "pasta, namespace -> host loopback (splice)" "$host" "${pasta_runs[@]}"
 fi
+if [[ $SLIRP != 0 ]]; then
+    row "slirp4netns, MTU 65520, namespace -> loopback" "$host" "${slirp_runs[@]}"
+fi
 if [[ $UDP != 0 ]]; then
     udp_host=$(printf '%s\n' "${udp_host_runs[@]}" | median)
     printf '\niperf3 UDP, 1460-byte datagrams, -b 0: thousands received a second\n'
@@ -196,6 +238,11 @@ if [[ $PASTA != 0 ]]; then
     pasta=$(printf '%s\n' "${pasta_runs[@]}" | median)
     json+=',"pasta_splice_gbps":%s,"cross_stack_over_pasta":%s'
     args+=("$pasta" "$(ratio "$cross" "$pasta")")
+fi
+if [[ $SLIRP != 0 ]]; then
+    slirp=$(printf '%s\n' "${slirp_runs[@]}" | median)
+    json+=',"slirp4netns_gbps":%s,"cross_stack_over_slirp4netns":%s'
+    args+=("$slirp" "$(ratio "$cross" "$slirp")")
 fi
 if [[ $UDP != 0 ]]; then
     udp_cross=$(printf '%s\n' "${udp_cross_runs[@]}" | median)
