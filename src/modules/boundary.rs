@@ -89,12 +89,16 @@ impl Boundary {
         };
         if link == "anon_inode:[pidfd]" {
             return match pidfd_target(stop, fd) {
-                Ok(Some(pid)) if self.is_inside(pid) => Disposition::Kernel,
+                Ok(Some(pid)) if pid == ENDED || self.is_inside(pid) => Disposition::Kernel,
                 _ => refuse(),
             };
         }
-        // `net:[4026531840]`: the namespace's type and identity.
-        let Some((kind, _)) = link.split_once(':') else { return Disposition::Kernel };
+        // `net:[4026531840]`: the namespace's type and identity. Anything else (a
+        // file, a pipe, a socket) is no namespace: the kernel's own EINVAL.
+        let Some((kind, _)) = link.split_once(':').filter(|(kind, _)| NAMESPACES.contains(kind))
+        else {
+            return Disposition::Kernel;
+        };
         let joined_by_the_session = self.processes.iter().any(|p| {
             std::fs::read_link(format!("/proc/{p}/ns/{kind}"))
                 .is_ok_and(|own| own.to_string_lossy() == link)
@@ -102,6 +106,13 @@ impl Boundary {
         if joined_by_the_session { Disposition::Kernel } else { refuse() }
     }
 }
+
+/// What a pidfd's `fdinfo` says of a process that has ended (and been reaped):
+/// nothing is left to reach, and the kernel says `ESRCH`.
+const ENDED: i32 = -1;
+
+/// The kinds of namespace a `/proc/PID/ns` link names (`net:[4026531840]`).
+const NAMESPACES: [&str; 8] = ["cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts"];
 
 fn refuse() -> Disposition {
     Disposition::Return(-(Errno::EPERM as i64))
@@ -146,7 +157,7 @@ impl Module for Boundary {
                 }
             }
             Syscall::PidfdGetfd(c) => match pidfd_target(stop, c.pidfd) {
-                Ok(Some(pid)) if !self.is_inside(pid) => refuse(),
+                Ok(Some(pid)) if pid != ENDED && !self.is_inside(pid) => refuse(),
                 // Not a pidfd, or no fd: the kernel's own error.
                 Ok(_) => Disposition::Kernel,
                 // Whose pidfd it is cannot be told: refused all the same.
