@@ -85,7 +85,15 @@ pub fn resolve(tid: Pid, fd: i32) -> Result<FdTarget, Errno> {
 /// The `count` lowest fd numbers free in the fd table of thread `tid` of
 /// `process`, as the kernel would hand them out next: `EMFILE` if the process's
 /// `RLIMIT_NOFILE` leaves fewer (what `socketpair` says before anything else).
-pub fn lowest_free(tid: Pid, process: Pid, count: usize) -> Result<Vec<i32>, Errno> {
+///
+/// Read from `/proc/TID/fd`; where that is closed to the supervisor (a process
+/// that made itself non-dumpable), number by number with `is_open`.
+pub fn lowest_free(
+    tid: Pid,
+    process: Pid,
+    count: usize,
+    is_open: impl Fn(i32) -> Result<bool, Errno>,
+) -> Result<Vec<i32>, Errno> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: prlimit writes the process's limit into the live local; it sets none.
     if unsafe { libc::prlimit(process.as_raw(), libc::RLIMIT_NOFILE, std::ptr::null(), &mut limit) }
@@ -98,10 +106,21 @@ pub fn lowest_free(tid: Pid, process: Pid, count: usize) -> Result<Vec<i32>, Err
     // gaps it wants, so a program with many fds does not cost a whole listing.
     let mut free = Vec::with_capacity(count);
     let mut next = 0;
-    let numbers = std::fs::read_dir(format!("/proc/{tid}/fd"))
-        .map_err(|_| Errno::ESRCH)?
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok());
+    let numbers = match std::fs::read_dir(format!("/proc/{tid}/fd")) {
+        Ok(numbers) => numbers,
+        Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+            while free.len() < count && next < limit {
+                if !is_open(next)? {
+                    free.push(next);
+                }
+                next += 1;
+            }
+            return if free.len() == count { Ok(free) } else { Err(Errno::EMFILE) };
+        }
+        Err(_) => return Err(Errno::ESRCH),
+    };
+    let numbers =
+        numbers.flatten().filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok());
     for used in numbers {
         free.extend((next..used).take(count - free.len()));
         next = next.max(used + 1);

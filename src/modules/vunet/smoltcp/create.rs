@@ -47,7 +47,12 @@ impl SmoltcpStack {
             // Linux takes two descriptor numbers and writes them before it makes
             // the sockets: no room is EMFILE, a vector it cannot write EFAULT,
             // whatever the family.
-            let numbers = crate::fdtable::lowest_free(stop.tid, stop.process, 2)?;
+            let is_open = |fd| match stop.copy_fd(fd) {
+                Ok(_) => Ok(true),
+                Err(Errno::EBADF) => Ok(false),
+                Err(e) => Err(e),
+            };
+            let numbers = crate::fdtable::lowest_free(stop.tid, stop.process, 2, is_open)?;
             stop.memory().write(vector.0, &[numbers[0], numbers[1]])?;
             return Err(socketpair_refusal(c.domain, ty, c.protocol, stop.tid));
         }
