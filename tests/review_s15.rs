@@ -100,24 +100,9 @@ fn found_live_threads_spend_the_supervisors_descriptors() {
 
 /// Binds, listens, connects and accepts, after making the process non-dumpable
 /// if the argument is 1.
-const NON_DUMPABLE: &str = r#"
-import ctypes, errno, socket, sys
-if sys.argv[1] == "1":
-    assert ctypes.CDLL(None, use_errno=True).prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE, 0
-def run(what, f):
-    try:
-        f(); print(what, "ok")
-    except OSError as e:
-        print(what, errno.errorcode.get(e.errno, e.errno))
-l = socket.socket()
-run("bind", lambda: l.bind(("127.0.0.1", 7000)))
-run("listen", lambda: l.listen(4))
-c = socket.socket(); c.setblocking(False)
-run("non-blocking connect to a closed port", lambda: c.connect(("127.0.0.1", 7001)))
-c2 = socket.socket()
-run("connect", lambda: c2.connect(("127.0.0.1", 7000)))
-run("accept", lambda: l.accept())
-"#;
+fn non_dumpable() -> String {
+    format!("{}{}", common::NON_DUMPABLE_PRELUDE, common::SOCKET_CALLS)
+}
 
 /// FOUND (older than these commits: da36d93 does the same): a program run by an
 /// unprivileged user that makes itself non-dumpable (`prctl(PR_SET_DUMPABLE,
@@ -130,14 +115,14 @@ run("accept", lambda: l.accept())
 /// of them fails with EINVAL.
 #[test]
 fn found_a_non_dumpable_program_cannot_use_its_sockets() {
-    let dumpable = netvm_python(User::Unprivileged, NON_DUMPABLE, &["0"]);
+    let dumpable = netvm_python(User::Unprivileged, &non_dumpable(), &["0"]);
     dumpable.assert_code(0);
     assert_eq!(
         dumpable.stdout,
         "bind ok\nlisten ok\nnon-blocking connect to a closed port EINPROGRESS\nconnect ok\naccept ok\n",
         "{dumpable}"
     );
-    let non_dumpable = netvm_python(User::Unprivileged, NON_DUMPABLE, &["1"]);
+    let non_dumpable = netvm_python(User::Unprivileged, &non_dumpable(), &["1"]);
     non_dumpable.assert_code(0);
     assert_eq!(
         non_dumpable.stdout, dumpable.stdout,

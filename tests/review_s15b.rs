@@ -11,7 +11,9 @@
 
 mod common;
 
-use common::{NETVM, Output, USERS, User, python, run, run_netvm_cmd};
+use common::{
+    NETVM, NON_DUMPABLE_PRELUDE, Output, SOCKET_CALLS, USERS, User, python, run, run_netvm_cmd,
+};
 
 /// Runs a Python program under netvm (built-in configuration) with `netvm_args`
 /// before `--`, as `user`.
@@ -37,22 +39,6 @@ fn netvm_python_with_limit(user: User, limit: u32, program: &str, arg: &str) -> 
     run(command)
 }
 
-/// Makes the process non-dumpable if its first argument is 1, and prints the
-/// outcome of calls with `run`.
-const PRELUDE: &str = r#"
-import ctypes, errno, os, resource, socket, subprocess, sys
-libc = ctypes.CDLL(None, use_errno=True)
-if sys.argv[1] == "1":
-    assert libc.prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE, 0
-def run(what, f):
-    try:
-        r = f(); print(what, "ok" if r is None else r)
-    except OSError as e:
-        print(what, errno.errorcode.get(e.errno, e.errno))
-def raw(what, r):
-    print(what, r if r >= 0 else errno.errorcode.get(ctypes.get_errno()))
-"#;
-
 /// socketpair(AF_INET), with room and with a full descriptor table.
 const SOCKETPAIR: &str = r#"
 run("socketpair inet", lambda: socket.socketpair(socket.AF_INET, socket.SOCK_STREAM) and None)
@@ -73,7 +59,7 @@ run("full table socketpair unix", lambda: socket.socketpair() and None)
 /// error to ESRCH.
 #[test]
 fn found_a_non_dumpable_programs_socketpair_says_esrch() {
-    let program = format!("{PRELUDE}{SOCKETPAIR}");
+    let program = format!("{NON_DUMPABLE_PRELUDE}{SOCKETPAIR}");
     let expected = "socketpair inet ENOTSUP\nfull table socketpair inet EMFILE\n\
                     full table socketpair unix EMFILE\n";
     for dumpable in ["0", "1"] {
@@ -122,7 +108,7 @@ child.kill(); child.wait()
 /// child of its own as the same program left dumpable does (and as Linux).
 #[test]
 fn guard_a_non_dumpable_program_uses_sockets_of_every_kind() {
-    let program = format!("{PRELUDE}{KINDS}");
+    let program = format!("{NON_DUMPABLE_PRELUDE}{KINDS}");
     let dumpable = netvm_python(User::Unprivileged, &["run"], &program, &["0"]);
     dumpable.assert_code(0);
     assert!(
@@ -139,18 +125,6 @@ fn guard_a_non_dumpable_program_uses_sockets_of_every_kind() {
     );
 }
 
-/// Binds, listens, connects and accepts.
-const SOCKETS: &str = r#"
-l = socket.socket()
-run("bind", lambda: l.bind(("127.0.0.1", 7000)))
-run("listen", lambda: l.listen(4))
-c = socket.socket(); c.setblocking(False)
-run("non-blocking connect to a closed port", lambda: c.connect(("127.0.0.1", 7001)))
-c2 = socket.socket()
-run("connect", lambda: c2.connect(("127.0.0.1", 7000)))
-run("accept", lambda: l.accept() and None)
-"#;
-
 /// FOUND: with `--filter-only`, a non-dumpable program run by an unprivileged
 /// user cannot use its sockets. Linux (and netvm for the dumpable program): bind,
 /// listen, connect, accept ok, EINPROGRESS. netvm: bind EPERM, listen EINVAL,
@@ -161,7 +135,7 @@ run("accept", lambda: l.accept() and None)
 #[test]
 #[ignore = "netvm differs (man netvm LIMITATIONS): under --filter-only, a non-dumpable program of a user other than root cannot use virtual sockets: the supervisor may neither copy its fds nor read its memory"]
 fn found_filter_only_a_non_dumpable_program_cannot_use_its_sockets() {
-    let program = format!("{PRELUDE}{SOCKETS}");
+    let program = format!("{NON_DUMPABLE_PRELUDE}{SOCKET_CALLS}");
     let expected = "bind ok\nlisten ok\nnon-blocking connect to a closed port EINPROGRESS\n\
                     connect ok\naccept ok\n";
     for dumpable in ["0", "1"] {
@@ -218,7 +192,7 @@ fn guard_pidfd_getfd_and_setns_of_a_non_dumpable_program() {
 /// arguments, and "1" to make the program non-dumpable), and requires Linux's
 /// answers.
 fn pidfd_getfd_and_setns_as_on_linux(runs: &[(&[&str], &str)]) {
-    let program = format!("{PRELUDE}{PIDFD_GETFD}");
+    let program = format!("{NON_DUMPABLE_PRELUDE}{PIDFD_GETFD}");
     let expected = "pidfd_getfd of a child 0\npidfd_getfd closed fd EBADF\n\
                     pidfd_getfd not a pidfd EBADF\npidfd_getfd no fd EBADF\n\
                     setns no fd EBADF\nsetns regular file EINVAL\n";
@@ -256,7 +230,7 @@ raw("setns to a host process", libc.setns(7, 0x40000000))
 /// EPERM for both.
 #[test]
 fn guard_a_non_dumpable_program_cannot_reach_a_host_process() {
-    let program = format!("{PRELUDE}{TAKE_OUTSIDE}");
+    let program = format!("{NON_DUMPABLE_PRELUDE}{TAKE_OUTSIDE}");
     for user in USERS {
         for filter_only in [false, true] {
             let mut command = common::command_as(user, python());
@@ -370,7 +344,7 @@ raw("pidfd_getfd of a reaped child", libc.syscall(438, pidfd, 0, 0))
 /// `is_inside` rejects.
 #[test]
 fn found_setns_on_a_pipe_and_pidfd_getfd_of_a_reaped_child_say_eperm() {
-    let program = format!("{PRELUDE}{ODD_TARGETS}");
+    let program = format!("{NON_DUMPABLE_PRELUDE}{ODD_TARGETS}");
     let expected = "setns pipe EINVAL\nsetns socket EINVAL\npidfd_getfd of a reaped child ESRCH\n";
     let native = native_python(User::Unprivileged, &program, &["0"]);
     native.assert_code(0);

@@ -742,3 +742,31 @@ via = "10.2.0.1"
 to = "::/0"
 via = "fd02::1"
 "#;
+
+/// Makes the process non-dumpable if its first argument is 1, and prints the
+/// outcome of calls with `run`.
+pub const NON_DUMPABLE_PRELUDE: &str = r#"
+import ctypes, errno, os, resource, socket, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+if sys.argv[1] == "1":
+    assert libc.prctl(4, 0, 0, 0, 0) == 0  # PR_SET_DUMPABLE, 0
+def run(what, f):
+    try:
+        r = f(); print(what, "ok" if r is None else r)
+    except OSError as e:
+        print(what, errno.errorcode.get(e.errno, e.errno))
+def raw(what, r):
+    print(what, r if r >= 0 else errno.errorcode.get(ctypes.get_errno()))
+"#;
+
+/// Binds, listens, connects and accepts.
+pub const SOCKET_CALLS: &str = r#"
+l = socket.socket()
+run("bind", lambda: l.bind(("127.0.0.1", 7000)))
+run("listen", lambda: l.listen(4))
+c = socket.socket(); c.setblocking(False)
+run("non-blocking connect to a closed port", lambda: c.connect(("127.0.0.1", 7001)))
+c2 = socket.socket()
+run("connect", lambda: c2.connect(("127.0.0.1", 7000)))
+run("accept", lambda: l.accept() and None)
+"#;
